@@ -1,0 +1,1 @@
+"""Hosts, flavors, images, virtual machines and their provisioning on libvirt."""

@@ -1,0 +1,41 @@
+"""Django admin for hosts, flavors and images (platform admins only)."""
+
+from django.contrib import admin
+
+from compute.models import Flavor, Host, Image, Operation, VirtualMachine
+
+
+@admin.register(Host)
+class HostAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = ["name", "uri", "enabled", "reachable", "cpus", "memory_mib"]
+    readonly_fields = ["cpus", "memory_mib", "reachable", "last_seen_at", "last_error"]
+
+
+@admin.register(Flavor)
+class FlavorAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = ["name", "vcpus", "ram_mib", "disk_gib", "is_public"]
+
+
+@admin.register(Image)
+class ImageAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = ["name", "kind", "base_volume", "kernel_path", "is_public"]
+
+
+@admin.register(VirtualMachine)
+class VirtualMachineAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = ["name", "tenant", "environment", "state", "runtime_state", "host", "owner"]
+    list_filter = ["state", "tenant"]
+
+    def has_change_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return False  # VMs change through services only
+
+    def has_add_permission(self, request):  # type: ignore[no-untyped-def]
+        return False
+
+
+@admin.register(Operation)
+class OperationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = ["vm", "kind", "status", "attempts", "created_at", "finished_at"]
+
+    def has_change_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return False

@@ -1,0 +1,156 @@
+"""Serializers for hosts, flavors, images, VMs and their operations."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import serializers
+
+from compute.choices import DomainType, ImageKind
+from compute.models import Flavor, Host, Image, Operation, OperationStep, VirtualMachine
+
+
+class HostSerializer(serializers.ModelSerializer[Host]):
+    domain_type = serializers.ChoiceField(choices=DomainType.choices, default=DomainType.QEMU)
+
+    class Meta:
+        model = Host
+        fields = [
+            "id",
+            "name",
+            "uri",
+            "enabled",
+            "storage_pool",
+            "domain_type",
+            "cpus",
+            "memory_mib",
+            "reachable",
+            "last_seen_at",
+            "last_error",
+            "created_at",
+        ]
+        read_only_fields = [
+            "id",
+            "cpus",
+            "memory_mib",
+            "reachable",
+            "last_seen_at",
+            "last_error",
+            "created_at",
+        ]
+        validators: list[object] = []
+
+
+class HostUpdateSerializer(serializers.Serializer[Host]):
+    name = serializers.CharField(max_length=63, required=False)
+    enabled = serializers.BooleanField(required=False)
+    storage_pool = serializers.CharField(max_length=63, required=False)
+    domain_type = serializers.ChoiceField(choices=DomainType.choices, required=False)
+
+
+class FlavorSerializer(serializers.ModelSerializer[Flavor]):
+    class Meta:
+        model = Flavor
+        fields = ["id", "name", "vcpus", "ram_mib", "disk_gib", "is_public"]
+        read_only_fields = ["id"]
+        validators: list[object] = []
+
+
+class ImageSerializer(serializers.ModelSerializer[Image]):
+    kind = serializers.ChoiceField(choices=ImageKind.choices)
+
+    class Meta:
+        model = Image
+        fields = [
+            "id",
+            "name",
+            "kind",
+            "base_volume",
+            "kernel_path",
+            "initrd_path",
+            "cmdline",
+            "is_public",
+        ]
+        read_only_fields = ["id"]
+        validators: list[object] = []
+
+
+class OperationStepSerializer(serializers.ModelSerializer[OperationStep]):
+    label = serializers.SerializerMethodField()
+
+    class Meta:
+        model = OperationStep
+        fields = ["position", "name", "label", "status", "detail", "started_at", "finished_at"]
+
+    def get_label(self, obj: OperationStep) -> str:
+        from compute.choices import Step
+
+        return str(Step(obj.name).label)
+
+
+class OperationSerializer(serializers.ModelSerializer[Operation]):
+    steps = OperationStepSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Operation
+        fields = [
+            "id",
+            "kind",
+            "status",
+            "attempts",
+            "error_message",
+            "created_at",
+            "finished_at",
+            "steps",
+        ]
+
+
+class VirtualMachineSerializer(serializers.ModelSerializer[VirtualMachine]):
+    tenant = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    environment = serializers.SlugRelatedField(slug_field="name", read_only=True)
+    owner = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    host = serializers.SlugRelatedField(slug_field="name", read_only=True)
+    operation = serializers.SerializerMethodField()
+
+    class Meta:
+        model = VirtualMachine
+        fields = [
+            "id",
+            "uuid",
+            "name",
+            "tenant",
+            "environment",
+            "owner",
+            "flavor",
+            "image",
+            "host",
+            "state",
+            "runtime_state",
+            "error_message",
+            "rejection_reason",
+            "domain_name",
+            "created_at",
+            "state_changed_at",
+            "operation",
+        ]
+        read_only_fields = fields
+
+    def get_operation(self, obj: VirtualMachine) -> dict[str, Any] | None:
+        """The latest operation (the running one, or the last that finished)."""
+        ops = getattr(obj, "operations_latest_first", None)
+        op = ops[0] if ops else obj.operations.prefetch_related("steps").first()
+        return OperationSerializer(op).data if op else None
+
+
+class VirtualMachineRequestSerializer(serializers.Serializer[VirtualMachine]):
+    name = serializers.CharField(max_length=63, allow_blank=True)
+    environment = serializers.IntegerField()
+    flavor = serializers.IntegerField()
+    image = serializers.IntegerField()
+    ssh_public_key = serializers.CharField(
+        required=False, allow_blank=True, default="", max_length=8192
+    )
+
+
+class RejectSerializer(serializers.Serializer[VirtualMachine]):
+    reason = serializers.CharField(max_length=2000, allow_blank=True)

@@ -1,0 +1,164 @@
+"""API views for hosts, flavors, images and VMs; long VM operations answer 202."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.utils.translation import gettext as _
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, status
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from compute import selectors, services
+from compute.api.serializers import (
+    FlavorSerializer,
+    HostSerializer,
+    HostUpdateSerializer,
+    ImageSerializer,
+    RejectSerializer,
+    VirtualMachineRequestSerializer,
+    VirtualMachineSerializer,
+)
+from compute.models import Host, VirtualMachine
+from portal.api.viewsets import ScopedReadOnlyViewSet, client_ip
+from portal.models import User
+from portal.selectors import environment_list
+
+
+class HostViewSet(mixins.CreateModelMixin, mixins.UpdateModelMixin, ScopedReadOnlyViewSet):
+    selector = staticmethod(selectors.host_list)
+    serializer_class = HostSerializer
+
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        ser = HostSerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        host = services.host_register(registered_by=request.user, **ser.validated_data)  # type: ignore[arg-type]
+        return Response(HostSerializer(host).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=HostUpdateSerializer, responses=HostSerializer)
+    def update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        host: Host = self.get_object()
+        ser = HostUpdateSerializer(data=request.data, partial=True)
+        ser.is_valid(raise_exception=True)
+        host = services.host_update(updated_by=request.user, host=host, **ser.validated_data)  # type: ignore[arg-type]
+        return Response(HostSerializer(host).data)
+
+
+class FlavorViewSet(mixins.CreateModelMixin, ScopedReadOnlyViewSet):
+    selector = staticmethod(selectors.flavor_list)
+    serializer_class = FlavorSerializer
+
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        ser = FlavorSerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        flavor = services.flavor_create(created_by=request.user, **ser.validated_data)  # type: ignore[arg-type]
+        return Response(FlavorSerializer(flavor).data, status=status.HTTP_201_CREATED)
+
+
+class ImageViewSet(mixins.CreateModelMixin, ScopedReadOnlyViewSet):
+    selector = staticmethod(selectors.image_list)
+    serializer_class = ImageSerializer
+
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        ser = ImageSerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        image = services.image_create(created_by=request.user, **ser.validated_data)  # type: ignore[arg-type]
+        return Response(ImageSerializer(image).data, status=status.HTTP_201_CREATED)
+
+
+def _resolve(qs: Any, pk: int, field: str, label: str) -> Any:
+    obj = qs.filter(pk=pk).first()
+    if obj is None:
+        raise ValidationError({field: _("Unknown %(what)s.") % {"what": label}})
+    return obj
+
+
+class VirtualMachineViewSet(mixins.DestroyModelMixin, ScopedReadOnlyViewSet):
+    selector = staticmethod(selectors.vm_list_with_operation)
+    serializer_class = VirtualMachineSerializer
+    filterset_fields = ["state", "environment", "tenant", "owner"]
+
+    def _answer(self, vm: VirtualMachine, code: int = status.HTTP_202_ACCEPTED) -> Response:
+        fresh = self.get_queryset().get(pk=vm.pk)
+        return Response(VirtualMachineSerializer(fresh).data, status=code)
+
+    @extend_schema(
+        request=VirtualMachineRequestSerializer, responses={201: VirtualMachineSerializer}
+    )
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        user: User = request.user  # type: ignore[assignment]
+        ser = VirtualMachineRequestSerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        data = ser.validated_data
+        vm = services.vm_request_create(
+            requested_by=user,
+            environment=_resolve(
+                environment_list(fetched_by=user),
+                data["environment"],
+                "environment",
+                _("environment"),
+            ),
+            flavor=_resolve(
+                selectors.flavor_list(fetched_by=user), data["flavor"], "flavor", _("flavor")
+            ),
+            image=_resolve(
+                selectors.image_list(fetched_by=user), data["image"], "image", _("image")
+            ),
+            name=data["name"],
+            ssh_public_key=data["ssh_public_key"],
+            remote_addr=client_ip(request),
+        )
+        return self._answer(vm, status.HTTP_201_CREATED)
+
+    @extend_schema(request=None, responses={202: VirtualMachineSerializer})
+    def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return self._act(request, "delete")
+
+    def _act(self, request: Request, name: str) -> Response:
+        vm: VirtualMachine = self.get_object()
+        services.vm_action(
+            vm=vm,
+            action=name,
+            requested_by=request.user,  # type: ignore[arg-type]
+            remote_addr=client_ip(request),
+        )
+        return self._answer(vm)
+
+    @extend_schema(request=None, responses={202: VirtualMachineSerializer})
+    @action(detail=True, methods=["post"])
+    def approve(self, request: Request, pk: str | None = None) -> Response:
+        vm: VirtualMachine = self.get_object()
+        services.vm_approve(vm=vm, approved_by=request.user, remote_addr=client_ip(request))  # type: ignore[arg-type]
+        return self._answer(vm)
+
+    @extend_schema(request=RejectSerializer, responses={200: VirtualMachineSerializer})
+    @action(detail=True, methods=["post"])
+    def reject(self, request: Request, pk: str | None = None) -> Response:
+        vm: VirtualMachine = self.get_object()
+        ser = RejectSerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        services.vm_reject(
+            vm=vm,
+            rejected_by=request.user,
+            reason=ser.validated_data["reason"],  # type: ignore[arg-type]
+            remote_addr=client_ip(request),
+        )
+        return self._answer(vm, status.HTTP_200_OK)
+
+    @extend_schema(request=None, responses={202: VirtualMachineSerializer})
+    @action(detail=True, methods=["post"])
+    def start(self, request: Request, pk: str | None = None) -> Response:
+        return self._act(request, "start")
+
+    @extend_schema(request=None, responses={202: VirtualMachineSerializer})
+    @action(detail=True, methods=["post"])
+    def stop(self, request: Request, pk: str | None = None) -> Response:
+        return self._act(request, "stop")
+
+    @extend_schema(request=None, responses={202: VirtualMachineSerializer})
+    @action(detail=True, methods=["post"])
+    def reboot(self, request: Request, pk: str | None = None) -> Response:
+        return self._act(request, "reboot")

@@ -1,0 +1,185 @@
+"""VM lifecycle states, the transitions between them, and other compute enumerations."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class VMState(models.TextChoices):
+    """What Nuage asked for and where the request stands (not what libvirt says)."""
+
+    PENDING_APPROVAL = "pending_approval", _("Pending approval")
+    REJECTED = "rejected", _("Rejected")
+    PROVISIONING = "provisioning", _("Provisioning")
+    RUNNING = "running", _("Running")
+    STOPPING = "stopping", _("Stopping")
+    STOPPED = "stopped", _("Stopped")
+    STARTING = "starting", _("Starting")
+    REBOOTING = "rebooting", _("Rebooting")
+    DELETING = "deleting", _("Deleting")
+    DELETED = "deleted", _("Deleted")
+    ERROR = "error", _("Error")
+
+
+# Colours the UI uses for state badges.
+STATE_COLOURS: dict[str, str] = {
+    VMState.PENDING_APPROVAL: "amber",
+    VMState.REJECTED: "grey",
+    VMState.PROVISIONING: "blue",
+    VMState.RUNNING: "green",
+    VMState.STOPPING: "blue",
+    VMState.STOPPED: "grey",
+    VMState.STARTING: "blue",
+    VMState.REBOOTING: "blue",
+    VMState.DELETING: "blue",
+    VMState.DELETED: "grey",
+    VMState.ERROR: "red",
+}
+
+TRANSITIONAL_STATES = frozenset(
+    {
+        VMState.PROVISIONING,
+        VMState.STOPPING,
+        VMState.STARTING,
+        VMState.REBOOTING,
+        VMState.DELETING,
+    }
+)
+
+# States in which a VM holds a host's capacity and a libvirt domain may exist.
+PLACED_STATES = frozenset(
+    {
+        VMState.PROVISIONING,
+        VMState.RUNNING,
+        VMState.STOPPING,
+        VMState.STOPPED,
+        VMState.STARTING,
+        VMState.REBOOTING,
+        VMState.DELETING,
+        VMState.ERROR,
+    }
+)
+
+
+class Transition(models.TextChoices):
+    """Named transitions; the table below is the only place they are declared."""
+
+    APPROVE = "approve", _("Approve")
+    REJECT = "reject", _("Reject")
+    PROVISIONED = "provisioned", _("Provisioned")
+    STOP = "stop", _("Stop")
+    STOPPED = "stopped", _("Stopped")
+    START = "start", _("Start")
+    STARTED = "started", _("Started")
+    REBOOT = "reboot", _("Reboot")
+    REBOOTED = "rebooted", _("Rebooted")
+    DELETE = "delete", _("Delete")
+    DELETED = "deleted", _("Deleted")
+    FAIL = "fail", _("Fail")
+
+
+S = VMState
+TRANSITIONS: dict[str, tuple[frozenset[str], str]] = {
+    Transition.APPROVE: (frozenset({S.PENDING_APPROVAL}), S.PROVISIONING),
+    Transition.REJECT: (frozenset({S.PENDING_APPROVAL}), S.REJECTED),
+    Transition.PROVISIONED: (frozenset({S.PROVISIONING}), S.RUNNING),
+    Transition.STOP: (frozenset({S.RUNNING}), S.STOPPING),
+    Transition.STOPPED: (frozenset({S.STOPPING}), S.STOPPED),
+    Transition.START: (frozenset({S.STOPPED}), S.STARTING),
+    Transition.STARTED: (frozenset({S.STARTING}), S.RUNNING),
+    Transition.REBOOT: (frozenset({S.RUNNING}), S.REBOOTING),
+    Transition.REBOOTED: (frozenset({S.REBOOTING}), S.RUNNING),
+    Transition.DELETE: (
+        frozenset({S.PENDING_APPROVAL, S.REJECTED, S.RUNNING, S.STOPPED, S.ERROR}),
+        S.DELETING,
+    ),
+    Transition.DELETED: (frozenset({S.DELETING}), S.DELETED),
+    Transition.FAIL: (TRANSITIONAL_STATES, S.ERROR),
+}
+del S
+
+# What a user can ask for, and the transition each request starts.
+USER_ACTIONS: dict[str, str] = {
+    "start": Transition.START,
+    "stop": Transition.STOP,
+    "reboot": Transition.REBOOT,
+    "delete": Transition.DELETE,
+}
+
+
+class RuntimeState(models.TextChoices):
+    """What libvirt last reported for the domain."""
+
+    UNKNOWN = "unknown", _("Unknown")
+    NO_DOMAIN = "no_domain", _("No domain")
+    RUNNING = "running", _("Running")
+    BLOCKED = "blocked", _("Blocked")
+    PAUSED = "paused", _("Paused")
+    SHUTDOWN = "shutdown", _("Shutting down")
+    SHUTOFF = "shutoff", _("Shut off")
+    CRASHED = "crashed", _("Crashed")
+    PMSUSPENDED = "pmsuspended", _("Suspended")
+
+
+class OperationKind(models.TextChoices):
+    PROVISION = "provision", _("Provision")
+    START = "start", _("Start")
+    STOP = "stop", _("Stop")
+    REBOOT = "reboot", _("Reboot")
+    DELETE = "delete", _("Delete")
+
+
+class OperationStatus(models.TextChoices):
+    PENDING = "pending", _("Pending")
+    RUNNING = "running", _("Running")
+    SUCCEEDED = "succeeded", _("Succeeded")
+    FAILED = "failed", _("Failed")
+
+
+class StepStatus(models.TextChoices):
+    PENDING = "pending", _("Pending")
+    RUNNING = "running", _("Running")
+    DONE = "done", _("Done")
+    FAILED = "failed", _("Failed")
+
+
+class Step(models.TextChoices):
+    """Progress steps shown to the user, in the order each operation runs them."""
+
+    SCHEDULED = "scheduled", _("Scheduled")
+    CREATING_DISK = "creating_disk", _("Creating disk")
+    DEFINING = "defining", _("Defining")
+    STARTING = "starting", _("Starting")
+    STOPPING = "stopping", _("Stopping")
+    REBOOTING = "rebooting", _("Rebooting")
+    REMOVING_DOMAIN = "removing_domain", _("Removing domain")
+    REMOVING_DISK = "removing_disk", _("Removing disk")
+
+
+OPERATION_STEPS: dict[str, list[str]] = {
+    OperationKind.PROVISION: [Step.SCHEDULED, Step.CREATING_DISK, Step.DEFINING, Step.STARTING],
+    OperationKind.START: [Step.STARTING],
+    OperationKind.STOP: [Step.STOPPING],
+    OperationKind.REBOOT: [Step.REBOOTING],
+    OperationKind.DELETE: [Step.REMOVING_DOMAIN, Step.REMOVING_DISK],
+}
+
+# Which operation a transition into a transitional state starts, and how it ends.
+OPERATION_FOR_STATE: dict[str, tuple[str, str]] = {
+    VMState.PROVISIONING: (OperationKind.PROVISION, Transition.PROVISIONED),
+    VMState.STARTING: (OperationKind.START, Transition.STARTED),
+    VMState.STOPPING: (OperationKind.STOP, Transition.STOPPED),
+    VMState.REBOOTING: (OperationKind.REBOOT, Transition.REBOOTED),
+    VMState.DELETING: (OperationKind.DELETE, Transition.DELETED),
+}
+
+
+class ImageKind(models.TextChoices):
+    DISK = "disk", _("Disk image (qcow2 base volume)")
+    KERNEL = "kernel", _("Direct kernel boot (kernel + initrd)")
+
+
+class DomainType(models.TextChoices):
+    QEMU = "qemu", _("QEMU (TCG emulation)")
+    KVM = "kvm", _("KVM")

@@ -1,0 +1,223 @@
+"""Idempotent operations on one libvirt host: each can be rerun after a crash and goes on."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import libvirt
+
+from compute.hypervisor.connection import call
+from compute.hypervisor.errors import HypervisorError
+from compute.hypervisor.xml import DomainSpec, domain_xml, volume_xml
+
+__all__ = ["DomainSpec", "HostInfo"]
+
+_STATE_NAMES = {
+    libvirt.VIR_DOMAIN_NOSTATE: "unknown",
+    libvirt.VIR_DOMAIN_RUNNING: "running",
+    libvirt.VIR_DOMAIN_BLOCKED: "blocked",
+    libvirt.VIR_DOMAIN_PAUSED: "paused",
+    libvirt.VIR_DOMAIN_SHUTDOWN: "shutdown",
+    libvirt.VIR_DOMAIN_SHUTOFF: "shutoff",
+    libvirt.VIR_DOMAIN_CRASHED: "crashed",
+    libvirt.VIR_DOMAIN_PMSUSPENDED: "pmsuspended",
+}
+NO_DOMAIN = "no_domain"
+
+
+@dataclass(frozen=True)
+class HostInfo:
+    cpus: int
+    memory_mib: int
+    hostname: str
+
+
+def _lookup(conn: libvirt.virConnect, uuid: str) -> libvirt.virDomain | None:
+    try:
+        return conn.lookupByUUIDString(uuid)
+    except libvirt.libvirtError as exc:
+        if exc.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN:
+            return None
+        raise
+
+
+def _pool(conn: libvirt.virConnect, pool: str) -> libvirt.virStoragePool:
+    try:
+        p = conn.storagePoolLookupByName(pool)
+    except libvirt.libvirtError as exc:
+        if exc.get_error_code() == libvirt.VIR_ERR_NO_STORAGE_POOL:
+            raise HypervisorError(f"The host has no storage pool named '{pool}'.") from exc
+        raise
+    if not p.isActive():
+        p.create()
+    return p
+
+
+def _volume(p: libvirt.virStoragePool, name: str) -> libvirt.virStorageVol | None:
+    try:
+        return p.storageVolLookupByName(name)
+    except libvirt.libvirtError as exc:
+        if exc.get_error_code() == libvirt.VIR_ERR_NO_STORAGE_VOL:
+            return None
+        raise
+
+
+def host_info(uri: str) -> HostInfo:
+    def fn(conn: libvirt.virConnect) -> HostInfo:
+        info = conn.getInfo()
+        return HostInfo(cpus=int(info[2]), memory_mib=int(info[1]), hostname=conn.getHostname())
+
+    return call(uri, fn)
+
+
+def ensure_volume(
+    uri: str, *, pool: str, name: str, capacity_gib: int, backing_volume: str | None
+) -> str:
+    """Create the VM's qcow2 disk (an overlay when a base volume is given); adopt it if present."""
+
+    def fn(conn: libvirt.virConnect) -> str:
+        p = _pool(conn, pool)
+        existing = _volume(p, name)
+        if existing is not None:
+            return str(existing.path())
+        backing_path = None
+        if backing_volume:
+            base = _volume(p, backing_volume)
+            if base is None:
+                raise HypervisorError(
+                    f"The image's base volume '{backing_volume}' is missing from pool '{pool}'."
+                )
+            backing_path = base.path()
+        xml = volume_xml(name=name, capacity_gib=capacity_gib, backing_path=backing_path)
+        return str(p.createXML(xml, 0).path())
+
+    return call(uri, fn)
+
+
+def remove_volume(uri: str, *, pool: str, name: str) -> bool:
+    """Delete the volume; False if there was none (already removed)."""
+
+    def fn(conn: libvirt.virConnect) -> bool:
+        p = _pool(conn, pool)
+        vol = _volume(p, name)
+        if vol is None:
+            return False
+        vol.delete(0)
+        return True
+
+    return call(uri, fn)
+
+
+def ensure_domain_defined(uri: str, spec: DomainSpec) -> bool:
+    """Define the domain unless one with the same UUID exists; True if it was defined now."""
+
+    def fn(conn: libvirt.virConnect) -> bool:
+        if _lookup(conn, spec.uuid) is not None:
+            return False
+        conn.defineXML(domain_xml(spec))
+        return True
+
+    return call(uri, fn)
+
+
+def _require(conn: libvirt.virConnect, uuid: str) -> libvirt.virDomain:
+    dom = _lookup(conn, uuid)
+    if dom is None:
+        raise HypervisorError("The VM's domain no longer exists on its host.")
+    return dom
+
+
+def ensure_domain_running(uri: str, uuid: str) -> None:
+    def fn(conn: libvirt.virConnect) -> None:
+        dom = _require(conn, uuid)
+        state = dom.state()[0]
+        if state == libvirt.VIR_DOMAIN_PAUSED:
+            dom.resume()
+        elif state != libvirt.VIR_DOMAIN_RUNNING:
+            dom.create()
+
+    call(uri, fn)
+
+
+def ensure_domain_stopped(uri: str, uuid: str, *, grace_seconds: float) -> bool:
+    """Ask the guest to shut down; power it off after the grace period. True if it was graceful."""
+
+    def state() -> int:
+        return int(call(uri, lambda conn: _require(conn, uuid).state()[0]))
+
+    if state() == libvirt.VIR_DOMAIN_SHUTOFF:
+        return True
+    try:
+        call(uri, lambda conn: _require(conn, uuid).shutdown())
+    except HypervisorError:
+        pass  # the guest may already be going down; the loop below decides
+    deadline = time.monotonic() + grace_seconds
+    while time.monotonic() < deadline:
+        if state() == libvirt.VIR_DOMAIN_SHUTOFF:
+            return True
+        time.sleep(0.25)
+
+    def force(conn: libvirt.virConnect) -> None:
+        dom = _require(conn, uuid)
+        if dom.isActive():
+            dom.destroy()
+
+    call(uri, force)
+    return False
+
+
+def reboot_domain(uri: str, uuid: str) -> None:
+    def fn(conn: libvirt.virConnect) -> None:
+        dom = _require(conn, uuid)
+        if not dom.isActive():
+            dom.create()
+            return
+        dom.reboot(0)
+
+    call(uri, fn)
+
+
+def remove_domain(uri: str, uuid: str) -> bool:
+    """Power off and undefine the domain; False if there was none (already removed)."""
+
+    def fn(conn: libvirt.virConnect) -> bool:
+        dom = _lookup(conn, uuid)
+        if dom is None:
+            return False
+        if dom.isActive():
+            dom.destroy()
+        flags = (
+            libvirt.VIR_DOMAIN_UNDEFINE_MANAGED_SAVE
+            | libvirt.VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA
+            | libvirt.VIR_DOMAIN_UNDEFINE_NVRAM
+        )
+        try:
+            dom.undefineFlags(flags)
+        except libvirt.libvirtError:
+            dom.undefine()
+        return True
+
+    return call(uri, fn)
+
+
+def domain_runtime_state(uri: str, uuid: str) -> str:
+    def fn(conn: libvirt.virConnect) -> str:
+        dom = _lookup(conn, uuid)
+        if dom is None:
+            return NO_DOMAIN
+        return _STATE_NAMES.get(dom.state()[0], "unknown")
+
+    return call(uri, fn)
+
+
+def domain_runtime_states(uri: str) -> dict[str, str]:
+    """Every domain on the host by UUID, in one call."""
+
+    def fn(conn: libvirt.virConnect) -> dict[str, str]:
+        return {
+            dom.UUIDString(): _STATE_NAMES.get(dom.state()[0], "unknown")
+            for dom in conn.listAllDomains(0)
+        }
+
+    return call(uri, fn)

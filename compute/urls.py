@@ -1,0 +1,18 @@
+"""Routes of the browser UI for VMs and approvals."""
+
+from django.urls import path
+
+from compute import views
+
+app_name = "ui"
+urlpatterns = [
+    path("", views.vm_list, name="vm-list"),
+    path("vms/table/", views.vm_table, name="vm-table"),
+    path("vms/new/", views.vm_request, name="vm-request"),
+    path("vms/<int:pk>/", views.vm_detail, name="vm-detail"),
+    path("vms/<int:pk>/progress/", views.vm_progress, name="vm-progress"),
+    path("vms/<int:pk>/approve/", views.vm_approve, name="vm-approve"),
+    path("vms/<int:pk>/reject/", views.vm_reject, name="vm-reject"),
+    path("vms/<int:pk>/<str:action>/", views.vm_action, name="vm-action"),
+    path("approvals/", views.approval_queue, name="approvals"),
+]

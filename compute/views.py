@@ -1,0 +1,182 @@
+"""Browser views for VMs and approvals: thin, they call selectors and services."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from compute import selectors, services
+from compute.choices import USER_ACTIONS, VMState
+from compute.forms import RejectForm, VMRequestForm
+from compute.models import VirtualMachine
+from portal.errors import ConflictError
+from portal.models import User
+from portal.permissions import Perm, has_perm
+
+
+def _user(request: HttpRequest) -> User:
+    return request.user  # type: ignore[return-value]
+
+
+def _vm(request: HttpRequest, pk: int) -> VirtualMachine:
+    return get_object_or_404(selectors.vm_list_with_operation(fetched_by=_user(request)), pk=pk)
+
+
+def _latest_operation(vm: VirtualMachine) -> object | None:
+    ops = getattr(vm, "operations_latest_first", None)
+    return ops[0] if ops else None
+
+
+def _vm_context(request: HttpRequest, vm: VirtualMachine) -> dict[str, object]:
+    user = _user(request)
+    can_operate = services.can_operate(user, vm)
+    return {
+        "vm": vm,
+        "operation": _latest_operation(vm),
+        "can_operate": can_operate,
+        "can_approve": vm.state == VMState.PENDING_APPROVAL
+        and has_perm(user, vm.tenant, Perm.VM_APPROVE)
+        and vm.owner_id != user.id,
+        "actions": [
+            a
+            for a in ("start", "stop", "reboot", "delete")
+            if can_operate and _action_allowed(vm, a)
+        ],
+        "reject_form": RejectForm(),
+    }
+
+
+def _action_allowed(vm: VirtualMachine, action: str) -> bool:
+    from compute.choices import TRANSITIONS
+
+    sources, _target = TRANSITIONS[USER_ACTIONS[action]]
+    return vm.state in sources
+
+
+@login_required
+def vm_list(request: HttpRequest) -> HttpResponse:
+    vms = selectors.vm_list_with_operation(fetched_by=_user(request))
+    return render(request, "compute/vm_list.html", {"vms": vms})
+
+
+@login_required
+def vm_table(request: HttpRequest) -> HttpResponse:
+    vms = selectors.vm_list_with_operation(fetched_by=_user(request))
+    return render(request, "compute/_vm_table.html", {"vms": vms})
+
+
+@login_required
+def vm_request(request: HttpRequest) -> HttpResponse:
+    user = _user(request)
+    form = VMRequestForm(request.POST or None, user=user)
+    if request.method == "POST" and form.is_valid():
+        try:
+            vm = services.vm_request_create(
+                requested_by=user,
+                remote_addr=request.META.get("REMOTE_ADDR"),
+                **form.cleaned_data,
+            )
+        except ValidationError as exc:
+            for field, errors in exc.message_dict.items():
+                form.add_error(field if field in form.fields else None, errors)
+        except PermissionDenied as exc:
+            form.add_error(None, str(exc))
+        else:
+            if vm.state == VMState.PENDING_APPROVAL:
+                messages.info(
+                    request, _("Request sent: %(name)s waits for an approver.") % {"name": vm.name}
+                )
+            else:
+                messages.success(request, _("%(name)s is being provisioned.") % {"name": vm.name})
+            return redirect("ui:vm-detail", pk=vm.pk)
+    return render(request, "compute/vm_request.html", {"form": form})
+
+
+@login_required
+def vm_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    vm = _vm(request, pk)
+    return render(request, "compute/vm_detail.html", _vm_context(request, vm))
+
+
+@login_required
+def vm_progress(request: HttpRequest, pk: int) -> HttpResponse:
+    vm = _vm(request, pk)
+    return render(request, "compute/_vm_progress.html", _vm_context(request, vm))
+
+
+def _run(request: HttpRequest, fn: object, ok: str) -> None:
+    try:
+        fn()  # type: ignore[operator]
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    except (ConflictError, PermissionDenied) as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, ok)
+
+
+@login_required
+@require_POST
+def vm_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
+    if action not in USER_ACTIONS:
+        raise Http404
+    vm = _vm(request, pk)
+    user = _user(request)
+    _run(
+        request,
+        lambda: services.vm_action(
+            vm=vm, action=action, requested_by=user, remote_addr=request.META.get("REMOTE_ADDR")
+        ),
+        _("%(action)s of %(name)s requested.") % {"action": action.capitalize(), "name": vm.name},
+    )
+    return redirect("ui:vm-detail", pk=vm.pk)
+
+
+@login_required
+@require_POST
+def vm_approve(request: HttpRequest, pk: int) -> HttpResponse:
+    vm = _vm(request, pk)
+    user = _user(request)
+    _run(
+        request,
+        lambda: services.vm_approve(
+            vm=vm, approved_by=user, remote_addr=request.META.get("REMOTE_ADDR")
+        ),
+        _("%(name)s approved; provisioning starts.") % {"name": vm.name},
+    )
+    return redirect("ui:approvals")
+
+
+@login_required
+@require_POST
+def vm_reject(request: HttpRequest, pk: int) -> HttpResponse:
+    vm = _vm(request, pk)
+    user = _user(request)
+    form = RejectForm(request.POST)
+    reason = form.data.get("reason", "")
+    _run(
+        request,
+        lambda: services.vm_reject(
+            vm=vm, rejected_by=user, reason=reason, remote_addr=request.META.get("REMOTE_ADDR")
+        ),
+        _("%(name)s rejected.") % {"name": vm.name},
+    )
+    return redirect("ui:approvals")
+
+
+@login_required
+def approval_queue(request: HttpRequest) -> HttpResponse:
+    user = _user(request)
+    pending = [
+        vm
+        for vm in selectors.vm_pending_approval_list(fetched_by=user)
+        if has_perm(user, vm.tenant, Perm.VM_APPROVE)
+    ]
+    return render(
+        request, "compute/approvals.html", {"pending": pending, "reject_form": RejectForm()}
+    )

@@ -1,0 +1,43 @@
+"""Django admin for tenants, users and memberships."""
+
+from django.contrib import admin
+from django.contrib.auth.admin import UserAdmin
+
+from portal.models import AuditEntry, Environment, Membership, Tenant, User
+
+
+@admin.register(User)
+class NuageUserAdmin(UserAdmin):  # type: ignore[type-arg]
+    fieldsets = (*UserAdmin.fieldsets, ("Nuage", {"fields": ("platform_role",)}))  # type: ignore[misc]
+    list_display = ["username", "email", "platform_role", "is_superuser"]
+
+
+class EnvironmentInline(admin.TabularInline):  # type: ignore[type-arg]
+    model = Environment
+    extra = 0
+
+
+class MembershipInline(admin.TabularInline):  # type: ignore[type-arg]
+    model = Membership
+    extra = 0
+
+
+@admin.register(Tenant)
+class TenantAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = ["name", "slug", "created_at"]
+    inlines = [EnvironmentInline, MembershipInline]
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = ["created_at", "actor", "tenant", "action", "object_repr"]
+    list_filter = ["action"]
+
+    def has_change_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return False
+
+    def has_delete_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return False
+
+    def has_add_permission(self, request):  # type: ignore[no-untyped-def]
+        return False

@@ -1,0 +1,46 @@
+"""The one place API views get their querysets: every view is scoped by a selector."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+from django.db.models import Model, QuerySet
+from rest_framework import viewsets
+from rest_framework.request import Request
+
+
+def client_ip(request: Request) -> str | None:
+    return request.META.get("REMOTE_ADDR")
+
+
+class ScopedViewSetMixin:
+    """Views name a selector; the queryset always comes from it, for the requesting user.
+
+    Another tenant's object is therefore never in the queryset, and every lookup of it is a 404.
+    Subclasses cannot override get_queryset, so no view can opt out by accident.
+    """
+
+    selector: ClassVar[Callable[..., QuerySet[Any]]]
+    request: Request
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "get_queryset" in cls.__dict__:
+            raise TypeError(f"{cls.__name__} must not override get_queryset; set `selector`.")
+        if "queryset" in cls.__dict__:
+            raise TypeError(f"{cls.__name__} must not set `queryset`; set `selector`.")
+
+    def get_queryset(self) -> QuerySet[Any]:
+        if getattr(self, "swagger_fake_view", False):  # schema generation, no real user
+            model: type[Model] = self.get_serializer_class().Meta.model  # type: ignore[attr-defined]
+            return model._default_manager.none()
+        return type(self).selector(fetched_by=self.request.user)
+
+
+class ScopedReadOnlyViewSet(ScopedViewSetMixin, viewsets.ReadOnlyModelViewSet):  # type: ignore[type-arg]
+    pass
+
+
+class ScopedModelViewSet(ScopedViewSetMixin, viewsets.ModelViewSet):  # type: ignore[type-arg]
+    pass

@@ -1,0 +1,91 @@
+"""Tenants, users, memberships, environments and the audit log."""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import AbstractUser
+from django.core.validators import RegexValidator
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from portal.choices import PlatformRole, Role
+
+slug_validator = RegexValidator(
+    r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$",
+    _(
+        "Use 1-63 lowercase letters, digits and hyphens; start and end with a letter or digit."
+    ),
+)
+
+
+class User(AbstractUser):
+    platform_role = models.CharField(
+        max_length=16, choices=PlatformRole.choices, default=PlatformRole.NONE, blank=True
+    )
+
+    @property
+    def is_platform_admin(self) -> bool:
+        return self.is_superuser or self.platform_role == PlatformRole.ADMIN
+
+
+class Tenant(models.Model):
+    name = models.CharField(max_length=100, unique=True)
+    slug = models.CharField(max_length=63, unique=True, validators=[slug_validator])
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Environment(models.Model):
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="environments")
+    name = models.CharField(max_length=63, validators=[slug_validator])
+    requires_approval = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["tenant", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "name"], name="environment_unique_name")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.tenant.slug}/{self.name}"
+
+
+class Membership(models.Model):
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.MEMBER)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["tenant", "user"]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "user"], name="membership_unique_user")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} @ {self.tenant} ({self.role})"
+
+
+class AuditEntry(models.Model):
+    """One write, recorded in the same transaction as the write itself."""
+
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    actor = models.ForeignKey(User, null=True, on_delete=models.SET_NULL, related_name="+")
+    tenant = models.ForeignKey(Tenant, null=True, on_delete=models.SET_NULL, related_name="+")
+    action = models.CharField(max_length=64)
+    object_type = models.CharField(max_length=64)
+    object_id = models.CharField(max_length=64)
+    object_repr = models.CharField(max_length=200)
+    changes = models.JSONField(default=dict, blank=True)
+    remote_addr = models.GenericIPAddressField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["object_type", "object_id"])]
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.actor} {self.action} {self.object_repr}"

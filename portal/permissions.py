@@ -1,0 +1,60 @@
+"""Who may do what: every permission is declared here once and checked by the services."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from django.core.exceptions import PermissionDenied
+from django.utils.translation import gettext as _
+
+from portal.choices import PlatformRole, Role
+from portal.models import Membership, Tenant, User
+
+
+class Perm(StrEnum):
+    VM_VIEW = "vm.view"
+    VM_REQUEST = "vm.request"
+    VM_APPROVE = "vm.approve"
+    VM_OPERATE_OWN = "vm.operate_own"
+    VM_OPERATE_ANY = "vm.operate_any"
+    TENANT_MANAGE = "tenant.manage"
+
+
+_MEMBER = frozenset({Perm.VM_VIEW, Perm.VM_REQUEST, Perm.VM_OPERATE_OWN})
+ROLE_PERMS: dict[str, frozenset[Perm]] = {
+    Role.MEMBER: _MEMBER,
+    Role.APPROVER: _MEMBER | {Perm.VM_APPROVE},
+    Role.ADMIN: _MEMBER | {Perm.VM_APPROVE, Perm.VM_OPERATE_ANY, Perm.TENANT_MANAGE},
+}
+PLATFORM_PERMS: dict[str, frozenset[Perm]] = {
+    PlatformRole.ADMIN: frozenset(Perm),
+    PlatformRole.FINANCE: frozenset({Perm.VM_VIEW}),
+}
+
+
+def tenant_role(user: User, tenant: Tenant) -> str | None:
+    return (
+        Membership.objects.filter(user=user, tenant=tenant).values_list("role", flat=True).first()
+    )
+
+
+def perms_in(user: User, tenant: Tenant) -> frozenset[Perm]:
+    if not user.is_authenticated or not user.is_active:
+        return frozenset()
+    platform = frozenset(Perm) if user.is_superuser else PLATFORM_PERMS.get(user.platform_role)
+    role = tenant_role(user, tenant)
+    return (platform or frozenset()) | ROLE_PERMS.get(role or "", frozenset())
+
+
+def has_perm(user: User, tenant: Tenant, perm: Perm) -> bool:
+    return perm in perms_in(user, tenant)
+
+
+def require_perm(user: User, tenant: Tenant, perm: Perm) -> None:
+    if not has_perm(user, tenant, perm):
+        raise PermissionDenied(_("Your role in this tenant does not allow this action."))
+
+
+def require_platform_admin(user: User) -> None:
+    if not (user.is_authenticated and user.is_platform_admin):
+        raise PermissionDenied(_("Only platform admins can do this."))

@@ -1,0 +1,44 @@
+"""Reads of tenants, users, memberships and environments, scoped to the requesting user."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+
+from portal.choices import PlatformRole
+from portal.models import Environment, Membership, Tenant, User
+
+
+def sees_all_tenants(user: User) -> bool:
+    return user.is_superuser or user.platform_role in (PlatformRole.ADMIN, PlatformRole.FINANCE)
+
+
+def tenant_ids_of(user: User) -> QuerySet[Membership, int]:
+    return Membership.objects.filter(user=user).values_list("tenant_id", flat=True)
+
+
+def tenant_list(*, fetched_by: User) -> QuerySet[Tenant]:
+    qs = Tenant.objects.all()
+    if sees_all_tenants(fetched_by):
+        return qs
+    return qs.filter(id__in=tenant_ids_of(fetched_by))
+
+
+def environment_list(*, fetched_by: User) -> QuerySet[Environment]:
+    qs = Environment.objects.select_related("tenant")
+    if sees_all_tenants(fetched_by):
+        return qs
+    return qs.filter(tenant_id__in=tenant_ids_of(fetched_by))
+
+
+def membership_list(*, fetched_by: User) -> QuerySet[Membership]:
+    qs = Membership.objects.select_related("tenant", "user")
+    if sees_all_tenants(fetched_by):
+        return qs
+    return qs.filter(tenant_id__in=tenant_ids_of(fetched_by))
+
+
+def user_list(*, fetched_by: User) -> QuerySet[User]:
+    qs = User.objects.order_by("username")
+    if sees_all_tenants(fetched_by):
+        return qs
+    return qs.filter(memberships__tenant_id__in=tenant_ids_of(fetched_by)).distinct()

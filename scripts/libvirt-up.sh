@@ -1,0 +1,189 @@
+#!/usr/bin/env bash
+# Start libvirt (no systemd) and ensure the `nuage` storage pool; idempotent, run as root.
+#
+#   scripts/libvirt-up.sh                 host 1: qemu:///system
+#   scripts/libvirt-up.sh --second-host   also host 2: qemu+tcp://127.0.0.1:16510/system
+#
+# Host 2 is a second system-mode libvirtd in its own mount namespace: its /etc/libvirt,
+# /var/lib/libvirt, /run/libvirt, /var/cache/libvirt and /var/log/libvirt are bind-mounted
+# from $NUAGE_HOST2_DIR (default /var/lib/nuage-host2). The host's
+# /var/lib/libvirt/nuage-images (kernels, initrds) is shared into it at the same path, so
+# guests referring to it can live-migrate. Host 1's /run/libvirt is also bind-mounted at
+# /run/nuage-host1 (in both namespaces), so a peer-to-peer migration from host 2 back to
+# host 1 targets qemu+unix:///system?socket=/run/nuage-host1/libvirt-sock.
+# Everything listens on loopback only.
+set -euo pipefail
+
+POOL_NAME=nuage
+POOL_PATH=/var/lib/libvirt/nuage-pool          # same logical path on both hosts
+IMAGES_DIR=/var/lib/libvirt/nuage-images       # shared read-only guest images
+URI1=qemu:///system
+H2=${NUAGE_HOST2_DIR:-/var/lib/nuage-host2}
+H2_PORT=16510
+URI2="qemu+tcp://127.0.0.1:${H2_PORT}/system"
+H2_LIBVIRTD_PID="$H2/libvirtd.pid"
+H2_VIRTLOGD_PID="$H2/virtlogd.pid"
+H1_RUN_ALIAS=/run/nuage-host1
+URI1_FROM_H2="qemu+unix:///system?socket=$H1_RUN_ALIAS/libvirt-sock"
+
+log() { printf '[libvirt-up] %s\n' "$*"; }
+die() { printf '[libvirt-up] ERROR: %s\n' "$*" >&2; exit 1; }
+
+second=0
+for arg in "$@"; do
+    case "$arg" in
+        --second-host) second=1 ;;
+        -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
+        *) die "unknown argument: $arg" ;;
+    esac
+done
+[[ $(id -u) -eq 0 ]] || die "must run as root"
+for bin in virsh libvirtd virtlogd unshare nsenter; do
+    command -v "$bin" >/dev/null || die "$bin not found (install libvirt-daemon-system)"
+done
+
+# pid_alive PIDFILE NAME -> 0 if the pid in PIDFILE is a live process called NAME
+pid_alive() {
+    local pid
+    [[ -s "$1" ]] || return 1
+    pid=$(<"$1")
+    [[ "$pid" =~ ^[0-9]+$ ]] || return 1
+    [[ "$(cat "/proc/$pid/comm" 2>/dev/null)" == "$2" ]]
+}
+
+# wait_virsh URI PIDFILE LOGFILE: until URI answers (<= 30 s); fail fast if libvirtd died
+wait_virsh() {
+    local uri=$1 pidfile=$2 logfile=$3 i
+    for ((i = 0; i < 150; i++)); do
+        if virsh -c "$uri" version >/dev/null 2>&1; then
+            log "$uri answers (after ~$((i / 5)) s)"
+            return 0
+        fi
+        if ((i >= 10)) && ! pid_alive "$pidfile" libvirtd; then
+            tail -n 5 "$logfile" >&2 || true
+            die "libvirtd for $uri exited (see $logfile)"
+        fi
+        sleep 0.2
+    done
+    die "$uri did not answer within 30 s"
+}
+
+# ensure_pool URI: dir pool $POOL_NAME at $POOL_PATH, built, started, autostarted
+ensure_pool() {
+    local uri=$1
+    if ! virsh -c "$uri" pool-info "$POOL_NAME" >/dev/null 2>&1; then
+        virsh -c "$uri" pool-define-as "$POOL_NAME" dir --target "$POOL_PATH" >/dev/null
+        log "$uri: pool $POOL_NAME defined"
+    fi
+    local state
+    state=$(virsh -c "$uri" pool-info "$POOL_NAME" | awk '/^State:/ {print $2}')
+    if [[ "$state" != running ]]; then
+        virsh -c "$uri" pool-build "$POOL_NAME" >/dev/null 2>&1 || true
+        virsh -c "$uri" pool-start "$POOL_NAME" >/dev/null
+        log "$uri: pool $POOL_NAME started"
+    fi
+    virsh -c "$uri" pool-autostart "$POOL_NAME" >/dev/null
+    virsh -c "$uri" pool-refresh "$POOL_NAME" >/dev/null
+    log "$uri: pool $POOL_NAME ready ($POOL_PATH)"
+}
+
+# ---------------------------------------------------------------- host 1
+mkdir -p "$IMAGES_DIR"
+chmod 0755 "$IMAGES_DIR"
+if pid_alive /run/virtlogd.pid virtlogd; then
+    log "virtlogd already running"
+else
+    virtlogd -d
+    log "virtlogd started"
+fi
+if pid_alive /run/libvirtd.pid libvirtd; then
+    log "libvirtd already running"
+else
+    libvirtd -d
+    log "libvirtd started"
+fi
+wait_virsh "$URI1" /run/libvirtd.pid /var/log/libvirt/libvirtd.log
+ensure_pool "$URI1"
+
+[[ $second -eq 1 ]] || exit 0
+
+# ---------------------------------------------------------------- host 2
+init_host2_tree() {
+    log "host2: initialising $H2"
+    mkdir -p "$H2"/{etc,lib,run,cache,log}
+    chmod 0755 "$H2" "$H2/lib" "$H2/run" "$H2/log"
+    # config: a copy of the host's, minus any host-1 state (domains, pools, autostarts)
+    cp -a /etc/libvirt/. "$H2/etc/"
+    rm -rf "$H2/etc/storage" "$H2/etc/secrets" "$H2/etc/qemu/autostart" \
+        "$H2/etc/qemu/networks/autostart"
+    find "$H2/etc/qemu" -maxdepth 1 -name '*.xml' -delete
+    mkdir -p "$H2/etc/qemu/networks/autostart"
+    # state dirs with Debian's ownership/modes
+    install -d -m 0711 "$H2/lib/boot" "$H2/lib/images"
+    install -d -m 0700 "$H2/lib/sanlock"
+    install -d -m 0750 -o libvirt-qemu -g libvirt-qemu \
+        "$H2/lib/qemu" "$H2/lib/qemu/channel" "$H2/lib/qemu/channel/target"
+    install -d -m 0755 "$H2/lib/nuage-images" "$H2/log/qemu" "$H2/log/lxc"
+    install -d -m 0711 "$H2/cache" "$H2/cache/qemu"
+    cat /proc/sys/kernel/random/uuid >"$H2/host_uuid"
+    touch "$H2/.initialized"
+}
+[[ -f "$H2/.initialized" ]] || init_host2_tree
+mkdir -p "$H2/lib/nuage-images" /run/libvirt "$H1_RUN_ALIAS"
+# Host 1's socket dir, also at a path host 2's namespace does not shadow: host 2 migrates
+# back to host 1 through $URI1_FROM_H2 (qemu:///system is refused as "the same host").
+if ! mountpoint -q "$H1_RUN_ALIAS"; then
+    mount --bind /run/libvirt "$H1_RUN_ALIAS"
+    log "host1: /run/libvirt also at $H1_RUN_ALIAS (for $URI1_FROM_H2)"
+fi
+
+# Config files are rewritten on every run (only our settings; libvirt defaults otherwise).
+cat >"$H2/etc/libvirtd.conf" <<EOF
+# nuage host 2 (generated by scripts/libvirt-up.sh)
+listen_tls = 0
+listen_tcp = 1
+tcp_port = "$H2_PORT"
+listen_addr = "127.0.0.1"
+auth_tcp = "none"
+host_uuid = "$(<"$H2/host_uuid")"
+EOF
+cat >"$H2/etc/qemu.conf" <<'EOF'
+# nuage host 2 (generated by scripts/libvirt-up.sh)
+cgroup_controllers = [ ]
+migration_port_min = 49252
+migration_port_max = 49315
+EOF
+chmod 0600 "$H2/etc/qemu.conf"
+
+# Mounts run inside host 2's fresh mount namespace before its daemons start.
+h2_start_cmd() {
+    cat <<EOF
+set -e
+mount --bind '$IMAGES_DIR' '$H2/lib/nuage-images'
+mount --bind '$H2/etc' /etc/libvirt
+mount --rbind '$H2/lib' /var/lib/libvirt
+mount --bind '$H2/run' /run/libvirt
+mount --bind '$H2/cache' /var/cache/libvirt
+mount --bind '$H2/log' /var/log/libvirt
+EOF
+}
+
+if pid_alive "$H2_LIBVIRTD_PID" libvirtd; then
+    log "host2: libvirtd already running (pid $(<"$H2_LIBVIRTD_PID"))"
+elif pid_alive "$H2_VIRTLOGD_PID" virtlogd; then
+    # the namespace survives (virtlogd, maybe guests): restart libvirtd inside it
+    ns_pid=$(<"$H2_VIRTLOGD_PID")
+    nsenter --mount="/proc/$ns_pid/ns/mnt" libvirtd -d --listen -p "$H2_LIBVIRTD_PID"
+    log "host2: libvirtd restarted in existing namespace of pid $ns_pid"
+else
+    rm -f "$H2_LIBVIRTD_PID" "$H2_VIRTLOGD_PID"
+    unshare --mount --propagation private sh -c "$(h2_start_cmd)
+virtlogd -d -p '$H2_VIRTLOGD_PID'
+libvirtd -d --listen -p '$H2_LIBVIRTD_PID'"
+    log "host2: virtlogd + libvirtd started in a new mount namespace"
+fi
+wait_virsh "$URI2" "$H2_LIBVIRTD_PID" "$H2/log/libvirtd.log"
+# remember the namespace so libvirt-down-second.sh --all can find every host-2 process
+readlink "/proc/$(<"$H2_LIBVIRTD_PID")/ns/mnt" >"$H2/mntns"
+ensure_pool "$URI2"
+log "host2: ready at $URI2 (pool files under $H2/lib/nuage-pool, logs under $H2/log)"
