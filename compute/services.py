@@ -366,7 +366,7 @@ STEP_RUNNERS: dict[str, Callable[[VirtualMachine], str]] = {
 
 def _load_operation_for_update(operation_id: int) -> Operation:
     return (
-        Operation.objects.select_for_update()
+        Operation.objects.select_for_update(of=("self",))
         .select_related("vm__tenant", "vm__flavor", "vm__image", "vm__host")
         .get(pk=operation_id)
     )
