@@ -11,9 +11,7 @@ from portal.choices import PlatformRole, Role
 
 slug_validator = RegexValidator(
     r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$",
-    _(
-        "Use 1-63 lowercase letters, digits and hyphens; start and end with a letter or digit."
-    ),
+    _("Use 1-63 lowercase letters, digits and hyphens; start and end with a letter or digit."),
 )
 
 

@@ -45,13 +45,17 @@ def make_world(prefix: str) -> TenantWorld:
     prod = EnvironmentFactory(tenant=tenant, name="production", requires_approval=True)
     users = {}
     for name, role in (
-        ("member", Role.MEMBER), ("other_member", Role.MEMBER), ("approver", Role.APPROVER),
+        ("member", Role.MEMBER),
+        ("other_member", Role.MEMBER),
+        ("approver", Role.APPROVER),
         ("tenant_admin", Role.ADMIN),
     ):
         users[name] = UserFactory(username=f"{prefix}-{name}")
         MembershipFactory(tenant=tenant, user=users[name], role=role)
     return TenantWorld(
-        tenant=tenant, development=dev, production=prod,
+        tenant=tenant,
+        development=dev,
+        production=prod,
         platform_admin=UserFactory(username="platform-admin", platform_role=PlatformRole.ADMIN),
         finance=UserFactory(username="finance", platform_role=PlatformRole.FINANCE),
         **users,
@@ -68,7 +72,9 @@ def other_world(world: TenantWorld) -> TenantWorld:
     return make_world("zephyr")
 
 
-def make_sim_host(directory: Path, *, cpus: int = 16, memory_mib: int = 32768, **fields: object) -> Host:
+def make_sim_host(
+    directory: Path, *, cpus: int = 16, memory_mib: int = 32768, **fields: object
+) -> Host:
     n = next(_host_numbers)
     uri = write_test_node(directory / f"sim-host-{n}.xml", cpus=cpus, memory_mib=memory_mib)
     host = Host.objects.create(name=f"sim-{n}", uri=uri, **fields)

@@ -17,8 +17,12 @@ def write_test_node(path: Path, *, cpus: int, memory_mib: int, pool: str = "nuag
     node = etree.Element("node")
     cpu = etree.SubElement(node, "cpu")
     for tag, value in (
-        ("mhz", "2000"), ("model", "x86_64"), ("nodes", "1"), ("sockets", "1"),
-        ("cores", str(cpus)), ("threads", "1"),
+        ("mhz", "2000"),
+        ("model", "x86_64"),
+        ("nodes", "1"),
+        ("sockets", "1"),
+        ("cores", str(cpus)),
+        ("threads", "1"),
     ):
         etree.SubElement(cpu, tag).text = value
     etree.SubElement(node, "memory").text = str(memory_mib * 1024)

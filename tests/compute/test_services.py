@@ -48,7 +48,12 @@ def test_development_request_is_approved_and_runs(world, sim_host, flavor, image
     assert hypervisor.domain_runtime_state(sim_host.uri, str(vm.uuid)) == "running"
     op = vm.operations.get()
     assert op.status == OperationStatus.SUCCEEDED
-    assert [s.name for s in op.steps.all()] == ["scheduled", "creating_disk", "defining", "starting"]
+    assert [s.name for s in op.steps.all()] == [
+        "scheduled",
+        "creating_disk",
+        "defining",
+        "starting",
+    ]
     assert {s.status for s in op.steps.all()} == {StepStatus.DONE}
     assert volumes_on(sim_host) == [vm.volume_name]
 
@@ -85,7 +90,9 @@ def test_approving_twice_is_a_conflict(world, sim_host, flavor, image, run_on_co
     assert VirtualMachine.objects.get(pk=vm.pk).operations.count() == 1
 
 
-def test_rejection_needs_a_reason_and_blocks_approval(world, sim_host, flavor, image, run_on_commit):
+def test_rejection_needs_a_reason_and_blocks_approval(
+    world, sim_host, flavor, image, run_on_commit
+):
     vm = request_vm(world, flavor, image, env=world.production)
     with pytest.raises(ValidationError, match="reason"):
         services.vm_reject(vm=vm, rejected_by=world.approver, reason="  ")
@@ -113,7 +120,9 @@ def test_bad_vm_names_are_refused(world, sim_host, flavor, image, name, message)
     assert not VirtualMachine.objects.exists()
 
 
-def test_duplicate_name_in_tenant_is_refused_until_deleted(world, sim_host, flavor, image, run_on_commit):
+def test_duplicate_name_in_tenant_is_refused_until_deleted(
+    world, sim_host, flavor, image, run_on_commit
+):
     vm = request_vm(world, flavor, image)
     with pytest.raises(ValidationError, match="already exists"):
         request_vm(world, flavor, image)
@@ -162,10 +171,14 @@ def test_stopping_a_stopped_vm_is_a_conflict(world, sim_host, flavor, image, run
     vm = request_vm(world, flavor, image)
     services.vm_action(vm=vm, action="stop", requested_by=world.member)
     with pytest.raises(ConflictError, match="stopped"):
-        services.vm_action(vm=VirtualMachine.objects.get(pk=vm.pk), action="stop", requested_by=world.member)
+        services.vm_action(
+            vm=VirtualMachine.objects.get(pk=vm.pk), action="stop", requested_by=world.member
+        )
 
 
-def test_missing_base_volume_fails_visibly_and_leaves_nothing(world, sim_host, flavor, run_on_commit):
+def test_missing_base_volume_fails_visibly_and_leaves_nothing(
+    world, sim_host, flavor, run_on_commit
+):
     disk_image = ImageFactory(kind="disk", base_volume="debian-12.qcow2", kernel_path="")
     vm = request_vm(world, flavor, disk_image)
     vm.refresh_from_db()
@@ -177,7 +190,9 @@ def test_missing_base_volume_fails_visibly_and_leaves_nothing(world, sim_host, f
     assert failed.name == "creating_disk"
 
 
-def test_libvirt_error_while_defining_removes_the_disk(world, sim_host, flavor, image, run_on_commit):
+def test_libvirt_error_while_defining_removes_the_disk(
+    world, sim_host, flavor, image, run_on_commit
+):
     # Another domain already holds the name the VM's domain would get: defineXML refuses it.
     vm = VirtualMachine(tenant=world.tenant, name="web-1")
     from compute.hypervisor.connection import get_connection
@@ -190,13 +205,24 @@ def test_libvirt_error_while_defining_removes_the_disk(world, sim_host, flavor, 
 
     def squat(vm_obj):
         nonlocal squatter
-        squatter = conn.defineXML(domain_xml(DomainSpec(
-            name=vm_obj.domain_name, uuid="11111111-2222-3333-4444-555555555555", title="x",
-            vcpus=1, memory_mib=64, disk_path="/nuage-pool/other.qcow2",
-        )))
+        squatter = conn.defineXML(
+            domain_xml(
+                DomainSpec(
+                    name=vm_obj.domain_name,
+                    uuid="11111111-2222-3333-4444-555555555555",
+                    title="x",
+                    vcpus=1,
+                    memory_mib=64,
+                    disk_path="/nuage-pool/other.qcow2",
+                )
+            )
+        )
 
     vm = services.vm_request_create(
-        requested_by=world.member, environment=world.production, flavor=flavor, image=image,
+        requested_by=world.member,
+        environment=world.production,
+        flavor=flavor,
+        image=image,
         name="web-1",
     )
     squat(vm)
@@ -208,9 +234,12 @@ def test_libvirt_error_while_defining_removes_the_disk(world, sim_host, flavor, 
     assert domains_on(sim_host) == ["11111111-2222-3333-4444-555555555555"]  # untouched
 
 
-def test_unreachable_host_puts_vm_in_error_with_reason(world, db, flavor, image, run_on_commit, tmp_path):
-    Host.objects.create(name="gone", uri=f"test://{tmp_path}/missing.xml", cpus=8,
-                        memory_mib=16384, reachable=True)
+def test_unreachable_host_puts_vm_in_error_with_reason(
+    world, db, flavor, image, run_on_commit, tmp_path
+):
+    Host.objects.create(
+        name="gone", uri=f"test://{tmp_path}/missing.xml", cpus=8, memory_mib=16384, reachable=True
+    )
     vm = request_vm(world, flavor, image)
     vm.refresh_from_db()
     assert vm.state == VMState.ERROR
@@ -245,7 +274,10 @@ def test_rerunning_a_step_adopts_what_the_first_run_made(world, sim_host, flavor
     from django.test.utils import CaptureQueriesContext  # noqa: F401
 
     vm = services.vm_request_create(
-        requested_by=world.member, environment=world.production, flavor=flavor, image=image,
+        requested_by=world.member,
+        environment=world.production,
+        flavor=flavor,
+        image=image,
         name="web-1",
     )
     op = services.vm_approve(vm=vm, approved_by=world.approver)  # not dispatched: no commit

@@ -24,7 +24,12 @@ USERS = (
     ("admin", PlatformRole.ADMIN, None),
     ("carol", PlatformRole.FINANCE, None),
 )
-FLAVORS = (("tiny", 1, 128, 1), ("small", 1, 512, 10), ("medium", 2, 2048, 20), ("large", 4, 8192, 40))
+FLAVORS = (
+    ("tiny", 1, 128, 1),
+    ("small", 1, 512, 10),
+    ("medium", 2, 2048, 20),
+    ("large", 4, 8192, 40),
+)
 
 
 class Command(BaseCommand):
@@ -32,7 +37,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
-            "--host-uri", action="append", default=[],
+            "--host-uri",
+            action="append",
+            default=[],
             help="Register this libvirt URI as a host (repeatable). Default: two simulated hosts.",
         )
         parser.add_argument("--kernel", default="", help="Kernel of the tiny image (real hosts).")
@@ -42,7 +49,9 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         tenant, _ = Tenant.objects.get_or_create(slug="apollo", defaults={"name": "Apollo"})
         for env_name, approval in DEFAULT_ENVIRONMENTS:
-            tenant.environments.get_or_create(name=env_name, defaults={"requires_approval": approval})
+            tenant.environments.get_or_create(
+                name=env_name, defaults={"requires_approval": approval}
+            )
         logins = []
         for username, platform_role, role in USERS:
             user, _ = User.objects.get_or_create(username=username)
@@ -52,7 +61,9 @@ class Command(BaseCommand):
             user.set_password(password)
             user.save()
             if role:
-                Membership.objects.update_or_create(tenant=tenant, user=user, defaults={"role": role})
+                Membership.objects.update_or_create(
+                    tenant=tenant, user=user, defaults={"role": role}
+                )
             logins.append((username, password, role or platform_role))
         for name, vcpus, ram, disk in FLAVORS:
             Flavor.objects.update_or_create(
@@ -68,8 +79,9 @@ class Command(BaseCommand):
             },
         )
         uris = options["host_uri"] or [
-            write_test_node(Path(settings.VAR_DIR) / "hosts" / f"sim-{i}.xml", cpus=16,
-                            memory_mib=32768)
+            write_test_node(
+                Path(settings.VAR_DIR) / "hosts" / f"sim-{i}.xml", cpus=16, memory_mib=32768
+            )
             for i in (1, 2)
         ]
         for i, uri in enumerate(uris, start=1):
@@ -78,7 +90,11 @@ class Command(BaseCommand):
             )
             host_refresh(host=host)
             state = "reachable" if host.reachable else f"UNREACHABLE: {host.last_error}"
-            self.stdout.write(f"host {host.name}: {uri} ({host.cpus} CPUs, {host.memory_mib} MiB, {state})")
-        self.stdout.write(self.style.SUCCESS("Demo logins (generated now; they change at each seed):"))
+            self.stdout.write(
+                f"host {host.name}: {uri} ({host.cpus} CPUs, {host.memory_mib} MiB, {state})"
+            )
+        self.stdout.write(
+            self.style.SUCCESS("Demo logins (generated now; they change at each seed):")
+        )
         for username, password, role in logins:
             self.stdout.write(f"  {username:<6} {password}   ({role})")
