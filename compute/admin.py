@@ -6,36 +6,36 @@ from compute.models import Flavor, Host, Image, Operation, VirtualMachine
 
 
 @admin.register(Host)
-class HostAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class HostAdmin(admin.ModelAdmin):
     list_display = ["name", "uri", "enabled", "reachable", "cpus", "memory_mib"]
     readonly_fields = ["cpus", "memory_mib", "reachable", "last_seen_at", "last_error"]
 
 
 @admin.register(Flavor)
-class FlavorAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class FlavorAdmin(admin.ModelAdmin):
     list_display = ["name", "vcpus", "ram_mib", "disk_gib", "is_public"]
 
 
 @admin.register(Image)
-class ImageAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class ImageAdmin(admin.ModelAdmin):
     list_display = ["name", "kind", "base_volume", "kernel_path", "is_public"]
 
 
 @admin.register(VirtualMachine)
-class VirtualMachineAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class VirtualMachineAdmin(admin.ModelAdmin):
     list_display = ["name", "tenant", "environment", "state", "runtime_state", "host", "owner"]
     list_filter = ["state", "tenant"]
 
-    def has_change_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+    def has_change_permission(self, request, obj=None):
         return False  # VMs change through services only
 
-    def has_add_permission(self, request):  # type: ignore[no-untyped-def]
+    def has_add_permission(self, request):
         return False
 
 
 @admin.register(Operation)
-class OperationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class OperationAdmin(admin.ModelAdmin):
     list_display = ["vm", "kind", "status", "attempts", "created_at", "finished_at"]
 
-    def has_change_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+    def has_change_permission(self, request, obj=None):
         return False

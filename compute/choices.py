@@ -122,6 +122,16 @@ class RuntimeState(models.TextChoices):
     PMSUSPENDED = "pmsuspended", _("Suspended")
 
 
+# What libvirt reports once an operation that ends in this transition has succeeded.
+RUNTIME_AFTER: dict[str, str] = {
+    Transition.PROVISIONED: RuntimeState.RUNNING,
+    Transition.STARTED: RuntimeState.RUNNING,
+    Transition.REBOOTED: RuntimeState.RUNNING,
+    Transition.STOPPED: RuntimeState.SHUTOFF,
+    Transition.DELETED: RuntimeState.NO_DOMAIN,
+}
+
+
 class OperationKind(models.TextChoices):
     PROVISION = "provision", _("Provision")
     START = "start", _("Start")

@@ -8,15 +8,22 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from compute import selectors
-from portal.models import User
+from compute.models import Flavor, Image
+from portal.models import Environment, User
 from portal.permissions import Perm, has_perm
 from portal.selectors import environment_list
 
 
 class VMRequestForm(forms.Form):
-    environment = forms.ModelChoiceField(queryset=None, label=_("Environment"))  # type: ignore[arg-type]
-    flavor = forms.ModelChoiceField(queryset=None, label=_("Flavor"))  # type: ignore[arg-type]
-    image = forms.ModelChoiceField(queryset=None, label=_("Image"))  # type: ignore[arg-type]
+    environment: forms.ModelChoiceField[Environment] = forms.ModelChoiceField(
+        queryset=Environment.objects.none(), label=_("Environment")
+    )
+    flavor: forms.ModelChoiceField[Flavor] = forms.ModelChoiceField(
+        queryset=Flavor.objects.none(), label=_("Flavor")
+    )
+    image: forms.ModelChoiceField[Image] = forms.ModelChoiceField(
+        queryset=Image.objects.none(), label=_("Image")
+    )
     name = forms.CharField(
         max_length=63,
         label=_("Name"),

@@ -16,6 +16,7 @@ from compute.choices import (
     OperationKind,
     OperationStatus,
     RuntimeState,
+    Step,
     StepStatus,
     VMState,
 )
@@ -183,7 +184,7 @@ class Operation(models.Model):
 class OperationStep(models.Model):
     operation = models.ForeignKey(Operation, on_delete=models.CASCADE, related_name="steps")
     position = models.PositiveSmallIntegerField()
-    name = models.CharField(max_length=32)
+    name = models.CharField(max_length=32, choices=Step.choices)
     status = models.CharField(max_length=16, choices=StepStatus.choices, default=StepStatus.PENDING)
     detail = models.TextField(blank=True)
     started_at = models.DateTimeField(null=True, blank=True)

@@ -20,6 +20,7 @@ from compute.choices import (
     OPERATION_FOR_STATE,
     OPERATION_STEPS,
     PLACED_STATES,
+    RUNTIME_AFTER,
     TRANSITIONAL_STATES,
     TRANSITIONS,
     USER_ACTIONS,
@@ -247,8 +248,8 @@ def _placement_choose(vm: VirtualMachine) -> Host:
     claims; the claim itself is the VM's host column, written in the same transaction.
     """
     hosts = list(Host.objects.select_for_update().filter(enabled=True).order_by("pk"))
-    used = {
-        row["host_id"]: row
+    used: dict[int, int] = {
+        row["host_id"]: row["ram"] or 0
         for row in VirtualMachine.objects.filter(host__in=hosts, state__in=PLACED_STATES)
         .values("host_id")
         .annotate(ram=Sum("flavor__ram_mib"), n=Count("id"))
@@ -256,7 +257,7 @@ def _placement_choose(vm: VirtualMachine) -> Host:
     best: Host | None = None
     best_free = -1
     for host in hosts:
-        free = host.memory_mib - (used.get(host.id, {}).get("ram") or 0)
+        free = host.memory_mib - used.get(host.id, 0)
         if host.reachable and vm.flavor.vcpus <= host.cpus and free >= vm.flavor.ram_mib:
             if free > best_free:
                 best, best_free = host, free
@@ -423,15 +424,8 @@ def _operation_succeed(op: Operation) -> None:
     if end == Transition.DELETED:
         fields["deleted_at"] = timezone.now()
     _transition(vm, end, **fields)
-    runtime = {
-        Transition.PROVISIONED: RuntimeState.RUNNING,
-        Transition.STARTED: RuntimeState.RUNNING,
-        Transition.REBOOTED: RuntimeState.RUNNING,
-        Transition.STOPPED: RuntimeState.SHUTOFF,
-        Transition.DELETED: RuntimeState.NO_DOMAIN,
-    }[end]
     VirtualMachine.objects.filter(pk=vm.pk).update(
-        runtime_state=runtime, runtime_checked_at=timezone.now()
+        runtime_state=RUNTIME_AFTER[end], runtime_checked_at=timezone.now()
     )
     op.status, op.finished_at = OperationStatus.SUCCEEDED, timezone.now()
     op.save(update_fields=["status", "finished_at"])

@@ -7,37 +7,37 @@ from portal.models import AuditEntry, Environment, Membership, Tenant, User
 
 
 @admin.register(User)
-class NuageUserAdmin(UserAdmin):  # type: ignore[type-arg]
+class NuageUserAdmin(UserAdmin):
     fieldsets = (*UserAdmin.fieldsets, ("Nuage", {"fields": ("platform_role",)}))  # type: ignore[misc]
     list_display = ["username", "email", "platform_role", "is_superuser"]
 
 
-class EnvironmentInline(admin.TabularInline):  # type: ignore[type-arg]
+class EnvironmentInline(admin.TabularInline):
     model = Environment
     extra = 0
 
 
-class MembershipInline(admin.TabularInline):  # type: ignore[type-arg]
+class MembershipInline(admin.TabularInline):
     model = Membership
     extra = 0
 
 
 @admin.register(Tenant)
-class TenantAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class TenantAdmin(admin.ModelAdmin):
     list_display = ["name", "slug", "created_at"]
     inlines = [EnvironmentInline, MembershipInline]
 
 
 @admin.register(AuditEntry)
-class AuditEntryAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class AuditEntryAdmin(admin.ModelAdmin):
     list_display = ["created_at", "actor", "tenant", "action", "object_repr"]
     list_filter = ["action"]
 
-    def has_change_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+    def has_change_permission(self, request, obj=None):
         return False
 
-    def has_delete_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+    def has_delete_permission(self, request, obj=None):
         return False
 
-    def has_add_permission(self, request):  # type: ignore[no-untyped-def]
+    def has_add_permission(self, request):
         return False

@@ -76,16 +76,19 @@ class ImageSerializer(serializers.ModelSerializer[Image]):
 
 
 class OperationStepSerializer(serializers.ModelSerializer[OperationStep]):
-    label = serializers.SerializerMethodField()
+    display_name = serializers.CharField(source="get_name_display", read_only=True)
 
     class Meta:
         model = OperationStep
-        fields = ["position", "name", "label", "status", "detail", "started_at", "finished_at"]
-
-    def get_label(self, obj: OperationStep) -> str:
-        from compute.choices import Step
-
-        return str(Step(obj.name).label)
+        fields = [
+            "position",
+            "name",
+            "display_name",
+            "status",
+            "detail",
+            "started_at",
+            "finished_at",
+        ]
 
 
 class OperationSerializer(serializers.ModelSerializer[Operation]):
@@ -106,10 +109,10 @@ class OperationSerializer(serializers.ModelSerializer[Operation]):
 
 
 class VirtualMachineSerializer(serializers.ModelSerializer[VirtualMachine]):
-    tenant = serializers.SlugRelatedField(slug_field="slug", read_only=True)
-    environment = serializers.SlugRelatedField(slug_field="name", read_only=True)
-    owner = serializers.SlugRelatedField(slug_field="username", read_only=True)
-    host = serializers.SlugRelatedField(slug_field="name", read_only=True)
+    tenant = serializers.CharField(source="tenant.slug", read_only=True)
+    environment = serializers.CharField(source="environment.name", read_only=True)
+    owner = serializers.CharField(source="owner.username", read_only=True)
+    host = serializers.CharField(source="host.name", read_only=True, allow_null=True, default=None)
     operation = serializers.SerializerMethodField()
 
     class Meta:

@@ -23,8 +23,7 @@ from compute.api.serializers import (
     VirtualMachineSerializer,
 )
 from compute.models import Host, VirtualMachine
-from portal.api.viewsets import ScopedReadOnlyViewSet, client_ip
-from portal.models import User
+from portal.api.viewsets import ScopedReadOnlyViewSet, client_ip, request_user
 from portal.selectors import environment_list
 
 
@@ -35,7 +34,7 @@ class HostViewSet(mixins.CreateModelMixin, mixins.UpdateModelMixin, ScopedReadOn
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         ser = HostSerializer(data=request.data)
         ser.is_valid(raise_exception=True)
-        host = services.host_register(registered_by=request.user, **ser.validated_data)  # type: ignore[arg-type]
+        host = services.host_register(registered_by=request_user(request), **ser.validated_data)
         return Response(HostSerializer(host).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=HostUpdateSerializer, responses=HostSerializer)
@@ -43,7 +42,9 @@ class HostViewSet(mixins.CreateModelMixin, mixins.UpdateModelMixin, ScopedReadOn
         host: Host = self.get_object()
         ser = HostUpdateSerializer(data=request.data, partial=True)
         ser.is_valid(raise_exception=True)
-        host = services.host_update(updated_by=request.user, host=host, **ser.validated_data)  # type: ignore[arg-type]
+        host = services.host_update(
+            updated_by=request_user(request), host=host, **ser.validated_data
+        )
         return Response(HostSerializer(host).data)
 
 
@@ -54,7 +55,7 @@ class FlavorViewSet(mixins.CreateModelMixin, ScopedReadOnlyViewSet):
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         ser = FlavorSerializer(data=request.data)
         ser.is_valid(raise_exception=True)
-        flavor = services.flavor_create(created_by=request.user, **ser.validated_data)  # type: ignore[arg-type]
+        flavor = services.flavor_create(created_by=request_user(request), **ser.validated_data)
         return Response(FlavorSerializer(flavor).data, status=status.HTTP_201_CREATED)
 
 
@@ -65,7 +66,7 @@ class ImageViewSet(mixins.CreateModelMixin, ScopedReadOnlyViewSet):
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         ser = ImageSerializer(data=request.data)
         ser.is_valid(raise_exception=True)
-        image = services.image_create(created_by=request.user, **ser.validated_data)  # type: ignore[arg-type]
+        image = services.image_create(created_by=request_user(request), **ser.validated_data)
         return Response(ImageSerializer(image).data, status=status.HTTP_201_CREATED)
 
 
@@ -89,7 +90,7 @@ class VirtualMachineViewSet(mixins.DestroyModelMixin, ScopedReadOnlyViewSet):
         request=VirtualMachineRequestSerializer, responses={201: VirtualMachineSerializer}
     )
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        user: User = request.user  # type: ignore[assignment]
+        user = request_user(request)
         ser = VirtualMachineRequestSerializer(data=request.data)
         ser.is_valid(raise_exception=True)
         data = ser.validated_data
@@ -122,7 +123,7 @@ class VirtualMachineViewSet(mixins.DestroyModelMixin, ScopedReadOnlyViewSet):
         services.vm_action(
             vm=vm,
             action=name,
-            requested_by=request.user,  # type: ignore[arg-type]
+            requested_by=request_user(request),
             remote_addr=client_ip(request),
         )
         return self._answer(vm)
@@ -131,7 +132,9 @@ class VirtualMachineViewSet(mixins.DestroyModelMixin, ScopedReadOnlyViewSet):
     @action(detail=True, methods=["post"])
     def approve(self, request: Request, pk: str | None = None) -> Response:
         vm: VirtualMachine = self.get_object()
-        services.vm_approve(vm=vm, approved_by=request.user, remote_addr=client_ip(request))  # type: ignore[arg-type]
+        services.vm_approve(
+            vm=vm, approved_by=request_user(request), remote_addr=client_ip(request)
+        )
         return self._answer(vm)
 
     @extend_schema(request=RejectSerializer, responses={200: VirtualMachineSerializer})
@@ -142,8 +145,8 @@ class VirtualMachineViewSet(mixins.DestroyModelMixin, ScopedReadOnlyViewSet):
         ser.is_valid(raise_exception=True)
         services.vm_reject(
             vm=vm,
-            rejected_by=request.user,
-            reason=ser.validated_data["reason"],  # type: ignore[arg-type]
+            rejected_by=request_user(request),
+            reason=ser.validated_data["reason"],
             remote_addr=client_ip(request),
         )
         return self._answer(vm, status.HTTP_200_OK)

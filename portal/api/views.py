@@ -17,8 +17,8 @@ from portal.api.serializers import (
     UserCreateSerializer,
     UserSerializer,
 )
-from portal.api.viewsets import ScopedReadOnlyViewSet
-from portal.models import Membership, User
+from portal.api.viewsets import ScopedReadOnlyViewSet, request_user
+from portal.models import Membership
 
 
 class TenantViewSet(mixins.CreateModelMixin, ScopedReadOnlyViewSet):
@@ -28,7 +28,7 @@ class TenantViewSet(mixins.CreateModelMixin, ScopedReadOnlyViewSet):
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         ser = self.get_serializer(data=request.data)
         ser.is_valid(raise_exception=True)
-        tenant = services.tenant_create(created_by=request.user, **ser.validated_data)
+        tenant = services.tenant_create(created_by=request_user(request), **ser.validated_data)
         return Response(TenantSerializer(tenant).data, status=status.HTTP_201_CREATED)
 
 
@@ -49,7 +49,7 @@ class UserViewSet(mixins.CreateModelMixin, ScopedReadOnlyViewSet):
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         ser = UserCreateSerializer(data=request.data)
         ser.is_valid(raise_exception=True)
-        user = services.user_create(created_by=request.user, **ser.validated_data)
+        user = services.user_create(created_by=request_user(request), **ser.validated_data)
         return Response(UserSerializer(user).data, status=status.HTTP_201_CREATED)
 
 
@@ -61,7 +61,7 @@ class MembershipViewSet(mixins.CreateModelMixin, mixins.DestroyModelMixin, Scope
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         ser = MembershipSerializer(data=request.data)
         ser.is_valid(raise_exception=True)
-        user: User = request.user  # type: ignore[assignment]
+        user = request_user(request)
         tenant = ser.validated_data["tenant"]
         # A tenant the caller cannot see is reported as unknown, not as forbidden.
         if not selectors.tenant_list(fetched_by=user).filter(pk=tenant.pk).exists():
@@ -75,4 +75,4 @@ class MembershipViewSet(mixins.CreateModelMixin, mixins.DestroyModelMixin, Scope
         return Response(MembershipSerializer(membership).data, status=status.HTTP_201_CREATED)
 
     def perform_destroy(self, instance: Membership) -> None:
-        services.membership_delete(deleted_by=self.request.user, membership=instance)  # type: ignore[arg-type]
+        services.membership_delete(deleted_by=request_user(self.request), membership=instance)

@@ -18,7 +18,7 @@ from portal.choices import PlatformRole, Role
 from portal.models import Membership, Tenant, User
 from portal.services import DEFAULT_ENVIRONMENTS
 
-USERS = (
+USERS: tuple[tuple[str, str, str | None], ...] = (
     ("alice", PlatformRole.NONE, Role.MEMBER),
     ("bob", PlatformRole.NONE, Role.APPROVER),
     ("admin", PlatformRole.ADMIN, None),

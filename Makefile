@@ -1,0 +1,30 @@
+# Nuage: two commands for a new user (make demo, make test), plus lint and bench.
+SHELL := /bin/bash
+PY := .venv/bin/python
+export SECRET_KEY ?= lint-and-test-only-not-a-secret-0123456789abcdef
+
+.PHONY: demo test lint bench install services messages
+
+install:
+	@scripts/bootstrap.sh test
+
+demo:
+	@scripts/bootstrap.sh demo
+	@scripts/demo.sh
+
+services:
+	@scripts/services-up.sh
+
+lint: install
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(PY) -m mypy .
+	$(PY) manage.py makemigrations --check --dry-run --settings=tests.settings
+
+# pytest's exit code 5 (no tests collected) fails the target like any other failure.
+test: install services lint
+	$(PY) -m pytest -q
+
+bench: install services
+	$(PY) bench/provision_sim.py
+	$(PY) bench/provision.py
