@@ -83,7 +83,10 @@ class VirtualMachineViewSet(mixins.DestroyModelMixin, ScopedReadOnlyViewSet):
     filterset_fields = ["state", "environment", "tenant", "owner"]
 
     def _answer(self, vm: VirtualMachine, code: int = status.HTTP_202_ACCEPTED) -> Response:
-        fresh = self.get_queryset().get(pk=vm.pk)
+        # Deleted VMs leave the default listing; the answer still shows where this one stands.
+        fresh = selectors.vm_list_with_operation(
+            fetched_by=request_user(self.request), include_deleted=True
+        ).get(pk=vm.pk)
         return Response(VirtualMachineSerializer(fresh).data, status=code)
 
     @extend_schema(

@@ -1,0 +1,111 @@
+"""The reconciler repairs what lost messages and crashed workers leave, and reads live state."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from compute import hypervisor, services
+from compute.choices import OperationStatus, RuntimeState, StepStatus, VMState
+from compute.hypervisor.connection import get_connection
+from compute.models import Host, Operation, VirtualMachine
+from portal.celery import app as celery_app
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@contextmanager
+def messages_lost() -> Iterator[None]:
+    """Task messages sent inside go to an in-memory broker that no worker reads."""
+    conf = celery_app.conf
+    saved = (conf.task_always_eager, conf.broker_url)
+    conf.task_always_eager, conf.broker_url = False, "memory://"
+    try:
+        yield
+    finally:
+        conf.task_always_eager, conf.broker_url = saved
+
+
+def pending_request(world, flavor, image, name="web-1"):
+    return services.vm_request_create(
+        requested_by=world.member,
+        environment=world.production,
+        flavor=flavor,
+        image=image,
+        name=name,
+    )
+
+
+def test_lost_message_is_redispatched_and_finishes(world, sim_host, flavor, image, settings):
+    vm = pending_request(world, flavor, image)
+    with messages_lost():  # the approval's task message never reaches a worker
+        op = services.vm_approve(vm=vm, approved_by=world.approver)
+    assert VirtualMachine.objects.get(pk=vm.pk).state == VMState.PROVISIONING
+    # Too early: a recent operation is left alone.
+    assert services.reconcile()["redispatched"] == 0
+    later = timezone.now() + timedelta(seconds=settings.NUAGE["STALE_SECONDS"] + 1)
+    counts = services.reconcile(now=later)
+    assert counts["redispatched"] == 1
+    vm.refresh_from_db()
+    assert vm.state == VMState.RUNNING
+    assert Operation.objects.get(pk=op.pk).attempts == 1
+
+
+def test_operation_that_never_progresses_ends_in_error(world, sim_host, flavor, image, settings):
+    vm = pending_request(world, flavor, image)
+    with messages_lost():
+        op = services.vm_approve(vm=vm, approved_by=world.approver)
+        Operation.objects.filter(pk=op.pk).update(attempts=settings.NUAGE["MAX_ATTEMPTS"])
+        later = timezone.now() + timedelta(seconds=settings.NUAGE["STALE_SECONDS"] + 1)
+        assert services.reconcile(now=later)["failed"] == 1
+    vm.refresh_from_db()
+    assert vm.state == VMState.ERROR
+    assert "no progress after" in vm.error_message
+    assert Operation.objects.get(pk=op.pk).status == OperationStatus.FAILED
+
+
+def test_runtime_state_follows_libvirt(world, sim_host, flavor, image):
+    vm = services.vm_request_create(
+        requested_by=world.member,
+        environment=world.development,
+        flavor=flavor,
+        image=image,
+        name="web-1",
+    )
+    vm.refresh_from_db()
+    assert vm.runtime_state == RuntimeState.RUNNING
+    # Someone powers the domain off behind Nuage's back: the lifecycle state stays, runtime follows.
+    get_connection(sim_host.uri).lookupByUUIDString(str(vm.uuid)).destroy()
+    services.reconcile()
+    vm.refresh_from_db()
+    assert (vm.state, vm.runtime_state) == (VMState.RUNNING, RuntimeState.SHUTOFF)
+    hypervisor.remove_domain(sim_host.uri, str(vm.uuid))
+    services.reconcile()
+    vm.refresh_from_db()
+    assert vm.runtime_state == RuntimeState.NO_DOMAIN
+
+
+def test_unreachable_host_is_marked(world, sim_host, tmp_path):
+    Host.objects.filter(pk=sim_host.pk).update(uri=f"test://{tmp_path}/gone.xml")
+    services.reconcile()
+    host = Host.objects.get(pk=sim_host.pk)
+    assert host.reachable is False
+    assert "Cannot reach the host" in host.last_error
+
+
+def test_a_step_already_done_is_not_run_again(world, sim_host, flavor, image):
+    vm = pending_request(world, flavor, image)
+    with messages_lost():
+        op = services.vm_approve(vm=vm, approved_by=world.approver)
+    # Two deliveries of every message (a redelivery racing the first run).
+    while services.operation_advance(operation_id=op.id):
+        services.operation_advance(operation_id=op.id)
+    services.operation_advance(operation_id=op.id)
+    vm.refresh_from_db()
+    assert vm.state == VMState.RUNNING
+    assert list(op.steps.values_list("status", flat=True)) == [StepStatus.DONE] * 4
+    assert hypervisor.domain_runtime_states(sim_host.uri) == {str(vm.uuid): "running"}

@@ -1,0 +1,299 @@
+"""The REST API as automation scripts use it: tokens, requests, actions, errors, scoping."""
+
+from __future__ import annotations
+
+import pytest
+from rest_framework.test import APIClient
+
+from compute.choices import VMState
+from compute.models import VirtualMachine
+from portal.api.urls import router
+from portal.api.viewsets import ScopedGenericViewSet
+from portal.models import Membership
+from tests.conftest import TenantWorld
+from tests.factories import FlavorFactory, ImageFactory, VirtualMachineFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def client_for(user) -> APIClient:
+    client = APIClient()
+    client.force_authenticate(user)
+    return client
+
+
+def test_token_from_username_and_password_authenticates(world: TenantWorld):
+    anonymous = APIClient()
+    assert anonymous.get("/api/v1/vms/").status_code == 401
+    bad = anonymous.post("/api/v1/auth/token/", {"username": "apollo-member", "password": "nope"})
+    assert bad.status_code == 400
+    token = anonymous.post(
+        "/api/v1/auth/token/", {"username": "apollo-member", "password": "pw-for-tests"}
+    ).json()["token"]
+    anonymous.credentials(HTTP_AUTHORIZATION=f"Token {token}")
+    assert anonymous.get("/api/v1/vms/").status_code == 200
+
+
+def test_request_approve_and_delete_through_the_api(world, sim_host, flavor, image, run_on_commit):
+    member, approver = client_for(world.member), client_for(world.approver)
+    created = member.post(
+        "/api/v1/vms/",
+        {
+            "name": "api-1",
+            "environment": world.production.pk,
+            "flavor": flavor.pk,
+            "image": image.pk,
+        },
+        format="json",
+    )
+    assert created.status_code == 201, created.json()
+    vm = created.json()
+    assert (vm["state"], vm["tenant"], vm["owner"]) == (
+        "pending_approval",
+        "apollo",
+        "apollo-member",
+    )
+
+    own = member.post(f"/api/v1/vms/{vm['id']}/approve/")
+    assert own.status_code == 403  # members cannot approve at all
+
+    approved = approver.post(f"/api/v1/vms/{vm['id']}/approve/")
+    assert approved.status_code == 202
+    body = member.get(f"/api/v1/vms/{vm['id']}/").json()
+    assert body["state"] == "running"
+    assert body["host"] == sim_host.name
+    assert [s["status"] for s in body["operation"]["steps"]] == ["done"] * 4
+
+    again = approver.post(f"/api/v1/vms/{vm['id']}/approve/")
+    assert again.status_code == 409
+    assert "running" in again.json()["detail"]
+
+    for action, state in (("stop", "stopped"), ("start", "running"), ("reboot", "running")):
+        answer = member.post(f"/api/v1/vms/{vm['id']}/{action}/")
+        assert answer.status_code == 202, answer.json()
+        assert member.get(f"/api/v1/vms/{vm['id']}/").json()["state"] == state
+
+    deleted = member.delete(f"/api/v1/vms/{vm['id']}/")
+    assert deleted.status_code == 202
+    assert VirtualMachine.objects.get(pk=vm["id"]).state == VMState.DELETED
+    assert member.get(f"/api/v1/vms/{vm['id']}/").status_code == 404
+
+
+def test_reject_needs_a_reason(world, sim_host, flavor, image):
+    vm = VirtualMachineFactory(
+        environment=world.production, owner=world.member, flavor=flavor, image=image
+    )
+    approver = client_for(world.approver)
+    answer = approver.post(f"/api/v1/vms/{vm.pk}/reject/", {"reason": ""}, format="json")
+    assert answer.status_code == 400
+    assert "reason" in answer.json()
+    answer = approver.post(f"/api/v1/vms/{vm.pk}/reject/", {"reason": "Too big"}, format="json")
+    assert answer.status_code == 200
+    assert answer.json()["state"] == "rejected"
+    assert answer.json()["rejection_reason"] == "Too big"
+
+
+@pytest.mark.parametrize(
+    ("payload", "field", "message"),
+    [
+        ({"name": ""}, "name", "blank"),
+        ({"name": "x" * 64}, "name", "63"),
+        ({"name": "Has_Underscore"}, "name", "lowercase"),
+        ({"environment": 999999}, "environment", "Unknown environment"),
+        ({"flavor": 999999}, "flavor", "Unknown flavor"),
+        ({"image": 999999}, "image", "Unknown image"),
+        ({"flavor": "big"}, "flavor", "valid integer"),
+    ],
+)
+def test_bad_requests_get_field_messages(world, sim_host, flavor, image, payload, field, message):
+    data = {
+        "name": "ok-name",
+        "environment": world.development.pk,
+        "flavor": flavor.pk,
+        "image": image.pk,
+        **payload,
+    }
+    answer = client_for(world.member).post("/api/v1/vms/", data, format="json")
+    assert answer.status_code == 400
+    assert message in " ".join(answer.json()[field])
+    assert not VirtualMachine.objects.exists()
+
+
+def test_environment_of_another_tenant_is_unknown(world, other_world, sim_host, flavor, image):
+    data = {
+        "name": "sneaky",
+        "environment": other_world.development.pk,
+        "flavor": flavor.pk,
+        "image": image.pk,
+    }
+    answer = client_for(world.member).post("/api/v1/vms/", data, format="json")
+    assert answer.status_code == 400
+    assert answer.json()["environment"] == ["Unknown environment."]
+
+
+def test_flavor_no_host_fits_is_a_field_error(world, sim_host, image):
+    huge = FlavorFactory(vcpus=128, ram_mib=2_000_000)
+    data = {
+        "name": "huge",
+        "environment": world.development.pk,
+        "flavor": huge.pk,
+        "image": image.pk,
+    }
+    answer = client_for(world.member).post("/api/v1/vms/", data, format="json")
+    assert answer.status_code == 400
+    assert "No host can fit" in answer.json()["flavor"][0]
+
+
+def test_platform_admin_builds_a_tenant_by_api(world, tmp_path, sim_host):
+    admin = client_for(world.platform_admin)
+    tenant = admin.post("/api/v1/tenants/", {"name": "Gemini", "slug": "gemini"}, format="json")
+    assert tenant.status_code == 201
+    assert [e["name"] for e in tenant.json()["environments"]] == [
+        "development",
+        "qualification",
+        "production",
+    ]
+    user = admin.post(
+        "/api/v1/users/", {"username": "dave", "password": "long-enough-pw"}, format="json"
+    )
+    assert user.status_code == 201
+    membership = admin.post(
+        "/api/v1/memberships/",
+        {"tenant": tenant.json()["id"], "user": user.json()["id"], "role": "approver"},
+        format="json",
+    )
+    assert membership.status_code == 201
+    dup = admin.post(
+        "/api/v1/memberships/",
+        {"tenant": tenant.json()["id"], "user": user.json()["id"], "role": "member"},
+        format="json",
+    )
+    assert dup.status_code == 400
+    assert "already a member" in dup.json()["user"][0]
+    flavor = admin.post(
+        "/api/v1/flavors/",
+        {"name": "xl", "vcpus": 8, "ram_mib": 16384, "disk_gib": 80},
+        format="json",
+    )
+    assert flavor.status_code == 201
+    bad_flavor = admin.post(
+        "/api/v1/flavors/", {"name": "neg", "vcpus": -1, "ram_mib": 0, "disk_gib": 0}, format="json"
+    )
+    assert bad_flavor.status_code == 400
+    assert {"vcpus", "ram_mib", "disk_gib"} <= set(bad_flavor.json())
+    image = admin.post(
+        "/api/v1/images/",
+        {"name": "debian-12", "kind": "disk", "base_volume": "debian-12.qcow2"},
+        format="json",
+    )
+    assert image.status_code == 201
+    no_source = admin.post("/api/v1/images/", {"name": "broken", "kind": "kernel"}, format="json")
+    assert no_source.status_code == 400
+    from compute.hypervisor.simulated import write_test_node
+
+    uri = write_test_node(tmp_path / "api-host.xml", cpus=8, memory_mib=4096)
+    host = admin.post("/api/v1/hosts/", {"name": "api-host", "uri": uri}, format="json")
+    assert host.status_code == 201
+    assert (host.json()["cpus"], host.json()["memory_mib"]) == (8, 4096)
+    unreachable = admin.post(
+        "/api/v1/hosts/", {"name": "ghost", "uri": f"test://{tmp_path}/none.xml"}, format="json"
+    )
+    assert unreachable.status_code == 400
+    assert "Cannot reach the host" in unreachable.json()["uri"][0]
+    disabled = admin.patch(f"/api/v1/hosts/{host.json()['id']}/", {"enabled": False}, format="json")
+    assert disabled.status_code == 200 and disabled.json()["enabled"] is False
+
+
+def test_members_cannot_create_platform_objects(world):
+    member = client_for(world.member)
+    assert (
+        member.post("/api/v1/tenants/", {"name": "X", "slug": "x"}, format="json").status_code
+        == 403
+    )
+    assert (
+        member.post(
+            "/api/v1/flavors/",
+            {"name": "x", "vcpus": 1, "ram_mib": 128, "disk_gib": 1},
+            format="json",
+        ).status_code
+        == 403
+    )
+    assert (
+        member.post(
+            "/api/v1/users/", {"username": "eve", "password": "long-enough-pw"}, format="json"
+        ).status_code
+        == 403
+    )
+
+
+def test_schema_and_docs_are_served(world):
+    client = client_for(world.member)
+    schema = client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
+    assert schema.status_code == 200
+    paths = schema.json()["paths"]
+    assert "/api/v1/vms/{id}/approve/" in paths
+    assert "/api/v1/auth/token/" in paths
+    assert client.get("/api/docs/").status_code == 200
+
+
+def _foreign_objects(other: TenantWorld) -> dict[str, object]:
+    vm = VirtualMachineFactory(environment=other.development, owner=other.member)
+    return {
+        "tenant": other.tenant,
+        "environment": other.production,
+        "membership": Membership.objects.filter(tenant=other.tenant).first(),
+        "user": other.member,
+        "vm": vm,
+        "host": None,  # filled below: platform objects a member may not see
+        "flavor": FlavorFactory(is_public=False),
+        "image": ImageFactory(is_public=False),
+    }
+
+
+def test_every_detail_route_answers_404_for_another_tenants_objects(world, other_world, sim_host):
+    """Walks the router: each detail route (retrieve, update, delete, actions) with B's ids."""
+    objects = _foreign_objects(other_world)
+    objects["host"] = sim_host
+    registered = {basename for _prefix, _viewset, basename in router.registry}
+    assert registered == set(objects), "a new API resource needs a foreign object here"
+
+    client = client_for(world.member)
+    checked = 0
+    for prefix, viewset, basename in router.registry:
+        pk = objects[basename].pk  # type: ignore[attr-defined]
+        calls = [("get", f"/api/v1/{prefix}/{pk}/")]
+        for method in ("update", "partial_update", "destroy"):
+            if hasattr(viewset, method):
+                verb = {"update": "put", "partial_update": "patch", "destroy": "delete"}[method]
+                calls.append((verb, f"/api/v1/{prefix}/{pk}/"))
+        for extra in viewset.get_extra_actions():
+            if extra.detail:
+                for verb in extra.mapping:
+                    calls.append((verb, f"/api/v1/{prefix}/{pk}/{extra.url_path}/"))
+        for verb, url in calls:
+            answer = getattr(client, verb)(url, {}, format="json")
+            assert answer.status_code == 404, (verb, url, answer.status_code)
+            checked += 1
+    assert checked >= 14
+    assert VirtualMachine.objects.get(pk=objects["vm"].pk).state == VMState.PENDING_APPROVAL
+
+
+def test_lists_show_only_own_tenants(world, other_world, sim_host):
+    VirtualMachineFactory(
+        environment=other_world.development, owner=other_world.member, name="theirs"
+    )
+    VirtualMachineFactory(environment=world.development, owner=world.member, name="ours")
+    client = client_for(world.member)
+    assert [v["name"] for v in client.get("/api/v1/vms/").json()["results"]] == ["ours"]
+    assert [t["slug"] for t in client.get("/api/v1/tenants/").json()["results"]] == ["apollo"]
+    assert client.get("/api/v1/hosts/").json()["results"] == []
+    finance = client_for(world.finance)
+    assert {v["name"] for v in finance.get("/api/v1/vms/").json()["results"]} == {"ours", "theirs"}
+
+
+def test_a_view_cannot_opt_out_of_scoping():
+    with pytest.raises(TypeError, match="must not override get_queryset"):
+
+        class Leaky(ScopedGenericViewSet):
+            def get_queryset(self):  # pragma: no cover
+                return VirtualMachine.objects.all()
