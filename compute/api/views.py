@@ -23,19 +23,20 @@ from compute.api.serializers import (
     VirtualMachineSerializer,
 )
 from compute.models import Host, VirtualMachine
-from portal.api.viewsets import ScopedReadOnlyViewSet, client_ip, request_user
+from portal.api.viewsets import (
+    ScopedReadOnlyViewSet,
+    ServiceCreateMixin,
+    client_ip,
+    request_user,
+)
 from portal.selectors import environment_list
 
 
-class HostViewSet(mixins.CreateModelMixin, mixins.UpdateModelMixin, ScopedReadOnlyViewSet):
+class HostViewSet(ServiceCreateMixin, mixins.UpdateModelMixin, ScopedReadOnlyViewSet):
     selector = staticmethod(selectors.host_list)
     serializer_class = HostSerializer
-
-    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        ser = HostSerializer(data=request.data)
-        ser.is_valid(raise_exception=True)
-        host = services.host_register(registered_by=request_user(request), **ser.validated_data)
-        return Response(HostSerializer(host).data, status=status.HTTP_201_CREATED)
+    create_service = staticmethod(services.host_register)
+    create_actor = "registered_by"
 
     @extend_schema(request=HostUpdateSerializer, responses=HostSerializer)
     def update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
@@ -48,26 +49,16 @@ class HostViewSet(mixins.CreateModelMixin, mixins.UpdateModelMixin, ScopedReadOn
         return Response(HostSerializer(host).data)
 
 
-class FlavorViewSet(mixins.CreateModelMixin, ScopedReadOnlyViewSet):
+class FlavorViewSet(ServiceCreateMixin, ScopedReadOnlyViewSet):
     selector = staticmethod(selectors.flavor_list)
     serializer_class = FlavorSerializer
-
-    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        ser = FlavorSerializer(data=request.data)
-        ser.is_valid(raise_exception=True)
-        flavor = services.flavor_create(created_by=request_user(request), **ser.validated_data)
-        return Response(FlavorSerializer(flavor).data, status=status.HTTP_201_CREATED)
+    create_service = staticmethod(services.flavor_create)
 
 
-class ImageViewSet(mixins.CreateModelMixin, ScopedReadOnlyViewSet):
+class ImageViewSet(ServiceCreateMixin, ScopedReadOnlyViewSet):
     selector = staticmethod(selectors.image_list)
     serializer_class = ImageSerializer
-
-    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        ser = ImageSerializer(data=request.data)
-        ser.is_valid(raise_exception=True)
-        image = services.image_create(created_by=request_user(request), **ser.validated_data)
-        return Response(ImageSerializer(image).data, status=status.HTTP_201_CREATED)
+    create_service = staticmethod(services.image_create)
 
 
 def _resolve(qs: Any, pk: int, field: str, label: str) -> Any:

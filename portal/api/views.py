@@ -17,19 +17,14 @@ from portal.api.serializers import (
     UserCreateSerializer,
     UserSerializer,
 )
-from portal.api.viewsets import ScopedReadOnlyViewSet, request_user
+from portal.api.viewsets import ScopedReadOnlyViewSet, ServiceCreateMixin, request_user
 from portal.models import Membership
 
 
-class TenantViewSet(mixins.CreateModelMixin, ScopedReadOnlyViewSet):
+class TenantViewSet(ServiceCreateMixin, ScopedReadOnlyViewSet):
     selector = staticmethod(selectors.tenant_list)
     serializer_class = TenantSerializer
-
-    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        ser = self.get_serializer(data=request.data)
-        ser.is_valid(raise_exception=True)
-        tenant = services.tenant_create(created_by=request_user(request), **ser.validated_data)
-        return Response(TenantSerializer(tenant).data, status=status.HTTP_201_CREATED)
+    create_service = staticmethod(services.tenant_create)
 
 
 class EnvironmentViewSet(ScopedReadOnlyViewSet):

@@ -6,8 +6,9 @@ from collections.abc import Callable
 from typing import Any, ClassVar
 
 from django.db.models import Model, QuerySet
-from rest_framework import mixins, viewsets
+from rest_framework import mixins, status, viewsets
 from rest_framework.request import Request
+from rest_framework.response import Response
 
 from portal.models import User
 
@@ -48,3 +49,17 @@ class ScopedGenericViewSet(viewsets.GenericViewSet):
 
 class ScopedReadOnlyViewSet(mixins.RetrieveModelMixin, mixins.ListModelMixin, ScopedGenericViewSet):
     pass
+
+
+class ServiceCreateMixin(ScopedGenericViewSet):
+    """POST validates with the view's serializer, then hands the data to `create_service`."""
+
+    create_service: ClassVar[Callable[..., Model]]
+    create_actor: ClassVar[str] = "created_by"
+
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        ser = self.get_serializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        actor = {self.create_actor: request_user(request)}
+        obj = type(self).create_service(**actor, **ser.validated_data)
+        return Response(self.get_serializer(obj).data, status=status.HTTP_201_CREATED)
