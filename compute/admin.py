@@ -3,12 +3,19 @@
 from django.contrib import admin
 
 from compute.models import Flavor, Host, Image, Operation, VirtualMachine
+from compute.services import host_refresh
 
 
 @admin.register(Host)
 class HostAdmin(admin.ModelAdmin):
     list_display = ["name", "uri", "enabled", "reachable", "cpus", "memory_mib"]
     readonly_fields = ["cpus", "memory_mib", "reachable", "last_seen_at", "last_error"]
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        # Placement needs the capacity, which only libvirt knows; an unreachable host is kept
+        # (with last_error shown) so the operator can fix the URI.
+        host_refresh(host=obj)
 
 
 @admin.register(Flavor)

@@ -23,8 +23,11 @@ def _user(request: HttpRequest) -> User:
     return request.user  # type: ignore[return-value]
 
 
-def _vm(request: HttpRequest, pk: int) -> VirtualMachine:
-    return get_object_or_404(selectors.vm_list_with_operation(fetched_by=_user(request)), pk=pk)
+def _vm(request: HttpRequest, pk: int, *, include_deleted: bool = False) -> VirtualMachine:
+    vms = selectors.vm_list_with_operation(
+        fetched_by=_user(request), include_deleted=include_deleted
+    )
+    return get_object_or_404(vms, pk=pk)
 
 
 def _latest_operation(vm: VirtualMachine) -> object | None:
@@ -99,13 +102,14 @@ def vm_request(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def vm_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    vm = _vm(request, pk)
+    # A deleted VM still has a page: whoever watched it being deleted sees it end as Deleted.
+    vm = _vm(request, pk, include_deleted=True)
     return render(request, "compute/vm_detail.html", _vm_context(request, vm))
 
 
 @login_required
 def vm_progress(request: HttpRequest, pk: int) -> HttpResponse:
-    vm = _vm(request, pk)
+    vm = _vm(request, pk, include_deleted=True)
     return render(request, "compute/_vm_progress.html", _vm_context(request, vm))
 
 

@@ -82,6 +82,17 @@ DATABASES = {
 }
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DATABASES["default"].setdefault("CONN_MAX_AGE", 0)
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # The demo's web server and worker threads write at the same time: a transaction takes the
+    # write lock when it begins (waiting up to `timeout` s) rather than failing with "database is
+    # locked" when a read turns into a write; WAL lets readers go on meanwhile.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 20,
+            "init_command": "PRAGMA journal_mode=WAL;",
+        }
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 _redis_url = env("REDIS_URL", default="")
@@ -146,13 +157,15 @@ CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="filesystem://" if DEMO els
 if not CELERY_BROKER_URL:
     CELERY_BROKER_URL = "redis://127.0.0.1:6379/0"
 if CELERY_BROKER_URL.startswith("filesystem://"):
-    for sub in ("in", "processed"):
+    for sub in ("in", "processed", "control"):
         (_broker_dir / sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_dir / "in"),
         "data_folder_out": str(_broker_dir / "in"),
         "processed_folder": str(_broker_dir / "processed"),
         "store_processed": False,
+        # Without it kombu writes its exchange tables to ./control in the working directory.
+        "control_folder": str(_broker_dir / "control"),
     }
 else:
     # Longer than the longest task, so an unacked message is redelivered only after a real loss.

@@ -15,6 +15,11 @@ if ! psql -h 127.0.0.1 -U postgres -d postgres -Atc 'select 1' >/dev/null 2>&1; 
   echo "Allow it for loopback in pg_hba.conf (host all postgres 127.0.0.1/32 trust) or set DATABASE_URL." >&2
   exit 1
 fi
+# The database the default settings name (tests create their own test_ database beside it).
+if [ "$(psql -h 127.0.0.1 -U postgres -d postgres -Atc "select 1 from pg_database where datname = 'nuage'")" != 1 ]; then
+  echo "==> creating database nuage"
+  createdb -h 127.0.0.1 -U postgres nuage
+fi
 
 if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
   echo "==> starting Redis"

@@ -13,7 +13,7 @@ from compute import hypervisor, services
 from compute.choices import OperationStatus, RuntimeState, StepStatus, VMState
 from compute.hypervisor.connection import get_connection
 from compute.models import Host, Operation, VirtualMachine
-from portal.celery import app as celery_app
+from tests.support.worker import broker
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -21,13 +21,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @contextmanager
 def messages_lost() -> Iterator[None]:
     """Task messages sent inside go to an in-memory broker that no worker reads."""
-    conf = celery_app.conf
-    saved = (conf.task_always_eager, conf.broker_url)
-    conf.task_always_eager, conf.broker_url = False, "memory://"
-    try:
+    with broker("memory://"):
         yield
-    finally:
-        conf.task_always_eager, conf.broker_url = saved
 
 
 def pending_request(world, flavor, image, name="web-1"):

@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import kombu.pools
 from django.db import connection
 
 from portal.celery import app as celery_app
@@ -92,6 +93,43 @@ class Worker:
         return self.log_path.read_text(errors="replace")
 
 
+def forget_broker_connections() -> None:
+    """Drop Celery's cached broker connections so that the next send uses the current URL.
+
+    The producer pool keeps the broker of the first send in this process; after a test that sent
+    to another broker (the reconciler tests use memory://) tasks would never reach a worker.
+    """
+    kombu.pools.reset()  # closes every pooled connection and empties kombu's per-URL registry
+    celery_app._pool = None
+    celery_app.amqp._producer_pool = None
+
+
+@contextmanager
+def broker(url: str, *, eager: bool = False, queue: str | None = None) -> Iterator[None]:
+    """Send this process's tasks to `url` (and `queue`) for the duration, then restore."""
+    conf = celery_app.conf
+    saved = (conf.task_always_eager, conf.task_default_queue, conf.broker_url)
+    forget_broker_connections()
+    conf.task_always_eager, conf.broker_url = eager, url
+    if queue:
+        conf.task_default_queue = queue
+    try:
+        yield
+    finally:
+        forget_broker_connections()
+        conf.task_always_eager, conf.task_default_queue, conf.broker_url = saved
+
+
+def _redis_cleanup(queue: str) -> None:
+    """Delete the queue and kombu's routing-table entry for it, so Redis keeps no litter."""
+    with celery_app.connection_for_write() as conn:
+        channel = conn.default_channel
+        channel.queue_delete(queue)
+        client = getattr(channel, "client", None)
+        if client is not None:
+            client.delete(f"_kombu.binding.{queue}")
+
+
 @contextmanager
 def celery_worker(
     tmp_path: Path,
@@ -111,9 +149,6 @@ def celery_worker(
         "DATABASE_URL": "postgres://{USER}@{HOST}:{PORT}/{NAME}".format(**connection.settings_dict),
         **(extra_env or {}),
     }
-    conf = celery_app.conf
-    saved = (conf.task_always_eager, conf.task_default_queue, conf.broker_url)
-    conf.task_always_eager, conf.task_default_queue, conf.broker_url = False, queue, BROKER
     worker = Worker(
         queue=queue,
         env=env,
@@ -121,11 +156,10 @@ def celery_worker(
         concurrency=concurrency,
         pool=pool,
     )
-    worker.start()
-    try:
-        yield worker
-    finally:
-        worker.kill(signal.SIGTERM)
-        conf.task_always_eager, conf.task_default_queue, conf.broker_url = saved
-        with celery_app.connection_for_write() as conn:
-            conn.default_channel.queue_delete(queue)
+    with broker(BROKER, queue=queue):
+        worker.start()
+        try:
+            yield worker
+        finally:
+            worker.kill(signal.SIGTERM)
+            _redis_cleanup(queue)

@@ -1,0 +1,699 @@
+"""Provisioning on qemu:///system: approve -> guest booted through Nuage, against plain libvirt.
+
+Run: .venv/bin/python bench/provision.py [--rounds-1 5] [--rounds-4 3]   (as root)
+
+Nuage: bob approves VMs through the REST API (DRF views in this process, token auth); a Celery
+worker process (prefork x4) on Redis runs the provisioning steps against qemu:///system.
+Baseline: a plain libvirt-python script doing the same steps on the same host (create the qcow2
+volume, define, start), one thread per guest. Both boot the identical tiny guest (the same
+domain and volume XML) and are timed from the approval (or the script's first call) to the
+guest's marker line on its serial console. Rounds alternate between the two (and which goes
+first); N guests are started at once (N = 1 and N = 4). One unmeasured warm-up round of each
+comes first; a round disturbed by other processes on the machine is run again (see CpuWatch).
+
+Needs: root, scripts/libvirt-up.sh (run here), PostgreSQL (scratch database nuage_bench, dropped
+and recreated on each run) and Redis (a private queue, deleted at the end). Every domain,
+volume and log it makes is removed at the end, and leftovers of a crashed run at the start.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import os
+import platform
+import re
+import secrets
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+import warnings
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+
+import libvirt
+import psycopg
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from compute.hypervisor.xml import DomainSpec, domain_xml, volume_xml  # noqa: E402
+from compute.tinyguest import build_tiny_guest  # noqa: E402
+
+DB_NAME = "nuage_bench"
+URI = "qemu:///system"
+POOL = "nuage"
+GUEST_DIR = Path("/var/lib/libvirt/nuage-images/tiny")
+LOG_DIR = Path("/var/log/libvirt/qemu")
+# Nuage's guests are VMs named "bench-…", the baseline's "rawbench-…": domains
+# "nuage-<8 hex>-bench-…" / "nuage-<8 hex>-rawbench-…". Only those are ever removed.
+OURS = re.compile(r"^nuage-[0-9a-f]{8}-(raw)?bench-")
+VCPUS, RAM_MIB, DISK_GIB = 1, 256, 1
+DOC = REPO / "docs" / "benchmarks.md"
+HEADING = "## Provisioning on qemu:///system (bench/provision.py)"
+GOAL = 1.15
+
+# One guest: (seconds to its boot marker, seconds until the domain's start call returned).
+Sample = tuple[float, float]
+
+
+def parse_args() -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--rounds-1", type=int, default=5, help="rounds of 1 guest (default 5)")
+    p.add_argument("--rounds-4", type=int, default=3, help="rounds of 4 guests (default 3)")
+    p.add_argument("--timeout", type=float, default=180, help="seconds to wait for a boot")
+    p.add_argument(
+        "--max-other-load",
+        type=float,
+        default=0.25,
+        help="run a round again if other processes used more cores than this (default 0.25)",
+    )
+    p.add_argument(
+        "--retry-budget",
+        type=float,
+        default=240,
+        help="seconds after which disturbed rounds are kept rather than run again",
+    )
+    p.add_argument("--no-doc", action="store_true", help=f"do not update {DOC.name}")
+    p.add_argument(
+        "--pg",
+        default=os.environ.get("NUAGE_BENCH_PG", "postgres://postgres@127.0.0.1:5432"),
+        help="PostgreSQL server URL without a database name (env NUAGE_BENCH_PG)",
+    )
+    p.add_argument(
+        "--broker",
+        default=os.environ.get("NUAGE_BENCH_BROKER", "redis://127.0.0.1:6379/0"),
+        help="Redis broker URL (env NUAGE_BENCH_BROKER)",
+    )
+    return p.parse_args()
+
+
+def wait_until(predicate: Callable[[], object], *, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(0.1)
+
+
+# --- the host ------------------------------------------------------------------------------
+
+
+def serial_log(domain: str) -> Path:
+    return LOG_DIR / f"{domain}-serial.log"
+
+
+def purge(conn: libvirt.virConnect, matches: Callable[[str], bool]) -> int:
+    """Destroy and undefine matching domains (in parallel), delete their volumes and logs."""
+
+    def remove(dom: libvirt.virDomain) -> None:
+        try:
+            if dom.isActive():
+                dom.destroy()
+            dom.undefine()
+        except libvirt.libvirtError as exc:
+            if exc.get_error_code() != libvirt.VIR_ERR_NO_DOMAIN:
+                raise
+
+    doms = [d for d in conn.listAllDomains(0) if matches(d.name())]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(remove, doms))
+    sp = conn.storagePoolLookupByName(POOL)
+    try:  # also lists files a crashed run left behind libvirt's back
+        sp.refresh(0)
+    except libvirt.libvirtError:
+        pass  # "asynchronous jobs running": someone else is creating a volume right now
+    vols = [v for v in sp.listAllVolumes(0) if matches(v.name())]
+    for vol in vols:
+        vol.delete(0)
+    for log in LOG_DIR.glob("nuage-*.log"):
+        if matches(log.name):
+            log.unlink(missing_ok=True)
+    return len(doms) + len(vols)
+
+
+def wait_markers(domains: list[str], marker: str, timeout: float) -> dict[str, float]:
+    """time.monotonic() at which each guest's marker was first seen (polled every 20 ms)."""
+    seen: dict[str, float] = {}
+    deadline = time.monotonic() + timeout
+    while len(seen) < len(domains):
+        for domain in domains:
+            if domain in seen:
+                continue
+            try:
+                text = serial_log(domain).read_bytes()
+            except FileNotFoundError:
+                continue
+            if marker.encode() in text:
+                seen[domain] = time.monotonic()
+        if time.monotonic() > deadline:
+            missing = sorted(set(domains) - set(seen))
+            raise TimeoutError(f"no boot marker after {timeout:.0f}s from {missing}")
+        time.sleep(0.02)
+    return seen
+
+
+class CpuWatch:
+    """How much CPU everything but this benchmark used while its guests booted.
+
+    The machine is shared: a burst of someone else's work (a browser test, a build) slows the
+    guests of one round and not the next, which swamps the few hundred milliseconds compared
+    here. Rounds during which other processes used more than --max-other-load cores are run
+    again. "Ours" is this process, the worker's process group, libvirtd, virtlogd and the
+    guests' QEMU processes; the rest of /proc/stat's busy time is someone else's.
+    """
+
+    HZ = os.sysconf("SC_CLK_TCK")
+
+    def __init__(self) -> None:
+        self.worker_pgid: int | None = None
+        self._t0 = self._busy0 = 0.0
+        self._cpu0: dict[int, float] = {}
+
+    @classmethod
+    def _busy(cls) -> float:
+        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+        user, nice, system, _idle, _iowait, irq, softirq, steal = fields
+        return (user + nice + system + irq + softirq + steal) / cls.HZ
+
+    @classmethod
+    def _stat(cls, pid: int) -> list[str] | None:
+        try:  # the fields after "(comm)": state is [0], pgrp [2], utime [11], stime [12]
+            return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            return None
+
+    def _ours(self, domains: list[str]) -> dict[int, float]:
+        pids = {os.getpid()}
+        for pidfile in ("/run/libvirtd.pid", "/run/virtlogd.pid"):
+            try:
+                pids.add(int(Path(pidfile).read_text()))
+            except (OSError, ValueError):
+                pass
+        for domain in domains:
+            try:
+                pids.add(int(Path(f"/run/libvirt/qemu/{domain}.pid").read_text()))
+            except (OSError, ValueError):
+                pass
+        if self.worker_pgid is not None:
+            for entry in Path("/proc").iterdir():
+                if entry.name.isdigit():
+                    stat = self._stat(int(entry.name))
+                    if stat and int(stat[2]) == self.worker_pgid:
+                        pids.add(int(entry.name))
+        cpu = {}
+        for pid in pids:
+            stat = self._stat(pid)
+            if stat:
+                cpu[pid] = (int(stat[11]) + int(stat[12])) / self.HZ
+        return cpu
+
+    def start(self) -> None:
+        self._cpu0 = self._ours([])
+        self._t0, self._busy0 = time.monotonic(), self._busy()
+
+    def stop(self, domains: list[str]) -> float:
+        """Cores used on average by other processes since start()."""
+        busy, elapsed = self._busy() - self._busy0, time.monotonic() - self._t0
+        ours = sum(cpu - self._cpu0.get(pid, 0.0) for pid, cpu in self._ours(domains).items())
+        self.other = max(0.0, busy - ours) / max(elapsed, 1e-6)
+        return self.other
+
+
+# --- scratch database and worker -----------------------------------------------------------
+
+
+def recreate_database(server: str) -> None:
+    with psycopg.connect(f"{server}/postgres", autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {DB_NAME}")
+
+
+def drop_database(server: str) -> None:
+    with psycopg.connect(f"{server}/postgres", autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
+
+
+@contextmanager
+def celery_worker(env: dict[str, str], *, queue: str, log: Path) -> Iterator[int]:
+    """A prefork worker (4 processes, as in production) on the bench's private queue."""
+    with log.open("ab") as out:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "portal",
+                "worker",
+                "-Q",
+                queue,
+                "--pool",
+                "prefork",
+                "--concurrency",
+                "4",
+                "--loglevel",
+                "INFO",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+                "-n",
+                f"bench-{queue}@%h",
+            ],
+            cwd=REPO,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        wait_until(
+            lambda: b"ready." in log.read_bytes() or proc.poll() is not None,
+            timeout=60,
+            what="the Celery worker to start",
+        )
+        if proc.poll() is not None:
+            raise RuntimeError(f"the worker exited:\n{log.read_text(errors='replace')[-3000:]}")
+        yield proc.pid  # also its process group id (start_new_session)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+
+
+# --- the two ways to boot a guest ----------------------------------------------------------
+
+
+class Nuage:
+    """alice requests, bob approves through the API; the worker does the rest."""
+
+    def __init__(self, image_paths: tuple[str, str]) -> None:
+        from rest_framework.test import APIClient
+
+        from compute.models import Flavor, Host, Image
+        from compute.services import host_refresh
+        from portal.choices import Role
+        from portal.models import Environment, Membership, Tenant, User
+
+        password = secrets.token_urlsafe(12)
+        tenant = Tenant.objects.create(name="Bench", slug="bench")
+        self.environment = Environment.objects.create(
+            tenant=tenant, name="production", requires_approval=True
+        )
+        for username, role in (("alice", Role.MEMBER), ("bob", Role.APPROVER)):
+            user = User.objects.create_user(username, password=password)
+            Membership.objects.create(tenant=tenant, user=user, role=role)
+        self.flavor = Flavor.objects.create(
+            name="bench", vcpus=VCPUS, ram_mib=RAM_MIB, disk_gib=DISK_GIB
+        )
+        kernel, initrd = image_paths
+        self.image = Image.objects.create(
+            name="tiny-guest", kind="kernel", kernel_path=kernel, initrd_path=initrd
+        )
+        host = host_refresh(host=Host.objects.create(name="local", uri=URI, storage_pool=POOL))
+        if not host.reachable:
+            raise RuntimeError(f"{URI}: {host.last_error}")
+
+        def login(username: str) -> APIClient:
+            client = APIClient()
+            resp = client.post(
+                "/api/v1/auth/token/", {"username": username, "password": password}, format="json"
+            )
+            assert resp.status_code == 200, resp.content
+            client.credentials(HTTP_AUTHORIZATION=f"Token {resp.json()['token']}")
+            return client
+
+        self.alice, self.bob = login("alice"), login("bob")
+
+    def boot(self, names: list[str], marker: str, timeout: float, watch: CpuWatch) -> list[Sample]:
+        from compute.choices import VMState
+        from compute.models import VirtualMachine
+
+        vms = []
+        for name in names:  # the requests are not timed: approval is where provisioning starts
+            resp = self.alice.post(
+                "/api/v1/vms/",
+                {
+                    "name": name,
+                    "environment": self.environment.pk,
+                    "flavor": self.flavor.pk,
+                    "image": self.image.pk,
+                },
+                format="json",
+            )
+            assert resp.status_code == 201, resp.content
+            vms.append(resp.json())
+        started: dict[str, float] = {}
+        wall: dict[str, float] = {}
+        watch.start()
+        for vm in vms:
+            started[vm["domain_name"]], wall[vm["domain_name"]] = time.monotonic(), time.time()
+            resp = self.bob.post(f"/api/v1/vms/{vm['id']}/approve/")
+            assert resp.status_code == 202, resp.content
+        booted = wait_markers(list(started), marker, timeout)
+        watch.stop(list(started))
+        ids = [vm["id"] for vm in vms]
+        bad = VirtualMachine.objects.filter(pk__in=ids).exclude(state=VMState.RUNNING)
+        if bad.exists():
+            raise RuntimeError(f"booted but not running: {list(bad.values('name', 'state'))}")
+        # When the worker's last libvirt call (the domain's start) returned.
+        running = {
+            vm.domain_name: vm.operations.get().steps.get(name="starting").finished_at
+            for vm in VirtualMachine.objects.filter(pk__in=ids)
+        }
+        for vm_id in ids:
+            resp = self.alice.delete(f"/api/v1/vms/{vm_id}/")
+            assert resp.status_code == 202, resp.content
+        wait_until(
+            lambda: (
+                VirtualMachine.objects.filter(pk__in=ids, state=VMState.DELETED).count() == len(ids)
+            ),
+            timeout=timeout,
+            what="the VMs to be deleted",
+        )
+        for domain in started:
+            for log in (serial_log(domain), LOG_DIR / f"{domain}.log"):
+                log.unlink(missing_ok=True)
+        return [(booted[d] - started[d], running[d].timestamp() - wall[d]) for d in started]
+
+
+class PlainLibvirt:
+    """The same three libvirt steps per guest, straight from this script."""
+
+    def __init__(self, conn: libvirt.virConnect, image_paths: tuple[str, str]) -> None:
+        self.conn = conn
+        self.pool = conn.storagePoolLookupByName(POOL)
+        self.kernel, self.initrd = image_paths
+
+    def _provision(
+        self, name: str, started: dict[str, float], running: dict[str, float], errors: list[str]
+    ) -> None:
+        try:
+            self._steps(name, started, running)
+        except libvirt.libvirtError as exc:
+            errors.append(f"{name}: {exc}")
+
+    def _steps(self, name: str, started: dict[str, float], running: dict[str, float]) -> None:
+        u = uuid.uuid4()
+        domain = f"nuage-{u.hex[:8]}-{name}"
+        started[domain] = time.monotonic()
+        vol = self.pool.createXML(
+            volume_xml(name=f"{domain}.qcow2", capacity_gib=DISK_GIB, backing_path=None), 0
+        )
+        spec = DomainSpec(
+            name=domain,
+            uuid=str(u),
+            title=f"bench/{name}",
+            vcpus=VCPUS,
+            memory_mib=RAM_MIB,
+            disk_path=vol.path(),
+            domain_type="qemu",
+            kernel=self.kernel,
+            initrd=self.initrd,
+            cmdline="console=ttyS0",
+            serial_log=str(serial_log(domain)),
+            tenant="bench",
+        )
+        self.conn.defineXML(domain_xml(spec)).create()
+        running[domain] = time.monotonic()
+
+    def boot(self, names: list[str], marker: str, timeout: float, watch: CpuWatch) -> list[Sample]:
+        started: dict[str, float] = {}
+        running: dict[str, float] = {}
+        errors: list[str] = []
+        threads = [
+            threading.Thread(target=self._provision, args=(n, started, running, errors))
+            for n in names
+        ]
+        watch.start()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        if errors:
+            purge(self.conn, lambda name: name.startswith(tuple(started)))
+            raise RuntimeError(f"baseline provisioning failed: {errors}")
+        booted = wait_markers(list(started), marker, timeout)
+        watch.stop(list(started))
+        purge(self.conn, lambda name: name.startswith(tuple(started)))
+        return [(booted[d] - started[d], running[d] - started[d]) for d in started]
+
+
+# --- report --------------------------------------------------------------------------------
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Linear interpolation between closest ranks (numpy's default)."""
+    ordered = sorted(values)
+    k = (len(ordered) - 1) * q
+    lo = int(k)
+    hi = min(lo + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
+
+
+def machine() -> str:
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    conn = libvirt.open(URI)
+    try:
+        lib, qemu = conn.getLibVersion(), conn.getVersion()
+    finally:
+        conn.close()
+
+    def ver(v: int) -> str:
+        return f"{v // 1_000_000}.{v // 1000 % 1000}.{v % 1000}"
+
+    return (
+        f"{os.cpu_count()} cores ({cpu}), libvirt {ver(lib)}, QEMU {ver(qemu)} (TCG, no KVM), "
+        f"Python {platform.python_version()}"
+    )
+
+
+def table(results: dict[tuple[str, int], list[Sample]]) -> list[str]:
+    lines = [
+        "| guests at once | stack | boots | booted p50 s | booted p95 s | domain started p50 s |",
+        "|---------------:|-------|------:|-------------:|-------------:|---------------------:|",
+    ]
+    for n in sorted({n for _, n in results}):
+        for stack in ("nuage", "libvirt"):
+            samples = results.get((stack, n), [])
+            if samples:
+                boot, start = [b for b, _ in samples], [s for _, s in samples]
+                label = "Nuage (API → Celery → libvirt)" if stack == "nuage" else "plain libvirt"
+                lines.append(
+                    f"| {n} | {label} | {len(samples)} | {percentile(boot, 0.5):.2f} | "
+                    f"{percentile(boot, 0.95):.2f} | {percentile(start, 0.5):.2f} |"
+                )
+        nu = [b for b, _ in results.get(("nuage", n), [])]
+        lv = [b for b, _ in results.get(("libvirt", n), [])]
+        if nu and lv:
+            r50 = percentile(nu, 0.5) / percentile(lv, 0.5)
+            r95 = percentile(nu, 0.95) / percentile(lv, 0.95)
+            lines.append(f"| {n} | **ratio Nuage / libvirt** | | **{r50:.2f}** | **{r95:.2f}** | |")
+    return lines
+
+
+def write_doc(section: str) -> None:
+    """Replace this script's section of docs/benchmarks.md (or add it); leave the rest alone."""
+    DOC.parent.mkdir(parents=True, exist_ok=True)
+    text = DOC.read_text() if DOC.exists() else "# Benchmarks\n"
+    lines = text.splitlines()
+    try:
+        start = lines.index(HEADING)
+    except ValueError:
+        new = text.rstrip("\n") + "\n\n" + section
+    else:
+        end = next(
+            (i for i in range(start + 1, len(lines)) if lines[i].startswith(("## ", "# "))),
+            len(lines),
+        )
+        rest = "\n".join(lines[end:])
+        new = "\n".join(lines[:start]) + ("\n" if start else "") + section
+        new = new.rstrip("\n") + ("\n\n" + rest if rest else "")
+    DOC.write_text(new.rstrip("\n") + "\n")
+
+
+# --- the run -------------------------------------------------------------------------------
+
+
+def main() -> int:
+    args = parse_args()
+    if os.geteuid() != 0:
+        print("bench/provision.py boots QEMU guests on qemu:///system: run it as root.")
+        return 2
+    warnings.filterwarnings("ignore", message="No directory at")
+    t_run = time.monotonic()
+    load_before = os.getloadavg()[0]
+    tmp = Path(tempfile.mkdtemp(prefix="nuage-bench-qemu-"))
+    queue = f"nuage-bench-qemu-{uuid.uuid4().hex[:8]}"
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "portal.settings",
+        "SECRET_KEY": os.environ.get("SECRET_KEY") or secrets.token_urlsafe(50),
+        "NUAGE_DEMO": "0",
+        "DEBUG": "0",
+        "ALLOWED_HOSTS": "testserver,localhost,127.0.0.1",
+        "DATABASE_URL": f"{args.pg}/{DB_NAME}",
+        "CELERY_BROKER_URL": args.broker,
+        "CELERY_QUEUE": queue,
+        "CELERY_TASK_ALWAYS_EAGER": "0",
+        "NUAGE_VAR_DIR": str(tmp),
+        "NUAGE_STEP_DELAY_SECONDS": "0",
+        "NUAGE_SERIAL_LOG_DIR": str(LOG_DIR),
+        "LOG_LEVEL": "WARNING",
+    }
+    print("==> libvirtd, pool and tiny guest")
+    subprocess.run([str(REPO / "scripts" / "libvirt-up.sh")], check=True, stdout=subprocess.DEVNULL)
+    guest = build_tiny_guest(GUEST_DIR)
+    paths = (str(guest.kernel), str(guest.initrd))
+    conn = libvirt.open(URI)
+    left = purge(conn, lambda name: bool(OURS.match(name)))
+    if left:
+        print(f"    removed {left} leftovers of an earlier run")
+
+    print(f"==> scratch database {DB_NAME}, queue {queue}")
+    recreate_database(args.pg)
+    results: dict[tuple[str, int], list[Sample]] = {}
+    stats = {"rerun": 0, "kept_disturbed": 0}
+    try:
+        subprocess.run(
+            [sys.executable, "manage.py", "migrate", "--no-input", "-v0"],
+            cwd=REPO,
+            env=env,
+            check=True,
+        )
+        os.environ.update(env)
+        import django
+
+        django.setup()
+        from django.db import connections
+
+        from portal.celery import app as celery_app
+
+        try:
+            nuage = Nuage(paths)
+            plain = PlainLibvirt(conn, paths)
+            watch = CpuWatch()
+            with celery_worker(env, queue=queue, log=tmp / "worker.log") as worker_pid:
+                watch.worker_pgid = worker_pid
+                print("==> warm-up (not measured)")
+                nuage.boot(["bench-warmup"], guest.marker, args.timeout, watch)
+                plain.boot(["rawbench-warmup"], guest.marker, args.timeout, watch)
+                retry_until = time.monotonic() + args.retry_budget
+                for n, rounds in ((1, args.rounds_1), (4, args.rounds_4)):
+                    for r in range(rounds):
+                        order = [("nuage", nuage, "bench"), ("libvirt", plain, "rawbench")]
+                        for stack, runner, prefix in order[:: 1 if r % 2 == 0 else -1]:
+                            for attempt in itertools.count():
+                                names = [f"{prefix}-{n}-{r}-{attempt}-{i}" for i in range(n)]
+                                secs = runner.boot(names, guest.marker, args.timeout, watch)
+                                print(
+                                    f"    N={n} round {r + 1}/{rounds} {stack:<7} "
+                                    + " ".join(f"{b:.2f} (started {s:.2f})" for b, s in secs)
+                                    + f"; others used {watch.other:.2f} cores",
+                                    flush=True,
+                                )
+                                if watch.other <= args.max_other_load:
+                                    break
+                                if time.monotonic() > retry_until:
+                                    stats["kept_disturbed"] += 1
+                                    break
+                                stats["rerun"] += 1
+                                print("      disturbed by other load: run again", flush=True)
+                            results.setdefault((stack, n), []).extend(secs)
+        except BaseException:
+            log = tmp / "worker.log"
+            if log.exists():
+                print(f"--- worker log (tail) ---\n{log.read_text(errors='replace')[-4000:]}")
+            raise
+        finally:
+            with celery_app.connection_for_write() as broker:
+                broker.default_channel.queue_delete(queue)
+                broker.default_channel.client.delete(
+                    f"_kombu.binding.{queue}", f"_kombu.binding_permanent.{queue}"
+                )
+            connections.close_all()
+    finally:
+        purge(conn, lambda name: bool(OURS.match(name)))
+        conn.close()
+        drop_database(args.pg)
+        for path in sorted(tmp.glob("*")):
+            path.unlink()
+        tmp.rmdir()
+
+    when = datetime.now().astimezone()
+    rows = table(results)
+    elapsed = time.monotonic() - t_run
+    print()
+    print(f"Approve -> guest booted (serial marker), {when:%Y-%m-%d %H:%M %Z}")
+    print(f"machine: {machine()}")
+    print("\n".join(rows))
+    print(
+        f"goal: ratio <= {GOAL}; load average before the run {load_before:.2f}; "
+        f"run took {elapsed:.0f} s; {stats['rerun']} rounds run again because other processes "
+        f"used > {args.max_other_load} cores, {stats['kept_disturbed']} disturbed rounds kept"
+    )
+    if not args.no_doc:
+        write_doc(section(when, rows, args, load_before, stats))
+        print(f"(written to {DOC.relative_to(REPO)})")
+    return 0
+
+
+def section(
+    when: datetime,
+    rows: list[str],
+    args: argparse.Namespace,
+    load: float,
+    stats: dict[str, int],
+) -> str:
+    return "\n".join(
+        [
+            HEADING,
+            "",
+            f"Measured {when:%Y-%m-%d %H:%M %Z} on {machine()}; load average "
+            f"{load:.2f} before the run.",
+            "",
+            "Time from approval to the guest's marker line on its serial console, for the tiny "
+            f"guest ({VCPUS} vCPU, {RAM_MIB} MiB, direct kernel boot, {DISK_GIB} GiB qcow2 disk). "
+            "*Nuage*: bob approves through the REST API (token auth, DRF views in the bench "
+            "process); the Celery worker (prefork ×4, Redis) runs the steps scheduled → "
+            "creating_disk → defining → starting, one task each, against qemu:///system. "
+            "*Plain libvirt*: a libvirt-python script makes the same volume, defines the same "
+            "domain XML and starts it, one thread per guest. N guests are started at once; "
+            f"{args.rounds_1} rounds of 1 and {args.rounds_4} of 4 per stack, alternating, after "
+            "one unmeasured warm-up each. *Domain started* is when the last libvirt call (the "
+            "domain's start) returned: Nuage's own cost (API, commit, five task hops on Redis, "
+            "database writes between the libvirt calls) is the difference in that column. The "
+            "rest is the guest booting under TCG (no KVM here) on 2 cores, which N = 4 shares "
+            "four ways. The machine is shared, so a round during which other processes used "
+            f"more than {args.max_other_load} cores is run again: {stats['rerun']} were this "
+            f"time, and {stats['kept_disturbed']} disturbed rounds were kept when the retry "
+            "budget ran out.",
+            "",
+            *rows,
+            "",
+            "Reproduce: `make bench` or `.venv/bin/python bench/provision.py` as root (a few "
+            "minutes; it needs PostgreSQL and Redis on loopback and cleans up what it made).",
+        ]
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
