@@ -1,5 +1,6 @@
 """Settings for the test suite: production settings with test-only defaults."""
 
+import hashlib
 import os
 
 os.environ.setdefault("SECRET_KEY", "test-only-secret-key-not-for-production-0123456789")
@@ -13,3 +14,8 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 SESSION_COOKIE_SECURE = False
 CSRF_COOKIE_SECURE = False
 NUAGE["STOP_GRACE_SECONDS"] = 5.0  # noqa: F405
+
+# One test database per checkout, so that two checkouts on one machine (a CI job beside a
+# developer's run) never drop each other's database mid-run.
+_checkout = hashlib.sha1(str(BASE_DIR).encode()).hexdigest()[:8]  # noqa: F405, S324
+DATABASES["default"].setdefault("TEST", {})["NAME"] = f"test_nuage_{_checkout}"  # noqa: F405
