@@ -112,7 +112,7 @@ def vm_request_create(
     if not (flavor.is_public or requested_by.is_platform_admin):
         errors["flavor"] = _("Unknown flavor.")
     elif not _host_can_ever_fit(flavor):
-        errors["flavor"] = _("No host can fit this flavor (%(vcpus)s vCPUs, %(ram)s MiB RAM).") % {
+        errors["flavor"] = _("No host can fit this flavor (%(vcpus)s vCPU, %(ram)s MiB RAM).") % {
             "vcpus": flavor.vcpus,
             "ram": flavor.ram_mib,
         }
@@ -263,7 +263,7 @@ def _placement_choose(vm: VirtualMachine) -> Host:
                 best, best_free = host, free
     if best is None:
         raise hypervisor.HypervisorError(
-            _("No enabled host has %(ram)s MiB of memory and %(vcpus)s vCPUs free right now.")
+            _("No enabled host has %(ram)s MiB of memory and %(vcpus)s vCPU free right now.")
             % {"ram": vm.flavor.ram_mib, "vcpus": vm.flavor.vcpus}
         )
     return best

@@ -88,7 +88,7 @@ def test_reject_needs_a_reason(world, sim_host, flavor, image):
     assert answer.status_code == 400
     assert "reason" in answer.json()
     answer = approver.post(f"/api/v1/vms/{vm.pk}/reject/", {"reason": "Too big"}, format="json")
-    assert answer.status_code == 200
+    assert answer.status_code == 202
     assert answer.json()["state"] == "rejected"
     assert answer.json()["rejection_reason"] == "Too big"
 

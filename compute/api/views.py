@@ -74,6 +74,8 @@ class VirtualMachineViewSet(mixins.DestroyModelMixin, ScopedReadOnlyViewSet):
     filterset_fields = ["state", "environment", "tenant", "owner"]
 
     def _answer(self, vm: VirtualMachine, code: int = status.HTTP_202_ACCEPTED) -> Response:
+        # Every action answers 202 with the VM, including the one done at once (reject), so that
+        # clients handle one shape; creation answers 201.
         # Deleted VMs leave the default listing; the answer still shows where this one stands.
         fresh = selectors.vm_list_with_operation(
             fetched_by=request_user(self.request), include_deleted=True
@@ -131,7 +133,7 @@ class VirtualMachineViewSet(mixins.DestroyModelMixin, ScopedReadOnlyViewSet):
         )
         return self._answer(vm)
 
-    @extend_schema(request=RejectSerializer, responses={200: VirtualMachineSerializer})
+    @extend_schema(request=RejectSerializer, responses={202: VirtualMachineSerializer})
     @action(detail=True, methods=["post"])
     def reject(self, request: Request, pk: str | None = None) -> Response:
         vm: VirtualMachine = self.get_object()
@@ -143,7 +145,7 @@ class VirtualMachineViewSet(mixins.DestroyModelMixin, ScopedReadOnlyViewSet):
             reason=ser.validated_data["reason"],
             remote_addr=client_ip(request),
         )
-        return self._answer(vm, status.HTTP_200_OK)
+        return self._answer(vm)
 
     @extend_schema(request=None, responses={202: VirtualMachineSerializer})
     @action(detail=True, methods=["post"])
