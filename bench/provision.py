@@ -24,7 +24,6 @@ import os
 import platform
 import re
 import secrets
-import signal
 import subprocess
 import sys
 import tempfile
@@ -32,18 +31,29 @@ import threading
 import time
 import uuid
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
 import libvirt
-import psycopg
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench.common import (  # noqa: E402
+    DEFAULT_BROKER,
+    DEFAULT_PG,
+    DOC,
+    celery_worker,
+    cpu_model,
+    drop_database,
+    percentile,
+    recreate_database,
+    stack_env,
+    wait_until,
+    write_doc,
+)
 from compute.hypervisor.xml import DomainSpec, domain_xml, volume_xml  # noqa: E402
 from compute.tinyguest import build_tiny_guest  # noqa: E402
 
@@ -56,7 +66,6 @@ LOG_DIR = Path("/var/log/libvirt/qemu")
 # "nuage-<8 hex>-bench-…" / "nuage-<8 hex>-rawbench-…". Only those are ever removed.
 OURS = re.compile(r"^nuage-[0-9a-f]{8}-(raw)?bench-")
 VCPUS, RAM_MIB, DISK_GIB = 1, 256, 1
-DOC = REPO / "docs" / "benchmarks.md"
 HEADING = "## Provisioning on qemu:///system (bench/provision.py)"
 GOAL = 1.15
 
@@ -84,23 +93,15 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--no-doc", action="store_true", help=f"do not update {DOC.name}")
     p.add_argument(
         "--pg",
-        default=os.environ.get("NUAGE_BENCH_PG", "postgres://postgres@127.0.0.1:5432"),
+        default=DEFAULT_PG,
         help="PostgreSQL server URL without a database name (env NUAGE_BENCH_PG)",
     )
     p.add_argument(
         "--broker",
-        default=os.environ.get("NUAGE_BENCH_BROKER", "redis://127.0.0.1:6379/0"),
+        default=DEFAULT_BROKER,
         help="Redis broker URL (env NUAGE_BENCH_BROKER)",
     )
     return p.parse_args()
-
-
-def wait_until(predicate: Callable[[], object], *, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(0.1)
 
 
 # --- the host ------------------------------------------------------------------------------
@@ -228,68 +229,6 @@ class CpuWatch:
 
 
 # --- scratch database and worker -----------------------------------------------------------
-
-
-def recreate_database(server: str) -> None:
-    with psycopg.connect(f"{server}/postgres", autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {DB_NAME}")
-
-
-def drop_database(server: str) -> None:
-    with psycopg.connect(f"{server}/postgres", autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
-
-
-@contextmanager
-def celery_worker(env: dict[str, str], *, queue: str, log: Path) -> Iterator[int]:
-    """A prefork worker (4 processes, as in production) on the bench's private queue."""
-    with log.open("ab") as out:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "portal",
-                "worker",
-                "-Q",
-                queue,
-                "--pool",
-                "prefork",
-                "--concurrency",
-                "4",
-                "--loglevel",
-                "INFO",
-                "--without-gossip",
-                "--without-mingle",
-                "--without-heartbeat",
-                "-n",
-                f"bench-{queue}@%h",
-            ],
-            cwd=REPO,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        wait_until(
-            lambda: b"ready." in log.read_bytes() or proc.poll() is not None,
-            timeout=60,
-            what="the Celery worker to start",
-        )
-        if proc.poll() is not None:
-            raise RuntimeError(f"the worker exited:\n{log.read_text(errors='replace')[-3000:]}")
-        yield proc.pid  # also its process group id (start_new_session)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
 
 
 # --- the two ways to boot a guest ----------------------------------------------------------
@@ -453,24 +392,8 @@ class PlainLibvirt:
 # --- report --------------------------------------------------------------------------------
 
 
-def percentile(values: list[float], q: float) -> float:
-    """Linear interpolation between closest ranks (numpy's default)."""
-    ordered = sorted(values)
-    k = (len(ordered) - 1) * q
-    lo = int(k)
-    hi = min(lo + 1, len(ordered) - 1)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
-
-
 def machine() -> str:
-    cpu = next(
-        (
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        ),
-        platform.processor(),
-    )
+    cpu = cpu_model()
     conn = libvirt.open(URI)
     try:
         lib, qemu = conn.getLibVersion(), conn.getVersion()
@@ -510,26 +433,6 @@ def table(results: dict[tuple[str, int], list[Sample]]) -> list[str]:
     return lines
 
 
-def write_doc(section: str) -> None:
-    """Replace this script's section of docs/benchmarks.md (or add it); leave the rest alone."""
-    DOC.parent.mkdir(parents=True, exist_ok=True)
-    text = DOC.read_text() if DOC.exists() else "# Benchmarks\n"
-    lines = text.splitlines()
-    try:
-        start = lines.index(HEADING)
-    except ValueError:
-        new = text.rstrip("\n") + "\n\n" + section
-    else:
-        end = next(
-            (i for i in range(start + 1, len(lines)) if lines[i].startswith(("## ", "# "))),
-            len(lines),
-        )
-        rest = "\n".join(lines[end:])
-        new = "\n".join(lines[:start]) + ("\n" if start else "") + section
-        new = new.rstrip("\n") + ("\n\n" + rest if rest else "")
-    DOC.write_text(new.rstrip("\n") + "\n")
-
-
 # --- the run -------------------------------------------------------------------------------
 
 
@@ -543,22 +446,8 @@ def main() -> int:
     load_before = os.getloadavg()[0]
     tmp = Path(tempfile.mkdtemp(prefix="nuage-bench-qemu-"))
     queue = f"nuage-bench-qemu-{uuid.uuid4().hex[:8]}"
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "portal.settings",
-        "SECRET_KEY": os.environ.get("SECRET_KEY") or secrets.token_urlsafe(50),
-        "NUAGE_DEMO": "0",
-        "DEBUG": "0",
-        "ALLOWED_HOSTS": "testserver,localhost,127.0.0.1",
-        "DATABASE_URL": f"{args.pg}/{DB_NAME}",
-        "CELERY_BROKER_URL": args.broker,
-        "CELERY_QUEUE": queue,
-        "CELERY_TASK_ALWAYS_EAGER": "0",
-        "NUAGE_VAR_DIR": str(tmp),
-        "NUAGE_STEP_DELAY_SECONDS": "0",
-        "NUAGE_SERIAL_LOG_DIR": str(LOG_DIR),
-        "LOG_LEVEL": "WARNING",
-    }
+    env = stack_env(pg=args.pg, db_name=DB_NAME, broker=args.broker, queue=queue, var_dir=tmp)
+    env["NUAGE_SERIAL_LOG_DIR"] = str(LOG_DIR)
     print("==> libvirtd, pool and tiny guest")
     subprocess.run([str(REPO / "scripts" / "libvirt-up.sh")], check=True, stdout=subprocess.DEVNULL)
     guest = build_tiny_guest(GUEST_DIR)
@@ -569,7 +458,7 @@ def main() -> int:
         print(f"    removed {left} leftovers of an earlier run")
 
     print(f"==> scratch database {DB_NAME}, queue {queue}")
-    recreate_database(args.pg)
+    recreate_database(args.pg, DB_NAME)
     results: dict[tuple[str, int], list[Sample]] = {}
     stats = {"rerun": 0, "kept_disturbed": 0}
     try:
@@ -591,7 +480,9 @@ def main() -> int:
             nuage = Nuage(paths)
             plain = PlainLibvirt(conn, paths)
             watch = CpuWatch()
-            with celery_worker(env, queue=queue, log=tmp / "worker.log") as worker_pid:
+            with celery_worker(
+                env, queue=queue, pool="prefork", concurrency=4, log=tmp / "worker.log"
+            ) as worker_pid:
                 watch.worker_pgid = worker_pid
                 print("==> warm-up (not measured)")
                 nuage.boot(["bench-warmup"], guest.marker, args.timeout, watch)
@@ -633,7 +524,7 @@ def main() -> int:
     finally:
         purge(conn, lambda name: bool(OURS.match(name)))
         conn.close()
-        drop_database(args.pg)
+        drop_database(args.pg, DB_NAME)
         for path in sorted(tmp.glob("*")):
             path.unlink()
         tmp.rmdir()
@@ -651,7 +542,7 @@ def main() -> int:
         f"used > {args.max_other_load} cores, {stats['kept_disturbed']} disturbed rounds kept"
     )
     if not args.no_doc:
-        write_doc(section(when, rows, args, load_before, stats))
+        write_doc(HEADING, section(when, rows, args, load_before, stats).splitlines())
         print(f"(written to {DOC.relative_to(REPO)})")
     return 0
 

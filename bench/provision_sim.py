@@ -16,7 +16,6 @@ import os
 import platform
 import secrets
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -25,22 +24,27 @@ import threading
 import time
 import uuid
 import warnings
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import psycopg
-
 REPO = Path(__file__).resolve().parents[1]
-DB_NAME = "nuage_bench_sim"
-DOC = REPO / "docs" / "benchmarks.md"
-HEADING = "## Simulated provisioning (bench/provision_sim.py)"
-INTRO = (
-    "# Benchmarks\n\n"
-    "Figures from the scripts in `bench/` (`make bench`); each rewrites its section.\n"
+sys.path.insert(0, str(REPO))
+
+from bench.common import (  # noqa: E402
+    DEFAULT_BROKER,
+    DEFAULT_PG,
+    DOC,
+    celery_worker,
+    drop_database,
+    recreate_database,
+    stack_env,
+    wait_until,
+    write_doc,
 )
+
+DB_NAME = "nuage_bench_sim"
+HEADING = "## Simulated provisioning (bench/provision_sim.py)"
 
 
 def parse_args() -> argparse.Namespace:
@@ -61,90 +65,18 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--no-doc", action="store_true", help=f"do not update {DOC.name}")
     p.add_argument(
         "--pg",
-        default=os.environ.get("NUAGE_BENCH_PG", "postgres://postgres@127.0.0.1:5432"),
+        default=DEFAULT_PG,
         help="PostgreSQL server URL without a database name (env NUAGE_BENCH_PG)",
     )
     p.add_argument(
         "--broker",
-        default=os.environ.get("NUAGE_BENCH_BROKER", "redis://127.0.0.1:6379/0"),
+        default=DEFAULT_BROKER,
         help="Redis broker URL (env NUAGE_BENCH_BROKER)",
     )
     return p.parse_args()
 
 
 # --- scratch database and worker -----------------------------------------------------------
-
-
-def recreate_database(server: str) -> None:
-    with psycopg.connect(f"{server}/postgres", autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {DB_NAME}")
-
-
-def drop_database(server: str) -> None:
-    with psycopg.connect(f"{server}/postgres", autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
-
-
-@contextmanager
-def celery_worker(
-    env: dict[str, str], *, queue: str, concurrency: int, log: Path
-) -> Iterator[None]:
-    """A worker process on the bench's private queue; killed with its threads at the end."""
-    with log.open("ab") as out:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "portal",
-                "worker",
-                "-Q",
-                queue,
-                "--pool",
-                "threads",
-                "--concurrency",
-                str(concurrency),
-                "--loglevel",
-                "INFO",
-                "--without-gossip",
-                "--without-mingle",
-                "--without-heartbeat",
-                "-n",
-                f"bench-{queue}@%h",
-            ],
-            cwd=REPO,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        wait_until(
-            lambda: b"ready." in log.read_bytes() or proc.poll() is not None,
-            timeout=60,
-            what="the Celery worker to start",
-        )
-        if proc.poll() is not None:
-            raise RuntimeError(f"the worker exited:\n{log.read_text(errors='replace')[-3000:]}")
-        yield
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
-
-
-def wait_until(predicate: Callable[[], object], *, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(0.2)
 
 
 # --- the run -------------------------------------------------------------------------------
@@ -412,23 +344,6 @@ def report(
     return out
 
 
-def write_doc(section: list[str]) -> None:
-    """Replace this script's section of docs/benchmarks.md (or add it); leave the rest alone."""
-    DOC.parent.mkdir(parents=True, exist_ok=True)
-    text = DOC.read_text() if DOC.exists() else INTRO
-    lines = text.splitlines()
-    if HEADING in lines:
-        start = lines.index(HEADING)
-        end = next(
-            (i for i in range(start + 1, len(lines)) if lines[i].startswith(("# ", "## "))),
-            len(lines),
-        )
-        lines[start:end] = [*section, ""]
-    else:
-        lines += ["", *section]
-    DOC.write_text("\n".join(lines).rstrip("\n") + "\n")
-
-
 def main() -> int:
     args = parse_args()
     # WhiteNoise warns when collectstatic has not run; the API does not serve static files.
@@ -436,23 +351,9 @@ def main() -> int:
     load_before = os.getloadavg()[0]
     tmp = Path(tempfile.mkdtemp(prefix="nuage-bench-sim-"))
     queue = f"nuage-bench-{uuid.uuid4().hex[:8]}"
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "portal.settings",
-        "SECRET_KEY": os.environ.get("SECRET_KEY") or secrets.token_urlsafe(50),
-        "NUAGE_DEMO": "0",
-        "DEBUG": "0",
-        "ALLOWED_HOSTS": "testserver,localhost,127.0.0.1",
-        "DATABASE_URL": f"{args.pg}/{DB_NAME}",
-        "CELERY_BROKER_URL": args.broker,
-        "CELERY_QUEUE": queue,
-        "CELERY_TASK_ALWAYS_EAGER": "0",
-        "NUAGE_VAR_DIR": str(tmp),
-        "NUAGE_STEP_DELAY_SECONDS": "0",
-        "LOG_LEVEL": "WARNING",
-    }
+    env = stack_env(pg=args.pg, db_name=DB_NAME, broker=args.broker, queue=queue, var_dir=tmp)
     print(f"==> scratch database {DB_NAME}, queue {queue}, files in {tmp}")
-    recreate_database(args.pg)
+    recreate_database(args.pg, DB_NAME)
     try:
         subprocess.run(
             [sys.executable, "manage.py", "migrate", "--no-input", "-v0"],
@@ -472,7 +373,11 @@ def main() -> int:
         try:
             world = setup_world(args, tmp)
             with celery_worker(
-                env, queue=queue, concurrency=args.concurrency, log=tmp / "worker.log"
+                env,
+                queue=queue,
+                pool="threads",
+                concurrency=args.concurrency,
+                log=tmp / "worker.log",
             ):
                 print(f"==> {args.vms} requests from {args.clients} API clients")
                 api, api_wall = submit(args, world)
@@ -481,7 +386,7 @@ def main() -> int:
             section = report(args, world["tenant"], api, api_wall, load_before)
             print("\n" + "\n".join(section))
             if not args.no_doc:
-                write_doc(section)
+                write_doc(HEADING, section)
                 print(f"\n(written to {DOC.relative_to(REPO)})")
         except BaseException:
             log = tmp / "worker.log"
@@ -497,7 +402,7 @@ def main() -> int:
                 )
             connections.close_all()
     finally:
-        drop_database(args.pg)
+        drop_database(args.pg, DB_NAME)
         shutil.rmtree(tmp, ignore_errors=True)
     return 0
 

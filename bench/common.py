@@ -1,0 +1,144 @@
+"""What the benchmark scripts share: scratch databases, a Celery worker, waiting, percentiles and
+the section of docs/benchmarks.md that each script rewrites.
+
+The scripts run as `python bench/<name>.py`; each puts the repository on sys.path first.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import psycopg
+
+REPO = Path(__file__).resolve().parents[1]
+DOC = REPO / "docs" / "benchmarks.md"
+INTRO = (
+    "# Benchmarks\n\n"
+    "Figures from the scripts in `bench/` (`make bench`); each rewrites its section.\n"
+)
+DEFAULT_PG = os.environ.get("NUAGE_BENCH_PG", "postgres://postgres@127.0.0.1:5432")
+DEFAULT_BROKER = os.environ.get("NUAGE_BENCH_BROKER", "redis://127.0.0.1:6379/0")
+
+
+def stack_env(*, pg: str, db_name: str, broker: str, queue: str, var_dir: Path) -> dict[str, str]:
+    """Environment for processes running Nuage on a scratch database and a private queue."""
+    return {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "portal.settings",
+        "SECRET_KEY": os.environ.get("SECRET_KEY") or secrets.token_urlsafe(50),
+        "NUAGE_DEMO": "0",
+        "DEBUG": "0",
+        "ALLOWED_HOSTS": "testserver,localhost,127.0.0.1",
+        "DATABASE_URL": f"{pg}/{db_name}",
+        "CELERY_BROKER_URL": broker,
+        "CELERY_QUEUE": queue,
+        "CELERY_TASK_ALWAYS_EAGER": "0",
+        "NUAGE_VAR_DIR": str(var_dir),
+        "NUAGE_STEP_DELAY_SECONDS": "0",
+        "LOG_LEVEL": "WARNING",
+    }
+
+
+def recreate_database(server: str, name: str) -> None:
+    """Drop and create a scratch database `name` on `server` (a URL without a database)."""
+    with psycopg.connect(f"{server}/postgres", autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {name}")
+
+
+def drop_database(server: str, name: str) -> None:
+    with psycopg.connect(f"{server}/postgres", autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def wait_until(
+    predicate: Callable[[], object], *, timeout: float, what: str, interval: float = 0.1
+) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(interval)
+
+
+@contextmanager
+def celery_worker(
+    env: dict[str, str], *, queue: str, pool: str, concurrency: int, log: Path
+) -> Iterator[int]:
+    """A worker process on the bench's private queue; yields its pid (also its process group)."""
+    command = [
+        sys.executable, "-m", "celery", "-A", "portal", "worker", "-Q", queue,
+        "--pool", pool, "--concurrency", str(concurrency), "--loglevel", "INFO",
+        "--without-gossip", "--without-mingle", "--without-heartbeat", "-n", f"bench-{queue}@%h",
+    ]  # fmt: skip
+    with log.open("ab") as out:
+        proc = subprocess.Popen(
+            command, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+    try:
+        wait_until(
+            lambda: b"ready." in log.read_bytes() or proc.poll() is not None,
+            timeout=60,
+            what="the Celery worker to start",
+        )
+        if proc.poll() is not None:
+            raise RuntimeError(f"the worker exited:\n{log.read_text(errors='replace')[-3000:]}")
+        yield proc.pid
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Linear interpolation between closest ranks (numpy's default)."""
+    ordered = sorted(values)
+    k = (len(ordered) - 1) * q
+    lo = int(k)
+    hi = min(lo + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
+
+
+def cpu_model() -> str:
+    return next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+
+
+def write_doc(heading: str, section: list[str]) -> None:
+    """Replace the section under `heading` in docs/benchmarks.md (or add it); keep the rest.
+
+    `section` starts with the heading line itself.
+    """
+    DOC.parent.mkdir(parents=True, exist_ok=True)
+    text = DOC.read_text() if DOC.exists() else INTRO
+    lines = text.splitlines()
+    if heading in lines:
+        start = lines.index(heading)
+        end = next(
+            (i for i in range(start + 1, len(lines)) if lines[i].startswith(("# ", "## "))),
+            len(lines),
+        )
+        lines[start:end] = [*section, ""]
+    else:
+        lines += ["", *section]
+    DOC.write_text("\n".join(lines).rstrip("\n") + "\n")
