@@ -19,6 +19,7 @@ class VMState(models.TextChoices):
     REBOOTING = "rebooting", _("Rebooting")
     DELETING = "deleting", _("Deleting")
     DELETED = "deleted", _("Deleted")
+    MIGRATING = "migrating", _("Migrating")
     ERROR = "error", _("Error")
 
 
@@ -34,6 +35,7 @@ STATE_COLOURS: dict[str, str] = {
     VMState.REBOOTING: "blue",
     VMState.DELETING: "blue",
     VMState.DELETED: "grey",
+    VMState.MIGRATING: "blue",
     VMState.ERROR: "red",
 }
 
@@ -44,6 +46,7 @@ TRANSITIONAL_STATES = frozenset(
         VMState.STARTING,
         VMState.REBOOTING,
         VMState.DELETING,
+        VMState.MIGRATING,
     }
 )
 
@@ -57,6 +60,7 @@ PLACED_STATES = frozenset(
         VMState.STARTING,
         VMState.REBOOTING,
         VMState.DELETING,
+        VMState.MIGRATING,
         VMState.ERROR,
     }
 )
@@ -76,6 +80,10 @@ class Transition(models.TextChoices):
     REBOOTED = "rebooted", _("Rebooted")
     DELETE = "delete", _("Delete")
     DELETED = "deleted", _("Deleted")
+    MIGRATE = "migrate", _("Migrate")
+    MIGRATED = "migrated", _("Migrated")
+    # A migration that fails leaves the guest running where it was: back to running, not error.
+    MIGRATION_ABORTED = "migration_aborted", _("Migration aborted")
     FAIL = "fail", _("Fail")
 
 
@@ -95,6 +103,9 @@ TRANSITIONS: dict[str, tuple[frozenset[str], str]] = {
         S.DELETING,
     ),
     Transition.DELETED: (frozenset({S.DELETING}), S.DELETED),
+    Transition.MIGRATE: (frozenset({S.RUNNING}), S.MIGRATING),
+    Transition.MIGRATED: (frozenset({S.MIGRATING}), S.RUNNING),
+    Transition.MIGRATION_ABORTED: (frozenset({S.MIGRATING}), S.RUNNING),
     Transition.FAIL: (TRANSITIONAL_STATES, S.ERROR),
 }
 del S
@@ -129,6 +140,7 @@ RUNTIME_AFTER: dict[str, str] = {
     Transition.REBOOTED: RuntimeState.RUNNING,
     Transition.STOPPED: RuntimeState.SHUTOFF,
     Transition.DELETED: RuntimeState.NO_DOMAIN,
+    Transition.MIGRATED: RuntimeState.RUNNING,
 }
 
 
@@ -138,6 +150,7 @@ class OperationKind(models.TextChoices):
     STOP = "stop", _("Stop")
     REBOOT = "reboot", _("Reboot")
     DELETE = "delete", _("Delete")
+    MIGRATE = "migrate", _("Live migration")
 
 
 class OperationStatus(models.TextChoices):
@@ -165,6 +178,9 @@ class Step(models.TextChoices):
     REBOOTING = "rebooting", _("Rebooting")
     REMOVING_DOMAIN = "removing_domain", _("Removing domain")
     REMOVING_DISK = "removing_disk", _("Removing disk")
+    PREPARING_TARGET = "preparing_target", _("Preparing target host")
+    MIGRATING = "migrating", _("Migrating memory and disk")
+    CLEANING_SOURCE = "cleaning_source", _("Removing source disk")
 
 
 OPERATION_STEPS: dict[str, list[str]] = {
@@ -173,6 +189,7 @@ OPERATION_STEPS: dict[str, list[str]] = {
     OperationKind.STOP: [Step.STOPPING],
     OperationKind.REBOOT: [Step.REBOOTING],
     OperationKind.DELETE: [Step.REMOVING_DOMAIN, Step.REMOVING_DISK],
+    OperationKind.MIGRATE: [Step.PREPARING_TARGET, Step.MIGRATING, Step.CLEANING_SOURCE],
 }
 
 # Which operation a transition into a transitional state starts, and how it ends.
@@ -182,6 +199,7 @@ OPERATION_FOR_STATE: dict[str, tuple[str, str]] = {
     VMState.STOPPING: (OperationKind.STOP, Transition.STOPPED),
     VMState.REBOOTING: (OperationKind.REBOOT, Transition.REBOOTED),
     VMState.DELETING: (OperationKind.DELETE, Transition.DELETED),
+    VMState.MIGRATING: (OperationKind.MIGRATE, Transition.MIGRATED),
 }
 
 

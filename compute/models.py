@@ -31,7 +31,11 @@ vm_name_validator = RegexValidator(
 class Host(models.Model):
     name = models.CharField(max_length=63, unique=True)
     uri = models.CharField(_("libvirt URI"), max_length=255, unique=True)
+    # How the other hosts' libvirtd reach this one for peer-to-peer migration (blank: `uri`).
+    peer_uri = models.CharField(_("peer URI"), max_length=255, blank=True)
     enabled = models.BooleanField(default=True)
+    # A host in maintenance takes no new VMs and its running VMs are migrated away.
+    maintenance = models.BooleanField(default=False)
     storage_pool = models.CharField(max_length=63, default="nuage")
     domain_type = models.CharField(
         max_length=8, choices=DomainType.choices, default=DomainType.QEMU
@@ -49,6 +53,10 @@ class Host(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def migration_uri(self) -> str:
+        return self.peer_uri or self.uri
 
 
 class Flavor(models.Model):
@@ -162,6 +170,14 @@ class Operation(models.Model):
     )
     attempts = models.PositiveIntegerField(default=0)
     error_message = models.TextField(blank=True)
+    # Where a migration comes from and goes to; the VM's capacity is claimed on the target from
+    # the start of the operation, and `vm.host` switches to it once the domain runs there.
+    source_host = models.ForeignKey(
+        Host, null=True, blank=True, on_delete=models.PROTECT, related_name="outgoing"
+    )
+    target_host = models.ForeignKey(
+        Host, null=True, blank=True, on_delete=models.PROTECT, related_name="incoming"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     # Bumped by every step; the reconciler re-dispatches an operation whose progress stalled.
     progressed_at = models.DateTimeField(auto_now_add=True)

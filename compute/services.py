@@ -11,7 +11,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Sum
+from django.db.models import Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -75,9 +75,9 @@ def _dispatch(operation_id: int) -> None:
     transaction.on_commit(lambda: operation_advance.delay(operation_id))
 
 
-def _operation_begin(vm: VirtualMachine, *, requested_by: User | None) -> Operation:
+def _operation_begin(vm: VirtualMachine, *, requested_by: User | None, **fields: Any) -> Operation:
     kind, _end = OPERATION_FOR_STATE[vm.state]
-    op = Operation.objects.create(vm=vm, kind=kind, requested_by=requested_by)
+    op = Operation.objects.create(vm=vm, kind=kind, requested_by=requested_by, **fields)
     OperationStep.objects.bulk_create(
         OperationStep(operation=op, position=i, name=name)
         for i, name in enumerate(OPERATION_STEPS[kind])
@@ -238,22 +238,101 @@ def vm_action(
     return _operation_begin(vm, requested_by=requested_by)
 
 
+@transaction.atomic
+def vm_migrate(
+    *,
+    vm: VirtualMachine,
+    requested_by: User | None,
+    target: Host | None = None,
+    remote_addr: str | None = None,
+) -> Operation:
+    """Live-migrate a running VM to `target`, or to the best other host when none is given.
+
+    The target's capacity is claimed now (the operation's target_host counts in placement), so
+    concurrent placements and migrations cannot overcommit it. `requested_by` None is Nuage
+    itself (maintenance evacuation).
+    """
+    if requested_by is not None:
+        require_platform_admin(requested_by)
+    vm = VirtualMachine.objects.select_related("host", "flavor", "tenant").get(pk=vm.pk)
+    source = vm.host
+    if vm.state != VMState.RUNNING or source is None:
+        raise ConflictError(
+            _("Only a running VM can be live-migrated; this one is %(state)s.")
+            % {"state": str(VMState(vm.state).label).lower()},
+            state=vm.state,
+        )
+    if target is None:
+        try:
+            target = _placement_choose(vm, exclude=source)
+        except hypervisor.HypervisorError as exc:
+            raise ValidationError({"host": str(exc)}) from exc
+    else:
+        target = Host.objects.select_for_update().get(pk=target.pk)
+        if target.pk == source.pk:
+            raise ValidationError(
+                {"host": _("The VM already runs on %(host)s.") % {"host": target.name}}
+            )
+        free = target.memory_mib - _memory_claimed([target]).get(target.pk, 0)
+        problem = None
+        if not (target.enabled and target.reachable) or target.maintenance:
+            problem = _("Host %(host)s is disabled, unreachable or in maintenance.")
+        elif vm.flavor.vcpus > target.cpus or vm.flavor.ram_mib > free:
+            problem = _("Host %(host)s does not have room for this VM.")
+        if problem:
+            raise ValidationError({"host": problem % {"host": target.name}})
+    _transition(vm, Transition.MIGRATE, error_message="")
+    op = _operation_begin(vm, requested_by=requested_by, source_host=source, target_host=target)
+    audit_record(
+        actor=requested_by,
+        action="vm.migrate",
+        obj=vm,
+        tenant=vm.tenant,
+        changes={"host": [source.name, target.name]},
+        remote_addr=remote_addr,
+    )
+    return op
+
+
 # --- the worker's side: running an operation step by step ----------------------------------
 
 
-def _placement_choose(vm: VirtualMachine) -> Host:
-    """The enabled, reachable host with the most free memory that fits the flavor.
+def _memory_claimed(hosts: list[Host]) -> dict[int, int]:
+    """MiB claimed per host: its placed VMs, plus the VMs migrating to it."""
+    claimed: dict[int, int] = {}
+    placed = (
+        VirtualMachine.objects.filter(host__in=hosts, state__in=PLACED_STATES)
+        .values("host_id")
+        .annotate(ram=Sum("flavor__ram_mib"))
+    )
+    incoming = (
+        Operation.objects.filter(
+            target_host__in=hosts,
+            status__in=[OperationStatus.PENDING, OperationStatus.RUNNING],
+        )
+        .values("target_host_id")
+        .annotate(ram=Sum("vm__flavor__ram_mib"))
+    )
+    for row in placed:
+        claimed[row["host_id"]] = claimed.get(row["host_id"], 0) + (row["ram"] or 0)
+    for arriving in incoming:
+        host_id = arriving["target_host_id"]
+        claimed[host_id] = claimed.get(host_id, 0) + (arriving["ram"] or 0)
+    return claimed
+
+
+def _placement_choose(vm: VirtualMachine, *, exclude: Host | None = None) -> Host:
+    """The enabled, reachable host outside maintenance with the most free memory that fits.
 
     Host rows are locked in primary-key order so that concurrent placements see each other's
-    claims; the claim itself is the VM's host column, written in the same transaction.
+    claims; the claim itself is the VM's host column (or a migration's target), written in the
+    same transaction.
     """
-    hosts = list(Host.objects.select_for_update().filter(enabled=True).order_by("pk"))
-    used: dict[int, int] = {
-        row["host_id"]: row["ram"] or 0
-        for row in VirtualMachine.objects.filter(host__in=hosts, state__in=PLACED_STATES)
-        .values("host_id")
-        .annotate(ram=Sum("flavor__ram_mib"), n=Count("id"))
-    }
+    candidates = Host.objects.select_for_update().filter(enabled=True, maintenance=False)
+    if exclude is not None:
+        candidates = candidates.exclude(pk=exclude.pk)
+    hosts = list(candidates.order_by("pk"))
+    used = _memory_claimed(hosts)
     best: Host | None = None
     best_free = -1
     for host in hosts:
@@ -353,6 +432,55 @@ def _step_removing_disk(vm: VirtualMachine) -> str:
     return _("Disk removed.") if removed else _("No disk to remove.")
 
 
+def _step_preparing_target(op: Operation) -> str:
+    target, vm = op.target_host, op.vm
+    assert target is not None
+    if not hypervisor.domain_runtime_state(target.uri, str(vm.uuid)) == RuntimeState.RUNNING:
+        # An empty volume of the same size: the migration copies the disk into it.
+        hypervisor.ensure_volume(
+            target.uri,
+            pool=target.storage_pool,
+            name=vm.volume_name,
+            capacity_gib=vm.flavor.disk_gib,
+            backing_volume=None,
+        )
+    return _("Disk ready on %(host)s.") % {"host": target.name}
+
+
+def _step_migrating(op: Operation) -> str:
+    source, target, vm = op.source_host, op.target_host, op.vm
+    assert source is not None and target is not None
+    started = time.monotonic()
+    moved = hypervisor.migrate_domain(
+        source.uri, target.uri, target_peer_uri=target.migration_uri, uuid=str(vm.uuid)
+    )
+    # From here the domain runs on the target: the VM row follows it in this transaction.
+    VirtualMachine.objects.filter(pk=vm.pk).update(host=target)
+    vm.host = target
+    if not moved:
+        return _("Already running on %(host)s.") % {"host": target.name}
+    return _("Running on %(host)s after %(seconds).1f s.") % {
+        "host": target.name,
+        "seconds": time.monotonic() - started,
+    }
+
+
+def _step_cleaning_source(op: Operation) -> str:
+    source, vm = op.source_host, op.vm
+    assert source is not None
+    # The source domain was undefined by the migration; a leftover definition would be a
+    # second copy waiting to be started by mistake.
+    hypervisor.remove_domain(source.uri, str(vm.uuid))
+    removed = hypervisor.remove_volume(source.uri, pool=source.storage_pool, name=vm.volume_name)
+    return _("Source disk removed.") if removed else _("No source disk to remove.")
+
+
+OPERATION_STEP_RUNNERS: dict[str, Callable[[Operation], str]] = {
+    Step.PREPARING_TARGET: _step_preparing_target,
+    Step.MIGRATING: _step_migrating,
+    Step.CLEANING_SOURCE: _step_cleaning_source,
+}
+
 STEP_RUNNERS: dict[str, Callable[[VirtualMachine], str]] = {
     Step.SCHEDULED: _step_scheduled,
     Step.CREATING_DISK: _step_creating_disk,
@@ -368,7 +496,9 @@ STEP_RUNNERS: dict[str, Callable[[VirtualMachine], str]] = {
 def _load_operation_for_update(operation_id: int) -> Operation:
     return (
         Operation.objects.select_for_update(of=("self",))
-        .select_related("vm__tenant", "vm__flavor", "vm__image", "vm__host")
+        .select_related(
+            "vm__tenant", "vm__flavor", "vm__image", "vm__host", "source_host", "target_host"
+        )
         .get(pk=operation_id)
     )
 
@@ -403,7 +533,8 @@ def operation_advance(*, operation_id: int) -> bool:
         if op.status != OperationStatus.RUNNING or step.status == StepStatus.DONE:
             return op.status == OperationStatus.RUNNING
         try:
-            detail = STEP_RUNNERS[step.name](op.vm)
+            with_op = OPERATION_STEP_RUNNERS.get(step.name)
+            detail = with_op(op) if with_op else STEP_RUNNERS[step.name](op.vm)
         except hypervisor.HypervisorError as exc:
             failure = str(exc)
         else:
@@ -442,6 +573,8 @@ def operation_fail(*, operation_id: int, reason: str, failed_step_id: int | None
         cleanup_note = ""
         if op.kind == OperationKind.PROVISION and vm.host is not None:
             cleanup_note = _undo_provisioning(vm)
+        if op.kind == OperationKind.MIGRATE:
+            cleanup_note = _undo_migration(op)
         now = timezone.now()
         step_qs = (
             op.steps.filter(pk=failed_step_id)
@@ -452,7 +585,11 @@ def operation_fail(*, operation_id: int, reason: str, failed_step_id: int | None
         op.status, op.error_message, op.finished_at = OperationStatus.FAILED, reason, now
         op.save(update_fields=["status", "error_message", "finished_at"])
         message = reason + (f" {cleanup_note}" if cleanup_note else "")
-        if vm.state in TRANSITIONAL_STATES:
+        if op.kind == OperationKind.MIGRATE and vm.state == VMState.MIGRATING:
+            # The guest kept running (on the source, or on the target if only the cleanup
+            # failed): the VM is running, and the failed operation tells why it did not move.
+            _transition(vm, Transition.MIGRATION_ABORTED)
+        elif vm.state in TRANSITIONAL_STATES:
             _transition(vm, Transition.FAIL, error_message=message)
         audit_record(
             actor=None,
@@ -479,7 +616,79 @@ def _undo_provisioning(vm: VirtualMachine) -> str:
     return ""
 
 
+def _undo_migration(op: Operation) -> str:
+    """Remove the target's copy of the disk when the domain did not move there."""
+    target, vm = op.target_host, op.vm
+    if target is None or vm.host_id == target.pk:
+        return ""
+    try:
+        if hypervisor.domain_runtime_state(target.uri, str(vm.uuid)) == RuntimeState.NO_DOMAIN:
+            hypervisor.remove_volume(target.uri, pool=target.storage_pool, name=vm.volume_name)
+    except hypervisor.HypervisorError as exc:
+        return _("Removing the disk copy on %(host)s failed too (%(error)s).") % {
+            "host": target.name,
+            "error": exc,
+        }
+    return ""
+
+
 # --- hosts, flavors, images ----------------------------------------------------------------
+
+
+def host_evacuate(*, host: Host) -> dict[str, int]:
+    """Start a live migration for each running VM on a host in maintenance that has none yet.
+
+    Each VM is migrated in its own transaction: one VM that finds no room elsewhere does not keep
+    the others. Called when maintenance starts and again by the reconciler until the host is empty.
+    """
+    counts = {"started": 0, "no_room": 0}
+    busy = Operation.objects.filter(status__in=[OperationStatus.PENDING, OperationStatus.RUNNING])
+    running = VirtualMachine.objects.filter(host=host, state=VMState.RUNNING).exclude(
+        pk__in=busy.values("vm_id")
+    )
+    for vm in running:
+        try:
+            vm_migrate(vm=vm, requested_by=None)
+        except ValidationError:
+            counts["no_room"] += 1
+        except ConflictError:
+            continue  # its state changed meanwhile (stopped, deleted, another operation)
+        else:
+            counts["started"] += 1
+    return counts
+
+
+def host_maintenance_status(host: Host) -> dict[str, int | bool]:
+    """How far a host is from being empty: VMs still placed on it, by kind."""
+    placed = VirtualMachine.objects.filter(host=host, state__in=PLACED_STATES)
+    running = placed.filter(state__in=[VMState.RUNNING, VMState.MIGRATING]).count()
+    total = placed.count()
+    return {
+        "maintenance": host.maintenance,
+        "vms": total,
+        "running_vms": running,
+        "ready": host.maintenance and total == 0,
+    }
+
+
+def host_set_maintenance(
+    *, host: Host, enabled: bool, requested_by: User, remote_addr: str | None = None
+) -> dict[str, int]:
+    """Enter maintenance (no new VMs; running VMs migrate away) or return to the pool."""
+    require_platform_admin(requested_by)
+    with transaction.atomic():
+        host = Host.objects.select_for_update().get(pk=host.pk)
+        if host.maintenance != enabled:
+            Host.objects.filter(pk=host.pk).update(maintenance=enabled)
+            host.maintenance = enabled
+            audit_record(
+                actor=requested_by,
+                action="host.maintenance.enter" if enabled else "host.maintenance.exit",
+                obj=host,
+                changes={"maintenance": [not enabled, enabled]},
+                remote_addr=remote_addr,
+            )
+    return host_evacuate(host=host) if enabled else {"started": 0, "no_room": 0}
 
 
 def _refresh_capacity(host: Host) -> None:
@@ -501,10 +710,16 @@ def host_register(
     storage_pool: str = "nuage",
     domain_type: str = "qemu",
     enabled: bool = True,
+    peer_uri: str = "",
 ) -> Host:
     require_platform_admin(registered_by)
     host = Host(
-        name=name, uri=uri, storage_pool=storage_pool, domain_type=domain_type, enabled=enabled
+        name=name,
+        uri=uri,
+        peer_uri=peer_uri,
+        storage_pool=storage_pool,
+        domain_type=domain_type,
+        enabled=enabled,
     )
     host.full_clean(exclude=["cpus", "memory_mib"])
     _refresh_capacity(host)
@@ -523,7 +738,7 @@ def host_register(
 @transaction.atomic
 def host_update(*, updated_by: User, host: Host, **fields: Any) -> Host:
     require_platform_admin(updated_by)
-    allowed = {"name", "enabled", "storage_pool", "domain_type"}
+    allowed = {"name", "peer_uri", "enabled", "storage_pool", "domain_type"}
     unknown = set(fields) - allowed
     if unknown:
         raise ValidationError({f: _("This field cannot be changed.") for f in unknown})
@@ -606,7 +821,13 @@ def reconcile(*, now: datetime | None = None) -> dict[str, int]:
     now = now or timezone.now()
     stale_before = now - timedelta(seconds=settings.NUAGE["STALE_SECONDS"])
     max_attempts = settings.NUAGE["MAX_ATTEMPTS"]
-    counts = {"redispatched": 0, "failed": 0, "runtime_updated": 0, "orphaned_states": 0}
+    counts = {
+        "redispatched": 0,
+        "failed": 0,
+        "runtime_updated": 0,
+        "orphaned_states": 0,
+        "evacuations": 0,
+    }
 
     stale = Operation.objects.filter(
         status__in=[OperationStatus.PENDING, OperationStatus.RUNNING],
@@ -658,7 +879,7 @@ def reconcile(*, now: datetime | None = None) -> dict[str, int]:
         Host.objects.filter(pk=host.pk).update(reachable=True, last_error="", last_seen_at=now)
         for vm in (
             VirtualMachine.objects.filter(host=host)
-            .exclude(state=VMState.DELETED)
+            .exclude(state__in=[VMState.DELETED, VMState.MIGRATING])
             .only("id", "uuid", "runtime_state")
         ):
             live = states.get(str(vm.uuid), RuntimeState.NO_DOMAIN)
@@ -667,4 +888,8 @@ def reconcile(*, now: datetime | None = None) -> dict[str, int]:
                     runtime_state=live, runtime_checked_at=now
                 )
                 counts["runtime_updated"] += 1
+
+    # VMs left on a host in maintenance (no room then, or busy) are moved as soon as they can be.
+    for host in Host.objects.filter(maintenance=True, reachable=True):
+        counts["evacuations"] += host_evacuate(host=host)["started"]
     return counts

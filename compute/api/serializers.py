@@ -19,7 +19,9 @@ class HostSerializer(serializers.ModelSerializer[Host]):
             "id",
             "name",
             "uri",
+            "peer_uri",
             "enabled",
+            "maintenance",
             "storage_pool",
             "domain_type",
             "cpus",
@@ -31,6 +33,7 @@ class HostSerializer(serializers.ModelSerializer[Host]):
         ]
         read_only_fields = [
             "id",
+            "maintenance",
             "cpus",
             "memory_mib",
             "reachable",
@@ -43,6 +46,7 @@ class HostSerializer(serializers.ModelSerializer[Host]):
 
 class HostUpdateSerializer(serializers.Serializer[Host]):
     name = serializers.CharField(max_length=63, required=False)
+    peer_uri = serializers.CharField(max_length=255, required=False, allow_blank=True)
     enabled = serializers.BooleanField(required=False)
     storage_pool = serializers.CharField(max_length=63, required=False)
     domain_type = serializers.ChoiceField(choices=DomainType.choices, required=False)
@@ -157,3 +161,22 @@ class VirtualMachineRequestSerializer(serializers.Serializer[VirtualMachine]):
 
 class RejectSerializer(serializers.Serializer[VirtualMachine]):
     reason = serializers.CharField(max_length=2000, allow_blank=True)
+
+
+class MaintenanceSerializer(serializers.Serializer[Host]):
+    enabled = serializers.BooleanField()
+
+
+class MaintenanceStatusSerializer(serializers.Serializer[dict[str, Any]]):
+    maintenance = serializers.BooleanField()
+    vms = serializers.IntegerField(help_text="VMs still placed on the host")
+    running_vms = serializers.IntegerField()
+    ready = serializers.BooleanField(help_text="In maintenance and empty")
+    migrations_started = serializers.IntegerField()
+    no_room = serializers.IntegerField(help_text="Running VMs that found no other host (yet)")
+
+
+class MigrateSerializer(serializers.Serializer[Host]):
+    host = serializers.IntegerField(
+        required=False, allow_null=True, help_text="Target host id; omit to let Nuage choose"
+    )

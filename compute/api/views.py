@@ -18,6 +18,9 @@ from compute.api.serializers import (
     HostSerializer,
     HostUpdateSerializer,
     ImageSerializer,
+    MaintenanceSerializer,
+    MaintenanceStatusSerializer,
+    MigrateSerializer,
     RejectSerializer,
     VirtualMachineRequestSerializer,
     VirtualMachineSerializer,
@@ -47,6 +50,28 @@ class HostViewSet(ServiceCreateMixin, mixins.UpdateModelMixin, ScopedReadOnlyVie
             updated_by=request_user(request), host=host, **ser.validated_data
         )
         return Response(HostSerializer(host).data)
+
+    @extend_schema(request=MaintenanceSerializer, responses=MaintenanceStatusSerializer)
+    @action(detail=True, methods=["post"])
+    def maintenance(self, request: Request, pk: str | None = None) -> Response:
+        """Enter maintenance (running VMs are live-migrated away) or leave it."""
+        host: Host = self.get_object()
+        ser = MaintenanceSerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        counts = services.host_set_maintenance(
+            host=host,
+            enabled=ser.validated_data["enabled"],
+            requested_by=request_user(request),
+            remote_addr=client_ip(request),
+        )
+        host.refresh_from_db()
+        status_ = services.host_maintenance_status(host)
+        body = {
+            **status_,
+            "migrations_started": counts["started"],
+            "no_room": counts["no_room"],
+        }
+        return Response(MaintenanceStatusSerializer(body).data)
 
 
 class FlavorViewSet(ServiceCreateMixin, ScopedReadOnlyViewSet):
@@ -145,6 +170,21 @@ class VirtualMachineViewSet(mixins.DestroyModelMixin, ScopedReadOnlyViewSet):
             reason=ser.validated_data["reason"],
             remote_addr=client_ip(request),
         )
+        return self._answer(vm)
+
+    @extend_schema(request=MigrateSerializer, responses={202: VirtualMachineSerializer})
+    @action(detail=True, methods=["post"])
+    def migrate(self, request: Request, pk: str | None = None) -> Response:
+        """Live-migrate a running VM with its disk (platform admins)."""
+        vm: VirtualMachine = self.get_object()
+        ser = MigrateSerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        user = request_user(request)
+        target_id = ser.validated_data.get("host")
+        target = None
+        if target_id is not None:
+            target = _resolve(selectors.host_list(fetched_by=user), target_id, "host", _("host"))
+        services.vm_migrate(vm=vm, requested_by=user, target=target, remote_addr=client_ip(request))
         return self._answer(vm)
 
     @extend_schema(request=None, responses={202: VirtualMachineSerializer})

@@ -31,6 +31,9 @@ from compute.tinyguest import TinyGuest, build_tiny_guest
 
 REPO = Path(__file__).resolve().parents[2]
 URI = "qemu:///system"
+# scripts/libvirt-up.sh --second-host: a second libvirtd, and how it reaches the first one.
+SECOND_URI = "qemu+tcp://127.0.0.1:16510/system"
+HOST1_PEER_URI = "qemu+unix:///system?socket=/run/nuage-host1/libvirt-sock"
 POOL = "nuage"
 GUEST_DIR = Path("/var/lib/libvirt/nuage-images/tiny")  # QEMU must be able to read it
 BOOT_TIMEOUT = 120.0  # one boot takes ~7 s; generous for a loaded 2-core CI machine
@@ -66,9 +69,9 @@ def serial_log_path(domain_name: str) -> Path:
     return Path(settings.NUAGE["SERIAL_LOG_DIR"]) / f"{domain_name}-serial.log"
 
 
-def purge(matches: Callable[[str], bool]) -> list[str]:
+def purge(matches: Callable[[str], bool], *, uri: str = URI) -> list[str]:
     """Destroy and undefine matching domains; delete their volumes, serial and QEMU logs."""
-    conn = libvirt.open(URI)
+    conn = libvirt.open(uri)
     try:
         doms = [d for d in conn.listAllDomains(0) if matches(d.name())]
 
@@ -179,9 +182,9 @@ def _check_prerequisites() -> None:
         )
 
 
-def _libvirt_up() -> None:
+def _libvirt_up(*args: str) -> None:
     proc = subprocess.run(
-        [str(REPO / "scripts" / "libvirt-up.sh")],
+        [str(REPO / "scripts" / "libvirt-up.sh"), *args],
         capture_output=True,
         text=True,
         timeout=120,
@@ -259,11 +262,37 @@ def qemu_host(transactional_db: None, tiny_guest: TinyGuest) -> Iterator[Host]:
     )
     assert host.reachable, f"{URI} is not reachable: {host.last_error}"
     yield host
-    prefixes = tuple(
-        f"nuage-{u.hex[:8]}-" for u in VirtualMachine.objects.values_list("uuid", flat=True)
-    )
+    prefixes = _vm_domain_prefixes()
     if prefixes:
         purge(lambda name: name.startswith(prefixes))
+
+
+def _vm_domain_prefixes() -> tuple[str, ...]:
+    return tuple(
+        f"nuage-{u.hex[:8]}-" for u in VirtualMachine.objects.values_list("uuid", flat=True)
+    )
+
+
+@pytest.fixture
+def second_qemu_host(qemu_host: Host) -> Iterator[Host]:
+    """A second libvirtd on this machine (own mount namespace, qemu+tcp on 127.0.0.1:16510).
+
+    The first host is registered with the URI by which the second one reaches it for
+    peer-to-peer migration (its socket, bind-mounted into the second host's namespace).
+    """
+    with _exclusive(SETUP_LOCK):
+        _libvirt_up("--second-host")
+    Host.objects.filter(pk=qemu_host.pk).update(peer_uri=HOST1_PEER_URI)
+    host = host_refresh(
+        host=Host.objects.create(
+            name="second-qemu", uri=SECOND_URI, storage_pool=POOL, domain_type="qemu"
+        )
+    )
+    assert host.reachable, f"{SECOND_URI} is not reachable: {host.last_error}"
+    yield host
+    prefixes = _vm_domain_prefixes()
+    if prefixes:
+        purge(lambda name: name.startswith(prefixes), uri=SECOND_URI)
 
 
 @pytest.fixture

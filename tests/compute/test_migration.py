@@ -1,0 +1,233 @@
+"""Live migration and maintenance mode, through the services, on libvirt's test driver.
+
+The test driver has no migration of its own; the driver moves the domain's definition and starts
+it on the target instead, so everything Nuage does around the move (claims, steps, host switch,
+cleanup, failure) runs for real here. tests/integration/test_migration.py moves real guests.
+"""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import pytest
+from django.core.exceptions import PermissionDenied, ValidationError
+
+from compute import hypervisor, services
+from compute.choices import OperationKind, OperationStatus, RuntimeState, VMState
+from compute.hypervisor.connection import get_connection
+from compute.models import Host, Operation, VirtualMachine
+from portal.errors import ConflictError
+from tests.conftest import TenantWorld, make_sim_host
+
+pytestmark = pytest.mark.usefixtures("run_on_commit")
+
+
+def running_vm(world: TenantWorld, flavor, image, name: str) -> VirtualMachine:
+    vm = services.vm_request_create(
+        requested_by=world.member,
+        environment=world.development,
+        flavor=flavor,
+        image=image,
+        name=name,
+    )
+    vm.refresh_from_db()
+    assert vm.state == VMState.RUNNING, vm.error_message
+    return vm
+
+
+def domains(host: Host) -> dict[str, str]:
+    return hypervisor.domain_runtime_states(host.uri)
+
+
+def volumes(host: Host) -> list[str]:
+    pool = get_connection(host.uri).storagePoolLookupByName(host.storage_pool)
+    pool.refresh()
+    return sorted(pool.listVolumes())
+
+
+@pytest.fixture
+def two_hosts(tmp_path: Path) -> tuple[Host, Host]:
+    first = make_sim_host(tmp_path)
+    second = make_sim_host(tmp_path, memory_mib=16384)
+    return first, second
+
+
+def test_running_vm_moves_with_its_disk(world, two_hosts, flavor, image):
+    first, second = two_hosts
+    vm = running_vm(world, flavor, image, "web-1")
+    assert vm.host == first  # more free memory
+
+    services.vm_migrate(vm=vm, requested_by=world.platform_admin)
+
+    vm.refresh_from_db()
+    assert vm.state == VMState.RUNNING
+    assert vm.host == second
+    assert vm.runtime_state == RuntimeState.RUNNING
+    assert domains(second) == {str(vm.uuid): "running"}
+    assert domains(first) == {}
+    assert volumes(second) == [vm.volume_name]
+    assert volumes(first) == []
+    op = vm.operations.get(kind=OperationKind.MIGRATE)
+    assert op.status == OperationStatus.SUCCEEDED
+    assert (op.source_host, op.target_host) == (first, second)
+    assert [s.name for s in op.steps.all()] == ["preparing_target", "migrating", "cleaning_source"]
+    assert "Running on sim-" in op.steps.get(name="migrating").detail
+
+
+def test_migration_to_a_chosen_host_and_back(world, two_hosts, flavor, image):
+    first, second = two_hosts
+    vm = running_vm(world, flavor, image, "web-1")
+    services.vm_migrate(vm=vm, requested_by=world.platform_admin, target=second)
+    services.vm_migrate(vm=vm, requested_by=world.platform_admin, target=first)
+    vm.refresh_from_db()
+    assert (vm.host, vm.state) == (first, VMState.RUNNING)
+    assert list(domains(first)) == [str(vm.uuid)]
+    assert domains(second) == {}
+
+
+def test_bad_targets_are_refused_and_change_nothing(world, two_hosts, flavor, image, tmp_path):
+    first, second = two_hosts
+    vm = running_vm(world, flavor, image, "web-1")
+    with pytest.raises(ValidationError) as same:
+        services.vm_migrate(vm=vm, requested_by=world.platform_admin, target=first)
+    assert "already runs on" in str(same.value.message_dict["host"])
+    tiny = make_sim_host(tmp_path, memory_mib=256)
+    with pytest.raises(ValidationError) as full:
+        services.vm_migrate(vm=vm, requested_by=world.platform_admin, target=tiny)
+    assert "does not have room" in str(full.value.message_dict["host"])
+    Host.objects.filter(pk=second.pk).update(maintenance=True)
+    Host.objects.filter(pk=tiny.pk).update(enabled=False)
+    with pytest.raises(ValidationError) as nowhere:
+        services.vm_migrate(vm=vm, requested_by=world.platform_admin)
+    assert "No enabled host" in str(nowhere.value.message_dict["host"])
+    vm.refresh_from_db()
+    assert (vm.state, vm.host) == (VMState.RUNNING, first)
+    assert not Operation.objects.filter(kind=OperationKind.MIGRATE).exists()
+
+
+def test_only_platform_admins_migrate_and_only_running_vms(world, two_hosts, flavor, image):
+    vm = running_vm(world, flavor, image, "web-1")
+    for user in (world.member, world.tenant_admin, world.finance):
+        with pytest.raises(PermissionDenied):
+            services.vm_migrate(vm=vm, requested_by=user)
+    services.vm_action(vm=vm, action="stop", requested_by=world.member)
+    with pytest.raises(ConflictError, match="Only a running VM"):
+        services.vm_migrate(vm=vm, requested_by=world.platform_admin)
+
+
+def test_failed_migration_leaves_the_guest_running_where_it_was(world, two_hosts, flavor, image):
+    first, second = two_hosts
+    vm = running_vm(world, flavor, image, "web-1")
+    # Something else on the target already holds the domain's name: the move cannot happen.
+    squatter = hypervisor.DomainSpec(
+        name=vm.domain_name,
+        uuid=str(uuid.uuid4()),
+        title="not Nuage's",
+        vcpus=1,
+        memory_mib=128,
+        disk_path="/nonexistent.qcow2",
+    )
+    hypervisor.ensure_domain_defined(second.uri, squatter)
+
+    services.vm_migrate(vm=vm, requested_by=world.platform_admin, target=second)
+
+    vm.refresh_from_db()
+    assert (vm.state, vm.host) == (VMState.RUNNING, first)
+    assert domains(first) == {str(vm.uuid): "running"}
+    assert str(vm.uuid) not in domains(second)
+    assert volumes(second) == []  # the disk copy prepared there was removed
+    assert volumes(first) == [vm.volume_name]
+    op = vm.operations.get(kind=OperationKind.MIGRATE)
+    assert op.status == OperationStatus.FAILED
+    assert "already exists" in op.error_message
+    # The target's claim ended with the operation: a new VM may be placed there again.
+    assert services._memory_claimed([second]) == {}
+
+
+def test_maintenance_empties_a_host_and_keeps_new_vms_away(world, two_hosts, flavor, image):
+    first, second = two_hosts
+    vms = [running_vm(world, flavor, image, f"web-{i}") for i in range(3)]
+    assert {vm.host for vm in [VirtualMachine.objects.get(pk=v.pk) for v in vms]} == {first}
+
+    counts = services.host_set_maintenance(
+        host=first, enabled=True, requested_by=world.platform_admin
+    )
+
+    assert counts == {"started": 3, "no_room": 0}
+    assert {vm.host_id for vm in VirtualMachine.objects.filter(pk__in=[v.pk for v in vms])} == {
+        second.pk
+    }
+    first.refresh_from_db()
+    assert services.host_maintenance_status(first) == {
+        "maintenance": True,
+        "vms": 0,
+        "running_vms": 0,
+        "ready": True,
+    }
+    newcomer = running_vm(world, flavor, image, "after")
+    assert newcomer.host == second  # first has more free memory but is in maintenance
+
+    services.host_set_maintenance(host=first, enabled=False, requested_by=world.platform_admin)
+    first.refresh_from_db()
+    assert not first.maintenance
+    assert running_vm(world, flavor, image, "back").host == first
+
+
+def test_reconciler_finishes_an_evacuation_when_room_appears(
+    world, two_hosts, flavor, image, tmp_path
+):
+    first, second = two_hosts
+    vm = running_vm(world, flavor, image, "web-1")
+    Host.objects.filter(pk=second.pk).update(enabled=False)
+    counts = services.host_set_maintenance(
+        host=first, enabled=True, requested_by=world.platform_admin
+    )
+    assert counts == {"started": 0, "no_room": 1}
+    first.refresh_from_db()
+    assert services.host_maintenance_status(first)["ready"] is False
+
+    Host.objects.filter(pk=second.pk).update(enabled=True)
+    assert services.reconcile()["evacuations"] == 1
+    vm.refresh_from_db()
+    assert (vm.host, vm.state) == (second, VMState.RUNNING)
+    assert services.host_maintenance_status(first)["ready"] is True
+
+
+def test_api_migrate_and_maintenance(world, two_hosts, flavor, image):
+    from tests.test_api import client_for
+
+    first, second = two_hosts
+    vm = running_vm(world, flavor, image, "web-1")
+    member, admin = client_for(world.member), client_for(world.platform_admin)
+
+    assert member.post(f"/api/v1/vms/{vm.pk}/migrate/", {}, format="json").status_code == 403
+    assert (
+        member.post(f"/api/v1/hosts/{first.pk}/maintenance/", {"enabled": True}).status_code == 404
+    )
+
+    answer = admin.post(f"/api/v1/vms/{vm.pk}/migrate/", {"host": 999999}, format="json")
+    assert answer.status_code == 400
+    assert answer.json()["host"] == ["Unknown host."]
+
+    answer = admin.post(f"/api/v1/vms/{vm.pk}/migrate/", {"host": second.pk}, format="json")
+    assert answer.status_code == 202, answer.content
+    assert answer.json()["host"] == second.name
+
+    answer = admin.post(
+        f"/api/v1/hosts/{second.pk}/maintenance/", {"enabled": "yes"}, format="json"
+    )
+    assert answer.status_code == 200, answer.content
+    assert answer.json() == {
+        "maintenance": True,
+        "vms": 0,
+        "running_vms": 0,
+        "ready": True,
+        "migrations_started": 1,
+        "no_room": 0,
+    }
+    assert admin.get(f"/api/v1/hosts/{second.pk}/").json()["maintenance"] is True
+    vm.refresh_from_db()
+    assert vm.host == first
+    bad = admin.post(f"/api/v1/hosts/{second.pk}/maintenance/", {}, format="json")
+    assert bad.status_code == 400 and "enabled" in bad.json()

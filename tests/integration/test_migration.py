@@ -1,0 +1,124 @@
+"""Live migration and maintenance between two real libvirt hosts on this machine.
+
+Tasks run eagerly in this process (tests.settings): each service call returns once its
+operation has finished, so the test reads the outcome right after it.
+"""
+
+from __future__ import annotations
+
+import libvirt
+import pytest
+
+from compute import services
+from compute.choices import OperationKind, OperationStatus, VMState
+from compute.models import Host, VirtualMachine
+from portal.choices import Role
+from tests.factories import (
+    EnvironmentFactory,
+    FlavorFactory,
+    MembershipFactory,
+    TenantFactory,
+    UserFactory,
+)
+from tests.integration.conftest import POOL, Guests
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+
+
+def where(uri: str, vm: VirtualMachine) -> tuple[str | None, bool]:
+    """(libvirt state name or None, volume present) for the VM on the host at `uri`."""
+    conn = libvirt.open(uri)
+    try:
+        try:
+            state = conn.lookupByUUIDString(str(vm.uuid)).state()[0]
+            name = {libvirt.VIR_DOMAIN_RUNNING: "running", libvirt.VIR_DOMAIN_SHUTOFF: "shutoff"}
+            shown: str | None = name.get(state, str(state))
+        except libvirt.libvirtError:
+            shown = None
+        pool = conn.storagePoolLookupByName(POOL)
+        pool.refresh(0)
+        return shown, vm.volume_name in pool.listVolumes()
+    finally:
+        conn.close()
+
+
+def test_running_guest_moves_there_and_back_then_shuts_down_cleanly(
+    qemu_host: Host, second_qemu_host: Host, tiny_image, guests: Guests
+):
+    first, second = qemu_host, second_qemu_host
+    tenant = TenantFactory(slug="apollo")
+    development = EnvironmentFactory(tenant=tenant, name="development", requires_approval=False)
+    alice = UserFactory(username="alice")
+    admin = UserFactory(username="admin", platform_role="admin")
+    MembershipFactory(tenant=tenant, user=alice, role=Role.MEMBER)
+    flavor = FlavorFactory(name="it-migrate", vcpus=1, ram_mib=256, disk_gib=1)
+
+    Host.objects.filter(pk=second.pk).update(enabled=False)  # boot on the first host
+    vm = services.vm_request_create(
+        requested_by=alice, environment=development, flavor=flavor, image=tiny_image, name="it-mig"
+    )
+    vm.refresh_from_db()
+    assert (vm.state, vm.host) == (VMState.RUNNING, first), vm.error_message
+    guests.wait_booted(vm.domain_name)
+    Host.objects.filter(pk=second.pk).update(enabled=True)
+
+    services.vm_migrate(vm=vm, requested_by=admin, target=second)
+    vm.refresh_from_db()
+    op = vm.operations.filter(kind=OperationKind.MIGRATE).first()
+    assert op is not None and op.status == OperationStatus.SUCCEEDED, op and op.error_message
+    assert (vm.state, vm.host) == (VMState.RUNNING, second)
+    assert where(second.uri, vm) == ("running", True)
+    assert where(first.uri, vm) == (None, False)
+
+    services.vm_migrate(vm=vm, requested_by=admin)  # automatic: the only other host
+    vm.refresh_from_db()
+    assert (vm.state, vm.host) == (VMState.RUNNING, first)
+    assert where(first.uri, vm) == ("running", True)
+    assert where(second.uri, vm) == (None, False)
+
+    # The guest survived both moves: it answers the ACPI power button and powers itself off.
+    services.vm_action(vm=vm, action="stop", requested_by=alice)
+    vm.refresh_from_db()
+    stop = vm.operations.get(kind=OperationKind.STOP)
+    assert vm.state == VMState.STOPPED
+    assert stop.steps.get().detail == "Guest shut down.", stop.steps.get().detail
+    assert "ACPI power button" in guests.console(vm.domain_name)
+
+
+def test_maintenance_mode_empties_a_real_host(
+    qemu_host: Host, second_qemu_host: Host, tiny_image, guests: Guests
+):
+    first, second = qemu_host, second_qemu_host
+    tenant = TenantFactory(slug="apollo")
+    development = EnvironmentFactory(tenant=tenant, name="development", requires_approval=False)
+    alice = UserFactory(username="alice")
+    admin = UserFactory(username="admin", platform_role="admin")
+    MembershipFactory(tenant=tenant, user=alice, role=Role.MEMBER)
+    flavor = FlavorFactory(name="it-maint", vcpus=1, ram_mib=128, disk_gib=1)
+
+    Host.objects.filter(pk=first.pk).update(enabled=False)  # both guests on the second host
+    vms = [
+        services.vm_request_create(
+            requested_by=alice,
+            environment=development,
+            flavor=flavor,
+            image=tiny_image,
+            name=f"it-maint-{i}",
+        )
+        for i in range(2)
+    ]
+    Host.objects.filter(pk=first.pk).update(enabled=True)
+    for vm in vms:
+        vm.refresh_from_db()
+        assert (vm.state, vm.host) == (VMState.RUNNING, second), vm.error_message
+
+    counts = services.host_set_maintenance(host=second, enabled=True, requested_by=admin)
+
+    assert counts == {"started": 2, "no_room": 0}
+    second.refresh_from_db()
+    assert services.host_maintenance_status(second)["ready"] is True
+    for vm in vms:
+        vm.refresh_from_db()
+        assert (vm.state, vm.host) == (VMState.RUNNING, first), vm.error_message
+        assert where(first.uri, vm) == ("running", True)
+        assert where(second.uri, vm) == (None, False)
