@@ -20,6 +20,7 @@ class VMState(models.TextChoices):
     DELETING = "deleting", _("Deleting")
     DELETED = "deleted", _("Deleted")
     MIGRATING = "migrating", _("Migrating")
+    RECOVERING = "recovering", _("Restarting on another host")
     ERROR = "error", _("Error")
 
 
@@ -36,6 +37,7 @@ STATE_COLOURS: dict[str, str] = {
     VMState.DELETING: "blue",
     VMState.DELETED: "grey",
     VMState.MIGRATING: "blue",
+    VMState.RECOVERING: "amber",
     VMState.ERROR: "red",
 }
 
@@ -47,6 +49,7 @@ TRANSITIONAL_STATES = frozenset(
         VMState.REBOOTING,
         VMState.DELETING,
         VMState.MIGRATING,
+        VMState.RECOVERING,
     }
 )
 
@@ -61,7 +64,21 @@ PLACED_STATES = frozenset(
         VMState.REBOOTING,
         VMState.DELETING,
         VMState.MIGRATING,
+        VMState.RECOVERING,
         VMState.ERROR,
+    }
+)
+
+# States a host failure interrupts: the guest was (about to be) running there.
+LIVE_STATES = frozenset(
+    {
+        VMState.PROVISIONING,
+        VMState.RUNNING,
+        VMState.STOPPING,
+        VMState.STARTING,
+        VMState.REBOOTING,
+        VMState.MIGRATING,
+        VMState.RECOVERING,
     }
 )
 
@@ -84,6 +101,12 @@ class Transition(models.TextChoices):
     MIGRATED = "migrated", _("Migrated")
     # A migration that fails leaves the guest running where it was: back to running, not error.
     MIGRATION_ABORTED = "migration_aborted", _("Migration aborted")
+    # High availability: a host that stops answering, and one that comes back.
+    HOST_LOST = "host_lost", _("Lose host")
+    HA_RESTART = "ha_restart", _("Restart on another host")
+    RECOVERED = "recovered", _("Recovered")
+    HOST_BACK_STOPPED = "host_back_stopped", _("Host back, VM powered off")
+    HOST_BACK_RUNNING = "host_back_running", _("Host back, VM running")
     FAIL = "fail", _("Fail")
 
 
@@ -106,6 +129,11 @@ TRANSITIONS: dict[str, tuple[frozenset[str], str]] = {
     Transition.MIGRATE: (frozenset({S.RUNNING}), S.MIGRATING),
     Transition.MIGRATED: (frozenset({S.MIGRATING}), S.RUNNING),
     Transition.MIGRATION_ABORTED: (frozenset({S.MIGRATING}), S.RUNNING),
+    Transition.HOST_LOST: (LIVE_STATES, S.ERROR),
+    Transition.HA_RESTART: (LIVE_STATES, S.RECOVERING),
+    Transition.RECOVERED: (frozenset({S.RECOVERING}), S.RUNNING),
+    Transition.HOST_BACK_STOPPED: (frozenset({S.ERROR}), S.STOPPED),
+    Transition.HOST_BACK_RUNNING: (frozenset({S.ERROR}), S.RUNNING),
     Transition.FAIL: (TRANSITIONAL_STATES, S.ERROR),
 }
 del S
@@ -141,6 +169,7 @@ RUNTIME_AFTER: dict[str, str] = {
     Transition.STOPPED: RuntimeState.SHUTOFF,
     Transition.DELETED: RuntimeState.NO_DOMAIN,
     Transition.MIGRATED: RuntimeState.RUNNING,
+    Transition.RECOVERED: RuntimeState.RUNNING,
 }
 
 
@@ -151,6 +180,7 @@ class OperationKind(models.TextChoices):
     REBOOT = "reboot", _("Reboot")
     DELETE = "delete", _("Delete")
     MIGRATE = "migrate", _("Live migration")
+    RECOVER = "recover", _("Restart after host failure")
 
 
 class OperationStatus(models.TextChoices):
@@ -190,6 +220,7 @@ OPERATION_STEPS: dict[str, list[str]] = {
     OperationKind.REBOOT: [Step.REBOOTING],
     OperationKind.DELETE: [Step.REMOVING_DOMAIN, Step.REMOVING_DISK],
     OperationKind.MIGRATE: [Step.PREPARING_TARGET, Step.MIGRATING, Step.CLEANING_SOURCE],
+    OperationKind.RECOVER: [Step.DEFINING, Step.STARTING],
 }
 
 # Which operation a transition into a transitional state starts, and how it ends.
@@ -200,6 +231,7 @@ OPERATION_FOR_STATE: dict[str, tuple[str, str]] = {
     VMState.REBOOTING: (OperationKind.REBOOT, Transition.REBOOTED),
     VMState.DELETING: (OperationKind.DELETE, Transition.DELETED),
     VMState.MIGRATING: (OperationKind.MIGRATE, Transition.MIGRATED),
+    VMState.RECOVERING: (OperationKind.RECOVER, Transition.RECOVERED),
 }
 
 

@@ -44,6 +44,12 @@ class Host(models.Model):
     cpus = models.PositiveIntegerField(default=0)
     memory_mib = models.PositiveBigIntegerField(default=0)
     reachable = models.BooleanField(default=False)
+    # Whether the storage pool is shared with the other shared-storage hosts (same pool name,
+    # same paths): only then can HA restart this host's VMs elsewhere.
+    shared_storage = models.BooleanField(default=False)
+    # Heartbeats missed in a row; after NUAGE["HA_MISSES"] the host is declared down.
+    missed_heartbeats = models.PositiveIntegerField(default=0)
+    down_since = models.DateTimeField(null=True, blank=True)
     last_seen_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

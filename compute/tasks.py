@@ -18,3 +18,8 @@ def operation_advance(operation_id: int, **_kwargs: Any) -> None:
 @shared_task(name="compute.reconcile")
 def reconcile(**_kwargs: Any) -> dict[str, int]:
     return services.reconcile()
+
+
+@shared_task(name="compute.heartbeat")
+def heartbeat(**_kwargs: Any) -> dict[str, int]:
+    return services.heartbeat()

@@ -185,11 +185,20 @@ CELERY_BEAT_SCHEDULE = {
         "task": "compute.reconcile",
         "schedule": env.float("NUAGE_RECONCILE_INTERVAL", default=30.0),
     },
+    "heartbeat": {
+        "task": "compute.heartbeat",
+        "schedule": env.float("NUAGE_HEARTBEAT_INTERVAL", default=10.0),
+        # A heartbeat that waited longer than its interval is stale: the next one is due.
+        "options": {"expires": env.float("NUAGE_HEARTBEAT_INTERVAL", default=10.0)},
+    },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
 # Nuage's own knobs.
 NUAGE = {
+    # High availability: a host that misses this many heartbeats in a row is declared down
+    # (with the default 10 s interval: about 30 s after it stopped answering).
+    "HA_MISSES": env.int("NUAGE_HA_MISSES", default=3),
     # A transitional state older than this with no progress is re-dispatched by the reconciler.
     "STALE_SECONDS": env.int("NUAGE_STALE_SECONDS", default=120),
     # After this many re-dispatches the VM goes to error with the reason.

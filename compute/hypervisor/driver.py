@@ -80,6 +80,10 @@ def ensure_volume(
     def fn(conn: libvirt.virConnect) -> str:
         p = _pool(conn, pool)
         existing = _volume(p, name)
+        if existing is None:
+            # Another host may have made it in a shared pool: look again after a rescan.
+            p.refresh(0)
+            existing = _volume(p, name)
         if existing is not None:
             return str(existing.path())
         backing_path = None
@@ -281,3 +285,8 @@ def migrate_domain(source_uri: str, target_uri: str, *, target_peer_uri: str, uu
 
     call(source_uri, fn)
     return True
+
+
+def host_alive(uri: str) -> None:
+    """Raise HypervisorError unless the host's libvirtd answers (the HA heartbeat)."""
+    call(uri, lambda conn: conn.getLibVersion())

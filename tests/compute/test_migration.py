@@ -231,3 +231,80 @@ def test_api_migrate_and_maintenance(world, two_hosts, flavor, image):
     assert vm.host == first
     bad = admin.post(f"/api/v1/hosts/{second.pk}/maintenance/", {}, format="json")
     assert bad.status_code == 400 and "enabled" in bad.json()
+
+
+# --- high availability ------------------------------------------------------------------------
+
+
+def unplug(host: Host) -> str:
+    """Point the host at an address where nothing answers; returns the URI to plug it back."""
+    real = host.uri
+    Host.objects.filter(pk=host.pk).update(uri=f"qemu+tcp://127.0.0.1:{host.pk % 1000 + 1}/system")
+    return real
+
+
+def plug(host: Host, uri: str) -> None:
+    Host.objects.filter(pk=host.pk).update(uri=uri)
+
+
+def beats(n: int) -> list[dict[str, int]]:
+    return [services.heartbeat() for _ in range(n)]
+
+
+def test_host_down_after_the_configured_misses_errors_its_local_vms(
+    world, two_hosts, flavor, image, settings
+):
+    settings.NUAGE = {**settings.NUAGE, "HA_MISSES": 3}
+    first, second = two_hosts
+    vm = running_vm(world, flavor, image, "web-1")
+    real = unplug(first)
+
+    first_two = beats(2)
+    assert [b["declared_down"] for b in first_two] == [0, 0]
+    assert VirtualMachine.objects.get(pk=vm.pk).state == VMState.RUNNING
+    assert beats(1)[0]["declared_down"] == 1
+
+    first.refresh_from_db()
+    assert first.down_since is not None and not first.reachable
+    vm.refresh_from_db()
+    assert vm.state == VMState.ERROR
+    assert "stopped answering" in vm.error_message
+    assert "local storage" in vm.error_message
+    assert running_vm(world, flavor, image, "elsewhere").host == second  # first is down
+
+    # It comes back with the guest still running: the VM is running again, nothing fenced.
+    plug(first, real)
+    assert beats(1)[0]["rejoined"] == 1
+    first.refresh_from_db()
+    assert first.down_since is None and first.reachable and first.missed_heartbeats == 0
+    vm.refresh_from_db()
+    assert (vm.state, vm.host, vm.error_message) == (VMState.RUNNING, first, "")
+    assert domains(first) == {str(vm.uuid): "running"}
+
+
+def test_shared_storage_vms_restart_elsewhere_and_the_stale_copy_is_fenced(
+    world, two_hosts, flavor, image, settings
+):
+    settings.NUAGE = {**settings.NUAGE, "HA_MISSES": 2}
+    first, second = two_hosts
+    Host.objects.filter(pk__in=[first.pk, second.pk]).update(shared_storage=True)
+    vm = running_vm(world, flavor, image, "web-1")
+    assert vm.host == first
+    real = unplug(first)
+
+    beats(2)
+
+    vm.refresh_from_db()
+    assert (vm.state, vm.host) == (VMState.RUNNING, second), vm.error_message
+    assert domains(second) == {str(vm.uuid): "running"}
+    recover = vm.operations.get(kind=OperationKind.RECOVER)
+    assert recover.status == OperationStatus.SUCCEEDED
+    # The first host comes back with its copy of the guest still running: it is destroyed
+    # before the host rejoins, so the VM never runs twice.
+    plug(first, real)
+    assert domains(first) == {str(vm.uuid): "running"}
+    beats(1)
+    assert domains(first) == {}
+    assert domains(second) == {str(vm.uuid): "running"}
+    vm.refresh_from_db()
+    assert (vm.state, vm.host) == (VMState.RUNNING, second)

@@ -6,6 +6,9 @@ operation has finished, so the test reads the outcome right after it.
 
 from __future__ import annotations
 
+import subprocess
+import time
+
 import libvirt
 import pytest
 
@@ -20,7 +23,7 @@ from tests.factories import (
     TenantFactory,
     UserFactory,
 )
-from tests.integration.conftest import POOL, Guests
+from tests.integration.conftest import POOL, REPO, Guests
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -122,3 +125,51 @@ def test_maintenance_mode_empties_a_real_host(
         assert (vm.state, vm.host) == (VMState.RUNNING, first), vm.error_message
         assert where(first.uri, vm) == ("running", True)
         assert where(second.uri, vm) == (None, False)
+
+
+def test_killing_the_second_libvirtd_is_handled_within_the_configured_time(
+    qemu_host: Host, second_qemu_host: Host, tiny_image, guests: Guests, settings
+):
+    """HA: heartbeats every second, down after 2 misses; the VM (local disk) goes to error
+    with the reason; when the daemon is back the guest, which kept running, is running again."""
+    interval, misses = 1.0, 2
+    settings.NUAGE = {**settings.NUAGE, "HA_MISSES": misses}
+    first, second = qemu_host, second_qemu_host
+    tenant = TenantFactory(slug="apollo")
+    development = EnvironmentFactory(tenant=tenant, name="development", requires_approval=False)
+    alice = UserFactory(username="alice")
+    MembershipFactory(tenant=tenant, user=alice, role=Role.MEMBER)
+    flavor = FlavorFactory(name="it-ha", vcpus=1, ram_mib=128, disk_gib=1)
+    Host.objects.filter(pk=first.pk).update(enabled=False)
+    vm = services.vm_request_create(
+        requested_by=alice, environment=development, flavor=flavor, image=tiny_image, name="it-ha"
+    )
+    Host.objects.filter(pk=first.pk).update(enabled=True)
+    vm.refresh_from_db()
+    assert (vm.state, vm.host) == (VMState.RUNNING, second), vm.error_message
+    assert services.heartbeat()["declared_down"] == 0
+
+    subprocess.run([str(REPO / "scripts" / "libvirt-down-second.sh")], check=True, timeout=60)
+    killed = time.monotonic()
+    try:
+        while not Host.objects.get(pk=second.pk).down_since:
+            assert time.monotonic() - killed < misses * interval + 10, "host never declared down"
+            services.heartbeat()
+            time.sleep(interval)
+        took = time.monotonic() - killed
+        vm.refresh_from_db()
+        assert vm.state == VMState.ERROR
+        assert "stopped answering" in vm.error_message and "local storage" in vm.error_message
+        assert took <= misses * interval + 5, took
+    finally:
+        subprocess.run(
+            [str(REPO / "scripts" / "libvirt-up.sh"), "--second-host"],
+            check=True,
+            timeout=120,
+            capture_output=True,
+        )
+
+    assert services.heartbeat()["rejoined"] == 1
+    vm.refresh_from_db()
+    assert (vm.state, vm.host) == (VMState.RUNNING, second), vm.error_message
+    assert where(second.uri, vm) == ("running", True)
