@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from django.db.models import Prefetch, QuerySet
+from dataclasses import dataclass
 
-from compute.choices import OperationStatus, VMState
+from django.db.models import Count, Prefetch, Q, QuerySet, Sum
+
+from compute.choices import PLACED_STATES, OperationStatus, VMState
 from compute.models import Flavor, Host, Image, Operation, VirtualMachine
 from portal.models import User
 from portal.selectors import sees_all_tenants, tenant_ids_of
@@ -59,3 +61,61 @@ def image_list(*, fetched_by: User) -> QuerySet[Image]:
     if fetched_by.is_platform_admin:
         return Image.objects.all()
     return Image.objects.filter(is_public=True)
+
+
+@dataclass(frozen=True)
+class HostCapacity:
+    """One host as the capacity page shows it: physical size, what is allocated, status."""
+
+    host: Host
+    vms: int
+    running: int
+    vcpus_allocated: int
+    ram_allocated_mib: int
+
+    @property
+    def status(self) -> str:
+        if self.host.down_since:
+            return "down"
+        if not self.host.enabled:
+            return "disabled"
+        if self.host.maintenance:
+            return "ready for maintenance" if self.vms == 0 else "entering maintenance"
+        return "up" if self.host.reachable else "unreachable"
+
+    @property
+    def ram_percent(self) -> int:
+        total = self.host.memory_mib
+        return min(100, round(100 * self.ram_allocated_mib / total)) if total else 0
+
+    @property
+    def vcpu_percent(self) -> int:
+        total = self.host.cpus
+        return min(100, round(100 * self.vcpus_allocated / total)) if total else 0
+
+
+def host_capacity_list(*, fetched_by: User) -> list[HostCapacity]:
+    """Every host the user may see with its allocation, in one grouped query."""
+    hosts = list(host_list(fetched_by=fetched_by).order_by("name"))
+    rows = {
+        row["host_id"]: row
+        for row in VirtualMachine.objects.filter(host__in=hosts, state__in=PLACED_STATES)
+        .values("host_id")
+        .annotate(
+            n=Count("id"),
+            running=Count("id", filter=Q(state=VMState.RUNNING)),
+            vcpus=Sum("flavor__vcpus"),
+            ram=Sum("flavor__ram_mib"),
+        )
+    }
+    empty = {"n": 0, "running": 0, "vcpus": 0, "ram": 0}
+    return [
+        HostCapacity(
+            host=host,
+            vms=rows.get(host.pk, empty)["n"],
+            running=rows.get(host.pk, empty)["running"],
+            vcpus_allocated=rows.get(host.pk, empty)["vcpus"] or 0,
+            ram_allocated_mib=rows.get(host.pk, empty)["ram"] or 0,
+        )
+        for host in hosts
+    ]

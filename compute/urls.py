@@ -13,6 +13,9 @@ urlpatterns = [
     path("vms/<int:pk>/progress/", views.vm_progress, name="vm-progress"),
     path("vms/<int:pk>/approve/", views.vm_approve, name="vm-approve"),
     path("vms/<int:pk>/reject/", views.vm_reject, name="vm-reject"),
+    path("vms/<int:pk>/migrate/", views.vm_migrate, name="vm-migrate"),
     path("vms/<int:pk>/<str:action>/", views.vm_action, name="vm-action"),
     path("approvals/", views.approval_queue, name="approvals"),
+    path("hosts/", views.host_list, name="hosts"),
+    path("hosts/<int:pk>/maintenance/", views.host_maintenance, name="host-maintenance"),
 ]

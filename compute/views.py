@@ -51,6 +51,11 @@ def _vm_context(request: HttpRequest, vm: VirtualMachine) -> dict[str, object]:
             if can_operate and _action_allowed(vm, a)
         ],
         "reject_form": RejectForm(),
+        "migration_targets": (
+            selectors.host_list(fetched_by=user).exclude(pk=vm.host_id).filter(enabled=True)
+            if user.is_platform_admin and vm.state == VMState.RUNNING and vm.host_id
+            else None
+        ),
     }
 
 
@@ -184,3 +189,76 @@ def approval_queue(request: HttpRequest) -> HttpResponse:
     return render(
         request, "compute/approvals.html", {"pending": pending, "reject_form": RejectForm()}
     )
+
+
+def _platform_admin(request: HttpRequest) -> User:
+    user = _user(request)
+    if not user.is_platform_admin:
+        raise Http404
+    return user
+
+
+@login_required
+def host_list(request: HttpRequest) -> HttpResponse:
+    """Hosts and capacity at a glance (platform admins)."""
+    user = _platform_admin(request)
+    rows = selectors.host_capacity_list(fetched_by=user)
+    totals = {
+        "cpus": sum(r.host.cpus for r in rows),
+        "memory_mib": sum(r.host.memory_mib for r in rows),
+        "vcpus_allocated": sum(r.vcpus_allocated for r in rows),
+        "ram_allocated_mib": sum(r.ram_allocated_mib for r in rows),
+        "vms": sum(r.vms for r in rows),
+    }
+    return render(request, "compute/hosts.html", {"rows": rows, "totals": totals})
+
+
+@login_required
+@require_POST
+def host_maintenance(request: HttpRequest, pk: int) -> HttpResponse:
+    user = _platform_admin(request)
+    host = get_object_or_404(selectors.host_list(fetched_by=user), pk=pk)
+    enabled = request.POST.get("enabled") == "1"
+    counts = services.host_set_maintenance(
+        host=host, enabled=enabled, requested_by=user, remote_addr=request.META.get("REMOTE_ADDR")
+    )
+    if not enabled:
+        messages.success(request, _("%(host)s is back in the pool.") % {"host": host.name})
+    elif counts["no_room"]:
+        messages.warning(
+            request,
+            _(
+                "%(host)s is in maintenance: %(started)s VMs are moving away; %(left)s found no "
+                "room on another host yet and will move when room appears."
+            )
+            % {"host": host.name, "started": counts["started"], "left": counts["no_room"]},
+        )
+    else:
+        messages.success(
+            request,
+            _("%(host)s is in maintenance: %(started)s VMs are moving away.")
+            % {"host": host.name, "started": counts["started"]},
+        )
+    return redirect("ui:hosts")
+
+
+@login_required
+@require_POST
+def vm_migrate(request: HttpRequest, pk: int) -> HttpResponse:
+    vm = _vm(request, pk)
+    user = _platform_admin(request)
+    target_id = request.POST.get("host") or None
+    target = None
+    if target_id is not None:
+        target = selectors.host_list(fetched_by=user).filter(pk=target_id).first()
+        if target is None:
+            messages.error(request, _("Unknown host."))
+            return redirect("ui:vm-detail", pk=vm.pk)
+    _run(
+        request,
+        lambda: services.vm_migrate(
+            vm=vm, requested_by=user, target=target, remote_addr=request.META.get("REMOTE_ADDR")
+        ),
+        _("Live migration of %(name)s started.") % {"name": vm.name},
+    )
+    return redirect("ui:vm-detail", pk=vm.pk)

@@ -308,3 +308,26 @@ def test_shared_storage_vms_restart_elsewhere_and_the_stale_copy_is_fenced(
     assert domains(second) == {str(vm.uuid): "running"}
     vm.refresh_from_db()
     assert (vm.state, vm.host) == (VMState.RUNNING, second)
+
+
+def test_hosts_page_shows_capacity_and_drives_maintenance(world, two_hosts, flavor, image, client):
+    first, second = two_hosts
+    vm = running_vm(world, flavor, image, "web-1")
+    client.force_login(world.member)
+    assert client.get("/hosts/").status_code == 404
+    client.force_login(world.platform_admin)
+    page = client.get("/hosts/").content.decode()
+    assert 'data-host="sim-' in page and "512 / 32768 MiB" in page
+
+    answer = client.post(f"/hosts/{first.pk}/maintenance/", {"enabled": "1"}, follow=True)
+    assert "1 VMs are moving away" in answer.content.decode()
+    assert 'data-status="ready for maintenance"' in answer.content.decode()
+    vm.refresh_from_db()
+    assert vm.host == second
+
+    detail = client.get(f"/vms/{vm.pk}/").content.decode()
+    assert 'id="vm-migrate"' in detail
+    client.post(f"/hosts/{first.pk}/maintenance/", {"enabled": "0"})
+    client.post(f"/vms/{vm.pk}/migrate/", {"host": str(first.pk)})
+    vm.refresh_from_db()
+    assert vm.host == first
