@@ -220,3 +220,41 @@ class OperationStep(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.status})"
+
+
+class RollingMaintenance(models.Model):
+    """All hosts through maintenance one at a time: evacuate, hold for the work, return, next."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running", _("Running")
+        DONE = "done", _("Done")
+        CANCELLED = "cancelled", _("Cancelled")
+
+    requested_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    host_ids = models.JSONField(help_text="Hosts in the order they go through maintenance")
+    position = models.PositiveIntegerField(default=0)
+    # Seconds a host stays in maintenance once empty before the next one goes; None waits for
+    # an admin to say the host's work is done.
+    hold_seconds = models.PositiveIntegerField(null=True, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.RUNNING)
+    ready_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["status"],
+                condition=Q(status="running"),
+                name="rolling_maintenance_one_running",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"rolling maintenance {self.pk} ({self.status})"
+
+    @property
+    def current_host_id(self) -> int | None:
+        ids: list[int] = self.host_ids
+        return ids[self.position] if self.position < len(ids) else None

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from django.db.models import Count, Prefetch, Q, QuerySet, Sum
 
 from compute.choices import PLACED_STATES, OperationStatus, VMState
-from compute.models import Flavor, Host, Image, Operation, VirtualMachine
+from compute.models import Flavor, Host, Image, Operation, RollingMaintenance, VirtualMachine
 from portal.models import User
 from portal.selectors import sees_all_tenants, tenant_ids_of
 
@@ -119,3 +119,9 @@ def host_capacity_list(*, fetched_by: User) -> list[HostCapacity]:
         )
         for host in hosts
     ]
+
+
+def rolling_maintenance_list(*, fetched_by: User) -> QuerySet[RollingMaintenance]:
+    if fetched_by.is_platform_admin:
+        return RollingMaintenance.objects.all()
+    return RollingMaintenance.objects.none()

@@ -8,6 +8,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
 from compute import selectors, services
@@ -227,16 +228,23 @@ def host_maintenance(request: HttpRequest, pk: int) -> HttpResponse:
     elif counts["no_room"]:
         messages.warning(
             request,
-            _(
-                "%(host)s is in maintenance: %(started)s VMs are moving away; %(left)s found no "
-                "room on another host yet and will move when room appears."
+            ngettext(
+                "%(host)s is in maintenance; %(left)s VM found no room on another host yet and "
+                "will move when room appears.",
+                "%(host)s is in maintenance; %(left)s VMs found no room on another host yet and "
+                "will move when room appears.",
+                counts["no_room"],
             )
-            % {"host": host.name, "started": counts["started"], "left": counts["no_room"]},
+            % {"host": host.name, "left": counts["no_room"]},
         )
     else:
         messages.success(
             request,
-            _("%(host)s is in maintenance: %(started)s VMs are moving away.")
+            ngettext(
+                "%(host)s is in maintenance: %(started)s VM is moving away.",
+                "%(host)s is in maintenance: %(started)s VMs are moving away.",
+                counts["started"],
+            )
             % {"host": host.name, "started": counts["started"]},
         )
     return redirect("ui:hosts")

@@ -7,7 +7,15 @@ from typing import Any
 from rest_framework import serializers
 
 from compute.choices import DomainType, ImageKind
-from compute.models import Flavor, Host, Image, Operation, OperationStep, VirtualMachine
+from compute.models import (
+    Flavor,
+    Host,
+    Image,
+    Operation,
+    OperationStep,
+    RollingMaintenance,
+    VirtualMachine,
+)
 
 
 class HostSerializer(serializers.ModelSerializer[Host]):
@@ -180,3 +188,27 @@ class MigrateSerializer(serializers.Serializer[Host]):
     host = serializers.IntegerField(
         required=False, allow_null=True, help_text="Target host id; omit to let Nuage choose"
     )
+
+
+class RollingMaintenanceSerializer(serializers.ModelSerializer[RollingMaintenance]):
+    current_host = serializers.SerializerMethodField()
+
+    class Meta:
+        model = RollingMaintenance
+        fields = [
+            "id",
+            "status",
+            "host_ids",
+            "position",
+            "current_host",
+            "hold_seconds",
+            "ready_at",
+            "created_at",
+            "finished_at",
+        ]
+        read_only_fields = [f for f in fields if f != "hold_seconds"]
+
+    def get_current_host(self, obj: RollingMaintenance) -> str | None:
+        host_id = obj.current_host_id
+        host = Host.objects.filter(pk=host_id).first() if host_id is not None else None
+        return host.name if host else None

@@ -22,10 +22,11 @@ from compute.api.serializers import (
     MaintenanceStatusSerializer,
     MigrateSerializer,
     RejectSerializer,
+    RollingMaintenanceSerializer,
     VirtualMachineRequestSerializer,
     VirtualMachineSerializer,
 )
-from compute.models import Host, VirtualMachine
+from compute.models import Host, RollingMaintenance, VirtualMachine
 from portal.api.viewsets import (
     ScopedReadOnlyViewSet,
     ServiceCreateMixin,
@@ -201,3 +202,31 @@ class VirtualMachineViewSet(mixins.DestroyModelMixin, ScopedReadOnlyViewSet):
     @action(detail=True, methods=["post"])
     def reboot(self, request: Request, pk: str | None = None) -> Response:
         return self._act(request, "reboot")
+
+
+class RollingMaintenanceViewSet(ServiceCreateMixin, ScopedReadOnlyViewSet):
+    """Every host through maintenance, one at a time (platform admins)."""
+
+    selector = staticmethod(selectors.rolling_maintenance_list)
+    serializer_class = RollingMaintenanceSerializer
+    create_service = staticmethod(services.rolling_maintenance_start)
+    create_actor = "requested_by"
+
+    @extend_schema(request=None, responses=RollingMaintenanceSerializer)
+    @action(detail=True, methods=["post"], url_path="continue")
+    def continue_(self, request: Request, pk: str | None = None) -> Response:
+        """The current host's work is done: it returns to the pool and the next one goes."""
+        run = services.rolling_maintenance_continue(
+            run=self.get_object(),
+            requested_by=request_user(request),
+            remote_addr=client_ip(request),
+        )
+        return Response(RollingMaintenanceSerializer(run).data)
+
+    @extend_schema(request=None, responses=RollingMaintenanceSerializer)
+    @action(detail=True, methods=["post"])
+    def cancel(self, request: Request, pk: str | None = None) -> Response:
+        run: RollingMaintenance = self.get_object()
+        services.rolling_maintenance_cancel(run=run, requested_by=request_user(request))
+        run.refresh_from_db()
+        return Response(RollingMaintenanceSerializer(run).data)

@@ -16,6 +16,9 @@ router.register("hosts", compute_views.HostViewSet, basename="host")
 router.register("flavors", compute_views.FlavorViewSet, basename="flavor")
 router.register("images", compute_views.ImageViewSet, basename="image")
 router.register("vms", compute_views.VirtualMachineViewSet, basename="vm")
+router.register(
+    "rolling-maintenance", compute_views.RollingMaintenanceViewSet, basename="rolling-maintenance"
+)
 
 urlpatterns = [
     path("auth/token/", obtain_auth_token, name="api-token"),

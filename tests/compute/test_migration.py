@@ -320,7 +320,7 @@ def test_hosts_page_shows_capacity_and_drives_maintenance(world, two_hosts, flav
     assert 'data-host="sim-' in page and "512 / 32768 MiB" in page
 
     answer = client.post(f"/hosts/{first.pk}/maintenance/", {"enabled": "1"}, follow=True)
-    assert "1 VMs are moving away" in answer.content.decode()
+    assert "1 VM is moving away" in answer.content.decode()
     assert 'data-status="ready for maintenance"' in answer.content.decode()
     vm.refresh_from_db()
     assert vm.host == second
@@ -331,3 +331,100 @@ def test_hosts_page_shows_capacity_and_drives_maintenance(world, two_hosts, flav
     client.post(f"/vms/{vm.pk}/migrate/", {"host": str(first.pk)})
     vm.refresh_from_db()
     assert vm.host == first
+
+
+# --- rolling maintenance ----------------------------------------------------------------------
+
+
+def host_of(vm: VirtualMachine) -> Host | None:
+    return VirtualMachine.objects.get(pk=vm.pk).host
+
+
+def test_rolling_maintenance_takes_hosts_one_at_a_time(world, two_hosts, flavor, image):
+    first, second = two_hosts
+    vms = [running_vm(world, flavor, image, f"web-{i}") for i in range(2)]
+    assert {host_of(vm) for vm in vms} == {first}
+
+    run = services.rolling_maintenance_start(requested_by=world.platform_admin)
+    assert run.host_ids == [first.pk, second.pk]
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert first.maintenance and not second.maintenance
+    assert {host_of(vm) for vm in vms} == {second}
+
+    # Empty, but the work on it is not done yet: it stays in maintenance.
+    services.reconcile()
+    run.refresh_from_db()
+    assert (run.position, run.ready_at is not None) == (0, True)
+    with pytest.raises(ConflictError, match="already running"):
+        services.rolling_maintenance_start(requested_by=world.platform_admin)
+
+    services.rolling_maintenance_continue(run=run, requested_by=world.platform_admin)
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert not first.maintenance and second.maintenance
+    assert {host_of(vm) for vm in vms} == {first}
+
+    run = services.rolling_maintenance_continue(run=run, requested_by=world.platform_admin)
+    assert run.status == run.Status.DONE
+    assert not Host.objects.filter(maintenance=True).exists()
+    assert {vm.state for vm in VirtualMachine.objects.all()} == {VMState.RUNNING}
+
+
+def test_rolling_maintenance_with_a_hold_needs_nobody(world, two_hosts, flavor, image):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    running_vm(world, flavor, image, "web-1")
+    run = services.rolling_maintenance_start(requested_by=world.platform_admin, hold_seconds=60)
+    services.reconcile()  # first host empty: the hold starts
+    later = timezone.now() + timedelta(seconds=61)
+    services.reconcile(now=later)  # hold over: second host's turn
+    run.refresh_from_db()
+    assert run.position == 1
+    services.reconcile(now=later)
+    services.reconcile(now=later + timedelta(seconds=61))
+    run.refresh_from_db()
+    assert run.status == run.Status.DONE
+
+
+def test_rolling_maintenance_refusals(world, two_hosts, flavor, image):
+    first, second = two_hosts
+    with pytest.raises(PermissionDenied):
+        services.rolling_maintenance_start(requested_by=world.tenant_admin)
+    Host.objects.filter(pk=second.pk).update(enabled=False)
+    with pytest.raises(ValidationError, match="two hosts up"):
+        services.rolling_maintenance_start(requested_by=world.platform_admin)
+    Host.objects.filter(pk=second.pk).update(enabled=True, memory_mib=256)  # no room there
+    running_vm(world, flavor, image, "web-1")
+    run = services.rolling_maintenance_start(requested_by=world.platform_admin)
+    with pytest.raises(ConflictError, match="still has 1 VM;"):
+        services.rolling_maintenance_continue(run=run, requested_by=world.platform_admin)
+    services.rolling_maintenance_cancel(run=run, requested_by=world.platform_admin)
+    with pytest.raises(ConflictError, match="over"):
+        services.rolling_maintenance_continue(run=run, requested_by=world.platform_admin)
+
+
+def test_api_rolling_maintenance(world, two_hosts, flavor, image):
+    from tests.test_api import client_for
+
+    first, second = two_hosts
+    running_vm(world, flavor, image, "web-1")
+    admin = client_for(world.platform_admin)
+    assert client_for(world.member).post("/api/v1/rolling-maintenance/", {}).status_code == 403
+    bad = admin.post("/api/v1/rolling-maintenance/", {"hold_seconds": -1}, format="json")
+    assert bad.status_code == 400 and "hold_seconds" in bad.json()
+
+    started = admin.post("/api/v1/rolling-maintenance/", {}, format="json")
+    assert started.status_code == 201, started.content
+    run = started.json()
+    assert (run["status"], run["current_host"], run["position"]) == ("running", first.name, 0)
+    again = admin.post("/api/v1/rolling-maintenance/", {}, format="json")
+    assert again.status_code == 409
+
+    after = admin.post(f"/api/v1/rolling-maintenance/{run['id']}/continue/").json()
+    assert (after["current_host"], after["position"]) == (second.name, 1)
+    done = admin.post(f"/api/v1/rolling-maintenance/{run['id']}/continue/").json()
+    assert done["status"] == "done"
+    assert admin.post(f"/api/v1/rolling-maintenance/{run['id']}/cancel/").status_code == 409
