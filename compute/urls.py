@@ -17,5 +17,6 @@ urlpatterns = [
     path("vms/<int:pk>/<str:action>/", views.vm_action, name="vm-action"),
     path("approvals/", views.approval_queue, name="approvals"),
     path("hosts/", views.host_list, name="hosts"),
+    path("hosts/rolling/", views.rolling_maintenance, name="rolling-maintenance"),
     path("hosts/<int:pk>/maintenance/", views.host_maintenance, name="host-maintenance"),
 ]

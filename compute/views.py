@@ -211,7 +211,47 @@ def host_list(request: HttpRequest) -> HttpResponse:
         "ram_allocated_mib": sum(r.ram_allocated_mib for r in rows),
         "vms": sum(r.vms for r in rows),
     }
-    return render(request, "compute/hosts.html", {"rows": rows, "totals": totals})
+    rolling = selectors.rolling_maintenance_list(fetched_by=user).filter(status="running").first()
+    current = next((r.host for r in rows if rolling and r.host.pk == rolling.current_host_id), None)
+    return render(
+        request,
+        "compute/hosts.html",
+        {"rows": rows, "totals": totals, "rolling": rolling, "rolling_host": current},
+    )
+
+
+@login_required
+@require_POST
+def rolling_maintenance(request: HttpRequest) -> HttpResponse:
+    """Start a rolling maintenance, say the current host is done, or cancel it."""
+    user = _platform_admin(request)
+    what = request.POST.get("do")
+    runs = selectors.rolling_maintenance_list(fetched_by=user)
+    if what == "start":
+        _run(
+            request,
+            lambda: services.rolling_maintenance_start(
+                requested_by=user, remote_addr=request.META.get("REMOTE_ADDR")
+            ),
+            _("Rolling maintenance started: the first host is being emptied."),
+        )
+    else:
+        run = get_object_or_404(runs, pk=request.POST.get("run") or 0)
+        if what == "continue":
+            _run(
+                request,
+                lambda: services.rolling_maintenance_continue(run=run, requested_by=user),
+                _("Host returned to the pool; the next one is being emptied."),
+            )
+        elif what == "cancel":
+            _run(
+                request,
+                lambda: services.rolling_maintenance_cancel(run=run, requested_by=user),
+                _("Rolling maintenance cancelled; the current host stays in maintenance."),
+            )
+        else:
+            raise Http404
+    return redirect("ui:hosts")
 
 
 @login_required

@@ -16,7 +16,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from compute import hypervisor, services
 from compute.choices import OperationKind, OperationStatus, RuntimeState, VMState
 from compute.hypervisor.connection import get_connection
-from compute.models import Host, Operation, VirtualMachine
+from compute.models import Host, Operation, RollingMaintenance, VirtualMachine
 from portal.errors import ConflictError
 from tests.conftest import TenantWorld, make_sim_host
 
@@ -428,3 +428,23 @@ def test_api_rolling_maintenance(world, two_hosts, flavor, image):
     done = admin.post(f"/api/v1/rolling-maintenance/{run['id']}/continue/").json()
     assert done["status"] == "done"
     assert admin.post(f"/api/v1/rolling-maintenance/{run['id']}/cancel/").status_code == 409
+
+
+def test_hosts_page_runs_a_rolling_maintenance(world, two_hosts, flavor, image, client):
+    first, second = two_hosts
+    running_vm(world, flavor, image, "web-1")
+    client.force_login(world.platform_admin)
+    page = client.post("/hosts/rolling/", {"do": "start"}, follow=True).content.decode()
+    assert "Rolling maintenance started" in page
+    assert f"Host 1 of 2: {first.name}." in page
+    services.reconcile()  # the first host is now empty
+    page = client.get("/hosts/").content.decode()
+    assert "It is empty" in page
+    run = RollingMaintenance.objects.get()
+    page = client.post(
+        "/hosts/rolling/", {"do": "continue", "run": run.pk}, follow=True
+    ).content.decode()
+    assert f"Host 2 of 2: {second.name}." in page
+    client.post("/hosts/rolling/", {"do": "cancel", "run": run.pk})
+    run.refresh_from_db()
+    assert run.status == run.Status.CANCELLED
