@@ -107,6 +107,11 @@ class Transition(models.TextChoices):
     RECOVERED = "recovered", _("Recovered")
     HOST_BACK_STOPPED = "host_back_stopped", _("Host back, VM powered off")
     HOST_BACK_RUNNING = "host_back_running", _("Host back, VM running")
+    # The reconciler found no domain for a VM that should have one.
+    DOMAIN_VANISHED = "domain_vanished", _("Lose domain")
+    # An admin adopts a domain Nuage did not know (an orphan) as a VM.
+    ADOPT_RUNNING = "adopt_running", _("Adopt running")
+    ADOPT_STOPPED = "adopt_stopped", _("Adopt stopped")
     FAIL = "fail", _("Fail")
 
 
@@ -134,6 +139,9 @@ TRANSITIONS: dict[str, tuple[frozenset[str], str]] = {
     Transition.RECOVERED: (frozenset({S.RECOVERING}), S.RUNNING),
     Transition.HOST_BACK_STOPPED: (frozenset({S.ERROR}), S.STOPPED),
     Transition.HOST_BACK_RUNNING: (frozenset({S.ERROR}), S.RUNNING),
+    Transition.DOMAIN_VANISHED: (frozenset({S.RUNNING, S.STOPPED}), S.ERROR),
+    Transition.ADOPT_RUNNING: (frozenset({S.PENDING_APPROVAL}), S.RUNNING),
+    Transition.ADOPT_STOPPED: (frozenset({S.PENDING_APPROVAL}), S.STOPPED),
     Transition.FAIL: (TRANSITIONAL_STATES, S.ERROR),
 }
 del S

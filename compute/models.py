@@ -50,6 +50,9 @@ class Host(models.Model):
     # Heartbeats missed in a row; after NUAGE["HA_MISSES"] the host is declared down.
     missed_heartbeats = models.PositiveIntegerField(default=0)
     down_since = models.DateTimeField(null=True, blank=True)
+    # Domains on the host that Nuage does not know, as the reconciler last saw them:
+    # [{"uuid", "name", "state"}]; an admin adopts or destroys them.
+    orphan_domains = models.JSONField(default=list, blank=True)
     last_seen_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -46,7 +46,14 @@ from compute.models import (
 from portal.audit import audit_record
 from portal.errors import ConflictError
 from portal.models import Environment, User
-from portal.permissions import Perm, has_perm, require_perm, require_platform_admin
+from portal.permissions import (
+    ROLE_PERMS,
+    Perm,
+    has_perm,
+    require_perm,
+    require_platform_admin,
+    tenant_role,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -1092,6 +1099,105 @@ def image_create(
 # --- reconciliation ------------------------------------------------------------------------
 
 
+def _orphan(host: Host, uuid: str) -> dict[str, str]:
+    """The orphan as libvirt shows it now; a ValidationError if it is not (or no longer) one."""
+    live = {u: (name, state) for u, name, state in hypervisor.domain_list(host.uri)}
+    known = VirtualMachine.objects.filter(uuid=uuid).exclude(state=VMState.DELETED).exists()
+    if uuid not in live or known:
+        raise ValidationError(
+            {"uuid": _("No unknown domain with this UUID on %(host)s.") % {"host": host.name}}
+        )
+    name, state = live[uuid]
+    return {"uuid": uuid, "name": name, "state": state}
+
+
+def host_orphan_destroy(
+    *, host: Host, uuid: str, requested_by: User, remote_addr: str | None = None
+) -> None:
+    """Power off and undefine a domain Nuage does not know (its disks are left alone)."""
+    require_platform_admin(requested_by)
+    orphan = _orphan(host, uuid)
+    hypervisor.remove_domain(host.uri, uuid)
+    with transaction.atomic():
+        Host.objects.filter(pk=host.pk).update(
+            orphan_domains=[o for o in host.orphan_domains if o.get("uuid") != uuid]
+        )
+        audit_record(
+            actor=requested_by,
+            action="host.orphan.destroy",
+            obj=host,
+            changes={"domain": orphan},
+            remote_addr=remote_addr,
+        )
+
+
+@transaction.atomic
+def host_orphan_adopt(
+    *,
+    host: Host,
+    uuid: str,
+    requested_by: User,
+    environment: Environment,
+    owner: User,
+    flavor: Flavor,
+    image: Image,
+    name: str,
+    remote_addr: str | None = None,
+) -> VirtualMachine:
+    """Make a domain Nuage does not know one of a tenant's VMs, running or stopped as it is."""
+    require_platform_admin(requested_by)
+    orphan = _orphan(host, uuid)
+    if VirtualMachine.objects.filter(uuid=uuid).exists():
+        raise ValidationError(
+            {"uuid": _("This domain is what is left of a deleted VM: destroy it instead.")}
+        )
+    role = tenant_role(owner, environment.tenant)
+    if Perm.VM_REQUEST not in ROLE_PERMS.get(role or "", frozenset()):
+        raise ValidationError({"owner": _("The owner must be a member of the tenant.")})
+    vm = VirtualMachine(
+        uuid=uuid,
+        tenant=environment.tenant,
+        environment=environment,
+        owner=owner,
+        flavor=flavor,
+        image=image,
+        name=name,
+        host=host,
+        approved_by=requested_by,
+    )
+    vm.full_clean(exclude=["uuid"])
+    vm.save()
+    running = orphan["state"] == RuntimeState.RUNNING
+    _transition(
+        vm,
+        Transition.ADOPT_RUNNING if running else Transition.ADOPT_STOPPED,
+        runtime_state=orphan["state"],
+    )
+    Host.objects.filter(pk=host.pk).update(
+        orphan_domains=[o for o in host.orphan_domains if o.get("uuid") != uuid]
+    )
+    audit_record(
+        actor=requested_by,
+        action="vm.adopt",
+        obj=vm,
+        tenant=vm.tenant,
+        changes={"domain": orphan, "host": host.name},
+        remote_addr=remote_addr,
+    )
+    return vm
+
+
+def _domain_vanished(vm: VirtualMachine, host: Host) -> int:
+    message = _("The VM's domain disappeared from host %(host)s.") % {"host": host.name}
+    with transaction.atomic():
+        try:
+            _transition(vm, Transition.DOMAIN_VANISHED, error_message=message)
+        except ConflictError:
+            return 0  # it moved on meanwhile (an operation started)
+        audit_record(actor=None, action="vm.domain_vanished", obj=vm, tenant=vm.tenant, changes={})
+    return 1
+
+
 def reconcile(*, now: datetime | None = None) -> dict[str, int]:
     """Repair what a lost message or a crashed worker left behind, and read live state."""
     now = now or timezone.now()
@@ -1103,6 +1209,8 @@ def reconcile(*, now: datetime | None = None) -> dict[str, int]:
         "runtime_updated": 0,
         "orphaned_states": 0,
         "evacuations": 0,
+        "vanished": 0,
+        "orphans": 0,
     }
 
     stale = Operation.objects.filter(
@@ -1148,15 +1256,14 @@ def reconcile(*, now: datetime | None = None) -> dict[str, int]:
 
     for host in Host.objects.filter(enabled=True):
         try:
-            states = hypervisor.domain_runtime_states(host.uri)
+            domains = hypervisor.domain_list(host.uri)
         except hypervisor.HypervisorError as exc:
             Host.objects.filter(pk=host.pk).update(reachable=False, last_error=str(exc))
             continue
-        Host.objects.filter(pk=host.pk).update(reachable=True, last_error="", last_seen_at=now)
-        for vm in (
-            VirtualMachine.objects.filter(host=host)
-            .exclude(state__in=[VMState.DELETED, VMState.MIGRATING])
-            .only("id", "uuid", "runtime_state")
+        states = {uuid: state for uuid, _name, state in domains}
+        placed = VirtualMachine.objects.filter(host=host).exclude(state=VMState.DELETED)
+        for vm in placed.exclude(state=VMState.MIGRATING).only(
+            "id", "uuid", "runtime_state", "state", "name"
         ):
             live = states.get(str(vm.uuid), RuntimeState.NO_DOMAIN)
             if live != vm.runtime_state:
@@ -1164,6 +1271,23 @@ def reconcile(*, now: datetime | None = None) -> dict[str, int]:
                     runtime_state=live, runtime_checked_at=now
                 )
                 counts["runtime_updated"] += 1
+            if live == RuntimeState.NO_DOMAIN and vm.state in (VMState.RUNNING, VMState.STOPPED):
+                counts["vanished"] += _domain_vanished(vm, host)
+        known = {str(u) for u in placed.values_list("uuid", flat=True)} | {
+            str(u)
+            for u in Operation.objects.filter(
+                target_host=host, status__in=[OperationStatus.PENDING, OperationStatus.RUNNING]
+            ).values_list("vm__uuid", flat=True)
+        }
+        orphans = [
+            {"uuid": uuid, "name": name, "state": state}
+            for uuid, name, state in domains
+            if uuid not in known
+        ]
+        counts["orphans"] += len(orphans)
+        Host.objects.filter(pk=host.pk).update(
+            reachable=True, last_error="", last_seen_at=now, orphan_domains=orphans
+        )
 
     # VMs left on a host in maintenance (no room then, or busy) are moved as soon as they can be.
     for host in Host.objects.filter(maintenance=True, reachable=True):

@@ -212,3 +212,22 @@ class RollingMaintenanceSerializer(serializers.ModelSerializer[RollingMaintenanc
         host_id = obj.current_host_id
         host = Host.objects.filter(pk=host_id).first() if host_id is not None else None
         return host.name if host else None
+
+
+class OrphanSerializer(serializers.Serializer[dict[str, str]]):
+    uuid = serializers.CharField()
+    name = serializers.CharField()
+    state = serializers.CharField()
+
+
+class OrphanDestroySerializer(serializers.Serializer[dict[str, str]]):
+    uuid = serializers.UUIDField()
+
+
+class OrphanAdoptSerializer(serializers.Serializer[dict[str, Any]]):
+    uuid = serializers.UUIDField()
+    environment = serializers.IntegerField()
+    owner = serializers.IntegerField()
+    flavor = serializers.IntegerField()
+    image = serializers.IntegerField()
+    name = serializers.CharField(max_length=63)

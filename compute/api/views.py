@@ -21,6 +21,9 @@ from compute.api.serializers import (
     MaintenanceSerializer,
     MaintenanceStatusSerializer,
     MigrateSerializer,
+    OrphanAdoptSerializer,
+    OrphanDestroySerializer,
+    OrphanSerializer,
     RejectSerializer,
     RollingMaintenanceSerializer,
     VirtualMachineRequestSerializer,
@@ -33,7 +36,7 @@ from portal.api.viewsets import (
     client_ip,
     request_user,
 )
-from portal.selectors import environment_list
+from portal.selectors import environment_list, user_list
 
 
 class HostViewSet(ServiceCreateMixin, mixins.UpdateModelMixin, ScopedReadOnlyViewSet):
@@ -51,6 +54,56 @@ class HostViewSet(ServiceCreateMixin, mixins.UpdateModelMixin, ScopedReadOnlyVie
             updated_by=request_user(request), host=host, **ser.validated_data
         )
         return Response(HostSerializer(host).data)
+
+    @extend_schema(request=None, responses=OrphanSerializer(many=True))
+    @action(detail=True, methods=["get"])
+    def orphans(self, request: Request, pk: str | None = None) -> Response:
+        """Domains on the host that Nuage does not know, as the reconciler last saw them."""
+        host: Host = self.get_object()
+        return Response(OrphanSerializer(host.orphan_domains, many=True).data)
+
+    @extend_schema(request=OrphanDestroySerializer, responses={204: None})
+    @action(detail=True, methods=["post"], url_path="orphans/destroy")
+    def orphan_destroy(self, request: Request, pk: str | None = None) -> Response:
+        host: Host = self.get_object()
+        ser = OrphanDestroySerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        services.host_orphan_destroy(
+            host=host,
+            uuid=str(ser.validated_data["uuid"]),
+            requested_by=request_user(request),
+            remote_addr=client_ip(request),
+        )
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(request=OrphanAdoptSerializer, responses={201: VirtualMachineSerializer})
+    @action(detail=True, methods=["post"], url_path="orphans/adopt")
+    def orphan_adopt(self, request: Request, pk: str | None = None) -> Response:
+        host: Host = self.get_object()
+        ser = OrphanAdoptSerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        data, user = ser.validated_data, request_user(request)
+        vm = services.host_orphan_adopt(
+            host=host,
+            uuid=str(data["uuid"]),
+            requested_by=user,
+            environment=_resolve(
+                environment_list(fetched_by=user),
+                data["environment"],
+                "environment",
+                _("environment"),
+            ),
+            owner=_resolve(user_list(fetched_by=user), data["owner"], "owner", _("user")),
+            flavor=_resolve(
+                selectors.flavor_list(fetched_by=user), data["flavor"], "flavor", _("flavor")
+            ),
+            image=_resolve(
+                selectors.image_list(fetched_by=user), data["image"], "image", _("image")
+            ),
+            name=data["name"],
+            remote_addr=client_ip(request),
+        )
+        return Response(VirtualMachineSerializer(vm).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=MaintenanceSerializer, responses=MaintenanceStatusSerializer)
     @action(detail=True, methods=["post"])

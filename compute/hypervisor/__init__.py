@@ -3,6 +3,7 @@
 from compute.hypervisor.driver import (
     DomainSpec,
     HostInfo,
+    domain_list,
     domain_runtime_state,
     domain_runtime_states,
     ensure_domain_defined,
@@ -23,6 +24,7 @@ __all__ = [
     "HostInfo",
     "HostUnreachable",
     "HypervisorError",
+    "domain_list",
     "domain_runtime_state",
     "domain_runtime_states",
     "ensure_domain_defined",

@@ -216,6 +216,18 @@ def domain_runtime_state(uri: str, uuid: str) -> str:
     return call(uri, fn)
 
 
+def domain_list(uri: str) -> list[tuple[str, str, str]]:
+    """Every domain on the host as (uuid, name, state), in one call."""
+
+    def fn(conn: libvirt.virConnect) -> list[tuple[str, str, str]]:
+        return [
+            (dom.UUIDString(), dom.name(), _STATE_NAMES.get(dom.state()[0], "unknown"))
+            for dom in conn.listAllDomains(0)
+        ]
+
+    return call(uri, fn)
+
+
 def domain_runtime_states(uri: str) -> dict[str, str]:
     """Every domain on the host by UUID, in one call."""
 

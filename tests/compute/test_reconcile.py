@@ -104,3 +104,94 @@ def test_a_step_already_done_is_not_run_again(world, sim_host, flavor, image):
     assert vm.state == VMState.RUNNING
     assert list(op.steps.values_list("status", flat=True)) == [StepStatus.DONE] * 4
     assert hypervisor.domain_runtime_states(sim_host.uri) == {str(vm.uuid): "running"}
+
+
+def test_vanished_domain_is_flagged_and_unknown_domains_are_listed(world, sim_host, flavor, image):
+    vm = pending_request(world, flavor, image)
+    services.vm_approve(vm=vm, approved_by=world.approver)
+    vm.refresh_from_db()
+    assert vm.state == VMState.RUNNING
+    stranger = hypervisor.DomainSpec(
+        name="someone-elses",
+        uuid="6f1c1f0e-0000-4000-8000-000000000001",
+        title="",
+        vcpus=1,
+        memory_mib=128,
+        disk_path="/nonexistent.qcow2",
+    )
+    hypervisor.ensure_domain_defined(sim_host.uri, stranger)
+    hypervisor.remove_domain(sim_host.uri, str(vm.uuid))  # behind Nuage's back
+
+    counts = services.reconcile()
+
+    assert (counts["vanished"], counts["orphans"]) == (1, 1)
+    vm.refresh_from_db()
+    assert vm.state == VMState.ERROR
+    assert "disappeared from host" in vm.error_message
+    sim_host.refresh_from_db()
+    assert sim_host.orphan_domains == [
+        {"uuid": stranger.uuid, "name": "someone-elses", "state": "shutoff"}
+    ]
+
+
+def test_orphans_are_adopted_or_destroyed_through_the_api(world, sim_host, flavor, image):
+    from tests.test_api import client_for
+
+    conn = get_connection(sim_host.uri)
+    specs = [
+        hypervisor.DomainSpec(
+            name=f"legacy-{i}",
+            uuid=f"6f1c1f0e-0000-4000-8000-00000000000{i}",
+            title="",
+            vcpus=1,
+            memory_mib=128,
+            disk_path="/nonexistent.qcow2",
+        )
+        for i in (1, 2)
+    ]
+    for spec in specs:
+        hypervisor.ensure_domain_defined(sim_host.uri, spec)
+    conn.lookupByUUIDString(specs[0].uuid).create()
+    services.reconcile()
+    admin = client_for(world.platform_admin)
+    listed = admin.get(f"/api/v1/hosts/{sim_host.pk}/orphans/").json()
+    assert {o["name"] for o in listed} == {"legacy-1", "legacy-2"}
+    assert client_for(world.member).get(f"/api/v1/hosts/{sim_host.pk}/orphans/").status_code == 404
+
+    adopt = {
+        "uuid": specs[0].uuid,
+        "environment": world.development.pk,
+        "owner": world.member.pk,
+        "flavor": flavor.pk,
+        "image": image.pk,
+        "name": "legacy-app",
+    }
+    bad = admin.post(
+        f"/api/v1/hosts/{sim_host.pk}/orphans/adopt/", {**adopt, "name": "Bad Name"}, format="json"
+    )
+    assert bad.status_code == 400 and "name" in bad.json()
+    outsider = admin.post(
+        f"/api/v1/hosts/{sim_host.pk}/orphans/adopt/",
+        {**adopt, "owner": world.platform_admin.pk},
+        format="json",
+    )
+    assert outsider.status_code == 400 and "owner" in outsider.json()
+    adopted = admin.post(f"/api/v1/hosts/{sim_host.pk}/orphans/adopt/", adopt, format="json")
+    assert adopted.status_code == 201, adopted.content
+    assert (adopted.json()["state"], adopted.json()["tenant"]) == ("running", "apollo")
+    vm = VirtualMachine.objects.get(uuid=specs[0].uuid)
+    # It is an ordinary VM now: its owner stops it like any other.
+    services.vm_action(vm=vm, action="stop", requested_by=world.member)
+    vm.refresh_from_db()
+    assert vm.state == VMState.STOPPED
+
+    gone = admin.post(
+        f"/api/v1/hosts/{sim_host.pk}/orphans/destroy/", {"uuid": specs[1].uuid}, format="json"
+    )
+    assert gone.status_code == 204
+    assert specs[1].uuid not in hypervisor.domain_runtime_states(sim_host.uri)
+    again = admin.post(
+        f"/api/v1/hosts/{sim_host.pk}/orphans/destroy/", {"uuid": specs[0].uuid}, format="json"
+    )
+    assert again.status_code == 400  # adopted: no longer an orphan
+    assert services.reconcile()["orphans"] == 0
