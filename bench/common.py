@@ -37,6 +37,7 @@ def stack_env(*, pg: str, db_name: str, broker: str, queue: str, var_dir: Path) 
         "SECRET_KEY": os.environ.get("SECRET_KEY") or secrets.token_urlsafe(50),
         "NUAGE_DEMO": "0",
         "DEBUG": "0",
+        "SECURE_SSL_REDIRECT": "0",
         "ALLOWED_HOSTS": "testserver,localhost,127.0.0.1",
         "DATABASE_URL": f"{pg}/{db_name}",
         "CELERY_BROKER_URL": broker,

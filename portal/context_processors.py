@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.http import HttpRequest
 
 from portal.choices import Role
@@ -13,7 +14,7 @@ from portal.models import Membership
 def nav(request: HttpRequest) -> dict[str, Any]:
     user = request.user
     if not user.is_authenticated:
-        return {}
+        return {"oidc_enabled": settings.OIDC_ENABLED}
     can_approve = (
         user.is_platform_admin
         or Membership.objects.filter(user=user, role__in=[Role.APPROVER, Role.ADMIN]).exists()

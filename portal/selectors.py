@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db.models import QuerySet
 
 from portal.choices import PlatformRole
-from portal.models import Environment, Membership, Tenant, User
+from portal.models import ApiToken, Environment, Membership, Tenant, User
 
 
 def sees_all_tenants(user: User) -> bool:
@@ -42,3 +42,12 @@ def user_list(*, fetched_by: User) -> QuerySet[User]:
     if sees_all_tenants(fetched_by):
         return qs
     return qs.filter(memberships__tenant_id__in=tenant_ids_of(fetched_by)).distinct()
+
+
+def token_list(*, fetched_by: User) -> QuerySet[ApiToken]:
+    """Only ever one's own tokens, platform admins included."""
+    return (
+        ApiToken.objects.filter(user=fetched_by)
+        if fetched_by.is_authenticated
+        else ApiToken.objects.none()
+    )

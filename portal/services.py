@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
-from django.core.exceptions import ValidationError
+import hashlib
+import hmac
+import secrets
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from portal.audit import audit_record
 from portal.choices import PlatformRole, Role
-from portal.models import Environment, Membership, Tenant, User
+from portal.errors import ConflictError
+from portal.models import ApiToken, Environment, Membership, Tenant, User
 from portal.permissions import require_platform_admin
 
 # New tenants start with these environments; production waits for an approver.
@@ -44,7 +52,7 @@ def user_create(
     *,
     created_by: User | None,
     username: str,
-    password: str,
+    password: str | None,
     email: str = "",
     platform_role: str = PlatformRole.NONE,
 ) -> User:
@@ -54,7 +62,10 @@ def user_create(
     if platform_role not in PlatformRole.values:
         raise ValidationError({"platform_role": _("Unknown platform role.")})
     user = User(username=username, email=email, platform_role=platform_role)
-    user.set_password(password)
+    if password is None:  # signs in through single sign-on only
+        user.set_unusable_password()
+    else:
+        user.set_password(password)
     user.full_clean()
     user.save()
     audit_record(
@@ -98,3 +109,101 @@ def membership_delete(*, deleted_by: User, membership: Membership) -> None:
         changes={"user": membership.user.username},
     )
     membership.delete()
+
+
+# --- personal API tokens ---------------------------------------------------------------------
+
+TOKEN_PREFIX_LENGTH = 8
+
+
+def token_hash(secret: str) -> str:
+    """Tokens are long random strings: one SHA-256 is enough (no password stretching needed)."""
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+@transaction.atomic
+def token_create(
+    *,
+    user: User,
+    name: str,
+    expires_at: datetime | None = None,
+    remote_addr: str | None = None,
+) -> tuple[ApiToken, str]:
+    """A new token for `user`; returns it with its secret, which is shown this once only."""
+    now = timezone.now()
+    max_days = int(settings.NUAGE["TOKEN_MAX_DAYS"])
+    if expires_at is None:
+        expires_at = now + timedelta(days=int(settings.NUAGE["TOKEN_DEFAULT_DAYS"]))
+    errors: dict[str, str] = {}
+    if not name.strip():
+        errors["name"] = _("Give the token a name, to recognise it later.")
+    elif len(name) > 100:
+        errors["name"] = _("At most 100 characters.")
+    if expires_at <= now:
+        errors["expires_at"] = _("The expiry must be in the future.")
+    elif expires_at > now + timedelta(days=max_days):
+        errors["expires_at"] = _("A token lives at most %(days)s days.") % {"days": max_days}
+    if errors:
+        raise ValidationError(errors)
+    secret = secrets.token_urlsafe(32)
+    token = ApiToken.objects.create(
+        user=user,
+        name=name.strip(),
+        prefix=secret[:TOKEN_PREFIX_LENGTH],
+        secret_hash=token_hash(secret),
+        expires_at=expires_at,
+    )
+    audit_record(
+        actor=user,
+        action="token.create",
+        obj=token,
+        changes={"name": token.name, "prefix": token.prefix, "expires_at": expires_at.isoformat()},
+        remote_addr=remote_addr,
+    )
+    return token, secret
+
+
+@transaction.atomic
+def token_revoke(*, token: ApiToken, revoked_by: User, remote_addr: str | None = None) -> ApiToken:
+    if token.user_id != revoked_by.pk and not revoked_by.is_platform_admin:
+        raise PermissionDenied(_("Only the token's owner can revoke it."))
+    now = timezone.now()
+    if not ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=now):
+        raise ConflictError(_("This token is already revoked."))
+    token.revoked_at = now
+    audit_record(
+        actor=revoked_by,
+        action="token.revoke",
+        obj=token,
+        changes={"revoked_at": now.isoformat()},
+        remote_addr=remote_addr,
+    )
+    return token
+
+
+def token_authenticate(secret: str) -> tuple[User, ApiToken]:
+    """The user a token secret stands for; AuthenticationFailed-worthy errors as ValueError."""
+    now = timezone.now()
+    digest = token_hash(secret)
+    token = next(
+        (
+            t
+            for t in ApiToken.objects.select_related("user").filter(
+                prefix=secret[:TOKEN_PREFIX_LENGTH]
+            )
+            if hmac.compare_digest(t.secret_hash, digest)
+        ),
+        None,
+    )
+    if token is None:
+        raise ValueError(_("Invalid token."))
+    if token.revoked_at is not None:
+        raise ValueError(_("This token was revoked."))
+    if token.expires_at <= now:
+        raise ValueError(_("This token expired on %(date)s.") % {"date": token.expires_at.date()})
+    if not token.user.is_active:
+        raise ValueError(_("The token's user is disabled."))
+    # Written at most once a minute per token: reads stay cheap under load.
+    if token.last_used_at is None or now - token.last_used_at > timedelta(minutes=1):
+        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+    return token.user, token

@@ -13,6 +13,8 @@ CELERY_TASK_EAGER_PROPAGATES = True
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 SESSION_COOKIE_SECURE = False
 CSRF_COOKIE_SECURE = False
+SECURE_SSL_REDIRECT = False
+SECURE_HSTS_SECONDS = 0
 NUAGE["STOP_GRACE_SECONDS"] = 5.0  # noqa: F405
 
 # One test database per checkout, so that two checkouts on one machine (a CI job beside a

@@ -7,6 +7,7 @@ from rest_framework.test import APIClient
 
 from compute.choices import VMState
 from compute.models import RollingMaintenance, VirtualMachine
+from portal import services as portal_services
 from portal.api.urls import router
 from portal.api.viewsets import ScopedGenericViewSet
 from portal.models import Membership
@@ -247,6 +248,7 @@ def _foreign_objects(other: TenantWorld) -> dict[str, object]:
         "host": None,  # filled below: platform objects a member may not see
         "flavor": FlavorFactory(is_public=False),
         "image": ImageFactory(is_public=False),
+        "token": portal_services.token_create(user=other.member, name="theirs")[0],
         "rolling-maintenance": RollingMaintenance.objects.create(
             requested_by=other.platform_admin, host_ids=[]
         ),

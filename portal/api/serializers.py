@@ -5,7 +5,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from portal.choices import PlatformRole, Role
-from portal.models import Environment, Membership, Tenant, User
+from portal.models import ApiToken, Environment, Membership, Tenant, User
 
 
 class EnvironmentSerializer(serializers.ModelSerializer[Environment]):
@@ -48,3 +48,42 @@ class MembershipSerializer(serializers.ModelSerializer[Membership]):
         fields = ["id", "tenant", "user", "role", "created_at"]
         read_only_fields = ["id", "created_at"]
         validators: list[object] = []  # uniqueness is the service's job, with a clear message
+
+
+class ApiTokenSerializer(serializers.ModelSerializer[ApiToken]):
+    revoked = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ApiToken
+        fields = [
+            "id",
+            "name",
+            "prefix",
+            "created_at",
+            "expires_at",
+            "revoked_at",
+            "last_used_at",
+            "revoked",
+        ]
+        read_only_fields = ["id", "prefix", "created_at", "revoked_at", "last_used_at", "revoked"]
+        extra_kwargs = {"expires_at": {"required": False}}
+
+    def get_revoked(self, obj: ApiToken) -> bool:
+        return obj.revoked_at is not None
+
+
+class ApiTokenCreatedSerializer(ApiTokenSerializer):
+    token = serializers.CharField(read_only=True, help_text="The secret: shown this once only")
+
+    class Meta(ApiTokenSerializer.Meta):
+        fields = [*ApiTokenSerializer.Meta.fields, "token"]
+
+
+class LoginSerializer(serializers.Serializer[User]):
+    username = serializers.CharField()
+    password = serializers.CharField(style={"input_type": "password"}, trim_whitespace=False)
+
+
+class LoginAnswerSerializer(serializers.Serializer[ApiToken]):
+    token = serializers.CharField()
+    expires_at = serializers.DateTimeField()

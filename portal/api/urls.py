@@ -1,7 +1,6 @@
 """Routes of /api/v1/."""
 
 from django.urls import include, path
-from rest_framework.authtoken.views import obtain_auth_token
 from rest_framework.routers import DefaultRouter
 
 from compute.api import views as compute_views
@@ -12,6 +11,7 @@ router.register("tenants", portal_views.TenantViewSet, basename="tenant")
 router.register("environments", portal_views.EnvironmentViewSet, basename="environment")
 router.register("users", portal_views.UserViewSet, basename="user")
 router.register("memberships", portal_views.MembershipViewSet, basename="membership")
+router.register("tokens", portal_views.ApiTokenViewSet, basename="token")
 router.register("hosts", compute_views.HostViewSet, basename="host")
 router.register("flavors", compute_views.FlavorViewSet, basename="flavor")
 router.register("images", compute_views.ImageViewSet, basename="image")
@@ -21,6 +21,6 @@ router.register(
 )
 
 urlpatterns = [
-    path("auth/token/", obtain_auth_token, name="api-token"),
+    path("auth/token/", portal_views.LoginView.as_view(), name="api-token"),
     path("", include(router.urls)),
 ]

@@ -4,20 +4,34 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.contrib.auth import authenticate
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status
+from rest_framework.exceptions import ValidationError
+from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from portal import selectors, services
 from portal.api.serializers import (
+    ApiTokenCreatedSerializer,
+    ApiTokenSerializer,
     EnvironmentSerializer,
+    LoginAnswerSerializer,
+    LoginSerializer,
     MembershipSerializer,
     TenantSerializer,
     UserCreateSerializer,
     UserSerializer,
 )
-from portal.api.viewsets import ScopedReadOnlyViewSet, ServiceCreateMixin, request_user
+from portal.api.viewsets import (
+    ScopedReadOnlyViewSet,
+    ServiceCreateMixin,
+    client_ip,
+    request_user,
+)
 from portal.models import Membership
 
 
@@ -71,3 +85,57 @@ class MembershipViewSet(mixins.CreateModelMixin, mixins.DestroyModelMixin, Scope
 
     def perform_destroy(self, instance: Membership) -> None:
         services.membership_delete(deleted_by=request_user(self.request), membership=instance)
+
+
+class ApiTokenViewSet(mixins.DestroyModelMixin, ScopedReadOnlyViewSet):
+    """Your personal API tokens: create (the secret is shown once), list, revoke (DELETE)."""
+
+    selector = staticmethod(selectors.token_list)
+    serializer_class = ApiTokenSerializer
+
+    @extend_schema(request=ApiTokenSerializer, responses={201: ApiTokenCreatedSerializer})
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        ser = ApiTokenSerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        token, secret = services.token_create(
+            user=request_user(request),
+            name=ser.validated_data["name"],
+            expires_at=ser.validated_data.get("expires_at"),
+            remote_addr=client_ip(request),
+        )
+        data = {**ApiTokenSerializer(token).data, "token": secret}
+        return Response(data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(responses={204: None})
+    def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        services.token_revoke(
+            token=self.get_object(),
+            revoked_by=request_user(request),
+            remote_addr=client_ip(request),
+        )
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class LoginView(APIView):
+    """Username and password in, a personal token out (named "api login", default expiry)."""
+
+    authentication_classes: list[type[Any]] = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(request=LoginSerializer, responses={200: LoginAnswerSerializer})
+    def post(self, request: Request) -> Response:
+        ser = LoginSerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        user = authenticate(
+            request._request,
+            username=ser.validated_data["username"],
+            password=ser.validated_data["password"],
+        )
+        if user is None or not user.is_active:
+            raise ValidationError(
+                {"non_field_errors": [_("Unable to log in with the username and password given.")]}
+            )
+        token, secret = services.token_create(
+            user=user, name="api login", remote_addr=client_ip(request)
+        )
+        return Response({"token": secret, "expires_at": token.expires_at})
