@@ -43,7 +43,7 @@ from compute.models import (
     RollingMaintenance,
     VirtualMachine,
 )
-from portal.audit import audit_record
+from portal.audit import audit_record, changed_fields, created_fields, snapshot
 from portal.errors import ConflictError
 from portal.models import Environment, User
 from portal.permissions import (
@@ -994,6 +994,7 @@ def host_register(
     domain_type: str = "qemu",
     enabled: bool = True,
     peer_uri: str = "",
+    remote_addr: str | None = None,
 ) -> Host:
     require_platform_admin(registered_by)
     host = Host(
@@ -1014,23 +1015,32 @@ def host_register(
         action="host.register",
         obj=host,
         changes={"uri": uri, "cpus": host.cpus, "memory_mib": host.memory_mib},
+        remote_addr=remote_addr,
     )
     return host
 
 
 @transaction.atomic
-def host_update(*, updated_by: User, host: Host, **fields: Any) -> Host:
+def host_update(
+    *, updated_by: User, host: Host, remote_addr: str | None = None, **fields: Any
+) -> Host:
     require_platform_admin(updated_by)
     allowed = {"name", "peer_uri", "enabled", "storage_pool", "domain_type"}
     unknown = set(fields) - allowed
     if unknown:
         raise ValidationError({f: _("This field cannot be changed.") for f in unknown})
-    changes = {k: v for k, v in fields.items() if getattr(host, k) != v}
-    for key, value in changes.items():
+    before = snapshot(host, fields)
+    for key, value in fields.items():
         setattr(host, key, value)
     host.full_clean()
     host.save()
-    audit_record(actor=updated_by, action="host.update", obj=host, changes=changes)
+    audit_record(
+        actor=updated_by,
+        action="host.update",
+        obj=host,
+        changes=changed_fields(before, snapshot(host, fields)),
+        remote_addr=remote_addr,
+    )
     return host
 
 
@@ -1044,7 +1054,14 @@ def host_refresh(*, host: Host) -> Host:
 
 @transaction.atomic
 def flavor_create(
-    *, created_by: User, name: str, vcpus: int, ram_mib: int, disk_gib: int, is_public: bool = True
+    *,
+    created_by: User,
+    name: str,
+    vcpus: int,
+    ram_mib: int,
+    disk_gib: int,
+    is_public: bool = True,
+    remote_addr: str | None = None,
 ) -> Flavor:
     require_platform_admin(created_by)
     flavor = Flavor(name=name, vcpus=vcpus, ram_mib=ram_mib, disk_gib=disk_gib, is_public=is_public)
@@ -1054,7 +1071,8 @@ def flavor_create(
         actor=created_by,
         action="flavor.create",
         obj=flavor,
-        changes={"vcpus": vcpus, "ram_mib": ram_mib, "disk_gib": disk_gib},
+        changes=created_fields(flavor, ["name", "vcpus", "ram_mib", "disk_gib", "is_public"]),
+        remote_addr=remote_addr,
     )
     return flavor
 
@@ -1070,6 +1088,7 @@ def image_create(
     initrd_path: str = "",
     cmdline: str = "console=ttyS0",
     is_public: bool = True,
+    remote_addr: str | None = None,
 ) -> Image:
     require_platform_admin(created_by)
     image = Image(
@@ -1091,7 +1110,10 @@ def image_create(
         actor=created_by,
         action="image.create",
         obj=image,
-        changes={"kind": kind, "base_volume": base_volume, "kernel_path": kernel_path},
+        changes=created_fields(
+            image, ["name", "kind", "base_volume", "kernel_path", "initrd_path", "is_public"]
+        ),
+        remote_addr=remote_addr,
     )
     return image
 

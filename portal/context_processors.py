@@ -19,4 +19,11 @@ def nav(request: HttpRequest) -> dict[str, Any]:
         user.is_platform_admin
         or Membership.objects.filter(user=user, role__in=[Role.APPROVER, Role.ADMIN]).exists()
     )
-    return {"nav_can_approve": can_approve, "nav_is_platform_admin": user.is_platform_admin}
+    can_audit = (
+        user.is_platform_admin or Membership.objects.filter(user=user, role=Role.ADMIN).exists()
+    )
+    return {
+        "nav_can_approve": can_approve,
+        "nav_can_audit": can_audit,
+        "nav_is_platform_admin": user.is_platform_admin,
+    }

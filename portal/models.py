@@ -89,12 +89,31 @@ class ApiToken(models.Model):
 
 
 class AuditEntry(models.Model):
-    """One write, recorded in the same transaction as the write itself."""
+    """One write, recorded in the same transaction as the write itself; never changed after.
+
+    The database refuses UPDATE and DELETE on this table (migration 0003, a trigger). The actor
+    and tenant are kept as ids without a foreign-key constraint, with their names copied: a
+    user or tenant removed later leaves its history readable and untouched.
+    """
 
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
-    actor = models.ForeignKey(User, null=True, on_delete=models.SET_NULL, related_name="+")
-    tenant = models.ForeignKey(Tenant, null=True, on_delete=models.SET_NULL, related_name="+")
-    action = models.CharField(max_length=64)
+    actor = models.ForeignKey(
+        User,
+        null=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="+",
+    )
+    actor_username = models.CharField(max_length=150, blank=True)
+    tenant = models.ForeignKey(
+        Tenant,
+        null=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="+",
+    )
+    tenant_slug = models.CharField(max_length=63, blank=True)
+    action = models.CharField(max_length=64, db_index=True)
     object_type = models.CharField(max_length=64)
     object_id = models.CharField(max_length=64)
     object_repr = models.CharField(max_length=200)
@@ -103,7 +122,11 @@ class AuditEntry(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["object_type", "object_id"])]
+        indexes = [
+            models.Index(fields=["object_type", "object_id"]),
+            models.Index(fields=["tenant", "-created_at"]),
+        ]
 
     def __str__(self) -> str:
-        return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.actor} {self.action} {self.object_repr}"
+        who = self.actor_username or "system"
+        return f"{self.created_at:%Y-%m-%d %H:%M:%S} {who} {self.action} {self.object_repr}"

@@ -18,13 +18,24 @@ class Perm(StrEnum):
     VM_OPERATE_OWN = "vm.operate_own"
     VM_OPERATE_ANY = "vm.operate_any"
     TENANT_MANAGE = "tenant.manage"
+    AUDIT_VIEW = "audit.view"
+    MEMBERS_MANAGE = "tenant.members"
+    ENVIRONMENTS_MANAGE = "tenant.environments"
 
 
 _MEMBER = frozenset({Perm.VM_VIEW, Perm.VM_REQUEST, Perm.VM_OPERATE_OWN})
 ROLE_PERMS: dict[str, frozenset[Perm]] = {
     Role.MEMBER: _MEMBER,
     Role.APPROVER: _MEMBER | {Perm.VM_APPROVE},
-    Role.ADMIN: _MEMBER | {Perm.VM_APPROVE, Perm.VM_OPERATE_ANY, Perm.TENANT_MANAGE},
+    Role.ADMIN: _MEMBER
+    | {
+        Perm.VM_APPROVE,
+        Perm.VM_OPERATE_ANY,
+        Perm.TENANT_MANAGE,
+        Perm.AUDIT_VIEW,
+        Perm.MEMBERS_MANAGE,
+        Perm.ENVIRONMENTS_MANAGE,
+    },
 }
 PLATFORM_PERMS: dict[str, frozenset[Perm]] = {
     PlatformRole.ADMIN: frozenset(Perm),

@@ -5,7 +5,8 @@ from __future__ import annotations
 from django.db.models import QuerySet
 
 from portal.choices import PlatformRole
-from portal.models import ApiToken, Environment, Membership, Tenant, User
+from portal.models import ApiToken, AuditEntry, Environment, Membership, Tenant, User
+from portal.permissions import ROLE_PERMS, Perm
 
 
 def sees_all_tenants(user: User) -> bool:
@@ -51,3 +52,14 @@ def token_list(*, fetched_by: User) -> QuerySet[ApiToken]:
         if fetched_by.is_authenticated
         else ApiToken.objects.none()
     )
+
+
+def audit_list(*, fetched_by: User) -> QuerySet[AuditEntry]:
+    """Platform admins see every entry; tenant admins their tenants' entries; others none."""
+    if not fetched_by.is_authenticated:
+        return AuditEntry.objects.none()
+    if fetched_by.is_platform_admin:
+        return AuditEntry.objects.all()
+    roles = [role for role, perms in ROLE_PERMS.items() if Perm.AUDIT_VIEW in perms]
+    tenants = Membership.objects.filter(user=fetched_by, role__in=roles).values("tenant_id")
+    return AuditEntry.objects.filter(tenant_id__in=tenants)

@@ -17,7 +17,7 @@ from portal.audit import audit_record
 from portal.choices import PlatformRole, Role
 from portal.errors import ConflictError
 from portal.models import ApiToken, Environment, Membership, Tenant, User
-from portal.permissions import require_platform_admin
+from portal.permissions import Perm, require_perm, require_platform_admin
 
 # New tenants start with these environments; production waits for an approver.
 DEFAULT_ENVIRONMENTS: tuple[tuple[str, bool], ...] = (
@@ -28,7 +28,9 @@ DEFAULT_ENVIRONMENTS: tuple[tuple[str, bool], ...] = (
 
 
 @transaction.atomic
-def tenant_create(*, created_by: User, name: str, slug: str) -> Tenant:
+def tenant_create(
+    *, created_by: User, name: str, slug: str, remote_addr: str | None = None
+) -> Tenant:
     require_platform_admin(created_by)
     tenant = Tenant(name=name, slug=slug)
     tenant.full_clean()
@@ -43,6 +45,7 @@ def tenant_create(*, created_by: User, name: str, slug: str) -> Tenant:
         obj=tenant,
         tenant=tenant,
         changes={"name": name, "slug": slug},
+        remote_addr=remote_addr,
     )
     return tenant
 
@@ -55,6 +58,7 @@ def user_create(
     password: str | None,
     email: str = "",
     platform_role: str = PlatformRole.NONE,
+    remote_addr: str | None = None,
 ) -> User:
     """Create a user; created_by is None only for the seed command and createsuperuser."""
     if created_by is not None:
@@ -73,16 +77,22 @@ def user_create(
         action="user.create",
         obj=user,
         changes={"username": username, "platform_role": platform_role},
+        remote_addr=remote_addr,
     )
     return user
 
 
 @transaction.atomic
 def membership_create(
-    *, created_by: User | None, tenant: Tenant, user: User, role: str
+    *,
+    created_by: User | None,
+    tenant: Tenant,
+    user: User,
+    role: str,
+    remote_addr: str | None = None,
 ) -> Membership:
     if created_by is not None:
-        require_platform_admin(created_by)
+        require_perm(created_by, tenant, Perm.MEMBERS_MANAGE)
     if role not in Role.values:
         raise ValidationError({"role": _("Unknown role.")})
     if Membership.objects.filter(tenant=tenant, user=user).exists():
@@ -94,19 +104,62 @@ def membership_create(
         obj=membership,
         tenant=tenant,
         changes={"user": user.username, "role": role},
+        remote_addr=remote_addr,
+    )
+    return membership
+
+
+def _keep_an_admin(membership: Membership, *, new_role: str | None) -> None:
+    """A tenant always keeps one tenant admin: the last one can be neither removed nor demoted."""
+    if membership.role != Role.ADMIN or new_role == Role.ADMIN:
+        return
+    admins = Membership.objects.select_for_update().filter(
+        tenant=membership.tenant, role=Role.ADMIN
+    )
+    if not admins.exclude(pk=membership.pk).exists():
+        raise ValidationError(
+            {
+                "role": _("%(user)s is the tenant's last admin: make someone else admin first.")
+                % {"user": membership.user.username}
+            }
+        )
+
+
+@transaction.atomic
+def membership_update(
+    *, updated_by: User, membership: Membership, role: str, remote_addr: str | None = None
+) -> Membership:
+    require_perm(updated_by, membership.tenant, Perm.MEMBERS_MANAGE)
+    if role not in Role.values:
+        raise ValidationError({"role": _("Unknown role.")})
+    _keep_an_admin(membership, new_role=role)
+    old = membership.role
+    membership.role = role
+    membership.save(update_fields=["role"])
+    audit_record(
+        actor=updated_by,
+        action="membership.update",
+        obj=membership,
+        tenant=membership.tenant,
+        changes={"role": [old, role]},
+        remote_addr=remote_addr,
     )
     return membership
 
 
 @transaction.atomic
-def membership_delete(*, deleted_by: User, membership: Membership) -> None:
-    require_platform_admin(deleted_by)
+def membership_delete(
+    *, deleted_by: User, membership: Membership, remote_addr: str | None = None
+) -> None:
+    require_perm(deleted_by, membership.tenant, Perm.MEMBERS_MANAGE)
+    _keep_an_admin(membership, new_role=None)
     audit_record(
         actor=deleted_by,
         action="membership.delete",
         obj=membership,
         tenant=membership.tenant,
-        changes={"user": membership.user.username},
+        changes={"user": membership.user.username, "role": membership.role},
+        remote_addr=remote_addr,
     )
     membership.delete()
 

@@ -13,6 +13,7 @@ urlpatterns = [
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("tokens/", portal_views.token_list, name="tokens"),
+    path("audit/", portal_views.audit_log, name="audit"),
     path("tokens/<int:pk>/revoke/", portal_views.token_revoke, name="token-revoke"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),

@@ -9,13 +9,16 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from portal import selectors, services
+from portal.auditlog import AuditFilter, csv_response
 from portal.errors import ConflictError
 from portal.models import User
 
@@ -89,3 +92,19 @@ def token_revoke(request: HttpRequest, pk: int) -> HttpResponse:
     else:
         messages.success(request, _("Token %(name)s revoked.") % {"name": token.name})
     return redirect("tokens")
+
+
+@login_required
+def audit_log(request: HttpRequest) -> HttpResponseBase:
+    """The audit log with the API's filters; `?format=csv` downloads the filtered log."""
+    entries = AuditFilter(request.GET, queryset=selectors.audit_list(fetched_by=_user(request)))
+    if request.GET.get("format") == "csv":
+        return csv_response(entries.qs)
+    page = Paginator(entries.qs, 100).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(
+        request,
+        "portal/audit.html",
+        {"filter": entries, "page": page, "query": query.urlencode()},
+    )

@@ -10,6 +10,7 @@ from compute.models import RollingMaintenance, VirtualMachine
 from portal import services as portal_services
 from portal.api.urls import router
 from portal.api.viewsets import ScopedGenericViewSet
+from portal.audit import audit_record
 from portal.models import Membership
 from tests.conftest import TenantWorld
 from tests.factories import FlavorFactory, ImageFactory, VirtualMachineFactory
@@ -249,6 +250,9 @@ def _foreign_objects(other: TenantWorld) -> dict[str, object]:
         "flavor": FlavorFactory(is_public=False),
         "image": ImageFactory(is_public=False),
         "token": portal_services.token_create(user=other.member, name="theirs")[0],
+        "audit": audit_record(
+            actor=other.member, action="test.entry", obj=other.tenant, tenant=other.tenant
+        ),
         "rolling-maintenance": RollingMaintenance.objects.create(
             requested_by=other.platform_admin, host_ids=[]
         ),

@@ -51,7 +51,10 @@ class HostViewSet(ServiceCreateMixin, mixins.UpdateModelMixin, ScopedReadOnlyVie
         ser = HostUpdateSerializer(data=request.data, partial=True)
         ser.is_valid(raise_exception=True)
         host = services.host_update(
-            updated_by=request_user(request), host=host, **ser.validated_data
+            updated_by=request_user(request),
+            host=host,
+            remote_addr=client_ip(request),
+            **ser.validated_data,
         )
         return Response(HostSerializer(host).data)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from portal.choices import PlatformRole, Role
-from portal.models import ApiToken, Environment, Membership, Tenant, User
+from portal.models import ApiToken, AuditEntry, Environment, Membership, Tenant, User
 
 
 class EnvironmentSerializer(serializers.ModelSerializer[Environment]):
@@ -87,3 +87,29 @@ class LoginSerializer(serializers.Serializer[User]):
 class LoginAnswerSerializer(serializers.Serializer[ApiToken]):
     token = serializers.CharField()
     expires_at = serializers.DateTimeField()
+
+
+class AuditEntrySerializer(serializers.ModelSerializer[AuditEntry]):
+    actor = serializers.CharField(source="actor_username")
+    tenant = serializers.CharField(source="tenant_slug")
+    object = serializers.CharField(source="object_repr")
+
+    class Meta:
+        model = AuditEntry
+        fields = [
+            "id",
+            "created_at",
+            "actor",
+            "remote_addr",
+            "tenant",
+            "action",
+            "object_type",
+            "object_id",
+            "object",
+            "changes",
+        ]
+        read_only_fields = fields
+
+
+class MembershipRoleSerializer(serializers.Serializer[Membership]):
+    role = serializers.ChoiceField(choices=Role.choices)

@@ -5,9 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth import authenticate
+from django.http import StreamingHttpResponse
 from django.utils.translation import gettext as _
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status
+from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -18,9 +21,11 @@ from portal import selectors, services
 from portal.api.serializers import (
     ApiTokenCreatedSerializer,
     ApiTokenSerializer,
+    AuditEntrySerializer,
     EnvironmentSerializer,
     LoginAnswerSerializer,
     LoginSerializer,
+    MembershipRoleSerializer,
     MembershipSerializer,
     TenantSerializer,
     UserCreateSerializer,
@@ -32,6 +37,7 @@ from portal.api.viewsets import (
     client_ip,
     request_user,
 )
+from portal.auditlog import AuditFilter, csv_response
 from portal.models import Membership
 
 
@@ -58,7 +64,9 @@ class UserViewSet(mixins.CreateModelMixin, ScopedReadOnlyViewSet):
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         ser = UserCreateSerializer(data=request.data)
         ser.is_valid(raise_exception=True)
-        user = services.user_create(created_by=request_user(request), **ser.validated_data)
+        user = services.user_create(
+            created_by=request_user(request), **ser.validated_data, remote_addr=client_ip(request)
+        )
         return Response(UserSerializer(user).data, status=status.HTTP_201_CREATED)
 
 
@@ -80,11 +88,30 @@ class MembershipViewSet(mixins.CreateModelMixin, mixins.DestroyModelMixin, Scope
             tenant=tenant,
             user=ser.validated_data["user"],
             role=ser.validated_data["role"],
+            remote_addr=client_ip(request),
         )
         return Response(MembershipSerializer(membership).data, status=status.HTTP_201_CREATED)
 
+    @extend_schema(request=MembershipRoleSerializer, responses=MembershipSerializer)
+    def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        """Change a member's role (tenant admins of the tenant, platform admins)."""
+        membership = self.get_object()  # another tenant's membership is a 404 before anything
+        ser = MembershipRoleSerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        membership = services.membership_update(
+            updated_by=request_user(request),
+            membership=membership,
+            role=ser.validated_data["role"],
+            remote_addr=client_ip(request),
+        )
+        return Response(MembershipSerializer(membership).data)
+
     def perform_destroy(self, instance: Membership) -> None:
-        services.membership_delete(deleted_by=request_user(self.request), membership=instance)
+        services.membership_delete(
+            deleted_by=request_user(self.request),
+            membership=instance,
+            remote_addr=client_ip(self.request),
+        )
 
 
 class ApiTokenViewSet(mixins.DestroyModelMixin, ScopedReadOnlyViewSet):
@@ -139,3 +166,19 @@ class LoginView(APIView):
             user=user, name="api login", remote_addr=client_ip(request)
         )
         return Response({"token": secret, "expires_at": token.expires_at})
+
+
+class AuditEntryViewSet(ScopedReadOnlyViewSet):
+    """Who changed what, when, from where. Read-only: entries are never changed or deleted."""
+
+    selector = staticmethod(selectors.audit_list)
+    serializer_class = AuditEntrySerializer
+    filterset_class = AuditFilter
+
+    @extend_schema(
+        responses={(200, "text/csv"): OpenApiTypes.STR},
+        description="The filtered log as CSV, streamed.",
+    )
+    @action(detail=False, methods=["get"])
+    def export(self, request: Request) -> StreamingHttpResponse:
+        return csv_response(self.filter_queryset(self.get_queryset()))

@@ -61,5 +61,7 @@ class ServiceCreateMixin(ScopedGenericViewSet):
         ser = self.get_serializer(data=request.data)
         ser.is_valid(raise_exception=True)
         actor = {self.create_actor: request_user(request)}
-        obj = type(self).create_service(**actor, **ser.validated_data)
+        obj = type(self).create_service(
+            **actor, **ser.validated_data, remote_addr=client_ip(request)
+        )
         return Response(self.get_serializer(obj).data, status=status.HTTP_201_CREATED)
