@@ -106,6 +106,12 @@ def _operation_begin(vm: VirtualMachine, *, requested_by: User | None, **fields:
 # --- requests and approvals ----------------------------------------------------------------
 
 
+def _approval_policy(environment: Environment) -> str:
+    if not environment.requires_approval:
+        return "auto"
+    return "auto below size"
+
+
 def _host_can_ever_fit(flavor: Flavor) -> bool:
     return Host.objects.filter(
         enabled=True, cpus__gte=flavor.vcpus, memory_mib__gte=flavor.ram_mib
@@ -172,14 +178,14 @@ def vm_request_create(
         remote_addr=remote_addr,
         changes={"environment": environment.name, "flavor": flavor.name, "image": image.name},
     )
-    if not environment.requires_approval:
+    if not environment.needs_approval(vcpus=flavor.vcpus, ram_mib=flavor.ram_mib):
         _transition(vm, Transition.APPROVE)
         audit_record(
             actor=None,
             action="vm.auto_approve",
             obj=vm,
             tenant=tenant,
-            changes={"environment": environment.name},
+            changes={"environment": environment.name, "policy": _approval_policy(environment)},
         )
         _operation_begin(vm, requested_by=requested_by)
     return vm

@@ -41,6 +41,10 @@ class Environment(models.Model):
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="environments")
     name = models.CharField(max_length=63, validators=[slug_validator])
     requires_approval = models.BooleanField(default=False)
+    # With approval required, requests up to this size are still approved automatically
+    # (both limits must hold when both are set; no limit set means every request waits).
+    auto_approve_max_vcpus = models.PositiveIntegerField(null=True, blank=True)
+    auto_approve_max_ram_mib = models.PositiveIntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["tenant", "id"]
@@ -50,6 +54,19 @@ class Environment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.tenant.slug}/{self.name}"
+
+    def needs_approval(self, *, vcpus: int, ram_mib: int) -> bool:
+        """Whether a request of this size waits for an approver in this environment."""
+        if not self.requires_approval:
+            return False
+        limits = (self.auto_approve_max_vcpus, self.auto_approve_max_ram_mib)
+        if limits == (None, None):
+            return True
+        max_vcpus, max_ram = limits
+        small = (max_vcpus is None or vcpus <= max_vcpus) and (
+            max_ram is None or ram_mib <= max_ram
+        )
+        return not small
 
 
 class Membership(models.Model):

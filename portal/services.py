@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import secrets
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -13,7 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from portal.audit import audit_record
+from portal.audit import audit_record, changed_fields, created_fields, snapshot
 from portal.choices import PlatformRole, Role
 from portal.errors import ConflictError
 from portal.models import ApiToken, Environment, Membership, Tenant, User
@@ -260,3 +261,83 @@ def token_authenticate(secret: str) -> tuple[User, ApiToken]:
     if token.last_used_at is None or now - token.last_used_at > timedelta(minutes=1):
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
     return token.user, token
+
+
+# --- environments ----------------------------------------------------------------------------
+
+ENVIRONMENT_FIELDS = (
+    "name",
+    "requires_approval",
+    "auto_approve_max_vcpus",
+    "auto_approve_max_ram_mib",
+)
+
+
+def _environment_clean(environment: Environment) -> None:
+    try:
+        environment.full_clean(exclude=["tenant"])
+    except ValidationError as exc:
+        raise ValidationError(exc.message_dict) from exc
+    duplicate = Environment.objects.filter(tenant=environment.tenant, name=environment.name)
+    if duplicate.exclude(pk=environment.pk).exists():
+        raise ValidationError({"name": _("The tenant already has an environment with this name.")})
+
+
+@transaction.atomic
+def environment_create(
+    *,
+    created_by: User,
+    tenant: Tenant,
+    name: str,
+    requires_approval: bool = False,
+    auto_approve_max_vcpus: int | None = None,
+    auto_approve_max_ram_mib: int | None = None,
+    remote_addr: str | None = None,
+) -> Environment:
+    require_perm(created_by, tenant, Perm.ENVIRONMENTS_MANAGE)
+    environment = Environment(
+        tenant=tenant,
+        name=name,
+        requires_approval=requires_approval,
+        auto_approve_max_vcpus=auto_approve_max_vcpus,
+        auto_approve_max_ram_mib=auto_approve_max_ram_mib,
+    )
+    _environment_clean(environment)
+    environment.save()
+    audit_record(
+        actor=created_by,
+        action="environment.create",
+        obj=environment,
+        tenant=tenant,
+        changes=created_fields(environment, ENVIRONMENT_FIELDS),
+        remote_addr=remote_addr,
+    )
+    return environment
+
+
+@transaction.atomic
+def environment_update(
+    *,
+    updated_by: User,
+    environment: Environment,
+    remote_addr: str | None = None,
+    **fields: Any,
+) -> Environment:
+    require_perm(updated_by, environment.tenant, Perm.ENVIRONMENTS_MANAGE)
+    unknown = set(fields) - set(ENVIRONMENT_FIELDS)
+    if unknown:
+        raise ValidationError({f: _("This field cannot be changed.") for f in unknown})
+    before = snapshot(environment, ENVIRONMENT_FIELDS)
+    for key, value in fields.items():
+        setattr(environment, key, value)
+    _environment_clean(environment)
+    environment.save()
+    audit_record(
+        actor=updated_by,
+        action="environment.update",
+        obj=environment,
+        tenant=environment.tenant,
+        changes=changed_fields(before, snapshot(environment, ENVIRONMENT_FIELDS)),
+        remote_addr=remote_addr,
+    )
+    return environment

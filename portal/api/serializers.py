@@ -11,8 +11,22 @@ from portal.models import ApiToken, AuditEntry, Environment, Membership, Tenant,
 class EnvironmentSerializer(serializers.ModelSerializer[Environment]):
     class Meta:
         model = Environment
-        fields = ["id", "tenant", "name", "requires_approval"]
-        read_only_fields = fields
+        fields = [
+            "id",
+            "tenant",
+            "name",
+            "requires_approval",
+            "auto_approve_max_vcpus",
+            "auto_approve_max_ram_mib",
+        ]
+        read_only_fields = ["id"]
+        validators: list[object] = []  # the service checks the name, per tenant
+
+
+class EnvironmentUpdateSerializer(serializers.ModelSerializer[Environment]):
+    class Meta:
+        model = Environment
+        fields = ["name", "requires_approval", "auto_approve_max_vcpus", "auto_approve_max_ram_mib"]
 
 
 class TenantSerializer(serializers.ModelSerializer[Tenant]):

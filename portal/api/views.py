@@ -23,6 +23,7 @@ from portal.api.serializers import (
     ApiTokenSerializer,
     AuditEntrySerializer,
     EnvironmentSerializer,
+    EnvironmentUpdateSerializer,
     LoginAnswerSerializer,
     LoginSerializer,
     MembershipRoleSerializer,
@@ -48,9 +49,37 @@ class TenantViewSet(ServiceCreateMixin, ScopedReadOnlyViewSet):
 
 
 class EnvironmentViewSet(ScopedReadOnlyViewSet):
+    """A tenant's environments and their approval policy (tenant admins edit them)."""
+
     selector = staticmethod(selectors.environment_list)
     serializer_class = EnvironmentSerializer
     filterset_fields = ["tenant", "name"]
+
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        ser = EnvironmentSerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        user = request_user(request)
+        data = dict(ser.validated_data)
+        tenant = data.pop("tenant")
+        if not selectors.tenant_list(fetched_by=user).filter(pk=tenant.pk).exists():
+            return Response({"tenant": ["Unknown tenant."]}, status=status.HTTP_400_BAD_REQUEST)
+        environment = services.environment_create(
+            created_by=user, tenant=tenant, remote_addr=client_ip(request), **data
+        )
+        return Response(EnvironmentSerializer(environment).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=EnvironmentUpdateSerializer, responses=EnvironmentSerializer)
+    def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        environment = self.get_object()
+        ser = EnvironmentUpdateSerializer(data=request.data, partial=True)
+        ser.is_valid(raise_exception=True)
+        environment = services.environment_update(
+            updated_by=request_user(request),
+            environment=environment,
+            remote_addr=client_ip(request),
+            **ser.validated_data,
+        )
+        return Response(EnvironmentSerializer(environment).data)
 
 
 class UserViewSet(mixins.CreateModelMixin, ScopedReadOnlyViewSet):

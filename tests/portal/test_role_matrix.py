@@ -1,0 +1,139 @@
+"""Each role against each action, through the services (which the UI, the API and the admin
+all call), and through the API for the VM actions. One table says who may do what."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from django.core.exceptions import PermissionDenied
+from rest_framework.test import APIClient
+
+from compute import services as compute
+from compute.choices import VMState
+from compute.models import Host
+from portal import services as portal
+from portal.models import Membership
+from tests.conftest import TenantWorld
+from tests.factories import UserFactory, VirtualMachineFactory
+
+pytestmark = pytest.mark.django_db
+
+ROLES = ["member", "approver", "tenant_admin", "platform_admin", "finance", "outsider"]
+
+
+def _pending(world: TenantWorld, flavor, image):
+    return VirtualMachineFactory(
+        environment=world.production, owner=world.other_member, flavor=flavor, image=image
+    )
+
+
+def _running(world: TenantWorld, flavor, image, host: Host, owner=None):
+    return VirtualMachineFactory(
+        environment=world.development,
+        owner=owner or world.other_member,
+        flavor=flavor,
+        image=image,
+        host=host,
+        state=VMState.RUNNING,
+    )
+
+
+# action -> what it does as `user`; every callable returns nothing and raises on refusal.
+ACTIONS: dict[str, Callable[[TenantWorld, Any, dict[str, Any]], object]] = {
+    "vm.request": lambda w, u, c: compute.vm_request_create(
+        requested_by=u, environment=w.development, flavor=c["flavor"], image=c["image"], name="new"
+    ),
+    "vm.approve": lambda w, u, c: compute.vm_approve(
+        vm=_pending(w, c["flavor"], c["image"]), approved_by=u
+    ),
+    "vm.reject": lambda w, u, c: compute.vm_reject(
+        vm=_pending(w, c["flavor"], c["image"]), rejected_by=u, reason="no"
+    ),
+    "vm.stop (someone else's)": lambda w, u, c: compute.vm_action(
+        vm=_running(w, c["flavor"], c["image"], c["host"]), action="stop", requested_by=u
+    ),
+    "vm.migrate": lambda w, u, c: compute.vm_migrate(
+        vm=_running(w, c["flavor"], c["image"], c["host"]), requested_by=u, target=c["host2"]
+    ),
+    "membership.add": lambda w, u, c: portal.membership_create(
+        created_by=u, tenant=w.tenant, user=UserFactory(), role="member"
+    ),
+    "membership.change": lambda w, u, c: portal.membership_update(
+        updated_by=u, membership=Membership.objects.get(user=w.other_member), role="approver"
+    ),
+    "environment.edit": lambda w, u, c: portal.environment_update(
+        updated_by=u, environment=w.production, auto_approve_max_vcpus=1
+    ),
+    "tenant.create": lambda w, u, c: portal.tenant_create(created_by=u, name="New", slug="new"),
+    "flavor.create": lambda w, u, c: compute.flavor_create(
+        created_by=u, name="f-new", vcpus=1, ram_mib=128, disk_gib=1
+    ),
+    "host.maintenance": lambda w, u, c: compute.host_set_maintenance(
+        host=c["host2"], enabled=True, requested_by=u
+    ),
+}
+
+_TENANT_VM = {"vm.request", "vm.approve", "vm.reject", "vm.stop (someone else's)"}
+_TENANT_ADMIN = _TENANT_VM | {"membership.add", "membership.change", "environment.edit"}
+ALLOWED: dict[str, set[str]] = {
+    "member": {"vm.request"},
+    "approver": {"vm.request", "vm.approve", "vm.reject"},
+    "tenant_admin": _TENANT_ADMIN,
+    "platform_admin": set(ACTIONS),
+    "finance": set(),  # reads usage and invoices; never requests or operates VMs
+    "outsider": set(),  # a member of another tenant
+}
+
+
+@pytest.fixture
+def ctx(world, other_world, sim_host, flavor, image, tmp_path) -> dict[str, Any]:
+    from tests.conftest import make_sim_host
+
+    return {
+        "flavor": flavor,
+        "image": image,
+        "host": sim_host,
+        "host2": make_sim_host(tmp_path),
+        "outsider": other_world.member,
+    }
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("action", list(ACTIONS))
+def test_role_against_action(world, ctx, role, action):
+    user = ctx["outsider"] if role == "outsider" else getattr(world, role)
+    if action in ALLOWED[role]:
+        ACTIONS[action](world, user, ctx)
+    else:
+        with pytest.raises(PermissionDenied):
+            ACTIONS[action](world, user, ctx)
+
+
+@pytest.mark.parametrize(
+    ("role", "approve", "stop"),
+    [
+        ("member", 403, 403),
+        ("approver", 202, 403),
+        ("tenant_admin", 202, 202),
+        ("platform_admin", 202, 202),
+        ("finance", 403, 403),
+        ("outsider", 404, 404),
+    ],
+)
+def test_vm_actions_through_the_api(world, ctx, role, approve, stop):
+    user = ctx["outsider"] if role == "outsider" else getattr(world, role)
+    client = APIClient()
+    client.force_authenticate(user)
+    pending = _pending(world, ctx["flavor"], ctx["image"])
+    running = _running(world, ctx["flavor"], ctx["image"], ctx["host"])
+    assert client.post(f"/api/v1/vms/{pending.pk}/approve/").status_code == approve
+    assert client.post(f"/api/v1/vms/{running.pk}/stop/").status_code == stop
+
+
+def test_members_operate_their_own_vms(world, ctx):
+    own = _running(world, ctx["flavor"], ctx["image"], ctx["host"], owner=world.member)
+    compute.vm_action(vm=own, action="stop", requested_by=world.member)
+    own.refresh_from_db()
+    assert own.state == VMState.STOPPING
