@@ -46,6 +46,7 @@ from compute.models import (
 from portal.audit import audit_record, changed_fields, created_fields, snapshot
 from portal.errors import ConflictError
 from portal.models import Environment, User
+from portal.notifications import emit
 from portal.permissions import (
     ROLE_PERMS,
     Perm,
@@ -188,6 +189,8 @@ def vm_request_create(
             changes={"environment": environment.name, "policy": _approval_policy(environment)},
         )
         _operation_begin(vm, requested_by=requested_by)
+    else:
+        emit("vm.pending_approval", vm=vm)
     return vm
 
 
@@ -199,6 +202,7 @@ def vm_approve(
     if vm.owner_id == approved_by.id:
         raise ValidationError({"approved_by": _("Nobody may approve their own request.")})
     _transition(vm, Transition.APPROVE, approved_by=approved_by)
+    emit("vm.approved", vm=vm)
     audit_record(
         actor=approved_by, action="vm.approve", obj=vm, tenant=vm.tenant, remote_addr=remote_addr
     )
@@ -216,6 +220,7 @@ def vm_reject(
     if len(reason) > 2000:
         raise ValidationError({"reason": _("Keep the reason under 2,000 characters.")})
     _transition(vm, Transition.REJECT, rejection_reason=reason, approved_by=rejected_by)
+    emit("vm.rejected", vm=vm)
     audit_record(
         actor=rejected_by,
         action="vm.reject",
@@ -589,6 +594,8 @@ def _operation_succeed(op: Operation) -> None:
     )
     op.status, op.finished_at = OperationStatus.SUCCEEDED, timezone.now()
     op.save(update_fields=["status", "finished_at"])
+    if op.kind == OperationKind.PROVISION:
+        emit("vm.running", vm=vm)
     audit_record(actor=None, action=f"vm.{op.kind}.succeeded", obj=vm, tenant=vm.tenant)
 
 
@@ -620,6 +627,7 @@ def operation_fail(*, operation_id: int, reason: str, failed_step_id: int | None
             _transition(vm, Transition.MIGRATION_ABORTED)
         elif vm.state in TRANSITIONAL_STATES:
             _transition(vm, Transition.FAIL, error_message=message)
+            emit("vm.error", vm=vm)
         audit_record(
             actor=None,
             action=f"vm.{op.kind}.failed",
@@ -931,6 +939,7 @@ def _host_lost_vm(vm: VirtualMachine, down: Host) -> None:
             "why": why,
         }
         _transition(vm, Transition.HOST_LOST, error_message=message)
+        emit("vm.error", vm=vm)
         audit_record(
             actor=None, action="vm.host_lost", obj=vm, tenant=vm.tenant, changes={"reason": message}
         )

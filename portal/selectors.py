@@ -5,7 +5,16 @@ from __future__ import annotations
 from django.db.models import QuerySet
 
 from portal.choices import PlatformRole
-from portal.models import ApiToken, AuditEntry, Environment, Membership, Tenant, User
+from portal.models import (
+    ApiToken,
+    AuditEntry,
+    Environment,
+    Membership,
+    Tenant,
+    User,
+    Webhook,
+    WebhookDelivery,
+)
 from portal.permissions import ROLE_PERMS, Perm
 
 
@@ -63,3 +72,23 @@ def audit_list(*, fetched_by: User) -> QuerySet[AuditEntry]:
     roles = [role for role, perms in ROLE_PERMS.items() if Perm.AUDIT_VIEW in perms]
     tenants = Membership.objects.filter(user=fetched_by, role__in=roles).values("tenant_id")
     return AuditEntry.objects.filter(tenant_id__in=tenants)
+
+
+def _managed_tenant_ids(user: User, perm: Perm) -> QuerySet[Membership, int]:
+    roles = [role for role, perms in ROLE_PERMS.items() if perm in perms]
+    return Membership.objects.filter(user=user, role__in=roles).values_list("tenant_id", flat=True)
+
+
+def webhook_list(*, fetched_by: User) -> QuerySet[Webhook]:
+    """Tenant admins see their tenants' webhooks; platform admins all."""
+    if not fetched_by.is_authenticated:
+        return Webhook.objects.none()
+    if fetched_by.is_platform_admin:
+        return Webhook.objects.all()
+    return Webhook.objects.filter(tenant_id__in=_managed_tenant_ids(fetched_by, Perm.TENANT_MANAGE))
+
+
+def webhook_delivery_list(*, fetched_by: User) -> QuerySet[WebhookDelivery]:
+    return WebhookDelivery.objects.filter(
+        webhook__in=webhook_list(fetched_by=fetched_by)
+    ).select_related("webhook")

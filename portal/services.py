@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import secrets
+import uuid
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.validators import URLValidator
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -17,7 +21,15 @@ from django.utils.translation import gettext as _
 from portal.audit import audit_record, changed_fields, created_fields, snapshot
 from portal.choices import PlatformRole, Role
 from portal.errors import ConflictError
-from portal.models import ApiToken, Environment, Membership, Tenant, User
+from portal.models import (
+    ApiToken,
+    Environment,
+    Membership,
+    Tenant,
+    User,
+    Webhook,
+    WebhookDelivery,
+)
 from portal.permissions import Perm, require_perm, require_platform_admin
 
 # New tenants start with these environments; production waits for an approver.
@@ -341,3 +353,113 @@ def environment_update(
         remote_addr=remote_addr,
     )
     return environment
+
+
+# --- webhooks --------------------------------------------------------------------------------
+
+
+def _webhook_validate(url: str, events: list[str]) -> None:
+    from portal.notifications import EVENTS
+
+    errors: dict[str, str] = {}
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        errors["url"] = _("Give an http:// or https:// URL with a host name.")
+    else:
+        try:
+            URLValidator(schemes=["http", "https"])(url)
+        except ValidationError:
+            errors["url"] = _("This is not a valid URL.")
+    unknown = sorted(set(events) - set(EVENTS))
+    if unknown:
+        errors["events"] = _("Unknown events: %(names)s. Known: %(known)s.") % {
+            "names": ", ".join(unknown),
+            "known": ", ".join(EVENTS),
+        }
+    if errors:
+        raise ValidationError(errors)
+
+
+@transaction.atomic
+def webhook_create(
+    *,
+    created_by: User,
+    tenant: Tenant,
+    url: str,
+    events: list[str] | None = None,
+    remote_addr: str | None = None,
+) -> tuple[Webhook, str]:
+    """A new webhook; returns it with its signing secret, shown this once."""
+    require_perm(created_by, tenant, Perm.TENANT_MANAGE)
+    _webhook_validate(url, events or [])
+    secret = secrets.token_urlsafe(32)
+    hook = Webhook.objects.create(
+        tenant=tenant, url=url, secret=secret, events=events or [], created_by=created_by
+    )
+    audit_record(
+        actor=created_by,
+        action="webhook.create",
+        obj=hook,
+        tenant=tenant,
+        changes=created_fields(hook, ["url", "events", "enabled"]),
+        remote_addr=remote_addr,
+    )
+    return hook, secret
+
+
+@transaction.atomic
+def webhook_update(
+    *, updated_by: User, webhook: Webhook, remote_addr: str | None = None, **fields: Any
+) -> Webhook:
+    require_perm(updated_by, webhook.tenant, Perm.TENANT_MANAGE)
+    allowed = {"url", "events", "enabled"}
+    unknown = set(fields) - allowed
+    if unknown:
+        raise ValidationError({f: _("This field cannot be changed.") for f in unknown})
+    before = snapshot(webhook, allowed)
+    for key, value in fields.items():
+        setattr(webhook, key, value)
+    _webhook_validate(webhook.url, webhook.events)
+    webhook.save()
+    audit_record(
+        actor=updated_by,
+        action="webhook.update",
+        obj=webhook,
+        tenant=webhook.tenant,
+        changes=changed_fields(before, snapshot(webhook, allowed)),
+        remote_addr=remote_addr,
+    )
+    return webhook
+
+
+@transaction.atomic
+def webhook_delete(*, deleted_by: User, webhook: Webhook, remote_addr: str | None = None) -> None:
+    require_perm(deleted_by, webhook.tenant, Perm.TENANT_MANAGE)
+    audit_record(
+        actor=deleted_by,
+        action="webhook.delete",
+        obj=webhook,
+        tenant=webhook.tenant,
+        changes={"url": webhook.url},
+        remote_addr=remote_addr,
+    )
+    webhook.delete()
+
+
+@transaction.atomic
+def webhook_ping(*, requested_by: User, webhook: Webhook) -> WebhookDelivery:
+    """Queue a test event to the webhook (whatever its event filter), delivered after commit."""
+    from portal.notifications import TEST_EVENT
+    from portal.tasks import webhook_deliver
+
+    require_perm(requested_by, webhook.tenant, Perm.TENANT_MANAGE)
+    event_id = uuid.uuid4()
+    body = json.dumps(
+        {"event": TEST_EVENT, "id": str(event_id), "tenant": webhook.tenant.slug},
+        sort_keys=True,
+    )
+    delivery = WebhookDelivery.objects.create(
+        webhook=webhook, event=TEST_EVENT, event_id=event_id, body=body
+    )
+    transaction.on_commit(lambda: webhook_deliver.delay(delivery.pk))
+    return delivery

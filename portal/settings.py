@@ -155,6 +155,7 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 WHITENOISE_USE_FINDERS = True
 
 EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="nuage@localhost")
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -218,6 +219,7 @@ CELERY_BEAT_SCHEDULE = {
         "task": "compute.reconcile",
         "schedule": env.float("NUAGE_RECONCILE_INTERVAL", default=30.0),
     },
+    "webhook-redeliver": {"task": "portal.webhook_redeliver", "schedule": 60.0},
     "heartbeat": {
         "task": "compute.heartbeat",
         "schedule": env.float("NUAGE_HEARTBEAT_INTERVAL", default=10.0),
@@ -229,6 +231,13 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
 # Nuage's own knobs.
 NUAGE = {
+    # Outgoing webhooks: per-attempt timeout, attempts before giving up, first retry delay
+    # (doubled at each retry: 30 s, 1 min, 2 min, 4 min...).
+    "WEBHOOK_TIMEOUT_SECONDS": env.float("NUAGE_WEBHOOK_TIMEOUT_SECONDS", default=5.0),
+    "WEBHOOK_MAX_ATTEMPTS": env.int("NUAGE_WEBHOOK_MAX_ATTEMPTS", default=6),
+    "WEBHOOK_BACKOFF_SECONDS": env.float("NUAGE_WEBHOOK_BACKOFF_SECONDS", default=30.0),
+    # Links in e-mails point here.
+    "BASE_URL": env("NUAGE_BASE_URL", default="http://127.0.0.1:8000"),
     # Personal API tokens: the expiry given when none is asked for, and the longest allowed.
     "TOKEN_DEFAULT_DAYS": env.int("NUAGE_TOKEN_DEFAULT_DAYS", default=30),
     "TOKEN_MAX_DAYS": env.int("NUAGE_TOKEN_MAX_DAYS", default=366),

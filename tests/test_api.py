@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 from rest_framework.test import APIClient
 
@@ -11,7 +13,7 @@ from portal import services as portal_services
 from portal.api.urls import router
 from portal.api.viewsets import ScopedGenericViewSet
 from portal.audit import audit_record
-from portal.models import Membership
+from portal.models import Membership, WebhookDelivery
 from tests.conftest import TenantWorld
 from tests.factories import FlavorFactory, ImageFactory, VirtualMachineFactory
 
@@ -253,6 +255,10 @@ def _foreign_objects(other: TenantWorld) -> dict[str, object]:
         "audit": audit_record(
             actor=other.member, action="test.entry", obj=other.tenant, tenant=other.tenant
         ),
+        "webhook": portal_services.webhook_create(
+            created_by=other.tenant_admin, tenant=other.tenant, url="https://hooks.example.com/x"
+        )[0],
+        "webhook-delivery": None,  # filled below, once the webhook exists
         "rolling-maintenance": RollingMaintenance.objects.create(
             requested_by=other.platform_admin, host_ids=[]
         ),
@@ -263,6 +269,9 @@ def test_every_detail_route_answers_404_for_another_tenants_objects(world, other
     """Walks the router: each detail route (retrieve, update, delete, actions) with B's ids."""
     objects = _foreign_objects(other_world)
     objects["host"] = sim_host
+    objects["webhook-delivery"] = WebhookDelivery.objects.create(
+        webhook=objects["webhook"], event="ping", event_id=uuid.uuid4(), body="{}"
+    )
     registered = {basename for _prefix, _viewset, basename in router.registry}
     assert registered == set(objects), "a new API resource needs a foreign object here"
 

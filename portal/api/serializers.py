@@ -5,7 +5,16 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from portal.choices import PlatformRole, Role
-from portal.models import ApiToken, AuditEntry, Environment, Membership, Tenant, User
+from portal.models import (
+    ApiToken,
+    AuditEntry,
+    Environment,
+    Membership,
+    Tenant,
+    User,
+    Webhook,
+    WebhookDelivery,
+)
 
 
 class EnvironmentSerializer(serializers.ModelSerializer[Environment]):
@@ -127,3 +136,47 @@ class AuditEntrySerializer(serializers.ModelSerializer[AuditEntry]):
 
 class MembershipRoleSerializer(serializers.Serializer[Membership]):
     role = serializers.ChoiceField(choices=Role.choices)
+
+
+class WebhookSerializer(serializers.ModelSerializer[Webhook]):
+    events = serializers.ListField(
+        child=serializers.CharField(), required=False, help_text="Empty: every event"
+    )
+
+    class Meta:
+        model = Webhook
+        fields = ["id", "tenant", "url", "events", "enabled", "created_at"]
+        read_only_fields = ["id", "created_at"]
+
+
+class WebhookCreatedSerializer(WebhookSerializer):
+    secret = serializers.CharField(read_only=True, help_text="Signing secret: shown this once")
+
+    class Meta(WebhookSerializer.Meta):
+        fields = [*WebhookSerializer.Meta.fields, "secret"]
+
+
+class WebhookUpdateSerializer(serializers.Serializer[Webhook]):
+    url = serializers.CharField(max_length=500, required=False)
+    events = serializers.ListField(child=serializers.CharField(), required=False)
+    enabled = serializers.BooleanField(required=False)
+
+
+class WebhookDeliverySerializer(serializers.ModelSerializer[WebhookDelivery]):
+    class Meta:
+        model = WebhookDelivery
+        fields = [
+            "id",
+            "webhook",
+            "event",
+            "event_id",
+            "status",
+            "attempts",
+            "last_status_code",
+            "last_error",
+            "response_excerpt",
+            "next_attempt_at",
+            "delivered_at",
+            "created_at",
+        ]
+        read_only_fields = fields

@@ -13,6 +13,10 @@ router.register("users", portal_views.UserViewSet, basename="user")
 router.register("memberships", portal_views.MembershipViewSet, basename="membership")
 router.register("tokens", portal_views.ApiTokenViewSet, basename="token")
 router.register("audit", portal_views.AuditEntryViewSet, basename="audit")
+router.register("webhooks", portal_views.WebhookViewSet, basename="webhook")
+router.register(
+    "webhook-deliveries", portal_views.WebhookDeliveryViewSet, basename="webhook-delivery"
+)
 router.register("hosts", compute_views.HostViewSet, basename="host")
 router.register("flavors", compute_views.FlavorViewSet, basename="flavor")
 router.register("images", compute_views.ImageViewSet, basename="image")

@@ -31,6 +31,10 @@ from portal.api.serializers import (
     TenantSerializer,
     UserCreateSerializer,
     UserSerializer,
+    WebhookCreatedSerializer,
+    WebhookDeliverySerializer,
+    WebhookSerializer,
+    WebhookUpdateSerializer,
 )
 from portal.api.viewsets import (
     ScopedReadOnlyViewSet,
@@ -39,7 +43,7 @@ from portal.api.viewsets import (
     request_user,
 )
 from portal.auditlog import AuditFilter, csv_response
-from portal.models import Membership
+from portal.models import Membership, Webhook
 
 
 class TenantViewSet(ServiceCreateMixin, ScopedReadOnlyViewSet):
@@ -211,3 +215,67 @@ class AuditEntryViewSet(ScopedReadOnlyViewSet):
     @action(detail=False, methods=["get"])
     def export(self, request: Request) -> StreamingHttpResponse:
         return csv_response(self.filter_queryset(self.get_queryset()))
+
+
+class WebhookViewSet(mixins.DestroyModelMixin, ScopedReadOnlyViewSet):
+    """A tenant's webhooks (tenant admins): VM events POSTed as JSON, signed with HMAC-SHA256."""
+
+    selector = staticmethod(selectors.webhook_list)
+    serializer_class = WebhookSerializer
+    filterset_fields = ["tenant", "enabled"]
+
+    @extend_schema(request=WebhookSerializer, responses={201: WebhookCreatedSerializer})
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        ser = WebhookSerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        user = request_user(request)
+        tenant = ser.validated_data["tenant"]
+        if not selectors.tenant_list(fetched_by=user).filter(pk=tenant.pk).exists():
+            return Response({"tenant": ["Unknown tenant."]}, status=status.HTTP_400_BAD_REQUEST)
+        hook, secret = services.webhook_create(
+            created_by=user,
+            tenant=tenant,
+            url=ser.validated_data["url"],
+            events=ser.validated_data.get("events", []),
+            remote_addr=client_ip(request),
+        )
+        data = {**WebhookSerializer(hook).data, "secret": secret}
+        return Response(data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=WebhookUpdateSerializer, responses=WebhookSerializer)
+    def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        hook = self.get_object()
+        ser = WebhookUpdateSerializer(data=request.data, partial=True)
+        ser.is_valid(raise_exception=True)
+        hook = services.webhook_update(
+            updated_by=request_user(request),
+            webhook=hook,
+            remote_addr=client_ip(request),
+            **ser.validated_data,
+        )
+        return Response(WebhookSerializer(hook).data)
+
+    def perform_destroy(self, instance: Webhook) -> None:
+        services.webhook_delete(
+            deleted_by=request_user(self.request),
+            webhook=instance,
+            remote_addr=client_ip(self.request),
+        )
+
+    @extend_schema(request=None, responses={202: WebhookDeliverySerializer})
+    @action(detail=True, methods=["post"])
+    def ping(self, request: Request, pk: str | None = None) -> Response:
+        """Send a test event now, whatever the webhook's event filter."""
+        delivery = services.webhook_ping(
+            requested_by=request_user(request), webhook=self.get_object()
+        )
+        delivery.refresh_from_db()
+        return Response(WebhookDeliverySerializer(delivery).data, status=status.HTTP_202_ACCEPTED)
+
+
+class WebhookDeliveryViewSet(ScopedReadOnlyViewSet):
+    """Every attempt to deliver an event: status code, error, next retry."""
+
+    selector = staticmethod(selectors.webhook_delivery_list)
+    serializer_class = WebhookDeliverySerializer
+    filterset_fields = ["webhook", "status", "event"]

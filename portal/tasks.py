@@ -1,0 +1,40 @@
+"""Celery tasks of the portal: thin, they take ids and call the notification code."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import shared_task
+
+from portal import notifications
+
+
+@shared_task(name="portal.notify_event", acks_late=True)
+def notify_event(event: str, vm_id: int, event_id: str, **_kwargs: Any) -> None:
+    from compute.models import VirtualMachine
+
+    vm = (
+        VirtualMachine.objects.select_related("tenant", "environment", "owner", "flavor", "host")
+        .filter(pk=vm_id)
+        .first()
+    )
+    if vm is None:
+        return
+    for delivery_id in notifications.deliveries_create(event, vm, event_id):
+        webhook_deliver.delay(delivery_id)
+    notifications.send_emails(event, vm)
+
+
+@shared_task(name="portal.webhook_deliver", acks_late=True)
+def webhook_deliver(delivery_id: int, **_kwargs: Any) -> None:
+    wait = notifications.deliver(delivery_id)
+    if wait is not None:
+        webhook_deliver.apply_async((delivery_id,), countdown=wait)
+
+
+@shared_task(name="portal.webhook_redeliver")
+def webhook_redeliver(**_kwargs: Any) -> int:
+    stale = notifications.redeliver_stale()
+    for delivery_id in stale:
+        webhook_deliver.delay(delivery_id)
+    return len(stale)
