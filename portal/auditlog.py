@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Iterator
+from datetime import UTC
+from typing import Any
 
 import django_filters
 from django.db.models import QuerySet
@@ -26,6 +28,15 @@ CSV_COLUMNS = [
 ]
 
 
+class UTCDateTimeFilter(django_filters.IsoDateTimeFilter):
+    """An ISO 8601 instant, compared in UTC (any offset accepted, the database gets UTC)."""
+
+    def filter(self, qs: Any, value: Any) -> Any:
+        if value is not None:
+            value = value.astimezone(UTC)
+        return super().filter(qs, value)
+
+
 class AuditFilter(django_filters.FilterSet):
     user = django_filters.CharFilter(field_name="actor_username", label="user (username)")
     tenant = django_filters.CharFilter(field_name="tenant_slug", label="tenant (slug)")
@@ -34,8 +45,8 @@ class AuditFilter(django_filters.FilterSet):
     )
     object_type = django_filters.CharFilter(label="object type (e.g. compute.virtualmachine)")
     object_id = django_filters.CharFilter()
-    since = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    until = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    since = UTCDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    until = UTCDateTimeFilter(field_name="created_at", lookup_expr="lt")
 
     class Meta:
         model = AuditEntry

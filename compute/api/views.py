@@ -59,7 +59,7 @@ class HostViewSet(ServiceCreateMixin, mixins.UpdateModelMixin, ScopedReadOnlyVie
         return Response(HostSerializer(host).data)
 
     @extend_schema(request=None, responses=OrphanSerializer(many=True))
-    @action(detail=True, methods=["get"])
+    @action(detail=True, methods=["get"], pagination_class=None)
     def orphans(self, request: Request, pk: str | None = None) -> Response:
         """Domains on the host that Nuage does not know, as the reconciler last saw them."""
         host: Host = self.get_object()
