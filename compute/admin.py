@@ -4,10 +4,11 @@ from django.contrib import admin
 
 from compute.models import Flavor, Host, Image, Operation, VirtualMachine
 from compute.services import host_refresh
+from portal.admin_audit import AuditedModelAdmin
 
 
 @admin.register(Host)
-class HostAdmin(admin.ModelAdmin):
+class HostAdmin(AuditedModelAdmin):
     list_display = ["name", "uri", "enabled", "reachable", "cpus", "memory_mib"]
     readonly_fields = ["cpus", "memory_mib", "reachable", "last_seen_at", "last_error"]
 
@@ -19,12 +20,12 @@ class HostAdmin(admin.ModelAdmin):
 
 
 @admin.register(Flavor)
-class FlavorAdmin(admin.ModelAdmin):
+class FlavorAdmin(AuditedModelAdmin):
     list_display = ["name", "vcpus", "ram_mib", "disk_gib", "is_public"]
 
 
 @admin.register(Image)
-class ImageAdmin(admin.ModelAdmin):
+class ImageAdmin(AuditedModelAdmin):
     list_display = ["name", "kind", "base_volume", "kernel_path", "is_public"]
 
 

@@ -3,11 +3,12 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin
 
+from portal.admin_audit import AuditedModelAdmin
 from portal.models import AuditEntry, Environment, Membership, Tenant, User
 
 
 @admin.register(User)
-class NuageUserAdmin(UserAdmin):
+class NuageUserAdmin(AuditedModelAdmin, UserAdmin):
     fieldsets = (*UserAdmin.fieldsets, ("Nuage", {"fields": ("platform_role",)}))  # type: ignore[misc]
     list_display = ["username", "email", "platform_role", "is_superuser"]
 
@@ -23,14 +24,14 @@ class MembershipInline(admin.TabularInline):
 
 
 @admin.register(Tenant)
-class TenantAdmin(admin.ModelAdmin):
+class TenantAdmin(AuditedModelAdmin):
     list_display = ["name", "slug", "created_at"]
     inlines = [EnvironmentInline, MembershipInline]
 
 
 @admin.register(AuditEntry)
 class AuditEntryAdmin(admin.ModelAdmin):
-    list_display = ["created_at", "actor", "tenant", "action", "object_repr"]
+    list_display = ["created_at", "actor_username", "tenant_slug", "action", "object_repr"]
     list_filter = ["action"]
 
     def has_change_permission(self, request, obj=None):

@@ -53,6 +53,14 @@ class AuditFilter(django_filters.FilterSet):
         fields = ["user", "tenant", "action", "object_type", "object_id", "since", "until"]
 
 
+# A cell starting with one of these is a formula to a spreadsheet: a leading quote defuses it.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value: str) -> str:
+    return "'" + value if value.startswith(_FORMULA_START) else value
+
+
 class _Echo:
     """A file-like object whose write returns the line: csv.writer into a generator."""
 
@@ -64,19 +72,18 @@ def _rows(entries: QuerySet[AuditEntry]) -> Iterator[str]:
     writer = csv.writer(_Echo())
     yield writer.writerow(CSV_COLUMNS)
     for e in entries.iterator(chunk_size=2000):
-        yield writer.writerow(
-            [
-                e.created_at.isoformat(),
-                e.actor_username or "system",
-                e.remote_addr or "",
-                e.tenant_slug,
-                e.action,
-                e.object_type,
-                e.object_id,
-                e.object_repr,
-                json.dumps(e.changes, sort_keys=True, ensure_ascii=False),
-            ]
-        )
+        row = [
+            e.created_at.isoformat(),
+            e.actor_username or "system",
+            e.remote_addr or "",
+            e.tenant_slug,
+            e.action,
+            e.object_type,
+            e.object_id,
+            e.object_repr,
+            json.dumps(e.changes, sort_keys=True, ensure_ascii=False),
+        ]
+        yield writer.writerow([_cell(value) for value in row])
 
 
 def csv_response(entries: QuerySet[AuditEntry]) -> StreamingHttpResponse:

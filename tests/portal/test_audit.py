@@ -240,3 +240,26 @@ def test_tenant_admins_manage_members_but_keep_one_admin(world, other_world):
         ).status_code
         == 400
     )  # unknown tenant to them
+
+
+def test_admin_site_edits_are_audited_too(world, client, flavor):
+    staff = world.platform_admin
+    staff.is_staff = staff.is_superuser = True
+    staff.save()
+    client.force_login(staff)
+    answer = client.post(
+        f"/admin/compute/flavor/{flavor.pk}/change/",
+        {"name": flavor.name, "vcpus": 3, "ram_mib": flavor.ram_mib, "disk_gib": flavor.disk_gib},
+        REMOTE_ADDR=ADDRESS,
+    )
+    assert answer.status_code == 302, answer.content.decode()[:2000]
+    entry = last_entry("flavor.update.admin")
+    assert entry.changes == {"vcpus": [flavor.vcpus, 3], "is_public": [True, False]}
+    assert (entry.actor_username, entry.remote_addr) == (staff.username, ADDRESS)
+
+
+def test_csv_defuses_spreadsheet_formulas(world):
+    client_from(world.member).post("/api/v1/tokens/", {"name": "=HYPERLINK(1)"}, format="json")
+    answer = client_from(world.platform_admin).get("/api/v1/audit/export/")
+    rows = list(csv.DictReader(io.StringIO(b"".join(answer.streaming_content).decode())))
+    assert rows[0]["object"].startswith("'=HYPERLINK")
