@@ -6,16 +6,17 @@ import logging
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Sum
+from django.db.models import Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from compute import hypervisor
+from compute import hypervisor, scheduler
 from compute.choices import (
     OPERATION_FOR_STATE,
     OPERATION_STEPS,
@@ -33,6 +34,7 @@ from compute.choices import (
     VMState,
 )
 from compute.models import Flavor, Host, Image, Operation, OperationStep, VirtualMachine
+from compute.scheduler import HostState, PlacementRequest
 from portal.audit import audit_record
 from portal.errors import ConflictError
 from portal.models import Environment, User
@@ -241,32 +243,79 @@ def vm_action(
 # --- the worker's side: running an operation step by step ----------------------------------
 
 
-def _placement_choose(vm: VirtualMachine) -> Host:
-    """The enabled, reachable host with the most free memory that fits the flavor.
-
-    Host rows are locked in primary-key order so that concurrent placements see each other's
-    claims; the claim itself is the VM's host column, written in the same transaction.
-    """
-    hosts = list(Host.objects.select_for_update().filter(enabled=True).order_by("pk"))
-    used: dict[int, int] = {
-        row["host_id"]: row["ram"] or 0
-        for row in VirtualMachine.objects.filter(host__in=hosts, state__in=PLACED_STATES)
-        .values("host_id")
-        .annotate(ram=Sum("flavor__ram_mib"), n=Count("id"))
-    }
-    best: Host | None = None
-    best_free = -1
-    for host in hosts:
-        free = host.memory_mib - used.get(host.id, 0)
-        if host.reachable and vm.flavor.vcpus <= host.cpus and free >= vm.flavor.ram_mib:
-            if free > best_free:
-                best, best_free = host, free
-    if best is None:
-        raise hypervisor.HypervisorError(
-            _("No enabled host has %(ram)s MiB of memory and %(vcpus)s vCPU free right now.")
-            % {"ram": vm.flavor.ram_mib, "vcpus": vm.flavor.vcpus}
+def _placement_request(vm: VirtualMachine) -> PlacementRequest:
+    avoid: frozenset[int] = frozenset()
+    if vm.anti_affinity_group:
+        avoid = frozenset(
+            VirtualMachine.objects.filter(
+                tenant_id=vm.tenant_id,
+                anti_affinity_group=vm.anti_affinity_group,
+                state__in=PLACED_STATES,
+                host__isnull=False,
+            )
+            .exclude(pk=vm.pk)
+            .values_list("host_id", flat=True)
         )
-    return best
+    return PlacementRequest(
+        vcpus=vm.flavor.vcpus,
+        ram_mib=vm.flavor.ram_mib,
+        disk_gib=vm.flavor.disk_gib,
+        environment=vm.environment.name,
+        avoid_host_ids=avoid,
+    )
+
+
+def _host_states(hosts: list[Host]) -> list[HostState]:
+    """What the scheduler needs to know of each host; allocation is summed from placed VMs."""
+    used = {
+        row["host_id"]: row
+        for row in VirtualMachine.objects.filter(host__isnull=False, state__in=PLACED_STATES)
+        .values("host_id")
+        .annotate(
+            vcpus=Sum("flavor__vcpus"), ram=Sum("flavor__ram_mib"), disk=Sum("flavor__disk_gib")
+        )
+    }
+    empty = {"vcpus": 0, "ram": 0, "disk": 0}
+    return [
+        HostState(
+            id=h.pk,
+            enabled=h.enabled,
+            up=h.reachable,
+            cpus=h.cpus,
+            ram_mib=h.memory_mib,
+            disk_gib=h.disk_gib,
+            cpu_ratio=h.effective_ratio("cpu"),
+            ram_ratio=h.effective_ratio("ram"),
+            disk_ratio=h.effective_ratio("disk"),
+            used_vcpus=used.get(h.pk, empty)["vcpus"] or 0,
+            used_ram_mib=used.get(h.pk, empty)["ram"] or 0,
+            used_disk_gib=used.get(h.pk, empty)["disk"] or 0,
+            tags=frozenset(h.tags),
+        )
+        for h in hosts
+    ]
+
+
+@transaction.atomic
+def placement_claim(*, vm: VirtualMachine) -> Host:
+    """Choose the VM's host and claim its capacity (the VM's host column) in one transaction.
+
+    Every host row is locked in primary-key order before the allocation is summed, so two
+    concurrent placements run one after the other and the second sees the first's claim: no
+    host is ever given more than physical x ratio. The claim is released where the host
+    column is cleared (a failed provisioning) or the VM leaves the placed states (deleted).
+    """
+    hosts = list(Host.objects.select_for_update().order_by("pk"))
+    request = _placement_request(vm)
+    placement = scheduler.choose_host(
+        request, _host_states(hosts), mode=settings.NUAGE["PLACEMENT_MODE"]
+    )
+    if placement.host_id is None:
+        raise hypervisor.HypervisorError(scheduler.describe_no_host(request, placement))
+    host = next(h for h in hosts if h.pk == placement.host_id)
+    VirtualMachine.objects.filter(pk=vm.pk).update(host=host)
+    vm.host = host
+    return host
 
 
 def _domain_spec(vm: VirtualMachine, disk_path: str) -> hypervisor.DomainSpec:
@@ -302,8 +351,8 @@ def _ensure_disk(vm: VirtualMachine) -> str:
 
 def _step_scheduled(vm: VirtualMachine) -> str:
     if vm.host is None:
-        vm.host = _placement_choose(vm)
-        VirtualMachine.objects.filter(pk=vm.pk).update(host=vm.host)
+        placement_claim(vm=vm)
+    assert vm.host is not None
     return _("Placed on host %(host)s.") % {"host": vm.host.name}
 
 
@@ -490,6 +539,23 @@ def _refresh_capacity(host: Host) -> None:
         return
     host.cpus, host.memory_mib = info.cpus, info.memory_mib
     host.reachable, host.last_error, host.last_seen_at = True, "", timezone.now()
+    try:
+        host.disk_gib = hypervisor.pool_capacity_gib(host.uri, host.storage_pool)
+    except hypervisor.HostUnreachable as exc:
+        host.reachable, host.last_error = False, str(exc)
+    except hypervisor.HypervisorError as exc:
+        # Up, but with no pool to put disks in: placement finds no disk room on it.
+        host.disk_gib, host.last_error = 0, str(exc)
+
+
+def _clean_tags(tags: object) -> object:
+    """Lowercased, deduplicated and sorted; the model's validator judges the words."""
+    if not isinstance(tags, list | tuple) or not all(isinstance(t, str) for t in tags):
+        return tags
+    return sorted({t.strip().lower() for t in tags if t.strip()})
+
+
+HOST_SETTINGS = ("cpu_ratio", "ram_ratio", "disk_ratio", "tags")
 
 
 @transaction.atomic
@@ -501,38 +567,73 @@ def host_register(
     storage_pool: str = "nuage",
     domain_type: str = "qemu",
     enabled: bool = True,
+    cpu_ratio: Decimal | float | None = None,
+    ram_ratio: Decimal | float | None = None,
+    disk_ratio: Decimal | float | None = None,
+    tags: list[str] | None = None,
 ) -> Host:
     require_platform_admin(registered_by)
     host = Host(
-        name=name, uri=uri, storage_pool=storage_pool, domain_type=domain_type, enabled=enabled
+        name=name,
+        uri=uri,
+        storage_pool=storage_pool,
+        domain_type=domain_type,
+        enabled=enabled,
+        cpu_ratio=cpu_ratio,
+        ram_ratio=ram_ratio,
+        disk_ratio=disk_ratio,
+        tags=_clean_tags(tags or []),
     )
-    host.full_clean(exclude=["cpus", "memory_mib"])
+    host.full_clean(exclude=["cpus", "memory_mib", "disk_gib"])
     _refresh_capacity(host)
     if not host.reachable:
         raise ValidationError({"uri": host.last_error})
+    if host.last_error:
+        raise ValidationError({"storage_pool": host.last_error})
     host.save()
     audit_record(
         actor=registered_by,
         action="host.register",
         obj=host,
-        changes={"uri": uri, "cpus": host.cpus, "memory_mib": host.memory_mib},
+        changes={
+            "uri": uri,
+            "cpus": host.cpus,
+            "memory_mib": host.memory_mib,
+            "disk_gib": host.disk_gib,
+            **{k: _audit_value(getattr(host, k)) for k in HOST_SETTINGS},
+        },
     )
     return host
+
+
+def _audit_value(value: Any) -> Any:
+    return str(value) if isinstance(value, Decimal) else value
 
 
 @transaction.atomic
 def host_update(*, updated_by: User, host: Host, **fields: Any) -> Host:
     require_platform_admin(updated_by)
-    allowed = {"name", "enabled", "storage_pool", "domain_type"}
+    allowed = {"name", "enabled", "storage_pool", "domain_type", *HOST_SETTINGS}
     unknown = set(fields) - allowed
     if unknown:
         raise ValidationError({f: _("This field cannot be changed.") for f in unknown})
+    if "tags" in fields:
+        fields["tags"] = _clean_tags(fields["tags"])
     changes = {k: v for k, v in fields.items() if getattr(host, k) != v}
     for key, value in changes.items():
         setattr(host, key, value)
     host.full_clean()
+    if "storage_pool" in changes:
+        _refresh_capacity(host)
+        if host.reachable and host.last_error:
+            raise ValidationError({"storage_pool": host.last_error})
     host.save()
-    audit_record(actor=updated_by, action="host.update", obj=host, changes=changes)
+    audit_record(
+        actor=updated_by,
+        action="host.update",
+        obj=host,
+        changes={k: _audit_value(v) for k, v in changes.items()},
+    )
     return host
 
 
@@ -540,7 +641,9 @@ def host_update(*, updated_by: User, host: Host, **fields: Any) -> Host:
 def host_refresh(*, host: Host) -> Host:
     """Re-read capacity and reachability from libvirt (periodic; no user involved)."""
     _refresh_capacity(host)
-    host.save(update_fields=["cpus", "memory_mib", "reachable", "last_error", "last_seen_at"])
+    host.save(
+        update_fields=["cpus", "memory_mib", "disk_gib", "reachable", "last_error", "last_seen_at"]
+    )
     return host
 
 
