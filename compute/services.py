@@ -12,7 +12,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Sum
+from django.db.models import QuerySet, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -265,35 +265,62 @@ def _placement_request(vm: VirtualMachine) -> PlacementRequest:
     )
 
 
-def _host_states(hosts: list[Host]) -> list[HostState]:
-    """What the scheduler needs to know of each host; allocation is summed from placed VMs."""
+_HOST_STATE_FIELDS = (
+    "id",
+    "enabled",
+    "reachable",
+    "cpus",
+    "memory_mib",
+    "disk_gib",
+    "cpu_ratio",
+    "ram_ratio",
+    "disk_ratio",
+    "tags",
+)
+
+
+def _ratio(own: Decimal | None, resource: str) -> float:
+    return float(own) if own is not None else float(settings.NUAGE[f"{resource}_RATIO"])
+
+
+def _host_states(hosts: QuerySet[Host]) -> list[HostState]:
+    """What the scheduler needs to know of each host; allocation is summed from placed VMs.
+
+    Rows are read as values, not model instances: this runs once per decision over every
+    host. The host rows are read (and, with select_for_update, locked) before the allocation
+    is summed, so that the sum includes every claim committed before the lock was granted.
+    """
+    rows = list(hosts.values(*_HOST_STATE_FIELDS))
     used = {
-        row["host_id"]: row
+        row["host_id"]: (row["vcpus"] or 0, row["ram"] or 0, row["disk"] or 0)
         for row in VirtualMachine.objects.filter(host__isnull=False, state__in=PLACED_STATES)
         .values("host_id")
         .annotate(
             vcpus=Sum("flavor__vcpus"), ram=Sum("flavor__ram_mib"), disk=Sum("flavor__disk_gib")
         )
+        .order_by()
     }
-    empty = {"vcpus": 0, "ram": 0, "disk": 0}
-    return [
-        HostState(
-            id=h.pk,
-            enabled=h.enabled,
-            up=h.reachable,
-            cpus=h.cpus,
-            ram_mib=h.memory_mib,
-            disk_gib=h.disk_gib,
-            cpu_ratio=h.effective_ratio("cpu"),
-            ram_ratio=h.effective_ratio("ram"),
-            disk_ratio=h.effective_ratio("disk"),
-            used_vcpus=used.get(h.pk, empty)["vcpus"] or 0,
-            used_ram_mib=used.get(h.pk, empty)["ram"] or 0,
-            used_disk_gib=used.get(h.pk, empty)["disk"] or 0,
-            tags=frozenset(h.tags),
+    states = []
+    for h in rows:
+        vcpus, ram, disk = used.get(h["id"], (0, 0, 0))
+        states.append(
+            HostState(
+                id=h["id"],
+                enabled=h["enabled"],
+                up=h["reachable"],
+                cpus=h["cpus"],
+                ram_mib=h["memory_mib"],
+                disk_gib=h["disk_gib"],
+                cpu_ratio=_ratio(h["cpu_ratio"], "CPU"),
+                ram_ratio=_ratio(h["ram_ratio"], "RAM"),
+                disk_ratio=_ratio(h["disk_ratio"], "DISK"),
+                used_vcpus=vcpus,
+                used_ram_mib=ram,
+                used_disk_gib=disk,
+                tags=frozenset(h["tags"]),
+            )
         )
-        for h in hosts
-    ]
+    return states
 
 
 @transaction.atomic
@@ -305,14 +332,12 @@ def placement_claim(*, vm: VirtualMachine) -> Host:
     host is ever given more than physical x ratio. The claim is released where the host
     column is cleared (a failed provisioning) or the VM leaves the placed states (deleted).
     """
-    hosts = list(Host.objects.select_for_update().order_by("pk"))
+    states = _host_states(Host.objects.select_for_update().order_by("pk"))
     request = _placement_request(vm)
-    placement = scheduler.choose_host(
-        request, _host_states(hosts), mode=settings.NUAGE["PLACEMENT_MODE"]
-    )
+    placement = scheduler.choose_host(request, states, mode=settings.NUAGE["PLACEMENT_MODE"])
     if placement.host_id is None:
         raise hypervisor.HypervisorError(scheduler.describe_no_host(request, placement))
-    host = next(h for h in hosts if h.pk == placement.host_id)
+    host = Host.objects.get(pk=placement.host_id)
     VirtualMachine.objects.filter(pk=vm.pk).update(host=host)
     vm.host = host
     return host
