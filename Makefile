@@ -26,5 +26,6 @@ test: install services lint
 	$(PY) -m pytest -q
 
 bench: install services
+	$(PY) bench/placement.py
 	$(PY) bench/provision_sim.py
 	$(PY) bench/provision.py

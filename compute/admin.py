@@ -9,8 +9,21 @@ from portal.admin_audit import AuditedModelAdmin
 
 @admin.register(Host)
 class HostAdmin(AuditedModelAdmin):
-    list_display = ["name", "uri", "enabled", "reachable", "cpus", "memory_mib"]
-    readonly_fields = ["cpus", "memory_mib", "reachable", "last_seen_at", "last_error"]
+    list_display = [
+        "name",
+        "uri",
+        "enabled",
+        "reachable",
+        "cpus",
+        "memory_mib",
+        "disk_gib",
+        "cpu_ratio",
+        "ram_ratio",
+        "disk_ratio",
+        "tags",
+    ]
+    list_filter = ["enabled", "reachable"]
+    readonly_fields = ["cpus", "memory_mib", "disk_gib", "reachable", "last_seen_at", "last_error"]
 
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
@@ -31,7 +44,16 @@ class ImageAdmin(AuditedModelAdmin):
 
 @admin.register(VirtualMachine)
 class VirtualMachineAdmin(admin.ModelAdmin):
-    list_display = ["name", "tenant", "environment", "state", "runtime_state", "host", "owner"]
+    list_display = [
+        "name",
+        "tenant",
+        "environment",
+        "state",
+        "runtime_state",
+        "host",
+        "anti_affinity_group",
+        "owner",
+    ]
     list_filter = ["state", "tenant"]
 
     def has_change_permission(self, request, obj=None):

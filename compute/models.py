@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import re
 import uuid
+from decimal import Decimal
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
+from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
@@ -22,15 +28,81 @@ from compute.choices import (
 )
 from portal.models import Environment, Tenant, User
 
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
+
 vm_name_validator = RegexValidator(
     r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$",
     _("Use 1-63 lowercase letters, digits and hyphens; start and end with a letter or digit."),
 )
 
 
+LIBVIRT_SCHEMES = ("qemu", "qemu+tcp", "qemu+ssh", "qemu+tls", "test")
+_TAG = re.compile(r"^[a-z0-9][a-z0-9_.:-]{0,62}$")
+
+
+def validate_libvirt_uri(value: str) -> None:
+    """Accept the libvirt URIs Nuage can drive; say which form is expected otherwise."""
+    parts = urlsplit(value)
+    if parts.scheme not in LIBVIRT_SCHEMES:
+        raise ValidationError(
+            _(
+                "Use a libvirt URI starting with qemu://, qemu+tcp://, qemu+ssh://, qemu+tls:// "
+                "or test:// (for example qemu:///system)."
+            ),
+            code="scheme",
+        )
+    if parts.scheme == "test":
+        if not parts.path.strip("/"):
+            raise ValidationError(
+                _("A test URI names a node file or 'default': test:///default."), code="path"
+            )
+        return
+    if parts.path not in ("/system", "/session"):
+        raise ValidationError(
+            _("End a QEMU URI with /system or /session, as in qemu+ssh://root@host/system."),
+            code="path",
+        )
+    if "+" in parts.scheme and not parts.hostname:
+        raise ValidationError(
+            _("Name the remote host in the URI, as in %(example)s.")
+            % {"example": f"{parts.scheme}://host.example/system"},
+            code="host",
+        )
+
+
+def validate_host_tags(value: object) -> None:
+    if not isinstance(value, list) or not all(isinstance(t, str) for t in value):
+        raise ValidationError(_("Give the tags as a list of words."), code="tags")
+    bad = [t for t in value if not _TAG.match(t)]
+    if bad:
+        raise ValidationError(
+            _(
+                "Tags are 1-63 lowercase letters, digits and the signs _ . : - "
+                "(for example env:production); not %(bad)s."
+            )
+            % {"bad": ", ".join(bad)},
+            code="tags",
+        )
+
+
+def _ratio_field(label: StrOrPromise) -> models.DecimalField:
+    return models.DecimalField(
+        label,
+        max_digits=5,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(Decimal("0.10")), MaxValueValidator(Decimal("64"))],
+        help_text=_("Empty: the platform default."),
+    )
+
+
 class Host(models.Model):
     name = models.CharField(max_length=63, unique=True)
-    uri = models.CharField(_("libvirt URI"), max_length=255, unique=True)
+    uri = models.CharField(
+        _("libvirt URI"), max_length=255, unique=True, validators=[validate_libvirt_uri]
+    )
     # How the other hosts' libvirtd reach this one for peer-to-peer migration (blank: `uri`).
     peer_uri = models.CharField(_("peer URI"), max_length=255, blank=True)
     enabled = models.BooleanField(default=True)
@@ -43,6 +115,13 @@ class Host(models.Model):
     # Capacity as read from libvirt at registration and on each refresh.
     cpus = models.PositiveIntegerField(default=0)
     memory_mib = models.PositiveBigIntegerField(default=0)
+    disk_gib = models.PositiveBigIntegerField(_("storage pool capacity (GiB)"), default=0)
+    # Overcommit: placement hands out up to physical x ratio of each resource.
+    cpu_ratio = _ratio_field(_("CPU overcommit ratio"))
+    ram_ratio = _ratio_field(_("RAM overcommit ratio"))
+    disk_ratio = _ratio_field(_("disk overcommit ratio"))
+    # "env:<name>" reserves the host for that environment; other tags can be required.
+    tags = models.JSONField(default=list, blank=True, validators=[validate_host_tags])
     reachable = models.BooleanField(default=False)
     # Whether the storage pool is shared with the other shared-storage hosts (same pool name,
     # same paths): only then can HA restart this host's VMs elsewhere.
@@ -66,6 +145,21 @@ class Host(models.Model):
     @property
     def migration_uri(self) -> str:
         return self.peer_uri or self.uri
+
+    def effective_ratio(self, resource: str) -> float:
+        """The host's own ratio for "cpu", "ram" or "disk", else the platform default."""
+        own = getattr(self, f"{resource}_ratio")
+        if own is not None:
+            return float(own)
+        return float(settings.NUAGE[f"{resource.upper()}_RATIO"])
+
+    @property
+    def status(self) -> str:
+        if not self.enabled:
+            return "disabled"
+        if self.down_since is not None or not self.reachable:
+            return "down"
+        return "maintenance" if self.maintenance else "up"
 
 
 class Flavor(models.Model):
@@ -120,6 +214,10 @@ class VirtualMachine(models.Model):
     flavor = models.ForeignKey(Flavor, on_delete=models.PROTECT, related_name="vms")
     image = models.ForeignKey(Image, on_delete=models.PROTECT, related_name="vms")
     ssh_public_key = models.TextField(blank=True)
+    # VMs of one tenant with the same group name never share a host.
+    anti_affinity_group = models.CharField(
+        max_length=63, blank=True, validators=[vm_name_validator]
+    )
     host = models.ForeignKey(
         Host, null=True, blank=True, on_delete=models.PROTECT, related_name="vms"
     )

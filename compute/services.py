@@ -6,17 +6,18 @@ import logging
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import F, Sum
+from django.db.models import F, QuerySet, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from compute import hypervisor
+from compute import hypervisor, scheduler
 from compute.choices import (
     LIVE_STATES,
     OPERATION_FOR_STATE,
@@ -43,6 +44,7 @@ from compute.models import (
     RollingMaintenance,
     VirtualMachine,
 )
+from compute.scheduler import HostState, PlacementRequest
 from portal.audit import audit_record, changed_fields, created_fields, snapshot
 from portal.errors import ConflictError
 from portal.models import Environment, User
@@ -128,6 +130,7 @@ def vm_request_create(
     image: Image,
     name: str,
     ssh_public_key: str = "",
+    anti_affinity_group: str = "",
     remote_addr: str | None = None,
 ) -> VirtualMachine:
     tenant = environment.tenant
@@ -150,6 +153,7 @@ def vm_request_create(
         flavor=flavor,
         image=image,
         ssh_public_key=ssh_public_key.strip(),
+        anti_affinity_group=anti_affinity_group.strip(),
     )
     try:
         vm.clean_fields(exclude=["tenant", "environment", "owner", "flavor", "image"])
@@ -296,19 +300,13 @@ def vm_migrate(
         except hypervisor.HypervisorError as exc:
             raise ValidationError({"host": str(exc)}) from exc
     else:
-        target = Host.objects.select_for_update().get(pk=target.pk)
         if target.pk == source.pk:
             raise ValidationError(
                 {"host": _("The VM already runs on %(host)s.") % {"host": target.name}}
             )
-        free = target.memory_mib - _memory_claimed([target]).get(target.pk, 0)
-        problem = None
-        if not (target.enabled and target.reachable) or target.maintenance or target.down_since:
-            problem = _("Host %(host)s is disabled, unreachable or in maintenance.")
-        elif vm.flavor.vcpus > target.cpus or vm.flavor.ram_mib > free:
-            problem = _("Host %(host)s does not have room for this VM.")
-        if problem:
-            raise ValidationError({"host": problem % {"host": target.name}})
+        refusal = _placement_refusal(vm, target)
+        if refusal:
+            raise ValidationError({"host": refusal})
     _transition(vm, Transition.MIGRATE, error_message="")
     op = _operation_begin(vm, requested_by=requested_by, source_host=source, target_host=target)
     audit_record(
@@ -325,61 +323,151 @@ def vm_migrate(
 # --- the worker's side: running an operation step by step ----------------------------------
 
 
-def _memory_claimed(hosts: list[Host]) -> dict[int, int]:
-    """MiB claimed per host: its placed VMs, plus the VMs migrating to it."""
-    claimed: dict[int, int] = {}
+def _placement_request(vm: VirtualMachine) -> PlacementRequest:
+    avoid: frozenset[int] = frozenset()
+    if vm.anti_affinity_group:
+        avoid = frozenset(
+            VirtualMachine.objects.filter(
+                tenant_id=vm.tenant_id,
+                anti_affinity_group=vm.anti_affinity_group,
+                state__in=PLACED_STATES,
+                host__isnull=False,
+            )
+            .exclude(pk=vm.pk)
+            .values_list("host_id", flat=True)
+        )
+    return PlacementRequest(
+        vcpus=vm.flavor.vcpus,
+        ram_mib=vm.flavor.ram_mib,
+        disk_gib=vm.flavor.disk_gib,
+        environment=vm.environment.name,
+        avoid_host_ids=avoid,
+    )
+
+
+_HOST_STATE_FIELDS = (
+    "id",
+    "enabled",
+    "maintenance",
+    "reachable",
+    "down_since",
+    "cpus",
+    "memory_mib",
+    "disk_gib",
+    "cpu_ratio",
+    "ram_ratio",
+    "disk_ratio",
+    "tags",
+)
+_ACTIVE = [OperationStatus.PENDING, OperationStatus.RUNNING]
+
+
+def _ratio(own: Decimal | None, resource: str) -> float:
+    return float(own) if own is not None else float(settings.NUAGE[f"{resource}_RATIO"])
+
+
+def _host_states(hosts: QuerySet[Host]) -> list[HostState]:
+    """What the scheduler needs to know of each host; allocation is summed from placed VMs.
+
+    Rows are read as values, not model instances: this runs once per decision over every
+    host. The host rows are read (and, with select_for_update, locked) before the allocation
+    is summed, so that the sum includes every claim committed before the lock was granted.
+    A VM migrating to a host counts there from the start of its migration; a host in
+    maintenance or declared down takes nothing new.
+    """
+    rows = list(hosts.values(*_HOST_STATE_FIELDS))
+    used: dict[int, list[int]] = {}
     placed = (
-        VirtualMachine.objects.filter(host__in=hosts, state__in=PLACED_STATES)
+        VirtualMachine.objects.filter(host__isnull=False, state__in=PLACED_STATES)
         .values("host_id")
-        .annotate(ram=Sum("flavor__ram_mib"))
+        .annotate(
+            vcpus=Sum("flavor__vcpus"), ram=Sum("flavor__ram_mib"), disk=Sum("flavor__disk_gib")
+        )
+        .order_by()
     )
     incoming = (
-        Operation.objects.filter(
-            target_host__in=hosts,
-            status__in=[OperationStatus.PENDING, OperationStatus.RUNNING],
-        )
+        Operation.objects.filter(target_host__isnull=False, status__in=_ACTIVE)
         .values("target_host_id")
-        .annotate(ram=Sum("vm__flavor__ram_mib"))
+        .annotate(
+            vcpus=Sum("vm__flavor__vcpus"),
+            ram=Sum("vm__flavor__ram_mib"),
+            disk=Sum("vm__flavor__disk_gib"),
+        )
+        .order_by()
     )
-    for row in placed:
-        claimed[row["host_id"]] = claimed.get(row["host_id"], 0) + (row["ram"] or 0)
-    for arriving in incoming:
-        host_id = arriving["target_host_id"]
-        claimed[host_id] = claimed.get(host_id, 0) + (arriving["ram"] or 0)
-    return claimed
+    for host_id, vcpus, ram, disk in [
+        *((r["host_id"], r["vcpus"], r["ram"], r["disk"]) for r in placed),
+        *((r["target_host_id"], r["vcpus"], r["ram"], r["disk"]) for r in incoming),
+    ]:
+        total = used.setdefault(host_id, [0, 0, 0])
+        total[0] += vcpus or 0
+        total[1] += ram or 0
+        total[2] += disk or 0
+    states = []
+    for h in rows:
+        vcpus, ram, disk = used.get(h["id"], (0, 0, 0))
+        states.append(
+            HostState(
+                id=h["id"],
+                enabled=h["enabled"] and not h["maintenance"],
+                up=h["reachable"] and h["down_since"] is None,
+                cpus=h["cpus"],
+                ram_mib=h["memory_mib"],
+                disk_gib=h["disk_gib"],
+                cpu_ratio=_ratio(h["cpu_ratio"], "CPU"),
+                ram_ratio=_ratio(h["ram_ratio"], "RAM"),
+                disk_ratio=_ratio(h["disk_ratio"], "DISK"),
+                used_vcpus=vcpus,
+                used_ram_mib=ram,
+                used_disk_gib=disk,
+                tags=frozenset(h["tags"]),
+            )
+        )
+    return states
 
 
 def _placement_choose(
     vm: VirtualMachine, *, exclude: Host | None = None, shared_pool: str | None = None
 ) -> Host:
-    """The enabled, reachable host outside maintenance with the most free memory that fits.
+    """The scheduler's host for the VM, under the candidate host rows' locks (pk order).
 
-    Host rows are locked in primary-key order so that concurrent placements see each other's
-    claims; the claim itself is the VM's host column (or a migration's target), written in the
-    same transaction.
+    Callers write the claim (the VM's host, or a migration's target) in the same transaction.
+    `exclude` is the host a VM leaves; `shared_pool` limits the choice to hosts sharing that
+    storage pool (an HA restart, whose disk must be reachable there).
     """
-    candidates = Host.objects.select_for_update().filter(
-        enabled=True, maintenance=False, down_since__isnull=True
-    )
+    candidates = Host.objects.select_for_update().order_by("pk")
     if exclude is not None:
         candidates = candidates.exclude(pk=exclude.pk)
-    if shared_pool is not None:  # HA restart: only where the disk is reachable
+    if shared_pool is not None:
         candidates = candidates.filter(shared_storage=True, storage_pool=shared_pool)
-    hosts = list(candidates.order_by("pk"))
-    used = _memory_claimed(hosts)
-    best: Host | None = None
-    best_free = -1
-    for host in hosts:
-        free = host.memory_mib - used.get(host.id, 0)
-        if host.reachable and vm.flavor.vcpus <= host.cpus and free >= vm.flavor.ram_mib:
-            if free > best_free:
-                best, best_free = host, free
-    if best is None:
-        raise hypervisor.HypervisorError(
-            _("No enabled host has %(ram)s MiB of memory and %(vcpus)s vCPU free right now.")
-            % {"ram": vm.flavor.ram_mib, "vcpus": vm.flavor.vcpus}
-        )
-    return best
+    states = _host_states(candidates)  # takes the locks: what follows sees every claim
+    request = _placement_request(vm)
+    placement = scheduler.choose_host(request, states, mode=settings.NUAGE["PLACEMENT_MODE"])
+    if placement.host_id is None:
+        raise hypervisor.HypervisorError(scheduler.describe_no_host(request, placement))
+    return Host.objects.get(pk=placement.host_id)
+
+
+def _placement_refusal(vm: VirtualMachine, target: Host) -> str | None:
+    """Why the scheduler would not put this VM on `target` (a chosen migration target)."""
+    (state,) = _host_states(Host.objects.select_for_update().filter(pk=target.pk))
+    reason = scheduler.reject_reason(state, _placement_request(vm))
+    return None if reason is None else scheduler.describe_refusal(target.name, reason)
+
+
+@transaction.atomic
+def placement_claim(*, vm: VirtualMachine) -> Host:
+    """Choose the VM's host and claim its capacity (the VM's host column) in one transaction.
+
+    Every host row is locked in primary-key order before the allocation is summed, so two
+    concurrent placements run one after the other and the second sees the first's claim: no
+    host is ever given more than physical x ratio. The claim is released where the host
+    column is cleared (a failed provisioning) or the VM leaves the placed states (deleted).
+    """
+    host = _placement_choose(vm)
+    VirtualMachine.objects.filter(pk=vm.pk).update(host=host)
+    vm.host = host
+    return host
 
 
 def _domain_spec(vm: VirtualMachine, disk_path: str) -> hypervisor.DomainSpec:
@@ -415,8 +503,8 @@ def _ensure_disk(vm: VirtualMachine) -> str:
 
 def _step_scheduled(vm: VirtualMachine) -> str:
     if vm.host is None:
-        vm.host = _placement_choose(vm)
-        VirtualMachine.objects.filter(pk=vm.pk).update(host=vm.host)
+        placement_claim(vm=vm)
+    assert vm.host is not None
     return _("Placed on host %(host)s.") % {"host": vm.host.name}
 
 
@@ -997,6 +1085,23 @@ def _refresh_capacity(host: Host) -> None:
         return
     host.cpus, host.memory_mib = info.cpus, info.memory_mib
     host.reachable, host.last_error, host.last_seen_at = True, "", timezone.now()
+    try:
+        host.disk_gib = hypervisor.pool_capacity_gib(host.uri, host.storage_pool)
+    except hypervisor.HostUnreachable as exc:
+        host.reachable, host.last_error = False, str(exc)
+    except hypervisor.HypervisorError as exc:
+        # Up, but with no pool to put disks in: placement finds no disk room on it.
+        host.disk_gib, host.last_error = 0, str(exc)
+
+
+def _clean_tags(tags: object) -> object:
+    """Lowercased, deduplicated and sorted; the model's validator judges the words."""
+    if not isinstance(tags, list | tuple) or not all(isinstance(t, str) for t in tags):
+        return tags
+    return sorted({t.strip().lower() for t in tags if t.strip()})
+
+
+HOST_SETTINGS = ("cpu_ratio", "ram_ratio", "disk_ratio", "tags")
 
 
 @transaction.atomic
@@ -1009,6 +1114,10 @@ def host_register(
     domain_type: str = "qemu",
     enabled: bool = True,
     peer_uri: str = "",
+    cpu_ratio: Decimal | float | None = None,
+    ram_ratio: Decimal | float | None = None,
+    disk_ratio: Decimal | float | None = None,
+    tags: list[str] | None = None,
     remote_addr: str | None = None,
 ) -> Host:
     require_platform_admin(registered_by)
@@ -1019,20 +1128,36 @@ def host_register(
         storage_pool=storage_pool,
         domain_type=domain_type,
         enabled=enabled,
+        cpu_ratio=cpu_ratio,
+        ram_ratio=ram_ratio,
+        disk_ratio=disk_ratio,
+        tags=_clean_tags(tags or []),
     )
-    host.full_clean(exclude=["cpus", "memory_mib"])
+    host.full_clean(exclude=["cpus", "memory_mib", "disk_gib"])
     _refresh_capacity(host)
     if not host.reachable:
         raise ValidationError({"uri": host.last_error})
+    if host.last_error:
+        raise ValidationError({"storage_pool": host.last_error})
     host.save()
     audit_record(
         actor=registered_by,
         action="host.register",
         obj=host,
-        changes={"uri": uri, "cpus": host.cpus, "memory_mib": host.memory_mib},
+        changes={
+            "uri": uri,
+            "cpus": host.cpus,
+            "memory_mib": host.memory_mib,
+            "disk_gib": host.disk_gib,
+            **{k: _audit_value(getattr(host, k)) for k in HOST_SETTINGS},
+        },
         remote_addr=remote_addr,
     )
     return host
+
+
+def _audit_value(value: Any) -> Any:
+    return str(value) if isinstance(value, Decimal) else value
 
 
 @transaction.atomic
@@ -1040,14 +1165,21 @@ def host_update(
     *, updated_by: User, host: Host, remote_addr: str | None = None, **fields: Any
 ) -> Host:
     require_platform_admin(updated_by)
-    allowed = {"name", "peer_uri", "enabled", "storage_pool", "domain_type"}
+    allowed = {"name", "peer_uri", "enabled", "storage_pool", "domain_type", *HOST_SETTINGS}
     unknown = set(fields) - allowed
     if unknown:
         raise ValidationError({f: _("This field cannot be changed.") for f in unknown})
+    if "tags" in fields:
+        fields["tags"] = _clean_tags(fields["tags"])
     before = snapshot(host, fields)
-    for key, value in fields.items():
+    changes = {k: v for k, v in fields.items() if getattr(host, k) != v}
+    for key, value in changes.items():
         setattr(host, key, value)
     host.full_clean()
+    if "storage_pool" in changes:
+        _refresh_capacity(host)
+        if host.reachable and host.last_error:
+            raise ValidationError({"storage_pool": host.last_error})
     host.save()
     audit_record(
         actor=updated_by,
@@ -1063,7 +1195,9 @@ def host_update(
 def host_refresh(*, host: Host) -> Host:
     """Re-read capacity and reachability from libvirt (periodic; no user involved)."""
     _refresh_capacity(host)
-    host.save(update_fields=["cpus", "memory_mib", "reachable", "last_error", "last_seen_at"])
+    host.save(
+        update_fields=["cpus", "memory_mib", "disk_gib", "reachable", "last_error", "last_seen_at"]
+    )
     return host
 
 

@@ -254,7 +254,15 @@ NUAGE = {
     "SERIAL_LOG_DIR": env("NUAGE_SERIAL_LOG_DIR", default="/var/log/libvirt/qemu"),
     # How long a stop waits for the guest to power off before pulling the plug.
     "STOP_GRACE_SECONDS": env.float("NUAGE_STOP_GRACE_SECONDS", default=60.0),
+    # Placement: "spread" (most free memory first) or "pack" (fill hosts one by one), and the
+    # overcommit ratios of hosts that set none of their own.
+    "PLACEMENT_MODE": env("NUAGE_PLACEMENT_MODE", default="spread"),
+    "CPU_RATIO": env.float("NUAGE_CPU_RATIO", default=4.0),
+    "RAM_RATIO": env.float("NUAGE_RAM_RATIO", default=1.0),
+    "DISK_RATIO": env.float("NUAGE_DISK_RATIO", default=1.0),
 }
+if NUAGE["PLACEMENT_MODE"] not in ("spread", "pack"):
+    raise ImproperlyConfigured("NUAGE_PLACEMENT_MODE must be 'spread' or 'pack'.")
 
 if not DEBUG:
     SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=True)

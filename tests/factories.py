@@ -75,6 +75,7 @@ class HostFactory(factory.django.DjangoModelFactory):
     uri = factory.Sequence(lambda n: f"test:///nonexistent-{n}.xml")
     cpus = 16
     memory_mib = 32768
+    disk_gib = 1000
     reachable = True
 
 

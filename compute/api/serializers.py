@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from rest_framework import serializers
@@ -18,8 +19,33 @@ from compute.models import (
 )
 
 
+def _ratio() -> serializers.DecimalField:
+    return serializers.DecimalField(
+        max_digits=5,
+        decimal_places=2,
+        min_value=Decimal("0.10"),
+        max_value=Decimal("64"),
+        allow_null=True,
+        required=False,
+    )
+
+
 class HostSerializer(serializers.ModelSerializer[Host]):
     domain_type = serializers.ChoiceField(choices=DomainType.choices, default=DomainType.QEMU)
+    cpu_ratio = _ratio()
+    ram_ratio = _ratio()
+    disk_ratio = _ratio()
+    tags = serializers.ListField(
+        child=serializers.CharField(max_length=63), required=False, max_length=64
+    )
+    status = serializers.ChoiceField(
+        choices=[("up", "up"), ("down", "down"), ("disabled", "disabled")], read_only=True
+    )
+    effective_ratios = serializers.SerializerMethodField()
+
+    def get_effective_ratios(self, obj: Host) -> dict[str, float]:
+        """The ratios placement applies: the host's own, else the platform defaults."""
+        return {r: obj.effective_ratio(r) for r in ("cpu", "ram", "disk")}
 
     class Meta:
         model = Host
@@ -34,6 +60,13 @@ class HostSerializer(serializers.ModelSerializer[Host]):
             "domain_type",
             "cpus",
             "memory_mib",
+            "disk_gib",
+            "cpu_ratio",
+            "ram_ratio",
+            "disk_ratio",
+            "effective_ratios",
+            "tags",
+            "status",
             "reachable",
             "last_seen_at",
             "last_error",
@@ -44,6 +77,7 @@ class HostSerializer(serializers.ModelSerializer[Host]):
             "maintenance",
             "cpus",
             "memory_mib",
+            "disk_gib",
             "reachable",
             "last_seen_at",
             "last_error",
@@ -58,6 +92,12 @@ class HostUpdateSerializer(serializers.Serializer[Host]):
     enabled = serializers.BooleanField(required=False)
     storage_pool = serializers.CharField(max_length=63, required=False)
     domain_type = serializers.ChoiceField(choices=DomainType.choices, required=False)
+    cpu_ratio = _ratio()
+    ram_ratio = _ratio()
+    disk_ratio = _ratio()
+    tags = serializers.ListField(
+        child=serializers.CharField(max_length=63), required=False, max_length=64
+    )
 
 
 class FlavorSerializer(serializers.ModelSerializer[Flavor]):
@@ -139,6 +179,7 @@ class VirtualMachineSerializer(serializers.ModelSerializer[VirtualMachine]):
             "flavor",
             "image",
             "host",
+            "anti_affinity_group",
             "state",
             "runtime_state",
             "error_message",
@@ -164,6 +205,13 @@ class VirtualMachineRequestSerializer(serializers.Serializer[VirtualMachine]):
     image = serializers.IntegerField()
     ssh_public_key = serializers.CharField(
         required=False, allow_blank=True, default="", max_length=8192
+    )
+    anti_affinity_group = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        default="",
+        max_length=63,
+        help_text="VMs of the tenant with the same group never share a host",
     )
 
 

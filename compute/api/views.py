@@ -188,6 +188,7 @@ class VirtualMachineViewSet(mixins.DestroyModelMixin, ScopedReadOnlyViewSet):
             ),
             name=data["name"],
             ssh_public_key=data["ssh_public_key"],
+            anti_affinity_group=data["anti_affinity_group"],
             remote_addr=client_ip(request),
         )
         return self._answer(vm, status.HTTP_201_CREATED)

@@ -72,6 +72,17 @@ def host_info(uri: str) -> HostInfo:
     return call(uri, fn)
 
 
+def pool_capacity_gib(uri: str, pool: str) -> int:
+    """The storage pool's size in GiB (what placement shares out among the VMs' disks)."""
+
+    def fn(conn: libvirt.virConnect) -> int:
+        p = _pool(conn, pool)
+        p.refresh(0)
+        return int(p.info()[1]) // 2**30
+
+    return call(uri, fn)
+
+
 def ensure_volume(
     uri: str, *, pool: str, name: str, capacity_gib: int, backing_volume: str | None
 ) -> str:

@@ -238,7 +238,12 @@ def test_unreachable_host_puts_vm_in_error_with_reason(
     world, db, flavor, image, run_on_commit, tmp_path
 ):
     Host.objects.create(
-        name="gone", uri=f"test://{tmp_path}/missing.xml", cpus=8, memory_mib=16384, reachable=True
+        name="gone",
+        uri=f"test://{tmp_path}/missing.xml",
+        cpus=8,
+        memory_mib=16384,
+        disk_gib=100,
+        reachable=True,
     )
     vm = request_vm(world, flavor, image)
     vm.refresh_from_db()
@@ -255,7 +260,8 @@ def test_no_capacity_left_puts_vm_in_error(world, tmp_path, image, run_on_commit
     second = request_vm(world, big, image, name="second")
     second.refresh_from_db()
     assert second.state == VMState.ERROR
-    assert "No enabled host has 1024 MiB" in second.error_message
+    assert "(1 vCPU, 1024 MiB RAM, 1 GiB disk)" in second.error_message
+    assert "1 without enough memory" in second.error_message
 
 
 def test_placement_picks_the_host_with_most_free_memory(world, tmp_path, image, run_on_commit):
