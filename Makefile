@@ -15,6 +15,10 @@ demo:
 services:
 	@scripts/services-up.sh
 
+# Re-extract the messages, fill French from locale/fr_translations.py, compile (.mo committed).
+messages: install
+	$(PY) scripts/messages.py
+
 lint: install
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .

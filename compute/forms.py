@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
-from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
 
 from compute import selectors
 from compute.models import Flavor, Image
@@ -16,21 +17,23 @@ from portal.selectors import environment_list
 
 class VMRequestForm(forms.Form):
     environment: forms.ModelChoiceField[Environment] = forms.ModelChoiceField(
-        queryset=Environment.objects.none(), label=_("Environment")
+        queryset=Environment.objects.none(), label=gettext_lazy("Environment")
     )
     flavor: forms.ModelChoiceField[Flavor] = forms.ModelChoiceField(
-        queryset=Flavor.objects.none(), label=_("Flavor")
+        queryset=Flavor.objects.none(), label=gettext_lazy("Flavor")
     )
     image: forms.ModelChoiceField[Image] = forms.ModelChoiceField(
-        queryset=Image.objects.none(), label=_("Image")
+        queryset=Image.objects.none(), label=gettext_lazy("Image")
     )
     name = forms.CharField(
         max_length=63,
-        label=_("Name"),
-        help_text=_("Lowercase letters, digits and hyphens, unique in the tenant."),
+        label=gettext_lazy("Name"),
+        help_text=gettext_lazy("Lowercase letters, digits and hyphens, unique in the tenant."),
     )
     ssh_public_key = forms.CharField(
-        required=False, label=_("SSH public key"), widget=forms.Textarea(attrs={"rows": 3})
+        required=False,
+        label=gettext_lazy("SSH public key"),
+        widget=forms.Textarea(attrs={"rows": 3}),
     )
 
     def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
@@ -43,13 +46,26 @@ class VMRequestForm(forms.Form):
         self.fields["environment"].queryset = environment_list(fetched_by=user).filter(pk__in=envs)  # type: ignore[attr-defined]
         self.fields["flavor"].queryset = selectors.flavor_list(fetched_by=user)  # type: ignore[attr-defined]
         self.fields["image"].queryset = selectors.image_list(fetched_by=user)  # type: ignore[attr-defined]
-        self.fields["environment"].label_from_instance = (  # type: ignore[attr-defined]
-            lambda env: (
-                f"{env.tenant.name} / {env.name}"
-                + (f" ({_('approval required')})" if env.requires_approval else "")
-            )
-        )
+        self.fields["environment"].label_from_instance = _environment_label  # type: ignore[attr-defined]
+
+
+def _environment_label(env: Environment) -> str:
+    """ "Apollo / production (approval required)", saying when small requests skip approval."""
+    label = f"{env.tenant.name} / {env.name}"
+    if not env.requires_approval:
+        return label
+    limits = [
+        ngettext("%(n)s vCPU", "%(n)s vCPU", n) % {"n": n}
+        for n in [env.auto_approve_max_vcpus]
+        if n is not None
+    ] + [_("%(n)s MiB") % {"n": n} for n in [env.auto_approve_max_ram_mib] if n is not None]
+    if limits:
+        return _("%(env)s (approval required above %(limits)s)") % {
+            "env": label,
+            "limits": " / ".join(limits),
+        }
+    return _("%(env)s (approval required)") % {"env": label}
 
 
 class RejectForm(forms.Form):
-    reason = forms.CharField(label=_("Reason"), max_length=2000)
+    reason = forms.CharField(label=gettext_lazy("Reason"), max_length=2000)

@@ -49,20 +49,21 @@ def browser() -> Iterator[Browser]:
 
 @pytest.fixture
 def login(browser: Browser, live_server) -> Iterator[Callable[[User], Page]]:
-    """login(user) -> a page signed in as that user, in its own browser context (own cookies)."""
+    """login(user, locale) -> a page signed in as that user, in its own browser context (own
+    cookies), whose browser asks for `locale` (Accept-Language)."""
     contexts: list[BrowserContext] = []
 
-    def _login(user: User) -> Page:
+    def _login(user: User, locale: str = "en-GB") -> Page:
         context = browser.new_context(
-            base_url=live_server.url, locale="en-GB", viewport={"width": 1200, "height": 800}
+            base_url=live_server.url, locale=locale, viewport={"width": 1200, "height": 800}
         )
         context.set_default_timeout(15_000)
         contexts.append(context)
         page = context.new_page()
         page.goto("/login/")
-        page.get_by_label("Username").fill(user.username)
-        page.get_by_label("Password").fill(PASSWORD)
-        page.get_by_role("button", name="Log in").click()
+        page.locator("input[name=username]").fill(user.username)
+        page.locator("input[name=password]").fill(PASSWORD)
+        page.locator("form button[type=submit]").first.click()
         page.wait_for_url(lambda url: "/login/" not in url)
         return page
 
