@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, status
 from rest_framework.decorators import action
 from rest_framework.request import Request
@@ -33,30 +33,25 @@ from compute.models import Host, RollingMaintenance, VirtualMachine
 from portal.api.viewsets import (
     ScopedReadOnlyViewSet,
     ServiceCreateMixin,
+    ServiceUpdateMixin,
     client_ip,
     request_user,
 )
 from portal.selectors import environment_list, user_list
 
 
-class HostViewSet(ServiceCreateMixin, mixins.UpdateModelMixin, ScopedReadOnlyViewSet):
+@extend_schema_view(
+    update=extend_schema(request=HostUpdateSerializer),
+    partial_update=extend_schema(request=HostUpdateSerializer),
+)
+class HostViewSet(ServiceCreateMixin, ServiceUpdateMixin, ScopedReadOnlyViewSet):
     selector = staticmethod(selectors.host_list)
     serializer_class = HostSerializer
     create_service = staticmethod(services.host_register)
     create_actor = "registered_by"
-
-    @extend_schema(request=HostUpdateSerializer, responses=HostSerializer)
-    def update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        host: Host = self.get_object()
-        ser = HostUpdateSerializer(data=request.data, partial=True)
-        ser.is_valid(raise_exception=True)
-        host = services.host_update(
-            updated_by=request_user(request),
-            host=host,
-            remote_addr=client_ip(request),
-            **ser.validated_data,
-        )
-        return Response(HostSerializer(host).data)
+    update_serializer_class = HostUpdateSerializer
+    update_service = staticmethod(services.host_update)
+    update_object = "host"
 
     @extend_schema(request=None, responses=OrphanSerializer(many=True))
     @action(detail=True, methods=["get"], pagination_class=None)

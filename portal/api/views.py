@@ -8,7 +8,7 @@ from django.contrib.auth import authenticate
 from django.http import StreamingHttpResponse
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, status
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
@@ -39,6 +39,7 @@ from portal.api.serializers import (
 from portal.api.viewsets import (
     ScopedReadOnlyViewSet,
     ServiceCreateMixin,
+    ServiceUpdateMixin,
     client_ip,
     request_user,
 )
@@ -52,12 +53,19 @@ class TenantViewSet(ServiceCreateMixin, ScopedReadOnlyViewSet):
     create_service = staticmethod(services.tenant_create)
 
 
-class EnvironmentViewSet(ScopedReadOnlyViewSet):
+@extend_schema_view(
+    update=extend_schema(request=EnvironmentUpdateSerializer),
+    partial_update=extend_schema(request=EnvironmentUpdateSerializer),
+)
+class EnvironmentViewSet(ServiceUpdateMixin, ScopedReadOnlyViewSet):
     """A tenant's environments and their approval policy (tenant admins edit them)."""
 
     selector = staticmethod(selectors.environment_list)
     serializer_class = EnvironmentSerializer
     filterset_fields = ["tenant", "name"]
+    update_serializer_class = EnvironmentUpdateSerializer
+    update_service = staticmethod(services.environment_update)
+    update_object = "environment"
 
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         ser = EnvironmentSerializer(data=request.data)
@@ -71,19 +79,6 @@ class EnvironmentViewSet(ScopedReadOnlyViewSet):
             created_by=user, tenant=tenant, remote_addr=client_ip(request), **data
         )
         return Response(EnvironmentSerializer(environment).data, status=status.HTTP_201_CREATED)
-
-    @extend_schema(request=EnvironmentUpdateSerializer, responses=EnvironmentSerializer)
-    def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        environment = self.get_object()
-        ser = EnvironmentUpdateSerializer(data=request.data, partial=True)
-        ser.is_valid(raise_exception=True)
-        environment = services.environment_update(
-            updated_by=request_user(request),
-            environment=environment,
-            remote_addr=client_ip(request),
-            **ser.validated_data,
-        )
-        return Response(EnvironmentSerializer(environment).data)
 
 
 class UserViewSet(mixins.CreateModelMixin, ScopedReadOnlyViewSet):
@@ -217,12 +212,19 @@ class AuditEntryViewSet(ScopedReadOnlyViewSet):
         return csv_response(self.filter_queryset(self.get_queryset()))
 
 
-class WebhookViewSet(mixins.DestroyModelMixin, ScopedReadOnlyViewSet):
+@extend_schema_view(
+    update=extend_schema(request=WebhookUpdateSerializer),
+    partial_update=extend_schema(request=WebhookUpdateSerializer),
+)
+class WebhookViewSet(ServiceUpdateMixin, mixins.DestroyModelMixin, ScopedReadOnlyViewSet):
     """A tenant's webhooks (tenant admins): VM events POSTed as JSON, signed with HMAC-SHA256."""
 
     selector = staticmethod(selectors.webhook_list)
     serializer_class = WebhookSerializer
     filterset_fields = ["tenant", "enabled"]
+    update_serializer_class = WebhookUpdateSerializer
+    update_service = staticmethod(services.webhook_update)
+    update_object = "webhook"
 
     @extend_schema(request=WebhookSerializer, responses={201: WebhookCreatedSerializer})
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
@@ -241,19 +243,6 @@ class WebhookViewSet(mixins.DestroyModelMixin, ScopedReadOnlyViewSet):
         )
         data = {**WebhookSerializer(hook).data, "secret": secret}
         return Response(data, status=status.HTTP_201_CREATED)
-
-    @extend_schema(request=WebhookUpdateSerializer, responses=WebhookSerializer)
-    def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        hook = self.get_object()
-        ser = WebhookUpdateSerializer(data=request.data, partial=True)
-        ser.is_valid(raise_exception=True)
-        hook = services.webhook_update(
-            updated_by=request_user(request),
-            webhook=hook,
-            remote_addr=client_ip(request),
-            **ser.validated_data,
-        )
-        return Response(WebhookSerializer(hook).data)
 
     def perform_destroy(self, instance: Webhook) -> None:
         services.webhook_delete(

@@ -9,6 +9,7 @@ from django.db.models import Model, QuerySet
 from rest_framework import mixins, status, viewsets
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.serializers import Serializer
 
 from portal.models import User
 
@@ -65,3 +66,30 @@ class ServiceCreateMixin(ScopedGenericViewSet):
             **actor, **ser.validated_data, remote_addr=client_ip(request)
         )
         return Response(self.get_serializer(obj).data, status=status.HTTP_201_CREATED)
+
+
+class ServiceUpdateMixin(ScopedGenericViewSet):
+    """PATCH (and PUT, as a partial change): the object is found in scope first (another
+    tenant's is a 404 before any validation), then the validated fields go to `update_service`.
+
+    Views describe the request body with extend_schema_view(partial_update=..., update=...).
+    """
+
+    update_serializer_class: ClassVar[type[Serializer[Any]]]
+    update_service: ClassVar[Callable[..., Model]]
+    update_object: ClassVar[str]  # the service's keyword for the object, e.g. "host"
+
+    def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        obj = self.get_object()
+        ser = self.update_serializer_class(data=request.data, partial=True)
+        ser.is_valid(raise_exception=True)
+        obj = type(self).update_service(
+            updated_by=request_user(request),
+            remote_addr=client_ip(request),
+            **{self.update_object: obj},
+            **ser.validated_data,
+        )
+        return Response(self.get_serializer(obj).data)
+
+    def update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return self.partial_update(request, *args, **kwargs)
