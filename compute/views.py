@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -18,6 +20,7 @@ from compute.models import VirtualMachine
 from portal.errors import ConflictError
 from portal.models import User
 from portal.permissions import Perm, has_perm
+from portal.tenancy import current_tenant
 
 
 def _user(request: HttpRequest) -> User:
@@ -67,16 +70,21 @@ def _action_allowed(vm: VirtualMachine, action: str) -> bool:
     return vm.state in sources
 
 
+def _tenant_vms(request: HttpRequest) -> Any:
+    """The VMs of the tenant chosen in the header (all the user sees if none is chosen)."""
+    vms = selectors.vm_list_with_operation(fetched_by=_user(request))
+    tenant = current_tenant(request)
+    return vms.filter(tenant=tenant) if tenant is not None else vms
+
+
 @login_required
 def vm_list(request: HttpRequest) -> HttpResponse:
-    vms = selectors.vm_list_with_operation(fetched_by=_user(request))
-    return render(request, "compute/vm_list.html", {"vms": vms})
+    return render(request, "compute/vm_list.html", {"vms": _tenant_vms(request)})
 
 
 @login_required
 def vm_table(request: HttpRequest) -> HttpResponse:
-    vms = selectors.vm_list_with_operation(fetched_by=_user(request))
-    return render(request, "compute/_vm_table.html", {"vms": vms})
+    return render(request, "compute/_vm_table.html", {"vms": _tenant_vms(request)})
 
 
 @login_required

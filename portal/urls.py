@@ -14,6 +14,8 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("tokens/", portal_views.token_list, name="tokens"),
     path("audit/", portal_views.audit_log, name="audit"),
+    path("tenant/", portal_views.tenant_page, name="tenant"),
+    path("tenant/switch/", portal_views.tenant_switch, name="tenant-switch"),
     path("tokens/<int:pk>/revoke/", portal_views.token_revoke, name="token-revoke"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),

@@ -10,17 +10,22 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.db.models import Q
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from portal import selectors, services
 from portal.auditlog import AuditFilter, csv_response
+from portal.choices import Role
 from portal.errors import ConflictError
-from portal.models import User
+from portal.models import Tenant, User
+from portal.permissions import Perm, has_perm
+from portal.tenancy import current_tenant, current_tenant_set
 
 TOKEN_LIFETIMES_DAYS = (7, 30, 90, 365)
 
@@ -108,3 +113,110 @@ def audit_log(request: HttpRequest) -> HttpResponseBase:
         "portal/audit.html",
         {"filter": entries, "page": page, "query": query.urlencode()},
     )
+
+
+# --- tenants: the switcher, members and environments --------------------------------------
+
+
+@login_required
+@require_POST
+def tenant_switch(request: HttpRequest) -> HttpResponse:
+    user = _user(request)
+    pk = request.POST.get("tenant") or None
+    tenant = selectors.tenant_list(fetched_by=user).filter(pk=pk).first() if pk else None
+    if pk and tenant is None:
+        raise Http404
+    if tenant is None and not selectors.sees_all_tenants(user):
+        raise Http404
+    current_tenant_set(request, tenant)
+    target = request.POST.get("next", "/")
+    return redirect(target if url_has_allowed_host_and_scheme(target, None) else "/")
+
+
+@login_required
+def tenant_page(request: HttpRequest) -> HttpResponse:
+    """The current tenant: its members and environments, editable by its admins."""
+    user = _user(request)
+    tenant = current_tenant(request)
+    if tenant is None:
+        messages.info(request, _("Choose a tenant in the header to see its members."))
+        return redirect("ui:vm-list")
+    if request.method == "POST":
+        _tenant_change(request, tenant)
+        return redirect("tenant")
+    return render(
+        request,
+        "portal/tenant.html",
+        {
+            "tenant": tenant,
+            "memberships": selectors.membership_list(fetched_by=user)
+            .filter(tenant=tenant)
+            .select_related("user"),
+            "environments": selectors.environment_list(fetched_by=user).filter(tenant=tenant),
+            "roles": Role.choices,
+            "can_manage": has_perm(user, tenant, Perm.MEMBERS_MANAGE),
+        },
+    )
+
+
+def _tenant_change(request: HttpRequest, tenant: Tenant) -> None:
+    user, post = _user(request), request.POST
+    address = request.META.get("REMOTE_ADDR")
+    memberships = selectors.membership_list(fetched_by=user).filter(tenant=tenant)
+    try:
+        if post.get("do") == "add":
+            who = (
+                User.objects.filter(is_active=True)
+                .filter(Q(username=post.get("user", "")) | Q(email__iexact=post.get("user") or "-"))
+                .first()
+            )
+            if who is None:
+                raise ValidationError(_("No active user with this username or e-mail."))
+            services.membership_create(
+                created_by=user, tenant=tenant, user=who, role=post.get("role", ""),
+                remote_addr=address,
+            )  # fmt: skip
+            messages.success(request, _("%(user)s added.") % {"user": who.username})
+        elif post.get("do") in ("role", "remove"):
+            membership = get_object_or_404(memberships, pk=post.get("membership") or 0)
+            if post["do"] == "role":
+                services.membership_update(
+                    updated_by=user, membership=membership, role=post.get("role", ""),
+                    remote_addr=address,
+                )  # fmt: skip
+                messages.success(request, _("Role changed."))
+            else:
+                services.membership_delete(
+                    deleted_by=user, membership=membership, remote_addr=address
+                )
+                messages.success(request, _("Member removed."))
+        elif post.get("do") == "environment":
+            environment = get_object_or_404(
+                selectors.environment_list(fetched_by=user).filter(tenant=tenant),
+                pk=post.get("environment") or 0,
+            )
+
+            def limit(name: str) -> int | None:
+                value = post.get(name, "").strip()
+                if not value:
+                    return None
+                if not value.isdigit():
+                    raise ValidationError(_("Give a whole number, or leave it empty."))
+                return int(value)
+
+            services.environment_update(
+                updated_by=user,
+                environment=environment,
+                requires_approval=post.get("requires_approval") == "on",
+                auto_approve_max_vcpus=limit("auto_approve_max_vcpus"),
+                auto_approve_max_ram_mib=limit("auto_approve_max_ram_mib"),
+                remote_addr=address,
+            )
+            messages.success(request, _("Policy of %(env)s saved.") % {"env": environment.name})
+        else:
+            raise Http404
+    except ValidationError as exc:
+        for error in exc.messages:
+            messages.error(request, error)
+    except PermissionDenied as exc:
+        messages.error(request, str(exc))
