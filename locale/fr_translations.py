@@ -375,10 +375,8 @@ FR: dict[str, str | tuple[str, str]] = {
     "%(n)s MiB": "%(n)s Mio",
     "%(env)s (approval required above %(limits)s)": "%(env)s (approbation requise au-delà de %(limits)s)",
     "%(env)s (approval required)": "%(env)s (approbation requise)",
-    "Choose a tenant in the header to see its members.":
-        "Choisissez un tenant dans l’en-tête pour voir ses membres.",
-    "No active user with this username or e-mail.":
-        "Aucun utilisateur actif avec ce nom ou cet e-mail.",
+    "Choose a tenant in the header to see its members.": "Choisissez un tenant dans l’en-tête pour voir ses membres.",
+    "No active user with this username or e-mail.": "Aucun utilisateur actif avec ce nom ou cet e-mail.",
     "%(user)s added.": "%(user)s ajouté.",
     "Role changed.": "Rôle modifié.",
     "Member removed.": "Membre retiré.",
