@@ -35,6 +35,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "portal",
     "compute",
+    "billing",
 ]
 
 MIDDLEWARE = [
@@ -200,6 +201,8 @@ NUAGE = {
     "SERIAL_LOG_DIR": env("NUAGE_SERIAL_LOG_DIR", default="/var/log/libvirt/qemu"),
     # How long a stop waits for the guest to power off before pulling the plug.
     "STOP_GRACE_SECONDS": env.float("NUAGE_STOP_GRACE_SECONDS", default=60.0),
+    # The currency Nuage bills in; price lists in other currencies are kept but not applied.
+    "CURRENCY": env("NUAGE_CURRENCY", default="EUR"),
 }
 
 if not DEBUG:
