@@ -32,7 +32,7 @@ def _run(statements_by_vendor):
     def run(apps, schema_editor):
         statements = statements_by_vendor.get(schema_editor.connection.vendor, [])
         for sql in [statements] if isinstance(statements, str) else statements:
-            schema_editor.execute(sql)
+            schema_editor.execute(sql, params=None)  # the SQL's % is not a placeholder
 
     return run
 
