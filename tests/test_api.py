@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 from rest_framework.test import APIClient
 
+from billing.models import PriceList
 from compute.choices import VMState
 from compute.models import VirtualMachine
 from portal.api.urls import router
@@ -238,6 +241,12 @@ def test_schema_and_docs_are_served(world):
 
 def _foreign_objects(other: TenantWorld) -> dict[str, object]:
     vm = VirtualMachineFactory(environment=other.development, owner=other.member)
+    superseded, _current = (
+        PriceList.objects.create(
+            name=f"prices {year}", currency="EUR", effective_from=datetime(year, 1, 1, tzinfo=UTC)
+        )
+        for year in (2024, 2025)
+    )
     return {
         "tenant": other.tenant,
         "environment": other.production,
@@ -247,6 +256,7 @@ def _foreign_objects(other: TenantWorld) -> dict[str, object]:
         "host": None,  # filled below: platform objects a member may not see
         "flavor": FlavorFactory(is_public=False),
         "image": ImageFactory(is_public=False),
+        "price-list": superseded,  # members see only the list in effect
     }
 
 
