@@ -17,6 +17,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
+from billing.ledger import usage_record_transition
 from compute import hypervisor, scheduler
 from compute.choices import (
     LIVE_STATES,
@@ -83,6 +84,8 @@ def _transition(vm: VirtualMachine, transition: str, **fields: Any) -> None:
             % {"action": Transition(transition).label.lower(), "state": str(label).lower()},
             state=current,
         )
+    # Usage starts or stops in this same transaction, at this same instant.
+    usage_record_transition(vm=vm, transition=transition, previous_state=vm.state, at=now)
     vm.state = target
     vm.state_changed_at = now
     for name, value in fields.items():

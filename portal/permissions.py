@@ -21,6 +21,8 @@ class Perm(StrEnum):
     AUDIT_VIEW = "audit.view"
     MEMBERS_MANAGE = "tenant.members"
     ENVIRONMENTS_MANAGE = "tenant.environments"
+    # Platform-wide (not per tenant): keep the price lists.
+    PRICE_MANAGE = "billing.price_manage"
 
 
 _MEMBER = frozenset({Perm.VM_VIEW, Perm.VM_REQUEST, Perm.VM_OPERATE_OWN})
@@ -39,7 +41,7 @@ ROLE_PERMS: dict[str, frozenset[Perm]] = {
 }
 PLATFORM_PERMS: dict[str, frozenset[Perm]] = {
     PlatformRole.ADMIN: frozenset(Perm),
-    PlatformRole.FINANCE: frozenset({Perm.VM_VIEW}),
+    PlatformRole.FINANCE: frozenset({Perm.VM_VIEW, Perm.PRICE_MANAGE}),
 }
 
 
@@ -64,6 +66,20 @@ def has_perm(user: User, tenant: Tenant, perm: Perm) -> bool:
 def require_perm(user: User, tenant: Tenant, perm: Perm) -> None:
     if not has_perm(user, tenant, perm):
         raise PermissionDenied(_("Your role in this tenant does not allow this action."))
+
+
+def platform_perms(user: User) -> frozenset[Perm]:
+    """What the user's platform role allows everywhere, whatever their tenants."""
+    if not user.is_authenticated or not user.is_active:
+        return frozenset()
+    if user.is_superuser:
+        return frozenset(Perm)
+    return PLATFORM_PERMS.get(user.platform_role, frozenset())
+
+
+def require_platform_perm(user: User, perm: Perm) -> None:
+    if perm not in platform_perms(user):
+        raise PermissionDenied(_("Your platform role does not allow this action."))
 
 
 def require_platform_admin(user: User) -> None:

@@ -36,6 +36,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "portal",
     "compute",
+    "billing",
 ]
 
 MIDDLEWARE = [
@@ -260,6 +261,8 @@ NUAGE = {
     "CPU_RATIO": env.float("NUAGE_CPU_RATIO", default=4.0),
     "RAM_RATIO": env.float("NUAGE_RAM_RATIO", default=1.0),
     "DISK_RATIO": env.float("NUAGE_DISK_RATIO", default=1.0),
+    # The currency Nuage bills in; price lists in other currencies are kept but not applied.
+    "CURRENCY": env("NUAGE_CURRENCY", default="EUR"),
 }
 if NUAGE["PLACEMENT_MODE"] not in ("spread", "pack"):
     raise ImproperlyConfigured("NUAGE_PLACEMENT_MODE must be 'spread' or 'pack'.")

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 
 import pytest
 from rest_framework.test import APIClient
 
+from billing.models import PriceList
 from compute.choices import VMState
 from compute.models import RollingMaintenance, VirtualMachine
 from portal import services as portal_services
@@ -242,6 +244,12 @@ def test_schema_and_docs_are_served(world):
 
 def _foreign_objects(other: TenantWorld) -> dict[str, object]:
     vm = VirtualMachineFactory(environment=other.development, owner=other.member)
+    superseded, _current = (
+        PriceList.objects.create(
+            name=f"prices {year}", currency="EUR", effective_from=datetime(year, 1, 1, tzinfo=UTC)
+        )
+        for year in (2024, 2025)
+    )
     return {
         "tenant": other.tenant,
         "environment": other.production,
@@ -262,6 +270,7 @@ def _foreign_objects(other: TenantWorld) -> dict[str, object]:
         "rolling-maintenance": RollingMaintenance.objects.create(
             requested_by=other.platform_admin, host_ids=[]
         ),
+        "price-list": superseded,  # members see only the list in effect
     }
 
 

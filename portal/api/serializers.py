@@ -48,6 +48,9 @@ class TenantSerializer(serializers.ModelSerializer[Tenant]):
 
 
 class UserSerializer(serializers.ModelSerializer[User]):
+    # Blank for users without one: a plain string, not the schema's "email" format.
+    email = serializers.CharField(read_only=True, help_text="E-mail address, or empty")
+
     class Meta:
         model = User
         fields = ["id", "username", "email", "platform_role"]

@@ -3,6 +3,7 @@
 from django.urls import include, path
 from rest_framework.routers import DefaultRouter
 
+from billing.api import views as billing_views
 from compute.api import views as compute_views
 from portal.api import views as portal_views
 
@@ -25,7 +26,10 @@ router.register(
     "rolling-maintenance", compute_views.RollingMaintenanceViewSet, basename="rolling-maintenance"
 )
 
+router.register("prices", billing_views.PriceListViewSet, basename="price-list")
+
 urlpatterns = [
     path("auth/token/", portal_views.LoginView.as_view(), name="api-token"),
+    path("usage/", billing_views.UsageView.as_view(), name="usage"),
     path("", include(router.urls)),
 ]

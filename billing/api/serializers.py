@@ -1,0 +1,133 @@
+"""Serializers for price lists and usage reports."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, time
+from decimal import Decimal
+from typing import Any
+
+from django.utils import timezone
+from django.utils.dateparse import parse_date, parse_datetime
+from django.utils.translation import gettext_lazy as _
+from rest_framework import serializers
+
+from billing.models import FlavorPrice, PriceList
+
+_PRICE = {"max_digits": 14, "decimal_places": 6, "min_value": Decimal("0")}
+
+
+class FlavorPriceSerializer(serializers.ModelSerializer[FlavorPrice]):
+    flavor_name = serializers.CharField(source="flavor.name", read_only=True)
+
+    class Meta:
+        model = FlavorPrice
+        fields = ["flavor", "flavor_name", "per_hour"]
+
+
+class PriceListSerializer(serializers.ModelSerializer[PriceList]):
+    effective_until = serializers.SerializerMethodField(
+        help_text="Where the list stops applying: its own end, or the next list's start."
+    )
+    flavor_prices = FlavorPriceSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = PriceList
+        fields = [
+            "id",
+            "name",
+            "currency",
+            "effective_from",
+            "effective_to",
+            "effective_until",
+            "vcpu_hour",
+            "ram_gib_hour",
+            "disk_gib_hour",
+            "snapshot_gib_hour",
+            "flavor_prices",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+    def get_effective_until(self, obj: PriceList) -> datetime | None:
+        next_from: datetime | None = getattr(obj, "next_from", None)
+        ends = [t for t in (obj.effective_to, next_from) if t is not None]
+        return min(ends) if ends else None
+
+
+class FlavorPriceInputSerializer(serializers.Serializer[Any]):
+    flavor = serializers.IntegerField()
+    per_hour = serializers.DecimalField(**_PRICE)  # type: ignore[arg-type]
+
+
+class PriceListCreateSerializer(serializers.Serializer[PriceList]):
+    name = serializers.CharField(max_length=100)
+    currency = serializers.CharField(max_length=3)
+    effective_from = serializers.DateTimeField()
+    effective_to = serializers.DateTimeField(required=False, allow_null=True, default=None)
+    vcpu_hour = serializers.DecimalField(**_PRICE)  # type: ignore[arg-type]
+    ram_gib_hour = serializers.DecimalField(**_PRICE)  # type: ignore[arg-type]
+    disk_gib_hour = serializers.DecimalField(**_PRICE)  # type: ignore[arg-type]
+    snapshot_gib_hour = serializers.DecimalField(**_PRICE, required=False, default=Decimal("0"))  # type: ignore[arg-type]
+    flavor_prices = FlavorPriceInputSerializer(many=True, required=False, default=list)
+
+
+class InstantField(serializers.Field[datetime, str, str, Any]):
+    """An ISO 8601 date (midnight UTC) or date-time; without a zone it is UTC."""
+
+    default_error_messages = {
+        "invalid": _("Use an ISO 8601 date or date-time, such as 2025-04-01 or 2025-04-01T12:00Z.")
+    }
+
+    def to_internal_value(self, data: Any) -> datetime:
+        text = str(data).strip()
+        try:
+            value = parse_datetime(text)
+            if value is None:
+                day = parse_date(text)
+                value = datetime.combine(day, time.min) if day is not None else None
+        except ValueError:
+            value = None
+        if value is None:
+            self.fail("invalid")
+        assert value is not None
+        if timezone.is_naive(value):
+            value = timezone.make_aware(value, UTC)
+        return value
+
+    def to_representation(self, value: datetime) -> str:
+        return value.isoformat()
+
+
+class UsageQuerySerializer(serializers.Serializer[Any]):
+    tenant = serializers.CharField(required=False, help_text="A tenant's slug or id.")
+    start = InstantField(required=False, help_text="Default: the 1st of this month, 00:00 UTC.")
+    end = InstantField(required=False, help_text="Default and latest: now.")
+
+
+class UsageLineSerializer(serializers.Serializer[Any]):
+    vm = serializers.IntegerField(source="vm_id")
+    vm_name = serializers.CharField()
+    tenant = serializers.CharField()
+    environment = serializers.CharField()
+    resource = serializers.CharField()
+    quantity = serializers.DecimalField(max_digits=20, decimal_places=10, normalize_output=True)
+    unit = serializers.CharField()
+    flavor = serializers.IntegerField(source="flavor_id", allow_null=True)
+    price_list = serializers.IntegerField(source="price_list_id", allow_null=True)
+    unit_price = serializers.DecimalField(
+        max_digits=14, decimal_places=6, allow_null=True, help_text="Per unit and hour."
+    )
+    seconds = serializers.DecimalField(max_digits=20, decimal_places=6, normalize_output=True)
+    start = serializers.DateTimeField()
+    end = serializers.DateTimeField()
+    amount = serializers.DecimalField(max_digits=20, decimal_places=2)
+
+
+class UsageReportSerializer(serializers.Serializer[Any]):
+    tenant = serializers.CharField(allow_null=True)
+    start = serializers.DateTimeField()
+    end = serializers.DateTimeField()
+    currency = serializers.CharField()
+    rounding = serializers.CharField()
+    lines = UsageLineSerializer(many=True)
+    total = serializers.DecimalField(max_digits=20, decimal_places=2)

@@ -1,0 +1,80 @@
+"""Writing usage events; compute calls this inside the transaction that changes a VM's state."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from billing.choices import UsageKind
+from billing.models import UsageEvent
+from compute.choices import Transition, VMState
+from compute.models import VirtualMachine
+
+# Which charges a lifecycle transition starts or stops. Requests (stop, start, delete) change
+# nothing: a VM is charged until the hypervisor has actually stopped or removed it.
+_KINDS_AFTER: dict[str, tuple[str, ...]] = {
+    Transition.PROVISIONED: (UsageKind.CREATED, UsageKind.STARTED),
+    Transition.STARTED: (UsageKind.STARTED,),
+    Transition.STOPPED: (UsageKind.STOPPED,),
+    Transition.DELETED: (UsageKind.DELETED,),
+    # A VM in error is not usable: CPU and RAM stop, its disk is charged until it is deleted.
+    Transition.FAIL: (UsageKind.STOPPED,),
+    # Its host died (and the VM could not restart elsewhere) or its domain vanished: the same.
+    Transition.HOST_LOST: (UsageKind.STOPPED,),
+    Transition.DOMAIN_VANISHED: (UsageKind.STOPPED,),
+    # The host came back with the guest still running: charged again from then on.
+    Transition.HOST_BACK_RUNNING: (UsageKind.STARTED,),
+    # A domain adopted into Nuage is charged from its adoption.
+    Transition.ADOPT_RUNNING: (UsageKind.CREATED, UsageKind.STARTED),
+    Transition.ADOPT_STOPPED: (UsageKind.CREATED,),
+    # Live migration and an HA restart keep the VM's charges running: same VM, another host.
+}
+
+
+def usage_event_key(vm: VirtualMachine, cause: str, at: datetime, kind: str) -> str:
+    """The identity of one fact: the VM, what caused it and when, and which charge it moves."""
+    return f"{vm.uuid}:{cause}@{at.isoformat()}:{kind}"
+
+
+def usage_event_record(
+    *,
+    vm: VirtualMachine,
+    kind: str,
+    at: datetime,
+    cause: str,
+    snapshot_ref: str = "",
+    snapshot_gib: int = 0,
+) -> None:
+    """Append one event (INSERT … ON CONFLICT DO NOTHING): recording it again changes nothing."""
+    flavor = vm.flavor
+    event = UsageEvent(
+        key=usage_event_key(vm, cause, at, kind),
+        vm=vm,
+        tenant_id=vm.tenant_id,
+        environment_id=vm.environment_id,
+        kind=kind,
+        at=at,
+        vcpus=flavor.vcpus,
+        ram_mib=flavor.ram_mib,
+        disk_gib=flavor.disk_gib,
+        flavor=flavor,
+        snapshot_ref=snapshot_ref,
+        snapshot_gib=snapshot_gib,
+    )
+    UsageEvent.objects.bulk_create([event], ignore_conflicts=True)
+
+
+def usage_record_transition(
+    *, vm: VirtualMachine, transition: str, previous_state: str, at: datetime
+) -> None:
+    """Record the charges a transition starts or stops, at the instant of the state change."""
+    kinds = _KINDS_AFTER.get(transition, ())
+    if not kinds:
+        return
+    if transition in (Transition.FAIL, Transition.HOST_LOST) and previous_state == (
+        VMState.PROVISIONING
+    ):
+        return  # a failed provisioning is undone: nothing was ever charged
+    if transition == Transition.DELETED and vm.host_id is None:
+        return  # a withdrawn request, or a provisioning already undone: nothing existed
+    for kind in kinds:
+        usage_event_record(vm=vm, kind=kind, at=at, cause=transition)

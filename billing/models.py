@@ -1,0 +1,150 @@
+"""The usage ledger (append-only lifecycle events) and the price lists that value it."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any, NoReturn
+
+from django.core.validators import MinValueValidator, RegexValidator
+from django.db import models
+from django.db.models import F, Q
+from django.utils.translation import gettext_lazy as _
+
+from billing.choices import UsageKind
+from compute.models import Flavor, VirtualMachine
+from portal.models import Environment, Tenant, User
+
+
+class LedgerImmutableError(Exception):
+    """Raised on any attempt to change or remove a usage event: the ledger only grows."""
+
+
+def _refuse(*_args: Any, **_kwargs: Any) -> NoReturn:
+    raise LedgerImmutableError("Usage events are immutable; record a new event instead.")
+
+
+class UsageEventQuerySet(models.QuerySet["UsageEvent"]):
+    # The database refuses too (a trigger, migration 0002); this says so before the round trip.
+    update = _refuse
+    delete = _refuse
+
+
+class UsageEvent(models.Model):
+    """One fact that starts, stops or changes a charge, written with the state change itself.
+
+    The allocation is copied, not referenced, so that a later change to the flavor does not
+    rewrite history. `key` makes recording idempotent: the same fact recorded twice is one row.
+    """
+
+    key = models.CharField(max_length=200, unique=True)
+    vm = models.ForeignKey(VirtualMachine, on_delete=models.PROTECT, related_name="usage_events")
+    tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="+")
+    environment = models.ForeignKey(Environment, on_delete=models.PROTECT, related_name="+")
+    kind = models.CharField(max_length=20, choices=UsageKind.choices)
+    at = models.DateTimeField(db_index=True)
+    vcpus = models.PositiveIntegerField()
+    ram_mib = models.PositiveIntegerField()
+    disk_gib = models.PositiveIntegerField()
+    flavor = models.ForeignKey(Flavor, on_delete=models.PROTECT, related_name="+")
+    # Snapshot events only: which snapshot, and its size.
+    snapshot_ref = models.CharField(max_length=64, blank=True)
+    snapshot_gib = models.PositiveIntegerField(default=0)
+    recorded_at = models.DateTimeField(auto_now_add=True)
+
+    objects = UsageEventQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["at", "id"]
+        indexes = [
+            models.Index(fields=["tenant", "at"], name="usage_event_tenant_at"),
+            models.Index(fields=["vm", "at"], name="usage_event_vm_at"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M:%S} {self.vm_id} {self.kind}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self.pk is not None:
+            _refuse()
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> NoReturn:
+        _refuse()
+
+
+currency_validator = RegexValidator(
+    r"^[A-Z]{3}$", _("Use a three-letter ISO 4217 currency code, such as EUR.")
+)
+
+
+def _price_field(label: Any) -> models.DecimalField[Decimal, Decimal]:
+    return models.DecimalField(
+        label,
+        max_digits=14,
+        decimal_places=6,
+        default=Decimal("0"),
+        validators=[MinValueValidator(Decimal("0"), _("A price cannot be negative."))],
+    )
+
+
+class PriceList(models.Model):
+    """Prices in one currency from `effective_from` until the next list of that currency starts.
+
+    `effective_to` is optional: when empty, the list ends where the next one begins. Lists are
+    never edited once in effect (usage has been valued with them); a change is a new list.
+    """
+
+    name = models.CharField(max_length=100)
+    currency = models.CharField(max_length=3, validators=[currency_validator])
+    effective_from = models.DateTimeField()
+    effective_to = models.DateTimeField(null=True, blank=True)
+    vcpu_hour = _price_field(_("price per vCPU-hour"))
+    ram_gib_hour = _price_field(_("price per GiB of RAM-hour"))
+    disk_gib_hour = _price_field(_("price per GiB of disk-hour"))
+    snapshot_gib_hour = _price_field(_("price per GiB of snapshot-hour"))
+    created_by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["currency", "-effective_from"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["currency", "effective_from"], name="price_list_unique_start"
+            ),
+            models.CheckConstraint(
+                condition=Q(effective_to__isnull=True) | Q(effective_to__gt=F("effective_from")),
+                name="price_list_ends_after_start",
+            ),
+            models.CheckConstraint(
+                condition=Q(vcpu_hour__gte=0)
+                & Q(ram_gib_hour__gte=0)
+                & Q(disk_gib_hour__gte=0)
+                & Q(snapshot_gib_hour__gte=0),
+                name="price_list_prices_not_negative",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.currency}, {self.effective_from:%Y-%m-%d %H:%M})"
+
+
+class FlavorPrice(models.Model):
+    """An optional flat price per hour a VM of this flavor runs, on top of its resources."""
+
+    price_list = models.ForeignKey(
+        PriceList, on_delete=models.CASCADE, related_name="flavor_prices"
+    )
+    flavor = models.ForeignKey(Flavor, on_delete=models.PROTECT, related_name="+")
+    per_hour = _price_field(_("price per flavor-hour"))
+
+    class Meta:
+        ordering = ["price_list", "flavor"]
+        constraints = [
+            models.UniqueConstraint(fields=["price_list", "flavor"], name="flavor_price_unique"),
+            models.CheckConstraint(condition=Q(per_hour__gte=0), name="flavor_price_not_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.flavor} {self.per_hour}/h"

@@ -1,0 +1,134 @@
+"""Reads of price lists, usage events and usage reports, scoped to the requesting user."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.conf import settings
+from django.db.models import OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.utils import timezone
+
+from billing.choices import UsageKind
+from billing.models import FlavorPrice, PriceList, UsageEvent
+from billing.usage import LedgerEvent, Prices, UsageLine, usage_lines
+from portal.models import Tenant, User
+from portal.permissions import Perm, platform_perms
+from portal.selectors import tenant_list
+
+
+def billing_currency() -> str:
+    return str(settings.NUAGE.get("CURRENCY", "EUR"))
+
+
+def _with_next_start(qs: QuerySet[PriceList]) -> QuerySet[PriceList]:
+    """Annotate `next_from`: where the next list of the same currency starts (the derived end)."""
+    following = PriceList.objects.filter(
+        currency=OuterRef("currency"), effective_from__gt=OuterRef("effective_from")
+    ).order_by("effective_from")
+    return qs.annotate(next_from=Subquery(following.values("effective_from")[:1])).prefetch_related(
+        Prefetch("flavor_prices", queryset=FlavorPrice.objects.select_related("flavor"))
+    )
+
+
+def price_list_current_qs(*, at: datetime | None = None) -> QuerySet[PriceList]:
+    """The one list in effect at `at` (now by default) in the billing currency, as a queryset."""
+    at = at or timezone.now()
+    latest = (
+        PriceList.objects.filter(currency=billing_currency(), effective_from__lte=at)
+        .order_by("-effective_from")
+        .values("pk")[:1]
+    )
+    return PriceList.objects.filter(pk__in=Subquery(latest)).filter(
+        Q(effective_to__isnull=True) | Q(effective_to__gt=at)
+    )
+
+
+def price_list_list(*, fetched_by: User) -> QuerySet[PriceList]:
+    """Those who keep prices see every list; everyone else sees the one in effect now."""
+    if Perm.PRICE_MANAGE in platform_perms(fetched_by):
+        qs = PriceList.objects.all()
+    elif fetched_by.is_authenticated:
+        qs = price_list_current_qs()
+    else:
+        qs = PriceList.objects.none()
+    return _with_next_start(qs.select_related("created_by"))
+
+
+def price_list_current(*, fetched_by: User, at: datetime | None = None) -> PriceList | None:
+    if not fetched_by.is_authenticated:
+        return None
+    return _with_next_start(price_list_current_qs(at=at)).first()
+
+
+def prices_of(price_list: PriceList) -> Prices:
+    """The computation's view of a price list (its flavor prices prefetched or loaded)."""
+    next_from = getattr(price_list, "next_from", None)
+    end = price_list.effective_to
+    if next_from is not None and (end is None or next_from < end):
+        end = next_from
+    return Prices(
+        id=price_list.pk,
+        currency=price_list.currency,
+        effective_from=price_list.effective_from,
+        effective_to=end,
+        vcpu_hour=price_list.vcpu_hour,
+        ram_gib_hour=price_list.ram_gib_hour,
+        disk_gib_hour=price_list.disk_gib_hour,
+        snapshot_gib_hour=price_list.snapshot_gib_hour,
+        flavor_hour={fp.flavor_id: fp.per_hour for fp in price_list.flavor_prices.all()},
+    )
+
+
+def prices_for_period(*, start: datetime, end: datetime) -> list[Prices]:
+    """Every list of the billing currency that may cover part of [start, end)."""
+    qs = _with_next_start(PriceList.objects.filter(currency=billing_currency())).filter(
+        effective_from__lt=end
+    )
+    return [
+        p for p in (prices_of(pl) for pl in qs) if p.effective_to is None or p.effective_to > start
+    ]
+
+
+def usage_event_list(
+    *, fetched_by: User, tenant: Tenant | None = None, before: datetime | None = None
+) -> QuerySet[UsageEvent]:
+    qs = UsageEvent.objects.filter(tenant__in=tenant_list(fetched_by=fetched_by))
+    if tenant is not None:
+        qs = qs.filter(tenant=tenant)
+    if before is not None:
+        qs = qs.filter(at__lt=before)
+    return qs.order_by("at", "id")
+
+
+def _ledger_event(row: UsageEvent) -> LedgerEvent:
+    return LedgerEvent(
+        key=row.key,
+        vm_id=row.vm_id,
+        tenant_id=row.tenant_id,
+        environment_id=row.environment_id,
+        kind=row.kind,
+        at=row.at,
+        vcpus=row.vcpus,
+        ram_mib=row.ram_mib,
+        disk_gib=row.disk_gib,
+        flavor_id=row.flavor_id,
+        snapshot_ref=row.snapshot_ref,
+        snapshot_gib=row.snapshot_gib,
+        seq=row.pk,
+    )
+
+
+def usage_report(
+    *, fetched_by: User, start: datetime, end: datetime, tenant: Tenant | None = None
+) -> list[UsageLine]:
+    """Usage lines of [start, end) for the tenants the user sees (or the one named)."""
+    events = usage_event_list(fetched_by=fetched_by, tenant=tenant, before=end)
+    # VMs deleted before the period cannot contribute; their history need not be read.
+    gone = UsageEvent.objects.filter(kind=UsageKind.DELETED, at__lt=start).values("vm_id")
+    rows = events.exclude(vm_id__in=gone)
+    return usage_lines(
+        (_ledger_event(row) for row in rows.iterator(chunk_size=2000)),
+        prices_for_period(start=start, end=end),
+        start=start,
+        end=end,
+    )
