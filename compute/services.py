@@ -37,6 +37,7 @@ from portal.audit import audit_record
 from portal.errors import ConflictError
 from portal.models import Environment, User
 from portal.permissions import Perm, has_perm, require_perm, require_platform_admin
+from quotas.services import quota_charge, quota_release, quota_reserve
 
 logger = logging.getLogger(__name__)
 
@@ -165,6 +166,8 @@ def vm_request_create(
             changes={"environment": environment.name},
         )
         _operation_begin(vm, requested_by=requested_by)
+    # Last, so that the quota row's lock is held for the shortest time before the commit.
+    quota_reserve(vm=vm)
     return vm
 
 
@@ -193,6 +196,7 @@ def vm_reject(
     if len(reason) > 2000:
         raise ValidationError({"reason": _("Keep the reason under 2,000 characters.")})
     _transition(vm, Transition.REJECT, rejection_reason=reason, approved_by=rejected_by)
+    quota_release(vm=vm)
     audit_record(
         actor=rejected_by,
         action="vm.reject",
@@ -223,6 +227,7 @@ def vm_action(
         # Nothing exists on a host yet: withdrawing the request is immediate.
         _transition(vm, Transition.DELETE)
         _transition(vm, Transition.DELETED, deleted_at=timezone.now())
+        quota_release(vm=vm)
         audit_record(
             actor=requested_by,
             action="vm.delete",
@@ -424,6 +429,10 @@ def _operation_succeed(op: Operation) -> None:
     if end == Transition.DELETED:
         fields["deleted_at"] = timezone.now()
     _transition(vm, end, **fields)
+    if end == Transition.PROVISIONED:
+        quota_charge(vm=vm)
+    elif end == Transition.DELETED:
+        quota_release(vm=vm)
     VirtualMachine.objects.filter(pk=vm.pk).update(
         runtime_state=RUNTIME_AFTER[end], runtime_checked_at=timezone.now()
     )
@@ -454,6 +463,8 @@ def operation_fail(*, operation_id: int, reason: str, failed_step_id: int | None
         message = reason + (f" {cleanup_note}" if cleanup_note else "")
         if vm.state in TRANSITIONAL_STATES:
             _transition(vm, Transition.FAIL, error_message=message)
+        if op.kind == OperationKind.PROVISION:
+            quota_release(vm=vm, reserved_only=True)
         audit_record(
             actor=None,
             action=f"vm.{op.kind}.failed",
@@ -647,6 +658,7 @@ def reconcile(*, now: datetime | None = None) -> dict[str, int]:
                 _transition(vm, Transition.FAIL, error_message=_("The operation was lost."))
             except ConflictError:
                 continue
+            quota_release(vm=vm, reserved_only=True)  # a provisioning that never ran
             counts["orphaned_states"] += 1
 
     for host in Host.objects.filter(enabled=True):

@@ -35,6 +35,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "portal",
     "compute",
+    "quotas",
 ]
 
 MIDDLEWARE = [
@@ -185,6 +186,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "compute.reconcile",
         "schedule": env.float("NUAGE_RECONCILE_INTERVAL", default=30.0),
     },
+    "quota-drift": {
+        "task": "quotas.drift_check",
+        "schedule": env.float("NUAGE_QUOTA_DRIFT_INTERVAL", default=300.0),
+    },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
@@ -200,6 +205,8 @@ NUAGE = {
     "SERIAL_LOG_DIR": env("NUAGE_SERIAL_LOG_DIR", default="/var/log/libvirt/qemu"),
     # How long a stop waits for the guest to power off before pulling the plug.
     "STOP_GRACE_SECONDS": env.float("NUAGE_STOP_GRACE_SECONDS", default=60.0),
+    # Quota checks and accounting; off only to measure their cost (bench/quota_contention.py).
+    "QUOTA_ENFORCE": env.bool("NUAGE_QUOTA_ENFORCE", default=True),
 }
 
 if not DEBUG:

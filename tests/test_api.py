@@ -11,7 +11,12 @@ from portal.api.urls import router
 from portal.api.viewsets import ScopedGenericViewSet
 from portal.models import Membership
 from tests.conftest import TenantWorld
-from tests.factories import FlavorFactory, ImageFactory, VirtualMachineFactory
+from tests.factories import (
+    FlavorFactory,
+    ImageFactory,
+    QuotaRequestFactory,
+    VirtualMachineFactory,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -247,6 +252,10 @@ def _foreign_objects(other: TenantWorld) -> dict[str, object]:
         "host": None,  # filled below: platform objects a member may not see
         "flavor": FlavorFactory(is_public=False),
         "image": ImageFactory(is_public=False),
+        "quota": other.production.quota,
+        "quota-request": QuotaRequestFactory(
+            environment=other.production, requested_by=other.member
+        ),
     }
 
 

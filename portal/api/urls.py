@@ -6,6 +6,7 @@ from rest_framework.routers import DefaultRouter
 
 from compute.api import views as compute_views
 from portal.api import views as portal_views
+from quotas.api import views as quota_views
 
 router = DefaultRouter()
 router.register("tenants", portal_views.TenantViewSet, basename="tenant")
@@ -16,6 +17,8 @@ router.register("hosts", compute_views.HostViewSet, basename="host")
 router.register("flavors", compute_views.FlavorViewSet, basename="flavor")
 router.register("images", compute_views.ImageViewSet, basename="image")
 router.register("vms", compute_views.VirtualMachineViewSet, basename="vm")
+router.register("quotas", quota_views.QuotaViewSet, basename="quota")
+router.register("quota-requests", quota_views.QuotaRequestViewSet, basename="quota-request")
 
 urlpatterns = [
     path("auth/token/", obtain_auth_token, name="api-token"),
