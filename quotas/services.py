@@ -79,7 +79,8 @@ def quota_ensure(*, environment: Environment) -> Quota:
         [
             Quota(
                 tenant_id=environment.tenant_id,
-                environment=environment,
+                # By id: assigning the instance would cache this unsaved row on environment.quota.
+                environment_id=environment.pk,
                 **{f"{r}_limit": n for r, n in limits.items()},
             )
         ],
@@ -316,7 +317,7 @@ def quota_request_create(
     elif len(reason) > 2000:
         errors["reason"] = _("Keep the reason under 2,000 characters.")
     if not asked and not errors:
-        errors["__all__"] = _("Ask for more of at least one resource.")
+        errors["amounts"] = _("Ask for more of at least one resource.")
     if errors:
         raise ValidationError(errors)
     quota_request = QuotaRequest.objects.create(
