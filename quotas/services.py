@@ -485,7 +485,7 @@ def recount() -> dict[int, dict[str, dict[str, int]]]:
         )
         for row in rows:
             env = result.setdefault(row["environment_id"], {"used": {}, "reserved": {}})
-            env[kind] = {r: int(row.get(r) or 0) for r in RESOURCES}
+            env[kind] = {r: int(row.get(r) or 0) for r in RESOURCES}  # type: ignore[call-overload]
     return result
 
 
