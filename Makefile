@@ -28,3 +28,4 @@ test: install services lint
 bench: install services
 	$(PY) bench/provision_sim.py
 	$(PY) bench/provision.py
+	$(PY) bench/quota_contention.py

@@ -138,6 +138,7 @@ def quota_reserve(*, vm: VirtualMachine, field: str = "flavor") -> Allocation | 
         if _take(vm.environment, amounts) == 1:
             return Allocation.objects.create(vm=vm, environment=vm.environment, **amounts)
         quota = quota_ensure(environment=vm.environment)
+        quota.environment = vm.environment  # for the message, without another query
         messages = exceeded_messages(quota, amounts)
         if messages:
             raise ValidationError({field: messages})
