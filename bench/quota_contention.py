@@ -19,7 +19,7 @@ import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -71,21 +71,25 @@ def build_world(name: str, quota: int) -> dict[str, Any]:
     from quotas.models import Quota
 
     admin = portal_services.user_create(
-        created_by=None, username=f"{name}-admin", password="x" * 12,
+        created_by=None,
+        username=f"{name}-admin",
+        password="x" * 12,
         platform_role=PlatformRole.ADMIN,
-    )  # fmt: skip
+    )
     member = portal_services.user_create(created_by=None, username=f"{name}-m", password="x" * 12)
     tenant = portal_services.tenant_create(created_by=admin, name=name, slug=name)
     portal_services.membership_create(
         created_by=admin, tenant=tenant, user=member, role=Role.MEMBER
     )
     env = tenant.environments.get(name="production")
-    Quota.objects.filter(environment=env).update(vms_limit=quota, vcpus_limit=10**6,
-                                                 ram_mib_limit=10**9, disk_gib_limit=10**8)  # fmt: skip
+    Quota.objects.filter(environment=env).update(
+        vms_limit=quota, vcpus_limit=10**6, ram_mib_limit=10**9, disk_gib_limit=10**8
+    )
     Host.objects.get_or_create(
-        name="bench-host", uri="test:///bench", defaults={"cpus": 64, "memory_mib": 262144,
-                                                          "reachable": True},
-    )  # fmt: skip
+        name="bench-host",
+        uri="test:///bench",
+        defaults={"cpus": 64, "memory_mib": 262144, "reachable": True},
+    )
     flavor, _ = Flavor.objects.get_or_create(name="b1", vcpus=1, ram_mib=512, disk_gib=1)
     image, _ = Image.objects.get_or_create(name="bench", kind="kernel", kernel_path="/k")
     return {"member": member, "env": env, "flavor": flavor, "image": image}
@@ -189,7 +193,7 @@ def main() -> None:
             f"{off['rate']:.0f} requests/s; cost {cost:.2f}x (goal <= 1.3x)"
         )
         if not args.no_doc:
-            now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+            now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
             cpu = platform.processor() or platform.machine()
             update_doc(
                 f"{HEADING}\n\n"
