@@ -33,3 +33,4 @@ bench: install services
 	$(PY) bench/placement.py
 	$(PY) bench/provision_sim.py
 	$(PY) bench/provision.py
+	$(PY) bench/quota_contention.py

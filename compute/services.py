@@ -58,6 +58,7 @@ from portal.permissions import (
     require_platform_admin,
     tenant_role,
 )
+from quotas.services import quota_charge, quota_release, quota_reserve
 
 logger = logging.getLogger(__name__)
 
@@ -198,6 +199,8 @@ def vm_request_create(
         _operation_begin(vm, requested_by=requested_by)
     else:
         emit("vm.pending_approval", vm=vm)
+    # Last, so that the quota row's lock is held for the shortest time before the commit.
+    quota_reserve(vm=vm)
     return vm
 
 
@@ -228,6 +231,7 @@ def vm_reject(
         raise ValidationError({"reason": _("Keep the reason under 2,000 characters.")})
     _transition(vm, Transition.REJECT, rejection_reason=reason, approved_by=rejected_by)
     emit("vm.rejected", vm=vm)
+    quota_release(vm=vm)
     audit_record(
         actor=rejected_by,
         action="vm.reject",
@@ -258,6 +262,7 @@ def vm_action(
         # Nothing exists on a host yet: withdrawing the request is immediate.
         _transition(vm, Transition.DELETE)
         _transition(vm, Transition.DELETED, deleted_at=timezone.now())
+        quota_release(vm=vm)
         audit_record(
             actor=requested_by,
             action="vm.delete",
@@ -680,6 +685,10 @@ def _operation_succeed(op: Operation) -> None:
     if end == Transition.DELETED:
         fields["deleted_at"] = timezone.now()
     _transition(vm, end, **fields)
+    if end == Transition.PROVISIONED:
+        quota_charge(vm=vm)
+    elif end == Transition.DELETED:
+        quota_release(vm=vm)
     VirtualMachine.objects.filter(pk=vm.pk).update(
         runtime_state=RUNTIME_AFTER[end], runtime_checked_at=timezone.now()
     )
@@ -719,6 +728,8 @@ def operation_fail(*, operation_id: int, reason: str, failed_step_id: int | None
         elif vm.state in TRANSITIONAL_STATES:
             _transition(vm, Transition.FAIL, error_message=message)
             emit("vm.error", vm=vm)
+        if op.kind == OperationKind.PROVISION:
+            quota_release(vm=vm, reserved_only=True)
         audit_record(
             actor=None,
             action=f"vm.{op.kind}.failed",
@@ -1426,6 +1437,7 @@ def reconcile(*, now: datetime | None = None) -> dict[str, int]:
                 _transition(vm, Transition.FAIL, error_message=_("The operation was lost."))
             except ConflictError:
                 continue
+            quota_release(vm=vm, reserved_only=True)  # a provisioning that never ran
             counts["orphaned_states"] += 1
 
     for host in Host.objects.filter(enabled=True):

@@ -23,9 +23,15 @@ class Perm(StrEnum):
     ENVIRONMENTS_MANAGE = "tenant.environments"
     # Platform-wide (not per tenant): keep the price lists.
     PRICE_MANAGE = "billing.price_manage"
+    QUOTA_VIEW = "quota.view"
+    QUOTA_REQUEST = "quota.request"
+    # Setting limits and deciding increase requests: platform admins only (no tenant role has it).
+    QUOTA_MANAGE = "quota.manage"
 
 
-_MEMBER = frozenset({Perm.VM_VIEW, Perm.VM_REQUEST, Perm.VM_OPERATE_OWN})
+_MEMBER = frozenset(
+    {Perm.VM_VIEW, Perm.VM_REQUEST, Perm.VM_OPERATE_OWN, Perm.QUOTA_VIEW, Perm.QUOTA_REQUEST}
+)
 ROLE_PERMS: dict[str, frozenset[Perm]] = {
     Role.MEMBER: _MEMBER,
     Role.APPROVER: _MEMBER | {Perm.VM_APPROVE},
@@ -41,7 +47,7 @@ ROLE_PERMS: dict[str, frozenset[Perm]] = {
 }
 PLATFORM_PERMS: dict[str, frozenset[Perm]] = {
     PlatformRole.ADMIN: frozenset(Perm),
-    PlatformRole.FINANCE: frozenset({Perm.VM_VIEW, Perm.PRICE_MANAGE}),
+    PlatformRole.FINANCE: frozenset({Perm.VM_VIEW, Perm.PRICE_MANAGE, Perm.QUOTA_VIEW}),
 }
 
 

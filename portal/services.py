@@ -48,10 +48,9 @@ def tenant_create(
     tenant = Tenant(name=name, slug=slug)
     tenant.full_clean()
     tenant.save()
-    Environment.objects.bulk_create(
-        Environment(tenant=tenant, name=env_name, requires_approval=approval)
-        for env_name, approval in DEFAULT_ENVIRONMENTS
-    )
+    for env_name, approval in DEFAULT_ENVIRONMENTS:
+        # One by one (not bulk_create) so that post_save gives each its quota row.
+        Environment.objects.create(tenant=tenant, name=env_name, requires_approval=approval)
     audit_record(
         actor=created_by,
         action="tenant.create",

@@ -37,6 +37,7 @@ INSTALLED_APPS = [
     "portal",
     "compute",
     "billing",
+    "quotas",
 ]
 
 MIDDLEWARE = [
@@ -227,6 +228,10 @@ CELERY_BEAT_SCHEDULE = {
         # A heartbeat that waited longer than its interval is stale: the next one is due.
         "options": {"expires": env.float("NUAGE_HEARTBEAT_INTERVAL", default=10.0)},
     },
+    "quota-drift": {
+        "task": "quotas.drift_check",
+        "schedule": env.float("NUAGE_QUOTA_DRIFT_INTERVAL", default=300.0),
+    },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
@@ -263,6 +268,8 @@ NUAGE = {
     "DISK_RATIO": env.float("NUAGE_DISK_RATIO", default=1.0),
     # The currency Nuage bills in; price lists in other currencies are kept but not applied.
     "CURRENCY": env("NUAGE_CURRENCY", default="EUR"),
+    # Quota checks and accounting; off only to measure their cost (bench/quota_contention.py).
+    "QUOTA_ENFORCE": env.bool("NUAGE_QUOTA_ENFORCE", default=True),
 }
 if NUAGE["PLACEMENT_MODE"] not in ("spread", "pack"):
     raise ImproperlyConfigured("NUAGE_PLACEMENT_MODE must be 'spread' or 'pack'.")

@@ -8,6 +8,7 @@ from compute.choices import ImageKind
 from compute.models import Flavor, Host, Image, VirtualMachine
 from portal.choices import Role
 from portal.models import Environment, Membership, Tenant, User
+from quotas.models import QuotaRequest
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -89,3 +90,14 @@ class VirtualMachineFactory(factory.django.DjangoModelFactory):
     name = factory.Sequence(lambda n: f"vm-{n}")
     flavor = factory.SubFactory(FlavorFactory)
     image = factory.SubFactory(ImageFactory)
+
+
+class QuotaRequestFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = QuotaRequest
+
+    environment = factory.SubFactory(EnvironmentFactory)
+    tenant = factory.SelfAttribute("environment.tenant")
+    requested_by = factory.SubFactory(UserFactory)
+    asked = factory.LazyFunction(lambda: {"vcpus": 4})
+    reason = "More builds this quarter."

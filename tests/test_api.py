@@ -17,7 +17,12 @@ from portal.api.viewsets import ScopedGenericViewSet
 from portal.audit import audit_record
 from portal.models import Membership, WebhookDelivery
 from tests.conftest import TenantWorld
-from tests.factories import FlavorFactory, ImageFactory, VirtualMachineFactory
+from tests.factories import (
+    FlavorFactory,
+    ImageFactory,
+    QuotaRequestFactory,
+    VirtualMachineFactory,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -271,6 +276,10 @@ def _foreign_objects(other: TenantWorld) -> dict[str, object]:
             requested_by=other.platform_admin, host_ids=[]
         ),
         "price-list": superseded,  # members see only the list in effect
+        "quota": other.production.quota,
+        "quota-request": QuotaRequestFactory(
+            environment=other.production, requested_by=other.member
+        ),
     }
 
 

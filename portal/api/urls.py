@@ -6,6 +6,7 @@ from rest_framework.routers import DefaultRouter
 from billing.api import views as billing_views
 from compute.api import views as compute_views
 from portal.api import views as portal_views
+from quotas.api import views as quota_views
 
 router = DefaultRouter()
 router.register("tenants", portal_views.TenantViewSet, basename="tenant")
@@ -27,6 +28,8 @@ router.register(
 )
 
 router.register("prices", billing_views.PriceListViewSet, basename="price-list")
+router.register("quotas", quota_views.QuotaViewSet, basename="quota")
+router.register("quota-requests", quota_views.QuotaRequestViewSet, basename="quota-request")
 
 urlpatterns = [
     path("auth/token/", portal_views.LoginView.as_view(), name="api-token"),

@@ -1,0 +1,1 @@
+"""Quotas per tenant and environment, their accounting, and quota increase requests."""

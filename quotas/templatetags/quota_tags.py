@@ -1,0 +1,43 @@
+"""Template tags that show quota bars on pages of other apps (VM list, request form)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import template
+
+from portal.models import User
+from quotas import selectors, services
+from quotas.usage import bars
+
+register = template.Library()
+
+
+@register.inclusion_tag("quotas/_quota_summary.html")
+def quota_summary(user: User) -> dict[str, Any]:
+    quotas = list(selectors.quota_list(fetched_by=user)) if user.is_authenticated else []
+    return {"rows": [(q, bars(q)) for q in quotas]}
+
+
+@register.inclusion_tag("quotas/_fit_data.html")
+def quota_fit_data(user: User) -> dict[str, Any]:
+    """What the request form's script needs to say whether a flavor fits: left per environment."""
+    from compute.selectors import flavor_list
+
+    quotas = selectors.quota_list(fetched_by=user)
+    return {
+        "fit": {
+            "environments": {
+                str(q.environment_id): {
+                    "name": q.environment.name,
+                    "left": {b.resource: b.left for b in bars(q)},
+                    "limit": {b.resource: b.limit for b in bars(q)},
+                }
+                for q in quotas
+            },
+            "flavors": {
+                str(f.pk): services.flavor_amounts(f) for f in flavor_list(fetched_by=user)
+            },
+            "labels": {b.resource: b.label for q in quotas[:1] for b in bars(q)},
+        }
+    }
