@@ -61,6 +61,9 @@ class LimitsSerializer(serializers.Serializer[Any]):
 
 
 class QuotaDefaultSerializer(serializers.ModelSerializer[QuotaDefault]):
+    # Null until the defaults are first changed (the built-in ones have never been saved).
+    updated_at = serializers.DateTimeField(read_only=True, allow_null=True)
+
     class Meta:
         model = QuotaDefault
         fields = [f"{r}_limit" for r in RESOURCES] + ["updated_at"]
