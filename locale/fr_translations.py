@@ -506,3 +506,11 @@ FR.update(
         "Save defaults": "Enregistrer les valeurs par défaut",
     }
 )
+
+# Tenant time zone (shared by billing periods).
+FR.update(
+    {
+        "time zone": "fuseau horaire",
+        "Unknown time zone %(zone)s: use an IANA name such as Europe/Paris.": "Fuseau horaire %(zone)s inconnu : utilisez un nom IANA comme Europe/Paris.",
+    }
+)

@@ -75,12 +75,20 @@ def bar_chart(
         value = scale_max * step / 4
         y = top + plot_h - plot_h * step / 4
         ET.SubElement(
-            svg, "line", {"x1": str(left), "x2": str(width - right), "y1": f"{y:.1f}", "y2": f"{y:.1f}", **axis}
+            svg,
+            "line",
+            {"x1": str(left), "x2": str(width - right), "y1": f"{y:.1f}", "y2": f"{y:.1f}", **axis},
         )
         label = ET.SubElement(
             svg,
             "text",
-            {"x": str(left - 4), "y": f"{y + 4:.1f}", "text-anchor": "end", "font-size": "10", "fill": "#6b7785"},
+            {
+                "x": str(left - 4),
+                "y": f"{y + 4:.1f}",
+                "text-anchor": "end",
+                "font-size": "10",
+                "fill": "#6b7785",
+            },
         )
         label.text = fmt(round(value, 2) if not float(value).is_integer() else int(value))
 
@@ -150,7 +158,9 @@ def bar_chart(
                 "fill": s.color or PALETTE[k % len(PALETTE)],
             },
         )
-        legend = ET.SubElement(svg, "text", {"x": f"{x + 14:.1f}", "y": str(height - 5), "font-size": "11"})
+        legend = ET.SubElement(
+            svg, "text", {"x": f"{x + 14:.1f}", "y": str(height - 5), "font-size": "11"}
+        )
         legend.text = s.label
         x += 24 + 7 * len(s.label)
     return mark_safe(ET.tostring(svg, encoding="unicode"))  # noqa: S308 - built by ElementTree

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from zoneinfo import ZoneInfo, available_timezones
+
 from django.contrib.auth.models import AbstractUser
+from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
@@ -13,6 +16,14 @@ slug_validator = RegexValidator(
     r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$",
     _("Use 1-63 lowercase letters, digits and hyphens; start and end with a letter or digit."),
 )
+
+
+def validate_time_zone(value: str) -> None:
+    if value not in available_timezones():
+        raise ValidationError(
+            _("Unknown time zone %(zone)s: use an IANA name such as Europe/Paris."),
+            params={"zone": value},
+        )
 
 
 class User(AbstractUser):
@@ -28,6 +39,10 @@ class User(AbstractUser):
 class Tenant(models.Model):
     name = models.CharField(max_length=100, unique=True)
     slug = models.CharField(max_length=63, unique=True, validators=[slug_validator])
+    # Bills and "this month" are cut at midnight in this zone; everything is stored in UTC.
+    timezone = models.CharField(
+        _("time zone"), max_length=64, default="UTC", validators=[validate_time_zone]
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -35,6 +50,10 @@ class Tenant(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
 
 
 class Environment(models.Model):

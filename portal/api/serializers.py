@@ -43,7 +43,7 @@ class TenantSerializer(serializers.ModelSerializer[Tenant]):
 
     class Meta:
         model = Tenant
-        fields = ["id", "name", "slug", "created_at", "environments"]
+        fields = ["id", "name", "slug", "timezone", "created_at", "environments"]
         read_only_fields = ["id", "created_at", "environments"]
 
 

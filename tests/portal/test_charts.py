@@ -5,6 +5,8 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from decimal import Decimal
 
+import pytest
+
 from portal.charts import Series, _nice_ceiling, bar_chart
 
 NS = {"s": "http://www.w3.org/2000/svg"}
@@ -25,7 +27,7 @@ def test_stacked_bars_are_proportional_and_tooltips_exact() -> None:
     bars = _bars(svg)
     heights = [float(b.get("height", "0")) for b in bars]
     # Day 1: CPU 3 then RAM 1 stacked; day 2: CPU 1, RAM 0.
-    assert heights[0] == 3 * heights[2]
+    assert heights[0] == pytest.approx(3 * heights[2], abs=0.2)
     assert heights[1] == heights[2]
     assert heights[3] == 0
     titles = [b.find("s:title", NS).text for b in bars]  # type: ignore[union-attr]
@@ -54,4 +56,11 @@ def test_side_by_side_and_limit_line() -> None:
 
 
 def test_nice_ceiling() -> None:
-    assert [_nice_ceiling(v) for v in (0, 0.3, 7, 12, 230, 1000)] == [1.0, 0.5, 10.0, 20.0, 250.0, 1000.0]
+    assert [_nice_ceiling(v) for v in (0, 0.3, 7, 12, 230, 1000)] == [
+        1.0,
+        0.5,
+        10.0,
+        20.0,
+        250.0,
+        1000.0,
+    ]
