@@ -69,3 +69,26 @@ def _environment_label(env: Environment) -> str:
 
 class RejectForm(forms.Form):
     reason = forms.CharField(label=gettext_lazy("Reason"), max_length=2000)
+
+
+class VMListFilterForm(forms.Form):
+    """The VM list's filters and order, from the query string; a bad value is a form error."""
+
+    q = forms.CharField(max_length=63, required=False, label=gettext_lazy("Name contains"))
+    state = forms.ChoiceField(required=False, label=gettext_lazy("State"))
+    environment = forms.CharField(max_length=63, required=False, label=gettext_lazy("Environment"))
+    sort = forms.ChoiceField(required=False, label=gettext_lazy("Sort by"))
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        from compute.choices import VMState
+
+        states = [(s.value, s.label) for s in VMState if s != VMState.DELETED]
+        self.fields["state"].choices = [("", gettext_lazy("All states")), *states]  # type: ignore[attr-defined]
+        self.fields["sort"].choices = [  # type: ignore[attr-defined]
+            ("-created", gettext_lazy("Newest first")),
+            ("created", gettext_lazy("Oldest first")),
+            ("name", gettext_lazy("Name A–Z")),
+            ("-name", gettext_lazy("Name Z–A")),
+            ("state", gettext_lazy("State")),
+        ]

@@ -33,6 +33,41 @@ def vm_list_with_operation(
     )
 
 
+# The orders a VM list can be sorted in (key → ORDER BY, always ending on the primary key so that
+# pages never overlap or skip); each is served by an index beginning with tenant_id.
+VM_SORTS: dict[str, tuple[str, ...]] = {
+    "-created": ("-created_at", "-id"),
+    "created": ("created_at", "id"),
+    "name": ("name", "id"),
+    "-name": ("-name", "-id"),
+    "state": ("state", "-created_at", "-id"),
+    "-state": ("-state", "-created_at", "-id"),
+}
+DEFAULT_VM_SORT = "-created"
+
+
+def vm_list_filtered(
+    *,
+    fetched_by: User,
+    tenant_id: int | None = None,
+    state: str = "",
+    environment_name: str = "",
+    name_contains: str = "",
+    sort: str = DEFAULT_VM_SORT,
+) -> QuerySet[VirtualMachine]:
+    """The VM list as the browser shows it: in scope, filtered and in a stable order."""
+    qs = vm_list(fetched_by=fetched_by)
+    if tenant_id is not None:
+        qs = qs.filter(tenant_id=tenant_id)
+    if state:
+        qs = qs.filter(state=state)
+    if environment_name:
+        qs = qs.filter(environment__name=environment_name)
+    if name_contains:
+        qs = qs.filter(name__icontains=name_contains)
+    return qs.order_by(*VM_SORTS.get(sort, VM_SORTS[DEFAULT_VM_SORT]))
+
+
 def vm_pending_approval_list(*, fetched_by: User) -> QuerySet[VirtualMachine]:
     return vm_list(fetched_by=fetched_by).filter(state=VMState.PENDING_APPROVAL)
 

@@ -7,6 +7,7 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
@@ -15,7 +16,7 @@ from django.views.decorators.http import require_POST
 
 from compute import selectors, services
 from compute.choices import USER_ACTIONS, VMState
-from compute.forms import RejectForm, VMRequestForm
+from compute.forms import RejectForm, VMListFilterForm, VMRequestForm
 from compute.models import VirtualMachine
 from portal.errors import ConflictError
 from portal.models import User
@@ -70,21 +71,49 @@ def _action_allowed(vm: VirtualMachine, action: str) -> bool:
     return vm.state in sources
 
 
-def _tenant_vms(request: HttpRequest) -> Any:
-    """The VMs of the tenant chosen in the header (all the user sees if none is chosen)."""
-    vms = selectors.vm_list_with_operation(fetched_by=_user(request))
+VM_PAGE_SIZE = 100
+
+
+def _tenant_vms(request: HttpRequest) -> dict[str, Any]:
+    """A page of the VMs of the tenant chosen in the header (all the user sees if none is),
+    filtered and sorted as the query string asks; the page's context."""
+    form = VMListFilterForm(request.GET)
+    filters = form.cleaned_data if form.is_valid() else {}
     tenant = current_tenant(request)
-    return vms.filter(tenant=tenant) if tenant is not None else vms
+    sort = filters.get("sort") or selectors.DEFAULT_VM_SORT
+    vms = (
+        selectors.vm_list_filtered(
+            fetched_by=_user(request),
+            tenant_id=tenant.pk if tenant is not None else None,
+            state=filters.get("state", ""),
+            environment_name=filters.get("environment", ""),
+            name_contains=filters.get("q", ""),
+            sort=sort,
+        )
+        .select_related(None)
+        .select_related("tenant", "environment", "owner", "flavor", "host")
+    )
+    page = Paginator(vms, VM_PAGE_SIZE).get_page(request.GET.get("page"))
+    keep = request.GET.copy()
+    keep.pop("page", None)
+    return {
+        "vms": page.object_list,
+        "page": page,
+        "filter_form": form,
+        "sort": sort,
+        "query": keep.urlencode(),
+        "tenant": tenant,
+    }
 
 
 @login_required
 def vm_list(request: HttpRequest) -> HttpResponse:
-    return render(request, "compute/vm_list.html", {"vms": _tenant_vms(request)})
+    return render(request, "compute/vm_list.html", _tenant_vms(request))
 
 
 @login_required
 def vm_table(request: HttpRequest) -> HttpResponse:
-    return render(request, "compute/_vm_table.html", {"vms": _tenant_vms(request)})
+    return render(request, "compute/_vm_table.html", _tenant_vms(request))
 
 
 @login_required
@@ -111,7 +140,9 @@ def vm_request(request: HttpRequest) -> HttpResponse:
             else:
                 messages.success(request, _("%(name)s is being provisioned.") % {"name": vm.name})
             return redirect("ui:vm-detail", pk=vm.pk)
-    return render(request, "compute/vm_request.html", {"form": form})
+    return render(
+        request, "compute/vm_request.html", {"form": form, "tenant": current_tenant(request)}
+    )
 
 
 @login_required

@@ -514,3 +514,26 @@ FR.update(
         "Unknown time zone %(zone)s: use an IANA name such as Europe/Paris.": "Fuseau horaire %(zone)s inconnu : utilisez un nom IANA comme Europe/Paris.",
     }
 )
+
+# The VM list: filters, sort orders and pages.
+FR.update(
+    {
+        "Name contains": "Le nom contient",
+        "Sort by": "Trier par",
+        "Newest first": "Plus récentes d’abord",
+        "Oldest first": "Plus anciennes d’abord",
+        "Name A–Z": "Nom A–Z",
+        "Name Z–A": "Nom Z–A",
+        "Pages": "Pages",
+        "Previous": "Précédente",
+        "Next": "Suivante",
+        "All states": "Tous les états",
+        "Filter virtual machines": "Filtrer les machines virtuelles",
+        "Filter": "Filtrer",
+        "Requested": "Demandée",
+        "Page %(n)s of %(total)s (%(count)s VM)": (
+            "Page %(n)s sur %(total)s (%(count)s VM)",
+            "Page %(n)s sur %(total)s (%(count)s VM)",
+        ),
+    }
+)

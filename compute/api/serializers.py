@@ -194,7 +194,10 @@ class VirtualMachineSerializer(serializers.ModelSerializer[VirtualMachine]):
     def get_operation(self, obj: VirtualMachine) -> dict[str, Any] | None:
         """The latest operation (the running one, or the last that finished)."""
         ops = getattr(obj, "operations_latest_first", None)
-        op = ops[0] if ops else obj.operations.prefetch_related("steps").first()
+        if ops is not None:  # prefetched (possibly empty: a VM with no operation yet)
+            op = ops[0] if ops else None
+        else:
+            op = obj.operations.prefetch_related("steps").first()
         return OperationSerializer(op).data if op else None
 
 

@@ -6,6 +6,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
+from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, status
 from rest_framework.decorators import action
@@ -34,6 +35,7 @@ from portal.api.viewsets import (
     ScopedReadOnlyViewSet,
     ServiceCreateMixin,
     ServiceUpdateMixin,
+    StableOrderingFilter,
     client_ip,
     request_user,
 )
@@ -148,7 +150,16 @@ def _resolve(qs: Any, pk: int, field: str, label: str) -> Any:
 class VirtualMachineViewSet(mixins.DestroyModelMixin, ScopedReadOnlyViewSet):
     selector = staticmethod(selectors.vm_list_with_operation)
     serializer_class = VirtualMachineSerializer
-    filterset_fields = ["state", "environment", "tenant", "owner"]
+    filter_backends = [DjangoFilterBackend, StableOrderingFilter]
+    filterset_fields = {
+        "state": ["exact"],
+        "environment": ["exact"],
+        "tenant": ["exact"],
+        "owner": ["exact"],
+        "name": ["exact", "icontains"],
+    }
+    ordering_fields = ["name", "created_at", "state"]
+    ordering = ["-created_at"]
 
     def _answer(self, vm: VirtualMachine, code: int = status.HTTP_202_ACCEPTED) -> Response:
         # Every action answers 202 with the VM, including the one done at once (reject), so that

@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 
 from django.db.models import Model, QuerySet
 from rest_framework import mixins, status, viewsets
+from rest_framework.filters import OrderingFilter
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.serializers import Serializer
@@ -93,3 +94,15 @@ class ServiceUpdateMixin(ScopedGenericViewSet):
 
     def update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return self.partial_update(request, *args, **kwargs)
+
+
+class StableOrderingFilter(OrderingFilter):
+    """`?ordering=` that always ends on the primary key, so pages never overlap or skip rows
+    whose sort values tie (two VMs created in the same microsecond, two in the same state)."""
+
+    def get_ordering(self, request: Request, queryset: QuerySet[Any], view: Any) -> list[str]:
+        ordering = list(super().get_ordering(request, queryset, view) or [])
+        if not any(term.lstrip("-") in ("id", "pk") for term in ordering):
+            last_descending = bool(ordering) and ordering[-1].startswith("-")
+            ordering.append("-id" if last_descending else "id")
+        return ordering

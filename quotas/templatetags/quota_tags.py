@@ -14,8 +14,12 @@ register = template.Library()
 
 
 @register.inclusion_tag("quotas/_quota_summary.html")
-def quota_summary(user: User) -> dict[str, Any]:
-    quotas = list(selectors.quota_list(fetched_by=user)) if user.is_authenticated else []
+def quota_summary(user: User, tenant: Any = None) -> dict[str, Any]:
+    """The quotas of the tenant the page follows; none on "all tenants" (the quota overview
+    page lists every tenant's, and 150 environments' bars do not belong under a VM list)."""
+    if not user.is_authenticated or tenant is None:
+        return {"rows": []}
+    quotas = list(selectors.quota_list(fetched_by=user).filter(environment__tenant=tenant))
     return {"rows": [(q, bars(q)) for q in quotas]}
 
 
