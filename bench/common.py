@@ -143,3 +143,18 @@ def write_doc(heading: str, section: list[str]) -> None:
     else:
         lines += ["", *section]
     DOC.write_text("\n".join(lines).rstrip("\n") + "\n")
+
+
+def delete_private_queue(celery_app: object, queue: str) -> None:
+    """Remove a bench's private queue and the exchange bindings kombu keeps in Redis for it."""
+    with celery_app.connection_for_write() as conn:  # type: ignore[attr-defined]
+        conn.default_channel.queue_delete(queue)
+        conn.default_channel.client.delete(
+            f"_kombu.binding.{queue}", f"_kombu.binding_permanent.{queue}"
+        )
+
+
+def print_worker_log_tail(directory: Path) -> None:
+    log = directory / "worker.log"
+    if log.exists():
+        print(f"--- worker log (tail) ---\n{log.read_text(errors='replace')[-4000:]}")

@@ -47,8 +47,10 @@ from bench.common import (  # noqa: E402
     DOC,
     celery_worker,
     cpu_model,
+    delete_private_queue,
     drop_database,
     percentile,
+    print_worker_log_tail,
     recreate_database,
     stack_env,
     wait_until,
@@ -510,16 +512,10 @@ def main() -> int:
                                 print("      disturbed by other load: run again", flush=True)
                             results.setdefault((stack, n), []).extend(secs)
         except BaseException:
-            log = tmp / "worker.log"
-            if log.exists():
-                print(f"--- worker log (tail) ---\n{log.read_text(errors='replace')[-4000:]}")
+            print_worker_log_tail(tmp)
             raise
         finally:
-            with celery_app.connection_for_write() as broker:
-                broker.default_channel.queue_delete(queue)
-                broker.default_channel.client.delete(
-                    f"_kombu.binding.{queue}", f"_kombu.binding_permanent.{queue}"
-                )
+            delete_private_queue(celery_app, queue)
             connections.close_all()
     finally:
         purge(conn, lambda name: bool(OURS.match(name)))

@@ -36,7 +36,9 @@ from bench.common import (  # noqa: E402
     DEFAULT_PG,
     DOC,
     celery_worker,
+    delete_private_queue,
     drop_database,
+    print_worker_log_tail,
     recreate_database,
     stack_env,
     wait_until,
@@ -396,17 +398,10 @@ def main() -> int:
                 write_doc(HEADING, section)
                 print(f"\n(written to {DOC.relative_to(REPO)})")
         except BaseException:
-            log = tmp / "worker.log"
-            if log.exists():
-                print(f"--- worker log (tail) ---\n{log.read_text(errors='replace')[-4000:]}")
+            print_worker_log_tail(tmp)
             raise
         finally:
-            with celery_app.connection_for_write() as conn:
-                conn.default_channel.queue_delete(queue)
-                # kombu keeps the queue's exchange bindings in Redis after the queue is gone.
-                conn.default_channel.client.delete(
-                    f"_kombu.binding.{queue}", f"_kombu.binding_permanent.{queue}"
-                )
+            delete_private_queue(celery_app, queue)
             connections.close_all()
     finally:
         drop_database(args.pg, DB_NAME)
