@@ -168,7 +168,8 @@ def _tenant_mail(event: str, tenant: Tenant, data: dict[str, Any]) -> tuple[str,
     text = (
         _(
             "Budget of %(tenant)s for %(month)s: %(amount)s %(currency)s.\n"
-            "Cost so far: %(actual)s %(currency)s. Forecast for the month: %(forecast)s %(currency)s."
+            "Cost so far: %(actual)s %(currency)s. "
+            "Forecast for the month: %(forecast)s %(currency)s."
         )
         % names
     )

@@ -13,6 +13,7 @@ from rest_framework import serializers
 
 from billing.models import Budget, FlavorPrice, PriceList
 from billing.selectors import billing_currency
+from portal.models import Tenant
 
 _PRICE = {"max_digits": 14, "decimal_places": 6, "min_value": Decimal("0")}
 
@@ -135,6 +136,8 @@ class UsageReportSerializer(serializers.Serializer[Any]):
 
 
 class BudgetSerializer(serializers.ModelSerializer[Budget]):
+    # Declared, so that no uniqueness check tells anyone whether another tenant has a budget.
+    tenant = serializers.PrimaryKeyRelatedField(queryset=Tenant.objects.all())
     tenant_slug = serializers.CharField(source="tenant.slug", read_only=True)
     amount = serializers.DecimalField(
         max_digits=14, decimal_places=2, help_text="Per calendar month in the tenant's zone."
