@@ -90,6 +90,18 @@ def round_money(value: Fraction) -> Decimal:
     return Decimal(round(value * 100)).scaleb(-2)
 
 
+def _amount(unit: Decimal, quantity: Fraction, micros: int) -> Decimal:
+    """unit × quantity × hours, rounded once to 0.01 half to even: `round_money` of the exact
+    product, in integers (Fraction objects cost most of a daily split's time)."""
+    un, ud = unit.as_integer_ratio()
+    num = un * quantity.numerator * micros * 100
+    den = ud * quantity.denominator * MICROS_PER_HOUR
+    cents, rest = divmod(num, den)
+    if 2 * rest > den or (2 * rest == den and cents % 2):
+        cents += 1
+    return Decimal(cents).scaleb(-2)
+
+
 def _fraction_to_decimal(value: Fraction) -> Decimal:
     # Every quantity here has a denominator of 2^a·5^b (MiB/1024, microseconds), so it is exact.
     return Decimal(value.numerator) / Decimal(value.denominator)
@@ -274,15 +286,13 @@ def _lines_of(
     prices_by_id: Mapping[int | None, Prices | None],
 ) -> list[UsageLine]:
     lines: list[UsageLine] = []
+    quantities: dict[Fraction, Decimal] = {}
     for (vm_id, resource, quantity, flavor_id, price_id), slot in totals.items():
         micros = slot.micros
         prices = prices_by_id[price_id]
         unit = prices.unit_price(resource, flavor_id) if prices is not None else None
-        exact = (
-            Fraction(unit) * quantity * Fraction(micros, MICROS_PER_HOUR)
-            if unit is not None
-            else Fraction(0)
-        )
+        if quantity not in quantities:
+            quantities[quantity] = _fraction_to_decimal(quantity)
         tenant_id, environment_id = meta[vm_id]
         lines.append(
             UsageLine(
@@ -290,14 +300,14 @@ def _lines_of(
                 tenant_id=tenant_id,
                 environment_id=environment_id,
                 resource=resource,
-                quantity=_fraction_to_decimal(quantity),
+                quantity=quantities[quantity],
                 flavor_id=flavor_id if resource == Resource.FLAVOR else None,
                 price_list_id=price_id,
                 unit_price=unit,
-                seconds=_fraction_to_decimal(Fraction(micros, 1_000_000)),
+                seconds=Decimal(micros) / 1_000_000,  # exact: 28 digits are plenty
                 start=slot.first,
                 end=slot.last,
-                amount=round_money(exact),
+                amount=_amount(unit, quantity, micros) if unit is not None else Decimal("0.00"),
             )
         )
     order = list(Resource.values)

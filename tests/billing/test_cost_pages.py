@@ -241,3 +241,23 @@ def test_finance_page_is_for_finance_and_platform_admins(world, client, role):
     client.force_login(getattr(world, role))
     assert client.get("/finance/").status_code == 403
     assert "/finance/" not in client.get("/costs/").content.decode()
+
+
+def test_integer_rounding_is_the_exact_half_even_rounding():
+    from fractions import Fraction
+
+    from billing.usage import MICROS_PER_HOUR, _amount, round_money
+
+    rng = random.Random(11)
+    cases = [
+        (Decimal("0.005"), Fraction(2), 3_600_000_000),
+        (Decimal("0.015"), Fraction(1), 3_600_000_000),
+    ]
+    for _ in range(5000):
+        unit = Decimal(rng.randint(0, 10**6)).scaleb(-rng.randint(0, 6))
+        quantity = Fraction(rng.choice([1, 2, 512, 1536, 4096]), rng.choice([1, 1024]))
+        cases.append((unit, quantity, rng.randint(0, 40 * MICROS_PER_HOUR)))
+    for unit, quantity, micros in cases:
+        exact = Fraction(unit) * quantity * Fraction(micros, MICROS_PER_HOUR)
+        assert _amount(unit, quantity, micros) == round_money(exact), (unit, quantity, micros)
+    assert _amount(Decimal("0.005"), Fraction(2), 1_800_000_000) == Decimal("0.00")  # a tie: even
