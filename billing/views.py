@@ -290,6 +290,7 @@ def _finance_context(lines: list[UsageLine], currency: str) -> dict[str, Any]:
             [Series(_("Cost"), [row["amount"] for row in resource_rows])],
             title=_("Cost by resource (%(currency)s)") % {"currency": currency},
             unit=f" {currency}",
+            width=420,  # half a page wide: keep its labels readable
         ),
         "by_tenant": [
             (
