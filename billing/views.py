@@ -31,7 +31,7 @@ from billing.usage import UsageLine, total
 from compute.models import VirtualMachine
 from portal.charts import Series, bar_chart
 from portal.models import Environment, Tenant, User
-from portal.permissions import Perm, has_perm, require_platform_perm
+from portal.permissions import Perm, has_perm, platform_perms, require_platform_perm
 from portal.tenancy import current_tenant
 
 MAX_ROWS = 500  # longer tables are in the downloads
@@ -101,7 +101,9 @@ def costs(request: HttpRequest) -> HttpResponse:
     """The current tenant's month so far: totals, forecast, budget, days, environments, VMs."""
     user = _user(request)
     tenant = current_tenant(request)
-    if tenant is None:
+    if tenant is None:  # "All tenants" in the header: finance's page is the one for that
+        if Perm.USAGE_VIEW_ALL in platform_perms(user):
+            return redirect("billing:finance")
         messages.info(request, _("Choose a tenant in the header to see its costs."))
         return redirect("ui:vm-list")
     budget = Budget.objects.filter(tenant=tenant).first()

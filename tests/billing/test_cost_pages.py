@@ -261,3 +261,8 @@ def test_integer_rounding_is_the_exact_half_even_rounding():
         exact = Fraction(unit) * quantity * Fraction(micros, MICROS_PER_HOUR)
         assert _amount(unit, quantity, micros) == round_money(exact), (unit, quantity, micros)
     assert _amount(Decimal("0.005"), Fraction(2), 1_800_000_000) == Decimal("0.00")  # a tie: even
+
+
+def test_all_tenants_in_the_header_sends_finance_to_the_finance_page(world, client):
+    client.force_login(world.finance)
+    assert client.get("/costs/").url == "/finance/"
