@@ -35,3 +35,4 @@ bench: install services
 	$(PY) bench/provision.py
 	$(PY) bench/quota_contention.py
 	$(PY) bench/api_list.py
+	$(PY) bench/cost_days.py

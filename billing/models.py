@@ -148,3 +148,68 @@ class FlavorPrice(models.Model):
 
     def __str__(self) -> str:
         return f"{self.flavor} {self.per_hour}/h"
+
+
+class Budget(models.Model):
+    """A tenant's monthly budget in the billing currency, for its own calendar month.
+
+    Crossing 80 % and 100 % of it (actual cost, or the month's forecast) tells the tenant's
+    admins and approvers once; with `block_requests`, new VM requests are refused once the
+    month's actual cost has reached it.
+    """
+
+    tenant = models.OneToOneField(Tenant, on_delete=models.CASCADE, related_name="budget")
+    amount = models.DecimalField(
+        _("monthly budget"),
+        max_digits=14,
+        decimal_places=2,
+        validators=[MinValueValidator(Decimal("0.01"), _("Give an amount above zero."))],
+    )
+    block_requests = models.BooleanField(_("block new requests over budget"), default=False)
+    updated_by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["tenant"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="budget_amount_positive")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.tenant} {self.amount}/month"
+
+
+class BudgetAlert(models.Model):
+    """One threshold of one tenant's budget crossed in one month: the notification's record.
+
+    The unique constraint is what makes the periodic check idempotent: a second check (or a
+    concurrent one) cannot insert the same row, so it sends nothing. The amount is part of the
+    key: after the budget is changed, its new thresholds are announced too.
+    """
+
+    class Basis(models.TextChoices):
+        ACTUAL = "actual", _("actual cost")
+        FORECAST = "forecast", _("forecast")
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="budget_alerts")
+    month = models.DateField(help_text="The 1st of the tenant's local month")
+    threshold = models.PositiveSmallIntegerField(help_text="Percent of the budget")
+    budget_amount = models.DecimalField(max_digits=14, decimal_places=2)
+    basis = models.CharField(max_length=10, choices=Basis.choices)
+    actual = models.DecimalField(max_digits=14, decimal_places=2)
+    forecast = models.DecimalField(max_digits=14, decimal_places=2)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-month", "threshold", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "month", "threshold", "budget_amount"],
+                name="budget_alert_once_per_month",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.tenant} {self.month:%Y-%m} {self.threshold}% ({self.basis})"

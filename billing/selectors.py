@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Iterator
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db.models import OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from billing.choices import UsageKind
-from billing.models import FlavorPrice, PriceList, UsageEvent
-from billing.usage import LedgerEvent, Prices, UsageLine, usage_lines
+from billing.costs import MonthCost, local_days, month_period
+from billing.models import Budget, BudgetAlert, FlavorPrice, PriceList, UsageEvent
+from billing.usage import LedgerEvent, Prices, UsageLine, usage_lines, usage_lines_split
+from compute.models import VirtualMachine
 from portal.models import Tenant, User
 from portal.permissions import Perm, platform_perms
 from portal.selectors import tenant_list
@@ -118,17 +122,74 @@ def _ledger_event(row: UsageEvent) -> LedgerEvent:
     )
 
 
-def usage_report(
-    *, fetched_by: User, start: datetime, end: datetime, tenant: Tenant | None = None
-) -> list[UsageLine]:
-    """Usage lines of [start, end) for the tenants the user sees (or the one named)."""
-    events = usage_event_list(fetched_by=fetched_by, tenant=tenant, before=end)
+def _ledger(rows: QuerySet[UsageEvent], start: datetime) -> Iterator[LedgerEvent]:
     # VMs deleted before the period cannot contribute; their history need not be read.
     gone = UsageEvent.objects.filter(kind=UsageKind.DELETED, at__lt=start).values("vm_id")
-    rows = events.exclude(vm_id__in=gone)
+    return (_ledger_event(row) for row in rows.exclude(vm_id__in=gone).iterator(chunk_size=2000))
+
+
+def usage_report(
+    *,
+    fetched_by: User,
+    start: datetime,
+    end: datetime,
+    tenant: Tenant | None = None,
+    vm: VirtualMachine | None = None,
+) -> list[UsageLine]:
+    """Usage lines of [start, end) for the tenants the user sees (or the one, or the VM, named)."""
+    events = usage_event_list(fetched_by=fetched_by, tenant=tenant, before=end)
+    if vm is not None:
+        events = events.filter(vm=vm)
     return usage_lines(
-        (_ledger_event(row) for row in rows.iterator(chunk_size=2000)),
-        prices_for_period(start=start, end=end),
-        start=start,
-        end=end,
+        _ledger(events, start), prices_for_period(start=start, end=end), start=start, end=end
     )
+
+
+def _month_cost(
+    rows: QuerySet[UsageEvent], zone: ZoneInfo, now: datetime, by_day: bool
+) -> MonthCost:
+    start, end = month_period(zone, now)
+    if now <= start:  # the month's very first instant: nothing used yet
+        return MonthCost(zone=zone, start=start, end=end, now=now, lines=[])
+    # One read of the ledger for the month and its days; the computations are in memory.
+    events = list(_ledger(rows.filter(at__lt=now), start))
+    prices = prices_for_period(start=start, end=now)
+    lines = usage_lines(events, prices, start=start, end=now)
+    days: list[tuple[date, list[UsageLine]]] = []
+    if by_day:
+        local = local_days(zone, start, now)
+        split = usage_lines_split(events, prices, bounds=[b for _day, b in local] + [now])
+        days = [(day, day_lines) for (day, _b), day_lines in zip(local, split, strict=True)]
+    return MonthCost(zone=zone, start=start, end=end, now=now, lines=lines, days=days)
+
+
+def month_cost(
+    *,
+    fetched_by: User,
+    tenant: Tenant,
+    now: datetime | None = None,
+    vm: VirtualMachine | None = None,
+    by_day: bool = False,
+) -> MonthCost:
+    """The tenant's (or one VM's) cost in the tenant's current month, optionally per day."""
+    rows = usage_event_list(fetched_by=fetched_by, tenant=tenant)
+    if vm is not None:
+        rows = rows.filter(vm=vm)
+    return _month_cost(rows, tenant.zone, now or timezone.now(), by_day)
+
+
+def tenant_month_cost(*, tenant: Tenant, now: datetime | None = None) -> MonthCost:
+    """Unscoped, for Nuage's own checks (budget alerts, the request hook), never for pages."""
+    rows = UsageEvent.objects.filter(tenant=tenant).order_by("at", "id")
+    return _month_cost(rows, tenant.zone, now or timezone.now(), False)
+
+
+def budget_list(*, fetched_by: User) -> QuerySet[Budget]:
+    """The budgets of the tenants the user sees (members read their tenant's)."""
+    return Budget.objects.filter(tenant__in=tenant_list(fetched_by=fetched_by)).select_related(
+        "tenant", "updated_by"
+    )
+
+
+def budget_alert_list(*, fetched_by: User) -> QuerySet[BudgetAlert]:
+    return BudgetAlert.objects.filter(tenant__in=tenant_list(fetched_by=fetched_by))

@@ -1,22 +1,30 @@
-"""Writes to price lists: create one for a date, withdraw one not yet in effect."""
+"""Writes to price lists (create one for a date, withdraw one not yet in effect) and budgets
+(set, remove, the periodic threshold check, the refusal of requests over budget)."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from datetime import datetime
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
+from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 
-from billing.models import FlavorPrice, PriceList
+from billing.costs import THRESHOLDS, MonthCost, crossed, month_period
+from billing.models import Budget, BudgetAlert, FlavorPrice, PriceList
+from billing.selectors import billing_currency, tenant_month_cost
 from compute.models import Flavor
 from portal.audit import audit_record
 from portal.errors import ConflictError
-from portal.models import User
-from portal.permissions import Perm, require_platform_perm
+from portal.models import Tenant, User
+from portal.notifications import emit_tenant
+from portal.permissions import Perm, require_perm, require_platform_perm
+
+logger = logging.getLogger(__name__)
 
 PRICE_FIELDS = ("vcpu_hour", "ram_gib_hour", "disk_gib_hour", "snapshot_gib_hour")
 
@@ -159,3 +167,220 @@ def price_list_delete(
         changes={"currency": locked.currency, "effective_from": locked.effective_from.isoformat()},
     )
     locked.delete()
+
+
+# --- budgets -----------------------------------------------------------------------------------
+
+MAX_BUDGET = Decimal("999999999999.99")  # what the column holds
+
+
+def _amount_errors(amount: Any) -> dict[str, str]:
+    try:
+        value = Decimal(str(amount).strip()) if amount is not None else None
+    except InvalidOperation:
+        value = None
+    if value is None or not value.is_finite():
+        return {"amount": _("Give the monthly amount as a number, such as 250 or 99.50.")}
+    if value < 0:
+        return {"amount": _("A budget cannot be negative.")}
+    if value == 0:
+        return {"amount": _("Give an amount above zero; remove the budget to have none.")}
+    if value != value.quantize(Decimal("0.01")):
+        return {"amount": _("Give at most two decimal places.")}
+    if value > MAX_BUDGET:
+        return {"amount": _("Give at most %(max)s.") % {"max": MAX_BUDGET}}
+    return {}
+
+
+@transaction.atomic
+def budget_set(
+    *,
+    updated_by: User,
+    tenant: Tenant,
+    amount: Decimal,
+    block_requests: bool = False,
+    remote_addr: str | None = None,
+) -> Budget:
+    """Create or change the tenant's monthly budget (in the billing currency)."""
+    require_perm(updated_by, tenant, Perm.BUDGET_MANAGE)
+    errors = _amount_errors(amount)
+    if errors:
+        raise ValidationError(errors)
+    amount = Decimal(str(amount)).quantize(Decimal("0.01"))
+    # The tenant row is the lock: two first settings of a budget cannot both insert.
+    Tenant.objects.select_for_update().filter(pk=tenant.pk).first()
+    budget = Budget.objects.filter(tenant=tenant).first()
+    before = (
+        {"amount": str(budget.amount), "block_requests": budget.block_requests} if budget else {}
+    )
+    if budget is None:
+        budget = Budget(tenant=tenant)
+    budget.amount, budget.block_requests, budget.updated_by = amount, block_requests, updated_by
+    budget.save()
+    after = {"amount": str(amount), "block_requests": block_requests}
+    audit_record(
+        actor=updated_by,
+        action="budget.set",
+        obj=budget,
+        tenant=tenant,
+        remote_addr=remote_addr,
+        changes={k: [before.get(k), v] for k, v in after.items() if before.get(k) != v},
+    )
+    return budget
+
+
+@transaction.atomic
+def budget_create(
+    *,
+    created_by: User,
+    tenant: Tenant,
+    amount: Decimal,
+    block_requests: bool = False,
+    remote_addr: str | None = None,
+) -> Budget:
+    """A tenant's first budget (the API's POST); one that has one is changed, not created."""
+    require_perm(created_by, tenant, Perm.BUDGET_MANAGE)
+    existing = Budget.objects.filter(tenant=tenant).first()
+    if existing is not None:
+        raise ValidationError(
+            {
+                "tenant": _(
+                    "This tenant has a budget already: change it with PATCH "
+                    "/api/v1/budgets/%(id)s/."
+                )
+                % {"id": existing.pk}
+            }
+        )
+    return budget_set(
+        updated_by=created_by,
+        tenant=tenant,
+        amount=amount,
+        block_requests=block_requests,
+        remote_addr=remote_addr,
+    )
+
+
+def budget_update(
+    *,
+    updated_by: User,
+    budget: Budget,
+    amount: Decimal | None = None,
+    block_requests: bool | None = None,
+    remote_addr: str | None = None,
+) -> Budget:
+    """A partial change (the API's PATCH): what is not given keeps its value."""
+    return budget_set(
+        updated_by=updated_by,
+        tenant=budget.tenant,
+        amount=budget.amount if amount is None else amount,
+        block_requests=budget.block_requests if block_requests is None else block_requests,
+        remote_addr=remote_addr,
+    )
+
+
+@transaction.atomic
+def budget_delete(*, deleted_by: User, budget: Budget, remote_addr: str | None = None) -> None:
+    require_perm(deleted_by, budget.tenant, Perm.BUDGET_MANAGE)
+    audit_record(
+        actor=deleted_by,
+        action="budget.delete",
+        obj=budget,
+        tenant=budget.tenant,
+        remote_addr=remote_addr,
+        changes={"amount": str(budget.amount), "block_requests": budget.block_requests},
+    )
+    budget.delete()
+
+
+def budget_refusal(*, tenant: Tenant, now: datetime | None = None) -> str | None:
+    """Why a new VM request must be refused (blocking on, month's actual cost ≥ budget)."""
+    budget = Budget.objects.filter(tenant=tenant, block_requests=True).first()
+    if budget is None:
+        return None
+    cost = tenant_month_cost(tenant=tenant, now=now)
+    if cost.total < budget.amount:
+        return None
+    return _(
+        "The monthly budget of %(tenant)s is used up (%(actual)s of %(amount)s %(currency)s "
+        "this month), and it blocks new requests. A tenant admin can raise the budget or turn "
+        "blocking off; otherwise requests are accepted again next month."
+    ) % {
+        "tenant": tenant.name,
+        "actual": cost.total,
+        "amount": budget.amount,
+        "currency": billing_currency(),
+    }
+
+
+def _alert_data(alert: BudgetAlert, budget: Budget) -> dict[str, Any]:
+    return {
+        "budget": {
+            "month": f"{alert.month:%Y-%m}",
+            "amount": str(alert.budget_amount),
+            "currency": billing_currency(),
+            "threshold": alert.threshold,
+            "basis": alert.basis,
+            "actual": str(alert.actual),
+            "forecast": str(alert.forecast),
+            "block_requests": budget.block_requests,
+        }
+    }
+
+
+@transaction.atomic
+def budget_evaluate(*, budget: Budget, now: datetime | None = None) -> list[BudgetAlert]:
+    """Record and announce each threshold this month's cost has newly reached.
+
+    Idempotent: a threshold already recorded for this month and amount is never announced
+    again (the unique constraint settles two concurrent checks too).
+    """
+    now = now or timezone.now()
+    tenant = budget.tenant
+    start, _end = month_period(tenant.zone, now)
+    month = start.astimezone(tenant.zone).date()
+    done = set(
+        BudgetAlert.objects.filter(
+            tenant=tenant, month=month, budget_amount=budget.amount
+        ).values_list("threshold", flat=True)
+    )
+    if done >= set(THRESHOLDS):
+        return []  # everything said for this month: no need to compute the cost
+    cost: MonthCost = tenant_month_cost(tenant=tenant, now=now)
+    created: list[BudgetAlert] = []
+    for percent, basis in crossed(budget.amount, cost):
+        if percent in done:
+            continue
+        try:
+            with transaction.atomic():
+                alert = BudgetAlert.objects.create(
+                    tenant=tenant,
+                    month=month,
+                    threshold=percent,
+                    budget_amount=budget.amount,
+                    basis=basis,
+                    actual=cost.total,
+                    forecast=cost.forecast,
+                )
+        except IntegrityError:
+            continue  # a concurrent check recorded it first, and announces it
+        audit_record(
+            actor=None,
+            action="budget.threshold",
+            obj=alert,
+            tenant=tenant,
+            changes={"threshold": percent, "basis": basis, "actual": str(cost.total)},
+        )
+        emit_tenant("budget.threshold", tenant=tenant, data=_alert_data(alert, budget))
+        created.append(alert)
+    return created
+
+
+def budget_check(*, now: datetime | None = None) -> list[BudgetAlert]:
+    """The periodic check (beat): every budget, each in its own transaction."""
+    alerts: list[BudgetAlert] = []
+    for budget in Budget.objects.select_related("tenant").order_by("tenant_id"):
+        try:
+            alerts += budget_evaluate(budget=budget, now=now)
+        except Exception:  # one tenant's failure must not silence the others
+            logger.exception("budget check failed for tenant %s", budget.tenant_id)
+    return alerts

@@ -18,6 +18,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from billing.ledger import usage_record_transition
+from billing.services import budget_refusal
 from compute import hypervisor, scheduler
 from compute.choices import (
     LIVE_STATES,
@@ -170,6 +171,9 @@ def vm_request_create(
         .exists()
     ):
         errors["name"] = _("A VM named '%(name)s' already exists in this tenant.") % {"name": name}
+    over_budget = budget_refusal(tenant=tenant)
+    if over_budget:
+        errors["budget"] = over_budget
     if errors:
         raise ValidationError(errors)
     try:

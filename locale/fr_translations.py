@@ -537,3 +537,93 @@ FR.update(
         ),
     }
 )
+
+# Costs, budgets and the finance usage page.
+FR.update(
+    {
+        "Monthly budget": "Budget mensuel",
+        "Refuse new VM requests once the month's cost reaches the budget": "Refuser les nouvelles demandes de VM dès que le coût du mois atteint le budget",
+        "First day": "Premier jour",
+        "Last day": "Dernier jour",
+        "Choose at most %(days)s days.": "Choisissez au plus %(days)s jours.",
+        "monthly budget": "budget mensuel",
+        "Give an amount above zero.": "Indiquez un montant supérieur à zéro.",
+        "block new requests over budget": "bloquer les nouvelles demandes au-delà du budget",
+        "actual cost": "coût réel",
+        "forecast": "prévision",
+        "Give the monthly amount as a number, such as 250 or 99.50.": "Indiquez le montant mensuel sous forme de nombre, par exemple 250 ou 99.50.",
+        "A budget cannot be negative.": "Un budget ne peut pas être négatif.",
+        "Give an amount above zero; remove the budget to have none.": "Indiquez un montant supérieur à zéro ; supprimez le budget pour n’en avoir aucun.",
+        "Give at most two decimal places.": "Indiquez au plus deux décimales.",
+        "Give at most %(max)s.": "Indiquez au plus %(max)s.",
+        "This tenant has a budget already: change it with PATCH /api/v1/budgets/%(id)s/.": "Ce tenant a déjà un budget : modifiez-le avec PATCH /api/v1/budgets/%(id)s/.",
+        "The monthly budget of %(tenant)s is used up (%(actual)s of %(amount)s %(currency)s this month), and it blocks new requests. A tenant admin can raise the budget or turn blocking off; otherwise requests are accepted again next month.": "Le budget mensuel de %(tenant)s est épuisé (%(actual)s sur %(amount)s %(currency)s ce "
+        "mois-ci) et il bloque les nouvelles demandes. Un administrateur du tenant peut relever le "
+        "budget ou désactiver le blocage ; sinon, les demandes seront de nouveau acceptées le mois "
+        "prochain.",
+        "Daily cost by resource, %(month)s (%(currency)s)": "Coût quotidien par ressource, %(month)s (%(currency)s)",
+        "Budget per day": "Budget par jour",
+        "Choose a tenant in the header to see its costs.": "Choisissez un tenant dans l’en-tête pour voir ses coûts.",
+        "Budget removed.": "Budget supprimé.",
+        "Budget saved.": "Budget enregistré.",
+        "%(unit)s-hours": "%(unit)s-heures",
+        "Cost per tenant (%(currency)s)": "Coût par tenant (%(currency)s)",
+        "Cost": "Coût",
+        "Cost by resource (%(currency)s)": "Coût par ressource (%(currency)s)",
+        "[Nuage] %(tenant)s has used %(threshold)s%% of its budget": "[Nuage] %(tenant)s a consommé %(threshold)s %% de son budget",
+        "[Nuage] %(tenant)s is forecast to use %(threshold)s%% of its budget": "[Nuage] %(tenant)s devrait consommer %(threshold)s %% de son budget",
+        "Budget of %(tenant)s for %(month)s: %(amount)s %(currency)s.\nCost so far: %(actual)s %(currency)s. Forecast for the month: %(forecast)s %(currency)s.": "Budget de %(tenant)s pour %(month)s : %(amount)s %(currency)s.\nCoût à ce jour : "
+        "%(actual)s %(currency)s. Prévision pour le mois : %(forecast)s %(currency)s.",
+        "Costs": "Coûts",
+        "Budget": "Budget",
+        "%(amount)s %(currency)s per month": "%(amount)s %(currency)s par mois",
+        "new requests are refused once it is reached": "les nouvelles demandes sont refusées une fois atteint",
+        "Costs this month": "Coûts de ce mois",
+        "No budget is set.": "Aucun budget n’est fixé.",
+        "Per calendar month in the tenant's time zone. Admins and approvers are told at 80 %% and 100 %%, of the cost so far or of the month's forecast.": "Par mois civil dans le fuseau horaire du tenant. Administrateurs et approbateurs sont "
+        "prévenus à 80 %% et à 100 %%, du coût à ce jour ou de la prévision du mois.",
+        "Save budget": "Enregistrer le budget",
+        "Remove budget": "Supprimer le budget",
+        "Cost this month": "Coût de ce mois",
+        "since %(start)s, up to now (%(now)s %(zone)s)": "depuis le %(start)s, jusqu’à maintenant (%(now)s %(zone)s)",
+        "CPU and RAM are charged while the VM runs; its disk as long as it exists, even stopped.": "CPU et RAM sont facturés tant que la VM tourne ; son disque tant qu’elle existe, même arrêtée.",
+        "Costs of %(tenant)s": "Coûts de %(tenant)s",
+        "%(month)s, %(zone)s time": "%(month)s, heure de %(zone)s",
+        "This month": "Ce mois-ci",
+        "Cost so far": "Coût à ce jour",
+        "from %(start)s 00:00 to %(now)s": "du %(start)s 00:00 au %(now)s",
+        "Forecast for the month": "Prévision pour le mois",
+        "The cost so far extrapolated to the whole month at the same average rate per hour: cost so far × length of the month ÷ time elapsed.": "Le coût à ce jour extrapolé au mois entier au même rythme horaire moyen : coût à ce "
+        "jour × durée du mois ÷ temps écoulé.",
+        "%(used)s%% used, %(forecast)s%% forecast": "%(used)s %% consommés, %(forecast)s %% prévus",
+        "The budget is used up: new VM requests are refused until next month, or until the budget is raised or blocking turned off.": "Le budget est épuisé : les nouvelles demandes de VM sont refusées jusqu’au mois "
+        "prochain, ou jusqu’à ce que le budget soit relevé ou le blocage désactivé.",
+        "Notified this month:": "Alertes de ce mois :",
+        "No budget is set. Tenant admins can set one.": "Aucun budget n’est fixé. Les administrateurs du tenant peuvent en fixer un.",
+        "Cost per day": "Coût par jour",
+        "Each day's figure is rounded on its own, line by line, so the days may add up to a few cents more or less than the month's total, which is computed from the month's own lines (as the invoice is).": "Le montant de chaque jour est arrondi à part, ligne par ligne : la somme des jours "
+        "peut donc différer de quelques centimes du total du mois, calculé sur les lignes du "
+        "mois lui-même (comme la facture).",
+        "Figures per day": "Montants par jour",
+        "Day": "Jour",
+        "Sum of the days": "Somme des jours",
+        "No usage this month yet.": "Aucune consommation ce mois-ci pour l’instant.",
+        "Per environment": "Par environnement",
+        "Per resource": "Par ressource",
+        "Resource": "Ressource",
+        "Usage": "Consommation",
+        "Per VM": "Par VM",
+        "VM": "VM",
+        "Only the most expensive VMs are listed here; the usage export has them all.": "Seules les VM les plus coûteuses sont listées ici ; l’export de la consommation les contient toutes.",
+        "Usage and cost": "Consommation et coût",
+        "Show": "Afficher",
+        "Both dates are included. Days start at midnight in the chosen tenant's time zone, or in the platform's time zone for all tenants; a period that reaches today stops now.": "Les deux dates sont incluses. Les jours commencent à minuit dans le fuseau horaire du "
+        "tenant choisi, ou dans celui de la plateforme pour tous les tenants ; une période qui "
+        "atteint aujourd’hui s’arrête maintenant.",
+        "From %(start)s to %(end)s (%(zone)s).": "Du %(start)s au %(end)s (%(zone)s).",
+        "Total": "Total",
+        "Download the usage lines:": "Télécharger les lignes de consommation :",
+        "Per tenant": "Par tenant",
+        "No usage in this period.": "Aucune consommation sur cette période.",
+    }
+)

@@ -9,6 +9,7 @@ from django.http import HttpRequest
 
 from portal.choices import Role
 from portal.models import Membership
+from portal.permissions import Perm, platform_perms
 from portal.selectors import sees_all_tenants, tenant_list
 from portal.tenancy import current_tenant
 
@@ -32,4 +33,5 @@ def nav(request: HttpRequest) -> dict[str, Any]:
         "nav_can_approve": can_approve,
         "nav_can_audit": can_audit,
         "nav_is_platform_admin": user.is_platform_admin,
+        "nav_can_finance": Perm.USAGE_VIEW_ALL in platform_perms(user),
     }

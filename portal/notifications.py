@@ -1,7 +1,9 @@
-"""VM events out of Nuage: e-mails to the people concerned and signed webhooks per tenant.
+"""Events out of Nuage: e-mails to the people concerned and signed webhooks per tenant.
 
-`emit` is called by the compute services inside their transaction; everything else runs after
-the commit, in Celery tasks that take ids: an event of a rolled-back change is never sent.
+VM events (`emit`) concern one VM; tenant events (`emit_tenant`, such as `budget.threshold`)
+concern the tenant as a whole and carry their own data. Both are called inside the caller's
+transaction; everything else runs after the commit, in Celery tasks: an event of a rolled-back
+change is never sent.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from django.db import IntegrityError, models, transaction
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
-from portal.models import Membership, User, Webhook, WebhookDelivery
+from portal.models import Membership, Tenant, User, Webhook, WebhookDelivery
 from portal.permissions import ROLE_PERMS, Perm
 
 if TYPE_CHECKING:
@@ -30,7 +32,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-EVENTS = ("vm.pending_approval", "vm.approved", "vm.rejected", "vm.running", "vm.error")
+VM_EVENTS = ("vm.pending_approval", "vm.approved", "vm.rejected", "vm.running", "vm.error")
+TENANT_EVENTS = ("budget.threshold",)
+EVENTS = VM_EVENTS + TENANT_EVENTS  # what a webhook may subscribe to
 TEST_EVENT = "ping"
 SIGNATURE_HEADER = "X-Nuage-Signature"
 
@@ -41,6 +45,16 @@ def emit(event: str, *, vm: VirtualMachine) -> None:
 
     event_id = str(uuid.uuid4())
     transaction.on_commit(lambda: notify_event.delay(event, vm.pk, event_id))
+
+
+def emit_tenant(event: str, *, tenant: Tenant, data: dict[str, Any]) -> None:
+    """Announce a tenant event (JSON-ready `data`) once the current transaction commits."""
+    from portal.tasks import notify_tenant_event
+
+    if event not in TENANT_EVENTS:
+        raise ValueError(f"Unknown tenant event {event}")
+    event_id = str(uuid.uuid4())
+    transaction.on_commit(lambda: notify_tenant_event.delay(event, tenant.pk, event_id, data))
 
 
 def payload(event: str, vm: VirtualMachine, event_id: str) -> dict[str, Any]:
@@ -63,6 +77,18 @@ def payload(event: str, vm: VirtualMachine, event_id: str) -> dict[str, Any]:
     }
 
 
+def tenant_payload(
+    event: str, tenant: Tenant, event_id: str, data: dict[str, Any]
+) -> dict[str, Any]:
+    return {
+        "event": event,
+        "id": event_id,
+        "sent_at": timezone.now().isoformat(),
+        "tenant": tenant.slug,
+        **data,
+    }
+
+
 def sign(secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
@@ -70,12 +96,13 @@ def sign(secret: str, body: bytes) -> str:
 # --- e-mail -----------------------------------------------------------------------------------
 
 
-def _approvers(vm: VirtualMachine) -> list[User]:
+def _approvers(tenant: Tenant, *, but: int | None = None) -> list[User]:
+    """The tenant's approvers and admins with an address (but the user `but`)."""
     roles = [role for role, perms in ROLE_PERMS.items() if Perm.VM_APPROVE in perms]
     return [
         m.user
-        for m in Membership.objects.select_related("user").filter(tenant=vm.tenant, role__in=roles)
-        if m.user.email and m.user.is_active and m.user_id != vm.owner_id
+        for m in Membership.objects.select_related("user").filter(tenant=tenant, role__in=roles)
+        if m.user.email and m.user.is_active and m.user_id != but
     ]
 
 
@@ -108,7 +135,9 @@ def _mail(event: str, vm: VirtualMachine) -> tuple[str, str]:
 
 
 def send_emails(event: str, vm: VirtualMachine) -> int:
-    recipients = _approvers(vm) if event == "vm.pending_approval" else [vm.owner]
+    recipients = (
+        _approvers(vm.tenant, but=vm.owner_id) if event == "vm.pending_approval" else [vm.owner]
+    )
     sent = 0
     for user in recipients:
         if not user.email:
@@ -120,14 +149,63 @@ def send_emails(event: str, vm: VirtualMachine) -> int:
     return sent
 
 
+def _tenant_mail(event: str, tenant: Tenant, data: dict[str, Any]) -> tuple[str, str]:
+    """The e-mail of a tenant event; only `budget.threshold` so far."""
+    budget = data["budget"]
+    names = {
+        "tenant": tenant.name,
+        "threshold": budget["threshold"],
+        "amount": budget["amount"],
+        "currency": budget["currency"],
+        "month": budget["month"],
+        "actual": budget["actual"],
+        "forecast": budget["forecast"],
+    }
+    if budget["basis"] == "actual":
+        subject = _("[Nuage] %(tenant)s has used %(threshold)s%% of its budget") % names
+    else:
+        subject = _("[Nuage] %(tenant)s is forecast to use %(threshold)s%% of its budget") % names
+    text = (
+        _(
+            "Budget of %(tenant)s for %(month)s: %(amount)s %(currency)s.\n"
+            "Cost so far: %(actual)s %(currency)s. "
+            "Forecast for the month: %(forecast)s %(currency)s."
+        )
+        % names
+    )
+    link = f"{settings.NUAGE['BASE_URL'].rstrip('/')}/costs/"
+    return subject, f"{text}\n\n{link}\n"
+
+
+def send_tenant_emails(event: str, tenant: Tenant, data: dict[str, Any]) -> int:
+    """Tenant events go to the tenant's admins and approvers, each in their language."""
+    sent = 0
+    for user in _approvers(tenant):
+        with translation.override(getattr(user, "language", None) or settings.LANGUAGE_CODE):
+            subject, body = _tenant_mail(event, tenant, data)
+        sent += send_mail(subject, body, None, [user.email], fail_silently=False)
+    return sent
+
+
 # --- webhooks ---------------------------------------------------------------------------------
 
 
 def deliveries_create(event: str, vm: VirtualMachine, event_id: str) -> list[int]:
     """One delivery per interested webhook; a rerun with the same event id adds none."""
     body = json.dumps(payload(event, vm, event_id), sort_keys=True)
+    return _deliveries_create(event, vm.tenant, event_id, body)
+
+
+def tenant_deliveries_create(
+    event: str, tenant: Tenant, event_id: str, data: dict[str, Any]
+) -> list[int]:
+    body = json.dumps(tenant_payload(event, tenant, event_id, data), sort_keys=True)
+    return _deliveries_create(event, tenant, event_id, body)
+
+
+def _deliveries_create(event: str, tenant: Tenant, event_id: str, body: str) -> list[int]:
     created = []
-    for hook in Webhook.objects.filter(tenant=vm.tenant, enabled=True):
+    for hook in Webhook.objects.filter(tenant=tenant, enabled=True):
         if not hook.wants(event):
             continue
         try:

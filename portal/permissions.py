@@ -27,6 +27,10 @@ class Perm(StrEnum):
     QUOTA_REQUEST = "quota.request"
     # Setting limits and deciding increase requests: platform admins only (no tenant role has it).
     QUOTA_MANAGE = "quota.manage"
+    # A tenant's monthly budget and whether it blocks new requests: tenant admins.
+    BUDGET_MANAGE = "billing.budget_manage"
+    # Platform-wide: every tenant's usage and cost on the finance page.
+    USAGE_VIEW_ALL = "billing.usage_view_all"
 
 
 _MEMBER = frozenset(
@@ -43,11 +47,14 @@ ROLE_PERMS: dict[str, frozenset[Perm]] = {
         Perm.AUDIT_VIEW,
         Perm.MEMBERS_MANAGE,
         Perm.ENVIRONMENTS_MANAGE,
+        Perm.BUDGET_MANAGE,
     },
 }
 PLATFORM_PERMS: dict[str, frozenset[Perm]] = {
     PlatformRole.ADMIN: frozenset(Perm),
-    PlatformRole.FINANCE: frozenset({Perm.VM_VIEW, Perm.PRICE_MANAGE, Perm.QUOTA_VIEW}),
+    PlatformRole.FINANCE: frozenset(
+        {Perm.VM_VIEW, Perm.PRICE_MANAGE, Perm.QUOTA_VIEW, Perm.USAGE_VIEW_ALL}
+    ),
 }
 
 

@@ -232,6 +232,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "quotas.drift_check",
         "schedule": env.float("NUAGE_QUOTA_DRIFT_INTERVAL", default=300.0),
     },
+    # Budget thresholds (80 %, 100 %, actual or forecast): announced once each per month.
+    "budget-check": {
+        "task": "billing.budget_check",
+        "schedule": env.float("NUAGE_BUDGET_CHECK_INTERVAL", default=900.0),
+    },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 

@@ -25,6 +25,20 @@ def notify_event(event: str, vm_id: int, event_id: str, **_kwargs: Any) -> None:
     notifications.send_emails(event, vm)
 
 
+@shared_task(name="portal.notify_tenant_event", acks_late=True)
+def notify_tenant_event(
+    event: str, tenant_id: int, event_id: str, data: dict[str, Any], **_kwargs: Any
+) -> None:
+    from portal.models import Tenant
+
+    tenant = Tenant.objects.filter(pk=tenant_id).first()
+    if tenant is None:
+        return
+    for delivery_id in notifications.tenant_deliveries_create(event, tenant, event_id, data):
+        webhook_deliver.delay(delivery_id)
+    notifications.send_tenant_emails(event, tenant, data)
+
+
 @shared_task(name="portal.webhook_deliver", acks_late=True)
 def webhook_deliver(delivery_id: int, **_kwargs: Any) -> None:
     wait = notifications.deliver(delivery_id)

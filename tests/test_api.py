@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 from rest_framework.test import APIClient
 
-from billing.models import PriceList
+from billing.models import Budget, PriceList
 from compute.choices import VMState
 from compute.models import RollingMaintenance, VirtualMachine
 from portal import services as portal_services
@@ -276,6 +276,7 @@ def _foreign_objects(other: TenantWorld) -> dict[str, object]:
             requested_by=other.platform_admin, host_ids=[]
         ),
         "price-list": superseded,  # members see only the list in effect
+        "budget": Budget.objects.create(tenant=other.tenant, amount=10),
         "quota": other.production.quota,
         "quota-request": QuotaRequestFactory(
             environment=other.production, requested_by=other.member

@@ -11,7 +11,9 @@ from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
-from billing.models import FlavorPrice, PriceList
+from billing.models import Budget, FlavorPrice, PriceList
+from billing.selectors import billing_currency
+from portal.models import Tenant
 
 _PRICE = {"max_digits": 14, "decimal_places": 6, "min_value": Decimal("0")}
 
@@ -131,3 +133,34 @@ class UsageReportSerializer(serializers.Serializer[Any]):
     rounding = serializers.CharField()
     lines = UsageLineSerializer(many=True)
     total = serializers.DecimalField(max_digits=20, decimal_places=2)
+
+
+class BudgetSerializer(serializers.ModelSerializer[Budget]):
+    # Declared, so that no uniqueness check tells anyone whether another tenant has a budget.
+    tenant = serializers.PrimaryKeyRelatedField(queryset=Tenant.objects.all())
+    tenant_slug = serializers.CharField(source="tenant.slug", read_only=True)
+    amount = serializers.DecimalField(
+        max_digits=14, decimal_places=2, help_text="Per calendar month in the tenant's zone."
+    )
+    currency = serializers.SerializerMethodField(help_text="The billing currency.")
+
+    class Meta:
+        model = Budget
+        fields = [
+            "id",
+            "tenant",
+            "tenant_slug",
+            "amount",
+            "currency",
+            "block_requests",
+            "updated_at",
+        ]
+        read_only_fields = ["id", "updated_at"]
+
+    def get_currency(self, obj: Budget) -> str:
+        return billing_currency()
+
+
+class BudgetUpdateSerializer(serializers.Serializer[Budget]):
+    amount = serializers.DecimalField(max_digits=14, decimal_places=2, required=False)
+    block_requests = serializers.BooleanField(required=False)

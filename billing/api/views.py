@@ -1,4 +1,5 @@
-"""API views: price lists (read by everyone, kept by admins and finance) and usage reports."""
+"""API views: price lists (read by everyone, kept by admins and finance), usage reports and
+budgets (read by the tenant's members, set by its admins)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -16,17 +17,24 @@ from rest_framework.views import APIView
 
 from billing import selectors, services
 from billing.api.serializers import (
+    BudgetSerializer,
+    BudgetUpdateSerializer,
     PriceListCreateSerializer,
     PriceListSerializer,
     UsageQuerySerializer,
     UsageReportSerializer,
 )
 from billing.choices import RESOURCE_UNITS
-from billing.models import PriceList
+from billing.models import Budget, PriceList
 from billing.usage import total
 from compute.models import VirtualMachine
 from compute.selectors import flavor_list
-from portal.api.viewsets import ScopedReadOnlyViewSet, client_ip, request_user
+from portal.api.viewsets import (
+    ScopedReadOnlyViewSet,
+    ServiceUpdateMixin,
+    client_ip,
+    request_user,
+)
 from portal.models import Environment, Tenant
 from portal.selectors import tenant_list
 
@@ -60,6 +68,45 @@ class PriceListViewSet(mixins.DestroyModelMixin, ScopedReadOnlyViewSet):
         services.price_list_delete(
             deleted_by=request_user(self.request),
             price_list=instance,
+            remote_addr=client_ip(self.request),
+        )
+
+
+@extend_schema_view(
+    update=extend_schema(request=BudgetUpdateSerializer),
+    partial_update=extend_schema(request=BudgetUpdateSerializer),
+)
+class BudgetViewSet(ServiceUpdateMixin, mixins.DestroyModelMixin, ScopedReadOnlyViewSet):
+    """A tenant's monthly budget: alerts at 80 % and 100 %, optionally blocking new requests."""
+
+    selector = staticmethod(selectors.budget_list)
+    serializer_class = BudgetSerializer
+    filterset_fields = ["tenant", "block_requests"]
+    update_serializer_class = BudgetUpdateSerializer
+    update_service = staticmethod(services.budget_update)
+    update_object = "budget"
+
+    @extend_schema(request=BudgetSerializer, responses={201: BudgetSerializer})
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        ser = BudgetSerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        user = request_user(request)
+        tenant = ser.validated_data["tenant"]
+        if not tenant_list(fetched_by=user).filter(pk=tenant.pk).exists():
+            raise ValidationError({"tenant": _("Unknown tenant.")})
+        budget = services.budget_create(
+            created_by=user,
+            tenant=tenant,
+            amount=ser.validated_data["amount"],
+            block_requests=ser.validated_data.get("block_requests", False),
+            remote_addr=client_ip(request),
+        )
+        return Response(BudgetSerializer(budget).data, status=status.HTTP_201_CREATED)
+
+    def perform_destroy(self, instance: Budget) -> None:
+        services.budget_delete(
+            deleted_by=request_user(self.request),
+            budget=instance,
             remote_addr=client_ip(self.request),
         )
 

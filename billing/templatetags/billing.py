@@ -1,4 +1,5 @@
-"""The estimated cost of each flavor, rendered on the VM request form."""
+"""Cost in templates: each flavor's estimate (request form), a VM's month so far (VM page),
+the budget card (tenant page)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,15 @@ from typing import Any
 from django import template
 from django.db.models import QuerySet
 
-from billing.selectors import price_list_current, prices_of
+from billing.choices import Resource
+from billing.costs import sum_by
+from billing.forms import BudgetForm
+from billing.models import Budget
+from billing.selectors import billing_currency, month_cost, price_list_current, prices_of
 from billing.usage import flavor_estimate
-from compute.models import Flavor
+from compute.models import Flavor, VirtualMachine
+from portal.models import Tenant
+from portal.permissions import Perm, has_perm
 
 register = template.Library()
 
@@ -39,4 +46,42 @@ def flavor_cost_estimates(
         "has_prices": current is not None,
         "estimates": estimates,
         "selected": estimates.get(str(selected or "")),
+    }
+
+
+@register.simple_tag(takes_context=True)
+def vm_month_cost(context: dict[str, Any], vm: VirtualMachine) -> dict[str, Any]:
+    """The VM's cost so far in its tenant's current month, per resource (its events only)."""
+    cost = month_cost(fetched_by=context["request"].user, tenant=vm.tenant, vm=vm)
+    return {
+        "total": cost.total,
+        "currency": billing_currency(),
+        "month_start": cost.start.astimezone(cost.zone),
+        "as_of": cost.now.astimezone(cost.zone),
+        "zone": vm.tenant.timezone,
+        "by_resource": [
+            (Resource(r).label, amount)
+            for r, amount in sum_by(cost.lines, lambda ln: ln.resource).items()
+        ],
+    }
+
+
+@register.inclusion_tag("billing/_budget_card.html", takes_context=True)
+def budget_card(context: dict[str, Any], tenant: Tenant) -> dict[str, Any]:
+    """The tenant's budget with its form for those who may set it (posted to /costs/)."""
+    request = context["request"]
+    budget = Budget.objects.filter(tenant=tenant).first()
+    return {
+        "request": request,
+        "csrf_token": context.get("csrf_token"),
+        "tenant": tenant,
+        "budget": budget,
+        "currency": billing_currency(),
+        "can_manage": has_perm(request.user, tenant, Perm.BUDGET_MANAGE),
+        "form": BudgetForm(
+            initial={"amount": budget.amount, "block_requests": budget.block_requests}
+            if budget
+            else None
+        ),
+        "next": request.get_full_path(),
     }

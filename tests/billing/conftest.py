@@ -8,7 +8,9 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from billing.models import PriceList
+from billing.choices import UsageKind
+from billing.models import PriceList, UsageEvent
+from compute.models import VirtualMachine
 
 
 class Clock:
@@ -41,3 +43,27 @@ def price_list(
         disk_gib_hour=Decimal(disk),
         **extra,
     )
+
+
+def ledger(vm: VirtualMachine, kind: str, at: datetime) -> UsageEvent:
+    """A hand-written ledger event (what the compute services write with a transition)."""
+    return UsageEvent.objects.create(
+        key=f"{vm.uuid}:test@{at.isoformat()}:{kind}",
+        vm=vm,
+        tenant_id=vm.tenant_id,
+        environment_id=vm.environment_id,
+        kind=kind,
+        at=at,
+        vcpus=vm.flavor.vcpus,
+        ram_mib=vm.flavor.ram_mib,
+        disk_gib=vm.flavor.disk_gib,
+        flavor=vm.flavor,
+    )
+
+
+def run(vm: VirtualMachine, start: datetime, stop: datetime | None = None) -> None:
+    """Created and started at `start`; stopped at `stop` (the disk stays) if given."""
+    ledger(vm, UsageKind.CREATED, start)
+    ledger(vm, UsageKind.STARTED, start)
+    if stop is not None:
+        ledger(vm, UsageKind.STOPPED, stop)

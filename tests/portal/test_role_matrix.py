@@ -4,17 +4,21 @@ all call), and through the API for the VM actions. One table says who may do wha
 from __future__ import annotations
 
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
 import pytest
 from django.core.exceptions import PermissionDenied
 from rest_framework.test import APIClient
 
+from billing import services as billing
+from billing.models import Budget
 from compute import services as compute
 from compute.choices import VMState
 from compute.models import Host
 from portal import services as portal
 from portal.models import Membership
+from portal.permissions import Perm, require_platform_perm
 from tests.conftest import TenantWorld
 from tests.factories import UserFactory, VirtualMachineFactory
 
@@ -73,16 +77,30 @@ ACTIONS: dict[str, Callable[[TenantWorld, Any, dict[str, Any]], object]] = {
     "host.maintenance": lambda w, u, c: compute.host_set_maintenance(
         host=c["host2"], enabled=True, requested_by=u
     ),
+    "budget.set": lambda w, u, c: billing.budget_set(
+        updated_by=u, tenant=w.tenant, amount=Decimal("100"), block_requests=True
+    ),
+    "budget.delete": lambda w, u, c: billing.budget_delete(
+        deleted_by=u, budget=Budget.objects.get_or_create(tenant=w.tenant, amount=5)[0]
+    ),
+    "usage.view_all": lambda w, u, c: require_platform_perm(u, Perm.USAGE_VIEW_ALL),
 }
 
 _TENANT_VM = {"vm.request", "vm.approve", "vm.reject", "vm.stop (someone else's)"}
-_TENANT_ADMIN = _TENANT_VM | {"membership.add", "membership.change", "environment.edit"}
+_TENANT_ADMIN = _TENANT_VM | {
+    "membership.add",
+    "membership.change",
+    "environment.edit",
+    "budget.set",
+    "budget.delete",
+}
 ALLOWED: dict[str, set[str]] = {
     "member": {"vm.request"},
     "approver": {"vm.request", "vm.approve", "vm.reject"},
     "tenant_admin": _TENANT_ADMIN,
     "platform_admin": set(ACTIONS),
-    "finance": set(),  # reads usage and invoices; never requests or operates VMs
+    # Reads every tenant's usage and invoices; never requests or operates VMs, sets no budget.
+    "finance": {"usage.view_all"},
     "outsider": set(),  # a member of another tenant
 }
 
@@ -137,3 +155,27 @@ def test_members_operate_their_own_vms(world, ctx):
     compute.vm_action(vm=own, action="stop", requested_by=world.member)
     own.refresh_from_db()
     assert own.state == VMState.STOPPING
+
+
+@pytest.mark.parametrize(
+    ("role", "costs", "finance", "set_budget"),
+    [
+        ("member", 200, 403, 403),
+        ("approver", 200, 403, 403),
+        ("tenant_admin", 200, 403, 302),
+        ("platform_admin", 200, 200, 302),
+        ("finance", 200, 200, 403),
+        ("outsider", 200, 403, 403),  # their own tenant's costs; apollo's budget is not theirs
+    ],
+)
+def test_cost_pages_by_role(world, ctx, client, role, costs, finance, set_budget):
+    user = ctx["outsider"] if role == "outsider" else getattr(world, role)
+    client.force_login(user)
+    session = client.session
+    session["nuage_tenant"] = world.tenant.pk  # the header's choice; outsiders cannot make it
+    session.save()
+    assert client.get("/costs/").status_code == costs
+    assert client.get("/finance/").status_code == finance
+    assert client.post("/costs/", {"amount": "100"}).status_code == set_budget
+    budget = Budget.objects.filter(tenant=world.tenant).first()
+    assert (budget is not None) == (set_budget == 302)
