@@ -1,0 +1,33 @@
+"""Celery tasks of billing: metering (sampling cycles, rollups); thin, they call sampling.py."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import shared_task
+from django.conf import settings
+
+from billing import sampling
+
+
+@shared_task(name="billing.meter_dispatch")
+def meter_dispatch(**_kwargs: Any) -> int:
+    """One sampling task per enabled host that answers, so that a slow host delays no other."""
+    hosts = sampling.hosts_to_sample()
+    interval = float(settings.NUAGE.get("METER_INTERVAL_SECONDS", 60.0))
+    for host_id in hosts:
+        # A cycle still queued when the next one is due is stale: the next one replaces it.
+        meter_sample_host.apply_async((host_id,), expires=interval)
+    return len(hosts)
+
+
+@shared_task(name="billing.meter_sample_host")
+def meter_sample_host(host_id: int, **_kwargs: Any) -> dict[str, Any]:
+    result = sampling.sample_host(host_id=host_id)
+    return {"host": host_id, "domains": result.domains, "stored": result.stored}
+
+
+@shared_task(name="billing.meter_rollup")
+def meter_rollup(**_kwargs: Any) -> dict[str, int]:
+    result = sampling.rollup()
+    return {"hourly": result.hourly, "daily": result.daily, "pruned": result.pruned}
