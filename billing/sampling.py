@@ -15,10 +15,11 @@ from typing import Any, cast
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Count, F, Max, Min, Q, Sum
+from django.db.models import Max, Min
 from django.db.models.functions import TruncDay, TruncHour
 from django.utils import timezone
 
+from billing.metering import ROLLUP_AGGREGATES, SAMPLE_AGGREGATES
 from billing.models import MeterDaily, MeterHourly, MeterRollup, MeterSample
 from compute import hypervisor
 from compute.choices import VMState
@@ -298,15 +299,7 @@ def rollup_hourly(*, now: datetime) -> int:
         .annotate(
             tenant_ref=Max("vm__tenant_id"),
             last_at=Max("at"),
-            cpu_sum=Sum("cpu_used_vcpus"),
-            cpu_n=Count("cpu_used_vcpus"),
-            cpu_max=Max("cpu_used_vcpus"),
-            mem_sum=Sum("memory_used_mib"),
-            n=Count("id"),
-            rd=Sum("disk_read_delta"),
-            wr=Sum("disk_write_delta"),
-            rx=Sum("net_rx_delta"),
-            tx=Sum("net_tx_delta"),
+            **SAMPLE_AGGREGATES,
         )
     )
     accs: dict[tuple[int, datetime], _Acc] = {}
@@ -335,16 +328,7 @@ def rollup_daily(*, now: datetime) -> int:
         .annotate(
             tenant_ref=Max("tenant_id"),
             last_at=Max("bucket"),
-            # An hour's mean weighs as many samples as it had.
-            cpu_sum=Sum(F("cpu_avg_vcpus") * F("samples")),
-            cpu_n=Sum("samples", filter=Q(cpu_avg_vcpus__isnull=False)),
-            cpu_max=Max("cpu_max_vcpus"),
-            mem_sum=Sum(F("memory_avg_mib") * F("samples")),
-            n=Sum("samples"),
-            rd=Sum("disk_read_bytes"),
-            wr=Sum("disk_write_bytes"),
-            rx=Sum("net_rx_bytes"),
-            tx=Sum("net_tx_bytes"),
+            **ROLLUP_AGGREGATES,
         )
     )
     accs: dict[tuple[int, datetime], _Acc] = {}
