@@ -34,3 +34,4 @@ bench: install services
 	$(PY) bench/provision_sim.py
 	$(PY) bench/provision.py
 	$(PY) bench/quota_contention.py
+	$(PY) bench/sampling.py

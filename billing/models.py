@@ -159,8 +159,13 @@ class MeterSample(models.Model):
     """One running VM's counters at one collection cycle of its host, with the use since the
     VM's previous sample. Written in bulk (COPY on PostgreSQL) and pruned once rolled up."""
 
-    vm = models.ForeignKey(VirtualMachine, on_delete=models.CASCADE, related_name="+")
-    host = models.ForeignKey(Host, on_delete=models.CASCADE, related_name="+")
+    # No database foreign keys: checking two of them per row would cost the bulk insert more
+    # than the insert itself, and the collector writes only ids it has just read. Rows of a
+    # removed VM or host go with it (the ORM cascades) or with pruning.
+    vm = models.ForeignKey(
+        VirtualMachine, on_delete=models.CASCADE, related_name="+", db_constraint=False
+    )
+    host = models.ForeignKey(Host, on_delete=models.CASCADE, related_name="+", db_constraint=False)
     at = models.DateTimeField()
     # Counters as libvirt reports them (cumulative since the domain started).
     cpu_time_ns = models.BigIntegerField()

@@ -35,6 +35,11 @@ SAMPLE_COLUMNS = (
     "interval_seconds", "cpu_used_vcpus", "disk_read_delta", "disk_write_delta",
     "net_rx_delta", "net_tx_delta",
 )  # fmt: skip
+# Their PostgreSQL types, for COPY in binary format (no text formatting and parsing of values).
+SAMPLE_COPY_TYPES = (
+    "int8", "int8", "timestamptz", "int8", "int8", "int8", "int8", "int8", "int4", "int4",
+    "int4", "float8", "float8", "int8", "int8", "int8", "int8",
+)  # fmt: skip
 SampleRow = tuple[Any, ...]
 
 # Averages are rounded so that recomputing a bucket gives the very same figures, whatever order
@@ -140,8 +145,10 @@ def insert_samples(rows: Iterable[SampleRow]) -> int:
     table = MeterSample._meta.db_table
     if connection.vendor == "postgresql":
         connection.ensure_connection()
+        sql = f"COPY {table} ({', '.join(SAMPLE_COLUMNS)}) FROM STDIN (FORMAT BINARY)"
         with connection.connection.cursor() as cursor:  # the psycopg cursor itself
-            with cursor.copy(f"COPY {table} ({', '.join(SAMPLE_COLUMNS)}) FROM STDIN") as copy:
+            with cursor.copy(sql) as copy:
+                copy.set_types(SAMPLE_COPY_TYPES)
                 for row in rows:
                     copy.write_row(row)
         return len(rows)
