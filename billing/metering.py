@@ -80,7 +80,7 @@ def host_loads(since: datetime) -> dict[int, HostLoad]:
         GROUP BY host_id
     """  # noqa: S608 - the table name is the model's, the value a parameter
     with connection.cursor() as cursor:
-        cursor.execute(sql, [since])
+        cursor.execute(sql, [connection.ops.adapt_datetimefield_value(since)])
         rows = cursor.fetchall()
     return {
         int(host_id): HostLoad(

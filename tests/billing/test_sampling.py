@@ -217,3 +217,23 @@ def test_pruning_keeps_samples_whose_hour_is_not_rolled_up(
     assert result.pruned == 1  # 10:00, now that 11:00 is rolled up after it
     assert list(MeterSample.objects.values_list("at", flat=True)) == [old + timedelta(hours=1)]
     assert MeterHourly.objects.filter(vm=vm).count() == 2
+
+
+def test_a_previous_sample_older_than_the_gap_gives_no_rate(world, sim_host, flavor, image):
+    vm = running_vm(world, flavor, image, "web-1")
+    cycle(sim_host, T0)
+    cycle(sim_host, T0 + timedelta(hours=2))  # the gap allowed here is one hour
+
+    later = MeterSample.objects.filter(vm=vm).latest("at")
+    assert (later.cpu_used_vcpus, later.interval_seconds, later.disk_read_delta) == (None, None, 0)
+
+
+def test_only_enabled_hosts_that_answer_are_sampled(world, sim_host, flavor, image, tmp_path):
+    running_vm(world, flavor, image, "web-1")
+    make_sim_host(tmp_path, enabled=False)
+    silent = make_sim_host(tmp_path)
+    Host.objects.filter(pk=silent.pk).update(reachable=False)  # missed its heartbeats
+
+    assert sampling.hosts_to_sample() == [sim_host.pk]
+    assert tasks.meter_dispatch() == 1
+    assert MeterSample.objects.count() == 1
