@@ -15,7 +15,8 @@ from portal.models import User
 
 def vm_metrics_context(*, fetched_by: User, vm: VirtualMachine) -> dict[str, Any]:
     metrics = vm_metrics(fetched_by=fetched_by, vm_id=vm.pk)
-    hours = [timezone.localtime(h.hour).strftime("%H:00") for h in metrics.hourly_cpu]
+    zone = vm.tenant.zone  # hours as the tenant's clocks show them
+    hours = [timezone.localtime(h.hour, zone).strftime("%H:00") for h in metrics.hourly_cpu]
     chart = bar_chart(
         hours,
         [Series(_("CPU used"), [h.cpu_avg_vcpus or 0.0 for h in metrics.hourly_cpu])],

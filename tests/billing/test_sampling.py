@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -132,7 +133,7 @@ def test_a_second_cycle_at_the_same_instant_changes_nothing(world, sim_host, fla
 
 
 def test_unreachable_host_is_skipped_and_the_others_sampled(
-    world, sim_host, flavor, image, tmp_path
+    world, sim_host, flavor, image, tmp_path, caplog
 ):
     vm = running_vm(world, flavor, image, "web-1")
     gone = make_sim_host(tmp_path)
@@ -142,7 +143,9 @@ def test_unreachable_host_is_skipped_and_the_others_sampled(
     drop_connection(gone.uri)
     ledger = list(UsageEvent.objects.values_list("pk", flat=True))
 
-    assert tasks.meter_dispatch() == 2  # eager: both hosts' tasks ran, neither raised
+    with caplog.at_level(logging.WARNING, logger="billing.sampling"):
+        assert tasks.meter_dispatch() == 2  # eager: both hosts' tasks ran, neither raised
+    assert f"host {gone.name} not sampled" in caplog.text
 
     assert list(MeterSample.objects.values_list("vm_id", "host_id")) == [(vm.pk, sim_host.pk)]
     assert sampling.sample_host(host_id=gone.pk).error
