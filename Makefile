@@ -36,3 +36,4 @@ bench: install services
 	$(PY) bench/quota_contention.py
 	$(PY) bench/api_list.py
 	$(PY) bench/cost_days.py
+	$(PY) bench/sampling.py

@@ -627,3 +627,29 @@ FR.update(
         "No usage in this period.": "Aucune consommation sur cette période.",
     }
 )
+# Metering: measured use on the VM page.
+FR.update(
+    {
+        "CPU used": "CPU utilisé",
+        "Mean CPU use per hour over the last 24 hours, in vCPUs": "Utilisation moyenne du CPU par heure sur les dernières 24 heures, en vCPU",
+        "Allocated": "Alloué",
+        "Last hour": "Dernière heure",
+        "Last 24 hours": "Dernières 24 heures",
+        "Last 30 days": "30 derniers jours",
+        "Measured use": "Utilisation mesurée",
+        "No measurements yet: a running VM is sampled every minute.": "Pas encore de mesure : une VM en marche est mesurée chaque minute.",
+        "This VM sat idle.": "Cette VM est restée inactive.",
+        "Over the last 24 hours it used on average %(cpu)s of its %(vcpus)s vCPUs and %(mem)s MiB of its %(ram)s MiB of memory.": "Sur les dernières 24 heures, elle a utilisé en moyenne %(cpu)s de ses %(vcpus)s vCPU et %(mem)s Mio de ses %(ram)s Mio de mémoire.",
+        "The smaller flavor %(flavor)s would hold it.": "Le gabarit plus petit %(flavor)s lui suffirait.",
+        "A smaller flavor, or stopping it when unused, would cost less.": "Un gabarit plus petit, ou l’arrêter quand elle ne sert pas, coûterait moins cher.",
+        "CPU (mean / peak, vCPUs)": "CPU (moyenne / pointe, vCPU)",
+        "Memory used (mean, MiB)": "Mémoire utilisée (moyenne, Mio)",
+        "Disk read / written": "Disque lu / écrit",
+        "%(gib)s GiB disk": "disque de %(gib)s Gio",
+        "Network in / out": "Réseau entrant / sortant",
+        "Measured by the host every minute; figures cover %(hours)s hour of measurements. 1 vCPU is one virtual CPU busy all the time.": (
+            "Mesuré par l’hôte chaque minute ; les chiffres couvrent %(hours)s heure de mesures. 1 vCPU correspond à un processeur virtuel occupé en permanence.",
+            "Mesuré par l’hôte chaque minute ; les chiffres couvrent %(hours)s heures de mesures. 1 vCPU correspond à un processeur virtuel occupé en permanence.",
+        ),
+    }
+)

@@ -237,6 +237,17 @@ CELERY_BEAT_SCHEDULE = {
         "task": "billing.budget_check",
         "schedule": env.float("NUAGE_BUDGET_CHECK_INTERVAL", default=900.0),
     },
+    # Metering: every host's running VMs sampled each interval; rollups catch up every complete
+    # hour and day since their last run (recomputing the last one), then prune raw samples.
+    "meter-sample": {
+        "task": "billing.meter_dispatch",
+        "schedule": env.float("NUAGE_METER_INTERVAL_SECONDS", default=60.0),
+        "options": {"expires": env.float("NUAGE_METER_INTERVAL_SECONDS", default=60.0)},
+    },
+    "meter-rollup": {
+        "task": "billing.meter_rollup",
+        "schedule": env.float("NUAGE_METER_ROLLUP_INTERVAL", default=900.0),
+    },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
@@ -275,6 +286,12 @@ NUAGE = {
     "CURRENCY": env("NUAGE_CURRENCY", default="EUR"),
     # Quota checks and accounting; off only to measure their cost (bench/quota_contention.py).
     "QUOTA_ENFORCE": env.bool("NUAGE_QUOTA_ENFORCE", default=True),
+    # Metering: seconds between two samples of a host's VMs; days raw samples are kept once
+    # their hour is rolled up; the longest gap between two samples of a VM that still gives a
+    # CPU rate.
+    "METER_INTERVAL_SECONDS": env.float("NUAGE_METER_INTERVAL_SECONDS", default=60.0),
+    "METER_RETENTION_DAYS": env.float("NUAGE_METER_RETENTION_DAYS", default=2.0),
+    "METER_MAX_GAP_SECONDS": env.float("NUAGE_METER_MAX_GAP_SECONDS", default=600.0),
 }
 if NUAGE["PLACEMENT_MODE"] not in ("spread", "pack"):
     raise ImproperlyConfigured("NUAGE_PLACEMENT_MODE must be 'spread' or 'pack'.")

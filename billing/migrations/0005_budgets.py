@@ -10,7 +10,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('billing', '0002_usage_event_append_only'),
+        ('billing', '0004_samples'),
         ('portal', '0007_tenant_timezone'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]

@@ -2,10 +2,12 @@
 
 from compute.hypervisor.driver import (
     DomainSpec,
+    DomainStats,
     HostInfo,
     domain_list,
     domain_runtime_state,
     domain_runtime_states,
+    domain_stats,
     ensure_domain_defined,
     ensure_domain_running,
     ensure_domain_stopped,
@@ -22,12 +24,14 @@ from compute.hypervisor.errors import HostUnreachable, HypervisorError
 
 __all__ = [
     "DomainSpec",
+    "DomainStats",
     "HostInfo",
     "HostUnreachable",
     "HypervisorError",
     "domain_list",
     "domain_runtime_state",
     "domain_runtime_states",
+    "domain_stats",
     "ensure_domain_defined",
     "ensure_domain_running",
     "ensure_domain_stopped",
