@@ -232,6 +232,13 @@ CELERY_BEAT_SCHEDULE = {
         "task": "quotas.drift_check",
         "schedule": env.float("NUAGE_QUOTA_DRIFT_INTERVAL", default=300.0),
     },
+    # Load balancing: the tick only checks the mode and the interval an admin set (DrsSettings);
+    # a cycle runs when the interval has passed since the last run.
+    "drs": {
+        "task": "compute.drs_cycle",
+        "schedule": env.float("NUAGE_DRS_TICK_SECONDS", default=60.0),
+        "options": {"expires": env.float("NUAGE_DRS_TICK_SECONDS", default=60.0)},
+    },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
