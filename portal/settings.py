@@ -184,6 +184,8 @@ SPECTACULAR_SETTINGS = {
         "VMStateEnum": "compute.choices.VMState",
         "MembershipRoleEnum": "portal.choices.Role",
         "OperationStatusEnum": "compute.choices.OperationStatus",
+        "DrsModeEnum": "compute.choices.DrsMode",
+        "DrsRecommendationStatusEnum": "compute.choices.RecommendationStatus",
     },
 }
 

@@ -23,7 +23,7 @@ from compute.choices import (
     VMState,
 )
 from compute.drs import HostLoadState, VmLoadState, imbalance, recommend
-from compute.models import DrsRun, DrsSettings, Host, Operation, VirtualMachine
+from compute.models import DrsRecommendation, DrsRun, DrsSettings, Host, Operation, VirtualMachine
 from compute.scheduler import HostState, PlacementRequest, reject_reason
 from portal.errors import ConflictError
 from portal.models import AuditEntry
@@ -552,3 +552,127 @@ def test_dismissing_keeps_the_vm_where_it_is(world, crowded):
     rec.vm.refresh_from_db()
     assert rec.vm.host == first
     assert AuditEntry.objects.filter(action="drs.dismiss", actor=world.platform_admin).exists()
+
+
+# --- the page and the API (platform admins only) ---------------------------------------------
+
+
+@pytest.mark.django_db
+def test_admin_sees_recommendations_with_their_gain_and_applies_one_from_the_page(
+    world, client, flavor, image
+):
+    busy, idle = HostFactory(), HostFactory()
+    for v in [placed_vm(world, busy, flavor, image) for _ in range(2)]:
+        sample(v, cpu=6.0, mem=400)
+    client.force_login(world.platform_admin)
+    answer = client.post("/hosts/drs/run/", follow=True)
+    assert "1 recommendation." in answer.content.decode()
+    rec = DrsRecommendation.objects.get()
+    page = client.get("/hosts/drs/").content.decode()
+    assert f'data-recommendation="{rec.pk}"' in page
+    assert f'data-gain="{rec.gain:.4f}"' in page
+    assert f'data-imbalance="{rec.imbalance_before:.4f}"' in page
+    # Applying starts the live migration through the usual service (nothing commits in this
+    # test, so no worker picks it up: the operation waits, the VM is migrating).
+    answer = client.post(f"/hosts/drs/{rec.pk}/apply/", follow=True)
+    assert f"Live migration of {rec.vm.name} to {idle.name} started." in answer.content.decode()
+    rec.refresh_from_db()
+    rec.vm.refresh_from_db()
+    assert rec.status == RecommendationStatus.APPLIED
+    assert (rec.vm.state, rec.operation.target_host) == (VMState.MIGRATING, idle)
+    # A second click finds it applied: an error message, nothing more.
+    answer = client.post(f"/hosts/drs/{rec.pk}/apply/", follow=True)
+    assert "This recommendation is already applied." in answer.content.decode()
+
+
+@pytest.mark.django_db
+def test_settings_form_saves_and_shows_errors(world, client):
+    client.force_login(world.platform_admin)
+    data = {
+        "mode": "automatic",
+        "max_moves": "3",
+        "threshold": "0.02",
+        "interval_minutes": "10",
+        "window_minutes": "20",
+    }
+    assert client.post("/hosts/drs/", data).status_code == 302
+    assert balancing.drs_settings().mode == "automatic"
+    bad = client.post("/hosts/drs/", {**data, "max_moves": "0"})
+    assert bad.status_code == 400
+    assert "greater than or equal to 1" in bad.content.decode()
+    assert DrsSettings.objects.get().max_moves == 3
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("role", ["member", "approver", "tenant_admin", "finance"])
+def test_others_never_see_load_balancing(world, client, api, flavor, image, role):
+    rec = _a_recommendation(world, flavor, image)
+    user = getattr(world, role)
+    client.force_login(user)
+    for url in ("/hosts/drs/", "/capacity/"):
+        assert client.get(url).status_code == 404
+    for url in ("/hosts/drs/run/", f"/hosts/drs/{rec.pk}/apply/", f"/hosts/drs/{rec.pk}/dismiss/"):
+        assert client.post(url).status_code == 404
+    api.force_authenticate(user)
+    assert api.get("/api/v1/drs/").json()["results"] == []
+    assert api.post(f"/api/v1/drs/{rec.pk}/apply/").status_code == 404
+    assert api.post(f"/api/v1/drs/{rec.pk}/dismiss/").status_code == 404
+    assert api.post("/api/v1/drs/run/").status_code == 403
+    assert api.get("/api/v1/drs/settings/").status_code == 403
+    assert api.patch("/api/v1/drs/settings/", {"mode": "off"}, format="json").status_code == 403
+    assert api.get("/api/v1/drs/status/").status_code == 403
+    assert api.get("/api/v1/capacity/").status_code == 403
+    rec.refresh_from_db()
+    assert rec.status == RecommendationStatus.PENDING
+    assert DrsRun.objects.count() == 1
+
+
+def _a_recommendation(world: TenantWorld, flavor, image) -> DrsRecommendation:
+    busy, _idle = HostFactory(), HostFactory()
+    for v in [placed_vm(world, busy, flavor, image) for _ in range(2)]:
+        sample(v, cpu=6.0, mem=400)
+    rec = balancing.drs_run().recommendations.get()
+    return rec
+
+
+@pytest.mark.django_db
+def test_the_api_lists_runs_dismisses_and_sets(world, api, flavor, image):
+    rec = _a_recommendation(world, flavor, image)
+    api.force_authenticate(world.platform_admin)
+    listed = api.get("/api/v1/drs/?status=pending").json()["results"]
+    assert [(r["id"], r["source_host"], r["target_host"]) for r in listed] == [
+        (rec.pk, rec.source.name, rec.target.name)
+    ]
+    assert listed[0]["gain"] == pytest.approx(rec.gain)
+    status = api.get("/api/v1/drs/status/").json()
+    assert status["imbalance"] == pytest.approx(rec.imbalance_before)
+    assert status["last_run"]["recommendations"][0]["id"] == rec.pk
+    assert status["settings"]["mode"] == "manual"
+
+    dismissed = api.post(f"/api/v1/drs/{rec.pk}/dismiss/")
+    assert (dismissed.status_code, dismissed.json()["status"]) == (200, "dismissed")
+    again = api.post(f"/api/v1/drs/{rec.pk}/apply/")
+    assert again.status_code == 409
+    assert again.json()["state"] == "dismissed"
+
+    run = api.post("/api/v1/drs/run/")
+    assert run.status_code == 201
+    assert run.json()["recommendations"][0]["status"] == "pending"
+
+    changed = api.patch("/api/v1/drs/settings/", {"max_moves": 7}, format="json")
+    assert (changed.status_code, changed.json()["max_moves"]) == (200, 7)
+    assert changed.json()["updated_by"] == world.platform_admin.username
+    bad = api.put("/api/v1/drs/settings/", {"mode": "always", "threshold": 5}, format="json")
+    assert bad.status_code == 400
+    assert set(bad.json()) == {"mode", "threshold"}
+
+
+@pytest.mark.django_db
+def test_a_stale_recommendation_applied_through_the_api_is_a_409(world, api, flavor, image):
+    rec = _a_recommendation(world, flavor, image)
+    VirtualMachine.objects.filter(pk=rec.vm_id).update(state=VMState.STOPPED)
+    api.force_authenticate(world.platform_admin)
+    answer = api.post(f"/api/v1/drs/{rec.pk}/apply/")
+    assert answer.status_code == 409
+    assert "no longer running" in answer.json()["detail"]
+    assert api.get(f"/api/v1/drs/{rec.pk}/").json()["status"] == "stale"
