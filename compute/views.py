@@ -432,13 +432,13 @@ def _percent(value: float | None) -> float:
     return round(value or 0.0, 1)
 
 
-def _capacity_charts(report: selectors.CapacityReport) -> list[SafeString]:
+def _capacity_charts(report: selectors.CapacityReport) -> list[tuple[str, SafeString]]:
     """One chart per resource, hosts side by side, in percent of each host's physical size (so
     hosts of different sizes compare); the dashed line is the overcommit limit when every host
     has the same, otherwise each host's limit is a bar of its own."""
     names = [r.name for r in report.rows]
     width = max(720, min(4000, 40 * len(names)))
-    charts = []
+    charts: list[tuple[str, SafeString]] = []
     for key, title, measured in (
         ("cpu", _("vCPUs: allocated and CPU used, in percent of physical CPUs"), True),
         ("memory", _("Memory: allocated and used, in percent of physical memory"), True),
@@ -454,40 +454,46 @@ def _capacity_charts(report: selectors.CapacityReport) -> list[SafeString]:
             series.append(
                 Series(_("Overcommit limit"), [_percent(x.limit_percent) for x in resources])
             )
-        charts.append(
-            bar_chart(
-                names,
-                series,
-                title=title,
-                stacked=False,
-                unit="%",
-                width=width,
-                limit=limit,
-                limit_label=_("Overcommit limit"),
-            )
-        )
-    total = report.total
-    charts.insert(
-        0,
-        bar_chart(
-            [_("vCPUs"), _("Memory"), _("Disk")],
-            [
-                Series(
-                    _("Allocated"),
-                    [_percent(r.allocated_percent) for r in (total.cpu, total.memory, total.disk)],
-                ),
-                Series(
-                    _("Measured"),
-                    [_percent(r.used_percent) for r in (total.cpu, total.memory, total.disk)],
-                ),
-                Series(
-                    _("Overcommit limit"),
-                    [_percent(r.limit_percent) for r in (total.cpu, total.memory, total.disk)],
-                ),
-            ],
-            title=_("Pool: allocated, measured and limit, in percent of physical"),
+        svg = bar_chart(
+            names,
+            series,
+            title=title,
             stacked=False,
             unit="%",
+            width=width,
+            limit=limit,
+            limit_label=_("Overcommit limit"),
+        )
+        charts.append((title, svg))
+    total = report.total
+    pool_title = _("Pool: allocated, measured and limit, in percent of physical")
+    charts.insert(
+        0,
+        (
+            pool_title,
+            bar_chart(
+                [_("vCPUs"), _("Memory"), _("Disk")],
+                [
+                    Series(
+                        _("Allocated"),
+                        [
+                            _percent(r.allocated_percent)
+                            for r in (total.cpu, total.memory, total.disk)
+                        ],
+                    ),
+                    Series(
+                        _("Measured"),
+                        [_percent(r.used_percent) for r in (total.cpu, total.memory, total.disk)],
+                    ),
+                    Series(
+                        _("Overcommit limit"),
+                        [_percent(r.limit_percent) for r in (total.cpu, total.memory, total.disk)],
+                    ),
+                ],
+                title=pool_title,
+                stacked=False,
+                unit="%",
+            ),
         ),
     )
     return charts
