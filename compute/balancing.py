@@ -232,8 +232,11 @@ def drs_run(*, requested_by: User | None = None, now: datetime | None = None) ->
         in_flight = Operation.objects.filter(kind=OperationKind.MIGRATE, status__in=_ACTIVE).count()
         applied = 0
         for rec in recs[: max(0, conf.max_moves - in_flight)]:
-            if _apply(rec, actor=None) is not None:
-                applied += 1
+            try:
+                if _apply(rec, actor=None) is not None:
+                    applied += 1
+            except ConflictError:
+                continue  # an admin applied or dismissed it meanwhile
         DrsRun.objects.filter(pk=run.pk).update(applied=applied)
         run.applied = applied
     return run
