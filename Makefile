@@ -31,6 +31,7 @@ test: install services lint
 
 bench: install services
 	$(PY) bench/placement.py
+	$(PY) bench/drs.py
 	$(PY) bench/provision_sim.py
 	$(PY) bench/provision.py
 	$(PY) bench/quota_contention.py

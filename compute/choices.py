@@ -251,3 +251,19 @@ class ImageKind(models.TextChoices):
 class DomainType(models.TextChoices):
     QEMU = "qemu", _("QEMU (TCG emulation)")
     KVM = "kvm", _("KVM")
+
+
+class DrsMode(models.TextChoices):
+    """What the load balancer does with its recommendations."""
+
+    OFF = "off", _("Off")
+    MANUAL = "manual", _("Manual: recommend, an admin applies")
+    AUTOMATIC = "automatic", _("Automatic: apply up to the limit each cycle")
+
+
+class RecommendationStatus(models.TextChoices):
+    PENDING = "pending", _("Pending")
+    APPLIED = "applied", _("Applied")
+    DISMISSED = "dismissed", _("Dismissed")
+    # The VM moved, stopped or went away, a host changed, or a newer run replaced it.
+    STALE = "stale", _("Stale")

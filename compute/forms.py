@@ -9,7 +9,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
 from compute import selectors
-from compute.models import Flavor, Image
+from compute.models import DrsSettings, Flavor, Image
 from portal.models import Environment, User
 from portal.permissions import Perm, has_perm
 from portal.selectors import environment_list
@@ -92,3 +92,22 @@ class VMListFilterForm(forms.Form):
             ("-name", gettext_lazy("Name Z–A")),
             ("state", gettext_lazy("State")),
         ]
+
+
+class DrsSettingsForm(forms.ModelForm):
+    class Meta:
+        model = DrsSettings
+        fields = ["mode", "max_moves", "threshold", "interval_minutes", "window_minutes"]
+        labels = {
+            "mode": gettext_lazy("Mode"),
+            "max_moves": gettext_lazy("Migrations per cycle"),
+            "threshold": gettext_lazy("Minimum gain"),
+            "interval_minutes": gettext_lazy("Minutes between cycles"),
+            "window_minutes": gettext_lazy("Minutes of samples"),
+        }
+        help_texts = {
+            "threshold": gettext_lazy(
+                "A move is recommended only if it lowers the imbalance by at least this much."
+            ),
+            "window_minutes": gettext_lazy("Loads are averaged over this many minutes."),
+        }

@@ -18,9 +18,11 @@ from django.utils.translation import gettext_lazy as _
 from compute.choices import (
     STATE_COLOURS,
     DomainType,
+    DrsMode,
     ImageKind,
     OperationKind,
     OperationStatus,
+    RecommendationStatus,
     RuntimeState,
     Step,
     StepStatus,
@@ -370,3 +372,117 @@ class RollingMaintenance(models.Model):
     def current_host_id(self) -> int | None:
         ids: list[int] = self.host_ids
         return ids[self.position] if self.position < len(ids) else None
+
+
+class DrsSettings(models.Model):
+    """How the load balancer runs (one row, pk 1; built-in defaults until an admin saves it)."""
+
+    mode = models.CharField(max_length=16, choices=DrsMode.choices, default=DrsMode.MANUAL)
+    max_moves = models.PositiveIntegerField(
+        _("migrations per cycle"),
+        default=4,
+        validators=[MinValueValidator(1), MaxValueValidator(100)],
+    )
+    # The least a move must lower the imbalance (a standard deviation of loads, 0..1).
+    threshold = models.DecimalField(
+        _("minimum gain"),
+        max_digits=5,
+        decimal_places=4,
+        default=Decimal("0.0100"),
+        validators=[MinValueValidator(Decimal("0.0001")), MaxValueValidator(Decimal("1"))],
+    )
+    interval_minutes = models.PositiveIntegerField(
+        _("minutes between cycles"),
+        default=15,
+        validators=[MinValueValidator(1), MaxValueValidator(24 * 60)],
+    )
+    # How far back the measured loads are averaged.
+    window_minutes = models.PositiveIntegerField(
+        _("minutes of samples"),
+        default=30,
+        validators=[MinValueValidator(1), MaxValueValidator(7 * 24 * 60)],
+    )
+    updated_at = models.DateTimeField(null=True, blank=True)
+    updated_by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        verbose_name = _("load balancing settings")
+        verbose_name_plural = _("load balancing settings")
+
+    def __str__(self) -> str:
+        return str(_("Load balancing settings"))
+
+
+class DrsRun(models.Model):
+    """One pass of the load balancer: the pool's imbalance and what it recommended."""
+
+    # None: the periodic cycle; otherwise the admin who asked for a run now.
+    requested_by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    mode = models.CharField(max_length=16, choices=DrsMode.choices)
+    window_minutes = models.PositiveIntegerField()
+    hosts = models.PositiveIntegerField(default=0, help_text="Hosts measured and balanced")
+    vms = models.PositiveIntegerField(default=0, help_text="VMs measured on them")
+    imbalance = models.FloatField(default=0.0)
+    # The imbalance once every recommendation of the run is applied.
+    expected_imbalance = models.FloatField(default=0.0)
+    applied = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"DRS run {self.pk}"
+
+
+class DrsRecommendation(models.Model):
+    """One live migration the load balancer recommends, and what became of it."""
+
+    run = models.ForeignKey(DrsRun, on_delete=models.CASCADE, related_name="recommendations")
+    position = models.PositiveSmallIntegerField()
+    vm = models.ForeignKey(
+        VirtualMachine, on_delete=models.CASCADE, related_name="drs_recommendations"
+    )
+    source = models.ForeignKey(Host, on_delete=models.CASCADE, related_name="+")
+    target = models.ForeignKey(Host, on_delete=models.CASCADE, related_name="+")
+    imbalance_before = models.FloatField()
+    imbalance_after = models.FloatField()
+    # The VM's measured load that the move takes across.
+    cpu_used = models.FloatField(default=0.0)
+    mem_used_mib = models.FloatField(default=0.0)
+    status = models.CharField(
+        max_length=16,
+        choices=RecommendationStatus.choices,
+        default=RecommendationStatus.PENDING,
+        db_index=True,
+    )
+    # Why it went stale, or why applying it failed.
+    reason = models.TextField(blank=True)
+    operation = models.ForeignKey(
+        Operation, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    decided_by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-run_id", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["run", "position"], name="drs_unique_position"),
+            models.CheckConstraint(
+                condition=~Q(source=models.F("target")), name="drs_target_not_source"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"move {self.vm_id}: {self.source_id} -> {self.target_id} ({self.status})"
+
+    @property
+    def gain(self) -> float:
+        return self.imbalance_before - self.imbalance_after

@@ -3,11 +3,23 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 from django.db.models import Count, Prefetch, Q, QuerySet, Sum
 
 from compute.choices import PLACED_STATES, OperationStatus, VMState
-from compute.models import Flavor, Host, Image, Operation, RollingMaintenance, VirtualMachine
+from compute.models import (
+    DrsRecommendation,
+    DrsRun,
+    Flavor,
+    Host,
+    Image,
+    Operation,
+    RollingMaintenance,
+    VirtualMachine,
+)
+from compute.scheduler import capacity_limit
 from portal.models import User
 from portal.selectors import sees_all_tenants, tenant_ids_of
 
@@ -160,3 +172,142 @@ def rolling_maintenance_list(*, fetched_by: User) -> QuerySet[RollingMaintenance
     if fetched_by.is_platform_admin:
         return RollingMaintenance.objects.all()
     return RollingMaintenance.objects.none()
+
+
+# --- load balancing and capacity (platform admins) -------------------------------------------
+
+
+def drs_recommendation_list(*, fetched_by: User) -> QuerySet[DrsRecommendation]:
+    if not fetched_by.is_platform_admin:
+        return DrsRecommendation.objects.none()
+    return DrsRecommendation.objects.select_related(
+        "vm__tenant", "source", "target", "run", "decided_by", "operation"
+    )
+
+
+def drs_run_list(*, fetched_by: User) -> QuerySet[DrsRun]:
+    if not fetched_by.is_platform_admin:
+        return DrsRun.objects.none()
+    return DrsRun.objects.select_related("requested_by")
+
+
+@dataclass(frozen=True)
+class Resource:
+    """One resource of one host (or of the pool): physical size, the overcommit limit placement
+    hands out up to, what is allocated, and what was measured (None: not measured)."""
+
+    physical: int
+    limit: int
+    allocated: int
+    used: float | None = None
+
+    @property
+    def allocated_percent(self) -> float:
+        return 100 * self.allocated / self.physical if self.physical else 0.0
+
+    @property
+    def limit_percent(self) -> float:
+        return 100 * self.limit / self.physical if self.physical else 0.0
+
+    @property
+    def used_percent(self) -> float | None:
+        if self.used is None:
+            return None
+        return 100 * self.used / self.physical if self.physical else 0.0
+
+
+@dataclass(frozen=True)
+class CapacityRow:
+    name: str
+    host_id: int | None  # None for the pool's total
+    status: str
+    vms: int
+    cpu: Resource
+    memory: Resource
+    disk: Resource
+    samples: int
+
+
+@dataclass(frozen=True)
+class CapacityReport:
+    since: datetime
+    rows: list[CapacityRow]
+    total: CapacityRow
+
+
+def _sum(parts: list[Resource]) -> Resource:
+    measured = [p.used for p in parts if p.used is not None]
+    return Resource(
+        physical=sum(p.physical for p in parts),
+        limit=sum(p.limit for p in parts),
+        allocated=sum(p.allocated for p in parts),
+        used=sum(measured) if measured else None,
+    )
+
+
+def capacity_report(*, fetched_by: User, since: datetime) -> CapacityReport | None:
+    """Per host and for the pool: allocated against physical and the overcommit limit for vCPUs,
+    RAM and disk, and the CPU and memory measured since `since` (billing.metering.host_loads).
+
+    None for anyone but platform admins. Two grouped queries whatever the number of hosts.
+    """
+    # Imported here: billing.metering reads compute's selectors for its own pages.
+    from billing.metering import host_loads
+
+    if not fetched_by.is_platform_admin:
+        return None
+    hosts = list(Host.objects.order_by("name"))
+    placed: dict[int, dict[str, Any]] = {
+        row["host_id"]: dict(row)
+        for row in VirtualMachine.objects.filter(host__isnull=False, state__in=PLACED_STATES)
+        .values("host_id")
+        .annotate(
+            n=Count("id"),
+            vcpus=Sum("flavor__vcpus"),
+            ram=Sum("flavor__ram_mib"),
+            disk=Sum("flavor__disk_gib"),
+        )
+        .order_by()
+    }
+    loads = host_loads(since)
+    rows = []
+    for host in hosts:
+        p = placed.get(host.pk, {})
+        load = loads.get(host.pk)
+        rows.append(
+            CapacityRow(
+                name=host.name,
+                host_id=host.pk,
+                status=host.status,
+                vms=p.get("n", 0),
+                cpu=Resource(
+                    physical=host.cpus,
+                    limit=capacity_limit(host.cpus, host.effective_ratio("cpu")),
+                    allocated=p.get("vcpus") or 0,
+                    used=load.cpu_used_vcpus if load else None,
+                ),
+                memory=Resource(
+                    physical=host.memory_mib,
+                    limit=capacity_limit(host.memory_mib, host.effective_ratio("ram")),
+                    allocated=p.get("ram") or 0,
+                    used=float(load.mem_used_mib) if load else None,
+                ),
+                disk=Resource(
+                    physical=host.disk_gib,
+                    limit=capacity_limit(host.disk_gib, host.effective_ratio("disk")),
+                    allocated=p.get("disk") or 0,
+                ),
+                samples=load.samples if load else 0,
+            )
+        )
+    total = CapacityRow(
+        name="",
+        host_id=None,
+        status="",
+        vms=sum(r.vms for r in rows),
+        cpu=_sum([r.cpu for r in rows]),
+        memory=_sum([r.memory for r in rows]),
+        disk=_sum([r.disk for r in rows]),
+        samples=sum(r.samples for r in rows),
+    )
+    return CapacityReport(since=since, rows=rows, total=total)

@@ -6,7 +6,7 @@ from typing import Any
 
 from celery import shared_task
 
-from compute import services
+from compute import balancing, services
 
 
 @shared_task(name="compute.operation_advance", acks_late=True, reject_on_worker_lost=True)
@@ -23,3 +23,8 @@ def reconcile(**_kwargs: Any) -> dict[str, int]:
 @shared_task(name="compute.heartbeat")
 def heartbeat(**_kwargs: Any) -> dict[str, int]:
     return services.heartbeat()
+
+
+@shared_task(name="compute.drs_cycle")
+def drs_cycle(**_kwargs: Any) -> dict[str, int | str]:
+    return balancing.drs_cycle()

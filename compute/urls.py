@@ -19,4 +19,8 @@ urlpatterns = [
     path("hosts/", views.host_list, name="hosts"),
     path("hosts/rolling/", views.rolling_maintenance, name="rolling-maintenance"),
     path("hosts/<int:pk>/maintenance/", views.host_maintenance, name="host-maintenance"),
+    path("hosts/drs/", views.drs, name="drs"),
+    path("hosts/drs/run/", views.drs_run, name="drs-run"),
+    path("hosts/drs/<int:pk>/<str:decision>/", views.drs_decide, name="drs-decide"),
+    path("capacity/", views.capacity, name="capacity"),
 ]

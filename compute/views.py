@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from django.contrib import messages
@@ -10,15 +11,18 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.utils.safestring import SafeString
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
 from billing.metering_ui import vm_metrics_context
-from compute import selectors, services
-from compute.choices import USER_ACTIONS, VMState
-from compute.forms import RejectForm, VMListFilterForm, VMRequestForm
+from compute import balancing, selectors, services
+from compute.choices import USER_ACTIONS, RecommendationStatus, VMState
+from compute.forms import DrsSettingsForm, RejectForm, VMListFilterForm, VMRequestForm
 from compute.models import VirtualMachine
+from portal.charts import Series, bar_chart
 from portal.errors import ConflictError
 from portal.models import User
 from portal.permissions import Perm, has_perm
@@ -255,10 +259,22 @@ def host_list(request: HttpRequest) -> HttpResponse:
     }
     rolling = selectors.rolling_maintenance_list(fetched_by=user).filter(status="running").first()
     current = next((r.host for r in rows if rolling and r.host.pk == rolling.current_host_id), None)
+    pending = (
+        selectors.drs_recommendation_list(fetched_by=user)
+        .filter(status=RecommendationStatus.PENDING)
+        .count()
+    )
     return render(
         request,
         "compute/hosts.html",
-        {"rows": rows, "totals": totals, "rolling": rolling, "rolling_host": current},
+        {
+            "rows": rows,
+            "totals": totals,
+            "rolling": rolling,
+            "rolling_host": current,
+            "drs_pending": pending,
+            "drs_mode": balancing.drs_settings().get_mode_display(),
+        },
     )
 
 
@@ -352,3 +368,191 @@ def vm_migrate(request: HttpRequest, pk: int) -> HttpResponse:
         _("Live migration of %(name)s started.") % {"name": vm.name},
     )
     return redirect("ui:vm-detail", pk=vm.pk)
+
+
+# --- load balancing (DRS) and capacity ---------------------------------------------------------
+
+
+@login_required
+def drs(request: HttpRequest) -> HttpResponse:
+    """Recommendations with their expected gain, the pool's imbalance, the settings."""
+    user = _platform_admin(request)
+    form = DrsSettingsForm(request.POST or None, instance=balancing.drs_settings())
+    if request.method == "POST" and form.is_valid():
+        try:
+            balancing.drs_settings_update(
+                updated_by=user, remote_addr=request.META.get("REMOTE_ADDR"), **form.cleaned_data
+            )
+        except ValidationError as exc:
+            for field, errors in exc.message_dict.items():
+                form.add_error(field if field in form.fields else None, errors)
+        else:
+            messages.success(request, _("Load balancing settings saved."))
+            return redirect("ui:drs")
+    recs = selectors.drs_recommendation_list(fetched_by=user)
+    return render(
+        request,
+        "compute/drs.html",
+        {
+            "form": form,
+            "figures": balancing.drs_figures(),
+            "pending": recs.filter(status=RecommendationStatus.PENDING).order_by(
+                "run_id", "position"
+            ),
+            "decided": recs.exclude(status=RecommendationStatus.PENDING).order_by(
+                "-decided_at", "-id"
+            )[:20],
+            "runs": selectors.drs_run_list(fetched_by=user)[:10],
+        },
+        status=400 if form.errors else 200,
+    )
+
+
+@login_required
+@require_POST
+def drs_run(request: HttpRequest) -> HttpResponse:
+    user = _platform_admin(request)
+    run = balancing.drs_run(requested_by=user)
+    count = run.recommendations.count()
+    if not count:
+        messages.info(request, _("The pool is balanced: no move would gain enough."))
+    elif run.applied:
+        messages.success(
+            request,
+            ngettext(
+                "%(n)s recommendation; %(applied)s live migration started.",
+                "%(n)s recommendations; %(applied)s live migrations started.",
+                count,
+            )
+            % {"n": count, "applied": run.applied},
+        )
+    else:
+        messages.success(
+            request,
+            ngettext("%(n)s recommendation.", "%(n)s recommendations.", count) % {"n": count},
+        )
+    return redirect("ui:drs")
+
+
+@login_required
+@require_POST
+def drs_decide(request: HttpRequest, pk: int, decision: str) -> HttpResponse:
+    user = _platform_admin(request)
+    rec = get_object_or_404(selectors.drs_recommendation_list(fetched_by=user), pk=pk)
+    addr = request.META.get("REMOTE_ADDR")
+    if decision == "apply":
+        _run(
+            request,
+            lambda: balancing.drs_recommendation_apply(
+                recommendation=rec, requested_by=user, remote_addr=addr
+            ),
+            _("Live migration of %(vm)s to %(host)s started.")
+            % {"vm": rec.vm.name, "host": rec.target.name},
+        )
+    elif decision == "dismiss":
+        _run(
+            request,
+            lambda: balancing.drs_recommendation_dismiss(
+                recommendation=rec, requested_by=user, remote_addr=addr
+            ),
+            _("Recommendation dismissed."),
+        )
+    else:
+        raise Http404
+    return redirect("ui:drs")
+
+
+def _percent(value: float | None) -> float:
+    return round(value or 0.0, 1)
+
+
+def _capacity_charts(report: selectors.CapacityReport) -> list[tuple[str, SafeString]]:
+    """One chart per resource, hosts side by side, in percent of each host's physical size (so
+    hosts of different sizes compare); the dashed line is the overcommit limit when every host
+    has the same, otherwise each host's limit is a bar of its own."""
+    names = [r.name for r in report.rows]
+    width = max(720, min(4000, 40 * len(names)))
+    charts: list[tuple[str, SafeString]] = []
+    for key, title, measured in (
+        ("cpu", _("vCPUs: allocated and CPU used, in percent of physical CPUs"), True),
+        ("memory", _("Memory: allocated and used, in percent of physical memory"), True),
+        ("disk", _("Disk: allocated, in percent of the storage pool"), False),
+    ):
+        resources: list[selectors.Resource] = [getattr(r, key) for r in report.rows]
+        series = [Series(_("Allocated"), [_percent(x.allocated_percent) for x in resources])]
+        if measured:
+            series.append(Series(_("Measured"), [_percent(x.used_percent) for x in resources]))
+        limits = {_percent(x.limit_percent) for x in resources if x.physical}
+        limit = limits.pop() if len(limits) == 1 else None
+        if limit is None and limits:
+            series.append(
+                Series(_("Overcommit limit"), [_percent(x.limit_percent) for x in resources])
+            )
+        svg = bar_chart(
+            names,
+            series,
+            title=title,
+            stacked=False,
+            unit="%",
+            width=width,
+            limit=limit,
+            limit_label=_("Overcommit limit"),
+        )
+        charts.append((title, svg))
+    total = report.total
+    pool_title = _("Pool: allocated, measured and limit, in percent of physical")
+    charts.insert(
+        0,
+        (
+            pool_title,
+            bar_chart(
+                [_("vCPUs"), _("Memory"), _("Disk")],
+                [
+                    Series(
+                        _("Allocated"),
+                        [
+                            _percent(r.allocated_percent)
+                            for r in (total.cpu, total.memory, total.disk)
+                        ],
+                    ),
+                    Series(
+                        _("Measured"),
+                        [_percent(r.used_percent) for r in (total.cpu, total.memory, total.disk)],
+                    ),
+                    Series(
+                        _("Overcommit limit"),
+                        [_percent(r.limit_percent) for r in (total.cpu, total.memory, total.disk)],
+                    ),
+                ],
+                title=pool_title,
+                stacked=False,
+                unit="%",
+            ),
+        ),
+    )
+    return charts
+
+
+@login_required
+def capacity(request: HttpRequest) -> HttpResponse:
+    """Allocated against physical and the overcommit limit, and measured load, per host and in
+    total (platform admins)."""
+    user = _platform_admin(request)
+    try:
+        minutes = min(max(int(request.GET.get("minutes", 60)), 1), 7 * 24 * 60)
+    except ValueError:
+        minutes = 60
+    report = selectors.capacity_report(
+        fetched_by=user, since=timezone.now() - timedelta(minutes=minutes)
+    )
+    assert report is not None  # platform admins always get one
+    return render(
+        request,
+        "compute/capacity.html",
+        {
+            "report": report,
+            "charts": _capacity_charts(report) if report.rows else [],
+            "minutes": minutes,
+            "windows": [15, 60, 360, 1440],
+        },
+    )

@@ -184,6 +184,8 @@ SPECTACULAR_SETTINGS = {
         "VMStateEnum": "compute.choices.VMState",
         "MembershipRoleEnum": "portal.choices.Role",
         "OperationStatusEnum": "compute.choices.OperationStatus",
+        "DrsModeEnum": "compute.choices.DrsMode",
+        "DrsRecommendationStatusEnum": "compute.choices.RecommendationStatus",
     },
 }
 
@@ -247,6 +249,13 @@ CELERY_BEAT_SCHEDULE = {
     "meter-rollup": {
         "task": "billing.meter_rollup",
         "schedule": env.float("NUAGE_METER_ROLLUP_INTERVAL", default=900.0),
+    },
+    # Load balancing: the tick only checks the mode and the interval an admin set (DrsSettings);
+    # a cycle runs when the interval has passed since the last run.
+    "drs": {
+        "task": "compute.drs_cycle",
+        "schedule": env.float("NUAGE_DRS_TICK_SECONDS", default=60.0),
+        "options": {"expires": env.float("NUAGE_DRS_TICK_SECONDS", default=60.0)},
     },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")

@@ -10,7 +10,7 @@ from rest_framework.test import APIClient
 
 from billing.models import Budget, PriceList
 from compute.choices import VMState
-from compute.models import RollingMaintenance, VirtualMachine
+from compute.models import DrsRecommendation, DrsRun, RollingMaintenance, VirtualMachine
 from portal import services as portal_services
 from portal.api.urls import router
 from portal.api.viewsets import ScopedGenericViewSet
@@ -19,6 +19,7 @@ from portal.models import Membership, WebhookDelivery
 from tests.conftest import TenantWorld
 from tests.factories import (
     FlavorFactory,
+    HostFactory,
     ImageFactory,
     QuotaRequestFactory,
     VirtualMachineFactory,
@@ -274,6 +275,15 @@ def _foreign_objects(other: TenantWorld) -> dict[str, object]:
         "webhook-delivery": None,  # filled below, once the webhook exists
         "rolling-maintenance": RollingMaintenance.objects.create(
             requested_by=other.platform_admin, host_ids=[]
+        ),
+        "drs-recommendation": DrsRecommendation.objects.create(
+            run=DrsRun.objects.create(mode="manual", window_minutes=30),
+            position=0,
+            vm=vm,
+            source=HostFactory(),
+            target=HostFactory(),
+            imbalance_before=0.2,
+            imbalance_after=0.1,
         ),
         "price-list": superseded,  # members see only the list in effect
         "budget": Budget.objects.create(tenant=other.tenant, amount=10),

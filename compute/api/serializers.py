@@ -7,8 +7,11 @@ from typing import Any
 
 from rest_framework import serializers
 
-from compute.choices import DomainType, ImageKind
+from compute.choices import DomainType, DrsMode, ImageKind
 from compute.models import (
+    DrsRecommendation,
+    DrsRun,
+    DrsSettings,
     Flavor,
     Host,
     Image,
@@ -282,3 +285,143 @@ class OrphanAdoptSerializer(serializers.Serializer[dict[str, Any]]):
     flavor = serializers.IntegerField()
     image = serializers.IntegerField()
     name = serializers.CharField(max_length=63)
+
+
+# --- load balancing (DRS) and capacity ---------------------------------------------------------
+
+
+class DrsRecommendationSerializer(serializers.ModelSerializer[DrsRecommendation]):
+    vm_name = serializers.CharField(source="vm.name", read_only=True)
+    tenant = serializers.CharField(source="vm.tenant.slug", read_only=True)
+    source_host = serializers.CharField(source="source.name", read_only=True)
+    target_host = serializers.CharField(source="target.name", read_only=True)
+    decided_by = serializers.CharField(
+        source="decided_by.username", read_only=True, allow_null=True
+    )
+    gain = serializers.FloatField(read_only=True)
+
+    class Meta:
+        model = DrsRecommendation
+        fields = [
+            "id",
+            "run",
+            "position",
+            "vm",
+            "vm_name",
+            "tenant",
+            "source_host",
+            "target_host",
+            "cpu_used",
+            "mem_used_mib",
+            "imbalance_before",
+            "imbalance_after",
+            "gain",
+            "status",
+            "reason",
+            "operation",
+            "decided_by",
+            "created_at",
+            "decided_at",
+        ]
+        read_only_fields = fields
+
+
+class DrsRunSerializer(serializers.ModelSerializer[DrsRun]):
+    requested_by = serializers.CharField(
+        source="requested_by.username", read_only=True, allow_null=True
+    )
+    recommendations = DrsRecommendationSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = DrsRun
+        fields = [
+            "id",
+            "requested_by",
+            "mode",
+            "window_minutes",
+            "hosts",
+            "vms",
+            "imbalance",
+            "expected_imbalance",
+            "applied",
+            "created_at",
+            "recommendations",
+        ]
+        read_only_fields = fields
+
+
+class DrsSettingsSerializer(serializers.ModelSerializer[DrsSettings]):
+    updated_by = serializers.CharField(
+        source="updated_by.username", read_only=True, allow_null=True
+    )
+
+    class Meta:
+        model = DrsSettings
+        fields = [
+            "mode",
+            "max_moves",
+            "threshold",
+            "interval_minutes",
+            "window_minutes",
+            "updated_at",
+            "updated_by",
+        ]
+        read_only_fields = ["updated_at", "updated_by"]
+
+
+class DrsSettingsUpdateSerializer(serializers.Serializer[dict[str, Any]]):
+    """Any of the settings; those left out keep their value."""
+
+    mode = serializers.ChoiceField(choices=DrsMode.choices, required=False)
+    max_moves = serializers.IntegerField(min_value=1, max_value=100, required=False)
+    threshold = serializers.DecimalField(
+        max_digits=5,
+        decimal_places=4,
+        min_value=Decimal("0.0001"),
+        max_value=Decimal("1"),
+        required=False,
+    )
+    interval_minutes = serializers.IntegerField(min_value=1, max_value=24 * 60, required=False)
+    window_minutes = serializers.IntegerField(min_value=1, max_value=7 * 24 * 60, required=False)
+
+
+class DrsStatusSerializer(serializers.Serializer[dict[str, Any]]):
+    imbalance = serializers.FloatField(help_text="The pool's imbalance now (0: perfectly even)")
+    hosts = serializers.IntegerField(help_text="Hosts balanced: enabled, up, measured")
+    hosts_unmeasured = serializers.IntegerField(help_text="Hosts with running VMs not measured")
+    vms = serializers.IntegerField(help_text="VMs DRS may move: running, measured, idle")
+    settings = DrsSettingsSerializer()
+    last_run = DrsRunSerializer(allow_null=True)
+
+
+class ResourceSerializer(serializers.Serializer[Any]):
+    physical = serializers.IntegerField()
+    limit = serializers.IntegerField(help_text="physical x overcommit ratio")
+    allocated = serializers.IntegerField()
+    used = serializers.FloatField(allow_null=True, help_text="Measured; null when not measured")
+    allocated_percent = serializers.FloatField()
+    limit_percent = serializers.FloatField()
+    used_percent = serializers.FloatField(allow_null=True)
+
+
+class CapacityRowSerializer(serializers.Serializer[Any]):
+    name = serializers.CharField()
+    host_id = serializers.IntegerField(allow_null=True)
+    status = serializers.CharField()
+    vms = serializers.IntegerField()
+    cpu = ResourceSerializer(help_text="vCPUs allocated; CPU used in CPUs' worth")
+    memory = ResourceSerializer(help_text="MiB")
+    disk = ResourceSerializer(help_text="GiB (not measured)")
+    samples = serializers.IntegerField()
+
+
+class CapacitySerializer(serializers.Serializer[Any]):
+    since = serializers.DateTimeField()
+    rows = CapacityRowSerializer(many=True)
+    total = CapacityRowSerializer()
+
+
+class CapacityQuerySerializer(serializers.Serializer[dict[str, Any]]):
+    minutes = serializers.IntegerField(
+        min_value=1, max_value=7 * 24 * 60, default=60, help_text="The measured-load window"
+    )

@@ -2,21 +2,31 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django_filters.rest_framework import DjangoFilterBackend
-from drf_spectacular.utils import extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, status
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from billing.api.serializers import VmMetricsSerializer
 from billing.metering import vm_metrics
-from compute import selectors, services
+from compute import balancing, selectors, services
 from compute.api.serializers import (
+    CapacityQuerySerializer,
+    CapacitySerializer,
+    DrsRecommendationSerializer,
+    DrsRunSerializer,
+    DrsSettingsSerializer,
+    DrsSettingsUpdateSerializer,
+    DrsStatusSerializer,
     FlavorSerializer,
     HostSerializer,
     HostUpdateSerializer,
@@ -32,7 +42,7 @@ from compute.api.serializers import (
     VirtualMachineRequestSerializer,
     VirtualMachineSerializer,
 )
-from compute.models import Host, RollingMaintenance, VirtualMachine
+from compute.models import DrsRecommendation, Host, RollingMaintenance, VirtualMachine
 from portal.api.viewsets import (
     ScopedReadOnlyViewSet,
     ServiceCreateMixin,
@@ -41,6 +51,7 @@ from portal.api.viewsets import (
     client_ip,
     request_user,
 )
+from portal.permissions import require_platform_admin
 from portal.selectors import environment_list, user_list
 
 
@@ -303,3 +314,96 @@ class RollingMaintenanceViewSet(ServiceCreateMixin, ScopedReadOnlyViewSet):
         services.rolling_maintenance_cancel(run=run, requested_by=request_user(request))
         run.refresh_from_db()
         return Response(RollingMaintenanceSerializer(run).data)
+
+
+class DrsViewSet(ScopedReadOnlyViewSet):
+    """Load balancing (platform admins): recommendations, applying or dismissing them, a run
+    now, the settings and the pool's imbalance."""
+
+    selector = staticmethod(selectors.drs_recommendation_list)
+    serializer_class = DrsRecommendationSerializer
+    filterset_fields = ["status", "run"]
+
+    @extend_schema(request=None, responses={202: DrsRecommendationSerializer})
+    @action(detail=True, methods=["post"])
+    def apply(self, request: Request, pk: str | None = None) -> Response:
+        """Start the recommended live migration; 409 (and the recommendation marked stale) when
+        the VM or the hosts changed since it was made."""
+        rec: DrsRecommendation = self.get_object()
+        rec = balancing.drs_recommendation_apply(
+            recommendation=rec, requested_by=request_user(request), remote_addr=client_ip(request)
+        )
+        return Response(DrsRecommendationSerializer(rec).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(request=None, responses=DrsRecommendationSerializer)
+    @action(detail=True, methods=["post"])
+    def dismiss(self, request: Request, pk: str | None = None) -> Response:
+        rec: DrsRecommendation = self.get_object()
+        rec = balancing.drs_recommendation_dismiss(
+            recommendation=rec, requested_by=request_user(request), remote_addr=client_ip(request)
+        )
+        return Response(DrsRecommendationSerializer(rec).data)
+
+    @extend_schema(request=None, responses={201: DrsRunSerializer})
+    @action(detail=False, methods=["post"])
+    def run(self, request: Request) -> Response:
+        """Compute recommendations now (and, in automatic mode, apply them)."""
+        run = balancing.drs_run(requested_by=request_user(request))
+        return Response(DrsRunSerializer(run).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(methods=["GET"], request=None, responses=DrsSettingsSerializer)
+    @extend_schema(
+        methods=["PUT", "PATCH"],
+        request=DrsSettingsUpdateSerializer,
+        responses=DrsSettingsSerializer,
+    )
+    @action(detail=False, methods=["get", "put", "patch"], url_path="settings")
+    def settings_(self, request: Request) -> Response:
+        user = request_user(request)
+        require_platform_admin(user)
+        if request.method == "GET":
+            return Response(DrsSettingsSerializer(balancing.drs_settings()).data)
+        ser = DrsSettingsUpdateSerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        row = balancing.drs_settings_update(
+            updated_by=user, remote_addr=client_ip(request), **ser.validated_data
+        )
+        return Response(DrsSettingsSerializer(row).data)
+
+    @extend_schema(request=None, responses=DrsStatusSerializer)
+    @action(detail=False, methods=["get"], url_path="status")
+    def status_(self, request: Request) -> Response:
+        """The pool's imbalance now, what it is measured over, the settings and the last run."""
+        user = request_user(request)
+        require_platform_admin(user)
+        body = {
+            **balancing.drs_figures(),
+            "settings": balancing.drs_settings(),
+            "last_run": selectors.drs_run_list(fetched_by=user)
+            .prefetch_related("recommendations__vm__tenant")
+            .first(),
+        }
+        return Response(DrsStatusSerializer(body).data)
+
+
+class CapacityView(APIView):
+    """Allocated against physical capacity and the overcommit limit, and measured load, per
+    host and for the pool (platform admins)."""
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "minutes", int, description="Window of the measured load (default 60)."
+            )
+        ],
+        responses=CapacitySerializer,
+    )
+    def get(self, request: Request) -> Response:
+        user = request_user(request)
+        query = CapacityQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        since = timezone.now() - timedelta(minutes=query.validated_data["minutes"])
+        report = selectors.capacity_report(fetched_by=user, since=since)
+        if report is None:
+            raise PermissionDenied(_("Only platform admins can do this."))
+        return Response(CapacitySerializer(report).data)

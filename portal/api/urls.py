@@ -26,6 +26,7 @@ router.register("vms", compute_views.VirtualMachineViewSet, basename="vm")
 router.register(
     "rolling-maintenance", compute_views.RollingMaintenanceViewSet, basename="rolling-maintenance"
 )
+router.register("drs", compute_views.DrsViewSet, basename="drs-recommendation")
 
 router.register("prices", billing_views.PriceListViewSet, basename="price-list")
 router.register("budgets", billing_views.BudgetViewSet, basename="budget")
@@ -35,5 +36,6 @@ router.register("quota-requests", quota_views.QuotaRequestViewSet, basename="quo
 urlpatterns = [
     path("auth/token/", portal_views.LoginView.as_view(), name="api-token"),
     path("usage/", billing_views.UsageView.as_view(), name="usage"),
+    path("capacity/", compute_views.CapacityView.as_view(), name="capacity"),
     path("", include(router.urls)),
 ]

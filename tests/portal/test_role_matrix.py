@@ -13,9 +13,10 @@ from rest_framework.test import APIClient
 
 from billing import services as billing
 from billing.models import Budget
+from compute import balancing
 from compute import services as compute
 from compute.choices import VMState
-from compute.models import Host
+from compute.models import DrsRecommendation, DrsRun, Host
 from portal import services as portal
 from portal.models import Membership
 from portal.permissions import Perm, require_platform_perm
@@ -41,6 +42,20 @@ def _running(world: TenantWorld, flavor, image, host: Host, owner=None):
         image=image,
         host=host,
         state=VMState.RUNNING,
+    )
+
+
+def _recommendation(world: TenantWorld, c: dict[str, Any]) -> DrsRecommendation:
+    """A pending DRS recommendation to move a running VM from host to host2."""
+    run = DrsRun.objects.create(mode="manual", window_minutes=30)
+    return DrsRecommendation.objects.create(
+        run=run,
+        position=0,
+        vm=_running(world, c["flavor"], c["image"], c["host"]),
+        source=c["host"],
+        target=c["host2"],
+        imbalance_before=0.3,
+        imbalance_after=0.1,
     )
 
 
@@ -84,6 +99,14 @@ ACTIONS: dict[str, Callable[[TenantWorld, Any, dict[str, Any]], object]] = {
         deleted_by=u, budget=Budget.objects.get_or_create(tenant=w.tenant, amount=5)[0]
     ),
     "usage.view_all": lambda w, u, c: require_platform_perm(u, Perm.USAGE_VIEW_ALL),
+    "drs.run": lambda w, u, c: balancing.drs_run(requested_by=u),
+    "drs.apply": lambda w, u, c: balancing.drs_recommendation_apply(
+        recommendation=_recommendation(w, c), requested_by=u
+    ),
+    "drs.dismiss": lambda w, u, c: balancing.drs_recommendation_dismiss(
+        recommendation=_recommendation(w, c), requested_by=u
+    ),
+    "drs.settings": lambda w, u, c: balancing.drs_settings_update(updated_by=u, mode="off"),
 }
 
 _TENANT_VM = {"vm.request", "vm.approve", "vm.reject", "vm.stop (someone else's)"}

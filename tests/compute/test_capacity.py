@@ -1,0 +1,134 @@
+"""The capacity dashboard: allocated against physical and the overcommit limit, measured load
+from the metering samples, per host and in total; the page's charts and the API."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from billing.models import MeterSample
+from compute.choices import VMState
+from compute.models import Host, VirtualMachine
+from tests.factories import FlavorFactory, HostFactory, VirtualMachineFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def sample(vm: VirtualMachine, *, cpu: float, mem: int, minutes_ago: float) -> None:
+    MeterSample.objects.create(
+        vm=vm, host_id=vm.host_id, at=timezone.now() - timedelta(minutes=minutes_ago),
+        cpu_time_ns=0, disk_read_bytes=0, disk_write_bytes=0, net_rx_bytes=0, net_tx_bytes=0,
+        vcpus=vm.flavor.vcpus, memory_mib=vm.flavor.ram_mib, memory_used_mib=mem,
+        cpu_used_vcpus=cpu,
+    )  # fmt: skip
+
+
+@pytest.fixture
+def pool(world):
+    """Two hosts: one with its own CPU ratio and two VMs measured, one empty and unmeasured."""
+    web = HostFactory(name="web-host", cpus=8, memory_mib=16384, disk_gib=500, cpu_ratio=2)
+    spare = HostFactory(name="spare-host", cpus=16, memory_mib=32768, disk_gib=1000)
+    flavor = FlavorFactory(vcpus=4, ram_mib=4096, disk_gib=40)
+    vms = [
+        VirtualMachineFactory(
+            environment=world.development,
+            owner=world.member,
+            flavor=flavor,
+            host=web,
+            state=state,
+        )
+        for state in (VMState.RUNNING, VMState.STOPPED)
+    ]
+    # A deleted VM holds nothing.
+    VirtualMachineFactory(
+        environment=world.development, owner=world.member, host=web, state=VMState.DELETED
+    )
+    for minutes in (2, 4):
+        sample(vms[0], cpu=3.0, mem=3000, minutes_ago=minutes)
+    sample(vms[0], cpu=8.0, mem=4000, minutes_ago=600)  # outside an hour's window
+    return web, spare
+
+
+def test_the_api_gives_allocated_limit_physical_and_measured_per_host_and_in_total(
+    world, api, pool
+):
+    web, spare = pool
+    api.force_authenticate(world.platform_admin)
+    body = api.get("/api/v1/capacity/?minutes=60").json()
+    rows = {r["name"]: r for r in body["rows"]}
+    assert rows["web-host"]["vms"] == 2
+    assert rows["web-host"]["cpu"] == {
+        "physical": 8,
+        "limit": 16,  # its own ratio 2
+        "allocated": 8,
+        "used": 3.0,
+        "allocated_percent": 100.0,
+        "limit_percent": 200.0,
+        "used_percent": 37.5,
+    }
+    assert rows["web-host"]["memory"]["allocated"] == 8192
+    assert rows["web-host"]["memory"]["used"] == 3000
+    assert rows["web-host"]["disk"]["allocated"] == 80
+    assert rows["web-host"]["disk"]["used"] is None
+    assert rows["web-host"]["samples"] == 2
+    # The spare host takes the platform's default ratio (4.0) and was not measured.
+    assert rows["spare-host"]["cpu"]["limit"] == 64
+    assert rows["spare-host"]["cpu"]["used"] is None
+    total = body["total"]
+    assert total["host_id"] is None
+    assert (total["cpu"]["physical"], total["cpu"]["limit"], total["cpu"]["allocated"]) == (
+        24,
+        80,
+        8,
+    )
+    assert total["cpu"]["used"] == 3.0
+    assert total["memory"]["physical"] == 16384 + 32768
+    # A longer window takes the old sample in.
+    longer = api.get("/api/v1/capacity/?minutes=720").json()
+    web_row = next(r for r in longer["rows"] if r["name"] == "web-host")
+    assert web_row["cpu"]["used"] == pytest.approx((3.0 + 3.0 + 8.0) / 3)
+
+
+def test_a_bad_window_is_a_field_error(world, api, pool):
+    api.force_authenticate(world.platform_admin)
+    answer = api.get("/api/v1/capacity/?minutes=0")
+    assert answer.status_code == 400
+    assert "minutes" in answer.json()
+
+
+def test_the_page_draws_charts_with_the_limit_and_a_table(world, client, pool):
+    client.force_login(world.platform_admin)
+    page = client.get("/capacity/").content.decode()
+    assert page.count("<svg") == 4  # the pool, then vCPUs, memory and disk per host
+    # Hosts have different CPU ratios: each host's limit is a bar of its own...
+    assert "web-host · Overcommit limit: 200.00%" in page
+    # ...while every host has the same memory ratio: one dashed limit line at 100%.
+    assert 'stroke-dasharray="4 3"' in page
+    assert "web-host · Measured: 37.50%" in page
+    assert '<tr data-host="web-host">' in page
+    assert "8 / 16 / 8" in page  # vCPUs allocated / limit / physical
+    assert "—" in page  # the spare host's measured load: no samples
+    assert 'href="/capacity/"' in page  # in the navigation
+
+
+def test_the_dashboard_reads_a_fixed_number_of_queries(
+    world, client, pool, django_assert_max_num_queries
+):
+    Host.objects.bulk_create(
+        Host(name=f"more-{i}", uri=f"test:///more-{i}.xml", cpus=8, memory_mib=8192)
+        for i in range(30)
+    )
+    client.force_login(world.platform_admin)
+    with django_assert_max_num_queries(12):
+        assert client.get("/capacity/").status_code == 200
+
+
+def test_only_platform_admins_see_capacity(world, client, api, pool):
+    for user in (world.member, world.tenant_admin, world.finance):
+        client.force_login(user)
+        assert client.get("/capacity/").status_code == 404
+        assert 'href="/capacity/"' not in client.get("/").content.decode()
+        api.force_authenticate(user)
+        assert api.get("/api/v1/capacity/").status_code == 403
