@@ -186,7 +186,9 @@ class BudgetAlert(models.Model):
 
     The unique constraint is what makes the periodic check idempotent: a second check (or a
     concurrent one) cannot insert the same row, so it sends nothing. The amount is part of the
-    key: after the budget is changed, its new thresholds are announced too.
+    key: after the budget is changed, its new thresholds are announced too. So is the basis: a
+    forecast to reach a threshold is announced first, and reaching it in fact later (that is
+    when a blocking budget starts refusing requests).
     """
 
     class Basis(models.TextChoices):
@@ -206,7 +208,7 @@ class BudgetAlert(models.Model):
         ordering = ["-month", "threshold", "id"]
         constraints = [
             models.UniqueConstraint(
-                fields=["tenant", "month", "threshold", "budget_amount"],
+                fields=["tenant", "month", "threshold", "basis", "budget_amount"],
                 name="budget_alert_once_per_month",
             )
         ]

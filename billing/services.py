@@ -341,14 +341,16 @@ def budget_evaluate(*, budget: Budget, now: datetime | None = None) -> list[Budg
     done = set(
         BudgetAlert.objects.filter(
             tenant=tenant, month=month, budget_amount=budget.amount
-        ).values_list("threshold", flat=True)
+        ).values_list("threshold", "basis")
     )
-    if done >= set(THRESHOLDS):
+    actual = BudgetAlert.Basis.ACTUAL
+    if {(p, actual) for p in THRESHOLDS} <= done:
         return []  # everything said for this month: no need to compute the cost
     cost: MonthCost = tenant_month_cost(tenant=tenant, now=now)
     created: list[BudgetAlert] = []
     for percent, basis in crossed(budget.amount, cost):
-        if percent in done:
+        # Reached in fact after a forecast said so: said again. A forecast after the fact: not.
+        if (percent, basis) in done or (percent, actual) in done:
             continue
         try:
             with transaction.atomic():

@@ -156,6 +156,11 @@ def test_the_forecast_crossing_notifies(world, hourly, checked):
     assert checked(at(21)) == 1
     assert BudgetAlert.objects.get(threshold=100).basis == "forecast"
     assert checked(at(21, 1)) == 0
+    # Reaching 80 % in fact (800.00 at 2 × 400 h... on the 23rd at 20:00) is news: said once.
+    assert checked(at(23, 20)) == 1
+    assert BudgetAlert.objects.filter(threshold=80, basis="actual").count() == 1
+    assert mail.outbox[-1].subject == "[Nuage] Apollo has used 80% of its budget"
+    assert checked(at(23, 21)) == 0
 
 
 def test_the_forecast_waits_for_a_whole_day(world, hourly, checked):
