@@ -27,6 +27,10 @@ class Perm(StrEnum):
     QUOTA_REQUEST = "quota.request"
     # Setting limits and deciding increase requests: platform admins only (no tenant role has it).
     QUOTA_MANAGE = "quota.manage"
+    # Platform-wide: draft, issue and credit invoices of every tenant (finance, platform admins).
+    INVOICE_MANAGE = "billing.invoice_manage"
+    # Per tenant: read the tenant's invoices (tenant admins; the platform roles above see all).
+    INVOICE_VIEW = "billing.invoice_view"
 
 
 _MEMBER = frozenset(
@@ -43,11 +47,14 @@ ROLE_PERMS: dict[str, frozenset[Perm]] = {
         Perm.AUDIT_VIEW,
         Perm.MEMBERS_MANAGE,
         Perm.ENVIRONMENTS_MANAGE,
+        Perm.INVOICE_VIEW,
     },
 }
 PLATFORM_PERMS: dict[str, frozenset[Perm]] = {
     PlatformRole.ADMIN: frozenset(Perm),
-    PlatformRole.FINANCE: frozenset({Perm.VM_VIEW, Perm.PRICE_MANAGE, Perm.QUOTA_VIEW}),
+    PlatformRole.FINANCE: frozenset(
+        {Perm.VM_VIEW, Perm.PRICE_MANAGE, Perm.QUOTA_VIEW, Perm.INVOICE_MANAGE, Perm.INVOICE_VIEW}
+    ),
 }
 
 

@@ -10,6 +10,7 @@ import pytest
 from django.core.exceptions import PermissionDenied
 from rest_framework.test import APIClient
 
+from billing import invoicing
 from compute import services as compute
 from compute.choices import VMState
 from compute.models import Host
@@ -27,6 +28,12 @@ def _pending(world: TenantWorld, flavor, image):
     return VirtualMachineFactory(
         environment=world.production, owner=world.other_member, flavor=flavor, image=image
     )
+
+
+def _draft(world: TenantWorld):
+    return invoicing.invoice_draft(
+        drafted_by=world.finance, tenant=world.tenant, year=2025, month=2
+    )[0]
 
 
 def _running(world: TenantWorld, flavor, image, host: Host, owner=None):
@@ -73,7 +80,15 @@ ACTIONS: dict[str, Callable[[TenantWorld, Any, dict[str, Any]], object]] = {
     "host.maintenance": lambda w, u, c: compute.host_set_maintenance(
         host=c["host2"], enabled=True, requested_by=u
     ),
+    "invoice.draft": lambda w, u, c: invoicing.invoice_draft(
+        drafted_by=u, tenant=w.tenant, year=2025, month=1
+    ),
+    "invoice.issue": lambda w, u, c: invoicing.invoice_issue(issued_by=u, invoice=_draft(w)),
+    "invoice.credit": lambda w, u, c: invoicing.invoice_credit(
+        credited_by=u, invoice=invoicing.invoice_issue(issued_by=w.finance, invoice=_draft(w))
+    ),
 }
+_INVOICES = {"invoice.draft", "invoice.issue", "invoice.credit"}
 
 _TENANT_VM = {"vm.request", "vm.approve", "vm.reject", "vm.stop (someone else's)"}
 _TENANT_ADMIN = _TENANT_VM | {"membership.add", "membership.change", "environment.edit"}
@@ -82,7 +97,8 @@ ALLOWED: dict[str, set[str]] = {
     "approver": {"vm.request", "vm.approve", "vm.reject"},
     "tenant_admin": _TENANT_ADMIN,
     "platform_admin": set(ACTIONS),
-    "finance": set(),  # reads usage and invoices; never requests or operates VMs
+    # Reads usage, keeps invoices; never requests or operates VMs.
+    "finance": _INVOICES,
     "outsider": set(),  # a member of another tenant
 }
 
