@@ -28,6 +28,7 @@ router.register(
 )
 
 router.register("prices", billing_views.PriceListViewSet, basename="price-list")
+router.register("invoices", billing_views.InvoiceViewSet, basename="invoice")
 router.register("quotas", quota_views.QuotaViewSet, basename="quota")
 router.register("quota-requests", quota_views.QuotaRequestViewSet, basename="quota-request")
 
