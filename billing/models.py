@@ -332,5 +332,9 @@ class InvoiceLine(models.Model):
             _refuse_issued()
         return super().delete(*args, **kwargs)
 
+    @property
+    def hours(self) -> Decimal:
+        return (self.seconds / 3600).quantize(Decimal("0.01"))
+
     def _in_issued_invoice(self) -> bool:
         return Invoice.objects.filter(pk=self.invoice_id, status=InvoiceStatus.ISSUED).exists()

@@ -9,6 +9,7 @@ from django.http import HttpRequest
 
 from portal.choices import Role
 from portal.models import Membership
+from portal.permissions import Perm, platform_perms
 from portal.selectors import sees_all_tenants, tenant_list
 from portal.tenancy import current_tenant
 
@@ -24,6 +25,10 @@ def nav(request: HttpRequest) -> dict[str, Any]:
     can_audit = (
         user.is_platform_admin or Membership.objects.filter(user=user, role=Role.ADMIN).exists()
     )
+    can_invoices = (
+        Perm.INVOICE_VIEW in platform_perms(user)
+        or Membership.objects.filter(user=user, role=Role.ADMIN).exists()
+    )
     tenants = list(tenant_list(fetched_by=user))
     return {
         "nav_tenants": tenants if len(tenants) > 1 or sees_all_tenants(user) else [],
@@ -31,5 +36,6 @@ def nav(request: HttpRequest) -> dict[str, Any]:
         "nav_sees_all_tenants": sees_all_tenants(user),
         "nav_can_approve": can_approve,
         "nav_can_audit": can_audit,
+        "nav_can_invoices": can_invoices,
         "nav_is_platform_admin": user.is_platform_admin,
     }

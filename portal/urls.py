@@ -11,6 +11,7 @@ from portal import views as portal_views
 urlpatterns = [
     path("", include("compute.urls")),
     path("quotas/", include("quotas.urls")),
+    path("finance/invoices/", include("billing.invoice_urls")),
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("tokens/", portal_views.token_list, name="tokens"),

@@ -212,3 +212,17 @@ def test_csv_is_streamed_in_chunks_not_built_whole():
     assert len(rows_made) < 10_000  # only what the first chunk needed was read
     rest = b"".join(chunks)
     assert rest.endswith(b"Total,,500.00\r\n")
+
+
+def test_pages_download_invoices_and_a_month_of_usage(client, world, invoiced):
+    client.force_login(world.finance)
+    xlsx = client.get(f"/finance/invoices/{invoiced.pk}/download.xlsx")
+    assert f"nuage-invoice-{invoiced.number}.xlsx" in xlsx["Content-Disposition"]
+    assert xlsx_total(xlsx.content) == invoiced.total
+    usage = client.get(
+        "/finance/invoices/usage/",
+        {"tenant": world.tenant.pk, "year": 2025, "month": 10, "format": "csv"},
+    )
+    assert 'filename="nuage-usage-apollo-2025-10.csv"' in usage["Content-Disposition"]
+    assert csv_total(body(usage))[1] == invoiced.total
+    assert client.get(f"/finance/invoices/{invoiced.pk}/download.doc").status_code == 404

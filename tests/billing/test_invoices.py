@@ -447,3 +447,67 @@ def test_tenant_admin_reads_own_invoices_but_cannot_draft_or_issue(world, other_
     assert client_for(world.member).get(f"/api/v1/invoices/{invoice.pk}/").status_code == 404
     stranger = client_for(other_world.tenant_admin)
     assert stranger.get(f"/api/v1/invoices/{invoice.pk}/").status_code == 404
+
+
+# The pages -----------------------------------------------------------------------------------
+
+
+def test_finance_drafts_issues_and_credits_from_the_pages(client, world, october):
+    client.force_login(world.finance)
+    page = client.get("/finance/invoices/")
+    assert page.status_code == 200 and b"Draft a month" in page.content
+    built = client.post(
+        "/finance/invoices/", {"tenant": world.tenant.pk, "year": 2025, "month": 10}
+    )
+    invoice = Invoice.objects.get(tenant=world.tenant)
+    assert built.status_code == 302 and built["Location"] == f"/finance/invoices/{invoice.pk}/"
+    detail = client.get(built["Location"])
+    assert b"22.08" in detail.content and b'id="issue"' in detail.content
+    client.post(f"/finance/invoices/{invoice.pk}/issue/")
+    invoice.refresh_from_db()
+    assert invoice.status == InvoiceStatus.ISSUED
+    assert b'id="credit"' in client.get(f"/finance/invoices/{invoice.pk}/").content
+    credited = client.post(f"/finance/invoices/{invoice.pk}/credit-note/", {"redraft": "1"})
+    fresh = Invoice.objects.get(tenant=world.tenant, status=InvoiceStatus.DRAFT)
+    assert credited["Location"] == f"/finance/invoices/{fresh.pk}/"
+    listed = client.get("/finance/invoices/", {"status": "issued"})
+    assert listed.content.count(b"data-invoice=") == 2
+
+
+def test_drafting_a_month_not_over_shows_the_reason_on_the_form(client, world, prices):
+    client.force_login(world.finance)
+    today = datetime.now(UTC)
+    page = client.post(
+        "/finance/invoices/", {"tenant": world.tenant.pk, "year": today.year, "month": today.month}
+    )
+    assert page.status_code == 200 and b"has not ended yet" in page.content
+    assert not Invoice.objects.exists()
+
+
+def test_tenant_admin_reads_own_invoices_without_buttons(client, world, other_world, october):
+    ours = draft(world)
+    vm_running(other_world.development, start=OCT_1)
+    theirs = draft(other_world)
+    client.force_login(world.tenant_admin)
+    listing = client.get("/finance/invoices/")
+    assert listing.status_code == 200 and b"Draft a month" not in listing.content
+    assert f'data-invoice="{ours.pk}"'.encode() in listing.content
+    assert f'data-invoice="{theirs.pk}"'.encode() not in listing.content
+    detail = client.get(f"/finance/invoices/{ours.pk}/")
+    assert b'id="issue"' not in detail.content
+    assert client.post(f"/finance/invoices/{ours.pk}/issue/").status_code == 302
+    ours.refresh_from_db()
+    assert ours.status == InvoiceStatus.DRAFT
+    assert client.get(f"/finance/invoices/{theirs.pk}/").status_code == 404
+    assert client.get(f"/finance/invoices/{theirs.pk}/download.pdf").status_code == 404
+    assert client.post("/finance/invoices/", {"tenant": world.tenant.pk}).status_code == 403
+
+
+def test_members_have_no_invoice_pages(client, world, october):
+    invoice = draft(world)
+    client.force_login(world.member)
+    assert client.get("/finance/invoices/").status_code == 403
+    assert client.get(f"/finance/invoices/{invoice.pk}/").status_code == 404
+    assert b"/finance/invoices/" not in client.get("/").content
+    client.force_login(world.tenant_admin)
+    assert b'href="/finance/invoices/"' in client.get("/").content
