@@ -19,6 +19,7 @@ from billing.choices import Resource, UsageKind
 
 MICROS_PER_HOUR = 3_600_000_000
 HOURS_PER_MONTH = 730  # the usual cloud convention: 8,760 h / 12
+_MICROSECOND = timedelta(microseconds=1)
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,14 @@ class UsageLine:
 def round_money(value: Fraction) -> Decimal:
     """The one rounding: to 0.01, ties to even (Fraction's round() is exact half-even)."""
     return Decimal(round(value * 100)).scaleb(-2)
+
+
+def _round_cents(numerator: int, denominator: int) -> Decimal:
+    """round_money(Fraction(numerator, denominator)) for a positive denominator, in integers."""
+    cents, rest = divmod(numerator * 100, denominator)
+    if 2 * rest > denominator or (2 * rest == denominator and cents % 2 == 1):
+        cents += 1
+    return Decimal(cents).scaleb(-2)
 
 
 def _fraction_to_decimal(value: Fraction) -> Decimal:
@@ -218,11 +227,16 @@ def usage_lines(
     for vm_id, vm_events in by_vm.items():
         vm_events.sort(key=lambda e: (e.at, e.seq))
         meta[vm_id] = (vm_events[0].tenant_id, vm_events[0].environment_id)
+        # The resources of one stretch share its bounds: cut each stretch at price changes once.
+        cuts: dict[tuple[datetime, datetime], list[tuple[int | None, datetime, datetime]]] = {}
         for piece in _vm_pieces(vm_events, end):
             a, b = max(piece.start, start), min(piece.end, end)
             if a >= b:
                 continue
-            for price_id, pa, pb in _split_by_prices(a, b, periods):
+            spans = cuts.get((a, b))
+            if spans is None:
+                spans = cuts[(a, b)] = _split_by_prices(a, b, periods)
+            for price_id, pa, pb in spans:
                 if piece.resource == Resource.FLAVOR:
                     prices = prices_by_id[price_id]
                     if (
@@ -231,7 +245,7 @@ def usage_lines(
                     ):
                         continue  # a flat flavor price is optional
                 key = (vm_id, piece.resource, piece.quantity, piece.flavor_id, price_id)
-                micros = (pb - pa) // timedelta(microseconds=1)
+                micros = (pb - pa) // _MICROSECOND
                 slot = totals.get(key)
                 if slot is None:
                     totals[key] = _Slot(micros, pa, pb)
@@ -244,11 +258,16 @@ def usage_lines(
         micros = slot.micros
         prices = prices_by_id[price_id]
         unit = prices.unit_price(resource, flavor_id) if prices is not None else None
-        exact = (
-            Fraction(unit) * quantity * Fraction(micros, MICROS_PER_HOUR)
-            if unit is not None
-            else Fraction(0)
-        )
+        if unit is not None:
+            # unit x quantity x hours, as one exact ratio of integers (no Fraction arithmetic:
+            # this runs for every line of every tenant when a month is drafted).
+            u_num, u_den = unit.as_integer_ratio()
+            amount = _round_cents(
+                u_num * quantity.numerator * micros,
+                u_den * quantity.denominator * MICROS_PER_HOUR,
+            )
+        else:
+            amount = round_money(Fraction(0))
         tenant_id, environment_id = meta[vm_id]
         lines.append(
             UsageLine(
@@ -263,7 +282,7 @@ def usage_lines(
                 seconds=_fraction_to_decimal(Fraction(micros, 1_000_000)),
                 start=slot.first,
                 end=slot.last,
-                amount=round_money(exact),
+                amount=amount,
             )
         )
     order = list(Resource.values)

@@ -6,16 +6,20 @@ from __future__ import annotations
 import threading
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from fractions import Fraction
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import Error, connection, connections, transaction
+from hypothesis import given
+from hypothesis import strategies as st
 from rest_framework.test import APIClient
 
 from billing import invoicing, selectors, tasks
 from billing.choices import InvoiceKind, InvoiceStatus, UsageKind
 from billing.ledger import usage_event_record
 from billing.models import Invoice, InvoiceImmutableError, InvoiceLine
+from billing.usage import _round_cents, round_money
 from portal.errors import ConflictError
 from portal.models import AuditEntry
 from tests.billing.conftest import price_list
@@ -511,3 +515,13 @@ def test_members_have_no_invoice_pages(client, world, october):
     assert b"/finance/invoices/" not in client.get("/").content
     client.force_login(world.tenant_admin)
     assert b'href="/finance/invoices/"' in client.get("/").content
+
+
+@given(st.integers(-(10**12), 10**12), st.integers(1, 10**9))
+def test_line_rounding_in_integers_is_the_fraction_rounding(numerator, denominator):
+    """usage_lines values lines in integers for speed; it must round exactly as round_money."""
+    fast, exact = (
+        _round_cents(numerator, denominator),
+        round_money(Fraction(numerator, denominator)),
+    )
+    assert (fast, str(fast)) == (exact, str(exact))
