@@ -34,3 +34,5 @@ bench: install services
 	$(PY) bench/provision_sim.py
 	$(PY) bench/provision.py
 	$(PY) bench/quota_contention.py
+	$(PY) bench/invoices.py
+	$(PY) bench/export_csv.py
