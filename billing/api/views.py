@@ -30,7 +30,7 @@ from billing.api.serializers import (
     UsageQuerySerializer,
     UsageReportSerializer,
 )
-from billing.choices import RESOURCE_UNITS
+from billing.choices import RESOURCE_UNITS, InvoiceKind, InvoiceStatus
 from billing.models import Invoice, PriceList
 from billing.usage import total
 from compute.models import VirtualMachine
@@ -273,7 +273,11 @@ class InvoiceViewSet(ExportFormatsMixin, ScopedReadOnlyViewSet):
         data = ser.validated_data
         tenant = _tenant_named(request, str(data["tenant"]))
         existed = Invoice.objects.filter(
-            tenant=tenant, year=data["year"], month=data["month"], status="draft", kind="invoice"
+            tenant=tenant,
+            year=data["year"],
+            month=data["month"],
+            status=InvoiceStatus.DRAFT,
+            kind=InvoiceKind.INVOICE,
         ).exists()
         invoice, _changed = invoicing.invoice_draft(
             drafted_by=request_user(request),
