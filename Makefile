@@ -38,3 +38,5 @@ bench: install services
 	$(PY) bench/api_list.py
 	$(PY) bench/cost_days.py
 	$(PY) bench/sampling.py
+	$(PY) bench/invoices.py
+	$(PY) bench/export_csv.py

@@ -36,3 +36,17 @@ RESOURCE_UNITS: dict[str, str] = {
     Resource.FLAVOR: "flavor",
     Resource.SNAPSHOT: "GiB",
 }
+
+
+class InvoiceStatus(models.TextChoices):
+    """A draft is rebuilt at will; an issued invoice never changes again."""
+
+    DRAFT = "draft", _("Draft")
+    ISSUED = "issued", _("Issued")
+
+
+class InvoiceKind(models.TextChoices):
+    """A credit note reverses an issued invoice; it is the only correction there is."""
+
+    INVOICE = "invoice", _("Invoice")
+    CREDIT_NOTE = "credit_note", _("Credit note")

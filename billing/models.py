@@ -1,4 +1,4 @@
-"""The usage ledger (append-only lifecycle events) and the price lists that value it."""
+"""The usage ledger (append-only lifecycle events), the price lists that value it, and invoices."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
-from billing.choices import UsageKind
+from billing.choices import InvoiceKind, InvoiceStatus, Resource, UsageKind
 from compute.models import Flavor, Host, VirtualMachine
 from portal.models import Environment, Tenant, User
 
@@ -314,3 +314,193 @@ class MeterDaily(MeterRollup):
             models.Index(fields=["tenant", "bucket"], name="meter_daily_tenant_bucket"),
             models.Index(fields=["host", "bucket"], name="meter_daily_host_bucket"),
         ]
+
+
+class InvoiceImmutableError(Exception):
+    """Raised on any attempt to change an issued invoice or its lines: issue a credit note."""
+
+
+def _refuse_issued() -> NoReturn:
+    raise InvoiceImmutableError(
+        "An issued invoice cannot be changed or deleted; correct it with a credit note."
+    )
+
+
+class InvoiceQuerySet(models.QuerySet["Invoice"]):
+    # The database refuses too (a trigger, migration 0003); this says so before the round trip.
+    def update(self, **kwargs: Any) -> int:
+        if self.filter(status=InvoiceStatus.ISSUED).exists():
+            _refuse_issued()
+        return super().update(**kwargs)
+
+    def delete(self) -> tuple[int, dict[str, int]]:
+        if self.filter(status=InvoiceStatus.ISSUED).exists():
+            _refuse_issued()
+        return super().delete()
+
+
+class InvoiceNumberSequence(models.Model):
+    """The last number given in a year; its row is locked while a number is allocated, and the
+    allocation commits or rolls back with the issue itself, so numbers have no gaps."""
+
+    year = models.PositiveIntegerField(primary_key=True)
+    last = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.year}: {self.last}"
+
+
+class Invoice(models.Model):
+    """A tenant's bill for one calendar month in its time zone, or a credit note reversing one.
+
+    A draft can be rebuilt from the ledger any number of times. Issuing gives it the next number
+    of the year and freezes it (model guards here, a trigger in the database); from then on the
+    only correction is a credit note, optionally followed by a fresh draft.
+    """
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="invoices")
+    tenant_name = models.CharField(max_length=100)
+    year = models.PositiveSmallIntegerField()
+    month = models.PositiveSmallIntegerField()
+    timezone = models.CharField(max_length=64)
+    period_start = models.DateTimeField()
+    period_end = models.DateTimeField()
+    currency = models.CharField(max_length=3, validators=[currency_validator])
+    kind = models.CharField(max_length=20, choices=InvoiceKind.choices, default=InvoiceKind.INVOICE)
+    status = models.CharField(
+        max_length=10, choices=InvoiceStatus.choices, default=InvoiceStatus.DRAFT
+    )
+    corrects = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="credit_notes"
+    )
+    number = models.CharField(max_length=20, unique=True, null=True, blank=True)
+    total = models.DecimalField(max_digits=14, decimal_places=2, default=Decimal("0.00"))
+    drafted_by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    issued_at = models.DateTimeField(null=True, blank=True)
+    issued_by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    issued_by_username = models.CharField(max_length=150, blank=True)
+
+    objects = InvoiceQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-year", "-month", "tenant_name", "id"]
+        indexes = [models.Index(fields=["tenant", "year", "month"], name="invoice_tenant_period")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "year", "month"],
+                condition=Q(status="draft", kind="invoice"),
+                name="invoice_one_draft_per_period",
+            ),
+            models.UniqueConstraint(
+                fields=["corrects"],
+                condition=Q(kind="credit_note"),
+                name="invoice_one_credit_note_each",
+            ),
+            models.CheckConstraint(
+                condition=(Q(status="draft") & Q(number__isnull=True) & Q(issued_at__isnull=True))
+                | (Q(status="issued") & Q(number__isnull=False) & Q(issued_at__isnull=False)),
+                name="invoice_number_iff_issued",
+            ),
+            models.CheckConstraint(
+                condition=(Q(kind="invoice") & Q(corrects__isnull=True))
+                | (Q(kind="credit_note") & Q(corrects__isnull=False)),
+                name="invoice_credit_note_corrects",
+            ),
+            models.CheckConstraint(
+                condition=Q(month__gte=1) & Q(month__lte=12), name="invoice_month_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.number or 'draft'} {self.tenant_name} {self.year}-{self.month:02d}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self._stored_as_issued():
+            _refuse_issued()
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        if self._stored_as_issued():
+            _refuse_issued()
+        return super().delete(*args, **kwargs)
+
+    @property
+    def is_issued(self) -> bool:
+        return self.status == InvoiceStatus.ISSUED
+
+    def _stored_as_issued(self) -> bool:
+        return (
+            self.pk is not None
+            and Invoice.objects.filter(pk=self.pk, status=InvoiceStatus.ISSUED).exists()
+        )
+
+
+class InvoiceLineQuerySet(models.QuerySet["InvoiceLine"]):
+    def update(self, **kwargs: Any) -> int:
+        if self.filter(invoice__status=InvoiceStatus.ISSUED).exists():
+            _refuse_issued()
+        return super().update(**kwargs)
+
+    def delete(self) -> tuple[int, dict[str, int]]:
+        if self.filter(invoice__status=InvoiceStatus.ISSUED).exists():
+            _refuse_issued()
+        return super().delete()
+
+
+class InvoiceLine(models.Model):
+    """One VM's use of one resource at one quantity and price; names are copied, not referenced,
+    so that renaming a VM or an environment later does not rewrite the bill."""
+
+    invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="lines")
+    sort_key = models.PositiveIntegerField()
+    vm = models.ForeignKey(
+        VirtualMachine, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    vm_name = models.CharField(max_length=63)
+    environment_name = models.CharField(max_length=63)
+    resource = models.CharField(max_length=20, choices=Resource.choices)
+    unit = models.CharField(max_length=10)
+    flavor_name = models.CharField(max_length=100, blank=True)
+    quantity = models.DecimalField(max_digits=20, decimal_places=10)
+    price_list = models.ForeignKey(
+        PriceList, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    unit_price = models.DecimalField(max_digits=14, decimal_places=6, null=True, blank=True)
+    seconds = models.DecimalField(max_digits=20, decimal_places=6)
+    start = models.DateTimeField()
+    end = models.DateTimeField()
+    amount = models.DecimalField(max_digits=14, decimal_places=2)
+    description = models.CharField(max_length=300)
+
+    objects = InvoiceLineQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["invoice", "sort_key"]
+        constraints = [
+            models.UniqueConstraint(fields=["invoice", "sort_key"], name="invoice_line_unique_key")
+        ]
+
+    def __str__(self) -> str:
+        return self.description
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self._in_issued_invoice():
+            _refuse_issued()
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        if self._in_issued_invoice():
+            _refuse_issued()
+        return super().delete(*args, **kwargs)
+
+    @property
+    def hours(self) -> Decimal:
+        return (self.seconds / 3600).quantize(Decimal("0.01"))
+
+    def _in_issued_invoice(self) -> bool:
+        return Invoice.objects.filter(pk=self.invoice_id, status=InvoiceStatus.ISSUED).exists()

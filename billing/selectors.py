@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from datetime import date, datetime
+from itertools import groupby
+from operator import itemgetter
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -12,11 +15,19 @@ from django.utils import timezone
 
 from billing.choices import UsageKind
 from billing.costs import MonthCost, local_days, month_period
-from billing.models import Budget, BudgetAlert, FlavorPrice, PriceList, UsageEvent
+from billing.models import (
+    Budget,
+    BudgetAlert,
+    FlavorPrice,
+    Invoice,
+    InvoiceLine,
+    PriceList,
+    UsageEvent,
+)
 from billing.usage import LedgerEvent, Prices, UsageLine, usage_lines, usage_lines_split
 from compute.models import VirtualMachine
-from portal.models import Tenant, User
-from portal.permissions import Perm, platform_perms
+from portal.models import Membership, Tenant, User
+from portal.permissions import ROLE_PERMS, Perm, platform_perms
 from portal.selectors import tenant_list
 
 
@@ -193,3 +204,117 @@ def budget_list(*, fetched_by: User) -> QuerySet[Budget]:
 
 def budget_alert_list(*, fetched_by: User) -> QuerySet[BudgetAlert]:
     return BudgetAlert.objects.filter(tenant__in=tenant_list(fetched_by=fetched_by))
+
+
+# The columns of a ledger row, in LedgerEvent's field order (the last one is its `seq`).
+_EVENT_COLUMNS = (
+    "key",
+    "vm_id",
+    "tenant_id",
+    "environment_id",
+    "kind",
+    "at",
+    "vcpus",
+    "ram_mib",
+    "disk_gib",
+    "flavor_id",
+    "snapshot_ref",
+    "snapshot_gib",
+    "id",
+)
+_NAME_COLUMNS = ("vm__name", "environment__name", "tenant__slug")
+
+
+@dataclass(frozen=True)
+class VMNames:
+    """What a report shows of a VM beside its ids, read with its events (no lookup per VM)."""
+
+    vm: str
+    environment: str
+    tenant: str
+
+
+def _ledger_in_period(
+    events: QuerySet[UsageEvent], *, start: datetime, end: datetime
+) -> QuerySet[UsageEvent]:
+    # VMs deleted before the period cannot contribute; their history need not be read.
+    gone = UsageEvent.objects.filter(kind=UsageKind.DELETED, at__lt=start).values("vm_id")
+    return events.filter(at__lt=end).exclude(vm_id__in=gone)
+
+
+def _lines_by_vm(
+    events: QuerySet[UsageEvent], *, start: datetime, end: datetime, prices: list[Prices]
+) -> Iterator[tuple[VMNames, list[UsageLine]]]:
+    """One ordered scan of the ledger (a server-side cursor), one VM at a time.
+
+    Each VM's charges depend only on its own events, so computing VM by VM gives exactly the
+    lines `usage_lines` gives for all of them at once, in the same order (tenant, VM), while
+    holding one VM's events in memory instead of the whole period's.
+    """
+    rows = (
+        _ledger_in_period(events, start=start, end=end)
+        .order_by("tenant_id", "vm_id", "at", "id")
+        .values_list(*_EVENT_COLUMNS, *_NAME_COLUMNS)
+        .iterator(chunk_size=5000)
+    )
+    width = len(_EVENT_COLUMNS)
+    for _vm_id, group in groupby(rows, key=itemgetter(1)):
+        batch = list(group)
+        names = VMNames(*batch[0][width:])
+        ledger = [LedgerEvent(*row[:width]) for row in batch]
+        lines = usage_lines(ledger, prices, start=start, end=end)
+        if lines:
+            yield names, lines
+
+
+def usage_report_rows(
+    *, fetched_by: User, start: datetime, end: datetime, tenant: Tenant | None = None
+) -> Iterator[tuple[VMNames, UsageLine]]:
+    """The lines of `usage_report`, streamed with the names a report shows (for exports)."""
+    events = UsageEvent.objects.filter(tenant__in=tenant_list(fetched_by=fetched_by))
+    if tenant is not None:
+        events = events.filter(tenant=tenant)
+    prices = prices_for_period(start=start, end=end)
+    for names, lines in _lines_by_vm(events, start=start, end=end, prices=prices):
+        for line in lines:
+            yield names, line
+
+
+def usage_lines_of_tenants(
+    tenant_ids: Iterable[int], *, start: datetime, end: datetime
+) -> Iterator[tuple[VMNames, list[UsageLine]]]:
+    """Every VM's lines for these tenants over one period, in one ledger scan (invoicing).
+
+    Not scoped to a user: the invoicing services check their caller's permission themselves.
+    """
+    events = UsageEvent.objects.filter(tenant_id__in=list(tenant_ids))
+    prices = prices_for_period(start=start, end=end)
+    return _lines_by_vm(events, start=start, end=end, prices=prices)
+
+
+def invoice_list(*, fetched_by: User) -> QuerySet[Invoice]:
+    """Finance and platform admins see every invoice; tenant admins their tenants'; others none."""
+    qs = Invoice.objects.select_related("tenant", "corrects")
+    if not fetched_by.is_authenticated:
+        return qs.none()
+    if Perm.INVOICE_VIEW in platform_perms(fetched_by):
+        return qs
+    return qs.filter(tenant_id__in=_invoice_tenant_ids(fetched_by))
+
+
+def _invoice_tenant_ids(user: User) -> QuerySet[Membership, int]:
+    roles = [role for role, perms in ROLE_PERMS.items() if Perm.INVOICE_VIEW in perms]
+    return Membership.objects.filter(user=user, role__in=roles).values_list("tenant_id", flat=True)
+
+
+def invoice_lines(invoice: Invoice) -> QuerySet[InvoiceLine]:
+    return InvoiceLine.objects.filter(invoice=invoice).order_by("sort_key")
+
+
+def invoice_tenant_choices(*, fetched_by: User) -> QuerySet[Tenant]:
+    """The tenants whose invoices the user may filter on (those they see invoices of)."""
+    if not fetched_by.is_authenticated:
+        return Tenant.objects.none()
+    if Perm.INVOICE_VIEW in platform_perms(fetched_by):
+        return Tenant.objects.all()
+    return Tenant.objects.filter(pk__in=_invoice_tenant_ids(fetched_by))

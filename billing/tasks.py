@@ -1,5 +1,5 @@
-"""Celery tasks of billing: budgets, metering (sampling cycles, rollups); thin, they call
-services.py and sampling.py."""
+"""Celery tasks of billing: budgets, metering (sampling cycles, rollups) and the daily drafting
+of last month's invoices; thin, they call services.py, sampling.py and invoicing.py."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 from celery import shared_task
 from django.conf import settings
 
-from billing import sampling, services
+from billing import invoicing, sampling, services
 
 
 @shared_task(name="billing.budget_check")
@@ -38,3 +38,10 @@ def meter_sample_host(host_id: int, **_kwargs: Any) -> dict[str, Any]:
 def meter_rollup(**_kwargs: Any) -> dict[str, int]:
     result = sampling.rollup()
     return {"hourly": result.hourly, "daily": result.daily, "pruned": result.pruned}
+
+
+@shared_task(name="billing.invoices_draft_due")
+def invoices_draft_due(**_kwargs: Any) -> int:
+    """Periodic (beat, daily): draft last month for tenants with usage; rerunning changes
+    nothing unless the ledger did."""
+    return len(invoicing.invoices_draft_due())

@@ -90,16 +90,21 @@ def round_money(value: Fraction) -> Decimal:
     return Decimal(round(value * 100)).scaleb(-2)
 
 
-def _amount(unit: Decimal, quantity: Fraction, micros: int) -> Decimal:
-    """unit × quantity × hours, rounded once to 0.01 half to even: `round_money` of the exact
-    product, in integers (Fraction objects cost most of a daily split's time)."""
-    un, ud = unit.as_integer_ratio()
-    num = un * quantity.numerator * micros * 100
-    den = ud * quantity.denominator * MICROS_PER_HOUR
-    cents, rest = divmod(num, den)
-    if 2 * rest > den or (2 * rest == den and cents % 2):
+def _round_cents(numerator: int, denominator: int) -> Decimal:
+    """round_money(Fraction(numerator, denominator)) for a positive denominator, in integers."""
+    cents, rest = divmod(numerator * 100, denominator)
+    if 2 * rest > denominator or (2 * rest == denominator and cents % 2):
         cents += 1
     return Decimal(cents).scaleb(-2)
+
+
+def _amount(unit: Decimal, quantity: Fraction, micros: int) -> Decimal:
+    """unit × quantity × hours, rounded once to 0.01 half to even: `round_money` of the exact
+    product, in integers (Fraction objects cost most of a daily split's or a draft's time)."""
+    un, ud = unit.as_integer_ratio()
+    return _round_cents(
+        un * quantity.numerator * micros, ud * quantity.denominator * MICROS_PER_HOUR
+    )
 
 
 def _fraction_to_decimal(value: Fraction) -> Decimal:

@@ -22,9 +22,10 @@ def nav(request: HttpRequest) -> dict[str, Any]:
         user.is_platform_admin
         or Membership.objects.filter(user=user, role__in=[Role.APPROVER, Role.ADMIN]).exists()
     )
-    can_audit = (
-        user.is_platform_admin or Membership.objects.filter(user=user, role=Role.ADMIN).exists()
-    )
+    # Tenant admins read their tenants' audit log and invoices: one query answers both.
+    tenant_admin = Membership.objects.filter(user=user, role=Role.ADMIN).exists()
+    can_audit = user.is_platform_admin or tenant_admin
+    can_invoices = Perm.INVOICE_VIEW in platform_perms(user) or tenant_admin
     tenants = list(tenant_list(fetched_by=user))
     return {
         "nav_tenants": tenants if len(tenants) > 1 or sees_all_tenants(user) else [],
@@ -32,6 +33,7 @@ def nav(request: HttpRequest) -> dict[str, Any]:
         "nav_sees_all_tenants": sees_all_tenants(user),
         "nav_can_approve": can_approve,
         "nav_can_audit": can_audit,
+        "nav_can_invoices": can_invoices,
         "nav_is_platform_admin": user.is_platform_admin,
         "nav_can_finance": Perm.USAGE_VIEW_ALL in platform_perms(user),
     }

@@ -31,6 +31,10 @@ class Perm(StrEnum):
     BUDGET_MANAGE = "billing.budget_manage"
     # Platform-wide: every tenant's usage and cost on the finance page.
     USAGE_VIEW_ALL = "billing.usage_view_all"
+    # Platform-wide: draft, issue and credit invoices of every tenant (finance, platform admins).
+    INVOICE_MANAGE = "billing.invoice_manage"
+    # Per tenant: read the tenant's invoices (tenant admins; the platform roles above see all).
+    INVOICE_VIEW = "billing.invoice_view"
 
 
 _MEMBER = frozenset(
@@ -48,12 +52,20 @@ ROLE_PERMS: dict[str, frozenset[Perm]] = {
         Perm.MEMBERS_MANAGE,
         Perm.ENVIRONMENTS_MANAGE,
         Perm.BUDGET_MANAGE,
+        Perm.INVOICE_VIEW,
     },
 }
 PLATFORM_PERMS: dict[str, frozenset[Perm]] = {
     PlatformRole.ADMIN: frozenset(Perm),
     PlatformRole.FINANCE: frozenset(
-        {Perm.VM_VIEW, Perm.PRICE_MANAGE, Perm.QUOTA_VIEW, Perm.USAGE_VIEW_ALL}
+        {
+            Perm.VM_VIEW,
+            Perm.PRICE_MANAGE,
+            Perm.QUOTA_VIEW,
+            Perm.USAGE_VIEW_ALL,
+            Perm.INVOICE_MANAGE,
+            Perm.INVOICE_VIEW,
+        }
     ),
 }
 

@@ -4,6 +4,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -186,6 +187,8 @@ SPECTACULAR_SETTINGS = {
         "OperationStatusEnum": "compute.choices.OperationStatus",
         "DrsModeEnum": "compute.choices.DrsMode",
         "DrsRecommendationStatusEnum": "compute.choices.RecommendationStatus",
+        "InvoiceStatusEnum": "billing.choices.InvoiceStatus",
+        "InvoiceKindEnum": "billing.choices.InvoiceKind",
     },
 }
 
@@ -256,6 +259,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "compute.drs_cycle",
         "schedule": env.float("NUAGE_DRS_TICK_SECONDS", default=60.0),
         "options": {"expires": env.float("NUAGE_DRS_TICK_SECONDS", default=60.0)},
+    },
+    # Daily: every tenant whose month has ended in its zone gets last month's draft (or an
+    # unchanged one is left alone); a tenant's month ends at a different UTC hour per zone.
+    "invoice-drafts": {
+        "task": "billing.invoices_draft_due",
+        "schedule": crontab(minute=15, hour=env.int("NUAGE_INVOICE_DRAFT_HOUR", default=3)),
     },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import pytest
 from rest_framework.test import APIClient
 
+from billing.invoicing import invoice_draft
 from billing.models import Budget, PriceList
 from compute.choices import VMState
 from compute.models import DrsRecommendation, DrsRun, RollingMaintenance, VirtualMachine
@@ -291,6 +292,9 @@ def _foreign_objects(other: TenantWorld) -> dict[str, object]:
         "quota-request": QuotaRequestFactory(
             environment=other.production, requested_by=other.member
         ),
+        "invoice": invoice_draft(drafted_by=other.finance, tenant=other.tenant, year=2025, month=1)[
+            0
+        ],
     }
 
 

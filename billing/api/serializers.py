@@ -11,7 +11,7 @@ from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
-from billing.models import Budget, FlavorPrice, PriceList
+from billing.models import Budget, FlavorPrice, Invoice, InvoiceLine, PriceList
 from billing.selectors import billing_currency
 from portal.models import Tenant
 
@@ -212,3 +212,85 @@ class VmMetricsSerializer(serializers.Serializer[Any]):
         help_text="A smaller flavor that holds the VM's use, when it sat idle.",
     )
     suggested_flavor_name = serializers.CharField(source="suggested_flavor.name", allow_null=True)
+
+
+class InvoiceLineSerializer(serializers.ModelSerializer[InvoiceLine]):
+    class Meta:
+        model = InvoiceLine
+        fields = [
+            "sort_key",
+            "vm",
+            "vm_name",
+            "environment_name",
+            "resource",
+            "unit",
+            "flavor_name",
+            "quantity",
+            "price_list",
+            "unit_price",
+            "seconds",
+            "start",
+            "end",
+            "amount",
+            "description",
+        ]
+        read_only_fields = fields
+
+
+class InvoiceSerializer(serializers.ModelSerializer[Invoice]):
+    tenant_slug = serializers.CharField(source="tenant.slug", read_only=True)
+    corrects_number = serializers.CharField(
+        source="corrects.number", read_only=True, allow_null=True, default=None
+    )
+
+    class Meta:
+        model = Invoice
+        fields = [
+            "id",
+            "number",
+            "kind",
+            "status",
+            "tenant",
+            "tenant_slug",
+            "tenant_name",
+            "year",
+            "month",
+            "timezone",
+            "period_start",
+            "period_end",
+            "currency",
+            "total",
+            "corrects",
+            "corrects_number",
+            "issued_at",
+            "issued_by_username",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+
+class InvoiceDetailSerializer(InvoiceSerializer):
+    lines = InvoiceLineSerializer(many=True, read_only=True)
+
+    class Meta(InvoiceSerializer.Meta):
+        fields = [*InvoiceSerializer.Meta.fields, "lines"]
+        read_only_fields = fields
+
+
+class InvoiceDraftSerializer(serializers.Serializer[Any]):
+    tenant = serializers.CharField(help_text="A tenant's slug or id.")
+    year = serializers.IntegerField(min_value=2000, max_value=9999)
+    month = serializers.IntegerField(
+        min_value=1, max_value=12, help_text="A calendar month in the tenant's time zone."
+    )
+
+
+class CreditNoteRequestSerializer(serializers.Serializer[Any]):
+    redraft = serializers.BooleanField(
+        default=False, help_text="Also build a fresh draft of the month from the ledger."
+    )
+
+
+class CreditNoteResultSerializer(serializers.Serializer[Any]):
+    credit_note = InvoiceDetailSerializer()
+    draft = InvoiceDetailSerializer(allow_null=True)

@@ -1,5 +1,6 @@
-"""API views: price lists (read by everyone, kept by admins and finance), usage reports and
-budgets (read by the tenant's members, set by its admins)."""
+"""API views: price lists (read by everyone, kept by admins and finance), usage reports,
+budgets (read by the tenant's members, set by its admins) and invoices; usage reports and
+invoices also download as CSV, XLSX or PDF (`?format=`)."""
 
 from __future__ import annotations
 
@@ -7,25 +8,38 @@ from datetime import datetime
 from typing import Any
 
 from django.core.exceptions import ValidationError
+from django.http import HttpResponseBase
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
-from rest_framework import mixins, status
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+)
+from rest_framework import mixins, renderers, status
+from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from billing import selectors, services
+from billing import exports, invoicing, selectors, services
 from billing.api.serializers import (
     BudgetSerializer,
     BudgetUpdateSerializer,
+    CreditNoteRequestSerializer,
+    CreditNoteResultSerializer,
+    InvoiceDetailSerializer,
+    InvoiceDraftSerializer,
+    InvoiceSerializer,
     PriceListCreateSerializer,
     PriceListSerializer,
     UsageQuerySerializer,
     UsageReportSerializer,
 )
-from billing.choices import RESOURCE_UNITS
-from billing.models import Budget, PriceList
+from billing.choices import RESOURCE_UNITS, InvoiceKind, InvoiceStatus
+from billing.models import Budget, Invoice, PriceList
 from billing.usage import total
 from compute.models import VirtualMachine
 from compute.selectors import flavor_list
@@ -39,6 +53,79 @@ from portal.models import Environment, Tenant
 from portal.selectors import tenant_list
 
 ROUNDING_RULE = "ROUND_HALF_EVEN to 0.01, once per line"
+
+
+class _DownloadRenderer(renderers.BaseRenderer):
+    """Lets `?format=csv|xlsx|pdf` through content negotiation; the view answers the file itself.
+
+    Only errors reach render(): they are answered in JSON (see ExportFormatsMixin).
+    """
+
+    def render(
+        self,
+        data: Any,
+        accepted_media_type: str | None = None,
+        renderer_context: Any = None,
+    ) -> bytes:
+        return renderers.JSONRenderer().render(data)
+
+
+class CSVRenderer(_DownloadRenderer):
+    media_type = "text/csv"
+    format = "csv"
+
+
+class XLSXRenderer(_DownloadRenderer):
+    media_type = exports.CONTENT_TYPES["xlsx"]
+    format = "xlsx"
+
+
+class PDFRenderer(_DownloadRenderer):
+    media_type = "application/pdf"
+    format = "pdf"
+
+
+FORMAT_PARAMETER = OpenApiParameter(
+    "format",
+    str,
+    enum=list(exports.FORMATS),
+    description="Download as a file instead of JSON (CSV is streamed).",
+)
+
+
+def _download_responses(json: Any) -> dict[Any, Any]:
+    return {
+        (200, "application/json"): json,
+        **{
+            (200, renderer.media_type): OpenApiResponse(OpenApiTypes.BINARY)
+            for renderer in (CSVRenderer, XLSXRenderer, PDFRenderer)
+        },
+    }
+
+
+class ExportFormatsMixin:
+    """Adds the download renderers to the actions in `export_actions` (None: an APIView)."""
+
+    export_actions: frozenset[str | None] = frozenset({None})
+
+    def get_renderers(self) -> list[renderers.BaseRenderer]:
+        found: list[renderers.BaseRenderer] = super().get_renderers()  # type: ignore[misc]
+        if getattr(self, "action", None) in self.export_actions:
+            found += [CSVRenderer(), XLSXRenderer(), PDFRenderer()]
+        return found
+
+    def handle_exception(self, exc: Exception) -> Response:
+        response: Response = super().handle_exception(exc)  # type: ignore[misc]
+        request = self.request  # type: ignore[attr-defined]
+        if isinstance(getattr(request, "accepted_renderer", None), _DownloadRenderer):
+            request.accepted_renderer = renderers.JSONRenderer()
+            request.accepted_media_type = "application/json"
+        return response
+
+
+def export_format(request: Request) -> str | None:
+    renderer = getattr(request, "accepted_renderer", None)
+    return renderer.format if isinstance(renderer, _DownloadRenderer) else None
 
 
 class PriceListViewSet(mixins.DestroyModelMixin, ScopedReadOnlyViewSet):
@@ -115,7 +202,7 @@ def _month_start(now: datetime) -> datetime:
     return now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
 
 
-class UsageView(APIView):
+class UsageView(ExportFormatsMixin, APIView):
     """Usage and cost per VM and resource over [start, end), for the tenants you see."""
 
     @extend_schema(
@@ -123,10 +210,11 @@ class UsageView(APIView):
             OpenApiParameter("tenant", str, description="A tenant's slug or id."),
             OpenApiParameter("start", str, description="ISO 8601; default the 1st, 00:00 UTC."),
             OpenApiParameter("end", str, description="ISO 8601; default and latest: now."),
+            FORMAT_PARAMETER,
         ],
-        responses=UsageReportSerializer,
+        responses=_download_responses(UsageReportSerializer),
     )
-    def get(self, request: Request) -> Response:
+    def get(self, request: Request) -> HttpResponseBase:
         user = request_user(request)
         query = UsageQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
@@ -144,6 +232,18 @@ class UsageView(APIView):
             tenant = tenant_list(fetched_by=user).filter(**lookup).first()
             if tenant is None:
                 raise ValidationError({"tenant": _("Unknown tenant.")})
+        fmt = export_format(request)
+        if fmt is not None:
+            rows = selectors.usage_report_rows(fetched_by=user, start=start, end=end, tenant=tenant)
+            table = exports.usage_table(
+                rows,
+                tenant_name=tenant.name if tenant else None,
+                start=start,
+                end=end,
+                currency=selectors.billing_currency(),
+            )
+            filename = exports.usage_filename(tenant.slug if tenant else None, start, end)
+            return exports.export_response(table, fmt=fmt, filename=filename)
         lines = selectors.usage_report(fetched_by=user, start=start, end=end, tenant=tenant)
         vms = dict(
             VirtualMachine.objects.filter(pk__in={ln.vm_id for ln in lines}).values_list(
@@ -177,3 +277,92 @@ class UsageView(APIView):
             "total": total(lines),
         }
         return Response(UsageReportSerializer(report).data)
+
+
+def _tenant_named(request: Request, wanted: str) -> Tenant:
+    lookup = {"pk": int(wanted)} if wanted.isdigit() else {"slug": wanted}
+    tenant = tenant_list(fetched_by=request_user(request)).filter(**lookup).first()
+    if tenant is None:
+        raise ValidationError({"tenant": _("Unknown tenant.")})
+    return tenant
+
+
+class InvoiceViewSet(ExportFormatsMixin, ScopedReadOnlyViewSet):
+    """Invoices and credit notes. Finance and platform admins draft, issue and credit them;
+    tenant admins read their tenant's. The detail downloads as CSV, XLSX or PDF."""
+
+    selector = staticmethod(selectors.invoice_list)
+    serializer_class = InvoiceSerializer
+    filterset_fields = ["tenant", "year", "month", "status", "kind"]
+    export_actions = frozenset({"retrieve"})
+
+    @extend_schema(
+        parameters=[FORMAT_PARAMETER], responses=_download_responses(InvoiceDetailSerializer)
+    )
+    def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> HttpResponseBase:  # type: ignore[override]
+        invoice = self.get_object()
+        fmt = export_format(request)
+        if fmt is not None:
+            table = exports.invoice_table(invoice, selectors.invoice_lines(invoice))
+            return exports.export_response(
+                table, fmt=fmt, filename=exports.invoice_filename(invoice)
+            )
+        return Response(self._detail(invoice))
+
+    def _detail(self, invoice: Invoice) -> Any:
+        fresh = self.get_queryset().prefetch_related("lines").get(pk=invoice.pk)
+        return InvoiceDetailSerializer(fresh).data
+
+    @extend_schema(
+        request=InvoiceDraftSerializer,
+        responses={201: InvoiceDetailSerializer, 200: InvoiceDetailSerializer},
+        description="Build the month's draft (201), or rebuild the existing one (200). The month "
+        "must have ended in the tenant's time zone.",
+    )
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        ser = InvoiceDraftSerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        data = ser.validated_data
+        tenant = _tenant_named(request, str(data["tenant"]))
+        existed = Invoice.objects.filter(
+            tenant=tenant,
+            year=data["year"],
+            month=data["month"],
+            status=InvoiceStatus.DRAFT,
+            kind=InvoiceKind.INVOICE,
+        ).exists()
+        invoice, _changed = invoicing.invoice_draft(
+            drafted_by=request_user(request),
+            tenant=tenant,
+            year=data["year"],
+            month=data["month"],
+            remote_addr=client_ip(request),
+        )
+        code = status.HTTP_200_OK if existed else status.HTTP_201_CREATED
+        return Response(self._detail(invoice), status=code)
+
+    @extend_schema(request=None, responses={200: InvoiceDetailSerializer})
+    @action(detail=True, methods=["post"])
+    def issue(self, request: Request, pk: str | None = None) -> Response:
+        invoice = invoicing.invoice_issue(
+            issued_by=request_user(request),
+            invoice=self.get_object(),
+            remote_addr=client_ip(request),
+        )
+        return Response(self._detail(invoice))
+
+    @extend_schema(request=CreditNoteRequestSerializer, responses={201: CreditNoteResultSerializer})
+    @action(detail=True, methods=["post"], url_path="credit-note")
+    def credit_note(self, request: Request, pk: str | None = None) -> Response:
+        ser = CreditNoteRequestSerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        note, draft = invoicing.invoice_credit(
+            credited_by=request_user(request),
+            invoice=self.get_object(),
+            redraft=ser.validated_data["redraft"],
+            remote_addr=client_ip(request),
+        )
+        return Response(
+            {"credit_note": self._detail(note), "draft": self._detail(draft) if draft else None},
+            status=status.HTTP_201_CREATED,
+        )

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('billing', '0002_usage_event_append_only'),
+        ('billing', '0003_invoices'),
         ('compute', '0005_host_capacity_tags'),
         ('portal', '0007_tenant_timezone'),
     ]

@@ -30,6 +30,7 @@ router.register("drs", compute_views.DrsViewSet, basename="drs-recommendation")
 
 router.register("prices", billing_views.PriceListViewSet, basename="price-list")
 router.register("budgets", billing_views.BudgetViewSet, basename="budget")
+router.register("invoices", billing_views.InvoiceViewSet, basename="invoice")
 router.register("quotas", quota_views.QuotaViewSet, basename="quota")
 router.register("quota-requests", quota_views.QuotaRequestViewSet, basename="quota-request")
 

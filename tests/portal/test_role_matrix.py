@@ -11,6 +11,7 @@ import pytest
 from django.core.exceptions import PermissionDenied
 from rest_framework.test import APIClient
 
+from billing import invoicing
 from billing import services as billing
 from billing.models import Budget
 from compute import balancing
@@ -32,6 +33,12 @@ def _pending(world: TenantWorld, flavor, image):
     return VirtualMachineFactory(
         environment=world.production, owner=world.other_member, flavor=flavor, image=image
     )
+
+
+def _draft(world: TenantWorld):
+    return invoicing.invoice_draft(
+        drafted_by=world.finance, tenant=world.tenant, year=2025, month=2
+    )[0]
 
 
 def _running(world: TenantWorld, flavor, image, host: Host, owner=None):
@@ -107,7 +114,15 @@ ACTIONS: dict[str, Callable[[TenantWorld, Any, dict[str, Any]], object]] = {
         recommendation=_recommendation(w, c), requested_by=u
     ),
     "drs.settings": lambda w, u, c: balancing.drs_settings_update(updated_by=u, mode="off"),
+    "invoice.draft": lambda w, u, c: invoicing.invoice_draft(
+        drafted_by=u, tenant=w.tenant, year=2025, month=1
+    ),
+    "invoice.issue": lambda w, u, c: invoicing.invoice_issue(issued_by=u, invoice=_draft(w)),
+    "invoice.credit": lambda w, u, c: invoicing.invoice_credit(
+        credited_by=u, invoice=invoicing.invoice_issue(issued_by=w.finance, invoice=_draft(w))
+    ),
 }
+_INVOICES = {"invoice.draft", "invoice.issue", "invoice.credit"}
 
 _TENANT_VM = {"vm.request", "vm.approve", "vm.reject", "vm.stop (someone else's)"}
 _TENANT_ADMIN = _TENANT_VM | {
@@ -122,8 +137,8 @@ ALLOWED: dict[str, set[str]] = {
     "approver": {"vm.request", "vm.approve", "vm.reject"},
     "tenant_admin": _TENANT_ADMIN,
     "platform_admin": set(ACTIONS),
-    # Reads every tenant's usage and invoices; never requests or operates VMs, sets no budget.
-    "finance": {"usage.view_all"},
+    # Reads every tenant's usage, keeps invoices; never requests or operates VMs, sets no budget.
+    "finance": {"usage.view_all"} | _INVOICES,
     "outsider": set(),  # a member of another tenant
 }
 

@@ -1,0 +1,220 @@
+"""Browser pages of invoices: the list with filters and drafting, one invoice with its lines,
+issue and credit note (finance and platform admins), downloads; tenant admins read their own."""
+
+from __future__ import annotations
+
+from zoneinfo import ZoneInfo
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from billing import exports, invoicing, selectors
+from billing.choices import InvoiceKind, InvoiceStatus
+from billing.invoice_forms import InvoiceDraftForm, InvoiceFilterForm, UsageDownloadForm
+from billing.models import Invoice
+from billing.periods import month_bounds
+from portal.errors import ConflictError
+from portal.models import Tenant, User
+from portal.permissions import Perm, platform_perms
+from portal.selectors import tenant_list
+from portal.tenancy import current_tenant
+
+
+def _user(request: HttpRequest) -> User:
+    return request.user  # type: ignore[return-value]
+
+
+def _manages(user: User) -> bool:
+    return Perm.INVOICE_MANAGE in platform_perms(user)
+
+
+def _last_month() -> tuple[int, int]:
+    today = timezone.localdate()
+    return (today.year, today.month - 1) if today.month > 1 else (today.year - 1, 12)
+
+
+def _report(request: HttpRequest, exc: Exception) -> None:
+    if isinstance(exc, ValidationError):
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.error(request, str(exc))
+
+
+@login_required
+def invoice_list(request: HttpRequest) -> HttpResponse:
+    user = _user(request)
+    tenants = selectors.invoice_tenant_choices(fetched_by=user)
+    if not tenants.exists() and not _manages(user):
+        raise PermissionDenied(_("Invoices are for finance, platform admins and tenant admins."))
+    year, month = _last_month()
+    draft_form = InvoiceDraftForm(
+        request.POST or None,
+        tenants=Tenant.objects.all(),
+        initial={"year": year, "month": month, "tenant": current_tenant(request)},
+        auto_id="draft-%s",
+    )
+    if request.method == "POST":
+        if not _manages(user):
+            raise PermissionDenied(_("Your platform role does not allow this action."))
+        if draft_form.is_valid():
+            data = draft_form.cleaned_data
+            try:
+                invoice, changed = invoicing.invoice_draft(
+                    drafted_by=user,
+                    tenant=data["tenant"],
+                    year=data["year"],
+                    month=data["month"],
+                    remote_addr=request.META.get("REMOTE_ADDR"),
+                )
+            except ValidationError as exc:
+                for field, errors in exc.message_dict.items():
+                    draft_form.add_error(field if field in draft_form.fields else None, errors)
+            except (ConflictError, PermissionDenied) as exc:
+                draft_form.add_error(None, str(exc))
+            else:
+                messages.success(
+                    request,
+                    _("Draft built from the usage ledger.")
+                    if changed
+                    else _("The draft was already up to date with the usage ledger."),
+                )
+                return redirect("billing:invoice-detail", pk=invoice.pk)
+
+    chosen = current_tenant(request)
+    filters = InvoiceFilterForm(
+        request.GET or None,
+        tenants=tenants,
+        initial={"tenant": chosen},
+        auto_id="filter-%s",
+    )
+    invoices = selectors.invoice_list(fetched_by=user)
+    if filters.is_valid():
+        data = filters.cleaned_data
+        tenant = data["tenant"] if "tenant" in request.GET else chosen
+        if tenant is not None:
+            invoices = invoices.filter(tenant=tenant)
+        for name in ("year", "month", "status"):
+            if data[name]:
+                invoices = invoices.filter(**{name: data[name]})
+    elif chosen is not None:
+        invoices = invoices.filter(tenant=chosen)
+    usage_form = UsageDownloadForm(
+        tenants=tenant_list(fetched_by=user),
+        initial={"year": year, "month": month, "tenant": chosen, "format": "xlsx"},
+        auto_id="usage-%s",
+    )
+    return render(
+        request,
+        "billing/invoice_list.html",
+        {
+            "invoices": invoices[:500],
+            "filters": filters,
+            "draft_form": draft_form if _manages(user) else None,
+            "usage_form": usage_form,
+        },
+    )
+
+
+def _visible(request: HttpRequest, pk: int) -> Invoice:
+    return get_object_or_404(selectors.invoice_list(fetched_by=_user(request)), pk=pk)
+
+
+@login_required
+def invoice_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    invoice = _visible(request, pk)
+    manages = _manages(_user(request))
+    credited_by = invoice.credit_notes.first()
+    return render(
+        request,
+        "billing/invoice_detail.html",
+        {
+            "invoice": invoice,
+            "lines": selectors.invoice_lines(invoice),
+            "credited_by": credited_by,
+            "formats": exports.FORMATS,
+            "can_issue": manages and invoice.status == InvoiceStatus.DRAFT,
+            "can_credit": manages
+            and invoice.status == InvoiceStatus.ISSUED
+            and invoice.kind == InvoiceKind.INVOICE
+            and credited_by is None,
+        },
+    )
+
+
+@login_required
+@require_POST
+def invoice_issue(request: HttpRequest, pk: int) -> HttpResponse:
+    invoice = _visible(request, pk)
+    try:
+        issued = invoicing.invoice_issue(
+            issued_by=_user(request), invoice=invoice, remote_addr=request.META.get("REMOTE_ADDR")
+        )
+    except (ConflictError, PermissionDenied) as exc:
+        _report(request, exc)
+    else:
+        messages.success(request, _("Invoice issued as %(number)s.") % {"number": issued.number})
+    return redirect("billing:invoice-detail", pk=invoice.pk)
+
+
+@login_required
+@require_POST
+def invoice_credit(request: HttpRequest, pk: int) -> HttpResponse:
+    invoice = _visible(request, pk)
+    try:
+        note, draft = invoicing.invoice_credit(
+            credited_by=_user(request),
+            invoice=invoice,
+            redraft=request.POST.get("redraft") == "1",
+            remote_addr=request.META.get("REMOTE_ADDR"),
+        )
+    except (ConflictError, PermissionDenied, ValidationError) as exc:
+        _report(request, exc)
+        return redirect("billing:invoice-detail", pk=invoice.pk)
+    messages.success(request, _("Credit note %(number)s issued.") % {"number": note.number})
+    return redirect("billing:invoice-detail", pk=draft.pk if draft else note.pk)
+
+
+@login_required
+def invoice_download(request: HttpRequest, pk: int, fmt: str) -> HttpResponseBase:
+    if fmt not in exports.FORMATS:
+        raise Http404
+    invoice = _visible(request, pk)
+    table = exports.invoice_table(invoice, selectors.invoice_lines(invoice))
+    return exports.export_response(table, fmt=fmt, filename=exports.invoice_filename(invoice))
+
+
+@login_required
+def usage_download(request: HttpRequest) -> HttpResponseBase:
+    """A month of usage as a file: in the tenant's zone, or UTC for all tenants."""
+    user = _user(request)
+    form = UsageDownloadForm(request.GET, tenants=tenant_list(fetched_by=user))
+    if not form.is_valid():
+        for errors in form.errors.values():
+            messages.error(request, " ".join(str(e) for e in errors))
+        return redirect("billing:invoice-list")
+    data = form.cleaned_data
+    tenant: Tenant | None = data["tenant"]
+    zone = tenant.zone if tenant is not None else ZoneInfo("UTC")
+    start, end = month_bounds(zone, data["year"], data["month"])
+    end = min(end, timezone.now())
+    if end <= start:
+        messages.error(request, _("That month has not begun yet."))
+        return redirect("billing:invoice-list")
+    rows = selectors.usage_report_rows(fetched_by=user, start=start, end=end, tenant=tenant)
+    table = exports.usage_table(
+        rows,
+        tenant_name=tenant.name if tenant else None,
+        start=start,
+        end=end,
+        currency=selectors.billing_currency(),
+    )
+    filename = (
+        f"nuage-usage-{tenant.slug if tenant else 'all'}-{data['year']:04d}-{data['month']:02d}"
+    )
+    return exports.export_response(table, fmt=data["format"], filename=filename)
