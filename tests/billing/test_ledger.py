@@ -8,10 +8,10 @@ from decimal import Decimal
 import pytest
 from django.db import Error, connection, transaction
 
-from billing import selectors, services
+from billing import invoicing, sampling, selectors, services
 from billing.choices import UsageKind
 from billing.ledger import usage_record_transition
-from billing.models import LedgerImmutableError, UsageEvent
+from billing.models import BudgetAlert, Invoice, LedgerImmutableError, UsageEvent
 from billing.usage import LedgerEvent, Prices, total, usage_lines
 from compute import services as compute_services
 from compute.choices import Transition, VMState
@@ -117,7 +117,26 @@ def test_replaying_every_event_and_every_periodic_job_changes_no_figure(
     before = selectors.usage_report(fetched_by=world.finance, start=MARCH[0], end=MARCH[1])
     rows = list(UsageEvent.objects.all())
     count = len(rows)
+    services.budget_set(
+        updated_by=world.tenant_admin,
+        tenant=world.tenant,
+        amount=Decimal("0.10"),
+        block_requests=False,
+    )
+    april = datetime(2025, 4, 2, 4, 0, tzinfo=UTC)
+
+    def every_periodic_job() -> None:
+        sampling.sample_host(host_id=sim_host.pk, at=april)
+        sampling.rollup(now=april)
+        services.budget_check(now=datetime(2025, 3, 20, tzinfo=UTC))
+        invoicing.invoices_draft_due(now=april)
+
+    every_periodic_job()
+    invoice = Invoice.objects.get()
+    invoice_lines = list(invoice.lines.values_list("description", "seconds", "amount"))
+    alerts = BudgetAlert.objects.count()
     for _ in range(2):
+        every_periodic_job()
         # The same facts again, through the ledger's own insert (ON CONFLICT DO NOTHING) …
         for row in rows:
             row.pk = None
@@ -131,6 +150,11 @@ def test_replaying_every_event_and_every_periodic_job_changes_no_figure(
     assert UsageEvent.objects.count() == count
     after = selectors.usage_report(fetched_by=world.finance, start=MARCH[0], end=MARCH[1])
     assert after == before
+    # The jobs, run twice more, drafted nothing new, changed no line and announced nothing.
+    assert Invoice.objects.get() == invoice
+    assert list(invoice.lines.values_list("description", "seconds", "amount")) == invoice_lines
+    assert invoice.total == sum((line.amount for line in before), Decimal("0.00"))
+    assert BudgetAlert.objects.count() == alerts > 0
     # The pure computation, fed every event twice, agrees.
     doubled = [selectors._ledger_event(r) for r in UsageEvent.objects.all()] * 2
     prices = selectors.prices_for_period(start=MARCH[0], end=MARCH[1])
