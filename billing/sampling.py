@@ -8,7 +8,7 @@ tables and changes no charge.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
@@ -286,64 +286,70 @@ def _upsert(model: type[MeterRollup], accs: dict[tuple[int, datetime], _Acc]) ->
     return len(objs)
 
 
-def rollup_hourly(*, now: datetime) -> int:
-    """Every complete hour from the last one rolled up (recomputed: a sample committed just
-    after the previous run lands in it) to the last complete hour; returns the rows written."""
-    end = _floor_hour(now)
-    last = MeterHourly.objects.aggregate(last=Max("bucket"))["last"]
+def _rollup(
+    *,
+    target: type[MeterHourly] | type[MeterDaily],
+    source: type[MeterSample] | type[MeterHourly],
+    at_field: str,
+    floor: Callable[[datetime], datetime],
+    trunc: type[TruncHour] | type[TruncDay],
+    tenant_field: str,
+    aggregates: dict[str, Any],
+    now: datetime,
+) -> int:
+    """Every complete bucket of `target` from the last one rolled up (recomputed: a row
+    committed just after the previous run lands in it) to the last complete one, from the
+    rows of `source`; returns the rows written."""
+    end = floor(now)
+    last = target.objects.aggregate(last=Max("bucket"))["last"]
     if last is None:
-        first = MeterSample.objects.aggregate(first=Min("at"))["first"]
+        first = source.objects.aggregate(first=Min(at_field))["first"]
         if first is None:
             return 0
-        last = _floor_hour(first)
+        last = floor(first)
     if last >= end:
         return 0
     rows = (
-        MeterSample.objects.filter(at__gte=last, at__lt=end)
-        .annotate(b=TruncHour("at", tzinfo=UTC))
+        source.objects.filter(**{f"{at_field}__gte": last, f"{at_field}__lt": end})
+        .annotate(b=trunc(at_field, tzinfo=UTC))
         .order_by()
         .values("vm_id", "b", "host_id")
-        .annotate(
-            tenant_ref=Max("vm__tenant_id"),
-            last_at=Max("at"),
-            **SAMPLE_AGGREGATES,
-        )
-    )
-    accs: dict[tuple[int, datetime], _Acc] = {}
-    for row in cast(Iterable[dict[str, Any]], rows):
-        key = (row["vm_id"], row["b"])
-        accs.setdefault(key, _Acc(tenant_id=row["tenant_ref"])).add(row)
-    return _upsert(MeterHourly, accs)
-
-
-def rollup_daily(*, now: datetime) -> int:
-    """Every complete UTC day from the last one rolled up, from the hourly rollups."""
-    end = _floor_day(now)
-    last = MeterDaily.objects.aggregate(last=Max("bucket"))["last"]
-    if last is None:
-        first = MeterHourly.objects.aggregate(first=Min("bucket"))["first"]
-        if first is None:
-            return 0
-        last = _floor_day(first)
-    if last >= end:
-        return 0
-    rows = (
-        MeterHourly.objects.filter(bucket__gte=last, bucket__lt=end)
-        .annotate(b=TruncDay("bucket", tzinfo=UTC))
-        .order_by()
-        .values("vm_id", "b", "host_id")
-        .annotate(
-            tenant_ref=Max("tenant_id"),
-            last_at=Max("bucket"),
-            **ROLLUP_AGGREGATES,
-        )
+        .annotate(tenant_ref=Max(tenant_field), last_at=Max(at_field), **aggregates)
     )
     accs: dict[tuple[int, datetime], _Acc] = {}
     for row in cast(Iterable[dict[str, Any]], rows):
         row["cpu_n"] = row["cpu_n"] or 0
         key = (row["vm_id"], row["b"])
         accs.setdefault(key, _Acc(tenant_id=row["tenant_ref"])).add(row)
-    return _upsert(MeterDaily, accs)
+    return _upsert(target, accs)
+
+
+def rollup_hourly(*, now: datetime) -> int:
+    """Hourly rollups of the raw samples."""
+    return _rollup(
+        target=MeterHourly,
+        source=MeterSample,
+        at_field="at",
+        floor=_floor_hour,
+        trunc=TruncHour,
+        tenant_field="vm__tenant_id",
+        aggregates=SAMPLE_AGGREGATES,
+        now=now,
+    )
+
+
+def rollup_daily(*, now: datetime) -> int:
+    """Daily (UTC) rollups of the hourly ones."""
+    return _rollup(
+        target=MeterDaily,
+        source=MeterHourly,
+        at_field="bucket",
+        floor=_floor_day,
+        trunc=TruncDay,
+        tenant_field="tenant_id",
+        aggregates=ROLLUP_AGGREGATES,
+        now=now,
+    )
 
 
 def prune_samples(*, now: datetime) -> int:
