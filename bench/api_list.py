@@ -3,9 +3,11 @@ with 20,000 VMs in the database across 50 tenants, in the same run.
 
 Run: .venv/bin/python bench/api_list.py [--requests 200] [--clients 4]
 
-It needs PostgreSQL (scratch database nuage_bench_list, recreated on each run and dropped at the
-end). The portal is served by gunicorn (2 workers x 2 threads, as a small production box would),
-and 4 client threads issue keep-alive GETs; latency is measured per request in the clients.
+It needs PostgreSQL (scratch databases nuage_bench_list_small and _large, recreated on each run
+and dropped at the end: the large one is a copy of the small one, grown). Each is served by its
+own gunicorn (2 workers x 2 threads, as a small production box would), 4 client threads issue
+keep-alive GETs, and the two sizes alternate in 10 rounds so that other load on the machine falls
+on both alike; latency is measured per request in the clients.
 
 Who asks: pages must hold the same 100 rows at both sizes, or the comparison measures rows
 rendered, not data size. So the API is read by a user who is a member of all 50 tenants (scoped
@@ -28,6 +30,8 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -223,74 +227,121 @@ def load(
     return latencies
 
 
+def use_database(name: str) -> None:
+    """Point this process's default connection at another scratch database."""
+    from django.db import connections
+
+    connections.close_all()
+    connections.databases["default"]["NAME"] = name
+
+
+def start_server(env: dict[str, str], log: Path) -> tuple[subprocess.Popen[bytes], int]:
+    port = free_port()
+    with log.open("wb") as out:
+        server = subprocess.Popen(
+            [
+                sys.executable, "-m", "gunicorn", "portal.wsgi", "-b", f"127.0.0.1:{port}",
+                "-w", "2", "--threads", "2", "--keep-alive", "30",
+            ],
+            cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+
+    def up() -> bool:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return True
+        except OSError:
+            return False
+
+    wait_until(up, timeout=60, what="gunicorn")
+    return server, port
+
+
 def main() -> None:
     args = parse_args()
     var_dir = REPO / "var" / "bench-list"
     var_dir.mkdir(parents=True, exist_ok=True)
-    env = stack_env(
-        pg=args.pg, db_name=DB_NAME, broker="memory://", queue="bench-list", var_dir=var_dir
-    )
-    env.update({"SESSION_COOKIE_SECURE": "0", "CSRF_COOKIE_SECURE": "0", "AXES_ENABLED": "0"})
-    recreate_database(args.pg, DB_NAME)
-    server: subprocess.Popen[bytes] | None = None
+    names = {args.small: f"{DB_NAME}_small", args.large: f"{DB_NAME}_large"}
+    envs = {}
+    for size, name in names.items():
+        envs[size] = stack_env(
+            pg=args.pg, db_name=name, broker="memory://", queue="bench-list", var_dir=var_dir
+        )
+        envs[size].update(
+            {"SESSION_COOKIE_SECURE": "0", "CSRF_COOKIE_SECURE": "0", "AXES_ENABLED": "0"}
+        )
+    # One secret for both servers: the session's auth hash is signed with it.
+    envs[args.large]["SECRET_KEY"] = envs[args.small]["SECRET_KEY"]
+    for name in names.values():
+        drop_database(args.pg, name)
+    recreate_database(args.pg, names[args.small])
+    servers: list[subprocess.Popen[bytes]] = []
     try:
-        setup_django(env)
+        # The small database is built, then copied and grown: both hold the same users, token
+        # and session, so one set of credentials reads both.
+        setup_django(envs[args.small])
         world = build_world()
-        port = free_port()
-        log = var_dir / "gunicorn.log"
-        with log.open("wb") as out:
-            server = subprocess.Popen(
-                [
-                    sys.executable, "-m", "gunicorn", "portal.wsgi", "-b", f"127.0.0.1:{port}",
-                    "-w", "2", "--threads", "2", "--keep-alive", "30",
-                ],
-                cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT,
-            )  # fmt: skip
-
-        def up() -> bool:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                return True
-            except OSError:
-                return False
-
-        wait_until(up, timeout=60, what="gunicorn")
+        add_vms(world, 0, args.small)
         api_headers = {"Authorization": f"Token {world['token']}"}
         page_headers = {"Cookie": session_cookie(world["finance"])}
-        results: dict[int, dict[str, Any]] = {}
-        done = 0
-        for size in (args.small, args.large):
-            add_vms(world, done, size)
-            done = size
-            counts = query_counts(world)
-            for path, headers in ((API_PATH, api_headers), (PAGE_PATH, page_headers)):
-                load(port, path, headers, requests=20, clients=args.clients)  # warm up
-            api = load(port, API_PATH, api_headers, requests=args.requests, clients=args.clients)
-            page = load(port, PAGE_PATH, page_headers, requests=args.requests, clients=args.clients)
-            results[size] = {"counts": counts, "api": api, "page": page}
+        use_database(names[args.small])
+        with psycopg.connect(f"{args.pg}/postgres", autocommit=True) as conn:
+            conn.execute(f"CREATE DATABASE {names[args.large]} TEMPLATE {names[args.small]}")
+        use_database(names[args.large])
+        add_vms(world, args.small, args.large)
+        counts = {}
+        for size, name in names.items():
+            use_database(name)
+            query_counts(world)  # the first use of the token records it; count the next ones
+            counts[size] = query_counts(world)
+        use_database(names[args.small])
+        ports = {}
+        for size in names:
+            server, ports[size] = start_server(envs[size], var_dir / f"gunicorn-{size}.log")
+            servers.append(server)
+        kinds = (("api", API_PATH, api_headers), ("page", PAGE_PATH, page_headers))
+        for size in names:
+            for _kind, path, headers in kinds:
+                load(ports[size], path, headers, requests=20, clients=args.clients)  # warm up
+        # Sizes alternate in short rounds, so that whatever else the machine does falls on both.
+        results: dict[int, dict[str, Any]] = {
+            size: {"counts": counts[size], "api": [], "page": []} for size in names
+        }
+        rounds = 10
+        for _ in range(rounds):
+            for kind, path, headers in kinds:
+                for size in names:
+                    results[size][kind] += load(
+                        ports[size], path, headers, requests=args.requests // rounds,
+                        clients=args.clients,
+                    )  # fmt: skip
+        for size in names:
+            r, c = results[size], counts[size]
             print(
-                f"{size:>6} VMs  API p50 {percentile(api, 0.5):6.1f} ms p95 "
-                f"{percentile(api, 0.95):6.1f} ms ({counts[0]} queries, {counts[1]} rows)   "
-                f"page p50 {percentile(page, 0.5):6.1f} ms p95 {percentile(page, 0.95):6.1f} ms "
-                f"({counts[2]} queries, {counts[3]} rows)",
+                f"{size:>6} VMs  API p50 {percentile(r['api'], 0.5):6.1f} ms p95 "
+                f"{percentile(r['api'], 0.95):6.1f} ms ({c[0]} queries, {c[1]} rows)   "
+                f"page p50 {percentile(r['page'], 0.5):6.1f} ms p95 "
+                f"{percentile(r['page'], 0.95):6.1f} ms ({c[2]} queries, {c[3]} rows)",
                 flush=True,
             )
     finally:
-        if server is not None:
+        for server in servers:
             server.terminate()
             server.wait(timeout=30)
         from django.db import connections
 
         connections.close_all()
         if not args.keep_db:
-            drop_database(args.pg, DB_NAME)
+            for name in names.values():
+                drop_database(args.pg, name)
 
     small, large = results[args.small], results[args.large]
     lines = [HEADING, ""]
     lines.append(
         f"{datetime.now(UTC):%Y-%m-%d}, {cpu_model()}, {os.cpu_count()} CPUs; PostgreSQL; "
         f"gunicorn 2 workers x 2 threads; {args.clients} concurrent clients, "
-        f"{args.requests} requests per endpoint and size. API: `{API_PATH}` as a member of all "
+        f"{args.requests} requests per endpoint and size, the sizes alternating in 10 rounds "
+        f"(one database and one server each). API: `{API_PATH}` as a member of all "
         f"{TENANTS} tenants (token); page: `{PAGE_PATH}` as finance (all tenants)."
     )
     lines += [
