@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from fractions import Fraction
 from itertools import groupby
 from operator import itemgetter
@@ -38,6 +38,8 @@ from billing.usage import Prices, UsageLine, _lines_of, _Slot, _SlotKey, resolve
 from compute.models import VirtualMachine
 from portal.models import Environment, Tenant
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
 _SNAPSHOT_VMS_SQL = """
 SELECT DISTINCT e.vm_id
 FROM {events} e
@@ -46,11 +48,10 @@ WHERE e.tenant_id = ANY(%(tenants)s::bigint[]) AND e.at < %(end)s
 """
 
 _LINES_SQL = """
-WITH ev AS (
+WITH event AS (
     SELECT e.id, e.vm_id, e.tenant_id, e.environment_id, e.kind, e.at,
            e.vcpus, e.ram_mib, e.disk_gib, e.flavor_id,
-           ROW_NUMBER() OVER w AS rn,
-           LEAD(e.at) OVER w AS next_at
+           (EXTRACT(EPOCH FROM e.at) * 1000000)::bigint AS us
     FROM {events} e
     WHERE e.tenant_id = ANY(%(tenants)s::bigint[]) AND e.at < %(end)s
       AND NOT (e.vm_id = ANY(%(skip)s::bigint[]))
@@ -58,60 +59,90 @@ WITH ev AS (
           SELECT 1 FROM {events} d
           WHERE d.vm_id = e.vm_id AND d.kind = '{deleted}' AND d.at < %(start)s
       )
-    WINDOW w AS (PARTITION BY e.vm_id ORDER BY e.at, e.id)
 ),
-state AS (
-    SELECT vm_id, at, next_at,
-           MAX(CASE WHEN kind IN ('{created}', '{started}', '{resized}')
-                    THEN ARRAY[rn, vcpus, ram_mib, disk_gib, flavor_id] END) OVER w AS alloc,
+numbered AS (
+    SELECT event.*,
+           ROW_NUMBER() OVER w AS rn,
+           LEAD(us) OVER w AS next_us,
+           FIRST_VALUE(tenant_id) OVER w AS first_tenant_id,
+           FIRST_VALUE(environment_id) OVER w AS first_environment_id
+    FROM event
+    WINDOW w AS (
+        PARTITION BY vm_id ORDER BY at, id ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
+    )
+),
+ev AS (
+    -- The state after each event, as "the last event of some kinds so far": a running max of
+    -- (row number << 32 | value); every value is a PositiveIntegerField, below 2^31.
+    SELECT vm_id, us, next_us,
+           first_tenant_id AS tenant_id, first_environment_id AS environment_id,
+           MAX(CASE WHEN kind IN {allocating} THEN (rn << 32) | vcpus END) OVER w AS vcpus,
+           MAX(CASE WHEN kind IN {allocating} THEN (rn << 32) | ram_mib END) OVER w AS ram_mib,
+           MAX(CASE WHEN kind IN {allocating} THEN (rn << 32) | disk_gib END) OVER w AS disk_gib,
+           MAX(CASE WHEN kind IN {allocating} THEN (rn << 32) | flavor_id END)
+               OVER w AS flavor_id,
            MAX(CASE WHEN kind IN ('{created}', '{started}') THEN rn * 2 + 1
-                    WHEN kind = '{deleted}' THEN rn * 2 END) OVER w AS exists_code,
+                    WHEN kind = '{deleted}' THEN rn * 2 END) OVER w AS existing,
            MAX(CASE WHEN kind = '{started}' THEN rn * 2 + 1
-                    WHEN kind IN ('{stopped}', '{deleted}') THEN rn * 2 END) OVER w AS running_code
-    FROM ev
-    WINDOW w AS (PARTITION BY vm_id ORDER BY rn ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
+                    WHEN kind IN ('{stopped}', '{deleted}') THEN rn * 2 END) OVER w AS running
+    FROM numbered
+    WINDOW w AS (
+        PARTITION BY vm_id ORDER BY at, id ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
+    )
 ),
 stretch AS (
-    SELECT vm_id,
-           GREATEST(at, %(start)s) AS a,
-           LEAST(COALESCE(next_at, %(end)s), %(end)s) AS b,
-           alloc[2] AS vcpus, alloc[3] AS ram_mib, alloc[4] AS disk_gib, alloc[5] AS flavor_id,
-           COALESCE(exists_code %% 2 = 1, FALSE) AS is_existing,
-           COALESCE(running_code %% 2 = 1, FALSE) AS is_running
-    FROM state
-),
-piece AS (
-    SELECT s.vm_id, r.resource, r.quantity, s.flavor_id, s.a, s.b
-    FROM stretch s
-    CROSS JOIN LATERAL (VALUES
-        ('{cpu}', s.vcpus, s.is_running),
-        ('{ram}', s.ram_mib, s.is_running),
-        ('{flavor}', 1, s.is_running),
-        ('{disk}', s.disk_gib, s.is_existing)
-    ) AS r(resource, quantity, active)
-    WHERE s.a < s.b AND r.active
+    SELECT vm_id, tenant_id, environment_id,
+           GREATEST(us, %(start_us)s) AS a,
+           LEAST(COALESCE(next_us, %(end_us)s), %(end_us)s) AS b,
+           vcpus & 4294967295 AS vcpus, ram_mib & 4294967295 AS ram_mib,
+           disk_gib & 4294967295 AS disk_gib, flavor_id & 4294967295 AS flavor_id,
+           COALESCE(existing %% 2 = 1, FALSE) AS is_existing,
+           COALESCE(running %% 2 = 1, FALSE) AS is_running
+    FROM ev
+    WHERE COALESCE(next_us, %(end_us)s) > %(start_us)s
 ),
 period AS (
-    SELECT * FROM UNNEST(
-        %(price_ids)s::bigint[], %(froms)s::timestamptz[], %(tos)s::timestamptz[]
-    ) AS p(price_id, pa, pb)
+    SELECT * FROM UNNEST(%(price_ids)s::bigint[], %(froms)s::bigint[], %(tos)s::bigint[])
+        AS p(price_id, pa, pb)
 ),
-summed AS (
-    SELECT c.vm_id, c.resource, c.quantity, c.flavor_id, p.price_id,
-           (SUM(EXTRACT(EPOCH FROM LEAST(c.b, p.pb)) - EXTRACT(EPOCH FROM GREATEST(c.a, p.pa)))
-            * 1000000)::bigint AS micros,
-           MIN(GREATEST(c.a, p.pa)) AS first, MAX(LEAST(c.b, p.pb)) AS last
-    FROM piece c JOIN period p ON p.pa < c.b AND p.pb > c.a
-    GROUP BY c.vm_id, c.resource, c.quantity, c.flavor_id, p.price_id
+state AS (
+    -- The stretches of one VM in one state under one price list, summed.
+    SELECT s.vm_id, s.tenant_id, s.environment_id, s.vcpus, s.ram_mib, s.disk_gib,
+           s.flavor_id, s.is_existing, s.is_running, p.price_id,
+           SUM(LEAST(s.b, p.pb) - GREATEST(s.a, p.pa)) AS micros,
+           MIN(GREATEST(s.a, p.pa)) AS first, MAX(LEAST(s.b, p.pb)) AS last
+    FROM stretch s JOIN period p ON p.pa < s.b AND p.pb > s.a
+    WHERE s.a < s.b AND (s.is_existing OR s.is_running)
+    GROUP BY s.vm_id, s.tenant_id, s.environment_id, s.vcpus, s.ram_mib, s.disk_gib,
+             s.flavor_id, s.is_existing, s.is_running, p.price_id
+),
+line AS (
+    SELECT t.tenant_id, t.vm_id, t.environment_id, r.resource, r.quantity, t.flavor_id,
+           t.price_id, SUM(t.micros)::bigint AS micros, MIN(t.first) AS first,
+           MAX(t.last) AS last
+    FROM state t
+    CROSS JOIN LATERAL (VALUES
+        ('{cpu}', t.vcpus, t.is_running),
+        ('{ram}', t.ram_mib, t.is_running),
+        ('{flavor}', 1, t.is_running),
+        ('{disk}', t.disk_gib, t.is_existing)
+    ) AS r(resource, quantity, active)
+    WHERE r.active AND (
+        r.resource <> '{flavor}'
+        OR (t.price_id, t.flavor_id) IN (
+            SELECT * FROM UNNEST(%(flavor_price_ids)s::bigint[], %(flavor_ids)s::bigint[])
+        )
+    )
+    GROUP BY t.tenant_id, t.vm_id, t.environment_id, r.resource, r.quantity, t.flavor_id,
+             t.price_id
 )
-SELECT f.tenant_id, s.vm_id, f.environment_id, vm.name, env.name, tenant.slug,
-       s.resource, s.quantity, s.flavor_id, s.price_id, s.micros, s.first, s.last
-FROM summed s
-JOIN ev f ON f.vm_id = s.vm_id AND f.rn = 1
-JOIN {vms} vm ON vm.id = s.vm_id
-JOIN {environments} env ON env.id = f.environment_id
-JOIN {tenants} tenant ON tenant.id = f.tenant_id
-ORDER BY f.tenant_id, s.vm_id
+SELECT n.tenant_id, n.vm_id, n.environment_id, vm.name, env.name, tenant.slug,
+       n.resource, n.quantity, n.flavor_id, n.price_id, n.micros, n.first, n.last
+FROM line n
+JOIN {vms} vm ON vm.id = n.vm_id
+JOIN {environments} env ON env.id = n.environment_id
+JOIN {tenants} tenant ON tenant.id = n.tenant_id
+ORDER BY n.tenant_id, n.vm_id
 """
 
 
@@ -132,6 +163,7 @@ def _sql(template: str) -> str:
         ram=Resource.RAM.value,
         flavor=Resource.FLAVOR.value,
         disk=Resource.DISK.value,
+        allocating=f"('{UsageKind.CREATED}', '{UsageKind.STARTED}', '{UsageKind.RESIZED}')",
     )
 
 
@@ -199,20 +231,12 @@ def usage_lines_sql(
     periods = resolve_periods(price_lists)
     prices_by_id: dict[int | None, Prices | None] = {p.id: p for p in periods}
     prices_by_id[None] = None
-    segments = _segments(periods, start, end)
-    params: dict[str, Any] = {
-        "tenants": list(tenant_ids),
-        "skip": list(skip_vm_ids),
-        "start": start,
-        "end": end,
-        "price_ids": [s[0] for s in segments],
-        "froms": [s[1] for s in segments],
-        "tos": [s[2] for s in segments],
-    }
+    params = _params(tenant_ids, periods, start=start, end=end, skip_vm_ids=skip_vm_ids)
+    instants = _Instants()
     with connection.cursor() as cursor:
         cursor.execute(_sql(_LINES_SQL), params)
         for _vm_id, group in groupby(_fetched(cursor), key=itemgetter(1)):
-            usage = _vm_usage(list(group), prices_by_id)
+            usage = _vm_usage(list(group), prices_by_id, instants)
             if usage.lines:
                 yield usage
 
@@ -222,12 +246,52 @@ def _fetched(cursor: CursorWrapper) -> Iterator[_Row]:
         yield from rows
 
 
+def _micros(instant: datetime) -> int:
+    """Microseconds since the epoch, exactly (what the query computes of each event's `at`)."""
+    return (instant - _EPOCH) // timedelta(microseconds=1)
+
+
+def _params(
+    tenant_ids: Sequence[int],
+    periods: Sequence[Prices],
+    *,
+    start: datetime,
+    end: datetime,
+    skip_vm_ids: Sequence[int],
+) -> dict[str, Any]:
+    segments = _segments(periods, start, end)
+    return {
+        "tenants": list(tenant_ids),
+        "skip": list(skip_vm_ids),
+        "start": start,
+        "end": end,
+        "start_us": _micros(start),
+        "end_us": _micros(end),
+        "price_ids": [s[0] for s in segments],
+        "froms": [_micros(s[1]) for s in segments],
+        "tos": [_micros(s[2]) for s in segments],
+        "flavor_price_ids": [p.id for p in periods for _ in p.flavor_hour],
+        "flavor_ids": [f for p in periods for f in p.flavor_hour],
+    }
+
+
 # A row of _LINES_SQL: tenant, VM, environment, 3 names, resource, quantity, flavor, price
-# list, microseconds, first and last instants.
-_Row = tuple[int, int, int, str, str, str, str, int, int, int | None, int, datetime, datetime]
+# list, microseconds, first and last instants (microseconds since the epoch).
+_Row = tuple[int, int, int, str, str, str, str, int, int, int | None, int, int, int]
 
 
-def _vm_usage(rows: list[_Row], prices_by_id: dict[int | None, Prices | None]) -> VMUsage:
+class _Instants(dict[int, datetime]):
+    """Microseconds since the epoch as datetimes, each made once (lines share most bounds:
+    the period's, the price change's, a VM's creation)."""
+
+    def __missing__(self, micros: int) -> datetime:
+        value = self[micros] = _EPOCH + timedelta(microseconds=micros)
+        return value
+
+
+def _vm_usage(
+    rows: list[_Row], prices_by_id: dict[int | None, Prices | None], instants: _Instants
+) -> VMUsage:
     """One VM's rows valued by `_lines_of`, as `usage_lines` values its slots."""
     tenant_id, vm_id, environment_id, vm_name, environment_name, tenant_slug = rows[0][:6]
     totals: dict[_SlotKey, _Slot] = {}
@@ -238,6 +302,8 @@ def _vm_usage(rows: list[_Row], prices_by_id: dict[int | None, Prices | None]) -
             if prices is None or prices.unit_price(Resource.FLAVOR, flavor_id) is None:
                 continue  # a flat flavor price is optional
         q = Fraction(quantity, 1024) if resource == Resource.RAM else Fraction(quantity)
-        totals[(vm_id, resource, q, flavor_id, price_id)] = _Slot(micros, first, last)
+        totals[(vm_id, resource, q, flavor_id, price_id)] = _Slot(
+            micros, instants[first], instants[last]
+        )
     lines = _lines_of(totals, {vm_id: (tenant_id, environment_id)}, prices_by_id)
     return VMUsage(tenant_id, vm_id, vm_name, environment_name, tenant_slug, lines)
