@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from fractions import Fraction
 from itertools import groupby
-from operator import itemgetter
+from operator import attrgetter
 from typing import Any
 
 from django.db import connection
@@ -122,13 +122,13 @@ line AS (
            MAX(t.last) AS last
     FROM state t
     CROSS JOIN LATERAL (VALUES
-        ('{cpu}', t.vcpus, t.is_running),
-        ('{ram}', t.ram_mib, t.is_running),
-        ('{flavor}', 1, t.is_running),
-        ('{disk}', t.disk_gib, t.is_existing)
+        (0, t.vcpus, t.is_running),
+        (1, t.ram_mib, t.is_running),
+        (2, 1, t.is_running),
+        (3, t.disk_gib, t.is_existing)
     ) AS r(resource, quantity, active)
     WHERE r.active AND (
-        r.resource <> '{flavor}'
+        r.resource <> 2
         OR (t.price_id, t.flavor_id) IN (
             SELECT * FROM UNNEST(%(flavor_price_ids)s::bigint[], %(flavor_ids)s::bigint[])
         )
@@ -136,13 +136,10 @@ line AS (
     GROUP BY t.tenant_id, t.vm_id, t.environment_id, r.resource, r.quantity, t.flavor_id,
              t.price_id
 )
-SELECT n.tenant_id, n.vm_id, n.environment_id, vm.name, env.name, tenant.slug,
-       n.resource, n.quantity, n.flavor_id, n.price_id, n.micros, n.first, n.last
-FROM line n
-JOIN {vms} vm ON vm.id = n.vm_id
-JOIN {environments} env ON env.id = n.environment_id
-JOIN {tenants} tenant ON tenant.id = n.tenant_id
-ORDER BY n.tenant_id, n.vm_id
+SELECT tenant_id, vm_id, environment_id, resource, quantity, flavor_id, price_id, micros,
+       first, last
+FROM line
+ORDER BY tenant_id, vm_id
 """
 
 
@@ -159,10 +156,6 @@ def _sql(template: str) -> str:
         deleted=UsageKind.DELETED.value,
         snapshot_created=UsageKind.SNAPSHOT_CREATED.value,
         snapshot_deleted=UsageKind.SNAPSHOT_DELETED.value,
-        cpu=Resource.CPU.value,
-        ram=Resource.RAM.value,
-        flavor=Resource.FLAVOR.value,
-        disk=Resource.DISK.value,
         allocating=f"('{UsageKind.CREATED}', '{UsageKind.STARTED}', '{UsageKind.RESIZED}')",
     )
 
@@ -235,10 +228,15 @@ def usage_lines_sql(
     instants = _Instants()
     with connection.cursor() as cursor:
         cursor.execute(_sql(_LINES_SQL), params)
-        for _vm_id, group in groupby(_fetched(cursor), key=itemgetter(1)):
-            usage = _vm_usage(list(group), prices_by_id, instants)
-            if usage.lines:
-                yield usage
+        # Valued a few thousand rows at a time (whole VMs): one `_lines_of` call per batch.
+        batch: list[_Row] = []
+        for row in _fetched(cursor):
+            if len(batch) >= 5000 and row[1] != batch[-1][1]:
+                yield from _valued(batch, prices_by_id, instants)
+                batch = []
+            batch.append(row)
+        if batch:
+            yield from _valued(batch, prices_by_id, instants)
 
 
 def _fetched(cursor: CursorWrapper) -> Iterator[_Row]:
@@ -275,9 +273,18 @@ def _params(
     }
 
 
-# A row of _LINES_SQL: tenant, VM, environment, 3 names, resource, quantity, flavor, price
-# list, microseconds, first and last instants (microseconds since the epoch).
-_Row = tuple[int, int, int, str, str, str, str, int, int, int | None, int, int, int]
+# A row of _LINES_SQL: tenant, VM, environment, resource (its place in _RESOURCES), quantity,
+# flavor, price list, microseconds, first and last instants (microseconds since the epoch).
+_Row = tuple[int, int, int, int, int, int, int | None, int, int, int]
+_RESOURCES = (Resource.CPU, Resource.RAM, Resource.FLAVOR, Resource.DISK)
+_NAMES_SQL = """
+SELECT vm.id, vm.name, env.name, tenant.slug
+FROM UNNEST(%(vms)s::bigint[], %(environments)s::bigint[], %(tenants)s::bigint[])
+    AS v(vm_id, environment_id, tenant_id)
+JOIN {vms} vm ON vm.id = v.vm_id
+JOIN {environments} env ON env.id = v.environment_id
+JOIN {tenants} tenant ON tenant.id = v.tenant_id
+"""
 
 
 class _Instants(dict[int, datetime]):
@@ -289,21 +296,38 @@ class _Instants(dict[int, datetime]):
         return value
 
 
-def _vm_usage(
+def _valued(
     rows: list[_Row], prices_by_id: dict[int | None, Prices | None], instants: _Instants
-) -> VMUsage:
-    """One VM's rows valued by `_lines_of`, as `usage_lines` values its slots."""
-    tenant_id, vm_id, environment_id, vm_name, environment_name, tenant_slug = rows[0][:6]
+) -> Iterator[VMUsage]:
+    """Whole VMs' rows valued by `_lines_of`, as `usage_lines` values its slots."""
     totals: dict[_SlotKey, _Slot] = {}
-    for row in rows:
-        resource, quantity, flavor_id, price_id, micros, first, last = row[6:]
+    meta: dict[int, tuple[int, int]] = {}
+    quantities: dict[tuple[int, int], Fraction] = {}
+    for tenant_id, vm_id, environment_id, r, quantity, flavor_id, price_id, micros, a, b in rows:
+        resource = _RESOURCES[r]
         if resource == Resource.FLAVOR:
             prices = prices_by_id[price_id]
             if prices is None or prices.unit_price(Resource.FLAVOR, flavor_id) is None:
                 continue  # a flat flavor price is optional
-        q = Fraction(quantity, 1024) if resource == Resource.RAM else Fraction(quantity)
-        totals[(vm_id, resource, q, flavor_id, price_id)] = _Slot(
-            micros, instants[first], instants[last]
-        )
-    lines = _lines_of(totals, {vm_id: (tenant_id, environment_id)}, prices_by_id)
-    return VMUsage(tenant_id, vm_id, vm_name, environment_name, tenant_slug, lines)
+        meta[vm_id] = (tenant_id, environment_id)
+        q = quantities.get((r, quantity))
+        if q is None:
+            q = quantities[r, quantity] = Fraction(
+                quantity, 1024 if resource == Resource.RAM else 1
+            )
+        totals[(vm_id, resource, q, flavor_id, price_id)] = _Slot(micros, instants[a], instants[b])
+    names = _names(meta)
+    for vm_id, lines in groupby(_lines_of(totals, meta, prices_by_id), key=attrgetter("vm_id")):
+        yield VMUsage(meta[vm_id][0], vm_id, *names[vm_id], lines=list(lines))
+
+
+def _names(meta: dict[int, tuple[int, int]]) -> dict[int, tuple[str, str, str]]:
+    """The VM's name, and those of the environment and tenant of its first event."""
+    params = {
+        "vms": list(meta),
+        "environments": [environment_id for _tenant_id, environment_id in meta.values()],
+        "tenants": [tenant_id for tenant_id, _environment_id in meta.values()],
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(_sql(_NAMES_SQL), params)
+        return {vm_id: (vm, environment, tenant) for vm_id, vm, environment, tenant in cursor}
