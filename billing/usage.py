@@ -294,14 +294,22 @@ def _lines_of(
     prices_by_id: Mapping[int | None, Prices | None],
 ) -> list[UsageLine]:
     lines: list[UsageLine] = []
-    quantities: dict[Fraction, Decimal] = {}
+    # Looked up by plain tuples: hashing a Fraction costs more than the rest of a line.
+    quantities: dict[tuple[int, int], Decimal] = {}
+    units: dict[tuple[int | None, str, int | None], Decimal | None] = {}
     for (vm_id, resource, quantity, flavor_id, price_id), slot in totals.items():
         micros = slot.micros
-        prices = prices_by_id[price_id]
-        unit = prices.unit_price(resource, flavor_id) if prices is not None else None
-        decimal_quantity = quantities.get(quantity)
+        unit_key = (price_id, resource, flavor_id)
+        if unit_key in units:
+            unit = units[unit_key]
+        else:
+            prices = prices_by_id[price_id]
+            unit = prices.unit_price(resource, flavor_id) if prices is not None else None
+            units[unit_key] = unit
+        ratio = (quantity.numerator, quantity.denominator)
+        decimal_quantity = quantities.get(ratio)
         if decimal_quantity is None:
-            decimal_quantity = quantities[quantity] = _fraction_to_decimal(quantity)
+            decimal_quantity = quantities[ratio] = _fraction_to_decimal(quantity)
         tenant_id, environment_id = meta[vm_id]
         lines.append(
             UsageLine(
