@@ -1,8 +1,9 @@
 """Usage lines summed by PostgreSQL: the same lines as `billing.usage.usage_lines`, faster.
 
 `usage_lines` replays each VM's events in Python; here one query does the replay with window
-functions and sums each line's microseconds, and Python only values the sums (with the very
-code `usage_lines` uses, `_lines_of`, so rounding and ordering are shared).
+functions and sums the microseconds a VM spent in each state under each price list, and Python
+only spreads those few sums over the resources and values them (with the very code
+`usage_lines` uses, `_lines_of`, so rounding and ordering are shared).
 
 The replay, per VM, events ordered by (at, id):
 - after each event, the VM exists once created or started and until deleted (a resize leaves
@@ -12,11 +13,14 @@ The replay, per VM, events ordered by (at, id):
 - each event opens a stretch up to the next event (the last one up to `end`), clipped to
   [start, end) and cut where the price list changes (the resolved periods, passed as arrays:
   a stretch no list covers gets no price list, as in `_split_by_prices`).
-- CPU, RAM and the flavor are charged while running, disk while the VM exists. Lines group by
-  (VM, resource, quantity, flavor, price list) exactly as `usage_lines` keys its slots.
+- the query sums the stretches per (VM, allocation, exists, running, price list); Python
+  charges CPU, RAM and the flavor (where the list prices it) while running, disk while the VM
+  exists, and adds them up per (VM, resource, quantity, flavor, price list) exactly as
+  `usage_lines` keys its slots.
 
 VMs with snapshot events are left to the caller (the Python replay keeps snapshots exact).
-PostgreSQL 14 or later: EXTRACT(EPOCH ...) is an exact numeric there.
+Instants are integer microseconds since the epoch in the query (EXTRACT(EPOCH ...) is an exact
+numeric from PostgreSQL 14), so every sum is exact.
 """
 
 from __future__ import annotations
@@ -115,30 +119,10 @@ state AS (
     WHERE s.a < s.b AND (s.is_existing OR s.is_running)
     GROUP BY s.vm_id, s.tenant_id, s.environment_id, s.vcpus, s.ram_mib, s.disk_gib,
              s.flavor_id, s.is_existing, s.is_running, p.price_id
-),
-line AS (
-    SELECT t.tenant_id, t.vm_id, t.environment_id, r.resource, r.quantity, t.flavor_id,
-           t.price_id, SUM(t.micros)::bigint AS micros, MIN(t.first) AS first,
-           MAX(t.last) AS last
-    FROM state t
-    CROSS JOIN LATERAL (VALUES
-        (0, t.vcpus, t.is_running),
-        (1, t.ram_mib, t.is_running),
-        (2, 1, t.is_running),
-        (3, t.disk_gib, t.is_existing)
-    ) AS r(resource, quantity, active)
-    WHERE r.active AND (
-        r.resource <> 2
-        OR (t.price_id, t.flavor_id) IN (
-            SELECT * FROM UNNEST(%(flavor_price_ids)s::bigint[], %(flavor_ids)s::bigint[])
-        )
-    )
-    GROUP BY t.tenant_id, t.vm_id, t.environment_id, r.resource, r.quantity, t.flavor_id,
-             t.price_id
 )
-SELECT tenant_id, vm_id, environment_id, resource, quantity, flavor_id, price_id, micros,
-       first, last
-FROM line
+SELECT tenant_id, vm_id, environment_id, vcpus, ram_mib, disk_gib, flavor_id, is_existing,
+       is_running, price_id, micros::bigint, first, last
+FROM state
 ORDER BY tenant_id, vm_id
 """
 
@@ -268,15 +252,12 @@ def _params(
         "price_ids": [s[0] for s in segments],
         "froms": [_micros(s[1]) for s in segments],
         "tos": [_micros(s[2]) for s in segments],
-        "flavor_price_ids": [p.id for p in periods for _ in p.flavor_hour],
-        "flavor_ids": [f for p in periods for f in p.flavor_hour],
     }
 
 
-# A row of _LINES_SQL: tenant, VM, environment, resource (its place in _RESOURCES), quantity,
-# flavor, price list, microseconds, first and last instants (microseconds since the epoch).
-_Row = tuple[int, int, int, int, int, int, int | None, int, int, int]
-_RESOURCES = (Resource.CPU, Resource.RAM, Resource.FLAVOR, Resource.DISK)
+# A row of _LINES_SQL: tenant, VM, environment, vCPUs, RAM MiB, disk GiB, flavor, exists,
+# running, price list, microseconds, first and last instants (microseconds since the epoch).
+_Row = tuple[int, int, int, int, int, int, int, bool, bool, int | None, int, int, int]
 _NAMES_SQL = """
 SELECT vm.id, vm.name, env.name, tenant.slug
 FROM UNNEST(%(vms)s::bigint[], %(environments)s::bigint[], %(tenants)s::bigint[])
@@ -300,22 +281,43 @@ def _valued(
     rows: list[_Row], prices_by_id: dict[int | None, Prices | None], instants: _Instants
 ) -> Iterator[VMUsage]:
     """Whole VMs' rows valued by `_lines_of`, as `usage_lines` values its slots."""
-    totals: dict[_SlotKey, _Slot] = {}
+    # Summed under plain keys first (hashing a Fraction is slow), then keyed as _lines_of wants.
+    sums: dict[tuple[int, str, int, int, int, int | None], _Slot] = {}
     meta: dict[int, tuple[int, int]] = {}
-    quantities: dict[tuple[int, int], Fraction] = {}
-    for tenant_id, vm_id, environment_id, r, quantity, flavor_id, price_id, micros, a, b in rows:
-        resource = _RESOURCES[r]
-        if resource == Resource.FLAVOR:
-            prices = prices_by_id[price_id]
-            if prices is None or prices.unit_price(Resource.FLAVOR, flavor_id) is None:
-                continue  # a flat flavor price is optional
+    fractions: dict[tuple[int, int], Fraction] = {}
+    priced: dict[tuple[int | None, int], bool] = {}
+    for row in rows:
+        tenant_id, vm_id, environment_id, vcpus, ram_mib, disk_gib, flavor_id = row[:7]
+        existing, running, price_id, micros, first, last = row[7:]
         meta[vm_id] = (tenant_id, environment_id)
-        q = quantities.get((r, quantity))
+        a, b = instants[first], instants[last]
+        charged: list[tuple[str, int, int]] = []
+        if running:
+            charged += [(Resource.CPU, vcpus, 1), (Resource.RAM, ram_mib, 1024)]
+            flavor_priced = priced.get((price_id, flavor_id))
+            if flavor_priced is None:
+                prices = prices_by_id[price_id]
+                flavor_priced = priced[price_id, flavor_id] = (
+                    prices is not None and prices.unit_price(Resource.FLAVOR, flavor_id) is not None
+                )
+            if flavor_priced:  # a flat flavor price is optional
+                charged.append((Resource.FLAVOR, 1, 1))
+        if existing:
+            charged.append((Resource.DISK, disk_gib, 1))
+        for resource, numerator, denominator in charged:
+            key = (vm_id, resource, numerator, denominator, flavor_id, price_id)
+            slot = sums.get(key)
+            if slot is None:
+                sums[key] = _Slot(micros, a, b)
+            else:
+                slot.micros += micros
+                slot.first, slot.last = min(slot.first, a), max(slot.last, b)
+    totals: dict[_SlotKey, _Slot] = {}
+    for (vm_id, resource, numerator, denominator, flavor_id, price_id), slot in sums.items():
+        q = fractions.get((numerator, denominator))
         if q is None:
-            q = quantities[r, quantity] = Fraction(
-                quantity, 1024 if resource == Resource.RAM else 1
-            )
-        totals[(vm_id, resource, q, flavor_id, price_id)] = _Slot(micros, instants[a], instants[b])
+            q = fractions[numerator, denominator] = Fraction(numerator, denominator)
+        totals[(vm_id, resource, q, flavor_id, price_id)] = slot
     names = _names(meta)
     for vm_id, lines in groupby(_lines_of(totals, meta, prices_by_id), key=attrgetter("vm_id")):
         yield VMUsage(meta[vm_id][0], vm_id, *names[vm_id], lines=list(lines))
