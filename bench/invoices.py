@@ -276,8 +276,7 @@ def main() -> None:
                         "The goal is met."
                         if ratio <= 5
                         else "The goal is not met: the usage lines alone cost "
-                        f"{usage_s / floor_s:.1f}x the floor (about half in the query, half "
-                        f"valuing lines in Python), and the rest of drafting, "
+                        f"{usage_s / floor_s:.1f}x the floor, and the rest of drafting, "
                         f"{draft_s - usage_s:.1f} s, is building, writing or comparing "
                         f"{lines:,} invoice lines, beyond what summing usage in SQL can remove."
                     ),
