@@ -285,19 +285,31 @@ def usage_lines_split(
     return [_lines_of(period, meta, prices_by_id) for period in totals]
 
 
+_RESOURCE_ORDER = {resource: i for i, resource in enumerate(Resource.values)}
+
+
 def _lines_of(
     totals: Mapping[_SlotKey, _Slot],
     meta: Mapping[int, tuple[int, int]],
     prices_by_id: Mapping[int | None, Prices | None],
 ) -> list[UsageLine]:
     lines: list[UsageLine] = []
-    quantities: dict[Fraction, Decimal] = {}
+    # Looked up by plain tuples: hashing a Fraction costs more than the rest of a line.
+    quantities: dict[tuple[int, int], Decimal] = {}
+    units: dict[tuple[int | None, str, int | None], Decimal | None] = {}
     for (vm_id, resource, quantity, flavor_id, price_id), slot in totals.items():
         micros = slot.micros
-        prices = prices_by_id[price_id]
-        unit = prices.unit_price(resource, flavor_id) if prices is not None else None
-        if quantity not in quantities:
-            quantities[quantity] = _fraction_to_decimal(quantity)
+        unit_key = (price_id, resource, flavor_id)
+        if unit_key in units:
+            unit = units[unit_key]
+        else:
+            prices = prices_by_id[price_id]
+            unit = prices.unit_price(resource, flavor_id) if prices is not None else None
+            units[unit_key] = unit
+        ratio = (quantity.numerator, quantity.denominator)
+        decimal_quantity = quantities.get(ratio)
+        if decimal_quantity is None:
+            decimal_quantity = quantities[ratio] = _fraction_to_decimal(quantity)
         tenant_id, environment_id = meta[vm_id]
         lines.append(
             UsageLine(
@@ -305,7 +317,7 @@ def _lines_of(
                 tenant_id=tenant_id,
                 environment_id=environment_id,
                 resource=resource,
-                quantity=quantities[quantity],
+                quantity=decimal_quantity,
                 flavor_id=flavor_id if resource == Resource.FLAVOR else None,
                 price_list_id=price_id,
                 unit_price=unit,
@@ -315,8 +327,7 @@ def _lines_of(
                 amount=_amount(unit, quantity, micros) if unit is not None else Decimal("0.00"),
             )
         )
-    order = list(Resource.values)
-    lines.sort(key=lambda ln: (ln.tenant_id, ln.vm_id, order.index(ln.resource), ln.start))
+    lines.sort(key=lambda ln: (ln.tenant_id, ln.vm_id, _RESOURCE_ORDER[ln.resource], ln.start))
     return lines
 
 
