@@ -375,6 +375,9 @@ class Invoice(models.Model):
     )
     number = models.CharField(max_length=20, unique=True, null=True, blank=True)
     total = models.DecimalField(max_digits=14, decimal_places=2, default=Decimal("0.00"))
+    # SHA-256 of the lines as drafted: a rebuild that computes the same digest leaves the draft
+    # alone without reading its lines back (empty on drafts from before it existed).
+    lines_digest = models.CharField(max_length=64, blank=True, default="", editable=False)
     drafted_by = models.ForeignKey(
         User, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )

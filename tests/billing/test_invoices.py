@@ -11,6 +11,7 @@ from fractions import Fraction
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import Error, connection, connections, transaction
+from django.test.utils import CaptureQueriesContext
 from hypothesis import given
 from hypothesis import strategies as st
 from rest_framework.test import APIClient
@@ -109,6 +110,24 @@ def test_rebuilding_an_unchanged_draft_writes_nothing(world, october):
     assert (again.pk, changed) == (first.pk, False)
     assert list(selectors.invoice_lines(again).values_list("pk", flat=True)) == line_ids
     assert AuditEntry.objects.filter(action="invoice.draft").count() == 1
+
+
+def test_a_rebuild_compares_a_digest_and_reads_no_lines(world, october):
+    first = draft(world)
+    assert len(first.lines_digest) == 64
+    with CaptureQueriesContext(connection) as queries:
+        invoicing.invoice_draft(drafted_by=world.finance, tenant=world.tenant, year=2025, month=10)
+    assert not [q for q in queries.captured_queries if "billing_invoiceline" in q["sql"]]
+    # A draft from before digests were kept is compared line by line, then given its digest.
+    Invoice.objects.filter(pk=first.pk).update(lines_digest="")
+    again, changed = invoicing.invoice_draft(
+        drafted_by=world.finance, tenant=world.tenant, year=2025, month=10
+    )
+    assert changed  # the header gained its digest; the lines stayed
+    assert again.lines_digest == first.lines_digest
+    assert list(selectors.invoice_lines(again).values_list("pk", flat=True)) == list(
+        selectors.invoice_lines(first).values_list("pk", flat=True)
+    )
 
 
 def test_a_late_ledger_event_is_picked_up_by_the_next_rebuild(world, october):
