@@ -270,14 +270,15 @@ def main() -> None:
                     "",
                     f"Where the time goes: the usage lines alone take {usage_s:.1f} s (the query, "
                     "then valuing each line in Python); the rest is building each draft's lines "
-                    "and writing them, or, on the rerun, which writes nothing, reading the "
-                    f"stored lines back to compare them ({again_s:.1f} s in all). "
+                    "and writing them, or, on the rerun, which writes nothing, building them "
+                    "again and comparing their digest with the stored one "
+                    f"({again_s:.1f} s in all). "
                     + (
                         "The goal is met."
                         if ratio <= 5
                         else "The goal is not met: the usage lines alone cost "
                         f"{usage_s / floor_s:.1f}x the floor, and the rest of drafting, "
-                        f"{draft_s - usage_s:.1f} s, is building, writing or comparing "
+                        f"{draft_s - usage_s:.1f} s, is building and writing "
                         f"{lines:,} invoice lines, beyond what summing usage in SQL can remove."
                     ),
                 ],
