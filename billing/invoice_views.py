@@ -130,12 +130,21 @@ def invoice_detail(request: HttpRequest, pk: int) -> HttpResponse:
     invoice = _visible(request, pk)
     manages = _manages(_user(request))
     credited_by = invoice.credit_notes.first()
+    lines = selectors.invoice_lines(invoice)
+    stale = invoice.status == InvoiceStatus.DRAFT and (
+        len(lines) != invoice.line_count or sum(ln.amount for ln in lines) != invoice.total
+    )
     return render(
         request,
         "billing/invoice_detail.html",
         {
             "invoice": invoice,
-            "lines": selectors.invoice_lines(invoice),
+            "lines": lines,
+            # What the reviewer sees, sent back with "issue": nothing else can be issued.
+            "digest": invoicing.lines_digest(invoicing.as_draft_lines(lines))
+            if invoice.status == InvoiceStatus.DRAFT
+            else "",
+            "stale": stale,
             "credited_by": credited_by,
             "formats": exports.FORMATS,
             "can_issue": manages and invoice.status == InvoiceStatus.DRAFT,
@@ -153,7 +162,10 @@ def invoice_issue(request: HttpRequest, pk: int) -> HttpResponse:
     invoice = _visible(request, pk)
     try:
         issued = invoicing.invoice_issue(
-            issued_by=_user(request), invoice=invoice, remote_addr=request.META.get("REMOTE_ADDR")
+            issued_by=_user(request),
+            invoice=invoice,
+            digest=request.POST.get("digest") or None,
+            remote_addr=request.META.get("REMOTE_ADDR"),
         )
     except (ConflictError, PermissionDenied) as exc:
         _report(request, exc)

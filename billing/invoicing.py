@@ -1,9 +1,13 @@
 """Writes to invoices: drafts built from the ledger, issue with a gapless number, credit notes.
 
-A draft is a pure function of the ledger, the price lists and the tenant's month: rebuilding it
-gives the same lines in the same order, and when nothing changed nothing is written. Issuing
-freezes it; the only correction of an issued invoice is a credit note that reverses it line by
-line, optionally followed by a fresh draft.
+A draft is a pure function of the ledger, the price lists and the tenant's month, so it stores
+only its header (line count and total): its lines are computed from the ledger whenever it is
+shown or exported, the same lines in the same order every time. Drafting every tenant's month
+is then one query over the ledger's intervals on PostgreSQL (billing/invoice_sql.py), and when
+nothing changed nothing is written. Issuing computes the lines once more, refuses if they are
+not those of the draft as built (or as reviewed, when the reviewer's digest is given), writes
+them and freezes the invoice; the only correction of an issued invoice is a credit note that
+reverses it line by line, optionally followed by a fresh draft.
 """
 
 from __future__ import annotations
@@ -23,12 +27,20 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from billing.choices import RESOURCE_UNITS, InvoiceKind, InvoiceStatus, Resource
+from billing.invoice_sql import draft_summaries_sql
 from billing.models import Invoice, InvoiceLine, InvoiceNumberSequence
 from billing.periods import month_bounds, month_of
-from billing.selectors import VMNames, billing_currency, invoice_lines, usage_lines_of_tenants
+from billing.selectors import (
+    VMNames,
+    billing_currency,
+    invoice_lines,
+    prices_for_period,
+    usage_lines_of_tenants,
+)
 from billing.usage import UsageLine
+from billing.usage_sql import snapshot_vm_ids
 from compute.models import Flavor
-from portal.audit import audit_record
+from portal.audit import audit_entry, audit_record, audit_record_many
 from portal.errors import ConflictError
 from portal.models import Tenant, User
 from portal.permissions import Perm, require_platform_perm
@@ -69,17 +81,23 @@ HEADER_FIELDS = (
     "period_end",
     "currency",
     "total",
-    "lines_digest",
+    "line_count",
 )
 
 
 def lines_digest(lines: list[DraftLine]) -> str:
-    """A digest of a draft's lines, in order: equal lines give an equal digest."""
+    """A digest of a draft's lines, in order: equal lines give an equal digest. The draft page
+    sends it with "issue", so that what is issued is exactly what was reviewed."""
     h = hashlib.sha256()
     for line in lines:
         h.update("\x1f".join(map(repr, line.values())).encode())
         h.update(b"\x1e")
     return h.hexdigest()
+
+
+def as_draft_lines(lines: Iterable[InvoiceLine]) -> list[DraftLine]:
+    """Lines as `invoice_lines` gives them, back as draft lines (to digest what is shown)."""
+    return [DraftLine(**{name: getattr(line, name) for name in LINE_FIELDS}) for line in lines]
 
 
 def _plain_number(value: Decimal) -> str:
@@ -114,19 +132,60 @@ def _draft_line(
 
 
 def _draft_lines_by_tenant(
-    tenant_ids: Iterable[int], *, start: datetime, end: datetime
+    tenant_ids: Iterable[int], *, start: datetime, end: datetime, vm_ids: list[int] | None = None
 ) -> dict[int, list[DraftLine]]:
-    """Billable lines (a price list covered them) per tenant, from one scan of the ledger."""
+    """Billable lines (a price list covered them) per tenant, from one scan of the ledger; only
+    those of `vm_ids` when given."""
     flavors = dict(Flavor.objects.values_list("pk", "name"))
     out: dict[int, list[DraftLine]] = defaultdict(list)
     # Descriptions are stored, so they are written in one language whoever drafts.
     with translation.override(settings.LANGUAGE_CODE):
         labels = {value: str(label) for value, label in Resource.choices}
-        for names, lines in usage_lines_of_tenants(tenant_ids, start=start, end=end):
+        for names, lines in usage_lines_of_tenants(tenant_ids, start=start, end=end, vm_ids=vm_ids):
             for line in lines:
                 if line.price_list_id is not None:
                     out[line.tenant_id].append(_draft_line(names, line, labels, flavors))
     return out
+
+
+def draft_lines(invoice: Invoice) -> list[DraftLine]:
+    """The lines of a draft as the ledger gives them now, in order (a draft stores none)."""
+    lines = _draft_lines_by_tenant(
+        [invoice.tenant_id], start=invoice.period_start, end=invoice.period_end
+    )
+    return lines.get(invoice.tenant_id, [])
+
+
+def _summaries(
+    tenant_ids: list[int], *, start: datetime, end: datetime
+) -> dict[int, tuple[int, Decimal]]:
+    """Tenant id -> (line count, total) of its billable lines, for tenants with any.
+
+    On PostgreSQL one query sums the ledger's intervals for every tenant (billing/invoice_sql.py)
+    and VMs with snapshots are replayed in Python; elsewhere the Python replay does it all.
+    Both give the counts and totals of `_draft_lines_by_tenant`.
+    """
+    if connection.vendor != "postgresql" or not settings.NUAGE.get("USAGE_SQL", True):
+        python_ids, summed = None, {}
+    else:
+        python_ids = snapshot_vm_ids(tenant_ids, end=end)
+        summed = draft_summaries_sql(
+            tenant_ids,
+            prices_for_period(start=start, end=end),
+            start=start,
+            end=end,
+            skip_vm_ids=python_ids,
+        )
+        if not python_ids:
+            return summed
+    replayed = _draft_lines_by_tenant(tenant_ids, start=start, end=end, vm_ids=python_ids)
+    for tenant_id, lines in replayed.items():
+        count, amount = summed.get(tenant_id, (0, ZERO))
+        summed[tenant_id] = (
+            count + len(lines),
+            amount + sum((line.amount for line in lines), ZERO),
+        )
+    return summed
 
 
 def invoice_period(
@@ -211,14 +270,14 @@ def _write_drafts(
     *,
     period: _Month,
     tenants: list[Tenant],
-    lines_by_tenant: dict[int, list[DraftLine]],
+    summaries: dict[int, tuple[int, Decimal]],
     drafted_by: User | None,
     remote_addr: str | None,
     create_empty: bool,
 ) -> list[tuple[Invoice, bool]]:
-    """Create or rebuild the drafts of these (locked) tenants; an unchanged draft is not touched.
+    """Create or update the drafts of these (locked) tenants; an unchanged draft is not touched.
 
-    Returns (invoice, changed) per tenant drafted. Lines are written with bulk inserts.
+    Returns (invoice, changed) per tenant drafted.
     """
     currency = billing_currency()
     existing = {
@@ -231,73 +290,46 @@ def _write_drafts(
             status=InvoiceStatus.DRAFT,
         )
     }
-    stored: dict[int, list[tuple[object, ...]]] = defaultdict(list)
-    # Lines are read back only for drafts without a digest (drafted before digests existed).
-    undigested = [inv for inv in existing.values() if not inv.lines_digest]
-    for row in (
-        InvoiceLine.objects.filter(invoice__in=undigested)
-        .order_by("invoice_id", "sort_key")
-        .values_list("invoice_id", *LINE_FIELDS)
-    ):
-        stored[row[0]].append(tuple(row[1:]))
-
-    existing_pks = {inv.pk for inv in existing.values()}
     results: list[tuple[Invoice, bool]] = []
     created: list[Invoice] = []
     updated: list[Invoice] = []
-    relined: list[tuple[Invoice, list[DraftLine]]] = []
     for tenant in tenants:
-        lines = lines_by_tenant.get(tenant.pk, [])
+        count, amount = summaries.get(tenant.pk, (0, ZERO))
         header = {
             "tenant_name": tenant.name,
             "timezone": tenant.timezone,
             "period_start": period.start,
             "period_end": period.end,
             "currency": currency,
-            "total": sum((line.amount for line in lines), ZERO),
-            "lines_digest": lines_digest(lines),
+            "total": amount,
+            "line_count": count,
         }
         draft = existing.get(tenant.pk)
         if draft is None:
-            if not lines and not create_empty:
+            if not count and not create_empty:
                 continue
             draft = Invoice(
                 tenant=tenant, year=period.year, month=period.month, drafted_by=drafted_by, **header
             )
             created.append(draft)
-            relined.append((draft, lines))
             results.append((draft, True))
             continue
-        if draft.lines_digest:
-            same_lines = draft.lines_digest == header["lines_digest"]
-        else:
-            same_lines = stored.get(draft.pk, []) == [line.values() for line in lines]
-        if same_lines and all(getattr(draft, k) == v for k, v in header.items()):
+        if all(getattr(draft, k) == v for k, v in header.items()):
             results.append((draft, False))
             continue
         for name, value in header.items():
             setattr(draft, name, value)
         draft.drafted_by = drafted_by or draft.drafted_by
         updated.append(draft)
-        if not same_lines:
-            relined.append((draft, lines))
         results.append((draft, True))
 
     Invoice.objects.bulk_create(created)
     if updated:
         Invoice.objects.bulk_update(updated, [*HEADER_FIELDS, "drafted_by"])
-    replaced = [inv.pk for inv, _lines in relined if inv.pk in existing_pks]
-    if replaced:
-        InvoiceLine.objects.filter(invoice_id__in=replaced).delete()
-    _insert_lines(
-        (inv.pk, i, *line.values())
-        for inv, lines in relined
-        for i, line in enumerate(lines, start=1)
-    )
     by_pk = {t.pk: t for t in tenants}
-    for inv, changed in results:
-        if changed:
-            audit_record(
+    audit_record_many(
+        [
+            audit_entry(
                 actor=drafted_by,
                 action="invoice.draft",
                 obj=inv,
@@ -306,9 +338,13 @@ def _write_drafts(
                 changes={
                     "period": f"{period.year:04d}-{period.month:02d}",
                     "total": inv.total,
-                    "lines": len(lines_by_tenant.get(inv.tenant_id, [])),
+                    "lines": inv.line_count,
                 },
             )
+            for inv, changed in results
+            if changed
+        ]
+    )
     return results
 
 
@@ -343,7 +379,7 @@ def invoice_draft(
     [(invoice, changed)] = _write_drafts(
         period=period,
         tenants=[locked],
-        lines_by_tenant=_draft_lines_by_tenant([locked.pk], start=start, end=end),
+        summaries=_summaries([locked.pk], start=start, end=end),
         drafted_by=drafted_by,
         remote_addr=remote_addr,
         create_empty=True,
@@ -378,9 +414,7 @@ def invoices_draft_due(*, now: datetime | None = None) -> list[Invoice]:
             results = _write_drafts(
                 period=period,
                 tenants=todo,
-                lines_by_tenant=_draft_lines_by_tenant(
-                    [t.pk for t in todo], start=period.start, end=period.end
-                ),
+                summaries=_summaries([t.pk for t in todo], start=period.start, end=period.end),
                 drafted_by=None,
                 remote_addr=None,
                 create_empty=False,
@@ -418,8 +452,20 @@ def _lock(invoice: Invoice) -> Invoice:
 
 
 @transaction.atomic
-def invoice_issue(*, issued_by: User, invoice: Invoice, remote_addr: str | None = None) -> Invoice:
-    """Give the draft the next number of the year and freeze it."""
+def invoice_issue(
+    *,
+    issued_by: User,
+    invoice: Invoice,
+    digest: str | None = None,
+    remote_addr: str | None = None,
+) -> Invoice:
+    """Write the draft's lines, give it the next number of the year and freeze it.
+
+    The lines are computed from the ledger once more: if they no longer match the draft's
+    header (the ledger changed since it was built) or, when given, the `digest` of the lines
+    the reviewer saw (`lines_digest`), nothing is issued and the draft must be rebuilt and
+    reviewed again.
+    """
     require_platform_perm(issued_by, Perm.INVOICE_MANAGE)
     locked = _lock(invoice)
     if locked.status != InvoiceStatus.DRAFT:
@@ -427,6 +473,20 @@ def invoice_issue(*, issued_by: User, invoice: Invoice, remote_addr: str | None 
             _("This invoice is already issued as %(number)s.") % {"number": locked.number},
             state=locked.status,
         )
+    lines = draft_lines(locked)
+    total = sum((line.amount for line in lines), ZERO)
+    if (len(lines), total) != (locked.line_count, locked.total) or (
+        digest is not None and digest != lines_digest(lines)
+    ):
+        raise ConflictError(
+            _(
+                "The usage ledger changed since this draft was built or reviewed (now %(lines)s "
+                "lines, %(total)s %(currency)s): rebuild the draft and review it again."
+            )
+            % {"lines": len(lines), "total": total, "currency": locked.currency},
+            state=locked.status,
+        )
+    _insert_lines((locked.pk, i, *line.values()) for i, line in enumerate(lines, start=1))
     _issue(locked, issued_by)
     audit_record(
         actor=issued_by,
@@ -434,7 +494,7 @@ def invoice_issue(*, issued_by: User, invoice: Invoice, remote_addr: str | None 
         obj=locked,
         tenant=locked.tenant,
         remote_addr=remote_addr,
-        changes={"number": locked.number, "total": locked.total},
+        changes={"number": locked.number, "total": locked.total, "lines": len(lines)},
     )
     return locked
 

@@ -72,6 +72,41 @@ class UsageEvent(models.Model):
         _refuse()
 
 
+class UsageInterval(models.Model):
+    """A stretch of one VM's life in one charging state: derived from the ledger, never written
+    by Nuage itself.
+
+    On PostgreSQL a statement trigger on the ledger (migration 0008) replays the events of every
+    VM an INSERT touched and rewrites that VM's intervals in the same transaction, whatever the
+    order the events arrive in: the ledger stays the only source of truth and this table is its
+    exact projection (tests/billing/test_invoice_sql.py compares both). Invoicing sums these
+    rows instead of replaying the whole ledger with window functions on every run. Only
+    stretches in which something is charged are kept (the VM exists or runs); instants are
+    integer microseconds since the epoch and `end_us` is null while the stretch is still open.
+    Empty on SQLite, where the Python replay is used.
+    """
+
+    vm = models.ForeignKey(VirtualMachine, on_delete=models.DO_NOTHING, related_name="+")
+    tenant = models.ForeignKey(Tenant, on_delete=models.DO_NOTHING, related_name="+")
+    environment = models.ForeignKey(Environment, on_delete=models.DO_NOTHING, related_name="+")
+    start_us = models.BigIntegerField()
+    end_us = models.BigIntegerField(null=True)
+    vcpus = models.PositiveIntegerField()
+    ram_mib = models.PositiveIntegerField()
+    disk_gib = models.PositiveIntegerField()
+    flavor = models.ForeignKey(Flavor, on_delete=models.DO_NOTHING, related_name="+")
+    existing = models.BooleanField()
+    running = models.BooleanField()
+    # The VM's first deletion: readers leave out a VM deleted before their period altogether.
+    deleted_us = models.BigIntegerField(null=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["tenant", "start_us"], name="usage_interval_tenant")]
+
+    def __str__(self) -> str:
+        return f"{self.vm_id} [{self.start_us}, {self.end_us})"
+
+
 currency_validator = RegexValidator(
     r"^[A-Z]{3}$", _("Use a three-letter ISO 4217 currency code, such as EUR.")
 )
@@ -375,9 +410,9 @@ class Invoice(models.Model):
     )
     number = models.CharField(max_length=20, unique=True, null=True, blank=True)
     total = models.DecimalField(max_digits=14, decimal_places=2, default=Decimal("0.00"))
-    # SHA-256 of the lines as drafted: a rebuild that computes the same digest leaves the draft
-    # alone without reading its lines back (empty on drafts from before it existed).
-    lines_digest = models.CharField(max_length=64, blank=True, default="", editable=False)
+    # A draft stores no lines: they are computed from the ledger when it is shown, and written
+    # when it is issued (billing/invoicing.py). Its header keeps their count and total.
+    line_count = models.PositiveIntegerField(default=0, editable=False)
     drafted_by = models.ForeignKey(
         User, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )

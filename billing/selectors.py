@@ -15,7 +15,7 @@ from django.db import connection
 from django.db.models import OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.utils import timezone
 
-from billing.choices import UsageKind
+from billing.choices import InvoiceStatus, UsageKind
 from billing.costs import MonthCost, local_days, month_period
 from billing.models import (
     Budget,
@@ -284,15 +284,22 @@ def usage_report_rows(
 
 
 def usage_lines_of_tenants(
-    tenant_ids: Iterable[int], *, start: datetime, end: datetime
+    tenant_ids: Iterable[int],
+    *,
+    start: datetime,
+    end: datetime,
+    vm_ids: list[int] | None = None,
 ) -> Iterator[tuple[VMNames, list[UsageLine]]]:
-    """Every VM's lines for these tenants over one period, in one ledger scan (invoicing).
+    """Every VM's lines for these tenants over one period, in one ledger scan (invoicing); only
+    those of `vm_ids` when given (replayed in Python).
 
     Not scoped to a user: the invoicing services check their caller's permission themselves.
     """
     ids = list(tenant_ids)
     events = UsageEvent.objects.filter(tenant_id__in=ids)
     prices = prices_for_period(start=start, end=end)
+    if vm_ids is not None:
+        return _lines_by_vm(events.filter(vm_id__in=vm_ids), start=start, end=end, prices=prices)
     if connection.vendor != "postgresql" or not settings.NUAGE.get("USAGE_SQL", True):
         return _lines_by_vm(events, start=start, end=end, prices=prices)
     return _lines_by_vm_sql(events, ids, start=start, end=end, prices=prices)
@@ -337,8 +344,18 @@ def _invoice_tenant_ids(user: User) -> QuerySet[Membership, int]:
     return Membership.objects.filter(user=user, role__in=roles).values_list("tenant_id", flat=True)
 
 
-def invoice_lines(invoice: Invoice) -> QuerySet[InvoiceLine]:
-    return InvoiceLine.objects.filter(invoice=invoice).order_by("sort_key")
+def invoice_lines(invoice: Invoice) -> list[InvoiceLine]:
+    """An issued invoice's stored lines; a draft's computed from the ledger now (unsaved)."""
+    if invoice.status == InvoiceStatus.DRAFT:
+        from billing.invoicing import LINE_FIELDS, draft_lines  # invoicing reads selectors
+
+        return [
+            InvoiceLine(
+                invoice=invoice, sort_key=i, **dict(zip(LINE_FIELDS, line.values(), strict=True))
+            )
+            for i, line in enumerate(draft_lines(invoice), start=1)
+        ]
+    return list(InvoiceLine.objects.filter(invoice=invoice).order_by("sort_key"))
 
 
 def invoice_tenant_choices(*, fetched_by: User) -> QuerySet[Tenant]:

@@ -9,10 +9,13 @@ from typing import Any
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from billing.choices import InvoiceStatus
+from billing.invoicing import as_draft_lines, lines_digest
 from billing.models import Budget, FlavorPrice, Invoice, InvoiceLine, PriceList
-from billing.selectors import billing_currency
+from billing.selectors import billing_currency, invoice_lines
 from portal.models import Tenant
 
 _PRICE = {"max_digits": 14, "decimal_places": 6, "min_value": Decimal("0")}
@@ -270,11 +273,41 @@ class InvoiceSerializer(serializers.ModelSerializer[Invoice]):
 
 
 class InvoiceDetailSerializer(InvoiceSerializer):
-    lines = InvoiceLineSerializer(many=True, read_only=True)
+    lines = serializers.SerializerMethodField()
+    digest = serializers.SerializerMethodField()
 
     class Meta(InvoiceSerializer.Meta):
-        fields = [*InvoiceSerializer.Meta.fields, "lines"]
+        fields = [*InvoiceSerializer.Meta.fields, "line_count", "lines", "digest"]
         read_only_fields = fields
+
+    def _lines(self, invoice: Invoice) -> list[InvoiceLine]:
+        cached: list[InvoiceLine] | None = getattr(invoice, "_detail_lines", None)
+        if cached is None:
+            cached = invoice_lines(invoice)
+            invoice._detail_lines = cached  # type: ignore[attr-defined]
+        return cached
+
+    @extend_schema_field(InvoiceLineSerializer(many=True))
+    def get_lines(self, invoice: Invoice) -> Any:
+        """A draft's lines are computed from the ledger as it is now; an issued invoice's are
+        the ones it was issued with."""
+        return InvoiceLineSerializer(self._lines(invoice), many=True).data
+
+    @extend_schema_field(serializers.CharField())
+    def get_digest(self, invoice: Invoice) -> str:
+        """A draft's lines digest: send it back with `issue` to issue exactly these lines."""
+        if invoice.status != InvoiceStatus.DRAFT:
+            return ""
+        return lines_digest(as_draft_lines(self._lines(invoice)))
+
+
+class InvoiceIssueSerializer(serializers.Serializer[Any]):
+    digest = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=64,
+        help_text="The `digest` of the draft as reviewed: issue only if its lines are unchanged.",
+    )
 
 
 class InvoiceDraftSerializer(serializers.Serializer[Any]):

@@ -32,6 +32,7 @@ from billing.api.serializers import (
     CreditNoteResultSerializer,
     InvoiceDetailSerializer,
     InvoiceDraftSerializer,
+    InvoiceIssueSerializer,
     InvoiceSerializer,
     PriceListCreateSerializer,
     PriceListSerializer,
@@ -310,7 +311,7 @@ class InvoiceViewSet(ExportFormatsMixin, ScopedReadOnlyViewSet):
         return Response(self._detail(invoice))
 
     def _detail(self, invoice: Invoice) -> Any:
-        fresh = self.get_queryset().prefetch_related("lines").get(pk=invoice.pk)
+        fresh = self.get_queryset().get(pk=invoice.pk)
         return InvoiceDetailSerializer(fresh).data
 
     @extend_schema(
@@ -341,12 +342,15 @@ class InvoiceViewSet(ExportFormatsMixin, ScopedReadOnlyViewSet):
         code = status.HTTP_200_OK if existed else status.HTTP_201_CREATED
         return Response(self._detail(invoice), status=code)
 
-    @extend_schema(request=None, responses={200: InvoiceDetailSerializer})
+    @extend_schema(request=InvoiceIssueSerializer, responses={200: InvoiceDetailSerializer})
     @action(detail=True, methods=["post"])
     def issue(self, request: Request, pk: str | None = None) -> Response:
+        ser = InvoiceIssueSerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
         invoice = invoicing.invoice_issue(
             issued_by=request_user(request),
             invoice=self.get_object(),
+            digest=ser.validated_data.get("digest") or None,
             remote_addr=client_ip(request),
         )
         return Response(self._detail(invoice))

@@ -1,0 +1,227 @@
+"""Invoice lines summed by PostgreSQL from the ledger's intervals: drafting every tenant at once.
+
+`billing.models.UsageInterval` is the ledger's projection (kept by a trigger on every insert):
+each stretch of a VM's life with its allocation and whether it exists and runs. One query cuts
+those stretches at the price changes, spreads them over the resources (CPU, RAM and the flavor
+while running, disk while the VM exists) and sums them per (VM, resource, quantity, flavor,
+price list), the very key `billing.usage.usage_lines` sums its slots by, with one GROUPING SETS
+pass; then values each line and sums per tenant. Python receives one row per tenant.
+
+Money, exactly as `billing.usage._amount`: a line's amount in cents is
+unit price × quantity × hours × 100 = unit_micros × numerator × microseconds /
+(denominator × 3.6e13), where unit_micros is the price in millionths (prices have six decimals,
+so it is an integer). `numeric` computes the product exactly; `div` and `mod` give the integer
+quotient and remainder, rounded half to even: the same cents as the Python path, line by line
+(tests/billing/test_invoice_sql.py compares them on random ledgers).
+
+VMs with snapshot events are left to the caller (the Python replay keeps snapshots exact).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from django.db import connection
+
+from billing.choices import Resource
+from billing.models import UsageInterval
+from billing.usage import Prices, resolve_periods
+from billing.usage_sql import _params
+
+_RANK = {resource: i for i, resource in enumerate(Resource.values)}
+# Which GROUPING SETS row is which resource: GROUPING(vcpus, ram_mib, disk_gib) is a bit mask
+# of the columns left out of the set.
+_CPU, _RAM, _DISK = 0b011, 0b101, 0b110  # and 0b111: the flavor alone
+
+_LINES_SQL = """
+WITH period AS (
+    SELECT * FROM UNNEST(%(price_ids)s::bigint[], %(froms)s::bigint[], %(tos)s::bigint[])
+        AS p(price_id, pa, pb)
+    WHERE price_id IS NOT NULL
+),
+piece AS (
+    -- Each stretch of these tenants' VMs cut to [start, end) and at the price changes.
+    SELECT i.tenant_id, i.vm_id, i.environment_id, i.vcpus, i.ram_mib, i.disk_gib, i.flavor_id,
+           i.existing, i.running, p.price_id,
+           GREATEST(i.start_us, p.pa) AS a, LEAST(COALESCE(i.end_us, p.pb), p.pb) AS b
+    FROM {intervals} i
+    JOIN period p ON p.pa < COALESCE(i.end_us, p.pb) AND p.pb > i.start_us
+    WHERE i.tenant_id = ANY(%(tenants)s::bigint[]) AND i.start_us < %(end_us)s
+      AND (i.end_us IS NULL OR i.end_us > %(start_us)s)
+      -- A VM deleted before the period is left out, as every reader of the ledger does.
+      AND (i.deleted_us IS NULL OR i.deleted_us >= %(start_us)s)
+      AND NOT (i.vm_id = ANY(%(skip)s::bigint[]))
+),
+grouped AS (
+    -- One pass, four sums: per vCPU count, RAM size and disk size, and per flavor alone.
+    SELECT vm_id, flavor_id, price_id, vcpus, ram_mib, disk_gib,
+           MIN(tenant_id) AS tenant_id,
+           GROUPING(vcpus, ram_mib, disk_gib) AS g,
+           SUM(b - a) FILTER (WHERE running) AS run_us,
+           MIN(a) FILTER (WHERE running) AS run_first,
+           MAX(b) FILTER (WHERE running) AS run_last,
+           SUM(b - a) FILTER (WHERE existing) AS exist_us,
+           MIN(a) FILTER (WHERE existing) AS exist_first,
+           MAX(b) FILTER (WHERE existing) AS exist_last
+    FROM piece
+    GROUP BY vm_id, flavor_id, price_id, GROUPING SETS ((vcpus), (ram_mib), (disk_gib), ())
+),
+charge AS (
+    SELECT tenant_id, vm_id, flavor_id, price_id,
+           CASE g WHEN {g_cpu} THEN {cpu} WHEN {g_ram} THEN {ram}
+                  WHEN {g_disk} THEN {disk} ELSE {flavor} END
+               AS rank,
+           CASE g WHEN {g_cpu} THEN vcpus WHEN {g_ram} THEN ram_mib WHEN {g_disk} THEN disk_gib
+                  ELSE 1 END AS qn,
+           CASE g WHEN {g_ram} THEN 1024 ELSE 1 END AS qd,
+           CASE g WHEN {g_disk} THEN exist_us ELSE run_us END AS micros,
+           CASE g WHEN {g_disk} THEN exist_first ELSE run_first END AS first,
+           CASE g WHEN {g_disk} THEN exist_last ELSE run_last END AS last
+    FROM grouped
+    WHERE CASE g WHEN {g_disk} THEN exist_us ELSE run_us END IS NOT NULL
+),
+unit AS (
+    -- A list's price per unit-hour of each resource, in millionths; a flavor's per flavor (the
+    -- others under flavor 0). A flavor the list does not price has no row, so no line.
+    SELECT * FROM UNNEST(%(unit_lists)s::bigint[], %(unit_ranks)s::int[],
+                         %(unit_flavors)s::bigint[], %(unit_micros)s::bigint[])
+        AS u(price_id, rank, flavor_key, unit_micros)
+),
+ratio AS (
+    SELECT c.*, u.unit_micros, u.unit_micros::numeric * c.qn * c.micros AS n,
+           c.qd * 36000000000000::numeric AS d
+    FROM charge c
+    JOIN unit u ON u.price_id = c.price_id AND u.rank = c.rank
+        AND u.flavor_key = CASE WHEN c.rank = {flavor} THEN c.flavor_id ELSE 0 END
+),
+divided AS (
+    SELECT r.*, div(r.n, r.d) AS q, mod(r.n, r.d) AS rest FROM ratio r
+),
+line AS (
+    SELECT v.*, v.q + CASE WHEN 2 * v.rest > v.d OR (2 * v.rest = v.d AND mod(v.q, 2) = 1)
+                           THEN 1 ELSE 0 END AS cents
+    FROM divided v
+)
+"""
+
+_SUMMARY_SQL = (
+    _LINES_SQL
+    + """
+SELECT tenant_id, COUNT(*), SUM(cents) FROM line GROUP BY tenant_id
+"""
+)
+
+_ROWS_SQL = (
+    _LINES_SQL
+    + """
+SELECT tenant_id, vm_id, rank, qn, qd, CASE WHEN rank = {flavor} THEN flavor_id END, price_id,
+       unit_micros, micros, first, last, cents
+FROM line
+ORDER BY tenant_id, vm_id, rank, first
+"""
+)
+
+
+def _sql(template: str) -> str:
+    return template.format(
+        intervals=connection.ops.quote_name(UsageInterval._meta.db_table),
+        g_cpu=_CPU,
+        g_ram=_RAM,
+        g_disk=_DISK,
+        cpu=_RANK[Resource.CPU],
+        ram=_RANK[Resource.RAM],
+        disk=_RANK[Resource.DISK],
+        flavor=_RANK[Resource.FLAVOR],
+    )
+
+
+def _micros_of_price(price: Decimal) -> int:
+    micros = price * 1_000_000
+    if micros != micros.to_integral_value():
+        raise ValueError(f"A price has at most six decimals: {price}.")
+    return int(micros)
+
+
+def _unit_params(periods: Sequence[Prices]) -> dict[str, list[int]]:
+    rows: list[tuple[int, int, int, int]] = []
+    for p in periods:
+        if p.id is None:
+            continue
+        rows += [
+            (p.id, _RANK[Resource.CPU], 0, _micros_of_price(p.vcpu_hour)),
+            (p.id, _RANK[Resource.RAM], 0, _micros_of_price(p.ram_gib_hour)),
+            (p.id, _RANK[Resource.DISK], 0, _micros_of_price(p.disk_gib_hour)),
+        ]
+        rows += [
+            (p.id, _RANK[Resource.FLAVOR], flavor_id, _micros_of_price(price))
+            for flavor_id, price in sorted(p.flavor_hour.items())
+        ]
+    return {
+        "unit_lists": [r[0] for r in rows],
+        "unit_ranks": [r[1] for r in rows],
+        "unit_flavors": [r[2] for r in rows],
+        "unit_micros": [r[3] for r in rows],
+    }
+
+
+def _query_params(
+    tenant_ids: Sequence[int],
+    price_lists: Sequence[Prices],
+    *,
+    start: datetime,
+    end: datetime,
+    skip_vm_ids: Sequence[int],
+) -> dict[str, Any]:
+    if connection.vendor != "postgresql":
+        raise RuntimeError("Invoice lines in SQL need PostgreSQL.")
+    if start.tzinfo is None or end.tzinfo is None:
+        raise ValueError("The period's bounds must be timezone-aware.")
+    if end <= start:
+        raise ValueError("The period must end after it starts.")
+    periods = resolve_periods(price_lists)
+    return {
+        **_params(tenant_ids, periods, start=start, end=end, skip_vm_ids=skip_vm_ids),
+        **_unit_params(periods),
+    }
+
+
+def draft_summaries_sql(
+    tenant_ids: Sequence[int],
+    price_lists: Sequence[Prices],
+    *,
+    start: datetime,
+    end: datetime,
+    skip_vm_ids: Sequence[int] = (),
+) -> dict[int, tuple[int, Decimal]]:
+    """Tenant id -> (number of billable lines, their total) over [start, end), for the tenants
+    with at least one line; VMs in `skip_vm_ids` left out."""
+    params = _query_params(tenant_ids, price_lists, start=start, end=end, skip_vm_ids=skip_vm_ids)
+    with connection.cursor() as cursor:
+        cursor.execute(_sql(_SUMMARY_SQL), params)
+        return {
+            tenant_id: (count, Decimal(cents).scaleb(-2))
+            for tenant_id, count, cents in cursor.fetchall()
+        }
+
+
+# tenant, VM, resource rank, quantity numerator and denominator, flavor (flavor lines only),
+# price list, unit price in millionths, microseconds, first and last instants, cents.
+LineRow = tuple[int, int, int, int, int, int | None, int, int, int, int, int, int]
+
+
+def draft_line_rows_sql(
+    tenant_ids: Sequence[int],
+    price_lists: Sequence[Prices],
+    *,
+    start: datetime,
+    end: datetime,
+    skip_vm_ids: Sequence[int] = (),
+) -> list[LineRow]:
+    """The lines `draft_summaries_sql` counts and sums, one row each, in invoice order."""
+    params = _query_params(tenant_ids, price_lists, start=start, end=end, skip_vm_ids=skip_vm_ids)
+    with connection.cursor() as cursor:
+        cursor.execute(_sql(_ROWS_SQL), params)
+        return [tuple(int(v) if v is not None else None for v in row) for row in cursor.fetchall()]  # type: ignore[misc]
