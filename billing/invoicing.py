@@ -41,6 +41,7 @@ from billing.usage import UsageLine
 from billing.usage_sql import snapshot_vm_ids
 from compute.models import Flavor
 from portal.audit import audit_entry, audit_record, audit_record_many
+from portal.bulk import copy_insert
 from portal.errors import ConflictError
 from portal.models import Tenant, User
 from portal.permissions import Perm, require_platform_perm
@@ -323,7 +324,21 @@ def _write_drafts(
         updated.append(draft)
         results.append((draft, True))
 
-    Invoice.objects.bulk_create(created)
+    if created:
+        # COPY, then the new drafts' ids read back by their unique key (one draft per month).
+        copy_insert(Invoice, created)
+        ids = dict(
+            Invoice.objects.filter(
+                tenant_id__in=[inv.tenant_id for inv in created],
+                year=period.year,
+                month=period.month,
+                kind=InvoiceKind.INVOICE,
+                status=InvoiceStatus.DRAFT,
+            ).values_list("tenant_id", "pk")
+        )
+        for inv in created:
+            inv.pk = ids[inv.tenant_id]
+            inv._state.adding = False
     if updated:
         Invoice.objects.bulk_update(updated, [*HEADER_FIELDS, "drafted_by"])
     by_pk = {t.pk: t for t in tenants}

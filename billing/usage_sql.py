@@ -51,9 +51,7 @@ WHERE e.tenant_id = ANY(%(tenants)s::bigint[]) AND e.at < %(end)s
   AND e.kind IN ('{snapshot_created}', '{snapshot_deleted}')
 """
 
-# The replay up to `state`: per VM, allocation, exists, running and price list, the microseconds
-# spent so and the first and last instants. billing/invoice_sql.py values these in SQL.
-_STATE_SQL = """
+_LINES_SQL = """
 WITH event AS (
     SELECT e.id, e.vm_id, e.tenant_id, e.environment_id, e.kind, e.at,
            e.vcpus, e.ram_mib, e.disk_gib, e.flavor_id,
@@ -122,22 +120,15 @@ state AS (
     GROUP BY s.vm_id, s.tenant_id, s.environment_id, s.vcpus, s.ram_mib, s.disk_gib,
              s.flavor_id, s.is_existing, s.is_running, p.price_id
 )
-"""
-
-_LINES_SQL = (
-    _STATE_SQL
-    + """
 SELECT tenant_id, vm_id, environment_id, vcpus, ram_mib, disk_gib, flavor_id, is_existing,
        is_running, price_id, micros::bigint, first, last
 FROM state
 ORDER BY tenant_id, vm_id
 """
-)
 
 
-def _sql(template: str, **names: str) -> str:
+def _sql(template: str) -> str:
     return template.format(
-        **names,
         events=connection.ops.quote_name(UsageEvent._meta.db_table),
         vms=connection.ops.quote_name(VirtualMachine._meta.db_table),
         environments=connection.ops.quote_name(Environment._meta.db_table),
