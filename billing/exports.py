@@ -1,5 +1,5 @@
-"""CSV, XLSX and PDF writers over one table shape (header, rows, a total), and the two tables
-Nuage exports: an invoice and a usage report.
+"""CSV, XLSX and PDF writers over one table shape (header, rows, a total), and the tables Nuage
+exports: an invoice, a list of invoices (the register) and a usage report.
 
 Every writer is deterministic: the same table gives the same bytes (no generation time inside;
 the XLSX and PDF document dates are the table's own `issued` instant). CSV is streamed row by
@@ -285,6 +285,46 @@ def invoice_filename(invoice: Invoice) -> str:
     if invoice.number:
         return f"nuage-{kind}-{invoice.number}"
     return f"nuage-{kind}-draft-{invoice.tenant.slug}-{invoice.year:04d}-{invoice.month:02d}"
+
+
+def invoice_register_table(
+    invoices: Iterable[Invoice], *, currency: str, facts: Sequence[tuple[str, str]] = ()
+) -> Table:
+    """A list of invoices and credit notes, one row each (a month's register for finance); the
+    total is their sum, credit notes negative."""
+    columns = [
+        Column(_("Number")),
+        Column(_("Kind")),
+        Column(_("Status")),
+        Column(_("Tenant")),
+        Column(_("Period")),
+        Column(_("Time zone")),
+        Column(_("Issued")),
+        Column(_("Lines"), "number"),
+        Column(_("Total"), "money"),
+    ]
+    rows = (
+        [
+            invoice.number or _("(draft)"),
+            str(invoice.get_kind_display()),
+            str(invoice.get_status_display()),
+            invoice.tenant_name,
+            f"{invoice.year:04d}-{invoice.month:02d}",
+            invoice.timezone,
+            _text(invoice.issued_at),
+            invoice.line_count,
+            _money(invoice.total),
+        ]
+        for invoice in invoices
+    )
+    return Table(
+        title=_("Invoices"),
+        columns=columns,
+        rows=rows,
+        money_column=8,
+        total_label=_("Total (%(currency)s)") % {"currency": currency},
+        facts=[*facts, (_("Currency"), currency)],
+    )
 
 
 def invoice_table(invoice: Invoice, lines: Iterable[InvoiceLine]) -> Table:

@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -87,23 +88,7 @@ def invoice_list(request: HttpRequest) -> HttpResponse:
                 return redirect("billing:invoice-detail", pk=invoice.pk)
 
     chosen = current_tenant(request)
-    filters = InvoiceFilterForm(
-        request.GET or None,
-        tenants=tenants,
-        initial={"tenant": chosen},
-        auto_id="filter-%s",
-    )
-    invoices = selectors.invoice_list(fetched_by=user)
-    if filters.is_valid():
-        data = filters.cleaned_data
-        tenant = data["tenant"] if "tenant" in request.GET else chosen
-        if tenant is not None:
-            invoices = invoices.filter(tenant=tenant)
-        for name in ("year", "month", "status"):
-            if data[name]:
-                invoices = invoices.filter(**{name: data[name]})
-    elif chosen is not None:
-        invoices = invoices.filter(tenant=chosen)
+    filters, invoices = _filtered(request, tenants)
     usage_form = UsageDownloadForm(
         tenants=tenant_list(fetched_by=user),
         initial={"year": year, "month": month, "tenant": chosen, "format": "xlsx"},
@@ -115,10 +100,59 @@ def invoice_list(request: HttpRequest) -> HttpResponse:
         {
             "invoices": invoices[:500],
             "filters": filters,
+            "formats": exports.FORMATS,
+            "query": request.GET.urlencode(),
             "draft_form": draft_form if _manages(user) else None,
             "usage_form": usage_form,
         },
     )
+
+
+def _filtered(
+    request: HttpRequest, tenants: QuerySet[Tenant]
+) -> tuple[InvoiceFilterForm, QuerySet[Invoice]]:
+    """The list's filters from the query string, and the invoices they select (the user's
+    current tenant until a tenant, or "All", is chosen)."""
+    chosen = current_tenant(request)
+    filters = InvoiceFilterForm(
+        request.GET or None,
+        tenants=tenants,
+        initial={"tenant": chosen},
+        auto_id="filter-%s",
+    )
+    invoices = selectors.invoice_list(fetched_by=_user(request))
+    if filters.is_valid():
+        data = filters.cleaned_data
+        tenant = data["tenant"] if "tenant" in request.GET else chosen
+        if tenant is not None:
+            invoices = invoices.filter(tenant=tenant)
+        for name in ("year", "month", "status"):
+            if data[name]:
+                invoices = invoices.filter(**{name: data[name]})
+    elif chosen is not None:
+        invoices = invoices.filter(tenant=chosen)
+    return filters, invoices
+
+
+@login_required
+def invoice_list_download(request: HttpRequest, fmt: str) -> HttpResponseBase:
+    """The invoices the list shows, with the same filters, as one file (no 500-row cap)."""
+    if fmt not in exports.FORMATS:
+        raise Http404
+    user = _user(request)
+    tenants = selectors.invoice_tenant_choices(fetched_by=user)
+    if not tenants.exists() and not _manages(user):
+        raise PermissionDenied(_("Invoices are for finance, platform admins and tenant admins."))
+    filters, invoices = _filtered(request, tenants)
+    if filters.is_bound and not filters.is_valid():
+        for errors in filters.errors.values():
+            messages.error(request, " ".join(str(e) for e in errors))
+        return redirect("billing:invoice-list")
+    table = exports.invoice_register_table(
+        invoices.order_by("year", "month", "tenant_name", "kind", "id"),
+        currency=selectors.billing_currency(),
+    )
+    return exports.export_response(table, fmt=fmt, filename="nuage-invoices")
 
 
 def _visible(request: HttpRequest, pk: int) -> Invoice:

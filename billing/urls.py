@@ -10,6 +10,11 @@ urlpatterns = [
     path("finance/", views.finance, name="finance"),
     path("finance/invoices/", invoice_views.invoice_list, name="invoice-list"),
     path("finance/invoices/usage/", invoice_views.usage_download, name="usage-download"),
+    path(
+        "finance/invoices/download.<str:fmt>",
+        invoice_views.invoice_list_download,
+        name="invoice-list-download",
+    ),
     path("finance/invoices/<int:pk>/", invoice_views.invoice_detail, name="invoice-detail"),
     path("finance/invoices/<int:pk>/issue/", invoice_views.invoice_issue, name="invoice-issue"),
     path(

@@ -290,12 +290,29 @@ def _tenant_named(request: Request, wanted: str) -> Tenant:
 
 class InvoiceViewSet(ExportFormatsMixin, ScopedReadOnlyViewSet):
     """Invoices and credit notes. Finance and platform admins draft, issue and credit them;
-    tenant admins read their tenant's. The detail downloads as CSV, XLSX or PDF."""
+    tenant admins read their tenant's. The list (a register) and the detail download as CSV,
+    XLSX or PDF."""
 
     selector = staticmethod(selectors.invoice_list)
     serializer_class = InvoiceSerializer
     filterset_fields = ["tenant", "year", "month", "status", "kind"]
-    export_actions = frozenset({"retrieve"})
+    export_actions = frozenset({"list", "retrieve"})
+
+    @extend_schema(
+        parameters=[FORMAT_PARAMETER],
+        responses=_download_responses(InvoiceSerializer(many=True)),
+        description="Invoices and credit notes, filtered; with `?format=` the whole selection "
+        "(not paged) as one file: a register with each invoice's lines count and total.",
+    )
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> HttpResponseBase:  # type: ignore[override]
+        fmt = export_format(request)
+        if fmt is None:
+            return super().list(request, *args, **kwargs)
+        invoices = self.filter_queryset(self.get_queryset()).order_by(
+            "year", "month", "tenant_name", "kind", "id"
+        )
+        table = exports.invoice_register_table(invoices, currency=selectors.billing_currency())
+        return exports.export_response(table, fmt=fmt, filename="nuage-invoices")
 
     @extend_schema(
         parameters=[FORMAT_PARAMETER], responses=_download_responses(InvoiceDetailSerializer)

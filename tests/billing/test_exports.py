@@ -226,3 +226,47 @@ def test_pages_download_invoices_and_a_month_of_usage(client, world, invoiced):
     assert 'filename="nuage-usage-apollo-2025-10.csv"' in usage["Content-Disposition"]
     assert csv_total(body(usage))[1] == invoiced.total
     assert client.get(f"/finance/invoices/{invoiced.pk}/download.doc").status_code == 404
+
+
+def test_the_invoice_register_exports_every_tenants_invoices_of_a_month(
+    world, other_world, invoiced
+):
+    """Finance downloads the month's invoices of all tenants; a tenant admin only their own."""
+    vm_running(other_world.development, start=OCT_1, name="other")
+    other = draft(other_world)  # a draft beside the issued one
+    note, _draft = invoicing.invoice_credit(credited_by=world.finance, invoice=invoiced)
+    finance = client_for(world.finance)
+    got = {
+        fmt: finance.get("/api/v1/invoices/", {"format": fmt, "year": 2025, "month": 10})
+        for fmt in ("csv", "xlsx", "pdf")
+    }
+    assert all(r.status_code == 200 for r in got.values())
+    assert got["csv"]["Content-Disposition"] == 'attachment; filename="nuage-invoices.csv"'
+    rows, total = csv_total(body(got["csv"]))
+    assert rows[0][:2] == ["Number", "Kind"] and len(rows) == 2 + 3
+    by_number = {r[0]: r for r in rows[1:-1]}
+    assert set(by_number) == {invoiced.number, note.number, "(draft)"}
+    assert Decimal(by_number[note.number][-1]) == -invoiced.total
+    assert Decimal(by_number["(draft)"][-1]) == other.total
+    assert by_number["(draft)"][-2] == str(other.line_count) and other.line_count > 0
+    assert total == other.total  # the invoice and its credit note cancel out
+    assert xlsx_total(body(got["xlsx"])) == total
+    assert invoiced.number in pdf_text(body(got["pdf"]))
+    # A tenant admin's register holds their tenant's invoices only.
+    own = client_for(other_world.tenant_admin).get("/api/v1/invoices/", {"format": "csv"})
+    rows, total = csv_total(body(own))
+    assert [r[3] for r in rows[1:-1]] == [other_world.tenant.name] and total == other.total
+
+
+def test_the_invoice_list_page_downloads_what_it_filters(client, world, other_world, invoiced):
+    vm_running(other_world.development, start=OCT_1, name="other")
+    draft(other_world)
+    client.force_login(world.finance)
+    page = client.get("/finance/invoices/", {"tenant": "", "status": "issued"})
+    assert b'href="/finance/invoices/download.xlsx?tenant=&amp;status=issued"' in page.content
+    response = client.get("/finance/invoices/download.csv", {"tenant": "", "status": "issued"})
+    rows, total = csv_total(body(response))
+    assert [r[0] for r in rows[1:-1]] == [invoiced.number] and total == invoiced.total
+    bad = client.get("/finance/invoices/download.csv", {"month": "13"})
+    assert bad.status_code == 302
+    assert client.get("/finance/invoices/download.doc").status_code == 404

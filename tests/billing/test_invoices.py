@@ -508,6 +508,40 @@ def test_finance_drafts_issues_and_credits_from_the_pages(client, world, october
     assert listed.content.count(b"data-invoice=") == 2
 
 
+def test_the_draft_page_issues_only_what_it_showed(client, world, october):
+    """The page posts the digest of the lines it shows; a change in between refuses the issue
+    with the reason, and the page says the draft is out of date once the ledger moved."""
+    invoice = draft(world)
+    client.force_login(world.finance)
+    shown = client.get(f"/finance/invoices/{invoice.pk}/")
+    digest = invoicing.lines_digest(invoicing.draft_lines(invoice))
+    assert f'name="digest" value="{digest}"'.encode() in shown.content
+    assert b'id="draft-stale"' not in shown.content
+    october.name = "renamed"
+    october.save()
+    refused = client.post(f"/finance/invoices/{invoice.pk}/issue/", {"digest": digest}, follow=True)
+    assert b"review it again" in refused.content
+    invoice.refresh_from_db()
+    assert invoice.status == InvoiceStatus.DRAFT
+    usage_event_record(
+        vm=october, kind=UsageKind.DELETED, at=datetime(2025, 10, 21, tzinfo=UTC), cause="late"
+    )
+    assert b'id="draft-stale"' in client.get(f"/finance/invoices/{invoice.pk}/").content
+
+
+def test_the_api_issues_a_draft_against_its_digest(world, october):
+    api = APIClient()
+    api.force_authenticate(world.finance)
+    invoice = draft(world)
+    detail = api.get(f"/api/v1/invoices/{invoice.pk}/").json()
+    assert detail["line_count"] == len(detail["lines"]) == 3 and len(detail["digest"]) == 64
+    wrong = api.post(f"/api/v1/invoices/{invoice.pk}/issue/", {"digest": "0" * 64})
+    assert wrong.status_code == 409 and "review it again" in str(wrong.json())
+    issued = api.post(f"/api/v1/invoices/{invoice.pk}/issue/", {"digest": detail["digest"]})
+    assert issued.status_code == 200 and issued.json()["number"]
+    assert issued.json()["lines"] == detail["lines"] and issued.json()["digest"] == ""
+
+
 def test_drafting_a_month_not_over_shows_the_reason_on_the_form(client, world, prices):
     client.force_login(world.finance)
     today = datetime.now(UTC)
