@@ -2,17 +2,20 @@
 
 `billing.models.UsageInterval` is the ledger's projection (kept by a trigger on every insert):
 each stretch of a VM's life with its allocation and whether it exists and runs. One query cuts
-those stretches at the price changes, spreads them over the resources (CPU, RAM and the flavor
-while running, disk while the VM exists) and sums them per (VM, resource, quantity, flavor,
-price list), the very key `billing.usage.usage_lines` sums its slots by, with one GROUPING SETS
-pass; then values each line and sums per tenant. Python receives one row per tenant.
+those stretches at the price changes and sums them per VM, flavor, price list and allocation.
+A VM with a single allocation under a flavor and price list (the usual case) then has exactly
+one CPU, one RAM, one disk and possibly one flavor line there, valued side by side on that row;
+the others are regrouped per (VM, resource, quantity, flavor, price list), the very key
+`billing.usage.usage_lines` sums its slots by, with GROUPING SETS. Python receives a line count
+and a total per tenant.
 
 Money, exactly as `billing.usage._amount`: a line's amount in cents is
 unit price × quantity × hours × 100 = unit_micros × numerator × microseconds /
 (denominator × 3.6e13), where unit_micros is the price in millionths (prices have six decimals,
-so it is an integer). `numeric` computes the product exactly; `div` and `mod` give the integer
-quotient and remainder, rounded half to even: the same cents as the Python path, line by line
-(tests/billing/test_invoice_sql.py compares them on random ledgers).
+so it is an integer); the integer quotient is rounded half to even on its remainder (`_cents`:
+bigint when the product fits, numeric beyond). The same cents as the Python path, line by line:
+tests/billing/test_invoice_sql.py compares them on random ledgers, where resizes within one
+flavor exercise the regrouping.
 
 VMs with snapshot events are left to the caller (the Python replay keeps snapshots exact).
 """
@@ -36,15 +39,41 @@ _RANK = {resource: i for i, resource in enumerate(Resource.values)}
 # of the columns left out of the set.
 _CPU, _RAM, _DISK = 0b011, 0b101, 0b110  # and 0b111: the flavor alone
 
-_LINES_SQL = """
+
+def _cents(unit: str, qn: str, qd: str, micros: str) -> str:
+    """SQL for the cents of one line: unit_micros × qn/qd × micros / 3.6e9 / 10^6 × 100, the
+    exact quotient rounded half to even. The quantity is reduced first, so the product fits in
+    bigint for any realistic price and period (float8 only chooses the branch); past 4e18 it is
+    computed in numeric. Both branches are exact integer arithmetic."""
+    n = f"({qn} / gcd({qn}, {qd}))"
+    d = f"({qd} / gcd({qn}, {qd}) * 36000000000000)"
+
+    def half_even(q: str, rest: str) -> str:
+        odd = f"{q} %% 2 = 1"
+        return (
+            f"({q} + CASE WHEN 2 * {rest} > {d} OR (2 * {rest} = {d} AND {odd}) THEN 1 ELSE 0 END)"
+        )
+
+    big = f"({unit} * {n} * {micros})"
+    exact = f"({unit}::numeric * {n} * {micros})"
+    return (
+        f"CASE WHEN {unit}::float8 * {n} * {micros} < 4e18 "
+        f"THEN {half_even(f'({big} / {d})', f'({big} %% {d})')} "
+        f"ELSE {half_even(f'div({exact}, {d})', f'mod({exact}, {d})')}::bigint END"
+    )
+
+
+# Shared by both queries: the stretches of these tenants' VMs cut to the period and at the price
+# changes, summed per VM, flavor, price list and allocation; then, for the VMs picked by
+# {{which}}, the general line sums (GROUPING SETS over resources and quantities), valued.
+_BASE_SQL = """
 WITH period AS (
     SELECT * FROM UNNEST(%(price_ids)s::bigint[], %(froms)s::bigint[], %(tos)s::bigint[])
         AS p(price_id, pa, pb)
     WHERE price_id IS NOT NULL
 ),
 piece AS (
-    -- Each stretch of these tenants' VMs cut to [start, end) and at the price changes.
-    SELECT i.tenant_id, i.vm_id, i.environment_id, i.vcpus, i.ram_mib, i.disk_gib, i.flavor_id,
+    SELECT i.tenant_id, i.vm_id, i.vcpus, i.ram_mib, i.disk_gib, i.flavor_id,
            i.existing, i.running, p.price_id,
            GREATEST(i.start_us, p.pa) AS a, LEAST(COALESCE(i.end_us, p.pb), p.pb) AS b
     FROM {intervals} i
@@ -55,25 +84,42 @@ piece AS (
       AND (i.deleted_us IS NULL OR i.deleted_us >= %(start_us)s)
       AND NOT (i.vm_id = ANY(%(skip)s::bigint[]))
 ),
+state AS (
+    SELECT vm_id, flavor_id, price_id, vcpus, ram_mib, disk_gib,
+           MIN(tenant_id) AS tenant_id,
+           (SUM(b - a) FILTER (WHERE running))::bigint AS run_us,
+           MIN(a) FILTER (WHERE running) AS run_first,
+           MAX(b) FILTER (WHERE running) AS run_last,
+           (SUM(b - a) FILTER (WHERE existing))::bigint AS exist_us,
+           MIN(a) FILTER (WHERE existing) AS exist_first,
+           MAX(b) FILTER (WHERE existing) AS exist_last,
+           -- More than one allocation under one flavor and price list: lines must be regrouped.
+           COUNT(*) OVER (PARTITION BY vm_id, flavor_id, price_id) AS allocations
+    FROM piece
+    GROUP BY vm_id, flavor_id, price_id, vcpus, ram_mib, disk_gib
+),
+unit AS (
+    -- A list's price per unit-hour of each resource, in millionths; a flavor's per flavor (the
+    -- others under flavor 0). A flavor the list does not price has no row, so no line.
+    SELECT * FROM UNNEST(%(unit_lists)s::bigint[], %(unit_ranks)s::int[],
+                         %(unit_flavors)s::bigint[], %(unit_micros)s::bigint[])
+        AS u(price_id, rank, flavor_key, unit_micros)
+),
 grouped AS (
-    -- One pass, four sums: per vCPU count, RAM size and disk size, and per flavor alone.
     SELECT vm_id, flavor_id, price_id, vcpus, ram_mib, disk_gib,
            MIN(tenant_id) AS tenant_id,
            GROUPING(vcpus, ram_mib, disk_gib) AS g,
-           SUM(b - a) FILTER (WHERE running) AS run_us,
-           MIN(a) FILTER (WHERE running) AS run_first,
-           MAX(b) FILTER (WHERE running) AS run_last,
-           SUM(b - a) FILTER (WHERE existing) AS exist_us,
-           MIN(a) FILTER (WHERE existing) AS exist_first,
-           MAX(b) FILTER (WHERE existing) AS exist_last
-    FROM piece
+           SUM(run_us)::bigint AS run_us, MIN(run_first) AS run_first,
+           MAX(run_last) AS run_last, SUM(exist_us)::bigint AS exist_us,
+           MIN(exist_first) AS exist_first, MAX(exist_last) AS exist_last
+    FROM state
+    WHERE {which}
     GROUP BY vm_id, flavor_id, price_id, GROUPING SETS ((vcpus), (ram_mib), (disk_gib), ())
 ),
 charge AS (
     SELECT tenant_id, vm_id, flavor_id, price_id,
-           CASE g WHEN {g_cpu} THEN {cpu} WHEN {g_ram} THEN {ram}
-                  WHEN {g_disk} THEN {disk} ELSE {flavor} END
-               AS rank,
+           CASE g WHEN {g_cpu} THEN {cpu} WHEN {g_ram} THEN {ram} WHEN {g_disk} THEN {disk}
+                  ELSE {flavor} END AS rank,
            CASE g WHEN {g_cpu} THEN vcpus WHEN {g_ram} THEN ram_mib WHEN {g_disk} THEN disk_gib
                   ELSE 1 END AS qn,
            CASE g WHEN {g_ram} THEN 1024 ELSE 1 END AS qd,
@@ -83,39 +129,47 @@ charge AS (
     FROM grouped
     WHERE CASE g WHEN {g_disk} THEN exist_us ELSE run_us END IS NOT NULL
 ),
-unit AS (
-    -- A list's price per unit-hour of each resource, in millionths; a flavor's per flavor (the
-    -- others under flavor 0). A flavor the list does not price has no row, so no line.
-    SELECT * FROM UNNEST(%(unit_lists)s::bigint[], %(unit_ranks)s::int[],
-                         %(unit_flavors)s::bigint[], %(unit_micros)s::bigint[])
-        AS u(price_id, rank, flavor_key, unit_micros)
-),
-ratio AS (
-    SELECT c.*, u.unit_micros, u.unit_micros::numeric * c.qn * c.micros AS n,
-           c.qd * 36000000000000::numeric AS d
+line AS (
+    SELECT c.*, u.unit_micros, {cents_line} AS cents
     FROM charge c
     JOIN unit u ON u.price_id = c.price_id AND u.rank = c.rank
         AND u.flavor_key = CASE WHEN c.rank = {flavor} THEN c.flavor_id ELSE 0 END
-),
-divided AS (
-    SELECT r.*, div(r.n, r.d) AS q, mod(r.n, r.d) AS rest FROM ratio r
-),
-line AS (
-    SELECT v.*, v.q + CASE WHEN 2 * v.rest > v.d OR (2 * v.rest = v.d AND mod(v.q, 2) = 1)
-                           THEN 1 ELSE 0 END AS cents
-    FROM divided v
-)
-"""
+)"""
 
+# Per tenant, a count and a total. A VM with one allocation per flavor and price list (the
+# usual case) needs no regrouping: each state row is its CPU, RAM, flavor and disk lines,
+# valued side by side; the others go through the general `line` sums.
 _SUMMARY_SQL = (
-    _LINES_SQL
-    + """
-SELECT tenant_id, COUNT(*), SUM(cents) FROM line GROUP BY tenant_id
+    _BASE_SQL  # noqa: S608 - constants, formatted with table names and numbers only
+    + """,
+simple AS (
+    SELECT s.tenant_id,
+           CASE WHEN s.run_us IS NULL THEN 0 ELSE 2 END
+           + CASE WHEN s.run_us IS NOT NULL AND f.unit_micros IS NOT NULL THEN 1 ELSE 0 END
+           + CASE WHEN s.exist_us IS NULL THEN 0 ELSE 1 END AS lines,
+           COALESCE({cents_cpu}, 0) + COALESCE({cents_ram}, 0)
+           + COALESCE({cents_flavor}, 0) + COALESCE({cents_disk}, 0) AS cents
+    FROM state s
+    JOIN unit cpu ON cpu.price_id = s.price_id AND cpu.rank = {cpu}
+    JOIN unit ram ON ram.price_id = s.price_id AND ram.rank = {ram}
+    JOIN unit disk ON disk.price_id = s.price_id AND disk.rank = {disk}
+    LEFT JOIN unit f ON f.price_id = s.price_id AND f.rank = {flavor}
+        AND f.flavor_key = s.flavor_id
+    WHERE s.allocations = 1
+)
+SELECT tenant_id, SUM(lines)::bigint, SUM(cents)::bigint
+FROM (
+    SELECT tenant_id, lines, cents FROM simple
+    UNION ALL
+    SELECT tenant_id, 1, cents FROM line
+) AS every_line
+GROUP BY tenant_id
 """
 )
 
+# The general path for every VM, one row per line, in invoice order.
 _ROWS_SQL = (
-    _LINES_SQL
+    _BASE_SQL
     + """
 SELECT tenant_id, vm_id, rank, qn, qd, CASE WHEN rank = {flavor} THEN flavor_id END, price_id,
        unit_micros, micros, first, last, cents
@@ -125,8 +179,9 @@ ORDER BY tenant_id, vm_id, rank, first
 )
 
 
-def _sql(template: str) -> str:
+def _sql(template: str, *, which: str) -> str:
     return template.format(
+        which=which,
         intervals=connection.ops.quote_name(UsageInterval._meta.db_table),
         g_cpu=_CPU,
         g_ram=_RAM,
@@ -135,6 +190,11 @@ def _sql(template: str) -> str:
         ram=_RANK[Resource.RAM],
         disk=_RANK[Resource.DISK],
         flavor=_RANK[Resource.FLAVOR],
+        cents_line=_cents("u.unit_micros", "c.qn", "c.qd", "c.micros"),
+        cents_cpu=_cents("cpu.unit_micros", "s.vcpus", "1", "s.run_us"),
+        cents_ram=_cents("ram.unit_micros", "s.ram_mib", "1024", "s.run_us"),
+        cents_flavor=_cents("f.unit_micros", "1", "1", "s.run_us"),
+        cents_disk=_cents("disk.unit_micros", "s.disk_gib", "1", "s.exist_us"),
     )
 
 
@@ -200,7 +260,7 @@ def draft_summaries_sql(
     with at least one line; VMs in `skip_vm_ids` left out."""
     params = _query_params(tenant_ids, price_lists, start=start, end=end, skip_vm_ids=skip_vm_ids)
     with connection.cursor() as cursor:
-        cursor.execute(_sql(_SUMMARY_SQL), params)
+        cursor.execute(_sql(_SUMMARY_SQL, which="allocations > 1"), params)
         return {
             tenant_id: (count, Decimal(cents).scaleb(-2))
             for tenant_id, count, cents in cursor.fetchall()
@@ -223,5 +283,5 @@ def draft_line_rows_sql(
     """The lines `draft_summaries_sql` counts and sums, one row each, in invoice order."""
     params = _query_params(tenant_ids, price_lists, start=start, end=end, skip_vm_ids=skip_vm_ids)
     with connection.cursor() as cursor:
-        cursor.execute(_sql(_ROWS_SQL), params)
+        cursor.execute(_sql(_ROWS_SQL, which="TRUE"), params)
         return [tuple(int(v) if v is not None else None for v in row) for row in cursor.fetchall()]  # type: ignore[misc]

@@ -64,6 +64,11 @@ PG_UP = (
 CREATE OR REPLACE FUNCTION billing_usageevent_intervals() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
+    -- One writer per VM at a time, whoever calls: a concurrent insert for the same VM waits
+    -- here until this transaction ends, then its statements (each with a fresh snapshot under
+    -- READ COMMITTED) see these events and intervals. Locks are taken in VM order.
+    PERFORM pg_advisory_xact_lock(1651405685, (vm_id % 2147483647)::int)
+    FROM (SELECT DISTINCT vm_id FROM new_events ORDER BY vm_id) AS touched;
     DELETE FROM billing_usageinterval
     WHERE vm_id IN (SELECT DISTINCT vm_id FROM new_events);
 """
@@ -185,6 +190,14 @@ class Migration(migrations.Migration):
                     models.Index(fields=["tenant", "start_us"], name="usage_interval_tenant")
                 ],
             },
+        ),
+        migrations.AddIndex(
+            model_name="usageevent",
+            index=models.Index(
+                condition=models.Q(("kind__in", ["snapshot_created", "snapshot_deleted"])),
+                fields=["tenant", "vm"],
+                name="usage_event_snapshots",
+            ),
         ),
         migrations.RunPython(install, remove),
         migrations.RunPython(drop_draft_lines, migrations.RunPython.noop),

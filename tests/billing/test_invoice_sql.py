@@ -4,11 +4,13 @@ of the Python replay: same lines, same amounts to the cent, same counts and tota
 from __future__ import annotations
 
 import random
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from django.db import connection
+from django.db import connection, connections, transaction
 
 from billing import invoicing, selectors
 from billing.choices import Resource, UsageKind
@@ -171,3 +173,88 @@ def test_a_vm_without_events_has_no_intervals_and_a_new_vm_gets_one():
     [interval] = UsageInterval.objects.filter(vm=vm)
     assert (interval.existing, interval.running, interval.end_us) == (True, True, None)
     assert interval.tenant_id == env.tenant_id and Tenant.objects.filter(pk=env.tenant_id).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_inserts_for_one_vm_keep_its_intervals_whole(prices):
+    """Two transactions record events of the same VM at once: the second waits for the first
+    (the trigger's lock), then replays both; no interval is lost or doubled."""
+    env = EnvironmentFactory()
+    vm = VirtualMachineFactory(tenant=env.tenant, environment=env)
+
+    def event(n: int, kind: str) -> UsageEvent:
+        return UsageEvent(
+            key=f"c{n}", vm=vm, tenant=env.tenant, environment=env, kind=kind,
+            at=T0 + timedelta(days=n), vcpus=2, ram_mib=2048, disk_gib=20, flavor=vm.flavor,
+        )  # fmt: skip
+
+    UsageEvent.objects.bulk_create([event(0, UsageKind.CREATED), event(1, UsageKind.STARTED)])
+    first_inserted, second_started = threading.Event(), threading.Event()
+    errors: list[BaseException] = []
+
+    def first() -> None:
+        try:
+            with transaction.atomic():
+                UsageEvent.objects.bulk_create([event(5, UsageKind.STOPPED)])
+                first_inserted.set()
+                second_started.wait(5)
+                time.sleep(0.3)  # the second is now inside its insert, waiting
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    def second() -> None:
+        try:
+            first_inserted.wait(5)
+            with transaction.atomic():
+                second_started.set()
+                UsageEvent.objects.bulk_create([event(9, UsageKind.STARTED)])
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(20)
+    assert not errors
+    day = 24 * 3600 * 10**6
+    t0 = int((T0 - EPOCH).total_seconds()) * 10**6
+    assert list(
+        UsageInterval.objects.filter(vm=vm)
+        .order_by("start_us", "end_us")
+        .values_list("start_us", "end_us", "running")
+    ) == [
+        (t0, t0 + day, False),  # created, not started
+        (t0 + day, t0 + 5 * day, True),
+        (t0 + 5 * day, t0 + 9 * day, False),  # stopped: the disk only
+        (t0 + 9 * day, None, True),
+    ]
+
+
+def test_amounts_past_bigint_are_computed_exactly_in_numeric():
+    """A price near the column's limit for a whole month: the product overflows bigint, the
+    numeric branch gives the Python replay's cents (odd remainders, ties to even)."""
+    from tests.billing.conftest import price_list
+
+    price_list(datetime(2025, 1, 1, tzinfo=UTC), "99999999.999999", "12345678.123457", "0.000001")
+    env = EnvironmentFactory()
+    vm = VirtualMachineFactory(tenant=env.tenant, environment=env)
+    at = T0 + timedelta(microseconds=333_333)
+    for n, kind in enumerate((UsageKind.CREATED, UsageKind.STARTED, UsageKind.STOPPED)):
+        UsageEvent.objects.create(
+            key=f"big{n}", vm=vm, tenant=env.tenant, environment=env, kind=kind,
+            at=at + timedelta(days=27 * (n // 2), seconds=n * 7), vcpus=3, ram_mib=3000,
+            disk_gib=7, flavor=vm.flavor,
+        )  # fmt: skip
+    start, end = PERIODS[0]
+    expected = _reference([env.tenant_id], start=start, end=end)
+    assert expected and max(line[-1] for line in expected) > Decimal(10**10)
+    assert _sql_lines([env.tenant_id], start=start, end=end) == expected
+    summaries = draft_summaries_sql(
+        [env.tenant_id], selectors.prices_for_period(start=start, end=end), start=start, end=end
+    )
+    assert summaries == {env.tenant_id: (len(expected), sum(line[-1] for line in expected))}
