@@ -30,7 +30,8 @@ from compute.choices import (
     VMState,
 )
 from compute.models import DrsRecommendation, DrsRun, DrsSettings, Host, Operation, VirtualMachine
-from compute.services import _host_states, vm_migrate
+from compute.services.migration import vm_migrate
+from compute.services.placement import _host_states
 from portal.audit import audit_record
 from portal.errors import ConflictError
 from portal.models import User
