@@ -21,6 +21,7 @@ from compute.models import (
 )
 from compute.scheduler import capacity_limit
 from portal.models import User
+from portal.permissions import Perm, has_perm
 from portal.selectors import sees_all_tenants, tenant_ids_of
 
 
@@ -90,6 +91,26 @@ def operation_active(*, vm: VirtualMachine) -> Operation | None:
         .prefetch_related("steps")
         .first()
     )
+
+
+def can_operate(user: User, vm: VirtualMachine) -> bool:
+    """Whether the user may start, stop, reboot or delete this VM (theirs, or any in the tenant)."""
+    if has_perm(user, vm.tenant, Perm.VM_OPERATE_ANY):
+        return True
+    return vm.owner_id == user.id and has_perm(user, vm.tenant, Perm.VM_OPERATE_OWN)
+
+
+def host_maintenance_status(host: Host) -> dict[str, int | bool]:
+    """How far a host is from being empty: VMs still placed on it, by kind."""
+    placed = VirtualMachine.objects.filter(host=host, state__in=PLACED_STATES)
+    running = placed.filter(state__in=[VMState.RUNNING, VMState.MIGRATING]).count()
+    total = placed.count()
+    return {
+        "maintenance": host.maintenance,
+        "vms": total,
+        "running_vms": running,
+        "ready": host.maintenance and total == 0,
+    }
 
 
 def host_list(*, fetched_by: User) -> QuerySet[Host]:

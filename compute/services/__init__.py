@@ -4,6 +4,7 @@
 this module re-exports each public name (and the few private ones tests reach for).
 """
 
+from compute.selectors import can_operate, host_maintenance_status  # reads, kept for callers
 from compute.services._common import _dispatch, _operation_begin, _transition
 from compute.services.ha import heartbeat
 from compute.services.inventory import (
@@ -15,7 +16,6 @@ from compute.services.inventory import (
     image_create,
 )
 from compute.services.lifecycle import (
-    can_operate,
     vm_action,
     vm_approve,
     vm_reject,
@@ -23,7 +23,6 @@ from compute.services.lifecycle import (
 )
 from compute.services.maintenance import (
     host_evacuate,
-    host_maintenance_status,
     host_set_maintenance,
     rolling_maintenance_advance,
     rolling_maintenance_cancel,

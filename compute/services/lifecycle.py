@@ -10,11 +10,12 @@ from django.utils.translation import gettext as _
 from billing.services import budget_refusal
 from compute.choices import USER_ACTIONS, Transition, VMState
 from compute.models import Flavor, Host, Image, Operation, VirtualMachine
+from compute.selectors import can_operate
 from compute.services._common import _operation_begin, _transition
 from portal.audit import audit_record
 from portal.models import Environment, User
 from portal.notifications import emit
-from portal.permissions import Perm, has_perm, require_perm
+from portal.permissions import Perm, require_perm
 from quotas.services import quota_release, quota_reserve
 
 
@@ -149,12 +150,6 @@ def vm_reject(
         changes={"reason": reason},
     )
     return vm
-
-
-def can_operate(user: User, vm: VirtualMachine) -> bool:
-    if has_perm(user, vm.tenant, Perm.VM_OPERATE_ANY):
-        return True
-    return vm.owner_id == user.id and has_perm(user, vm.tenant, Perm.VM_OPERATE_OWN)
 
 
 @transaction.atomic

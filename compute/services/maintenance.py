@@ -10,8 +10,9 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from compute.choices import PLACED_STATES, OperationStatus, VMState
+from compute.choices import OperationStatus, VMState
 from compute.models import Host, Operation, RollingMaintenance, VirtualMachine
+from compute.selectors import host_maintenance_status
 from compute.services.migration import vm_migrate
 from portal.audit import audit_record
 from portal.errors import ConflictError
@@ -40,19 +41,6 @@ def host_evacuate(*, host: Host) -> dict[str, int]:
         else:
             counts["started"] += 1
     return counts
-
-
-def host_maintenance_status(host: Host) -> dict[str, int | bool]:
-    """How far a host is from being empty: VMs still placed on it, by kind."""
-    placed = VirtualMachine.objects.filter(host=host, state__in=PLACED_STATES)
-    running = placed.filter(state__in=[VMState.RUNNING, VMState.MIGRATING]).count()
-    total = placed.count()
-    return {
-        "maintenance": host.maintenance,
-        "vms": total,
-        "running_vms": running,
-        "ready": host.maintenance and total == 0,
-    }
 
 
 def host_set_maintenance(
