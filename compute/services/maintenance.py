@@ -10,8 +10,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from compute.choices import OperationStatus, VMState
-from compute.models import Host, Operation, RollingMaintenance, VirtualMachine
+from compute.choices import HostStatus, OperationStatus, VMState
+from compute.models import Host, Operation, RollingMaintenance, VirtualMachine, host_status_q
 from compute.selectors import host_maintenance_status
 from compute.services.migration import vm_migrate
 from portal.audit import audit_record
@@ -83,7 +83,7 @@ def rolling_maintenance_start(
         if RollingMaintenance.objects.filter(status=RollingMaintenance.Status.RUNNING).exists():
             raise ConflictError(_("A rolling maintenance is already running."))
         hosts = list(
-            Host.objects.filter(enabled=True, maintenance=False, down_since__isnull=True)
+            Host.objects.filter(host_status_q(HostStatus.UP))
             .order_by("name")
             .values_list("pk", flat=True)
         )

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+from dataclasses import dataclass, replace
 from decimal import Decimal
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import QuerySet, Sum
+from django.db.models import Count, F, Q, QuerySet, Sum
 
 from compute import hypervisor, scheduler
-from compute.choices import PLACED_STATES
-from compute.models import Host, Operation, VirtualMachine
+from compute.choices import PLACED_STATES, HostStatus, VMState
+from compute.models import Host, Operation, VirtualMachine, host_status
 from compute.scheduler import HostState, PlacementRequest
 from compute.services._common import _ACTIVE
 
@@ -57,60 +59,107 @@ def _ratio(own: Decimal | None, resource: str) -> float:
     return float(own) if own is not None else float(settings.NUAGE[f"{resource}_RATIO"])
 
 
-def _host_states(hosts: QuerySet[Host]) -> list[HostState]:
-    """What the scheduler needs to know of each host; allocation is summed from placed VMs.
+@dataclass(frozen=True, slots=True)
+class HostAllocation:
+    """What a host has handed out: the flavors of the VMs placed on it and of those migrating to
+    it. `vms` and `running` count only the VMs placed on it; `incoming` the migrations."""
 
-    Rows are read as values, not model instances: this runs once per decision over every
-    host. The host rows are read (and, with select_for_update, locked) before the allocation
-    is summed, so that the sum includes every claim committed before the lock was granted.
-    A VM migrating to a host counts there from the start of its migration; a host in
-    maintenance or declared down takes nothing new.
+    vms: int = 0
+    running: int = 0
+    incoming: int = 0
+    vcpus: int = 0
+    ram_mib: int = 0
+    disk_gib: int = 0
+
+
+def host_allocations(host_ids: Collection[int] | None = None) -> dict[int, HostAllocation]:
+    """The one sum of what each host has allocated, for placement, DRS and the capacity pages.
+
+    A VM counts on its host while it is in a placed state. A VM migrating to a host counts
+    there too from the start of the migration (the target's claim) until its row switches to
+    that host (then it counts as placed there, once); until then it also counts on its source.
+    Two grouped queries whatever the number of hosts; `host_ids` limits them to those hosts.
     """
-    rows = list(hosts.values(*_HOST_STATE_FIELDS))
-    used: dict[int, list[int]] = {}
-    placed = (
-        VirtualMachine.objects.filter(host__isnull=False, state__in=PLACED_STATES)
-        .values("host_id")
+    placed = VirtualMachine.objects.filter(host__isnull=False, state__in=PLACED_STATES)
+    incoming = Operation.objects.filter(target_host__isnull=False, status__in=_ACTIVE).exclude(
+        vm__host_id=F("target_host_id")
+    )
+    if host_ids is not None:
+        placed = placed.filter(host_id__in=host_ids)
+        incoming = incoming.filter(target_host_id__in=host_ids)
+    sums: dict[int, HostAllocation] = {}
+    for row in (
+        placed.values("host_id")
         .annotate(
-            vcpus=Sum("flavor__vcpus"), ram=Sum("flavor__ram_mib"), disk=Sum("flavor__disk_gib")
+            n=Count("id"),
+            running=Count("id", filter=Q(state=VMState.RUNNING)),
+            vcpus=Sum("flavor__vcpus"),
+            ram=Sum("flavor__ram_mib"),
+            disk=Sum("flavor__disk_gib"),
         )
         .order_by()
-    )
-    incoming = (
-        Operation.objects.filter(target_host__isnull=False, status__in=_ACTIVE)
-        .values("target_host_id")
+    ):
+        sums[row["host_id"]] = HostAllocation(
+            vms=row["n"],
+            running=row["running"],
+            vcpus=row["vcpus"] or 0,
+            ram_mib=row["ram"] or 0,
+            disk_gib=row["disk"] or 0,
+        )
+    for moving in (
+        incoming.values("target_host_id")
         .annotate(
+            n=Count("id"),
             vcpus=Sum("vm__flavor__vcpus"),
             ram=Sum("vm__flavor__ram_mib"),
             disk=Sum("vm__flavor__disk_gib"),
         )
         .order_by()
-    )
-    for host_id, vcpus, ram, disk in [
-        *((r["host_id"], r["vcpus"], r["ram"], r["disk"]) for r in placed),
-        *((r["target_host_id"], r["vcpus"], r["ram"], r["disk"]) for r in incoming),
-    ]:
-        total = used.setdefault(host_id, [0, 0, 0])
-        total[0] += vcpus or 0
-        total[1] += ram or 0
-        total[2] += disk or 0
+    ):
+        own = sums.get(moving["target_host_id"], HostAllocation())
+        sums[moving["target_host_id"]] = replace(
+            own,
+            incoming=moving["n"],
+            vcpus=own.vcpus + (moving["vcpus"] or 0),
+            ram_mib=own.ram_mib + (moving["ram"] or 0),
+            disk_gib=own.disk_gib + (moving["disk"] or 0),
+        )
+    return sums
+
+
+def _host_states(hosts: QuerySet[Host]) -> list[HostState]:
+    """What the scheduler needs to know of each host: its status and `host_allocations`.
+
+    Rows are read as values, not model instances: this runs once per decision over every
+    host. The host rows are read (and, with select_for_update, locked) before the allocation
+    is summed, so that the sum includes every claim committed before the lock was granted.
+    Only a host whose status is `up` takes new VMs (`compute.models.host_status`).
+    """
+    rows = list(hosts.values(*_HOST_STATE_FIELDS))
+    used = host_allocations()
     states = []
     for h in rows:
-        vcpus, ram, disk = used.get(h["id"], (0, 0, 0))
+        status = host_status(
+            enabled=h["enabled"],
+            maintenance=h["maintenance"],
+            reachable=h["reachable"],
+            down_since=h["down_since"],
+        )
+        alloc = used.get(h["id"], HostAllocation())
         states.append(
             HostState(
                 id=h["id"],
-                enabled=h["enabled"] and not h["maintenance"],
-                up=h["reachable"] and h["down_since"] is None,
+                enabled=status not in (HostStatus.DISABLED, HostStatus.MAINTENANCE),
+                up=status not in (HostStatus.DOWN, HostStatus.UNREACHABLE),
                 cpus=h["cpus"],
                 ram_mib=h["memory_mib"],
                 disk_gib=h["disk_gib"],
                 cpu_ratio=_ratio(h["cpu_ratio"], "CPU"),
                 ram_ratio=_ratio(h["ram_ratio"], "RAM"),
                 disk_ratio=_ratio(h["disk_ratio"], "DISK"),
-                used_vcpus=vcpus,
-                used_ram_mib=ram,
-                used_disk_gib=disk,
+                used_vcpus=alloc.vcpus,
+                used_ram_mib=alloc.ram_mib,
+                used_disk_gib=alloc.disk_gib,
                 tags=frozenset(h["tags"]),
             )
         )
