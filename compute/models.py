@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import uuid
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -29,6 +29,7 @@ from compute.choices import (
     VMState,
 )
 from portal.models import Environment, Tenant, User
+from portal.scoping import TenantScopedQuerySet
 
 if TYPE_CHECKING:
     from django_stubs_ext import StrOrPromise
@@ -239,6 +240,8 @@ class VirtualMachine(models.Model):
     state_changed_at = models.DateTimeField(auto_now_add=True)
     deleted_at = models.DateTimeField(null=True, blank=True)
 
+    objects = TenantScopedQuerySet["VirtualMachine"].as_manager()
+
     class Meta:
         ordering = ["-created_at", "-id"]
         # The tenant's VM list, in each order it can be sorted in (compute.selectors.VM_SORTS):
@@ -302,6 +305,9 @@ class Operation(models.Model):
     # Bumped by every step; the reconciler re-dispatches an operation whose progress stalled.
     progressed_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+
+    tenant_path: ClassVar[str] = "vm__tenant"
+    objects = TenantScopedQuerySet["Operation"].as_manager()
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -21,18 +21,15 @@ from compute.models import (
 )
 from compute.scheduler import capacity_limit
 from portal.models import User
-from portal.selectors import sees_all_tenants, tenant_ids_of
 
 
 def vm_list(*, fetched_by: User, include_deleted: bool = False) -> QuerySet[VirtualMachine]:
-    qs = VirtualMachine.objects.select_related(
+    qs = VirtualMachine.objects.visible_to(fetched_by).select_related(
         "tenant", "environment", "owner", "flavor", "image", "host"
     )
     if not include_deleted:
         qs = qs.exclude(state=VMState.DELETED)
-    if sees_all_tenants(fetched_by):
-        return qs
-    return qs.filter(tenant_id__in=tenant_ids_of(fetched_by))
+    return qs
 
 
 def vm_list_with_operation(

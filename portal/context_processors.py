@@ -10,7 +10,8 @@ from django.http import HttpRequest
 from portal.choices import Role
 from portal.models import Membership
 from portal.permissions import Perm, platform_perms
-from portal.selectors import sees_all_tenants, tenant_list
+from portal.scoping import sees_all_tenants
+from portal.selectors import tenant_list
 from portal.tenancy import current_tenant
 
 

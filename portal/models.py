@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
 from zoneinfo import ZoneInfo, available_timezones
 
 from django.contrib.auth.models import AbstractUser
@@ -11,6 +12,7 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from portal.choices import PlatformRole, Role
+from portal.scoping import OwnedQuerySet, TenantScopedQuerySet
 
 slug_validator = RegexValidator(
     r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$",
@@ -37,6 +39,8 @@ class User(AbstractUser):
 
 
 class Tenant(models.Model):
+    tenant_path: ClassVar[str] = ""  # a tenant is in its own scope
+
     name = models.CharField(max_length=100, unique=True)
     slug = models.CharField(max_length=63, unique=True, validators=[slug_validator])
     # Bills and "this month" are cut at midnight in this zone; everything is stored in UTC.
@@ -44,6 +48,8 @@ class Tenant(models.Model):
         _("time zone"), max_length=64, default="UTC", validators=[validate_time_zone]
     )
     created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = TenantScopedQuerySet["Tenant"].as_manager()
 
     class Meta:
         ordering = ["name"]
@@ -64,6 +70,8 @@ class Environment(models.Model):
     # (both limits must hold when both are set; no limit set means every request waits).
     auto_approve_max_vcpus = models.PositiveIntegerField(null=True, blank=True)
     auto_approve_max_ram_mib = models.PositiveIntegerField(null=True, blank=True)
+
+    objects = TenantScopedQuerySet["Environment"].as_manager()
 
     class Meta:
         ordering = ["tenant", "id"]
@@ -94,6 +102,8 @@ class Membership(models.Model):
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.MEMBER)
     created_at = models.DateTimeField(auto_now_add=True)
 
+    objects = TenantScopedQuerySet["Membership"].as_manager()
+
     class Meta:
         ordering = ["tenant", "user"]
         constraints = [
@@ -117,6 +127,8 @@ class ApiToken(models.Model):
     revoked_at = models.DateTimeField(null=True, blank=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
 
+    objects = OwnedQuerySet["ApiToken"].as_manager()
+
     class Meta:
         ordering = ["-created_at", "-id"]
 
@@ -134,6 +146,8 @@ class Webhook(models.Model):
     enabled = models.BooleanField(default=True)
     created_by = models.ForeignKey(User, null=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = TenantScopedQuerySet["Webhook"].as_manager()
 
     class Meta:
         ordering = ["tenant", "id"]
@@ -165,6 +179,9 @@ class WebhookDelivery(models.Model):
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     delivered_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+
+    tenant_path: ClassVar[str] = "webhook__tenant"
+    objects = TenantScopedQuerySet["WebhookDelivery"].as_manager()
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -207,6 +224,8 @@ class AuditEntry(models.Model):
     object_repr = models.CharField(max_length=200)
     changes = models.JSONField(default=dict, blank=True)
     remote_addr = models.GenericIPAddressField(null=True, blank=True)
+
+    objects = TenantScopedQuerySet["AuditEntry"].as_manager()
 
     class Meta:
         ordering = ["-created_at", "-id"]
