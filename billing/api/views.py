@@ -176,12 +176,10 @@ class BudgetViewSet(ServiceUpdateMixin, mixins.DestroyModelMixin, ScopedReadOnly
 
     @extend_schema(request=BudgetSerializer, responses={201: BudgetSerializer})
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        ser = BudgetSerializer(data=request.data)
+        ser = BudgetSerializer(data=request.data, context={"request": request})
         ser.is_valid(raise_exception=True)
         user = request_user(request)
         tenant = ser.validated_data["tenant"]
-        if not tenant_list(fetched_by=user).filter(pk=tenant.pk).exists():
-            raise ValidationError({"tenant": _("Unknown tenant.")})
         budget = services.budget_create(
             created_by=user,
             tenant=tenant,
