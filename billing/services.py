@@ -18,10 +18,10 @@ from billing.costs import THRESHOLDS, MonthCost, crossed, month_period
 from billing.models import Budget, BudgetAlert, FlavorPrice, PriceList
 from billing.selectors import billing_currency, tenant_month_cost
 from compute.models import Flavor
+from portal import events
 from portal.audit import audit_record
 from portal.errors import ConflictError
 from portal.models import Tenant, User
-from portal.notifications import emit_tenant
 from portal.permissions import Perm, require_perm, require_platform_perm
 
 logger = logging.getLogger(__name__)
@@ -372,7 +372,7 @@ def budget_evaluate(*, budget: Budget, now: datetime | None = None) -> list[Budg
             tenant=tenant,
             changes={"threshold": percent, "basis": basis, "actual": str(cost.total)},
         )
-        emit_tenant("budget.threshold", tenant=tenant, data=_alert_data(alert, budget))
+        events.emit("budget.threshold", tenant=tenant, payload=_alert_data(alert, budget))
         created.append(alert)
     return created
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import ClassVar
 from zoneinfo import ZoneInfo, available_timezones
 
@@ -191,6 +192,42 @@ class WebhookDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event} → {self.webhook_id} ({self.status})"
+
+
+class OutboxEvent(models.Model):
+    """Something that happened to a tenant, recorded in the same transaction as the change.
+
+    portal.events writes it and, once the transaction commits, delivers it (signed webhooks,
+    e-mails) from a Celery task; a change that rolls back leaves no event behind, and an event
+    whose task was lost is found again by the periodic sweep.
+    """
+
+    event_id = models.UUIDField(
+        default=uuid.uuid4, unique=True, editable=False, help_text="Sent as X-Nuage-Delivery"
+    )
+    kind = models.CharField(max_length=64)
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    # JSON-ready: the ids the message is built from (read again at delivery) or its data.
+    payload = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    objects = TenantScopedQuerySet["OutboxEvent"].as_manager()
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [
+            models.Index(
+                fields=["created_at"],
+                condition=models.Q(delivered_at__isnull=True),
+                name="outbox_undelivered",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.event_id}"
 
 
 class AuditEntry(models.Model):

@@ -358,8 +358,9 @@ def environment_update(
 
 
 def _webhook_validate(url: str, events: list[str]) -> None:
-    from portal.notifications import EVENTS
+    from portal.events import webhook_kinds
 
+    known = webhook_kinds()
     errors: dict[str, str] = {}
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -369,11 +370,11 @@ def _webhook_validate(url: str, events: list[str]) -> None:
             URLValidator(schemes=["http", "https"])(url)
         except ValidationError:
             errors["url"] = _("This is not a valid URL.")
-    unknown = sorted(set(events) - set(EVENTS))
+    unknown = sorted(set(events) - set(known))
     if unknown:
         errors["events"] = _("Unknown events: %(names)s. Known: %(known)s.") % {
             "names": ", ".join(unknown),
-            "known": ", ".join(EVENTS),
+            "known": ", ".join(known),
         }
     if errors:
         raise ValidationError(errors)
@@ -448,7 +449,7 @@ def webhook_delete(*, deleted_by: User, webhook: Webhook, remote_addr: str | Non
 @transaction.atomic
 def webhook_ping(*, requested_by: User, webhook: Webhook) -> WebhookDelivery:
     """Queue a test event to the webhook (whatever its event filter), delivered after commit."""
-    from portal.notifications import TEST_EVENT
+    from portal.delivery.webhooks import TEST_EVENT
     from portal.tasks import webhook_deliver
 
     require_perm(requested_by, webhook.tenant, Perm.TENANT_MANAGE)

@@ -28,6 +28,7 @@ from django.utils.translation import gettext as _
 
 from compute.choices import PLACED_STATES, OperationKind, OperationStatus, VMState
 from compute.models import Flavor, Operation, VirtualMachine
+from portal import events
 from portal.audit import audit_record
 from portal.errors import ConflictError
 from portal.models import Environment, User
@@ -290,10 +291,12 @@ def _clean_amounts(amounts: dict[str, Any], *, allow_zero: bool) -> dict[str, in
 
 
 def _notify(quota_request: QuotaRequest) -> None:
-    from quotas.tasks import quota_request_notify  # tasks import services, not the reverse
-
-    request_id = quota_request.pk
-    transaction.on_commit(lambda: quota_request_notify.delay(request_id))
+    """The requester is told of the decision once it commits (texts in quotas/messages.py)."""
+    events.emit(
+        "quota_request.decided",
+        tenant=quota_request.tenant,
+        payload={"quota_request_id": quota_request.pk},
+    )
 
 
 @transaction.atomic
