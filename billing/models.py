@@ -489,7 +489,7 @@ class Invoice(models.Model):
     def _stored_as_issued(self) -> bool:
         return (
             self.pk is not None
-            and Invoice.objects.filter(pk=self.pk, status=InvoiceStatus.ISSUED).exists()
+            and Invoice.objects.unscoped().filter(pk=self.pk, status=InvoiceStatus.ISSUED).exists()
         )
 
 
@@ -557,4 +557,8 @@ class InvoiceLine(models.Model):
         return (self.seconds / 3600).quantize(Decimal("0.01"))
 
     def _in_issued_invoice(self) -> bool:
-        return Invoice.objects.filter(pk=self.invoice_id, status=InvoiceStatus.ISSUED).exists()
+        return (
+            Invoice.objects.unscoped()
+            .filter(pk=self.invoice_id, status=InvoiceStatus.ISSUED)
+            .exists()
+        )

@@ -137,7 +137,9 @@ def _ledger_event(row: UsageEvent) -> LedgerEvent:
 
 def _ledger(rows: QuerySet[UsageEvent], start: datetime) -> Iterator[LedgerEvent]:
     # VMs deleted before the period cannot contribute; their history need not be read.
-    gone = UsageEvent.objects.filter(kind=UsageKind.DELETED, at__lt=start).values("vm_id")
+    gone = (
+        UsageEvent.objects.unscoped().filter(kind=UsageKind.DELETED, at__lt=start).values("vm_id")
+    )
     return (_ledger_event(row) for row in rows.exclude(vm_id__in=gone).iterator(chunk_size=2000))
 
 
@@ -238,7 +240,9 @@ def _ledger_in_period(
     events: QuerySet[UsageEvent], *, start: datetime, end: datetime
 ) -> QuerySet[UsageEvent]:
     # VMs deleted before the period cannot contribute; their history need not be read.
-    gone = UsageEvent.objects.filter(kind=UsageKind.DELETED, at__lt=start).values("vm_id")
+    gone = (
+        UsageEvent.objects.unscoped().filter(kind=UsageKind.DELETED, at__lt=start).values("vm_id")
+    )
     return events.filter(at__lt=end).exclude(vm_id__in=gone)
 
 
@@ -344,7 +348,7 @@ def invoice_lines(invoice: Invoice) -> list[InvoiceLine]:
             )
             for i, line in enumerate(draft_lines(invoice), start=1)
         ]
-    return list(InvoiceLine.objects.filter(invoice=invoice).order_by("sort_key"))
+    return list(InvoiceLine.objects.unscoped().filter(invoice=invoice).order_by("sort_key"))
 
 
 def invoice_tenant_choices(*, fetched_by: User) -> QuerySet[Tenant]:

@@ -36,7 +36,7 @@ def vm_list_with_operation(
     *, fetched_by: User, include_deleted: bool = False
 ) -> QuerySet[VirtualMachine]:
     """VMs with their latest operation and its steps prefetched (for progress views)."""
-    latest = Operation.objects.prefetch_related("steps").order_by("-created_at", "-id")
+    latest = Operation.objects.unscoped().prefetch_related("steps").order_by("-created_at", "-id")
     return vm_list(fetched_by=fetched_by, include_deleted=include_deleted).prefetch_related(
         Prefetch("operations", queryset=latest, to_attr="operations_latest_first")
     )
@@ -143,7 +143,8 @@ def host_capacity_list(*, fetched_by: User) -> list[HostCapacity]:
     hosts = list(host_list(fetched_by=fetched_by).order_by("name"))
     rows = {
         row["host_id"]: row
-        for row in VirtualMachine.objects.filter(host__in=hosts, state__in=PLACED_STATES)
+        for row in VirtualMachine.objects.unscoped()
+        .filter(host__in=hosts, state__in=PLACED_STATES)
         .values("host_id")
         .annotate(
             n=Count("id"),
@@ -256,7 +257,8 @@ def capacity_report(*, fetched_by: User, since: datetime) -> CapacityReport | No
     hosts = list(Host.objects.order_by("name"))
     placed: dict[int, dict[str, Any]] = {
         row["host_id"]: dict(row)
-        for row in VirtualMachine.objects.filter(host__isnull=False, state__in=PLACED_STATES)
+        for row in VirtualMachine.objects.unscoped()
+        .filter(host__isnull=False, state__in=PLACED_STATES)
         .values("host_id")
         .annotate(
             n=Count("id"),
