@@ -8,7 +8,7 @@ import re
 import uuid
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -33,6 +33,7 @@ from compute.choices import (
     VMState,
 )
 from portal.models import Environment, Tenant, User
+from portal.scoping import TenantScopedQuerySet
 
 if TYPE_CHECKING:
     from django_stubs_ext import StrOrPromise
@@ -275,6 +276,8 @@ class VirtualMachine(models.Model):
     state_changed_at = models.DateTimeField(auto_now_add=True)
     deleted_at = models.DateTimeField(null=True, blank=True)
 
+    objects = TenantScopedQuerySet["VirtualMachine"].as_manager()
+
     class Meta:
         ordering = ["-created_at", "-id"]
         # The tenant's VM list, in each order it can be sorted in (compute.selectors.VM_SORTS):
@@ -338,6 +341,9 @@ class Operation(models.Model):
     # Bumped by every step; the reconciler re-dispatches an operation whose progress stalled.
     progressed_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+
+    tenant_path: ClassVar[str] = "vm__tenant"
+    objects = TenantScopedQuerySet["Operation"].as_manager()
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -20,6 +20,10 @@ from compute.models import (
     RollingMaintenance,
     VirtualMachine,
 )
+from compute.selectors import flavor_list, image_list
+from portal.api.fields import ScopedPrimaryKeyRelatedField
+from portal.models import Environment, User
+from portal.selectors import user_list
 
 
 def _ratio() -> serializers.DecimalField:
@@ -204,9 +208,9 @@ class VirtualMachineSerializer(serializers.ModelSerializer[VirtualMachine]):
 
 class VirtualMachineRequestSerializer(serializers.Serializer[VirtualMachine]):
     name = serializers.CharField(max_length=63, allow_blank=True)
-    environment = serializers.IntegerField()
-    flavor = serializers.IntegerField()
-    image = serializers.IntegerField()
+    environment = ScopedPrimaryKeyRelatedField(Environment)
+    flavor = ScopedPrimaryKeyRelatedField(Flavor, selector=flavor_list)
+    image = ScopedPrimaryKeyRelatedField(Image, selector=image_list)
     ssh_public_key = serializers.CharField(
         required=False, allow_blank=True, default="", max_length=8192
     )
@@ -278,10 +282,10 @@ class OrphanDestroySerializer(serializers.Serializer[dict[str, str]]):
 
 class OrphanAdoptSerializer(serializers.Serializer[dict[str, Any]]):
     uuid = serializers.UUIDField()
-    environment = serializers.IntegerField()
-    owner = serializers.IntegerField()
-    flavor = serializers.IntegerField()
-    image = serializers.IntegerField()
+    environment = ScopedPrimaryKeyRelatedField(Environment)
+    owner = ScopedPrimaryKeyRelatedField(User, selector=user_list)
+    flavor = ScopedPrimaryKeyRelatedField(Flavor, selector=flavor_list)
+    image = ScopedPrimaryKeyRelatedField(Image, selector=image_list)
     name = serializers.CharField(max_length=63)
 
 
