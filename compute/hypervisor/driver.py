@@ -11,9 +11,9 @@ from lxml import etree
 
 from compute.hypervisor.connection import call
 from compute.hypervisor.errors import HypervisorError
-from compute.hypervisor.xml import DomainSpec, domain_xml, volume_xml
+from compute.hypervisor.xml import DomainSpec, NicSpec, domain_xml, raw_volume_xml, volume_xml
 
-__all__ = ["DomainSpec", "DomainStats", "HostInfo"]
+__all__ = ["DomainSpec", "DomainStats", "HostInfo", "NicSpec"]
 
 _STATE_NAMES = {
     libvirt.VIR_DOMAIN_NOSTATE: "unknown",
@@ -108,6 +108,55 @@ def ensure_volume(
             backing_path = base.path()
         xml = volume_xml(name=name, capacity_gib=capacity_gib, backing_path=backing_path)
         return str(p.createXML(xml, 0).path())
+
+    return call(uri, fn)
+
+
+_UPLOAD_CHUNK = 256 * 1024
+
+
+def _upload(conn: libvirt.virConnect, vol: libvirt.virStorageVol, data: bytes) -> None:
+    stream = conn.newStream(0)
+    try:
+        vol.upload(stream, 0, len(data), 0)
+        view = memoryview(data)
+        while view:
+            sent = stream.send(bytes(view[:_UPLOAD_CHUNK]))
+            if sent <= 0:
+                raise HypervisorError("The host stopped taking the upload of the VM's seed.")
+            view = view[sent:]
+        stream.finish()
+    except BaseException:
+        try:
+            stream.abort()
+        except libvirt.libvirtError:
+            pass  # the stream is already closed by the error that got us here
+        raise
+
+
+def ensure_seed_volume(uri: str, *, pool: str, name: str, data: bytes) -> str:
+    """Put `data` (the cloud-init seed ISO) into a raw volume of the pool; return its path.
+
+    The seed is built on the worker and sent through the libvirt connection, so a remote host
+    needs no shared file system. A rerun writes the same bytes again; a volume of another size
+    (a seed built from changed inputs) is replaced. Libvirt's test driver cannot upload: on a
+    simulated host the volume is made with the right size and stays empty.
+    """
+
+    def fn(conn: libvirt.virConnect) -> str:
+        p = _pool(conn, pool)
+        vol = _volume(p, name)
+        if vol is None:
+            p.refresh(0)
+            vol = _volume(p, name)
+        if vol is not None and int(vol.info()[1]) != len(data):
+            vol.delete(0)
+            vol = None
+        if vol is None:
+            vol = p.createXML(raw_volume_xml(name=name, size_bytes=len(data)), 0)
+        if not _is_test(uri):
+            _upload(conn, vol, data)
+        return str(vol.path())
 
     return call(uri, fn)
 
