@@ -101,10 +101,11 @@ exit 0
 # compute/cloudinit.py writes (a few busybox tools, not a YAML parser). Returns 1 without one.
 SEED_SCRIPT = r"""
 SEED=/mnt/seed
-# The ATA probe finishes inside insmod; the device node follows from devtmpfs.
+# The ATA probe finishes inside insmod (sr0 exists by then if there is a CD-ROM drive); the
+# device node follows from devtmpfs.
 i=0
 while [ ! -b /dev/sr0 ] && [ $i -lt 20 ]; do
-    [ -e /sys/block/sr0 ] || [ $i -lt 5 ] || break
+    [ -e /sys/block/sr0 ] || [ $i -lt 2 ] || break
     sleep 0.1
     i=$((i + 1))
 done

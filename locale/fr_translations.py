@@ -822,3 +822,15 @@ FR.update(
         "The usage ledger changed since this draft was built: rebuild it (draft the same month again) before issuing.": "Le journal de consommation a changé depuis la construction de ce brouillon : reconstruisez-le (préparez de nouveau le même mois) avant de l’émettre.",
     }
 )
+
+# Cloud-init user data (compute/cloudinit.py).
+FR.update(
+    {
+        "User data is %(size)d bytes; at most %(limit)d bytes (16 KiB) are allowed.": "Les données utilisateur font %(size)d octets ; %(limit)d octets (16 Kio) au plus sont permis.",
+        "User data must be a script starting with #! or a cloud-config document starting with #cloud-config.": "Les données utilisateur doivent être un script commençant par #! ou un document cloud-config commençant par #cloud-config.",
+        " (line %(line)d, column %(column)d)": " (ligne %(line)d, colonne %(column)d)",
+        "The cloud-config is not valid YAML%(where)s: %(problem)s.": "Le cloud-config n’est pas du YAML valide%(where)s : %(problem)s.",
+        "A cloud-config document must be a mapping of keys to values.": "Un document cloud-config doit associer des clés à des valeurs.",
+        "ssh_authorized_keys in the cloud-config must be a list of key lines.": "ssh_authorized_keys dans le cloud-config doit être une liste de lignes de clés.",
+    }
+)
