@@ -267,3 +267,23 @@ class RecommendationStatus(models.TextChoices):
     DISMISSED = "dismissed", _("Dismissed")
     # The VM moved, stopped or went away, a host changed, or a newer run replaced it.
     STALE = "stale", _("Stale")
+
+
+class HostStatus(models.TextChoices):
+    """A host as placement, DRS, maintenance and the UI see it (`compute.models.host_status`)."""
+
+    UP = "up", _("up")
+    MAINTENANCE = "maintenance", _("maintenance")
+    UNREACHABLE = "unreachable", _("unreachable")
+    DOWN = "down", _("down")
+    DISABLED = "disabled", _("disabled")
+
+
+# Colours the UI uses for host status badges.
+HOST_STATUS_COLOURS: dict[str, str] = {
+    HostStatus.UP: "green",
+    HostStatus.MAINTENANCE: "amber",
+    HostStatus.UNREACHABLE: "red",
+    HostStatus.DOWN: "red",
+    HostStatus.DISABLED: "amber",
+}
