@@ -832,5 +832,7 @@ FR.update(
         "The cloud-config is not valid YAML%(where)s: %(problem)s.": "Le cloud-config n’est pas du YAML valide%(where)s : %(problem)s.",
         "A cloud-config document must be a mapping of keys to values.": "Un document cloud-config doit associer des clés à des valeurs.",
         "ssh_authorized_keys in the cloud-config must be a list of key lines.": "ssh_authorized_keys dans le cloud-config doit être une liste de lignes de clés.",
+        "Writing cloud-init seed": "Écriture de l’amorce cloud-init",
+        "Cloud-init seed %(path)s ready.": "Amorce cloud-init %(path)s prête.",
     }
 )

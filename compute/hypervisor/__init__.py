@@ -21,6 +21,7 @@ from compute.hypervisor.driver import (
     reboot_domain,
     remove_domain,
     remove_volume,
+    volume_path,
 )
 from compute.hypervisor.errors import HostUnreachable, HypervisorError
 
@@ -47,4 +48,5 @@ __all__ = [
     "reboot_domain",
     "remove_domain",
     "remove_volume",
+    "volume_path",
 ]

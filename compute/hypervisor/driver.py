@@ -161,6 +161,20 @@ def ensure_seed_volume(uri: str, *, pool: str, name: str, data: bytes) -> str:
     return call(uri, fn)
 
 
+def volume_path(uri: str, *, pool: str, name: str) -> str | None:
+    """The volume's path, or None if the pool has no such volume (after a rescan)."""
+
+    def fn(conn: libvirt.virConnect) -> str | None:
+        p = _pool(conn, pool)
+        vol = _volume(p, name)
+        if vol is None:
+            p.refresh(0)
+            vol = _volume(p, name)
+        return None if vol is None else str(vol.path())
+
+    return call(uri, fn)
+
+
 def remove_volume(uri: str, *, pool: str, name: str) -> bool:
     """Delete the volume; False if there was none (already removed)."""
 
