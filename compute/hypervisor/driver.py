@@ -56,6 +56,27 @@ def _pool(conn: libvirt.virConnect, pool: str) -> libvirt.virStoragePool:
     return p
 
 
+def _rescan(p: libvirt.virStoragePool, *, patience: float = 2.0) -> None:
+    """Refresh the pool's view of its files (volumes another host made in a shared pool).
+
+    libvirt refuses a refresh while a volume of the pool is being uploaded or built ("has
+    asynchronous jobs running"): several VMs provisioned at once on one host do that. Such a
+    refresh is retried for a moment, then skipped: the lookups that follow see what libvirt
+    already knows, which includes everything made through this host.
+    """
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            p.refresh(0)
+            return
+        except libvirt.libvirtError as exc:
+            if "asynchronous jobs" not in (exc.get_error_message() or ""):
+                raise
+            if time.monotonic() > deadline:
+                return
+        time.sleep(0.05)
+
+
 def _volume(p: libvirt.virStoragePool, name: str) -> libvirt.virStorageVol | None:
     try:
         return p.storageVolLookupByName(name)
@@ -78,7 +99,7 @@ def pool_capacity_gib(uri: str, pool: str) -> int:
 
     def fn(conn: libvirt.virConnect) -> int:
         p = _pool(conn, pool)
-        p.refresh(0)
+        _rescan(p)
         return int(p.info()[1]) // 2**30
 
     return call(uri, fn)
@@ -94,7 +115,7 @@ def ensure_volume(
         existing = _volume(p, name)
         if existing is None:
             # Another host may have made it in a shared pool: look again after a rescan.
-            p.refresh(0)
+            _rescan(p)
             existing = _volume(p, name)
         if existing is not None:
             return str(existing.path())
@@ -147,7 +168,7 @@ def ensure_seed_volume(uri: str, *, pool: str, name: str, data: bytes) -> str:
         p = _pool(conn, pool)
         vol = _volume(p, name)
         if vol is None:
-            p.refresh(0)
+            _rescan(p)
             vol = _volume(p, name)
         if vol is not None and int(vol.info()[1]) != len(data):
             vol.delete(0)
@@ -168,7 +189,7 @@ def volume_path(uri: str, *, pool: str, name: str) -> str | None:
         p = _pool(conn, pool)
         vol = _volume(p, name)
         if vol is None:
-            p.refresh(0)
+            _rescan(p)
             vol = _volume(p, name)
         return None if vol is None else str(vol.path())
 
