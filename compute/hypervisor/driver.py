@@ -159,7 +159,7 @@ def ensure_seed_volume(uri: str, *, pool: str, name: str, data: bytes) -> str:
     """Put `data` (the cloud-init seed ISO) into a raw volume of the pool; return its path.
 
     The seed is built on the worker and sent through the libvirt connection, so a remote host
-    needs no shared file system. A rerun writes the same bytes again; a volume of another size
+    needs no shared file system. A rerun uploads the seed again; a volume of another size
     (a seed built from changed inputs) is replaced. Libvirt's test driver cannot upload: on a
     simulated host the volume is made with the right size and stays empty.
     """

@@ -155,7 +155,7 @@ def domain_xml(spec: DomainSpec) -> str:
     _sub(disk, "source", file=spec.disk_path)
     _sub(disk, "target", dev="vda", bus="virtio")
     if spec.seed_path:
-        # IDE on the `pc` machine: every guest kernel can read it without extra drivers.
+        # IDE on the `pc` machine: distribution kernels carry its drivers (ata_piix, sr_mod).
         cdrom = _sub(devices, "disk", type_="file", device="cdrom")
         _sub(cdrom, "driver", name="qemu", type_="raw")
         _sub(cdrom, "source", file=spec.seed_path)
