@@ -1,5 +1,6 @@
-"""Drafting in SQL from the ledger's intervals (billing/invoice_sql.py) gives exactly the lines
-of the Python replay: same lines, same amounts to the cent, same counts and totals per tenant."""
+"""Rating in SQL from the ledger's intervals (billing/rating/sql.py) gives exactly the billable
+lines of the Python replay: same lines, same amounts to the cent, same counts and totals per
+tenant; and invoicing takes headers and lines from one engine (billing/rating/lines.py)."""
 
 from __future__ import annotations
 
@@ -14,24 +15,124 @@ from django.db import connection, connections, transaction
 
 from billing import invoicing, selectors
 from billing.choices import Resource, UsageKind
-from billing.invoice_sql import draft_line_rows_sql, draft_summaries_sql
-from billing.models import Invoice, UsageEvent, UsageInterval
+from billing.models import FlavorPrice, Invoice, UsageEvent, UsageInterval
+from billing.rating.lines import billable_lines, billable_summaries
+from billing.rating.python import usage_lines
+from billing.rating.sql import line_rows_sql, lines_sql, summaries_sql
+from compute.models import VirtualMachine
 from portal.models import Tenant
-from tests.billing.test_usage_sql import PERIODS, T0, _python_lines, _random_ledger, prices
-from tests.factories import EnvironmentFactory, UserFactory, VirtualMachineFactory
+from tests.billing.conftest import price_list
+from tests.factories import (
+    EnvironmentFactory,
+    FlavorFactory,
+    ImageFactory,
+    TenantFactory,
+    UserFactory,
+    VirtualMachineFactory,
+)
 
 pytestmark = [
     pytest.mark.django_db,
     pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL only"),
 ]
-__all__ = ["prices"]  # the fixture, shared with test_usage_sql
-
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+T0 = datetime(2025, 3, 1, tzinfo=UTC)
+# A price change mid-March (with a flat price for one flavor), and a gap no list covers.
+CHANGE = datetime(2025, 3, 12, 7, 31, 5, 250_000, tzinfo=UTC)
+GAP = (datetime(2025, 3, 20, 0, 0, 0, 1, tzinfo=UTC), datetime(2025, 3, 21, 13, tzinfo=UTC))
+# Periods starting and ending mid-stretch, the month, and one straddling the gap.
+PERIODS = [
+    (T0, datetime(2025, 4, 1, tzinfo=UTC)),
+    (datetime(2025, 3, 5, 3, 17, 0, 123_457, tzinfo=UTC), datetime(2025, 3, 14, 22, 1, tzinfo=UTC)),
+    (datetime(2025, 3, 19, 9, tzinfo=UTC), datetime(2025, 3, 23, 0, 0, 0, 999, tzinfo=UTC)),
+]
+
+
+@pytest.fixture
+def prices():
+    """Three lists: before the change, after it (ending at the gap), after the gap."""
+    flavors = [
+        FlavorFactory(name=f"f{i}", vcpus=i + 1, ram_mib=1024 * (i + 1), disk_gib=10)
+        for i in range(3)
+    ]
+    price_list(datetime(2025, 1, 1, tzinfo=UTC), "0.031", "0.0043", "0.011")
+    changed = price_list(CHANGE, "0.05", "0.006", "0.0203", effective_to=GAP[0])
+    FlavorPrice.objects.create(price_list=changed, flavor=flavors[0], per_hour=Decimal("0.0125"))
+    late = price_list(GAP[1], "0.07", "0.0071", "0.03")
+    FlavorPrice.objects.create(price_list=late, flavor=flavors[1], per_hour=Decimal("0.5"))
+    return flavors
+
+
+def _random_ledger(rng: random.Random, flavors, *, tenants: int, vms: int) -> list[int]:
+    """VMs with random histories: created before or during the period, stopped and started,
+    resized, deleted (some before the period), several events at one instant, some after."""
+    owner = UserFactory()
+    image = ImageFactory()
+    tenant_ids = []
+    made = []
+    for _ in range(tenants):
+        env = EnvironmentFactory()
+        tenant_ids.append(env.tenant_id)
+        for v in range(vms):
+            flavor = rng.choice(flavors)
+            made.append(
+                VirtualMachine(
+                    tenant_id=env.tenant_id,
+                    environment=env,
+                    owner=owner,
+                    name=f"vm-{v}",
+                    flavor=flavor,
+                    image=image,
+                )
+            )
+    VirtualMachine.objects.bulk_create(made)
+    events = []
+    for vm in made:
+        at = T0 + timedelta(hours=rng.uniform(-20 * 24, 20 * 24))
+        kinds = [UsageKind.CREATED, UsageKind.STARTED]
+        kinds += rng.choices(
+            [UsageKind.STOPPED, UsageKind.STARTED, UsageKind.RESIZED, UsageKind.DELETED],
+            weights=[4, 4, 3, 1],
+            k=rng.randint(0, 12),
+        )
+        flavor = vm.flavor
+        for n, kind in enumerate(kinds):
+            if rng.random() > 0.15:  # else: the same instant as the previous event
+                at += timedelta(
+                    seconds=rng.randint(1, 4 * 24 * 3600), microseconds=rng.randint(0, 999_999)
+                )
+            if kind in (UsageKind.RESIZED, UsageKind.STARTED) and rng.random() < 0.5:
+                flavor = rng.choice(flavors)
+            events.append(
+                UsageEvent(
+                    key=f"{vm.pk}-{n}", vm=vm, tenant_id=vm.tenant_id,
+                    environment_id=vm.environment_id, kind=kind, at=at,
+                    vcpus=flavor.vcpus * rng.choice([1, 1, 2]),
+                    ram_mib=rng.choice([512, 1536, flavor.ram_mib]),
+                    disk_gib=flavor.disk_gib + rng.choice([0, 0, 5]), flavor=flavor,
+                )
+            )  # fmt: skip
+    rng.shuffle(events)  # ids out of time order: events of one instant go by id
+    UsageEvent.objects.bulk_create(events)
+    return tenant_ids
+
+
+def _python_lines(tenant_ids, *, start, end):
+    """The reference: `usage_lines` over every event of these tenants (VMs deleted before the
+    period left out, as every reader of the ledger leaves them out)."""
+    rows = UsageEvent.objects.filter(tenant_id__in=tenant_ids).order_by("at", "id")
+    gone = {e.vm_id for e in rows if e.kind == UsageKind.DELETED and e.at < start}
+    ledger = [selectors._ledger_event(e) for e in rows if e.vm_id not in gone]
+    return usage_lines(
+        ledger, selectors.prices_for_period(start=start, end=end), start=start, end=end
+    )
+
+
 RANK = {resource: i for i, resource in enumerate(Resource.values)}
 
 
 def _sql_lines(tenant_ids, *, start, end):
-    rows = draft_line_rows_sql(
+    rows = line_rows_sql(
         tenant_ids, selectors.prices_for_period(start=start, end=end), start=start, end=end
     )
     return [
@@ -81,7 +182,7 @@ def test_interval_lines_are_the_python_replays_to_the_cent(prices, seed):
         expected = _reference(tenant_ids, start=start, end=end)
         assert _sql_lines(tenant_ids, start=start, end=end) == expected
         resources |= {line[2] for line in expected}
-        summaries = draft_summaries_sql(
+        summaries = summaries_sql(
             tenant_ids, selectors.prices_for_period(start=start, end=end), start=start, end=end
         )
         by_tenant: dict[int, tuple[int, Decimal]] = {}
@@ -142,19 +243,26 @@ def test_drafting_every_tenant_matches_the_python_path_with_snapshots(prices, se
         )  # fmt: skip
     now = datetime(2025, 4, 2, 3, tzinfo=UTC)
     results = {}
+    digests = {}
     for sql in (True, False):
-        settings.NUAGE = {**settings.NUAGE, "USAGE_SQL": sql}
+        settings.NUAGE = {**settings.NUAGE, "RATING_SQL": sql}
         Invoice.objects.all().delete()
         invoicing.invoices_draft_due(now=now)
         results[sql] = sorted(
             Invoice.objects.values_list("tenant_id", "year", "month", "total", "line_count")
         )
+        # What a reviewer is shown digests the same whichever engine computed it.
+        digests[sql] = [
+            invoicing.lines_digest(invoicing.draft_lines(invoice))
+            for invoice in Invoice.objects.order_by("tenant_id")
+        ]
     assert results[True] == results[False]
+    assert digests[True] == digests[False]
     assert {t for t, *_rest in results[True]} == set(tenant_ids)
     # And each draft's header is what its lines, computed when shown, add up to.
     resources = set()
     for invoice in Invoice.objects.filter(tenant_id__in=tenant_ids):
-        lines = selectors.invoice_lines(invoice)
+        lines = invoicing.invoice_lines(invoice)
         assert (len(lines), sum(ln.amount for ln in lines)) == (invoice.line_count, invoice.total)
         resources |= {ln.resource for ln in lines}
     assert Resource.SNAPSHOT in resources
@@ -238,8 +346,6 @@ def test_concurrent_inserts_for_one_vm_keep_its_intervals_whole(prices):
 def test_amounts_past_bigint_are_computed_exactly_in_numeric():
     """A price near the column's limit for a whole month: the product overflows bigint, the
     numeric branch gives the Python replay's cents (odd remainders, ties to even)."""
-    from tests.billing.conftest import price_list
-
     price_list(datetime(2025, 1, 1, tzinfo=UTC), "99999999.999999", "12345678.123457", "0.000001")
     env = EnvironmentFactory()
     vm = VirtualMachineFactory(tenant=env.tenant, environment=env)
@@ -254,7 +360,99 @@ def test_amounts_past_bigint_are_computed_exactly_in_numeric():
     expected = _reference([env.tenant_id], start=start, end=end)
     assert expected and max(line[-1] for line in expected) > Decimal(10**10)
     assert _sql_lines([env.tenant_id], start=start, end=end) == expected
-    summaries = draft_summaries_sql(
+    summaries = summaries_sql(
         [env.tenant_id], selectors.prices_for_period(start=start, end=end), start=start, end=end
     )
     assert summaries == {env.tenant_id: (len(expected), sum(line[-1] for line in expected))}
+
+
+def _billable(tenant_ids, *, start, end):
+    return [ln for ln in _python_lines(tenant_ids, start=start, end=end) if ln.price_list_id]
+
+
+@pytest.mark.parametrize("seed", [5, 6])
+def test_sql_lines_are_the_python_replays_billable_lines_with_their_names(prices, seed):
+    """Whole lines, not only their figures: environment, unit price as the list has it, bounds."""
+    tenant_ids = _random_ledger(random.Random(seed), prices, tenants=3, vms=20)
+    for start, end in PERIODS:
+        prices_now = selectors.prices_for_period(start=start, end=end)
+        summed = list(lines_sql(tenant_ids, prices_now, start=start, end=end))
+        assert [ln for _names, lines in summed for ln in lines] == _billable(
+            tenant_ids, start=start, end=end
+        )
+    vms = VirtualMachine.objects.select_related("tenant", "environment").in_bulk()
+    for names, lines in summed:
+        vm = vms[lines[0].vm_id]
+        assert {ln.vm_id for ln in lines} == {vm.pk}
+        assert (names.vm, names.environment, names.tenant) == (
+            vm.name,
+            vm.environment.name,
+            vm.tenant.slug,
+        )
+
+
+def test_one_engine_gives_a_drafts_lines_and_header_snapshots_in_their_place(prices, settings):
+    """Snapshot VMs are replayed in Python and merged in (tenant, VM) order; the lines, their
+    digest and the per-tenant counts and totals equal the Python reference's."""
+    tenant_ids = _random_ledger(random.Random(7), prices, tenants=3, vms=10)
+    start, end = PERIODS[0]
+    snapped = []
+    for vm in VirtualMachine.objects.filter(tenant_id__in=tenant_ids).order_by("pk")[::4]:
+        first = UsageEvent.objects.filter(vm=vm).order_by("at", "id").first()
+        at = max(first.at, start) + timedelta(hours=3)
+        for n, (kind, when) in enumerate(
+            [
+                (UsageKind.SNAPSHOT_CREATED, at),
+                (UsageKind.SNAPSHOT_DELETED, at + timedelta(hours=30)),
+            ]
+        ):
+            UsageEvent.objects.create(
+                key=f"{vm.pk}-snap-{n}", vm=vm, tenant_id=vm.tenant_id,
+                environment_id=vm.environment_id, kind=kind, at=when, vcpus=1, ram_mib=512,
+                disk_gib=10, flavor=vm.flavor, snapshot_ref="s1", snapshot_gib=7,
+            )  # fmt: skip
+        snapped.append(vm.pk)
+    results = {}
+    for sql in (True, False):
+        settings.NUAGE = {**settings.NUAGE, "RATING_SQL": sql}
+        lines = list(billable_lines(tenant_ids, start=start, end=end))
+        results[sql] = (lines, billable_summaries(tenant_ids, start=start, end=end))
+    assert results[True] == results[False]
+    lines, summaries = results[True]
+    flat = [ln for _names, vm_lines in lines for ln in vm_lines]
+    assert flat == _billable(tenant_ids, start=start, end=end)
+    assert {ln.vm_id for ln in flat if ln.resource == Resource.SNAPSHOT} <= set(snapped)
+    assert any(ln.resource == Resource.SNAPSHOT for ln in flat)
+    for tenant_id in tenant_ids:
+        mine = [ln for ln in flat if ln.tenant_id == tenant_id]
+        assert summaries[tenant_id] == (len(mine), sum(ln.amount for ln in mine))
+
+
+def test_a_day_of_use_under_one_list_is_exact():
+    """A hand-checked case: 2 vCPUs and 1.5 GiB running 1 h 30 min, the disk 2 h."""
+    flavor = FlavorFactory(vcpus=2, ram_mib=1536, disk_gib=20)
+    tenant = TenantFactory()
+    env = EnvironmentFactory(tenant=tenant)
+    vm = VirtualMachine.objects.create(
+        tenant=tenant, environment=env, owner=UserFactory(), name="web", flavor=flavor,
+        image=ImageFactory(),
+    )  # fmt: skip
+    listed = price_list(datetime(2025, 1, 1, tzinfo=UTC), "0.04", "0.005", "0.01")
+    for n, (kind, minutes) in enumerate(
+        [(UsageKind.CREATED, 0), (UsageKind.STARTED, 30), (UsageKind.STOPPED, 120)]
+    ):
+        UsageEvent.objects.create(
+            key=f"k{n}", vm=vm, tenant=tenant, environment=env, kind=kind,
+            at=T0 + timedelta(minutes=minutes), vcpus=2, ram_mib=1536, disk_gib=20, flavor=flavor,
+        )  # fmt: skip
+    end = T0 + timedelta(hours=2)
+    prices = selectors.prices_for_period(start=T0, end=end)
+    [(names, lines)] = lines_sql([tenant.pk], prices, start=T0, end=end)
+    assert names.vm == "web"
+    got = {(ln.resource, ln.quantity, ln.seconds, ln.amount) for ln in lines}
+    assert got == {
+        (Resource.CPU, Decimal(2), Decimal(5400), Decimal("0.12")),
+        (Resource.RAM, Decimal("1.5"), Decimal(5400), Decimal("0.01")),
+        (Resource.DISK, Decimal(20), Decimal(7200), Decimal("0.40")),
+    }
+    assert {ln.price_list_id for ln in lines} == {listed.pk}
