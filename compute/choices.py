@@ -267,3 +267,10 @@ class RecommendationStatus(models.TextChoices):
     DISMISSED = "dismissed", _("Dismissed")
     # The VM moved, stopped or went away, a host changed, or a newer run replaced it.
     STALE = "stale", _("Stale")
+
+
+class ConsoleKind(models.TextChoices):
+    """The two ways into a running VM from the browser."""
+
+    SERIAL = "serial", _("Serial console")
+    VNC = "vnc", _("Graphical console")

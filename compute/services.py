@@ -483,6 +483,8 @@ def placement_claim(*, vm: VirtualMachine) -> Host:
 
 
 def _domain_spec(vm: VirtualMachine, disk_path: str) -> hypervisor.DomainSpec:
+    from compute.console import console_vnc_password  # it needs can_operate from here
+
     host = vm.host
     assert host is not None
     log_dir = settings.NUAGE["SERIAL_LOG_DIR"]
@@ -499,6 +501,7 @@ def _domain_spec(vm: VirtualMachine, disk_path: str) -> hypervisor.DomainSpec:
         cmdline=vm.image.cmdline if vm.image.kind == "kernel" else "",
         serial_log=f"{log_dir}/{vm.domain_name}-serial.log",
         tenant=vm.tenant.slug,
+        vnc_password=console_vnc_password(vm.uuid) if host.domain_type == "qemu" else "",
     )
 
 

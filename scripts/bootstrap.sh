@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 mode=${1:-test}
 
-base=(python3 python3-venv python3-dev gcc pkg-config libvirt-dev libvirt0 gettext)
+base=(python3 python3-venv python3-dev gcc pkg-config libvirt-dev libvirt0 gettext nodejs npm)
 full=(postgresql redis-server libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils
       dnsmasq-base busybox-static linux-image-amd64 chromium poppler-utils cpio)
 want=("${base[@]}")
@@ -41,4 +41,13 @@ if [ ! -e "$stamp" ]; then
   .venv/bin/pip install -q -e ".[dev]"
   rm -f .venv/.stamp-*
   touch "$stamp"
+fi
+
+# Browser libraries of the consoles (xterm.js, noVNC) from package-lock.json, served as static
+# files from node_modules; reinstalled only when the lock file changes.
+npm_stamp=node_modules/.stamp-$(sha256sum package-lock.json | cut -c1-16)
+if [ ! -e "$npm_stamp" ]; then
+  echo "==> npm ci (console libraries)"
+  npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
+  touch "$npm_stamp"
 fi
