@@ -34,5 +34,5 @@ echo "Worker log: var/worker.log"
 # uvicorn serves the site and the consoles' websockets (ASGI); WhiteNoise the static files.
 web_host=${addr%:*}
 web_port=${addr##*:}
-.venv/bin/uvicorn portal.asgi:application --host "$web_host" --port "$web_port" \
+.venv/bin/uvicorn portal.asgi:application --host "$web_host" --port "$web_port" --ws wsproto \
   --log-level warning --no-access-log
