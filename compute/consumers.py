@@ -38,7 +38,13 @@ ENDED = 4502
 
 class _SerialHub:
     """One libvirt console stream of a VM shared by every tab of this process that shows it
-    (libvirt allows one console session per domain): output goes to all, input from any."""
+    (libvirt allows one console session per domain): output goes to all, input from any.
+
+    The stream stays open NUAGE["CONSOLE_LINGER_SECONDS"] after the last tab leaves: QEMU notices
+    a newly opened serial pty only on its next once-a-second check, so a reload or a new tab
+    within that time answers at once instead of after up to a second. Every tab still needs its
+    own ticket.
+    """
 
     _hubs: dict[tuple[int, str, str], asyncio.Task[_SerialHub]] = {}
 
@@ -47,6 +53,8 @@ class _SerialHub:
         self._loop = asyncio.get_running_loop()
         self._queues: set[asyncio.Queue[bytes | None]] = set()
         self._console = SerialConsole(uri, uuid, self._from_libvirt)
+        self._closing: asyncio.TimerHandle | None = None
+        self._ended = False
 
     @classmethod
     async def join(cls, uri: str, uuid: str) -> tuple[_SerialHub, asyncio.Queue[bytes | None]]:
@@ -61,6 +69,9 @@ class _SerialHub:
             if cls._hubs.get(key) is task:
                 del cls._hubs[key]
             raise
+        if hub._closing is not None:
+            hub._closing.cancel()
+            hub._closing = None
         queue: asyncio.Queue[bytes | None] = asyncio.Queue()
         hub._queues.add(queue)
         return hub, queue
@@ -77,7 +88,10 @@ class _SerialHub:
 
     def _fan_out(self, data: bytes | None) -> None:
         if data is None:
+            self._ended = True
             self._forget()
+            if not self._queues:
+                self._close_now()
         for queue in self._queues:
             queue.put_nowait(data)
 
@@ -86,14 +100,31 @@ class _SerialHub:
         if task is not None and task.done() and not task.cancelled() and task.result() is self:
             del self._hubs[self.key]
 
+    def _close_now(self) -> None:
+        self._forget()
+        if self._closing is not None:
+            self._closing.cancel()
+            self._closing = None
+        close = sync_to_async(self._console.close, thread_sensitive=False)
+        self._loop.create_task(close())
+
+    def _expire(self) -> None:
+        self._closing = None
+        if not self._queues:
+            self._close_now()
+
     async def send(self, data: bytes) -> None:
         await sync_to_async(self._console.send, thread_sensitive=False)(data)
 
     async def leave(self, queue: asyncio.Queue[bytes | None]) -> None:
         self._queues.discard(queue)
-        if not self._queues:
-            self._forget()
-            await sync_to_async(self._console.close, thread_sensitive=False)()
+        if self._queues:
+            return
+        linger = float(settings.NUAGE["CONSOLE_LINGER_SECONDS"])
+        if self._ended or linger <= 0:
+            self._close_now()
+        elif self._closing is None:
+            self._closing = self._loop.call_later(linger, self._expire)
 
 
 class _ConsoleConsumer(AsyncWebsocketConsumer):

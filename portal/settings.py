@@ -327,6 +327,9 @@ NUAGE = {
     # Browser consoles: seconds between two checks that an open session may go on (the user
     # still may use the VM, the VM still runs).
     "CONSOLE_CHECK_SECONDS": env.float("NUAGE_CONSOLE_CHECK_SECONDS", default=2.0),
+    # How long a VM's serial console stream stays open after its last tab closed (a reload or a
+    # new tab then answers at once; QEMU notices a newly opened console within a second only).
+    "CONSOLE_LINGER_SECONDS": env.float("NUAGE_CONSOLE_LINGER_SECONDS", default=30.0),
     # Where browsers open the consoles' websockets (ws:// or wss://, no path): a separate
     # uvicorn process in production; empty = the site's own address (the demo's one server).
     "CONSOLE_URL": env("NUAGE_CONSOLE_URL", default="").rstrip("/"),
