@@ -256,3 +256,53 @@ def test_console_page_of_another_tenants_vm_is_not_found(other_world, vm, client
     client.force_login(other_world.member)
 
     assert client.get(f"/vms/{vm.pk}/console/serial/").status_code == 404
+
+
+def test_vm_page_offers_both_consoles_only_while_it_runs(world, vm, client):
+    client.force_login(world.member)
+
+    page = client.get(f"/vms/{vm.pk}/").content.decode()
+    assert f"/vms/{vm.pk}/console/serial/" in page
+    assert f"/vms/{vm.pk}/console/vnc/" in page
+
+    VirtualMachine.objects.filter(pk=vm.pk).update(state=VMState.STOPPED)
+    assert "/console/" not in client.get(f"/vms/{vm.pk}/").content.decode()
+
+
+# --- the VNC handshake ---------------------------------------------------------------------
+
+
+def test_vnc_auth_response_is_des_of_the_challenge_with_the_bit_reversed_password():
+    from compute.vnc import _des_key, vnc_auth_response
+
+    # 'a' = 0x61 = 0b01100001 -> 0b10000110 = 0x86; padding zeros stay zeros.
+    assert _des_key("a") == bytes([0x86, 0, 0, 0, 0, 0, 0, 0])
+    challenge = bytes(range(16))
+    response = vnc_auth_response("secret12", challenge)
+    assert len(response) == 16
+    assert response != vnc_auth_response("secret13", challenge)
+    # Only the first 8 characters count, as in every VNC server.
+    assert response == vnc_auth_response("secret12-and-more", challenge)
+
+
+def test_browser_handshake_offers_no_authentication_then_relays():
+    from compute.vnc import BrowserHandshake, VncError
+
+    hs = BrowserHandshake()
+    assert hs.greeting() == b"RFB 003.008\n"
+    # The version may come in pieces.
+    assert hs.feed(b"RFB 003") == (b"", b"")
+    reply, rest = hs.feed(b".008\n")
+    assert (reply, rest) == (bytes([1, 1]), b"")
+    # Security type None, then ClientInit (shared flag) which belongs to the display.
+    reply, rest = hs.feed(b"\x01\x01")
+    assert reply == b"\x00\x00\x00\x00"
+    assert rest == b"\x01"
+    assert hs.done
+
+    with pytest.raises(VncError):
+        BrowserHandshake().feed(b"GET / HTTP/1.1\r\n")
+    refused = BrowserHandshake()
+    refused.feed(b"RFB 003.008\n")
+    with pytest.raises(VncError):
+        refused.feed(b"\x02")
