@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
-# Install what Nuage needs and is missing: Debian packages (as root) and the Python venv.
+# Install what Nuage needs and is missing: Debian packages (as root), the Python venv and the
+# browser libraries (npm).
 # Usage: scripts/bootstrap.sh demo|test    (test adds the services, QEMU and Chromium)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode=${1:-test}
 
-base=(python3 python3-venv python3-dev gcc pkg-config libvirt-dev libvirt0 gettext nodejs npm)
+base=(python3 python3-venv python3-dev gcc pkg-config libvirt-dev libvirt0 gettext)
 full=(postgresql redis-server libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils
       dnsmasq-base busybox-static linux-image-amd64 chromium poppler-utils cpio)
 want=("${base[@]}")
 [ "$mode" = test ] && want+=("${full[@]}")
+# node and npm (the consoles' browser libraries): Debian's, unless an npm is already there
+# (NodeSource's nodejs package brings its own and conflicts with Debian's npm).
+command -v npm >/dev/null 2>&1 || want+=(nodejs npm)
 
 missing=()
 for pkg in "${want[@]}"; do
