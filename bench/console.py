@@ -266,8 +266,8 @@ def main() -> int:
                 f"sequential rounds, the reopen ones after {args.warmup} warm-up rounds.",
                 "",
                 "Each round: GET the console page (ticket issued), open its websocket (ticket "
-                "spent and audited, libvirt console stream opened), press Enter, first byte back "
-                "from the guest's shell.",
+                "spent and audited, libvirt console stream opened or, within 30 s of the last "
+                "tab, reused), press Enter, first byte back from the guest's shell.",
                 "",
                 *(f"- {line}" for line in lines),
                 "",

@@ -190,6 +190,18 @@ def test_graphical_console_connects_and_ends_when_the_vm_stops(
     page.wait_for_timeout(500)
     shot(page, "console-vnc-390")
 
+    # A serial console open beside it: both end when the VM goes away, before any periodic
+    # check could notice (Nuage still believes the VM runs).
+    serial = page.context.new_page()
+    serial.goto(f"/vms/{vm.pk}/console/serial/")
+    expect(serial.locator("#console-status")).to_have_attribute(
+        "data-state", "connected", timeout=CONNECT_TIMEOUT
+    )
+
     assert vm.host is not None
     hypervisor.remove_domain(vm.host.uri, str(vm.uuid))
     expect(status).to_have_attribute("data-state", "closed", timeout=CONNECT_TIMEOUT)
+    expect(serial.locator("#console-status")).to_have_attribute(
+        "data-state", "closed", timeout=CONNECT_TIMEOUT
+    )
+    expect(serial.locator("#console-status")).to_contain_text("the VM stopped")
