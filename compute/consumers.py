@@ -17,7 +17,9 @@ from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
+from django.utils import translation
 from django.utils.translation import gettext as _
+from django.utils.translation.trans_real import parse_accept_lang_header
 
 from compute.choices import ConsoleKind
 from compute.console import (
@@ -135,6 +137,7 @@ class _ConsoleConsumer(AsyncWebsocketConsumer):
 
     async def connect(self) -> None:
         self._tasks = []
+        translation.activate(_language(self.scope))
         user = self.scope.get("user")
         kwargs = self.scope["url_route"]["kwargs"]
         if user is None or not user.is_authenticated:
@@ -207,6 +210,22 @@ class _ConsoleConsumer(AsyncWebsocketConsumer):
 
     async def stop_backend(self) -> None:
         raise NotImplementedError
+
+
+def _language(scope: dict[str, Any]) -> str:
+    """The language the pages are shown in: the language cookie, else the browser's choice."""
+    chosen = scope.get("cookies", {}).get(settings.LANGUAGE_COOKIE_NAME)
+    candidates = [chosen] if chosen else []
+    for name, value in scope.get("headers", []):
+        if name == b"accept-language":
+            accepted = parse_accept_lang_header(value.decode("latin-1"))
+            candidates += [code for code, _q in accepted if code != "*"]
+    for code in candidates:
+        try:
+            return translation.get_supported_language_variant(code)
+        except LookupError:
+            continue
+    return settings.LANGUAGE_CODE
 
 
 def _truncate(reason: str) -> str:

@@ -177,7 +177,7 @@ def test_vnc_password_is_per_vm_and_in_the_domain_xml(world, vm, sim_host):
 # --- the websocket endpoint ----------------------------------------------------------------
 
 
-def handshake(user, path: str) -> dict:
+def handshake(user, path: str, *, language: str = "en") -> dict:
     """What the ASGI application answers to a websocket handshake (as uvicorn would send it)."""
     from portal.asgi import application
 
@@ -185,7 +185,11 @@ def handshake(user, path: str) -> dict:
         "type": "websocket",
         "path": path,
         "query_string": b"",
-        "headers": [(b"host", b"127.0.0.1"), (b"origin", b"http://127.0.0.1")],
+        "headers": [
+            (b"host", b"127.0.0.1"),
+            (b"origin", b"http://127.0.0.1"),
+            (b"accept-language", language.encode()),
+        ],
         "client": ("127.0.0.1", 50000),
         "extensions": {"websocket.http.response": {}},
         "user": user,
@@ -225,6 +229,14 @@ def test_websocket_refuses_another_tenants_vm(world, other_world, vm):
 
     assert answer["status"] == 403
     assert opened(vm) == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_websocket_refusal_speaks_the_browsers_language(world, vm):
+    answer = handshake(world.member, f"/ws/vms/{vm.pk}/console/serial/x/", language="fr-FR,fr")
+
+    assert answer["status"] == 403
+    assert answer["body"].decode() == "Ce lien de console n’est pas valide."
 
 
 # --- the console page ----------------------------------------------------------------------
