@@ -192,6 +192,8 @@ class _ConsoleConsumer(AsyncWebsocketConsumer):
             except ConsoleRefused as exc:
                 await self.end(4000 + exc.status, exc.message)
                 return
+            except Exception:  # the database hiccuped: keep the session, check again later
+                logger.exception("console check of VM %s failed", self.vm.pk)
 
     async def end(self, code: int, reason: str) -> None:
         await self.close(code=code, reason=_truncate(reason))
