@@ -10,7 +10,6 @@ from asgiref.testing import ApplicationCommunicator
 from django.utils import timezone
 from lxml import etree
 
-from compute import services
 from compute.choices import ConsoleKind, VMState
 from compute.console import (
     ConsoleRefused,
@@ -21,6 +20,7 @@ from compute.console import (
 )
 from compute.hypervisor.xml import domain_xml
 from compute.models import ConsoleToken, VirtualMachine
+from compute.services import steps
 from portal.models import AuditEntry, Membership
 from tests.conftest import TenantWorld
 from tests.factories import VirtualMachineFactory
@@ -163,7 +163,7 @@ def test_vnc_password_is_per_vm_and_in_the_domain_xml(world, vm, sim_host):
 
     sim_host.domain_type = "qemu"
     vm.host = sim_host
-    spec = services._domain_spec(vm, "/var/lib/libvirt/images/x.qcow2")
+    spec = steps._domain_spec(vm, "/var/lib/libvirt/images/x.qcow2")
     graphics = etree.fromstring(domain_xml(spec)).find("devices/graphics")
     assert graphics is not None
     assert graphics.attrib == {

@@ -15,9 +15,10 @@ from playwright.sync_api import Browser, Page, expect
 from websockets import InvalidStatus, Origin
 from websockets.sync.client import connect
 
-from compute import hypervisor, services
+from compute import hypervisor
 from compute.choices import VMState
 from compute.models import Host, Image, VirtualMachine
+from compute.services import steps
 from portal.choices import Role
 from portal.models import AuditEntry, Membership, User
 from tests.browser.conftest import PASSWORD, browser, shot  # noqa: F401 - the fixture
@@ -62,7 +63,7 @@ def running_vm(qemu_host: Host, tiny_image: Image, guests: Guests) -> VirtualMac
     path = hypervisor.ensure_volume(
         qemu_host.uri, pool=POOL, name=vm.volume_name, capacity_gib=1, backing_volume=None
     )
-    hypervisor.ensure_domain_defined(qemu_host.uri, services._domain_spec(vm, path))
+    hypervisor.ensure_domain_defined(qemu_host.uri, steps._domain_spec(vm, path))
     hypervisor.ensure_domain_running(qemu_host.uri, str(vm.uuid))
     guests.wait_booted(vm.domain_name)
     return vm
