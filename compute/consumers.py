@@ -29,7 +29,7 @@ from compute.console import (
     console_vnc_password,
 )
 from compute.hypervisor import HypervisorError
-from compute.hypervisor.console import SerialConsole, vnc_address, vnc_port
+from compute.hypervisor.console import SCROLLBACK_BYTES, SerialConsole, vnc_address, vnc_port
 from compute.models import VirtualMachine
 from compute.vnc import BrowserHandshake, VncError, display_login
 
@@ -57,6 +57,8 @@ class _SerialHub:
         self._console = SerialConsole(uri, uuid, self._from_libvirt)
         self._closing: asyncio.TimerHandle | None = None
         self._ended = False
+        # What a tab that joins sees first: the log's tail at open, then everything since.
+        self._history = bytearray()
 
     @classmethod
     async def join(cls, uri: str, uuid: str) -> tuple[_SerialHub, asyncio.Queue[bytes | None]]:
@@ -75,6 +77,8 @@ class _SerialHub:
             hub._closing.cancel()
             hub._closing = None
         queue: asyncio.Queue[bytes | None] = asyncio.Queue()
+        if hub._history:
+            queue.put_nowait(bytes(hub._history))
         hub._queues.add(queue)
         return hub, queue
 
@@ -82,6 +86,7 @@ class _SerialHub:
     async def _open(cls, uri: str, uuid: str) -> _SerialHub:
         hub = cls(uri, uuid)
         await sync_to_async(hub._console.open, thread_sensitive=False)()
+        hub._history += hub._console.scrollback
         return hub
 
     def _from_libvirt(self, data: bytes | None) -> None:
@@ -89,6 +94,9 @@ class _SerialHub:
         self._loop.call_soon_threadsafe(self._fan_out, data)
 
     def _fan_out(self, data: bytes | None) -> None:
+        if data:
+            self._history += data
+            del self._history[:-SCROLLBACK_BYTES]
         if data is None:
             self._ended = True
             self._forget()

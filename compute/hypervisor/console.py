@@ -8,6 +8,7 @@ VNC display listens on the host's loopback only: the proxy reaches it when it ru
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -31,6 +32,8 @@ _EVENTS = (
 )
 # Loopback names: a host URI naming one of these (or none) is this machine.
 _LOCAL_NAMES = {None, "", "localhost", "127.0.0.1", "::1"}
+# What a new serial console session shows first: the end of the guest's console log.
+SCROLLBACK_BYTES = 16 * 1024
 
 
 def _run_event_loop() -> None:
@@ -71,6 +74,8 @@ class SerialConsole:
         self._stream: libvirt.virStream | None = None
         self._ended = False
         self._lock = threading.Lock()
+        # The end of the console's log, read at open (hosts local to the proxy only).
+        self.scrollback = b""
 
     def open(self) -> None:
         ensure_event_loop()
@@ -84,6 +89,7 @@ class SerialConsole:
             dom = self._conn.lookupByUUIDString(self._uuid)
             if not dom.isActive():
                 raise HypervisorError("The VM is not running.")
+            self.scrollback = _log_tail(self._uri, dom)
             self._stream = self._conn.newStream(libvirt.VIR_STREAM_NONBLOCK)
             try:
                 dom.openConsole(None, self._stream, 0)
@@ -160,6 +166,34 @@ class SerialConsole:
                 conn.close()
             except libvirt.libvirtError:
                 pass
+
+
+def _log_tail(uri: str, dom: libvirt.virDomain) -> bytes:
+    """The last SCROLLBACK_BYTES of the serial console's log file, b"" when there is none.
+
+    QEMU notices a newly opened console pty only on its next once-a-second check and drops what
+    the guest writes while nobody is attached; libvirt's log of the serial port has all of it.
+    So a session starts with what the guest printed last (its prompt, its boot messages) right
+    away, then goes on live. The log lives on the VM's host: read only when that is this machine.
+    """
+    if urlsplit(uri).hostname not in _LOCAL_NAMES:
+        return b""
+    log = etree.fromstring(dom.XMLDesc(0)).find("devices/serial/log")
+    path = log.get("file") if log is not None else None
+    if not path:
+        return b""
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            size = fh.tell()
+            fh.seek(max(0, size - SCROLLBACK_BYTES))
+            tail = fh.read(SCROLLBACK_BYTES)
+    except OSError:
+        return b""
+    if size > SCROLLBACK_BYTES:
+        # Start on a line of its own rather than in the middle of one (or of an escape sequence).
+        tail = tail[tail.find(b"\n") + 1 :]
+    return tail
 
 
 def vnc_port(uri: str, uuid: str) -> int | None:

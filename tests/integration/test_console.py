@@ -19,6 +19,7 @@ from compute import hypervisor
 from compute.choices import VMState
 from compute.models import Host, Image, VirtualMachine
 from compute.services import steps
+from compute.tinyguest import MARKER
 from portal.choices import Role
 from portal.models import AuditEntry, Membership, User
 from tests.browser.conftest import PASSWORD, browser, shot  # noqa: F401 - the fixture
@@ -130,6 +131,14 @@ def test_serial_console_runs_commands_in_two_tabs_and_closes_when_access_ends(
     status = page.locator("#console-status")
     expect(status).to_have_attribute("data-state", "connected", timeout=CONNECT_TIMEOUT)
     assert AuditEntry.objects.filter(action="vm.console_open", object_id=str(vm.pk)).count() == 1
+
+    # The session opens on what the guest printed last (the tail of its console log), at once,
+    # without waiting for QEMU to notice the new console.
+    page.wait_for_function(
+        "(m) => document.querySelector('.xterm-rows').innerText.includes(m)",
+        arg=MARKER,
+        timeout=5_000,
+    )
 
     # Typing: the guest's shell answers on the serial port.
     page.locator(".xterm-helper-textarea").press_sequentially("hostname")
