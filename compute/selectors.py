@@ -9,6 +9,7 @@ from typing import Any
 from django.db.models import Count, Prefetch, Q, QuerySet, Sum
 
 from compute.choices import PLACED_STATES, OperationStatus, VMState
+from compute.loads import host_loads
 from compute.models import (
     DrsRecommendation,
     DrsRun,
@@ -247,13 +248,10 @@ def _sum(parts: list[Resource]) -> Resource:
 
 def capacity_report(*, fetched_by: User, since: datetime) -> CapacityReport | None:
     """Per host and for the pool: allocated against physical and the overcommit limit for vCPUs,
-    RAM and disk, and the CPU and memory measured since `since` (billing.metering.host_loads).
+    RAM and disk, and the CPU and memory measured since `since` (compute.loads.host_loads).
 
     None for anyone but platform admins. Two grouped queries whatever the number of hosts.
     """
-    # Imported here: billing.metering reads compute's selectors for its own pages.
-    from billing.metering import host_loads
-
     if not fetched_by.is_platform_admin:
         return None
     hosts = list(Host.objects.order_by("name"))
