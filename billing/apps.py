@@ -6,3 +6,12 @@ from django.apps import AppConfig
 class BillingConfig(AppConfig):
     name = "billing"
     verbose_name = "Billing"
+
+    def ready(self) -> None:
+        # compute's services record usage and ask about budgets through compute.ports, so that
+        # compute never imports billing (which is built on it).
+        from billing.ledger import usage_record_transition
+        from billing.services import budget_refusal
+        from compute import ports
+
+        ports.plug_billing(usage_recorder=usage_record_transition, budget_guard=budget_refusal)

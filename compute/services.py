@@ -17,8 +17,6 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from billing.ledger import usage_record_transition
-from billing.services import budget_refusal
 from compute import hypervisor, scheduler
 from compute.choices import (
     LIVE_STATES,
@@ -46,6 +44,13 @@ from compute.models import (
     RollingMaintenance,
     VirtualMachine,
 )
+from compute.ports import (
+    budget_refusal,
+    quota_charge,
+    quota_release,
+    quota_reserve,
+    usage_record_transition,
+)
 from compute.scheduler import HostState, PlacementRequest
 from portal.audit import audit_record, changed_fields, created_fields, snapshot
 from portal.errors import ConflictError
@@ -59,7 +64,6 @@ from portal.permissions import (
     require_platform_admin,
     tenant_role,
 )
-from quotas.services import quota_charge, quota_release, quota_reserve
 
 logger = logging.getLogger(__name__)
 

@@ -10,4 +10,10 @@ class QuotasConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from compute import ports
         from quotas import signals  # noqa: F401  (connects the receivers)
+        from quotas.services import quota_charge, quota_release, quota_reserve
+
+        # compute's services take and give back quota through compute.ports, so that compute
+        # never imports quotas (which is built on it).
+        ports.plug_quotas(reserve=quota_reserve, charge=quota_charge, release=quota_release)
