@@ -44,6 +44,7 @@ from compute.models import (
     RollingMaintenance,
     VirtualMachine,
 )
+from compute.notifications import emit
 from compute.ports import (
     budget_refusal,
     quota_charge,
@@ -55,7 +56,6 @@ from compute.scheduler import HostState, PlacementRequest
 from portal.audit import audit_record, changed_fields, created_fields, snapshot
 from portal.errors import ConflictError
 from portal.models import Environment, User
-from portal.notifications import emit
 from portal.permissions import (
     ROLE_PERMS,
     Perm,

@@ -1,9 +1,10 @@
 """Events out of Nuage: e-mails to the people concerned and signed webhooks per tenant.
 
-VM events (`emit`) concern one VM; tenant events (`emit_tenant`, such as `budget.threshold`)
-concern the tenant as a whole and carry their own data. Both are called inside the caller's
-transaction; everything else runs after the commit, in Celery tasks: an event of a rolled-back
-change is never sent.
+VM events (`compute.notifications.emit`) concern one VM; tenant events (`emit_tenant`, such as
+`budget.threshold`) concern the tenant as a whole and carry their own data. Both are called
+inside the caller's transaction; everything else runs after the commit, in Celery tasks: an
+event of a rolled-back change is never sent. This module holds what every event uses (who is
+told, deliveries, signatures, retries); the VM's own payload and e-mails live in compute.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import urllib.error
 import urllib.request
 import uuid
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.conf import settings
 from django.core.mail import send_mail
@@ -27,9 +28,6 @@ from django.utils.translation import gettext as _
 from portal.models import Membership, Tenant, User, Webhook, WebhookDelivery
 from portal.permissions import ROLE_PERMS, Perm
 
-if TYPE_CHECKING:
-    from compute.models import VirtualMachine
-
 logger = logging.getLogger(__name__)
 
 VM_EVENTS = ("vm.pending_approval", "vm.approved", "vm.rejected", "vm.running", "vm.error")
@@ -37,14 +35,6 @@ TENANT_EVENTS = ("budget.threshold",)
 EVENTS = VM_EVENTS + TENANT_EVENTS  # what a webhook may subscribe to
 TEST_EVENT = "ping"
 SIGNATURE_HEADER = "X-Nuage-Signature"
-
-
-def emit(event: str, *, vm: VirtualMachine) -> None:
-    """Announce a VM event once the current transaction commits (never if it rolls back)."""
-    from portal.tasks import notify_event
-
-    event_id = str(uuid.uuid4())
-    transaction.on_commit(lambda: notify_event.delay(event, vm.pk, event_id))
 
 
 def emit_tenant(event: str, *, tenant: Tenant, data: dict[str, Any]) -> None:
@@ -55,26 +45,6 @@ def emit_tenant(event: str, *, tenant: Tenant, data: dict[str, Any]) -> None:
         raise ValueError(f"Unknown tenant event {event}")
     event_id = str(uuid.uuid4())
     transaction.on_commit(lambda: notify_tenant_event.delay(event, tenant.pk, event_id, data))
-
-
-def payload(event: str, vm: VirtualMachine, event_id: str) -> dict[str, Any]:
-    return {
-        "event": event,
-        "id": event_id,
-        "sent_at": timezone.now().isoformat(),
-        "tenant": vm.tenant.slug,
-        "vm": {
-            "id": vm.pk,
-            "uuid": str(vm.uuid),
-            "name": vm.name,
-            "environment": vm.environment.name,
-            "state": vm.state,
-            "owner": vm.owner.username,
-            "host": vm.host.name if vm.host else None,
-            "error_message": vm.error_message,
-            "rejection_reason": vm.rejection_reason,
-        },
-    }
 
 
 def tenant_payload(
@@ -96,7 +66,7 @@ def sign(secret: str, body: bytes) -> str:
 # --- e-mail -----------------------------------------------------------------------------------
 
 
-def _approvers(tenant: Tenant, *, but: int | None = None) -> list[User]:
+def tenant_approvers(tenant: Tenant, *, but: int | None = None) -> list[User]:
     """The tenant's approvers and admins with an address (but the user `but`)."""
     roles = [role for role, perms in ROLE_PERMS.items() if Perm.VM_APPROVE in perms]
     return [
@@ -104,49 +74,6 @@ def _approvers(tenant: Tenant, *, but: int | None = None) -> list[User]:
         for m in Membership.objects.select_related("user").filter(tenant=tenant, role__in=roles)
         if m.user.email and m.user.is_active and m.user_id != but
     ]
-
-
-def _mail(event: str, vm: VirtualMachine) -> tuple[str, str]:
-    link = f"{settings.NUAGE['BASE_URL'].rstrip('/')}/vms/{vm.pk}/"
-    names = {"vm": vm.name, "tenant": vm.tenant.name, "env": vm.environment.name}
-    if event == "vm.pending_approval":
-        subject = _("[Nuage] %(vm)s waits for your approval") % names
-        text = _("%(owner)s asks for %(vm)s in %(tenant)s/%(env)s (%(flavor)s).") % {
-            **names,
-            "owner": vm.owner.username,
-            "flavor": vm.flavor.name,
-        }
-    elif event == "vm.approved":
-        subject = _("[Nuage] %(vm)s was approved") % names
-        text = _("%(vm)s in %(tenant)s/%(env)s was approved; it is being built.") % names
-    elif event == "vm.rejected":
-        subject = _("[Nuage] %(vm)s was rejected") % names
-        text = _("%(vm)s was rejected. Reason: %(reason)s") % {
-            **names,
-            "reason": vm.rejection_reason,
-        }
-    elif event == "vm.running":
-        subject = _("[Nuage] %(vm)s is running") % names
-        text = _("%(vm)s in %(tenant)s/%(env)s is running.") % names
-    else:
-        subject = _("[Nuage] %(vm)s failed") % names
-        text = _("%(vm)s is in error: %(error)s") % {**names, "error": vm.error_message}
-    return subject, f"{text}\n\n{link}\n"
-
-
-def send_emails(event: str, vm: VirtualMachine) -> int:
-    recipients = (
-        _approvers(vm.tenant, but=vm.owner_id) if event == "vm.pending_approval" else [vm.owner]
-    )
-    sent = 0
-    for user in recipients:
-        if not user.email:
-            continue
-        # In the recipient's language when we know it (the e-mail is read later, elsewhere).
-        with translation.override(getattr(user, "language", None) or settings.LANGUAGE_CODE):
-            subject, body = _mail(event, vm)
-        sent += send_mail(subject, body, None, [user.email], fail_silently=False)
-    return sent
 
 
 def _tenant_mail(event: str, tenant: Tenant, data: dict[str, Any]) -> tuple[str, str]:
@@ -180,7 +107,7 @@ def _tenant_mail(event: str, tenant: Tenant, data: dict[str, Any]) -> tuple[str,
 def send_tenant_emails(event: str, tenant: Tenant, data: dict[str, Any]) -> int:
     """Tenant events go to the tenant's admins and approvers, each in their language."""
     sent = 0
-    for user in _approvers(tenant):
+    for user in tenant_approvers(tenant):
         with translation.override(getattr(user, "language", None) or settings.LANGUAGE_CODE):
             subject, body = _tenant_mail(event, tenant, data)
         sent += send_mail(subject, body, None, [user.email], fail_silently=False)
@@ -190,20 +117,14 @@ def send_tenant_emails(event: str, tenant: Tenant, data: dict[str, Any]) -> int:
 # --- webhooks ---------------------------------------------------------------------------------
 
 
-def deliveries_create(event: str, vm: VirtualMachine, event_id: str) -> list[int]:
-    """One delivery per interested webhook; a rerun with the same event id adds none."""
-    body = json.dumps(payload(event, vm, event_id), sort_keys=True)
-    return _deliveries_create(event, vm.tenant, event_id, body)
-
-
 def tenant_deliveries_create(
     event: str, tenant: Tenant, event_id: str, data: dict[str, Any]
 ) -> list[int]:
     body = json.dumps(tenant_payload(event, tenant, event_id, data), sort_keys=True)
-    return _deliveries_create(event, tenant, event_id, body)
+    return webhook_deliveries_create(event, tenant, event_id, body)
 
 
-def _deliveries_create(event: str, tenant: Tenant, event_id: str, body: str) -> list[int]:
+def webhook_deliveries_create(event: str, tenant: Tenant, event_id: str, body: str) -> list[int]:
     created = []
     for hook in Webhook.objects.filter(tenant=tenant, enabled=True):
         if not hook.wants(event):

@@ -9,22 +9,6 @@ from celery import shared_task
 from portal import notifications
 
 
-@shared_task(name="portal.notify_event", acks_late=True)
-def notify_event(event: str, vm_id: int, event_id: str, **_kwargs: Any) -> None:
-    from compute.models import VirtualMachine
-
-    vm = (
-        VirtualMachine.objects.select_related("tenant", "environment", "owner", "flavor", "host")
-        .filter(pk=vm_id)
-        .first()
-    )
-    if vm is None:
-        return
-    for delivery_id in notifications.deliveries_create(event, vm, event_id):
-        webhook_deliver.delay(delivery_id)
-    notifications.send_emails(event, vm)
-
-
 @shared_task(name="portal.notify_tenant_event", acks_late=True)
 def notify_tenant_event(
     event: str, tenant_id: int, event_id: str, data: dict[str, Any], **_kwargs: Any
