@@ -144,7 +144,7 @@ def test_unreachable_host_is_skipped_and_the_others_sampled(
     drop_connection(gone.uri)
     ledger = list(UsageEvent.objects.values_list("pk", flat=True))
 
-    with caplog.at_level(logging.WARNING, logger="billing.sampling"):
+    with caplog.at_level(logging.WARNING, logger="metering.sampling"):
         assert tasks.meter_dispatch() == 2  # eager: both hosts' tasks ran, neither raised
     assert f"host {gone.name} not sampled" in caplog.text
 
