@@ -1,5 +1,5 @@
 """Celery tasks of billing: budgets and the daily drafting of last month's invoices; thin, they
-call services.py and invoicing.py. (The metering tasks live in metering/tasks.py.)"""
+call services.py and invoicing.py."""
 
 from __future__ import annotations
 
