@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any, NoReturn
+from typing import Any, ClassVar, NoReturn
 
 from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
@@ -13,6 +13,7 @@ from django.utils.translation import gettext_lazy as _
 from billing.choices import InvoiceKind, InvoiceStatus, Resource, UsageKind
 from compute.models import Flavor, VirtualMachine
 from portal.models import Environment, Tenant, User
+from portal.scoping import TenantScopedQuerySet
 
 
 class LedgerImmutableError(Exception):
@@ -23,7 +24,7 @@ def _refuse(*_args: Any, **_kwargs: Any) -> NoReturn:
     raise LedgerImmutableError("Usage events are immutable; record a new event instead.")
 
 
-class UsageEventQuerySet(models.QuerySet["UsageEvent"]):
+class UsageEventQuerySet(TenantScopedQuerySet["UsageEvent"]):
     # The database refuses too (a trigger, migration 0002); this says so before the round trip.
     update = _refuse
     delete = _refuse
@@ -85,7 +86,7 @@ class UsageInterval(models.Model):
     On PostgreSQL a statement trigger on the ledger (migration 0008) replays the events of every
     VM an INSERT touched and rewrites that VM's intervals in the same transaction, whatever the
     order the events arrive in: the ledger stays the only source of truth and this table is its
-    exact projection (tests/billing/test_invoice_sql.py compares both). Invoicing sums these
+    exact projection (tests/billing/test_rating_sql.py compares both). Invoicing sums these
     rows instead of replaying the whole ledger with window functions on every run. Only
     stretches in which something is charged are kept (the VM exists or runs); instants are
     integer microseconds since the epoch and `end_us` is null while the stretch is still open.
@@ -105,6 +106,8 @@ class UsageInterval(models.Model):
     running = models.BooleanField()
     # The VM's first deletion: readers leave out a VM deleted before their period altogether.
     deleted_us = models.BigIntegerField(null=True)
+
+    objects = TenantScopedQuerySet["UsageInterval"].as_manager()
 
     class Meta:
         indexes = [models.Index(fields=["tenant", "start_us"], name="usage_interval_tenant")]
@@ -212,6 +215,8 @@ class Budget(models.Model):
     )
     updated_at = models.DateTimeField(auto_now=True)
 
+    objects = TenantScopedQuerySet["Budget"].as_manager()
+
     class Meta:
         ordering = ["tenant"]
         constraints = [
@@ -245,6 +250,8 @@ class BudgetAlert(models.Model):
     forecast = models.DecimalField(max_digits=14, decimal_places=2)
     created_at = models.DateTimeField(auto_now_add=True)
 
+    objects = TenantScopedQuerySet["BudgetAlert"].as_manager()
+
     class Meta:
         ordering = ["-month", "threshold", "id"]
         constraints = [
@@ -268,7 +275,7 @@ def _refuse_issued() -> NoReturn:
     )
 
 
-class InvoiceQuerySet(models.QuerySet["Invoice"]):
+class InvoiceQuerySet(TenantScopedQuerySet["Invoice"]):
     # The database refuses too (a trigger, migration 0003); this says so before the round trip.
     def update(self, **kwargs: Any) -> int:
         if self.filter(status=InvoiceStatus.ISSUED).exists():
@@ -318,7 +325,7 @@ class Invoice(models.Model):
     number = models.CharField(max_length=20, unique=True, null=True, blank=True)
     total = models.DecimalField(max_digits=14, decimal_places=2, default=Decimal("0.00"))
     # A draft stores no lines: they are computed from the ledger when it is shown, and written
-    # when it is issued (billing/invoicing.py). Its header keeps their count and total.
+    # when it is issued (billing/invoicing/services.py). Its header keeps their count and total.
     line_count = models.PositiveIntegerField(default=0, editable=False)
     drafted_by = models.ForeignKey(
         User, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
@@ -381,11 +388,11 @@ class Invoice(models.Model):
     def _stored_as_issued(self) -> bool:
         return (
             self.pk is not None
-            and Invoice.objects.filter(pk=self.pk, status=InvoiceStatus.ISSUED).exists()
+            and Invoice.objects.unscoped().filter(pk=self.pk, status=InvoiceStatus.ISSUED).exists()
         )
 
 
-class InvoiceLineQuerySet(models.QuerySet["InvoiceLine"]):
+class InvoiceLineQuerySet(TenantScopedQuerySet["InvoiceLine"]):
     def update(self, **kwargs: Any) -> int:
         if self.filter(invoice__status=InvoiceStatus.ISSUED).exists():
             _refuse_issued()
@@ -422,6 +429,7 @@ class InvoiceLine(models.Model):
     amount = models.DecimalField(max_digits=14, decimal_places=2)
     description = models.CharField(max_length=300)
 
+    tenant_path: ClassVar[str] = "invoice__tenant"
     objects = InvoiceLineQuerySet.as_manager()
 
     class Meta:
@@ -448,4 +456,8 @@ class InvoiceLine(models.Model):
         return (self.seconds / 3600).quantize(Decimal("0.01"))
 
     def _in_issued_invoice(self) -> bool:
-        return Invoice.objects.filter(pk=self.invoice_id, status=InvoiceStatus.ISSUED).exists()
+        return (
+            Invoice.objects.unscoped()
+            .filter(pk=self.invoice_id, status=InvoiceStatus.ISSUED)
+            .exists()
+        )

@@ -2,36 +2,36 @@
 
 from __future__ import annotations
 
-import heapq
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from datetime import date, datetime
 from itertools import groupby
 from operator import itemgetter
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.db import connection
 from django.db.models import OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.utils import timezone
 
-from billing.choices import InvoiceStatus, UsageKind
+from billing.choices import UsageKind
 from billing.costs import MonthCost, local_days, month_period
 from billing.models import (
     Budget,
     BudgetAlert,
     FlavorPrice,
-    Invoice,
-    InvoiceLine,
     PriceList,
     UsageEvent,
 )
-from billing.usage import LedgerEvent, Prices, UsageLine, usage_lines, usage_lines_split
-from billing.usage_sql import snapshot_vm_ids, usage_lines_sql
+from billing.rating.python import (
+    LedgerEvent,
+    Prices,
+    UsageLine,
+    VMNames,
+    usage_lines,
+    usage_lines_split,
+)
 from compute.models import VirtualMachine
-from portal.models import Membership, Tenant, User
-from portal.permissions import ROLE_PERMS, Perm, platform_perms
-from portal.selectors import tenant_list
+from portal.models import Tenant, User
+from portal.permissions import Perm, platform_perms
 
 
 def billing_currency() -> str:
@@ -110,7 +110,7 @@ def prices_for_period(*, start: datetime, end: datetime) -> list[Prices]:
 def usage_event_list(
     *, fetched_by: User, tenant: Tenant | None = None, before: datetime | None = None
 ) -> QuerySet[UsageEvent]:
-    qs = UsageEvent.objects.filter(tenant__in=tenant_list(fetched_by=fetched_by))
+    qs = UsageEvent.objects.visible_to(fetched_by)
     if tenant is not None:
         qs = qs.filter(tenant=tenant)
     if before is not None:
@@ -138,7 +138,9 @@ def _ledger_event(row: UsageEvent) -> LedgerEvent:
 
 def _ledger(rows: QuerySet[UsageEvent], start: datetime) -> Iterator[LedgerEvent]:
     # VMs deleted before the period cannot contribute; their history need not be read.
-    gone = UsageEvent.objects.filter(kind=UsageKind.DELETED, at__lt=start).values("vm_id")
+    gone = (
+        UsageEvent.objects.unscoped().filter(kind=UsageKind.DELETED, at__lt=start).values("vm_id")
+    )
     return (_ledger_event(row) for row in rows.exclude(vm_id__in=gone).iterator(chunk_size=2000))
 
 
@@ -194,19 +196,17 @@ def month_cost(
 
 def tenant_month_cost(*, tenant: Tenant, now: datetime | None = None) -> MonthCost:
     """Unscoped, for Nuage's own checks (budget alerts, the request hook), never for pages."""
-    rows = UsageEvent.objects.filter(tenant=tenant).order_by("at", "id")
+    rows = UsageEvent.objects.unscoped().filter(tenant=tenant).order_by("at", "id")
     return _month_cost(rows, tenant.zone, now or timezone.now(), False)
 
 
 def budget_list(*, fetched_by: User) -> QuerySet[Budget]:
     """The budgets of the tenants the user sees (members read their tenant's)."""
-    return Budget.objects.filter(tenant__in=tenant_list(fetched_by=fetched_by)).select_related(
-        "tenant", "updated_by"
-    )
+    return Budget.objects.visible_to(fetched_by).select_related("tenant", "updated_by")
 
 
 def budget_alert_list(*, fetched_by: User) -> QuerySet[BudgetAlert]:
-    return BudgetAlert.objects.filter(tenant__in=tenant_list(fetched_by=fetched_by))
+    return BudgetAlert.objects.visible_to(fetched_by)
 
 
 # The columns of a ledger row, in LedgerEvent's field order (the last one is its `seq`).
@@ -228,24 +228,17 @@ _EVENT_COLUMNS = (
 _NAME_COLUMNS = ("vm__name", "environment__name", "tenant__slug")
 
 
-@dataclass(frozen=True)
-class VMNames:
-    """What a report shows of a VM beside its ids, read with its events (no lookup per VM)."""
-
-    vm: str
-    environment: str
-    tenant: str
-
-
 def _ledger_in_period(
     events: QuerySet[UsageEvent], *, start: datetime, end: datetime
 ) -> QuerySet[UsageEvent]:
     # VMs deleted before the period cannot contribute; their history need not be read.
-    gone = UsageEvent.objects.filter(kind=UsageKind.DELETED, at__lt=start).values("vm_id")
+    gone = (
+        UsageEvent.objects.unscoped().filter(kind=UsageKind.DELETED, at__lt=start).values("vm_id")
+    )
     return events.filter(at__lt=end).exclude(vm_id__in=gone)
 
 
-def _lines_by_vm(
+def lines_by_vm(
     events: QuerySet[UsageEvent], *, start: datetime, end: datetime, prices: list[Prices]
 ) -> Iterator[tuple[VMNames, list[UsageLine]]]:
     """One ordered scan of the ledger (a server-side cursor), one VM at a time.
@@ -274,94 +267,10 @@ def usage_report_rows(
     *, fetched_by: User, start: datetime, end: datetime, tenant: Tenant | None = None
 ) -> Iterator[tuple[VMNames, UsageLine]]:
     """The lines of `usage_report`, streamed with the names a report shows (for exports)."""
-    events = UsageEvent.objects.filter(tenant__in=tenant_list(fetched_by=fetched_by))
+    events = UsageEvent.objects.visible_to(fetched_by)
     if tenant is not None:
         events = events.filter(tenant=tenant)
     prices = prices_for_period(start=start, end=end)
-    for names, lines in _lines_by_vm(events, start=start, end=end, prices=prices):
+    for names, lines in lines_by_vm(events, start=start, end=end, prices=prices):
         for line in lines:
             yield names, line
-
-
-def usage_lines_of_tenants(
-    tenant_ids: Iterable[int],
-    *,
-    start: datetime,
-    end: datetime,
-    vm_ids: list[int] | None = None,
-) -> Iterator[tuple[VMNames, list[UsageLine]]]:
-    """Every VM's lines for these tenants over one period, in one ledger scan (invoicing); only
-    those of `vm_ids` when given (replayed in Python).
-
-    Not scoped to a user: the invoicing services check their caller's permission themselves.
-    """
-    ids = list(tenant_ids)
-    events = UsageEvent.objects.filter(tenant_id__in=ids)
-    prices = prices_for_period(start=start, end=end)
-    if vm_ids is not None:
-        return _lines_by_vm(events.filter(vm_id__in=vm_ids), start=start, end=end, prices=prices)
-    if connection.vendor != "postgresql" or not settings.NUAGE.get("USAGE_SQL", True):
-        return _lines_by_vm(events, start=start, end=end, prices=prices)
-    return _lines_by_vm_sql(events, ids, start=start, end=end, prices=prices)
-
-
-def _lines_by_vm_sql(
-    events: QuerySet[UsageEvent],
-    tenant_ids: list[int],
-    *,
-    start: datetime,
-    end: datetime,
-    prices: list[Prices],
-) -> Iterator[tuple[VMNames, list[UsageLine]]]:
-    """`_lines_by_vm`, its durations summed by PostgreSQL (billing/usage_sql.py), in the same
-    (tenant, VM) order; VMs with snapshots are replayed in Python and merged in."""
-    snapshots = snapshot_vm_ids(tenant_ids, end=end)
-    summed = (
-        (VMNames(u.vm_name, u.environment_name, u.tenant_slug), u.lines)
-        for u in usage_lines_sql(tenant_ids, prices, start=start, end=end, skip_vm_ids=snapshots)
-    )
-    if not snapshots:
-        yield from summed
-        return
-    replayed = _lines_by_vm(events.filter(vm_id__in=snapshots), start=start, end=end, prices=prices)
-    yield from heapq.merge(
-        summed, replayed, key=lambda item: (item[1][0].tenant_id, item[1][0].vm_id)
-    )
-
-
-def invoice_list(*, fetched_by: User) -> QuerySet[Invoice]:
-    """Finance and platform admins see every invoice; tenant admins their tenants'; others none."""
-    qs = Invoice.objects.select_related("tenant", "corrects")
-    if not fetched_by.is_authenticated:
-        return qs.none()
-    if Perm.INVOICE_VIEW in platform_perms(fetched_by):
-        return qs
-    return qs.filter(tenant_id__in=_invoice_tenant_ids(fetched_by))
-
-
-def _invoice_tenant_ids(user: User) -> QuerySet[Membership, int]:
-    roles = [role for role, perms in ROLE_PERMS.items() if Perm.INVOICE_VIEW in perms]
-    return Membership.objects.filter(user=user, role__in=roles).values_list("tenant_id", flat=True)
-
-
-def invoice_lines(invoice: Invoice) -> list[InvoiceLine]:
-    """An issued invoice's stored lines; a draft's computed from the ledger now (unsaved)."""
-    if invoice.status == InvoiceStatus.DRAFT:
-        from billing.invoicing import LINE_FIELDS, draft_lines  # invoicing reads selectors
-
-        return [
-            InvoiceLine(
-                invoice=invoice, sort_key=i, **dict(zip(LINE_FIELDS, line.values(), strict=True))
-            )
-            for i, line in enumerate(draft_lines(invoice), start=1)
-        ]
-    return list(InvoiceLine.objects.filter(invoice=invoice).order_by("sort_key"))
-
-
-def invoice_tenant_choices(*, fetched_by: User) -> QuerySet[Tenant]:
-    """The tenants whose invoices the user may filter on (those they see invoices of)."""
-    if not fetched_by.is_authenticated:
-        return Tenant.objects.none()
-    if Perm.INVOICE_VIEW in platform_perms(fetched_by):
-        return Tenant.objects.all()
-    return Tenant.objects.filter(pk__in=_invoice_tenant_ids(fetched_by))

@@ -1,5 +1,5 @@
 """Celery tasks of billing: budgets and the daily drafting of last month's invoices; thin, they
-call services.py and invoicing.py."""
+call services.py and invoicing/. (The metering tasks live in metering/tasks.py.)"""
 
 from __future__ import annotations
 

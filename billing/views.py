@@ -27,7 +27,7 @@ from billing.costs import MonthCost, sum_by
 from billing.forms import BudgetForm, PeriodForm
 from billing.models import Budget
 from billing.periods import day_bounds
-from billing.usage import UsageLine, total
+from billing.rating.python import UsageLine, total
 from compute.models import VirtualMachine
 from portal.charts import Series, bar_chart
 from portal.models import Environment, Tenant, User
@@ -106,7 +106,7 @@ def costs(request: HttpRequest) -> HttpResponse:
             return redirect("billing:finance")
         messages.info(request, _("Choose a tenant in the header to see its costs."))
         return redirect("ui:vm-list")
-    budget = Budget.objects.filter(tenant=tenant).first()
+    budget = Budget.objects.unscoped().filter(tenant=tenant).first()
     can_manage = has_perm(user, tenant, Perm.BUDGET_MANAGE)
     form = BudgetForm(
         request.POST if request.method == "POST" and request.POST.get("do") != "delete" else None,

@@ -210,6 +210,7 @@ class Step(models.TextChoices):
 
     SCHEDULED = "scheduled", _("Scheduled")
     CREATING_DISK = "creating_disk", _("Creating disk")
+    PREPARING_SEED = "preparing_seed", _("Writing cloud-init seed")
     DEFINING = "defining", _("Defining")
     STARTING = "starting", _("Starting")
     STOPPING = "stopping", _("Stopping")
@@ -222,7 +223,13 @@ class Step(models.TextChoices):
 
 
 OPERATION_STEPS: dict[str, list[str]] = {
-    OperationKind.PROVISION: [Step.SCHEDULED, Step.CREATING_DISK, Step.DEFINING, Step.STARTING],
+    OperationKind.PROVISION: [
+        Step.SCHEDULED,
+        Step.CREATING_DISK,
+        Step.PREPARING_SEED,
+        Step.DEFINING,
+        Step.STARTING,
+    ],
     OperationKind.START: [Step.STARTING],
     OperationKind.STOP: [Step.STOPPING],
     OperationKind.REBOOT: [Step.REBOOTING],
@@ -267,3 +274,23 @@ class RecommendationStatus(models.TextChoices):
     DISMISSED = "dismissed", _("Dismissed")
     # The VM moved, stopped or went away, a host changed, or a newer run replaced it.
     STALE = "stale", _("Stale")
+
+
+class HostStatus(models.TextChoices):
+    """A host as placement, DRS, maintenance and the UI see it (`compute.models.host_status`)."""
+
+    UP = "up", _("up")
+    MAINTENANCE = "maintenance", _("maintenance")
+    UNREACHABLE = "unreachable", _("unreachable")
+    DOWN = "down", _("down")
+    DISABLED = "disabled", _("disabled")
+
+
+# Colours the UI uses for host status badges.
+HOST_STATUS_COLOURS: dict[str, str] = {
+    HostStatus.UP: "green",
+    HostStatus.MAINTENANCE: "amber",
+    HostStatus.UNREACHABLE: "red",
+    HostStatus.DOWN: "red",
+    HostStatus.DISABLED: "amber",
+}

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import functools
+import operator
 import re
 import uuid
+from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -19,6 +22,7 @@ from compute.choices import (
     STATE_COLOURS,
     DomainType,
     DrsMode,
+    HostStatus,
     ImageKind,
     OperationKind,
     OperationStatus,
@@ -29,6 +33,7 @@ from compute.choices import (
     VMState,
 )
 from portal.models import Environment, Tenant, User
+from portal.scoping import TenantScopedQuerySet
 
 if TYPE_CHECKING:
     from django_stubs_ext import StrOrPromise
@@ -100,6 +105,37 @@ def _ratio_field(label: StrOrPromise) -> models.DecimalField:
     )
 
 
+def host_status(
+    *, enabled: bool, maintenance: bool, reachable: bool, down_since: datetime | None
+) -> HostStatus:
+    """The one rule for a host's status; placement, DRS, maintenance and the pages all use it.
+
+    Disabled first: a disabled host is not heartbeated, so its other fields are stale. Then
+    what HA declared (down), what the last libvirt call found (unreachable), and only then
+    what an admin asked (maintenance). Only an `up` host takes new VMs.
+    """
+    if not enabled:
+        return HostStatus.DISABLED
+    if down_since is not None:
+        return HostStatus.DOWN
+    if not reachable:
+        return HostStatus.UNREACHABLE
+    return HostStatus.MAINTENANCE if maintenance else HostStatus.UP
+
+
+def host_status_q(*statuses: HostStatus) -> Q:
+    """`host_status` as a filter: the host rows whose status is one of `statuses`."""
+    live = Q(enabled=True, down_since__isnull=True)
+    each = {
+        HostStatus.DISABLED: Q(enabled=False),
+        HostStatus.DOWN: Q(enabled=True, down_since__isnull=False),
+        HostStatus.UNREACHABLE: live & Q(reachable=False),
+        HostStatus.MAINTENANCE: live & Q(reachable=True, maintenance=True),
+        HostStatus.UP: live & Q(reachable=True, maintenance=False),
+    }
+    return functools.reduce(operator.or_, (each[s] for s in statuses))
+
+
 class Host(models.Model):
     name = models.CharField(max_length=63, unique=True)
     uri = models.CharField(
@@ -156,12 +192,13 @@ class Host(models.Model):
         return float(settings.NUAGE[f"{resource.upper()}_RATIO"])
 
     @property
-    def status(self) -> str:
-        if not self.enabled:
-            return "disabled"
-        if self.down_since is not None or not self.reachable:
-            return "down"
-        return "maintenance" if self.maintenance else "up"
+    def status(self) -> HostStatus:
+        return host_status(
+            enabled=self.enabled,
+            maintenance=self.maintenance,
+            reachable=self.reachable,
+            down_since=self.down_since,
+        )
 
 
 class Flavor(models.Model):
@@ -239,6 +276,8 @@ class VirtualMachine(models.Model):
     state_changed_at = models.DateTimeField(auto_now_add=True)
     deleted_at = models.DateTimeField(null=True, blank=True)
 
+    objects = TenantScopedQuerySet["VirtualMachine"].as_manager()
+
     class Meta:
         ordering = ["-created_at", "-id"]
         # The tenant's VM list, in each order it can be sorted in (compute.selectors.VM_SORTS):
@@ -273,6 +312,11 @@ class VirtualMachine(models.Model):
         return f"{self.domain_name}.qcow2"
 
     @property
+    def seed_volume_name(self) -> str:
+        """The cloud-init NoCloud seed (an ISO) beside the VM's disk in the host's pool."""
+        return f"{self.domain_name}-seed.iso"
+
+    @property
     def state_colour(self) -> str:
         return STATE_COLOURS.get(self.state, "grey")
 
@@ -302,6 +346,9 @@ class Operation(models.Model):
     # Bumped by every step; the reconciler re-dispatches an operation whose progress stalled.
     progressed_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+
+    tenant_path: ClassVar[str] = "vm__tenant"
+    objects = TenantScopedQuerySet["Operation"].as_manager()
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -6,9 +6,9 @@ from typing import Any
 
 from celery import shared_task
 
-from compute import balancing, notifications, services
+from compute import balancing, messages, services
 from compute.models import VirtualMachine
-from portal.tasks import webhook_deliver
+from portal import events
 
 
 @shared_task(name="compute.operation_advance", acks_late=True, reject_on_worker_lost=True)
@@ -32,22 +32,13 @@ def drs_cycle(**_kwargs: Any) -> dict[str, int | str]:
     return balancing.drs_cycle()
 
 
-@shared_task(name="compute.notify_vm_event", acks_late=True)
-def notify_vm_event(event: str, vm_id: int, event_id: str, **_kwargs: Any) -> None:
-    """Webhook deliveries and e-mails of one VM event; a rerun with the same id adds none."""
-    vm = (
-        VirtualMachine.objects.select_related("tenant", "environment", "owner", "flavor", "host")
-        .filter(pk=vm_id)
-        .first()
-    )
-    if vm is None:
-        return
-    for delivery_id in notifications.deliveries_create(event, vm, event_id):
-        webhook_deliver.delay(delivery_id)
-    notifications.send_emails(event, vm)
-
-
-# The name this task had in portal: messages queued before the move still run.
+# Queued by a release before the event outbox (the task's name is portal's, where it lived),
+# still in the broker during an upgrade: recorded as an outbox event under the id it was given,
+# then delivered as any other. It lives here because portal does not import compute.
 @shared_task(name="portal.notify_event", acks_late=True)
-def legacy_notify_event(event: str, vm_id: int, event_id: str, **kwargs: Any) -> None:
-    notify_vm_event(event, vm_id, event_id, **kwargs)
+def notify_event(event: str, vm_id: int, event_id: str, **_kwargs: Any) -> None:
+    vm = VirtualMachine.objects.unscoped().filter(pk=vm_id).select_related("tenant").first()
+    if vm is not None:
+        events.record_legacy(
+            event, tenant=vm.tenant, payload=messages.vm_payload(vm), event_id=event_id
+        )

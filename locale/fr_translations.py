@@ -820,5 +820,20 @@ FR.update(
         "The usage ledger changed since this draft was built or reviewed (now %(lines)s lines, %(total)s %(currency)s): rebuild the draft and review it again.": "Le journal de consommation a changé depuis la construction ou la relecture de ce brouillon (désormais %(lines)s lignes, %(total)s %(currency)s) : reconstruisez le brouillon et relisez-le.",
         "A draft's lines are computed from the usage ledger each time it is shown; issuing writes them for good.": "Les lignes d’un brouillon sont calculées à partir du journal de consommation à chaque affichage ; l’émission les fige définitivement.",
         "The usage ledger changed since this draft was built: rebuild it (draft the same month again) before issuing.": "Le journal de consommation a changé depuis la construction de ce brouillon : reconstruisez-le (préparez de nouveau le même mois) avant de l’émettre.",
+        "A valid integer is required.": "Un nombre entier valide est requis.",
+    }
+)
+
+# Cloud-init user data (compute/cloudinit.py).
+FR.update(
+    {
+        "User data is %(size)d bytes; at most %(limit)d bytes (16 KiB) are allowed.": "Les données utilisateur font %(size)d octets ; %(limit)d octets (16 Kio) au plus sont permis.",
+        "User data must be a script starting with #! or a cloud-config document starting with #cloud-config.": "Les données utilisateur doivent être un script commençant par #! ou un document cloud-config commençant par #cloud-config.",
+        " (line %(line)d, column %(column)d)": " (ligne %(line)d, colonne %(column)d)",
+        "The cloud-config is not valid YAML%(where)s: %(problem)s.": "Le cloud-config n’est pas du YAML valide%(where)s : %(problem)s.",
+        "A cloud-config document must be a mapping of keys to values.": "Un document cloud-config doit associer des clés à des valeurs.",
+        "ssh_authorized_keys in the cloud-config must be a list of key lines.": "ssh_authorized_keys dans le cloud-config doit être une liste de lignes de clés.",
+        "Writing cloud-init seed": "Écriture de l’amorce cloud-init",
+        "Cloud-init seed %(path)s ready.": "Amorce cloud-init %(path)s prête.",
     }
 )

@@ -11,6 +11,7 @@ from django.db import models
 
 from compute.models import Host, VirtualMachine
 from portal.models import Tenant
+from portal.scoping import TenantScopedQuerySet
 
 
 class MeterSample(models.Model):
@@ -75,6 +76,8 @@ class MeterRollup(models.Model):
     net_rx_bytes = models.BigIntegerField()
     net_tx_bytes = models.BigIntegerField()
     samples = models.PositiveIntegerField()
+
+    objects = TenantScopedQuerySet.as_manager()
 
     class Meta:
         abstract = True

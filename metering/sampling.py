@@ -20,9 +20,9 @@ from django.db.models.functions import TruncDay, TruncHour
 from django.utils import timezone
 
 from compute import hypervisor
-from compute.choices import VMState
+from compute.choices import HostStatus, VMState
 from compute.hypervisor import DomainStats
-from compute.models import Host, VirtualMachine
+from compute.models import Host, VirtualMachine, host_status_q
 from metering.models import MeterDaily, MeterHourly, MeterRollup, MeterSample
 from metering.selectors import ROLLUP_AGGREGATES, SAMPLE_AGGREGATES
 
@@ -64,7 +64,7 @@ def retention() -> timedelta:
 def hosts_to_sample() -> list[int]:
     """Enabled hosts that answer (maintenance included: they still run VMs until emptied)."""
     return list(
-        Host.objects.filter(enabled=True, reachable=True, down_since__isnull=True)
+        Host.objects.filter(host_status_q(HostStatus.UP, HostStatus.MAINTENANCE))
         .order_by("pk")
         .values_list("pk", flat=True)
     )
@@ -180,7 +180,8 @@ def sample_host(*, host_id: int, at: datetime | None = None) -> CycleResult:
     at = at or timezone.now()
     by_uuid = {s.uuid: s for s in stats}
     vms = list(
-        VirtualMachine.objects.filter(uuid__in=list(by_uuid))
+        VirtualMachine.objects.unscoped()
+        .filter(uuid__in=list(by_uuid))
         .exclude(state=VMState.DELETED)
         .values_list("pk", "uuid", "flavor__vcpus")
     )
@@ -355,7 +356,7 @@ def rollup_daily(*, now: datetime) -> int:
 def prune_samples(*, now: datetime) -> int:
     """Delete raw samples older than the retention, but only from hours already rolled up and
     never from the last one rolled up (the next run recomputes it)."""
-    last = MeterHourly.objects.aggregate(last=Max("bucket"))["last"]
+    last = MeterHourly.objects.unscoped().aggregate(last=Max("bucket"))["last"]
     if last is None:
         return 0
     cutoff = min(_floor_hour(now - retention()), last)

@@ -107,7 +107,7 @@ def membership_create(
         require_perm(created_by, tenant, Perm.MEMBERS_MANAGE)
     if role not in Role.values:
         raise ValidationError({"role": _("Unknown role.")})
-    if Membership.objects.filter(tenant=tenant, user=user).exists():
+    if Membership.objects.unscoped().filter(tenant=tenant, user=user).exists():
         raise ValidationError({"user": _("This user is already a member of the tenant.")})
     membership = Membership.objects.create(tenant=tenant, user=user, role=role)
     audit_record(
@@ -125,8 +125,10 @@ def _keep_an_admin(membership: Membership, *, new_role: str | None) -> None:
     """A tenant always keeps one tenant admin: the last one can be neither removed nor demoted."""
     if membership.role != Role.ADMIN or new_role == Role.ADMIN:
         return
-    admins = Membership.objects.select_for_update().filter(
-        tenant=membership.tenant, role=Role.ADMIN
+    admins = (
+        Membership.objects.unscoped()
+        .select_for_update()
+        .filter(tenant=membership.tenant, role=Role.ADMIN)
     )
     if not admins.exclude(pk=membership.pk).exists():
         raise ValidationError(
@@ -233,7 +235,11 @@ def token_revoke(*, token: ApiToken, revoked_by: User, remote_addr: str | None =
     if token.user_id != revoked_by.pk and not revoked_by.is_platform_admin:
         raise PermissionDenied(_("Only the token's owner can revoke it."))
     now = timezone.now()
-    if not ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=now):
+    if (
+        not ApiToken.objects.unscoped()
+        .filter(pk=token.pk, revoked_at__isnull=True)
+        .update(revoked_at=now)
+    ):
         raise ConflictError(_("This token is already revoked."))
     token.revoked_at = now
     audit_record(
@@ -253,9 +259,9 @@ def token_authenticate(secret: str) -> tuple[User, ApiToken]:
     token = next(
         (
             t
-            for t in ApiToken.objects.select_related("user").filter(
-                prefix=secret[:TOKEN_PREFIX_LENGTH]
-            )
+            for t in ApiToken.objects.unscoped()
+            .select_related("user")
+            .filter(prefix=secret[:TOKEN_PREFIX_LENGTH])
             if hmac.compare_digest(t.secret_hash, digest)
         ),
         None,
@@ -270,7 +276,7 @@ def token_authenticate(secret: str) -> tuple[User, ApiToken]:
         raise ValueError(_("The token's user is disabled."))
     # Written at most once a minute per token: reads stay cheap under load.
     if token.last_used_at is None or now - token.last_used_at > timedelta(minutes=1):
-        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+        ApiToken.objects.unscoped().filter(pk=token.pk).update(last_used_at=now)
     return token.user, token
 
 
@@ -289,7 +295,9 @@ def _environment_clean(environment: Environment) -> None:
         environment.full_clean(exclude=["tenant"])
     except ValidationError as exc:
         raise ValidationError(exc.message_dict) from exc
-    duplicate = Environment.objects.filter(tenant=environment.tenant, name=environment.name)
+    duplicate = Environment.objects.unscoped().filter(
+        tenant=environment.tenant, name=environment.name
+    )
     if duplicate.exclude(pk=environment.pk).exists():
         raise ValidationError({"name": _("The tenant already has an environment with this name.")})
 
@@ -358,8 +366,9 @@ def environment_update(
 
 
 def _webhook_validate(url: str, events: list[str]) -> None:
-    from portal.notifications import EVENTS
+    from portal.events import webhook_kinds
 
+    known = webhook_kinds()
     errors: dict[str, str] = {}
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -369,11 +378,11 @@ def _webhook_validate(url: str, events: list[str]) -> None:
             URLValidator(schemes=["http", "https"])(url)
         except ValidationError:
             errors["url"] = _("This is not a valid URL.")
-    unknown = sorted(set(events) - set(EVENTS))
+    unknown = sorted(set(events) - set(known))
     if unknown:
         errors["events"] = _("Unknown events: %(names)s. Known: %(known)s.") % {
             "names": ", ".join(unknown),
-            "known": ", ".join(EVENTS),
+            "known": ", ".join(known),
         }
     if errors:
         raise ValidationError(errors)
@@ -448,7 +457,7 @@ def webhook_delete(*, deleted_by: User, webhook: Webhook, remote_addr: str | Non
 @transaction.atomic
 def webhook_ping(*, requested_by: User, webhook: Webhook) -> WebhookDelivery:
     """Queue a test event to the webhook (whatever its event filter), delivered after commit."""
-    from portal.notifications import TEST_EVENT
+    from portal.delivery.webhooks import TEST_EVENT
     from portal.tasks import webhook_deliver
 
     require_perm(requested_by, webhook.tenant, Perm.TENANT_MANAGE)

@@ -41,7 +41,7 @@ from billing.api.serializers import (
 )
 from billing.choices import RESOURCE_UNITS, InvoiceKind, InvoiceStatus
 from billing.models import Budget, Invoice, PriceList
-from billing.usage import total
+from billing.rating.python import total
 from compute.models import VirtualMachine
 from compute.selectors import flavor_list
 from portal.api.viewsets import (
@@ -176,12 +176,10 @@ class BudgetViewSet(ServiceUpdateMixin, mixins.DestroyModelMixin, ScopedReadOnly
 
     @extend_schema(request=BudgetSerializer, responses={201: BudgetSerializer})
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        ser = BudgetSerializer(data=request.data)
+        ser = BudgetSerializer(data=request.data, context={"request": request})
         ser.is_valid(raise_exception=True)
         user = request_user(request)
         tenant = ser.validated_data["tenant"]
-        if not tenant_list(fetched_by=user).filter(pk=tenant.pk).exists():
-            raise ValidationError({"tenant": _("Unknown tenant.")})
         budget = services.budget_create(
             created_by=user,
             tenant=tenant,
@@ -247,17 +245,19 @@ class UsageView(ExportFormatsMixin, APIView):
             return exports.export_response(table, fmt=fmt, filename=filename)
         lines = selectors.usage_report(fetched_by=user, start=start, end=end, tenant=tenant)
         vms = dict(
-            VirtualMachine.objects.filter(pk__in={ln.vm_id for ln in lines}).values_list(
-                "pk", "name"
-            )
+            VirtualMachine.objects.unscoped()
+            .filter(pk__in={ln.vm_id for ln in lines})
+            .values_list("pk", "name")
         )
         tenants = dict(
-            Tenant.objects.filter(pk__in={ln.tenant_id for ln in lines}).values_list("pk", "slug")
+            Tenant.objects.unscoped()
+            .filter(pk__in={ln.tenant_id for ln in lines})
+            .values_list("pk", "slug")
         )
         envs = dict(
-            Environment.objects.filter(pk__in={ln.environment_id for ln in lines}).values_list(
-                "pk", "name"
-            )
+            Environment.objects.unscoped()
+            .filter(pk__in={ln.environment_id for ln in lines})
+            .values_list("pk", "name")
         )
         report = {
             "tenant": tenant.slug if tenant else None,
@@ -293,7 +293,7 @@ class InvoiceViewSet(ExportFormatsMixin, ScopedReadOnlyViewSet):
     tenant admins read their tenant's. The list (a register) and the detail download as CSV,
     XLSX or PDF."""
 
-    selector = staticmethod(selectors.invoice_list)
+    selector = staticmethod(invoicing.invoice_list)
     serializer_class = InvoiceSerializer
     filterset_fields = ["tenant", "year", "month", "status", "kind"]
     export_actions = frozenset({"list", "retrieve"})
@@ -321,7 +321,7 @@ class InvoiceViewSet(ExportFormatsMixin, ScopedReadOnlyViewSet):
         invoice = self.get_object()
         fmt = export_format(request)
         if fmt is not None:
-            table = exports.invoice_table(invoice, selectors.invoice_lines(invoice))
+            table = exports.invoice_table(invoice, invoicing.invoice_lines(invoice))
             return exports.export_response(
                 table, fmt=fmt, filename=exports.invoice_filename(invoice)
             )
@@ -342,13 +342,17 @@ class InvoiceViewSet(ExportFormatsMixin, ScopedReadOnlyViewSet):
         ser.is_valid(raise_exception=True)
         data = ser.validated_data
         tenant = _tenant_named(request, str(data["tenant"]))
-        existed = Invoice.objects.filter(
-            tenant=tenant,
-            year=data["year"],
-            month=data["month"],
-            status=InvoiceStatus.DRAFT,
-            kind=InvoiceKind.INVOICE,
-        ).exists()
+        existed = (
+            Invoice.objects.unscoped()
+            .filter(
+                tenant=tenant,
+                year=data["year"],
+                month=data["month"],
+                status=InvoiceStatus.DRAFT,
+                kind=InvoiceKind.INVOICE,
+            )
+            .exists()
+        )
         invoice, _changed = invoicing.invoice_draft(
             drafted_by=request_user(request),
             tenant=tenant,

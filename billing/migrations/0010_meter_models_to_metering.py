@@ -8,7 +8,7 @@ from django.db import migrations
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('billing', '0008_usage_intervals'),
+        ('billing', '0009_converge_edited_migrations'),
         ('metering', '0001_meter_tables'),
     ]
 

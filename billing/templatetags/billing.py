@@ -12,8 +12,8 @@ from billing.choices import Resource
 from billing.costs import sum_by
 from billing.forms import BudgetForm
 from billing.models import Budget
+from billing.rating.python import flavor_estimate
 from billing.selectors import billing_currency, month_cost, price_list_current, prices_of
-from billing.usage import flavor_estimate
 from compute.models import Flavor, VirtualMachine
 from portal.models import Tenant
 from portal.permissions import Perm, has_perm
@@ -70,7 +70,7 @@ def vm_month_cost(context: dict[str, Any], vm: VirtualMachine) -> dict[str, Any]
 def budget_card(context: dict[str, Any], tenant: Tenant) -> dict[str, Any]:
     """The tenant's budget with its form for those who may set it (posted to /costs/)."""
     request = context["request"]
-    budget = Budget.objects.filter(tenant=tenant).first()
+    budget = Budget.objects.unscoped().filter(tenant=tenant).first()
     return {
         "request": request,
         "csrf_token": context.get("csrf_token"),

@@ -7,7 +7,7 @@ from typing import Any
 
 from rest_framework import serializers
 
-from compute.choices import DomainType, DrsMode, ImageKind
+from compute.choices import DomainType, DrsMode, HostStatus, ImageKind
 from compute.models import (
     DrsRecommendation,
     DrsRun,
@@ -20,6 +20,10 @@ from compute.models import (
     RollingMaintenance,
     VirtualMachine,
 )
+from compute.selectors import flavor_list, image_list
+from portal.api.fields import ScopedPrimaryKeyRelatedField
+from portal.models import Environment, User
+from portal.selectors import user_list
 
 
 def _ratio() -> serializers.DecimalField:
@@ -41,9 +45,7 @@ class HostSerializer(serializers.ModelSerializer[Host]):
     tags = serializers.ListField(
         child=serializers.CharField(max_length=63), required=False, max_length=64
     )
-    status = serializers.ChoiceField(
-        choices=[("up", "up"), ("down", "down"), ("disabled", "disabled")], read_only=True
-    )
+    status = serializers.ChoiceField(choices=HostStatus.choices, read_only=True)
     effective_ratios = serializers.SerializerMethodField()
 
     def get_effective_ratios(self, obj: Host) -> dict[str, float]:
@@ -206,9 +208,9 @@ class VirtualMachineSerializer(serializers.ModelSerializer[VirtualMachine]):
 
 class VirtualMachineRequestSerializer(serializers.Serializer[VirtualMachine]):
     name = serializers.CharField(max_length=63, allow_blank=True)
-    environment = serializers.IntegerField()
-    flavor = serializers.IntegerField()
-    image = serializers.IntegerField()
+    environment = ScopedPrimaryKeyRelatedField(Environment)
+    flavor = ScopedPrimaryKeyRelatedField(Flavor, selector=flavor_list)
+    image = ScopedPrimaryKeyRelatedField(Image, selector=image_list)
     ssh_public_key = serializers.CharField(
         required=False, allow_blank=True, default="", max_length=8192
     )
@@ -280,10 +282,10 @@ class OrphanDestroySerializer(serializers.Serializer[dict[str, str]]):
 
 class OrphanAdoptSerializer(serializers.Serializer[dict[str, Any]]):
     uuid = serializers.UUIDField()
-    environment = serializers.IntegerField()
-    owner = serializers.IntegerField()
-    flavor = serializers.IntegerField()
-    image = serializers.IntegerField()
+    environment = ScopedPrimaryKeyRelatedField(Environment)
+    owner = ScopedPrimaryKeyRelatedField(User, selector=user_list)
+    flavor = ScopedPrimaryKeyRelatedField(Flavor, selector=flavor_list)
+    image = ScopedPrimaryKeyRelatedField(Image, selector=image_list)
     name = serializers.CharField(max_length=63)
 
 

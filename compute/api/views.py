@@ -50,7 +50,6 @@ from portal.api.viewsets import (
     request_user,
 )
 from portal.permissions import require_platform_admin
-from portal.selectors import environment_list, user_list
 
 
 @extend_schema_view(
@@ -91,26 +90,17 @@ class HostViewSet(ServiceCreateMixin, ServiceUpdateMixin, ScopedReadOnlyViewSet)
     @action(detail=True, methods=["post"], url_path="orphans/adopt")
     def orphan_adopt(self, request: Request, pk: str | None = None) -> Response:
         host: Host = self.get_object()
-        ser = OrphanAdoptSerializer(data=request.data)
+        ser = OrphanAdoptSerializer(data=request.data, context={"request": request})
         ser.is_valid(raise_exception=True)
         data, user = ser.validated_data, request_user(request)
         vm = services.host_orphan_adopt(
             host=host,
             uuid=str(data["uuid"]),
             requested_by=user,
-            environment=_resolve(
-                environment_list(fetched_by=user),
-                data["environment"],
-                "environment",
-                _("environment"),
-            ),
-            owner=_resolve(user_list(fetched_by=user), data["owner"], "owner", _("user")),
-            flavor=_resolve(
-                selectors.flavor_list(fetched_by=user), data["flavor"], "flavor", _("flavor")
-            ),
-            image=_resolve(
-                selectors.image_list(fetched_by=user), data["image"], "image", _("image")
-            ),
+            environment=data["environment"],
+            owner=data["owner"],
+            flavor=data["flavor"],
+            image=data["image"],
             name=data["name"],
             remote_addr=client_ip(request),
         )
@@ -130,7 +120,7 @@ class HostViewSet(ServiceCreateMixin, ServiceUpdateMixin, ScopedReadOnlyViewSet)
             remote_addr=client_ip(request),
         )
         host.refresh_from_db()
-        status_ = services.host_maintenance_status(host)
+        status_ = selectors.host_maintenance_status(host)
         body = {
             **status_,
             "migrations_started": counts["started"],
@@ -186,23 +176,14 @@ class VirtualMachineViewSet(mixins.DestroyModelMixin, ScopedReadOnlyViewSet):
     )
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         user = request_user(request)
-        ser = VirtualMachineRequestSerializer(data=request.data)
+        ser = VirtualMachineRequestSerializer(data=request.data, context={"request": request})
         ser.is_valid(raise_exception=True)
         data = ser.validated_data
         vm = services.vm_request_create(
             requested_by=user,
-            environment=_resolve(
-                environment_list(fetched_by=user),
-                data["environment"],
-                "environment",
-                _("environment"),
-            ),
-            flavor=_resolve(
-                selectors.flavor_list(fetched_by=user), data["flavor"], "flavor", _("flavor")
-            ),
-            image=_resolve(
-                selectors.image_list(fetched_by=user), data["image"], "image", _("image")
-            ),
+            environment=data["environment"],
+            flavor=data["flavor"],
+            image=data["image"],
             name=data["name"],
             ssh_public_key=data["ssh_public_key"],
             anti_affinity_group=data["anti_affinity_group"],

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 
-from compute import hypervisor, services
+from compute import hypervisor, selectors, services
 from compute.choices import OperationKind, OperationStatus, RuntimeState, VMState
 from compute.hypervisor.connection import get_connection
 from compute.models import Host, Operation, RollingMaintenance, VirtualMachine
@@ -66,7 +66,7 @@ def test_running_vm_moves_with_its_disk(world, two_hosts, flavor, image):
     assert vm.runtime_state == RuntimeState.RUNNING
     assert domains(second) == {str(vm.uuid): "running"}
     assert domains(first) == {}
-    assert volumes(second) == [vm.volume_name]
+    assert volumes(second) == sorted([vm.volume_name, vm.seed_volume_name])
     assert volumes(first) == []
     op = vm.operations.get(kind=OperationKind.MIGRATE)
     assert op.status == OperationStatus.SUCCEEDED
@@ -136,8 +136,8 @@ def test_failed_migration_leaves_the_guest_running_where_it_was(world, two_hosts
     assert (vm.state, vm.host) == (VMState.RUNNING, first)
     assert domains(first) == {str(vm.uuid): "running"}
     assert str(vm.uuid) not in domains(second)
-    assert volumes(second) == []  # the disk copy prepared there was removed
-    assert volumes(first) == [vm.volume_name]
+    assert volumes(second) == []  # the disk and seed copies prepared there were removed
+    assert volumes(first) == sorted([vm.volume_name, vm.seed_volume_name])
     op = vm.operations.get(kind=OperationKind.MIGRATE)
     assert op.status == OperationStatus.FAILED
     assert "already exists" in op.error_message
@@ -160,7 +160,7 @@ def test_maintenance_empties_a_host_and_keeps_new_vms_away(world, two_hosts, fla
         second.pk
     }
     first.refresh_from_db()
-    assert services.host_maintenance_status(first) == {
+    assert selectors.host_maintenance_status(first) == {
         "maintenance": True,
         "vms": 0,
         "running_vms": 0,
@@ -186,13 +186,13 @@ def test_reconciler_finishes_an_evacuation_when_room_appears(
     )
     assert counts == {"started": 0, "no_room": 1}
     first.refresh_from_db()
-    assert services.host_maintenance_status(first)["ready"] is False
+    assert selectors.host_maintenance_status(first)["ready"] is False
 
     Host.objects.filter(pk=second.pk).update(enabled=True)
     assert services.reconcile()["evacuations"] == 1
     vm.refresh_from_db()
     assert (vm.host, vm.state) == (second, VMState.RUNNING)
-    assert services.host_maintenance_status(first)["ready"] is True
+    assert selectors.host_maintenance_status(first)["ready"] is True
 
 
 def test_api_migrate_and_maintenance(world, two_hosts, flavor, image):

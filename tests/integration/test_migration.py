@@ -12,7 +12,7 @@ import time
 import libvirt
 import pytest
 
-from compute import services
+from compute import selectors, services
 from compute.choices import OperationKind, OperationStatus, VMState
 from compute.models import Host, VirtualMachine
 from portal.choices import Role
@@ -29,7 +29,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 
 def where(uri: str, vm: VirtualMachine) -> tuple[str | None, bool]:
-    """(libvirt state name or None, volume present) for the VM on the host at `uri`."""
+    """(libvirt state name or None, disk and seed present) for the VM on the host at `uri`."""
     conn = libvirt.open(uri)
     try:
         try:
@@ -40,7 +40,11 @@ def where(uri: str, vm: VirtualMachine) -> tuple[str | None, bool]:
             shown = None
         pool = conn.storagePoolLookupByName(POOL)
         pool.refresh(0)
-        return shown, vm.volume_name in pool.listVolumes()
+        volumes = set(pool.listVolumes())
+        # The cloud-init seed travels with the disk: both are on a host, or neither.
+        disk, seed = vm.volume_name in volumes, vm.seed_volume_name in volumes
+        assert disk == seed, f"on {uri}: disk present {disk}, seed present {seed}"
+        return shown, disk
     finally:
         conn.close()
 
@@ -119,7 +123,7 @@ def test_maintenance_mode_empties_a_real_host(
 
     assert counts == {"started": 2, "no_room": 0}
     second.refresh_from_db()
-    assert services.host_maintenance_status(second)["ready"] is True
+    assert selectors.host_maintenance_status(second)["ready"] is True
     for vm in vms:
         vm.refresh_from_db()
         assert (vm.state, vm.host) == (VMState.RUNNING, first), vm.error_message

@@ -1,0 +1,119 @@
+"""The state machine's one write (`_transition`); operations begun, dispatched and claimed."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from django.db import DatabaseError, connection, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from compute.choices import (
+    OPERATION_FOR_STATE,
+    OPERATION_STEPS,
+    TRANSITIONS,
+    OperationStatus,
+    Transition,
+    VMState,
+)
+from compute.models import Operation, OperationStep, VirtualMachine
+from compute.ports import usage_record_transition
+from portal.errors import ConflictError
+from portal.models import User
+
+logger = logging.getLogger(__name__)
+
+
+def _transition(vm: VirtualMachine, transition: str, **fields: Any) -> None:
+    """Move the VM along a declared transition with a conditional UPDATE.
+
+    Two concurrent callers cannot both win: the row only changes if it is still in a source
+    state, and the loser gets a ConflictError naming the state it found.
+    """
+    sources, target = TRANSITIONS[transition]
+    now = timezone.now()
+    updated = (
+        VirtualMachine.objects.unscoped()
+        .filter(pk=vm.pk, state__in=sources)
+        .update(state=target, state_changed_at=now, **fields)
+    )
+    if updated != 1:
+        current = (
+            VirtualMachine.objects.unscoped()
+            .filter(pk=vm.pk)
+            .values_list("state", flat=True)
+            .first()
+        )
+        label = VMState(current).label if current else _("gone")
+        raise ConflictError(
+            _("Cannot %(action)s a VM that is %(state)s.")
+            % {"action": Transition(transition).label.lower(), "state": str(label).lower()},
+            state=current,
+        )
+    # Usage starts or stops in this same transaction, at this same instant.
+    usage_record_transition(vm=vm, transition=transition, previous_state=vm.state, at=now)
+    vm.state = target
+    vm.state_changed_at = now
+    for name, value in fields.items():
+        setattr(vm, name, value)
+
+
+def _dispatch(operation_id: int) -> None:
+    from compute.tasks import operation_advance  # tasks import services, not the other way
+
+    transaction.on_commit(lambda: operation_advance.delay(operation_id))
+
+
+def _operation_begin(vm: VirtualMachine, *, requested_by: User | None, **fields: Any) -> Operation:
+    kind, _end = OPERATION_FOR_STATE[vm.state]
+    op = Operation.objects.create(vm=vm, kind=kind, requested_by=requested_by, **fields)
+    OperationStep.objects.bulk_create(
+        OperationStep(operation=op, position=i, name=name)
+        for i, name in enumerate(OPERATION_STEPS[kind])
+    )
+    _dispatch(op.id)
+    return op
+
+
+_ACTIVE = [OperationStatus.PENDING, OperationStatus.RUNNING]
+
+
+# The first key of the operation claims' advisory locks (the billing trigger uses another).
+_CLAIM_NAMESPACE = 1869639793
+
+
+@contextmanager
+def operation_claim(operation_id: int, *, wait: bool) -> Iterator[bool]:
+    """Hold the worker's claim on an operation: whoever holds it runs the operation's steps.
+
+    A PostgreSQL session-level advisory lock, not a row lock: it is held with no transaction
+    open, so a step may call the hypervisor for minutes (a live migration) while the operation
+    and VM rows stay free for everyone else, and it is released when the holder's connection
+    closes (a killed worker), as a row lock would be. Re-entrant within one connection. Yields
+    whether it is held; `wait=False` does not wait for another holder. Other databases (the
+    SQLite demo, one worker) have no claim: always held.
+    """
+    if connection.vendor != "postgresql":
+        yield True
+        return
+    key = [_CLAIM_NAMESPACE, operation_id % 2147483647]
+    with connection.cursor() as cursor:
+        if wait:
+            cursor.execute("SELECT pg_advisory_lock(%s, %s)", key)
+            held = True
+        else:
+            cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", key)
+            row = cursor.fetchone()
+            held = bool(row and row[0])
+    try:
+        yield held
+    finally:
+        if held:
+            try:
+                with connection.cursor() as cursor:
+                    cursor.execute("SELECT pg_advisory_unlock(%s, %s)", key)
+            except DatabaseError:  # the connection is gone, and the lock with it
+                logger.warning("Could not release the claim on operation %s", operation_id)
