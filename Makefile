@@ -24,6 +24,7 @@ lint: install
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy .
 	$(PY) manage.py makemigrations --check --dry-run --settings=tests.settings
+	.venv/bin/lint-imports --no-cache
 
 # pytest's exit code 5 (no tests collected) fails the target like any other failure.
 test: install services lint

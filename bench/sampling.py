@@ -6,7 +6,7 @@ Run: .venv/bin/python bench/sampling.py [--domains 1000] [--hosts 4] [--rounds 3
 It needs PostgreSQL (scratch database nuage_bench_sampling, dropped and recreated on each run
 and dropped at the end). The hosts are test-driver node files that hold the domains, running,
 with the UUIDs of VMs made directly in the database (this measures sampling, not provisioning).
-A cycle is `billing.sampling.sample_host` on each host in turn, as one worker runs the tasks
+A cycle is `metering.sampling.sample_host` on each host in turn, as one worker runs the tasks
 the dispatcher fans out: the bulk stats call, the previous samples read, the rows built and
 stored. The ingest comparison writes the very same rows (--batches cycles of every host's
 rows, one transaction per host batch as a cycle does) three ways into the samples table,
@@ -142,8 +142,8 @@ def build(args: argparse.Namespace, tmp: Path) -> list[Any]:
 def cycle(hosts: list[Any], at: datetime) -> dict[str, float]:
     """One cycle over every host; the libvirt part timed apart by timing the stats call alone
     just before (the test driver answers from memory: the second call costs the same)."""
-    from billing import sampling
     from compute import hypervisor
+    from metering import sampling
 
     t_libvirt = 0.0
     for host in hosts:
@@ -158,10 +158,10 @@ def cycle(hosts: list[Any], at: datetime) -> dict[str, float]:
 
 def rows_for_ingest(hosts: list[Any], batches: int) -> list[list[tuple[Any, ...]]]:
     """The rows of `batches` cycles, one list per host and cycle, as a cycle builds them."""
-    from billing import sampling
-    from billing.models import MeterSample
     from compute import hypervisor
     from compute.models import VirtualMachine
+    from metering import sampling
+    from metering.models import MeterSample
 
     out = []
     vcpus = {
@@ -190,8 +190,8 @@ def ingest(batches: list[list[tuple[Any, ...]]], method: str, floor: datetime) -
     import psycopg
     from django.db import connection, transaction
 
-    from billing import sampling
-    from billing.models import MeterSample
+    from metering import sampling
+    from metering.models import MeterSample
 
     table = MeterSample._meta.db_table
     base = MeterSample.objects.count()
@@ -233,8 +233,8 @@ def main() -> int:
         setup_django(args.pg)
         from django.db import connections
 
-        from billing import sampling
-        from billing.models import MeterSample
+        from metering import sampling
+        from metering.models import MeterSample
 
         with tempfile.TemporaryDirectory(prefix="nuage-bench-sampling-") as tmp:
             hosts = build(args, Path(tmp))

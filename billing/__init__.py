@@ -1,1 +1,1 @@
-"""Metering and pay-per-use billing: the usage ledger, price lists and usage computation."""
+"""Pay-per-use billing: the usage ledger, price lists, usage computation, budgets and invoices."""

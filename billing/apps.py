@@ -9,6 +9,12 @@ class BillingConfig(AppConfig):
 
     def ready(self) -> None:
         from billing import messages
+        from billing.ledger import usage_record_transition
+        from billing.services import budget_refusal
+        from compute import ports
         from portal import events
 
         events.register(messages.BUDGET_EVENTS, messages.render)
+        # compute's services record usage and ask about budgets through compute.ports, so that
+        # compute never imports billing (which is built on it).
+        ports.plug_billing(usage_recorder=usage_record_transition, budget_guard=budget_refusal)

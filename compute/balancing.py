@@ -1,7 +1,7 @@
 """The load balancer's database side: its settings, its runs, and applying what it recommends.
 
 `compute/drs.py` decides; this module feeds it the pool as placement sees it plus the loads
-metering measured (`billing.metering.vm_loads`), records the recommendations, and applies them
+metering measured (`compute.loads.vm_loads`), records the recommendations, and applies them
 by starting live migrations through `compute.services.vm_migrate`, the same operation an admin
 starts by hand (one active operation per VM, the target's capacity claimed at the start, steps
 the reconciler re-dispatches).
@@ -19,7 +19,6 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from billing.metering import vm_loads
 from compute import drs
 from compute.choices import (
     PLACED_STATES,
@@ -30,6 +29,7 @@ from compute.choices import (
     RecommendationStatus,
     VMState,
 )
+from compute.loads import vm_loads
 from compute.models import DrsRecommendation, DrsRun, DrsSettings, Host, Operation, VirtualMachine
 from compute.services.migration import vm_migrate
 from compute.services.placement import _host_states

@@ -30,6 +30,12 @@ def vm_data(vm: VirtualMachine) -> dict[str, Any]:
     }
 
 
+def vm_payload(vm: VirtualMachine) -> dict[str, Any]:
+    """What a VM event records in the outbox (`portal.events.emit(kind, tenant=vm.tenant,
+    payload=vm_payload(vm))`): the VM's id, read again by `render` when the event is delivered."""
+    return {"vm_id": vm.pk}
+
+
 def vm_mail(kind: str, vm: VirtualMachine) -> tuple[str, str]:
     """The subject and body of a VM event's e-mail, in the active language."""
     names = {"vm": vm.name, "tenant": vm.tenant.name, "env": vm.environment.name}

@@ -8,6 +8,7 @@ from datetime import datetime
 from django.db.models import Prefetch, QuerySet
 
 from compute.choices import PLACED_STATES, HostStatus, OperationStatus, VMState
+from compute.loads import host_loads
 from compute.models import (
     DrsRecommendation,
     DrsRun,
@@ -254,14 +255,12 @@ def _sum(parts: list[Resource]) -> Resource:
 
 def capacity_report(*, fetched_by: User, since: datetime) -> CapacityReport | None:
     """Per host and for the pool: allocated against physical and the overcommit limit for vCPUs,
-    RAM and disk, and the CPU and memory measured since `since` (billing.metering.host_loads).
+    RAM and disk, and the CPU and memory measured since `since` (compute.loads.host_loads).
 
     None for anyone but platform admins. Three grouped queries (two of them `host_allocations`,
     the sum placement uses) whatever the number of hosts.
     """
-    # Imported here: billing.metering reads compute's selectors for its own pages, and
-    # compute.services imports this module.
-    from billing.metering import host_loads
+    # Imported here: compute.services imports this module.
     from compute.services.placement import HostAllocation, host_allocations
 
     if not fetched_by.is_platform_admin:

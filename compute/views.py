@@ -17,7 +17,6 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
-from billing.metering_ui import vm_metrics_context
 from compute import balancing, selectors, services
 from compute.choices import USER_ACTIONS, RecommendationStatus, VMState
 from compute.forms import DrsSettingsForm, RejectForm, VMListFilterForm, VMRequestForm
@@ -154,9 +153,7 @@ def vm_request(request: HttpRequest) -> HttpResponse:
 def vm_detail(request: HttpRequest, pk: int) -> HttpResponse:
     # A deleted VM still has a page: whoever watched it being deleted sees it end as Deleted.
     vm = _vm(request, pk, include_deleted=True)
-    context = _vm_context(request, vm)
-    context.update(vm_metrics_context(fetched_by=_user(request), vm=vm))
-    return render(request, "compute/vm_detail.html", context)
+    return render(request, "compute/vm_detail.html", _vm_context(request, vm))
 
 
 @login_required

@@ -37,6 +37,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "portal",
     "compute",
+    "metering",
     "billing",
     "quotas",
 ]
@@ -260,12 +261,12 @@ CELERY_BEAT_SCHEDULE = {
     # Metering: every host's running VMs sampled each interval; rollups catch up every complete
     # hour and day since their last run (recomputing the last one), then prune raw samples.
     "meter-sample": {
-        "task": "billing.meter_dispatch",
+        "task": "metering.dispatch",
         "schedule": env.float("NUAGE_METER_INTERVAL_SECONDS", default=60.0),
         "options": {"expires": env.float("NUAGE_METER_INTERVAL_SECONDS", default=60.0)},
     },
     "meter-rollup": {
-        "task": "billing.meter_rollup",
+        "task": "metering.rollup",
         "schedule": env.float("NUAGE_METER_ROLLUP_INTERVAL", default=900.0),
     },
     # Load balancing: the tick only checks the mode and the interval an admin set (DrsSettings);

@@ -36,16 +36,8 @@ def webhook_redeliver(**_kwargs: Any) -> int:
 
 
 # Queued by releases before the outbox, still in the broker during an upgrade: recorded as
-# outbox events with the event id they were given, then delivered as any other.
-
-
-@shared_task(name="portal.notify_event", acks_late=True)
-def notify_event(event: str, vm_id: int, event_id: str, **_kwargs: Any) -> None:
-    from compute.models import VirtualMachine
-
-    vm = VirtualMachine.objects.unscoped().filter(pk=vm_id).select_related("tenant").first()
-    if vm is not None:
-        events.record_legacy(event, tenant=vm.tenant, payload={"vm_id": vm_id}, event_id=event_id)
+# outbox events with the event id they were given, then delivered as any other. (The VM one,
+# `portal.notify_event`, lives in compute/tasks.py: portal does not import compute.)
 
 
 @shared_task(name="portal.notify_tenant_event", acks_late=True)

@@ -10,7 +10,12 @@ class QuotasConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from compute import ports
         from portal import events
         from quotas import messages, signals  # noqa: F401  (signals connects the receivers)
+        from quotas.services import quota_charge, quota_release, quota_reserve
 
         events.register(messages.QUOTA_EVENTS, messages.render, webhook=False)
+        # compute's services take and give back quota through compute.ports, so that compute
+        # never imports quotas (which is built on it).
+        ports.plug_quotas(reserve=quota_reserve, charge=quota_charge, release=quota_release)

@@ -265,6 +265,7 @@ def _foreign_objects(other: TenantWorld) -> dict[str, object]:
         "membership": Membership.objects.filter(tenant=other.tenant).first(),
         "user": other.member,
         "vm": vm,
+        "vm-metrics": vm,  # the VM's /metrics/ route, registered by metering on `vms`
         "host": None,  # filled below: platform objects a member may not see
         "flavor": FlavorFactory(is_public=False),
         "image": ImageFactory(is_public=False),

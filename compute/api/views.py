@@ -16,8 +16,6 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from billing.api.serializers import VmMetricsSerializer
-from billing.metering import vm_metrics
 from compute import balancing, selectors, services
 from compute.api.serializers import (
     CapacityQuerySerializer,
@@ -163,14 +161,6 @@ class VirtualMachineViewSet(mixins.DestroyModelMixin, ScopedReadOnlyViewSet):
     }
     ordering_fields = ["name", "created_at", "state"]
     ordering = ["-created_at"]
-
-    @extend_schema(responses=VmMetricsSerializer)
-    @action(detail=True, methods=["get"])
-    def metrics(self, request: Request, pk: str | None = None) -> Response:
-        """Measured use (last hour, 24 hours, 30 days; hourly CPU) beside the allocation."""
-        vm: VirtualMachine = self.get_object()
-        data = vm_metrics(fetched_by=request_user(request), vm_id=vm.pk)
-        return Response(VmMetricsSerializer(data).data)
 
     def _answer(self, vm: VirtualMachine, code: int = status.HTTP_202_ACCEPTED) -> Response:
         # Every action answers 202 with the VM, including the one done at once (reject), so that

@@ -39,13 +39,14 @@ from compute.services.placement import (
     placement_claim,
 )
 from compute.services.reconcile import reconcile
-from compute.services.steps import OPERATION_STEP_RUNNERS, STEP_RUNNERS
+from compute.services.steps import OPERATION_STEP_RUNNERS, STEP_RUNNERS, _domain_spec
 
 __all__ = [
     "HOST_SETTINGS",
     "OPERATION_STEP_RUNNERS",
     "STEP_RUNNERS",
     "_dispatch",
+    "_domain_spec",
     "_host_states",
     "_operation_begin",
     "_placement_choose",

@@ -11,7 +11,6 @@ from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from billing.ledger import usage_record_transition
 from compute.choices import (
     OPERATION_FOR_STATE,
     OPERATION_STEPS,
@@ -21,6 +20,7 @@ from compute.choices import (
     VMState,
 )
 from compute.models import Operation, OperationStep, VirtualMachine
+from compute.ports import usage_record_transition
 from portal.errors import ConflictError
 from portal.models import User
 

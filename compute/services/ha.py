@@ -10,13 +10,13 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from compute import hypervisor
+from compute import hypervisor, messages
 from compute.choices import LIVE_STATES, OperationStatus, RuntimeState, Transition, VMState
 from compute.models import Host, Operation, VirtualMachine
 from compute.services._common import _operation_begin, _transition
 from compute.services.placement import _placement_choose
+from portal import events
 from portal.audit import audit_record
-from portal.notifications import emit
 
 
 def heartbeat(*, now: datetime | None = None) -> dict[str, int]:
@@ -111,7 +111,7 @@ def _host_lost_vm(vm: VirtualMachine, down: Host) -> None:
             "why": why,
         }
         _transition(vm, Transition.HOST_LOST, error_message=message)
-        emit("vm.error", vm=vm)
+        events.emit("vm.error", tenant=vm.tenant, payload=messages.vm_payload(vm))
         audit_record(
             actor=None, action="vm.host_lost", obj=vm, tenant=vm.tenant, changes={"reason": message}
         )

@@ -7,16 +7,16 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from billing.services import budget_refusal
+from compute import messages
 from compute.choices import USER_ACTIONS, Transition, VMState
 from compute.models import Flavor, Host, Image, Operation, VirtualMachine
+from compute.ports import budget_refusal, quota_release, quota_reserve
 from compute.selectors import can_operate
 from compute.services._common import _operation_begin, _transition
+from portal import events
 from portal.audit import audit_record
 from portal.models import Environment, User
-from portal.notifications import emit
 from portal.permissions import Perm, require_perm
-from quotas.services import quota_release, quota_reserve
 
 
 def _approval_policy(environment: Environment) -> str:
@@ -108,7 +108,7 @@ def vm_request_create(
         )
         _operation_begin(vm, requested_by=requested_by)
     else:
-        emit("vm.pending_approval", vm=vm)
+        events.emit("vm.pending_approval", tenant=vm.tenant, payload=messages.vm_payload(vm))
     # Last, so that the quota row's lock is held for the shortest time before the commit.
     quota_reserve(vm=vm)
     return vm
@@ -122,7 +122,7 @@ def vm_approve(
     if vm.owner_id == approved_by.id:
         raise ValidationError({"approved_by": _("Nobody may approve their own request.")})
     _transition(vm, Transition.APPROVE, approved_by=approved_by)
-    emit("vm.approved", vm=vm)
+    events.emit("vm.approved", tenant=vm.tenant, payload=messages.vm_payload(vm))
     audit_record(
         actor=approved_by, action="vm.approve", obj=vm, tenant=vm.tenant, remote_addr=remote_addr
     )
@@ -140,7 +140,7 @@ def vm_reject(
     if len(reason) > 2000:
         raise ValidationError({"reason": _("Keep the reason under 2,000 characters.")})
     _transition(vm, Transition.REJECT, rejection_reason=reason, approved_by=rejected_by)
-    emit("vm.rejected", vm=vm)
+    events.emit("vm.rejected", tenant=vm.tenant, payload=messages.vm_payload(vm))
     quota_release(vm=vm)
     audit_record(
         actor=rejected_by,

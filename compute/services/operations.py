@@ -11,7 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from compute import hypervisor
+from compute import hypervisor, messages
 from compute.choices import (
     OPERATION_FOR_STATE,
     RUNTIME_AFTER,
@@ -23,13 +23,13 @@ from compute.choices import (
     VMState,
 )
 from compute.models import Operation, OperationStep, VirtualMachine
+from compute.ports import quota_charge, quota_release
 from compute.services._common import _transition, operation_claim
 from compute.services.migration import _undo_migration
 from compute.services.seed import seed_remove
 from compute.services.steps import OPERATION_STEP_RUNNERS, STEP_EFFECTS, STEP_RUNNERS
+from portal import events
 from portal.audit import audit_record
-from portal.notifications import emit
-from quotas.services import quota_charge, quota_release
 
 logger = logging.getLogger(__name__)
 
@@ -128,7 +128,7 @@ def _operation_succeed(op: Operation) -> None:
     op.status, op.finished_at = OperationStatus.SUCCEEDED, timezone.now()
     op.save(update_fields=["status", "finished_at"])
     if op.kind == OperationKind.PROVISION:
-        emit("vm.running", vm=vm)
+        events.emit("vm.running", tenant=vm.tenant, payload=messages.vm_payload(vm))
     audit_record(actor=None, action=f"vm.{op.kind}.succeeded", obj=vm, tenant=vm.tenant)
 
 
@@ -180,7 +180,7 @@ def _operation_record_failure(
         _transition(vm, Transition.MIGRATION_ABORTED)
     elif vm.state in TRANSITIONAL_STATES:
         _transition(vm, Transition.FAIL, error_message=message)
-        emit("vm.error", vm=vm)
+        events.emit("vm.error", tenant=vm.tenant, payload=messages.vm_payload(vm))
     if op.kind == OperationKind.PROVISION:
         quota_release(vm=vm, reserved_only=True)
     audit_record(

@@ -12,12 +12,12 @@ from django.utils.translation import gettext as _
 from compute import hypervisor
 from compute.choices import TRANSITIONAL_STATES, OperationStatus, RuntimeState, Transition, VMState
 from compute.models import Host, Operation, VirtualMachine
+from compute.ports import quota_release
 from compute.services._common import _dispatch, _transition, operation_claim
 from compute.services.maintenance import host_evacuate, rolling_maintenance_advance
 from compute.services.operations import operation_fail
 from portal.audit import audit_record
 from portal.errors import ConflictError
-from quotas.services import quota_release
 
 
 def _domain_vanished(vm: VirtualMachine, host: Host) -> int:

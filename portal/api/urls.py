@@ -5,6 +5,7 @@ from rest_framework.routers import DefaultRouter
 
 from billing.api import views as billing_views
 from compute.api import views as compute_views
+from metering.api import views as metering_views
 from portal.api import views as portal_views
 from quotas.api import views as quota_views
 
@@ -22,6 +23,8 @@ router.register(
 router.register("hosts", compute_views.HostViewSet, basename="host")
 router.register("flavors", compute_views.FlavorViewSet, basename="flavor")
 router.register("images", compute_views.ImageViewSet, basename="image")
+# Before compute's VMs: the API root lists one entry per prefix, the last registered ("vm-list").
+router.register("vms", metering_views.VmMetricsViewSet, basename="vm-metrics")
 router.register("vms", compute_views.VirtualMachineViewSet, basename="vm")
 router.register(
     "rolling-maintenance", compute_views.RollingMaintenanceViewSet, basename="rolling-maintenance"

@@ -8,13 +8,14 @@ from decimal import Decimal
 import pytest
 from django.db import Error, connection, transaction
 
-from billing import invoicing, sampling, selectors, services
+from billing import invoicing, selectors, services
 from billing.choices import UsageKind
 from billing.ledger import usage_record_transition
 from billing.models import BudgetAlert, Invoice, LedgerImmutableError, UsageEvent
 from billing.rating.python import LedgerEvent, Prices, total, usage_lines
 from compute import services as compute_services
 from compute.choices import Transition, VMState
+from metering import sampling
 from tests.billing.conftest import Clock
 from tests.factories import FlavorFactory
 

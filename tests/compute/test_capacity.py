@@ -8,9 +8,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from billing.models import MeterSample
 from compute.choices import VMState
 from compute.models import Host, VirtualMachine
+from metering.models import MeterSample
 from tests.factories import FlavorFactory, HostFactory, VirtualMachineFactory
 
 pytestmark = pytest.mark.django_db

@@ -13,7 +13,6 @@ import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.utils import timezone
 
-from billing.models import MeterSample
 from compute import balancing, drs, hypervisor, services
 from compute.choices import (
     DrsMode,
@@ -25,6 +24,7 @@ from compute.choices import (
 from compute.drs import HostLoadState, VmLoadState, imbalance, recommend
 from compute.models import DrsRecommendation, DrsRun, DrsSettings, Host, Operation, VirtualMachine
 from compute.scheduler import HostState, PlacementRequest, reject_reason
+from metering.models import MeterSample
 from portal.errors import ConflictError
 from portal.models import AuditEntry
 from tests.conftest import TenantWorld, make_sim_host
@@ -305,7 +305,7 @@ def test_max_moves_is_honoured_and_a_vm_moves_once():
 
 
 def sample(vm: VirtualMachine, *, cpu: float, mem: int, minutes_ago: float = 5) -> None:
-    """A metering sample of the VM where it runs now, as billing's collector writes them."""
+    """A metering sample of the VM where it runs now, as metering's collector writes them."""
     MeterSample.objects.create(
         vm=vm, host_id=vm.host_id, at=timezone.now() - timedelta(minutes=minutes_ago),
         cpu_time_ns=0, disk_read_bytes=0, disk_write_bytes=0, net_rx_bytes=0, net_tx_bytes=0,

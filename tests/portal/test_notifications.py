@@ -18,7 +18,8 @@ from rest_framework.test import APIClient
 
 from compute import services as compute
 from compute.choices import VMState
-from portal import notifications, services
+from portal import services
+from portal.delivery import webhooks
 from portal.models import AuditEntry, WebhookDelivery
 
 pytestmark = pytest.mark.usefixtures("run_on_commit")
@@ -179,8 +180,8 @@ def test_overdue_deliveries_are_sent_again(world, receiver):
 
     from django.utils import timezone
 
-    assert notifications.redeliver_stale() == []
-    assert notifications.redeliver_stale(now=timezone.now() + timedelta(minutes=5)) == [stuck.pk]
+    assert webhooks.redeliver_stale() == []
+    assert webhooks.redeliver_stale(now=timezone.now() + timedelta(minutes=5)) == [stuck.pk]
 
 
 def test_webhooks_through_the_api(world, other_world, receiver):

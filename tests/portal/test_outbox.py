@@ -11,7 +11,8 @@ from django.core import mail
 from django.db import transaction
 from django.utils import timezone
 
-from portal import events, notifications
+from compute import messages
+from portal import events
 from portal.models import OutboxEvent
 from portal.tasks import webhook_redeliver
 from tests.factories import VirtualMachineFactory
@@ -28,7 +29,7 @@ def vm(world):
 
 def test_an_event_of_a_rolled_back_change_is_never_sent(vm):
     with pytest.raises(RuntimeError), transaction.atomic():
-        notifications.emit("vm.running", vm=vm)
+        events.emit("vm.running", tenant=vm.tenant, payload=messages.vm_payload(vm))
         raise RuntimeError("the change fails after announcing itself")
     assert not OutboxEvent.objects.exists()
     assert mail.outbox == []
@@ -82,3 +83,22 @@ def test_webhooks_subscribe_to_vm_and_budget_events_only():
         "vm.error",
         "budget.threshold",
     )
+
+
+def test_a_vm_event_queued_by_the_release_before_the_outbox_is_delivered_once(vm):
+    # The old release queued `portal.notify_event(event, vm_id, event_id)`; the task now lives in
+    # compute (portal does not import compute) under the same name.
+    from portal.celery import app
+
+    app.loader.import_default_modules()
+    old = app.tasks["portal.notify_event"]
+    event_id = "6f1c1f0e-0000-4000-8000-00000000abcd"
+    old("vm.running", vm.pk, event_id)
+    old("vm.running", vm.pk, event_id)  # redelivered by the broker
+    event = OutboxEvent.objects.get()
+    assert (str(event.event_id), event.kind, event.payload) == (
+        event_id,
+        "vm.running",
+        {"vm_id": vm.pk},
+    )
+    assert [m.subject for m in mail.outbox] == ["[Nuage] web-1 is running"]

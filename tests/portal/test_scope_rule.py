@@ -15,7 +15,7 @@ from portal.scoping import OwnedQuerySet, TenantScopedQuerySet, sees_all_tenants
 from tests.factories import VirtualMachineFactory
 
 REPO = Path(__file__).resolve().parents[2]
-APPS = ("portal", "compute", "quotas", "billing")
+APPS = ("portal", "compute", "quotas", "billing", "metering")
 # Calls on a manager that read nothing across tenants (writes; the empty queryset).
 ALLOWED = {
     "visible_to",

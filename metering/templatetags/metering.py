@@ -1,16 +1,20 @@
-"""What the VM page shows of its measured use: the figures, the hourly CPU chart, the hint."""
+"""What the VM page shows of its measured use: the figures, the hourly CPU chart, the hint
+(`{% load metering %}{% vm_metrics_card vm %}`)."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from django import template
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from billing.metering import vm_metrics
 from compute.models import VirtualMachine
+from metering.selectors import vm_metrics
 from portal.charts import Series, bar_chart
 from portal.models import User
+
+register = template.Library()
 
 
 def vm_metrics_context(*, fetched_by: User, vm: VirtualMachine) -> dict[str, Any]:
@@ -37,3 +41,9 @@ def vm_metrics_context(*, fetched_by: User, vm: VirtualMachine) -> dict[str, Any
         "metrics_chart": chart,
         "metrics_hours": round(metrics.measured_hours),
     }
+
+
+@register.inclusion_tag("metering/_vm_metrics.html", takes_context=True)
+def vm_metrics_card(context: dict[str, Any], vm: VirtualMachine) -> dict[str, Any]:
+    """The VM page's "Measured use" card, for the user viewing the page."""
+    return {"vm": vm, **vm_metrics_context(fetched_by=context["request"].user, vm=vm)}

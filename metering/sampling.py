@@ -19,12 +19,12 @@ from django.db.models import Max, Min
 from django.db.models.functions import TruncDay, TruncHour
 from django.utils import timezone
 
-from billing.metering import ROLLUP_AGGREGATES, SAMPLE_AGGREGATES
-from billing.models import MeterDaily, MeterHourly, MeterRollup, MeterSample
 from compute import hypervisor
 from compute.choices import HostStatus, VMState
 from compute.hypervisor import DomainStats
 from compute.models import Host, VirtualMachine, host_status_q
+from metering.models import MeterDaily, MeterHourly, MeterRollup, MeterSample
+from metering.selectors import ROLLUP_AGGREGATES, SAMPLE_AGGREGATES
 
 logger = logging.getLogger(__name__)
 

@@ -10,12 +10,13 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from billing import sampling, tasks
-from billing.models import MeterDaily, MeterHourly, MeterSample, UsageEvent
+from billing.models import UsageEvent
 from compute import services
 from compute.hypervisor import DomainStats
 from compute.hypervisor.connection import get_connection
 from compute.models import Host, VirtualMachine
+from metering import sampling, tasks
+from metering.models import MeterDaily, MeterHourly, MeterSample
 from tests.conftest import make_sim_host
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -143,7 +144,7 @@ def test_unreachable_host_is_skipped_and_the_others_sampled(
     drop_connection(gone.uri)
     ledger = list(UsageEvent.objects.values_list("pk", flat=True))
 
-    with caplog.at_level(logging.WARNING, logger="billing.sampling"):
+    with caplog.at_level(logging.WARNING, logger="metering.sampling"):
         assert tasks.meter_dispatch() == 2  # eager: both hosts' tasks ran, neither raised
     assert f"host {gone.name} not sampled" in caplog.text
 

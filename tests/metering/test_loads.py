@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from billing.metering import HostLoad, VmLoad, host_loads, vm_loads
-from billing.models import MeterSample
 from compute.models import Host, VirtualMachine
+from metering.models import MeterSample
+from metering.selectors import HostLoad, VmLoad, host_loads, vm_loads
 from tests.factories import HostFactory, VirtualMachineFactory
 
 T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)

@@ -1,5 +1,6 @@
-"""Reads of measured use (metering samples and rollups): per host and per VM loads for placement
-and DRS, and a VM's recent use beside its allocation, scoped to the requesting user."""
+"""Reads of measured use (samples and rollups): per host and per VM loads for placement and DRS
+(through `compute.loads`), and a VM's recent use beside its allocation, scoped to the
+requesting user."""
 
 from __future__ import annotations
 
@@ -13,9 +14,10 @@ from django.db.models import Avg, Count, F, Max, Min, Q, QuerySet, Sum
 from django.db.models.functions import TruncHour
 from django.utils import timezone
 
-from billing.models import MeterDaily, MeterHourly, MeterSample
+from compute.loads import HostLoad, VmLoad
 from compute.models import Flavor, VirtualMachine
 from compute.selectors import flavor_list, vm_list
+from metering.models import MeterDaily, MeterHourly, MeterSample
 from portal.models import User
 
 # The same figures from raw samples and from rollups (an hour's or a day's mean weighs as many
@@ -42,22 +44,6 @@ ROLLUP_AGGREGATES: dict[str, Any] = {
     "rx": Sum("net_rx_bytes"),
     "tx": Sum("net_tx_bytes"),
 }
-
-
-@dataclass(frozen=True)
-class HostLoad:
-    """What a host's running VMs used on average over a window: CPU in vCPU-equivalents (1.0 is
-    one host CPU busy all the time), memory the guests use, and how many samples say so."""
-
-    cpu_used_vcpus: float
-    mem_used_mib: int
-    samples: int
-
-
-@dataclass(frozen=True)
-class VmLoad:
-    cpu_used_vcpus: float
-    mem_used_mib: int
 
 
 def host_loads(since: datetime) -> dict[int, HostLoad]:

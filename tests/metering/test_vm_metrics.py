@@ -9,10 +9,10 @@ from django.urls import reverse
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from billing.metering import vm_metrics
-from billing.models import MeterHourly, MeterSample
 from compute.choices import VMState
 from compute.models import VirtualMachine
+from metering.models import MeterHourly, MeterSample
+from metering.selectors import vm_metrics
 from tests.factories import FlavorFactory, HostFactory, VirtualMachineFactory
 
 pytestmark = pytest.mark.django_db

@@ -1,0 +1,1 @@
+"""Measured use of the VMs: libvirt samples, their hourly and daily rollups, the loads they give."""
