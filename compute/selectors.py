@@ -15,6 +15,9 @@ from compute.models import (
     Flavor,
     Host,
     Image,
+    Network,
+    NetworkGrant,
+    NetworkInterface,
     Operation,
     RollingMaintenance,
     VirtualMachine,
@@ -27,6 +30,8 @@ from portal.selectors import sees_all_tenants, tenant_ids_of
 def vm_list(*, fetched_by: User, include_deleted: bool = False) -> QuerySet[VirtualMachine]:
     qs = VirtualMachine.objects.select_related(
         "tenant", "environment", "owner", "flavor", "image", "host"
+    ).prefetch_related(
+        Prefetch("interfaces", queryset=NetworkInterface.objects.select_related("network"))
     )
     if not include_deleted:
         qs = qs.exclude(state=VMState.DELETED)
@@ -311,3 +316,23 @@ def capacity_report(*, fetched_by: User, since: datetime) -> CapacityReport | No
         samples=sum(r.samples for r in rows),
     )
     return CapacityReport(since=since, rows=rows, total=total)
+
+
+def network_list(*, fetched_by: User) -> QuerySet[Network]:
+    """Platform admins see every network; others the networks granted to their tenants."""
+    if fetched_by.is_platform_admin:
+        return Network.objects.all()
+    if not fetched_by.is_authenticated:
+        return Network.objects.none()
+    granted = NetworkGrant.objects.filter(tenant_id__in=tenant_ids_of(fetched_by))
+    return Network.objects.filter(pk__in=granted.values("network_id"))
+
+
+def network_grant_list(*, fetched_by: User) -> QuerySet[NetworkGrant]:
+    """Platform admins see every grant; others the grants of their tenants."""
+    qs = NetworkGrant.objects.select_related("network", "tenant", "environment")
+    if fetched_by.is_platform_admin:
+        return qs
+    if not fetched_by.is_authenticated:
+        return qs.none()
+    return qs.filter(tenant_id__in=tenant_ids_of(fetched_by))

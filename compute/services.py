@@ -37,10 +37,12 @@ from compute.choices import (
     Transition,
     VMState,
 )
+from compute.ipam import nics_release, vm_network_attach
 from compute.models import (
     Flavor,
     Host,
     Image,
+    Network,
     Operation,
     OperationStep,
     RollingMaintenance,
@@ -49,7 +51,7 @@ from compute.models import (
 from compute.scheduler import HostState, PlacementRequest
 from portal.audit import audit_record, changed_fields, created_fields, snapshot
 from portal.errors import ConflictError
-from portal.models import Environment, User
+from portal.models import Environment, KeyPair, User
 from portal.notifications import emit
 from portal.permissions import (
     ROLE_PERMS,
@@ -59,6 +61,7 @@ from portal.permissions import (
     require_platform_admin,
     tenant_role,
 )
+from portal.services import keypair_authorized_keys
 from quotas.services import quota_charge, quota_release, quota_reserve
 
 logger = logging.getLogger(__name__)
@@ -136,11 +139,20 @@ def vm_request_create(
     name: str,
     ssh_public_key: str = "",
     anti_affinity_group: str = "",
+    key_pairs: list[KeyPair] | None = None,
+    network: Network | None = None,
     remote_addr: str | None = None,
 ) -> VirtualMachine:
     tenant = environment.tenant
     require_perm(requested_by, tenant, Perm.VM_REQUEST)
     errors: dict[str, str] = {}
+    authorized_keys: list[str] = []
+    try:
+        authorized_keys = keypair_authorized_keys(
+            owner=requested_by, key_pairs=list(key_pairs or []), pasted=ssh_public_key
+        )
+    except ValidationError as exc:
+        errors.update({field: " ".join(msgs) for field, msgs in exc.message_dict.items()})
     if not (flavor.is_public or requested_by.is_platform_admin):
         errors["flavor"] = _("Unknown flavor.")
     elif not _host_can_ever_fit(flavor):
@@ -158,6 +170,7 @@ def vm_request_create(
         flavor=flavor,
         image=image,
         ssh_public_key=ssh_public_key.strip(),
+        authorized_keys=authorized_keys,
         anti_affinity_group=anti_affinity_group.strip(),
     )
     try:
@@ -203,6 +216,8 @@ def vm_request_create(
         _operation_begin(vm, requested_by=requested_by)
     else:
         emit("vm.pending_approval", vm=vm)
+    # Its address (or forwarded port): a full pool refuses the request, nothing kept.
+    vm_network_attach(vm=vm, network=network)
     # Last, so that the quota row's lock is held for the shortest time before the commit.
     quota_reserve(vm=vm)
     return vm
@@ -236,6 +251,7 @@ def vm_reject(
     _transition(vm, Transition.REJECT, rejection_reason=reason, approved_by=rejected_by)
     emit("vm.rejected", vm=vm)
     quota_release(vm=vm)
+    nics_release(vm=vm)
     audit_record(
         actor=rejected_by,
         action="vm.reject",
@@ -267,6 +283,7 @@ def vm_action(
         _transition(vm, Transition.DELETE)
         _transition(vm, Transition.DELETED, deleted_at=timezone.now())
         quota_release(vm=vm)
+        nics_release(vm=vm)
         audit_record(
             actor=requested_by,
             action="vm.delete",
@@ -693,6 +710,7 @@ def _operation_succeed(op: Operation) -> None:
         quota_charge(vm=vm)
     elif end == Transition.DELETED:
         quota_release(vm=vm)
+        nics_release(vm=vm)
     VirtualMachine.objects.filter(pk=vm.pk).update(
         runtime_state=RUNTIME_AFTER[end], runtime_checked_at=timezone.now()
     )
@@ -734,6 +752,7 @@ def operation_fail(*, operation_id: int, reason: str, failed_step_id: int | None
             emit("vm.error", vm=vm)
         if op.kind == OperationKind.PROVISION:
             quota_release(vm=vm, reserved_only=True)
+            nics_release(vm=vm)
         audit_record(
             actor=None,
             action=f"vm.{op.kind}.failed",
@@ -1437,11 +1456,14 @@ def reconcile(*, now: datetime | None = None) -> dict[str, int]:
         state__in=TRANSITIONAL_STATES, state_changed_at__lt=stale_before
     ).exclude(operations__status__in=[OperationStatus.PENDING, OperationStatus.RUNNING]):
         with transaction.atomic():
+            never_ran = vm.state == VMState.PROVISIONING
             try:
                 _transition(vm, Transition.FAIL, error_message=_("The operation was lost."))
             except ConflictError:
                 continue
             quota_release(vm=vm, reserved_only=True)  # a provisioning that never ran
+            if never_ran:
+                nics_release(vm=vm)
             counts["orphaned_states"] += 1
 
     for host in Host.objects.filter(enabled=True):

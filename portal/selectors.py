@@ -9,6 +9,7 @@ from portal.models import (
     ApiToken,
     AuditEntry,
     Environment,
+    KeyPair,
     Membership,
     Tenant,
     User,
@@ -61,6 +62,13 @@ def token_list(*, fetched_by: User) -> QuerySet[ApiToken]:
         if fetched_by.is_authenticated
         else ApiToken.objects.none()
     )
+
+
+def keypair_list(*, fetched_by: User) -> QuerySet[KeyPair]:
+    """Only ever one's own key pairs, platform admins included."""
+    if not fetched_by.is_authenticated:
+        return KeyPair.objects.none()
+    return KeyPair.objects.filter(owner=fetched_by).order_by("name", "id")
 
 
 def audit_list(*, fetched_by: User) -> QuerySet[AuditEntry]:

@@ -11,7 +11,14 @@ from rest_framework.test import APIClient
 from billing.invoicing import invoice_draft
 from billing.models import Budget, PriceList
 from compute.choices import VMState
-from compute.models import DrsRecommendation, DrsRun, RollingMaintenance, VirtualMachine
+from compute.models import (
+    DrsRecommendation,
+    DrsRun,
+    Network,
+    NetworkGrant,
+    RollingMaintenance,
+    VirtualMachine,
+)
 from portal import services as portal_services
 from portal.api.urls import router
 from portal.api.viewsets import ScopedGenericViewSet
@@ -267,6 +274,13 @@ def _foreign_objects(other: TenantWorld) -> dict[str, object]:
         "flavor": FlavorFactory(is_public=False),
         "image": ImageFactory(is_public=False),
         "token": portal_services.token_create(user=other.member, name="theirs")[0],
+        "keypair": portal_services.keypair_create(
+            owner=other.member,
+            name="theirs",
+            public_key="ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIA8k6mXU1Kg3Dk9kqf5jJ1gmr4R4p2y3m0vJbTqDq1aZ",
+        ),
+        "network": (theirs := Network.objects.create(name="theirs", kind="user")),
+        "network-grant": NetworkGrant.objects.create(network=theirs, tenant=other.tenant),
         "audit": audit_record(
             actor=other.member, action="test.entry", obj=other.tenant, tenant=other.tenant
         ),
