@@ -180,7 +180,7 @@ def _key_pairs(user: Any, ids: list[int]) -> list[Any]:
                 % {"ids": ", ".join(str(i) for i in unknown)}
             }
         )
-    return pairs
+    return sorted(pairs, key=lambda kp: ids.index(kp.pk))  # in the order asked
 
 
 class VirtualMachineViewSet(mixins.DestroyModelMixin, ScopedReadOnlyViewSet):
