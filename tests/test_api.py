@@ -277,7 +277,8 @@ def _foreign_objects(other: TenantWorld) -> dict[str, object]:
         "keypair": portal_services.keypair_create(
             owner=other.member,
             name="theirs",
-            public_key="ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIA8k6mXU1Kg3Dk9kqf5jJ1gmr4R4p2y3m0vJbTqDq1aZ",
+            public_key="ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIA8k6mXU1Kg3Dk9kqf5jJ1gmr4R4p2y3m0v"
+            "JbTqDq1aZ",
         ),
         "network": (theirs := Network.objects.create(name="theirs", kind="user")),
         "network-grant": NetworkGrant.objects.create(network=theirs, tenant=other.tenant),
