@@ -22,9 +22,9 @@ from django.utils import timezone
 from billing.metering import ROLLUP_AGGREGATES, SAMPLE_AGGREGATES
 from billing.models import MeterDaily, MeterHourly, MeterRollup, MeterSample
 from compute import hypervisor
-from compute.choices import VMState
+from compute.choices import HostStatus, VMState
 from compute.hypervisor import DomainStats
-from compute.models import Host, VirtualMachine
+from compute.models import Host, VirtualMachine, host_status_q
 
 logger = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ def retention() -> timedelta:
 def hosts_to_sample() -> list[int]:
     """Enabled hosts that answer (maintenance included: they still run VMs until emptied)."""
     return list(
-        Host.objects.filter(enabled=True, reachable=True, down_since__isnull=True)
+        Host.objects.filter(host_status_q(HostStatus.UP, HostStatus.MAINTENANCE))
         .order_by("pk")
         .values_list("pk", flat=True)
     )

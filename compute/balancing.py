@@ -24,13 +24,15 @@ from compute import drs
 from compute.choices import (
     PLACED_STATES,
     DrsMode,
+    HostStatus,
     OperationKind,
     OperationStatus,
     RecommendationStatus,
     VMState,
 )
 from compute.models import DrsRecommendation, DrsRun, DrsSettings, Host, Operation, VirtualMachine
-from compute.services import _host_states, vm_migrate
+from compute.services.migration import vm_migrate
+from compute.services.placement import _host_states
 from portal.audit import audit_record
 from portal.errors import ConflictError
 from portal.models import User
@@ -271,7 +273,7 @@ def _staleness(rec: DrsRecommendation) -> str | None:
     if Operation.objects.filter(vm=vm, status__in=_ACTIVE).exists():
         return _("The VM has an operation in progress.")
     for host in (rec.source, rec.target):
-        if not host.enabled or host.maintenance or host.status == "down":
+        if host.status != HostStatus.UP:
             return _("Host %(host)s is disabled, in maintenance or down.") % {"host": host.name}
     return None
 

@@ -280,3 +280,23 @@ class NetworkKind(models.TextChoices):
     ISOLATED = "isolated", _("Isolated (libvirt network)")
     # QEMU user-mode networking: no address to manage; SSH through a forwarded host port.
     USER = "user", _("User mode (port forward)")
+
+
+class HostStatus(models.TextChoices):
+    """A host as placement, DRS, maintenance and the UI see it (`compute.models.host_status`)."""
+
+    UP = "up", _("up")
+    MAINTENANCE = "maintenance", _("maintenance")
+    UNREACHABLE = "unreachable", _("unreachable")
+    DOWN = "down", _("down")
+    DISABLED = "disabled", _("disabled")
+
+
+# Colours the UI uses for host status badges.
+HOST_STATUS_COLOURS: dict[str, str] = {
+    HostStatus.UP: "green",
+    HostStatus.MAINTENANCE: "amber",
+    HostStatus.UNREACHABLE: "red",
+    HostStatus.DOWN: "red",
+    HostStatus.DISABLED: "amber",
+}

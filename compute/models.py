@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
+import operator
 import re
 import uuid
+from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
@@ -20,6 +23,7 @@ from compute.choices import (
     STATE_COLOURS,
     DomainType,
     DrsMode,
+    HostStatus,
     ImageKind,
     NetworkKind,
     OperationKind,
@@ -103,6 +107,37 @@ def _ratio_field(label: StrOrPromise) -> models.DecimalField:
     )
 
 
+def host_status(
+    *, enabled: bool, maintenance: bool, reachable: bool, down_since: datetime | None
+) -> HostStatus:
+    """The one rule for a host's status; placement, DRS, maintenance and the pages all use it.
+
+    Disabled first: a disabled host is not heartbeated, so its other fields are stale. Then
+    what HA declared (down), what the last libvirt call found (unreachable), and only then
+    what an admin asked (maintenance). Only an `up` host takes new VMs.
+    """
+    if not enabled:
+        return HostStatus.DISABLED
+    if down_since is not None:
+        return HostStatus.DOWN
+    if not reachable:
+        return HostStatus.UNREACHABLE
+    return HostStatus.MAINTENANCE if maintenance else HostStatus.UP
+
+
+def host_status_q(*statuses: HostStatus) -> Q:
+    """`host_status` as a filter: the host rows whose status is one of `statuses`."""
+    live = Q(enabled=True, down_since__isnull=True)
+    each = {
+        HostStatus.DISABLED: Q(enabled=False),
+        HostStatus.DOWN: Q(enabled=True, down_since__isnull=False),
+        HostStatus.UNREACHABLE: live & Q(reachable=False),
+        HostStatus.MAINTENANCE: live & Q(reachable=True, maintenance=True),
+        HostStatus.UP: live & Q(reachable=True, maintenance=False),
+    }
+    return functools.reduce(operator.or_, (each[s] for s in statuses))
+
+
 class Host(models.Model):
     name = models.CharField(max_length=63, unique=True)
     uri = models.CharField(
@@ -159,12 +194,13 @@ class Host(models.Model):
         return float(settings.NUAGE[f"{resource.upper()}_RATIO"])
 
     @property
-    def status(self) -> str:
-        if not self.enabled:
-            return "disabled"
-        if self.down_since is not None or not self.reachable:
-            return "down"
-        return "maintenance" if self.maintenance else "up"
+    def status(self) -> HostStatus:
+        return host_status(
+            enabled=self.enabled,
+            maintenance=self.maintenance,
+            reachable=self.reachable,
+            down_since=self.down_since,
+        )
 
 
 class Flavor(models.Model):

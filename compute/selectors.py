@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
-from django.db.models import Count, Prefetch, Q, QuerySet, Sum
+from django.db.models import Prefetch, QuerySet
 
-from compute.choices import PLACED_STATES, OperationStatus, VMState
+from compute.choices import PLACED_STATES, HostStatus, OperationStatus, VMState
 from compute.models import (
     DrsRecommendation,
     DrsRun,
@@ -24,6 +23,7 @@ from compute.models import (
 )
 from compute.scheduler import capacity_limit
 from portal.models import User
+from portal.permissions import Perm, has_perm
 from portal.selectors import sees_all_tenants, tenant_ids_of
 
 
@@ -97,6 +97,26 @@ def operation_active(*, vm: VirtualMachine) -> Operation | None:
     )
 
 
+def can_operate(user: User, vm: VirtualMachine) -> bool:
+    """Whether the user may start, stop, reboot or delete this VM (theirs, or any in the tenant)."""
+    if has_perm(user, vm.tenant, Perm.VM_OPERATE_ANY):
+        return True
+    return vm.owner_id == user.id and has_perm(user, vm.tenant, Perm.VM_OPERATE_OWN)
+
+
+def host_maintenance_status(host: Host) -> dict[str, int | bool]:
+    """How far a host is from being empty: VMs still placed on it, by kind."""
+    placed = VirtualMachine.objects.filter(host=host, state__in=PLACED_STATES)
+    running = placed.filter(state__in=[VMState.RUNNING, VMState.MIGRATING]).count()
+    total = placed.count()
+    return {
+        "maintenance": host.maintenance,
+        "vms": total,
+        "running_vms": running,
+        "ready": host.maintenance and total == 0,
+    }
+
+
 def host_list(*, fetched_by: User) -> QuerySet[Host]:
     if fetched_by.is_platform_admin:
         return Host.objects.all()
@@ -127,13 +147,11 @@ class HostCapacity:
 
     @property
     def status(self) -> str:
-        if self.host.down_since:
-            return "down"
-        if not self.host.enabled:
-            return "disabled"
-        if self.host.maintenance:
+        """The host's status (`Host.status`); in maintenance, whether it is empty yet."""
+        status = self.host.status
+        if status == HostStatus.MAINTENANCE:
             return "ready for maintenance" if self.vms == 0 else "entering maintenance"
-        return "up" if self.host.reachable else "unreachable"
+        return str(status)
 
     @property
     def ram_percent(self) -> int:
@@ -147,27 +165,19 @@ class HostCapacity:
 
 
 def host_capacity_list(*, fetched_by: User) -> list[HostCapacity]:
-    """Every host the user may see with its allocation, in one grouped query."""
+    """Every host the user may see with its allocation (`placement.host_allocations`)."""
+    from compute.services.placement import HostAllocation, host_allocations
+
     hosts = list(host_list(fetched_by=fetched_by).order_by("name"))
-    rows = {
-        row["host_id"]: row
-        for row in VirtualMachine.objects.filter(host__in=hosts, state__in=PLACED_STATES)
-        .values("host_id")
-        .annotate(
-            n=Count("id"),
-            running=Count("id", filter=Q(state=VMState.RUNNING)),
-            vcpus=Sum("flavor__vcpus"),
-            ram=Sum("flavor__ram_mib"),
-        )
-    }
-    empty = {"n": 0, "running": 0, "vcpus": 0, "ram": 0}
+    allocations = host_allocations([h.pk for h in hosts]) if hosts else {}
+    empty = HostAllocation()
     return [
         HostCapacity(
             host=host,
-            vms=rows.get(host.pk, empty)["n"],
-            running=rows.get(host.pk, empty)["running"],
-            vcpus_allocated=rows.get(host.pk, empty)["vcpus"] or 0,
-            ram_allocated_mib=rows.get(host.pk, empty)["ram"] or 0,
+            vms=allocations.get(host.pk, empty).vms,
+            running=allocations.get(host.pk, empty).running,
+            vcpus_allocated=allocations.get(host.pk, empty).vcpus,
+            ram_allocated_mib=allocations.get(host.pk, empty).ram_mib,
         )
         for host in hosts
     ]
@@ -254,53 +264,45 @@ def capacity_report(*, fetched_by: User, since: datetime) -> CapacityReport | No
     """Per host and for the pool: allocated against physical and the overcommit limit for vCPUs,
     RAM and disk, and the CPU and memory measured since `since` (billing.metering.host_loads).
 
-    None for anyone but platform admins. Two grouped queries whatever the number of hosts.
+    None for anyone but platform admins. Three grouped queries (two of them `host_allocations`,
+    the sum placement uses) whatever the number of hosts.
     """
-    # Imported here: billing.metering reads compute's selectors for its own pages.
+    # Imported here: billing.metering reads compute's selectors for its own pages, and
+    # compute.services imports this module.
     from billing.metering import host_loads
+    from compute.services.placement import HostAllocation, host_allocations
 
     if not fetched_by.is_platform_admin:
         return None
     hosts = list(Host.objects.order_by("name"))
-    placed: dict[int, dict[str, Any]] = {
-        row["host_id"]: dict(row)
-        for row in VirtualMachine.objects.filter(host__isnull=False, state__in=PLACED_STATES)
-        .values("host_id")
-        .annotate(
-            n=Count("id"),
-            vcpus=Sum("flavor__vcpus"),
-            ram=Sum("flavor__ram_mib"),
-            disk=Sum("flavor__disk_gib"),
-        )
-        .order_by()
-    }
+    allocations = host_allocations()
     loads = host_loads(since)
     rows = []
     for host in hosts:
-        p = placed.get(host.pk, {})
+        p = allocations.get(host.pk, HostAllocation())
         load = loads.get(host.pk)
         rows.append(
             CapacityRow(
                 name=host.name,
                 host_id=host.pk,
                 status=host.status,
-                vms=p.get("n", 0),
+                vms=p.vms,
                 cpu=Resource(
                     physical=host.cpus,
                     limit=capacity_limit(host.cpus, host.effective_ratio("cpu")),
-                    allocated=p.get("vcpus") or 0,
+                    allocated=p.vcpus,
                     used=load.cpu_used_vcpus if load else None,
                 ),
                 memory=Resource(
                     physical=host.memory_mib,
                     limit=capacity_limit(host.memory_mib, host.effective_ratio("ram")),
-                    allocated=p.get("ram") or 0,
+                    allocated=p.ram_mib,
                     used=float(load.mem_used_mib) if load else None,
                 ),
                 disk=Resource(
                     physical=host.disk_gib,
                     limit=capacity_limit(host.disk_gib, host.effective_ratio("disk")),
-                    allocated=p.get("disk") or 0,
+                    allocated=p.disk_gib,
                 ),
                 samples=load.samples if load else 0,
             )

@@ -55,7 +55,7 @@ def _latest_operation(vm: VirtualMachine) -> object | None:
 
 def _vm_context(request: HttpRequest, vm: VirtualMachine) -> dict[str, object]:
     user = _user(request)
-    can_operate = services.can_operate(user, vm)
+    can_operate = selectors.can_operate(user, vm)
     return {
         "vm": vm,
         "operation": _latest_operation(vm),

@@ -186,6 +186,7 @@ SPECTACULAR_SETTINGS = {
         "MembershipRoleEnum": "portal.choices.Role",
         "OperationStatusEnum": "compute.choices.OperationStatus",
         "DrsModeEnum": "compute.choices.DrsMode",
+        "HostStatusEnum": "compute.choices.HostStatus",
         "DrsRecommendationStatusEnum": "compute.choices.RecommendationStatus",
         "InvoiceStatusEnum": "billing.choices.InvoiceStatus",
         "InvoiceKindEnum": "billing.choices.InvoiceKind",

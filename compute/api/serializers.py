@@ -7,7 +7,7 @@ from typing import Any
 
 from rest_framework import serializers
 
-from compute.choices import DomainType, DrsMode, ImageKind, NetworkKind
+from compute.choices import DomainType, DrsMode, HostStatus, ImageKind, NetworkKind
 from compute.models import (
     DrsRecommendation,
     DrsRun,
@@ -44,9 +44,7 @@ class HostSerializer(serializers.ModelSerializer[Host]):
     tags = serializers.ListField(
         child=serializers.CharField(max_length=63), required=False, max_length=64
     )
-    status = serializers.ChoiceField(
-        choices=[("up", "up"), ("down", "down"), ("disabled", "disabled")], read_only=True
-    )
+    status = serializers.ChoiceField(choices=HostStatus.choices, read_only=True)
     effective_ratios = serializers.SerializerMethodField()
 
     def get_effective_ratios(self, obj: Host) -> dict[str, float]:

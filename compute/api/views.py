@@ -142,7 +142,7 @@ class HostViewSet(ServiceCreateMixin, ServiceUpdateMixin, ScopedReadOnlyViewSet)
             remote_addr=client_ip(request),
         )
         host.refresh_from_db()
-        status_ = services.host_maintenance_status(host)
+        status_ = selectors.host_maintenance_status(host)
         body = {
             **status_,
             "migrations_started": counts["started"],

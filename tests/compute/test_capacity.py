@@ -132,3 +132,60 @@ def test_only_platform_admins_see_capacity(world, client, api, pool):
         assert 'href="/capacity/"' not in client.get("/").content.decode()
         api.force_authenticate(user)
         assert api.get("/api/v1/capacity/").status_code == 403
+
+
+def _three_views(world, host: Host) -> dict[str, tuple[int, int, int]]:
+    """vCPUs, RAM and disk allocated on `host` as placement, DRS and both capacity pages see it."""
+    from compute import balancing, selectors
+    from compute.services.placement import _host_states
+
+    (placed,) = _host_states(Host.objects.filter(pk=host.pk))
+    drs_host = next(
+        h.capacity
+        for h in balancing.drs_states(since=timezone.now())[0]
+        if h.capacity.id == host.pk
+    )
+    report = selectors.capacity_report(fetched_by=world.platform_admin, since=timezone.now())
+    assert report is not None
+    row = next(r for r in report.rows if r.host_id == host.pk)
+    listed = next(
+        r for r in selectors.host_capacity_list(fetched_by=world.platform_admin) if r.host == host
+    )
+    views = {
+        "placement": (placed.used_vcpus, placed.used_ram_mib, placed.used_disk_gib),
+        "drs": (drs_host.used_vcpus, drs_host.used_ram_mib, drs_host.used_disk_gib),
+        "capacity": (row.cpu.allocated, row.memory.allocated, row.disk.allocated),
+    }
+    assert (listed.vcpus_allocated, listed.ram_allocated_mib) == views["capacity"][:2]
+    return views
+
+
+def test_placement_drs_and_capacity_agree_on_a_migration_in_flight(world, pool):
+    from compute.choices import OperationKind, OperationStatus
+    from compute.models import Operation
+
+    web, spare = pool
+    moving = VirtualMachine.objects.filter(host=web, state=VMState.RUNNING).get()
+    VirtualMachine.objects.filter(pk=moving.pk).update(state=VMState.MIGRATING)
+    op = Operation.objects.create(
+        vm=moving,
+        kind=OperationKind.MIGRATE,
+        status=OperationStatus.RUNNING,
+        source_host=web,
+        target_host=spare,
+    )
+    # Before the switch: the VM holds room on its source and its claim on the target.
+    for host, expected in ((web, (8, 8192, 80)), (spare, (4, 4096, 40))):
+        views = _three_views(world, host)
+        assert set(views.values()) == {expected}, (host.name, views)
+
+    # The migrating step switched the VM's host; the operation is still cleaning the source.
+    VirtualMachine.objects.filter(pk=moving.pk).update(host=spare)
+    for host, expected in ((web, (4, 4096, 40)), (spare, (4, 4096, 40))):
+        views = _three_views(world, host)
+        assert set(views.values()) == {expected}, (host.name, views)
+
+    # Once the operation ended, nothing is claimed twice.
+    Operation.objects.filter(pk=op.pk).update(status=OperationStatus.SUCCEEDED)
+    VirtualMachine.objects.filter(pk=moving.pk).update(state=VMState.RUNNING)
+    assert set(_three_views(world, spare).values()) == {(4, 4096, 40)}

@@ -14,7 +14,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.utils import timezone
 
 from billing.models import MeterSample
-from compute import balancing, drs, services
+from compute import balancing, drs, hypervisor, services
 from compute.choices import (
     DrsMode,
     OperationKind,
@@ -458,7 +458,7 @@ def test_automatic_mode_starts_at_most_the_limit_of_live_migrations(world, crowd
     for r in recs:
         r.vm.refresh_from_db()
         assert (r.vm.host_id, r.vm.state) == (r.target_id, VMState.RUNNING)
-        assert str(r.vm.uuid) in services.hypervisor.domain_runtime_states(r.target.uri)
+        assert str(r.vm.uuid) in hypervisor.domain_runtime_states(r.target.uri)
     assert {r.target_id for r in recs} == {h.pk for h in others}
     after = balancing.drs_figures()["imbalance"]
     assert after < run.imbalance

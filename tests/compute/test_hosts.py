@@ -146,3 +146,52 @@ def test_members_cannot_change_a_hosts_ratios(world, tmp_path):
     assert answer.status_code == 404
     host.refresh_from_db()
     assert host.cpu_ratio is None
+
+
+def test_one_status_rule_for_placement_drs_maintenance_and_the_pages(world, api):
+    """Every combination of the flags: the status the API and pages show, the filter used to
+    pick hosts, and whether placement would put a VM there all come from one rule."""
+    import itertools
+
+    from django.utils import timezone
+
+    from compute import selectors
+    from compute.choices import HostStatus
+    from compute.models import host_status_q
+    from compute.services.placement import _host_states
+    from tests.factories import HostFactory
+
+    expected = {
+        # (enabled, maintenance, reachable, declared down)
+        (False, False, True, False): HostStatus.DISABLED,
+        (False, True, False, True): HostStatus.DISABLED,
+        (True, True, True, True): HostStatus.DOWN,
+        (True, False, False, True): HostStatus.DOWN,
+        (True, True, False, False): HostStatus.UNREACHABLE,
+        (True, False, False, False): HostStatus.UNREACHABLE,
+        (True, True, True, False): HostStatus.MAINTENANCE,
+        (True, False, True, False): HostStatus.UP,
+    }
+    api.force_authenticate(world.platform_admin)
+    for enabled, maintenance, reachable, down in itertools.product((False, True), repeat=4):
+        host = HostFactory(
+            enabled=enabled,
+            maintenance=maintenance,
+            reachable=reachable,
+            down_since=timezone.now() if down else None,
+        )
+        status = host.status
+        key = (enabled, maintenance, reachable, down)
+        assert status == expected.get(key, status), key
+        assert api.get(f"/api/v1/hosts/{host.pk}/").json()["status"] == status
+        matching = {s for s in HostStatus if Host.objects.filter(host_status_q(s), pk=host.pk)}
+        assert matching == {status}, key
+        (state,) = _host_states(Host.objects.filter(pk=host.pk))
+        assert (state.enabled and state.up) == (status == HostStatus.UP), key
+        (row,) = [
+            r
+            for r in selectors.host_capacity_list(fetched_by=world.platform_admin)
+            if r.host == host
+        ]
+        shown = "ready for maintenance" if status == HostStatus.MAINTENANCE else status
+        assert row.status == shown, key

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 
-from compute import hypervisor, services
+from compute import hypervisor, selectors, services
 from compute.choices import OperationKind, OperationStatus, RuntimeState, VMState
 from compute.hypervisor.connection import get_connection
 from compute.models import Host, Operation, RollingMaintenance, VirtualMachine
@@ -160,7 +160,7 @@ def test_maintenance_empties_a_host_and_keeps_new_vms_away(world, two_hosts, fla
         second.pk
     }
     first.refresh_from_db()
-    assert services.host_maintenance_status(first) == {
+    assert selectors.host_maintenance_status(first) == {
         "maintenance": True,
         "vms": 0,
         "running_vms": 0,
@@ -186,13 +186,13 @@ def test_reconciler_finishes_an_evacuation_when_room_appears(
     )
     assert counts == {"started": 0, "no_room": 1}
     first.refresh_from_db()
-    assert services.host_maintenance_status(first)["ready"] is False
+    assert selectors.host_maintenance_status(first)["ready"] is False
 
     Host.objects.filter(pk=second.pk).update(enabled=True)
     assert services.reconcile()["evacuations"] == 1
     vm.refresh_from_db()
     assert (vm.host, vm.state) == (second, VMState.RUNNING)
-    assert services.host_maintenance_status(first)["ready"] is True
+    assert selectors.host_maintenance_status(first)["ready"] is True
 
 
 def test_api_migrate_and_maintenance(world, two_hosts, flavor, image):

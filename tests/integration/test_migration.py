@@ -12,7 +12,7 @@ import time
 import libvirt
 import pytest
 
-from compute import services
+from compute import selectors, services
 from compute.choices import OperationKind, OperationStatus, VMState
 from compute.models import Host, VirtualMachine
 from portal.choices import Role
@@ -119,7 +119,7 @@ def test_maintenance_mode_empties_a_real_host(
 
     assert counts == {"started": 2, "no_room": 0}
     second.refresh_from_db()
-    assert services.host_maintenance_status(second)["ready"] is True
+    assert selectors.host_maintenance_status(second)["ready"] is True
     for vm in vms:
         vm.refresh_from_db()
         assert (vm.state, vm.host) == (VMState.RUNNING, first), vm.error_message

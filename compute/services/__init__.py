@@ -1,0 +1,79 @@
+"""Every write to VMs, hosts, flavors and images, one module per capability.
+
+`from compute import services; services.vm_approve(...)` is how the rest of Nuage calls them;
+this module re-exports each public name (and the few private ones tests reach for).
+"""
+
+from compute.selectors import can_operate, host_maintenance_status  # reads, kept for callers
+from compute.services._common import _dispatch, _operation_begin, _transition
+from compute.services.ha import heartbeat
+from compute.services.inventory import (
+    HOST_SETTINGS,
+    flavor_create,
+    host_refresh,
+    host_register,
+    host_update,
+    image_create,
+)
+from compute.services.lifecycle import (
+    vm_action,
+    vm_approve,
+    vm_reject,
+    vm_request_create,
+)
+from compute.services.maintenance import (
+    host_evacuate,
+    host_set_maintenance,
+    rolling_maintenance_advance,
+    rolling_maintenance_cancel,
+    rolling_maintenance_continue,
+    rolling_maintenance_start,
+)
+from compute.services.migration import vm_migrate
+from compute.services.operations import operation_advance, operation_fail
+from compute.services.orphans import host_orphan_adopt, host_orphan_destroy
+from compute.services.placement import (
+    _host_states,
+    _placement_choose,
+    _placement_request,
+    placement_claim,
+)
+from compute.services.reconcile import reconcile
+from compute.services.steps import OPERATION_STEP_RUNNERS, STEP_RUNNERS
+
+__all__ = [
+    "HOST_SETTINGS",
+    "OPERATION_STEP_RUNNERS",
+    "STEP_RUNNERS",
+    "_dispatch",
+    "_host_states",
+    "_operation_begin",
+    "_placement_choose",
+    "_placement_request",
+    "_transition",
+    "can_operate",
+    "flavor_create",
+    "heartbeat",
+    "host_evacuate",
+    "host_maintenance_status",
+    "host_orphan_adopt",
+    "host_orphan_destroy",
+    "host_refresh",
+    "host_register",
+    "host_set_maintenance",
+    "host_update",
+    "image_create",
+    "operation_advance",
+    "operation_fail",
+    "placement_claim",
+    "reconcile",
+    "rolling_maintenance_advance",
+    "rolling_maintenance_cancel",
+    "rolling_maintenance_continue",
+    "rolling_maintenance_start",
+    "vm_action",
+    "vm_approve",
+    "vm_migrate",
+    "vm_reject",
+    "vm_request_create",
+]

@@ -1,0 +1,207 @@
+"""Hosts, flavors and images: registering, updating and refreshing what VMs run on."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from compute import hypervisor
+from compute.models import Flavor, Host, Image
+from portal.audit import audit_record, changed_fields, created_fields, snapshot
+from portal.models import User
+from portal.permissions import require_platform_admin
+
+
+def _refresh_capacity(host: Host) -> None:
+    try:
+        info = hypervisor.host_info(host.uri)
+    except hypervisor.HypervisorError as exc:
+        host.reachable, host.last_error = False, str(exc)
+        return
+    host.cpus, host.memory_mib = info.cpus, info.memory_mib
+    host.reachable, host.last_error, host.last_seen_at = True, "", timezone.now()
+    try:
+        host.disk_gib = hypervisor.pool_capacity_gib(host.uri, host.storage_pool)
+    except hypervisor.HostUnreachable as exc:
+        host.reachable, host.last_error = False, str(exc)
+    except hypervisor.HypervisorError as exc:
+        # Up, but with no pool to put disks in: placement finds no disk room on it.
+        host.disk_gib, host.last_error = 0, str(exc)
+
+
+def _clean_tags(tags: object) -> object:
+    """Lowercased, deduplicated and sorted; the model's validator judges the words."""
+    if not isinstance(tags, list | tuple) or not all(isinstance(t, str) for t in tags):
+        return tags
+    return sorted({t.strip().lower() for t in tags if t.strip()})
+
+
+HOST_SETTINGS = ("cpu_ratio", "ram_ratio", "disk_ratio", "tags")
+
+
+@transaction.atomic
+def host_register(
+    *,
+    registered_by: User,
+    name: str,
+    uri: str,
+    storage_pool: str = "nuage",
+    domain_type: str = "qemu",
+    enabled: bool = True,
+    peer_uri: str = "",
+    cpu_ratio: Decimal | float | None = None,
+    ram_ratio: Decimal | float | None = None,
+    disk_ratio: Decimal | float | None = None,
+    tags: list[str] | None = None,
+    remote_addr: str | None = None,
+) -> Host:
+    require_platform_admin(registered_by)
+    host = Host(
+        name=name,
+        uri=uri,
+        peer_uri=peer_uri,
+        storage_pool=storage_pool,
+        domain_type=domain_type,
+        enabled=enabled,
+        cpu_ratio=cpu_ratio,
+        ram_ratio=ram_ratio,
+        disk_ratio=disk_ratio,
+        tags=_clean_tags(tags or []),
+    )
+    host.full_clean(exclude=["cpus", "memory_mib", "disk_gib"])
+    _refresh_capacity(host)
+    if not host.reachable:
+        raise ValidationError({"uri": host.last_error})
+    if host.last_error:
+        raise ValidationError({"storage_pool": host.last_error})
+    host.save()
+    audit_record(
+        actor=registered_by,
+        action="host.register",
+        obj=host,
+        changes={
+            "uri": uri,
+            "cpus": host.cpus,
+            "memory_mib": host.memory_mib,
+            "disk_gib": host.disk_gib,
+            **{k: _audit_value(getattr(host, k)) for k in HOST_SETTINGS},
+        },
+        remote_addr=remote_addr,
+    )
+    return host
+
+
+def _audit_value(value: Any) -> Any:
+    return str(value) if isinstance(value, Decimal) else value
+
+
+@transaction.atomic
+def host_update(
+    *, updated_by: User, host: Host, remote_addr: str | None = None, **fields: Any
+) -> Host:
+    require_platform_admin(updated_by)
+    allowed = {"name", "peer_uri", "enabled", "storage_pool", "domain_type", *HOST_SETTINGS}
+    unknown = set(fields) - allowed
+    if unknown:
+        raise ValidationError({f: _("This field cannot be changed.") for f in unknown})
+    if "tags" in fields:
+        fields["tags"] = _clean_tags(fields["tags"])
+    before = snapshot(host, fields)
+    changes = {k: v for k, v in fields.items() if getattr(host, k) != v}
+    for key, value in changes.items():
+        setattr(host, key, value)
+    host.full_clean()
+    if "storage_pool" in changes:
+        _refresh_capacity(host)
+        if host.reachable and host.last_error:
+            raise ValidationError({"storage_pool": host.last_error})
+    host.save()
+    audit_record(
+        actor=updated_by,
+        action="host.update",
+        obj=host,
+        changes=changed_fields(before, snapshot(host, fields)),
+        remote_addr=remote_addr,
+    )
+    return host
+
+
+@transaction.atomic
+def host_refresh(*, host: Host) -> Host:
+    """Re-read capacity and reachability from libvirt (periodic; no user involved)."""
+    _refresh_capacity(host)
+    host.save(
+        update_fields=["cpus", "memory_mib", "disk_gib", "reachable", "last_error", "last_seen_at"]
+    )
+    return host
+
+
+@transaction.atomic
+def flavor_create(
+    *,
+    created_by: User,
+    name: str,
+    vcpus: int,
+    ram_mib: int,
+    disk_gib: int,
+    is_public: bool = True,
+    remote_addr: str | None = None,
+) -> Flavor:
+    require_platform_admin(created_by)
+    flavor = Flavor(name=name, vcpus=vcpus, ram_mib=ram_mib, disk_gib=disk_gib, is_public=is_public)
+    flavor.full_clean()
+    flavor.save()
+    audit_record(
+        actor=created_by,
+        action="flavor.create",
+        obj=flavor,
+        changes=created_fields(flavor, ["name", "vcpus", "ram_mib", "disk_gib", "is_public"]),
+        remote_addr=remote_addr,
+    )
+    return flavor
+
+
+@transaction.atomic
+def image_create(
+    *,
+    created_by: User,
+    name: str,
+    kind: str,
+    base_volume: str = "",
+    kernel_path: str = "",
+    initrd_path: str = "",
+    cmdline: str = "console=ttyS0",
+    is_public: bool = True,
+    remote_addr: str | None = None,
+) -> Image:
+    require_platform_admin(created_by)
+    image = Image(
+        name=name,
+        kind=kind,
+        base_volume=base_volume,
+        kernel_path=kernel_path,
+        initrd_path=initrd_path,
+        cmdline=cmdline,
+        is_public=is_public,
+    )
+    image.full_clean()
+    if kind == "disk" and not base_volume:
+        raise ValidationError({"base_volume": _("A disk image needs its base volume's name.")})
+    if kind == "kernel" and not kernel_path:
+        raise ValidationError({"kernel_path": _("A kernel image needs the kernel's path.")})
+    image.save()
+    audit_record(
+        actor=created_by,
+        action="image.create",
+        obj=image,
+        changes=created_fields(
+            image, ["name", "kind", "base_volume", "kernel_path", "initrd_path", "is_public"]
+        ),
+        remote_addr=remote_addr,
+    )
+    return image

@@ -1,0 +1,197 @@
+"""A VM's life as its users drive it: requests, approval and rejection, start/stop/reboot/delete."""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from billing.services import budget_refusal
+from compute.choices import USER_ACTIONS, Transition, VMState
+from compute.ipam import nics_release, vm_network_attach
+from compute.models import Flavor, Host, Image, Network, Operation, VirtualMachine
+from compute.selectors import can_operate
+from compute.services._common import _operation_begin, _transition
+from portal.audit import audit_record
+from portal.models import Environment, KeyPair, User
+from portal.notifications import emit
+from portal.permissions import Perm, require_perm
+from portal.services import keypair_authorized_keys
+from quotas.services import quota_release, quota_reserve
+
+
+def _approval_policy(environment: Environment) -> str:
+    if not environment.requires_approval:
+        return "auto"
+    return "auto below size"
+
+
+def _host_can_ever_fit(flavor: Flavor) -> bool:
+    return Host.objects.filter(
+        enabled=True, cpus__gte=flavor.vcpus, memory_mib__gte=flavor.ram_mib
+    ).exists()
+
+
+@transaction.atomic
+def vm_request_create(
+    *,
+    requested_by: User,
+    environment: Environment,
+    flavor: Flavor,
+    image: Image,
+    name: str,
+    ssh_public_key: str = "",
+    anti_affinity_group: str = "",
+    key_pairs: list[KeyPair] | None = None,
+    network: Network | None = None,
+    remote_addr: str | None = None,
+) -> VirtualMachine:
+    tenant = environment.tenant
+    require_perm(requested_by, tenant, Perm.VM_REQUEST)
+    errors: dict[str, str] = {}
+    authorized_keys: list[str] = []
+    try:
+        authorized_keys = keypair_authorized_keys(
+            owner=requested_by, key_pairs=list(key_pairs or []), pasted=ssh_public_key
+        )
+    except ValidationError as exc:
+        errors.update({field: " ".join(msgs) for field, msgs in exc.message_dict.items()})
+    if not (flavor.is_public or requested_by.is_platform_admin):
+        errors["flavor"] = _("Unknown flavor.")
+    elif not _host_can_ever_fit(flavor):
+        errors["flavor"] = _("No host can fit this flavor (%(vcpus)s vCPU, %(ram)s MiB RAM).") % {
+            "vcpus": flavor.vcpus,
+            "ram": flavor.ram_mib,
+        }
+    if not (image.is_public or requested_by.is_platform_admin):
+        errors["image"] = _("Unknown image.")
+    vm = VirtualMachine(
+        tenant=tenant,
+        environment=environment,
+        owner=requested_by,
+        name=name,
+        flavor=flavor,
+        image=image,
+        ssh_public_key=ssh_public_key.strip(),
+        authorized_keys=authorized_keys,
+        anti_affinity_group=anti_affinity_group.strip(),
+    )
+    try:
+        vm.clean_fields(exclude=["tenant", "environment", "owner", "flavor", "image"])
+    except ValidationError as exc:
+        errors.update({field: " ".join(msgs) for field, msgs in exc.message_dict.items()})
+    if (
+        "name" not in errors
+        and VirtualMachine.objects.filter(tenant=tenant, name=name)
+        .exclude(state=VMState.DELETED)
+        .exists()
+    ):
+        errors["name"] = _("A VM named '%(name)s' already exists in this tenant.") % {"name": name}
+    over_budget = budget_refusal(tenant=tenant)
+    if over_budget:
+        errors["budget"] = over_budget
+    if errors:
+        raise ValidationError(errors)
+    try:
+        with transaction.atomic():
+            vm.save()
+    except IntegrityError as exc:  # a concurrent request took the name between check and insert
+        raise ValidationError(
+            {"name": _("A VM named '%(name)s' already exists in this tenant.") % {"name": name}}
+        ) from exc
+    audit_record(
+        actor=requested_by,
+        action="vm.request",
+        obj=vm,
+        tenant=tenant,
+        remote_addr=remote_addr,
+        changes={"environment": environment.name, "flavor": flavor.name, "image": image.name},
+    )
+    if not environment.needs_approval(vcpus=flavor.vcpus, ram_mib=flavor.ram_mib):
+        _transition(vm, Transition.APPROVE)
+        audit_record(
+            actor=None,
+            action="vm.auto_approve",
+            obj=vm,
+            tenant=tenant,
+            changes={"environment": environment.name, "policy": _approval_policy(environment)},
+        )
+        _operation_begin(vm, requested_by=requested_by)
+    else:
+        emit("vm.pending_approval", vm=vm)
+    # Its address (or forwarded port): a full pool refuses the request, nothing kept.
+    vm_network_attach(vm=vm, network=network)
+    # Last, so that the quota row's lock is held for the shortest time before the commit.
+    quota_reserve(vm=vm)
+    return vm
+
+
+@transaction.atomic
+def vm_approve(
+    *, vm: VirtualMachine, approved_by: User, remote_addr: str | None = None
+) -> Operation:
+    require_perm(approved_by, vm.tenant, Perm.VM_APPROVE)
+    if vm.owner_id == approved_by.id:
+        raise ValidationError({"approved_by": _("Nobody may approve their own request.")})
+    _transition(vm, Transition.APPROVE, approved_by=approved_by)
+    emit("vm.approved", vm=vm)
+    audit_record(
+        actor=approved_by, action="vm.approve", obj=vm, tenant=vm.tenant, remote_addr=remote_addr
+    )
+    return _operation_begin(vm, requested_by=approved_by)
+
+
+@transaction.atomic
+def vm_reject(
+    *, vm: VirtualMachine, rejected_by: User, reason: str, remote_addr: str | None = None
+) -> VirtualMachine:
+    require_perm(rejected_by, vm.tenant, Perm.VM_APPROVE)
+    reason = reason.strip()
+    if not reason:
+        raise ValidationError({"reason": _("Give the requester a reason for the rejection.")})
+    if len(reason) > 2000:
+        raise ValidationError({"reason": _("Keep the reason under 2,000 characters.")})
+    _transition(vm, Transition.REJECT, rejection_reason=reason, approved_by=rejected_by)
+    emit("vm.rejected", vm=vm)
+    quota_release(vm=vm)
+    nics_release(vm=vm)
+    audit_record(
+        actor=rejected_by,
+        action="vm.reject",
+        obj=vm,
+        tenant=vm.tenant,
+        remote_addr=remote_addr,
+        changes={"reason": reason},
+    )
+    return vm
+
+
+@transaction.atomic
+def vm_action(
+    *, vm: VirtualMachine, action: str, requested_by: User, remote_addr: str | None = None
+) -> Operation | None:
+    """Start, stop, reboot or delete a VM. Returns the operation the worker will run."""
+    if action not in USER_ACTIONS:
+        raise ValidationError({"action": _("Unknown action.")})
+    if not can_operate(requested_by, vm):
+        require_perm(requested_by, vm.tenant, Perm.VM_OPERATE_ANY)
+    if action == "delete" and vm.state in (VMState.PENDING_APPROVAL, VMState.REJECTED):
+        # Nothing exists on a host yet: withdrawing the request is immediate.
+        _transition(vm, Transition.DELETE)
+        _transition(vm, Transition.DELETED, deleted_at=timezone.now())
+        quota_release(vm=vm)
+        nics_release(vm=vm)
+        audit_record(
+            actor=requested_by,
+            action="vm.delete",
+            obj=vm,
+            tenant=vm.tenant,
+            remote_addr=remote_addr,
+        )
+        return None
+    _transition(vm, USER_ACTIONS[action], error_message="")
+    audit_record(
+        actor=requested_by, action=f"vm.{action}", obj=vm, tenant=vm.tenant, remote_addr=remote_addr
+    )
+    return _operation_begin(vm, requested_by=requested_by)

@@ -1,0 +1,191 @@
+"""Host maintenance (evacuation by live migration) and rolling maintenance across the pool."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+
+from compute.choices import HostStatus, OperationStatus, VMState
+from compute.models import Host, Operation, RollingMaintenance, VirtualMachine, host_status_q
+from compute.selectors import host_maintenance_status
+from compute.services.migration import vm_migrate
+from portal.audit import audit_record
+from portal.errors import ConflictError
+from portal.models import User
+from portal.permissions import require_platform_admin
+
+
+def host_evacuate(*, host: Host) -> dict[str, int]:
+    """Start a live migration for each running VM on a host in maintenance that has none yet.
+
+    Each VM is migrated in its own transaction: one VM that finds no room elsewhere does not keep
+    the others. Called when maintenance starts and again by the reconciler until the host is empty.
+    """
+    counts = {"started": 0, "no_room": 0}
+    busy = Operation.objects.filter(status__in=[OperationStatus.PENDING, OperationStatus.RUNNING])
+    running = VirtualMachine.objects.filter(host=host, state=VMState.RUNNING).exclude(
+        pk__in=busy.values("vm_id")
+    )
+    for vm in running:
+        try:
+            vm_migrate(vm=vm, requested_by=None)
+        except ValidationError:
+            counts["no_room"] += 1
+        except ConflictError:
+            continue  # its state changed meanwhile (stopped, deleted, another operation)
+        else:
+            counts["started"] += 1
+    return counts
+
+
+def host_set_maintenance(
+    *, host: Host, enabled: bool, requested_by: User, remote_addr: str | None = None
+) -> dict[str, int]:
+    """Enter maintenance (no new VMs; running VMs migrate away) or return to the pool."""
+    require_platform_admin(requested_by)
+    return _maintenance(host, enabled=enabled, actor=requested_by, remote_addr=remote_addr)
+
+
+def _maintenance(
+    host: Host, *, enabled: bool, actor: User | None, remote_addr: str | None = None
+) -> dict[str, int]:
+    with transaction.atomic():
+        host = Host.objects.select_for_update().get(pk=host.pk)
+        if host.maintenance != enabled:
+            Host.objects.filter(pk=host.pk).update(maintenance=enabled)
+            host.maintenance = enabled
+            audit_record(
+                actor=actor,
+                action="host.maintenance.enter" if enabled else "host.maintenance.exit",
+                obj=host,
+                changes={"maintenance": [not enabled, enabled]},
+                remote_addr=remote_addr,
+            )
+    return host_evacuate(host=host) if enabled else {"started": 0, "no_room": 0}
+
+
+def rolling_maintenance_start(
+    *, requested_by: User, hold_seconds: int | None = None, remote_addr: str | None = None
+) -> RollingMaintenance:
+    """Take every enabled host through maintenance, one at a time, as one action.
+
+    The first host enters maintenance now; each time the current one is empty it stays in
+    maintenance until an admin says its work is done (`rolling_maintenance_continue`), or for
+    `hold_seconds` when given, then it returns to the pool and the next one goes.
+    """
+    require_platform_admin(requested_by)
+    with transaction.atomic():
+        if RollingMaintenance.objects.filter(status=RollingMaintenance.Status.RUNNING).exists():
+            raise ConflictError(_("A rolling maintenance is already running."))
+        hosts = list(
+            Host.objects.filter(host_status_q(HostStatus.UP))
+            .order_by("name")
+            .values_list("pk", flat=True)
+        )
+        if len(hosts) < 2:
+            raise ValidationError(
+                _("A rolling maintenance needs two hosts up or more: the VMs need somewhere to go.")
+            )
+        run = RollingMaintenance.objects.create(
+            requested_by=requested_by, host_ids=hosts, hold_seconds=hold_seconds
+        )
+        audit_record(
+            actor=requested_by,
+            action="host.rolling_maintenance.start",
+            obj=run,
+            changes={"hosts": hosts, "hold_seconds": hold_seconds},
+            remote_addr=remote_addr,
+        )
+    _maintenance(Host.objects.get(pk=hosts[0]), enabled=True, actor=requested_by)
+    return run
+
+
+def rolling_maintenance_advance(*, now: datetime | None = None) -> RollingMaintenance | None:
+    """Move the running rolling maintenance on when its current host is ready (reconciler)."""
+    now = now or timezone.now()
+    run = RollingMaintenance.objects.filter(status=RollingMaintenance.Status.RUNNING).first()
+    if run is None:
+        return None
+    host = _rolling_host(run)
+    if host is None or not host.maintenance:
+        return _rolling_next(run)  # deleted, or taken out of maintenance by hand: skip it
+    if not host_maintenance_status(host)["ready"]:
+        return run
+    if run.ready_at is None:
+        RollingMaintenance.objects.filter(pk=run.pk).update(ready_at=now)
+        run.ready_at = now
+    if run.hold_seconds is not None and now >= run.ready_at + timedelta(seconds=run.hold_seconds):
+        return _rolling_next(run)
+    return run
+
+
+def rolling_maintenance_continue(
+    *, run: RollingMaintenance, requested_by: User, remote_addr: str | None = None
+) -> RollingMaintenance:
+    """The admin says the current host's work is done: it returns and the next one goes."""
+    require_platform_admin(requested_by)
+    run.refresh_from_db()
+    if run.status != RollingMaintenance.Status.RUNNING:
+        raise ConflictError(_("This rolling maintenance is over."))
+    host = _rolling_host(run)
+    if host is None:
+        return _rolling_next(run, actor=requested_by)
+    status = host_maintenance_status(host)
+    if not status["ready"]:
+        raise ConflictError(
+            ngettext(
+                "%(host)s still has %(n)s VM; it can go back once it is empty.",
+                "%(host)s still has %(n)s VMs; it can go back once it is empty.",
+                int(status["vms"]),
+            )
+            % {"host": host.name, "n": status["vms"]}
+        )
+    audit_record(
+        actor=requested_by,
+        action="host.rolling_maintenance.continue",
+        obj=run,
+        changes={"host": host.name},
+        remote_addr=remote_addr,
+    )
+    return _rolling_next(run, actor=requested_by)
+
+
+def rolling_maintenance_cancel(*, run: RollingMaintenance, requested_by: User) -> None:
+    """Stop after the current host: it stays in maintenance until an admin returns it."""
+    require_platform_admin(requested_by)
+    with transaction.atomic():
+        updated = RollingMaintenance.objects.filter(
+            pk=run.pk, status=RollingMaintenance.Status.RUNNING
+        ).update(status=RollingMaintenance.Status.CANCELLED, finished_at=timezone.now())
+        if not updated:
+            raise ConflictError(_("This rolling maintenance is over."))
+        audit_record(actor=requested_by, action="host.rolling_maintenance.cancel", obj=run)
+
+
+def _rolling_host(run: RollingMaintenance) -> Host | None:
+    host_id = run.current_host_id
+    return None if host_id is None else Host.objects.filter(pk=host_id).first()
+
+
+def _rolling_next(run: RollingMaintenance, *, actor: User | None = None) -> RollingMaintenance:
+    with transaction.atomic():
+        run = RollingMaintenance.objects.select_for_update().get(pk=run.pk)
+        if run.status != RollingMaintenance.Status.RUNNING:
+            return run
+        current = _rolling_host(run)
+        if current is not None and current.maintenance:
+            _maintenance(current, enabled=False, actor=actor)
+        run.position += 1
+        run.ready_at = None
+        if run.current_host_id is None:
+            run.status, run.finished_at = RollingMaintenance.Status.DONE, timezone.now()
+        run.save(update_fields=["position", "ready_at", "status", "finished_at"])
+    following = _rolling_host(run)
+    if run.status == RollingMaintenance.Status.RUNNING and following is not None:
+        _maintenance(following, enabled=True, actor=actor)
+    return run

@@ -1,0 +1,128 @@
+"""Live migration: starting one (target claimed at once), its steps, and undoing a failed one."""
+
+from __future__ import annotations
+
+import time
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils.translation import gettext as _
+
+from compute import hypervisor
+from compute.choices import RuntimeState, Transition, VMState
+from compute.models import Host, Operation, VirtualMachine
+from compute.services._common import _operation_begin, _transition
+from compute.services.placement import _placement_choose, _placement_refusal
+from portal.audit import audit_record
+from portal.errors import ConflictError
+from portal.models import User
+from portal.permissions import require_platform_admin
+
+
+@transaction.atomic
+def vm_migrate(
+    *,
+    vm: VirtualMachine,
+    requested_by: User | None,
+    target: Host | None = None,
+    remote_addr: str | None = None,
+) -> Operation:
+    """Live-migrate a running VM to `target`, or to the best other host when none is given.
+
+    The target's capacity is claimed now (the operation's target_host counts in placement), so
+    concurrent placements and migrations cannot overcommit it. `requested_by` None is Nuage
+    itself (maintenance evacuation).
+    """
+    if requested_by is not None:
+        require_platform_admin(requested_by)
+    vm = VirtualMachine.objects.select_related("host", "flavor", "tenant").get(pk=vm.pk)
+    source = vm.host
+    if vm.state != VMState.RUNNING or source is None:
+        raise ConflictError(
+            _("Only a running VM can be live-migrated; this one is %(state)s.")
+            % {"state": str(VMState(vm.state).label).lower()},
+            state=vm.state,
+        )
+    if target is None:
+        try:
+            target = _placement_choose(vm, exclude=source)
+        except hypervisor.HypervisorError as exc:
+            raise ValidationError({"host": str(exc)}) from exc
+    else:
+        if target.pk == source.pk:
+            raise ValidationError(
+                {"host": _("The VM already runs on %(host)s.") % {"host": target.name}}
+            )
+        refusal = _placement_refusal(vm, target)
+        if refusal:
+            raise ValidationError({"host": refusal})
+    _transition(vm, Transition.MIGRATE, error_message="")
+    op = _operation_begin(vm, requested_by=requested_by, source_host=source, target_host=target)
+    audit_record(
+        actor=requested_by,
+        action="vm.migrate",
+        obj=vm,
+        tenant=vm.tenant,
+        changes={"host": [source.name, target.name]},
+        remote_addr=remote_addr,
+    )
+    return op
+
+
+def _step_preparing_target(op: Operation) -> str:
+    target, vm = op.target_host, op.vm
+    assert target is not None
+    if not hypervisor.domain_runtime_state(target.uri, str(vm.uuid)) == RuntimeState.RUNNING:
+        # An empty volume of the same size: the migration copies the disk into it.
+        hypervisor.ensure_volume(
+            target.uri,
+            pool=target.storage_pool,
+            name=vm.volume_name,
+            capacity_gib=vm.flavor.disk_gib,
+            backing_volume=None,
+        )
+    return _("Disk ready on %(host)s.") % {"host": target.name}
+
+
+def _step_migrating(op: Operation) -> str:
+    source, target, vm = op.source_host, op.target_host, op.vm
+    assert source is not None and target is not None
+    started = time.monotonic()
+    moved = hypervisor.migrate_domain(
+        source.uri, target.uri, target_peer_uri=target.migration_uri, uuid=str(vm.uuid)
+    )
+    # From here the domain runs on the target: the VM row follows it in this transaction.
+    VirtualMachine.objects.filter(pk=vm.pk).update(host=target)
+    vm.host = target
+    if not moved:
+        return _("Already running on %(host)s.") % {"host": target.name}
+    return _("Running on %(host)s after %(seconds).1f s.") % {
+        "host": target.name,
+        "seconds": time.monotonic() - started,
+    }
+
+
+def _step_cleaning_source(op: Operation) -> str:
+    source, vm = op.source_host, op.vm
+    assert source is not None
+    # The source domain was undefined by the migration; a leftover definition would be a
+    # second copy waiting to be started by mistake.
+    hypervisor.remove_domain(source.uri, str(vm.uuid))
+    removed = hypervisor.remove_volume(source.uri, pool=source.storage_pool, name=vm.volume_name)
+    return _("Source disk removed.") if removed else _("No source disk to remove.")
+
+
+def _undo_migration(op: Operation) -> str:
+    """Remove the target's copy of the disk when the domain did not move there."""
+    target, vm = op.target_host, op.vm
+    if target is None or vm.host_id == target.pk:
+        return ""
+    try:
+        if hypervisor.domain_runtime_state(target.uri, str(vm.uuid)) == RuntimeState.NO_DOMAIN:
+            hypervisor.remove_volume(target.uri, pool=target.storage_pool, name=vm.volume_name)
+    except hypervisor.HypervisorError as exc:
+        return _("Removing the disk copy on %(host)s failed too (%(error)s).") % {
+            "host": target.name,
+            "error": exc,
+        }
+    return ""

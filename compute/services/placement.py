@@ -1,0 +1,210 @@
+"""Placement: the one sum of what each host has allocated, and claiming a host under its lock."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass, replace
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Count, F, Q, QuerySet, Sum
+
+from compute import hypervisor, scheduler
+from compute.choices import PLACED_STATES, HostStatus, VMState
+from compute.models import Host, Operation, VirtualMachine, host_status
+from compute.scheduler import HostState, PlacementRequest
+from compute.services._common import _ACTIVE
+
+
+def _placement_request(vm: VirtualMachine) -> PlacementRequest:
+    avoid: frozenset[int] = frozenset()
+    if vm.anti_affinity_group:
+        avoid = frozenset(
+            VirtualMachine.objects.filter(
+                tenant_id=vm.tenant_id,
+                anti_affinity_group=vm.anti_affinity_group,
+                state__in=PLACED_STATES,
+                host__isnull=False,
+            )
+            .exclude(pk=vm.pk)
+            .values_list("host_id", flat=True)
+        )
+    return PlacementRequest(
+        vcpus=vm.flavor.vcpus,
+        ram_mib=vm.flavor.ram_mib,
+        disk_gib=vm.flavor.disk_gib,
+        environment=vm.environment.name,
+        avoid_host_ids=avoid,
+    )
+
+
+_HOST_STATE_FIELDS = (
+    "id",
+    "enabled",
+    "maintenance",
+    "reachable",
+    "down_since",
+    "cpus",
+    "memory_mib",
+    "disk_gib",
+    "cpu_ratio",
+    "ram_ratio",
+    "disk_ratio",
+    "tags",
+)
+
+
+def _ratio(own: Decimal | None, resource: str) -> float:
+    return float(own) if own is not None else float(settings.NUAGE[f"{resource}_RATIO"])
+
+
+@dataclass(frozen=True, slots=True)
+class HostAllocation:
+    """What a host has handed out: the flavors of the VMs placed on it and of those migrating to
+    it. `vms` and `running` count only the VMs placed on it; `incoming` the migrations."""
+
+    vms: int = 0
+    running: int = 0
+    incoming: int = 0
+    vcpus: int = 0
+    ram_mib: int = 0
+    disk_gib: int = 0
+
+
+def host_allocations(host_ids: Collection[int] | None = None) -> dict[int, HostAllocation]:
+    """The one sum of what each host has allocated, for placement, DRS and the capacity pages.
+
+    A VM counts on its host while it is in a placed state. A VM migrating to a host counts
+    there too from the start of the migration (the target's claim) until its row switches to
+    that host (then it counts as placed there, once); until then it also counts on its source.
+    Two grouped queries whatever the number of hosts; `host_ids` limits them to those hosts.
+    """
+    placed = VirtualMachine.objects.filter(host__isnull=False, state__in=PLACED_STATES)
+    incoming = Operation.objects.filter(target_host__isnull=False, status__in=_ACTIVE).exclude(
+        vm__host_id=F("target_host_id")
+    )
+    if host_ids is not None:
+        placed = placed.filter(host_id__in=host_ids)
+        incoming = incoming.filter(target_host_id__in=host_ids)
+    sums: dict[int, HostAllocation] = {}
+    for row in (
+        placed.values("host_id")
+        .annotate(
+            n=Count("id"),
+            running=Count("id", filter=Q(state=VMState.RUNNING)),
+            vcpus=Sum("flavor__vcpus"),
+            ram=Sum("flavor__ram_mib"),
+            disk=Sum("flavor__disk_gib"),
+        )
+        .order_by()
+    ):
+        sums[row["host_id"]] = HostAllocation(
+            vms=row["n"],
+            running=row["running"],
+            vcpus=row["vcpus"] or 0,
+            ram_mib=row["ram"] or 0,
+            disk_gib=row["disk"] or 0,
+        )
+    for moving in (
+        incoming.values("target_host_id")
+        .annotate(
+            n=Count("id"),
+            vcpus=Sum("vm__flavor__vcpus"),
+            ram=Sum("vm__flavor__ram_mib"),
+            disk=Sum("vm__flavor__disk_gib"),
+        )
+        .order_by()
+    ):
+        own = sums.get(moving["target_host_id"], HostAllocation())
+        sums[moving["target_host_id"]] = replace(
+            own,
+            incoming=moving["n"],
+            vcpus=own.vcpus + (moving["vcpus"] or 0),
+            ram_mib=own.ram_mib + (moving["ram"] or 0),
+            disk_gib=own.disk_gib + (moving["disk"] or 0),
+        )
+    return sums
+
+
+def _host_states(hosts: QuerySet[Host]) -> list[HostState]:
+    """What the scheduler needs to know of each host: its status and `host_allocations`.
+
+    Rows are read as values, not model instances: this runs once per decision over every
+    host. The host rows are read (and, with select_for_update, locked) before the allocation
+    is summed, so that the sum includes every claim committed before the lock was granted.
+    Only a host whose status is `up` takes new VMs (`compute.models.host_status`).
+    """
+    rows = list(hosts.values(*_HOST_STATE_FIELDS))
+    used = host_allocations()
+    states = []
+    for h in rows:
+        status = host_status(
+            enabled=h["enabled"],
+            maintenance=h["maintenance"],
+            reachable=h["reachable"],
+            down_since=h["down_since"],
+        )
+        alloc = used.get(h["id"], HostAllocation())
+        states.append(
+            HostState(
+                id=h["id"],
+                enabled=status not in (HostStatus.DISABLED, HostStatus.MAINTENANCE),
+                up=status not in (HostStatus.DOWN, HostStatus.UNREACHABLE),
+                cpus=h["cpus"],
+                ram_mib=h["memory_mib"],
+                disk_gib=h["disk_gib"],
+                cpu_ratio=_ratio(h["cpu_ratio"], "CPU"),
+                ram_ratio=_ratio(h["ram_ratio"], "RAM"),
+                disk_ratio=_ratio(h["disk_ratio"], "DISK"),
+                used_vcpus=alloc.vcpus,
+                used_ram_mib=alloc.ram_mib,
+                used_disk_gib=alloc.disk_gib,
+                tags=frozenset(h["tags"]),
+            )
+        )
+    return states
+
+
+def _placement_choose(
+    vm: VirtualMachine, *, exclude: Host | None = None, shared_pool: str | None = None
+) -> Host:
+    """The scheduler's host for the VM, under the candidate host rows' locks (pk order).
+
+    Callers write the claim (the VM's host, or a migration's target) in the same transaction.
+    `exclude` is the host a VM leaves; `shared_pool` limits the choice to hosts sharing that
+    storage pool (an HA restart, whose disk must be reachable there).
+    """
+    candidates = Host.objects.select_for_update().order_by("pk")
+    if exclude is not None:
+        candidates = candidates.exclude(pk=exclude.pk)
+    if shared_pool is not None:
+        candidates = candidates.filter(shared_storage=True, storage_pool=shared_pool)
+    states = _host_states(candidates)  # takes the locks: what follows sees every claim
+    request = _placement_request(vm)
+    placement = scheduler.choose_host(request, states, mode=settings.NUAGE["PLACEMENT_MODE"])
+    if placement.host_id is None:
+        raise hypervisor.HypervisorError(scheduler.describe_no_host(request, placement))
+    return Host.objects.get(pk=placement.host_id)
+
+
+def _placement_refusal(vm: VirtualMachine, target: Host) -> str | None:
+    """Why the scheduler would not put this VM on `target` (a chosen migration target)."""
+    (state,) = _host_states(Host.objects.select_for_update().filter(pk=target.pk))
+    reason = scheduler.reject_reason(state, _placement_request(vm))
+    return None if reason is None else scheduler.describe_refusal(target.name, reason)
+
+
+@transaction.atomic
+def placement_claim(*, vm: VirtualMachine) -> Host:
+    """Choose the VM's host and claim its capacity (the VM's host column) in one transaction.
+
+    Every host row is locked in primary-key order before the allocation is summed, so two
+    concurrent placements run one after the other and the second sees the first's claim: no
+    host is ever given more than physical x ratio. The claim is released where the host
+    column is cleared (a failed provisioning) or the VM leaves the placed states (deleted).
+    """
+    host = _placement_choose(vm)
+    VirtualMachine.objects.filter(pk=vm.pk).update(host=host)
+    vm.host = host
+    return host

@@ -1,0 +1,134 @@
+"""The reconciler: re-dispatches stalled operations, fails lost ones, reads live state."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from compute import hypervisor
+from compute.choices import TRANSITIONAL_STATES, OperationStatus, RuntimeState, Transition, VMState
+from compute.ipam import nics_release
+from compute.models import Host, Operation, VirtualMachine
+from compute.services._common import _dispatch, _transition
+from compute.services.maintenance import host_evacuate, rolling_maintenance_advance
+from compute.services.operations import operation_fail
+from portal.audit import audit_record
+from portal.errors import ConflictError
+from quotas.services import quota_release
+
+
+def _domain_vanished(vm: VirtualMachine, host: Host) -> int:
+    message = _("The VM's domain disappeared from host %(host)s.") % {"host": host.name}
+    with transaction.atomic():
+        try:
+            _transition(vm, Transition.DOMAIN_VANISHED, error_message=message)
+        except ConflictError:
+            return 0  # it moved on meanwhile (an operation started)
+        audit_record(actor=None, action="vm.domain_vanished", obj=vm, tenant=vm.tenant, changes={})
+    return 1
+
+
+def reconcile(*, now: datetime | None = None) -> dict[str, int]:
+    """Repair what a lost message or a crashed worker left behind, and read live state."""
+    now = now or timezone.now()
+    stale_before = now - timedelta(seconds=settings.NUAGE["STALE_SECONDS"])
+    max_attempts = settings.NUAGE["MAX_ATTEMPTS"]
+    counts = {
+        "redispatched": 0,
+        "failed": 0,
+        "runtime_updated": 0,
+        "orphaned_states": 0,
+        "evacuations": 0,
+        "vanished": 0,
+        "orphans": 0,
+    }
+
+    stale = Operation.objects.filter(
+        status__in=[OperationStatus.PENDING, OperationStatus.RUNNING],
+        progressed_at__lt=stale_before,
+    ).values_list("id", flat=True)
+    for op_id in list(stale):
+        with transaction.atomic():
+            op = (
+                Operation.objects.select_for_update(skip_locked=True)
+                .filter(pk=op_id, progressed_at__lt=stale_before)
+                .first()
+            )
+            if op is None:
+                continue  # a worker holds it right now, or it moved on
+            if op.attempts >= max_attempts:
+                give_up = True
+            else:
+                give_up = False
+                op.attempts += 1
+                op.progressed_at = now
+                op.save(update_fields=["attempts", "progressed_at"])
+                _dispatch(op.id)
+                counts["redispatched"] += 1
+        if give_up:
+            operation_fail(
+                operation_id=op_id,
+                reason=_("The operation made no progress after %(n)s attempts.")
+                % {"n": max_attempts},
+            )
+            counts["failed"] += 1
+
+    # A transitional VM must always have an active operation; one without is stuck for good.
+    for vm in VirtualMachine.objects.filter(
+        state__in=TRANSITIONAL_STATES, state_changed_at__lt=stale_before
+    ).exclude(operations__status__in=[OperationStatus.PENDING, OperationStatus.RUNNING]):
+        with transaction.atomic():
+            never_ran = vm.state == VMState.PROVISIONING
+            try:
+                _transition(vm, Transition.FAIL, error_message=_("The operation was lost."))
+            except ConflictError:
+                continue
+            quota_release(vm=vm, reserved_only=True)  # a provisioning that never ran
+            if never_ran:
+                nics_release(vm=vm)
+            counts["orphaned_states"] += 1
+
+    for host in Host.objects.filter(enabled=True):
+        try:
+            domains = hypervisor.domain_list(host.uri)
+        except hypervisor.HypervisorError as exc:
+            Host.objects.filter(pk=host.pk).update(reachable=False, last_error=str(exc))
+            continue
+        states = {uuid: state for uuid, _name, state in domains}
+        placed = VirtualMachine.objects.filter(host=host).exclude(state=VMState.DELETED)
+        for vm in placed.exclude(state=VMState.MIGRATING).only(
+            "id", "uuid", "runtime_state", "state", "name"
+        ):
+            live = states.get(str(vm.uuid), RuntimeState.NO_DOMAIN)
+            if live != vm.runtime_state:
+                VirtualMachine.objects.filter(pk=vm.pk).update(
+                    runtime_state=live, runtime_checked_at=now
+                )
+                counts["runtime_updated"] += 1
+            if live == RuntimeState.NO_DOMAIN and vm.state in (VMState.RUNNING, VMState.STOPPED):
+                counts["vanished"] += _domain_vanished(vm, host)
+        known = {str(u) for u in placed.values_list("uuid", flat=True)} | {
+            str(u)
+            for u in Operation.objects.filter(
+                target_host=host, status__in=[OperationStatus.PENDING, OperationStatus.RUNNING]
+            ).values_list("vm__uuid", flat=True)
+        }
+        orphans = [
+            {"uuid": uuid, "name": name, "state": state}
+            for uuid, name, state in domains
+            if uuid not in known
+        ]
+        counts["orphans"] += len(orphans)
+        Host.objects.filter(pk=host.pk).update(
+            reachable=True, last_error="", last_seen_at=now, orphan_domains=orphans
+        )
+
+    # VMs left on a host in maintenance (no room then, or busy) are moved as soon as they can be.
+    for host in Host.objects.filter(maintenance=True, reachable=True):
+        counts["evacuations"] += host_evacuate(host=host)["started"]
+    rolling_maintenance_advance(now=now)
+    return counts

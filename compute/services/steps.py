@@ -1,0 +1,121 @@
+"""The idempotent hypervisor steps an operation is made of, one runner per step name."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django.conf import settings
+from django.utils.translation import gettext as _
+
+from compute import hypervisor
+from compute.choices import Step
+from compute.models import Operation, VirtualMachine
+from compute.services.migration import (
+    _step_cleaning_source,
+    _step_migrating,
+    _step_preparing_target,
+)
+from compute.services.placement import placement_claim
+
+
+def _domain_spec(vm: VirtualMachine, disk_path: str) -> hypervisor.DomainSpec:
+    host = vm.host
+    assert host is not None
+    log_dir = settings.NUAGE["SERIAL_LOG_DIR"]
+    return hypervisor.DomainSpec(
+        name=vm.domain_name,
+        uuid=str(vm.uuid),
+        title=f"{vm.tenant.slug}/{vm.name}",
+        vcpus=vm.flavor.vcpus,
+        memory_mib=vm.flavor.ram_mib,
+        disk_path=disk_path,
+        domain_type=host.domain_type,
+        kernel=vm.image.kernel_path if vm.image.kind == "kernel" else "",
+        initrd=vm.image.initrd_path if vm.image.kind == "kernel" else "",
+        cmdline=vm.image.cmdline if vm.image.kind == "kernel" else "",
+        serial_log=f"{log_dir}/{vm.domain_name}-serial.log",
+        tenant=vm.tenant.slug,
+    )
+
+
+def _ensure_disk(vm: VirtualMachine) -> str:
+    assert vm.host is not None
+    return hypervisor.ensure_volume(
+        vm.host.uri,
+        pool=vm.host.storage_pool,
+        name=vm.volume_name,
+        capacity_gib=vm.flavor.disk_gib,
+        backing_volume=vm.image.base_volume if vm.image.kind == "disk" else None,
+    )
+
+
+def _step_scheduled(vm: VirtualMachine) -> str:
+    if vm.host is None:
+        placement_claim(vm=vm)
+    assert vm.host is not None
+    return _("Placed on host %(host)s.") % {"host": vm.host.name}
+
+
+def _step_creating_disk(vm: VirtualMachine) -> str:
+    return _("Disk %(path)s ready.") % {"path": _ensure_disk(vm)}
+
+
+def _step_defining(vm: VirtualMachine) -> str:
+    assert vm.host is not None
+    # The disk path is looked up again (cheap and idempotent) rather than stored.
+    spec = _domain_spec(vm, _ensure_disk(vm))
+    created = hypervisor.ensure_domain_defined(vm.host.uri, spec)
+    return _("Domain defined.") if created else _("Existing domain adopted.")
+
+
+def _step_starting(vm: VirtualMachine) -> str:
+    assert vm.host is not None
+    hypervisor.ensure_domain_running(vm.host.uri, str(vm.uuid))
+    return _("Domain running.")
+
+
+def _step_stopping(vm: VirtualMachine) -> str:
+    assert vm.host is not None
+    graceful = hypervisor.ensure_domain_stopped(
+        vm.host.uri, str(vm.uuid), grace_seconds=float(settings.NUAGE.get("STOP_GRACE_SECONDS", 60))
+    )
+    return _("Guest shut down.") if graceful else _("Guest did not shut down in time; powered off.")
+
+
+def _step_rebooting(vm: VirtualMachine) -> str:
+    assert vm.host is not None
+    hypervisor.reboot_domain(vm.host.uri, str(vm.uuid))
+    return _("Reboot requested.")
+
+
+def _step_removing_domain(vm: VirtualMachine) -> str:
+    if vm.host is None:
+        return _("Nothing to remove.")
+    removed = hypervisor.remove_domain(vm.host.uri, str(vm.uuid))
+    return _("Domain removed.") if removed else _("No domain to remove.")
+
+
+def _step_removing_disk(vm: VirtualMachine) -> str:
+    if vm.host is None:
+        return _("Nothing to remove.")
+    removed = hypervisor.remove_volume(vm.host.uri, pool=vm.host.storage_pool, name=vm.volume_name)
+    return _("Disk removed.") if removed else _("No disk to remove.")
+
+
+OPERATION_STEP_RUNNERS: dict[str, Callable[[Operation], str]] = {
+    Step.PREPARING_TARGET: _step_preparing_target,
+    Step.MIGRATING: _step_migrating,
+    Step.CLEANING_SOURCE: _step_cleaning_source,
+}
+
+
+STEP_RUNNERS: dict[str, Callable[[VirtualMachine], str]] = {
+    Step.SCHEDULED: _step_scheduled,
+    Step.CREATING_DISK: _step_creating_disk,
+    Step.DEFINING: _step_defining,
+    Step.STARTING: _step_starting,
+    Step.STOPPING: _step_stopping,
+    Step.REBOOTING: _step_rebooting,
+    Step.REMOVING_DOMAIN: _step_removing_domain,
+    Step.REMOVING_DISK: _step_removing_disk,
+}
