@@ -626,6 +626,26 @@ class NetworkInterface(models.Model):
         return None
 
     @property
+    def libvirt_kind(self) -> str:
+        """The libvirt interface type: user, bridge, or network (nat and isolated)."""
+        kind = self.network.kind
+        return kind if kind in (NetworkKind.USER, NetworkKind.BRIDGE) else "network"
+
+    @property
+    def libvirt_source(self) -> str:
+        """The host bridge or libvirt network the NIC joins ("" for user networking)."""
+        if self.network.kind == NetworkKind.BRIDGE:
+            return self.network.bridge
+        return "" if self.network.kind == NetworkKind.USER else self.network.libvirt_name
+
+    @property
+    def cidr(self) -> str:
+        """The static address the guest configures, as 10.20.0.5/24 ("" without one)."""
+        if not self.ip or self.network.prefix_length is None:
+            return ""
+        return f"{self.ip}/{self.network.prefix_length}"
+
+    @property
     def address(self) -> str:
         """The address as the VM list shows it."""
         if self.host_port is not None:

@@ -424,3 +424,25 @@ def test_address_comes_back_on_delete_rejection_and_failed_provisioning(
     assert failed.state == VMState.ERROR
     assert not failed.interfaces.exists()
     assert NetworkInterface.objects.count() == 0
+
+
+def test_a_port_says_how_libvirt_and_the_guest_configure_it(world):
+    admin = world.platform_admin
+    vm = VirtualMachineFactory(environment=world.development, owner=world.member)
+    bridged = ipam.nics_allocate(vm=vm, network=lan(admin))
+    assert (bridged.libvirt_kind, bridged.libvirt_source, bridged.cidr) == (
+        "bridge",
+        "br0",
+        "10.20.0.2/24",
+    )
+    nat = ipam.network_create(
+        created_by=admin, name="nat1", kind="nat", subnet="192.168.70.0/24",
+        gateway="192.168.70.1", pool_start="192.168.70.10", pool_end="192.168.70.20",
+    )  # fmt: skip
+    on_nat = ipam.nics_allocate(vm=vm, network=nat)
+    assert (on_nat.libvirt_kind, on_nat.libvirt_source) == ("network", "nuage-nat1")
+    user = ipam.nics_allocate(
+        vm=vm, network=ipam.network_create(created_by=admin, name="u", kind="user")
+    )
+    assert (user.libvirt_kind, user.libvirt_source, user.cidr) == ("user", "", "")
+    assert ipam.nics_release(vm=vm) == 3
