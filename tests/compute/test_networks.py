@@ -446,3 +446,33 @@ def test_a_port_says_how_libvirt_and_the_guest_configure_it(world):
     )
     assert (user.libvirt_kind, user.libvirt_source, user.cidr) == ("user", "", "")
     assert ipam.nics_release(vm=vm) == 3
+
+
+def test_networks_page_admin_creates_grants_and_members_read(world, other_world, client):
+    client.force_login(world.platform_admin)
+    bad = client.post(
+        "/networks/",
+        {"do": "create", "name": "lan", "kind": "bridge", "bridge": "br0",
+         "subnet": "10.20.0.0/24", "gateway": "10.99.0.1", "pool_start": "10.20.0.10",
+         "pool_end": "10.20.0.20"},
+    )  # fmt: skip
+    assert bad.status_code == 400
+    assert "The gateway 10.99.0.1 is outside 10.20.0.0/24." in bad.content.decode()
+    made = client.post(
+        "/networks/",
+        {"do": "create", "name": "lan", "kind": "bridge", "bridge": "br0",
+         "subnet": "10.20.0.0/24", "gateway": "10.20.0.1", "pool_start": "10.20.0.10",
+         "pool_end": "10.20.0.20", "dns_servers": "10.20.0.1, 9.9.9.9"},
+    )  # fmt: skip
+    assert made.status_code == 302
+    net = Network.objects.get()
+    assert net.dns_servers == ["10.20.0.1", "9.9.9.9"]
+    client.post("/networks/", {"do": "grant", "network": net.pk, "tenant": world.tenant.pk})
+    assert NetworkGrant.objects.filter(network=net, tenant=world.tenant).exists()
+
+    client.force_login(world.member)
+    page = client.get("/networks/").content.decode()
+    assert 'data-network="lan"' in page and "New network" not in page
+    assert client.post("/networks/", {"do": "delete", "network": net.pk}).status_code == 404
+    client.force_login(other_world.member)
+    assert 'data-network="lan"' not in client.get("/networks/").content.decode()
