@@ -51,8 +51,11 @@ _ADDRESSING = ("kind", "subnet", "pool_start", "pool_end")
 def _address(value: object, field: str, errors: dict[str, str]) -> IPAddress | None:
     if value in (None, ""):
         return None
+    text = str(value).strip()
     try:
-        return ipaddress.ip_address(str(value).strip())
+        if "%" in text:  # an IPv6 zone (fe80::1%eth0) means nothing beyond one host
+            raise ValueError(text)
+        return ipaddress.ip_address(text)
     except ValueError:
         errors[field] = _("'%(value)s' is not an IP address.") % {"value": value}
         return None
@@ -111,6 +114,8 @@ def _clean_addressing(
         errors["subnet"] = _("Give the subnet in CIDR form, for example 10.20.0.0/24.")
     else:
         try:
+            if "/" not in data["subnet"] or "%" in data["subnet"]:
+                raise ValueError(data["subnet"])
             subnet = ipaddress.ip_network(data["subnet"], strict=True)
         except ValueError:
             errors["subnet"] = _(
@@ -410,7 +415,8 @@ def nics_allocate(*, vm: VirtualMachine, network: Network) -> NetworkInterface:
             )
     else:
         taken = {
-            str(a) for a in network.interfaces.exclude(ip__isnull=True).values_list("ip", flat=True)
+            str(ipaddress.ip_address(a))
+            for a in network.interfaces.exclude(ip__isnull=True).values_list("ip", flat=True)
         }
         ip = _lowest_free(network, taken)
         if ip is None:
