@@ -14,6 +14,7 @@ from compute.choices import VMState
 from compute.models import Network, NetworkGrant, NetworkInterface, VirtualMachine
 from portal import services as portal_services
 from portal.errors import ConflictError
+from portal.models import AuditEntry
 from quotas.models import Quota
 from tests.factories import ImageFactory, VirtualMachineFactory
 from tests.portal.test_keypairs import ed25519_key
@@ -424,6 +425,12 @@ def test_address_comes_back_on_delete_rejection_and_failed_provisioning(
     assert failed.state == VMState.ERROR
     assert not failed.interfaces.exists()
     assert NetworkInterface.objects.count() == 0
+    # Who held which address, and when, stays in the audit log.
+    held = AuditEntry.objects.filter(object_id=str(vm.pk), action__startswith="vm.nic.")
+    assert sorted((e.action, e.changes["ip"]) for e in held) == [
+        ("vm.nic.allocate", "10.20.0.2"),
+        ("vm.nic.release", "10.20.0.2"),
+    ]
 
 
 def test_a_port_says_how_libvirt_and_the_guest_configure_it(world):
