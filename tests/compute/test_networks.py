@@ -483,3 +483,24 @@ def test_networks_page_admin_creates_grants_and_members_read(world, other_world,
     assert client.post("/networks/", {"do": "delete", "network": net.pk}).status_code == 404
     client.force_login(other_world.member)
     assert 'data-network="lan"' not in client.get("/networks/").content.decode()
+
+
+def test_a_lost_provisioning_gives_its_address_back(world, settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    net = lan(world.platform_admin)
+    lost = VirtualMachineFactory(
+        environment=world.development, owner=world.member, state=VMState.PROVISIONING
+    )
+    stopping = VirtualMachineFactory(
+        environment=world.development, owner=world.member, state=VMState.STOPPING
+    )
+    for vm in (lost, stopping):
+        ipam.nics_allocate(vm=vm, network=net)
+    long_ago = timezone.now() - timedelta(seconds=settings.NUAGE["STALE_SECONDS"] + 60)
+    VirtualMachine.objects.update(state_changed_at=long_ago)
+    assert services.reconcile()["orphaned_states"] == 2
+    assert not lost.interfaces.exists()  # it never ran: nothing holds the address
+    assert stopping.interfaces.get().ip == "10.20.0.3"  # it exists on a host: it keeps it
