@@ -190,6 +190,7 @@ SPECTACULAR_SETTINGS = {
         "DrsRecommendationStatusEnum": "compute.choices.RecommendationStatus",
         "InvoiceStatusEnum": "billing.choices.InvoiceStatus",
         "InvoiceKindEnum": "billing.choices.InvoiceKind",
+        "NetworkKindEnum": "compute.choices.NetworkKind",
     },
 }
 
