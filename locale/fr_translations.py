@@ -1019,5 +1019,7 @@ FR.update(
         "Fingerprint": "Empreinte",
         "Added": "Ajoutée",
         "No keys yet.": "Aucune clé pour l’instant.",
+        "Copy": "Copier",
+        "Copied": "Copié",
     }
 )

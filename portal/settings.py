@@ -314,17 +314,19 @@ NUAGE = {
     "METER_MAX_GAP_SECONDS": env.float("NUAGE_METER_MAX_GAP_SECONDS", default=600.0),
     # Host TCP ports forwarded to the SSH of guests on `user` networks ("first-last"); each live
     # NIC holds one, bound on the libvirt host's loopback.
-    "USER_NET_PORTS": tuple(
-        int(p) for p in env("NUAGE_USER_NET_PORTS", default="22000-22999").split("-", 1)
-    ),
+    "USER_NET_PORTS": env("NUAGE_USER_NET_PORTS", default="22000-22999"),
 }
 if NUAGE["PLACEMENT_MODE"] not in ("spread", "pack"):
     raise ImproperlyConfigured("NUAGE_PLACEMENT_MODE must be 'spread' or 'pack'.")
-if not (
-    len(NUAGE["USER_NET_PORTS"]) == 2
-    and 1024 <= NUAGE["USER_NET_PORTS"][0] <= NUAGE["USER_NET_PORTS"][1] <= 65535
-):
-    raise ImproperlyConfigured("NUAGE_USER_NET_PORTS must be 'first-last' within 1024-65535.")
+try:
+    _first, _last = (int(p) for p in NUAGE["USER_NET_PORTS"].split("-"))
+    if not 1024 <= _first <= _last <= 65535:
+        raise ValueError(NUAGE["USER_NET_PORTS"])
+except ValueError:
+    raise ImproperlyConfigured(
+        "NUAGE_USER_NET_PORTS must be 'first-last' within 1024-65535, e.g. 22000-22999."
+    ) from None
+NUAGE["USER_NET_PORTS"] = (_first, _last)
 
 if not DEBUG:
     SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=True)

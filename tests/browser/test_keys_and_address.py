@@ -45,6 +45,10 @@ def test_member_adds_a_key_and_sees_how_to_ssh_into_her_vm(login, host, world, f
 
     expect(alice.locator("#vm-state")).to_have_text("Pending approval")
     expect(alice.locator("code.copy")).to_have_text("ssh root@10.20.0.10")
+    alice.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    alice.get_by_role("button", name="Copy").click()
+    expect(alice.get_by_role("button", name="Copied")).to_be_visible()
+    assert alice.evaluate("navigator.clipboard.readText()") == "ssh root@10.20.0.10"
     expect(alice.locator("[data-authorized-key]")).to_contain_text("ssh-ed25519")
     shot(alice, "vm-with-address")
     assert VirtualMachine.objects.get().authorized_keys == [key]
