@@ -1,10 +1,13 @@
-"""The state machine's one write (`_transition`) and how an operation begins and is dispatched."""
+"""The state machine's one write (`_transition`); operations begun, dispatched and claimed."""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
-from django.db import transaction
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -20,6 +23,8 @@ from compute.choices import (
 from compute.models import Operation, OperationStep, VirtualMachine
 from portal.errors import ConflictError
 from portal.models import User
+
+logger = logging.getLogger(__name__)
 
 
 def _transition(vm: VirtualMachine, transition: str, **fields: Any) -> None:
@@ -67,3 +72,41 @@ def _operation_begin(vm: VirtualMachine, *, requested_by: User | None, **fields:
 
 
 _ACTIVE = [OperationStatus.PENDING, OperationStatus.RUNNING]
+
+
+# The first key of the operation claims' advisory locks (the billing trigger uses another).
+_CLAIM_NAMESPACE = 1869639793
+
+
+@contextmanager
+def operation_claim(operation_id: int, *, wait: bool) -> Iterator[bool]:
+    """Hold the worker's claim on an operation: whoever holds it runs the operation's steps.
+
+    A PostgreSQL session-level advisory lock, not a row lock: it is held with no transaction
+    open, so a step may call the hypervisor for minutes (a live migration) while the operation
+    and VM rows stay free for everyone else, and it is released when the holder's connection
+    closes (a killed worker), as a row lock would be. Re-entrant within one connection. Yields
+    whether it is held; `wait=False` does not wait for another holder. Other databases (the
+    SQLite demo, one worker) have no claim: always held.
+    """
+    if connection.vendor != "postgresql":
+        yield True
+        return
+    key = [_CLAIM_NAMESPACE, operation_id % 2147483647]
+    with connection.cursor() as cursor:
+        if wait:
+            cursor.execute("SELECT pg_advisory_lock(%s, %s)", key)
+            held = True
+        else:
+            cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", key)
+            row = cursor.fetchone()
+            held = bool(row and row[0])
+    try:
+        yield held
+    finally:
+        if held:
+            try:
+                with connection.cursor() as cursor:
+                    cursor.execute("SELECT pg_advisory_unlock(%s, %s)", key)
+            except DatabaseError:  # the connection is gone, and the lock with it
+                logger.warning("Could not release the claim on operation %s", operation_id)

@@ -44,12 +44,20 @@ def heartbeat(*, now: datetime | None = None) -> dict[str, int]:
                 counts["declared_down"] += 1
             continue
         counts["up"] += 1
-        if host.down_since is not None:
+        rejoined = host.down_since is not None
+        if rejoined:
             _host_rejoin(host)
             counts["rejoined"] += 1
-        Host.objects.filter(pk=host.pk).update(
-            missed_heartbeats=0, reachable=True, last_error="", last_seen_at=now, down_since=None
-        )
+        with transaction.atomic():
+            Host.objects.filter(pk=host.pk).update(
+                missed_heartbeats=0,
+                reachable=True,
+                last_error="",
+                last_seen_at=now,
+                down_since=None,
+            )
+            if rejoined:
+                audit_record(actor=None, action="host.up", obj=host)
     return counts
 
 
@@ -146,4 +154,3 @@ def _host_rejoin(host: Host) -> None:
                     tenant=vm.tenant,
                     changes={"state": [VMState.ERROR, vm.state]},
                 )
-    audit_record(actor=None, action="host.up", obj=host)

@@ -44,7 +44,6 @@ def _clean_tags(tags: object) -> object:
 HOST_SETTINGS = ("cpu_ratio", "ram_ratio", "disk_ratio", "tags")
 
 
-@transaction.atomic
 def host_register(
     *,
     registered_by: User,
@@ -60,6 +59,8 @@ def host_register(
     tags: list[str] | None = None,
     remote_addr: str | None = None,
 ) -> Host:
+    """Add a host: its capacity is read from libvirt first, then the row and its audit entry are
+    written in one transaction (none is open while libvirt answers)."""
     require_platform_admin(registered_by)
     host = Host(
         name=name,
@@ -79,20 +80,21 @@ def host_register(
         raise ValidationError({"uri": host.last_error})
     if host.last_error:
         raise ValidationError({"storage_pool": host.last_error})
-    host.save()
-    audit_record(
-        actor=registered_by,
-        action="host.register",
-        obj=host,
-        changes={
-            "uri": uri,
-            "cpus": host.cpus,
-            "memory_mib": host.memory_mib,
-            "disk_gib": host.disk_gib,
-            **{k: _audit_value(getattr(host, k)) for k in HOST_SETTINGS},
-        },
-        remote_addr=remote_addr,
-    )
+    with transaction.atomic():
+        host.save()
+        audit_record(
+            actor=registered_by,
+            action="host.register",
+            obj=host,
+            changes={
+                "uri": uri,
+                "cpus": host.cpus,
+                "memory_mib": host.memory_mib,
+                "disk_gib": host.disk_gib,
+                **{k: _audit_value(getattr(host, k)) for k in HOST_SETTINGS},
+            },
+            remote_addr=remote_addr,
+        )
     return host
 
 
@@ -100,7 +102,6 @@ def _audit_value(value: Any) -> Any:
     return str(value) if isinstance(value, Decimal) else value
 
 
-@transaction.atomic
 def host_update(
     *, updated_by: User, host: Host, remote_addr: str | None = None, **fields: Any
 ) -> Host:
@@ -120,20 +121,21 @@ def host_update(
         _refresh_capacity(host)
         if host.reachable and host.last_error:
             raise ValidationError({"storage_pool": host.last_error})
-    host.save()
-    audit_record(
-        actor=updated_by,
-        action="host.update",
-        obj=host,
-        changes=changed_fields(before, snapshot(host, fields)),
-        remote_addr=remote_addr,
-    )
+    with transaction.atomic():  # after libvirt answered (a new pool's size)
+        host.save()
+        audit_record(
+            actor=updated_by,
+            action="host.update",
+            obj=host,
+            changes=changed_fields(before, snapshot(host, fields)),
+            remote_addr=remote_addr,
+        )
     return host
 
 
-@transaction.atomic
 def host_refresh(*, host: Host) -> Host:
-    """Re-read capacity and reachability from libvirt (periodic; no user involved)."""
+    """Re-read capacity and reachability from libvirt (periodic; no user involved), then write
+    them in one statement."""
     _refresh_capacity(host)
     host.save(
         update_fields=["cpus", "memory_mib", "disk_gib", "reachable", "last_error", "last_seen_at"]

@@ -145,14 +145,7 @@ def rolling_maintenance_continue(
             )
             % {"host": host.name, "n": status["vms"]}
         )
-    audit_record(
-        actor=requested_by,
-        action="host.rolling_maintenance.continue",
-        obj=run,
-        changes={"host": host.name},
-        remote_addr=remote_addr,
-    )
-    return _rolling_next(run, actor=requested_by)
+    return _rolling_next(run, actor=requested_by, continued=host, remote_addr=remote_addr)
 
 
 def rolling_maintenance_cancel(*, run: RollingMaintenance, requested_by: User) -> None:
@@ -172,11 +165,30 @@ def _rolling_host(run: RollingMaintenance) -> Host | None:
     return None if host_id is None else Host.objects.filter(pk=host_id).first()
 
 
-def _rolling_next(run: RollingMaintenance, *, actor: User | None = None) -> RollingMaintenance:
+def _rolling_next(
+    run: RollingMaintenance,
+    *,
+    actor: User | None = None,
+    continued: Host | None = None,
+    remote_addr: str | None = None,
+) -> RollingMaintenance:
+    """Return the current host to the pool and send the next one into maintenance.
+
+    `continued` is the host an admin said is done: that is audited in the transaction that
+    moves the run on.
+    """
     with transaction.atomic():
         run = RollingMaintenance.objects.select_for_update().get(pk=run.pk)
         if run.status != RollingMaintenance.Status.RUNNING:
             return run
+        if continued is not None:
+            audit_record(
+                actor=actor,
+                action="host.rolling_maintenance.continue",
+                obj=run,
+                changes={"host": continued.name},
+                remote_addr=remote_addr,
+            )
         current = _rolling_host(run)
         if current is not None and current.maintenance:
             _maintenance(current, enabled=False, actor=actor)

@@ -91,15 +91,21 @@ def _step_migrating(op: Operation) -> str:
     moved = hypervisor.migrate_domain(
         source.uri, target.uri, target_peer_uri=target.migration_uri, uuid=str(vm.uuid)
     )
-    # From here the domain runs on the target: the VM row follows it in this transaction.
-    VirtualMachine.objects.filter(pk=vm.pk).update(host=target)
-    vm.host = target
     if not moved:
         return _("Already running on %(host)s.") % {"host": target.name}
     return _("Running on %(host)s after %(seconds).1f s.") % {
         "host": target.name,
         "seconds": time.monotonic() - started,
     }
+
+
+def _migration_switch_host(op: Operation) -> None:
+    """The domain runs on the target: the VM row follows it, in the transaction that marks the
+    migrating step done (a rerun after a crash finds it there and records the same)."""
+    target = op.target_host
+    assert target is not None
+    VirtualMachine.objects.filter(pk=op.vm_id).update(host=target)
+    op.vm.host = target
 
 
 def _step_cleaning_source(op: Operation) -> str:

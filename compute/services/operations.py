@@ -1,7 +1,8 @@
-"""The operation engine: runs the next step under the row lock, then ends or fails the operation."""
+"""The operation engine: runs an operation step by step, then ends or fails it."""
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
@@ -22,13 +23,15 @@ from compute.choices import (
     VMState,
 )
 from compute.ipam import nics_release
-from compute.models import Operation, VirtualMachine
-from compute.services._common import _transition
+from compute.models import Operation, OperationStep, VirtualMachine
+from compute.services._common import _transition, operation_claim
 from compute.services.migration import _undo_migration
-from compute.services.steps import OPERATION_STEP_RUNNERS, STEP_RUNNERS
+from compute.services.steps import OPERATION_STEP_RUNNERS, STEP_EFFECTS, STEP_RUNNERS
 from portal.audit import audit_record
 from portal.notifications import emit
 from quotas.services import quota_charge, quota_release
+
+logger = logging.getLogger(__name__)
 
 
 def _load_operation_for_update(operation_id: int) -> Operation:
@@ -41,11 +44,21 @@ def _load_operation_for_update(operation_id: int) -> Operation:
     )
 
 
+def _run_step(op: Operation, name: str) -> str:
+    with_op = OPERATION_STEP_RUNNERS.get(name)
+    return with_op(op) if with_op else STEP_RUNNERS[name](op.vm)
+
+
 def operation_advance(*, operation_id: int) -> bool:
     """Run the operation's next step. True if more steps remain (the caller dispatches them).
 
-    Safe to call twice for the same step (a redelivered message, or the reconciler's re-dispatch
-    racing a slow worker): the step runs under the operation's row lock and is skipped when done.
+    Three short transactions around the hypervisor call, none open during it: the first marks
+    the step running (users see it), the second checks under the operation's row lock that the
+    step is still to do, the third (row locked again) records it done with what it writes to
+    the database (`STEP_EFFECTS`). Safe to call twice for the same step (a redelivered
+    message, or the reconciler's re-dispatch racing a slow worker): the worker's claim
+    (`operation_claim`) lets one caller run the operation's steps at a time, the other
+    returns; a step found done is not run again.
     """
     with transaction.atomic():
         op = _load_operation_for_update(operation_id)
@@ -65,25 +78,36 @@ def operation_advance(*, operation_id: int) -> bool:
     delay = float(settings.NUAGE["STEP_DELAY_SECONDS"])
     if delay:
         time.sleep(delay)
-    with transaction.atomic():
-        op = _load_operation_for_update(operation_id)
-        step = op.steps.get(pk=step.pk)
-        if op.status != OperationStatus.RUNNING or step.status == StepStatus.DONE:
-            return op.status == OperationStatus.RUNNING
+    with operation_claim(operation_id, wait=False) as claimed:
+        if not claimed:
+            return False  # another delivery runs this operation now and dispatches what follows
+        with transaction.atomic():
+            op = _load_operation_for_update(operation_id)
+            step = op.steps.get(pk=step.pk)
+            if op.status != OperationStatus.RUNNING or step.status == StepStatus.DONE:
+                return op.status == OperationStatus.RUNNING
         try:
-            with_op = OPERATION_STEP_RUNNERS.get(step.name)
-            detail = with_op(op) if with_op else STEP_RUNNERS[step.name](op.vm)
+            detail = _run_step(op, step.name)  # no transaction open, no row locked
         except hypervisor.HypervisorError as exc:
-            failure = str(exc)
-        else:
+            operation_fail(operation_id=operation_id, reason=str(exc), failed_step_id=step.pk)
+            return False
+        with transaction.atomic():
+            op = _load_operation_for_update(operation_id)
+            if op.status != OperationStatus.RUNNING:
+                # Ended meanwhile (its host was declared down): what the step did stays for
+                # the reconciler to find, as after a crash.
+                logger.warning("Operation %s ended while its step %s ran", op.pk, step.name)
+                return False
+            effect = STEP_EFFECTS.get(step.name)
+            if effect is not None:
+                effect(op)
             now = timezone.now()
-            step.status, step.detail, step.finished_at = StepStatus.DONE, detail, now
-            step.save(update_fields=["status", "detail", "finished_at"])
+            OperationStep.objects.filter(pk=step.pk).update(
+                status=StepStatus.DONE, detail=detail, finished_at=now
+            )
             op.progressed_at = now
             op.save(update_fields=["progressed_at"])
             return True
-    operation_fail(operation_id=operation_id, reason=failure, failed_step_id=step.pk)
-    return False
 
 
 def _operation_succeed(op: Operation) -> None:
@@ -109,48 +133,68 @@ def _operation_succeed(op: Operation) -> None:
 
 
 def operation_fail(*, operation_id: int, reason: str, failed_step_id: int | None = None) -> None:
-    """Mark the operation failed and the VM in error, after undoing a half-done provisioning."""
-    with transaction.atomic():
-        op = _load_operation_for_update(operation_id)
-        if op.status not in (OperationStatus.PENDING, OperationStatus.RUNNING):
-            return
-        vm = op.vm
-        cleanup_note = ""
-        if op.kind == OperationKind.PROVISION and vm.host is not None:
-            cleanup_note = _undo_provisioning(vm)
+    """Mark the operation failed and the VM in error, after undoing a half-done provisioning.
+
+    The undoing calls the hypervisor between two transactions, under the worker's claim (the
+    caller's own when a step failed: the claim is re-entrant).
+    """
+    active = (OperationStatus.PENDING, OperationStatus.RUNNING)
+    with operation_claim(operation_id, wait=True):
+        with transaction.atomic():
+            op = _load_operation_for_update(operation_id)
+            if op.status not in active:
+                return
+        cleanup_note, released = "", False
+        if op.kind == OperationKind.PROVISION and op.vm.host is not None:
+            cleanup_note = _undo_provisioning(op.vm)
+            released = not cleanup_note
         if op.kind == OperationKind.MIGRATE:
             cleanup_note = _undo_migration(op)
-        now = timezone.now()
-        step_qs = (
-            op.steps.filter(pk=failed_step_id)
-            if failed_step_id
-            else op.steps.filter(status=StepStatus.RUNNING)
-        )
-        step_qs.update(status=StepStatus.FAILED, detail=reason, finished_at=now)
-        op.status, op.error_message, op.finished_at = OperationStatus.FAILED, reason, now
-        op.save(update_fields=["status", "error_message", "finished_at"])
-        message = reason + (f" {cleanup_note}" if cleanup_note else "")
-        if op.kind == OperationKind.MIGRATE and vm.state == VMState.MIGRATING:
-            # The guest kept running (on the source, or on the target if only the cleanup
-            # failed): the VM is running, and the failed operation tells why it did not move.
-            _transition(vm, Transition.MIGRATION_ABORTED)
-        elif vm.state in TRANSITIONAL_STATES:
-            _transition(vm, Transition.FAIL, error_message=message)
-            emit("vm.error", vm=vm)
-        if op.kind == OperationKind.PROVISION:
-            quota_release(vm=vm, reserved_only=True)
-            nics_release(vm=vm)
-        audit_record(
-            actor=None,
-            action=f"vm.{op.kind}.failed",
-            obj=vm,
-            tenant=vm.tenant,
-            changes={"reason": message},
-        )
+        with transaction.atomic():
+            op = _load_operation_for_update(operation_id)
+            if op.status not in active:
+                return
+            _operation_record_failure(op, reason, cleanup_note, released, failed_step_id)
+
+
+def _operation_record_failure(
+    op: Operation, reason: str, cleanup_note: str, released: bool, failed_step_id: int | None
+) -> None:
+    vm = op.vm
+    if released:  # the provisioning's domain and disk are gone: so is its placement
+        VirtualMachine.objects.filter(pk=vm.pk).update(host=None)
+        vm.host = None
+    now = timezone.now()
+    step_qs = (
+        op.steps.filter(pk=failed_step_id)
+        if failed_step_id
+        else op.steps.filter(status=StepStatus.RUNNING)
+    )
+    step_qs.update(status=StepStatus.FAILED, detail=reason, finished_at=now)
+    op.status, op.error_message, op.finished_at = OperationStatus.FAILED, reason, now
+    op.save(update_fields=["status", "error_message", "finished_at"])
+    message = reason + (f" {cleanup_note}" if cleanup_note else "")
+    if op.kind == OperationKind.MIGRATE and vm.state == VMState.MIGRATING:
+        # The guest kept running (on the source, or on the target if only the cleanup
+        # failed): the VM is running, and the failed operation tells why it did not move.
+        _transition(vm, Transition.MIGRATION_ABORTED)
+    elif vm.state in TRANSITIONAL_STATES:
+        _transition(vm, Transition.FAIL, error_message=message)
+        emit("vm.error", vm=vm)
+    if op.kind == OperationKind.PROVISION:
+        quota_release(vm=vm, reserved_only=True)
+        nics_release(vm=vm)
+    audit_record(
+        actor=None,
+        action=f"vm.{op.kind}.failed",
+        obj=vm,
+        tenant=vm.tenant,
+        changes={"reason": message},
+    )
 
 
 def _undo_provisioning(vm: VirtualMachine) -> str:
-    """Remove what a failed provisioning left on the host and release the placement."""
+    """Remove what a failed provisioning left on the host; "" when nothing is left there."""
     assert vm.host is not None
     try:
         hypervisor.remove_domain(vm.host.uri, str(vm.uuid))
@@ -160,6 +204,4 @@ def _undo_provisioning(vm: VirtualMachine) -> str:
         return _("Cleanup on the host failed too (%(error)s); delete the VM to retry.") % {
             "error": exc
         }
-    VirtualMachine.objects.filter(pk=vm.pk).update(host=None)
-    vm.host = None
     return ""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
 from compute import hypervisor
@@ -47,7 +47,6 @@ def host_orphan_destroy(
         )
 
 
-@transaction.atomic
 def host_orphan_adopt(
     *,
     host: Host,
@@ -60,9 +59,41 @@ def host_orphan_adopt(
     name: str,
     remote_addr: str | None = None,
 ) -> VirtualMachine:
-    """Make a domain Nuage does not know one of a tenant's VMs, running or stopped as it is."""
+    """Make a domain Nuage does not know one of a tenant's VMs, running or stopped as it is.
+
+    libvirt is asked first; the VM, its state and the audit entry are written afterwards in one
+    transaction (the VM's unique UUID refuses a second adoption of the same domain meanwhile).
+    """
     require_platform_admin(requested_by)
     orphan = _orphan(host, uuid)
+    with transaction.atomic():
+        return _adopt(
+            host=host,
+            uuid=uuid,
+            orphan=orphan,
+            requested_by=requested_by,
+            environment=environment,
+            owner=owner,
+            flavor=flavor,
+            image=image,
+            name=name,
+            remote_addr=remote_addr,
+        )
+
+
+def _adopt(
+    *,
+    host: Host,
+    uuid: str,
+    orphan: dict[str, str],
+    requested_by: User,
+    environment: Environment,
+    owner: User,
+    flavor: Flavor,
+    image: Image,
+    name: str,
+    remote_addr: str | None,
+) -> VirtualMachine:
     if VirtualMachine.objects.filter(uuid=uuid).exists():
         raise ValidationError(
             {"uuid": _("This domain is what is left of a deleted VM: destroy it instead.")}
@@ -82,7 +113,13 @@ def host_orphan_adopt(
         approved_by=requested_by,
     )
     vm.full_clean(exclude=["uuid"])
-    vm.save()
+    try:
+        with transaction.atomic():
+            vm.save()
+    except IntegrityError as exc:  # adopted by someone else since libvirt was asked
+        raise ValidationError(
+            {"uuid": _("No unknown domain with this UUID on %(host)s.") % {"host": host.name}}
+        ) from exc
     running = orphan["state"] == RuntimeState.RUNNING
     _transition(
         vm,

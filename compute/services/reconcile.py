@@ -13,7 +13,7 @@ from compute import hypervisor
 from compute.choices import TRANSITIONAL_STATES, OperationStatus, RuntimeState, Transition, VMState
 from compute.ipam import nics_release
 from compute.models import Host, Operation, VirtualMachine
-from compute.services._common import _dispatch, _transition
+from compute.services._common import _dispatch, _transition, operation_claim
 from compute.services.maintenance import host_evacuate, rolling_maintenance_advance
 from compute.services.operations import operation_fail
 from portal.audit import audit_record
@@ -52,6 +52,10 @@ def reconcile(*, now: datetime | None = None) -> dict[str, int]:
         progressed_at__lt=stale_before,
     ).values_list("id", flat=True)
     for op_id in list(stale):
+        with operation_claim(op_id, wait=False) as free:
+            pass  # only asked: a redispatched message must find the claim free
+        if not free:
+            continue  # a worker is running one of its steps (a live migration takes minutes)
         with transaction.atomic():
             op = (
                 Operation.objects.select_for_update(skip_locked=True)

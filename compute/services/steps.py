@@ -11,6 +11,7 @@ from compute import hypervisor
 from compute.choices import Step
 from compute.models import Operation, VirtualMachine
 from compute.services.migration import (
+    _migration_switch_host,
     _step_cleaning_source,
     _step_migrating,
     _step_preparing_target,
@@ -118,4 +119,9 @@ STEP_RUNNERS: dict[str, Callable[[VirtualMachine], str]] = {
     Step.REBOOTING: _step_rebooting,
     Step.REMOVING_DOMAIN: _step_removing_domain,
     Step.REMOVING_DISK: _step_removing_disk,
+}
+
+# What a step writes to the database besides its own row, in the transaction that marks it done.
+STEP_EFFECTS: dict[str, Callable[[Operation], None]] = {
+    Step.MIGRATING: _migration_switch_host,
 }

@@ -195,3 +195,40 @@ def test_orphans_are_adopted_or_destroyed_through_the_api(world, sim_host, flavo
     )
     assert again.status_code == 400  # adopted: no longer an orphan
     assert services.reconcile()["orphans"] == 0
+
+
+def test_an_operation_a_worker_is_running_is_left_alone(world, sim_host, flavor, image, settings):
+    """A long step (a live migration) holds the worker's claim, not a row lock, for minutes:
+    the reconciler neither re-dispatches it nor counts an attempt, however old its progress."""
+    import threading
+
+    from django.db import connection
+
+    from compute.services._common import operation_claim
+
+    vm = pending_request(world, flavor, image)
+    with messages_lost():
+        op = services.vm_approve(vm=vm, approved_by=world.approver)
+    Operation.objects.filter(pk=op.pk).update(
+        progressed_at=timezone.now() - timedelta(seconds=settings.NUAGE["STALE_SECONDS"] + 1)
+    )
+    holding, release = threading.Event(), threading.Event()
+
+    def worker() -> None:
+        with operation_claim(op.pk, wait=False) as claimed:
+            assert claimed
+            holding.set()
+            release.wait(10)
+        connection.close()
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    assert holding.wait(10)
+    try:
+        assert services.reconcile()["redispatched"] == 0
+        op.refresh_from_db()
+        assert op.attempts == 0
+    finally:
+        release.set()
+        thread.join()
+    assert services.reconcile()["redispatched"] == 1
