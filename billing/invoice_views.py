@@ -56,7 +56,7 @@ def invoice_list(request: HttpRequest) -> HttpResponse:
     year, month = _last_month()
     draft_form = InvoiceDraftForm(
         request.POST or None,
-        tenants=Tenant.objects.all(),
+        tenants=Tenant.objects.unscoped(),
         initial={"year": year, "month": month, "tenant": current_tenant(request)},
         auto_id="draft-%s",
     )

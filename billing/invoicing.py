@@ -218,14 +218,18 @@ def invoice_period(
 
 def _uncredited_issued(tenant_ids: Iterable[int], year: int, month: int) -> dict[int, str]:
     """Tenant id -> number of the issued invoice of that month that no credit note reverses."""
-    rows = Invoice.objects.filter(
-        tenant_id__in=list(tenant_ids),
-        year=year,
-        month=month,
-        kind=InvoiceKind.INVOICE,
-        status=InvoiceStatus.ISSUED,
-        credit_notes__isnull=True,
-    ).values_list("tenant_id", "number")
+    rows = (
+        Invoice.objects.unscoped()
+        .filter(
+            tenant_id__in=list(tenant_ids),
+            year=year,
+            month=month,
+            kind=InvoiceKind.INVOICE,
+            status=InvoiceStatus.ISSUED,
+            credit_notes__isnull=True,
+        )
+        .values_list("tenant_id", "number")
+    )
     return {tenant_id: number or "" for tenant_id, number in rows}
 
 
@@ -283,7 +287,7 @@ def _write_drafts(
     currency = billing_currency()
     existing = {
         inv.tenant_id: inv
-        for inv in Invoice.objects.filter(
+        for inv in Invoice.objects.unscoped().filter(
             tenant__in=tenants,
             year=period.year,
             month=period.month,
@@ -328,19 +332,21 @@ def _write_drafts(
         # COPY, then the new drafts' ids read back by their unique key (one draft per month).
         copy_insert(Invoice, created)
         ids = dict(
-            Invoice.objects.filter(
+            Invoice.objects.unscoped()
+            .filter(
                 tenant_id__in=[inv.tenant_id for inv in created],
                 year=period.year,
                 month=period.month,
                 kind=InvoiceKind.INVOICE,
                 status=InvoiceStatus.DRAFT,
-            ).values_list("tenant_id", "pk")
+            )
+            .values_list("tenant_id", "pk")
         )
         for inv in created:
             inv.pk = ids[inv.tenant_id]
             inv._state.adding = False
     if updated:
-        Invoice.objects.bulk_update(updated, [*HEADER_FIELDS, "drafted_by"])
+        Invoice.objects.unscoped().bulk_update(updated, [*HEADER_FIELDS, "drafted_by"])
     by_pk = {t.pk: t for t in tenants}
     audit_record_many(
         [
@@ -379,7 +385,7 @@ def invoice_draft(
     if drafted_by is not None:
         require_platform_perm(drafted_by, Perm.INVOICE_MANAGE)
     start, end = invoice_period(tenant, year, month, now=timezone.now())
-    locked = Tenant.objects.select_for_update().get(pk=tenant.pk)
+    locked = Tenant.objects.unscoped().select_for_update().get(pk=tenant.pk)
     issued = _uncredited_issued([locked.pk], year, month)
     if issued:
         raise ConflictError(
@@ -414,7 +420,7 @@ def invoices_draft_due(*, now: datetime | None = None) -> list[Invoice]:
     """
     now = now or timezone.now()
     groups: dict[_Month, list[int]] = defaultdict(list)
-    for tenant in Tenant.objects.order_by("pk"):
+    for tenant in Tenant.objects.unscoped().order_by("pk"):
         year, month = _previous_month(*month_of(tenant.zone, now))
         start, end = month_bounds(tenant.zone, year, month)
         groups[_Month(year, month, start, end)].append(tenant.pk)
@@ -422,7 +428,10 @@ def invoices_draft_due(*, now: datetime | None = None) -> list[Invoice]:
     for period, tenant_ids in groups.items():
         with transaction.atomic():
             locked = list(
-                Tenant.objects.select_for_update().filter(pk__in=tenant_ids).order_by("pk")
+                Tenant.objects.unscoped()
+                .select_for_update()
+                .filter(pk__in=tenant_ids)
+                .order_by("pk")
             )
             issued = _uncredited_issued(tenant_ids, period.year, period.month)
             todo = [t for t in locked if t.pk not in issued]
@@ -462,8 +471,10 @@ def _issue(invoice: Invoice, issued_by: User | None) -> None:
 
 def _lock(invoice: Invoice) -> Invoice:
     # Tenant first, then the invoice: the order drafting takes them in.
-    Tenant.objects.select_for_update().filter(pk=invoice.tenant_id).first()
-    return Invoice.objects.select_for_update().select_related("tenant").get(pk=invoice.pk)
+    Tenant.objects.unscoped().select_for_update().filter(pk=invoice.tenant_id).first()
+    return (
+        Invoice.objects.unscoped().select_for_update().select_related("tenant").get(pk=invoice.pk)
+    )
 
 
 @transaction.atomic

@@ -167,8 +167,8 @@ class RolledUpTo:
 
 
 def rolled_up_to() -> RolledUpTo:
-    last_hour = MeterHourly.objects.aggregate(b=Max("bucket"))["b"]
-    last_day = MeterDaily.objects.aggregate(b=Max("bucket"))["b"]
+    last_hour = MeterHourly.objects.unscoped().aggregate(b=Max("bucket"))["b"]
+    last_day = MeterDaily.objects.unscoped().aggregate(b=Max("bucket"))["b"]
     return RolledUpTo(
         hourly=None if last_hour is None else last_hour + timedelta(hours=1),
         daily=None if last_day is None else last_day + timedelta(days=1),
@@ -186,11 +186,15 @@ def _window(vm_id: int, since: datetime, marks: RolledUpTo, *, tiers: int) -> Us
     if tiers >= 3:
         lower = lower.replace(hour=0)
     if tiers >= 3 and marks.daily is not None and marks.daily > lower:
-        days = MeterDaily.objects.filter(vm_id=vm_id, bucket__gte=lower, bucket__lt=marks.daily)
+        days = MeterDaily.objects.unscoped().filter(
+            vm_id=vm_id, bucket__gte=lower, bucket__lt=marks.daily
+        )
         total.add(days.aggregate(**ROLLUP_AGGREGATES))
         lower = marks.daily
     if tiers >= 2 and marks.hourly is not None and marks.hourly > lower:
-        hours = MeterHourly.objects.filter(vm_id=vm_id, bucket__gte=lower, bucket__lt=marks.hourly)
+        hours = MeterHourly.objects.unscoped().filter(
+            vm_id=vm_id, bucket__gte=lower, bucket__lt=marks.hourly
+        )
         total.add(hours.aggregate(**ROLLUP_AGGREGATES))
         lower = marks.hourly
     total.add(MeterSample.objects.filter(vm_id=vm_id, at__gte=lower).aggregate(**SAMPLE_AGGREGATES))
@@ -208,7 +212,7 @@ def _hourly_cpu(vm_id: int, now: datetime, marks: RolledUpTo) -> list[HourlyCpu]
     current = now.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
     hours = [current - timedelta(hours=23 - i) for i in range(24)]
     values: dict[datetime, float | None] = {}
-    rolled = MeterHourly.objects.filter(vm_id=vm_id, bucket__gte=hours[0])
+    rolled = MeterHourly.objects.unscoped().filter(vm_id=vm_id, bucket__gte=hours[0])
     if marks.hourly is not None:
         rolled = rolled.filter(bucket__lt=marks.hourly)
     values.update(rolled.values_list("bucket", "cpu_avg_vcpus"))
@@ -244,8 +248,8 @@ IDLE_MEMORY_SHARE = 0.5
 
 def _first_measured(vm_id: int) -> datetime | None:
     firsts = [
-        MeterDaily.objects.filter(vm_id=vm_id).aggregate(t=Min("bucket"))["t"],
-        MeterHourly.objects.filter(vm_id=vm_id).aggregate(t=Min("bucket"))["t"],
+        MeterDaily.objects.unscoped().filter(vm_id=vm_id).aggregate(t=Min("bucket"))["t"],
+        MeterHourly.objects.unscoped().filter(vm_id=vm_id).aggregate(t=Min("bucket"))["t"],
         MeterSample.objects.filter(vm_id=vm_id).aggregate(t=Min("at"))["t"],
     ]
     known = [t for t in firsts if t is not None]

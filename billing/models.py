@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any, NoReturn
+from typing import Any, ClassVar, NoReturn
 
 from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
@@ -13,6 +13,7 @@ from django.utils.translation import gettext_lazy as _
 from billing.choices import InvoiceKind, InvoiceStatus, Resource, UsageKind
 from compute.models import Flavor, Host, VirtualMachine
 from portal.models import Environment, Tenant, User
+from portal.scoping import TenantScopedQuerySet
 
 
 class LedgerImmutableError(Exception):
@@ -23,7 +24,7 @@ def _refuse(*_args: Any, **_kwargs: Any) -> NoReturn:
     raise LedgerImmutableError("Usage events are immutable; record a new event instead.")
 
 
-class UsageEventQuerySet(models.QuerySet["UsageEvent"]):
+class UsageEventQuerySet(TenantScopedQuerySet["UsageEvent"]):
     # The database refuses too (a trigger, migration 0002); this says so before the round trip.
     update = _refuse
     delete = _refuse
@@ -105,6 +106,8 @@ class UsageInterval(models.Model):
     running = models.BooleanField()
     # The VM's first deletion: readers leave out a VM deleted before their period altogether.
     deleted_us = models.BigIntegerField(null=True)
+
+    objects = TenantScopedQuerySet["UsageInterval"].as_manager()
 
     class Meta:
         indexes = [models.Index(fields=["tenant", "start_us"], name="usage_interval_tenant")]
@@ -212,6 +215,8 @@ class Budget(models.Model):
     )
     updated_at = models.DateTimeField(auto_now=True)
 
+    objects = TenantScopedQuerySet["Budget"].as_manager()
+
     class Meta:
         ordering = ["tenant"]
         constraints = [
@@ -244,6 +249,8 @@ class BudgetAlert(models.Model):
     actual = models.DecimalField(max_digits=14, decimal_places=2)
     forecast = models.DecimalField(max_digits=14, decimal_places=2)
     created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = TenantScopedQuerySet["BudgetAlert"].as_manager()
 
     class Meta:
         ordering = ["-month", "threshold", "id"]
@@ -325,6 +332,8 @@ class MeterRollup(models.Model):
     net_tx_bytes = models.BigIntegerField()
     samples = models.PositiveIntegerField()
 
+    objects = TenantScopedQuerySet.as_manager()
+
     class Meta:
         abstract = True
         ordering = ["bucket", "vm"]
@@ -367,7 +376,7 @@ def _refuse_issued() -> NoReturn:
     )
 
 
-class InvoiceQuerySet(models.QuerySet["Invoice"]):
+class InvoiceQuerySet(TenantScopedQuerySet["Invoice"]):
     # The database refuses too (a trigger, migration 0003); this says so before the round trip.
     def update(self, **kwargs: Any) -> int:
         if self.filter(status=InvoiceStatus.ISSUED).exists():
@@ -480,11 +489,11 @@ class Invoice(models.Model):
     def _stored_as_issued(self) -> bool:
         return (
             self.pk is not None
-            and Invoice.objects.filter(pk=self.pk, status=InvoiceStatus.ISSUED).exists()
+            and Invoice.objects.unscoped().filter(pk=self.pk, status=InvoiceStatus.ISSUED).exists()
         )
 
 
-class InvoiceLineQuerySet(models.QuerySet["InvoiceLine"]):
+class InvoiceLineQuerySet(TenantScopedQuerySet["InvoiceLine"]):
     def update(self, **kwargs: Any) -> int:
         if self.filter(invoice__status=InvoiceStatus.ISSUED).exists():
             _refuse_issued()
@@ -521,6 +530,7 @@ class InvoiceLine(models.Model):
     amount = models.DecimalField(max_digits=14, decimal_places=2)
     description = models.CharField(max_length=300)
 
+    tenant_path: ClassVar[str] = "invoice__tenant"
     objects = InvoiceLineQuerySet.as_manager()
 
     class Meta:
@@ -547,4 +557,8 @@ class InvoiceLine(models.Model):
         return (self.seconds / 3600).quantize(Decimal("0.01"))
 
     def _in_issued_invoice(self) -> bool:
-        return Invoice.objects.filter(pk=self.invoice_id, status=InvoiceStatus.ISSUED).exists()
+        return (
+            Invoice.objects.unscoped()
+            .filter(pk=self.invoice_id, status=InvoiceStatus.ISSUED)
+            .exists()
+        )

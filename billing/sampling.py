@@ -180,7 +180,8 @@ def sample_host(*, host_id: int, at: datetime | None = None) -> CycleResult:
     at = at or timezone.now()
     by_uuid = {s.uuid: s for s in stats}
     vms = list(
-        VirtualMachine.objects.filter(uuid__in=list(by_uuid))
+        VirtualMachine.objects.unscoped()
+        .filter(uuid__in=list(by_uuid))
         .exclude(state=VMState.DELETED)
         .values_list("pk", "uuid", "flavor__vcpus")
     )
@@ -355,7 +356,7 @@ def rollup_daily(*, now: datetime) -> int:
 def prune_samples(*, now: datetime) -> int:
     """Delete raw samples older than the retention, but only from hours already rolled up and
     never from the last one rolled up (the next run recomputes it)."""
-    last = MeterHourly.objects.aggregate(last=Max("bucket"))["last"]
+    last = MeterHourly.objects.unscoped().aggregate(last=Max("bucket"))["last"]
     if last is None:
         return 0
     cutoff = min(_floor_hour(now - retention()), last)

@@ -29,9 +29,8 @@ from billing.models import (
 from billing.usage import LedgerEvent, Prices, UsageLine, usage_lines, usage_lines_split
 from billing.usage_sql import snapshot_vm_ids, usage_lines_sql
 from compute.models import VirtualMachine
-from portal.models import Membership, Tenant, User
-from portal.permissions import ROLE_PERMS, Perm, platform_perms
-from portal.selectors import tenant_list
+from portal.models import Tenant, User
+from portal.permissions import Perm, platform_perms
 
 
 def billing_currency() -> str:
@@ -110,7 +109,7 @@ def prices_for_period(*, start: datetime, end: datetime) -> list[Prices]:
 def usage_event_list(
     *, fetched_by: User, tenant: Tenant | None = None, before: datetime | None = None
 ) -> QuerySet[UsageEvent]:
-    qs = UsageEvent.objects.filter(tenant__in=tenant_list(fetched_by=fetched_by))
+    qs = UsageEvent.objects.visible_to(fetched_by)
     if tenant is not None:
         qs = qs.filter(tenant=tenant)
     if before is not None:
@@ -138,7 +137,9 @@ def _ledger_event(row: UsageEvent) -> LedgerEvent:
 
 def _ledger(rows: QuerySet[UsageEvent], start: datetime) -> Iterator[LedgerEvent]:
     # VMs deleted before the period cannot contribute; their history need not be read.
-    gone = UsageEvent.objects.filter(kind=UsageKind.DELETED, at__lt=start).values("vm_id")
+    gone = (
+        UsageEvent.objects.unscoped().filter(kind=UsageKind.DELETED, at__lt=start).values("vm_id")
+    )
     return (_ledger_event(row) for row in rows.exclude(vm_id__in=gone).iterator(chunk_size=2000))
 
 
@@ -194,19 +195,17 @@ def month_cost(
 
 def tenant_month_cost(*, tenant: Tenant, now: datetime | None = None) -> MonthCost:
     """Unscoped, for Nuage's own checks (budget alerts, the request hook), never for pages."""
-    rows = UsageEvent.objects.filter(tenant=tenant).order_by("at", "id")
+    rows = UsageEvent.objects.unscoped().filter(tenant=tenant).order_by("at", "id")
     return _month_cost(rows, tenant.zone, now or timezone.now(), False)
 
 
 def budget_list(*, fetched_by: User) -> QuerySet[Budget]:
     """The budgets of the tenants the user sees (members read their tenant's)."""
-    return Budget.objects.filter(tenant__in=tenant_list(fetched_by=fetched_by)).select_related(
-        "tenant", "updated_by"
-    )
+    return Budget.objects.visible_to(fetched_by).select_related("tenant", "updated_by")
 
 
 def budget_alert_list(*, fetched_by: User) -> QuerySet[BudgetAlert]:
-    return BudgetAlert.objects.filter(tenant__in=tenant_list(fetched_by=fetched_by))
+    return BudgetAlert.objects.visible_to(fetched_by)
 
 
 # The columns of a ledger row, in LedgerEvent's field order (the last one is its `seq`).
@@ -241,7 +240,9 @@ def _ledger_in_period(
     events: QuerySet[UsageEvent], *, start: datetime, end: datetime
 ) -> QuerySet[UsageEvent]:
     # VMs deleted before the period cannot contribute; their history need not be read.
-    gone = UsageEvent.objects.filter(kind=UsageKind.DELETED, at__lt=start).values("vm_id")
+    gone = (
+        UsageEvent.objects.unscoped().filter(kind=UsageKind.DELETED, at__lt=start).values("vm_id")
+    )
     return events.filter(at__lt=end).exclude(vm_id__in=gone)
 
 
@@ -274,7 +275,7 @@ def usage_report_rows(
     *, fetched_by: User, start: datetime, end: datetime, tenant: Tenant | None = None
 ) -> Iterator[tuple[VMNames, UsageLine]]:
     """The lines of `usage_report`, streamed with the names a report shows (for exports)."""
-    events = UsageEvent.objects.filter(tenant__in=tenant_list(fetched_by=fetched_by))
+    events = UsageEvent.objects.visible_to(fetched_by)
     if tenant is not None:
         events = events.filter(tenant=tenant)
     prices = prices_for_period(start=start, end=end)
@@ -296,7 +297,7 @@ def usage_lines_of_tenants(
     Not scoped to a user: the invoicing services check their caller's permission themselves.
     """
     ids = list(tenant_ids)
-    events = UsageEvent.objects.filter(tenant_id__in=ids)
+    events = UsageEvent.objects.unscoped().filter(tenant_id__in=ids)
     prices = prices_for_period(start=start, end=end)
     if vm_ids is not None:
         return _lines_by_vm(events.filter(vm_id__in=vm_ids), start=start, end=end, prices=prices)
@@ -331,17 +332,9 @@ def _lines_by_vm_sql(
 
 def invoice_list(*, fetched_by: User) -> QuerySet[Invoice]:
     """Finance and platform admins see every invoice; tenant admins their tenants'; others none."""
-    qs = Invoice.objects.select_related("tenant", "corrects")
-    if not fetched_by.is_authenticated:
-        return qs.none()
-    if Perm.INVOICE_VIEW in platform_perms(fetched_by):
-        return qs
-    return qs.filter(tenant_id__in=_invoice_tenant_ids(fetched_by))
-
-
-def _invoice_tenant_ids(user: User) -> QuerySet[Membership, int]:
-    roles = [role for role, perms in ROLE_PERMS.items() if Perm.INVOICE_VIEW in perms]
-    return Membership.objects.filter(user=user, role__in=roles).values_list("tenant_id", flat=True)
+    return Invoice.objects.visible_to(fetched_by, Perm.INVOICE_VIEW).select_related(
+        "tenant", "corrects"
+    )
 
 
 def invoice_lines(invoice: Invoice) -> list[InvoiceLine]:
@@ -355,13 +348,9 @@ def invoice_lines(invoice: Invoice) -> list[InvoiceLine]:
             )
             for i, line in enumerate(draft_lines(invoice), start=1)
         ]
-    return list(InvoiceLine.objects.filter(invoice=invoice).order_by("sort_key"))
+    return list(InvoiceLine.objects.unscoped().filter(invoice=invoice).order_by("sort_key"))
 
 
 def invoice_tenant_choices(*, fetched_by: User) -> QuerySet[Tenant]:
     """The tenants whose invoices the user may filter on (those they see invoices of)."""
-    if not fetched_by.is_authenticated:
-        return Tenant.objects.none()
-    if Perm.INVOICE_VIEW in platform_perms(fetched_by):
-        return Tenant.objects.all()
-    return Tenant.objects.filter(pk__in=_invoice_tenant_ids(fetched_by))
+    return Tenant.objects.visible_to(fetched_by, Perm.INVOICE_VIEW)

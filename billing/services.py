@@ -18,10 +18,10 @@ from billing.costs import THRESHOLDS, MonthCost, crossed, month_period
 from billing.models import Budget, BudgetAlert, FlavorPrice, PriceList
 from billing.selectors import billing_currency, tenant_month_cost
 from compute.models import Flavor
+from portal import events
 from portal.audit import audit_record
 from portal.errors import ConflictError
 from portal.models import Tenant, User
-from portal.notifications import emit_tenant
 from portal.permissions import Perm, require_perm, require_platform_perm
 
 logger = logging.getLogger(__name__)
@@ -208,8 +208,8 @@ def budget_set(
         raise ValidationError(errors)
     amount = Decimal(str(amount)).quantize(Decimal("0.01"))
     # The tenant row is the lock: two first settings of a budget cannot both insert.
-    Tenant.objects.select_for_update().filter(pk=tenant.pk).first()
-    budget = Budget.objects.filter(tenant=tenant).first()
+    Tenant.objects.unscoped().select_for_update().filter(pk=tenant.pk).first()
+    budget = Budget.objects.unscoped().filter(tenant=tenant).first()
     before = (
         {"amount": str(budget.amount), "block_requests": budget.block_requests} if budget else {}
     )
@@ -240,7 +240,7 @@ def budget_create(
 ) -> Budget:
     """A tenant's first budget (the API's POST); one that has one is changed, not created."""
     require_perm(created_by, tenant, Perm.BUDGET_MANAGE)
-    existing = Budget.objects.filter(tenant=tenant).first()
+    existing = Budget.objects.unscoped().filter(tenant=tenant).first()
     if existing is not None:
         raise ValidationError(
             {
@@ -294,7 +294,7 @@ def budget_delete(*, deleted_by: User, budget: Budget, remote_addr: str | None =
 
 def budget_refusal(*, tenant: Tenant, now: datetime | None = None) -> str | None:
     """Why a new VM request must be refused (blocking on, month's actual cost ≥ budget)."""
-    budget = Budget.objects.filter(tenant=tenant, block_requests=True).first()
+    budget = Budget.objects.unscoped().filter(tenant=tenant, block_requests=True).first()
     if budget is None:
         return None
     cost = tenant_month_cost(tenant=tenant, now=now)
@@ -339,9 +339,9 @@ def budget_evaluate(*, budget: Budget, now: datetime | None = None) -> list[Budg
     start, _end = month_period(tenant.zone, now)
     month = start.astimezone(tenant.zone).date()
     done = set(
-        BudgetAlert.objects.filter(
-            tenant=tenant, month=month, budget_amount=budget.amount
-        ).values_list("threshold", "basis")
+        BudgetAlert.objects.unscoped()
+        .filter(tenant=tenant, month=month, budget_amount=budget.amount)
+        .values_list("threshold", "basis")
     )
     actual = BudgetAlert.Basis.ACTUAL
     if {(p, actual) for p in THRESHOLDS} <= done:
@@ -372,7 +372,7 @@ def budget_evaluate(*, budget: Budget, now: datetime | None = None) -> list[Budg
             tenant=tenant,
             changes={"threshold": percent, "basis": basis, "actual": str(cost.total)},
         )
-        emit_tenant("budget.threshold", tenant=tenant, data=_alert_data(alert, budget))
+        events.emit("budget.threshold", tenant=tenant, payload=_alert_data(alert, budget))
         created.append(alert)
     return created
 
@@ -380,7 +380,7 @@ def budget_evaluate(*, budget: Budget, now: datetime | None = None) -> list[Budg
 def budget_check(*, now: datetime | None = None) -> list[BudgetAlert]:
     """The periodic check (beat): every budget, each in its own transaction."""
     alerts: list[BudgetAlert] = []
-    for budget in Budget.objects.select_related("tenant").order_by("tenant_id"):
+    for budget in Budget.objects.unscoped().select_related("tenant").order_by("tenant_id"):
         try:
             alerts += budget_evaluate(budget=budget, now=now)
         except Exception:  # one tenant's failure must not silence the others

@@ -106,7 +106,7 @@ def costs(request: HttpRequest) -> HttpResponse:
             return redirect("billing:finance")
         messages.info(request, _("Choose a tenant in the header to see its costs."))
         return redirect("ui:vm-list")
-    budget = Budget.objects.filter(tenant=tenant).first()
+    budget = Budget.objects.unscoped().filter(tenant=tenant).first()
     can_manage = has_perm(user, tenant, Perm.BUDGET_MANAGE)
     form = BudgetForm(
         request.POST if request.method == "POST" and request.POST.get("do") != "delete" else None,

@@ -102,10 +102,14 @@ def drs_states(*, since: datetime) -> tuple[list[drs.HostLoadState], list[drs.Vm
     hosts = _host_states(Host.objects.order_by("pk"))
     loads = vm_loads(since)
     busy = set(
-        Operation.objects.filter(status__in=_ACTIVE).values_list("vm_id", flat=True).order_by()
+        Operation.objects.unscoped()
+        .filter(status__in=_ACTIVE)
+        .values_list("vm_id", flat=True)
+        .order_by()
     )
     rows = (
-        VirtualMachine.objects.filter(host__isnull=False, state__in=PLACED_STATES)
+        VirtualMachine.objects.unscoped()
+        .filter(host__isnull=False, state__in=PLACED_STATES)
         .values(
             "id",
             "host_id",
@@ -231,7 +235,11 @@ def drs_run(*, requested_by: User | None = None, now: datetime | None = None) ->
             },
         )
     if conf.mode == DrsMode.AUTOMATIC:
-        in_flight = Operation.objects.filter(kind=OperationKind.MIGRATE, status__in=_ACTIVE).count()
+        in_flight = (
+            Operation.objects.unscoped()
+            .filter(kind=OperationKind.MIGRATE, status__in=_ACTIVE)
+            .count()
+        )
         applied = 0
         for rec in recs[: max(0, conf.max_moves - in_flight)]:
             try:
@@ -270,7 +278,7 @@ def _staleness(rec: DrsRecommendation) -> str | None:
         }
     if vm.host_id != rec.source_id:
         return _("The VM no longer runs on %(host)s.") % {"host": rec.source.name}
-    if Operation.objects.filter(vm=vm, status__in=_ACTIVE).exists():
+    if Operation.objects.unscoped().filter(vm=vm, status__in=_ACTIVE).exists():
         return _("The VM has an operation in progress.")
     for host in (rec.source, rec.target):
         if host.status != HostStatus.UP:

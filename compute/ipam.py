@@ -289,7 +289,9 @@ def network_grant_create(
         raise ValidationError(
             {"environment": _("Choose an environment of %(tenant)s.") % {"tenant": tenant.name}}
         )
-    exists = NetworkGrant.objects.filter(network=network, tenant=tenant, environment=environment)
+    exists = NetworkGrant.objects.unscoped().filter(
+        network=network, tenant=tenant, environment=environment
+    )
     if exists.exists():
         raise ValidationError({"network": _("This grant exists already.")})
     try:
@@ -332,8 +334,10 @@ def network_grant_delete(
 
 def networks_granted(*, environment: Environment) -> QuerySet[Network]:
     """The networks VMs of `environment` may join, the environment's own grants first."""
-    grants = NetworkGrant.objects.filter(tenant_id=environment.tenant_id).filter(
-        Q(environment__isnull=True) | Q(environment_id=environment.pk)
+    grants = (
+        NetworkGrant.objects.unscoped()
+        .filter(tenant_id=environment.tenant_id)
+        .filter(Q(environment__isnull=True) | Q(environment_id=environment.pk))
     )
     return Network.objects.filter(pk__in=grants.values("network_id")).order_by("pk")
 
@@ -342,7 +346,8 @@ def network_default(*, environment: Environment) -> Network | None:
     """The environment's first granted network: a grant for the environment itself before one
     for the whole tenant, older grants first."""
     grant = (
-        NetworkGrant.objects.filter(tenant_id=environment.tenant_id)
+        NetworkGrant.objects.unscoped()
+        .filter(tenant_id=environment.tenant_id)
         .filter(Q(environment__isnull=True) | Q(environment_id=environment.pk))
         .select_related("network")
         .order_by(F("environment_id").asc(nulls_last=True), "id")
@@ -383,7 +388,9 @@ def _lock_user_ports() -> None:
 def _free_port() -> int | None:
     first, last = settings.NUAGE["USER_NET_PORTS"]
     taken = set(
-        NetworkInterface.objects.filter(host_port__isnull=False).values_list("host_port", flat=True)
+        NetworkInterface.objects.unscoped()
+        .filter(host_port__isnull=False)
+        .values_list("host_port", flat=True)
     )
     return next((p for p in range(first, last + 1) if p not in taken), None)
 
@@ -439,7 +446,7 @@ def nics_allocate(*, vm: VirtualMachine, network: Network) -> NetworkInterface:
                 )
         except IntegrityError:
             # Address and port are chosen under locks; only a random MAC can clash: draw again.
-            if not NetworkInterface.objects.filter(mac=mac).exists():
+            if not NetworkInterface.objects.unscoped().filter(mac=mac).exists():
                 raise
             continue
         # Who held an address when is what an abuse report asks: it goes to the audit log.
@@ -461,12 +468,12 @@ def _nic_facts(nic: NetworkInterface) -> dict[str, Any]:
 
 def nics_release(*, vm: VirtualMachine) -> int:
     """Give back the VM's ports (delete, a rejection, a failed provisioning). Idempotent."""
-    nics = list(NetworkInterface.objects.filter(vm_id=vm.pk).select_related("network"))
+    nics = list(NetworkInterface.objects.unscoped().filter(vm_id=vm.pk).select_related("network"))
     for nic in nics:
         audit_record(
             actor=None, action="vm.nic.release", obj=vm, tenant=vm.tenant, changes=_nic_facts(nic)
         )
-    NetworkInterface.objects.filter(pk__in=[n.pk for n in nics]).delete()
+    NetworkInterface.objects.unscoped().filter(pk__in=[n.pk for n in nics]).delete()
     return len(nics)
 
 

@@ -9,7 +9,7 @@ import re
 import uuid
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -35,6 +35,7 @@ from compute.choices import (
     VMState,
 )
 from portal.models import Environment, Tenant, User
+from portal.scoping import TenantScopedQuerySet
 from portal.sshkeys import validate_public_key
 
 if TYPE_CHECKING:
@@ -281,6 +282,8 @@ class VirtualMachine(models.Model):
     state_changed_at = models.DateTimeField(auto_now_add=True)
     deleted_at = models.DateTimeField(null=True, blank=True)
 
+    objects = TenantScopedQuerySet["VirtualMachine"].as_manager()
+
     class Meta:
         ordering = ["-created_at", "-id"]
         # The tenant's VM list, in each order it can be sorted in (compute.selectors.VM_SORTS):
@@ -344,6 +347,9 @@ class Operation(models.Model):
     # Bumped by every step; the reconciler re-dispatches an operation whose progress stalled.
     progressed_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+
+    tenant_path: ClassVar[str] = "vm__tenant"
+    objects = TenantScopedQuerySet["Operation"].as_manager()
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -576,6 +582,8 @@ class NetworkGrant(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
+    objects = TenantScopedQuerySet["NetworkGrant"].as_manager()
+
     class Meta:
         ordering = ["network", "tenant", "id"]
         constraints = [
@@ -606,6 +614,9 @@ class NetworkInterface(models.Model):
     ip = models.GenericIPAddressField(null=True, blank=True)
     host_port = models.PositiveIntegerField(null=True, blank=True, unique=True)
     created_at = models.DateTimeField(auto_now_add=True)
+
+    tenant_path: ClassVar[str] = "vm__tenant"
+    objects = TenantScopedQuerySet["NetworkInterface"].as_manager()
 
     class Meta:
         ordering = ["vm", "id"]

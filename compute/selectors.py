@@ -24,27 +24,29 @@ from compute.models import (
 from compute.scheduler import capacity_limit
 from portal.models import User
 from portal.permissions import Perm, has_perm
-from portal.selectors import sees_all_tenants, tenant_ids_of
 
 
 def vm_list(*, fetched_by: User, include_deleted: bool = False) -> QuerySet[VirtualMachine]:
-    qs = VirtualMachine.objects.select_related(
-        "tenant", "environment", "owner", "flavor", "image", "host"
-    ).prefetch_related(
-        Prefetch("interfaces", queryset=NetworkInterface.objects.select_related("network"))
+    qs = (
+        VirtualMachine.objects.visible_to(fetched_by)
+        .select_related("tenant", "environment", "owner", "flavor", "image", "host")
+        .prefetch_related(
+            # The VMs are in scope already: their ports come with them.
+            Prefetch(
+                "interfaces", queryset=NetworkInterface.objects.unscoped().select_related("network")
+            )
+        )
     )
     if not include_deleted:
         qs = qs.exclude(state=VMState.DELETED)
-    if sees_all_tenants(fetched_by):
-        return qs
-    return qs.filter(tenant_id__in=tenant_ids_of(fetched_by))
+    return qs
 
 
 def vm_list_with_operation(
     *, fetched_by: User, include_deleted: bool = False
 ) -> QuerySet[VirtualMachine]:
     """VMs with their latest operation and its steps prefetched (for progress views)."""
-    latest = Operation.objects.prefetch_related("steps").order_by("-created_at", "-id")
+    latest = Operation.objects.unscoped().prefetch_related("steps").order_by("-created_at", "-id")
     return vm_list(fetched_by=fetched_by, include_deleted=include_deleted).prefetch_related(
         Prefetch("operations", queryset=latest, to_attr="operations_latest_first")
     )
@@ -106,7 +108,7 @@ def can_operate(user: User, vm: VirtualMachine) -> bool:
 
 def host_maintenance_status(host: Host) -> dict[str, int | bool]:
     """How far a host is from being empty: VMs still placed on it, by kind."""
-    placed = VirtualMachine.objects.filter(host=host, state__in=PLACED_STATES)
+    placed = VirtualMachine.objects.unscoped().filter(host=host, state__in=PLACED_STATES)
     running = placed.filter(state__in=[VMState.RUNNING, VMState.MIGRATING]).count()
     total = placed.count()
     return {
@@ -324,17 +326,12 @@ def network_list(*, fetched_by: User) -> QuerySet[Network]:
     """Platform admins see every network; others the networks granted to their tenants."""
     if fetched_by.is_platform_admin:
         return Network.objects.all()
-    if not fetched_by.is_authenticated:
-        return Network.objects.none()
-    granted = NetworkGrant.objects.filter(tenant_id__in=tenant_ids_of(fetched_by))
+    granted = NetworkGrant.objects.visible_to(fetched_by)
     return Network.objects.filter(pk__in=granted.values("network_id"))
 
 
 def network_grant_list(*, fetched_by: User) -> QuerySet[NetworkGrant]:
-    """Platform admins see every grant; others the grants of their tenants."""
-    qs = NetworkGrant.objects.select_related("network", "tenant", "environment")
-    if fetched_by.is_platform_admin:
-        return qs
-    if not fetched_by.is_authenticated:
-        return qs.none()
-    return qs.filter(tenant_id__in=tenant_ids_of(fetched_by))
+    """Platform roles see every grant; others the grants of their tenants."""
+    return NetworkGrant.objects.visible_to(fetched_by).select_related(
+        "network", "tenant", "environment"
+    )

@@ -820,6 +820,7 @@ FR.update(
         "The usage ledger changed since this draft was built or reviewed (now %(lines)s lines, %(total)s %(currency)s): rebuild the draft and review it again.": "Le journal de consommation a changé depuis la construction ou la relecture de ce brouillon (désormais %(lines)s lignes, %(total)s %(currency)s) : reconstruisez le brouillon et relisez-le.",
         "A draft's lines are computed from the usage ledger each time it is shown; issuing writes them for good.": "Les lignes d’un brouillon sont calculées à partir du journal de consommation à chaque affichage ; l’émission les fige définitivement.",
         "The usage ledger changed since this draft was built: rebuild it (draft the same month again) before issuing.": "Le journal de consommation a changé depuis la construction de ce brouillon : reconstruisez-le (préparez de nouveau le même mois) avant de l’émettre.",
+        "A valid integer is required.": "Un nombre entier valide est requis.",
     }
 )
 

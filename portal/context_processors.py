@@ -10,7 +10,8 @@ from django.http import HttpRequest
 from portal.choices import Role
 from portal.models import Membership
 from portal.permissions import Perm, platform_perms
-from portal.selectors import sees_all_tenants, tenant_list
+from portal.scoping import sees_all_tenants
+from portal.selectors import tenant_list
 from portal.tenancy import current_tenant
 
 
@@ -20,10 +21,12 @@ def nav(request: HttpRequest) -> dict[str, Any]:
         return {"oidc_enabled": settings.OIDC_ENABLED}
     can_approve = (
         user.is_platform_admin
-        or Membership.objects.filter(user=user, role__in=[Role.APPROVER, Role.ADMIN]).exists()
+        or Membership.objects.unscoped()
+        .filter(user=user, role__in=[Role.APPROVER, Role.ADMIN])
+        .exists()
     )
     # Tenant admins read their tenants' audit log and invoices: one query answers both.
-    tenant_admin = Membership.objects.filter(user=user, role=Role.ADMIN).exists()
+    tenant_admin = Membership.objects.unscoped().filter(user=user, role=Role.ADMIN).exists()
     can_audit = user.is_platform_admin or tenant_admin
     can_invoices = Perm.INVOICE_VIEW in platform_perms(user) or tenant_admin
     tenants = list(tenant_list(fetched_by=user))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+from typing import ClassVar
 from zoneinfo import ZoneInfo, available_timezones
 
 from django.contrib.auth.models import AbstractUser
@@ -11,6 +13,7 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from portal.choices import PlatformRole, Role
+from portal.scoping import OwnedQuerySet, TenantScopedQuerySet
 
 slug_validator = RegexValidator(
     r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$",
@@ -37,6 +40,8 @@ class User(AbstractUser):
 
 
 class Tenant(models.Model):
+    tenant_path: ClassVar[str] = ""  # a tenant is in its own scope
+
     name = models.CharField(max_length=100, unique=True)
     slug = models.CharField(max_length=63, unique=True, validators=[slug_validator])
     # Bills and "this month" are cut at midnight in this zone; everything is stored in UTC.
@@ -44,6 +49,8 @@ class Tenant(models.Model):
         _("time zone"), max_length=64, default="UTC", validators=[validate_time_zone]
     )
     created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = TenantScopedQuerySet["Tenant"].as_manager()
 
     class Meta:
         ordering = ["name"]
@@ -64,6 +71,8 @@ class Environment(models.Model):
     # (both limits must hold when both are set; no limit set means every request waits).
     auto_approve_max_vcpus = models.PositiveIntegerField(null=True, blank=True)
     auto_approve_max_ram_mib = models.PositiveIntegerField(null=True, blank=True)
+
+    objects = TenantScopedQuerySet["Environment"].as_manager()
 
     class Meta:
         ordering = ["tenant", "id"]
@@ -94,6 +103,8 @@ class Membership(models.Model):
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.MEMBER)
     created_at = models.DateTimeField(auto_now_add=True)
 
+    objects = TenantScopedQuerySet["Membership"].as_manager()
+
     class Meta:
         ordering = ["tenant", "user"]
         constraints = [
@@ -117,6 +128,8 @@ class ApiToken(models.Model):
     revoked_at = models.DateTimeField(null=True, blank=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
 
+    objects = OwnedQuerySet["ApiToken"].as_manager()
+
     class Meta:
         ordering = ["-created_at", "-id"]
 
@@ -134,6 +147,8 @@ class Webhook(models.Model):
     enabled = models.BooleanField(default=True)
     created_by = models.ForeignKey(User, null=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = TenantScopedQuerySet["Webhook"].as_manager()
 
     class Meta:
         ordering = ["tenant", "id"]
@@ -166,6 +181,9 @@ class WebhookDelivery(models.Model):
     delivered_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
+    tenant_path: ClassVar[str] = "webhook__tenant"
+    objects = TenantScopedQuerySet["WebhookDelivery"].as_manager()
+
     class Meta:
         ordering = ["-created_at", "-id"]
         constraints = [
@@ -174,6 +192,42 @@ class WebhookDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event} → {self.webhook_id} ({self.status})"
+
+
+class OutboxEvent(models.Model):
+    """Something that happened to a tenant, recorded in the same transaction as the change.
+
+    portal.events writes it and, once the transaction commits, delivers it (signed webhooks,
+    e-mails) from a Celery task; a change that rolls back leaves no event behind, and an event
+    whose task was lost is found again by the periodic sweep.
+    """
+
+    event_id = models.UUIDField(
+        default=uuid.uuid4, unique=True, editable=False, help_text="Sent as X-Nuage-Delivery"
+    )
+    kind = models.CharField(max_length=64)
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    # JSON-ready: the ids the message is built from (read again at delivery) or its data.
+    payload = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    objects = TenantScopedQuerySet["OutboxEvent"].as_manager()
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [
+            models.Index(
+                fields=["created_at"],
+                condition=models.Q(delivered_at__isnull=True),
+                name="outbox_undelivered",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.event_id}"
 
 
 class AuditEntry(models.Model):
@@ -208,6 +262,8 @@ class AuditEntry(models.Model):
     changes = models.JSONField(default=dict, blank=True)
     remote_addr = models.GenericIPAddressField(null=True, blank=True)
 
+    objects = TenantScopedQuerySet["AuditEntry"].as_manager()
+
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [
@@ -231,6 +287,9 @@ class KeyPair(models.Model):
     key_type = models.CharField(max_length=32)
     bits = models.PositiveIntegerField()
     created_at = models.DateTimeField(auto_now_add=True)
+
+    owner_path: ClassVar[str] = "owner"
+    objects = OwnedQuerySet["KeyPair"].as_manager()
 
     class Meta:
         ordering = ["owner", "name"]

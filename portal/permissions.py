@@ -72,7 +72,10 @@ PLATFORM_PERMS: dict[str, frozenset[Perm]] = {
 
 def tenant_role(user: User, tenant: Tenant) -> str | None:
     return (
-        Membership.objects.filter(user=user, tenant=tenant).values_list("role", flat=True).first()
+        Membership.objects.unscoped()
+        .filter(user=user, tenant=tenant)
+        .values_list("role", flat=True)
+        .first()
     )
 
 

@@ -109,7 +109,7 @@ def membership_create(
         require_perm(created_by, tenant, Perm.MEMBERS_MANAGE)
     if role not in Role.values:
         raise ValidationError({"role": _("Unknown role.")})
-    if Membership.objects.filter(tenant=tenant, user=user).exists():
+    if Membership.objects.unscoped().filter(tenant=tenant, user=user).exists():
         raise ValidationError({"user": _("This user is already a member of the tenant.")})
     membership = Membership.objects.create(tenant=tenant, user=user, role=role)
     audit_record(
@@ -127,8 +127,10 @@ def _keep_an_admin(membership: Membership, *, new_role: str | None) -> None:
     """A tenant always keeps one tenant admin: the last one can be neither removed nor demoted."""
     if membership.role != Role.ADMIN or new_role == Role.ADMIN:
         return
-    admins = Membership.objects.select_for_update().filter(
-        tenant=membership.tenant, role=Role.ADMIN
+    admins = (
+        Membership.objects.unscoped()
+        .select_for_update()
+        .filter(tenant=membership.tenant, role=Role.ADMIN)
     )
     if not admins.exclude(pk=membership.pk).exists():
         raise ValidationError(
@@ -235,7 +237,11 @@ def token_revoke(*, token: ApiToken, revoked_by: User, remote_addr: str | None =
     if token.user_id != revoked_by.pk and not revoked_by.is_platform_admin:
         raise PermissionDenied(_("Only the token's owner can revoke it."))
     now = timezone.now()
-    if not ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=now):
+    if (
+        not ApiToken.objects.unscoped()
+        .filter(pk=token.pk, revoked_at__isnull=True)
+        .update(revoked_at=now)
+    ):
         raise ConflictError(_("This token is already revoked."))
     token.revoked_at = now
     audit_record(
@@ -255,9 +261,9 @@ def token_authenticate(secret: str) -> tuple[User, ApiToken]:
     token = next(
         (
             t
-            for t in ApiToken.objects.select_related("user").filter(
-                prefix=secret[:TOKEN_PREFIX_LENGTH]
-            )
+            for t in ApiToken.objects.unscoped()
+            .select_related("user")
+            .filter(prefix=secret[:TOKEN_PREFIX_LENGTH])
             if hmac.compare_digest(t.secret_hash, digest)
         ),
         None,
@@ -272,7 +278,7 @@ def token_authenticate(secret: str) -> tuple[User, ApiToken]:
         raise ValueError(_("The token's user is disabled."))
     # Written at most once a minute per token: reads stay cheap under load.
     if token.last_used_at is None or now - token.last_used_at > timedelta(minutes=1):
-        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+        ApiToken.objects.unscoped().filter(pk=token.pk).update(last_used_at=now)
     return token.user, token
 
 
@@ -291,7 +297,9 @@ def _environment_clean(environment: Environment) -> None:
         environment.full_clean(exclude=["tenant"])
     except ValidationError as exc:
         raise ValidationError(exc.message_dict) from exc
-    duplicate = Environment.objects.filter(tenant=environment.tenant, name=environment.name)
+    duplicate = Environment.objects.unscoped().filter(
+        tenant=environment.tenant, name=environment.name
+    )
     if duplicate.exclude(pk=environment.pk).exists():
         raise ValidationError({"name": _("The tenant already has an environment with this name.")})
 
@@ -360,8 +368,9 @@ def environment_update(
 
 
 def _webhook_validate(url: str, events: list[str]) -> None:
-    from portal.notifications import EVENTS
+    from portal.events import webhook_kinds
 
+    known = webhook_kinds()
     errors: dict[str, str] = {}
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -371,11 +380,11 @@ def _webhook_validate(url: str, events: list[str]) -> None:
             URLValidator(schemes=["http", "https"])(url)
         except ValidationError:
             errors["url"] = _("This is not a valid URL.")
-    unknown = sorted(set(events) - set(EVENTS))
+    unknown = sorted(set(events) - set(known))
     if unknown:
         errors["events"] = _("Unknown events: %(names)s. Known: %(known)s.") % {
             "names": ", ".join(unknown),
-            "known": ", ".join(EVENTS),
+            "known": ", ".join(known),
         }
     if errors:
         raise ValidationError(errors)
@@ -450,7 +459,7 @@ def webhook_delete(*, deleted_by: User, webhook: Webhook, remote_addr: str | Non
 @transaction.atomic
 def webhook_ping(*, requested_by: User, webhook: Webhook) -> WebhookDelivery:
     """Queue a test event to the webhook (whatever its event filter), delivered after commit."""
-    from portal.notifications import TEST_EVENT
+    from portal.delivery.webhooks import TEST_EVENT
     from portal.tasks import webhook_deliver
 
     require_perm(requested_by, webhook.tenant, Perm.TENANT_MANAGE)
@@ -480,7 +489,7 @@ def keypair_create(
         errors["name"] = _("Give the key a name, to recognise it later.")
     elif len(name) > 100:
         errors["name"] = _("At most 100 characters.")
-    elif KeyPair.objects.filter(owner=owner, name=name).exists():
+    elif KeyPair.objects.unscoped().filter(owner=owner, name=name).exists():
         errors["name"] = _("You already have a key named '%(name)s'.") % {"name": name}
     parsed = None
     try:
@@ -488,7 +497,9 @@ def keypair_create(
     except ValidationError as exc:
         errors["public_key"] = " ".join(exc.messages)
     if parsed is not None:
-        same = KeyPair.objects.filter(owner=owner, fingerprint=parsed.fingerprint).first()
+        same = (
+            KeyPair.objects.unscoped().filter(owner=owner, fingerprint=parsed.fingerprint).first()
+        )
         if same is not None:
             errors["public_key"] = _("This key is already registered as '%(name)s'.") % {
                 "name": same.name

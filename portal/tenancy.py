@@ -5,7 +5,8 @@ from __future__ import annotations
 from django.http import HttpRequest
 
 from portal.models import Tenant, User
-from portal.selectors import sees_all_tenants, tenant_list
+from portal.scoping import sees_all_tenants
+from portal.selectors import tenant_list
 
 SESSION_KEY = "nuage_tenant"
 

@@ -25,6 +25,7 @@ from portal.choices import Role
 from portal.errors import ConflictError
 from portal.models import Tenant, User
 from portal.permissions import Perm, has_perm
+from portal.scoping import sees_all_tenants
 from portal.tenancy import current_tenant, current_tenant_set
 
 TOKEN_LIFETIMES_DAYS = (7, 30, 90, 365)
@@ -168,7 +169,7 @@ def tenant_switch(request: HttpRequest) -> HttpResponse:
     tenant = selectors.tenant_list(fetched_by=user).filter(pk=pk).first() if pk else None
     if pk and tenant is None:
         raise Http404
-    if tenant is None and not selectors.sees_all_tenants(user):
+    if tenant is None and not sees_all_tenants(user):
         raise Http404
     current_tenant_set(request, tenant)
     target = request.POST.get("next", "/")

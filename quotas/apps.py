@@ -10,4 +10,7 @@ class QuotasConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from quotas import signals  # noqa: F401  (connects the receivers)
+        from portal import events
+        from quotas import messages, signals  # noqa: F401  (signals connects the receivers)
+
+        events.register(messages.QUOTA_EVENTS, messages.render, webhook=False)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from compute.models import VirtualMachine
 from portal.models import Environment, Tenant, User
+from portal.scoping import TenantScopedQuerySet
 from quotas.choices import RESOURCES, AllocationStatus, RequestStatus
 
 
@@ -47,6 +50,8 @@ class Quota(models.Model):
     snapshots_used = models.BigIntegerField(default=0)
     snapshots_reserved = models.BigIntegerField(default=0)
     updated_at = models.DateTimeField(auto_now=True)
+
+    objects = TenantScopedQuerySet["Quota"].as_manager()
 
     class Meta:
         ordering = ["tenant", "environment"]
@@ -121,6 +126,9 @@ class Allocation(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    tenant_path: ClassVar[str] = "environment__tenant"
+    objects = TenantScopedQuerySet["Allocation"].as_manager()
+
     class Meta:
         indexes = [models.Index(fields=["environment", "status"])]
 
@@ -152,6 +160,8 @@ class QuotaRequest(models.Model):
     decision_reason = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     decided_at = models.DateTimeField(null=True, blank=True)
+
+    objects = TenantScopedQuerySet["QuotaRequest"].as_manager()
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -28,6 +28,7 @@ from django.utils.translation import gettext as _
 
 from compute.choices import PLACED_STATES, OperationKind, OperationStatus, VMState
 from compute.models import Flavor, Operation, VirtualMachine
+from portal import events
 from portal.audit import audit_record
 from portal.errors import ConflictError
 from portal.models import Environment, User
@@ -70,7 +71,7 @@ def default_limits() -> dict[str, int]:
 
 def quota_ensure(*, environment: Environment) -> Quota:
     """The environment's quota row, created with the platform defaults if it has none yet."""
-    quota = Quota.objects.filter(environment=environment).first()
+    quota = Quota.objects.unscoped().filter(environment=environment).first()
     if quota is not None:
         return quota
     limits = default_limits()
@@ -86,7 +87,7 @@ def quota_ensure(*, environment: Environment) -> Quota:
         ],
         ignore_conflicts=True,
     )
-    return Quota.objects.get(environment=environment)
+    return Quota.objects.unscoped().get(environment=environment)
 
 
 # --- a VM's share ---------------------------------------------------------------------------
@@ -115,7 +116,7 @@ def exceeded_messages(quota: Quota, amounts: dict[str, int]) -> list[str]:
 
 def _take(environment: Environment, amounts: dict[str, int]) -> int:
     """One conditional UPDATE that reserves every resource or none; returns rows changed."""
-    qs = Quota.objects.filter(environment_id=environment.pk)
+    qs = Quota.objects.unscoped().filter(environment_id=environment.pk)
     changes: dict[str, Any] = {}
     for resource, n in amounts.items():
         if n:
@@ -148,7 +149,10 @@ def quota_reserve(*, vm: VirtualMachine, field: str = "flavor") -> Allocation | 
 
 def _move(vm: VirtualMachine, *, source: tuple[str, ...], target: str) -> Allocation | None:
     allocation = (
-        Allocation.objects.select_for_update().filter(vm_id=vm.pk, status__in=source).first()
+        Allocation.objects.unscoped()
+        .select_for_update()
+        .filter(vm_id=vm.pk, status__in=source)
+        .first()
     )
     if allocation is None:
         return None  # already moved (a redelivered step) or never reserved (checks were off)
@@ -164,7 +168,7 @@ def _move(vm: VirtualMachine, *, source: tuple[str, ...], target: str) -> Alloca
         if target == AllocationStatus.USED:
             changes[f"{resource}_used"] = F(f"{resource}_used") + n
     if changes:
-        Quota.objects.filter(environment_id=allocation.environment_id).update(**changes)
+        Quota.objects.unscoped().filter(environment_id=allocation.environment_id).update(**changes)
     return allocation
 
 
@@ -220,8 +224,8 @@ def quota_update(
     require_perm(updated_by, quota.tenant, Perm.QUOTA_MANAGE)
     cleaned = _clean_limits(limits)
     # Only the limit columns are written: the counters belong to the conditional UPDATEs.
-    old = Quota.objects.select_for_update().get(pk=quota.pk)
-    Quota.objects.filter(pk=quota.pk).update(
+    old = Quota.objects.unscoped().select_for_update().get(pk=quota.pk)
+    Quota.objects.unscoped().filter(pk=quota.pk).update(
         updated_at=timezone.now(), **{f"{r}_limit": n for r, n in cleaned.items()}
     )
     quota.refresh_from_db()
@@ -290,10 +294,12 @@ def _clean_amounts(amounts: dict[str, Any], *, allow_zero: bool) -> dict[str, in
 
 
 def _notify(quota_request: QuotaRequest) -> None:
-    from quotas.tasks import quota_request_notify  # tasks import services, not the reverse
-
-    request_id = quota_request.pk
-    transaction.on_commit(lambda: quota_request_notify.delay(request_id))
+    """The requester is told of the decision once it commits (texts in quotas/messages.py)."""
+    events.emit(
+        "quota_request.decided",
+        tenant=quota_request.tenant,
+        payload={"quota_request_id": quota_request.pk},
+    )
 
 
 @transaction.atomic
@@ -342,12 +348,15 @@ def quota_request_create(
 def _decide(quota_request: QuotaRequest, target: str, **fields: Any) -> None:
     """pending → target with a conditional UPDATE: a second decision gets a ConflictError."""
     now = timezone.now()
-    updated = QuotaRequest.objects.filter(pk=quota_request.pk, status=RequestStatus.PENDING).update(
-        status=target, decided_at=now, **fields
+    updated = (
+        QuotaRequest.objects.unscoped()
+        .filter(pk=quota_request.pk, status=RequestStatus.PENDING)
+        .update(status=target, decided_at=now, **fields)
     )
     if updated != 1:
         current = (
-            QuotaRequest.objects.filter(pk=quota_request.pk)
+            QuotaRequest.objects.unscoped()
+            .filter(pk=quota_request.pk)
             .values_list("status", flat=True)
             .first()
         )
@@ -396,7 +405,7 @@ def quota_request_approve(
         decision_reason=reason,
     )
     quota = quota_ensure(environment=quota_request.environment)
-    quota = Quota.objects.select_for_update().get(pk=quota.pk)
+    quota = Quota.objects.unscoped().select_for_update().get(pk=quota.pk)
     too_big = {
         r: _("The limit would exceed %(max)s.") % {"max": MAX_AMOUNT[r]}
         for r, n in grant.items()
@@ -404,7 +413,7 @@ def quota_request_approve(
     }
     if too_big:
         raise ValidationError(too_big)
-    Quota.objects.filter(pk=quota.pk).update(
+    Quota.objects.unscoped().filter(pk=quota.pk).update(
         updated_at=timezone.now(),
         **{f"{r}_limit": F(f"{r}_limit") + n for r, n in grant.items()},
     )
@@ -467,7 +476,7 @@ def recount() -> dict[int, dict[str, dict[str, int]]]:
     (a provision operation succeeded) and are not deleted or rejected. A VM whose provisioning
     failed is in error but holds nothing.
     """
-    provisioned = Operation.objects.filter(
+    provisioned = Operation.objects.unscoped().filter(
         vm=OuterRef("pk"), kind=OperationKind.PROVISION, status=OperationStatus.SUCCEEDED
     )
     reserved_q = Q(state__in=[VMState.PENDING_APPROVAL, VMState.PROVISIONING])
@@ -475,7 +484,8 @@ def recount() -> dict[int, dict[str, dict[str, int]]]:
     result: dict[int, dict[str, dict[str, int]]] = {}
     for kind, condition in (("reserved", reserved_q), ("used", used_q)):
         rows = (
-            VirtualMachine.objects.filter(condition)
+            VirtualMachine.objects.unscoped()
+            .filter(condition)
             .values("environment_id")
             .annotate(
                 vcpus=Sum("flavor__vcpus"),
@@ -512,7 +522,7 @@ def quota_drift_check() -> list[Drift]:
             with connection.cursor() as cursor:
                 cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
         counted = recount()
-        quotas = list(Quota.objects.select_related("tenant", "environment"))
+        quotas = list(Quota.objects.unscoped().select_related("tenant", "environment"))
     drifts: list[Drift] = []
     for quota in quotas:
         live = counted.get(quota.environment_id, {"used": {}, "reserved": {}})

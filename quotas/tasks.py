@@ -1,17 +1,14 @@
-"""Thin Celery tasks of the quotas app: the drift check and the requester's notification."""
+"""Thin Celery tasks of the quotas app: the drift check (decisions are told through the outbox,
+portal.events)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from celery import shared_task
-from django.conf import settings
-from django.core.mail import send_mail
-from django.utils.translation import gettext as _
 
-from quotas import services
-from quotas.choices import RequestStatus, Resource
-from quotas.models import QuotaRequest
+from portal.delivery import mail
+from quotas import messages, services
 
 
 @shared_task(name="quotas.drift_check")
@@ -22,27 +19,9 @@ def drift_check(**kwargs: Any) -> int:
 
 @shared_task(name="quotas.request_notify", acks_late=True)
 def quota_request_notify(request_id: int, **kwargs: Any) -> bool:
-    """Tell the requester how their quota request was decided (once per decision)."""
-    qr = (
-        QuotaRequest.objects.select_related("requested_by", "environment__tenant")
-        .filter(pk=request_id)
-        .first()
-    )
-    if qr is None or qr.status == RequestStatus.PENDING or not qr.requested_by.email:
+    """Queued by releases before the outbox (still in the broker during an upgrade): tell the
+    requester how their quota request was decided."""
+    qr = messages.decided_request(request_id)
+    if qr is None:
         return False
-    granted = ", ".join(f"+{n} {Resource(r).label}" for r, n in qr.granted.items()) or "-"
-    subject = _("Your quota request for %(env)s: %(status)s") % {
-        "env": str(qr.environment),
-        "status": qr.get_status_display(),
-    }
-    body = _("Granted: %(granted)s\nReason given: %(reason)s\n") % {
-        "granted": granted,
-        "reason": qr.decision_reason or "-",
-    }
-    send_mail(
-        subject,
-        body,
-        getattr(settings, "DEFAULT_FROM_EMAIL", None),
-        [qr.requested_by.email],
-    )
-    return True
+    return mail.send([qr.requested_by], lambda _user: messages.decision_mail(qr)) > 0

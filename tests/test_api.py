@@ -24,6 +24,7 @@ from portal.api.urls import router
 from portal.api.viewsets import ScopedGenericViewSet
 from portal.audit import audit_record
 from portal.models import Membership, WebhookDelivery
+from portal.scoping import TenantScopedQuerySet
 from tests.conftest import TenantWorld
 from tests.factories import (
     FlavorFactory,
@@ -119,9 +120,9 @@ def test_reject_needs_a_reason(world, sim_host, flavor, image):
         ({"name": ""}, "name", "blank"),
         ({"name": "x" * 64}, "name", "63"),
         ({"name": "Has_Underscore"}, "name", "lowercase"),
-        ({"environment": 999999}, "environment", "Unknown environment"),
-        ({"flavor": 999999}, "flavor", "Unknown flavor"),
-        ({"image": 999999}, "image", "Unknown image"),
+        ({"environment": 999999}, "environment", 'Invalid pk "999999" - object does not exist'),
+        ({"flavor": 999999}, "flavor", 'Invalid pk "999999" - object does not exist'),
+        ({"image": 999999}, "image", 'Invalid pk "999999" - object does not exist'),
         ({"flavor": "big"}, "flavor", "valid integer"),
     ],
 )
@@ -148,7 +149,8 @@ def test_environment_of_another_tenant_is_unknown(world, other_world, sim_host, 
     }
     answer = client_for(world.member).post("/api/v1/vms/", data, format="json")
     assert answer.status_code == 400
-    assert answer.json()["environment"] == ["Unknown environment."]
+    pk = other_world.development.pk
+    assert answer.json()["environment"] == [f'Invalid pk "{pk}" - object does not exist.']
 
 
 def test_flavor_no_host_fits_is_a_field_error(world, sim_host, image):
@@ -363,3 +365,92 @@ def test_a_view_cannot_opt_out_of_scoping():
         class Leaky(ScopedGenericViewSet):
             def get_queryset(self):  # pragma: no cover
                 return VirtualMachine.objects.all()
+
+
+# Every serializer field that takes a tenant-owned id in a request body, with the route that
+# reads it. Platform-only routes (a member gets a 404 before any body is read) are listed as
+# such: the walker below fails when a new scoped field is missing here.
+_SCOPED_BODY_FIELDS: dict[tuple[str, str], str | None] = {
+    ("EnvironmentSerializer", "tenant"): "/api/v1/environments/",
+    ("MembershipSerializer", "tenant"): "/api/v1/memberships/",
+    ("WebhookSerializer", "tenant"): "/api/v1/webhooks/",
+    ("WebhookCreatedSerializer", "tenant"): None,  # an answer only
+    ("BudgetSerializer", "tenant"): "/api/v1/budgets/",
+    ("VirtualMachineRequestSerializer", "environment"): "/api/v1/vms/",
+    ("VirtualMachineRequestSerializer", "flavor"): "/api/v1/vms/",
+    ("VirtualMachineRequestSerializer", "image"): "/api/v1/vms/",
+    ("VirtualMachineRequestSerializer", "network"): "/api/v1/vms/",
+    ("QuotaRequestCreateSerializer", "environment"): "/api/v1/quota-requests/",
+    # /hosts/{id}/orphans/adopt/: platform admins only, who see every tenant.
+    ("OrphanAdoptSerializer", "environment"): None,
+    ("OrphanAdoptSerializer", "owner"): None,
+    ("OrphanAdoptSerializer", "flavor"): None,
+    ("OrphanAdoptSerializer", "image"): None,
+    # /network-grants/: platform admins only (a member's POST is refused before its body).
+    ("NetworkGrantSerializer", "network"): None,
+    ("NetworkGrantSerializer", "tenant"): None,
+    ("NetworkGrantSerializer", "environment"): None,
+}
+
+
+def _scoped_body_fields() -> set[tuple[str, str]]:
+    from rest_framework import serializers
+
+    from billing.api import serializers as billing_api
+    from compute.api import serializers as compute_api
+    from portal.api import serializers as portal_api
+    from portal.api.fields import ScopedPrimaryKeyRelatedField
+    from quotas.api import serializers as quotas_api
+
+    found = set()
+    for module in (portal_api, compute_api, quotas_api, billing_api):
+        for name, cls in vars(module).items():
+            if not (isinstance(cls, type) and issubclass(cls, serializers.Serializer)):
+                continue
+            if cls.__module__ != module.__name__:
+                continue
+            for field_name, field in cls().fields.items():
+                if field.read_only or not isinstance(field, serializers.RelatedField):
+                    continue
+                if isinstance(field, ScopedPrimaryKeyRelatedField):
+                    found.add((name, field_name))
+                    continue
+                # Ids of objects a tenant owns are only ever taken through the scoped field.
+                model = field.queryset.model  # type: ignore[union-attr]
+                tenant_owned = isinstance(model._default_manager.all(), TenantScopedQuerySet)
+                assert not tenant_owned, (name, field_name)
+    return found
+
+
+def test_a_body_naming_another_tenants_object_reads_as_an_unknown_id(world, other_world):
+    """POST bodies: another tenant's id gets the very answer a made-up id gets (a 400 that
+    does not confirm the object exists), on every route that reads a tenant-owned id."""
+    assert _scoped_body_fields() == set(_SCOPED_BODY_FIELDS)
+    foreign = {
+        "tenant": other_world.tenant.pk,
+        "environment": other_world.production.pk,
+        "flavor": FlavorFactory(is_public=False).pk,
+        "image": ImageFactory(is_public=False).pk,
+        "network": NetworkGrant.objects.create(
+            network=Network.objects.create(name="zephyr-only", kind="user"),
+            tenant=other_world.tenant,
+        ).network_id,
+    }
+    unknown = 10**9
+    client = client_for(world.tenant_admin)
+    checked = 0
+    for (_serializer, field), url in _SCOPED_BODY_FIELDS.items():
+        if url is None:
+            continue
+        answers = {}
+        for pk in (foreign[field], unknown):
+            answer = client.post(url, {field: pk}, format="json")
+            assert answer.status_code == 400, (url, field, answer.content)
+            answers[pk] = answer.json()[field]
+        assert answers[foreign[field]] == [
+            f'Invalid pk "{foreign[field]}" - object does not exist.'
+        ]
+        assert answers[unknown] == [f'Invalid pk "{unknown}" - object does not exist.']
+        checked += 1
+    assert checked == 9
+    assert not VirtualMachine.objects.exists()

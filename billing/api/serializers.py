@@ -16,6 +16,7 @@ from billing.choices import InvoiceStatus
 from billing.invoicing import as_draft_lines, lines_digest
 from billing.models import Budget, FlavorPrice, Invoice, InvoiceLine, PriceList
 from billing.selectors import billing_currency, invoice_lines
+from portal.api.fields import ScopedPrimaryKeyRelatedField
 from portal.models import Tenant
 
 _PRICE = {"max_digits": 14, "decimal_places": 6, "min_value": Decimal("0")}
@@ -140,7 +141,7 @@ class UsageReportSerializer(serializers.Serializer[Any]):
 
 class BudgetSerializer(serializers.ModelSerializer[Budget]):
     # Declared, so that no uniqueness check tells anyone whether another tenant has a budget.
-    tenant = serializers.PrimaryKeyRelatedField(queryset=Tenant.objects.all())
+    tenant = ScopedPrimaryKeyRelatedField(Tenant)
     tenant_slug = serializers.CharField(source="tenant.slug", read_only=True)
     amount = serializers.DecimalField(
         max_digits=14, decimal_places=2, help_text="Per calendar month in the tenant's zone."

@@ -176,12 +176,10 @@ class BudgetViewSet(ServiceUpdateMixin, mixins.DestroyModelMixin, ScopedReadOnly
 
     @extend_schema(request=BudgetSerializer, responses={201: BudgetSerializer})
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        ser = BudgetSerializer(data=request.data)
+        ser = BudgetSerializer(data=request.data, context={"request": request})
         ser.is_valid(raise_exception=True)
         user = request_user(request)
         tenant = ser.validated_data["tenant"]
-        if not tenant_list(fetched_by=user).filter(pk=tenant.pk).exists():
-            raise ValidationError({"tenant": _("Unknown tenant.")})
         budget = services.budget_create(
             created_by=user,
             tenant=tenant,
@@ -247,17 +245,19 @@ class UsageView(ExportFormatsMixin, APIView):
             return exports.export_response(table, fmt=fmt, filename=filename)
         lines = selectors.usage_report(fetched_by=user, start=start, end=end, tenant=tenant)
         vms = dict(
-            VirtualMachine.objects.filter(pk__in={ln.vm_id for ln in lines}).values_list(
-                "pk", "name"
-            )
+            VirtualMachine.objects.unscoped()
+            .filter(pk__in={ln.vm_id for ln in lines})
+            .values_list("pk", "name")
         )
         tenants = dict(
-            Tenant.objects.filter(pk__in={ln.tenant_id for ln in lines}).values_list("pk", "slug")
+            Tenant.objects.unscoped()
+            .filter(pk__in={ln.tenant_id for ln in lines})
+            .values_list("pk", "slug")
         )
         envs = dict(
-            Environment.objects.filter(pk__in={ln.environment_id for ln in lines}).values_list(
-                "pk", "name"
-            )
+            Environment.objects.unscoped()
+            .filter(pk__in={ln.environment_id for ln in lines})
+            .values_list("pk", "name")
         )
         report = {
             "tenant": tenant.slug if tenant else None,
@@ -342,13 +342,17 @@ class InvoiceViewSet(ExportFormatsMixin, ScopedReadOnlyViewSet):
         ser.is_valid(raise_exception=True)
         data = ser.validated_data
         tenant = _tenant_named(request, str(data["tenant"]))
-        existed = Invoice.objects.filter(
-            tenant=tenant,
-            year=data["year"],
-            month=data["month"],
-            status=InvoiceStatus.DRAFT,
-            kind=InvoiceKind.INVOICE,
-        ).exists()
+        existed = (
+            Invoice.objects.unscoped()
+            .filter(
+                tenant=tenant,
+                year=data["year"],
+                month=data["month"],
+                status=InvoiceStatus.DRAFT,
+                kind=InvoiceKind.INVOICE,
+            )
+            .exists()
+        )
         invoice, _changed = invoicing.invoice_draft(
             drafted_by=request_user(request),
             tenant=tenant,

@@ -70,7 +70,7 @@ def vm_month_cost(context: dict[str, Any], vm: VirtualMachine) -> dict[str, Any]
 def budget_card(context: dict[str, Any], tenant: Tenant) -> dict[str, Any]:
     """The tenant's budget with its form for those who may set it (posted to /costs/)."""
     request = context["request"]
-    budget = Budget.objects.filter(tenant=tenant).first()
+    budget = Budget.objects.unscoped().filter(tenant=tenant).first()
     return {
         "request": request,
         "csrf_token": context.get("csrf_token"),

@@ -23,6 +23,10 @@ from compute.models import (
     RollingMaintenance,
     VirtualMachine,
 )
+from compute.selectors import flavor_list, image_list, network_list
+from portal.api.fields import ScopedPrimaryKeyRelatedField
+from portal.models import Environment, KeyPair, Tenant, User
+from portal.selectors import keypair_list, user_list
 
 
 def _ratio() -> serializers.DecimalField:
@@ -232,9 +236,9 @@ class VirtualMachineSerializer(serializers.ModelSerializer[VirtualMachine]):
 
 class VirtualMachineRequestSerializer(serializers.Serializer[VirtualMachine]):
     name = serializers.CharField(max_length=63, allow_blank=True)
-    environment = serializers.IntegerField()
-    flavor = serializers.IntegerField()
-    image = serializers.IntegerField()
+    environment = ScopedPrimaryKeyRelatedField(Environment)
+    flavor = ScopedPrimaryKeyRelatedField(Flavor, selector=flavor_list)
+    image = ScopedPrimaryKeyRelatedField(Image, selector=image_list)
     ssh_public_key = serializers.CharField(
         required=False,
         allow_blank=True,
@@ -242,14 +246,17 @@ class VirtualMachineRequestSerializer(serializers.Serializer[VirtualMachine]):
         max_length=16 * 1024,
         help_text="One OpenSSH public key, added to the chosen key pairs",
     )
-    key_pairs = serializers.ListField(
-        child=serializers.IntegerField(),
+    key_pairs = ScopedPrimaryKeyRelatedField(
+        KeyPair,
+        selector=keypair_list,
+        many=True,
         required=False,
         default=list,
-        max_length=32,
         help_text="Ids of your key pairs (/api/v1/keypairs/) to authorize on the VM",
     )
-    network = serializers.IntegerField(
+    network = ScopedPrimaryKeyRelatedField(
+        Network,
+        selector=network_list,
         required=False,
         allow_null=True,
         default=None,
@@ -323,10 +330,10 @@ class OrphanDestroySerializer(serializers.Serializer[dict[str, str]]):
 
 class OrphanAdoptSerializer(serializers.Serializer[dict[str, Any]]):
     uuid = serializers.UUIDField()
-    environment = serializers.IntegerField()
-    owner = serializers.IntegerField()
-    flavor = serializers.IntegerField()
-    image = serializers.IntegerField()
+    environment = ScopedPrimaryKeyRelatedField(Environment)
+    owner = ScopedPrimaryKeyRelatedField(User, selector=user_list)
+    flavor = ScopedPrimaryKeyRelatedField(Flavor, selector=flavor_list)
+    image = ScopedPrimaryKeyRelatedField(Image, selector=image_list)
     name = serializers.CharField(max_length=63)
 
 
@@ -521,6 +528,11 @@ class NetworkUpdateSerializer(serializers.Serializer[Network]):
 
 
 class NetworkGrantSerializer(serializers.ModelSerializer[NetworkGrant]):
+    network = ScopedPrimaryKeyRelatedField(Network, selector=network_list)
+    tenant = ScopedPrimaryKeyRelatedField(Tenant)
+    environment = ScopedPrimaryKeyRelatedField(
+        Environment, required=False, allow_null=True, default=None
+    )
     network_name = serializers.CharField(source="network.name", read_only=True)
     tenant_slug = serializers.CharField(source="tenant.slug", read_only=True)
     environment_name = serializers.CharField(

@@ -62,7 +62,6 @@ from portal.api.viewsets import (
     request_user,
 )
 from portal.permissions import require_platform_admin
-from portal.selectors import environment_list, keypair_list, user_list
 
 
 @extend_schema_view(
@@ -103,26 +102,17 @@ class HostViewSet(ServiceCreateMixin, ServiceUpdateMixin, ScopedReadOnlyViewSet)
     @action(detail=True, methods=["post"], url_path="orphans/adopt")
     def orphan_adopt(self, request: Request, pk: str | None = None) -> Response:
         host: Host = self.get_object()
-        ser = OrphanAdoptSerializer(data=request.data)
+        ser = OrphanAdoptSerializer(data=request.data, context={"request": request})
         ser.is_valid(raise_exception=True)
         data, user = ser.validated_data, request_user(request)
         vm = services.host_orphan_adopt(
             host=host,
             uuid=str(data["uuid"]),
             requested_by=user,
-            environment=_resolve(
-                environment_list(fetched_by=user),
-                data["environment"],
-                "environment",
-                _("environment"),
-            ),
-            owner=_resolve(user_list(fetched_by=user), data["owner"], "owner", _("user")),
-            flavor=_resolve(
-                selectors.flavor_list(fetched_by=user), data["flavor"], "flavor", _("flavor")
-            ),
-            image=_resolve(
-                selectors.image_list(fetched_by=user), data["image"], "image", _("image")
-            ),
+            environment=data["environment"],
+            owner=data["owner"],
+            flavor=data["flavor"],
+            image=data["image"],
             name=data["name"],
             remote_addr=client_ip(request),
         )
@@ -170,19 +160,6 @@ def _resolve(qs: Any, pk: int, field: str, label: str) -> Any:
     return obj
 
 
-def _key_pairs(user: Any, ids: list[int]) -> list[Any]:
-    pairs = list(keypair_list(fetched_by=user).filter(pk__in=ids))
-    unknown = sorted(set(ids) - {kp.pk for kp in pairs})
-    if unknown:
-        raise ValidationError(
-            {
-                "key_pairs": _("Unknown key pair: %(ids)s.")
-                % {"ids": ", ".join(str(i) for i in unknown)}
-            }
-        )
-    return sorted(pairs, key=lambda kp: ids.index(kp.pk))  # in the order asked
-
-
 class VirtualMachineViewSet(mixins.DestroyModelMixin, ScopedReadOnlyViewSet):
     selector = staticmethod(selectors.vm_list_with_operation)
     serializer_class = VirtualMachineSerializer
@@ -219,37 +196,19 @@ class VirtualMachineViewSet(mixins.DestroyModelMixin, ScopedReadOnlyViewSet):
     )
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         user = request_user(request)
-        ser = VirtualMachineRequestSerializer(data=request.data)
+        ser = VirtualMachineRequestSerializer(data=request.data, context={"request": request})
         ser.is_valid(raise_exception=True)
         data = ser.validated_data
         vm = services.vm_request_create(
             requested_by=user,
-            environment=_resolve(
-                environment_list(fetched_by=user),
-                data["environment"],
-                "environment",
-                _("environment"),
-            ),
-            flavor=_resolve(
-                selectors.flavor_list(fetched_by=user), data["flavor"], "flavor", _("flavor")
-            ),
-            image=_resolve(
-                selectors.image_list(fetched_by=user), data["image"], "image", _("image")
-            ),
+            environment=data["environment"],
+            flavor=data["flavor"],
+            image=data["image"],
             name=data["name"],
             ssh_public_key=data["ssh_public_key"],
             anti_affinity_group=data["anti_affinity_group"],
-            key_pairs=_key_pairs(user, data["key_pairs"]),
-            network=(
-                None
-                if data["network"] is None
-                else _resolve(
-                    selectors.network_list(fetched_by=user),
-                    data["network"],
-                    "network",
-                    _("network"),
-                )
-            ),
+            key_pairs=data["key_pairs"],
+            network=data["network"],
             remote_addr=client_ip(request),
         )
         return self._answer(vm, status.HTTP_201_CREATED)
@@ -360,7 +319,7 @@ class NetworkGrantViewSet(mixins.DestroyModelMixin, ScopedReadOnlyViewSet):
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         user = request_user(request)
         require_platform_admin(user)  # before validation: ids of other tenants stay unconfirmed
-        ser = NetworkGrantSerializer(data=request.data)
+        ser = NetworkGrantSerializer(data=request.data, context={"request": request})
         ser.is_valid(raise_exception=True)
         grant = ipam.network_grant_create(
             created_by=user,

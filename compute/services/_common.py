@@ -35,11 +35,18 @@ def _transition(vm: VirtualMachine, transition: str, **fields: Any) -> None:
     """
     sources, target = TRANSITIONS[transition]
     now = timezone.now()
-    updated = VirtualMachine.objects.filter(pk=vm.pk, state__in=sources).update(
-        state=target, state_changed_at=now, **fields
+    updated = (
+        VirtualMachine.objects.unscoped()
+        .filter(pk=vm.pk, state__in=sources)
+        .update(state=target, state_changed_at=now, **fields)
     )
     if updated != 1:
-        current = VirtualMachine.objects.filter(pk=vm.pk).values_list("state", flat=True).first()
+        current = (
+            VirtualMachine.objects.unscoped()
+            .filter(pk=vm.pk)
+            .values_list("state", flat=True)
+            .first()
+        )
         label = VMState(current).label if current else _("gone")
         raise ConflictError(
             _("Cannot %(action)s a VM that is %(state)s.")

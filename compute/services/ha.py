@@ -80,8 +80,10 @@ def _host_declare_down(host: Host, *, now: datetime, reason: str) -> None:
             obj=host,
             changes={"missed_heartbeats": host.missed_heartbeats, "error": reason},
         )
-    for vm in VirtualMachine.objects.filter(host=host, state__in=LIVE_STATES).select_related(
-        "flavor", "tenant", "image"
+    for vm in (
+        VirtualMachine.objects.unscoped()
+        .filter(host=host, state__in=LIVE_STATES)
+        .select_related("flavor", "tenant", "image")
     ):
         with transaction.atomic():
             _host_lost_vm(vm, host)
@@ -90,8 +92,10 @@ def _host_declare_down(host: Host, *, now: datetime, reason: str) -> None:
 def _host_lost_vm(vm: VirtualMachine, down: Host) -> None:
     """One VM of a host declared down: restart it elsewhere if its disk is reachable, or error."""
     lost = _("Host %(host)s stopped answering.") % {"host": down.name}
-    for op in Operation.objects.select_for_update().filter(
-        vm=vm, status__in=[OperationStatus.PENDING, OperationStatus.RUNNING]
+    for op in (
+        Operation.objects.unscoped()
+        .select_for_update()
+        .filter(vm=vm, status__in=[OperationStatus.PENDING, OperationStatus.RUNNING])
     ):
         op.status, op.error_message, op.finished_at = OperationStatus.FAILED, lost, timezone.now()
         op.save(update_fields=["status", "error_message", "finished_at"])
@@ -126,7 +130,9 @@ def _host_lost_vm(vm: VirtualMachine, down: Host) -> None:
 def _host_rejoin(host: Host) -> None:
     """Fence a host that answers again, before it takes VMs: no guest may run twice."""
     states = hypervisor.domain_runtime_states(host.uri)
-    vms = {str(vm.uuid): vm for vm in VirtualMachine.objects.filter(uuid__in=list(states))}
+    vms = {
+        str(vm.uuid): vm for vm in VirtualMachine.objects.unscoped().filter(uuid__in=list(states))
+    }
     lost_since = host.down_since
     for uuid, live in states.items():
         vm = vms.get(uuid)

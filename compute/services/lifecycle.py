@@ -83,7 +83,8 @@ def vm_request_create(
         errors.update({field: " ".join(msgs) for field, msgs in exc.message_dict.items()})
     if (
         "name" not in errors
-        and VirtualMachine.objects.filter(tenant=tenant, name=name)
+        and VirtualMachine.objects.unscoped()
+        .filter(tenant=tenant, name=name)
         .exclude(state=VMState.DELETED)
         .exists()
     ):

@@ -27,9 +27,13 @@ def host_evacuate(*, host: Host) -> dict[str, int]:
     the others. Called when maintenance starts and again by the reconciler until the host is empty.
     """
     counts = {"started": 0, "no_room": 0}
-    busy = Operation.objects.filter(status__in=[OperationStatus.PENDING, OperationStatus.RUNNING])
-    running = VirtualMachine.objects.filter(host=host, state=VMState.RUNNING).exclude(
-        pk__in=busy.values("vm_id")
+    busy = Operation.objects.unscoped().filter(
+        status__in=[OperationStatus.PENDING, OperationStatus.RUNNING]
+    )
+    running = (
+        VirtualMachine.objects.unscoped()
+        .filter(host=host, state=VMState.RUNNING)
+        .exclude(pk__in=busy.values("vm_id"))
     )
     for vm in running:
         try:

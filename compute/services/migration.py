@@ -35,7 +35,7 @@ def vm_migrate(
     """
     if requested_by is not None:
         require_platform_admin(requested_by)
-    vm = VirtualMachine.objects.select_related("host", "flavor", "tenant").get(pk=vm.pk)
+    vm = VirtualMachine.objects.unscoped().select_related("host", "flavor", "tenant").get(pk=vm.pk)
     source = vm.host
     if vm.state != VMState.RUNNING or source is None:
         raise ConflictError(
@@ -104,7 +104,7 @@ def _migration_switch_host(op: Operation) -> None:
     migrating step done (a rerun after a crash finds it there and records the same)."""
     target = op.target_host
     assert target is not None
-    VirtualMachine.objects.filter(pk=op.vm_id).update(host=target)
+    VirtualMachine.objects.unscoped().filter(pk=op.vm_id).update(host=target)
     op.vm.host = target
 
 

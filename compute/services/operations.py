@@ -36,7 +36,8 @@ logger = logging.getLogger(__name__)
 
 def _load_operation_for_update(operation_id: int) -> Operation:
     return (
-        Operation.objects.select_for_update(of=("self",))
+        Operation.objects.unscoped()
+        .select_for_update(of=("self",))
         .select_related(
             "vm__tenant", "vm__flavor", "vm__image", "vm__host", "source_host", "target_host"
         )
@@ -122,7 +123,7 @@ def _operation_succeed(op: Operation) -> None:
     elif end == Transition.DELETED:
         quota_release(vm=vm)
         nics_release(vm=vm)
-    VirtualMachine.objects.filter(pk=vm.pk).update(
+    VirtualMachine.objects.unscoped().filter(pk=vm.pk).update(
         runtime_state=RUNTIME_AFTER[end], runtime_checked_at=timezone.now()
     )
     op.status, op.finished_at = OperationStatus.SUCCEEDED, timezone.now()
@@ -162,7 +163,7 @@ def _operation_record_failure(
 ) -> None:
     vm = op.vm
     if released:  # the provisioning's domain and disk are gone: so is its placement
-        VirtualMachine.objects.filter(pk=vm.pk).update(host=None)
+        VirtualMachine.objects.unscoped().filter(pk=vm.pk).update(host=None)
         vm.host = None
     now = timezone.now()
     step_qs = (

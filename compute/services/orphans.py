@@ -18,7 +18,9 @@ from portal.permissions import ROLE_PERMS, Perm, require_platform_admin, tenant_
 def _orphan(host: Host, uuid: str) -> dict[str, str]:
     """The orphan as libvirt shows it now; a ValidationError if it is not (or no longer) one."""
     live = {u: (name, state) for u, name, state in hypervisor.domain_list(host.uri)}
-    known = VirtualMachine.objects.filter(uuid=uuid).exclude(state=VMState.DELETED).exists()
+    known = (
+        VirtualMachine.objects.unscoped().filter(uuid=uuid).exclude(state=VMState.DELETED).exists()
+    )
     if uuid not in live or known:
         raise ValidationError(
             {"uuid": _("No unknown domain with this UUID on %(host)s.") % {"host": host.name}}
@@ -94,7 +96,7 @@ def _adopt(
     name: str,
     remote_addr: str | None,
 ) -> VirtualMachine:
-    if VirtualMachine.objects.filter(uuid=uuid).exists():
+    if VirtualMachine.objects.unscoped().filter(uuid=uuid).exists():
         raise ValidationError(
             {"uuid": _("This domain is what is left of a deleted VM: destroy it instead.")}
         )

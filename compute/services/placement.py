@@ -21,7 +21,8 @@ def _placement_request(vm: VirtualMachine) -> PlacementRequest:
     avoid: frozenset[int] = frozenset()
     if vm.anti_affinity_group:
         avoid = frozenset(
-            VirtualMachine.objects.filter(
+            VirtualMachine.objects.unscoped()
+            .filter(
                 tenant_id=vm.tenant_id,
                 anti_affinity_group=vm.anti_affinity_group,
                 state__in=PLACED_STATES,
@@ -80,9 +81,11 @@ def host_allocations(host_ids: Collection[int] | None = None) -> dict[int, HostA
     that host (then it counts as placed there, once); until then it also counts on its source.
     Two grouped queries whatever the number of hosts; `host_ids` limits them to those hosts.
     """
-    placed = VirtualMachine.objects.filter(host__isnull=False, state__in=PLACED_STATES)
-    incoming = Operation.objects.filter(target_host__isnull=False, status__in=_ACTIVE).exclude(
-        vm__host_id=F("target_host_id")
+    placed = VirtualMachine.objects.unscoped().filter(host__isnull=False, state__in=PLACED_STATES)
+    incoming = (
+        Operation.objects.unscoped()
+        .filter(target_host__isnull=False, status__in=_ACTIVE)
+        .exclude(vm__host_id=F("target_host_id"))
     )
     if host_ids is not None:
         placed = placed.filter(host_id__in=host_ids)
@@ -205,6 +208,6 @@ def placement_claim(*, vm: VirtualMachine) -> Host:
     column is cleared (a failed provisioning) or the VM leaves the placed states (deleted).
     """
     host = _placement_choose(vm)
-    VirtualMachine.objects.filter(pk=vm.pk).update(host=host)
+    VirtualMachine.objects.unscoped().filter(pk=vm.pk).update(host=host)
     vm.host = host
     return host

@@ -47,10 +47,14 @@ def reconcile(*, now: datetime | None = None) -> dict[str, int]:
         "orphans": 0,
     }
 
-    stale = Operation.objects.filter(
-        status__in=[OperationStatus.PENDING, OperationStatus.RUNNING],
-        progressed_at__lt=stale_before,
-    ).values_list("id", flat=True)
+    stale = (
+        Operation.objects.unscoped()
+        .filter(
+            status__in=[OperationStatus.PENDING, OperationStatus.RUNNING],
+            progressed_at__lt=stale_before,
+        )
+        .values_list("id", flat=True)
+    )
     for op_id in list(stale):
         with operation_claim(op_id, wait=False) as free:
             pass  # only asked: a redispatched message must find the claim free
@@ -58,7 +62,8 @@ def reconcile(*, now: datetime | None = None) -> dict[str, int]:
             continue  # a worker is running one of its steps (a live migration takes minutes)
         with transaction.atomic():
             op = (
-                Operation.objects.select_for_update(skip_locked=True)
+                Operation.objects.unscoped()
+                .select_for_update(skip_locked=True)
                 .filter(pk=op_id, progressed_at__lt=stale_before)
                 .first()
             )
@@ -82,9 +87,11 @@ def reconcile(*, now: datetime | None = None) -> dict[str, int]:
             counts["failed"] += 1
 
     # A transitional VM must always have an active operation; one without is stuck for good.
-    for vm in VirtualMachine.objects.filter(
-        state__in=TRANSITIONAL_STATES, state_changed_at__lt=stale_before
-    ).exclude(operations__status__in=[OperationStatus.PENDING, OperationStatus.RUNNING]):
+    for vm in (
+        VirtualMachine.objects.unscoped()
+        .filter(state__in=TRANSITIONAL_STATES, state_changed_at__lt=stale_before)
+        .exclude(operations__status__in=[OperationStatus.PENDING, OperationStatus.RUNNING])
+    ):
         with transaction.atomic():
             never_ran = vm.state == VMState.PROVISIONING
             try:
@@ -103,13 +110,13 @@ def reconcile(*, now: datetime | None = None) -> dict[str, int]:
             Host.objects.filter(pk=host.pk).update(reachable=False, last_error=str(exc))
             continue
         states = {uuid: state for uuid, _name, state in domains}
-        placed = VirtualMachine.objects.filter(host=host).exclude(state=VMState.DELETED)
+        placed = VirtualMachine.objects.unscoped().filter(host=host).exclude(state=VMState.DELETED)
         for vm in placed.exclude(state=VMState.MIGRATING).only(
             "id", "uuid", "runtime_state", "state", "name"
         ):
             live = states.get(str(vm.uuid), RuntimeState.NO_DOMAIN)
             if live != vm.runtime_state:
-                VirtualMachine.objects.filter(pk=vm.pk).update(
+                VirtualMachine.objects.unscoped().filter(pk=vm.pk).update(
                     runtime_state=live, runtime_checked_at=now
                 )
                 counts["runtime_updated"] += 1
@@ -117,9 +124,9 @@ def reconcile(*, now: datetime | None = None) -> dict[str, int]:
                 counts["vanished"] += _domain_vanished(vm, host)
         known = {str(u) for u in placed.values_list("uuid", flat=True)} | {
             str(u)
-            for u in Operation.objects.filter(
-                target_host=host, status__in=[OperationStatus.PENDING, OperationStatus.RUNNING]
-            ).values_list("vm__uuid", flat=True)
+            for u in Operation.objects.unscoped()
+            .filter(target_host=host, status__in=[OperationStatus.PENDING, OperationStatus.RUNNING])
+            .values_list("vm__uuid", flat=True)
         }
         orphans = [
             {"uuid": uuid, "name": name, "state": state}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from portal.api.fields import ScopedPrimaryKeyRelatedField
 from portal.choices import PlatformRole, Role
 from portal.models import (
     ApiToken,
@@ -19,6 +20,8 @@ from portal.models import (
 
 
 class EnvironmentSerializer(serializers.ModelSerializer[Environment]):
+    tenant = ScopedPrimaryKeyRelatedField(Tenant)
+
     class Meta:
         model = Environment
         fields = [
@@ -68,6 +71,7 @@ class UserCreateSerializer(serializers.Serializer[User]):
 
 
 class MembershipSerializer(serializers.ModelSerializer[Membership]):
+    tenant = ScopedPrimaryKeyRelatedField(Tenant)
     role = serializers.ChoiceField(choices=Role.choices)
 
     class Meta:
@@ -143,6 +147,7 @@ class MembershipRoleSerializer(serializers.Serializer[Membership]):
 
 
 class WebhookSerializer(serializers.ModelSerializer[Webhook]):
+    tenant = ScopedPrimaryKeyRelatedField(Tenant)
     events = serializers.ListField(
         child=serializers.CharField(), required=False, help_text="Empty: every event"
     )

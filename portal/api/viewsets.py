@@ -82,7 +82,9 @@ class ServiceUpdateMixin(ScopedGenericViewSet):
 
     def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         obj = self.get_object()
-        ser = self.update_serializer_class(data=request.data, partial=True)
+        ser = self.update_serializer_class(
+            data=request.data, partial=True, context=self.get_serializer_context()
+        )
         ser.is_valid(raise_exception=True)
         obj = type(self).update_service(
             updated_by=request_user(request),

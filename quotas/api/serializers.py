@@ -7,6 +7,8 @@ from typing import Any
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
+from portal.api.fields import ScopedPrimaryKeyRelatedField
+from portal.models import Environment
 from quotas.choices import MAX_AMOUNT, RESOURCES
 from quotas.models import Quota, QuotaDefault, QuotaRequest
 
@@ -112,7 +114,7 @@ class QuotaRequestSerializer(serializers.ModelSerializer[QuotaRequest]):
 
 
 class QuotaRequestCreateSerializer(serializers.Serializer[QuotaRequest]):
-    environment = serializers.IntegerField()
+    environment = ScopedPrimaryKeyRelatedField(Environment)
     amounts = AmountsSerializer()
     reason = serializers.CharField(max_length=2000, allow_blank=True)
 

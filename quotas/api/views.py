@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.exceptions import ValidationError
-from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status
 from rest_framework.decorators import action
@@ -13,7 +11,6 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from portal.api.viewsets import ScopedReadOnlyViewSet, client_ip, request_user
-from portal.selectors import environment_list
 from quotas import selectors, services
 from quotas.api.serializers import (
     LimitsSerializer,
@@ -81,13 +78,9 @@ class QuotaRequestViewSet(mixins.CreateModelMixin, ScopedReadOnlyViewSet):
     @extend_schema(request=QuotaRequestCreateSerializer, responses={201: QuotaRequestSerializer})
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         user = request_user(request)
-        ser = QuotaRequestCreateSerializer(data=request.data)
+        ser = QuotaRequestCreateSerializer(data=request.data, context={"request": request})
         ser.is_valid(raise_exception=True)
-        environment = (
-            environment_list(fetched_by=user).filter(pk=ser.validated_data["environment"]).first()
-        )
-        if environment is None:
-            raise ValidationError({"environment": _("Unknown environment.")})
+        environment = ser.validated_data["environment"]
         qr = services.quota_request_create(
             requested_by=user,
             environment=environment,

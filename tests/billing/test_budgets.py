@@ -320,7 +320,10 @@ def test_budgets_through_the_api(world, other_world):
     foreign = outsider.post(
         "/api/v1/budgets/", {"tenant": world.tenant.pk, "amount": "1"}, format="json"
     )
-    assert foreign.status_code == 400 and foreign.json() == {"tenant": ["Unknown tenant."]}
+    assert foreign.status_code == 400
+    assert foreign.json() == {
+        "tenant": [f'Invalid pk "{world.tenant.pk}" - object does not exist.']
+    }
     assert outsider.get("/api/v1/budgets/").json()["results"] == []
     assert Budget.objects.get().amount == Decimal("750.00")
     assert admin.delete(url).status_code == 204

@@ -29,7 +29,7 @@ def test_api_errors_come_in_the_asked_language(world, sim_host, flavor, image):
         format="json",
     )
     assert answer.status_code == 400
-    assert answer.json()["image"] == ["image inconnu(e)."]
+    assert answer.json()["image"] == ["Clé primaire «\xa00\xa0» non valide - l'objet n'existe pas."]
     refused = client.post("/api/v1/tokens/", {"name": ""}, format="json")
     assert refused.json()["name"] == ["Ce champ ne peut être vide."]
 

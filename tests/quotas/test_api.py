@@ -162,7 +162,8 @@ def test_quota_request_for_another_tenant(world, other_world):
         format="json",
     )
     assert answer.status_code == 400
-    assert answer.json()["environment"] == ["Unknown environment."]
+    pk = other_world.production.pk
+    assert answer.json()["environment"] == [f'Invalid pk "{pk}" - object does not exist.']
     theirs = QuotaRequest.objects.create(
         tenant=other_world.tenant,
         environment=other_world.production,

@@ -133,7 +133,7 @@ class Command(BaseCommand):
         )
         parsed = parse_public_key(f"{public} alice@nuage-demo")
         path.with_suffix(".pub").write_text(parsed.line + "\n")
-        KeyPair.objects.filter(owner=alice, fingerprint=parsed.fingerprint).exclude(
+        KeyPair.objects.unscoped().filter(owner=alice, fingerprint=parsed.fingerprint).exclude(
             name="demo"
         ).delete()
         KeyPair.objects.update_or_create(

@@ -1,0 +1,1 @@
+"""How events leave Nuage: signed webhooks (webhooks.py) and e-mail (mail.py)."""
