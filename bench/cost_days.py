@@ -1,5 +1,5 @@
 """Daily cost benchmark: a tenant's month split into local days, in one replay of the ledger
-(`billing.usage.usage_lines_split`, what /costs/ does) against one computation per day (31
+(`billing.rating.python.usage_lines_split`, what /costs/ does) against one computation per day (31
 calls of `usage_lines`), and the month's own lines for scale; checks both give the same lines.
 
 Run: .venv/bin/python bench/cost_days.py [--vms 300] [--events 40] [--no-doc]
@@ -28,7 +28,7 @@ sys.path.insert(0, str(REPO))
 from bench.common import write_doc  # noqa: E402
 from billing.choices import UsageKind  # noqa: E402
 from billing.periods import day_bounds, month_bounds  # noqa: E402
-from billing.usage import LedgerEvent, Prices, usage_lines, usage_lines_split  # noqa: E402
+from billing.rating.python import LedgerEvent, Prices, usage_lines, usage_lines_split  # noqa: E402
 
 HEADING = "## Daily cost split (bench/cost_days.py)"
 ZONE = ZoneInfo("Europe/Paris")

@@ -19,7 +19,7 @@ from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 from billing.periods import day_bounds, month_bounds, month_of
-from billing.usage import UsageLine, round_money, total
+from billing.rating.python import UsageLine, round_money, total
 
 K = TypeVar("K", bound=Hashable)
 

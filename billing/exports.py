@@ -24,8 +24,7 @@ from django.utils.translation import gettext as _
 
 from billing.choices import RESOURCE_UNITS, InvoiceKind, Resource
 from billing.models import Invoice, InvoiceLine
-from billing.selectors import VMNames
-from billing.usage import UsageLine
+from billing.rating.python import UsageLine, VMNames
 
 FORMATS = ("csv", "xlsx", "pdf")
 CONTENT_TYPES = {

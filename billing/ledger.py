@@ -1,7 +1,17 @@
-"""Writing usage events; compute calls this inside the transaction that changes a VM's state."""
+"""The usage ledger: events appended as VMs change state, and what the database derives of them.
+
+Compute calls `usage_record_transition` inside the transaction that changes a VM's state. The
+ledger is append-only (a trigger refuses UPDATE and DELETE, migration 0002) and it is the only
+source of truth for billing. Its projection, `UsageInterval` (each stretch of a VM's life in one
+charging state), is kept by a statement trigger on PostgreSQL in the same transaction as every
+insert, under a per-VM advisory lock (migrations 0008 and 0009); nothing else writes it. Rating
+(billing/rating/) values either the events themselves (the Python reference) or the intervals
+(the SQL path).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from billing.choices import UsageKind
@@ -78,3 +88,14 @@ def usage_record_transition(
         return  # a withdrawn request, or a provisioning already undone: nothing existed
     for kind in kinds:
         usage_event_record(vm=vm, kind=kind, at=at, cause=transition)
+
+
+def snapshot_vm_ids(tenant_ids: Sequence[int], *, end: datetime) -> list[int]:
+    """VMs of these tenants with a snapshot event before `end` (the intervals do not follow
+    snapshots, so rating replays these VMs' events); found through a partial index."""
+    rows = UsageEvent.objects.unscoped().filter(
+        tenant_id__in=list(tenant_ids),
+        at__lt=end,
+        kind__in=[UsageKind.SNAPSHOT_CREATED, UsageKind.SNAPSHOT_DELETED],
+    )
+    return list(rows.order_by("vm_id").values_list("vm_id", flat=True).distinct())

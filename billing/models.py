@@ -86,7 +86,7 @@ class UsageInterval(models.Model):
     On PostgreSQL a statement trigger on the ledger (migration 0008) replays the events of every
     VM an INSERT touched and rewrites that VM's intervals in the same transaction, whatever the
     order the events arrive in: the ledger stays the only source of truth and this table is its
-    exact projection (tests/billing/test_invoice_sql.py compares both). Invoicing sums these
+    exact projection (tests/billing/test_rating_sql.py compares both). Invoicing sums these
     rows instead of replaying the whole ledger with window functions on every run. Only
     stretches in which something is charged are kept (the VM exists or runs); instants are
     integer microseconds since the epoch and `end_us` is null while the stretch is still open.
@@ -426,7 +426,7 @@ class Invoice(models.Model):
     number = models.CharField(max_length=20, unique=True, null=True, blank=True)
     total = models.DecimalField(max_digits=14, decimal_places=2, default=Decimal("0.00"))
     # A draft stores no lines: they are computed from the ledger when it is shown, and written
-    # when it is issued (billing/invoicing.py). Its header keeps their count and total.
+    # when it is issued (billing/invoicing/services.py). Its header keeps their count and total.
     line_count = models.PositiveIntegerField(default=0, editable=False)
     drafted_by = models.ForeignKey(
         User, null=True, blank=True, on_delete=models.PROTECT, related_name="+"

@@ -2,32 +2,33 @@
 
 from __future__ import annotations
 
-import heapq
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from datetime import date, datetime
 from itertools import groupby
 from operator import itemgetter
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.db import connection
 from django.db.models import OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.utils import timezone
 
-from billing.choices import InvoiceStatus, UsageKind
+from billing.choices import UsageKind
 from billing.costs import MonthCost, local_days, month_period
 from billing.models import (
     Budget,
     BudgetAlert,
     FlavorPrice,
-    Invoice,
-    InvoiceLine,
     PriceList,
     UsageEvent,
 )
-from billing.usage import LedgerEvent, Prices, UsageLine, usage_lines, usage_lines_split
-from billing.usage_sql import snapshot_vm_ids, usage_lines_sql
+from billing.rating.python import (
+    LedgerEvent,
+    Prices,
+    UsageLine,
+    VMNames,
+    usage_lines,
+    usage_lines_split,
+)
 from compute.models import VirtualMachine
 from portal.models import Tenant, User
 from portal.permissions import Perm, platform_perms
@@ -227,15 +228,6 @@ _EVENT_COLUMNS = (
 _NAME_COLUMNS = ("vm__name", "environment__name", "tenant__slug")
 
 
-@dataclass(frozen=True)
-class VMNames:
-    """What a report shows of a VM beside its ids, read with its events (no lookup per VM)."""
-
-    vm: str
-    environment: str
-    tenant: str
-
-
 def _ledger_in_period(
     events: QuerySet[UsageEvent], *, start: datetime, end: datetime
 ) -> QuerySet[UsageEvent]:
@@ -246,7 +238,7 @@ def _ledger_in_period(
     return events.filter(at__lt=end).exclude(vm_id__in=gone)
 
 
-def _lines_by_vm(
+def lines_by_vm(
     events: QuerySet[UsageEvent], *, start: datetime, end: datetime, prices: list[Prices]
 ) -> Iterator[tuple[VMNames, list[UsageLine]]]:
     """One ordered scan of the ledger (a server-side cursor), one VM at a time.
@@ -279,78 +271,6 @@ def usage_report_rows(
     if tenant is not None:
         events = events.filter(tenant=tenant)
     prices = prices_for_period(start=start, end=end)
-    for names, lines in _lines_by_vm(events, start=start, end=end, prices=prices):
+    for names, lines in lines_by_vm(events, start=start, end=end, prices=prices):
         for line in lines:
             yield names, line
-
-
-def usage_lines_of_tenants(
-    tenant_ids: Iterable[int],
-    *,
-    start: datetime,
-    end: datetime,
-    vm_ids: list[int] | None = None,
-) -> Iterator[tuple[VMNames, list[UsageLine]]]:
-    """Every VM's lines for these tenants over one period, in one ledger scan (invoicing); only
-    those of `vm_ids` when given (replayed in Python).
-
-    Not scoped to a user: the invoicing services check their caller's permission themselves.
-    """
-    ids = list(tenant_ids)
-    events = UsageEvent.objects.unscoped().filter(tenant_id__in=ids)
-    prices = prices_for_period(start=start, end=end)
-    if vm_ids is not None:
-        return _lines_by_vm(events.filter(vm_id__in=vm_ids), start=start, end=end, prices=prices)
-    if connection.vendor != "postgresql" or not settings.NUAGE.get("USAGE_SQL", True):
-        return _lines_by_vm(events, start=start, end=end, prices=prices)
-    return _lines_by_vm_sql(events, ids, start=start, end=end, prices=prices)
-
-
-def _lines_by_vm_sql(
-    events: QuerySet[UsageEvent],
-    tenant_ids: list[int],
-    *,
-    start: datetime,
-    end: datetime,
-    prices: list[Prices],
-) -> Iterator[tuple[VMNames, list[UsageLine]]]:
-    """`_lines_by_vm`, its durations summed by PostgreSQL (billing/usage_sql.py), in the same
-    (tenant, VM) order; VMs with snapshots are replayed in Python and merged in."""
-    snapshots = snapshot_vm_ids(tenant_ids, end=end)
-    summed = (
-        (VMNames(u.vm_name, u.environment_name, u.tenant_slug), u.lines)
-        for u in usage_lines_sql(tenant_ids, prices, start=start, end=end, skip_vm_ids=snapshots)
-    )
-    if not snapshots:
-        yield from summed
-        return
-    replayed = _lines_by_vm(events.filter(vm_id__in=snapshots), start=start, end=end, prices=prices)
-    yield from heapq.merge(
-        summed, replayed, key=lambda item: (item[1][0].tenant_id, item[1][0].vm_id)
-    )
-
-
-def invoice_list(*, fetched_by: User) -> QuerySet[Invoice]:
-    """Finance and platform admins see every invoice; tenant admins their tenants'; others none."""
-    return Invoice.objects.visible_to(fetched_by, Perm.INVOICE_VIEW).select_related(
-        "tenant", "corrects"
-    )
-
-
-def invoice_lines(invoice: Invoice) -> list[InvoiceLine]:
-    """An issued invoice's stored lines; a draft's computed from the ledger now (unsaved)."""
-    if invoice.status == InvoiceStatus.DRAFT:
-        from billing.invoicing import LINE_FIELDS, draft_lines  # invoicing reads selectors
-
-        return [
-            InvoiceLine(
-                invoice=invoice, sort_key=i, **dict(zip(LINE_FIELDS, line.values(), strict=True))
-            )
-            for i, line in enumerate(draft_lines(invoice), start=1)
-        ]
-    return list(InvoiceLine.objects.unscoped().filter(invoice=invoice).order_by("sort_key"))
-
-
-def invoice_tenant_choices(*, fetched_by: User) -> QuerySet[Tenant]:
-    """The tenants whose invoices the user may filter on (those they see invoices of)."""
-    return Tenant.objects.visible_to(fetched_by, Perm.INVOICE_VIEW)

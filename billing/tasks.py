@@ -1,5 +1,5 @@
 """Celery tasks of billing: budgets, metering (sampling cycles, rollups) and the daily drafting
-of last month's invoices; thin, they call services.py, sampling.py and invoicing.py."""
+of last month's invoices; thin, they call services.py, sampling.py and invoicing/."""
 
 from __future__ import annotations
 

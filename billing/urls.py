@@ -2,7 +2,8 @@
 
 from django.urls import path
 
-from billing import invoice_views, views
+from billing import views
+from billing.invoicing import views as invoice_views
 
 app_name = "billing"
 urlpatterns = [

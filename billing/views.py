@@ -27,7 +27,7 @@ from billing.costs import MonthCost, sum_by
 from billing.forms import BudgetForm, PeriodForm
 from billing.models import Budget
 from billing.periods import day_bounds
-from billing.usage import UsageLine, total
+from billing.rating.python import UsageLine, total
 from compute.models import VirtualMachine
 from portal.charts import Series, bar_chart
 from portal.models import Environment, Tenant, User

@@ -210,6 +210,7 @@ class Step(models.TextChoices):
 
     SCHEDULED = "scheduled", _("Scheduled")
     CREATING_DISK = "creating_disk", _("Creating disk")
+    PREPARING_SEED = "preparing_seed", _("Writing cloud-init seed")
     DEFINING = "defining", _("Defining")
     STARTING = "starting", _("Starting")
     STOPPING = "stopping", _("Stopping")
@@ -222,7 +223,13 @@ class Step(models.TextChoices):
 
 
 OPERATION_STEPS: dict[str, list[str]] = {
-    OperationKind.PROVISION: [Step.SCHEDULED, Step.CREATING_DISK, Step.DEFINING, Step.STARTING],
+    OperationKind.PROVISION: [
+        Step.SCHEDULED,
+        Step.CREATING_DISK,
+        Step.PREPARING_SEED,
+        Step.DEFINING,
+        Step.STARTING,
+    ],
     OperationKind.START: [Step.STARTING],
     OperationKind.STOP: [Step.STOPPING],
     OperationKind.REBOOT: [Step.REBOOTING],

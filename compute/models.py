@@ -318,6 +318,11 @@ class VirtualMachine(models.Model):
         return f"{self.domain_name}.qcow2"
 
     @property
+    def seed_volume_name(self) -> str:
+        """The cloud-init NoCloud seed (an ISO) beside the VM's disk in the host's pool."""
+        return f"{self.domain_name}-seed.iso"
+
+    @property
     def state_colour(self) -> str:
         return STATE_COLOURS.get(self.state, "grey")
 

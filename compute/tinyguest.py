@@ -30,18 +30,25 @@ GUEST_MODULES: tuple[str, ...] = (
     "virtio_balloon",
     "button",
     "evdev",
+    # The cloud-init seed: an IDE CD-ROM (PIIX on the `pc` machine) with an ISO 9660 file system.
+    "ata_piix",
+    "sr_mod",
+    "isofs",
 )
 
 BOOT_DIR = Path("/boot")
 MODULES_ROOT = Path("/lib/modules")
 BUSYBOX = Path("/bin/busybox")
+# SSH server for the guest (Debian package dropbear-bin); copied with the libraries it links.
+DROPBEAR = Path("/usr/sbin/dropbear")
+DROPBEARKEY = Path("/usr/bin/dropbearkey")
 
 KERNEL_NAME = "vmlinuz"
 INITRD_NAME = "initrd.img"
 STAMP_NAME = "tinyguest.stamp"
 
 # Bump when the initramfs layout changes, to invalidate caches.
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 INIT_SCRIPT = """#!/bin/busybox sh
 # nuage tiny guest init (PID 1): mount, load virtio drivers, announce, wait for ACPI.
@@ -51,6 +58,8 @@ export PATH=/bin:/sbin:/usr/bin:/usr/sbin HOME=/root
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev 2>/dev/null
+mkdir -p /dev/pts
+mount -t devpts devpts /dev/pts
 for m in $(cat /etc/modules); do
     insmod "/lib/modules/$m.ko" || echo "nuage-guest: insmod $m failed"
 done
@@ -58,10 +67,12 @@ hostname nuage-guest
 ifconfig lo 127.0.0.1 up
 acpid -c /etc/acpi -l /dev/null
 echo "nuage-guest: modules: $(cut -d' ' -f1 /proc/modules | sort | tr '\\n' ' ')"
-echo "@MARKER@"
-if ifconfig eth0 up 2>/dev/null; then
+if . /etc/nuage/seed.sh; then
+    echo "nuage-guest: seed applied"
+elif ifconfig eth0 up 2>/dev/null; then
     udhcpc -b -q -t 5 -i eth0 -s /etc/udhcpc.script >/dev/null 2>&1
 fi
+echo "@MARKER@"
 while :; do
     setsid cttyhack sh -l
     sleep 1
@@ -84,6 +95,167 @@ case "$1" in
 esac
 exit 0
 """
+
+
+# Sourced by /init: apply a cloud-init NoCloud seed as cloud-init would, for the files that
+# compute/cloudinit.py writes (a few busybox tools, not a YAML parser). Returns 1 without one.
+SEED_SCRIPT = r"""
+SEED=/mnt/seed
+# The ATA probe finishes inside insmod (sr0 exists by then if there is a CD-ROM drive); the
+# device node follows from devtmpfs.
+i=0
+while [ ! -b /dev/sr0 ] && [ $i -lt 20 ]; do
+    [ -e /sys/block/sr0 ] || [ $i -lt 2 ] || break
+    sleep 0.1
+    i=$((i + 1))
+done
+[ -b /dev/sr0 ] || return 1
+mkdir -p $SEED
+mount -t iso9660 -o ro /dev/sr0 $SEED 2>/dev/null || return 1
+if [ ! -f $SEED/meta-data ]; then
+    umount $SEED
+    return 1
+fi
+echo "nuage-guest: seed on $(findfs LABEL=cidata 2>/dev/null || echo /dev/sr0, not labelled cidata)"
+
+meta() { awk -v key="$1" -f /etc/nuage/meta.awk $SEED/meta-data; }
+name=$(meta local-hostname)
+[ -n "$name" ] && hostname "$name" && echo "nuage-guest: hostname $name"
+mkdir -p /var/lib/cloud
+meta instance-id > /var/lib/cloud/instance-id
+echo "nuage-guest: instance-id $(cat /var/lib/cloud/instance-id)"
+
+mkdir -p /root/.ssh
+chmod 700 /root /root/.ssh
+[ -f $SEED/user-data ] && awk -f /etc/nuage/keys.awk $SEED/user-data > /root/.ssh/authorized_keys
+chmod 600 /root/.ssh/authorized_keys
+echo "nuage-guest: $(grep -c . /root/.ssh/authorized_keys) authorized key(s) for root"
+
+nic_by_mac() {
+    for dev in /sys/class/net/*; do
+        [ "$(cat "$dev/address")" = "$1" ] && echo "${dev##*/}" && return 0
+    done
+    return 1
+}
+if [ -f $SEED/network-config ]; then
+    awk -f /etc/nuage/net.awk $SEED/network-config > /run/nics
+else
+    echo "$(cat /sys/class/net/eth0/address 2>/dev/null) dhcp - - -" > /run/nics
+fi
+: > /etc/resolv.conf
+while read -r mac mode addr gw dns; do
+    ifname=$(nic_by_mac "$mac") || { echo "nuage-guest: no NIC with MAC $mac"; continue; }
+    ip link set "$ifname" up
+    if [ "$mode" = dhcp ]; then
+        udhcpc -q -n -t 5 -T 2 -i "$ifname" -s /etc/udhcpc.script >/dev/null 2>&1 \
+            || echo "nuage-guest: $ifname no DHCP lease"
+        continue
+    fi
+    ip addr add "$addr" dev "$ifname"
+    [ "$gw" != - ] && ip route add default via "$gw" dev "$ifname"
+    [ "$dns" != - ] && echo "$dns" | tr , '\n' | sed 's/^/nameserver /' >> /etc/resolv.conf
+    echo "nuage-guest: $ifname ${addr%/*}"
+done < /run/nics
+
+script=/var/lib/nuage/user-script
+[ -f $SEED/user-data ] &&
+    awk -v path=$script -f /etc/nuage/script.awk $SEED/user-data > /run/script.b64
+if [ -s /run/script.b64 ]; then
+    mkdir -p "${script%/*}"
+    base64 -d < /run/script.b64 > $script
+    chmod 700 $script
+    if [ "$(head -c 2 $script)" = "#!" ]; then
+        echo "nuage-guest: running user script"
+        $script > /dev/console 2>&1
+        echo "nuage-guest: user script exited $?"
+    fi
+fi
+
+mkdir -p /etc/dropbear
+key=/etc/dropbear/dropbear_ed25519_host_key
+dropbearkey -t ed25519 -f $key > /dev/null 2>&1
+# Keys only (-s): root has no password, and password logins are refused anyway.
+if dropbear -s -r $key -p 22; then
+    echo "nuage-guest: sshd listening on port 22"
+fi
+return 0
+"""
+
+_AWK_UNQUOTE = r"""
+function unquote(s) {
+    if (s ~ /^'.*'$/) { s = substr(s, 2, length(s) - 2); gsub(/''/, "'", s) }
+    else if (s ~ /^".*"$/) { s = substr(s, 2, length(s) - 2) }
+    return s
+}
+"""
+
+# `key: value` at the top of meta-data.
+META_AWK = (
+    _AWK_UNQUOTE
+    + r"""
+index($0, key ": ") == 1 { print unquote(substr($0, length(key) + 3)); exit }
+"""
+)
+
+# The items of the top-level `ssh_authorized_keys` list, one key per line.
+KEYS_AWK = (
+    _AWK_UNQUOTE
+    + r"""
+/^ssh_authorized_keys:/ { inkeys = 1; next }
+inkeys && /^- / { print unquote(substr($0, 3)); next }
+{ inkeys = 0 }
+"""
+)
+
+# One line per NIC of network-config v2: "mac dhcp|static address/prefix gateway dns,dns".
+NET_AWK = (
+    _AWK_UNQUOTE
+    + r"""
+function flush() {
+    if (mac != "")
+        print mac, (dhcp ? "dhcp" : "static"), d(addr), d(gw), d(dns)
+    mac = ""; dhcp = 0; addr = ""; gw = ""; dns = ""; section = ""
+}
+function d(s) { return s == "" ? "-" : s }
+/^ethernets:/ { eth = 1; next }
+/^[^ ]/ { if (eth) flush(); eth = 0; next }
+!eth { next }
+/^  [^ ]/ { flush(); next }
+/^    [^ -]/ { section = $1 }
+/^      macaddress: / { mac = tolower(unquote($2)) }
+/^    dhcp4: true/ { dhcp = 1 }
+section == "addresses:" && /^    - / && addr == "" { addr = unquote($2) }
+section == "routes:" && /via: / { gw = unquote($NF) }
+section == "nameservers:" && /^      - / { dns = dns (dns == "" ? "" : ",") unquote($2) }
+END { flush() }
+"""
+)
+
+# The base64 content of the write_files entry at `path` (the user's #! script).
+SCRIPT_AWK = (
+    _AWK_UNQUOTE
+    + r"""
+function emit() { if (p == path && content != "") print content; p = ""; content = "" }
+/^write_files:/ { wf = 1; next }
+/^[^ -]/ { if (wf) emit(); wf = 0; next }
+!wf { next }
+/^- / { emit(); sub(/^- /, "  ") }
+/^  path: / { p = unquote($2) }
+/^  content: / { content = unquote($2) }
+END { if (wf) emit() }
+"""
+)
+
+_AWK_PROGRAMS = {
+    "meta.awk": META_AWK,
+    "keys.awk": KEYS_AWK,
+    "net.awk": NET_AWK,
+    "script.awk": SCRIPT_AWK,
+}
+
+ETC_PASSWD = "root:x:0:0:root:/root:/bin/sh\n"  # noqa: S105 (no password: "x", keys only)
+GROUP = "root:x:0:\n"
+SHELLS = "/bin/sh\n"
 
 
 @dataclass(frozen=True)
@@ -210,13 +382,51 @@ class _Cpio:
         return b"".join(self._chunks)
 
 
-def build_initramfs(busybox: Path, modules: list[Path], marker: str = MARKER) -> bytes:
-    """The gzip'd newc initramfs: busybox, decompressed modules, /init, acpid handler."""
+def shared_libraries(binary: Path) -> list[Path]:
+    """The libraries `ldd` lists for a dynamically linked binary, with its loader."""
+    out = subprocess.run(["ldd", str(binary)], capture_output=True, text=True, check=True).stdout
+    found: list[Path] = []
+    for line in out.splitlines():
+        line = line.strip()
+        path = line.split("=>", 1)[1] if "=>" in line else line
+        path = path.split(" (", 1)[0].strip()
+        if path.startswith("/") and Path(path) not in found:
+            found.append(Path(path))
+    return found
+
+
+def guest_binaries() -> list[Path]:
+    """Dropbear's programs and every library they load (Debian package dropbear-bin)."""
+    programs = [DROPBEAR, DROPBEARKEY]
+    for program in programs:
+        if not program.is_file():
+            raise FileNotFoundError(f"{program} missing (install dropbear-bin)")
+    files = list(programs)
+    for program in programs:
+        files += [lib for lib in shared_libraries(program) if lib not in files]
+    return files
+
+
+def build_initramfs(
+    busybox: Path, modules: list[Path], marker: str = MARKER, binaries: Iterable[Path] = ()
+) -> bytes:
+    """The gzip'd newc initramfs: busybox, decompressed modules, /init, acpid handler, the
+    seed script, and `binaries` (absolute paths, copied to the same paths in the guest)."""
     archive = _Cpio()
-    for directory in ("bin", "sbin", "dev", "proc", "sys", "tmp", "run", "root", "etc",
-                      "etc/acpi", "etc/acpi/PWRF", "lib", "lib/modules", "usr", "usr/bin",
-                      "usr/sbin"):  # fmt: skip
-        archive.directory(directory)
+    directories: set[str] = set()
+
+    def directory(name: str) -> None:
+        parts = name.split("/")
+        for end in range(1, len(parts) + 1):
+            path = "/".join(parts[:end])
+            if path not in directories:
+                directories.add(path)
+                archive.directory(path)
+
+    for name in ("bin", "sbin", "dev", "proc", "sys", "tmp", "run", "root", "etc",
+                 "etc/acpi/PWRF", "etc/nuage", "lib/modules", "usr/bin", "usr/sbin",
+                 "var/run", "var/log", "mnt"):  # fmt: skip
+        directory(name)
     archive.chardev("dev/console", 5, 1)
     archive.chardev("dev/null", 1, 3, 0o666)
     archive.chardev("dev/ttyS0", 4, 64)
@@ -227,14 +437,26 @@ def build_initramfs(busybox: Path, modules: list[Path], marker: str = MARKER) ->
         name = _module_name(path.name)
         names.append(name)
         archive.file(f"lib/modules/{name}.ko", read_module(path))
+    for path in binaries:
+        relative = str(path).lstrip("/")
+        directory(relative.rsplit("/", 1)[0])
+        archive.file(relative, path.read_bytes(), 0o755)  # the library itself, not a link
     archive.file("etc/modules", ("\n".join(names) + "\n").encode())
+    archive.file("etc/passwd", ETC_PASSWD.encode())
+    archive.file("etc/group", GROUP.encode())
+    archive.file("etc/shells", SHELLS.encode())
     archive.file("etc/acpi/PWRF/00000080", PWRF_HANDLER.encode(), 0o755)
     archive.file("etc/udhcpc.script", UDHCPC_SCRIPT.encode(), 0o755)
+    archive.file("etc/nuage/seed.sh", SEED_SCRIPT.encode())
+    for name, program in _AWK_PROGRAMS.items():
+        archive.file(f"etc/nuage/{name}", program.encode())
     archive.file("init", INIT_SCRIPT.replace("@MARKER@", marker).encode(), 0o755)
     return gzip.compress(archive.finish(), compresslevel=9, mtime=0)
 
 
-def _fingerprint(kernel: Path, busybox: Path, modules: list[Path], marker: str) -> str:
+def _fingerprint(
+    kernel: Path, busybox: Path, modules: list[Path], marker: str, binaries: list[Path]
+) -> str:
     def stat(path: Path) -> list[object]:
         st = path.stat()
         return [str(path), st.st_size, st.st_mtime_ns]
@@ -245,9 +467,12 @@ def _fingerprint(kernel: Path, busybox: Path, modules: list[Path], marker: str) 
         "init": INIT_SCRIPT,
         "pwrf": PWRF_HANDLER,
         "udhcpc": UDHCPC_SCRIPT,
+        "seed": SEED_SCRIPT,
+        "awk": _AWK_PROGRAMS,
         "kernel": stat(kernel),
         "busybox": stat(busybox),
         "modules": [stat(m) for m in modules],
+        "binaries": [stat(b) for b in binaries],
     }
     return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
 
@@ -268,7 +493,9 @@ def build_tiny_guest(dest_dir: Path) -> TinyGuest:
     """Write dest_dir/vmlinuz and dest_dir/initrd.img (0644), reusing them if up to date.
 
     The guest prints MARKER on its serial console (kernel cmdline ``console=ttyS0``) once
-    its virtio drivers are loaded, and powers off on an ACPI power-button press. QEMU must
+    its virtio drivers are loaded and, when it has a cloud-init NoCloud seed on a CD-ROM, once
+    it applied it (hostname, instance-id, root's SSH keys, network, user script) and started
+    dropbear; it powers off on an ACPI power-button press. QEMU must
     be able to read dest_dir (e.g. /var/lib/libvirt/nuage-images, not a private tmp dir).
     """
     dest_dir = Path(dest_dir)
@@ -277,9 +504,10 @@ def build_tiny_guest(dest_dir: Path) -> TinyGuest:
     modules = resolve_modules(moddir)
     if not BUSYBOX.is_file():
         raise FileNotFoundError(f"{BUSYBOX} missing (install busybox-static)")
+    binaries = guest_binaries()
     guest = TinyGuest(dest_dir / KERNEL_NAME, dest_dir / INITRD_NAME, MARKER)
     stamp = dest_dir / STAMP_NAME
-    digest = _fingerprint(kernel_src, BUSYBOX, modules, MARKER)
+    digest = _fingerprint(kernel_src, BUSYBOX, modules, MARKER, binaries)
     try:
         cached = stamp.read_text().strip() == digest
     except OSError:
@@ -287,7 +515,7 @@ def build_tiny_guest(dest_dir: Path) -> TinyGuest:
     if cached and guest.kernel.is_file() and guest.initrd.is_file():
         return guest
     _write_atomic(guest.kernel, kernel_src.read_bytes())
-    _write_atomic(guest.initrd, build_initramfs(BUSYBOX, modules, MARKER))
+    _write_atomic(guest.initrd, build_initramfs(BUSYBOX, modules, MARKER, binaries))
     _write_atomic(stamp, (digest + "\n").encode())
     return guest
 

@@ -1024,3 +1024,17 @@ FR.update(
         "Copied": "Copié",
     }
 )
+
+# Cloud-init user data (compute/cloudinit.py).
+FR.update(
+    {
+        "User data is %(size)d bytes; at most %(limit)d bytes (16 KiB) are allowed.": "Les données utilisateur font %(size)d octets ; %(limit)d octets (16 Kio) au plus sont permis.",
+        "User data must be a script starting with #! or a cloud-config document starting with #cloud-config.": "Les données utilisateur doivent être un script commençant par #! ou un document cloud-config commençant par #cloud-config.",
+        " (line %(line)d, column %(column)d)": " (ligne %(line)d, colonne %(column)d)",
+        "The cloud-config is not valid YAML%(where)s: %(problem)s.": "Le cloud-config n’est pas du YAML valide%(where)s : %(problem)s.",
+        "A cloud-config document must be a mapping of keys to values.": "Un document cloud-config doit associer des clés à des valeurs.",
+        "ssh_authorized_keys in the cloud-config must be a list of key lines.": "ssh_authorized_keys dans le cloud-config doit être une liste de lignes de clés.",
+        "Writing cloud-init seed": "Écriture de l’amorce cloud-init",
+        "Cloud-init seed %(path)s ready.": "Amorce cloud-init %(path)s prête.",
+    }
+)

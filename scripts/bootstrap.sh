@@ -7,7 +7,8 @@ mode=${1:-test}
 
 base=(python3 python3-venv python3-dev gcc pkg-config libvirt-dev libvirt0 gettext)
 full=(postgresql redis-server libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils
-      dnsmasq-base busybox-static linux-image-amd64 chromium poppler-utils cpio)
+      dnsmasq-base busybox-static linux-image-amd64 chromium poppler-utils cpio
+      dropbear-bin)
 want=("${base[@]}")
 [ "$mode" = test ] && want+=("${full[@]}")
 

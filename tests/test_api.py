@@ -83,7 +83,7 @@ def test_request_approve_and_delete_through_the_api(world, sim_host, flavor, ima
     body = member.get(f"/api/v1/vms/{vm['id']}/").json()
     assert body["state"] == "running"
     assert body["host"] == sim_host.name
-    assert [s["status"] for s in body["operation"]["steps"]] == ["done"] * 4
+    assert [s["status"] for s in body["operation"]["steps"]] == ["done"] * 5
 
     again = approver.post(f"/api/v1/vms/{vm['id']}/approve/")
     assert again.status_code == 409

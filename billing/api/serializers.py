@@ -13,9 +13,10 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from billing.choices import InvoiceStatus
-from billing.invoicing import as_draft_lines, lines_digest
+from billing.invoicing.lines import as_draft_lines, lines_digest
+from billing.invoicing.selectors import invoice_lines
 from billing.models import Budget, FlavorPrice, Invoice, InvoiceLine, PriceList
-from billing.selectors import billing_currency, invoice_lines
+from billing.selectors import billing_currency
 from portal.api.fields import ScopedPrimaryKeyRelatedField
 from portal.models import Tenant
 

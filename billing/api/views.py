@@ -41,7 +41,7 @@ from billing.api.serializers import (
 )
 from billing.choices import RESOURCE_UNITS, InvoiceKind, InvoiceStatus
 from billing.models import Budget, Invoice, PriceList
-from billing.usage import total
+from billing.rating.python import total
 from compute.models import VirtualMachine
 from compute.selectors import flavor_list
 from portal.api.viewsets import (
@@ -293,7 +293,7 @@ class InvoiceViewSet(ExportFormatsMixin, ScopedReadOnlyViewSet):
     tenant admins read their tenant's. The list (a register) and the detail download as CSV,
     XLSX or PDF."""
 
-    selector = staticmethod(selectors.invoice_list)
+    selector = staticmethod(invoicing.invoice_list)
     serializer_class = InvoiceSerializer
     filterset_fields = ["tenant", "year", "month", "status", "kind"]
     export_actions = frozenset({"list", "retrieve"})
@@ -321,7 +321,7 @@ class InvoiceViewSet(ExportFormatsMixin, ScopedReadOnlyViewSet):
         invoice = self.get_object()
         fmt = export_format(request)
         if fmt is not None:
-            table = exports.invoice_table(invoice, selectors.invoice_lines(invoice))
+            table = exports.invoice_table(invoice, invoicing.invoice_lines(invoice))
             return exports.export_response(
                 table, fmt=fmt, filename=exports.invoice_filename(invoice)
             )

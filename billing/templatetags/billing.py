@@ -12,8 +12,8 @@ from billing.choices import Resource
 from billing.costs import sum_by
 from billing.forms import BudgetForm
 from billing.models import Budget
+from billing.rating.python import flavor_estimate
 from billing.selectors import billing_currency, month_cost, price_list_current, prices_of
-from billing.usage import flavor_estimate
 from compute.models import Flavor, VirtualMachine
 from portal.models import Tenant
 from portal.permissions import Perm, has_perm

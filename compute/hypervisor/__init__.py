@@ -4,6 +4,7 @@ from compute.hypervisor.driver import (
     DomainSpec,
     DomainStats,
     HostInfo,
+    NicSpec,
     domain_list,
     domain_runtime_state,
     domain_runtime_states,
@@ -11,6 +12,7 @@ from compute.hypervisor.driver import (
     ensure_domain_defined,
     ensure_domain_running,
     ensure_domain_stopped,
+    ensure_seed_volume,
     ensure_volume,
     host_alive,
     host_info,
@@ -19,6 +21,7 @@ from compute.hypervisor.driver import (
     reboot_domain,
     remove_domain,
     remove_volume,
+    volume_path,
 )
 from compute.hypervisor.errors import HostUnreachable, HypervisorError
 
@@ -28,6 +31,7 @@ __all__ = [
     "HostInfo",
     "HostUnreachable",
     "HypervisorError",
+    "NicSpec",
     "domain_list",
     "domain_runtime_state",
     "domain_runtime_states",
@@ -35,6 +39,7 @@ __all__ = [
     "ensure_domain_defined",
     "ensure_domain_running",
     "ensure_domain_stopped",
+    "ensure_seed_volume",
     "ensure_volume",
     "host_alive",
     "host_info",
@@ -43,4 +48,5 @@ __all__ = [
     "reboot_domain",
     "remove_domain",
     "remove_volume",
+    "volume_path",
 ]

@@ -11,9 +11,9 @@ from lxml import etree
 
 from compute.hypervisor.connection import call
 from compute.hypervisor.errors import HypervisorError
-from compute.hypervisor.xml import DomainSpec, domain_xml, volume_xml
+from compute.hypervisor.xml import DomainSpec, NicSpec, domain_xml, raw_volume_xml, volume_xml
 
-__all__ = ["DomainSpec", "DomainStats", "HostInfo"]
+__all__ = ["DomainSpec", "DomainStats", "HostInfo", "NicSpec"]
 
 _STATE_NAMES = {
     libvirt.VIR_DOMAIN_NOSTATE: "unknown",
@@ -56,6 +56,27 @@ def _pool(conn: libvirt.virConnect, pool: str) -> libvirt.virStoragePool:
     return p
 
 
+def _rescan(p: libvirt.virStoragePool, *, patience: float = 2.0) -> None:
+    """Refresh the pool's view of its files (volumes another host made in a shared pool).
+
+    libvirt refuses a refresh while a volume of the pool is being uploaded or built ("has
+    asynchronous jobs running"): several VMs provisioned at once on one host do that. Such a
+    refresh is retried for a moment, then skipped: the lookups that follow see what libvirt
+    already knows, which includes everything made through this host.
+    """
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            p.refresh(0)
+            return
+        except libvirt.libvirtError as exc:
+            if "asynchronous jobs" not in (exc.get_error_message() or ""):
+                raise
+            if time.monotonic() > deadline:
+                return
+        time.sleep(0.05)
+
+
 def _volume(p: libvirt.virStoragePool, name: str) -> libvirt.virStorageVol | None:
     try:
         return p.storageVolLookupByName(name)
@@ -78,7 +99,7 @@ def pool_capacity_gib(uri: str, pool: str) -> int:
 
     def fn(conn: libvirt.virConnect) -> int:
         p = _pool(conn, pool)
-        p.refresh(0)
+        _rescan(p)
         return int(p.info()[1]) // 2**30
 
     return call(uri, fn)
@@ -94,7 +115,7 @@ def ensure_volume(
         existing = _volume(p, name)
         if existing is None:
             # Another host may have made it in a shared pool: look again after a rescan.
-            p.refresh(0)
+            _rescan(p)
             existing = _volume(p, name)
         if existing is not None:
             return str(existing.path())
@@ -108,6 +129,69 @@ def ensure_volume(
             backing_path = base.path()
         xml = volume_xml(name=name, capacity_gib=capacity_gib, backing_path=backing_path)
         return str(p.createXML(xml, 0).path())
+
+    return call(uri, fn)
+
+
+_UPLOAD_CHUNK = 256 * 1024
+
+
+def _upload(conn: libvirt.virConnect, vol: libvirt.virStorageVol, data: bytes) -> None:
+    stream = conn.newStream(0)
+    try:
+        vol.upload(stream, 0, len(data), 0)
+        view = memoryview(data)
+        while view:
+            sent = stream.send(bytes(view[:_UPLOAD_CHUNK]))
+            if sent <= 0:
+                raise HypervisorError("The host stopped taking the upload of the VM's seed.")
+            view = view[sent:]
+        stream.finish()
+    except BaseException:
+        try:
+            stream.abort()
+        except libvirt.libvirtError:
+            pass  # the stream is already closed by the error that got us here
+        raise
+
+
+def ensure_seed_volume(uri: str, *, pool: str, name: str, data: bytes) -> str:
+    """Put `data` (the cloud-init seed ISO) into a raw volume of the pool; return its path.
+
+    The seed is built on the worker and sent through the libvirt connection, so a remote host
+    needs no shared file system. A rerun uploads the seed again; a volume of another size
+    (a seed built from changed inputs) is replaced. Libvirt's test driver cannot upload: on a
+    simulated host the volume is made with the right size and stays empty.
+    """
+
+    def fn(conn: libvirt.virConnect) -> str:
+        p = _pool(conn, pool)
+        vol = _volume(p, name)
+        if vol is None:
+            _rescan(p)
+            vol = _volume(p, name)
+        if vol is not None and int(vol.info()[1]) != len(data):
+            vol.delete(0)
+            vol = None
+        if vol is None:
+            vol = p.createXML(raw_volume_xml(name=name, size_bytes=len(data)), 0)
+        if not _is_test(uri):
+            _upload(conn, vol, data)
+        return str(vol.path())
+
+    return call(uri, fn)
+
+
+def volume_path(uri: str, *, pool: str, name: str) -> str | None:
+    """The volume's path, or None if the pool has no such volume (after a rescan)."""
+
+    def fn(conn: libvirt.virConnect) -> str | None:
+        p = _pool(conn, pool)
+        vol = _volume(p, name)
+        if vol is None:
+            _rescan(p)
+            vol = _volume(p, name)
+        return None if vol is None else str(vol.path())
 
     return call(uri, fn)
 

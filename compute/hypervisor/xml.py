@@ -2,11 +2,57 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from typing import Literal
 
 from lxml import etree
 
 METADATA_NS = "urn:nuage:libvirt:vm:1"
+# libvirt's passthrough of QEMU arguments: how a user-networking NIC gets a host port forward
+# (libvirt 9.0 has no <portForward> without passt, which it refuses here).
+QEMU_NS = "http://libvirt.org/schemas/domain/qemu/1.0"
+# PCI slots for the NICs libvirt does not know about, from the top of bus 0 down: libvirt
+# numbers its own devices from slot 2 up, so the two never meet.
+_PASSTHROUGH_TOP_SLOT = 0x1F
+_MAC = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
+_SOURCE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,62}$")
+
+NicKind = Literal["user", "network", "bridge"]
+
+
+@dataclass(frozen=True)
+class NicSpec:
+    """One NIC: on a libvirt network or host bridge (`source`), or QEMU user networking.
+
+    A `user` NIC with a `host_port` forwards 127.0.0.1:host_port on the host to the guest's
+    port 22 (how a VM on user networking is reached by SSH).
+    """
+
+    kind: NicKind
+    mac: str
+    source: str = ""
+    host_port: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("user", "network", "bridge"):
+            raise ValueError(f"unknown NIC kind {self.kind!r}")
+        if not _MAC.match(self.mac):
+            raise ValueError(f"not a lowercase MAC address: {self.mac!r}")
+        if self.kind == "user":
+            if self.source:
+                raise ValueError("a user-networking NIC has no source")
+            if self.host_port is not None and not 1024 <= self.host_port <= 65535:
+                raise ValueError(f"host port {self.host_port} is outside 1024-65535")
+        else:
+            if not _SOURCE.match(self.source):
+                raise ValueError(f"a {self.kind} NIC needs a network or bridge name")
+            if self.host_port is not None:
+                raise ValueError("only a user-networking NIC can forward a host port")
+
+    @property
+    def forwards(self) -> bool:
+        return self.kind == "user" and self.host_port is not None
 
 
 @dataclass(frozen=True)
@@ -23,6 +69,10 @@ class DomainSpec:
     cmdline: str = ""
     serial_log: str = ""
     tenant: str = ""
+    # The cloud-init NoCloud seed (an ISO in the host's pool), attached as a read-only CD-ROM.
+    seed_path: str = ""
+    # None: one user-networking NIC without a MAC or port forward (what every VM had before).
+    nics: tuple[NicSpec, ...] | None = None
 
 
 def _sub(parent: etree._Element, tag: str, text: str | None = None, **attrs: str) -> etree._Element:
@@ -32,8 +82,46 @@ def _sub(parent: etree._Element, tag: str, text: str | None = None, **attrs: str
     return el
 
 
+def _interfaces(devices: etree._Element, spec: DomainSpec) -> None:
+    """The NICs libvirt manages (a port-forwarded one goes on QEMU's command line instead)."""
+    if spec.nics is None:
+        iface = _sub(devices, "interface", type_="user")
+        _sub(iface, "model", type_="virtio")
+        return
+    for nic in spec.nics:
+        if nic.forwards:
+            continue
+        iface = _sub(devices, "interface", type_=nic.kind)
+        _sub(iface, "mac", address=nic.mac)
+        if nic.kind == "network":
+            _sub(iface, "source", network=nic.source)
+        elif nic.kind == "bridge":
+            _sub(iface, "source", bridge=nic.source)
+        _sub(iface, "model", type_="virtio")
+
+
+def _qemu_commandline(dom: etree._Element, nics: list[NicSpec]) -> None:
+    cmdline = etree.SubElement(dom, f"{{{QEMU_NS}}}commandline")
+    for index, nic in enumerate(nics):
+        netdev = f"nuagenet{index}"
+        slot = _PASSTHROUGH_TOP_SLOT - index
+        # Every value below is ours or validated by NicSpec (a MAC, a port number): nothing
+        # can add a comma-separated QEMU option.
+        for value in (
+            "-netdev",
+            f"user,id={netdev},hostfwd=tcp:127.0.0.1:{nic.host_port}-:22",
+            "-device",
+            f"virtio-net-pci,netdev={netdev},mac={nic.mac},bus=pci.0,addr={slot:#04x}",
+        ):
+            etree.SubElement(cmdline, f"{{{QEMU_NS}}}arg", value=value)
+
+
 def domain_xml(spec: DomainSpec) -> str:
-    dom = etree.Element("domain", type=spec.domain_type)
+    passthrough = [n for n in spec.nics or () if n.forwards]
+    if len(passthrough) > 8:
+        raise ValueError("at most 8 port-forwarded NICs")
+    nsmap = {"qemu": QEMU_NS} if passthrough else None
+    dom = etree.Element("domain", type=spec.domain_type, nsmap=nsmap)
     _sub(dom, "name", spec.name)
     _sub(dom, "uuid", spec.uuid)
     _sub(dom, "title", spec.title)
@@ -66,8 +154,14 @@ def domain_xml(spec: DomainSpec) -> str:
     _sub(disk, "driver", name="qemu", type_="qcow2")
     _sub(disk, "source", file=spec.disk_path)
     _sub(disk, "target", dev="vda", bus="virtio")
-    iface = _sub(devices, "interface", type_="user")
-    _sub(iface, "model", type_="virtio")
+    if spec.seed_path:
+        # IDE on the `pc` machine: distribution kernels carry its drivers (ata_piix, sr_mod).
+        cdrom = _sub(devices, "disk", type_="file", device="cdrom")
+        _sub(cdrom, "driver", name="qemu", type_="raw")
+        _sub(cdrom, "source", file=spec.seed_path)
+        _sub(cdrom, "target", dev="hdc", bus="ide")
+        _sub(cdrom, "readonly")
+    _interfaces(devices, spec)
     serial = _sub(devices, "serial", type_="pty")
     if spec.serial_log:
         _sub(serial, "log", file=spec.serial_log, append="off")
@@ -78,6 +172,8 @@ def domain_xml(spec: DomainSpec) -> str:
     # The guest's balloon driver reports what it leaves unused every 10 s: metering reads the
     # memory a guest really uses from it (without it, only the host's view, the process RSS).
     _sub(balloon, "stats", period="10")
+    if passthrough:
+        _qemu_commandline(dom, passthrough)
     return etree.tostring(dom, encoding="unicode")
 
 
@@ -92,4 +188,15 @@ def volume_xml(*, name: str, capacity_gib: int, backing_path: str | None) -> str
         backing = _sub(vol, "backingStore")
         _sub(backing, "path", backing_path)
         _sub(backing, "format", type_="qcow2")
+    return etree.tostring(vol, encoding="unicode")
+
+
+def raw_volume_xml(*, name: str, size_bytes: int) -> str:
+    """A raw volume of exactly `size_bytes` (the seed ISO is uploaded into it)."""
+    vol = etree.Element("volume")
+    _sub(vol, "name", name)
+    _sub(vol, "capacity", str(size_bytes), unit="bytes")
+    _sub(vol, "allocation", "0")
+    target = _sub(vol, "target")
+    _sub(target, "format", type_="raw")
     return etree.tostring(vol, encoding="unicode")

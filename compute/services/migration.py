@@ -13,6 +13,7 @@ from compute.choices import RuntimeState, Transition, VMState
 from compute.models import Host, Operation, VirtualMachine
 from compute.services._common import _operation_begin, _transition
 from compute.services.placement import _placement_choose, _placement_refusal
+from compute.services.seed import seed_ensure, seed_path, seed_remove
 from portal.audit import audit_record
 from portal.errors import ConflictError
 from portal.models import User
@@ -81,6 +82,11 @@ def _step_preparing_target(op: Operation) -> str:
             capacity_gib=vm.flavor.disk_gib,
             backing_volume=None,
         )
+        # The migration copies writable disks only: the read-only seed must be there already,
+        # at the same path (the same pool), built again from the same inputs.
+        source = op.source_host
+        if source is not None and seed_path(vm=vm, host=source):
+            seed_ensure(vm=vm, host=target)
     return _("Disk ready on %(host)s.") % {"host": target.name}
 
 
@@ -115,6 +121,7 @@ def _step_cleaning_source(op: Operation) -> str:
     # second copy waiting to be started by mistake.
     hypervisor.remove_domain(source.uri, str(vm.uuid))
     removed = hypervisor.remove_volume(source.uri, pool=source.storage_pool, name=vm.volume_name)
+    seed_remove(vm=vm, host=source)
     return _("Source disk removed.") if removed else _("No source disk to remove.")
 
 
@@ -126,6 +133,7 @@ def _undo_migration(op: Operation) -> str:
     try:
         if hypervisor.domain_runtime_state(target.uri, str(vm.uuid)) == RuntimeState.NO_DOMAIN:
             hypervisor.remove_volume(target.uri, pool=target.storage_pool, name=vm.volume_name)
+            seed_remove(vm=vm, host=target)
     except hypervisor.HypervisorError as exc:
         return _("Removing the disk copy on %(host)s failed too (%(error)s).") % {
             "host": target.name,

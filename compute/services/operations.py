@@ -26,6 +26,7 @@ from compute.ipam import nics_release
 from compute.models import Operation, OperationStep, VirtualMachine
 from compute.services._common import _transition, operation_claim
 from compute.services.migration import _undo_migration
+from compute.services.seed import seed_remove
 from compute.services.steps import OPERATION_STEP_RUNNERS, STEP_EFFECTS, STEP_RUNNERS
 from portal.audit import audit_record
 from portal.notifications import emit
@@ -200,6 +201,7 @@ def _undo_provisioning(vm: VirtualMachine) -> str:
     try:
         hypervisor.remove_domain(vm.host.uri, str(vm.uuid))
         hypervisor.remove_volume(vm.host.uri, pool=vm.host.storage_pool, name=vm.volume_name)
+        seed_remove(vm=vm, host=vm.host)
     except hypervisor.HypervisorError as exc:
         # Keep the host so that deleting the VM retries the cleanup there.
         return _("Cleanup on the host failed too (%(error)s); delete the VM to retry.") % {

@@ -17,9 +17,10 @@ from compute.services.migration import (
     _step_preparing_target,
 )
 from compute.services.placement import placement_claim
+from compute.services.seed import seed_ensure, seed_path, seed_remove, vm_nics
 
 
-def _domain_spec(vm: VirtualMachine, disk_path: str) -> hypervisor.DomainSpec:
+def _domain_spec(vm: VirtualMachine, disk_path: str, seed: str = "") -> hypervisor.DomainSpec:
     host = vm.host
     assert host is not None
     log_dir = settings.NUAGE["SERIAL_LOG_DIR"]
@@ -36,6 +37,8 @@ def _domain_spec(vm: VirtualMachine, disk_path: str) -> hypervisor.DomainSpec:
         cmdline=vm.image.cmdline if vm.image.kind == "kernel" else "",
         serial_log=f"{log_dir}/{vm.domain_name}-serial.log",
         tenant=vm.tenant.slug,
+        seed_path=seed,
+        nics=vm_nics(vm),
     )
 
 
@@ -61,10 +64,16 @@ def _step_creating_disk(vm: VirtualMachine) -> str:
     return _("Disk %(path)s ready.") % {"path": _ensure_disk(vm)}
 
 
+def _step_preparing_seed(vm: VirtualMachine) -> str:
+    assert vm.host is not None
+    return _("Cloud-init seed %(path)s ready.") % {"path": seed_ensure(vm=vm, host=vm.host)}
+
+
 def _step_defining(vm: VirtualMachine) -> str:
     assert vm.host is not None
-    # The disk path is looked up again (cheap and idempotent) rather than stored.
-    spec = _domain_spec(vm, _ensure_disk(vm))
+    # The disk and seed paths are looked up again (cheap and idempotent) rather than stored.
+    # A VM from before seeds (an HA restart defines it again) has none and gets no CD-ROM.
+    spec = _domain_spec(vm, _ensure_disk(vm), seed_path(vm=vm, host=vm.host))
     created = hypervisor.ensure_domain_defined(vm.host.uri, spec)
     return _("Domain defined.") if created else _("Existing domain adopted.")
 
@@ -100,6 +109,7 @@ def _step_removing_disk(vm: VirtualMachine) -> str:
     if vm.host is None:
         return _("Nothing to remove.")
     removed = hypervisor.remove_volume(vm.host.uri, pool=vm.host.storage_pool, name=vm.volume_name)
+    seed_remove(vm=vm, host=vm.host)
     return _("Disk removed.") if removed else _("No disk to remove.")
 
 
@@ -113,6 +123,7 @@ OPERATION_STEP_RUNNERS: dict[str, Callable[[Operation], str]] = {
 STEP_RUNNERS: dict[str, Callable[[VirtualMachine], str]] = {
     Step.SCHEDULED: _step_scheduled,
     Step.CREATING_DISK: _step_creating_disk,
+    Step.PREPARING_SEED: _step_preparing_seed,
     Step.DEFINING: _step_defining,
     Step.STARTING: _step_starting,
     Step.STOPPING: _step_stopping,

@@ -15,7 +15,7 @@ from billing import selectors
 from billing.choices import UsageKind
 from billing.costs import forecast
 from billing.periods import day_bounds, month_bounds
-from billing.usage import LedgerEvent, Prices, total, usage_lines, usage_lines_split
+from billing.rating.python import LedgerEvent, Prices, total, usage_lines, usage_lines_split
 from tests.billing.conftest import Clock, price_list, run
 from tests.factories import FlavorFactory, VirtualMachineFactory
 
@@ -246,7 +246,7 @@ def test_finance_page_is_for_finance_and_platform_admins(world, client, role):
 def test_integer_rounding_is_the_exact_half_even_rounding():
     from fractions import Fraction
 
-    from billing.usage import MICROS_PER_HOUR, _amount, round_money
+    from billing.rating.python import MICROS_PER_HOUR, _amount, round_money
 
     rng = random.Random(11)
     cases = [

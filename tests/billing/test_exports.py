@@ -18,6 +18,7 @@ from billing import invoicing
 from billing.choices import UsageKind
 from billing.exports import Column, Table, csv_chunks, pdf_bytes, xlsx_bytes
 from billing.ledger import usage_event_record
+from billing.models import Invoice
 from tests.billing.test_invoices import OCT_1, draft, vm_running
 
 pytestmark = pytest.mark.django_db
@@ -107,7 +108,7 @@ def test_redrafting_gives_byte_identical_downloads(world, prices):
         }
 
     first = downloads()
-    invoicing.Invoice.objects.all().delete()  # a draft: gone, and built again from scratch
+    Invoice.objects.all().delete()  # a draft: gone, and built again from scratch
     second = downloads()
     for fmt in first:
         assert first[fmt] == second[fmt], fmt

@@ -12,7 +12,7 @@ from billing import invoicing, sampling, selectors, services
 from billing.choices import UsageKind
 from billing.ledger import usage_record_transition
 from billing.models import BudgetAlert, Invoice, LedgerImmutableError, UsageEvent
-from billing.usage import LedgerEvent, Prices, total, usage_lines
+from billing.rating.python import LedgerEvent, Prices, total, usage_lines
 from compute import services as compute_services
 from compute.choices import Transition, VMState
 from tests.billing.conftest import Clock
@@ -135,7 +135,7 @@ def test_replaying_every_event_and_every_periodic_job_changes_no_figure(
     invoice = Invoice.objects.get()
 
     def lines_of(invoice: Invoice) -> list[tuple[str, Decimal, Decimal]]:
-        return [(ln.description, ln.seconds, ln.amount) for ln in selectors.invoice_lines(invoice)]
+        return [(ln.description, ln.seconds, ln.amount) for ln in invoicing.invoice_lines(invoice)]
 
     invoice_lines = lines_of(invoice)
     assert invoice_lines and invoice.line_count == len(invoice_lines)

@@ -66,7 +66,7 @@ def test_running_vm_moves_with_its_disk(world, two_hosts, flavor, image):
     assert vm.runtime_state == RuntimeState.RUNNING
     assert domains(second) == {str(vm.uuid): "running"}
     assert domains(first) == {}
-    assert volumes(second) == [vm.volume_name]
+    assert volumes(second) == sorted([vm.volume_name, vm.seed_volume_name])
     assert volumes(first) == []
     op = vm.operations.get(kind=OperationKind.MIGRATE)
     assert op.status == OperationStatus.SUCCEEDED
@@ -136,8 +136,8 @@ def test_failed_migration_leaves_the_guest_running_where_it_was(world, two_hosts
     assert (vm.state, vm.host) == (VMState.RUNNING, first)
     assert domains(first) == {str(vm.uuid): "running"}
     assert str(vm.uuid) not in domains(second)
-    assert volumes(second) == []  # the disk copy prepared there was removed
-    assert volumes(first) == [vm.volume_name]
+    assert volumes(second) == []  # the disk and seed copies prepared there were removed
+    assert volumes(first) == sorted([vm.volume_name, vm.seed_volume_name])
     op = vm.operations.get(kind=OperationKind.MIGRATE)
     assert op.status == OperationStatus.FAILED
     assert "already exists" in op.error_message

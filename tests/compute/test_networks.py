@@ -506,3 +506,31 @@ def test_a_lost_provisioning_gives_its_address_back(world, settings):
     assert services.reconcile()["orphaned_states"] == 2
     assert not lost.interfaces.exists()  # it never ran: nothing holds the address
     assert stopping.interfaces.get().ip == "10.20.0.3"  # it exists on a host: it keeps it
+
+
+def test_the_seed_and_the_domain_get_the_vms_keys_and_ports(world, sim_host, flavor, image):
+    from compute.services.seed import vm_nics, vm_seed_inputs
+
+    admin = world.platform_admin
+    net = lan(admin, dns_servers=["10.20.0.1", "9.9.9.9"])
+    user_net = ipam.network_create(created_by=admin, name="usernet", kind="user")
+    NetworkGrant.objects.create(network=net, tenant=world.tenant)
+    key = ed25519_key("me@laptop")
+    vm = request_vm(world, flavor, image, ssh_public_key=key)
+    ipam.nics_allocate(vm=vm, network=user_net)
+    lan_nic, user_nic = vm.interfaces.order_by("id")
+
+    inputs = vm_seed_inputs(vm)
+    assert inputs.ssh_keys == (key,)
+    assert [(n.mac, n.mode, n.address, n.gateway, n.dns) for n in inputs.nics] == [
+        (lan_nic.mac, "static", "10.20.0.2/24", "10.20.0.1", ("10.20.0.1", "9.9.9.9")),
+        (user_nic.mac, "dhcp", "", "", ()),
+    ]
+    assert [(n.kind, n.mac, n.source, n.host_port) for n in vm_nics(vm) or ()] == [
+        ("bridge", lan_nic.mac, "br0", None),
+        ("user", user_nic.mac, "", 22000),
+    ]
+    bare = request_vm(world, flavor, image, name="web-2", env=world.production)
+    NetworkInterface.objects.unscoped().filter(vm=bare).delete()
+    assert vm_nics(bare) is None  # no port: the one default user NIC, as before
+    assert vm_seed_inputs(bare).nics == ()

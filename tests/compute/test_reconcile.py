@@ -102,7 +102,7 @@ def test_a_step_already_done_is_not_run_again(world, sim_host, flavor, image):
     services.operation_advance(operation_id=op.id)
     vm.refresh_from_db()
     assert vm.state == VMState.RUNNING
-    assert list(op.steps.values_list("status", flat=True)) == [StepStatus.DONE] * 4
+    assert list(op.steps.values_list("status", flat=True)) == [StepStatus.DONE] * 5
     assert hypervisor.domain_runtime_states(sim_host.uri) == {str(vm.uuid): "running"}
 
 

@@ -51,11 +51,12 @@ def test_development_request_is_approved_and_runs(world, sim_host, flavor, image
     assert [s.name for s in op.steps.all()] == [
         "scheduled",
         "creating_disk",
+        "preparing_seed",
         "defining",
         "starting",
     ]
     assert {s.status for s in op.steps.all()} == {StepStatus.DONE}
-    assert volumes_on(sim_host) == [vm.volume_name]
+    assert volumes_on(sim_host) == sorted([vm.volume_name, vm.seed_volume_name])
 
 
 def test_production_request_waits_for_an_approver(world, sim_host, flavor, image, run_on_commit):
@@ -287,8 +288,8 @@ def test_rerunning_a_step_adopts_what_the_first_run_made(world, sim_host, flavor
         name="web-1",
     )
     op = services.vm_approve(vm=vm, approved_by=world.approver)  # not dispatched: no commit
-    for _ in range(3):
-        services.operation_advance(operation_id=op.id)  # scheduled, disk, define
+    for _ in range(4):
+        services.operation_advance(operation_id=op.id)  # scheduled, disk, seed, define
     # The "crash": the define step's effects exist, and the same steps run again.
     from compute.models import OperationStep
 
@@ -299,4 +300,51 @@ def test_rerunning_a_step_adopts_what_the_first_run_made(world, sim_host, flavor
     vm.refresh_from_db()
     assert vm.state == VMState.RUNNING
     assert domains_on(sim_host) == [str(vm.uuid)]
-    assert volumes_on(sim_host) == [vm.volume_name]
+    assert volumes_on(sim_host) == sorted([vm.volume_name, vm.seed_volume_name])
+
+
+def test_provisioned_vm_boots_with_a_seed_holding_its_key_and_identity(
+    world, sim_host, flavor, image, run_on_commit
+):
+    import io
+
+    import pycdlib
+    import yaml
+    from lxml import etree
+
+    from compute.hypervisor.connection import get_connection
+    from compute.services.seed import seed_iso
+
+    key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBm7kH2VfYyH6n0AAAAAAAAAAAAAAAAAAAAAAAAAAAAA a@b"
+    vm = services.vm_request_create(
+        requested_by=world.member,
+        environment=world.development,
+        flavor=flavor,
+        image=image,
+        name="web-1",
+        ssh_public_key=key,
+    )
+    vm.refresh_from_db()
+    assert vm.state == VMState.RUNNING
+    step = vm.operations.get().steps.get(name="preparing_seed")
+    assert vm.seed_volume_name in step.detail
+    dom = get_connection(sim_host.uri).lookupByUUIDString(str(vm.uuid))
+    (cdrom,) = etree.fromstring(dom.XMLDesc(0)).iterfind("devices/disk[@device='cdrom']")
+    assert cdrom.find("source").get("file").endswith(vm.seed_volume_name)
+
+    iso = pycdlib.PyCdlib()
+    iso.open_fp(io.BytesIO(seed_iso(vm)))
+    try:
+
+        def read(name: str) -> dict:
+            out = io.BytesIO()
+            iso.get_file_from_iso_fp(out, rr_path=f"/{name}")
+            return yaml.safe_load(out.getvalue())
+
+        assert read("meta-data") == {"instance-id": str(vm.uuid), "local-hostname": "web-1"}
+        assert read("user-data") == {"ssh_authorized_keys": [key]}
+    finally:
+        iso.close()
+
+    services.vm_action(vm=vm, action="delete", requested_by=world.member)
+    assert volumes_on(sim_host) == []

@@ -27,7 +27,7 @@ from django.conf import settings
 from compute.choices import ImageKind
 from compute.models import Host, Image, VirtualMachine
 from compute.services import host_refresh
-from compute.tinyguest import TinyGuest, build_tiny_guest
+from compute.tinyguest import FORMAT_VERSION, TinyGuest, build_tiny_guest
 
 REPO = Path(__file__).resolve().parents[2]
 URI = "qemu:///system"
@@ -35,7 +35,9 @@ URI = "qemu:///system"
 SECOND_URI = "qemu+tcp://127.0.0.1:16510/system"
 HOST1_PEER_URI = "qemu+unix:///system?socket=/run/nuage-host1/libvirt-sock"
 POOL = "nuage"
-GUEST_DIR = Path("/var/lib/libvirt/nuage-images/tiny")  # QEMU must be able to read it
+# QEMU must be able to read it; one folder per initramfs format, so that checkouts of
+# different formats running at the same time do not rebuild each other's guest.
+GUEST_DIR = Path(f"/var/lib/libvirt/nuage-images/tiny-v{FORMAT_VERSION}")
 BOOT_TIMEOUT = 120.0  # one boot takes ~7 s; generous for a loaded 2-core CI machine
 
 # Every VM these tests create is named "it-…", so its domain is "nuage-<8 hex>-it-…". A later
@@ -51,6 +53,7 @@ REQUIRED = {
     "qemu-img": "qemu-utils",
     "unshare": "util-linux",
     "nsenter": "util-linux",
+    "dropbear": "dropbear-bin",
 }
 
 LOCK_DIR = Path("/run/lock")

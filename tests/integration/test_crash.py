@@ -61,7 +61,7 @@ def killed_queues() -> Iterator[list[str]]:
         _forget_unacked(queue)
 
 
-def test_worker_killed_while_defining_recovers_with_one_domain_and_one_disk(
+def test_worker_killed_while_defining_recovers_with_one_domain_one_disk_and_one_seed(
     world, flavor, qemu_host, tiny_image, guests: Guests, tmp_path, settings, killed_queues
 ):
     with celery_worker(
@@ -90,7 +90,8 @@ def test_worker_killed_while_defining_recovers_with_one_domain_and_one_disk(
         op = vm.operations.get()
         assert op.status == OperationStatus.RUNNING
         assert _steps(vm)["defining"] == StepStatus.RUNNING
-        assert guests.volumes(prefix) == [vm.volume_name]  # the first worker made the disk
+        # The first worker made the disk and the seed.
+        assert guests.volumes(prefix) == sorted([vm.volume_name, vm.seed_volume_name])
 
         second = Worker(
             queue=first.queue,
@@ -124,5 +125,5 @@ def test_worker_killed_while_defining_recovers_with_one_domain_and_one_disk(
     assert (op.status, op.attempts) == (OperationStatus.SUCCEEDED, 1)
     assert set(_steps(vm).values()) == {StepStatus.DONE}
     assert guests.domains(prefix) == [vm.domain_name]
-    assert guests.volumes(prefix) == [vm.volume_name]
+    assert guests.volumes(prefix) == sorted([vm.volume_name, vm.seed_volume_name])
     assert guests.dominfo(vm.domain_name)["State"] == "running"

@@ -29,7 +29,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 
 def where(uri: str, vm: VirtualMachine) -> tuple[str | None, bool]:
-    """(libvirt state name or None, volume present) for the VM on the host at `uri`."""
+    """(libvirt state name or None, disk and seed present) for the VM on the host at `uri`."""
     conn = libvirt.open(uri)
     try:
         try:
@@ -40,7 +40,11 @@ def where(uri: str, vm: VirtualMachine) -> tuple[str | None, bool]:
             shown = None
         pool = conn.storagePoolLookupByName(POOL)
         pool.refresh(0)
-        return shown, vm.volume_name in pool.listVolumes()
+        volumes = set(pool.listVolumes())
+        # The cloud-init seed travels with the disk: both are on a host, or neither.
+        disk, seed = vm.volume_name in volumes, vm.seed_volume_name in volumes
+        assert disk == seed, f"on {uri}: disk present {disk}, seed present {seed}"
+        return shown, disk
     finally:
         conn.close()
 

@@ -23,6 +23,9 @@ from tests.support.worker import Worker, celery_worker, wait_for
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 PASSWORD = "pw-for-tests"  # tests.factories.UserFactory's
+PUBLIC_KEY = (
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOk3x2G2t0pZ5s1QyQhPn6Gq3yQk8T1v0bq9x5l7m2aB alice@it"
+)
 
 
 def _login(username: str) -> APIClient:
@@ -70,6 +73,7 @@ def test_approved_vm_boots_stops_starts_and_is_deleted(
                 "environment": production.pk,
                 "flavor": flavor.pk,
                 "image": tiny_image.pk,
+                "ssh_public_key": PUBLIC_KEY,
             },
             format="json",
         )
@@ -84,7 +88,11 @@ def test_approved_vm_boots_stops_starts_and_is_deleted(
         running = _wait_state(as_alice, vm_id, VMState.RUNNING, worker)
         assert running["runtime_state"] == "running"
         assert running["host"] == qemu_host.name
-        guests.wait_booted(domain)
+        console = guests.wait_booted(domain)
+        # The guest applied the cloud-init seed that provisioning wrote for it.
+        assert "nuage-guest: hostname it-web" in console
+        assert f"nuage-guest: instance-id {vm['uuid']}" in console
+        assert "nuage-guest: 1 authorized key(s) for root" in console
         info = guests.dominfo(domain)
         assert info["State"] == "running"
         assert info["CPU(s)"] == "2"

@@ -1,6 +1,8 @@
-"""Usage and cost as a pure function of ledger events, price lists and a period.
+"""Rating, the reference: usage and cost as a pure function of ledger events, price lists and a
+period.
 
 Nothing here reads the database or the clock, so the same inputs always give the same lines.
+Every other way of valuing the ledger (billing/rating/sql.py) is held equal to this one by tests.
 
 The rule for money: every quantity is integrated exactly (microseconds, as fractions), and
 each line's amount is rounded once, to 0.01 with ROUND_HALF_EVEN (banker's rounding). Totals
@@ -65,6 +67,16 @@ class Prices:
             Resource.SNAPSHOT: self.snapshot_gib_hour,
         }
         return by_resource[resource]
+
+
+@dataclass(frozen=True)
+class VMNames:
+    """What a report shows of a VM beside its ids: its name, and those of the environment and
+    tenant of its first event."""
+
+    vm: str
+    environment: str
+    tenant: str
 
 
 @dataclass(frozen=True)

@@ -1,38 +1,45 @@
-"""Invoice lines summed by PostgreSQL from the ledger's intervals: drafting every tenant at once.
+"""Rating in PostgreSQL: the one SQL path, over the ledger's intervals, for every billable line.
 
-`billing.models.UsageInterval` is the ledger's projection (kept by a trigger on every insert):
-each stretch of a VM's life with its allocation and whether it exists and runs. One query cuts
-those stretches at the price changes and sums them per VM, flavor, price list and allocation.
-A VM with a single allocation under a flavor and price list (the usual case) then has exactly
-one CPU, one RAM, one disk and possibly one flavor line there, valued side by side on that row;
-the others are regrouped per (VM, resource, quantity, flavor, price list), the very key
-`billing.usage.usage_lines` sums its slots by, with GROUPING SETS. Python receives a line count
-and a total per tenant.
+`billing.models.UsageInterval` is the ledger's projection (kept by a trigger on every insert,
+billing/ledger.py): each stretch of a VM's life with its allocation and whether it exists and
+runs. One query cuts those stretches at the price changes and sums them per VM, flavor, price
+list and allocation. A VM with a single allocation under a flavor and price list (the usual
+case) then has exactly one CPU, one RAM, one disk and possibly one flavor line there, valued
+side by side on that row; the others are regrouped per (VM, resource, quantity, flavor, price
+list), the very key `billing.rating.python.usage_lines` sums its slots by, with GROUPING SETS.
+`summaries_sql` gives a line count and a total per tenant (a draft's header), `lines_sql` the
+lines themselves (a draft shown, exported or issued): the same query, so a header and its lines
+never disagree unless the ledger changed.
 
-Money, exactly as `billing.usage._amount`: a line's amount in cents is
+Money, exactly as `billing.rating.python._amount`: a line's amount in cents is
 unit price × quantity × hours × 100 = unit_micros × numerator × microseconds /
 (denominator × 3.6e13), where unit_micros is the price in millionths (prices have six decimals,
 so it is an integer); the integer quotient is rounded half to even on its remainder (`_cents`:
-bigint when the product fits, numeric beyond). The same cents as the Python path, line by line:
-tests/billing/test_invoice_sql.py compares them on random ledgers, where resizes within one
+bigint when the product fits, numeric beyond). The same cents as the Python reference, line by
+line: tests/billing/test_rating_sql.py compares them on random ledgers, where resizes within one
 flavor exercise the regrouping.
 
-VMs with snapshot events are left to the caller (the Python replay keeps snapshots exact).
+Only billable lines (a price list covers them) come out. VMs with snapshot events are left to
+the caller (the Python replay keeps snapshots exact): see billing/rating/lines.py.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import datetime
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from itertools import groupby
 from typing import Any
 
 from django.db import connection
 
 from billing.choices import Resource
 from billing.models import UsageInterval
-from billing.usage import Prices, resolve_periods
-from billing.usage_sql import _params
+from billing.rating.python import Prices, UsageLine, VMNames, resolve_periods
+from compute.models import VirtualMachine
+from portal.models import Environment, Tenant
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 _RANK = {resource: i for i, resource in enumerate(Resource.values)}
 # Which GROUPING SETS row is which resource: GROUPING(vcpus, ram_mib, disk_gib) is a bit mask
@@ -227,28 +234,65 @@ def _unit_params(periods: Sequence[Prices]) -> dict[str, list[int]]:
     }
 
 
+def _micros(instant: datetime) -> int:
+    """Microseconds since the epoch, exactly (the unit of the intervals' instants)."""
+    return (instant - _EPOCH) // timedelta(microseconds=1)
+
+
+def _segments(
+    periods: Sequence[Prices], start: datetime, end: datetime
+) -> list[tuple[int | None, datetime, datetime]]:
+    """[start, end) cut into the resolved price periods, gaps belonging to no list (None).
+
+    Resolved periods do not overlap, so the list covering an instant is the one containing it:
+    what `_split_by_prices` finds. Cuts inside one list's time change no line (the same slot
+    sums both halves), so one segment per list is enough.
+    """
+    segments: list[tuple[int | None, datetime, datetime]] = []
+    at = start
+    for p in periods:
+        a = max(p.effective_from, start)
+        b = end if p.effective_to is None else min(p.effective_to, end)
+        if a >= b:
+            continue
+        if at < a:
+            segments.append((None, at, a))
+        segments.append((p.id, a, b))
+        at = max(at, b)
+    if at < end:
+        segments.append((None, at, end))
+    return segments
+
+
 def _query_params(
     tenant_ids: Sequence[int],
-    price_lists: Sequence[Prices],
+    periods: Sequence[Prices],
     *,
     start: datetime,
     end: datetime,
     skip_vm_ids: Sequence[int],
 ) -> dict[str, Any]:
+    """The query's parameters for resolved `periods` (`resolve_periods`)."""
     if connection.vendor != "postgresql":
-        raise RuntimeError("Invoice lines in SQL need PostgreSQL.")
+        raise RuntimeError("Rating in SQL needs PostgreSQL.")
     if start.tzinfo is None or end.tzinfo is None:
         raise ValueError("The period's bounds must be timezone-aware.")
     if end <= start:
         raise ValueError("The period must end after it starts.")
-    periods = resolve_periods(price_lists)
+    segments = _segments(periods, start, end)
     return {
-        **_params(tenant_ids, periods, start=start, end=end, skip_vm_ids=skip_vm_ids),
+        "tenants": list(tenant_ids),
+        "skip": list(skip_vm_ids),
+        "start_us": _micros(start),
+        "end_us": _micros(end),
+        "price_ids": [s[0] for s in segments],
+        "froms": [_micros(s[1]) for s in segments],
+        "tos": [_micros(s[2]) for s in segments],
         **_unit_params(periods),
     }
 
 
-def draft_summaries_sql(
+def summaries_sql(
     tenant_ids: Sequence[int],
     price_lists: Sequence[Prices],
     *,
@@ -257,8 +301,9 @@ def draft_summaries_sql(
     skip_vm_ids: Sequence[int] = (),
 ) -> dict[int, tuple[int, Decimal]]:
     """Tenant id -> (number of billable lines, their total) over [start, end), for the tenants
-    with at least one line; VMs in `skip_vm_ids` left out."""
-    params = _query_params(tenant_ids, price_lists, start=start, end=end, skip_vm_ids=skip_vm_ids)
+    with at least one line; VMs in `skip_vm_ids` left out. The count and sum of `lines_sql`."""
+    periods = resolve_periods(price_lists)
+    params = _query_params(tenant_ids, periods, start=start, end=end, skip_vm_ids=skip_vm_ids)
     with connection.cursor() as cursor:
         cursor.execute(_sql(_SUMMARY_SQL, which="allocations > 1"), params)
         return {
@@ -272,7 +317,21 @@ def draft_summaries_sql(
 LineRow = tuple[int, int, int, int, int, int | None, int, int, int, int, int, int]
 
 
-def draft_line_rows_sql(
+def _line_rows(
+    tenant_ids: Sequence[int],
+    periods: Sequence[Prices],
+    *,
+    start: datetime,
+    end: datetime,
+    skip_vm_ids: Sequence[int],
+) -> list[LineRow]:
+    params = _query_params(tenant_ids, periods, start=start, end=end, skip_vm_ids=skip_vm_ids)
+    with connection.cursor() as cursor:
+        cursor.execute(_sql(_ROWS_SQL, which="TRUE"), params)
+        return [tuple(int(v) if v is not None else None for v in row) for row in cursor.fetchall()]  # type: ignore[misc]
+
+
+def line_rows_sql(
     tenant_ids: Sequence[int],
     price_lists: Sequence[Prices],
     *,
@@ -280,8 +339,91 @@ def draft_line_rows_sql(
     end: datetime,
     skip_vm_ids: Sequence[int] = (),
 ) -> list[LineRow]:
-    """The lines `draft_summaries_sql` counts and sums, one row each, in invoice order."""
-    params = _query_params(tenant_ids, price_lists, start=start, end=end, skip_vm_ids=skip_vm_ids)
+    """The lines `summaries_sql` counts and sums, one row each, in invoice order."""
+    periods = resolve_periods(price_lists)
+    return _line_rows(tenant_ids, periods, start=start, end=end, skip_vm_ids=skip_vm_ids)
+
+
+# The VM's name and those of the environment and tenant of its first event (every interval of a
+# VM carries that environment and tenant).
+_NAMES_SQL = """
+SELECT DISTINCT ON (i.vm_id) i.vm_id, i.environment_id, vm.name, env.name, tenant.slug
+FROM {intervals} i
+JOIN {vms} vm ON vm.id = i.vm_id
+JOIN {environments} env ON env.id = i.environment_id
+JOIN {tenants} tenant ON tenant.id = i.tenant_id
+WHERE i.vm_id = ANY(%(vms)s::bigint[])
+ORDER BY i.vm_id
+"""
+
+
+def _names(vm_ids: list[int]) -> dict[int, tuple[int, VMNames]]:
+    quote = connection.ops.quote_name
+    sql = _NAMES_SQL.format(
+        intervals=quote(UsageInterval._meta.db_table),
+        vms=quote(VirtualMachine._meta.db_table),
+        environments=quote(Environment._meta.db_table),
+        tenants=quote(Tenant._meta.db_table),
+    )
     with connection.cursor() as cursor:
-        cursor.execute(_sql(_ROWS_SQL, which="TRUE"), params)
-        return [tuple(int(v) if v is not None else None for v in row) for row in cursor.fetchall()]  # type: ignore[misc]
+        cursor.execute(sql, {"vms": vm_ids})
+        return {
+            vm_id: (environment_id, VMNames(vm, environment, tenant))
+            for vm_id, environment_id, vm, environment, tenant in cursor.fetchall()
+        }
+
+
+class _Instants(dict[int, datetime]):
+    """Microseconds since the epoch as datetimes, each made once (lines share most bounds:
+    the period's, the price change's, a VM's creation)."""
+
+    def __missing__(self, micros: int) -> datetime:
+        value = self[micros] = _EPOCH + timedelta(microseconds=micros)
+        return value
+
+
+def lines_sql(
+    tenant_ids: Sequence[int],
+    price_lists: Sequence[Prices],
+    *,
+    start: datetime,
+    end: datetime,
+    skip_vm_ids: Sequence[int] = (),
+) -> Iterator[tuple[VMNames, list[UsageLine]]]:
+    """Per VM of these tenants (but `skip_vm_ids`), in (tenant, VM) order: its billable lines
+    over [start, end), exactly the Python replay's lines that a price list covers, with the
+    names a report shows. VMs without any billable line are left out."""
+    periods = resolve_periods(price_lists)
+    prices_by_id = {p.id: p for p in periods}
+    rows = _line_rows(tenant_ids, periods, start=start, end=end, skip_vm_ids=skip_vm_ids)
+    names = _names(sorted({row[1] for row in rows}))
+    resources = list(Resource)  # the members, as the Python replay gives them
+    quantities: dict[tuple[int, int], Decimal] = {}
+    instants = _Instants()
+    for vm_id, vm_rows in groupby(rows, key=lambda row: row[1]):
+        environment_id, vm_names = names[vm_id]
+        lines = []
+        for row in vm_rows:
+            tenant_id, _vm, rank, qn, qd, flavor_id, price_id, _unit, micros, a, b, cents = row
+            resource = resources[rank]
+            quantity = quantities.get((qn, qd))
+            if quantity is None:
+                quantity = quantities[qn, qd] = Decimal(qn) / Decimal(qd)
+            lines.append(
+                UsageLine(
+                    vm_id=vm_id,
+                    tenant_id=tenant_id,
+                    environment_id=environment_id,
+                    resource=resource,
+                    quantity=quantity,
+                    flavor_id=flavor_id,
+                    price_list_id=price_id,
+                    # The list's own Decimal, as the Python replay gives it.
+                    unit_price=prices_by_id[price_id].unit_price(resource, flavor_id),
+                    seconds=Decimal(micros) / 1_000_000,
+                    start=instants[a],
+                    end=instants[b],
+                    amount=Decimal(cents).scaleb(-2),
+                )
+            )
+        yield vm_names, lines

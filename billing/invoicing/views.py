@@ -17,7 +17,7 @@ from django.views.decorators.http import require_POST
 
 from billing import exports, invoicing, selectors
 from billing.choices import InvoiceKind, InvoiceStatus
-from billing.invoice_forms import InvoiceDraftForm, InvoiceFilterForm, UsageDownloadForm
+from billing.invoicing.forms import InvoiceDraftForm, InvoiceFilterForm, UsageDownloadForm
 from billing.models import Invoice
 from billing.periods import month_bounds
 from portal.errors import ConflictError
@@ -50,7 +50,7 @@ def _report(request: HttpRequest, exc: Exception) -> None:
 @login_required
 def invoice_list(request: HttpRequest) -> HttpResponse:
     user = _user(request)
-    tenants = selectors.invoice_tenant_choices(fetched_by=user)
+    tenants = invoicing.invoice_tenant_choices(fetched_by=user)
     if not tenants.exists() and not _manages(user):
         raise PermissionDenied(_("Invoices are for finance, platform admins and tenant admins."))
     year, month = _last_month()
@@ -120,7 +120,7 @@ def _filtered(
         initial={"tenant": chosen},
         auto_id="filter-%s",
     )
-    invoices = selectors.invoice_list(fetched_by=_user(request))
+    invoices = invoicing.invoice_list(fetched_by=_user(request))
     if filters.is_valid():
         data = filters.cleaned_data
         tenant = data["tenant"] if "tenant" in request.GET else chosen
@@ -140,7 +140,7 @@ def invoice_list_download(request: HttpRequest, fmt: str) -> HttpResponseBase:
     if fmt not in exports.FORMATS:
         raise Http404
     user = _user(request)
-    tenants = selectors.invoice_tenant_choices(fetched_by=user)
+    tenants = invoicing.invoice_tenant_choices(fetched_by=user)
     if not tenants.exists() and not _manages(user):
         raise PermissionDenied(_("Invoices are for finance, platform admins and tenant admins."))
     filters, invoices = _filtered(request, tenants)
@@ -156,7 +156,7 @@ def invoice_list_download(request: HttpRequest, fmt: str) -> HttpResponseBase:
 
 
 def _visible(request: HttpRequest, pk: int) -> Invoice:
-    return get_object_or_404(selectors.invoice_list(fetched_by=_user(request)), pk=pk)
+    return get_object_or_404(invoicing.invoice_list(fetched_by=_user(request)), pk=pk)
 
 
 @login_required
@@ -164,7 +164,7 @@ def invoice_detail(request: HttpRequest, pk: int) -> HttpResponse:
     invoice = _visible(request, pk)
     manages = _manages(_user(request))
     credited_by = invoice.credit_notes.first()
-    lines = selectors.invoice_lines(invoice)
+    lines = invoicing.invoice_lines(invoice)
     stale = invoice.status == InvoiceStatus.DRAFT and (
         len(lines) != invoice.line_count or sum(ln.amount for ln in lines) != invoice.total
     )
@@ -231,7 +231,7 @@ def invoice_download(request: HttpRequest, pk: int, fmt: str) -> HttpResponseBas
     if fmt not in exports.FORMATS:
         raise Http404
     invoice = _visible(request, pk)
-    table = exports.invoice_table(invoice, selectors.invoice_lines(invoice))
+    table = exports.invoice_table(invoice, invoicing.invoice_lines(invoice))
     return exports.export_response(table, fmt=fmt, filename=exports.invoice_filename(invoice))
 
 

@@ -3,16 +3,16 @@
 A draft is a pure function of the ledger, the price lists and the tenant's month, so it stores
 only its header (line count and total): its lines are computed from the ledger whenever it is
 shown or exported, the same lines in the same order every time. Drafting every tenant's month
-is then one query over the ledger's intervals on PostgreSQL (billing/invoice_sql.py), and when
-nothing changed nothing is written. Issuing computes the lines once more, refuses if they are
-not those of the draft as built (or as reviewed, when the reviewer's digest is given), writes
-them and freezes the invoice; the only correction of an issued invoice is a credit note that
+is then one query over the ledger's intervals on PostgreSQL (billing/rating/sql.py), and when
+nothing changed nothing is written. Issuing computes the lines once more with the engine that
+counted the header (billing/rating/lines.py), refuses if they are not those of the draft as
+built (or as reviewed, when the reviewer's digest is given), writes them and freezes the
+invoice; the only correction of an issued invoice is a credit note that
 reverses it line by line, optionally followed by a fresh draft.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -20,26 +20,19 @@ from datetime import datetime
 from decimal import Decimal
 from itertools import chain
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
-from django.utils import timezone, translation
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from billing.choices import RESOURCE_UNITS, InvoiceKind, InvoiceStatus, Resource
-from billing.invoice_sql import draft_summaries_sql
-from billing.models import Invoice, InvoiceLine, InvoiceNumberSequence
+from billing.choices import InvoiceKind, InvoiceStatus
+from billing.invoicing.lines import LINE_FIELDS, draft_lines, lines_digest
+from billing.invoicing.numbering import invoice_number_allocate
+from billing.invoicing.selectors import invoice_lines
+from billing.models import Invoice, InvoiceLine
 from billing.periods import month_bounds, month_of
-from billing.selectors import (
-    VMNames,
-    billing_currency,
-    invoice_lines,
-    prices_for_period,
-    usage_lines_of_tenants,
-)
-from billing.usage import UsageLine
-from billing.usage_sql import snapshot_vm_ids
-from compute.models import Flavor
+from billing.rating.lines import billable_summaries
+from billing.selectors import billing_currency
 from portal.audit import audit_entry, audit_record, audit_record_many
 from portal.bulk import copy_insert
 from portal.errors import ConflictError
@@ -47,34 +40,6 @@ from portal.models import Tenant, User
 from portal.permissions import Perm, require_platform_perm
 
 ZERO = Decimal("0.00")
-NUMBER_PREFIX = "NU"
-
-
-@dataclass(frozen=True)
-class DraftLine:
-    """An invoice line before it is stored; its fields in InvoiceLine's column order."""
-
-    vm_id: int | None
-    vm_name: str
-    environment_name: str
-    resource: str
-    unit: str
-    flavor_name: str
-    quantity: Decimal
-    price_list_id: int | None
-    unit_price: Decimal | None
-    seconds: Decimal
-    start: datetime
-    end: datetime
-    amount: Decimal
-    description: str
-
-    def values(self) -> tuple[object, ...]:
-        # dataclasses.astuple deep-copies every field: ten times slower, on every line.
-        return tuple(getattr(self, name) for name in LINE_FIELDS)
-
-
-LINE_FIELDS = tuple(DraftLine.__dataclass_fields__)
 HEADER_FIELDS = (
     "tenant_name",
     "timezone",
@@ -84,109 +49,6 @@ HEADER_FIELDS = (
     "total",
     "line_count",
 )
-
-
-def lines_digest(lines: list[DraftLine]) -> str:
-    """A digest of a draft's lines, in order: equal lines give an equal digest. The draft page
-    sends it with "issue", so that what is issued is exactly what was reviewed."""
-    h = hashlib.sha256()
-    for line in lines:
-        h.update("\x1f".join(map(repr, line.values())).encode())
-        h.update(b"\x1e")
-    return h.hexdigest()
-
-
-def as_draft_lines(lines: Iterable[InvoiceLine]) -> list[DraftLine]:
-    """Lines as `invoice_lines` gives them, back as draft lines (to digest what is shown)."""
-    return [DraftLine(**{name: getattr(line, name) for name in LINE_FIELDS}) for line in lines]
-
-
-def _plain_number(value: Decimal) -> str:
-    text = format(value.normalize(), "f")
-    return text
-
-
-def _draft_line(
-    names: VMNames, line: UsageLine, labels: dict[str, str], flavors: dict[int, str]
-) -> DraftLine:
-    flavor_name = flavors.get(line.flavor_id, "") if line.flavor_id is not None else ""
-    what = labels[line.resource]
-    if line.resource == Resource.FLAVOR:
-        what = f"{what} {flavor_name}"
-    quantity = f"{_plain_number(line.quantity)} {RESOURCE_UNITS[line.resource]}"
-    return DraftLine(
-        vm_id=line.vm_id,
-        vm_name=names.vm,
-        environment_name=names.environment,
-        resource=line.resource,
-        unit=RESOURCE_UNITS[line.resource],
-        flavor_name=flavor_name,
-        quantity=line.quantity,
-        price_list_id=line.price_list_id,
-        unit_price=line.unit_price,
-        seconds=line.seconds,
-        start=line.start,
-        end=line.end,
-        amount=line.amount,
-        description=f"{names.vm} ({names.environment}): {what}, {quantity}"[:300],
-    )
-
-
-def _draft_lines_by_tenant(
-    tenant_ids: Iterable[int], *, start: datetime, end: datetime, vm_ids: list[int] | None = None
-) -> dict[int, list[DraftLine]]:
-    """Billable lines (a price list covered them) per tenant, from one scan of the ledger; only
-    those of `vm_ids` when given."""
-    flavors = dict(Flavor.objects.values_list("pk", "name"))
-    out: dict[int, list[DraftLine]] = defaultdict(list)
-    # Descriptions are stored, so they are written in one language whoever drafts.
-    with translation.override(settings.LANGUAGE_CODE):
-        labels = {value: str(label) for value, label in Resource.choices}
-        for names, lines in usage_lines_of_tenants(tenant_ids, start=start, end=end, vm_ids=vm_ids):
-            for line in lines:
-                if line.price_list_id is not None:
-                    out[line.tenant_id].append(_draft_line(names, line, labels, flavors))
-    return out
-
-
-def draft_lines(invoice: Invoice) -> list[DraftLine]:
-    """The lines of a draft as the ledger gives them now, in order (a draft stores none)."""
-    lines = _draft_lines_by_tenant(
-        [invoice.tenant_id], start=invoice.period_start, end=invoice.period_end
-    )
-    return lines.get(invoice.tenant_id, [])
-
-
-def _summaries(
-    tenant_ids: list[int], *, start: datetime, end: datetime
-) -> dict[int, tuple[int, Decimal]]:
-    """Tenant id -> (line count, total) of its billable lines, for tenants with any.
-
-    On PostgreSQL one query sums the ledger's intervals for every tenant (billing/invoice_sql.py)
-    and VMs with snapshots are replayed in Python; elsewhere the Python replay does it all.
-    Both give the counts and totals of `_draft_lines_by_tenant`.
-    """
-    if connection.vendor != "postgresql" or not settings.NUAGE.get("USAGE_SQL", True):
-        python_ids, summed = None, {}
-    else:
-        python_ids = snapshot_vm_ids(tenant_ids, end=end)
-        summed = draft_summaries_sql(
-            tenant_ids,
-            prices_for_period(start=start, end=end),
-            start=start,
-            end=end,
-            skip_vm_ids=python_ids,
-        )
-        if not python_ids:
-            return summed
-    replayed = _draft_lines_by_tenant(tenant_ids, start=start, end=end, vm_ids=python_ids)
-    for tenant_id, lines in replayed.items():
-        count, amount = summed.get(tenant_id, (0, ZERO))
-        summed[tenant_id] = (
-            count + len(lines),
-            amount + sum((line.amount for line in lines), ZERO),
-        )
-    return summed
 
 
 def invoice_period(
@@ -400,7 +262,7 @@ def invoice_draft(
     [(invoice, changed)] = _write_drafts(
         period=period,
         tenants=[locked],
-        summaries=_summaries([locked.pk], start=start, end=end),
+        summaries=billable_summaries([locked.pk], start=start, end=end),
         drafted_by=drafted_by,
         remote_addr=remote_addr,
         create_empty=True,
@@ -438,7 +300,9 @@ def invoices_draft_due(*, now: datetime | None = None) -> list[Invoice]:
             results = _write_drafts(
                 period=period,
                 tenants=todo,
-                summaries=_summaries([t.pk for t in todo], start=period.start, end=period.end),
+                summaries=billable_summaries(
+                    [t.pk for t in todo], start=period.start, end=period.end
+                ),
                 drafted_by=None,
                 remote_addr=None,
                 create_empty=False,
@@ -447,21 +311,9 @@ def invoices_draft_due(*, now: datetime | None = None) -> list[Invoice]:
     return written
 
 
-def _allocate_number(year: int) -> str:
-    """The next number of the year, under the year's row lock: concurrent issues queue here,
-    and a rolled-back issue gives its number back with the rest of its transaction."""
-    InvoiceNumberSequence.objects.bulk_create(
-        [InvoiceNumberSequence(year=year)], ignore_conflicts=True
-    )
-    sequence = InvoiceNumberSequence.objects.select_for_update().get(year=year)
-    sequence.last += 1
-    sequence.save(update_fields=["last"])
-    return f"{NUMBER_PREFIX}-{year:04d}-{sequence.last:06d}"
-
-
 def _issue(invoice: Invoice, issued_by: User | None) -> None:
     now = timezone.now()
-    invoice.number = _allocate_number(timezone.localdate(now).year)
+    invoice.number = invoice_number_allocate(timezone.localdate(now).year)
     invoice.status = InvoiceStatus.ISSUED
     invoice.issued_at = now
     invoice.issued_by = issued_by
