@@ -1,5 +1,12 @@
-# The Nuage app image: web (gunicorn), Celery worker and beat all run from it.
+# The Nuage app image: web (gunicorn), the console proxy (uvicorn), Celery worker and beat all
+# run from it.
 # Debian 12 (bookworm) like the development machines, so libvirt-python builds against libvirt 9.
+
+# The consoles' browser libraries (xterm.js, noVNC) from package-lock.json.
+FROM node:20-bookworm-slim AS assets
+WORKDIR /src
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
 
 FROM python:3.11-slim-bookworm AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
@@ -29,6 +36,7 @@ RUN apt-get update \
 COPY --from=build /opt/venv /opt/venv
 WORKDIR /app
 COPY . .
+COPY --from=assets /src/node_modules ./node_modules
 # collectstatic reads settings, which refuse to load without a key; this one is never used
 # to sign anything.
 RUN SECRET_KEY=collectstatic-only-placeholder python manage.py collectstatic --no-input -v0

@@ -40,3 +40,4 @@ bench: install services
 	$(PY) bench/sampling.py
 	$(PY) bench/invoices.py
 	$(PY) bench/export_csv.py
+	$(PY) bench/console.py

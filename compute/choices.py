@@ -307,3 +307,10 @@ HOST_STATUS_COLOURS: dict[str, str] = {
     HostStatus.DOWN: "red",
     HostStatus.DISABLED: "amber",
 }
+
+
+class ConsoleKind(models.TextChoices):
+    """The two ways into a running VM from the browser."""
+
+    SERIAL = "serial", _("Serial console")
+    VNC = "vnc", _("Graphical console")

@@ -21,6 +21,7 @@ from django.utils.translation import gettext_lazy as _
 
 from compute.choices import (
     STATE_COLOURS,
+    ConsoleKind,
     DomainType,
     DrsMode,
     HostStatus,
@@ -667,3 +668,25 @@ class NetworkInterface(models.Model):
         if self.host_port is not None:
             return f"127.0.0.1:{self.host_port}"
         return self.ip or ""
+
+
+class ConsoleToken(models.Model):
+    """A one-time ticket to open one console session on one VM, for one user, for 30 s.
+
+    Only a digest of the ticket is kept: the ticket itself travels once, from the console page
+    to the browser and back in the websocket's address.
+    """
+
+    digest = models.CharField(max_length=64, unique=True)
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
+    vm = models.ForeignKey(VirtualMachine, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=8, choices=ConsoleKind.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["expires_at"], name="console_token_expires")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} console of VM {self.vm_id} for user {self.user_id}"

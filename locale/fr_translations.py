@@ -1038,3 +1038,34 @@ FR.update(
         "Cloud-init seed %(path)s ready.": "Amorce cloud-init %(path)s prête.",
     }
 )
+
+# Browser consoles (serial and graphical).
+FR.update(
+    {
+        "Serial console": "Console série",
+        "Graphical console": "Console graphique",
+        "Consoles": "Consoles",
+        "Your account is disabled.": "Votre compte est désactivé.",
+        "No such VM.": "Cette VM n’existe pas.",
+        "Your role in this tenant does not allow opening this VM's console.": "Votre rôle dans ce locataire ne permet pas d’ouvrir la console de cette VM.",
+        "%(name)s is not running: its console is available while it runs.": "%(name)s n’est pas en marche : sa console est disponible quand elle tourne.",
+        "Your account no longer exists.": "Votre compte n’existe plus.",
+        "Unknown console kind.": "Type de console inconnu.",
+        "This console link is not valid.": "Ce lien de console n’est pas valide.",
+        "This console link was issued to another user.": "Ce lien de console a été émis pour un autre utilisateur.",
+        "This console link was already used: reload the page to open a new session.": "Ce lien de console a déjà servi : rechargez la page pour ouvrir une nouvelle session.",
+        "This console link has expired: reload the page to open a new session.": "Ce lien de console a expiré : rechargez la page pour ouvrir une nouvelle session.",
+        "Log in to open a console.": "Connectez-vous pour ouvrir une console.",
+        "The serial console closed: the VM stopped or its host went away.": "La console série s’est fermée : la VM s’est arrêtée ou son hôte ne répond plus.",
+        "This VM was created without a graphical console.": "Cette VM a été créée sans console graphique.",
+        "The graphical console closed: the VM stopped or its host went away.": "La console graphique s’est fermée : la VM s’est arrêtée ou son hôte ne répond plus.",
+        "The console cannot be opened": "La console ne peut pas être ouverte",
+        "Connected.": "Connecté.",
+        "The console could not be opened (the link may have expired or been used). Reload the page to try again.": "La console n’a pas pu être ouverte (le lien a peut-être expiré ou déjà servi). Rechargez la page pour réessayer.",
+        "The console session ended": "La session de console est terminée",
+        "Connecting…": "Connexion…",
+        "The guest prints nothing until it has something to say: press Enter for a prompt.": "L’invité n’affiche rien tant qu’il n’a rien à dire : appuyez sur Entrée pour obtenir une invite.",
+        "Paste text into the console": "Coller du texte dans la console",
+        "Send": "Envoyer",
+    }
+)

@@ -87,6 +87,8 @@ if OIDC_ENABLED:
 
 ROOT_URLCONF = "portal.urls"
 WSGI_APPLICATION = "portal.wsgi.application"
+# uvicorn serves this: the site and the consoles' websockets (no channel layer is needed).
+ASGI_APPLICATION = "portal.asgi.application"
 AUTH_USER_MODEL = "portal.User"
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "ui:vm-list"
@@ -152,7 +154,19 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATICFILES_DIRS = [BASE_DIR / "static"]
+STATICFILES_DIRS: list[Path | tuple[str, Path]] = [BASE_DIR / "static"]
+# Browser libraries from the npm registry (package.json; scripts/bootstrap.sh runs `npm ci`),
+# served from node_modules under static/vendor/, never committed.
+_NODE_MODULES = BASE_DIR / "node_modules"
+STATICFILES_DIRS += [
+    (prefix, _NODE_MODULES / sub)
+    for prefix, sub in (
+        ("vendor/xterm", "@xterm/xterm"),
+        ("vendor/xterm-addon-fit", "@xterm/addon-fit"),
+        ("vendor/novnc", "@novnc/novnc"),
+    )
+    if (_NODE_MODULES / sub).is_dir()
+]
 STATIC_ROOT = BASE_DIR / "staticfiles"
 # Without collectstatic (demo, tests) WhiteNoise serves straight from the app folders.
 WHITENOISE_USE_FINDERS = True
@@ -315,6 +329,15 @@ NUAGE = {
     # Host TCP ports forwarded to the SSH of guests on `user` networks ("first-last"); each live
     # NIC holds one, bound on the libvirt host's loopback.
     "USER_NET_PORTS": env("NUAGE_USER_NET_PORTS", default="22000-22999"),
+    # Browser consoles: seconds between two checks that an open session may go on (the user
+    # still may use the VM, the VM still runs).
+    "CONSOLE_CHECK_SECONDS": env.float("NUAGE_CONSOLE_CHECK_SECONDS", default=2.0),
+    # How long a VM's serial console stream stays open after its last tab closed (a reload or a
+    # new tab then answers at once; QEMU notices a newly opened console within a second only).
+    "CONSOLE_LINGER_SECONDS": env.float("NUAGE_CONSOLE_LINGER_SECONDS", default=30.0),
+    # Where browsers open the consoles' websockets (ws:// or wss://, no path): a separate
+    # uvicorn process in production; empty = the site's own address (the demo's one server).
+    "CONSOLE_URL": env("NUAGE_CONSOLE_URL", default="").rstrip("/"),
 }
 if NUAGE["PLACEMENT_MODE"] not in ("spread", "pack"):
     raise ImproperlyConfigured("NUAGE_PLACEMENT_MODE must be 'spread' or 'pack'.")

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Install what Nuage needs and is missing: Debian packages (as root) and the Python venv.
+# Install what Nuage needs and is missing: Debian packages (as root), the Python venv and the
+# browser libraries (npm).
 # Usage: scripts/bootstrap.sh demo|test    (test adds the services, QEMU and Chromium)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,6 +12,9 @@ full=(postgresql redis-server libvirt-daemon-system libvirt-clients qemu-system-
       dropbear-bin)
 want=("${base[@]}")
 [ "$mode" = test ] && want+=("${full[@]}")
+# node and npm (the consoles' browser libraries): Debian's, unless an npm is already there
+# (NodeSource's nodejs package brings its own and conflicts with Debian's npm).
+command -v npm >/dev/null 2>&1 || want+=(nodejs npm)
 
 missing=()
 for pkg in "${want[@]}"; do
@@ -42,4 +46,13 @@ if [ ! -e "$stamp" ]; then
   .venv/bin/pip install -q -e ".[dev]"
   rm -f .venv/.stamp-*
   touch "$stamp"
+fi
+
+# Browser libraries of the consoles (xterm.js, noVNC) from package-lock.json, served as static
+# files from node_modules; reinstalled only when the lock file changes.
+npm_stamp=node_modules/.stamp-$(sha256sum package-lock.json | cut -c1-16)
+if [ ! -e "$npm_stamp" ]; then
+  echo "==> npm ci (console libraries)"
+  npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
+  touch "$npm_stamp"
 fi

@@ -31,4 +31,8 @@ trap cleanup EXIT INT TERM
 echo
 echo "Nuage is at http://$addr/  (API docs: http://$addr/api/docs/)  — Ctrl-C stops it."
 echo "Worker log: var/worker.log"
-$PY manage.py runserver --noreload "$addr"
+# uvicorn serves the site and the consoles' websockets (ASGI); WhiteNoise the static files.
+web_host=${addr%:*}
+web_port=${addr##*:}
+.venv/bin/uvicorn portal.asgi:application --host "$web_host" --port "$web_port" --ws wsproto \
+  --log-level warning --no-access-log

@@ -15,7 +15,17 @@ import polib
 
 REPO = Path(__file__).resolve().parents[1]
 PO = REPO / "locale" / "fr" / "LC_MESSAGES" / "django.po"
-IGNORED = [".venv", "tests", "bench", "docker", "var", "scripts", "locale", "staticfiles"]
+IGNORED = [
+    ".venv",
+    "tests",
+    "bench",
+    "docker",
+    "var",
+    "scripts",
+    "locale",
+    "staticfiles",
+    "node_modules",
+]
 
 
 def main() -> int:

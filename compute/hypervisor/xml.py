@@ -73,6 +73,8 @@ class DomainSpec:
     seed_path: str = ""
     # None: one user-networking NIC without a MAC or port forward (what every VM had before).
     nics: tuple[NicSpec, ...] | None = None
+    # Set: a VNC display on the host's loopback, behind this password (at most 8 characters).
+    vnc_password: str = ""
 
 
 def _sub(parent: etree._Element, tag: str, text: str | None = None, **attrs: str) -> etree._Element:
@@ -168,6 +170,15 @@ def domain_xml(spec: DomainSpec) -> str:
     _sub(serial, "target", port="0")
     console = _sub(devices, "console", type_="pty")
     _sub(console, "target", type_="serial", port="0")
+    if spec.vnc_password:
+        _sub(
+            devices,
+            "graphics",
+            type_="vnc",
+            autoport="yes",
+            listen="127.0.0.1",
+            passwd=spec.vnc_password,
+        )
     balloon = _sub(devices, "memballoon", model="virtio")
     # The guest's balloon driver reports what it leaves unused every 10 s: metering reads the
     # memory a guest really uses from it (without it, only the host's view, the process RSS).

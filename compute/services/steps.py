@@ -9,6 +9,7 @@ from django.utils.translation import gettext as _
 
 from compute import hypervisor
 from compute.choices import Step
+from compute.console import console_vnc_password
 from compute.models import Operation, VirtualMachine
 from compute.services.migration import (
     _migration_switch_host,
@@ -39,6 +40,7 @@ def _domain_spec(vm: VirtualMachine, disk_path: str, seed: str = "") -> hypervis
         tenant=vm.tenant.slug,
         seed_path=seed,
         nics=vm_nics(vm),
+        vnc_password=console_vnc_password(vm.uuid) if host.domain_type == "qemu" else "",
     )
 
 
