@@ -276,6 +276,19 @@ class RecommendationStatus(models.TextChoices):
     STALE = "stale", _("Stale")
 
 
+class NetworkKind(models.TextChoices):
+    """How a network's NICs reach the world (libvirt interface types)."""
+
+    # A host bridge on the datacentre's LAN: guests are on the LAN, addresses from its subnet.
+    BRIDGE = "bridge", _("Bridge to a host LAN")
+    # A libvirt network with NAT to the host's uplink.
+    NAT = "nat", _("NAT (libvirt network)")
+    # A libvirt network with no way out: guests see each other only.
+    ISOLATED = "isolated", _("Isolated (libvirt network)")
+    # QEMU user-mode networking: no address to manage; SSH through a forwarded host port.
+    USER = "user", _("User mode (port forward)")
+
+
 class HostStatus(models.TextChoices):
     """A host as placement, DRS, maintenance and the UI see it (`compute.models.host_status`)."""
 

@@ -9,10 +9,12 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
 from compute import selectors
-from compute.models import DrsSettings, Flavor, Image
-from portal.models import Environment, User
+from compute.choices import NetworkKind
+from compute.models import DrsSettings, Flavor, Image, Network
+from portal.models import Environment, KeyPair, User
 from portal.permissions import Perm, has_perm
-from portal.selectors import environment_list
+from portal.selectors import environment_list, keypair_list
+from portal.sshkeys import validate_public_key
 
 
 class VMRequestForm(forms.Form):
@@ -30,10 +32,26 @@ class VMRequestForm(forms.Form):
         label=gettext_lazy("Name"),
         help_text=gettext_lazy("Lowercase letters, digits and hyphens, unique in the tenant."),
     )
+    key_pairs: forms.ModelMultipleChoiceField[KeyPair] = forms.ModelMultipleChoiceField(
+        queryset=KeyPair.objects.none(),
+        required=False,
+        label=gettext_lazy("Key pairs"),
+        widget=forms.CheckboxSelectMultiple,
+        help_text=gettext_lazy("Your SSH keys the VM lets in as root."),
+    )
     ssh_public_key = forms.CharField(
         required=False,
-        label=gettext_lazy("SSH public key"),
+        max_length=16 * 1024,
+        label=gettext_lazy("Other SSH public key"),
         widget=forms.Textarea(attrs={"rows": 3}),
+        validators=[validate_public_key],
+        help_text=gettext_lazy("One line such as ssh-ed25519 AAAA… you@laptop."),
+    )
+    network: forms.ModelChoiceField[Network] = forms.ModelChoiceField(
+        queryset=Network.objects.none(),
+        required=False,
+        label=gettext_lazy("Network"),
+        empty_label=gettext_lazy("The environment's default"),
     )
 
     def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
@@ -47,6 +65,17 @@ class VMRequestForm(forms.Form):
         self.fields["flavor"].queryset = selectors.flavor_list(fetched_by=user)  # type: ignore[attr-defined]
         self.fields["image"].queryset = selectors.image_list(fetched_by=user)  # type: ignore[attr-defined]
         self.fields["environment"].label_from_instance = _environment_label  # type: ignore[attr-defined]
+        self.fields["key_pairs"].queryset = keypair_list(fetched_by=user)  # type: ignore[attr-defined]
+        self.fields["key_pairs"].label_from_instance = (  # type: ignore[attr-defined]
+            lambda kp: f"{kp.name} ({kp.key_type}, {kp.fingerprint})"
+        )
+        self.fields["network"].queryset = selectors.network_list(fetched_by=user)  # type: ignore[attr-defined]
+        self.fields["network"].label_from_instance = _network_label  # type: ignore[attr-defined]
+
+
+def _network_label(network: Network) -> str:
+    where = network.subnet or NetworkKind(network.kind).label
+    return f"{network.name} ({where})"
 
 
 def _environment_label(env: Environment) -> str:
@@ -111,3 +140,37 @@ class DrsSettingsForm(forms.ModelForm):
             ),
             "window_minutes": gettext_lazy("Loads are averaged over this many minutes."),
         }
+
+
+class NetworkForm(forms.Form):
+    """A network as platform admins enter it; the service checks the fields together."""
+
+    name = forms.CharField(max_length=63, label=gettext_lazy("Name"))
+    kind = forms.ChoiceField(choices=NetworkKind.choices, label=gettext_lazy("Kind"))
+    bridge = forms.CharField(
+        max_length=15,
+        required=False,
+        label=gettext_lazy("Host bridge"),
+        help_text=gettext_lazy("Bridge networks only, e.g. br0."),
+    )
+    subnet = forms.CharField(
+        max_length=49,
+        required=False,
+        label=gettext_lazy("Subnet"),
+        help_text=gettext_lazy("CIDR, e.g. 10.20.0.0/24; none for user networks."),
+    )
+    gateway = forms.CharField(max_length=45, required=False, label=gettext_lazy("Gateway"))
+    pool_start = forms.CharField(max_length=45, required=False, label=gettext_lazy("Pool start"))
+    pool_end = forms.CharField(max_length=45, required=False, label=gettext_lazy("Pool end"))
+    dns_servers = forms.CharField(
+        max_length=200,
+        required=False,
+        label=gettext_lazy("DNS servers"),
+        help_text=gettext_lazy("Up to 4 addresses, separated by spaces or commas."),
+    )
+
+    def service_fields(self) -> dict[str, Any]:
+        data = dict(self.cleaned_data)
+        for name in ("gateway", "pool_start", "pool_end"):
+            data[name] = data[name] or None
+        return data

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import ipaddress
 import operator
 import re
 import uuid
@@ -25,6 +26,7 @@ from compute.choices import (
     DrsMode,
     HostStatus,
     ImageKind,
+    NetworkKind,
     OperationKind,
     OperationStatus,
     RecommendationStatus,
@@ -35,6 +37,7 @@ from compute.choices import (
 )
 from portal.models import Environment, Tenant, User
 from portal.scoping import TenantScopedQuerySet
+from portal.sshkeys import validate_public_key
 
 if TYPE_CHECKING:
     from django_stubs_ext import StrOrPromise
@@ -253,7 +256,10 @@ class VirtualMachine(models.Model):
     name = models.CharField(max_length=63, validators=[vm_name_validator])
     flavor = models.ForeignKey(Flavor, on_delete=models.PROTECT, related_name="vms")
     image = models.ForeignKey(Image, on_delete=models.PROTECT, related_name="vms")
-    ssh_public_key = models.TextField(blank=True)
+    ssh_public_key = models.TextField(blank=True, validators=[validate_public_key])
+    # The authorized_keys lines the VM was given at request time (its owner's chosen key pairs
+    # and the pasted key): deleting a key pair later does not change what the VM holds.
+    authorized_keys = models.JSONField(default=list, blank=True)
     # VMs of one tenant with the same group name never share a host.
     anti_affinity_group = models.CharField(
         max_length=63, blank=True, validators=[vm_name_validator]
@@ -534,6 +540,134 @@ class DrsRecommendation(models.Model):
     @property
     def gain(self) -> float:
         return self.imbalance_before - self.imbalance_after
+
+
+class Network(models.Model):
+    """A network VMs are attached to, with the addresses Nuage hands out on it (IPAM)."""
+
+    name = models.CharField(max_length=63, unique=True, validators=[vm_name_validator])
+    kind = models.CharField(max_length=16, choices=NetworkKind.choices)
+    # The host bridge (kind bridge), e.g. br0: the same name on every host.
+    bridge = models.CharField(max_length=15, blank=True)
+    # Kinds other than user: the subnet in CIDR form, its gateway, and the pool Nuage allocates
+    # from (inclusive bounds); the gateway is never handed out.
+    subnet = models.CharField(max_length=49, blank=True)
+    gateway = models.GenericIPAddressField(null=True, blank=True)
+    dns_servers = models.JSONField(default=list, blank=True)
+    pool_start = models.GenericIPAddressField(null=True, blank=True)
+    pool_end = models.GenericIPAddressField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def libvirt_name(self) -> str:
+        """The libvirt network of a nat or isolated network."""
+        return f"nuage-{self.name}"
+
+    @property
+    def prefix_length(self) -> int | None:
+        return ipaddress.ip_network(self.subnet).prefixlen if self.subnet else None
+
+
+class NetworkGrant(models.Model):
+    """Lets a tenant (all its environments, or one) attach VMs to a network."""
+
+    network = models.ForeignKey(Network, on_delete=models.CASCADE, related_name="grants")
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="network_grants")
+    environment = models.ForeignKey(
+        Environment,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="network_grants",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = TenantScopedQuerySet["NetworkGrant"].as_manager()
+
+    class Meta:
+        ordering = ["network", "tenant", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["network", "tenant"],
+                condition=Q(environment__isnull=True),
+                name="network_grant_unique_tenant",
+            ),
+            models.UniqueConstraint(
+                fields=["network", "tenant", "environment"],
+                condition=Q(environment__isnull=False),
+                name="network_grant_unique_environment",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        scope = self.environment.name if self.environment_id else "*"  # type: ignore[union-attr]
+        return f"{self.network} → {self.tenant.slug}/{scope}"
+
+
+class NetworkInterface(models.Model):
+    """A VM's port on a network: its MAC, its address (none on user networks) and, on user
+    networks, the host port forwarded to the guest's SSH. Deleted when released."""
+
+    vm = models.ForeignKey(VirtualMachine, on_delete=models.CASCADE, related_name="interfaces")
+    network = models.ForeignKey(Network, on_delete=models.PROTECT, related_name="interfaces")
+    mac = models.CharField(max_length=17, unique=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    host_port = models.PositiveIntegerField(null=True, blank=True, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    tenant_path: ClassVar[str] = "vm__tenant"
+    objects = TenantScopedQuerySet["NetworkInterface"].as_manager()
+
+    class Meta:
+        ordering = ["vm", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["network", "ip"], name="nic_unique_ip_per_network")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.vm_id} on {self.network_id}: {self.ip or self.host_port} ({self.mac})"
+
+    @property
+    def ssh_command(self) -> str | None:
+        """What the VM's owner types to log in (user networks forward the host's loopback)."""
+        if self.host_port is not None:
+            return f"ssh -p {self.host_port} root@127.0.0.1"
+        if self.ip:
+            return f"ssh root@{self.ip}"
+        return None
+
+    @property
+    def libvirt_kind(self) -> str:
+        """The libvirt interface type: user, bridge, or network (nat and isolated)."""
+        kind = self.network.kind
+        return kind if kind in (NetworkKind.USER, NetworkKind.BRIDGE) else "network"
+
+    @property
+    def libvirt_source(self) -> str:
+        """The host bridge or libvirt network the NIC joins ("" for user networking)."""
+        if self.network.kind == NetworkKind.BRIDGE:
+            return self.network.bridge
+        return "" if self.network.kind == NetworkKind.USER else self.network.libvirt_name
+
+    @property
+    def cidr(self) -> str:
+        """The static address the guest configures, as 10.20.0.5/24 ("" without one)."""
+        if not self.ip or self.network.prefix_length is None:
+            return ""
+        return f"{self.ip}/{self.network.prefix_length}"
+
+    @property
+    def address(self) -> str:
+        """The address as the VM list shows it."""
+        if self.host_port is not None:
+            return f"127.0.0.1:{self.host_port}"
+        return self.ip or ""
 
 
 class ConsoleToken(models.Model):

@@ -15,6 +15,9 @@ from compute.models import (
     Flavor,
     Host,
     Image,
+    Network,
+    NetworkGrant,
+    NetworkInterface,
     Operation,
     RollingMaintenance,
     VirtualMachine,
@@ -25,8 +28,15 @@ from portal.permissions import Perm, has_perm
 
 
 def vm_list(*, fetched_by: User, include_deleted: bool = False) -> QuerySet[VirtualMachine]:
-    qs = VirtualMachine.objects.visible_to(fetched_by).select_related(
-        "tenant", "environment", "owner", "flavor", "image", "host"
+    qs = (
+        VirtualMachine.objects.visible_to(fetched_by)
+        .select_related("tenant", "environment", "owner", "flavor", "image", "host")
+        .prefetch_related(
+            # The VMs are in scope already: their ports come with them.
+            Prefetch(
+                "interfaces", queryset=NetworkInterface.objects.unscoped().select_related("network")
+            )
+        )
     )
     if not include_deleted:
         qs = qs.exclude(state=VMState.DELETED)
@@ -309,3 +319,18 @@ def capacity_report(*, fetched_by: User, since: datetime) -> CapacityReport | No
         samples=sum(r.samples for r in rows),
     )
     return CapacityReport(since=since, rows=rows, total=total)
+
+
+def network_list(*, fetched_by: User) -> QuerySet[Network]:
+    """Platform admins see every network; others the networks granted to their tenants."""
+    if fetched_by.is_platform_admin:
+        return Network.objects.all()
+    granted = NetworkGrant.objects.visible_to(fetched_by)
+    return Network.objects.filter(pk__in=granted.values("network_id"))
+
+
+def network_grant_list(*, fetched_by: User) -> QuerySet[NetworkGrant]:
+    """Platform roles see every grant; others the grants of their tenants."""
+    return NetworkGrant.objects.visible_to(fetched_by).select_related(
+        "network", "tenant", "environment"
+    )

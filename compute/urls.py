@@ -24,4 +24,5 @@ urlpatterns = [
     path("hosts/drs/run/", views.drs_run, name="drs-run"),
     path("hosts/drs/<int:pk>/<str:decision>/", views.drs_decide, name="drs-decide"),
     path("capacity/", views.capacity, name="capacity"),
+    path("networks/", views.networks, name="networks"),
 ]

@@ -9,6 +9,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
+from django.db.models import Count, Prefetch
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -17,14 +18,21 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
-from compute import balancing, selectors, services
+from compute import balancing, ipam, selectors, services
 from compute.choices import USER_ACTIONS, RecommendationStatus, VMState
-from compute.forms import DrsSettingsForm, RejectForm, VMListFilterForm, VMRequestForm
+from compute.forms import (
+    DrsSettingsForm,
+    NetworkForm,
+    RejectForm,
+    VMListFilterForm,
+    VMRequestForm,
+)
 from compute.models import VirtualMachine
 from portal.charts import Series, bar_chart
 from portal.errors import ConflictError
 from portal.models import User
 from portal.permissions import Perm, has_perm
+from portal.selectors import environment_list, tenant_list
 from portal.tenancy import current_tenant
 
 
@@ -553,3 +561,89 @@ def capacity(request: HttpRequest) -> HttpResponse:
             "windows": [15, 60, 360, 1440],
         },
     )
+
+
+# --- networks -----------------------------------------------------------------------------------
+
+
+@login_required
+def networks(request: HttpRequest) -> HttpResponse:
+    """The networks the user may attach VMs to; platform admins add, delete and grant them."""
+    user = _user(request)
+    form = NetworkForm(request.POST if request.POST.get("do") == "create" else None)
+    if request.method == "POST":
+        if not user.is_platform_admin:
+            raise Http404
+        if _network_change(request, user, form):
+            return redirect("ui:networks")
+    nets = selectors.network_list(fetched_by=user).prefetch_related(
+        Prefetch("grants", queryset=selectors.network_grant_list(fetched_by=user))
+    )
+    return render(
+        request,
+        "compute/networks.html",
+        {
+            "networks": nets.annotate(used=Count("interfaces")),
+            "form": form,
+            "is_admin": user.is_platform_admin,
+            "tenants": tenant_list(fetched_by=user) if user.is_platform_admin else [],
+            "environments": environment_list(fetched_by=user) if user.is_platform_admin else [],
+        },
+        status=400 if form.errors else 200,
+    )
+
+
+def _network_change(request: HttpRequest, user: User, form: NetworkForm) -> bool:
+    """Apply one admin change; True when it worked (the page redirects), False to show errors."""
+    post, addr = request.POST, request.META.get("REMOTE_ADDR")
+    what = post.get("do")
+    nets = selectors.network_list(fetched_by=user)
+    try:
+        if what == "create":
+            if not form.is_valid():
+                return False
+            network = ipam.network_create(
+                created_by=user, remote_addr=addr, **form.service_fields()
+            )
+            messages.success(request, _("Network %(name)s created.") % {"name": network.name})
+        elif what == "delete":
+            network = get_object_or_404(nets, pk=post.get("network") or 0)
+            ipam.network_delete(network=network, deleted_by=user, remote_addr=addr)
+            messages.success(request, _("Network %(name)s deleted.") % {"name": network.name})
+        elif what == "grant":
+            network = get_object_or_404(nets, pk=post.get("network") or 0)
+            tenant = get_object_or_404(tenant_list(fetched_by=user), pk=post.get("tenant") or 0)
+            env_id = post.get("environment") or None
+            environment = (
+                get_object_or_404(environment_list(fetched_by=user), pk=env_id) if env_id else None
+            )
+            ipam.network_grant_create(
+                created_by=user,
+                network=network,
+                tenant=tenant,
+                environment=environment,
+                remote_addr=addr,
+            )
+            messages.success(
+                request,
+                _("%(tenant)s may now use %(network)s.")
+                % {"tenant": tenant.name, "network": network.name},
+            )
+        elif what == "revoke":
+            grant = get_object_or_404(
+                selectors.network_grant_list(fetched_by=user), pk=post.get("grant") or 0
+            )
+            ipam.network_grant_delete(grant=grant, deleted_by=user, remote_addr=addr)
+            messages.success(request, _("Grant withdrawn."))
+        else:
+            raise Http404
+    except ValidationError as exc:
+        if what == "create" and hasattr(exc, "error_dict"):
+            for field, errors in exc.message_dict.items():
+                form.add_error(field if field in form.fields else None, errors)
+            return False
+        for error in exc.messages:
+            messages.error(request, error)
+    except (ConflictError, PermissionDenied) as exc:
+        messages.error(request, str(exc))
+    return True

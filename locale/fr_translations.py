@@ -824,6 +824,207 @@ FR.update(
     }
 )
 
+# SSH keys, networks and addresses (issue 12).
+FR.update(
+    {
+        "Unknown key pair: %(ids)s.": "Paire de clés inconnue : %(ids)s.",
+        "network": "réseau",
+        "Bridge to a host LAN": "Pont vers un réseau local de l’hôte",
+        "NAT (libvirt network)": "NAT (réseau libvirt)",
+        "Isolated (libvirt network)": "Isolé (réseau libvirt)",
+        "User mode (port forward)": "Mode utilisateur (redirection de port)",
+        "Key pairs": "Paires de clés",
+        "Your SSH keys the VM lets in as root.": "Vos clés SSH que la VM accepte pour root.",
+        "Other SSH public key": "Autre clé publique SSH",
+        "One line such as ssh-ed25519 AAAA… you@laptop.": (
+            "Une ligne comme ssh-ed25519 AAAA… vous@portable."
+        ),
+        "Network": "Réseau",
+        "The environment's default": "Celui de l’environnement par défaut",
+        "Host bridge": "Pont de l’hôte",
+        "Bridge networks only, e.g. br0.": "Réseaux en pont uniquement, par ex. br0.",
+        "Subnet": "Sous-réseau",
+        "CIDR, e.g. 10.20.0.0/24; none for user networks.": (
+            "CIDR, par ex. 10.20.0.0/24 ; aucun pour les réseaux utilisateur."
+        ),
+        "Gateway": "Passerelle",
+        "Pool start": "Début de la plage",
+        "Pool end": "Fin de la plage",
+        "DNS servers": "Serveurs DNS",
+        "Up to 4 addresses, separated by spaces or commas.": (
+            "Jusqu’à 4 adresses, séparées par des espaces ou des virgules."
+        ),
+        "'%(value)s' is not an IP address.": "« %(value)s » n’est pas une adresse IP.",
+        "Choose one of: %(kinds)s.": "Choisissez parmi : %(kinds)s.",
+        "Name the host bridge the NICs join, for example br0.": (
+            "Nommez le pont de l’hôte que rejoignent les cartes réseau, par exemple br0."
+        ),
+        "A bridge name is 1-15 letters, digits and - _ . only.": (
+            "Un nom de pont compte 1 à 15 lettres, chiffres et - _ . uniquement."
+        ),
+        "Only bridge networks name a host bridge.": (
+            "Seuls les réseaux en pont nomment un pont de l’hôte."
+        ),
+        "A user network has no %(field)s: guests are reached through a forwarded host port.": (
+            "Un réseau utilisateur n’a pas de %(field)s : on joint les invités par un port "
+            "redirigé de l’hôte."
+        ),
+        "Give at most %(n)s DNS servers.": "Donnez au plus %(n)s serveurs DNS.",
+        "Give the subnet in CIDR form, for example 10.20.0.0/24.": (
+            "Donnez le sous-réseau en notation CIDR, par exemple 10.20.0.0/24."
+        ),
+        "'%(value)s' is not a subnet in CIDR form (for example 10.20.0.0/24; the host bits must "
+        "be zero).": (
+            "« %(value)s » n’est pas un sous-réseau en notation CIDR (par exemple 10.20.0.0/24 ; "
+            "les bits d’hôte doivent être nuls)."
+        ),
+        "Give the gateway's address in the subnet.": (
+            "Donnez l’adresse de la passerelle dans le sous-réseau."
+        ),
+        "Give the first and last address Nuage may hand out.": (
+            "Donnez la première et la dernière adresse que Nuage peut attribuer."
+        ),
+        "The gateway %(ip)s is outside %(subnet)s.": "La passerelle %(ip)s est hors de %(subnet)s.",
+        "%(ip)s is outside %(subnet)s.": "%(ip)s est hors de %(subnet)s.",
+        "%(ip)s is the subnet's network or broadcast address.": (
+            "%(ip)s est l’adresse de réseau ou de diffusion du sous-réseau."
+        ),
+        "The pool ends before it starts: %(start)s > %(end)s.": (
+            "La plage finit avant de commencer : %(start)s > %(end)s."
+        ),
+        "%(subnet)s overlaps %(other)s of network %(name)s.": (
+            "%(subnet)s chevauche %(other)s du réseau %(name)s."
+        ),
+        "A network named '%(name)s' exists.": "Un réseau nommé « %(name)s » existe déjà.",
+        "VMs hold addresses on this network: delete them before changing it.": (
+            "Des VM ont des adresses sur ce réseau : supprimez-les avant de le modifier."
+        ),
+        "%(n)s VM interfaces are on %(name)s: delete those VMs first.": (
+            "%(n)s interfaces de VM sont sur %(name)s : supprimez d’abord ces VM."
+        ),
+        "Choose an environment of %(tenant)s.": "Choisissez un environnement de %(tenant)s.",
+        "This grant exists already.": "Cette autorisation existe déjà.",
+        "Network %(name)s is full: all forwarded ports %(first)s-%(last)s are in use.": (
+            "Le réseau %(name)s est plein : tous les ports redirigés %(first)s-%(last)s sont pris."
+        ),
+        "Network %(name)s has no free address left (pool %(start)s-%(end)s). Choose another "
+        "network or ask an admin to widen the pool.": (
+            "Le réseau %(name)s n’a plus d’adresse libre (plage %(start)s-%(end)s). Choisissez un "
+            "autre réseau ou demandez à un administrateur d’élargir la plage."
+        ),
+        "Could not draw a free MAC address; try again.": (
+            "Impossible de tirer une adresse MAC libre ; réessayez."
+        ),
+        "Network %(name)s is not available to %(env)s.": (
+            "Le réseau %(name)s n’est pas disponible pour %(env)s."
+        ),
+        "Network %(name)s created.": "Réseau %(name)s créé.",
+        "Network %(name)s deleted.": "Réseau %(name)s supprimé.",
+        "%(tenant)s may now use %(network)s.": "%(tenant)s peut désormais utiliser %(network)s.",
+        "Grant withdrawn.": "Autorisation retirée.",
+        "Give the key a name, to recognise it later.": (
+            "Donnez un nom à la clé, pour la reconnaître plus tard."
+        ),
+        "You already have a key named '%(name)s'.": "Vous avez déjà une clé nommée « %(name)s ».",
+        "This key is already registered as '%(name)s'.": (
+            "Cette clé est déjà enregistrée sous « %(name)s »."
+        ),
+        "Only the key's owner can delete it.": "Seul le propriétaire de la clé peut la supprimer.",
+        "Choose among your own key pairs.": "Choisissez parmi vos propres paires de clés.",
+        "The key says %(prefix)s but its data is a %(embedded)s key.": (
+            "La clé annonce %(prefix)s mais ses données sont celles d’une clé %(embedded)s."
+        ),
+        "The key's curve does not match its type %(type)s.": (
+            "La courbe de la clé ne correspond pas à son type %(type)s."
+        ),
+        "The key is incomplete: it looks cut off. Paste the whole line.": (
+            "La clé est incomplète : elle semble tronquée. Collez la ligne entière."
+        ),
+        "The key has extra data after its end: paste exactly one key.": (
+            "La clé a des données en trop après sa fin : collez exactement une clé."
+        ),
+        "This is too long for a public key (at most %(n)s characters).": (
+            "C’est trop long pour une clé publique (au plus %(n)s caractères)."
+        ),
+        "Paste a public key.": "Collez une clé publique.",
+        "This is a private key: never share it. Paste the .pub file's content instead.": (
+            "Ceci est une clé privée : ne la partagez jamais. Collez plutôt le contenu du "
+            "fichier .pub."
+        ),
+        "Paste one key, on one line.": "Collez une seule clé, sur une ligne.",
+        "DSA keys are no longer safe; use an ed25519 key.": (
+            "Les clés DSA ne sont plus sûres ; utilisez une clé ed25519."
+        ),
+        "Not an OpenSSH public key. Expected a line starting with one of %(types)s (as in "
+        "~/.ssh/id_ed25519.pub).": (
+            "Ce n’est pas une clé publique OpenSSH. Attendu : une ligne commençant par l’un de "
+            "%(types)s (comme dans ~/.ssh/id_ed25519.pub)."
+        ),
+        "The key's data is missing after %(type)s.": "Les données de la clé manquent après %(type)s.",
+        "The key's data is not valid base64: it may be cut off or mistyped.": (
+            "Les données de la clé ne sont pas du base64 valide : elles sont peut-être tronquées "
+            "ou mal saisies."
+        ),
+        "Keep the key's comment to one line of at most %(n)s characters.": (
+            "Le commentaire de la clé tient sur une ligne d’au plus %(n)s caractères."
+        ),
+        "This RSA key has %(bits)s bits; at least %(min)s are required (or use ed25519).": (
+            "Cette clé RSA a %(bits)s bits ; il en faut au moins %(min)s (ou utilisez ed25519)."
+        ),
+        "The key's data is not a valid %(type)s key.": (
+            "Les données de la clé ne forment pas une clé %(type)s valide."
+        ),
+        "Key %(name)s deleted.": "Clé %(name)s supprimée.",
+        "Key %(name)s added (%(fingerprint)s).": "Clé %(name)s ajoutée (%(fingerprint)s).",
+        "Networks": "Réseaux",
+        "SSH keys": "Clés SSH",
+        "IP": "IP",
+        "VMs get their address from the pool of the network they are attached to. A tenant uses "
+        "a network once it is granted to it (or to one of its environments).": (
+            "Les VM reçoivent leur adresse de la plage du réseau auquel elles sont reliées. Un "
+            "locataire utilise un réseau une fois qu’il lui est autorisé (ou à l’un de ses "
+            "environnements)."
+        ),
+        "The networks your tenants may attach VMs to.": (
+            "Les réseaux auxquels vos locataires peuvent relier des VM."
+        ),
+        "DNS": "DNS",
+        "Granted to": "Autorisé à",
+        "Withdraw": "Retirer",
+        "No networks yet.": "Aucun réseau pour l’instant.",
+        "Grant a network": "Autoriser un réseau",
+        "All its environments": "Tous ses environnements",
+        "Grant": "Autoriser",
+        "New network": "Nouveau réseau",
+        "Create network": "Créer le réseau",
+        "Address": "Adresse",
+        "guest port 22": "port 22 de l’invité",
+        "Run it on the libvirt host: the port is forwarded on its loopback only.": (
+            "Lancez-la sur l’hôte libvirt : le port n’est redirigé que sur sa boucle locale."
+        ),
+        "Public keys you can give your VMs when you request them. Paste the content of a "
+        "<code>.pub</code> file, such as <code>~/.ssh/id_ed25519.pub</code>; never a private key. "
+        "A VM keeps the keys it was given even if you delete them here.": (
+            "Les clés publiques que vous pouvez donner à vos VM en les demandant. Collez le contenu "
+            "d’un fichier <code>.pub</code>, comme <code>~/.ssh/id_ed25519.pub</code> ; jamais une "
+            "clé privée. Une VM garde les clés reçues même si vous les supprimez ici."
+        ),
+        "Add a key": "Ajouter une clé",
+        "e.g. laptop": "par ex. portable",
+        "Public key": "Clé publique",
+        "ed25519, ECDSA (P-256, P-384, P-521) or RSA of at least 2048 bits.": (
+            "ed25519, ECDSA (P-256, P-384, P-521) ou RSA d’au moins 2048 bits."
+        ),
+        "Add key": "Ajouter la clé",
+        "Type": "Type",
+        "Fingerprint": "Empreinte",
+        "Added": "Ajoutée",
+        "No keys yet.": "Aucune clé pour l’instant.",
+        "Copy": "Copier",
+        "Copied": "Copié",
+    }
+)
+
 # Cloud-init user data (compute/cloudinit.py).
 FR.update(
     {

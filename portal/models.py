@@ -274,3 +274,31 @@ class AuditEntry(models.Model):
     def __str__(self) -> str:
         who = self.actor_username or "system"
         return f"{self.created_at:%Y-%m-%d %H:%M:%S} {who} {self.action} {self.object_repr}"
+
+
+class KeyPair(models.Model):
+    """A user's SSH public key, offered when requesting VMs (the private half never comes here)."""
+
+    owner = models.ForeignKey(User, on_delete=models.CASCADE, related_name="key_pairs")
+    name = models.CharField(max_length=100)
+    # Normalised as one authorized_keys line: "type base64 [comment]".
+    public_key = models.TextField()
+    fingerprint = models.CharField(max_length=64)
+    key_type = models.CharField(max_length=32)
+    bits = models.PositiveIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    owner_path: ClassVar[str] = "owner"
+    objects = OwnedQuerySet["KeyPair"].as_manager()
+
+    class Meta:
+        ordering = ["owner", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["owner", "name"], name="keypair_unique_name"),
+            models.UniqueConstraint(
+                fields=["owner", "fingerprint"], name="keypair_unique_fingerprint"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.fingerprint})"

@@ -9,6 +9,7 @@ from portal.models import (
     ApiToken,
     AuditEntry,
     Environment,
+    KeyPair,
     Membership,
     Tenant,
     User,
@@ -43,6 +44,11 @@ def user_list(*, fetched_by: User) -> QuerySet[User]:
 def token_list(*, fetched_by: User) -> QuerySet[ApiToken]:
     """Only ever one's own tokens, platform admins included."""
     return ApiToken.objects.visible_to(fetched_by)
+
+
+def keypair_list(*, fetched_by: User) -> QuerySet[KeyPair]:
+    """Only ever one's own key pairs, platform admins included."""
+    return KeyPair.objects.visible_to(fetched_by).order_by("name", "id")
 
 
 def audit_list(*, fetched_by: User) -> QuerySet[AuditEntry]:

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.validators import URLValidator
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -24,6 +24,7 @@ from portal.errors import ConflictError
 from portal.models import (
     ApiToken,
     Environment,
+    KeyPair,
     Membership,
     Tenant,
     User,
@@ -31,6 +32,7 @@ from portal.models import (
     WebhookDelivery,
 )
 from portal.permissions import Perm, require_perm, require_platform_admin
+from portal.sshkeys import parse_public_key
 
 # New tenants start with these environments; production waits for an approver.
 DEFAULT_ENVIRONMENTS: tuple[tuple[str, bool], ...] = (
@@ -471,3 +473,95 @@ def webhook_ping(*, requested_by: User, webhook: Webhook) -> WebhookDelivery:
     )
     transaction.on_commit(lambda: webhook_deliver.delay(delivery.pk))
     return delivery
+
+
+# --- SSH key pairs -----------------------------------------------------------------------------
+
+
+@transaction.atomic
+def keypair_create(
+    *, owner: User, name: str, public_key: str, remote_addr: str | None = None
+) -> KeyPair:
+    """Register one of `owner`'s public keys under a name of their choosing."""
+    name = name.strip()
+    errors: dict[str, str] = {}
+    if not name:
+        errors["name"] = _("Give the key a name, to recognise it later.")
+    elif len(name) > 100:
+        errors["name"] = _("At most 100 characters.")
+    elif KeyPair.objects.unscoped().filter(owner=owner, name=name).exists():
+        errors["name"] = _("You already have a key named '%(name)s'.") % {"name": name}
+    parsed = None
+    try:
+        parsed = parse_public_key(public_key)
+    except ValidationError as exc:
+        errors["public_key"] = " ".join(exc.messages)
+    if parsed is not None:
+        same = (
+            KeyPair.objects.unscoped().filter(owner=owner, fingerprint=parsed.fingerprint).first()
+        )
+        if same is not None:
+            errors["public_key"] = _("This key is already registered as '%(name)s'.") % {
+                "name": same.name
+            }
+    if errors:
+        raise ValidationError(errors)
+    assert parsed is not None
+    try:
+        with transaction.atomic():
+            pair = KeyPair.objects.create(
+                owner=owner,
+                name=name,
+                public_key=parsed.line,
+                fingerprint=parsed.fingerprint,
+                key_type=parsed.key_type,
+                bits=parsed.bits,
+            )
+    except IntegrityError as exc:  # the same name or key registered at the same instant
+        raise ValidationError(
+            {"name": _("You already have a key named '%(name)s'.") % {"name": name}}
+        ) from exc
+    audit_record(
+        actor=owner,
+        action="keypair.create",
+        obj=pair,
+        changes={"name": pair.name, "fingerprint": pair.fingerprint, "type": pair.key_type},
+        remote_addr=remote_addr,
+    )
+    return pair
+
+
+@transaction.atomic
+def keypair_delete(*, key_pair: KeyPair, deleted_by: User, remote_addr: str | None = None) -> None:
+    """Forget a key pair; VMs requested with it keep the copy they were given."""
+    if key_pair.owner_id != deleted_by.pk:
+        raise PermissionDenied(_("Only the key's owner can delete it."))
+    audit_record(
+        actor=deleted_by,
+        action="keypair.delete",
+        obj=key_pair,
+        changes={"name": key_pair.name, "fingerprint": key_pair.fingerprint},
+        remote_addr=remote_addr,
+    )
+    key_pair.delete()
+
+
+def keypair_authorized_keys(
+    *, owner: User, key_pairs: list[KeyPair], pasted: str = ""
+) -> list[str]:
+    """The authorized_keys lines of a VM request: the chosen key pairs, then the pasted key.
+
+    Only the owner's own key pairs are accepted (ValidationError on `key_pairs`); a bad pasted
+    key is a ValidationError on `ssh_public_key`. The same key given twice appears once.
+    """
+    foreign = [kp for kp in key_pairs if kp.owner_id != owner.pk]
+    if foreign:
+        raise ValidationError({"key_pairs": _("Choose among your own key pairs.")})
+    lines: dict[str, str] = {kp.fingerprint: kp.public_key for kp in key_pairs}
+    if pasted.strip():
+        try:
+            parsed = parse_public_key(pasted)
+        except ValidationError as exc:
+            raise ValidationError({"ssh_public_key": exc.messages}) from exc
+        lines.setdefault(parsed.fingerprint, parsed.line)
+    return list(lines.values())

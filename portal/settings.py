@@ -205,6 +205,7 @@ SPECTACULAR_SETTINGS = {
         "DrsRecommendationStatusEnum": "compute.choices.RecommendationStatus",
         "InvoiceStatusEnum": "billing.choices.InvoiceStatus",
         "InvoiceKindEnum": "billing.choices.InvoiceKind",
+        "NetworkKindEnum": "compute.choices.NetworkKind",
     },
 }
 
@@ -326,6 +327,9 @@ NUAGE = {
     "METER_INTERVAL_SECONDS": env.float("NUAGE_METER_INTERVAL_SECONDS", default=60.0),
     "METER_RETENTION_DAYS": env.float("NUAGE_METER_RETENTION_DAYS", default=2.0),
     "METER_MAX_GAP_SECONDS": env.float("NUAGE_METER_MAX_GAP_SECONDS", default=600.0),
+    # Host TCP ports forwarded to the SSH of guests on `user` networks ("first-last"); each live
+    # NIC holds one, bound on the libvirt host's loopback.
+    "USER_NET_PORTS": env("NUAGE_USER_NET_PORTS", default="22000-22999"),
     # Browser consoles: seconds between two checks that an open session may go on (the user
     # still may use the VM, the VM still runs).
     "CONSOLE_CHECK_SECONDS": env.float("NUAGE_CONSOLE_CHECK_SECONDS", default=2.0),
@@ -338,6 +342,15 @@ NUAGE = {
 }
 if NUAGE["PLACEMENT_MODE"] not in ("spread", "pack"):
     raise ImproperlyConfigured("NUAGE_PLACEMENT_MODE must be 'spread' or 'pack'.")
+try:
+    _first, _last = (int(p) for p in NUAGE["USER_NET_PORTS"].split("-"))
+    if not 1024 <= _first <= _last <= 65535:
+        raise ValueError(NUAGE["USER_NET_PORTS"])
+except ValueError:
+    raise ImproperlyConfigured(
+        "NUAGE_USER_NET_PORTS must be 'first-last' within 1024-65535, e.g. 22000-22999."
+    ) from None
+NUAGE["USER_NET_PORTS"] = (_first, _last)
 
 if not DEBUG:
     SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=True)

@@ -15,6 +15,7 @@ urlpatterns = [
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("tokens/", portal_views.token_list, name="tokens"),
+    path("keys/", portal_views.keypair_list, name="keypairs"),
     path("audit/", portal_views.audit_log, name="audit"),
     path("tenant/", portal_views.tenant_page, name="tenant"),
     path("tenant/switch/", portal_views.tenant_switch, name="tenant-switch"),

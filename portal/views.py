@@ -101,6 +101,48 @@ def token_revoke(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @login_required
+def keypair_list(request: HttpRequest) -> HttpResponse:
+    """Your SSH public keys: add one (pasted), delete one."""
+    user = _user(request)
+    errors: dict[str, list[str]] = {}
+    if request.method == "POST":
+        addr = request.META.get("REMOTE_ADDR")
+        if request.POST.get("do") == "delete":
+            pair = get_object_or_404(
+                selectors.keypair_list(fetched_by=user), pk=request.POST.get("key_pair") or 0
+            )
+            services.keypair_delete(key_pair=pair, deleted_by=user, remote_addr=addr)
+            messages.success(request, _("Key %(name)s deleted.") % {"name": pair.name})
+            return redirect("keypairs")
+        try:
+            pair = services.keypair_create(
+                owner=user,
+                name=request.POST.get("name", ""),
+                public_key=request.POST.get("public_key", ""),
+                remote_addr=addr,
+            )
+        except ValidationError as exc:
+            errors = exc.message_dict
+        else:
+            messages.success(
+                request,
+                _("Key %(name)s added (%(fingerprint)s).")
+                % {"name": pair.name, "fingerprint": pair.fingerprint},
+            )
+            return redirect("keypairs")
+    return render(
+        request,
+        "portal/keypairs.html",
+        {
+            "key_pairs": selectors.keypair_list(fetched_by=user),
+            "errors": errors,
+            "posted": request.POST if errors else {},
+        },
+        status=400 if errors else 200,
+    )
+
+
+@login_required
 def audit_log(request: HttpRequest) -> HttpResponseBase:
     """The audit log with the API's filters; `?format=csv` downloads the filtered log."""
     entries = AuditFilter(request.GET, queryset=selectors.audit_list(fetched_by=_user(request)))

@@ -11,7 +11,14 @@ from rest_framework.test import APIClient
 from billing.invoicing import invoice_draft
 from billing.models import Budget, PriceList
 from compute.choices import VMState
-from compute.models import DrsRecommendation, DrsRun, RollingMaintenance, VirtualMachine
+from compute.models import (
+    DrsRecommendation,
+    DrsRun,
+    Network,
+    NetworkGrant,
+    RollingMaintenance,
+    VirtualMachine,
+)
 from portal import services as portal_services
 from portal.api.urls import router
 from portal.api.viewsets import ScopedGenericViewSet
@@ -270,6 +277,14 @@ def _foreign_objects(other: TenantWorld) -> dict[str, object]:
         "flavor": FlavorFactory(is_public=False),
         "image": ImageFactory(is_public=False),
         "token": portal_services.token_create(user=other.member, name="theirs")[0],
+        "keypair": portal_services.keypair_create(
+            owner=other.member,
+            name="theirs",
+            public_key="ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIA8k6mXU1Kg3Dk9kqf5jJ1gmr4R4p2y3m0v"
+            "JbTqDq1aZ",
+        ),
+        "network": (theirs := Network.objects.create(name="theirs", kind="user")),
+        "network-grant": NetworkGrant.objects.create(network=theirs, tenant=other.tenant),
         "audit": audit_record(
             actor=other.member, action="test.entry", obj=other.tenant, tenant=other.tenant
         ),
@@ -365,12 +380,17 @@ _SCOPED_BODY_FIELDS: dict[tuple[str, str], str | None] = {
     ("VirtualMachineRequestSerializer", "environment"): "/api/v1/vms/",
     ("VirtualMachineRequestSerializer", "flavor"): "/api/v1/vms/",
     ("VirtualMachineRequestSerializer", "image"): "/api/v1/vms/",
+    ("VirtualMachineRequestSerializer", "network"): "/api/v1/vms/",
     ("QuotaRequestCreateSerializer", "environment"): "/api/v1/quota-requests/",
     # /hosts/{id}/orphans/adopt/: platform admins only, who see every tenant.
     ("OrphanAdoptSerializer", "environment"): None,
     ("OrphanAdoptSerializer", "owner"): None,
     ("OrphanAdoptSerializer", "flavor"): None,
     ("OrphanAdoptSerializer", "image"): None,
+    # /network-grants/: platform admins only (a member's POST is refused before its body).
+    ("NetworkGrantSerializer", "network"): None,
+    ("NetworkGrantSerializer", "tenant"): None,
+    ("NetworkGrantSerializer", "environment"): None,
 }
 
 
@@ -412,6 +432,10 @@ def test_a_body_naming_another_tenants_object_reads_as_an_unknown_id(world, othe
         "environment": other_world.production.pk,
         "flavor": FlavorFactory(is_public=False).pk,
         "image": ImageFactory(is_public=False).pk,
+        "network": NetworkGrant.objects.create(
+            network=Network.objects.create(name="zephyr-only", kind="user"),
+            tenant=other_world.tenant,
+        ).network_id,
     }
     unknown = 10**9
     client = client_for(world.tenant_admin)
@@ -429,5 +453,5 @@ def test_a_body_naming_another_tenants_object_reads_as_an_unknown_id(world, othe
         ]
         assert answers[unknown] == [f'Invalid pk "{unknown}" - object does not exist.']
         checked += 1
-    assert checked == 8
+    assert checked == 9
     assert not VirtualMachine.objects.exists()

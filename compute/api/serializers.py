@@ -7,7 +7,7 @@ from typing import Any
 
 from rest_framework import serializers
 
-from compute.choices import DomainType, DrsMode, HostStatus, ImageKind
+from compute.choices import DomainType, DrsMode, HostStatus, ImageKind, NetworkKind
 from compute.models import (
     DrsRecommendation,
     DrsRun,
@@ -15,15 +15,18 @@ from compute.models import (
     Flavor,
     Host,
     Image,
+    Network,
+    NetworkGrant,
+    NetworkInterface,
     Operation,
     OperationStep,
     RollingMaintenance,
     VirtualMachine,
 )
-from compute.selectors import flavor_list, image_list
+from compute.selectors import flavor_list, image_list, network_list
 from portal.api.fields import ScopedPrimaryKeyRelatedField
-from portal.models import Environment, User
-from portal.selectors import user_list
+from portal.models import Environment, KeyPair, Tenant, User
+from portal.selectors import keypair_list, user_list
 
 
 def _ratio() -> serializers.DecimalField:
@@ -165,12 +168,30 @@ class OperationSerializer(serializers.ModelSerializer[Operation]):
         ]
 
 
+class AddressSerializer(serializers.ModelSerializer[NetworkInterface]):
+    network = serializers.CharField(source="network.name", read_only=True)
+    kind = serializers.ChoiceField(source="network.kind", choices=NetworkKind.choices)
+    ssh_command = serializers.CharField(read_only=True, allow_null=True)
+
+    class Meta:
+        model = NetworkInterface
+        fields = ["network", "kind", "ip", "mac", "host_port", "ssh_command"]
+        read_only_fields = fields
+
+
 class VirtualMachineSerializer(serializers.ModelSerializer[VirtualMachine]):
     tenant = serializers.CharField(source="tenant.slug", read_only=True)
     environment = serializers.CharField(source="environment.name", read_only=True)
     owner = serializers.CharField(source="owner.username", read_only=True)
     host = serializers.CharField(source="host.name", read_only=True, allow_null=True, default=None)
     operation = serializers.SerializerMethodField()
+    addresses = AddressSerializer(source="interfaces", many=True, read_only=True)
+    ssh_command = serializers.SerializerMethodField()
+    authorized_keys = serializers.ListField(
+        child=serializers.CharField(),
+        read_only=True,
+        help_text="The public keys the VM was given at request time",
+    )
 
     class Meta:
         model = VirtualMachine
@@ -192,9 +213,16 @@ class VirtualMachineSerializer(serializers.ModelSerializer[VirtualMachine]):
             "domain_name",
             "created_at",
             "state_changed_at",
+            "addresses",
+            "ssh_command",
+            "authorized_keys",
             "operation",
         ]
         read_only_fields = fields
+
+    def get_ssh_command(self, obj: VirtualMachine) -> str | None:
+        """How to log in: `ssh -p PORT root@127.0.0.1` (user networks) or `ssh root@IP`."""
+        return next((n.ssh_command for n in obj.interfaces.all() if n.ssh_command), None)
 
     def get_operation(self, obj: VirtualMachine) -> dict[str, Any] | None:
         """The latest operation (the running one, or the last that finished)."""
@@ -212,7 +240,27 @@ class VirtualMachineRequestSerializer(serializers.Serializer[VirtualMachine]):
     flavor = ScopedPrimaryKeyRelatedField(Flavor, selector=flavor_list)
     image = ScopedPrimaryKeyRelatedField(Image, selector=image_list)
     ssh_public_key = serializers.CharField(
-        required=False, allow_blank=True, default="", max_length=8192
+        required=False,
+        allow_blank=True,
+        default="",
+        max_length=16 * 1024,
+        help_text="One OpenSSH public key, added to the chosen key pairs",
+    )
+    key_pairs = ScopedPrimaryKeyRelatedField(
+        KeyPair,
+        selector=keypair_list,
+        many=True,
+        required=False,
+        default=list,
+        help_text="Ids of your key pairs (/api/v1/keypairs/) to authorize on the VM",
+    )
+    network = ScopedPrimaryKeyRelatedField(
+        Network,
+        selector=network_list,
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="A network granted to the environment; default: its first granted network",
     )
     anti_affinity_group = serializers.CharField(
         required=False,
@@ -427,3 +475,81 @@ class CapacityQuerySerializer(serializers.Serializer[dict[str, Any]]):
     minutes = serializers.IntegerField(
         min_value=1, max_value=7 * 24 * 60, default=60, help_text="The measured-load window"
     )
+
+
+# --- networks -----------------------------------------------------------------------------------
+
+
+class NetworkSerializer(serializers.ModelSerializer[Network]):
+    kind = serializers.ChoiceField(choices=NetworkKind.choices)
+    subnet = serializers.CharField(max_length=49, required=False, allow_blank=True, default="")
+    gateway = serializers.CharField(max_length=45, required=False, allow_null=True, default=None)
+    pool_start = serializers.CharField(max_length=45, required=False, allow_null=True, default=None)
+    pool_end = serializers.CharField(max_length=45, required=False, allow_null=True, default=None)
+    dns_servers = serializers.ListField(
+        child=serializers.CharField(max_length=45), required=False, default=list, max_length=4
+    )
+    addresses_used = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Network
+        fields = [
+            "id",
+            "name",
+            "kind",
+            "bridge",
+            "subnet",
+            "gateway",
+            "dns_servers",
+            "pool_start",
+            "pool_end",
+            "addresses_used",
+            "created_at",
+        ]
+        read_only_fields = ["id", "created_at", "addresses_used"]
+        validators: list[object] = []  # the service checks names, subnets and overlaps
+
+    def get_addresses_used(self, obj: Network) -> int:
+        """NICs on the network (addresses, or forwarded ports on user networks)."""
+        return obj.interfaces.count()
+
+
+class NetworkUpdateSerializer(serializers.Serializer[Network]):
+    name = serializers.CharField(max_length=63, required=False)
+    kind = serializers.ChoiceField(choices=NetworkKind.choices, required=False)
+    bridge = serializers.CharField(max_length=15, required=False, allow_blank=True)
+    subnet = serializers.CharField(max_length=49, required=False, allow_blank=True)
+    gateway = serializers.CharField(max_length=45, required=False, allow_null=True)
+    pool_start = serializers.CharField(max_length=45, required=False, allow_null=True)
+    pool_end = serializers.CharField(max_length=45, required=False, allow_null=True)
+    dns_servers = serializers.ListField(
+        child=serializers.CharField(max_length=45), required=False, max_length=4
+    )
+
+
+class NetworkGrantSerializer(serializers.ModelSerializer[NetworkGrant]):
+    network = ScopedPrimaryKeyRelatedField(Network, selector=network_list)
+    tenant = ScopedPrimaryKeyRelatedField(Tenant)
+    environment = ScopedPrimaryKeyRelatedField(
+        Environment, required=False, allow_null=True, default=None
+    )
+    network_name = serializers.CharField(source="network.name", read_only=True)
+    tenant_slug = serializers.CharField(source="tenant.slug", read_only=True)
+    environment_name = serializers.CharField(
+        source="environment.name", read_only=True, allow_null=True, default=None
+    )
+
+    class Meta:
+        model = NetworkGrant
+        fields = [
+            "id",
+            "network",
+            "network_name",
+            "tenant",
+            "tenant_slug",
+            "environment",
+            "environment_name",
+            "created_at",
+        ]
+        read_only_fields = ["id", "created_at"]
+        validators: list[object] = []

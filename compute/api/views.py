@@ -16,7 +16,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from compute import balancing, selectors, services
+from compute import balancing, ipam, selectors, services
 from compute.api.serializers import (
     CapacityQuerySerializer,
     CapacitySerializer,
@@ -32,6 +32,9 @@ from compute.api.serializers import (
     MaintenanceSerializer,
     MaintenanceStatusSerializer,
     MigrateSerializer,
+    NetworkGrantSerializer,
+    NetworkSerializer,
+    NetworkUpdateSerializer,
     OrphanAdoptSerializer,
     OrphanDestroySerializer,
     OrphanSerializer,
@@ -40,7 +43,14 @@ from compute.api.serializers import (
     VirtualMachineRequestSerializer,
     VirtualMachineSerializer,
 )
-from compute.models import DrsRecommendation, Host, RollingMaintenance, VirtualMachine
+from compute.models import (
+    DrsRecommendation,
+    Host,
+    Network,
+    NetworkGrant,
+    RollingMaintenance,
+    VirtualMachine,
+)
 from portal.api.viewsets import (
     ScopedReadOnlyViewSet,
     ServiceCreateMixin,
@@ -187,6 +197,8 @@ class VirtualMachineViewSet(mixins.DestroyModelMixin, ScopedReadOnlyViewSet):
             name=data["name"],
             ssh_public_key=data["ssh_public_key"],
             anti_affinity_group=data["anti_affinity_group"],
+            key_pairs=data["key_pairs"],
+            network=data["network"],
             remote_addr=client_ip(request),
         )
         return self._answer(vm, status.HTTP_201_CREATED)
@@ -257,6 +269,63 @@ class VirtualMachineViewSet(mixins.DestroyModelMixin, ScopedReadOnlyViewSet):
     @action(detail=True, methods=["post"])
     def reboot(self, request: Request, pk: str | None = None) -> Response:
         return self._act(request, "reboot")
+
+
+@extend_schema_view(
+    update=extend_schema(request=NetworkUpdateSerializer),
+    partial_update=extend_schema(request=NetworkUpdateSerializer),
+)
+class NetworkViewSet(
+    ServiceCreateMixin, ServiceUpdateMixin, mixins.DestroyModelMixin, ScopedReadOnlyViewSet
+):
+    """Networks and their address pools: platform admins manage them; members see the networks
+    granted to their tenants, read-only."""
+
+    selector = staticmethod(selectors.network_list)
+    serializer_class = NetworkSerializer
+    filterset_fields = ["kind"]
+    create_service = staticmethod(ipam.network_create)
+    update_serializer_class = NetworkUpdateSerializer
+    update_service = staticmethod(ipam.network_update)
+    update_object = "network"
+
+    def perform_destroy(self, instance: Network) -> None:
+        ipam.network_delete(
+            network=instance,
+            deleted_by=request_user(self.request),
+            remote_addr=client_ip(self.request),
+        )
+
+
+class NetworkGrantViewSet(mixins.DestroyModelMixin, ScopedReadOnlyViewSet):
+    """Which tenant (or one of its environments) may attach VMs to which network; platform
+    admins grant and withdraw, members read their tenants' grants."""
+
+    selector = staticmethod(selectors.network_grant_list)
+    serializer_class = NetworkGrantSerializer
+    filterset_fields = ["network", "tenant", "environment"]
+
+    @extend_schema(request=NetworkGrantSerializer, responses={201: NetworkGrantSerializer})
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        user = request_user(request)
+        require_platform_admin(user)  # before validation: ids of other tenants stay unconfirmed
+        ser = NetworkGrantSerializer(data=request.data, context={"request": request})
+        ser.is_valid(raise_exception=True)
+        grant = ipam.network_grant_create(
+            created_by=user,
+            network=ser.validated_data["network"],
+            tenant=ser.validated_data["tenant"],
+            environment=ser.validated_data.get("environment"),
+            remote_addr=client_ip(request),
+        )
+        return Response(NetworkGrantSerializer(grant).data, status=status.HTTP_201_CREATED)
+
+    def perform_destroy(self, instance: NetworkGrant) -> None:
+        ipam.network_grant_delete(
+            grant=instance,
+            deleted_by=request_user(self.request),
+            remote_addr=client_ip(self.request),
+        )
 
 
 class RollingMaintenanceViewSet(ServiceCreateMixin, ScopedReadOnlyViewSet):

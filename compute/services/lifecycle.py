@@ -9,14 +9,16 @@ from django.utils.translation import gettext as _
 
 from compute import messages
 from compute.choices import USER_ACTIONS, Transition, VMState
-from compute.models import Flavor, Host, Image, Operation, VirtualMachine
+from compute.ipam import nics_release, vm_network_attach
+from compute.models import Flavor, Host, Image, Network, Operation, VirtualMachine
 from compute.ports import budget_refusal, quota_release, quota_reserve
 from compute.selectors import can_operate
 from compute.services._common import _operation_begin, _transition
 from portal import events
 from portal.audit import audit_record
-from portal.models import Environment, User
+from portal.models import Environment, KeyPair, User
 from portal.permissions import Perm, require_perm
+from portal.services import keypair_authorized_keys
 
 
 def _approval_policy(environment: Environment) -> str:
@@ -41,11 +43,20 @@ def vm_request_create(
     name: str,
     ssh_public_key: str = "",
     anti_affinity_group: str = "",
+    key_pairs: list[KeyPair] | None = None,
+    network: Network | None = None,
     remote_addr: str | None = None,
 ) -> VirtualMachine:
     tenant = environment.tenant
     require_perm(requested_by, tenant, Perm.VM_REQUEST)
     errors: dict[str, str] = {}
+    authorized_keys: list[str] = []
+    try:
+        authorized_keys = keypair_authorized_keys(
+            owner=requested_by, key_pairs=list(key_pairs or []), pasted=ssh_public_key
+        )
+    except ValidationError as exc:
+        errors.update({field: " ".join(msgs) for field, msgs in exc.message_dict.items()})
     if not (flavor.is_public or requested_by.is_platform_admin):
         errors["flavor"] = _("Unknown flavor.")
     elif not _host_can_ever_fit(flavor):
@@ -63,6 +74,7 @@ def vm_request_create(
         flavor=flavor,
         image=image,
         ssh_public_key=ssh_public_key.strip(),
+        authorized_keys=authorized_keys,
         anti_affinity_group=anti_affinity_group.strip(),
     )
     try:
@@ -109,6 +121,8 @@ def vm_request_create(
         _operation_begin(vm, requested_by=requested_by)
     else:
         events.emit("vm.pending_approval", tenant=vm.tenant, payload=messages.vm_payload(vm))
+    # Its address (or forwarded port): a full pool refuses the request, nothing kept.
+    vm_network_attach(vm=vm, network=network)
     # Last, so that the quota row's lock is held for the shortest time before the commit.
     quota_reserve(vm=vm)
     return vm
@@ -142,6 +156,7 @@ def vm_reject(
     _transition(vm, Transition.REJECT, rejection_reason=reason, approved_by=rejected_by)
     events.emit("vm.rejected", tenant=vm.tenant, payload=messages.vm_payload(vm))
     quota_release(vm=vm)
+    nics_release(vm=vm)
     audit_record(
         actor=rejected_by,
         action="vm.reject",
@@ -167,6 +182,7 @@ def vm_action(
         _transition(vm, Transition.DELETE)
         _transition(vm, Transition.DELETED, deleted_at=timezone.now())
         quota_release(vm=vm)
+        nics_release(vm=vm)
         audit_record(
             actor=requested_by,
             action="vm.delete",

@@ -22,6 +22,7 @@ from compute.choices import (
     Transition,
     VMState,
 )
+from compute.ipam import nics_release
 from compute.models import Operation, OperationStep, VirtualMachine
 from compute.ports import quota_charge, quota_release
 from compute.services._common import _transition, operation_claim
@@ -122,6 +123,7 @@ def _operation_succeed(op: Operation) -> None:
         quota_charge(vm=vm)
     elif end == Transition.DELETED:
         quota_release(vm=vm)
+        nics_release(vm=vm)
     VirtualMachine.objects.unscoped().filter(pk=vm.pk).update(
         runtime_state=RUNTIME_AFTER[end], runtime_checked_at=timezone.now()
     )
@@ -183,6 +185,7 @@ def _operation_record_failure(
         events.emit("vm.error", tenant=vm.tenant, payload=messages.vm_payload(vm))
     if op.kind == OperationKind.PROVISION:
         quota_release(vm=vm, reserved_only=True)
+        nics_release(vm=vm)
     audit_record(
         actor=None,
         action=f"vm.{op.kind}.failed",

@@ -11,6 +11,7 @@ from django.utils.translation import gettext as _
 
 from compute import hypervisor
 from compute.choices import TRANSITIONAL_STATES, OperationStatus, RuntimeState, Transition, VMState
+from compute.ipam import nics_release
 from compute.models import Host, Operation, VirtualMachine
 from compute.ports import quota_release
 from compute.services._common import _dispatch, _transition, operation_claim
@@ -92,11 +93,14 @@ def reconcile(*, now: datetime | None = None) -> dict[str, int]:
         .exclude(operations__status__in=[OperationStatus.PENDING, OperationStatus.RUNNING])
     ):
         with transaction.atomic():
+            never_ran = vm.state == VMState.PROVISIONING
             try:
                 _transition(vm, Transition.FAIL, error_message=_("The operation was lost."))
             except ConflictError:
                 continue
             quota_release(vm=vm, reserved_only=True)  # a provisioning that never ran
+            if never_ran:
+                nics_release(vm=vm)
             counts["orphaned_states"] += 1
 
     for host in Host.objects.filter(enabled=True):

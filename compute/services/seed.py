@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from compute import cloudinit, hypervisor
-from compute.models import Host, VirtualMachine
+from compute.models import Host, NetworkInterface, VirtualMachine
 
 
 @dataclass(frozen=True)
@@ -23,21 +23,55 @@ def vm_seed_inputs(vm: VirtualMachine) -> SeedInputs:
     """What the VM's guest is told at first boot: its identity, root's keys, its NICs.
 
     The instance id is the VM's UUID (stable across reboots and migrations, so cloud-init runs
-    its first-boot modules once). No NICs: cloud-init then takes DHCP on the first interface,
-    which is what the VM's single user-networking NIC gives (see vm_nics).
+    its first-boot modules once). Root's keys are the ones the VM was given at request time
+    (`authorized_keys`: its owner's key pairs and the pasted key). Each NIC Nuage allocated is
+    configured by MAC: its static address, gateway and DNS from the network's pool, or DHCP on
+    user networking. No NICs: cloud-init takes DHCP on the first interface, which is what the
+    VM's single default user-networking NIC gives (see vm_nics).
     """
-    key = vm.ssh_public_key.strip()
+    keys = tuple(vm.authorized_keys) or (
+        (vm.ssh_public_key.strip(),) if vm.ssh_public_key.strip() else ()
+    )
     return SeedInputs(
         instance_id=str(vm.uuid),
         hostname=vm.name,
-        ssh_keys=(key,) if key else (),
+        ssh_keys=keys,
+        nics=tuple(_guest_nic(nic) for nic in _ports(vm)),
+    )
+
+
+def _ports(vm: VirtualMachine) -> list[NetworkInterface]:
+    return list(NetworkInterface.objects.unscoped().filter(vm_id=vm.pk).select_related("network"))
+
+
+def _guest_nic(nic: NetworkInterface) -> cloudinit.GuestNic:
+    if not nic.cidr:
+        return cloudinit.GuestNic(mac=nic.mac)
+    return cloudinit.GuestNic(
+        mac=nic.mac,
+        mode="static",
+        address=nic.cidr,
+        gateway=nic.network.gateway or "",
+        dns=tuple(nic.network.dns_servers),
     )
 
 
 def vm_nics(vm: VirtualMachine) -> tuple[hypervisor.NicSpec, ...] | None:
-    """The VM's NICs as the domain gets them; None: one user-networking NIC (no MAC, no
-    port forward), the NIC every VM has had so far."""
-    return None
+    """The VM's NICs as the domain gets them: one per port Nuage allocated (a host bridge, a
+    libvirt network, or user networking with its SSH port forward). None, for a VM without
+    ports (no network granted): one user-networking NIC, no MAC, no forward, as before."""
+    ports = _ports(vm)
+    if not ports:
+        return None
+    return tuple(
+        hypervisor.NicSpec(
+            kind=nic.libvirt_kind,  # type: ignore[arg-type]
+            mac=nic.mac,
+            source=nic.libvirt_source,
+            host_port=nic.host_port,
+        )
+        for nic in ports
+    )
 
 
 def seed_iso(vm: VirtualMachine) -> bytes:

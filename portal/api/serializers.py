@@ -10,6 +10,7 @@ from portal.models import (
     ApiToken,
     AuditEntry,
     Environment,
+    KeyPair,
     Membership,
     Tenant,
     User,
@@ -188,3 +189,18 @@ class WebhookDeliverySerializer(serializers.ModelSerializer[WebhookDelivery]):
             "created_at",
         ]
         read_only_fields = fields
+
+
+class KeyPairSerializer(serializers.ModelSerializer[KeyPair]):
+    public_key = serializers.CharField(
+        max_length=16 * 1024,
+        trim_whitespace=True,
+        help_text="One OpenSSH public key line: ssh-ed25519, ecdsa-sha2-nistp256/384/521 or "
+        "ssh-rsa (2048 bits or more), with an optional comment",
+    )
+
+    class Meta:
+        model = KeyPair
+        fields = ["id", "name", "public_key", "fingerprint", "key_type", "bits", "created_at"]
+        read_only_fields = ["id", "fingerprint", "key_type", "bits", "created_at"]
+        validators: list[object] = []  # the service checks the name and the key, per owner

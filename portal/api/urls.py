@@ -15,6 +15,7 @@ router.register("environments", portal_views.EnvironmentViewSet, basename="envir
 router.register("users", portal_views.UserViewSet, basename="user")
 router.register("memberships", portal_views.MembershipViewSet, basename="membership")
 router.register("tokens", portal_views.ApiTokenViewSet, basename="token")
+router.register("keypairs", portal_views.KeyPairViewSet, basename="keypair")
 router.register("audit", portal_views.AuditEntryViewSet, basename="audit")
 router.register("webhooks", portal_views.WebhookViewSet, basename="webhook")
 router.register(
@@ -29,6 +30,8 @@ router.register("vms", compute_views.VirtualMachineViewSet, basename="vm")
 router.register(
     "rolling-maintenance", compute_views.RollingMaintenanceViewSet, basename="rolling-maintenance"
 )
+router.register("networks", compute_views.NetworkViewSet, basename="network")
+router.register("network-grants", compute_views.NetworkGrantViewSet, basename="network-grant")
 router.register("drs", compute_views.DrsViewSet, basename="drs-recommendation")
 
 router.register("prices", billing_views.PriceListViewSet, basename="price-list")

@@ -24,6 +24,7 @@ from portal.api.serializers import (
     AuditEntrySerializer,
     EnvironmentSerializer,
     EnvironmentUpdateSerializer,
+    KeyPairSerializer,
     LoginAnswerSerializer,
     LoginSerializer,
     MembershipRoleSerializer,
@@ -162,6 +163,35 @@ class ApiTokenViewSet(mixins.DestroyModelMixin, ScopedReadOnlyViewSet):
         services.token_revoke(
             token=self.get_object(),
             revoked_by=request_user(request),
+            remote_addr=client_ip(request),
+        )
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class KeyPairViewSet(mixins.DestroyModelMixin, ScopedReadOnlyViewSet):
+    """Your SSH public keys, offered when you request a VM (`key_pairs` on /vms/). Another
+    user's key pair does not exist for you (404)."""
+
+    selector = staticmethod(selectors.keypair_list)
+    serializer_class = KeyPairSerializer
+
+    @extend_schema(request=KeyPairSerializer, responses={201: KeyPairSerializer})
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        ser = KeyPairSerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        pair = services.keypair_create(
+            owner=request_user(request),
+            name=ser.validated_data["name"],
+            public_key=ser.validated_data["public_key"],
+            remote_addr=client_ip(request),
+        )
+        return Response(KeyPairSerializer(pair).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(responses={204: None})
+    def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        services.keypair_delete(
+            key_pair=self.get_object(),
+            deleted_by=request_user(request),
             remote_addr=client_ip(request),
         )
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -79,6 +79,28 @@
     timer = setInterval(tick, every);
   }
 
+  // A button with data-copy="#id" copies that element's text (an ssh command); where the
+  // clipboard is not available, the text is selected for the user to copy.
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest("[data-copy]");
+    if (!button) { return; }
+    var source = document.querySelector(button.getAttribute("data-copy"));
+    if (!source) { return; }
+    var select = function () {
+      var range = document.createRange();
+      range.selectNodeContents(source);
+      window.getSelection().removeAllRanges();
+      window.getSelection().addRange(range);
+    };
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(source.textContent.trim()).then(function () {
+        button.textContent = button.getAttribute("data-copied") || button.textContent;
+      }, select);
+    } else {
+      select();
+    }
+  });
+
   document.addEventListener("DOMContentLoaded", function () {
     document.querySelectorAll("[data-live-url]").forEach(watch);
   });

@@ -1,4 +1,5 @@
-"""Seed the demo: tenant apollo, its users, flavors, a tiny image and hosts; print the logins."""
+"""Seed the demo: tenant apollo, its users, flavors, a tiny image, hosts, a user-mode network
+and an SSH key pair for alice; print the logins and where alice's private key is."""
 
 from __future__ import annotations
 
@@ -6,17 +7,20 @@ import secrets
 from pathlib import Path
 from typing import Any
 
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import transaction
 
 from compute.choices import ImageKind
 from compute.hypervisor.simulated import write_test_node
-from compute.models import Flavor, Host, Image
+from compute.models import Flavor, Host, Image, Network, NetworkGrant
 from compute.services import host_refresh
 from portal.choices import PlatformRole, Role
-from portal.models import Membership, Tenant, User
+from portal.models import KeyPair, Membership, Tenant, User
 from portal.services import DEFAULT_ENVIRONMENTS
+from portal.sshkeys import parse_public_key
 
 USERS: tuple[tuple[str, str, str | None], ...] = (
     ("alice", PlatformRole.NONE, Role.MEMBER),
@@ -93,8 +97,53 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"host {host.name}: {uri} ({host.cpus} CPUs, {host.memory_mib} MiB, {state})"
             )
+        network, _ = Network.objects.get_or_create(name="user-net", defaults={"kind": "user"})
+        NetworkGrant.objects.get_or_create(network=network, tenant=tenant, environment=None)
+        key_path = self._alice_key(User.objects.get(username="alice"))
         self.stdout.write(
             self.style.SUCCESS("Demo logins (generated now; they change at each seed):")
         )
         for username, password, role in logins:
             self.stdout.write(f"  {username:<6} {password}   ({role})")
+        self.stdout.write(
+            f"alice's SSH private key (key pair 'demo'): {key_path}\n"
+            f"  VMs on network {network.name} print their command, e.g. "
+            f"ssh -i {key_path} -p PORT root@127.0.0.1 (on the libvirt host)"
+        )
+
+    def _alice_key(self, alice: User) -> Path:
+        """alice's demo key: generated once into var/ (never committed), registered as 'demo'."""
+        path = Path(settings.VAR_DIR) / "demo-keys" / "alice_ed25519"
+        if path.exists():
+            private = serialization.load_ssh_private_key(path.read_bytes(), password=None)
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            private = ed25519.Ed25519PrivateKey.generate()
+            data = private.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.OpenSSH,
+                serialization.NoEncryption(),
+            )
+            path.touch(mode=0o600)
+            path.write_bytes(data)
+        public = (
+            private.public_key()
+            .public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
+            .decode()
+        )
+        parsed = parse_public_key(f"{public} alice@nuage-demo")
+        path.with_suffix(".pub").write_text(parsed.line + "\n")
+        KeyPair.objects.unscoped().filter(owner=alice, fingerprint=parsed.fingerprint).exclude(
+            name="demo"
+        ).delete()
+        KeyPair.objects.update_or_create(
+            owner=alice,
+            name="demo",
+            defaults={
+                "public_key": parsed.line,
+                "fingerprint": parsed.fingerprint,
+                "key_type": parsed.key_type,
+                "bits": parsed.bits,
+            },
+        )
+        return path
