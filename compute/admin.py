@@ -1,6 +1,9 @@
 """Django admin for hosts, flavors and images (platform admins only)."""
 
+from typing import Any
+
 from django.contrib import admin
+from django.http import HttpRequest
 
 from compute.models import Flavor, Host, Image, Operation, VirtualMachine
 from compute.services import host_refresh
@@ -25,7 +28,7 @@ class HostAdmin(AuditedModelAdmin):
     list_filter = ["enabled", "reachable"]
     readonly_fields = ["cpus", "memory_mib", "disk_gib", "reachable", "last_seen_at", "last_error"]
 
-    def save_model(self, request, obj, form, change):
+    def save_model(self, request: HttpRequest, obj: Host, form: Any, change: bool) -> None:
         super().save_model(request, obj, form, change)
         # Placement needs the capacity, which only libvirt knows; an unreachable host is kept
         # (with last_error shown) so the operator can fix the URI.
@@ -56,10 +59,10 @@ class VirtualMachineAdmin(admin.ModelAdmin):
     ]
     list_filter = ["state", "tenant"]
 
-    def has_change_permission(self, request, obj=None):
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False  # VMs change through services only
 
-    def has_add_permission(self, request):
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
 
@@ -67,5 +70,5 @@ class VirtualMachineAdmin(admin.ModelAdmin):
 class OperationAdmin(admin.ModelAdmin):
     list_display = ["vm", "kind", "status", "attempts", "created_at", "finished_at"]
 
-    def has_change_permission(self, request, obj=None):
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False

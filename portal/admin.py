@@ -1,7 +1,10 @@
 """Django admin for tenants, users and memberships."""
 
+from typing import Any
+
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin
+from django.http import HttpRequest
 
 from portal.admin_audit import AuditedModelAdmin
 from portal.models import AuditEntry, Environment, Membership, Tenant, User
@@ -34,11 +37,11 @@ class AuditEntryAdmin(admin.ModelAdmin):
     list_display = ["created_at", "actor_username", "tenant_slug", "action", "object_repr"]
     list_filter = ["action"]
 
-    def has_change_permission(self, request, obj=None):
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
-    def has_delete_permission(self, request, obj=None):
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
-    def has_add_permission(self, request):
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False
