@@ -104,6 +104,9 @@ def reconcile(*, now: datetime | None = None) -> dict[str, int]:
             counts["orphaned_states"] += 1
 
     for host in Host.objects.filter(enabled=True):
+        # What the host says is only news for VMs whose state is older than the listing: a VM
+        # that a worker provisioned or started meanwhile is judged on the next cycle.
+        listed_at = timezone.now()
         try:
             domains = hypervisor.domain_list(host.uri)
         except hypervisor.HypervisorError as exc:
@@ -112,8 +115,10 @@ def reconcile(*, now: datetime | None = None) -> dict[str, int]:
         states = {uuid: state for uuid, _name, state in domains}
         placed = VirtualMachine.objects.unscoped().filter(host=host).exclude(state=VMState.DELETED)
         for vm in placed.exclude(state=VMState.MIGRATING).only(
-            "id", "uuid", "runtime_state", "state", "name"
+            "id", "uuid", "runtime_state", "state", "name", "state_changed_at"
         ):
+            if vm.state_changed_at >= listed_at:
+                continue
             live = states.get(str(vm.uuid), RuntimeState.NO_DOMAIN)
             if live != vm.runtime_state:
                 VirtualMachine.objects.unscoped().filter(pk=vm.pk).update(

@@ -232,3 +232,31 @@ def test_an_operation_a_worker_is_running_is_left_alone(world, sim_host, flavor,
         release.set()
         thread.join()
     assert services.reconcile()["redispatched"] == 1
+
+
+def test_a_vm_provisioned_while_its_host_is_listed_is_not_called_vanished(
+    world, sim_host, flavor, image, monkeypatch
+):
+    """The reconciler lists a host's domains, then reads the VM rows: a VM that a worker
+    provisioned in between has a domain the listing could not show, and must stay running."""
+    vm = pending_request(world, flavor, image)
+    with messages_lost():
+        op = services.vm_approve(vm=vm, approved_by=world.approver)
+    real_list = hypervisor.domain_list
+
+    def list_then_provision(uri: str):
+        domains = real_list(uri)  # the VM has no domain yet
+        while services.operation_advance(operation_id=op.pk):
+            pass
+        return domains
+
+    monkeypatch.setattr(hypervisor, "domain_list", list_then_provision)
+    counts = services.reconcile()
+    vm.refresh_from_db()
+    assert (vm.state, vm.error_message) == (VMState.RUNNING, "")
+    assert counts["vanished"] == 0
+    monkeypatch.setattr(hypervisor, "domain_list", real_list)
+    services.reconcile()  # the next cycle sees the domain
+    vm.refresh_from_db()
+    assert vm.state == VMState.RUNNING
+    assert vm.runtime_state == RuntimeState.RUNNING
