@@ -37,7 +37,10 @@ STEP_DELAY_SECONDS = "0.7"
 SHOTS = os.environ.get("NUAGE_SCREENSHOT_DIR", "")
 
 
-@pytest.fixture(scope="session")
+# Per module, not per session: Playwright's sync API keeps an event loop on the main thread while
+# it runs, and tests that drive ASGI code with async_to_sync (the console consumers) must not run
+# inside it.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     if not Path(CHROMIUM).exists():
         pytest.skip(f"no Chromium at {CHROMIUM}")
