@@ -8,6 +8,7 @@ VM row: Network row (this module) → Allocation → Quota rows (quotas.services
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import secrets
 from typing import Any
@@ -19,7 +20,7 @@ from django.db.models import F, Q, QuerySet
 from django.utils.translation import gettext as _
 
 from compute.choices import NetworkKind
-from compute.models import Network, NetworkGrant, NetworkInterface, VirtualMachine
+from compute.models import Host, Network, NetworkGrant, NetworkInterface, VirtualMachine
 from portal.audit import audit_record, changed_fields, created_fields, snapshot
 from portal.errors import ConflictError
 from portal.models import Environment, Tenant, User
@@ -191,6 +192,20 @@ def _check_name(name: str, instance: Network | None) -> None:
         raise ValidationError({"name": _("A network named '%(name)s' exists.") % {"name": name}})
 
 
+def _on_hosts_after_commit(network: Network, *, remove: bool = False) -> None:
+    """Once committed: a task per host defines (or removes) the network's libvirt network."""
+    if not network.defined_by_nuage:
+        return
+    from compute.tasks import network_ensure, network_remove  # tasks import this module
+
+    network_id, name = network.pk, network.libvirt_name
+    for host_id in Host.objects.order_by("pk").values_list("pk", flat=True):
+        if remove:
+            transaction.on_commit(functools.partial(network_remove.delay, name, host_id))
+        else:
+            transaction.on_commit(functools.partial(network_ensure.delay, network_id, host_id))
+
+
 # --- networks and grants ------------------------------------------------------------------------
 
 
@@ -206,6 +221,7 @@ def network_create(*, created_by: User, remote_addr: str | None = None, **fields
         raise ValidationError({f: " ".join(m) for f, m in exc.message_dict.items()}) from exc
     _check_name(network.name, None)
     network.save()
+    _on_hosts_after_commit(network)
     audit_record(
         actor=created_by,
         action="network.create",
@@ -271,6 +287,8 @@ def network_delete(*, network: Network, deleted_by: User, remote_addr: str | Non
         changes=snapshot(network, NETWORK_FIELDS),
         remote_addr=remote_addr,
     )
+    if network.defined_by_nuage:
+        _on_hosts_after_commit(network, remove=True)
     network.delete()
 
 
