@@ -192,18 +192,23 @@ def _check_name(name: str, instance: Network | None) -> None:
         raise ValidationError({"name": _("A network named '%(name)s' exists.") % {"name": name}})
 
 
-def _on_hosts_after_commit(network: Network, *, remove: bool = False) -> None:
-    """Once committed: a task per host defines (or removes) the network's libvirt network."""
-    if not network.defined_by_nuage:
-        return
+def _on_hosts_after_commit(
+    network: Network, *, remove: bool = False, replaces: str = "", name: str = ""
+) -> None:
+    """Once committed: a task per host defines (or removes) the network's libvirt network.
+
+    `replaces`: the libvirt network it had before a change (its name or gateway), removed first.
+    `name`: for a removal, that libvirt network's name (default: the network's own)."""
     from compute.tasks import network_ensure, network_remove  # tasks import this module
 
-    network_id, name = network.pk, network.libvirt_name
+    network_id, name = network.pk, name or network.libvirt_name
     for host_id in Host.objects.order_by("pk").values_list("pk", flat=True):
         if remove:
             transaction.on_commit(functools.partial(network_remove.delay, name, host_id))
-        else:
-            transaction.on_commit(functools.partial(network_ensure.delay, network_id, host_id))
+        elif network.defined_by_nuage:
+            transaction.on_commit(
+                functools.partial(network_ensure.delay, network_id, host_id, replaces=replaces)
+            )
 
 
 # --- networks and grants ------------------------------------------------------------------------
@@ -246,8 +251,15 @@ def network_update(
     before = snapshot(network, NETWORK_FIELDS)
     merged = {**before, **fields}
     data = network_clean(merged, instance=network)
+    # What the hosts' libvirt network is made of (nat and isolated networks).
+    on_hosts = [
+        f for f in ("name", *_ADDRESSING, "gateway") if str(data[f] or "") != str(before[f] or "")
+    ]
+    was_on_hosts, old_libvirt_name = network.defined_by_nuage, network.libvirt_name
     if network.interfaces.exists():
         fixed = [f for f in _ADDRESSING if str(data[f] or "") != str(before[f] or "")]
+        if was_on_hosts:  # the VMs' domains join the host's network by name, at its gateway
+            fixed += [f for f in ("name", "gateway") if f in on_hosts]
         if fixed:
             raise ValidationError(
                 {
@@ -260,6 +272,10 @@ def network_update(
     network.full_clean(exclude=["gateway", "pool_start", "pool_end", "dns_servers"])
     _check_name(network.name, network)
     network.save()
+    if on_hosts and network.defined_by_nuage:
+        _on_hosts_after_commit(network, replaces=old_libvirt_name if was_on_hosts else "")
+    elif on_hosts and was_on_hosts:
+        _on_hosts_after_commit(network, remove=True, name=old_libvirt_name)
     audit_record(
         actor=updated_by,
         action="network.update",

@@ -19,14 +19,15 @@ def operation_advance(operation_id: int, **_kwargs: Any) -> None:
 
 
 @shared_task(name="compute.network_ensure", acks_late=True)
-def network_ensure(network_id: int, host_id: int, **_kwargs: Any) -> str:
-    """A nat or isolated network on one host; the outcome is recorded on the network."""
+def network_ensure(network_id: int, host_id: int, replaces: str = "", **_kwargs: Any) -> str:
+    """A nat or isolated network on one host (after removing the libvirt network it
+    `replaces`, on a change); the outcome is recorded on the network."""
     network = Network.objects.filter(pk=network_id).first()
     host = Host.objects.filter(pk=host_id).first()
     if network is None or host is None:
         return "gone"
     try:
-        return networks.network_host_ensure(network=network, host=host)
+        return networks.network_host_ensure(network=network, host=host, replaces=replaces)
     except services.HypervisorError as exc:  # recorded on the network; a retry will not help
         return str(exc)
 

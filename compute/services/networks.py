@@ -49,16 +49,22 @@ def _record(network_id: int, host: Host, *, ok: bool, detail: str) -> None:
         network.save(update_fields=["host_status"])
 
 
-def network_host_ensure(*, network: Network, host: Host) -> str:
+def network_host_ensure(*, network: Network, host: Host, replaces: str = "") -> str:
     """Make sure `host` has the network's libvirt network, defined, autostarted and running.
 
-    Idempotent. Records the outcome on the network; raises HypervisorError with the reason
-    when the host refuses (or cannot be reached)."""
+    Idempotent. `replaces`: the libvirt network Nuage defined for it before a change of its
+    name or gateway (no NIC was on it: network_update refuses otherwise), removed first.
+    Records the outcome on the network; raises HypervisorError with the reason when the host
+    refuses (or cannot be reached)."""
     if network.kind not in _NUAGE_KINDS:
         return _("Nothing to define: %(kind)s networks are not libvirt networks.") % {
             "kind": network.kind
         }
     try:
+        if replaces:
+            if not replaces.startswith("nuage-"):
+                raise ValueError(f"not a Nuage network: {replaces!r}")
+            hypervisor.remove_network(host.uri, replaces)
         created = hypervisor.ensure_network(host.uri, network_spec(network))
     except hypervisor.HypervisorError as exc:
         detail = _("Network %(net)s could not be set up on host %(host)s: %(reason)s") % {

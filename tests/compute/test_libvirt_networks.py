@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import libvirt
 import pytest
+from django.core.exceptions import ValidationError
 from lxml import etree
 
 from compute import hypervisor, ipam, services
@@ -172,3 +173,29 @@ def test_networks_page_shows_a_hosts_failure_to_the_admin(world, sim_host, clien
     client.force_login(world.platform_admin)
     page = client.get("/networks/").content.decode()
     assert f'data-host-error="{sim_host.name}"' in page and "bridge nu-x is busy" in page
+
+
+def test_changing_the_gateway_redefines_the_network_on_the_hosts(world, sim_host, run_on_commit):
+    net = backend(world.platform_admin)
+    ipam.network_update(updated_by=world.platform_admin, network=net, gateway="10.30.0.2")
+    assert _facts(_net(sim_host, "nuage-backend"))["ip"] == ("10.30.0.2", "24")
+    ipam.network_update(updated_by=world.platform_admin, network=net, name="backend2")
+    assert _net(sim_host, "nuage-backend") is None
+    assert _net(sim_host, "nuage-backend2").isActive()
+
+
+def test_a_network_with_vms_keeps_its_name_and_gateway(world, sim_host, flavor, image):
+    net = backend(world.platform_admin)
+    NetworkGrant.objects.create(network=net, tenant=world.tenant)
+    services.vm_request_create(
+        requested_by=world.member,
+        environment=world.development,
+        flavor=flavor,
+        image=image,
+        name="web-1",
+    )
+    with pytest.raises(ValidationError) as err:
+        ipam.network_update(
+            updated_by=world.platform_admin, network=net, name="other", gateway="10.30.0.3"
+        )
+    assert set(err.value.message_dict) == {"name", "gateway"}
