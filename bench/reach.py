@@ -309,6 +309,7 @@ def main() -> int:
     print(f"==> scratch database {DB_NAME}, queue {queue}")
     recreate_database(args.pg, DB_NAME)
     results: dict[int, list[tuple[float, float]]] = {}
+    others: list[float] = []  # cores other processes used during each measured round
     try:
         subprocess.run(
             [sys.executable, "manage.py", "migrate", "--no-input", "-v0"],
@@ -344,6 +345,7 @@ def main() -> int:
                             flush=True,
                         )
                         results.setdefault(n, []).extend(secs)
+                        others.append(watch.other)
         except BaseException:
             print_worker_log_tail(tmp)
             raise
@@ -369,17 +371,22 @@ def main() -> int:
         f"{load_before:.2f}; run took {time.monotonic() - t_run:.0f} s"
     )
     if not args.no_doc:
-        write_doc(HEADING, section(when, rows, args, load_before))
+        write_doc(HEADING, section(when, rows, args, load_before, others))
         print(f"(written to {DOC.relative_to(REPO)})")
     return 0
 
 
-def section(when: datetime, rows: list[str], args: argparse.Namespace, load: float) -> list[str]:
+def section(
+    when: datetime, rows: list[str], args: argparse.Namespace, load: float, others: list[float]
+) -> list[str]:
+    busy = sum(others) / max(len(others), 1)
     return [
         HEADING,
         "",
         f"Measured {when:%Y-%m-%d %H:%M %Z} on {machine()}; load average {load:.2f} before "
-        "the run.",
+        f"the run; other processes on the shared machine used {busy:.2f} of its cores on "
+        "average during the measured rounds, which slows every boot (the ratio compares two "
+        "clocks of the same boots).",
         "",
         "Two clocks per VM, both from bob's approval through the REST API: *booted* stops at the "
         "guest's marker line on its serial console, *ssh* when paramiko logs in as root on the "

@@ -199,3 +199,16 @@ def test_a_network_with_vms_keeps_its_name_and_gateway(world, sim_host, flavor, 
             updated_by=world.platform_admin, network=net, name="other", gateway="10.30.0.3"
         )
     assert set(err.value.message_dict) == {"name", "gateway"}
+
+
+def test_api_shows_host_status_to_platform_admins_only(world, sim_host, api):
+    net = backend(world.platform_admin)
+    NetworkGrant.objects.create(network=net, tenant=world.tenant)
+    Network.objects.filter(pk=net.pk).update(
+        host_status={sim_host.name: {"ok": False, "detail": "bridge busy", "at": ""}}
+    )
+    api.force_authenticate(world.platform_admin)
+    row = api.get(f"/api/v1/networks/{net.pk}/").json()
+    assert row["host_status"][sim_host.name]["detail"] == "bridge busy"
+    api.force_authenticate(world.member)
+    assert api.get(f"/api/v1/networks/{net.pk}/").json()["host_status"] == {}
