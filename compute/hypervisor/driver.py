@@ -426,8 +426,15 @@ def ensure_network(uri: str, spec: NetworkSpec) -> bool:
         net = _network(conn, spec.name)
         created = net is None
         if net is None:
-            net = conn.networkDefineXML(network_xml(spec))
-        else:
+            try:
+                net = conn.networkDefineXML(network_xml(spec))
+            except libvirt.libvirtError:
+                # Another worker defining it at the same moment (VMs provisioned at once).
+                net = _network(conn, spec.name)
+                if net is None:
+                    raise
+                created = False
+        if not created:
             xml = net.XMLDesc(0)
             found = network_facts(xml)
             wanted = (spec.kind, spec.bridge, spec.gateway, spec.prefix)
@@ -441,7 +448,11 @@ def ensure_network(uri: str, spec: NetworkSpec) -> bool:
         if not net.autostart():
             net.setAutostart(1)
         if not net.isActive():
-            net.create()
+            try:
+                net.create()
+            except libvirt.libvirtError:
+                if not net.isActive():  # not merely started by a concurrent call
+                    raise
         return created
 
     return call(uri, fn)

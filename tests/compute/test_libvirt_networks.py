@@ -212,3 +212,15 @@ def test_api_shows_host_status_to_platform_admins_only(world, sim_host, api):
     assert row["host_status"][sim_host.name]["detail"] == "bridge busy"
     api.force_authenticate(world.member)
     assert api.get(f"/api/v1/networks/{net.pk}/").json()["host_status"] == {}
+
+
+def test_driver_many_workers_ensuring_at_once_define_it_once(sim_host):
+    from concurrent.futures import ThreadPoolExecutor
+
+    spec = hypervisor.NetworkSpec(
+        name="nuage-t-race", kind="nat", bridge="nu-t3", gateway="10.9.3.1", prefix=24
+    )
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        created = list(pool.map(lambda _: hypervisor.ensure_network(sim_host.uri, spec), range(8)))
+    assert created.count(True) == 1
+    assert _net(sim_host, "nuage-t-race").isActive()
