@@ -42,3 +42,4 @@ bench: install services
 	$(PY) bench/invoices.py
 	$(PY) bench/export_csv.py
 	$(PY) bench/console.py
+	$(PY) bench/reach.py

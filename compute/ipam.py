@@ -8,6 +8,7 @@ VM row: Network row (this module) → Allocation → Quota rows (quotas.services
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import secrets
 from typing import Any
@@ -19,7 +20,7 @@ from django.db.models import F, Q, QuerySet
 from django.utils.translation import gettext as _
 
 from compute.choices import NetworkKind
-from compute.models import Network, NetworkGrant, NetworkInterface, VirtualMachine
+from compute.models import Host, Network, NetworkGrant, NetworkInterface, VirtualMachine
 from portal.audit import audit_record, changed_fields, created_fields, snapshot
 from portal.errors import ConflictError
 from portal.models import Environment, Tenant, User
@@ -191,6 +192,25 @@ def _check_name(name: str, instance: Network | None) -> None:
         raise ValidationError({"name": _("A network named '%(name)s' exists.") % {"name": name}})
 
 
+def _on_hosts_after_commit(
+    network: Network, *, remove: bool = False, replaces: str = "", name: str = ""
+) -> None:
+    """Once committed: a task per host defines (or removes) the network's libvirt network.
+
+    `replaces`: the libvirt network it had before a change (its name or gateway), removed first.
+    `name`: for a removal, that libvirt network's name (default: the network's own)."""
+    from compute.tasks import network_ensure, network_remove  # tasks import this module
+
+    network_id, name = network.pk, name or network.libvirt_name
+    for host_id in Host.objects.order_by("pk").values_list("pk", flat=True):
+        if remove:
+            transaction.on_commit(functools.partial(network_remove.delay, name, host_id))
+        elif network.defined_by_nuage:
+            transaction.on_commit(
+                functools.partial(network_ensure.delay, network_id, host_id, replaces=replaces)
+            )
+
+
 # --- networks and grants ------------------------------------------------------------------------
 
 
@@ -206,6 +226,7 @@ def network_create(*, created_by: User, remote_addr: str | None = None, **fields
         raise ValidationError({f: " ".join(m) for f, m in exc.message_dict.items()}) from exc
     _check_name(network.name, None)
     network.save()
+    _on_hosts_after_commit(network)
     audit_record(
         actor=created_by,
         action="network.create",
@@ -230,8 +251,15 @@ def network_update(
     before = snapshot(network, NETWORK_FIELDS)
     merged = {**before, **fields}
     data = network_clean(merged, instance=network)
+    # What the hosts' libvirt network is made of (nat and isolated networks).
+    on_hosts = [
+        f for f in ("name", *_ADDRESSING, "gateway") if str(data[f] or "") != str(before[f] or "")
+    ]
+    was_on_hosts, old_libvirt_name = network.defined_by_nuage, network.libvirt_name
     if network.interfaces.exists():
         fixed = [f for f in _ADDRESSING if str(data[f] or "") != str(before[f] or "")]
+        if was_on_hosts:  # the VMs' domains join the host's network by name, at its gateway
+            fixed += [f for f in ("name", "gateway") if f in on_hosts]
         if fixed:
             raise ValidationError(
                 {
@@ -244,6 +272,10 @@ def network_update(
     network.full_clean(exclude=["gateway", "pool_start", "pool_end", "dns_servers"])
     _check_name(network.name, network)
     network.save()
+    if on_hosts and network.defined_by_nuage:
+        _on_hosts_after_commit(network, replaces=old_libvirt_name if was_on_hosts else "")
+    elif on_hosts and was_on_hosts:
+        _on_hosts_after_commit(network, remove=True, name=old_libvirt_name)
     audit_record(
         actor=updated_by,
         action="network.update",
@@ -271,6 +303,8 @@ def network_delete(*, network: Network, deleted_by: User, remote_addr: str | Non
         changes=snapshot(network, NETWORK_FIELDS),
         remote_addr=remote_addr,
     )
+    if network.defined_by_nuage:
+        _on_hosts_after_commit(network, remove=True)
     network.delete()
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import ipaddress
 import operator
 import re
@@ -556,6 +557,9 @@ class Network(models.Model):
     dns_servers = models.JSONField(default=list, blank=True)
     pool_start = models.GenericIPAddressField(null=True, blank=True)
     pool_end = models.GenericIPAddressField(null=True, blank=True)
+    # Nat and isolated networks: whether each host has Nuage's libvirt network, by host name:
+    # {"<host>": {"ok": bool, "detail": str, "at": iso-8601}}.
+    host_status = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -568,6 +572,17 @@ class Network(models.Model):
     def libvirt_name(self) -> str:
         """The libvirt network of a nat or isolated network."""
         return f"nuage-{self.name}"
+
+    @property
+    def libvirt_bridge(self) -> str:
+        """The bridge of a nat or isolated network, the same on every host: derived from the
+        libvirt name (at most 15 characters, distinct for distinct networks)."""
+        return "nu-" + hashlib.sha256(self.libvirt_name.encode()).hexdigest()[:12]
+
+    @property
+    def defined_by_nuage(self) -> bool:
+        """Nat and isolated networks are libvirt networks Nuage defines on every host."""
+        return self.kind in (NetworkKind.NAT, NetworkKind.ISOLATED)
 
     @property
     def prefix_length(self) -> int | None:

@@ -7,7 +7,8 @@ from typing import Any
 from celery import shared_task
 
 from compute import balancing, messages, services
-from compute.models import VirtualMachine
+from compute.models import Host, Network, VirtualMachine
+from compute.services import networks
 from portal import events
 
 
@@ -15,6 +16,26 @@ from portal import events
 def operation_advance(operation_id: int, **_kwargs: Any) -> None:
     if services.operation_advance(operation_id=operation_id):
         operation_advance.delay(operation_id)
+
+
+@shared_task(name="compute.network_ensure", acks_late=True)
+def network_ensure(network_id: int, host_id: int, replaces: str = "", **_kwargs: Any) -> str:
+    """A nat or isolated network on one host (after removing the libvirt network it
+    `replaces`, on a change); the outcome is recorded on the network."""
+    network = Network.objects.filter(pk=network_id).first()
+    host = Host.objects.filter(pk=host_id).first()
+    if network is None or host is None:
+        return "gone"
+    try:
+        return networks.network_host_ensure(network=network, host=host, replaces=replaces)
+    except services.HypervisorError as exc:  # recorded on the network; a retry will not help
+        return str(exc)
+
+
+@shared_task(name="compute.network_remove", acks_late=True)
+def network_remove(libvirt_name: str, host_id: int, **_kwargs: Any) -> bool:
+    host = Host.objects.filter(pk=host_id).first()
+    return host is not None and networks.network_host_remove(libvirt_name=libvirt_name, host=host)
 
 
 @shared_task(name="compute.reconcile")

@@ -1069,3 +1069,16 @@ FR.update(
         "Send": "Envoyer",
     }
 )
+
+# Networks Nuage defines on its hosts.
+FR.update(
+    {
+        "On hosts": "Sur les hôtes",
+        "ready": "prêt",
+        "not on any host yet": "sur aucun hôte pour l’instant",
+        "Nothing to define: %(kind)s networks are not libvirt networks.": "Rien à définir : les réseaux %(kind)s ne sont pas des réseaux libvirt.",
+        "Network %(net)s could not be set up on host %(host)s: %(reason)s": "Le réseau %(net)s n’a pas pu être mis en place sur l’hôte %(host)s : %(reason)s",
+        "Defined and started.": "Défini et démarré.",
+        "Present and running.": "Présent et actif.",
+    }
+)

@@ -490,6 +490,10 @@ class NetworkSerializer(serializers.ModelSerializer[Network]):
         child=serializers.CharField(max_length=45), required=False, default=list, max_length=4
     )
     addresses_used = serializers.SerializerMethodField()
+    host_status = serializers.SerializerMethodField(
+        help_text="Nat and isolated networks, platform admins only: by host name, whether Nuage "
+        "has defined the libvirt network there ({ok, detail, at})"
+    )
 
     class Meta:
         model = Network
@@ -504,10 +508,16 @@ class NetworkSerializer(serializers.ModelSerializer[Network]):
             "pool_start",
             "pool_end",
             "addresses_used",
+            "host_status",
             "created_at",
         ]
-        read_only_fields = ["id", "created_at", "addresses_used"]
+        read_only_fields = ["id", "created_at", "addresses_used", "host_status"]
         validators: list[object] = []  # the service checks names, subnets and overlaps
+
+    def get_host_status(self, obj: Network) -> dict[str, Any]:
+        request = self.context.get("request")
+        user = getattr(request, "user", None)
+        return dict(obj.host_status) if getattr(user, "is_platform_admin", False) else {}
 
     def get_addresses_used(self, obj: Network) -> int:
         """NICs on the network (addresses, or forwarded ports on user networks)."""

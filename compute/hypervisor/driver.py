@@ -11,9 +11,19 @@ from lxml import etree
 
 from compute.hypervisor.connection import call
 from compute.hypervisor.errors import HypervisorError
-from compute.hypervisor.xml import DomainSpec, NicSpec, domain_xml, raw_volume_xml, volume_xml
+from compute.hypervisor.xml import (
+    DomainSpec,
+    NetworkSpec,
+    NicSpec,
+    domain_xml,
+    network_facts,
+    network_has_dhcp,
+    network_xml,
+    raw_volume_xml,
+    volume_xml,
+)
 
-__all__ = ["DomainSpec", "DomainStats", "HostInfo", "NicSpec"]
+__all__ = ["DomainSpec", "DomainStats", "HostInfo", "NetworkSpec", "NicSpec"]
 
 _STATE_NAMES = {
     libvirt.VIR_DOMAIN_NOSTATE: "unknown",
@@ -393,6 +403,79 @@ def migrate_domain(source_uri: str, target_uri: str, *, target_peer_uri: str, uu
 
     call(source_uri, fn)
     return True
+
+
+def _network(conn: libvirt.virConnect, name: str) -> libvirt.virNetwork | None:
+    try:
+        return conn.networkLookupByName(name)
+    except libvirt.libvirtError as exc:
+        if exc.get_error_code() == libvirt.VIR_ERR_NO_NETWORK:
+            return None
+        raise
+
+
+def ensure_network(uri: str, spec: NetworkSpec) -> bool:
+    """Define, autostart and start the network unless it is there; True if defined now.
+
+    An existing network of that name is adopted when it is what Nuage would define (same
+    forward kind, bridge and host address, no DHCP); otherwise this raises, naming what differs,
+    rather than change a network someone else may rely on.
+    """
+
+    def fn(conn: libvirt.virConnect) -> bool:
+        net = _network(conn, spec.name)
+        created = net is None
+        if net is None:
+            try:
+                net = conn.networkDefineXML(network_xml(spec))
+            except libvirt.libvirtError:
+                # Another worker defining it at the same moment (VMs provisioned at once).
+                net = _network(conn, spec.name)
+                if net is None:
+                    raise
+                created = False
+        if not created:
+            xml = net.XMLDesc(0)
+            found = network_facts(xml)
+            wanted = (spec.kind, spec.bridge, spec.gateway, spec.prefix)
+            if found != wanted or network_has_dhcp(xml):
+                raise HypervisorError(
+                    f"The host already has a network named '{spec.name}' that differs from "
+                    f"Nuage's (kind, bridge, address, prefix {found}, DHCP "
+                    f"{'on' if network_has_dhcp(xml) else 'off'}; wanted {wanted}, DHCP off): "
+                    "remove it or rename the Nuage network."
+                )
+        if not net.autostart():
+            net.setAutostart(1)
+        if not net.isActive():
+            try:
+                net.create()
+            except libvirt.libvirtError:
+                if not net.isActive():  # not merely started by a concurrent call
+                    raise
+        return created
+
+    return call(uri, fn)
+
+
+def remove_network(uri: str, name: str) -> bool:
+    """Stop and undefine the network; False if there was none (already removed)."""
+
+    def fn(conn: libvirt.virConnect) -> bool:
+        net = _network(conn, name)
+        if net is None:
+            return False
+        if net.isActive():
+            net.destroy()
+        if net.isPersistent():
+            net.undefine()
+        return True
+
+    return call(uri, fn)
+
+
+def network_names(uri: str) -> list[str]:
+    return call(uri, lambda conn: sorted(n.name() for n in conn.listAllNetworks(0)))
 
 
 def host_alive(uri: str) -> None:

@@ -211,3 +211,67 @@ def raw_volume_xml(*, name: str, size_bytes: int) -> str:
     target = _sub(vol, "target")
     _sub(target, "format", type_="raw")
     return etree.tostring(vol, encoding="unicode")
+
+
+NetworkForward = Literal["nat", "isolated"]
+_BRIDGE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}$")
+
+
+@dataclass(frozen=True)
+class NetworkSpec:
+    """A libvirt network Nuage owns on a host: NAT to the outside or isolated, on its own bridge.
+
+    The host's side of the bridge takes `gateway`/`prefix` (nothing for an isolated network
+    without a gateway). No DHCP range: Nuage gives each guest its static address by cloud-init,
+    and a DHCP server handing out the same pool would hand out addresses twice.
+    """
+
+    name: str
+    kind: NetworkForward
+    bridge: str
+    gateway: str = ""
+    prefix: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("nat", "isolated"):
+            raise ValueError(f"Nuage defines only nat and isolated networks, not {self.kind!r}")
+        if not _SOURCE.match(self.name):
+            raise ValueError(f"not a network name: {self.name!r}")
+        if not _BRIDGE.match(self.bridge):
+            raise ValueError(f"not a bridge name (at most 15 characters): {self.bridge!r}")
+        if bool(self.gateway) != (self.prefix is not None):
+            raise ValueError("a gateway goes with the subnet's prefix length")
+        if self.kind == "nat" and not self.gateway:
+            raise ValueError("a nat network needs the gateway the host answers on")
+
+
+def network_xml(spec: NetworkSpec) -> str:
+    net = etree.Element("network")
+    _sub(net, "name", spec.name)
+    if spec.kind == "nat":
+        _sub(net, "forward", mode="nat")
+    _sub(net, "bridge", name=spec.bridge, stp="on", delay="0")
+    if spec.gateway:
+        family = "ipv6" if ":" in spec.gateway else "ipv4"
+        _sub(net, "ip", family=family, address=spec.gateway, prefix=str(spec.prefix))
+    return etree.tostring(net, encoding="unicode")
+
+
+def network_facts(xml: str) -> tuple[str, str, str, int | None]:
+    """(forward kind, bridge, gateway, prefix) of a network as libvirt describes it."""
+    net = etree.fromstring(xml.encode())
+    forward = net.find("forward")
+    kind = "isolated" if forward is None else (forward.get("mode") or "nat")
+    bridge = net.find("bridge")
+    ip = net.find("ip")
+    prefix = ip.get("prefix") if ip is not None else None
+    return (
+        kind,
+        bridge.get("name", "") if bridge is not None else "",
+        ip.get("address", "") if ip is not None else "",
+        int(prefix) if prefix else None,
+    )
+
+
+def network_has_dhcp(xml: str) -> bool:
+    return etree.fromstring(xml.encode()).find("ip/dhcp") is not None

@@ -4,6 +4,7 @@
 this module re-exports each public name (and the few private ones tests reach for).
 """
 
+from compute.hypervisor import HypervisorError
 from compute.selectors import can_operate, host_maintenance_status  # reads, kept for callers
 from compute.services._common import _dispatch, _operation_begin, _transition
 from compute.services.ha import heartbeat
@@ -43,6 +44,7 @@ from compute.services.steps import OPERATION_STEP_RUNNERS, STEP_RUNNERS, _domain
 
 __all__ = [
     "HOST_SETTINGS",
+    "HypervisorError",
     "OPERATION_STEP_RUNNERS",
     "STEP_RUNNERS",
     "_dispatch",

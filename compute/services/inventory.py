@@ -12,6 +12,7 @@ from django.utils.translation import gettext as _
 
 from compute import hypervisor
 from compute.models import Flavor, Host, Image
+from compute.services.networks import networks_ensure_on_host
 from portal.audit import audit_record, changed_fields, created_fields, snapshot
 from portal.models import User
 from portal.permissions import require_platform_admin
@@ -95,6 +96,9 @@ def host_register(
             },
             remote_addr=remote_addr,
         )
+    # After the commit, with none open: the host gets Nuage's nat and isolated networks (each
+    # outcome is shown on its network; a failure does not undo the registration).
+    networks_ensure_on_host(host=host)
     return host
 
 
@@ -140,6 +144,8 @@ def host_refresh(*, host: Host) -> Host:
     host.save(
         update_fields=["cpus", "memory_mib", "disk_gib", "reachable", "last_error", "last_seen_at"]
     )
+    if host.reachable:
+        networks_ensure_on_host(host=host)
     return host
 
 

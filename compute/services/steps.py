@@ -17,6 +17,7 @@ from compute.services.migration import (
     _step_migrating,
     _step_preparing_target,
 )
+from compute.services.networks import vm_networks_ensure
 from compute.services.placement import placement_claim
 from compute.services.seed import seed_ensure, seed_path, seed_remove, vm_nics
 
@@ -76,6 +77,9 @@ def _step_defining(vm: VirtualMachine) -> str:
     # The disk and seed paths are looked up again (cheap and idempotent) rather than stored.
     # A VM from before seeds (an HA restart defines it again) has none and gets no CD-ROM.
     spec = _domain_spec(vm, _ensure_disk(vm), seed_path(vm=vm, host=vm.host))
+    # The host has the nat and isolated networks the NICs join (one added after the network
+    # was created gets them now); a host that refuses fails the step with its reason.
+    vm_networks_ensure(vm=vm)
     created = hypervisor.ensure_domain_defined(vm.host.uri, spec)
     return _("Domain defined.") if created else _("Existing domain adopted.")
 

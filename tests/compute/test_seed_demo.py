@@ -48,3 +48,21 @@ def test_seed_gives_alice_a_key_and_the_tenant_a_user_network(settings, tmp_path
     )
     assert vm.authorized_keys == [pair.public_key]
     assert vm.interfaces.get().ssh_command == "ssh -p 22000 root@127.0.0.1"
+
+
+def test_seed_with_real_guests_requests_alices_vm_with_her_key_once(settings, tmp_path):
+    from compute.models import VirtualMachine
+
+    settings.VAR_DIR = tmp_path
+    out = io.StringIO()
+    call_command("seed_demo", "--kernel", "/k", "--initrd", "/i", stdout=out)
+    vm = VirtualMachine.objects.unscoped().get(name="demo-vm")
+    pair = KeyPair.objects.get(owner__username="alice")
+    assert vm.owner.username == "alice" and vm.environment.name == "development"
+    assert vm.authorized_keys == [pair.public_key]
+    port = vm.interfaces.get().host_port
+    key = tmp_path / "demo-keys" / "alice_ed25519"
+    assert f"/vms/{vm.pk}/ has its serial console" in out.getvalue()
+    assert f"ssh -i {key} -p {port} root@127.0.0.1" in out.getvalue()
+    call_command("seed_demo", "--kernel", "/k", "--initrd", "/i", stdout=io.StringIO())
+    assert VirtualMachine.objects.unscoped().filter(name="demo-vm").count() == 1

@@ -13,10 +13,18 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import transaction
 
-from compute.choices import ImageKind
+from compute.choices import ImageKind, VMState
 from compute.hypervisor.simulated import write_test_node
-from compute.models import Flavor, Host, Image, Network, NetworkGrant
-from compute.services import host_refresh
+from compute.models import (
+    Flavor,
+    Host,
+    Image,
+    Network,
+    NetworkGrant,
+    NetworkInterface,
+    VirtualMachine,
+)
+from compute.services import host_refresh, vm_request_create
 from portal.choices import PlatformRole, Role
 from portal.models import KeyPair, Membership, Tenant, User
 from portal.services import DEFAULT_ENVIRONMENTS
@@ -28,6 +36,7 @@ USERS: tuple[tuple[str, str, str | None], ...] = (
     ("admin", PlatformRole.ADMIN, None),
     ("carol", PlatformRole.FINANCE, None),
 )
+DEMO_VM = "demo-vm"
 FLAVORS = (
     ("tiny", 1, 128, 1),
     ("small", 1, 512, 10),
@@ -99,17 +108,44 @@ class Command(BaseCommand):
             )
         network, _ = Network.objects.get_or_create(name="user-net", defaults={"kind": "user"})
         NetworkGrant.objects.get_or_create(network=network, tenant=tenant, environment=None)
-        key_path = self._alice_key(User.objects.get(username="alice"))
+        alice = User.objects.get(username="alice")
+        key_path = self._alice_key(alice)
+        if options["kernel"]:  # real guests: one VM to log into and open the console of
+            self._demo_vm(alice, tenant, network)
         self.stdout.write(
             self.style.SUCCESS("Demo logins (generated now; they change at each seed):")
         )
         for username, password, role in logins:
             self.stdout.write(f"  {username:<6} {password}   ({role})")
+        ssh = getattr(self, "_ssh_line", None) or "ssh -p PORT root@127.0.0.1"
         self.stdout.write(
             f"alice's SSH private key (key pair 'demo'): {key_path}\n"
             f"  VMs on network {network.name} print their command, e.g. "
-            f"ssh -i {key_path} -p PORT root@127.0.0.1 (on the libvirt host)"
+            f"{ssh.replace('ssh ', f'ssh -i {key_path} ', 1)} (on the libvirt host)"
         )
+
+    def _demo_vm(self, alice: User, tenant: Tenant, network: Network) -> None:
+        """alice's VM `demo-vm` in development, with her key pair, on the user network: requested
+        unless she has one already; the worker provisions it once it starts."""
+        live = VirtualMachine.objects.unscoped().filter(owner=alice, name=DEMO_VM)
+        vm = live.exclude(state=VMState.DELETED).first()
+        if vm is None:
+            vm = vm_request_create(
+                requested_by=alice,
+                environment=tenant.environments.get(name="development"),
+                flavor=Flavor.objects.get(name="tiny"),
+                image=Image.objects.get(name="tiny-linux"),
+                name=DEMO_VM,
+                key_pairs=list(KeyPair.objects.unscoped().filter(owner=alice, name="demo")),
+                network=network,
+            )
+        nic = NetworkInterface.objects.unscoped().filter(vm_id=vm.pk).first()
+        ssh = nic.ssh_command if nic else None
+        self.stdout.write(
+            f"alice's VM {DEMO_VM} ({vm.get_state_display()}; the worker boots it): "
+            f"/vms/{vm.pk}/ has its serial console" + (f"; log in with: {ssh}" if ssh else "")
+        )
+        self._ssh_line = ssh
 
     def _alice_key(self, alice: User) -> Path:
         """alice's demo key: generated once into var/ (never committed), registered as 'demo'."""
