@@ -17,6 +17,7 @@ from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from portal import metrics
 from portal.models import Tenant, Webhook, WebhookDelivery
 
 logger = logging.getLogger(__name__)
@@ -103,6 +104,8 @@ def deliver(delivery_id: int) -> float | None:
         reason = getattr(exc, "reason", exc)
         error = _("No answer: %(reason)s") % {"reason": reason}
     ok = code is not None and 200 <= code < 300
+    if not ok:
+        metrics.WEBHOOK_FAILURES.labels(reason="network" if code is None else "http").inc()
     now = timezone.now()
     fields: dict[str, Any] = {
         "last_status_code": code,
