@@ -226,10 +226,10 @@ def main() -> None:
             times, sources, size = scrape(client, args.scrapes)
             total_vms, total_hosts = start_vm + vms, start_host + hosts
             results.append((total_hosts, total_vms, times, sources, size))
+            median, p95 = statistics.median(times) * 1000, percentile(times, 0.95) * 1000
             print(
                 f"{total_hosts} hosts, {total_vms} VMs (built in {built:.0f} s): scrape median "
-                f"{statistics.median(times) * 1000:.1f} ms, p95 {percentile(times, 0.95) * 1000:.1f}"
-                f" ms, {size} bytes; per source (ms): "
+                f"{median:.1f} ms, p95 {p95:.1f} ms, {size} bytes; per source (ms): "
                 + ", ".join(f"{k} {v * 1000:.1f}" for k, v in sources.items())
             )
     finally:

@@ -8,7 +8,7 @@ class PortalConfig(AppConfig):
     verbose_name = "Portal"
 
     def ready(self) -> None:
-        from portal import gauges, metrics, requestid  # noqa: F401  (requestid: Celery signals)
+        from portal import gauges, logs, metrics, requestid  # noqa: F401  (Celery signals)
 
         metrics.register_source("broker", gauges.broker_source)
         metrics.register_source("webhooks", gauges.webhooks_source)

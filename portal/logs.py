@@ -7,6 +7,8 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
+from celery.signals import after_setup_logger, after_setup_task_logger
+
 from portal import requestid
 
 # LogRecord attributes that are not "extra" fields given by the caller.
@@ -57,3 +59,23 @@ class JsonFormatter(logging.Formatter):
         if record.stack_info:
             line["stack_info"] = self.formatStack(record.stack_info)
         return json.dumps(line, ensure_ascii=False)
+
+
+def _celery_handlers_format(logger: logging.Logger | None = None, **_kwargs: Any) -> None:
+    """Celery's worker sets up its own handlers (`--logfile`, `--loglevel`): give them the
+    project's format (LOG_FORMAT) and the request id."""
+    from django.conf import settings
+
+    if logger is None:
+        return
+    plain = "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"
+    for handler in logger.handlers:
+        handler.setFormatter(
+            JsonFormatter() if settings.LOG_FORMAT == "json" else logging.Formatter(plain)
+        )
+        if not any(isinstance(f, RequestIdFilter) for f in handler.filters):
+            handler.addFilter(RequestIdFilter())
+
+
+after_setup_logger.connect(_celery_handlers_format, weak=False)
+after_setup_task_logger.connect(_celery_handlers_format, weak=False)

@@ -392,8 +392,6 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
-# The worker keeps this configuration (JSON lines, request ids) instead of Celery's own.
-CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # Task events for Flower (docker-compose.yml) and `celery events`.
 CELERY_WORKER_SEND_TASK_EVENTS = env.bool("CELERY_WORKER_SEND_TASK_EVENTS", default=True)
 CELERY_TASK_SEND_SENT_EVENT = CELERY_WORKER_SEND_TASK_EVENTS
