@@ -25,4 +25,5 @@ urlpatterns = [
     path("hosts/drs/<int:pk>/<str:decision>/", views.drs_decide, name="drs-decide"),
     path("capacity/", views.capacity, name="capacity"),
     path("networks/", views.networks, name="networks"),
+    path("flavors/", views.flavors, name="flavors"),
 ]
