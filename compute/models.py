@@ -22,6 +22,7 @@ from django.utils.translation import gettext_lazy as _
 
 from compute.choices import (
     STATE_COLOURS,
+    VOLUME_STATE_COLOURS,
     ConsoleKind,
     DomainType,
     DrsMode,
@@ -35,6 +36,7 @@ from compute.choices import (
     Step,
     StepStatus,
     VMState,
+    VolumeState,
 )
 from portal.models import Environment, Tenant, User
 from portal.scoping import TenantScopedQuerySet
@@ -829,3 +831,82 @@ class ConsoleToken(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} console of VM {self.vm_id} for user {self.user_id}"
+
+
+class Volume(models.Model):
+    """An extra data disk of a tenant: a qcow2 volume in one host's storage pool, attached to at
+    most one VM of the same tenant at a time (as vdb, vdc, ...).
+
+    A new volume is not placed yet (no host, no space taken on any host); it is created in the
+    pool of the host of the first VM it is attached to, and stays on that host from then on.
+    It holds its size of the environment's `disk_gib` quota and is billed per GiB-hour from its
+    creation until its deletion, attached or not.
+    """
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="volumes")
+    environment = models.ForeignKey(Environment, on_delete=models.PROTECT, related_name="volumes")
+    owner = models.ForeignKey(User, on_delete=models.PROTECT, related_name="volumes")
+    name = models.CharField(max_length=63, validators=[vm_name_validator])
+    size_gib = models.PositiveIntegerField(
+        validators=[MinValueValidator(1), MaxValueValidator(16 * 1024)]
+    )
+    # While resizing: the size asked for (its quota is already held); cleared when done.
+    resize_to_gib = models.PositiveIntegerField(null=True, blank=True)
+    host = models.ForeignKey(
+        Host, null=True, blank=True, on_delete=models.PROTECT, related_name="volumes"
+    )
+    vm = models.ForeignKey(
+        VirtualMachine, null=True, blank=True, on_delete=models.PROTECT, related_name="volumes"
+    )
+    target_dev = models.CharField(max_length=8, blank=True)
+    # Kept: deleting its VM detaches it (else it is deleted with the VM).
+    keep_after_vm_deletion = models.BooleanField(default=False)
+    state = models.CharField(
+        max_length=16, choices=VolumeState.choices, default=VolumeState.AVAILABLE, db_index=True
+    )
+    error_message = models.TextField(blank=True)
+    # Redeliveries of its hypervisor work by the reconciler, and when it last moved.
+    attempts = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    state_changed_at = models.DateTimeField(auto_now_add=True)
+    deleted_at = models.DateTimeField(null=True, blank=True)
+
+    objects = TenantScopedQuerySet["Volume"].as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["tenant", "-created_at", "-id"], name="volume_tenant")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "name"],
+                condition=~Q(state="deleted"),
+                name="volume_unique_live_name_per_tenant",
+            ),
+            models.UniqueConstraint(
+                fields=["vm", "target_dev"],
+                condition=Q(vm__isnull=False),
+                name="volume_unique_target_per_vm",
+            ),
+            models.CheckConstraint(
+                condition=Q(vm__isnull=True) | ~Q(target_dev=""),
+                name="volume_attached_has_target",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def volume_name(self) -> str:
+        """The volume's name in its host's pool: unique across tenants, readable by an operator."""
+        return f"nuage-vol-{self.uuid.hex[:12]}-{self.name}.qcow2"
+
+    @property
+    def serial(self) -> str:
+        """The disk's serial as the guest sees it (/dev/disk/by-id/virtio-<serial>)."""
+        return self.uuid.hex[:20]
+
+    @property
+    def state_colour(self) -> str:
+        return VOLUME_STATE_COLOURS.get(self.state, "grey")

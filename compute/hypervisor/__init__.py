@@ -33,8 +33,20 @@ from compute.hypervisor.driver import (
     volume_path,
 )
 from compute.hypervisor.errors import HostUnreachable, HypervisorError
+from compute.hypervisor.volumes import (
+    attach_disk,
+    detach_disk,
+    domain_disks,
+    grow_volume,
+    volume_capacity_gib,
+)
 
 __all__ = [
+    "attach_disk",
+    "detach_disk",
+    "domain_disks",
+    "grow_volume",
+    "volume_capacity_gib",
     "DomainSpec",
     "DomainStats",
     "HostInfo",

@@ -356,3 +356,58 @@ def network_facts(xml: str) -> tuple[str, str, str, int | None]:
 
 def network_has_dhcp(xml: str) -> bool:
     return etree.fromstring(xml.encode()).find("ip/dhcp") is not None
+
+
+_TARGET_DEV = re.compile(r"^vd[b-z]$")
+
+
+def data_disk_xml(*, path: str, target_dev: str, serial: str) -> str:
+    """A data volume as a virtio disk (hot-pluggable on the `pc` machine's PCI bus)."""
+    if not _TARGET_DEV.match(target_dev):
+        raise ValueError(f"not a data disk target: {target_dev!r}")
+    disk = etree.Element("disk", type="file", device="disk")
+    _sub(disk, "driver", name="qemu", type_="qcow2")
+    _sub(disk, "source", file=path)
+    _sub(disk, "target", dev=target_dev, bus="virtio")
+    _sub(disk, "serial", serial)
+    return etree.tostring(disk, encoding="unicode")
+
+
+def disk_sources(xml: str) -> dict[str, str]:
+    """target dev -> source file of a domain's file disks."""
+    out: dict[str, str] = {}
+    for disk in etree.fromstring(xml.encode()).iterfind("devices/disk"):
+        target, source = disk.find("target"), disk.find("source")
+        if target is not None and target.get("dev"):
+            out[str(target.get("dev"))] = str(source.get("file", "")) if source is not None else ""
+    return out
+
+
+def with_disk(xml: str, disk: str) -> str:
+    """The domain XML with `disk` (a <disk> element) added to its devices."""
+    dom = etree.fromstring(xml.encode())
+    devices = dom.find("devices")
+    assert devices is not None
+    devices.append(etree.fromstring(disk.encode()))
+    return etree.tostring(dom, encoding="unicode")
+
+
+def without_disk(xml: str, target_dev: str) -> str:
+    """The domain XML without the disk on `target_dev`."""
+    dom = etree.fromstring(xml.encode())
+    for disk in dom.iterfind("devices/disk"):
+        target = disk.find("target")
+        if target is not None and target.get("dev") == target_dev:
+            parent = disk.getparent()
+            assert parent is not None
+            parent.remove(disk)
+    return etree.tostring(dom, encoding="unicode")
+
+
+def disk_element(xml: str, target_dev: str) -> str | None:
+    """The <disk> element on `target_dev` in a domain's XML, as libvirt wrote it (or None)."""
+    for disk in etree.fromstring(xml.encode()).iterfind("devices/disk"):
+        target = disk.find("target")
+        if target is not None and target.get("dev") == target_dev:
+            return etree.tostring(disk, encoding="unicode")
+    return None

@@ -20,6 +20,7 @@ from compute.services.migration import (
 from compute.services.networks import vm_networks_ensure
 from compute.services.placement import placement_claim
 from compute.services.seed import seed_ensure, seed_path, seed_remove, vm_nics
+from compute.services.volumes import volumes_release_with_vm, volumes_remove_with_vm
 
 
 def _domain_spec(vm: VirtualMachine, disk_path: str, seed: str = "") -> hypervisor.DomainSpec:
@@ -128,6 +129,7 @@ def _step_removing_domain(vm: VirtualMachine) -> str:
 
 
 def _step_removing_disk(vm: VirtualMachine) -> str:
+    volumes_remove_with_vm(vm)  # its data volumes not kept after its deletion
     if vm.host is None:
         return _("Nothing to remove.")
     removed = hypervisor.remove_volume(vm.host.uri, pool=vm.host.storage_pool, name=vm.volume_name)
@@ -157,4 +159,5 @@ STEP_RUNNERS: dict[str, Callable[[VirtualMachine], str]] = {
 # What a step writes to the database besides its own row, in the transaction that marks it done.
 STEP_EFFECTS: dict[str, Callable[[Operation], None]] = {
     Step.MIGRATING: _migration_switch_host,
+    Step.REMOVING_DISK: volumes_release_with_vm,
 }
