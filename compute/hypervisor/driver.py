@@ -286,39 +286,6 @@ def memory_hard_limit_mib(uri: str, uuid: str) -> int | None:
     return call(uri, fn)
 
 
-def grow_volume(uri: str, *, pool: str, name: str, capacity_gib: int) -> int:
-    """Grow the volume to `capacity_gib` (never shrink it); return its capacity in GiB.
-
-    A rerun finds it grown and does nothing. Libvirt's test driver cannot resize a volume: on
-    a simulated host the (empty) volume is made again at the new size.
-    """
-
-    def fn(conn: libvirt.virConnect) -> int:
-        p = _pool(conn, pool)
-        vol = _volume(p, name)
-        if vol is None:
-            _rescan(p)
-            vol = _volume(p, name)
-        if vol is None:
-            raise HypervisorError(f"The VM's disk '{name}' is missing from pool '{pool}'.")
-        wanted = capacity_gib * 2**30
-        if int(vol.info()[1]) >= wanted:
-            return int(vol.info()[1]) // 2**30
-        if _is_test(uri):
-            xml = vol.XMLDesc(0)
-            tree = etree.fromstring(xml.encode())
-            capacity = tree.find("capacity")
-            assert capacity is not None
-            capacity.text, capacity.attrib["unit"] = str(wanted), "bytes"
-            vol.delete(0)
-            vol = p.createXML(etree.tostring(tree, encoding="unicode"), 0)
-        else:
-            vol.resize(wanted, 0)
-        return int(vol.info()[1]) // 2**30
-
-    return call(uri, fn)
-
-
 def _require(conn: libvirt.virConnect, uuid: str) -> libvirt.virDomain:
     dom = _lookup(conn, uuid)
     if dom is None:

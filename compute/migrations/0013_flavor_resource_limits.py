@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('compute', '0011_network_host_status'),
+        ('compute', '0012_volumes'),
     ]
 
     operations = [
