@@ -29,4 +29,5 @@ urlpatterns = [
     path("volumes/<int:pk>/<str:action>/", volume_views.volume_action, name="volume-action"),
     path("vms/<int:pk>/volumes/new/", volume_views.volume_new_for_vm, name="vm-volume-new"),
     path("vms/<int:pk>/volumes/attach/", volume_views.volume_attach_to_vm, name="vm-volume-attach"),
+    path("flavors/", views.flavors, name="flavors"),
 ]

@@ -1149,3 +1149,42 @@ FR.update(
         "Create volume": "Créer le volume",
     }
 )
+
+# Resource limits and the flavors page.
+FR.update(
+    {
+        "Empty: no limit.": "Vide : aucune limite.",
+        "CPU shares": "Parts de CPU",
+        "Weight against the other VMs of the host when the CPU is contended (1024: usual).": "Poids face aux autres VM de l’hôte quand le CPU est disputé (1024 : usuel).",
+        "CPU cap (% of a vCPU)": "Plafond CPU (% d’un vCPU)",
+        "Each vCPU may use at most this share of a host CPU (cgroup CFS quota).": "Chaque vCPU peut utiliser au plus cette part d’un CPU de l’hôte (quota CFS du cgroup).",
+        "memory hard limit (MiB)": "limite stricte de mémoire (Mio)",
+        "What the VM's QEMU process may use in all, guest RAM and QEMU's own overhead; at least the RAM. Applied to the running VM after each start.": "Ce que le processus QEMU de la VM peut utiliser en tout, RAM de l’invité et surcoût de QEMU compris ; au moins la RAM. Appliquée à la VM en marche après chaque démarrage.",
+        "disk read IOPS": "IOPS de lecture disque",
+        "disk write IOPS": "IOPS d’écriture disque",
+        "disk read bytes/s": "lecture disque (octets/s)",
+        "disk write bytes/s": "écriture disque (octets/s)",
+        "network in (KiB/s)": "réseau entrant (Kio/s)",
+        "network out (KiB/s)": "réseau sortant (Kio/s)",
+        "The memory hard limit (%(hard)s MiB) must be at least the RAM (%(ram)s MiB), or the guest is killed when it uses its memory.": "La limite stricte de mémoire (%(hard)s Mio) doit valoir au moins la RAM (%(ram)s Mio), sinon l’invité est tué quand il utilise sa mémoire.",
+        "%(pct)s%% of a CPU per vCPU": "%(pct)s %% d’un CPU par vCPU",
+        "CPU cap": "Plafond CPU",
+        "Memory hard limit": "Limite stricte de mémoire",
+        "read %(n)s IOPS": "lecture %(n)s IOPS",
+        "write %(n)s IOPS": "écriture %(n)s IOPS",
+        "read %(n)s/s": "lecture %(n)s/s",
+        "write %(n)s/s": "écriture %(n)s/s",
+        "in %(n)s KiB/s": "entrant %(n)s Kio/s",
+        "out %(n)s KiB/s": "sortant %(n)s Kio/s",
+        "Unknown field.": "Champ inconnu.",
+        "Memory limited to %(mib)s MiB.": "Mémoire limitée à %(mib)s Mio.",
+        "Flavors": "Gabarits",
+        "What a VM of each flavor gets: its size, the limits that keep it from crowding its neighbours, and what it costs while it runs.": "Ce qu’obtient une VM de chaque gabarit : sa taille, les limites qui l’empêchent d’étouffer ses voisines, et ce qu’elle coûte en marche.",
+        "Limits": "Limites",
+        "Per hour": "Par heure",
+        "Per month (730 hours)": "Par mois (730 heures)",
+        "private": "privé",
+        "Costs are for a running VM; the disk is charged for as long as the VM exists, even stopped. Network limits apply to NICs on libvirt networks and bridges.": "Les coûts sont ceux d’une VM en marche ; le disque est facturé tant que la VM existe, même arrêtée. Les limites réseau s’appliquent aux cartes sur des réseaux libvirt et des ponts.",
+        "No flavor is available to you yet.": "Aucun gabarit ne vous est encore proposé.",
+    }
+)

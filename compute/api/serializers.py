@@ -9,6 +9,7 @@ from rest_framework import serializers
 
 from compute.choices import DomainType, DrsMode, HostStatus, ImageKind, NetworkKind
 from compute.models import (
+    FLAVOR_LIMIT_FIELDS,
     DrsRecommendation,
     DrsRun,
     DrsSettings,
@@ -112,9 +113,19 @@ class HostUpdateSerializer(serializers.Serializer[Host]):
 class FlavorSerializer(serializers.ModelSerializer[Flavor]):
     class Meta:
         model = Flavor
-        fields = ["id", "name", "vcpus", "ram_mib", "disk_gib", "is_public"]
+        fields = ["id", "name", "vcpus", "ram_mib", "disk_gib", "is_public", *FLAVOR_LIMIT_FIELDS]
         read_only_fields = ["id"]
         validators: list[object] = []
+
+
+class FlavorUpdateSerializer(serializers.ModelSerializer[Flavor]):
+    """What a platform admin may change on a flavor (every field optional)."""
+
+    class Meta:
+        model = Flavor
+        fields = ["name", "vcpus", "ram_mib", "disk_gib", "is_public", *FLAVOR_LIMIT_FIELDS]
+        validators: list[object] = []
+        extra_kwargs = {name: {"required": False} for name in fields}
 
 
 class ImageSerializer(serializers.ModelSerializer[Image]):

@@ -26,6 +26,7 @@ from compute.api.serializers import (
     DrsSettingsUpdateSerializer,
     DrsStatusSerializer,
     FlavorSerializer,
+    FlavorUpdateSerializer,
     HostSerializer,
     HostUpdateSerializer,
     ImageSerializer,
@@ -144,10 +145,17 @@ class HostViewSet(ServiceCreateMixin, ServiceUpdateMixin, ScopedReadOnlyViewSet)
         return Response(MaintenanceStatusSerializer(body).data)
 
 
-class FlavorViewSet(ServiceCreateMixin, ScopedReadOnlyViewSet):
+@extend_schema_view(
+    update=extend_schema(request=FlavorUpdateSerializer),
+    partial_update=extend_schema(request=FlavorUpdateSerializer),
+)
+class FlavorViewSet(ServiceCreateMixin, ServiceUpdateMixin, ScopedReadOnlyViewSet):
     selector = staticmethod(selectors.flavor_list)
     serializer_class = FlavorSerializer
     create_service = staticmethod(services.flavor_create)
+    update_serializer_class = FlavorUpdateSerializer
+    update_service = staticmethod(services.flavor_update)
+    update_object = "flavor"
 
 
 class ImageViewSet(ServiceCreateMixin, ScopedReadOnlyViewSet):

@@ -11,6 +11,7 @@ from compute.services.ha import heartbeat
 from compute.services.inventory import (
     HOST_SETTINGS,
     flavor_create,
+    flavor_update,
     host_refresh,
     host_register,
     host_update,
@@ -66,6 +67,7 @@ __all__ = [
     "_transition",
     "can_operate",
     "flavor_create",
+    "flavor_update",
     "heartbeat",
     "host_evacuate",
     "host_maintenance_status",

@@ -10,7 +10,7 @@ from django.utils.translation import gettext as _
 from compute import hypervisor
 from compute.choices import Step
 from compute.console import console_vnc_password
-from compute.models import Operation, VirtualMachine
+from compute.models import Flavor, Operation, VirtualMachine
 from compute.services.migration import (
     _migration_switch_host,
     _step_cleaning_source,
@@ -43,7 +43,23 @@ def _domain_spec(vm: VirtualMachine, disk_path: str, seed: str = "") -> hypervis
         seed_path=seed,
         nics=vm_nics(vm),
         vnc_password=console_vnc_password(vm.uuid) if host.domain_type == "qemu" else "",
+        limits=flavor_limits(vm.flavor),
     )
+
+
+def flavor_limits(flavor: Flavor) -> hypervisor.ResourceLimits:
+    """The flavor's limits as the domain gets them (unset: 0, no limit)."""
+    return hypervisor.ResourceLimits(**{name: int(value) for name, value in flavor.limits.items()})
+
+
+def _apply_live_limits(vm: VirtualMachine) -> str:
+    """What only a running domain takes: the memory hard limit (see hypervisor.ResourceLimits)."""
+    assert vm.host is not None
+    hard = vm.flavor.memory_hard_limit_mib
+    if not hard:
+        return ""
+    hypervisor.set_memory_hard_limit(vm.host.uri, str(vm.uuid), mib=hard)
+    return " " + _("Memory limited to %(mib)s MiB.") % {"mib": hard}
 
 
 def _ensure_disk(vm: VirtualMachine) -> str:
@@ -88,7 +104,7 @@ def _step_defining(vm: VirtualMachine) -> str:
 def _step_starting(vm: VirtualMachine) -> str:
     assert vm.host is not None
     hypervisor.ensure_domain_running(vm.host.uri, str(vm.uuid))
-    return _("Domain running.")
+    return _("Domain running.") + _apply_live_limits(vm)
 
 
 def _step_stopping(vm: VirtualMachine) -> str:
@@ -102,7 +118,7 @@ def _step_stopping(vm: VirtualMachine) -> str:
 def _step_rebooting(vm: VirtualMachine) -> str:
     assert vm.host is not None
     hypervisor.reboot_domain(vm.host.uri, str(vm.uuid))
-    return _("Reboot requested.")
+    return _("Reboot requested.") + _apply_live_limits(vm)
 
 
 def _step_removing_domain(vm: VirtualMachine) -> str:
