@@ -19,6 +19,7 @@ from compute.services.migration import (
 )
 from compute.services.networks import vm_networks_ensure
 from compute.services.placement import placement_claim
+from compute.services.resize import _step_growing_disk, _step_redefining
 from compute.services.seed import seed_ensure, seed_path, seed_remove, vm_nics
 from compute.services.volumes import volumes_release_with_vm, volumes_remove_with_vm
 
@@ -145,6 +146,8 @@ OPERATION_STEP_RUNNERS: dict[str, Callable[[Operation], str]] = {
 
 
 STEP_RUNNERS: dict[str, Callable[[VirtualMachine], str]] = {
+    Step.GROWING_DISK: _step_growing_disk,
+    Step.REDEFINING: _step_redefining,
     Step.SCHEDULED: _step_scheduled,
     Step.CREATING_DISK: _step_creating_disk,
     Step.PREPARING_SEED: _step_preparing_seed,

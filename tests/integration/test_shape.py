@@ -16,7 +16,7 @@ import libvirt
 import pytest
 
 from compute import services
-from compute.choices import VMState
+from compute.choices import OperationKind, OperationStatus, VMState
 from compute.hypervisor.console import SerialConsole
 from compute.models import Host, VirtualMachine
 from portal.choices import Role
@@ -27,7 +27,7 @@ from tests.factories import (
     TenantFactory,
     UserFactory,
 )
-from tests.integration.conftest import URI, Guests
+from tests.integration.conftest import POOL, URI, Guests
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -134,3 +134,58 @@ def test_limits_cap_a_busy_guest_and_show_in_cgroups_and_iotune(
     print(f"busy guest under a 50% cap used {used:.1%} of a CPU over {t1 - t0:.1f} s")
     assert used <= 0.55
     assert used >= 0.15, "the busy loop did not run"
+
+
+def test_resized_stopped_guest_sees_more_vcpus_and_memory(
+    qemu_host: Host, tiny_image, guests: Guests, alice
+):
+    small = FlavorFactory(name="it-small", vcpus=1, ram_mib=256, disk_gib=1)
+    large = FlavorFactory(name="it-large", vcpus=2, ram_mib=384, disk_gib=2, cpu_cap_percent=80)
+    vm = services.vm_request_create(
+        requested_by=alice,
+        environment=alice.environment,
+        flavor=small,
+        image=tiny_image,
+        name="it-grow",
+    )
+    vm.refresh_from_db()
+    assert vm.state == VMState.RUNNING, vm.error_message
+    guests.wait_booted(vm.domain_name)
+    before = guest_run(vm, "nproc; grep MemTotal /proc/meminfo")
+    cpus_before, mem_before = _cpus_and_memory(before)
+    assert cpus_before == 1
+
+    services.vm_action(vm=vm, action="stop", requested_by=alice)
+    vm.refresh_from_db()
+    assert vm.state == VMState.STOPPED
+    services.vm_resize(vm=vm, flavor=large, requested_by=alice)
+    vm.refresh_from_db()
+    op = vm.operations.filter(kind=OperationKind.RESIZE).get()
+    assert op.status == OperationStatus.SUCCEEDED, op.error_message
+    assert (vm.state, vm.flavor) == (VMState.STOPPED, large)
+    info = guests.dominfo(vm.domain_name)
+    assert info["CPU(s)"] == "2"
+    assert info["Max memory"] == f"{384 * 1024} KiB"
+    vol = guests.virsh("vol-info", "--pool", POOL, vm.volume_name, "--bytes").stdout
+    assert re.search(rf"Capacity:\s+{2 * 2**30} bytes", vol), vol
+
+    services.vm_action(vm=vm, action="start", requested_by=alice)
+    vm.refresh_from_db()
+    assert vm.state == VMState.RUNNING, vm.error_message
+    guests.wait_booted(vm.domain_name)
+    after = guest_run(vm, "nproc; grep MemTotal /proc/meminfo")
+    cpus_after, mem_after = _cpus_and_memory(after)
+    print(
+        f"guest before: {cpus_before} CPU {mem_before} kB; after: {cpus_after} CPU {mem_after} kB"
+    )
+    assert cpus_after == 2
+    assert mem_after - mem_before >= 100 * 1024  # 128 MiB more, less what the kernel keeps
+    cpu = cgroup_dir(vm, "cpu")
+    assert (cpu / "vcpu1" / "cpu.cfs_quota_us").read_text().strip() == "80000"
+
+
+def _cpus_and_memory(text: str) -> tuple[int, int]:
+    cpus = re.search(r"^(\d+)\s*$", text, re.M)
+    mem = re.search(r"MemTotal:\s+(\d+) kB", text)
+    assert cpus and mem, text
+    return int(cpus.group(1)), int(mem.group(1))
