@@ -202,6 +202,7 @@ class OperationKind(models.TextChoices):
     MIGRATE = "migrate", _("Live migration")
     RECOVER = "recover", _("Restart after host failure")
     RESIZE = "resize", _("Resize")
+    RESIZE_MOVE = "resize_move", _("Resize on another host")
 
 
 class OperationStatus(models.TextChoices):
@@ -235,6 +236,8 @@ class Step(models.TextChoices):
     CLEANING_SOURCE = "cleaning_source", _("Removing source disk")
     GROWING_DISK = "growing_disk", _("Growing disk")
     REDEFINING = "redefining", _("Applying the new size")
+    PREPARING_MOVE = "preparing_move", _("Preparing the new host")
+    MOVING = "moving", _("Copying the disk to the new host")
 
 
 OPERATION_STEPS: dict[str, list[str]] = {
@@ -252,6 +255,14 @@ OPERATION_STEPS: dict[str, list[str]] = {
     OperationKind.MIGRATE: [Step.PREPARING_TARGET, Step.MIGRATING, Step.CLEANING_SOURCE],
     OperationKind.RECOVER: [Step.DEFINING, Step.STARTING],
     OperationKind.RESIZE: [Step.GROWING_DISK, Step.REDEFINING],
+    # The VM's host cannot take the new size: the stopped VM moves first (its disk copied).
+    OperationKind.RESIZE_MOVE: [
+        Step.PREPARING_MOVE,
+        Step.MOVING,
+        Step.GROWING_DISK,
+        Step.REDEFINING,
+        Step.CLEANING_SOURCE,
+    ],
 }
 
 # Which operation a transition into a transitional state starts, and how it ends.

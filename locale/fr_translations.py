@@ -1180,3 +1180,16 @@ FR.update(
         "The volume's work made no progress after %(n)s attempts.": "Le travail sur le volume n’a pas avancé après %(n)s tentatives.",
     }
 )
+
+# Resize on another host.
+FR.update(
+    {
+        "Resize on another host": "Redimensionnement sur un autre hôte",
+        "Preparing the new host": "Préparation du nouvel hôte",
+        "Copying the disk to the new host": "Copie du disque vers le nouvel hôte",
+        "The VM's host cannot take the new size (%(reason)s), and moving it to another host needs an approver in %(environment)s, which resizing cannot ask for yet: choose a smaller flavor or ask a platform admin to make room.": "L’hôte de la VM ne peut pas accueillir la nouvelle taille (%(reason)s), et la déplacer vers un autre hôte demande un approbateur dans %(environment)s, ce que le redimensionnement ne sait pas encore demander : choisissez un gabarit plus petit ou demandez à un administrateur de la plateforme de faire de la place.",
+        "The VM's host cannot take the new size (%(reason)s), nor can another: %(why)s": "L’hôte de la VM ne peut pas accueillir la nouvelle taille (%(reason)s), aucun autre non plus : %(why)s",
+        "Already on %(host)s.": "Déjà sur %(host)s.",
+        "Disk copied to %(host)s in %(seconds).1f s.": "Disque copié vers %(host)s en %(seconds).1f s.",
+    }
+)

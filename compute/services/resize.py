@@ -3,6 +3,7 @@ again from the new flavor (vCPUs, memory, limits), its quota and host capacity m
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 
 from django.core.exceptions import ValidationError
@@ -10,13 +11,13 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 
 from compute import hypervisor, scheduler
-from compute.choices import Transition, VMState
+from compute.choices import OperationKind, RuntimeState, Transition, VMState
 from compute.models import Flavor, Host, Operation, VirtualMachine
 from compute.ports import quota_resize
 from compute.selectors import can_operate
 from compute.services._common import _operation_begin, _transition
-from compute.services.placement import _host_states
-from compute.services.seed import seed_path
+from compute.services.placement import _host_states, _placement_choose
+from compute.services.seed import seed_ensure, seed_path
 from portal.audit import audit_record
 from portal.errors import ConflictError
 from portal.models import User
@@ -42,6 +43,32 @@ def _host_fit_refusal(vm: VirtualMachine, host: Host, old: Flavor, new: Flavor) 
     )
     reason = scheduler.reject_reason(without, request)
     return None if reason is None else scheduler.describe_refusal(host.name, reason)
+
+
+def _move_target(vm: VirtualMachine, old: Flavor, new: Flavor, refusal: str) -> Host:
+    """The host a stopped VM moves to when its own cannot take the new size: placement's
+    choice for the new size among the others (their rows locked; the operation's target_host
+    is the claim). Environments whose policy wants an approver for that size refuse here."""
+    if vm.environment.needs_approval(vcpus=new.vcpus, ram_mib=new.ram_mib):
+        raise ConflictError(
+            _(
+                "The VM's host cannot take the new size (%(reason)s), and moving it to another "
+                "host needs an approver in %(environment)s, which resizing cannot ask for yet: "
+                "choose a smaller flavor or ask a platform admin to make room."
+            )
+            % {"reason": refusal, "environment": vm.environment.name},
+            state=vm.state,
+        )
+    vm.flavor = new  # what placement makes room for (the transition writes it)
+    try:
+        return _placement_choose(vm, exclude=vm.host)
+    except hypervisor.HypervisorError as exc:
+        vm.flavor = old
+        raise ConflictError(
+            _("The VM's host cannot take the new size (%(reason)s), nor can another: %(why)s")
+            % {"reason": refusal, "why": exc},
+            state=vm.state,
+        ) from exc
 
 
 @transaction.atomic
@@ -89,20 +116,24 @@ def vm_resize(
             % {"state": str(VMState(vm.state).label).lower()},
             state=vm.state,
         )
-    refusal = _host_fit_refusal(vm, vm.host, old, flavor)
+    source = vm.host
+    target = None
+    refusal = _host_fit_refusal(vm, source, old, flavor)
     if refusal:
-        raise ConflictError(
-            _(
-                "The VM's host cannot take the new size (%(reason)s). Moving a stopped VM to "
-                "another host to resize it is not available yet: choose a smaller flavor or ask "
-                "a platform admin to make room."
-            )
-            % {"reason": refusal},
-            state=vm.state,
-        )
+        target = _move_target(vm, old, flavor, refusal)
     _transition(vm, Transition.RESIZE, flavor=flavor, error_message="")
     quota_resize(vm=vm, old=old, new=flavor)
-    op = _operation_begin(vm, requested_by=requested_by, flavor_before=old)
+    if target is None:
+        op = _operation_begin(vm, requested_by=requested_by, flavor_before=old)
+    else:
+        op = _operation_begin(
+            vm,
+            requested_by=requested_by,
+            kind=OperationKind.RESIZE_MOVE,
+            flavor_before=old,
+            source_host=source,
+            target_host=target,
+        )
     audit_record(
         actor=requested_by,
         action="vm.resize",
@@ -157,3 +188,37 @@ def _undo_resize(op: Operation, message: str) -> None:
     new = vm.flavor
     _transition(vm, Transition.RESIZE_ABORTED, flavor=before, error_message=message)
     quota_resize(vm=vm, old=new, new=before, check=False)
+
+
+def _step_preparing_move(op: Operation) -> str:
+    """An empty volume of the disk's current size on the target (the copy goes into it; it
+    grows afterwards), and the seed built there again (only writable disks are copied)."""
+    target, vm, before = op.target_host, op.vm, op.flavor_before
+    assert target is not None and before is not None
+    if hypervisor.domain_runtime_state(target.uri, str(vm.uuid)) == RuntimeState.NO_DOMAIN:
+        hypervisor.ensure_volume(
+            target.uri,
+            pool=target.storage_pool,
+            name=vm.volume_name,
+            capacity_gib=before.disk_gib,
+            backing_volume=None,
+        )
+        source = op.source_host
+        if source is not None and seed_path(vm=vm, host=source):
+            seed_ensure(vm=vm, host=target)
+    return _("Disk ready on %(host)s.") % {"host": target.name}
+
+
+def _step_moving(op: Operation) -> str:
+    source, target, vm = op.source_host, op.target_host, op.vm
+    assert source is not None and target is not None
+    started = time.monotonic()
+    moved = hypervisor.cold_move_domain(
+        source.uri, target.uri, target_peer_uri=target.migration_uri, uuid=str(vm.uuid)
+    )
+    if not moved:
+        return _("Already on %(host)s.") % {"host": target.name}
+    return _("Disk copied to %(host)s in %(seconds).1f s.") % {
+        "host": target.name,
+        "seconds": time.monotonic() - started,
+    }

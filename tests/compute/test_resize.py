@@ -139,7 +139,7 @@ def test_over_quota_is_refused_with_what_is_left(world, sim_host, small, big, im
     assert quota_used(world) == (1, 512, 1, 0)
 
 
-def test_a_host_too_full_for_the_new_size_is_a_conflict(
+def test_when_no_host_can_take_the_new_size_it_is_a_conflict(
     world, tmp_path, small, image, run_on_commit
 ):
     host = make_sim_host(tmp_path, cpus=2, memory_mib=4096, cpu_ratio=1)
@@ -153,10 +153,75 @@ def test_a_host_too_full_for_the_new_size_is_a_conflict(
         name="web-2",
     )
     double = FlavorFactory(name="double", vcpus=2, ram_mib=512, disk_gib=1)
-    with pytest.raises(ConflictError, match="host cannot take the new size"):
+    with pytest.raises(ConflictError, match="host cannot take the new size .* nor can another"):
         services.vm_resize(vm=vm, flavor=double, requested_by=world.member)
     vm.refresh_from_db()
     assert (vm.state, vm.flavor, vm.host) == (VMState.STOPPED, small, host)
+    assert quota_used(world) == (2, 768, 2, 0)
+
+
+def test_a_vm_whose_host_is_too_full_moves_to_another_host_stopped_and_resized(
+    world, tmp_path, small, image, run_on_commit
+):
+    first = make_sim_host(tmp_path, cpus=2, memory_mib=8192, cpu_ratio=1)
+    vm = stopped_vm(world, small, image)
+    neighbour = FlavorFactory(name="one", vcpus=1, ram_mib=256, disk_gib=1)
+    services.vm_request_create(
+        requested_by=world.member,
+        environment=world.development,
+        flavor=neighbour,
+        image=image,
+        name="web-2",
+    )
+    second = make_sim_host(tmp_path, cpus=8, memory_mib=4096)
+    double = FlavorFactory(name="double", vcpus=2, ram_mib=1024, disk_gib=3)
+    assert vm.host == first
+
+    op = services.vm_resize(vm=vm, flavor=double, requested_by=world.member)
+    op.refresh_from_db()
+    vm.refresh_from_db()
+    assert op.kind == OperationKind.RESIZE_MOVE, op.kind
+    assert op.status == OperationStatus.SUCCEEDED, op.error_message
+    assert [s.name for s in op.steps.all()] == [
+        "preparing_move",
+        "moving",
+        "growing_disk",
+        "redefining",
+        "cleaning_source",
+    ]
+    assert (op.source_host, op.target_host) == (first, second)
+    assert (vm.state, vm.flavor, vm.host) == (VMState.STOPPED, double, second)
+    assert hypervisor.domain_runtime_state(second.uri, str(vm.uuid)) == "shutoff"
+    assert hypervisor.domain_runtime_state(first.uri, str(vm.uuid)) == "no_domain"
+    assert domain(vm).findtext("vcpu") == "2"
+    assert disk_gib(vm) == 3
+    assert hypervisor.volume_path(first.uri, pool=first.storage_pool, name=vm.volume_name) is None
+    assert quota_used(world) == (3, 1280, 4, 0)
+
+    services.vm_action(vm=vm, action="start", requested_by=world.member)
+    vm.refresh_from_db()
+    assert (vm.state, vm.host) == (VMState.RUNNING, second)
+
+
+def test_moving_for_a_resize_waits_for_nobody_only_where_no_approver_is_needed(
+    world, tmp_path, small, image, run_on_commit
+):
+    make_sim_host(tmp_path, cpus=1, memory_mib=8192, cpu_ratio=1)
+    vm = services.vm_request_create(
+        requested_by=world.member,
+        environment=world.production,
+        flavor=small,
+        image=image,
+        name="prod-1",
+    )
+    services.vm_approve(vm=vm, approved_by=world.approver)
+    services.vm_action(vm=vm, action="stop", requested_by=world.member)
+    make_sim_host(tmp_path, cpus=8, memory_mib=4096)
+    double = FlavorFactory(name="double", vcpus=2, ram_mib=1024, disk_gib=1)
+    with pytest.raises(ConflictError, match="needs an approver in production"):
+        services.vm_resize(vm=vm, flavor=double, requested_by=world.member)
+    vm.refresh_from_db()
+    assert (vm.state, vm.flavor) == (VMState.STOPPED, small)
 
 
 def test_a_failed_resize_goes_back_to_the_old_flavor_and_quota(

@@ -8,8 +8,10 @@ shell there after its marker).
 from __future__ import annotations
 
 import re
+import subprocess
 import threading
 import time
+from decimal import Decimal
 from pathlib import Path
 
 import libvirt
@@ -27,13 +29,17 @@ from tests.factories import (
     TenantFactory,
     UserFactory,
 )
-from tests.integration.conftest import POOL, URI, Guests
+from tests.integration.conftest import BOOT_TIMEOUT, POOL, SECOND_URI, URI, Guests
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 
-def guest_run(vm: VirtualMachine, command: str, *, timeout: float = 60.0) -> str:
-    """Run a shell command on the guest's serial console; return what it printed."""
+def guest_run(vm: VirtualMachine, command: str, *, uri: str = URI, timeout: float = 60.0) -> str:
+    """Run a shell command on the guest's serial console; return what it printed.
+
+    The line is sent again every few seconds until the shell answers (a guest still booting
+    does not read its console yet).
+    """
     chunks: list[bytes] = []
     got = threading.Event()
 
@@ -42,13 +48,17 @@ def guest_run(vm: VirtualMachine, command: str, *, timeout: float = 60.0) -> str
             chunks.append(data)
             got.set()
 
-    console = SerialConsole(URI, str(vm.uuid), on_data)
+    console = SerialConsole(uri, str(vm.uuid), on_data)
     console.open()
     try:
         # The markers are computed by the shell, so the echo of the typed line never matches.
-        console.send(f"\necho BEGIN-$((40+2)); {command}; echo END-$((40+3))\n".encode())
+        line = f"\necho BEGIN-$((40+2)); {command}; echo END-$((40+3))\n".encode()
         deadline = time.monotonic() + timeout
+        resend = 0.0
         while True:
+            if time.monotonic() >= resend:
+                console.send(line)
+                resend = time.monotonic() + 5
             text = b"".join(chunks).decode(errors="replace").replace("\r", "")
             found = re.search(r"BEGIN-42\n(.*?)END-43", text, re.S)
             if found:
@@ -189,3 +199,52 @@ def _cpus_and_memory(text: str) -> tuple[int, int]:
     mem = re.search(r"MemTotal:\s+(\d+) kB", text)
     assert cpus and mem, text
     return int(cpus.group(1)), int(mem.group(1))
+
+
+def test_a_guest_whose_host_is_too_full_moves_stopped_and_boots_resized_there(
+    qemu_host: Host, second_qemu_host: Host, tiny_image, guests: Guests, alice
+):
+    first, second = qemu_host, second_qemu_host
+    small = FlavorFactory(name="it-small", vcpus=1, ram_mib=256, disk_gib=1)
+    large = FlavorFactory(name="it-large", vcpus=2, ram_mib=384, disk_gib=2)
+    Host.objects.filter(pk=second.pk).update(enabled=False)  # boot on the first host
+    vm = services.vm_request_create(
+        requested_by=alice,
+        environment=alice.environment,
+        flavor=small,
+        image=tiny_image,
+        name="it-move",
+    )
+    vm.refresh_from_db()
+    assert (vm.state, vm.host) == (VMState.RUNNING, first), vm.error_message
+    guests.wait_booted(vm.domain_name)
+    services.vm_action(vm=vm, action="stop", requested_by=alice)
+    # The first host has no room left for the larger size; the second one has.
+    Host.objects.filter(pk=second.pk).update(enabled=True)
+    Host.objects.filter(pk=first.pk).update(ram_ratio=Decimal("0.01"))
+
+    services.vm_resize(vm=vm, flavor=large, requested_by=alice)
+    vm.refresh_from_db()
+    op = vm.operations.filter(kind=OperationKind.RESIZE_MOVE).get()
+    assert op.status == OperationStatus.SUCCEEDED, op.error_message
+    print("; ".join(f"{s.name}: {s.detail}" for s in op.steps.all()))
+    assert (vm.state, vm.flavor, vm.host) == (VMState.STOPPED, large, second)
+    assert guests.virsh("domstate", vm.domain_name, check=False).returncode != 0  # gone here
+    out = subprocess.run(
+        ["virsh", "-c", SECOND_URI, "-q", "dominfo", vm.domain_name],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout
+    assert re.search(r"CPU\(s\):\s+2$", out, re.M), out
+    assert re.search(r"State:\s+shut off$", out, re.M), out
+
+    services.vm_action(vm=vm, action="start", requested_by=alice)
+    vm.refresh_from_db()
+    assert (vm.state, vm.host) == (VMState.RUNNING, second), vm.error_message
+    answer = guest_run(
+        vm, "nproc; grep MemTotal /proc/meminfo", uri=SECOND_URI, timeout=BOOT_TIMEOUT
+    )
+    cpus, _memory = _cpus_and_memory(answer)
+    assert cpus == 2
