@@ -425,3 +425,9 @@ NUAGE["QUEUES"] = {
     "notifications": env("CELERY_QUEUE_NOTIFICATIONS", default="notifications"),
 }
 CELERY_TASK_ROUTES = ("portal.routing.route_task",)
+
+# Webhooks (portal/delivery/safeurl.py): only global addresses unless this is on (tests, labs);
+# at most this many per tenant; one test ping per webhook per this many seconds.
+NUAGE["WEBHOOK_ALLOW_PRIVATE"] = env.bool("NUAGE_WEBHOOK_ALLOW_PRIVATE", default=False)
+NUAGE["WEBHOOKS_PER_TENANT"] = env.int("NUAGE_WEBHOOKS_PER_TENANT", default=20)
+NUAGE["WEBHOOK_PING_SECONDS"] = env.float("NUAGE_WEBHOOK_PING_SECONDS", default=10.0)
