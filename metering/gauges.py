@@ -37,7 +37,7 @@ def metering_source() -> Iterator[Metric]:
     )
     worst.add_metric([], max(lags, default=0.0))
     yield worst
-    hourly = MeterHourly.objects.aggregate(newest=Max("bucket"))["newest"]
+    hourly = MeterHourly.objects.unscoped().aggregate(newest=Max("bucket"))["newest"]
     rollup = GaugeMetricFamily(
         "nuage_metering_rollup_lag_seconds",
         "Seconds since the end of the newest hour rolled up (0 before any rollup).",

@@ -5,25 +5,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any, cast
 
-from django.conf import settings
 from django.db.models import Count
 from prometheus_client.core import GaugeMetricFamily, Metric
 
+from portal import routing
 from portal.models import WebhookDelivery
 
 # kombu's Redis transport keeps a queue's messages of priority p > 0 in a list of its own.
 _PRIORITY_SEPARATOR = "\x06\x16"
 _PRIORITY_STEPS = (0, 3, 6, 9)
-
-
-def known_queues() -> list[str]:
-    """The default queue and every queue a route names, in a stable order."""
-    queues = [settings.CELERY_TASK_DEFAULT_QUEUE]
-    for route in (getattr(settings, "CELERY_TASK_ROUTES", None) or {}).values():
-        queue = route.get("queue") if isinstance(route, dict) else None
-        if queue and queue not in queues:
-            queues.append(queue)
-    return queues
 
 
 def queue_depths() -> dict[str, int]:
@@ -37,7 +27,7 @@ def queue_depths() -> dict[str, int]:
         conn.ensure_connection(max_retries=1, timeout=1)
         client = cast(Any, conn.default_channel).client  # the Redis channel's
         pipe = client.pipeline()
-        queues = known_queues()
+        queues = routing.all_queues()
         for queue in queues:
             for step in _PRIORITY_STEPS:
                 pipe.llen(queue if step == 0 else f"{queue}{_PRIORITY_SEPARATOR}{step}")

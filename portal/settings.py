@@ -416,3 +416,18 @@ NUAGE["READY_TIMEOUT_SECONDS"] = env.float("NUAGE_READY_TIMEOUT_SECONDS", defaul
 # A worker serves its own counters and histograms on this port (0: not at all).
 NUAGE["WORKER_METRICS_PORT"] = env.int("NUAGE_WORKER_METRICS_PORT", default=0)
 SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
+
+# Separate queues (portal/routing.py): provisioning steps, metering, notifications (webhooks and
+# e-mail); everything else on CELERY_QUEUE. An empty name sends that kind to CELERY_QUEUE.
+NUAGE["QUEUES"] = {
+    "provisioning": env("CELERY_QUEUE_PROVISIONING", default="provisioning"),
+    "metering": env("CELERY_QUEUE_METERING", default="metering"),
+    "notifications": env("CELERY_QUEUE_NOTIFICATIONS", default="notifications"),
+}
+CELERY_TASK_ROUTES = ("portal.routing.route_task",)
+
+# Webhooks (portal/delivery/safeurl.py): only global addresses unless this is on (tests, labs);
+# at most this many per tenant; one test ping per webhook per this many seconds.
+NUAGE["WEBHOOK_ALLOW_PRIVATE"] = env.bool("NUAGE_WEBHOOK_ALLOW_PRIVATE", default=False)
+NUAGE["WEBHOOKS_PER_TENANT"] = env.int("NUAGE_WEBHOOKS_PER_TENANT", default=20)
+NUAGE["WEBHOOK_PING_SECONDS"] = env.float("NUAGE_WEBHOOK_PING_SECONDS", default=10.0)
