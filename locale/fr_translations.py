@@ -1147,6 +1147,7 @@ FR.update(
         "Grow": "Agrandir",
         "No volumes yet.": "Aucun volume pour l’instant.",
         "Create volume": "Créer le volume",
+        "This VM has data volumes on host %(host)s: detach them to move it.": "Cette VM a des volumes de données sur l’hôte %(host)s : détachez-les pour la déplacer.",
     }
 )
 

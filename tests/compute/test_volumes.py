@@ -328,3 +328,15 @@ def test_a_redelivered_task_goes_on_where_the_first_stopped(
     volume.refresh_from_db()
     assert volume.state == VolumeState.IN_USE
     assert services.volume_advance(volume_id=volume.pk) is False  # nothing left to do
+
+
+def test_a_vm_with_volumes_is_not_live_migrated(
+    world, sim_host, tmp_path, flavor, image, run_on_commit
+):
+    vm = running_vm(world, flavor, image)
+    make_sim_host(tmp_path)
+    new_volume(world, vm=vm)
+    with pytest.raises(ConflictError, match="detach them to move it"):
+        services.vm_migrate(vm=vm, requested_by=world.platform_admin)
+    vm.refresh_from_db()
+    assert (vm.state, vm.host) == (VMState.RUNNING, sim_host)
