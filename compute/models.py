@@ -476,6 +476,11 @@ class Operation(models.Model):
     target_host = models.ForeignKey(
         Host, null=True, blank=True, on_delete=models.PROTECT, related_name="incoming"
     )
+    # A resize: the VM's flavor before it (the VM row holds the new one from the request on,
+    # so that quota and host capacity count it); a failed resize goes back to it.
+    flavor_before = models.ForeignKey(
+        Flavor, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     # Bumped by every step; the reconciler re-dispatches an operation whose progress stalled.
     progressed_at = models.DateTimeField(auto_now_add=True)

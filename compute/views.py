@@ -68,6 +68,13 @@ def _vm_context(request: HttpRequest, vm: VirtualMachine) -> dict[str, object]:
             if can_operate and _action_allowed(vm, a)
         ],
         "reject_form": RejectForm(),
+        # Flavors a stopped VM may be resized to (the page's form; the polled partial never
+        # evaluates it).
+        "resize_flavors": (
+            selectors.flavor_list(fetched_by=user).exclude(pk=vm.flavor_id)
+            if can_operate and vm.state == VMState.STOPPED
+            else None
+        ),
         "migration_targets": (
             selectors.host_list(fetched_by=user).exclude(pk=vm.host_id).filter(enabled=True)
             if user.is_platform_admin and vm.state == VMState.RUNNING and vm.host_id
@@ -657,3 +664,27 @@ def flavors(request: HttpRequest) -> HttpResponse:
         "compute/flavors.html",
         {"flavors": selectors.flavor_list(fetched_by=_user(request))},
     )
+
+
+@login_required
+@require_POST
+def vm_resize(request: HttpRequest, pk: int) -> HttpResponse:
+    vm = _vm(request, pk)
+    user = _user(request)
+    raw = request.POST.get("flavor", "")
+    flavor = (
+        selectors.flavor_list(fetched_by=user).filter(pk=int(raw)).first()
+        if raw.isdigit()
+        else None
+    )
+    if flavor is None:
+        messages.error(request, _("Unknown flavor."))
+        return redirect("ui:vm-detail", pk=vm.pk)
+    _run(
+        request,
+        lambda: services.vm_resize(
+            vm=vm, flavor=flavor, requested_by=user, remote_addr=request.META.get("REMOTE_ADDR")
+        ),
+        _("Resizing %(name)s to %(flavor)s.") % {"name": vm.name, "flavor": flavor.name},
+    )
+    return redirect("ui:vm-detail", pk=vm.pk)

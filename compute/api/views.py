@@ -41,6 +41,7 @@ from compute.api.serializers import (
     OrphanDestroySerializer,
     OrphanSerializer,
     RejectSerializer,
+    ResizeSerializer,
     RollingMaintenanceSerializer,
     VirtualMachineRequestSerializer,
     VirtualMachineSerializer,
@@ -283,6 +284,22 @@ class VirtualMachineViewSet(mixins.DestroyModelMixin, ScopedReadOnlyViewSet):
     @action(detail=True, methods=["post"])
     def reboot(self, request: Request, pk: str | None = None) -> Response:
         return self._act(request, "reboot")
+
+    @extend_schema(request=ResizeSerializer, responses={202: VirtualMachineSerializer})
+    @action(detail=True, methods=["post"])
+    def resize(self, request: Request, pk: str | None = None) -> Response:
+        """Give a stopped VM another flavor: its disk grows (never shrinks), its domain takes
+        the new vCPUs, memory and limits; 409 unless stopped or when its host is too full."""
+        vm: VirtualMachine = self.get_object()
+        ser = ResizeSerializer(data=request.data, context={"request": request})
+        ser.is_valid(raise_exception=True)
+        services.vm_resize(
+            vm=vm,
+            flavor=ser.validated_data["flavor"],
+            requested_by=request_user(request),
+            remote_addr=client_ip(request),
+        )
+        return self._answer(vm)
 
 
 @extend_schema_view(
