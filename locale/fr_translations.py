@@ -1148,6 +1148,7 @@ FR.update(
         "No volumes yet.": "Aucun volume pour l’instant.",
         "Create volume": "Créer le volume",
         "This VM has data volumes on host %(host)s: detach them to move it.": "Cette VM a des volumes de données sur l’hôte %(host)s : détachez-les pour la déplacer.",
+        "The VM's host cannot take the new size (%(reason)s), and its data volumes keep it there: detach them to let it move.": "L’hôte de la VM ne peut pas prendre la nouvelle taille (%(reason)s) et ses volumes de données l’y retiennent : détachez-les pour qu’elle puisse être déplacée.",
     }
 )
 

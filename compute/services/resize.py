@@ -11,8 +11,8 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 
 from compute import hypervisor, scheduler
-from compute.choices import OperationKind, RuntimeState, Transition, VMState
-from compute.models import Flavor, Host, Operation, VirtualMachine
+from compute.choices import OperationKind, RuntimeState, Transition, VMState, VolumeState
+from compute.models import Flavor, Host, Operation, VirtualMachine, Volume
 from compute.ports import quota_resize
 from compute.selectors import can_operate
 from compute.services._common import _operation_begin, _transition
@@ -120,6 +120,21 @@ def vm_resize(
     target = None
     refusal = _host_fit_refusal(vm, source, old, flavor)
     if refusal:
+        if (
+            Volume.objects.unscoped()
+            .filter(vm_id=vm.pk)
+            .exclude(state=VolumeState.DELETED)
+            .exists()
+        ):
+            # Moving would leave its data volumes behind on this host.
+            raise ConflictError(
+                _(
+                    "The VM's host cannot take the new size (%(reason)s), and its data volumes "
+                    "keep it there: detach them to let it move."
+                )
+                % {"reason": refusal},
+                state=vm.state,
+            )
         target = _move_target(vm, old, flavor, refusal)
     _transition(vm, Transition.RESIZE, flavor=flavor, error_message="")
     quota_resize(vm=vm, old=old, new=flavor)
