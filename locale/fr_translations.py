@@ -1262,3 +1262,22 @@ FR.update(
         "Disk copied to %(host)s in %(seconds).1f s.": "Disque copié vers %(host)s en %(seconds).1f s.",
     }
 )
+
+# A resize waiting for approval.
+FR.update(
+    {
+        "Resize waiting for approval": "Redimensionnement en attente d’approbation",
+        "Request a resize": "Demander un redimensionnement",
+        "Approve the resize": "Approuver le redimensionnement",
+        "Reject the resize": "Refuser le redimensionnement",
+        "No resize of this VM waits for approval; it is %(state)s.": "Aucun redimensionnement de cette VM n’attend d’approbation ; elle est %(state)s.",
+        "The resize to %(flavor)s was rejected by %(user)s: %(reason)s": "Le redimensionnement en %(flavor)s a été refusé par %(user)s : %(reason)s",
+        "A resize to %(flavor)s needs another host: an approver of %(tenant)s decides. The quota for the new size is held meanwhile.": "Un redimensionnement en %(flavor)s demande un autre hôte : un approbateur de %(tenant)s décide. Le quota de la nouvelle taille est réservé en attendant.",
+        "Resize %(old)s → %(new)s": "Redimensionner %(old)s → %(new)s",
+    }
+)
+FR.update(
+    {
+        "The resize of %(name)s to %(flavor)s waits for an approver.": "Le redimensionnement de %(name)s en %(flavor)s attend un approbateur.",
+    }
+)
