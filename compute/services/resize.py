@@ -45,6 +45,19 @@ def _host_fit_refusal(vm: VirtualMachine, host: Host, old: Flavor, new: Flavor) 
     return None if reason is None else scheduler.describe_refusal(host.name, reason)
 
 
+def _volumes_keep_it_here(vm: VirtualMachine, refusal: str) -> None:
+    """A VM with data volumes does not move for a resize: they live in its host's pool."""
+    if Volume.objects.unscoped().filter(vm_id=vm.pk).exclude(state=VolumeState.DELETED).exists():
+        raise ConflictError(
+            _(
+                "The VM's host cannot take the new size (%(reason)s), and its data volumes "
+                "keep it there: detach them to let it move."
+            )
+            % {"reason": refusal},
+            state=vm.state,
+        )
+
+
 def _move_target(vm: VirtualMachine, old: Flavor, new: Flavor, refusal: str) -> Host:
     """The host a stopped VM moves to when its own cannot take the new size: placement's
     choice for the new size among the others (their rows locked; the operation's target_host
@@ -110,6 +123,8 @@ def vm_resize(
     source = vm.host
     target = None
     refusal = _host_fit_refusal(vm, source, old, flavor)
+    if refusal:
+        _volumes_keep_it_here(vm, refusal)
     if refusal and vm.environment.needs_approval(vcpus=flavor.vcpus, ram_mib=flavor.ram_mib):
         # Moving to another host for this size is for an approver to decide, as a request of
         # that size would be: the quota is taken now, the host chosen at the approval.
@@ -125,21 +140,6 @@ def vm_resize(
         )
         return None
     if refusal:
-        if (
-            Volume.objects.unscoped()
-            .filter(vm_id=vm.pk)
-            .exclude(state=VolumeState.DELETED)
-            .exists()
-        ):
-            # Moving would leave its data volumes behind on this host.
-            raise ConflictError(
-                _(
-                    "The VM's host cannot take the new size (%(reason)s), and its data volumes "
-                    "keep it there: detach them to let it move."
-                )
-                % {"reason": refusal},
-                state=vm.state,
-            )
         target = _move_target(vm, old, flavor, refusal)
     _transition(vm, Transition.RESIZE, flavor=flavor, error_message="")
     quota_resize(vm=vm, old=old, new=flavor)
@@ -273,6 +273,7 @@ def vm_resize_approve(
     target = None
     refusal = _host_fit_refusal(vm, source, old, new)
     if refusal:
+        _volumes_keep_it_here(vm, refusal)
         target = _move_target(vm, old, new, refusal)
     _transition(vm, Transition.RESIZE_APPROVE, flavor=new, resize_to=None)
     audit_record(

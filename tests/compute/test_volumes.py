@@ -375,3 +375,10 @@ def test_a_vm_with_volumes_is_not_moved_for_a_resize(world, tmp_path, image, run
         services.vm_resize(vm=vm, flavor=double, requested_by=world.member)
     vm.refresh_from_db()
     assert (vm.state, vm.flavor, vm.host) == (VMState.STOPPED, small, first)
+    # Nor when its environment wants an approver for that move: it is refused at once.
+    world.development.requires_approval = True
+    world.development.save()
+    with pytest.raises(ConflictError, match="data volumes keep it there"):
+        services.vm_resize(vm=vm, flavor=double, requested_by=world.member)
+    vm.refresh_from_db()
+    assert (vm.state, vm.flavor) == (VMState.STOPPED, small)
