@@ -23,6 +23,7 @@ class VMState(models.TextChoices):
     RECOVERING = "recovering", _("Restarting on another host")
     ERROR = "error", _("Error")
     RESIZING = "resizing", _("Resizing")
+    RESIZE_PENDING = "resize_pending", _("Resize waiting for approval")
 
 
 # Colours the UI uses for state badges.
@@ -41,6 +42,7 @@ STATE_COLOURS: dict[str, str] = {
     VMState.RECOVERING: "amber",
     VMState.ERROR: "red",
     VMState.RESIZING: "blue",
+    VMState.RESIZE_PENDING: "amber",
 }
 
 TRANSITIONAL_STATES = frozenset(
@@ -70,6 +72,7 @@ PLACED_STATES = frozenset(
         VMState.RECOVERING,
         VMState.ERROR,
         VMState.RESIZING,
+        VMState.RESIZE_PENDING,
     }
 )
 
@@ -121,6 +124,10 @@ class Transition(models.TextChoices):
     RESIZE = "resize", _("Resize")
     RESIZED = "resized", _("Resized")
     RESIZE_ABORTED = "resize_aborted", _("Resize aborted")
+    # A resize that needs another host, in an environment whose policy wants an approver.
+    RESIZE_REQUEST = "resize_request", _("Request a resize")
+    RESIZE_APPROVE = "resize_approve", _("Approve the resize")
+    RESIZE_REJECT = "resize_reject", _("Reject the resize")
 
 
 S = VMState
@@ -154,6 +161,9 @@ TRANSITIONS: dict[str, tuple[frozenset[str], str]] = {
     Transition.RESIZE: (frozenset({S.STOPPED}), S.RESIZING),
     Transition.RESIZED: (frozenset({S.RESIZING}), S.STOPPED),
     Transition.RESIZE_ABORTED: (frozenset({S.RESIZING}), S.STOPPED),
+    Transition.RESIZE_REQUEST: (frozenset({S.STOPPED}), S.RESIZE_PENDING),
+    Transition.RESIZE_APPROVE: (frozenset({S.RESIZE_PENDING}), S.RESIZING),
+    Transition.RESIZE_REJECT: (frozenset({S.RESIZE_PENDING}), S.STOPPED),
 }
 del S
 

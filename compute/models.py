@@ -406,6 +406,10 @@ class VirtualMachine(models.Model):
         User, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     rejection_reason = models.TextField(blank=True)
+    # The flavor a resize waiting for approval asks for (its quota is taken already).
+    resize_to = models.ForeignKey(
+        Flavor, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     state_changed_at = models.DateTimeField(auto_now_add=True)
     deleted_at = models.DateTimeField(null=True, blank=True)

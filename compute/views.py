@@ -59,7 +59,7 @@ def _vm_context(request: HttpRequest, vm: VirtualMachine) -> dict[str, object]:
         "vm": vm,
         "operation": _latest_operation(vm),
         "can_operate": can_operate,
-        "can_approve": vm.state == VMState.PENDING_APPROVAL
+        "can_approve": vm.state in (VMState.PENDING_APPROVAL, VMState.RESIZE_PENDING)
         and has_perm(user, vm.tenant, Perm.VM_APPROVE)
         and vm.owner_id != user.id,
         "actions": [
@@ -680,11 +680,20 @@ def vm_resize(request: HttpRequest, pk: int) -> HttpResponse:
     if flavor is None:
         messages.error(request, _("Unknown flavor."))
         return redirect("ui:vm-detail", pk=vm.pk)
-    _run(
-        request,
-        lambda: services.vm_resize(
+    names = {"name": vm.name, "flavor": flavor.name}
+    try:
+        op = services.vm_resize(
             vm=vm, flavor=flavor, requested_by=user, remote_addr=request.META.get("REMOTE_ADDR")
-        ),
-        _("Resizing %(name)s to %(flavor)s.") % {"name": vm.name, "flavor": flavor.name},
-    )
+        )
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    except (ConflictError, PermissionDenied) as exc:
+        messages.error(request, str(exc))
+    else:
+        if op is None:
+            messages.success(
+                request, _("The resize of %(name)s to %(flavor)s waits for an approver.") % names
+            )
+        else:
+            messages.success(request, _("Resizing %(name)s to %(flavor)s.") % names)
     return redirect("ui:vm-detail", pk=vm.pk)

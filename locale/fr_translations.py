@@ -1147,6 +1147,8 @@ FR.update(
         "Grow": "Agrandir",
         "No volumes yet.": "Aucun volume pour l’instant.",
         "Create volume": "Créer le volume",
+        "This VM has data volumes on host %(host)s: detach them to move it.": "Cette VM a des volumes de données sur l’hôte %(host)s : détachez-les pour la déplacer.",
+        "The VM's host cannot take the new size (%(reason)s), and its data volumes keep it there: detach them to let it move.": "L’hôte de la VM ne peut pas prendre la nouvelle taille (%(reason)s) et ses volumes de données l’y retiennent : détachez-les pour qu’elle puisse être déplacée.",
     }
 )
 
@@ -1268,5 +1270,24 @@ FR.update(
         "Webhooks go to public addresses only: this one is on a private network or on this machine.": "Les webhooks ne vont qu’à des adresses publiques : celle-ci est sur un réseau privé ou sur cette machine.",
         "A tenant has at most %(cap)d webhooks; delete one first.": "Un tenant a au plus %(cap)d webhooks ; supprimez-en un d’abord.",
         "This webhook was pinged less than %(seconds)d seconds ago; try again later.": "Ce webhook a été testé il y a moins de %(seconds)d secondes ; réessayez plus tard.",
+    }
+)
+
+# A resize waiting for approval.
+FR.update(
+    {
+        "Resize waiting for approval": "Redimensionnement en attente d’approbation",
+        "Request a resize": "Demander un redimensionnement",
+        "Approve the resize": "Approuver le redimensionnement",
+        "Reject the resize": "Refuser le redimensionnement",
+        "No resize of this VM waits for approval; it is %(state)s.": "Aucun redimensionnement de cette VM n’attend d’approbation ; elle est %(state)s.",
+        "The resize to %(flavor)s was rejected by %(user)s: %(reason)s": "Le redimensionnement en %(flavor)s a été refusé par %(user)s : %(reason)s",
+        "A resize to %(flavor)s needs another host: an approver of %(tenant)s decides. The quota for the new size is held meanwhile.": "Un redimensionnement en %(flavor)s demande un autre hôte : un approbateur de %(tenant)s décide. Le quota de la nouvelle taille est réservé en attendant.",
+        "Resize %(old)s → %(new)s": "Redimensionner %(old)s → %(new)s",
+    }
+)
+FR.update(
+    {
+        "The resize of %(name)s to %(flavor)s waits for an approver.": "Le redimensionnement de %(name)s en %(flavor)s attend un approbateur.",
     }
 )

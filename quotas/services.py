@@ -527,9 +527,10 @@ def recount() -> dict[int, dict[str, dict[str, int]]]:
             .filter(condition)
             .values("environment_id")
             .annotate(
-                vcpus=Sum("flavor__vcpus"),
-                ram_mib=Sum("flavor__ram_mib"),
-                disk_gib=Sum("flavor__disk_gib"),
+                # A resize waiting for approval holds the size it asked for.
+                vcpus=Sum(Coalesce("resize_to__vcpus", "flavor__vcpus")),
+                ram_mib=Sum(Coalesce("resize_to__ram_mib", "flavor__ram_mib")),
+                disk_gib=Sum(Coalesce("resize_to__disk_gib", "flavor__disk_gib")),
                 vms=Count("id"),
             )
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+import django_filters
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -479,13 +480,26 @@ class CapacityView(APIView):
         return Response(CapacitySerializer(report).data)
 
 
+class VolumeFilter(django_filters.FilterSet):
+    """Ids as plain numbers: another tenant's VM or environment filters to nothing, exactly as
+    an id that does not exist (no 400 that would tell them apart)."""
+
+    state = django_filters.CharFilter()
+    environment = django_filters.NumberFilter(field_name="environment_id")
+    vm = django_filters.NumberFilter(field_name="vm_id")
+
+    class Meta:
+        model = Volume
+        fields = ["state", "environment", "vm"]
+
+
 class VolumeViewSet(mixins.DestroyModelMixin, ScopedReadOnlyViewSet):
     """Data volumes: create (optionally attached at once), attach, detach, grow, delete. The
     hypervisor work runs in a worker: actions answer 202 with the volume in its new state."""
 
     selector = staticmethod(selectors.volume_list)
     serializer_class = VolumeSerializer
-    filterset_fields = ["state", "environment", "vm"]
+    filterset_class = VolumeFilter
 
     def _answer(self, volume: Volume, code: int = status.HTTP_202_ACCEPTED) -> Response:
         fresh = selectors.volume_list(fetched_by=request_user(self.request), include_deleted=True)

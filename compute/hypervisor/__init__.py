@@ -40,8 +40,10 @@ from compute.hypervisor.volumes import (
     grow_volume,
     volume_capacity_gib,
 )
+from compute.hypervisor.xml import DataDiskSpec
 
 __all__ = [
+    "DataDiskSpec",
     "attach_disk",
     "detach_disk",
     "domain_disks",

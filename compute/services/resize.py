@@ -11,8 +11,8 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 
 from compute import hypervisor, scheduler
-from compute.choices import OperationKind, RuntimeState, Transition, VMState
-from compute.models import Flavor, Host, Operation, VirtualMachine
+from compute.choices import OperationKind, RuntimeState, Transition, VMState, VolumeState
+from compute.models import Flavor, Host, Operation, VirtualMachine, Volume
 from compute.ports import quota_resize
 from compute.selectors import can_operate
 from compute.services._common import _operation_begin, _transition
@@ -45,20 +45,23 @@ def _host_fit_refusal(vm: VirtualMachine, host: Host, old: Flavor, new: Flavor) 
     return None if reason is None else scheduler.describe_refusal(host.name, reason)
 
 
+def _volumes_keep_it_here(vm: VirtualMachine, refusal: str) -> None:
+    """A VM with data volumes does not move for a resize: they live in its host's pool."""
+    if Volume.objects.unscoped().filter(vm_id=vm.pk).exclude(state=VolumeState.DELETED).exists():
+        raise ConflictError(
+            _(
+                "The VM's host cannot take the new size (%(reason)s), and its data volumes "
+                "keep it there: detach them to let it move."
+            )
+            % {"reason": refusal},
+            state=vm.state,
+        )
+
+
 def _move_target(vm: VirtualMachine, old: Flavor, new: Flavor, refusal: str) -> Host:
     """The host a stopped VM moves to when its own cannot take the new size: placement's
     choice for the new size among the others (their rows locked; the operation's target_host
-    is the claim). Environments whose policy wants an approver for that size refuse here."""
-    if vm.environment.needs_approval(vcpus=new.vcpus, ram_mib=new.ram_mib):
-        raise ConflictError(
-            _(
-                "The VM's host cannot take the new size (%(reason)s), and moving it to another "
-                "host needs an approver in %(environment)s, which resizing cannot ask for yet: "
-                "choose a smaller flavor or ask a platform admin to make room."
-            )
-            % {"reason": refusal, "environment": vm.environment.name},
-            state=vm.state,
-        )
+    is the claim)."""
     vm.flavor = new  # what placement makes room for (the transition writes it)
     try:
         return _placement_choose(vm, exclude=vm.host)
@@ -78,8 +81,9 @@ def vm_resize(
     flavor: Flavor,
     requested_by: User,
     remote_addr: str | None = None,
-) -> Operation:
-    """Give a stopped VM another flavor. Returns the operation the worker runs.
+) -> Operation | None:
+    """Give a stopped VM another flavor. Returns the operation the worker runs (None: the
+    resize waits for an approver).
 
     In one transaction: the VM row locked, the new flavor checked (visible, not the same, no
     smaller disk), the host's capacity checked under its row lock and claimed by the VM's new
@@ -119,6 +123,22 @@ def vm_resize(
     source = vm.host
     target = None
     refusal = _host_fit_refusal(vm, source, old, flavor)
+    if refusal:
+        _volumes_keep_it_here(vm, refusal)
+    if refusal and vm.environment.needs_approval(vcpus=flavor.vcpus, ram_mib=flavor.ram_mib):
+        # Moving to another host for this size is for an approver to decide, as a request of
+        # that size would be: the quota is taken now, the host chosen at the approval.
+        _transition(vm, Transition.RESIZE_REQUEST, resize_to=flavor, error_message="")
+        quota_resize(vm=vm, old=old, new=flavor)
+        audit_record(
+            actor=requested_by,
+            action="vm.resize_request",
+            obj=vm,
+            tenant=vm.tenant,
+            changes={"flavor": [old.name, flavor.name], "host": refusal},
+            remote_addr=remote_addr,
+        )
+        return None
     if refusal:
         target = _move_target(vm, old, flavor, refusal)
     _transition(vm, Transition.RESIZE, flavor=flavor, error_message="")
@@ -222,3 +242,93 @@ def _step_moving(op: Operation) -> str:
         "host": target.name,
         "seconds": time.monotonic() - started,
     }
+
+
+def _resize_decision_checks(vm: VirtualMachine, user: User) -> None:
+    require_perm(user, vm.tenant, Perm.VM_APPROVE)
+    if vm.owner_id == user.id:
+        raise ValidationError({"approved_by": _("Nobody may approve their own request.")})
+
+
+@transaction.atomic
+def vm_resize_approve(
+    *, vm: VirtualMachine, approved_by: User, remote_addr: str | None = None
+) -> Operation:
+    """Approve a resize waiting for it: in place if the host has room by now, else on the
+    host placement chooses (the stopped VM moves there first)."""
+    _resize_decision_checks(vm, approved_by)
+    vm = (
+        VirtualMachine.objects.unscoped()
+        .select_for_update(of=("self",))
+        .select_related("flavor", "resize_to", "host", "tenant", "environment")
+        .get(pk=vm.pk)
+    )
+    new, old, source = vm.resize_to, vm.flavor, vm.host
+    if vm.state != VMState.RESIZE_PENDING or new is None or source is None:
+        raise ConflictError(
+            _("No resize of this VM waits for approval; it is %(state)s.")
+            % {"state": str(VMState(vm.state).label).lower()},
+            state=vm.state,
+        )
+    target = None
+    refusal = _host_fit_refusal(vm, source, old, new)
+    if refusal:
+        _volumes_keep_it_here(vm, refusal)
+        target = _move_target(vm, old, new, refusal)
+    _transition(vm, Transition.RESIZE_APPROVE, flavor=new, resize_to=None)
+    audit_record(
+        actor=approved_by,
+        action="vm.resize_approve",
+        obj=vm,
+        tenant=vm.tenant,
+        changes={"flavor": [old.name, new.name]},
+        remote_addr=remote_addr,
+    )
+    if target is None:
+        return _operation_begin(vm, requested_by=approved_by, flavor_before=old)
+    return _operation_begin(
+        vm,
+        requested_by=approved_by,
+        kind=OperationKind.RESIZE_MOVE,
+        flavor_before=old,
+        source_host=source,
+        target_host=target,
+    )
+
+
+@transaction.atomic
+def vm_resize_reject(
+    *, vm: VirtualMachine, rejected_by: User, reason: str, remote_addr: str | None = None
+) -> VirtualMachine:
+    """Refuse a resize waiting for approval: the VM stays stopped at its flavor, its quota
+    back to that size."""
+    _resize_decision_checks(vm, rejected_by)
+    reason = reason.strip()
+    if not reason:
+        raise ValidationError({"reason": _("Give the requester a reason for the rejection.")})
+    if len(reason) > 2000:
+        raise ValidationError({"reason": _("Keep the reason under 2,000 characters.")})
+    vm = (
+        VirtualMachine.objects.unscoped()
+        .select_for_update(of=("self",))
+        .select_related("flavor", "resize_to", "tenant")
+        .get(pk=vm.pk)
+    )
+    new, old = vm.resize_to, vm.flavor
+    message = _("The resize to %(flavor)s was rejected by %(user)s: %(reason)s") % {
+        "flavor": new.name if new else "?",
+        "user": rejected_by.username,
+        "reason": reason,
+    }
+    _transition(vm, Transition.RESIZE_REJECT, resize_to=None, error_message=message)
+    if new is not None:
+        quota_resize(vm=vm, old=new, new=old, check=False)
+    audit_record(
+        actor=rejected_by,
+        action="vm.resize_reject",
+        obj=vm,
+        tenant=vm.tenant,
+        changes={"reason": reason},
+        remote_addr=remote_addr,
+    )
+    return vm

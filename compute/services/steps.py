@@ -26,7 +26,11 @@ from compute.services.resize import (
     _step_redefining,
 )
 from compute.services.seed import seed_ensure, seed_path, seed_remove, vm_nics
-from compute.services.volumes import volumes_release_with_vm, volumes_remove_with_vm
+from compute.services.volumes import (
+    volumes_disk_specs,
+    volumes_release_with_vm,
+    volumes_remove_with_vm,
+)
 
 
 def _domain_spec(vm: VirtualMachine, disk_path: str, seed: str = "") -> hypervisor.DomainSpec:
@@ -50,6 +54,7 @@ def _domain_spec(vm: VirtualMachine, disk_path: str, seed: str = "") -> hypervis
         nics=vm_nics(vm),
         vnc_password=console_vnc_password(vm.uuid) if host.domain_type == "qemu" else "",
         limits=flavor_limits(vm.flavor),
+        data_disks=volumes_disk_specs(vm),
     )
 
 

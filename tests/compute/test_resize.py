@@ -4,7 +4,7 @@ capacity moved at once; refusals write nothing; a failed resize goes back to the
 from __future__ import annotations
 
 import pytest
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from lxml import etree
 
 from billing.choices import UsageKind
@@ -203,10 +203,8 @@ def test_a_vm_whose_host_is_too_full_moves_to_another_host_stopped_and_resized(
     assert (vm.state, vm.host) == (VMState.RUNNING, second)
 
 
-def test_moving_for_a_resize_waits_for_nobody_only_where_no_approver_is_needed(
-    world, tmp_path, small, image, run_on_commit
-):
-    make_sim_host(tmp_path, cpus=1, memory_mib=8192, cpu_ratio=1)
+def _production_vm_on_a_full_host(world, tmp_path, small, image):
+    first = make_sim_host(tmp_path, cpus=1, memory_mib=8192, cpu_ratio=1)
     vm = services.vm_request_create(
         requested_by=world.member,
         environment=world.production,
@@ -216,12 +214,64 @@ def test_moving_for_a_resize_waits_for_nobody_only_where_no_approver_is_needed(
     )
     services.vm_approve(vm=vm, approved_by=world.approver)
     services.vm_action(vm=vm, action="stop", requested_by=world.member)
-    make_sim_host(tmp_path, cpus=8, memory_mib=4096)
-    double = FlavorFactory(name="double", vcpus=2, ram_mib=1024, disk_gib=1)
-    with pytest.raises(ConflictError, match="needs an approver in production"):
-        services.vm_resize(vm=vm, flavor=double, requested_by=world.member)
+    second = make_sim_host(tmp_path, cpus=8, memory_mib=4096)
     vm.refresh_from_db()
-    assert (vm.state, vm.flavor) == (VMState.STOPPED, small)
+    return vm, first, second
+
+
+def prod_quota(world):
+    q = Quota.objects.get(environment=world.production)
+    return (q.vcpus_used, q.ram_mib_used, q.disk_gib_used)
+
+
+def test_a_resize_that_needs_another_host_waits_for_an_approver_where_the_policy_says_so(
+    world, tmp_path, small, image, run_on_commit, client
+):
+    vm, first, second = _production_vm_on_a_full_host(world, tmp_path, small, image)
+    double = FlavorFactory(name="double", vcpus=2, ram_mib=1024, disk_gib=1)
+    assert services.vm_resize(vm=vm, flavor=double, requested_by=world.member) is None
+    vm.refresh_from_db()
+    assert (vm.state, vm.flavor, vm.resize_to, vm.host) == (
+        VMState.RESIZE_PENDING,
+        small,
+        double,
+        first,
+    )
+    assert prod_quota(world) == (2, 1024, 1)  # held for the new size while it waits
+    from quotas.services import quota_drift_check
+
+    assert quota_drift_check() == []
+    client.force_login(world.approver)
+    assert "Resize small → double" in client.get("/approvals/").content.decode()
+
+    with pytest.raises(PermissionDenied):
+        services.vm_approve(vm=vm, approved_by=world.member)
+    op = services.vm_approve(vm=vm, approved_by=world.approver)
+    op.refresh_from_db()
+    vm.refresh_from_db()
+    assert op.kind == OperationKind.RESIZE_MOVE and op.status == OperationStatus.SUCCEEDED
+    assert (vm.state, vm.flavor, vm.resize_to, vm.host) == (
+        VMState.STOPPED,
+        double,
+        None,
+        second,
+    )
+    assert prod_quota(world) == (2, 1024, 1)
+    assert AuditEntry.objects.filter(action="vm.resize_approve").count() == 1
+
+
+def test_a_rejected_resize_leaves_the_vm_as_it_was(world, tmp_path, small, image, run_on_commit):
+    vm, first, _second = _production_vm_on_a_full_host(world, tmp_path, small, image)
+    double = FlavorFactory(name="double", vcpus=2, ram_mib=1024, disk_gib=1)
+    services.vm_resize(vm=vm, flavor=double, requested_by=world.member)
+    vm.refresh_from_db()
+    services.vm_reject(vm=vm, rejected_by=world.approver, reason="Not this quarter.")
+    vm.refresh_from_db()
+    assert (vm.state, vm.flavor, vm.resize_to, vm.host) == (VMState.STOPPED, small, None, first)
+    assert "Not this quarter." in vm.error_message
+    assert prod_quota(world) == (1, 512, 1)
+    with pytest.raises(ConflictError):
+        services.vm_approve(vm=vm, approved_by=world.approver)
 
 
 def test_a_failed_resize_goes_back_to_the_old_flavor_and_quota(
