@@ -73,6 +73,19 @@ def _text(value: Any) -> str:
     return str(value)
 
 
+# A text cell starting with one of these is a formula to a spreadsheet (a tenant named
+# "=HYPERLINK(…)"): in CSV a leading quote defuses it, as the audit export does; in XLSX the cell
+# is stored as text with Excel's quote prefix. Numbers (a credit note's -12.50) are not text.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _defused(value: Any) -> str:
+    text = _text(value)
+    if isinstance(value, str) and text.startswith(_FORMULA_START):
+        return "'" + text
+    return text
+
+
 def _summed(table: Table, totals: list[Decimal]) -> Iterator[Sequence[Any]]:
     """The rows, adding up the money column on the way into totals[0]."""
     index = table.money_column
@@ -106,15 +119,15 @@ def csv_chunks(table: Table) -> Iterator[bytes]:
     """The CSV (header, rows, total row), in chunks of about 64 KiB: never the whole file."""
     buffer = _Buffer()
     writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow([c.label for c in table.columns])
+    writer.writerow([_defused(c.label) for c in table.columns])
     totals = [Decimal("0.00")]
     size = 0
     for row in _summed(table, totals):
-        size += writer.writerow([_text(v) for v in row])
+        size += writer.writerow([_defused(v) for v in row])
         if size >= _CSV_CHUNK:
             yield buffer.take().encode()
             size = 0
-    writer.writerow([_text(v) for v in table.total_row(totals[0])])
+    writer.writerow([_defused(v) for v in table.total_row(totals[0])])
     yield buffer.take().encode()
 
 
@@ -158,6 +171,9 @@ def xlsx_bytes(table: Table) -> bytes:
         if kind == "text" or not isinstance(value, Decimal):
             value = _text(value) if not isinstance(value, int | Decimal) else value
         c = WriteOnlyCell(sheet, value=value)
+        if isinstance(value, str) and value.startswith(_FORMULA_START):
+            c.data_type = "s"  # never a formula (openpyxl makes "=…" one)
+            c.quotePrefix = True
         if kind == "money" and isinstance(value, Decimal):
             c.number_format = "0.00"
         if strong:

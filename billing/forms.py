@@ -9,10 +9,11 @@ from django import forms
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from billing import periods
 from portal.models import Tenant, User
 from portal.selectors import tenant_list
 
-MAX_PERIOD_DAYS = 366
+MAX_PERIOD_DAYS = periods.MAX_PERIOD_DAYS
 
 
 class BudgetForm(forms.Form):

@@ -9,6 +9,7 @@ from datetime import UTC
 from typing import Any
 
 import django_filters
+from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import StreamingHttpResponse
 from django.utils import timezone
@@ -28,13 +29,24 @@ CSV_COLUMNS = [
 ]
 
 
+class UTCIsoDateTimeField(django_filters.fields.IsoDateTimeField):
+    """An ISO 8601 instant in UTC; one that is out of range once in UTC (9999-12-31T23:00-05:00)
+    is invalid (a 400), not a crash."""
+
+    def clean(self, value: Any) -> Any:
+        cleaned = super().clean(value)
+        if cleaned is None:
+            return None
+        try:
+            return cleaned.astimezone(UTC)
+        except OverflowError:
+            raise ValidationError(self.error_messages["invalid"], code="invalid") from None
+
+
 class UTCDateTimeFilter(django_filters.IsoDateTimeFilter):
     """An ISO 8601 instant, compared in UTC (any offset accepted, the database gets UTC)."""
 
-    def filter(self, qs: Any, value: Any) -> Any:
-        if value is not None:
-            value = value.astimezone(UTC)
-        return super().filter(qs, value)
+    field_class = UTCIsoDateTimeField
 
 
 class AuditFilter(django_filters.FilterSet):

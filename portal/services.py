@@ -44,10 +44,15 @@ DEFAULT_ENVIRONMENTS: tuple[tuple[str, bool], ...] = (
 
 @transaction.atomic
 def tenant_create(
-    *, created_by: User, name: str, slug: str, remote_addr: str | None = None
+    *,
+    created_by: User,
+    name: str,
+    slug: str,
+    timezone: str = "UTC",
+    remote_addr: str | None = None,
 ) -> Tenant:
     require_platform_admin(created_by)
-    tenant = Tenant(name=name, slug=slug)
+    tenant = Tenant(name=name, slug=slug, timezone=timezone)
     tenant.full_clean()
     tenant.save()
     for env_name, approval in DEFAULT_ENVIRONMENTS:
@@ -58,7 +63,7 @@ def tenant_create(
         action="tenant.create",
         obj=tenant,
         tenant=tenant,
-        changes={"name": name, "slug": slug},
+        changes={"name": name, "slug": slug, "timezone": timezone},
         remote_addr=remote_addr,
     )
     return tenant

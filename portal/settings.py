@@ -431,3 +431,5 @@ CELERY_TASK_ROUTES = ("portal.routing.route_task",)
 NUAGE["WEBHOOK_ALLOW_PRIVATE"] = env.bool("NUAGE_WEBHOOK_ALLOW_PRIVATE", default=False)
 NUAGE["WEBHOOKS_PER_TENANT"] = env.int("NUAGE_WEBHOOKS_PER_TENANT", default=20)
 NUAGE["WEBHOOK_PING_SECONDS"] = env.float("NUAGE_WEBHOOK_PING_SECONDS", default=10.0)
+# API pages: `?limit=` is capped at 500 (portal/api/pagination.py).
+REST_FRAMEWORK["DEFAULT_PAGINATION_CLASS"] = "portal.api.pagination.CappedLimitOffsetPagination"

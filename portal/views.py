@@ -243,7 +243,7 @@ def _tenant_change(request: HttpRequest, tenant: Tenant) -> None:
                 value = post.get(name, "").strip()
                 if not value:
                     return None
-                if not value.isdigit():
+                if not (value.isascii() and value.isdigit() and len(value) <= 9):
                     raise ValidationError(_("Give a whole number, or leave it empty."))
                 return int(value)
 

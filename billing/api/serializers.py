@@ -16,6 +16,7 @@ from billing.choices import InvoiceStatus
 from billing.invoicing.lines import as_draft_lines, lines_digest
 from billing.invoicing.selectors import invoice_lines
 from billing.models import Budget, FlavorPrice, Invoice, InvoiceLine, PriceList
+from billing.periods import MAX_YEAR, MIN_YEAR
 from billing.selectors import billing_currency
 from portal.api.fields import ScopedPrimaryKeyRelatedField
 from portal.models import Tenant
@@ -87,6 +88,8 @@ class InstantField(serializers.Field[datetime, str, str, Any]):
 
     def to_internal_value(self, data: Any) -> datetime:
         text = str(data).strip()
+        if not text.isascii():  # "２０２６-01-01" (full-width digits) is not ISO 8601
+            self.fail("invalid")
         try:
             value = parse_datetime(text)
             if value is None:
@@ -99,7 +102,11 @@ class InstantField(serializers.Field[datetime, str, str, Any]):
         assert value is not None
         if timezone.is_naive(value):
             value = timezone.make_aware(value, UTC)
-        return value
+        try:  # 9999-12-31T23:59-05:00 is past what a datetime holds, once in UTC
+            return value.astimezone(UTC)
+        except OverflowError:
+            self.fail("invalid")
+            raise  # (fail raises)
 
     def to_representation(self, value: datetime) -> str:
         return value.isoformat()
@@ -268,10 +275,19 @@ class InvoiceIssueSerializer(serializers.Serializer[Any]):
     )
 
 
+class AsciiIntegerField(serializers.IntegerField):
+    """A whole number in ASCII digits: int() would also read "٢٠٢٦" (Arabic-Indic digits)."""
+
+    def to_internal_value(self, data: Any) -> int:
+        if isinstance(data, str) and not data.isascii():
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
 class InvoiceDraftSerializer(serializers.Serializer[Any]):
     tenant = serializers.CharField(help_text="A tenant's slug or id.")
-    year = serializers.IntegerField(min_value=2000, max_value=9999)
-    month = serializers.IntegerField(
+    year = AsciiIntegerField(min_value=MIN_YEAR, max_value=MAX_YEAR)
+    month = AsciiIntegerField(
         min_value=1, max_value=12, help_text="A calendar month in the tenant's time zone."
     )
 

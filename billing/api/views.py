@@ -4,7 +4,7 @@ invoices also download as CSV, XLSX or PDF (`?format=`)."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -41,6 +41,7 @@ from billing.api.serializers import (
 )
 from billing.choices import RESOURCE_UNITS, InvoiceKind, InvoiceStatus
 from billing.models import Budget, Invoice, PriceList
+from billing.periods import MAX_PERIOD_DAYS
 from billing.rating.python import total
 from compute.models import VirtualMachine, Volume
 from compute.selectors import flavor_list
@@ -227,10 +228,14 @@ class UsageView(ExportFormatsMixin, APIView):
         tenant: Tenant | None = None
         wanted = query.validated_data.get("tenant")
         if wanted:
-            lookup = {"pk": int(wanted)} if wanted.isdigit() else {"slug": wanted}
+            lookup = _tenant_lookup(wanted)
             tenant = tenant_list(fetched_by=user).filter(**lookup).first()
             if tenant is None:
                 raise ValidationError({"tenant": _("Unknown tenant.")})
+        if end - start > timedelta(days=MAX_PERIOD_DAYS):
+            raise ValidationError(
+                {"end": _("Choose at most %(days)s days.") % {"days": MAX_PERIOD_DAYS}}
+            )
         fmt = export_format(request)
         if fmt is not None:
             rows = selectors.usage_report_rows(fetched_by=user, start=start, end=end, tenant=tenant)
@@ -287,8 +292,16 @@ class UsageView(ExportFormatsMixin, APIView):
         return Response(UsageReportSerializer(report).data)
 
 
+def _tenant_lookup(wanted: str) -> dict[str, Any]:
+    """A tenant's id (ASCII digits, within a bigint) or its slug: `str.isdigit` also says yes
+    to "²" or "٣", which int() refuses or reads, and a long number overflows the column."""
+    if wanted.isascii() and wanted.isdigit() and len(wanted) <= 18:
+        return {"pk": int(wanted)}
+    return {"slug": wanted}
+
+
 def _tenant_named(request: Request, wanted: str) -> Tenant:
-    lookup = {"pk": int(wanted)} if wanted.isdigit() else {"slug": wanted}
+    lookup = _tenant_lookup(wanted)
     tenant = tenant_list(fetched_by=request_user(request)).filter(**lookup).first()
     if tenant is None:
         raise ValidationError({"tenant": _("Unknown tenant.")})

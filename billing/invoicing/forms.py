@@ -10,11 +10,12 @@ from django.utils.translation import gettext_lazy as _
 
 from billing.choices import InvoiceStatus
 from billing.exports import FORMATS
+from billing.periods import MAX_YEAR, MIN_YEAR
 from portal.models import Tenant
 
 
 class _MonthFields(forms.Form):
-    year = forms.IntegerField(label=_("Year"), min_value=2000, max_value=9999)
+    year = forms.IntegerField(label=_("Year"), min_value=MIN_YEAR, max_value=MAX_YEAR)
     month = forms.IntegerField(label=_("Month"), min_value=1, max_value=12)
 
 
@@ -22,7 +23,9 @@ class InvoiceFilterForm(forms.Form):
     tenant = forms.ModelChoiceField(
         label=_("Tenant"), queryset=Tenant.objects.none(), required=False, empty_label=_("All")
     )
-    year = forms.IntegerField(label=_("Year"), min_value=2000, max_value=9999, required=False)
+    year = forms.IntegerField(
+        label=_("Year"), min_value=MIN_YEAR, max_value=MAX_YEAR, required=False
+    )
     month = forms.IntegerField(label=_("Month"), min_value=1, max_value=12, required=False)
     status = forms.ChoiceField(
         label=_("Status"), choices=[("", _("All")), *InvoiceStatus.choices], required=False

@@ -308,3 +308,77 @@ def test_pinging_a_webhook_again_at_once_is_throttled(api, world, receivers):
     assert len(receivers[0].received) == 1
     with override_settings(NUAGE={**settings.NUAGE, "WEBHOOK_PING_SECONDS": 0.0}):
         assert api.post(f"/api/v1/webhooks/{hook.pk}/ping/").status_code == 202
+
+
+def _self_signed(tmp_path, name: str) -> tuple[str, str]:  # type: ignore[no-untyped-def]
+    from datetime import UTC, datetime, timedelta
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return str(cert_path), str(key_path)
+
+
+def test_https_sends_the_name_as_sni_and_checks_the_certificate_against_it(tmp_path, dns):
+    import ssl
+
+    cert, key = _self_signed(tmp_path, "hooks.example.com")
+    target, server = serve()
+    seen: list[str | None] = []
+    server_tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_tls.load_cert_chain(cert, key)
+    server_tls.sni_callback = lambda sock, name, ctx: seen.append(name)  # type: ignore[assignment,misc]
+    server.socket = server_tls.wrap_socket(server.socket, server_side=True)
+    dns["hooks.example.com"] = ["127.0.0.1"]
+    client_tls = ssl.create_default_context(cafile=cert)
+    try:
+        with private(True):
+            answer = safeurl.post(
+                f"https://hooks.example.com:{target.port}/hook",
+                b"{}",
+                {"Content-Type": "application/json"},
+                timeout=5,
+                context=client_tls,
+            )
+            assert answer.status == 200
+            assert seen == ["hooks.example.com"]
+            assert target.received[0]["Host"] == f"hooks.example.com:{target.port}"
+            # Another name on the same address: the certificate does not match it.
+            dns["other.example.com"] = ["127.0.0.1"]
+            with pytest.raises(OSError):
+                safeurl.post(
+                    f"https://other.example.com:{target.port}/hook",
+                    b"{}",
+                    {},
+                    timeout=5,
+                    context=client_tls,
+                )
+    finally:
+        server.shutdown()
+        server.server_close()
