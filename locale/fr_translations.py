@@ -1082,3 +1082,16 @@ FR.update(
         "Present and running.": "Présent et actif.",
     }
 )
+
+# Hardening (issue 14): single sign-on, passwords, sessions, approval policy, invitations.
+FR.update(
+    {
+        "An account with this e-mail address already exists and signs in with a password: single sign-on cannot be linked to it. Log in with your password, or ask an admin.": "Un compte avec cette adresse e-mail existe déjà et se connecte avec un mot de passe : l’authentification unique ne peut pas lui être liée. Connectez-vous avec votre mot de passe, ou demandez à un administrateur.",
+        "This account has a platform role: it signs in with its password only, not with single sign-on.": "Ce compte a un rôle de plateforme : il se connecte avec son mot de passe seulement, pas par authentification unique.",
+        "The identity provider gave no issuer or subject.": "Le fournisseur d’identité n’a donné ni émetteur ni sujet.",
+        "This account is disabled.": "Ce compte est désactivé.",
+        "Several accounts have this e-mail address: ask an admin to link yours.": "Plusieurs comptes ont cette adresse e-mail : demandez à un administrateur de lier le vôtre.",
+        "This account is already linked to another identity of this provider.": "Ce compte est déjà lié à une autre identité de ce fournisseur.",
+        "No account is linked to this identity: ask an admin.": "Aucun compte n’est lié à cette identité : demandez à un administrateur.",
+    }
+)

@@ -302,3 +302,29 @@ class KeyPair(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.fingerprint})"
+
+
+class OidcIdentity(models.Model):
+    """A single sign-on identity (the provider's issuer and subject) linked to one Nuage user.
+
+    Sign-on finds its user only through this row: never by username or e-mail, which a provider
+    may let people choose or change.
+    """
+
+    issuer = models.CharField(max_length=255)
+    subject = models.CharField(max_length=255)
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="oidc_identities")
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_login_at = models.DateTimeField(null=True, blank=True)
+
+    owner_path: ClassVar[str] = "user"
+    objects = OwnedQuerySet["OidcIdentity"].as_manager()
+
+    class Meta:
+        ordering = ["issuer", "subject"]
+        constraints = [
+            models.UniqueConstraint(fields=["issuer", "subject"], name="oidc_identity_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.issuer} {self.subject} → {self.user_id}"

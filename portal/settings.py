@@ -69,7 +69,8 @@ AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "portal.views.locked_out"
 
 # Optional single sign-on with OpenID Connect: on when OIDC_RP_CLIENT_ID is set. Users are
-# matched by username (the OIDC_USERNAME_CLAIM claim), created on first login if missing.
+# found by the ID token's (issuer, subject) only (portal/oidc.py); the first sign-on links a
+# verified e-mail's SSO-only account or creates a user (named after OIDC_USERNAME_CLAIM).
 OIDC_ENABLED = bool(env("OIDC_RP_CLIENT_ID", default=""))
 if OIDC_ENABLED:
     INSTALLED_APPS.append("mozilla_django_oidc")
@@ -84,6 +85,8 @@ if OIDC_ENABLED:
     OIDC_RP_SCOPES = env("OIDC_RP_SCOPES", default="openid email profile")
     OIDC_USERNAME_CLAIM = env("OIDC_USERNAME_CLAIM", default="preferred_username")
     OIDC_CREATE_USER = env.bool("OIDC_CREATE_USER", default=True)
+    # When set, ID tokens from another issuer are refused.
+    OIDC_OP_ISSUER = env("OIDC_OP_ISSUER", default="")
     LOGIN_REDIRECT_URL_FAILURE = "/login/"
 
 ROOT_URLCONF = "portal.urls"
