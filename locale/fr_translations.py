@@ -1093,5 +1093,10 @@ FR.update(
         "Several accounts have this e-mail address: ask an admin to link yours.": "Plusieurs comptes ont cette adresse e-mail : demandez à un administrateur de lier le vôtre.",
         "This account is already linked to another identity of this provider.": "Ce compte est déjà lié à une autre identité de ce fournisseur.",
         "No account is linked to this identity: ask an admin.": "Aucun compte n’est lié à cette identité : demandez à un administrateur.",
+        "You were logged out after a while without activity.": "Vous avez été déconnecté(e) après un moment d’inactivité.",
+        "Change your password": "Changer votre mot de passe",
+        "Your account signs in with single sign-on: it has no password to change here.": "Votre compte se connecte par authentification unique : il n’a pas de mot de passe à changer ici.",
+        "Change password": "Changer le mot de passe",
+        "Your password was changed.": "Votre mot de passe a été changé.",
     }
 )

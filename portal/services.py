@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.validators import URLValidator
 from django.db import IntegrityError, transaction
@@ -83,6 +84,8 @@ def user_create(
     if password is None:  # signs in through single sign-on only
         user.set_unusable_password()
     else:
+        if created_by is not None:  # people's accounts (seeds and benches set their own)
+            _password_validate(password, user)
         user.set_password(password)
     user.full_clean()
     user.save()
@@ -93,6 +96,24 @@ def user_create(
         changes={"username": username, "platform_role": platform_role},
         remote_addr=remote_addr,
     )
+    return user
+
+
+def _password_validate(password: str, user: User) -> None:
+    """AUTH_PASSWORD_VALIDATORS, as field messages on `password`."""
+    try:
+        validate_password(password, user)
+    except ValidationError as exc:
+        raise ValidationError({"password": exc.messages}) from exc
+
+
+@transaction.atomic
+def user_password_set(*, user: User, password: str, remote_addr: str | None = None) -> User:
+    """A new password for `user`, chosen by themself (the caller checked the old one)."""
+    _password_validate(password, user)
+    user.set_password(password)
+    user.save(update_fields=["password"])
+    audit_record(actor=user, action="user.password_change", obj=user, remote_addr=remote_addr)
     return user
 
 

@@ -380,3 +380,29 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# Hardening (issue 14). How many reverse proxies of ours stand in front of Nuage: the client's
+# address is then read from X-Forwarded-For (portal/security.py) for the audit log, django-axes
+# and the API throttles; 0 (the default) trusts REMOTE_ADDR only.
+NUAGE["TRUSTED_PROXY_COUNT"] = env.int("NUAGE_TRUSTED_PROXY_COUNT", default=0)
+AXES_CLIENT_IP_CALLABLE = "portal.security.axes_client_ip"
+AUTH_PASSWORD_VALIDATORS.append(
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"}
+)
+# A browser session unused this long is logged out (0: never).
+SESSION_IDLE_TIMEOUT_SECONDS = env.int("NUAGE_SESSION_IDLE_MINUTES", default=30) * 60
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.contrib.messages.middleware.MessageMiddleware") + 1,
+    "portal.security.SessionIdleTimeoutMiddleware",
+)
+# API throttles: per user, per anonymous address, and a stricter one on the token login.
+REST_FRAMEWORK["DEFAULT_THROTTLE_CLASSES"] = [
+    "rest_framework.throttling.AnonRateThrottle",
+    "rest_framework.throttling.UserRateThrottle",
+]
+REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {
+    "anon": env("NUAGE_THROTTLE_ANON", default="60/minute"),
+    "user": env("NUAGE_THROTTLE_USER", default="1200/minute"),
+    "login": env("NUAGE_THROTTLE_LOGIN", default="10/minute"),
+}
+REST_FRAMEWORK["NUM_PROXIES"] = NUAGE["TRUSTED_PROXY_COUNT"]

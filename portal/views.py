@@ -7,7 +7,9 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth import update_session_auth_hash
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.forms import PasswordChangeForm
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Q
@@ -26,6 +28,7 @@ from portal.errors import ConflictError
 from portal.models import Tenant, User
 from portal.permissions import Perm, has_perm
 from portal.scoping import sees_all_tenants
+from portal.security import client_ip
 from portal.tenancy import current_tenant, current_tenant_set
 
 TOKEN_LIFETIMES_DAYS = (7, 30, 90, 365)
@@ -98,6 +101,26 @@ def token_revoke(request: HttpRequest, pk: int) -> HttpResponse:
     else:
         messages.success(request, _("Token %(name)s revoked.") % {"name": token.name})
     return redirect("tokens")
+
+
+@login_required
+def password_change(request: HttpRequest) -> HttpResponse:
+    """Change one's own password: the old one, then the new one twice (validators apply)."""
+    user = _user(request)
+    form = PasswordChangeForm(user, request.POST or None)
+    if request.method == "POST" and user.has_usable_password() and form.is_valid():
+        services.user_password_set(
+            user=user, password=form.cleaned_data["new_password1"], remote_addr=client_ip(request)
+        )
+        update_session_auth_hash(request, user)  # this session stays; the others end
+        messages.success(request, _("Your password was changed."))
+        return redirect("password-change")
+    return render(
+        request,
+        "portal/password.html",
+        {"form": form, "sso_only": not user.has_usable_password()},
+        status=400 if form.errors else 200,
+    )
 
 
 @login_required

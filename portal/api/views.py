@@ -15,6 +15,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from portal import selectors, services
@@ -202,6 +203,9 @@ class LoginView(APIView):
 
     authentication_classes: list[type[Any]] = []
     permission_classes = [AllowAny]
+    # Guessing passwords here is slowed per address (django-axes locks the username out too).
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "login"
 
     @extend_schema(request=LoginSerializer, responses={200: LoginAnswerSerializer})
     def post(self, request: Request) -> Response:
