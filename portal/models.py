@@ -328,3 +328,39 @@ class OidcIdentity(models.Model):
 
     def __str__(self) -> str:
         return f"{self.issuer} {self.subject} → {self.user_id}"
+
+
+class PolicyChange(models.Model):
+    """A tenant admin's proposal to loosen an environment's approval policy (four eyes).
+
+    Loosening (fewer requests waiting for an approver) by a tenant admin waits here until a
+    platform admin or another tenant admin of the tenant approves it; tightening applies at once.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Waiting for a second admin")
+        APPROVED = "approved", _("Approved and applied")
+        REJECTED = "rejected", _("Rejected")
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    environment = models.ForeignKey(
+        Environment, on_delete=models.CASCADE, related_name="policy_changes"
+    )
+    # {"requires_approval": ..., "auto_approve_max_vcpus": ..., "auto_approve_max_ram_mib": ...}
+    previous = models.JSONField(default=dict)
+    proposed = models.JSONField(default=dict)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    proposed_by = models.ForeignKey(User, null=True, on_delete=models.SET_NULL, related_name="+")
+    decided_by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = TenantScopedQuerySet["PolicyChange"].as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.environment} policy change ({self.status})"

@@ -11,6 +11,7 @@ from portal.models import (
     Environment,
     KeyPair,
     Membership,
+    PolicyChange,
     Tenant,
     User,
     Webhook,
@@ -64,4 +65,11 @@ def webhook_list(*, fetched_by: User) -> QuerySet[Webhook]:
 def webhook_delivery_list(*, fetched_by: User) -> QuerySet[WebhookDelivery]:
     return WebhookDelivery.objects.visible_to(fetched_by, Perm.TENANT_MANAGE).select_related(
         "webhook"
+    )
+
+
+def policy_change_list(*, fetched_by: User) -> QuerySet[PolicyChange]:
+    """Proposed approval-policy changes: tenant admins see their tenants', platform admins all."""
+    return PolicyChange.objects.visible_to(fetched_by, Perm.ENVIRONMENTS_MANAGE).select_related(
+        "environment", "proposed_by", "decided_by"
     )

@@ -27,6 +27,7 @@ from portal.models import (
     Environment,
     KeyPair,
     Membership,
+    PolicyChange,
     Tenant,
     User,
     Webhook,
@@ -365,24 +366,68 @@ def environment_update(
     remote_addr: str | None = None,
     **fields: Any,
 ) -> Environment:
+    """Change an environment; a loosened approval policy may wait (see environment_change)."""
+    environment, _proposal = environment_change(
+        updated_by=updated_by, environment=environment, remote_addr=remote_addr, **fields
+    )
+    return environment
+
+
+@transaction.atomic
+def environment_change(
+    *,
+    updated_by: User,
+    environment: Environment,
+    remote_addr: str | None = None,
+    **fields: Any,
+) -> tuple[Environment, PolicyChange | None]:
+    """Change an environment. A tenant admin's change that loosens its approval policy is not
+    applied: it becomes a PolicyChange that a second admin approves (returned); the rest of the
+    change (its name) applies at once, as does any tightening. Approvers are told either way."""
     require_perm(updated_by, environment.tenant, Perm.ENVIRONMENTS_MANAGE)
     unknown = set(fields) - set(ENVIRONMENT_FIELDS)
     if unknown:
         raise ValidationError({f: _("This field cannot be changed.") for f in unknown})
+    environment = Environment.objects.unscoped().select_for_update().get(pk=environment.pk)
     before = snapshot(environment, ENVIRONMENT_FIELDS)
     for key, value in fields.items():
         setattr(environment, key, value)
     _environment_clean(environment)
+    old_policy = {k: before[k] for k in POLICY_FIELDS}
+    new_policy = snapshot(environment, POLICY_FIELDS)
+    proposal = None
+    if policy_loosens(old_policy, new_policy) and not updated_by.is_platform_admin:
+        for key in POLICY_FIELDS:  # held for the second pair of eyes
+            setattr(environment, key, old_policy[key])
+        proposal = PolicyChange.objects.create(
+            tenant=environment.tenant,
+            environment=environment,
+            previous=old_policy,
+            proposed=new_policy,
+            proposed_by=updated_by,
+        )
+        audit_record(
+            actor=updated_by,
+            action="environment.policy_propose",
+            obj=proposal,
+            tenant=environment.tenant,
+            changes=changed_fields(old_policy, new_policy),
+            remote_addr=remote_addr,
+        )
+        _policy_announce("environment.policy_proposed", proposal=proposal, by=updated_by)
     environment.save()
+    changes = changed_fields(before, snapshot(environment, ENVIRONMENT_FIELDS))
     audit_record(
         actor=updated_by,
         action="environment.update",
         obj=environment,
         tenant=environment.tenant,
-        changes=changed_fields(before, snapshot(environment, ENVIRONMENT_FIELDS)),
+        changes=changes,
         remote_addr=remote_addr,
     )
-    return environment
+    if set(changes) & set(POLICY_FIELDS):
+        _policy_changed_announce(environment, by=updated_by, previous=old_policy)
+    return environment, proposal
 
 
 # --- webhooks --------------------------------------------------------------------------------
@@ -586,3 +631,149 @@ def keypair_authorized_keys(
             raise ValidationError({"ssh_public_key": exc.messages}) from exc
         lines.setdefault(parsed.fingerprint, parsed.line)
     return list(lines.values())
+
+
+# --- approval policies: four eyes on loosening ------------------------------------------------
+
+POLICY_FIELDS = ("requires_approval", "auto_approve_max_vcpus", "auto_approve_max_ram_mib")
+
+
+def _auto_approved_box(policy: dict[str, Any]) -> tuple[float, float] | None:
+    """The largest (vcpus, ram) approved without an approver, None when every request waits
+    (infinite sizes when no approval is required at all or a limit is unset)."""
+    inf = float("inf")
+    if not policy["requires_approval"]:
+        return (inf, inf)
+    vcpus, ram = policy["auto_approve_max_vcpus"], policy["auto_approve_max_ram_mib"]
+    if vcpus is None and ram is None:
+        return None
+    return (inf if vcpus is None else vcpus, inf if ram is None else ram)
+
+
+def policy_loosens(old: dict[str, Any], new: dict[str, Any]) -> bool:
+    """Whether some request would skip the approver under `new` but not under `old`."""
+    before, after = _auto_approved_box(old), _auto_approved_box(new)
+    if after is None:
+        return False
+    if before is None:
+        return True
+    return after[0] > before[0] or after[1] > before[1]
+
+
+def policy_text(policy: dict[str, Any]) -> str:
+    """A policy in words, for messages and e-mails."""
+    if not policy.get("requires_approval"):
+        return _("no approval needed")
+    vcpus, ram = policy.get("auto_approve_max_vcpus"), policy.get("auto_approve_max_ram_mib")
+    if vcpus is None and ram is None:
+        return _("every request waits for an approver")
+    limits = [
+        text
+        for text in (
+            _("%(n)s vCPUs") % {"n": vcpus} if vcpus is not None else "",
+            _("%(n)s MiB of RAM") % {"n": ram} if ram is not None else "",
+        )
+        if text
+    ]
+    return _("approval needed above %(limits)s") % {"limits": _(" and ").join(limits)}
+
+
+def _policy_announce(kind: str, *, proposal: PolicyChange, by: User) -> None:
+    from portal.events import emit
+
+    emit(
+        kind,
+        tenant=proposal.tenant,
+        payload={
+            "environment_id": proposal.environment_id,
+            "policy_change_id": proposal.pk,
+            "by": by.username,
+            "previous": proposal.previous,
+            "policy": proposal.proposed,
+        },
+    )
+
+
+def _policy_changed_announce(environment: Environment, *, by: User, previous: Any) -> None:
+    from portal.events import emit
+
+    emit(
+        "environment.policy_changed",
+        tenant=environment.tenant,
+        payload={
+            "environment_id": environment.pk,
+            "by": by.username,
+            "previous": previous,
+            "policy": snapshot(environment, POLICY_FIELDS),
+        },
+    )
+
+
+def _pending_proposal(policy_change: PolicyChange) -> PolicyChange:
+    locked = (
+        PolicyChange.objects.unscoped()
+        .select_for_update(of=("self",))
+        .select_related("environment__tenant", "proposed_by")
+        .get(pk=policy_change.pk)
+    )
+    if locked.status != PolicyChange.Status.PENDING:
+        raise ConflictError(
+            _("This policy change was already decided: %(status)s.")
+            % {"status": locked.get_status_display()},
+            state=locked.status,
+        )
+    return locked
+
+
+@transaction.atomic
+def policy_change_approve(
+    *, approved_by: User, policy_change: PolicyChange, remote_addr: str | None = None
+) -> PolicyChange:
+    """A second admin (another tenant admin, or a platform admin) applies a proposed policy."""
+    proposal = _pending_proposal(policy_change)
+    require_perm(approved_by, proposal.tenant, Perm.ENVIRONMENTS_MANAGE)
+    if proposal.proposed_by_id == approved_by.pk and not approved_by.is_platform_admin:
+        raise PermissionDenied(
+            _("Another tenant admin or a platform admin must approve your own proposal.")
+        )
+    environment = Environment.objects.unscoped().select_for_update().get(pk=proposal.environment_id)
+    previous = snapshot(environment, POLICY_FIELDS)
+    for key in POLICY_FIELDS:
+        setattr(environment, key, proposal.proposed[key])
+    environment.save(update_fields=list(POLICY_FIELDS))
+    proposal.status = PolicyChange.Status.APPROVED
+    proposal.decided_by = approved_by
+    proposal.decided_at = timezone.now()
+    proposal.save(update_fields=["status", "decided_by", "decided_at"])
+    audit_record(
+        actor=approved_by,
+        action="environment.policy_approve",
+        obj=proposal,
+        tenant=proposal.tenant,
+        changes=changed_fields(previous, snapshot(environment, POLICY_FIELDS)),
+        remote_addr=remote_addr,
+    )
+    _policy_changed_announce(environment, by=approved_by, previous=previous)
+    return proposal
+
+
+@transaction.atomic
+def policy_change_reject(
+    *, rejected_by: User, policy_change: PolicyChange, remote_addr: str | None = None
+) -> PolicyChange:
+    """Another admin rejects a proposal, or its author withdraws it; the policy stays."""
+    proposal = _pending_proposal(policy_change)
+    require_perm(rejected_by, proposal.tenant, Perm.ENVIRONMENTS_MANAGE)
+    proposal.status = PolicyChange.Status.REJECTED
+    proposal.decided_by = rejected_by
+    proposal.decided_at = timezone.now()
+    proposal.save(update_fields=["status", "decided_by", "decided_at"])
+    audit_record(
+        actor=rejected_by,
+        action="environment.policy_reject",
+        obj=proposal,
+        tenant=proposal.tenant,
+        changes={"proposed": proposal.proposed},
+        remote_addr=remote_addr,
+    )
+    return proposal

@@ -25,7 +25,7 @@ from portal import selectors, services
 from portal.auditlog import AuditFilter, csv_response
 from portal.choices import Role
 from portal.errors import ConflictError
-from portal.models import Tenant, User
+from portal.models import PolicyChange, Tenant, User
 from portal.permissions import Perm, has_perm
 from portal.scoping import sees_all_tenants
 from portal.security import client_ip
@@ -221,6 +221,9 @@ def tenant_page(request: HttpRequest) -> HttpResponse:
             "environments": selectors.environment_list(fetched_by=user).filter(tenant=tenant),
             "roles": Role.choices,
             "can_manage": has_perm(user, tenant, Perm.MEMBERS_MANAGE),
+            "policy_changes": selectors.policy_change_list(fetched_by=user).filter(
+                tenant=tenant, status=PolicyChange.Status.PENDING
+            ),
         },
     )
 
@@ -270,7 +273,7 @@ def _tenant_change(request: HttpRequest, tenant: Tenant) -> None:
                     raise ValidationError(_("Give a whole number, or leave it empty."))
                 return int(value)
 
-            services.environment_update(
+            _environment, proposal = services.environment_change(
                 updated_by=user,
                 environment=environment,
                 requires_approval=post.get("requires_approval") == "on",
@@ -278,11 +281,36 @@ def _tenant_change(request: HttpRequest, tenant: Tenant) -> None:
                 auto_approve_max_ram_mib=limit("auto_approve_max_ram_mib"),
                 remote_addr=address,
             )
-            messages.success(request, _("Policy of %(env)s saved.") % {"env": environment.name})
+            if proposal is not None:
+                messages.info(
+                    request,
+                    _(
+                        "This change loosens the approval policy of %(env)s: it applies once "
+                        "another tenant admin or a platform admin approves it."
+                    )
+                    % {"env": environment.name},
+                )
+            else:
+                messages.success(request, _("Policy of %(env)s saved.") % {"env": environment.name})
+        elif post.get("do") in ("policy-approve", "policy-reject"):
+            proposal = get_object_or_404(
+                selectors.policy_change_list(fetched_by=user).filter(tenant=tenant),
+                pk=post.get("policy_change") or 0,
+            )
+            if post["do"] == "policy-approve":
+                services.policy_change_approve(
+                    approved_by=user, policy_change=proposal, remote_addr=address
+                )
+                messages.success(request, _("Policy change approved and applied."))
+            else:
+                services.policy_change_reject(
+                    rejected_by=user, policy_change=proposal, remote_addr=address
+                )
+                messages.success(request, _("Policy change rejected."))
         else:
             raise Http404
     except ValidationError as exc:
         for error in exc.messages:
             messages.error(request, error)
-    except PermissionDenied as exc:
+    except (PermissionDenied, ConflictError) as exc:
         messages.error(request, str(exc))

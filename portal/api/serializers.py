@@ -12,6 +12,7 @@ from portal.models import (
     Environment,
     KeyPair,
     Membership,
+    PolicyChange,
     Tenant,
     User,
     Webhook,
@@ -204,3 +205,24 @@ class KeyPairSerializer(serializers.ModelSerializer[KeyPair]):
         fields = ["id", "name", "public_key", "fingerprint", "key_type", "bits", "created_at"]
         read_only_fields = ["id", "fingerprint", "key_type", "bits", "created_at"]
         validators: list[object] = []  # the service checks the name and the key, per owner
+
+
+class PolicyChangeSerializer(serializers.ModelSerializer[PolicyChange]):
+    proposed_by = serializers.CharField(source="proposed_by.username", default="", read_only=True)
+    decided_by = serializers.CharField(source="decided_by.username", default="", read_only=True)
+
+    class Meta:
+        model = PolicyChange
+        fields = [
+            "id",
+            "tenant",
+            "environment",
+            "previous",
+            "proposed",
+            "status",
+            "proposed_by",
+            "decided_by",
+            "decided_at",
+            "created_at",
+        ]
+        read_only_fields = fields

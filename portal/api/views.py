@@ -30,6 +30,7 @@ from portal.api.serializers import (
     LoginSerializer,
     MembershipRoleSerializer,
     MembershipSerializer,
+    PolicyChangeSerializer,
     TenantSerializer,
     UserCreateSerializer,
     UserSerializer,
@@ -46,7 +47,7 @@ from portal.api.viewsets import (
     request_user,
 )
 from portal.auditlog import AuditFilter, csv_response
-from portal.models import Membership, Webhook
+from portal.models import Membership, PolicyChange, Webhook
 
 
 class TenantViewSet(ServiceCreateMixin, ScopedReadOnlyViewSet):
@@ -68,6 +69,27 @@ class EnvironmentViewSet(ServiceUpdateMixin, ScopedReadOnlyViewSet):
     update_serializer_class = EnvironmentUpdateSerializer
     update_service = staticmethod(services.environment_update)
     update_object = "environment"
+
+    @extend_schema(
+        request=EnvironmentUpdateSerializer,
+        responses={200: EnvironmentSerializer, 202: PolicyChangeSerializer},
+        description="A tenant admin's change that loosens the approval policy is not applied: "
+        "it answers 202 with a policy change that another tenant admin or a platform admin "
+        "approves (/policy-changes/{id}/approve/). Tightening applies at once.",
+    )
+    def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        environment = self.get_object()
+        ser = EnvironmentUpdateSerializer(data=request.data, partial=True)
+        ser.is_valid(raise_exception=True)
+        environment, proposal = services.environment_change(
+            updated_by=request_user(request),
+            environment=environment,
+            remote_addr=client_ip(request),
+            **ser.validated_data,
+        )
+        if proposal is not None:
+            return Response(PolicyChangeSerializer(proposal).data, status=status.HTTP_202_ACCEPTED)
+        return Response(EnvironmentSerializer(environment).data)
 
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         ser = EnvironmentSerializer(data=request.data, context={"request": request})
@@ -296,3 +318,36 @@ class WebhookDeliveryViewSet(ScopedReadOnlyViewSet):
     selector = staticmethod(selectors.webhook_delivery_list)
     serializer_class = WebhookDeliverySerializer
     filterset_fields = ["webhook", "status", "event"]
+
+
+class PolicyChangeViewSet(ScopedReadOnlyViewSet):
+    """Proposals to loosen an environment's approval policy, waiting for a second admin."""
+
+    selector = staticmethod(selectors.policy_change_list)
+    serializer_class = PolicyChangeSerializer
+    filterset_fields = ["tenant", "environment", "status"]
+
+    @extend_schema(request=None, responses=PolicyChangeSerializer)
+    @action(detail=True, methods=["post"])
+    def approve(self, request: Request, pk: str | None = None) -> Response:
+        """Apply the proposed policy (another tenant admin than its author, or a platform
+        admin)."""
+        proposal: PolicyChange = self.get_object()
+        proposal = services.policy_change_approve(
+            approved_by=request_user(request),
+            policy_change=proposal,
+            remote_addr=client_ip(request),
+        )
+        return Response(PolicyChangeSerializer(proposal).data)
+
+    @extend_schema(request=None, responses=PolicyChangeSerializer)
+    @action(detail=True, methods=["post"])
+    def reject(self, request: Request, pk: str | None = None) -> Response:
+        """Reject the proposal (or withdraw one's own); the policy stays as it is."""
+        proposal: PolicyChange = self.get_object()
+        proposal = services.policy_change_reject(
+            rejected_by=request_user(request),
+            policy_change=proposal,
+            remote_addr=client_ip(request),
+        )
+        return Response(PolicyChangeSerializer(proposal).data)
