@@ -44,6 +44,9 @@ def test_members_read_but_cannot_change(world, client):
 
 
 def test_environment_policy_from_the_page(world, client):
+    # Tightening (4 vCPUs down to 2) applies at once; loosening waits (test_policy_changes.py).
+    world.production.auto_approve_max_vcpus = 4
+    world.production.save()
     client.force_login(world.tenant_admin)
     page = post(
         client,
