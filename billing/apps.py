@@ -9,7 +9,7 @@ class BillingConfig(AppConfig):
 
     def ready(self) -> None:
         from billing import messages
-        from billing.ledger import usage_record_transition
+        from billing.ledger import usage_record_transition, volume_usage_record
         from billing.services import budget_refusal
         from compute import ports
         from portal import events
@@ -18,3 +18,4 @@ class BillingConfig(AppConfig):
         # compute's services record usage and ask about budgets through compute.ports, so that
         # compute never imports billing (which is built on it).
         ports.plug_billing(usage_recorder=usage_record_transition, budget_guard=budget_refusal)
+        ports.plug_volume_billing(usage_recorder=volume_usage_record)

@@ -26,6 +26,8 @@ class Resource(models.TextChoices):
     DISK = "disk", _("Disk")
     FLAVOR = "flavor", _("Flavor")
     SNAPSHOT = "snapshot", _("Snapshots")
+    # Data volumes, at the disk price; last, as the SQL path ranks resources by position.
+    VOLUME = "volume", _("Volume")
 
 
 # The unit of a line's quantity, for people reading a usage report.
@@ -35,6 +37,7 @@ RESOURCE_UNITS: dict[str, str] = {
     Resource.DISK: "GiB",
     Resource.FLAVOR: "flavor",
     Resource.SNAPSHOT: "GiB",
+    Resource.VOLUME: "GiB",
 }
 
 

@@ -15,9 +15,9 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from billing.choices import UsageKind
-from billing.models import UsageEvent
+from billing.models import UsageEvent, VolumeUsageEvent
 from compute.choices import Transition, VMState
-from compute.models import VirtualMachine
+from compute.models import VirtualMachine, Volume
 
 # Which charges a lifecycle transition starts or stops. Requests (stop, start, delete) change
 # nothing: a VM is charged until the hypervisor has actually stopped or removed it.
@@ -99,3 +99,18 @@ def snapshot_vm_ids(tenant_ids: Sequence[int], *, end: datetime) -> list[int]:
         kind__in=[UsageKind.SNAPSHOT_CREATED, UsageKind.SNAPSHOT_DELETED],
     )
     return list(rows.order_by("vm_id").values_list("vm_id", flat=True).distinct())
+
+
+def volume_usage_record(*, volume: Volume, kind: str, size_gib: int, at: datetime) -> None:
+    """Append one volume event (created, resized, deleted); recording it again changes nothing."""
+    event = VolumeUsageEvent(
+        key=f"volume:{volume.uuid}:{kind}@{at.isoformat()}",
+        volume=volume,
+        tenant_id=volume.tenant_id,
+        environment_id=volume.environment_id,
+        volume_name=volume.name,
+        kind=kind,
+        at=at,
+        size_gib=size_gib,
+    )
+    VolumeUsageEvent.objects.bulk_create([event], ignore_conflicts=True)

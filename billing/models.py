@@ -11,7 +11,7 @@ from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
 from billing.choices import InvoiceKind, InvoiceStatus, Resource, UsageKind
-from compute.models import Flavor, VirtualMachine
+from compute.models import Flavor, VirtualMachine, Volume
 from portal.models import Environment, Tenant, User
 from portal.scoping import TenantScopedQuerySet
 
@@ -69,6 +69,49 @@ class UsageEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M:%S} {self.vm_id} {self.kind}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self.pk is not None:
+            _refuse()
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> NoReturn:
+        _refuse()
+
+
+class VolumeUsageEventQuerySet(TenantScopedQuerySet["VolumeUsageEvent"]):
+    update = _refuse
+    delete = _refuse
+
+
+class VolumeUsageEvent(models.Model):
+    """One fact of a data volume's life that starts, changes or stops its charge: created (its
+    size), resized (its new size), deleted. Append-only like `UsageEvent` (a trigger, migration
+    0011); its disk is charged per GiB-hour at the disk price, from `created` to `deleted`,
+    attached or not."""
+
+    key = models.CharField(max_length=200, unique=True)
+    volume = models.ForeignKey(Volume, on_delete=models.PROTECT, related_name="usage_events")
+    tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="+")
+    environment = models.ForeignKey(Environment, on_delete=models.PROTECT, related_name="+")
+    # Copied: renaming or deleting the volume later does not rewrite the bill.
+    volume_name = models.CharField(max_length=63)
+    kind = models.CharField(max_length=20, choices=UsageKind.choices)
+    at = models.DateTimeField(db_index=True)
+    size_gib = models.PositiveIntegerField()
+    recorded_at = models.DateTimeField(auto_now_add=True)
+
+    objects = VolumeUsageEventQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["at", "id"]
+        indexes = [
+            models.Index(fields=["tenant", "at"], name="volume_usage_tenant_at"),
+            models.Index(fields=["volume", "at"], name="volume_usage_volume_at"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M:%S} volume {self.volume_id} {self.kind}"
 
     def save(self, *args: Any, **kwargs: Any) -> None:
         if self.pk is not None:

@@ -20,6 +20,7 @@ from billing.models import (
     FlavorPrice,
     PriceList,
     UsageEvent,
+    VolumeUsageEvent,
 )
 from billing.rating.python import (
     LedgerEvent,
@@ -29,6 +30,7 @@ from billing.rating.python import (
     usage_lines,
     usage_lines_split,
 )
+from billing.rating.volumes import VolumeLedgerEvent, volume_usage_lines
 from compute.models import VirtualMachine
 from portal.models import Tenant, User
 from portal.permissions import Perm, platform_perms
@@ -156,13 +158,22 @@ def usage_report(
     events = usage_event_list(fetched_by=fetched_by, tenant=tenant, before=end)
     if vm is not None:
         events = events.filter(vm=vm)
-    return usage_lines(
-        _ledger(events, start), prices_for_period(start=start, end=end), start=start, end=end
-    )
+    prices = prices_for_period(start=start, end=end)
+    lines = usage_lines(_ledger(events, start), prices, start=start, end=end)
+    if vm is None:
+        volumes = _volume_events(VolumeUsageEvent.objects.visible_to(fetched_by), tenant)
+        lines += volume_usage_lines(
+            _volume_ledger(volumes, start=start, end=end), prices, start=start, end=end
+        )
+    return lines
 
 
 def _month_cost(
-    rows: QuerySet[UsageEvent], zone: ZoneInfo, now: datetime, by_day: bool
+    rows: QuerySet[UsageEvent],
+    zone: ZoneInfo,
+    now: datetime,
+    by_day: bool,
+    volume_rows: QuerySet[VolumeUsageEvent] | None = None,
 ) -> MonthCost:
     start, end = month_period(zone, now)
     if now <= start:  # the month's very first instant: nothing used yet
@@ -171,11 +182,21 @@ def _month_cost(
     events = list(_ledger(rows.filter(at__lt=now), start))
     prices = prices_for_period(start=start, end=now)
     lines = usage_lines(events, prices, start=start, end=now)
+    volume_events = (
+        list(_volume_ledger(volume_rows, start=start, end=now)) if volume_rows is not None else []
+    )
+    lines += volume_usage_lines(volume_events, prices, start=start, end=now)
     days: list[tuple[date, list[UsageLine]]] = []
     if by_day:
         local = local_days(zone, start, now)
-        split = usage_lines_split(events, prices, bounds=[b for _day, b in local] + [now])
+        bounds = [b for _day, b in local] + [now]
+        split = usage_lines_split(events, prices, bounds=bounds)
         days = [(day, day_lines) for (day, _b), day_lines in zip(local, split, strict=True)]
+        if volume_events:
+            days = [
+                (day, day_lines + volume_usage_lines(volume_events, prices, start=a, end=b))
+                for (day, day_lines), a, b in zip(days, bounds[:-1], bounds[1:], strict=True)
+            ]
     return MonthCost(zone=zone, start=start, end=end, now=now, lines=lines, days=days)
 
 
@@ -189,15 +210,19 @@ def month_cost(
 ) -> MonthCost:
     """The tenant's (or one VM's) cost in the tenant's current month, optionally per day."""
     rows = usage_event_list(fetched_by=fetched_by, tenant=tenant)
+    volume_rows = None
     if vm is not None:
         rows = rows.filter(vm=vm)
-    return _month_cost(rows, tenant.zone, now or timezone.now(), by_day)
+    else:
+        volume_rows = _volume_events(VolumeUsageEvent.objects.visible_to(fetched_by), tenant)
+    return _month_cost(rows, tenant.zone, now or timezone.now(), by_day, volume_rows)
 
 
 def tenant_month_cost(*, tenant: Tenant, now: datetime | None = None) -> MonthCost:
     """Unscoped, for Nuage's own checks (budget alerts, the request hook), never for pages."""
     rows = UsageEvent.objects.unscoped().filter(tenant=tenant).order_by("at", "id")
-    return _month_cost(rows, tenant.zone, now or timezone.now(), False)
+    volume_rows = VolumeUsageEvent.objects.unscoped().filter(tenant=tenant)
+    return _month_cost(rows, tenant.zone, now or timezone.now(), False, volume_rows)
 
 
 def budget_list(*, fetched_by: User) -> QuerySet[Budget]:
@@ -274,3 +299,64 @@ def usage_report_rows(
     for names, lines in lines_by_vm(events, start=start, end=end, prices=prices):
         for line in lines:
             yield names, line
+    volumes = _volume_events(VolumeUsageEvent.objects.visible_to(fetched_by), tenant)
+    for names, lines in lines_by_volume(volumes, start=start, end=end, prices=prices):
+        for line in lines:
+            yield names, line
+
+
+# --- data volumes -----------------------------------------------------------------------------
+
+
+def _volume_events(
+    rows: QuerySet[VolumeUsageEvent], tenant: Tenant | None
+) -> QuerySet[VolumeUsageEvent]:
+    return rows if tenant is None else rows.filter(tenant=tenant)
+
+
+_VOLUME_COLUMNS = (
+    "key",
+    "volume_id",
+    "tenant_id",
+    "environment_id",
+    "kind",
+    "at",
+    "size_gib",
+    "id",
+)
+_VOLUME_NAME_COLUMNS = ("volume_name", "environment__name", "tenant__slug")
+
+
+def _volume_rows(
+    rows: QuerySet[VolumeUsageEvent], *, start: datetime, end: datetime
+) -> QuerySet[VolumeUsageEvent]:
+    # Volumes deleted before the period cannot contribute; their history need not be read.
+    gone = VolumeUsageEvent.objects.unscoped().filter(kind=UsageKind.DELETED, at__lt=start)
+    return rows.filter(at__lt=end).exclude(volume_id__in=gone.values("volume_id"))
+
+
+def _volume_ledger(
+    rows: QuerySet[VolumeUsageEvent], *, start: datetime, end: datetime
+) -> Iterator[VolumeLedgerEvent]:
+    for row in _volume_rows(rows, start=start, end=end).values_list(*_VOLUME_COLUMNS):
+        yield VolumeLedgerEvent(*row)
+
+
+def lines_by_volume(
+    rows: QuerySet[VolumeUsageEvent], *, start: datetime, end: datetime, prices: list[Prices]
+) -> Iterator[tuple[VMNames, list[UsageLine]]]:
+    """Per volume, in (tenant, volume) order: its lines, with the names a report shows (the
+    volume's name where a VM's line shows the VM's)."""
+    ordered = (
+        _volume_rows(rows, start=start, end=end)
+        .order_by("tenant_id", "volume_id", "at", "id")
+        .values_list(*_VOLUME_COLUMNS, *_VOLUME_NAME_COLUMNS)
+    )
+    width = len(_VOLUME_COLUMNS)
+    for _volume_id, group in groupby(ordered, key=itemgetter(1)):
+        batch = list(group)
+        names = VMNames(*batch[0][width:])
+        events = [VolumeLedgerEvent(*row[:width]) for row in batch]
+        lines = volume_usage_lines(events, prices, start=start, end=end)
+        if lines:
+            yield names, lines

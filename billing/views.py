@@ -127,7 +127,8 @@ def costs(request: HttpRequest) -> HttpResponse:
     vm_names = _names(VirtualMachine, (ln.vm_id for ln in cost.lines))
     env_names = _names(Environment, (ln.environment_id for ln in cost.lines))
     vm_env = {ln.vm_id: ln.environment_id for ln in cost.lines}
-    by_vm = sum_by(cost.lines, lambda ln: ln.vm_id)
+    # Data volumes show in the totals, environments and resources; this table lists VMs.
+    by_vm = sum_by((ln for ln in cost.lines if ln.volume_id is None), lambda ln: ln.vm_id)
     context = {
         "tenant": tenant,
         "cost": cost,
@@ -264,7 +265,7 @@ def _finance_context(lines: list[UsageLine], currency: str) -> dict[str, Any]:
     by_tenant = sum_by(lines, lambda ln: ln.tenant_id)
     by_tenant_resource = sum_by(lines, lambda ln: (ln.tenant_id, ln.resource))
     charted = list(by_tenant)[:TENANTS_CHARTED]
-    by_vm = sum_by(lines, lambda ln: ln.vm_id)
+    by_vm = sum_by((ln for ln in lines if ln.volume_id is None), lambda ln: ln.vm_id)
     vm_of = {ln.vm_id: (ln.tenant_id, ln.environment_id) for ln in lines}
     vm_hours: dict[tuple[int, str], Decimal] = {}
     for ln in lines:

@@ -314,3 +314,93 @@ class ConsoleKind(models.TextChoices):
 
     SERIAL = "serial", _("Serial console")
     VNC = "vnc", _("Graphical console")
+
+
+class VolumeState(models.TextChoices):
+    """Where a data volume stands (what Nuage asked for; the host's pool holds the disk)."""
+
+    # Its storage is being created in the pool of the host of the VM it is being attached to.
+    CREATING = "creating", _("Creating")
+    AVAILABLE = "available", _("Available")
+    ATTACHING = "attaching", _("Attaching")
+    IN_USE = "in_use", _("In use")
+    DETACHING = "detaching", _("Detaching")
+    RESIZING = "resizing", _("Resizing")
+    DELETING = "deleting", _("Deleting")
+    ERROR = "error", _("Error")
+    DELETED = "deleted", _("Deleted")
+
+
+VOLUME_STATE_COLOURS: dict[str, str] = {
+    VolumeState.CREATING: "blue",
+    VolumeState.AVAILABLE: "grey",
+    VolumeState.ATTACHING: "blue",
+    VolumeState.IN_USE: "green",
+    VolumeState.DETACHING: "blue",
+    VolumeState.RESIZING: "blue",
+    VolumeState.DELETING: "blue",
+    VolumeState.ERROR: "red",
+    VolumeState.DELETED: "grey",
+}
+
+# A worker has hypervisor work to do for a volume in these states (`volume_advance`); the
+# reconciler re-dispatches one that overstays its deadline, then sends it to error.
+VOLUME_TRANSITIONAL_STATES = frozenset(
+    {
+        VolumeState.CREATING,
+        VolumeState.ATTACHING,
+        VolumeState.DETACHING,
+        VolumeState.RESIZING,
+        VolumeState.DELETING,
+    }
+)
+
+
+class VolumeTransition(models.TextChoices):
+    """Named volume transitions; the table below is the only place they are declared."""
+
+    ATTACH_NEW = "attach_new", _("Attach (create its storage first)")
+    CREATED = "created", _("Created")
+    ATTACH = "attach", _("Attach")
+    ATTACHED = "attached", _("Attached")
+    DETACH = "detach", _("Detach")
+    DETACHED = "detached", _("Detached")
+    RESIZE = "resize", _("Resize")
+    RESIZED_AVAILABLE = "resized_available", _("Resized")
+    RESIZED_IN_USE = "resized_in_use", _("Resized")
+    DELETE = "delete", _("Delete")
+    DELETED = "deleted", _("Deleted")
+    # Its VM was deleted: a kept volume is free again, the others go with the VM.
+    VM_DELETED_KEEP = "vm_deleted_keep", _("Released by its deleted VM")
+    VM_DELETED_DROP = "vm_deleted_drop", _("Deleted with its VM")
+    FAIL = "fail", _("Fail")
+
+
+_V = VolumeState
+VOLUME_TRANSITIONS: dict[str, tuple[frozenset[str], str]] = {
+    VolumeTransition.ATTACH_NEW: (frozenset({_V.AVAILABLE}), _V.CREATING),
+    VolumeTransition.CREATED: (frozenset({_V.CREATING}), _V.ATTACHING),
+    VolumeTransition.ATTACH: (frozenset({_V.AVAILABLE}), _V.ATTACHING),
+    VolumeTransition.ATTACHED: (frozenset({_V.ATTACHING}), _V.IN_USE),
+    # From error too: detaching again is how a failed attachment is retried or undone.
+    VolumeTransition.DETACH: (frozenset({_V.IN_USE, _V.ERROR}), _V.DETACHING),
+    VolumeTransition.DETACHED: (frozenset({_V.DETACHING}), _V.AVAILABLE),
+    VolumeTransition.RESIZE: (frozenset({_V.AVAILABLE, _V.IN_USE}), _V.RESIZING),
+    VolumeTransition.RESIZED_AVAILABLE: (frozenset({_V.RESIZING}), _V.AVAILABLE),
+    VolumeTransition.RESIZED_IN_USE: (frozenset({_V.RESIZING}), _V.IN_USE),
+    VolumeTransition.DELETE: (frozenset({_V.AVAILABLE, _V.ERROR}), _V.DELETING),
+    VolumeTransition.DELETED: (frozenset({_V.DELETING}), _V.DELETED),
+    VolumeTransition.VM_DELETED_KEEP: (
+        frozenset({_V.IN_USE, _V.ERROR, _V.ATTACHING, _V.DETACHING, _V.CREATING, _V.RESIZING}),
+        _V.AVAILABLE,
+    ),
+    VolumeTransition.VM_DELETED_DROP: (
+        frozenset({_V.IN_USE, _V.ERROR, _V.ATTACHING, _V.DETACHING, _V.CREATING, _V.RESIZING}),
+        _V.DELETED,
+    ),
+    VolumeTransition.FAIL: (VOLUME_TRANSITIONAL_STATES, _V.ERROR),
+}
+del _V
+
+# Device names a VM's data volumes take, in order (vda is the root disk).
+VOLUME_TARGET_DEVS: tuple[str, ...] = tuple(f"vd{c}" for c in "bcdefghijklmnopqrstuvwxyz")

@@ -10,7 +10,7 @@ import re
 import uuid
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -22,6 +22,7 @@ from django.utils.translation import gettext_lazy as _
 
 from compute.choices import (
     STATE_COLOURS,
+    VOLUME_STATE_COLOURS,
     ConsoleKind,
     DomainType,
     DrsMode,
@@ -35,6 +36,7 @@ from compute.choices import (
     Step,
     StepStatus,
     VMState,
+    VolumeState,
 )
 from portal.models import Environment, Tenant, User
 from portal.scoping import TenantScopedQuerySet
@@ -206,6 +208,45 @@ class Host(models.Model):
         )
 
 
+def _bytes(n: int) -> str:
+    """A byte rate as people read it: 10 MiB, 512 KiB, 1000 B."""
+    for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if n >= size:
+            return f"{round(n / size, 1):g} {unit}"
+    return f"{n} B"
+
+
+FLAVOR_LIMIT_FIELDS = (
+    "cpu_shares",
+    "cpu_cap_percent",
+    "memory_hard_limit_mib",
+    "disk_read_iops",
+    "disk_write_iops",
+    "disk_read_bytes_sec",
+    "disk_write_bytes_sec",
+    "net_in_kib_s",
+    "net_out_kib_s",
+)
+
+
+def _limit_field(
+    label: StrOrPromise,
+    low: int,
+    high: int,
+    help_text: StrOrPromise = "",
+    *,
+    big: bool = False,
+) -> Any:
+    kind: Any = models.PositiveBigIntegerField if big else models.PositiveIntegerField
+    return kind(
+        label,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(low), MaxValueValidator(high)],
+        help_text=help_text or _("Empty: no limit."),
+    )
+
+
 class Flavor(models.Model):
     name = models.CharField(max_length=63, unique=True)
     vcpus = models.PositiveIntegerField(validators=[MinValueValidator(1), MaxValueValidator(256)])
@@ -216,12 +257,97 @@ class Flavor(models.Model):
         validators=[MinValueValidator(1), MaxValueValidator(64 * 1024)]
     )
     is_public = models.BooleanField(default=True)
+    # Resource limits (cgroups and QEMU throttling); empty: no limit. They apply to VMs
+    # provisioned after a change, and to a VM resized to the flavor (its domain is redefined).
+    cpu_shares = _limit_field(
+        _("CPU shares"),
+        2,
+        262_144,
+        _("Weight against the other VMs of the host when the CPU is contended (1024: usual)."),
+    )
+    cpu_cap_percent = _limit_field(
+        _("CPU cap (% of a vCPU)"),
+        1,
+        100,
+        _("Each vCPU may use at most this share of a host CPU (cgroup CFS quota)."),
+    )
+    memory_hard_limit_mib = _limit_field(
+        _("memory hard limit (MiB)"),
+        64,
+        16 * 1024 * 1024,
+        _(
+            "What the VM's QEMU process may use in all, guest RAM and QEMU's own overhead; at "
+            "least the RAM. Applied to the running VM after each start."
+        ),
+    )
+    disk_read_iops = _limit_field(_("disk read IOPS"), 1, 1_000_000)
+    disk_write_iops = _limit_field(_("disk write IOPS"), 1, 1_000_000)
+    disk_read_bytes_sec = _limit_field(_("disk read bytes/s"), 4096, 10**12, big=True)
+    disk_write_bytes_sec = _limit_field(_("disk write bytes/s"), 4096, 10**12, big=True)
+    net_in_kib_s = _limit_field(_("network in (KiB/s)"), 1, 10**7)
+    net_out_kib_s = _limit_field(_("network out (KiB/s)"), 1, 10**7)
 
     class Meta:
         ordering = ["vcpus", "ram_mib", "disk_gib"]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.vcpus} vCPU, {self.ram_mib} MiB, {self.disk_gib} GiB)"
+
+    def clean(self) -> None:
+        super().clean()
+        hard, ram = self.memory_hard_limit_mib, self.ram_mib
+        if hard is not None and ram is not None and hard < ram:
+            raise ValidationError(
+                {
+                    "memory_hard_limit_mib": _(
+                        "The memory hard limit (%(hard)s MiB) must be at least the RAM "
+                        "(%(ram)s MiB), or the guest is killed when it uses its memory."
+                    )
+                    % {"hard": hard, "ram": ram}
+                }
+            )
+
+    @property
+    def limit_summary(self) -> list[tuple[str, str]]:
+        """The limits as people read them: (what, how much), unset ones left out."""
+        out: list[tuple[str, str]] = []
+        if self.cpu_shares is not None:
+            out.append((str(_("CPU shares")), str(self.cpu_shares)))
+        if self.cpu_cap_percent is not None:
+            cap = _("%(pct)s%% of a CPU per vCPU") % {"pct": self.cpu_cap_percent}
+            out.append((str(_("CPU cap")), str(cap)))
+        if self.memory_hard_limit_mib is not None:
+            out.append((str(_("Memory hard limit")), f"{self.memory_hard_limit_mib} MiB"))
+        disk = [
+            (self.disk_read_iops, _("read %(n)s IOPS")),
+            (self.disk_write_iops, _("write %(n)s IOPS")),
+            (self.disk_read_bytes_sec, _("read %(n)s/s")),
+            (self.disk_write_bytes_sec, _("write %(n)s/s")),
+        ]
+        shown = [
+            text % {"n": _bytes(value) if "/s" in str(text) else value}
+            for value, text in disk
+            if value is not None
+        ]
+        if shown:
+            out.append((str(_("Disk")), ", ".join(shown)))
+        net = [
+            (self.net_in_kib_s, _("in %(n)s KiB/s")),
+            (self.net_out_kib_s, _("out %(n)s KiB/s")),
+        ]
+        shown = [text % {"n": value} for value, text in net if value is not None]
+        if shown:
+            out.append((str(_("Network")), ", ".join(shown)))
+        return out
+
+    @property
+    def limits(self) -> dict[str, int]:
+        """The limits set on this flavor, by field name (unset ones left out)."""
+        return {
+            name: value
+            for name in FLAVOR_LIMIT_FIELDS
+            if (value := getattr(self, name)) is not None
+        }
 
 
 class Image(models.Model):
@@ -705,3 +831,82 @@ class ConsoleToken(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} console of VM {self.vm_id} for user {self.user_id}"
+
+
+class Volume(models.Model):
+    """An extra data disk of a tenant: a qcow2 volume in one host's storage pool, attached to at
+    most one VM of the same tenant at a time (as vdb, vdc, ...).
+
+    A new volume is not placed yet (no host, no space taken on any host); it is created in the
+    pool of the host of the first VM it is attached to, and stays on that host from then on.
+    It holds its size of the environment's `disk_gib` quota and is billed per GiB-hour from its
+    creation until its deletion, attached or not.
+    """
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="volumes")
+    environment = models.ForeignKey(Environment, on_delete=models.PROTECT, related_name="volumes")
+    owner = models.ForeignKey(User, on_delete=models.PROTECT, related_name="volumes")
+    name = models.CharField(max_length=63, validators=[vm_name_validator])
+    size_gib = models.PositiveIntegerField(
+        validators=[MinValueValidator(1), MaxValueValidator(16 * 1024)]
+    )
+    # While resizing: the size asked for (its quota is already held); cleared when done.
+    resize_to_gib = models.PositiveIntegerField(null=True, blank=True)
+    host = models.ForeignKey(
+        Host, null=True, blank=True, on_delete=models.PROTECT, related_name="volumes"
+    )
+    vm = models.ForeignKey(
+        VirtualMachine, null=True, blank=True, on_delete=models.PROTECT, related_name="volumes"
+    )
+    target_dev = models.CharField(max_length=8, blank=True)
+    # Kept: deleting its VM detaches it (else it is deleted with the VM).
+    keep_after_vm_deletion = models.BooleanField(default=False)
+    state = models.CharField(
+        max_length=16, choices=VolumeState.choices, default=VolumeState.AVAILABLE, db_index=True
+    )
+    error_message = models.TextField(blank=True)
+    # Redeliveries of its hypervisor work by the reconciler, and when it last moved.
+    attempts = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    state_changed_at = models.DateTimeField(auto_now_add=True)
+    deleted_at = models.DateTimeField(null=True, blank=True)
+
+    objects = TenantScopedQuerySet["Volume"].as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["tenant", "-created_at", "-id"], name="volume_tenant")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "name"],
+                condition=~Q(state="deleted"),
+                name="volume_unique_live_name_per_tenant",
+            ),
+            models.UniqueConstraint(
+                fields=["vm", "target_dev"],
+                condition=Q(vm__isnull=False),
+                name="volume_unique_target_per_vm",
+            ),
+            models.CheckConstraint(
+                condition=Q(vm__isnull=True) | ~Q(target_dev=""),
+                name="volume_attached_has_target",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def volume_name(self) -> str:
+        """The volume's name in its host's pool: unique across tenants, readable by an operator."""
+        return f"nuage-vol-{self.uuid.hex[:12]}-{self.name}.qcow2"
+
+    @property
+    def serial(self) -> str:
+        """The disk's serial as the guest sees it (/dev/disk/by-id/virtio-<serial>)."""
+        return self.uuid.hex[:20]
+
+    @property
+    def state_colour(self) -> str:
+        return VOLUME_STATE_COLOURS.get(self.state, "grey")

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Protocol
 from django.core.exceptions import ImproperlyConfigured
 
 if TYPE_CHECKING:
-    from compute.models import VirtualMachine
+    from compute.models import VirtualMachine, Volume
     from portal.models import Tenant
 
 
@@ -106,3 +106,62 @@ def quota_release(*, vm: VirtualMachine, reserved_only: bool = False) -> None:
     if fn is None:
         raise _missing("quota_release", "quotas")
     fn(vm=vm, reserved_only=reserved_only)
+
+
+# --- volumes: their GiB in the `disk_gib` quota (quotas) and their usage ledger (billing) ----
+
+
+class VolumeQuotaTake(Protocol):
+    def __call__(self, *, volume: Volume, gib: int) -> None: ...
+
+
+class VolumeQuotaGive(Protocol):
+    def __call__(self, *, volume: Volume, gib: int) -> None: ...
+
+
+class VolumeUsageRecorder(Protocol):
+    def __call__(self, *, volume: Volume, kind: str, size_gib: int, at: datetime) -> None: ...
+
+
+@dataclass
+class _PluggedVolumes:
+    quota_take: VolumeQuotaTake | None = None
+    quota_give: VolumeQuotaGive | None = None
+    usage_record: VolumeUsageRecorder | None = None
+
+
+_plugged_volumes = _PluggedVolumes()
+
+
+def plug_volume_quotas(*, take: VolumeQuotaTake, give: VolumeQuotaGive) -> None:
+    _plugged_volumes.quota_take = take
+    _plugged_volumes.quota_give = give
+
+
+def plug_volume_billing(*, usage_recorder: VolumeUsageRecorder) -> None:
+    _plugged_volumes.usage_record = usage_recorder
+
+
+def volume_quota_take(*, volume: Volume, gib: int) -> None:
+    """Take `gib` of the volume's environment's disk quota at once (a ValidationError on
+    `size_gib` if it does not fit; nothing taken then)."""
+    fn = _plugged_volumes.quota_take
+    if fn is None:
+        raise _missing("volume_quota_take", "quotas")
+    fn(volume=volume, gib=gib)
+
+
+def volume_quota_give(*, volume: Volume, gib: int) -> None:
+    """Give `gib` of the disk quota back (the volume was deleted or shrank a pending resize)."""
+    fn = _plugged_volumes.quota_give
+    if fn is None:
+        raise _missing("volume_quota_give", "quotas")
+    fn(volume=volume, gib=gib)
+
+
+def volume_usage_record(*, volume: Volume, kind: str, size_gib: int, at: datetime) -> None:
+    """Append the volume's event (created, resized, deleted) to billing's ledger, at `at`."""
+    fn = _plugged_volumes.usage_record
+    if fn is None:
+        raise _missing("volume_usage_record", "billing")
+    fn(volume=volume, kind=kind, size_gib=size_gib, at=at)

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from django.db.models import Prefetch, QuerySet
 
-from compute.choices import PLACED_STATES, HostStatus, OperationStatus, VMState
+from compute.choices import PLACED_STATES, HostStatus, OperationStatus, VMState, VolumeState
 from compute.loads import host_loads
 from compute.models import (
     DrsRecommendation,
@@ -21,6 +21,7 @@ from compute.models import (
     Operation,
     RollingMaintenance,
     VirtualMachine,
+    Volume,
 )
 from compute.scheduler import capacity_limit
 from portal.models import User
@@ -334,3 +335,46 @@ def network_grant_list(*, fetched_by: User) -> QuerySet[NetworkGrant]:
     return NetworkGrant.objects.visible_to(fetched_by).select_related(
         "network", "tenant", "environment"
     )
+
+
+def volume_list(*, fetched_by: User, include_deleted: bool = False) -> QuerySet[Volume]:
+    qs = Volume.objects.visible_to(fetched_by).select_related(
+        "tenant", "environment", "owner", "host", "vm"
+    )
+    if not include_deleted:
+        qs = qs.exclude(state=VolumeState.DELETED)
+    return qs
+
+
+def vm_volumes(*, vm: VirtualMachine) -> QuerySet[Volume]:
+    """The volumes attached to a VM (or being attached), by device name; the VM is in scope."""
+    return (
+        Volume.objects.unscoped()
+        .filter(vm=vm)
+        .exclude(state=VolumeState.DELETED)
+        .select_related("host")
+        .order_by("target_dev")
+    )
+
+
+@dataclass(frozen=True)
+class ExportDisk:
+    """One disk of a VM as an export reads it from its host's pool."""
+
+    pool: str
+    volume: str
+    size_gib: int
+    target_dev: str
+
+
+def vm_export_disks(*, vm: VirtualMachine) -> list[ExportDisk]:
+    """The VM's disks in the order an export lists them: the root disk (vda), then its attached
+    data volumes by device name (vdb, vdc, ...). The VM's host holds them all."""
+    host = vm.host
+    if host is None:
+        return []
+    disks = [ExportDisk(host.storage_pool, vm.volume_name, vm.flavor.disk_gib, "vda")]
+    for volume in vm_volumes(vm=vm).filter(state=VolumeState.IN_USE):
+        pool = volume.host.storage_pool if volume.host is not None else host.storage_pool
+        disks.append(ExportDisk(pool, volume.volume_name, volume.size_gib, volume.target_dev))
+    return disks

@@ -18,6 +18,12 @@ def operation_advance(operation_id: int, **_kwargs: Any) -> None:
         operation_advance.delay(operation_id)
 
 
+@shared_task(name="compute.volume_advance", acks_late=True, reject_on_worker_lost=True)
+def volume_advance(volume_id: int, **_kwargs: Any) -> None:
+    if services.volume_advance(volume_id=volume_id):
+        volume_advance.delay(volume_id)
+
+
 @shared_task(name="compute.network_ensure", acks_late=True)
 def network_ensure(network_id: int, host_id: int, replaces: str = "", **_kwargs: Any) -> str:
     """A nat or isolated network on one host (after removing the libvirt network it

@@ -647,3 +647,13 @@ def _network_change(request: HttpRequest, user: User, form: NetworkForm) -> bool
     except (ConflictError, PermissionDenied) as exc:
         messages.error(request, str(exc))
     return True
+
+
+@login_required
+def flavors(request: HttpRequest) -> HttpResponse:
+    """What each flavor gives (size and resource limits) and what it costs to run."""
+    return render(
+        request,
+        "compute/flavors.html",
+        {"flavors": selectors.flavor_list(fetched_by=_user(request))},
+    )

@@ -13,9 +13,16 @@ class QuotasConfig(AppConfig):
         from compute import ports
         from portal import events
         from quotas import messages, signals  # noqa: F401  (signals connects the receivers)
-        from quotas.services import quota_charge, quota_release, quota_reserve
+        from quotas.services import (
+            quota_charge,
+            quota_release,
+            quota_reserve,
+            quota_volume_give,
+            quota_volume_take,
+        )
 
         events.register(messages.QUOTA_EVENTS, messages.render, webhook=False)
         # compute's services take and give back quota through compute.ports, so that compute
         # never imports quotas (which is built on it).
         ports.plug_quotas(reserve=quota_reserve, charge=quota_charge, release=quota_release)
+        ports.plug_volume_quotas(take=quota_volume_take, give=quota_volume_give)

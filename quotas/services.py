@@ -23,11 +23,12 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.db.models import Count, Exists, F, OuterRef, Q, Sum
+from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from compute.choices import PLACED_STATES, OperationKind, OperationStatus, VMState
-from compute.models import Flavor, Operation, VirtualMachine
+from compute.choices import PLACED_STATES, OperationKind, OperationStatus, VMState, VolumeState
+from compute.models import Flavor, Operation, VirtualMachine, Volume
 from portal import events
 from portal.audit import audit_record
 from portal.errors import ConflictError
@@ -187,6 +188,43 @@ def quota_release(*, vm: VirtualMachine, reserved_only: bool = False) -> None:
     if not reserved_only:
         source += (AllocationStatus.USED,)
     _move(vm, source=source, target=AllocationStatus.RELEASED)
+
+
+# --- a volume's GiB ---------------------------------------------------------------------------
+
+
+def quota_volume_take(*, volume: Volume, gib: int) -> None:
+    """Take `gib` of the volume's environment's disk quota as use, with one conditional UPDATE
+    (a volume holds its size from creation to deletion: there is no approval to wait for). A
+    ValidationError on `size_gib` if it does not fit; called inside the caller's transaction."""
+    if not enforced() or gib <= 0:
+        return
+    for _attempt in range(3):
+        updated = (
+            Quota.objects.unscoped()
+            .filter(
+                environment_id=volume.environment_id,
+                disk_gib_used__lte=F("disk_gib_limit") - F("disk_gib_reserved") - gib,
+            )
+            .update(disk_gib_used=F("disk_gib_used") + gib)
+        )
+        if updated == 1:
+            return
+        quota = quota_ensure(environment=volume.environment)
+        quota.environment = volume.environment
+        messages = exceeded_messages(quota, {Resource.DISK_GIB: gib})
+        if messages:
+            raise ValidationError({"size_gib": messages})
+    raise ValidationError({"size_gib": _("The quota is too busy right now; try again.")})
+
+
+def quota_volume_give(*, volume: Volume, gib: int) -> None:
+    """Give `gib` of the disk quota back (the volume's deletion, a resize that failed)."""
+    if not enforced() or gib <= 0:
+        return
+    Quota.objects.unscoped().filter(environment_id=volume.environment_id).update(
+        disk_gib_used=F("disk_gib_used") - gib
+    )
 
 
 # --- limits and defaults ----------------------------------------------------------------------
@@ -497,6 +535,17 @@ def recount() -> dict[int, dict[str, dict[str, int]]]:
         for row in rows:
             env = result.setdefault(row["environment_id"], {"used": {}, "reserved": {}})
             env[kind] = {r: int(row.get(r) or 0) for r in RESOURCES}  # type: ignore[call-overload]
+    # Data volumes hold their size (or the size a pending resize asked for) until deleted.
+    volumes = (
+        Volume.objects.unscoped()
+        .exclude(state=VolumeState.DELETED)
+        .values("environment_id")
+        .annotate(gib=Sum(Greatest("size_gib", Coalesce("resize_to_gib", 0))))
+    )
+    for environment_id, gib in volumes.values_list("environment_id", "gib"):
+        env = result.setdefault(environment_id, {"used": {}, "reserved": {}})
+        used = env["used"]
+        used[Resource.DISK_GIB] = used.get(Resource.DISK_GIB, 0) + int(gib or 0)
     return result
 
 

@@ -10,6 +10,7 @@ from rest_framework.test import APIClient
 
 from billing.invoicing import invoice_draft
 from billing.models import Budget, PriceList
+from compute import services as compute_services
 from compute.choices import VMState
 from compute.models import (
     DrsRecommendation,
@@ -313,6 +314,9 @@ def _foreign_objects(other: TenantWorld) -> dict[str, object]:
         "invoice": invoice_draft(drafted_by=other.finance, tenant=other.tenant, year=2025, month=1)[
             0
         ],
+        "volume": compute_services.volume_create(
+            created_by=other.member, environment=other.development, name="theirs", size_gib=1
+        ),
     }
 
 
@@ -391,6 +395,10 @@ _SCOPED_BODY_FIELDS: dict[tuple[str, str], str | None] = {
     ("NetworkGrantSerializer", "network"): None,
     ("NetworkGrantSerializer", "tenant"): None,
     ("NetworkGrantSerializer", "environment"): None,
+    ("VolumeCreateSerializer", "environment"): "/api/v1/volumes/",
+    ("VolumeCreateSerializer", "vm"): "/api/v1/volumes/",
+    # {volume}: one of the requesting tenant's own volumes.
+    ("VolumeAttachSerializer", "vm"): "/api/v1/volumes/{volume}/attach/",
 }
 
 
@@ -436,7 +444,11 @@ def test_a_body_naming_another_tenants_object_reads_as_an_unknown_id(world, othe
             network=Network.objects.create(name="zephyr-only", kind="user"),
             tenant=other_world.tenant,
         ).network_id,
+        "vm": VirtualMachineFactory(environment=other_world.development).pk,
     }
+    own_volume = compute_services.volume_create(
+        created_by=world.tenant_admin, environment=world.development, name="ours", size_gib=1
+    )
     unknown = 10**9
     client = client_for(world.tenant_admin)
     checked = 0
@@ -445,7 +457,7 @@ def test_a_body_naming_another_tenants_object_reads_as_an_unknown_id(world, othe
             continue
         answers = {}
         for pk in (foreign[field], unknown):
-            answer = client.post(url, {field: pk}, format="json")
+            answer = client.post(url.format(volume=own_volume.pk), {field: pk}, format="json")
             assert answer.status_code == 400, (url, field, answer.content)
             answers[pk] = answer.json()[field]
         assert answers[foreign[field]] == [
@@ -453,5 +465,5 @@ def test_a_body_naming_another_tenants_object_reads_as_an_unknown_id(world, othe
         ]
         assert answers[unknown] == [f'Invalid pk "{unknown}" - object does not exist.']
         checked += 1
-    assert checked == 9
-    assert not VirtualMachine.objects.exists()
+    assert checked == 12
+    assert set(VirtualMachine.objects.values_list("tenant", flat=True)) <= {other_world.tenant.pk}

@@ -112,8 +112,12 @@ class UsageQuerySerializer(serializers.Serializer[Any]):
 
 
 class UsageLineSerializer(serializers.Serializer[Any]):
-    vm = serializers.IntegerField(source="vm_id")
+    vm = serializers.IntegerField(source="vm_id", allow_null=True, help_text="Null: a volume's.")
     vm_name = serializers.CharField()
+    volume = serializers.IntegerField(
+        source="volume_id", allow_null=True, help_text="A data volume's line: the volume."
+    )
+    volume_name = serializers.CharField()
     tenant = serializers.CharField()
     environment = serializers.CharField()
     resource = serializers.CharField()

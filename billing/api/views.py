@@ -42,7 +42,7 @@ from billing.api.serializers import (
 from billing.choices import RESOURCE_UNITS, InvoiceKind, InvoiceStatus
 from billing.models import Budget, Invoice, PriceList
 from billing.rating.python import total
-from compute.models import VirtualMachine
+from compute.models import VirtualMachine, Volume
 from compute.selectors import flavor_list
 from portal.api.viewsets import (
     ScopedReadOnlyViewSet,
@@ -249,6 +249,11 @@ class UsageView(ExportFormatsMixin, APIView):
             .filter(pk__in={ln.vm_id for ln in lines})
             .values_list("pk", "name")
         )
+        volumes = dict(
+            Volume.objects.unscoped()
+            .filter(pk__in={ln.volume_id for ln in lines if ln.volume_id})
+            .values_list("pk", "name")
+        )
         tenants = dict(
             Tenant.objects.unscoped()
             .filter(pk__in={ln.tenant_id for ln in lines})
@@ -268,6 +273,8 @@ class UsageView(ExportFormatsMixin, APIView):
             "lines": [
                 {
                     **ln.__dict__,
+                    "vm_id": ln.vm_id or None,  # 0: a data volume's line
+                    "volume_name": volumes.get(ln.volume_id, "") if ln.volume_id else "",
                     "vm_name": vms.get(ln.vm_id, ""),
                     "tenant": tenants.get(ln.tenant_id, ""),
                     "environment": envs.get(ln.environment_id, ""),

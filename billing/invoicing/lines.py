@@ -80,7 +80,7 @@ def _draft_line(
         what = f"{what} {flavor_name}"
     quantity = f"{_plain_number(line.quantity)} {RESOURCE_UNITS[line.resource]}"
     return DraftLine(
-        vm_id=line.vm_id,
+        vm_id=line.vm_id or None,  # 0: a data volume's line
         vm_name=names.vm,
         environment_name=names.environment,
         resource=line.resource,

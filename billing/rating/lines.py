@@ -20,10 +20,10 @@ from django.conf import settings
 from django.db import connection
 
 from billing.ledger import snapshot_vm_ids
-from billing.models import UsageEvent
+from billing.models import UsageEvent, VolumeUsageEvent
 from billing.rating.python import UsageLine, VMNames
 from billing.rating.sql import lines_sql, summaries_sql
-from billing.selectors import lines_by_vm, prices_for_period
+from billing.selectors import lines_by_vm, lines_by_volume, prices_for_period
 
 ZERO = Decimal("0.00")
 
@@ -49,7 +49,27 @@ def _python(
 def billable_lines(
     tenant_ids: Sequence[int], *, start: datetime, end: datetime
 ) -> Iterator[tuple[VMNames, list[UsageLine]]]:
-    """Per VM of these tenants, in (tenant, VM) order: its lines that a price list covers."""
+    """Per VM of these tenants, in (tenant, VM) order: its lines that a price list covers; then
+    per data volume, in (tenant, volume) order."""
+    yield from _vm_lines(tenant_ids, start=start, end=end)
+    yield from _volumes(tenant_ids, start=start, end=end)
+
+
+def _volumes(
+    tenant_ids: Sequence[int], *, start: datetime, end: datetime
+) -> Iterator[tuple[VMNames, list[UsageLine]]]:
+    """The data volumes' billable lines (billing/rating/volumes.py), the same on every engine."""
+    rows = VolumeUsageEvent.objects.unscoped().filter(tenant_id__in=list(tenant_ids))
+    prices = prices_for_period(start=start, end=end)
+    for names, lines in lines_by_volume(rows, start=start, end=end, prices=prices):
+        billable = [line for line in lines if line.price_list_id is not None]
+        if billable:
+            yield names, billable
+
+
+def _vm_lines(
+    tenant_ids: Sequence[int], *, start: datetime, end: datetime
+) -> Iterator[tuple[VMNames, list[UsageLine]]]:
     if not sql_engine():
         yield from _python(tenant_ids, start=start, end=end)
         return
@@ -72,6 +92,17 @@ def billable_summaries(
 ) -> dict[int, tuple[int, Decimal]]:
     """Tenant id -> (count, total) of `billable_lines`, for the tenants with any; on PostgreSQL
     without building a line (one query for every tenant)."""
+    summed = _vm_summaries(tenant_ids, start=start, end=end)
+    for _names, lines in _volumes(tenant_ids, start=start, end=end):
+        tenant_id = lines[0].tenant_id
+        count, amount = summed.get(tenant_id, (0, ZERO))
+        summed[tenant_id] = (count + len(lines), amount + sum((ln.amount for ln in lines), ZERO))
+    return summed
+
+
+def _vm_summaries(
+    tenant_ids: Sequence[int], *, start: datetime, end: datetime
+) -> dict[int, tuple[int, Decimal]]:
     summed: dict[int, tuple[int, Decimal]] = {}
     python_ids: list[int] | None = None
     if sql_engine():

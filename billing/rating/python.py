@@ -65,6 +65,7 @@ class Prices:
             Resource.RAM: self.ram_gib_hour,
             Resource.DISK: self.disk_gib_hour,
             Resource.SNAPSHOT: self.snapshot_gib_hour,
+            Resource.VOLUME: self.disk_gib_hour,  # data volumes cost what root disks cost
         }
         return by_resource[resource]
 
@@ -95,6 +96,8 @@ class UsageLine:
     start: datetime  # first and last instants the line covers
     end: datetime
     amount: Decimal
+    # A data volume's line (resource `volume`, billing/rating/volumes.py): its id; vm_id is 0.
+    volume_id: int | None = None
 
 
 def round_money(value: Fraction) -> Decimal:

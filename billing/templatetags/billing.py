@@ -85,3 +85,28 @@ def budget_card(context: dict[str, Any], tenant: Tenant) -> dict[str, Any]:
         ),
         "next": request.get_full_path(),
     }
+
+
+@register.simple_tag(takes_context=True)
+def flavors_with_estimates(
+    context: dict[str, Any], flavors: QuerySet[Flavor]
+) -> list[tuple[Flavor, Any]]:
+    """Each flavor with its estimated cost while running (per hour and per 730-hour month), or
+    None when no price list is in effect."""
+    current = price_list_current(fetched_by=context["request"].user)
+    prices = prices_of(current) if current is not None else None
+    return [
+        (
+            flavor,
+            flavor_estimate(
+                prices,
+                flavor_id=flavor.pk,
+                vcpus=flavor.vcpus,
+                ram_mib=flavor.ram_mib,
+                disk_gib=flavor.disk_gib,
+            )
+            if prices is not None
+            else None,
+        )
+        for flavor in flavors
+    ]

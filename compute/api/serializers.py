@@ -9,6 +9,7 @@ from rest_framework import serializers
 
 from compute.choices import DomainType, DrsMode, HostStatus, ImageKind, NetworkKind
 from compute.models import (
+    FLAVOR_LIMIT_FIELDS,
     DrsRecommendation,
     DrsRun,
     DrsSettings,
@@ -22,8 +23,9 @@ from compute.models import (
     OperationStep,
     RollingMaintenance,
     VirtualMachine,
+    Volume,
 )
-from compute.selectors import flavor_list, image_list, network_list
+from compute.selectors import flavor_list, image_list, network_list, vm_list
 from portal.api.fields import ScopedPrimaryKeyRelatedField
 from portal.models import Environment, KeyPair, Tenant, User
 from portal.selectors import keypair_list, user_list
@@ -111,9 +113,19 @@ class HostUpdateSerializer(serializers.Serializer[Host]):
 class FlavorSerializer(serializers.ModelSerializer[Flavor]):
     class Meta:
         model = Flavor
-        fields = ["id", "name", "vcpus", "ram_mib", "disk_gib", "is_public"]
+        fields = ["id", "name", "vcpus", "ram_mib", "disk_gib", "is_public", *FLAVOR_LIMIT_FIELDS]
         read_only_fields = ["id"]
         validators: list[object] = []
+
+
+class FlavorUpdateSerializer(serializers.ModelSerializer[Flavor]):
+    """What a platform admin may change on a flavor (every field optional)."""
+
+    class Meta:
+        model = Flavor
+        fields = ["name", "vcpus", "ram_mib", "disk_gib", "is_public", *FLAVOR_LIMIT_FIELDS]
+        validators: list[object] = []
+        extra_kwargs = {name: {"required": False} for name in fields}
 
 
 class ImageSerializer(serializers.ModelSerializer[Image]):
@@ -563,3 +575,74 @@ class NetworkGrantSerializer(serializers.ModelSerializer[NetworkGrant]):
         ]
         read_only_fields = ["id", "created_at"]
         validators: list[object] = []
+
+
+class VolumeSerializer(serializers.ModelSerializer[Volume]):
+    tenant = serializers.CharField(source="tenant.slug", read_only=True)
+    environment_name = serializers.CharField(source="environment.name", read_only=True)
+    owner = serializers.CharField(source="owner.username", read_only=True)
+    host = serializers.CharField(
+        source="host.name",
+        read_only=True,
+        allow_null=True,
+        default=None,
+        help_text="The host whose storage pool holds it; null until its first attachment",
+    )
+    vm_name = serializers.CharField(source="vm.name", read_only=True, allow_null=True, default=None)
+
+    class Meta:
+        model = Volume
+        fields = [
+            "id",
+            "uuid",
+            "name",
+            "tenant",
+            "environment",
+            "environment_name",
+            "owner",
+            "size_gib",
+            "resize_to_gib",
+            "host",
+            "vm",
+            "vm_name",
+            "target_dev",
+            "keep_after_vm_deletion",
+            "state",
+            "error_message",
+            "created_at",
+            "state_changed_at",
+        ]
+        read_only_fields = fields
+
+
+class VolumeCreateSerializer(serializers.Serializer[Volume]):
+    name = serializers.CharField(max_length=63, allow_blank=True)
+    environment = ScopedPrimaryKeyRelatedField(Environment)
+    size_gib = serializers.IntegerField(min_value=1, max_value=16 * 1024)
+    keep_after_vm_deletion = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="Kept when its VM is deleted (detached); otherwise deleted with the VM",
+    )
+    vm = ScopedPrimaryKeyRelatedField(
+        VirtualMachine,
+        selector=vm_list,
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="Attach it to this VM at once (placed on the VM's host)",
+    )
+
+
+class VolumeAttachSerializer(serializers.Serializer[Volume]):
+    vm = ScopedPrimaryKeyRelatedField(
+        VirtualMachine,
+        selector=vm_list,
+        help_text="A running or stopped VM of the volume's tenant, on the volume's host",
+    )
+
+
+class VolumeResizeSerializer(serializers.Serializer[Volume]):
+    size_gib = serializers.IntegerField(
+        min_value=1, max_value=16 * 1024, help_text="The new size; more than the current one"
+    )

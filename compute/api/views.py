@@ -26,6 +26,7 @@ from compute.api.serializers import (
     DrsSettingsUpdateSerializer,
     DrsStatusSerializer,
     FlavorSerializer,
+    FlavorUpdateSerializer,
     HostSerializer,
     HostUpdateSerializer,
     ImageSerializer,
@@ -42,6 +43,10 @@ from compute.api.serializers import (
     RollingMaintenanceSerializer,
     VirtualMachineRequestSerializer,
     VirtualMachineSerializer,
+    VolumeAttachSerializer,
+    VolumeCreateSerializer,
+    VolumeResizeSerializer,
+    VolumeSerializer,
 )
 from compute.models import (
     DrsRecommendation,
@@ -50,6 +55,7 @@ from compute.models import (
     NetworkGrant,
     RollingMaintenance,
     VirtualMachine,
+    Volume,
 )
 from portal.api.viewsets import (
     ScopedReadOnlyViewSet,
@@ -139,10 +145,17 @@ class HostViewSet(ServiceCreateMixin, ServiceUpdateMixin, ScopedReadOnlyViewSet)
         return Response(MaintenanceStatusSerializer(body).data)
 
 
-class FlavorViewSet(ServiceCreateMixin, ScopedReadOnlyViewSet):
+@extend_schema_view(
+    update=extend_schema(request=FlavorUpdateSerializer),
+    partial_update=extend_schema(request=FlavorUpdateSerializer),
+)
+class FlavorViewSet(ServiceCreateMixin, ServiceUpdateMixin, ScopedReadOnlyViewSet):
     selector = staticmethod(selectors.flavor_list)
     serializer_class = FlavorSerializer
     create_service = staticmethod(services.flavor_create)
+    update_serializer_class = FlavorUpdateSerializer
+    update_service = staticmethod(services.flavor_update)
+    update_object = "flavor"
 
 
 class ImageViewSet(ServiceCreateMixin, ScopedReadOnlyViewSet):
@@ -447,3 +460,73 @@ class CapacityView(APIView):
         if report is None:
             raise PermissionDenied(_("Only platform admins can do this."))
         return Response(CapacitySerializer(report).data)
+
+
+class VolumeViewSet(mixins.DestroyModelMixin, ScopedReadOnlyViewSet):
+    """Data volumes: create (optionally attached at once), attach, detach, grow, delete. The
+    hypervisor work runs in a worker: actions answer 202 with the volume in its new state."""
+
+    selector = staticmethod(selectors.volume_list)
+    serializer_class = VolumeSerializer
+    filterset_fields = ["state", "environment", "vm"]
+
+    def _answer(self, volume: Volume, code: int = status.HTTP_202_ACCEPTED) -> Response:
+        fresh = selectors.volume_list(fetched_by=request_user(self.request), include_deleted=True)
+        return Response(VolumeSerializer(fresh.get(pk=volume.pk)).data, status=code)
+
+    @extend_schema(request=VolumeCreateSerializer, responses={201: VolumeSerializer})
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        ser = VolumeCreateSerializer(data=request.data, context={"request": request})
+        ser.is_valid(raise_exception=True)
+        volume = services.volume_create(
+            created_by=request_user(request), **ser.validated_data, remote_addr=client_ip(request)
+        )
+        return self._answer(volume, status.HTTP_201_CREATED)
+
+    @extend_schema(request=None, responses={202: VolumeSerializer})
+    def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        volume: Volume = self.get_object()
+        services.volume_delete(
+            volume=volume, requested_by=request_user(request), remote_addr=client_ip(request)
+        )
+        return self._answer(volume)
+
+    @extend_schema(request=VolumeAttachSerializer, responses={202: VolumeSerializer})
+    @action(detail=True, methods=["post"])
+    def attach(self, request: Request, pk: str | None = None) -> Response:
+        """Plug it into a VM: hot-plugged into a running guest, into the definition of a stopped
+        one. Another tenant's VM is an unknown id; a volume already attached is a 409."""
+        volume: Volume = self.get_object()
+        ser = VolumeAttachSerializer(data=request.data, context={"request": request})
+        ser.is_valid(raise_exception=True)
+        services.volume_attach(
+            volume=volume,
+            vm=ser.validated_data["vm"],
+            requested_by=request_user(request),
+            remote_addr=client_ip(request),
+        )
+        return self._answer(volume)
+
+    @extend_schema(request=None, responses={202: VolumeSerializer})
+    @action(detail=True, methods=["post"])
+    def detach(self, request: Request, pk: str | None = None) -> Response:
+        volume: Volume = self.get_object()
+        services.volume_detach(
+            volume=volume, requested_by=request_user(request), remote_addr=client_ip(request)
+        )
+        return self._answer(volume)
+
+    @extend_schema(request=VolumeResizeSerializer, responses={202: VolumeSerializer})
+    @action(detail=True, methods=["post"])
+    def resize(self, request: Request, pk: str | None = None) -> Response:
+        """Grow it (never shrink: a smaller or equal size is a 400)."""
+        volume: Volume = self.get_object()
+        ser = VolumeResizeSerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        services.volume_resize(
+            volume=volume,
+            size_gib=ser.validated_data["size_gib"],
+            requested_by=request_user(request),
+            remote_addr=client_ip(request),
+        )
+        return self._answer(volume)

@@ -15,6 +15,7 @@ from compute.hypervisor.xml import (
     DomainSpec,
     NetworkSpec,
     NicSpec,
+    ResourceLimits,
     domain_xml,
     network_facts,
     network_has_dhcp,
@@ -23,7 +24,7 @@ from compute.hypervisor.xml import (
     volume_xml,
 )
 
-__all__ = ["DomainSpec", "DomainStats", "HostInfo", "NetworkSpec", "NicSpec"]
+__all__ = ["DomainSpec", "DomainStats", "HostInfo", "NetworkSpec", "NicSpec", "ResourceLimits"]
 
 _STATE_NAMES = {
     libvirt.VIR_DOMAIN_NOSTATE: "unknown",
@@ -228,6 +229,59 @@ def ensure_domain_defined(uri: str, spec: DomainSpec) -> bool:
             return False
         conn.defineXML(domain_xml(spec))
         return True
+
+    return call(uri, fn)
+
+
+def redefine_domain(uri: str, spec: DomainSpec) -> bool:
+    """Define the domain from `spec` again (a resize: new vCPUs, memory and limits), stopped.
+
+    Refuses a running domain: its new definition would only apply at the next cold start.
+    True if the definition changed, False if it already was this one (a rerun).
+    """
+
+    def fn(conn: libvirt.virConnect) -> bool:
+        dom = _require(conn, spec.uuid)
+        if dom.isActive():
+            raise HypervisorError("The VM must be stopped to change its size.")
+        before = dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
+        conn.defineXML(domain_xml(spec))
+        after = _require(conn, spec.uuid).XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
+        return before != after
+
+    return call(uri, fn)
+
+
+def set_memory_hard_limit(uri: str, uuid: str, *, mib: int) -> None:
+    """Cap the running domain's memory (guest RAM and QEMU's overhead) at `mib`.
+
+    Applied live (virDomainSetMemoryParameters) rather than in the XML's <memtune>: there, the
+    start fails on hosts where QEMU may not raise its locked-memory limit. A stopped domain is
+    left alone (the limit is applied again at its next start).
+    """
+
+    def fn(conn: libvirt.virConnect) -> None:
+        dom = _require(conn, uuid)
+        if not dom.isActive():
+            return
+        dom.setMemoryParameters(
+            {libvirt.VIR_DOMAIN_MEMORY_HARD_LIMIT: mib * 1024}, libvirt.VIR_DOMAIN_AFFECT_LIVE
+        )
+
+    call(uri, fn)
+
+
+# VIR_DOMAIN_MEMORY_PARAM_UNLIMITED, a C macro the Python binding does not export.
+_MEMORY_UNLIMITED_KIB = 9007199254740991
+
+
+def memory_hard_limit_mib(uri: str, uuid: str) -> int | None:
+    """The running domain's memory hard limit in MiB, None when it has none."""
+
+    def fn(conn: libvirt.virConnect) -> int | None:
+        params = _require(conn, uuid).memoryParameters(0)
+        kib = int(params.get(libvirt.VIR_DOMAIN_MEMORY_HARD_LIMIT, 0))
+        return None if kib >= _MEMORY_UNLIMITED_KIB else kib // 1024
 
     return call(uri, fn)
 

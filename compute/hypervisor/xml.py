@@ -56,6 +56,43 @@ class NicSpec:
 
 
 @dataclass(frozen=True)
+class ResourceLimits:
+    """A flavor's limits on one domain; 0 is no limit.
+
+    CPU shares and the cap go in `<cputune>` (the cap as a CFS quota per vCPU over a 100 ms
+    period), disk limits in `<iotune>` on the disk (QEMU's own throttling), network limits in
+    `<bandwidth>` on each interface libvirt manages (KiB/s). The memory hard limit is not in
+    the XML: in `<memtune>` it makes the start fail on hosts where QEMU may not raise its
+    locked-memory limit, so the driver applies it to the running domain instead.
+    """
+
+    cpu_shares: int = 0
+    cpu_cap_percent: int = 0
+    memory_hard_limit_mib: int = 0
+    disk_read_iops: int = 0
+    disk_write_iops: int = 0
+    disk_read_bytes_sec: int = 0
+    disk_write_bytes_sec: int = 0
+    net_in_kib_s: int = 0
+    net_out_kib_s: int = 0
+
+    def __post_init__(self) -> None:
+        for name, value in self.__dict__.items():
+            if not isinstance(value, int) or value < 0:
+                raise ValueError(f"{name} must be a whole number >= 0, not {value!r}")
+        if self.cpu_cap_percent > 100:
+            raise ValueError("the CPU cap is a percentage of one vCPU (1-100)")
+
+    @property
+    def cpu_quota_us(self) -> int:
+        """The CFS quota per vCPU for the cap, over CPU_PERIOD_US (0: none)."""
+        return CPU_PERIOD_US * self.cpu_cap_percent // 100
+
+
+CPU_PERIOD_US = 100_000
+
+
+@dataclass(frozen=True)
 class DomainSpec:
     name: str
     uuid: str
@@ -75,6 +112,8 @@ class DomainSpec:
     nics: tuple[NicSpec, ...] | None = None
     # Set: a VNC display on the host's loopback, behind this password (at most 8 characters).
     vnc_password: str = ""
+    # The flavor's limits (cgroups, QEMU I/O throttling, interface bandwidth).
+    limits: ResourceLimits = ResourceLimits()
 
 
 def _sub(parent: etree._Element, tag: str, text: str | None = None, **attrs: str) -> etree._Element:
@@ -84,11 +123,50 @@ def _sub(parent: etree._Element, tag: str, text: str | None = None, **attrs: str
     return el
 
 
+def _bandwidth(iface: etree._Element, limits: ResourceLimits) -> None:
+    # libvirt shapes a network or bridge NIC's traffic with tc; inbound is what the guest
+    # receives, outbound what it sends.
+    if iface.get("type") == "user" or not (limits.net_in_kib_s or limits.net_out_kib_s):
+        return
+    bandwidth = _sub(iface, "bandwidth")
+    if limits.net_in_kib_s:
+        _sub(bandwidth, "inbound", average=str(limits.net_in_kib_s))
+    if limits.net_out_kib_s:
+        _sub(bandwidth, "outbound", average=str(limits.net_out_kib_s))
+
+
+def _cputune(dom: etree._Element, limits: ResourceLimits) -> None:
+    if not (limits.cpu_shares or limits.cpu_cap_percent):
+        return
+    cputune = _sub(dom, "cputune")
+    if limits.cpu_shares:
+        _sub(cputune, "shares", str(limits.cpu_shares))
+    if limits.cpu_cap_percent:
+        _sub(cputune, "period", str(CPU_PERIOD_US))
+        _sub(cputune, "quota", str(limits.cpu_quota_us))
+
+
+def _iotune(disk: etree._Element, limits: ResourceLimits) -> None:
+    values = [
+        ("read_bytes_sec", limits.disk_read_bytes_sec),
+        ("write_bytes_sec", limits.disk_write_bytes_sec),
+        ("read_iops_sec", limits.disk_read_iops),
+        ("write_iops_sec", limits.disk_write_iops),
+    ]
+    if not any(v for _name, v in values):
+        return
+    iotune = _sub(disk, "iotune")
+    for name, value in values:  # the order libvirt's schema gives
+        if value:
+            _sub(iotune, name, str(value))
+
+
 def _interfaces(devices: etree._Element, spec: DomainSpec) -> None:
     """The NICs libvirt manages (a port-forwarded one goes on QEMU's command line instead)."""
     if spec.nics is None:
         iface = _sub(devices, "interface", type_="user")
         _sub(iface, "model", type_="virtio")
+        _bandwidth(iface, spec.limits)
         return
     for nic in spec.nics:
         if nic.forwards:
@@ -100,6 +178,7 @@ def _interfaces(devices: etree._Element, spec: DomainSpec) -> None:
         elif nic.kind == "bridge":
             _sub(iface, "source", bridge=nic.source)
         _sub(iface, "model", type_="virtio")
+        _bandwidth(iface, spec.limits)
 
 
 def _qemu_commandline(dom: etree._Element, nics: list[NicSpec]) -> None:
@@ -132,6 +211,7 @@ def domain_xml(spec: DomainSpec) -> str:
     etree.SubElement(nuage, f"{{{METADATA_NS}}}tenant").text = spec.tenant
     _sub(dom, "memory", str(spec.memory_mib), unit="MiB")
     _sub(dom, "vcpu", str(spec.vcpus))
+    _cputune(dom, spec.limits)
 
     os_el = _sub(dom, "os")
     _sub(os_el, "type", "hvm", arch="x86_64", machine="pc")
@@ -156,6 +236,7 @@ def domain_xml(spec: DomainSpec) -> str:
     _sub(disk, "driver", name="qemu", type_="qcow2")
     _sub(disk, "source", file=spec.disk_path)
     _sub(disk, "target", dev="vda", bus="virtio")
+    _iotune(disk, spec.limits)
     if spec.seed_path:
         # IDE on the `pc` machine: distribution kernels carry its drivers (ata_piix, sr_mod).
         cdrom = _sub(devices, "disk", type_="file", device="cdrom")
@@ -275,3 +356,58 @@ def network_facts(xml: str) -> tuple[str, str, str, int | None]:
 
 def network_has_dhcp(xml: str) -> bool:
     return etree.fromstring(xml.encode()).find("ip/dhcp") is not None
+
+
+_TARGET_DEV = re.compile(r"^vd[b-z]$")
+
+
+def data_disk_xml(*, path: str, target_dev: str, serial: str) -> str:
+    """A data volume as a virtio disk (hot-pluggable on the `pc` machine's PCI bus)."""
+    if not _TARGET_DEV.match(target_dev):
+        raise ValueError(f"not a data disk target: {target_dev!r}")
+    disk = etree.Element("disk", type="file", device="disk")
+    _sub(disk, "driver", name="qemu", type_="qcow2")
+    _sub(disk, "source", file=path)
+    _sub(disk, "target", dev=target_dev, bus="virtio")
+    _sub(disk, "serial", serial)
+    return etree.tostring(disk, encoding="unicode")
+
+
+def disk_sources(xml: str) -> dict[str, str]:
+    """target dev -> source file of a domain's file disks."""
+    out: dict[str, str] = {}
+    for disk in etree.fromstring(xml.encode()).iterfind("devices/disk"):
+        target, source = disk.find("target"), disk.find("source")
+        if target is not None and target.get("dev"):
+            out[str(target.get("dev"))] = str(source.get("file", "")) if source is not None else ""
+    return out
+
+
+def with_disk(xml: str, disk: str) -> str:
+    """The domain XML with `disk` (a <disk> element) added to its devices."""
+    dom = etree.fromstring(xml.encode())
+    devices = dom.find("devices")
+    assert devices is not None
+    devices.append(etree.fromstring(disk.encode()))
+    return etree.tostring(dom, encoding="unicode")
+
+
+def without_disk(xml: str, target_dev: str) -> str:
+    """The domain XML without the disk on `target_dev`."""
+    dom = etree.fromstring(xml.encode())
+    for disk in dom.iterfind("devices/disk"):
+        target = disk.find("target")
+        if target is not None and target.get("dev") == target_dev:
+            parent = disk.getparent()
+            assert parent is not None
+            parent.remove(disk)
+    return etree.tostring(dom, encoding="unicode")
+
+
+def disk_element(xml: str, target_dev: str) -> str | None:
+    """The <disk> element on `target_dev` in a domain's XML, as libvirt wrote it (or None)."""
+    for disk in etree.fromstring(xml.encode()).iterfind("devices/disk"):
+        target = disk.find("target")
+        if target is not None and target.get("dev") == target_dev:
+            return etree.tostring(disk, encoding="unicode")
+    return None

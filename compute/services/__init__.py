@@ -11,6 +11,7 @@ from compute.services.ha import heartbeat
 from compute.services.inventory import (
     HOST_SETTINGS,
     flavor_create,
+    flavor_update,
     host_refresh,
     host_register,
     host_update,
@@ -41,6 +42,16 @@ from compute.services.placement import (
 )
 from compute.services.reconcile import reconcile
 from compute.services.steps import OPERATION_STEP_RUNNERS, STEP_RUNNERS, _domain_spec
+from compute.services.volumes import (
+    can_operate_volume,
+    volume_advance,
+    volume_attach,
+    volume_create,
+    volume_delete,
+    volume_detach,
+    volume_resize,
+    volumes_reconcile,
+)
 
 __all__ = [
     "HOST_SETTINGS",
@@ -56,6 +67,7 @@ __all__ = [
     "_transition",
     "can_operate",
     "flavor_create",
+    "flavor_update",
     "heartbeat",
     "host_evacuate",
     "host_maintenance_status",
@@ -79,4 +91,12 @@ __all__ = [
     "vm_migrate",
     "vm_reject",
     "vm_request_create",
+    "can_operate_volume",
+    "volume_advance",
+    "volume_attach",
+    "volume_create",
+    "volume_delete",
+    "volume_detach",
+    "volume_resize",
+    "volumes_reconcile",
 ]

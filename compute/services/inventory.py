@@ -11,7 +11,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from compute import hypervisor
-from compute.models import Flavor, Host, Image
+from compute.models import FLAVOR_LIMIT_FIELDS, Flavor, Host, Image
 from compute.services.networks import networks_ensure_on_host
 from portal.audit import audit_record, changed_fields, created_fields, snapshot
 from portal.models import User
@@ -159,18 +159,62 @@ def flavor_create(
     disk_gib: int,
     is_public: bool = True,
     remote_addr: str | None = None,
+    **limits: int | None,
 ) -> Flavor:
+    """A new flavor; `limits` are the optional resource limits (FLAVOR_LIMIT_FIELDS)."""
     require_platform_admin(created_by)
-    flavor = Flavor(name=name, vcpus=vcpus, ram_mib=ram_mib, disk_gib=disk_gib, is_public=is_public)
+    unknown = sorted(set(limits) - set(FLAVOR_LIMIT_FIELDS))
+    if unknown:
+        raise ValidationError({name: _("Unknown field.") for name in unknown})
+    flavor = Flavor(
+        name=name, vcpus=vcpus, ram_mib=ram_mib, disk_gib=disk_gib, is_public=is_public, **limits
+    )
     flavor.full_clean()
     flavor.save()
     audit_record(
         actor=created_by,
         action="flavor.create",
         obj=flavor,
-        changes=created_fields(flavor, ["name", "vcpus", "ram_mib", "disk_gib", "is_public"]),
+        changes=created_fields(
+            flavor,
+            ["name", "vcpus", "ram_mib", "disk_gib", "is_public", *FLAVOR_LIMIT_FIELDS],
+        ),
         remote_addr=remote_addr,
     )
+    return flavor
+
+
+FLAVOR_SETTINGS = ("name", "vcpus", "ram_mib", "disk_gib", "is_public", *FLAVOR_LIMIT_FIELDS)
+
+
+@transaction.atomic
+def flavor_update(
+    *, flavor: Flavor, updated_by: User, remote_addr: str | None = None, **values: Any
+) -> Flavor:
+    """Change a flavor (platform admins). VMs already running keep their domain as it was
+    defined; new VMs, and VMs resized to this flavor, get the new figures and limits."""
+    require_platform_admin(updated_by)
+    unknown = sorted(set(values) - set(FLAVOR_SETTINGS))
+    if unknown:
+        raise ValidationError({name: _("Unknown field.") for name in unknown})
+    flavor = Flavor.objects.select_for_update().get(pk=flavor.pk)
+    changes = {
+        name: [getattr(flavor, name), value]
+        for name, value in values.items()
+        if getattr(flavor, name) != value
+    }
+    for name, value in values.items():
+        setattr(flavor, name, value)
+    flavor.full_clean()
+    if changes:
+        flavor.save(update_fields=list(changes))
+        audit_record(
+            actor=updated_by,
+            action="flavor.update",
+            obj=flavor,
+            changes=changes,
+            remote_addr=remote_addr,
+        )
     return flavor
 
 

@@ -17,6 +17,7 @@ from compute.ports import quota_release
 from compute.services._common import _dispatch, _transition, operation_claim
 from compute.services.maintenance import host_evacuate, rolling_maintenance_advance
 from compute.services.operations import operation_fail
+from compute.services.volumes import volumes_reconcile
 from portal.audit import audit_record
 from portal.errors import ConflictError
 
@@ -147,4 +148,5 @@ def reconcile(*, now: datetime | None = None) -> dict[str, int]:
     for host in Host.objects.filter(maintenance=True, reachable=True):
         counts["evacuations"] += host_evacuate(host=host)["started"]
     rolling_maintenance_advance(now=now)
+    counts.update(volumes_reconcile(now=now))
     return counts

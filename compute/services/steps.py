@@ -10,7 +10,7 @@ from django.utils.translation import gettext as _
 from compute import hypervisor
 from compute.choices import Step
 from compute.console import console_vnc_password
-from compute.models import Operation, VirtualMachine
+from compute.models import Flavor, Operation, VirtualMachine
 from compute.services.migration import (
     _migration_switch_host,
     _step_cleaning_source,
@@ -20,6 +20,7 @@ from compute.services.migration import (
 from compute.services.networks import vm_networks_ensure
 from compute.services.placement import placement_claim
 from compute.services.seed import seed_ensure, seed_path, seed_remove, vm_nics
+from compute.services.volumes import volumes_release_with_vm, volumes_remove_with_vm
 
 
 def _domain_spec(vm: VirtualMachine, disk_path: str, seed: str = "") -> hypervisor.DomainSpec:
@@ -42,7 +43,23 @@ def _domain_spec(vm: VirtualMachine, disk_path: str, seed: str = "") -> hypervis
         seed_path=seed,
         nics=vm_nics(vm),
         vnc_password=console_vnc_password(vm.uuid) if host.domain_type == "qemu" else "",
+        limits=flavor_limits(vm.flavor),
     )
+
+
+def flavor_limits(flavor: Flavor) -> hypervisor.ResourceLimits:
+    """The flavor's limits as the domain gets them (unset: 0, no limit)."""
+    return hypervisor.ResourceLimits(**{name: int(value) for name, value in flavor.limits.items()})
+
+
+def _apply_live_limits(vm: VirtualMachine) -> str:
+    """What only a running domain takes: the memory hard limit (see hypervisor.ResourceLimits)."""
+    assert vm.host is not None
+    hard = vm.flavor.memory_hard_limit_mib
+    if not hard:
+        return ""
+    hypervisor.set_memory_hard_limit(vm.host.uri, str(vm.uuid), mib=hard)
+    return " " + _("Memory limited to %(mib)s MiB.") % {"mib": hard}
 
 
 def _ensure_disk(vm: VirtualMachine) -> str:
@@ -87,7 +104,7 @@ def _step_defining(vm: VirtualMachine) -> str:
 def _step_starting(vm: VirtualMachine) -> str:
     assert vm.host is not None
     hypervisor.ensure_domain_running(vm.host.uri, str(vm.uuid))
-    return _("Domain running.")
+    return _("Domain running.") + _apply_live_limits(vm)
 
 
 def _step_stopping(vm: VirtualMachine) -> str:
@@ -101,7 +118,7 @@ def _step_stopping(vm: VirtualMachine) -> str:
 def _step_rebooting(vm: VirtualMachine) -> str:
     assert vm.host is not None
     hypervisor.reboot_domain(vm.host.uri, str(vm.uuid))
-    return _("Reboot requested.")
+    return _("Reboot requested.") + _apply_live_limits(vm)
 
 
 def _step_removing_domain(vm: VirtualMachine) -> str:
@@ -112,6 +129,7 @@ def _step_removing_domain(vm: VirtualMachine) -> str:
 
 
 def _step_removing_disk(vm: VirtualMachine) -> str:
+    volumes_remove_with_vm(vm)  # its data volumes not kept after its deletion
     if vm.host is None:
         return _("Nothing to remove.")
     removed = hypervisor.remove_volume(vm.host.uri, pool=vm.host.storage_pool, name=vm.volume_name)
@@ -141,4 +159,5 @@ STEP_RUNNERS: dict[str, Callable[[VirtualMachine], str]] = {
 # What a step writes to the database besides its own row, in the transaction that marks it done.
 STEP_EFFECTS: dict[str, Callable[[Operation], None]] = {
     Step.MIGRATING: _migration_switch_host,
+    Step.REMOVING_DISK: volumes_release_with_vm,
 }

@@ -34,6 +34,7 @@ router.register(
 router.register("networks", compute_views.NetworkViewSet, basename="network")
 router.register("network-grants", compute_views.NetworkGrantViewSet, basename="network-grant")
 router.register("drs", compute_views.DrsViewSet, basename="drs-recommendation")
+router.register("volumes", compute_views.VolumeViewSet, basename="volume")
 
 router.register("prices", billing_views.PriceListViewSet, basename="price-list")
 router.register("budgets", billing_views.BudgetViewSet, basename="budget")
