@@ -9,6 +9,7 @@ from portal.models import (
     ApiToken,
     AuditEntry,
     Environment,
+    Invitation,
     KeyPair,
     Membership,
     PolicyChange,
@@ -72,4 +73,11 @@ def policy_change_list(*, fetched_by: User) -> QuerySet[PolicyChange]:
     """Proposed approval-policy changes: tenant admins see their tenants', platform admins all."""
     return PolicyChange.objects.visible_to(fetched_by, Perm.ENVIRONMENTS_MANAGE).select_related(
         "environment", "proposed_by", "decided_by"
+    )
+
+
+def invitation_list(*, fetched_by: User) -> QuerySet[Invitation]:
+    """Invitations to join a tenant: its admins see them, platform admins all."""
+    return Invitation.objects.visible_to(fetched_by, Perm.MEMBERS_MANAGE).select_related(
+        "tenant", "created_by", "accepted_by"
     )

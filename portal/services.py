@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.core.validators import URLValidator
+from django.core.validators import EmailValidator, URLValidator
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -25,6 +25,7 @@ from portal.errors import ConflictError
 from portal.models import (
     ApiToken,
     Environment,
+    Invitation,
     KeyPair,
     Membership,
     PolicyChange,
@@ -129,6 +130,12 @@ def membership_create(
 ) -> Membership:
     if created_by is not None:
         require_perm(created_by, tenant, Perm.MEMBERS_MANAGE)
+        # Tenant admins invite (invitation_create): people join by accepting, never by being
+        # added under a name or address they typed. Platform admins may still add directly.
+        if not created_by.is_platform_admin:
+            raise PermissionDenied(
+                _("Tenant admins add members by invitation: invite them by e-mail.")
+            )
     if role not in Role.values:
         raise ValidationError({"role": _("Unknown role.")})
     if Membership.objects.unscoped().filter(tenant=tenant, user=user).exists():
@@ -777,3 +784,155 @@ def policy_change_reject(
         remote_addr=remote_addr,
     )
     return proposal
+
+
+# --- invitations -----------------------------------------------------------------------------
+
+
+def _invitation_send(invitation: Invitation, secret: str) -> None:
+    """E-mail the link (after the commit); the secret exists only there and in the answer."""
+    from django.core.mail import send_mail
+
+    subject = _("You are invited to %(tenant)s on Nuage") % {"tenant": invitation.tenant.name}
+    body = _(
+        "%(who)s invites you to join %(tenant)s as %(role)s.\n"
+        "Log in to Nuage (or ask for an account) and open this link before %(expiry)s:\n"
+        "%(link)s\n"
+    ) % {
+        "who": invitation.created_by.username if invitation.created_by else "Nuage",
+        "tenant": invitation.tenant.name,
+        "role": invitation.get_role_display(),
+        "expiry": invitation.expires_at.strftime("%Y-%m-%d %H:%M UTC"),
+        "link": invitation_link(secret),
+    }
+    send_mail(subject, body, None, [invitation.email], fail_silently=False)
+
+
+def invitation_path(secret: str) -> str:
+    return f"/invitations/{secret}/"
+
+
+def invitation_link(secret: str) -> str:
+    from portal.delivery.mail import link
+
+    return link(invitation_path(secret))
+
+
+@transaction.atomic
+def invitation_create(
+    *,
+    created_by: User,
+    tenant: Tenant,
+    email: str,
+    role: str = Role.MEMBER,
+    remote_addr: str | None = None,
+) -> tuple[Invitation, str]:
+    """Invite someone by e-mail; returns the invitation and its secret (shown this once)."""
+    require_perm(created_by, tenant, Perm.MEMBERS_MANAGE)
+    errors: dict[str, str] = {}
+    email = email.strip()
+    try:
+        EmailValidator()(email)
+    except ValidationError:
+        errors["email"] = _("Enter a valid e-mail address.")
+    if role not in Role.values:
+        errors["role"] = _("Unknown role.")
+    if errors:
+        raise ValidationError(errors)
+    secret = secrets.token_urlsafe(32)
+    days = int(settings.NUAGE.get("INVITATION_DAYS", 7))
+    invitation = Invitation.objects.create(
+        tenant=tenant,
+        email=email,
+        role=role,
+        token_hash=token_hash(secret),
+        created_by=created_by,
+        expires_at=timezone.now() + timedelta(days=days),
+    )
+    audit_record(
+        actor=created_by,
+        action="invitation.create",
+        obj=invitation,
+        tenant=tenant,
+        changes={"email": email, "role": role, "expires_at": invitation.expires_at.isoformat()},
+        remote_addr=remote_addr,
+    )
+    # robust: an e-mail that fails is logged; the admin still has the link from the answer.
+    transaction.on_commit(lambda: _invitation_send(invitation, secret), robust=True)
+    return invitation, secret
+
+
+@transaction.atomic
+def invitation_revoke(
+    *, revoked_by: User, invitation: Invitation, remote_addr: str | None = None
+) -> Invitation:
+    require_perm(revoked_by, invitation.tenant, Perm.MEMBERS_MANAGE)
+    now = timezone.now()
+    updated = (
+        Invitation.objects.unscoped()
+        .filter(pk=invitation.pk, revoked_at__isnull=True, accepted_at__isnull=True)
+        .update(revoked_at=now)
+    )
+    if not updated:
+        raise ConflictError(_("This invitation was already accepted or revoked."))
+    invitation.revoked_at = now
+    audit_record(
+        actor=revoked_by,
+        action="invitation.revoke",
+        obj=invitation,
+        tenant=invitation.tenant,
+        changes={"email": invitation.email},
+        remote_addr=remote_addr,
+    )
+    return invitation
+
+
+def invitation_find(secret: str) -> Invitation | None:
+    """The invitation a link's secret stands for (whatever its state), or None."""
+    return (
+        Invitation.objects.unscoped()
+        .select_related("tenant", "created_by")
+        .filter(token_hash=token_hash(secret))
+        .first()
+    )
+
+
+@transaction.atomic
+def invitation_accept(
+    *, secret: str, accepted_by: User, remote_addr: str | None = None
+) -> Membership:
+    """The logged-in user joins the tenant with the invitation's role; the link is then spent."""
+    found = invitation_find(secret)
+    if found is None:
+        raise ValidationError({"token": _("This invitation link is not valid.")})
+    invitation = (
+        Invitation.objects.unscoped()
+        .select_for_update(of=("self",))
+        .select_related("tenant")
+        .get(pk=found.pk)
+    )
+    state = invitation.status
+    if state != "pending":
+        messages_by_state = {
+            "accepted": _("This invitation was already used."),
+            "revoked": _("This invitation was revoked."),
+            "expired": _("This invitation has expired: ask for a new one."),
+        }
+        raise ConflictError(messages_by_state[state], state=state)
+    if Membership.objects.unscoped().filter(tenant=invitation.tenant, user=accepted_by).exists():
+        raise ConflictError(_("You are already a member of this tenant."), state="member")
+    membership = Membership.objects.create(
+        tenant=invitation.tenant, user=accepted_by, role=invitation.role
+    )
+    invitation.accepted_by = accepted_by
+    invitation.accepted_at = timezone.now()
+    invitation.save(update_fields=["accepted_by", "accepted_at"])
+    audit_record(
+        actor=accepted_by,
+        action="invitation.accept",
+        obj=membership,
+        tenant=invitation.tenant,
+        changes={"user": accepted_by.username, "role": invitation.role, "email": invitation.email},
+        remote_addr=remote_addr,
+    )
+    return membership

@@ -406,3 +406,5 @@ REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {
     "login": env("NUAGE_THROTTLE_LOGIN", default="10/minute"),
 }
 REST_FRAMEWORK["NUM_PROXIES"] = NUAGE["TRUSTED_PROXY_COUNT"]
+# How long an invitation link to join a tenant stays valid.
+NUAGE["INVITATION_DAYS"] = env.int("NUAGE_INVITATION_DAYS", default=7)

@@ -221,6 +221,13 @@ def tenant_page(request: HttpRequest) -> HttpResponse:
             "environments": selectors.environment_list(fetched_by=user).filter(tenant=tenant),
             "roles": Role.choices,
             "can_manage": has_perm(user, tenant, Perm.MEMBERS_MANAGE),
+            "invitations": [
+                i
+                for i in selectors.invitation_list(fetched_by=user).filter(
+                    tenant=tenant, accepted_at__isnull=True, revoked_at__isnull=True
+                )
+                if i.status == "pending"
+            ],
             "policy_changes": selectors.policy_change_list(fetched_by=user).filter(
                 tenant=tenant, status=PolicyChange.Status.PENDING
             ),
@@ -246,6 +253,27 @@ def _tenant_change(request: HttpRequest, tenant: Tenant) -> None:
                 remote_addr=address,
             )  # fmt: skip
             messages.success(request, _("%(user)s added.") % {"user": who.username})
+        elif post.get("do") == "invite":
+            invitation, _secret = services.invitation_create(
+                created_by=user, tenant=tenant, email=post.get("email", ""),
+                role=post.get("role", ""), remote_addr=address,
+            )  # fmt: skip
+            messages.success(
+                request,
+                # The link goes by e-mail only (a message would keep it in a cookie).
+                _("Invitation sent to %(email)s, valid until %(expiry)s.")
+                % {
+                    "email": invitation.email,
+                    "expiry": invitation.expires_at.strftime("%Y-%m-%d %H:%M UTC"),
+                },
+            )
+        elif post.get("do") == "revoke-invitation":
+            invitation = get_object_or_404(
+                selectors.invitation_list(fetched_by=user).filter(tenant=tenant),
+                pk=post.get("invitation") or 0,
+            )
+            services.invitation_revoke(revoked_by=user, invitation=invitation, remote_addr=address)
+            messages.success(request, _("Invitation revoked."))
         elif post.get("do") in ("role", "remove"):
             membership = get_object_or_404(memberships, pk=post.get("membership") or 0)
             if post["do"] == "role":
@@ -314,3 +342,32 @@ def _tenant_change(request: HttpRequest, tenant: Tenant) -> None:
             messages.error(request, error)
     except (PermissionDenied, ConflictError) as exc:
         messages.error(request, str(exc))
+
+
+@login_required
+def invitation_accept(request: HttpRequest, secret: str) -> HttpResponse:
+    """The page an invitation link opens: who invites you where; accept to join."""
+    user = _user(request)
+    invitation = services.invitation_find(secret)
+    if invitation is None:
+        raise Http404
+    if request.method == "POST":
+        try:
+            membership = services.invitation_accept(
+                secret=secret, accepted_by=user, remote_addr=client_ip(request)
+            )
+        except (ConflictError, ValidationError) as exc:
+            messages.error(request, exc.message if isinstance(exc, ConflictError) else str(exc))
+        else:
+            current_tenant_set(request, membership.tenant)
+            messages.success(
+                request,
+                _("Welcome to %(tenant)s: you are now %(role)s.")
+                % {"tenant": membership.tenant.name, "role": membership.get_role_display()},
+            )
+            return redirect("tenant")
+    return render(
+        request,
+        "portal/invitation.html",
+        {"invitation": invitation, "status": invitation.status},
+    )

@@ -317,6 +317,12 @@ def _foreign_objects(other: TenantWorld) -> dict[str, object]:
         "volume": compute_services.volume_create(
             created_by=other.member, environment=other.development, name="theirs", size_gib=1
         ),
+        "policy-change": portal_services.environment_change(
+            updated_by=other.tenant_admin, environment=other.production, requires_approval=False
+        )[1],
+        "invitation": portal_services.invitation_create(
+            created_by=other.tenant_admin, tenant=other.tenant, email="x@example.org"
+        )[0],
     }
 
 
@@ -399,6 +405,8 @@ _SCOPED_BODY_FIELDS: dict[tuple[str, str], str | None] = {
     ("VolumeCreateSerializer", "vm"): "/api/v1/volumes/",
     # {volume}: one of the requesting tenant's own volumes.
     ("VolumeAttachSerializer", "vm"): "/api/v1/volumes/{volume}/attach/",
+    ("InvitationSerializer", "tenant"): "/api/v1/invitations/",
+    ("InvitationCreatedSerializer", "tenant"): None,  # an answer only
 }
 
 
@@ -465,5 +473,5 @@ def test_a_body_naming_another_tenants_object_reads_as_an_unknown_id(world, othe
         ]
         assert answers[unknown] == [f'Invalid pk "{unknown}" - object does not exist.']
         checked += 1
-    assert checked == 12
+    assert checked == sum(1 for url in _SCOPED_BODY_FIELDS.values() if url)
     assert set(VirtualMachine.objects.values_list("tenant", flat=True)) <= {other_world.tenant.pk}

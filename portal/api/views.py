@@ -25,6 +25,9 @@ from portal.api.serializers import (
     AuditEntrySerializer,
     EnvironmentSerializer,
     EnvironmentUpdateSerializer,
+    InvitationAcceptSerializer,
+    InvitationCreatedSerializer,
+    InvitationSerializer,
     KeyPairSerializer,
     LoginAnswerSerializer,
     LoginSerializer,
@@ -117,7 +120,8 @@ class UserViewSet(mixins.CreateModelMixin, ScopedReadOnlyViewSet):
         user = services.user_create(
             created_by=request_user(request), **ser.validated_data, remote_addr=client_ip(request)
         )
-        return Response(UserSerializer(user).data, status=status.HTTP_201_CREATED)
+        data = UserSerializer(user, context=self.get_serializer_context()).data
+        return Response(data, status=status.HTTP_201_CREATED)
 
 
 class MembershipViewSet(mixins.CreateModelMixin, mixins.DestroyModelMixin, ScopedReadOnlyViewSet):
@@ -351,3 +355,52 @@ class PolicyChangeViewSet(ScopedReadOnlyViewSet):
             remote_addr=client_ip(request),
         )
         return Response(PolicyChangeSerializer(proposal).data)
+
+
+class InvitationViewSet(mixins.DestroyModelMixin, ScopedReadOnlyViewSet):
+    """Invitations to join a tenant (tenant admins): the link is e-mailed and shown once;
+    DELETE revokes. The person logged in when following the link joins (`accept`)."""
+
+    selector = staticmethod(selectors.invitation_list)
+    serializer_class = InvitationSerializer
+    filterset_fields = ["tenant", "role"]
+
+    @extend_schema(request=InvitationSerializer, responses={201: InvitationCreatedSerializer})
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        ser = InvitationSerializer(data=request.data, context={"request": request})
+        ser.is_valid(raise_exception=True)
+        invitation, secret = services.invitation_create(
+            created_by=request_user(request),
+            tenant=ser.validated_data["tenant"],
+            email=ser.validated_data["email"],
+            role=ser.validated_data["role"],
+            remote_addr=client_ip(request),
+        )
+        data = {
+            **InvitationSerializer(invitation).data,
+            # NUAGE_BASE_URL, as in the e-mail (never the request's Host header).
+            "link": services.invitation_link(secret),
+        }
+        return Response(data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(responses={204: None})
+    def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        services.invitation_revoke(
+            revoked_by=request_user(request),
+            invitation=self.get_object(),
+            remote_addr=client_ip(request),
+        )
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(request=InvitationAcceptSerializer, responses={201: MembershipSerializer})
+    @action(detail=False, methods=["post"])
+    def accept(self, request: Request) -> Response:
+        """Join the tenant of an invitation, as the authenticated user."""
+        ser = InvitationAcceptSerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        membership = services.invitation_accept(
+            secret=ser.validated_data["token"],
+            accepted_by=request_user(request),
+            remote_addr=client_ip(request),
+        )
+        return Response(MembershipSerializer(membership).data, status=status.HTTP_201_CREATED)
