@@ -8,6 +8,9 @@ class PortalConfig(AppConfig):
     verbose_name = "Portal"
 
     def ready(self) -> None:
-        from portal import events, messages
+        from django.contrib.auth.signals import user_logged_in
+
+        from portal import events, messages, security
 
         events.register(messages.POLICY_EVENTS, messages.render, webhook=False)
+        user_logged_in.connect(security.session_started, dispatch_uid="nuage-session-started")

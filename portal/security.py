@@ -42,6 +42,12 @@ def axes_client_ip(request: HttpRequest) -> str | None:
     return client_ip(request)
 
 
+def session_started(sender: Any, request: HttpRequest, user: Any, **kwargs: Any) -> None:
+    """user_logged_in: a new session starts active (no extra write on its first request)."""
+    if hasattr(request, "session"):
+        request.session[LAST_SEEN] = int(time.time())
+
+
 class SessionIdleTimeoutMiddleware:
     """Logs out a browser session idle longer than SESSION_IDLE_TIMEOUT_SECONDS.
 
