@@ -408,3 +408,5 @@ REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {
 REST_FRAMEWORK["NUM_PROXIES"] = NUAGE["TRUSTED_PROXY_COUNT"]
 # How long an invitation link to join a tenant stays valid.
 NUAGE["INVITATION_DAYS"] = env.int("NUAGE_INVITATION_DAYS", default=7)
+# Id filters (?tenant=, ?environment=...) choose among what the user may see (api/filters.py).
+REST_FRAMEWORK["DEFAULT_FILTER_BACKENDS"] = ["portal.api.filters.ScopedFilterBackend"]

@@ -9,7 +9,6 @@ import django_filters
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, status
 from rest_framework.decorators import action
@@ -59,6 +58,7 @@ from compute.models import (
     VirtualMachine,
     Volume,
 )
+from portal.api.filters import ScopedFilterBackend
 from portal.api.viewsets import (
     ScopedReadOnlyViewSet,
     ServiceCreateMixin,
@@ -176,7 +176,7 @@ def _resolve(qs: Any, pk: int, field: str, label: str) -> Any:
 class VirtualMachineViewSet(mixins.DestroyModelMixin, ScopedReadOnlyViewSet):
     selector = staticmethod(selectors.vm_list_with_operation)
     serializer_class = VirtualMachineSerializer
-    filter_backends = [DjangoFilterBackend, StableOrderingFilter]
+    filter_backends = [ScopedFilterBackend, StableOrderingFilter]
     filterset_fields = {
         "state": ["exact"],
         "environment": ["exact"],
