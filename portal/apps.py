@@ -8,6 +8,11 @@ class PortalConfig(AppConfig):
     verbose_name = "Portal"
 
     def ready(self) -> None:
+        from portal import gauges, logs, metrics, requestid  # noqa: F401  (Celery signals)
+
+        metrics.register_source("broker", gauges.broker_source)
+        metrics.register_source("webhooks", gauges.webhooks_source)
+
         from django.contrib.auth.signals import user_logged_in
 
         from portal import events, messages, security

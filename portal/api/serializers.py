@@ -169,6 +169,7 @@ class AuditEntrySerializer(serializers.ModelSerializer[AuditEntry]):
             "object_id",
             "object",
             "changes",
+            "request_id",
         ]
         read_only_fields = fields
 

@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('portal', '0009_keypair'),
+        ('portal', '0011_webhook_forget_response_bodies'),
     ]
 
     operations = [

@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('portal', '0011_policy_change'),
+        ('portal', '0013_policy_change'),
     ]
 
     operations = [

@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('portal', '0010_oidc_identity'),
+        ('portal', '0012_oidc_identity'),
     ]
 
     operations = [
