@@ -41,6 +41,15 @@ from compute.services.placement import (
     placement_claim,
 )
 from compute.services.reconcile import reconcile
+from compute.services.snapshots import (
+    can_operate_snapshots,
+    snapshot_create,
+    snapshot_delete,
+    snapshot_revert,
+    snapshot_schedule_remove,
+    snapshot_schedule_set,
+    snapshot_schedules_run,
+)
 from compute.services.steps import OPERATION_STEP_RUNNERS, STEP_RUNNERS, _domain_spec
 from compute.services.volumes import (
     can_operate_volume,
@@ -99,4 +108,11 @@ __all__ = [
     "volume_detach",
     "volume_resize",
     "volumes_reconcile",
+    "can_operate_snapshots",
+    "snapshot_create",
+    "snapshot_delete",
+    "snapshot_revert",
+    "snapshot_schedule_remove",
+    "snapshot_schedule_set",
+    "snapshot_schedules_run",
 ]

@@ -14,6 +14,7 @@ from django.utils.translation import gettext as _
 from compute.choices import (
     OPERATION_FOR_STATE,
     OPERATION_STEPS,
+    SNAPSHOT_OPERATION_KINDS,
     TRANSITIONS,
     OperationStatus,
     Transition,
@@ -69,6 +70,16 @@ def _dispatch(operation_id: int) -> None:
 
 def _operation_begin(vm: VirtualMachine, *, requested_by: User | None, **fields: Any) -> Operation:
     kind, _end = OPERATION_FOR_STATE[vm.state]
+    if (
+        Operation.objects.unscoped()
+        .filter(vm_id=vm.pk, status__in=_ACTIVE, kind__in=SNAPSHOT_OPERATION_KINDS)
+        .exists()
+    ):
+        # A snapshot is being taken, reverted to or deleted (the VM kept its state meanwhile).
+        raise ConflictError(
+            _("A snapshot operation is running on this VM; try again when it has finished."),
+            state=vm.state,
+        )
     op = Operation.objects.create(vm=vm, kind=kind, requested_by=requested_by, **fields)
     OperationStep.objects.bulk_create(
         OperationStep(operation=op, position=i, name=name)

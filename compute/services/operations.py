@@ -15,6 +15,7 @@ from compute import hypervisor, messages
 from compute.choices import (
     OPERATION_FOR_STATE,
     RUNTIME_AFTER,
+    SNAPSHOT_OPERATION_KINDS,
     TRANSITIONAL_STATES,
     OperationKind,
     OperationStatus,
@@ -28,6 +29,7 @@ from compute.ports import quota_charge, quota_release
 from compute.services._common import _transition, operation_claim
 from compute.services.migration import _undo_migration
 from compute.services.seed import seed_remove
+from compute.services.snapshots import snapshot_operation_failed, snapshot_operation_succeeded
 from compute.services.steps import OPERATION_STEP_RUNNERS, STEP_EFFECTS, STEP_RUNNERS
 from portal import events
 from portal.audit import audit_record
@@ -113,6 +115,9 @@ def operation_advance(*, operation_id: int) -> bool:
 
 
 def _operation_succeed(op: Operation) -> None:
+    if op.kind in SNAPSHOT_OPERATION_KINDS:
+        snapshot_operation_succeeded(op)  # the VM kept its state: the snapshot moves
+        return
     vm = op.vm
     _kind, end = OPERATION_FOR_STATE[vm.state]
     fields: dict[str, Any] = {}
@@ -176,6 +181,8 @@ def _operation_record_failure(
     op.status, op.error_message, op.finished_at = OperationStatus.FAILED, reason, now
     op.save(update_fields=["status", "error_message", "finished_at"])
     message = reason + (f" {cleanup_note}" if cleanup_note else "")
+    if op.kind in SNAPSHOT_OPERATION_KINDS:
+        snapshot_operation_failed(op, message)  # the VM is as it was; the snapshot says why
     if op.kind == OperationKind.MIGRATE and vm.state == VMState.MIGRATING:
         # The guest kept running (on the source, or on the target if only the cleanup
         # failed): the VM is running, and the failed operation tells why it did not move.
