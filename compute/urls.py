@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from compute import console_views, snapshot_views, views
+from compute import console_views, snapshot_views, views, volume_views
 
 app_name = "ui"
 urlpatterns = [
@@ -25,6 +25,10 @@ urlpatterns = [
     path("hosts/drs/<int:pk>/<str:decision>/", views.drs_decide, name="drs-decide"),
     path("capacity/", views.capacity, name="capacity"),
     path("networks/", views.networks, name="networks"),
+    path("volumes/", volume_views.volumes, name="volumes"),
+    path("volumes/<int:pk>/<str:action>/", volume_views.volume_action, name="volume-action"),
+    path("vms/<int:pk>/volumes/new/", volume_views.volume_new_for_vm, name="vm-volume-new"),
+    path("vms/<int:pk>/volumes/attach/", volume_views.volume_attach_to_vm, name="vm-volume-attach"),
     path("flavors/", views.flavors, name="flavors"),
     # Four segments after vms/: never taken for an action by "vms/<pk>/<action>/".
     path("vms/<int:pk>/snapshots/take/", snapshot_views.snapshot_take, name="snapshot-take"),
