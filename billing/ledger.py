@@ -39,6 +39,8 @@ _KINDS_AFTER: dict[str, tuple[str, ...]] = {
     # Reverting to a snapshot taken running starts the guest; one taken stopped stops it.
     Transition.SNAPSHOT_REVERTED_RUNNING: (UsageKind.STARTED,),
     Transition.SNAPSHOT_REVERTED_STOPPED: (UsageKind.STOPPED,),
+    # A resize: the new allocation from this second on (the VM row holds the new flavor).
+    Transition.RESIZED: (UsageKind.RESIZED,),
     # Live migration and an HA restart keep the VM's charges running: same VM, another host.
 }
 

@@ -22,6 +22,8 @@ class VMState(models.TextChoices):
     MIGRATING = "migrating", _("Migrating")
     RECOVERING = "recovering", _("Restarting on another host")
     ERROR = "error", _("Error")
+    RESIZING = "resizing", _("Resizing")
+    RESIZE_PENDING = "resize_pending", _("Resize waiting for approval")
 
 
 # Colours the UI uses for state badges.
@@ -39,6 +41,8 @@ STATE_COLOURS: dict[str, str] = {
     VMState.MIGRATING: "blue",
     VMState.RECOVERING: "amber",
     VMState.ERROR: "red",
+    VMState.RESIZING: "blue",
+    VMState.RESIZE_PENDING: "amber",
 }
 
 TRANSITIONAL_STATES = frozenset(
@@ -50,6 +54,7 @@ TRANSITIONAL_STATES = frozenset(
         VMState.DELETING,
         VMState.MIGRATING,
         VMState.RECOVERING,
+        VMState.RESIZING,
     }
 )
 
@@ -66,6 +71,8 @@ PLACED_STATES = frozenset(
         VMState.MIGRATING,
         VMState.RECOVERING,
         VMState.ERROR,
+        VMState.RESIZING,
+        VMState.RESIZE_PENDING,
     }
 )
 
@@ -117,6 +124,14 @@ class Transition(models.TextChoices):
     # (taken with its memory) or shut off (disk only).
     SNAPSHOT_REVERTED_RUNNING = "snapshot_reverted_running", _("Revert to a running snapshot")
     SNAPSHOT_REVERTED_STOPPED = "snapshot_reverted_stopped", _("Revert to a stopped snapshot")
+    # A stopped VM changes flavor; a failed resize goes back to stopped at its old flavor.
+    RESIZE = "resize", _("Resize")
+    RESIZED = "resized", _("Resized")
+    RESIZE_ABORTED = "resize_aborted", _("Resize aborted")
+    # A resize that needs another host, in an environment whose policy wants an approver.
+    RESIZE_REQUEST = "resize_request", _("Request a resize")
+    RESIZE_APPROVE = "resize_approve", _("Approve the resize")
+    RESIZE_REJECT = "resize_reject", _("Reject the resize")
 
 
 S = VMState
@@ -149,6 +164,12 @@ TRANSITIONS: dict[str, tuple[frozenset[str], str]] = {
     Transition.FAIL: (TRANSITIONAL_STATES, S.ERROR),
     Transition.SNAPSHOT_REVERTED_RUNNING: (frozenset({S.STOPPED}), S.RUNNING),
     Transition.SNAPSHOT_REVERTED_STOPPED: (frozenset({S.RUNNING}), S.STOPPED),
+    Transition.RESIZE: (frozenset({S.STOPPED}), S.RESIZING),
+    Transition.RESIZED: (frozenset({S.RESIZING}), S.STOPPED),
+    Transition.RESIZE_ABORTED: (frozenset({S.RESIZING}), S.STOPPED),
+    Transition.RESIZE_REQUEST: (frozenset({S.STOPPED}), S.RESIZE_PENDING),
+    Transition.RESIZE_APPROVE: (frozenset({S.RESIZE_PENDING}), S.RESIZING),
+    Transition.RESIZE_REJECT: (frozenset({S.RESIZE_PENDING}), S.STOPPED),
 }
 del S
 
@@ -184,6 +205,7 @@ RUNTIME_AFTER: dict[str, str] = {
     Transition.DELETED: RuntimeState.NO_DOMAIN,
     Transition.MIGRATED: RuntimeState.RUNNING,
     Transition.RECOVERED: RuntimeState.RUNNING,
+    Transition.RESIZED: RuntimeState.SHUTOFF,
 }
 
 
@@ -198,6 +220,8 @@ class OperationKind(models.TextChoices):
     SNAPSHOT_CREATE = "snapshot_create", _("Snapshot")
     SNAPSHOT_REVERT = "snapshot_revert", _("Revert to snapshot")
     SNAPSHOT_DELETE = "snapshot_delete", _("Delete snapshot")
+    RESIZE = "resize", _("Resize")
+    RESIZE_MOVE = "resize_move", _("Resize on another host")
 
 
 class OperationStatus(models.TextChoices):
@@ -232,6 +256,10 @@ class Step(models.TextChoices):
     TAKING_SNAPSHOT = "taking_snapshot", _("Taking snapshot")
     REVERTING_SNAPSHOT = "reverting_snapshot", _("Reverting to snapshot")
     DELETING_SNAPSHOT = "deleting_snapshot", _("Deleting snapshot")
+    GROWING_DISK = "growing_disk", _("Growing disk")
+    REDEFINING = "redefining", _("Applying the new size")
+    PREPARING_MOVE = "preparing_move", _("Preparing the new host")
+    MOVING = "moving", _("Copying the disk to the new host")
 
 
 OPERATION_STEPS: dict[str, list[str]] = {
@@ -251,6 +279,15 @@ OPERATION_STEPS: dict[str, list[str]] = {
     OperationKind.SNAPSHOT_CREATE: [Step.TAKING_SNAPSHOT],
     OperationKind.SNAPSHOT_REVERT: [Step.REVERTING_SNAPSHOT],
     OperationKind.SNAPSHOT_DELETE: [Step.DELETING_SNAPSHOT],
+    OperationKind.RESIZE: [Step.GROWING_DISK, Step.REDEFINING],
+    # The VM's host cannot take the new size: the stopped VM moves first (its disk copied).
+    OperationKind.RESIZE_MOVE: [
+        Step.PREPARING_MOVE,
+        Step.MOVING,
+        Step.GROWING_DISK,
+        Step.REDEFINING,
+        Step.CLEANING_SOURCE,
+    ],
 }
 
 # Which operation a transition into a transitional state starts, and how it ends.
@@ -262,6 +299,7 @@ OPERATION_FOR_STATE: dict[str, tuple[str, str]] = {
     VMState.DELETING: (OperationKind.DELETE, Transition.DELETED),
     VMState.MIGRATING: (OperationKind.MIGRATE, Transition.MIGRATED),
     VMState.RECOVERING: (OperationKind.RECOVER, Transition.RECOVERED),
+    VMState.RESIZING: (OperationKind.RESIZE, Transition.RESIZED),
 }
 
 

@@ -14,6 +14,7 @@ urlpatterns = [
     path("vms/<int:pk>/approve/", views.vm_approve, name="vm-approve"),
     path("vms/<int:pk>/reject/", views.vm_reject, name="vm-reject"),
     path("vms/<int:pk>/migrate/", views.vm_migrate, name="vm-migrate"),
+    path("vms/<int:pk>/resize/", views.vm_resize, name="vm-resize"),
     path("vms/<int:pk>/console/<str:kind>/", console_views.vm_console, name="vm-console"),
     path("vms/<int:pk>/<str:action>/", views.vm_action, name="vm-action"),
     path("approvals/", views.approval_queue, name="approvals"),

@@ -17,6 +17,7 @@ class QuotasConfig(AppConfig):
             quota_charge,
             quota_release,
             quota_reserve,
+            quota_resize,
             quota_snapshot_give,
             quota_snapshot_take,
             quota_volume_give,
@@ -29,3 +30,4 @@ class QuotasConfig(AppConfig):
         ports.plug_quotas(reserve=quota_reserve, charge=quota_charge, release=quota_release)
         ports.plug_volume_quotas(take=quota_volume_take, give=quota_volume_give)
         ports.plug_snapshot_quotas(take=quota_snapshot_take, give=quota_snapshot_give)
+        ports.plug_quota_resize(resize=quota_resize)

@@ -7,6 +7,7 @@ from compute.hypervisor.driver import (
     NetworkSpec,
     NicSpec,
     ResourceLimits,
+    cold_move_domain,
     domain_list,
     domain_runtime_state,
     domain_runtime_states,
@@ -47,6 +48,7 @@ from compute.hypervisor.volumes import (
     grow_volume,
     volume_capacity_gib,
 )
+from compute.hypervisor.xml import DataDiskSpec
 
 __all__ = [
     "SnapshotTaken",
@@ -55,6 +57,7 @@ __all__ = [
     "delete_snapshot",
     "revert_snapshot",
     "snapshot_names",
+    "DataDiskSpec",
     "attach_disk",
     "detach_disk",
     "domain_disks",
@@ -68,6 +71,7 @@ __all__ = [
     "NetworkSpec",
     "NicSpec",
     "ResourceLimits",
+    "cold_move_domain",
     "domain_list",
     "domain_runtime_state",
     "domain_runtime_states",

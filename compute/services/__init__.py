@@ -41,6 +41,7 @@ from compute.services.placement import (
     placement_claim,
 )
 from compute.services.reconcile import reconcile
+from compute.services.resize import vm_resize, vm_resize_approve, vm_resize_reject
 from compute.services.snapshots import (
     can_operate_snapshots,
     snapshot_create,
@@ -100,6 +101,9 @@ __all__ = [
     "vm_migrate",
     "vm_reject",
     "vm_request_create",
+    "vm_resize",
+    "vm_resize_approve",
+    "vm_resize_reject",
     "can_operate_volume",
     "volume_advance",
     "volume_attach",
