@@ -72,6 +72,8 @@ VCPUS, RAM_MIB, DISK_GIB = 1, 256, 1
 HEADING = "## Snapshots of running guests (bench/snapshots.py)"
 GOAL = 1.2
 KINDS = ("create", "revert")
+# Request → operation row committed → step started by the worker → step done → operation ended.
+PHASES = ("API request", "queue to worker", "step (libvirt)", "recorded done")
 
 
 def parse_args() -> argparse.Namespace:
@@ -140,6 +142,8 @@ class Nuage:
         assert resp.status_code == 200, resp.content
         self.token = resp.json()["token"]
         self._local = threading.local()
+        # (kind, phase) -> seconds, for every measured operation.
+        self.phases: dict[tuple[str, str], list[float]] = {}
 
     @property
     def client(self):  # type: ignore[no-untyped-def]
@@ -220,12 +224,20 @@ class Nuage:
             sent = list(pool.map(send, calls))
         ids = [sid for _wall, sid in sent]
         self._until_done(ids, kind)
-        finished = dict(
-            Operation.objects.filter(snapshot_id__in=ids, kind=kind).values_list(
-                "snapshot_id", "finished_at"
+        ops = {
+            op.snapshot_id: op
+            for op in Operation.objects.filter(snapshot_id__in=ids, kind=kind).prefetch_related(
+                "steps"
             )
-        )
-        return [finished[sid].timestamp() - wall for wall, sid in sent], ids
+        }
+        for wall, sid in sent:  # where the time goes: request, queue, libvirt, recording
+            op = ops[sid]
+            step = op.steps.all()[0]
+            marks = [wall, op.created_at.timestamp(), step.started_at.timestamp()]
+            marks += [step.finished_at.timestamp(), op.finished_at.timestamp()]
+            for phase, (a, b) in zip(PHASES, itertools.pairwise(marks), strict=True):
+                self.phases.setdefault((kind, phase), []).append(b - a)
+        return [ops[sid].finished_at.timestamp() - wall for wall, sid in sent], ids
 
     def round(self, vms: list[dict[str, object]]) -> Round:
         create, ids = self._timed(
@@ -297,6 +309,15 @@ def table(results: dict[tuple[str, str, int], list[float]]) -> tuple[list[str], 
     return lines, ratios
 
 
+def phase_table(phases: dict[tuple[str, str], list[float]]) -> list[str]:
+    """Nuage's time per phase (p50, all rounds; the warm-up round included)."""
+    lines = ["| Nuage, p50 s | " + " | ".join(PHASES) + " |", "|---|" + "---:|" * len(PHASES)]
+    for kind in ("snapshot_create", "snapshot_revert"):
+        cells = [f"{percentile(phases.get((kind, p), [0.0]), 0.5):.3f}" for p in PHASES]
+        lines.append(f"| {kind.replace('snapshot_', '')} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def main() -> int:
     args = parse_args()
     if os.geteuid() != 0:
@@ -321,6 +342,7 @@ def main() -> int:
     print(f"==> scratch database {DB_NAME}, queue {queue}")
     recreate_database(args.pg, DB_NAME)
     results: dict[tuple[str, str, int], list[float]] = {}
+    phases: dict[tuple[str, str], list[float]] = {}
     stats = {"rerun": 0, "kept_disturbed": 0}
     try:
         subprocess.run(
@@ -383,6 +405,7 @@ def main() -> int:
                                 print("      disturbed by other load: run again", flush=True)
                             for kind in KINDS:
                                 results.setdefault((stack, kind, n), []).extend(got[kind])
+            phases = nuage.phases
         except BaseException:
             print_worker_log_tail(tmp)
             raise
@@ -404,6 +427,8 @@ def main() -> int:
     print(f"Live snapshot with memory and revert, {when:%Y-%m-%d %H:%M %Z}")
     print(f"machine: {machine()}")
     print("\n".join(rows))
+    breakdown = phase_table(phases)
+    print("\n".join(breakdown))
     worst = max(ratios.values()) if ratios else float("nan")
     print(
         f"goal: ratio p50 <= {GOAL} (worst {worst:.2f}); load average before the run "
@@ -411,7 +436,7 @@ def main() -> int:
         f"{stats['kept_disturbed']} disturbed rounds kept"
     )
     if not args.no_doc:
-        write_doc(HEADING, section(when, rows, args, load_before, stats))
+        write_doc(HEADING, section(when, [*rows, "", *breakdown], args, load_before, stats))
         print(f"(written to {DOC.relative_to(REPO)})")
     return 0
 
