@@ -36,9 +36,6 @@ from compute.choices import (
     VolumeState,
 )
 from compute.models import Flavor, Operation, Snapshot, VirtualMachine, Volume
-from portal import events
-from compute.choices import PLACED_STATES, OperationKind, OperationStatus, VMState, VolumeState
-from compute.models import Flavor, Operation, VirtualMachine, Volume
 from portal import events, metrics
 from portal.audit import audit_record
 from portal.errors import ConflictError
