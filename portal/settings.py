@@ -286,6 +286,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "billing.invoices_draft_due",
         "schedule": crontab(minute=15, hour=env.int("NUAGE_INVOICE_DRAFT_HOUR", default=3)),
     },
+    # Scheduled VM snapshots: each run takes the due ones, or prunes one beyond the retention.
+    "snapshot-schedules": {
+        "task": "compute.snapshot_schedules_run",
+        "schedule": env.float("NUAGE_SNAPSHOT_SCHEDULE_TICK_SECONDS", default=60.0),
+        "options": {"expires": env.float("NUAGE_SNAPSHOT_SCHEDULE_TICK_SECONDS", default=60.0)},
+    },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
