@@ -404,3 +404,16 @@ del _V
 
 # Device names a VM's data volumes take, in order (vda is the root disk).
 VOLUME_TARGET_DEVS: tuple[str, ...] = tuple(f"vd{c}" for c in "bcdefghijklmnopqrstuvwxyz")
+
+
+class ExportStatus(models.TextChoices):
+    """Where an OVA export of a stopped VM stands."""
+
+    PENDING = "pending", _("Pending")
+    RUNNING = "running", _("Exporting")
+    READY = "ready", _("Ready to download")
+    FAILED = "failed", _("Failed")
+    EXPIRED = "expired", _("Expired")
+
+
+EXPORT_ACTIVE_STATES = frozenset({ExportStatus.PENDING, ExportStatus.RUNNING})

@@ -12,6 +12,7 @@ from compute.loads import host_loads
 from compute.models import (
     DrsRecommendation,
     DrsRun,
+    ExportJob,
     Flavor,
     Host,
     Image,
@@ -378,3 +379,15 @@ def vm_export_disks(*, vm: VirtualMachine) -> list[ExportDisk]:
         pool = volume.host.storage_pool if volume.host is not None else host.storage_pool
         disks.append(ExportDisk(pool, volume.volume_name, volume.size_gib, volume.target_dev))
     return disks
+
+
+def export_list(*, fetched_by: User) -> QuerySet[ExportJob]:
+    """OVA exports of the VMs the user sees, newest first."""
+    return ExportJob.objects.visible_to(fetched_by).select_related(
+        "vm", "vm__tenant", "vm__owner", "requested_by"
+    )
+
+
+def vm_exports(*, vm: VirtualMachine, limit: int = 5) -> list[ExportJob]:
+    """The VM's latest exports, for its page (the VM is in scope)."""
+    return list(ExportJob.objects.unscoped().filter(vm=vm).select_related("vm")[:limit])

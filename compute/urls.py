@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from compute import console_views, views
+from compute import console_views, ovf_views, views
 
 app_name = "ui"
 urlpatterns = [
@@ -15,6 +15,8 @@ urlpatterns = [
     path("vms/<int:pk>/reject/", views.vm_reject, name="vm-reject"),
     path("vms/<int:pk>/migrate/", views.vm_migrate, name="vm-migrate"),
     path("vms/<int:pk>/console/<str:kind>/", console_views.vm_console, name="vm-console"),
+    path("vms/<int:pk>/export/", ovf_views.vm_export, name="vm-export"),
+    path("exports/<int:pk>/download/", ovf_views.export_download, name="export-download"),
     path("vms/<int:pk>/<str:action>/", views.vm_action, name="vm-action"),
     path("approvals/", views.approval_queue, name="approvals"),
     path("hosts/", views.host_list, name="hosts"),

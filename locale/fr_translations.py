@@ -1121,3 +1121,24 @@ FR.update(
         "No flavor is available to you yet.": "Aucun gabarit ne vous est encore proposé.",
     }
 )
+
+# OVF: exports and imports of OVAs.
+FR.update(
+    {
+        "This export is not ready for download.": "Cet export n’est pas prêt à télécharger.",
+        "This export's file is gone; export the VM again.": "Le fichier de cet export n’existe plus ; exportez à nouveau la VM.",
+        "Exporting": "Export en cours",
+        "Ready to download": "Prêt à télécharger",
+        "Expired": "Expiré",
+        "Export of %(name)s started; its OVA appears below.": "Export de %(name)s lancé ; son OVA apparaît ci-dessous.",
+        "Only a stopped VM can be exported; %(name)s is %(state)s.": "Seule une VM arrêtée peut être exportée ; %(name)s est %(state)s.",
+        "An export of %(name)s is already in progress.": "Un export de %(name)s est déjà en cours.",
+        "The VM was no longer stopped when its export began.": "La VM n’était plus arrêtée quand son export a commencé.",
+        "Export (OVA)": "Export (OVA)",
+        "Export as OVA": "Exporter en OVA",
+        "Stop the VM to export it: an OVF envelope and its disks, for VirtualBox, VMware or another Nuage.": "Arrêtez la VM pour l’exporter : une enveloppe OVF et ses disques, pour VirtualBox, VMware ou un autre Nuage.",
+        "Size": "Taille",
+        "until %(when)s": "jusqu’au %(when)s",
+        "The export runs in the background; reload the page to follow it.": "L’export se fait en arrière-plan ; rechargez la page pour le suivre.",
+    }
+)
