@@ -1142,3 +1142,40 @@ FR.update(
         "The export runs in the background; reload the page to follow it.": "L’export se fait en arrière-plan ; rechargez la page pour le suivre.",
     }
 )
+
+# Data volumes' service messages, already on main (the volumes branch has the same French).
+FR.update(
+    {
+        "Volume": "Volume",
+        "Creating": "En création",
+        "Available": "Disponible",
+        "Attaching": "En attachement",
+        "Detaching": "En détachement",
+        "Resizing": "En agrandissement",
+        "Attach (create its storage first)": "Attacher (en créant d’abord son stockage)",
+        "Attach": "Attacher",
+        "Attached": "Attaché",
+        "Detach": "Détacher",
+        "Detached": "Détaché",
+        "Resize": "Redimensionner",
+        "Released by its deleted VM": "Libéré par la suppression de sa VM",
+        "Deleted with its VM": "Supprimé avec sa VM",
+        "Cannot %(action)s a volume that is %(state)s.": "Impossible de faire « %(action)s » sur un volume à l’état « %(state)s ».",
+        "A volume named '%(name)s' already exists in this tenant.": "Un volume nommé « %(name)s » existe déjà dans ce locataire.",
+        "This VM has %(n)s volumes already, the most it can take.": "Cette VM a déjà %(n)s volumes, le maximum possible.",
+        "A volume can only be attached to a VM of its tenant.": "Un volume ne peut être attaché qu’à une VM de son locataire.",
+        "This volume is already attached to a VM; detach it first.": "Ce volume est déjà attaché à une VM ; détachez-le d’abord.",
+        "A volume can be attached to a running or stopped VM; this one is %(state)s.": "Un volume s’attache à une VM en marche ou arrêtée ; celle-ci est « %(state)s ».",
+        "This volume lives on host %(volume_host)s and the VM runs on host %(vm_host)s: a volume can only be attached to VMs on its own host.": "Ce volume est sur l’hôte %(volume_host)s et la VM sur l’hôte %(vm_host)s : un volume ne s’attache qu’aux VM de son hôte.",
+        "This volume is not attached to a VM.": "Ce volume n’est attaché à aucune VM.",
+        "Wait until the VM is running or stopped; it is %(state)s.": "Attendez que la VM soit en marche ou arrêtée ; elle est « %(state)s ».",
+        "Give a whole number of GiB.": "Indiquez un nombre entier de Gio.",
+        "A volume only grows: give more than its current %(size)s GiB.": "Un volume ne fait que grandir : indiquez plus que ses %(size)s Gio actuels.",
+        "A volume is at most %(max)s GiB.": "Un volume fait au plus %(max)s Gio.",
+        "Wait until the VM is running or stopped to grow its volume.": "Attendez que la VM soit en marche ou arrêtée pour agrandir son volume.",
+        "This volume is attached to a VM; detach it first.": "Ce volume est attaché à une VM ; détachez-le d’abord.",
+        "The VM this volume was attached to is gone.": "La VM à laquelle ce volume était attaché n’existe plus.",
+        "The guest did not release the disk; detach it again later.": "Le système invité n’a pas libéré le disque ; détachez-le de nouveau plus tard.",
+        "The volume's work made no progress after %(n)s attempts.": "Le travail sur le volume n’a pas avancé après %(n)s tentatives.",
+    }
+)
