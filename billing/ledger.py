@@ -36,6 +36,8 @@ _KINDS_AFTER: dict[str, tuple[str, ...]] = {
     # A domain adopted into Nuage is charged from its adoption.
     Transition.ADOPT_RUNNING: (UsageKind.CREATED, UsageKind.STARTED),
     Transition.ADOPT_STOPPED: (UsageKind.CREATED,),
+    # A resize: the new allocation from this second on (the VM row holds the new flavor).
+    Transition.RESIZED: (UsageKind.RESIZED,),
     # Live migration and an HA restart keep the VM's charges running: same VM, another host.
 }
 

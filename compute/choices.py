@@ -22,6 +22,8 @@ class VMState(models.TextChoices):
     MIGRATING = "migrating", _("Migrating")
     RECOVERING = "recovering", _("Restarting on another host")
     ERROR = "error", _("Error")
+    RESIZING = "resizing", _("Resizing")
+    RESIZE_PENDING = "resize_pending", _("Resize waiting for approval")
 
 
 # Colours the UI uses for state badges.
@@ -39,6 +41,8 @@ STATE_COLOURS: dict[str, str] = {
     VMState.MIGRATING: "blue",
     VMState.RECOVERING: "amber",
     VMState.ERROR: "red",
+    VMState.RESIZING: "blue",
+    VMState.RESIZE_PENDING: "amber",
 }
 
 TRANSITIONAL_STATES = frozenset(
@@ -50,6 +54,7 @@ TRANSITIONAL_STATES = frozenset(
         VMState.DELETING,
         VMState.MIGRATING,
         VMState.RECOVERING,
+        VMState.RESIZING,
     }
 )
 
@@ -66,6 +71,8 @@ PLACED_STATES = frozenset(
         VMState.MIGRATING,
         VMState.RECOVERING,
         VMState.ERROR,
+        VMState.RESIZING,
+        VMState.RESIZE_PENDING,
     }
 )
 
@@ -113,6 +120,14 @@ class Transition(models.TextChoices):
     ADOPT_RUNNING = "adopt_running", _("Adopt running")
     ADOPT_STOPPED = "adopt_stopped", _("Adopt stopped")
     FAIL = "fail", _("Fail")
+    # A stopped VM changes flavor; a failed resize goes back to stopped at its old flavor.
+    RESIZE = "resize", _("Resize")
+    RESIZED = "resized", _("Resized")
+    RESIZE_ABORTED = "resize_aborted", _("Resize aborted")
+    # A resize that needs another host, in an environment whose policy wants an approver.
+    RESIZE_REQUEST = "resize_request", _("Request a resize")
+    RESIZE_APPROVE = "resize_approve", _("Approve the resize")
+    RESIZE_REJECT = "resize_reject", _("Reject the resize")
 
 
 S = VMState
@@ -143,6 +158,12 @@ TRANSITIONS: dict[str, tuple[frozenset[str], str]] = {
     Transition.ADOPT_RUNNING: (frozenset({S.PENDING_APPROVAL}), S.RUNNING),
     Transition.ADOPT_STOPPED: (frozenset({S.PENDING_APPROVAL}), S.STOPPED),
     Transition.FAIL: (TRANSITIONAL_STATES, S.ERROR),
+    Transition.RESIZE: (frozenset({S.STOPPED}), S.RESIZING),
+    Transition.RESIZED: (frozenset({S.RESIZING}), S.STOPPED),
+    Transition.RESIZE_ABORTED: (frozenset({S.RESIZING}), S.STOPPED),
+    Transition.RESIZE_REQUEST: (frozenset({S.STOPPED}), S.RESIZE_PENDING),
+    Transition.RESIZE_APPROVE: (frozenset({S.RESIZE_PENDING}), S.RESIZING),
+    Transition.RESIZE_REJECT: (frozenset({S.RESIZE_PENDING}), S.STOPPED),
 }
 del S
 
@@ -178,6 +199,7 @@ RUNTIME_AFTER: dict[str, str] = {
     Transition.DELETED: RuntimeState.NO_DOMAIN,
     Transition.MIGRATED: RuntimeState.RUNNING,
     Transition.RECOVERED: RuntimeState.RUNNING,
+    Transition.RESIZED: RuntimeState.SHUTOFF,
 }
 
 
@@ -189,6 +211,8 @@ class OperationKind(models.TextChoices):
     DELETE = "delete", _("Delete")
     MIGRATE = "migrate", _("Live migration")
     RECOVER = "recover", _("Restart after host failure")
+    RESIZE = "resize", _("Resize")
+    RESIZE_MOVE = "resize_move", _("Resize on another host")
 
 
 class OperationStatus(models.TextChoices):
@@ -220,6 +244,10 @@ class Step(models.TextChoices):
     PREPARING_TARGET = "preparing_target", _("Preparing target host")
     MIGRATING = "migrating", _("Migrating memory and disk")
     CLEANING_SOURCE = "cleaning_source", _("Removing source disk")
+    GROWING_DISK = "growing_disk", _("Growing disk")
+    REDEFINING = "redefining", _("Applying the new size")
+    PREPARING_MOVE = "preparing_move", _("Preparing the new host")
+    MOVING = "moving", _("Copying the disk to the new host")
 
 
 OPERATION_STEPS: dict[str, list[str]] = {
@@ -236,6 +264,15 @@ OPERATION_STEPS: dict[str, list[str]] = {
     OperationKind.DELETE: [Step.REMOVING_DOMAIN, Step.REMOVING_DISK],
     OperationKind.MIGRATE: [Step.PREPARING_TARGET, Step.MIGRATING, Step.CLEANING_SOURCE],
     OperationKind.RECOVER: [Step.DEFINING, Step.STARTING],
+    OperationKind.RESIZE: [Step.GROWING_DISK, Step.REDEFINING],
+    # The VM's host cannot take the new size: the stopped VM moves first (its disk copied).
+    OperationKind.RESIZE_MOVE: [
+        Step.PREPARING_MOVE,
+        Step.MOVING,
+        Step.GROWING_DISK,
+        Step.REDEFINING,
+        Step.CLEANING_SOURCE,
+    ],
 }
 
 # Which operation a transition into a transitional state starts, and how it ends.
@@ -247,6 +284,7 @@ OPERATION_FOR_STATE: dict[str, tuple[str, str]] = {
     VMState.DELETING: (OperationKind.DELETE, Transition.DELETED),
     VMState.MIGRATING: (OperationKind.MIGRATE, Transition.MIGRATED),
     VMState.RECOVERING: (OperationKind.RECOVER, Transition.RECOVERED),
+    VMState.RESIZING: (OperationKind.RESIZE, Transition.RESIZED),
 }
 
 

@@ -413,6 +413,10 @@ class VirtualMachine(models.Model):
         User, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     rejection_reason = models.TextField(blank=True)
+    # The flavor a resize waiting for approval asks for (its quota is taken already).
+    resize_to = models.ForeignKey(
+        Flavor, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     state_changed_at = models.DateTimeField(auto_now_add=True)
     deleted_at = models.DateTimeField(null=True, blank=True)
@@ -482,6 +486,11 @@ class Operation(models.Model):
     )
     target_host = models.ForeignKey(
         Host, null=True, blank=True, on_delete=models.PROTECT, related_name="incoming"
+    )
+    # A resize: the VM's flavor before it (the VM row holds the new one from the request on,
+    # so that quota and host capacity count it); a failed resize goes back to it.
+    flavor_before = models.ForeignKey(
+        Flavor, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True)
     # Bumped by every step; the reconciler re-dispatches an operation whose progress stalled.

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Protocol
 from django.core.exceptions import ImproperlyConfigured
 
 if TYPE_CHECKING:
-    from compute.models import VirtualMachine, Volume
+    from compute.models import Flavor, VirtualMachine, Volume
     from portal.models import Tenant
 
 
@@ -37,6 +37,12 @@ class QuotaCharge(Protocol):
 
 class QuotaRelease(Protocol):
     def __call__(self, *, vm: VirtualMachine, reserved_only: bool = False) -> None: ...
+
+
+class QuotaResize(Protocol):
+    def __call__(
+        self, *, vm: VirtualMachine, old: Flavor, new: Flavor, check: bool = True
+    ) -> None: ...
 
 
 @dataclass
@@ -165,3 +171,22 @@ def volume_usage_record(*, volume: Volume, kind: str, size_gib: int, at: datetim
     if fn is None:
         raise _missing("volume_usage_record", "billing")
     fn(volume=volume, kind=kind, size_gib=size_gib, at=at)
+
+
+# --- resize: the quota moves from the old flavor's size to the new one's (quotas) -----------
+
+_plugged_resize: dict[str, QuotaResize] = {}
+
+
+def plug_quota_resize(*, resize: QuotaResize) -> None:
+    _plugged_resize["quota_resize"] = resize
+
+
+def quota_resize(*, vm: VirtualMachine, old: Flavor, new: Flavor, check: bool = True) -> None:
+    """Move the VM's quota share from `old`'s size to `new`'s at once (a ValidationError on
+    `flavor` naming what does not fit, nothing written); `check=False` gives a failed resize's
+    share back whatever the limits are now."""
+    fn = _plugged_resize.get("quota_resize")
+    if fn is None:
+        raise _missing("quota_resize", "quotas")
+    fn(vm=vm, old=old, new=new, check=check)

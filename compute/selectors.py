@@ -91,7 +91,11 @@ def vm_list_filtered(
 
 
 def vm_pending_approval_list(*, fetched_by: User) -> QuerySet[VirtualMachine]:
-    return vm_list(fetched_by=fetched_by).filter(state=VMState.PENDING_APPROVAL)
+    return (
+        vm_list(fetched_by=fetched_by)
+        .filter(state__in=[VMState.PENDING_APPROVAL, VMState.RESIZE_PENDING])
+        .select_related("resize_to")
+    )
 
 
 def operation_active(*, vm: VirtualMachine) -> Operation | None:

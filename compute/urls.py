@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from compute import console_views, ovf_views, views
+from compute import console_views, ovf_views, views, volume_views
 
 app_name = "ui"
 urlpatterns = [
@@ -14,6 +14,7 @@ urlpatterns = [
     path("vms/<int:pk>/approve/", views.vm_approve, name="vm-approve"),
     path("vms/<int:pk>/reject/", views.vm_reject, name="vm-reject"),
     path("vms/<int:pk>/migrate/", views.vm_migrate, name="vm-migrate"),
+    path("vms/<int:pk>/resize/", views.vm_resize, name="vm-resize"),
     path("vms/<int:pk>/console/<str:kind>/", console_views.vm_console, name="vm-console"),
     path("vms/<int:pk>/export/", ovf_views.vm_export, name="vm-export"),
     path("exports/<int:pk>/download/", ovf_views.export_download, name="export-download"),
@@ -27,5 +28,9 @@ urlpatterns = [
     path("hosts/drs/<int:pk>/<str:decision>/", views.drs_decide, name="drs-decide"),
     path("capacity/", views.capacity, name="capacity"),
     path("networks/", views.networks, name="networks"),
+    path("volumes/", volume_views.volumes, name="volumes"),
+    path("volumes/<int:pk>/<str:action>/", volume_views.volume_action, name="volume-action"),
+    path("vms/<int:pk>/volumes/new/", volume_views.volume_new_for_vm, name="vm-volume-new"),
+    path("vms/<int:pk>/volumes/attach/", volume_views.volume_attach_to_vm, name="vm-volume-attach"),
     path("flavors/", views.flavors, name="flavors"),
 ]

@@ -59,7 +59,7 @@ def _vm_context(request: HttpRequest, vm: VirtualMachine) -> dict[str, object]:
         "vm": vm,
         "operation": _latest_operation(vm),
         "can_operate": can_operate,
-        "can_approve": vm.state == VMState.PENDING_APPROVAL
+        "can_approve": vm.state in (VMState.PENDING_APPROVAL, VMState.RESIZE_PENDING)
         and has_perm(user, vm.tenant, Perm.VM_APPROVE)
         and vm.owner_id != user.id,
         "actions": [
@@ -68,6 +68,13 @@ def _vm_context(request: HttpRequest, vm: VirtualMachine) -> dict[str, object]:
             if can_operate and _action_allowed(vm, a)
         ],
         "reject_form": RejectForm(),
+        # Flavors a stopped VM may be resized to (the page's form; the polled partial never
+        # evaluates it).
+        "resize_flavors": (
+            selectors.flavor_list(fetched_by=user).exclude(pk=vm.flavor_id)
+            if can_operate and vm.state == VMState.STOPPED
+            else None
+        ),
         "migration_targets": (
             selectors.host_list(fetched_by=user).exclude(pk=vm.host_id).filter(enabled=True)
             if user.is_platform_admin and vm.state == VMState.RUNNING and vm.host_id
@@ -657,3 +664,36 @@ def flavors(request: HttpRequest) -> HttpResponse:
         "compute/flavors.html",
         {"flavors": selectors.flavor_list(fetched_by=_user(request))},
     )
+
+
+@login_required
+@require_POST
+def vm_resize(request: HttpRequest, pk: int) -> HttpResponse:
+    vm = _vm(request, pk)
+    user = _user(request)
+    raw = request.POST.get("flavor", "")
+    flavor = (
+        selectors.flavor_list(fetched_by=user).filter(pk=int(raw)).first()
+        if raw.isdigit()
+        else None
+    )
+    if flavor is None:
+        messages.error(request, _("Unknown flavor."))
+        return redirect("ui:vm-detail", pk=vm.pk)
+    names = {"name": vm.name, "flavor": flavor.name}
+    try:
+        op = services.vm_resize(
+            vm=vm, flavor=flavor, requested_by=user, remote_addr=request.META.get("REMOTE_ADDR")
+        )
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    except (ConflictError, PermissionDenied) as exc:
+        messages.error(request, str(exc))
+    else:
+        if op is None:
+            messages.success(
+                request, _("The resize of %(name)s to %(flavor)s waits for an approver.") % names
+            )
+        else:
+            messages.success(request, _("Resizing %(name)s to %(flavor)s.") % names)
+    return redirect("ui:vm-detail", pk=vm.pk)

@@ -1083,6 +1083,75 @@ FR.update(
     }
 )
 
+# Data volumes.
+FR.update(
+    {
+        "Volume": "Volume",
+        "Creating": "En création",
+        "Available": "Disponible",
+        "Attaching": "En attachement",
+        "Detaching": "En détachement",
+        "Resizing": "En agrandissement",
+        "Attach (create its storage first)": "Attacher (en créant d’abord son stockage)",
+        "Attach": "Attacher",
+        "Attached": "Attaché",
+        "Detach": "Détacher",
+        "Detached": "Détaché",
+        "Resize": "Redimensionner",
+        "Released by its deleted VM": "Libéré par la suppression de sa VM",
+        "Deleted with its VM": "Supprimé avec sa VM",
+        "Cannot %(action)s a volume that is %(state)s.": "Impossible de faire « %(action)s » sur un volume à l’état « %(state)s ».",
+        "A volume named '%(name)s' already exists in this tenant.": "Un volume nommé « %(name)s » existe déjà dans ce locataire.",
+        "This VM has %(n)s volumes already, the most it can take.": "Cette VM a déjà %(n)s volumes, le maximum possible.",
+        "A volume can only be attached to a VM of its tenant.": "Un volume ne peut être attaché qu’à une VM de son locataire.",
+        "This volume is already attached to a VM; detach it first.": "Ce volume est déjà attaché à une VM ; détachez-le d’abord.",
+        "A volume can be attached to a running or stopped VM; this one is %(state)s.": "Un volume s’attache à une VM en marche ou arrêtée ; celle-ci est « %(state)s ».",
+        "This volume lives on host %(volume_host)s and the VM runs on host %(vm_host)s: a volume can only be attached to VMs on its own host.": "Ce volume est sur l’hôte %(volume_host)s et la VM sur l’hôte %(vm_host)s : un volume ne s’attache qu’aux VM de son hôte.",
+        "This volume is not attached to a VM.": "Ce volume n’est attaché à aucune VM.",
+        "Wait until the VM is running or stopped; it is %(state)s.": "Attendez que la VM soit en marche ou arrêtée ; elle est « %(state)s ».",
+        "Give a whole number of GiB.": "Indiquez un nombre entier de Gio.",
+        "A volume only grows: give more than its current %(size)s GiB.": "Un volume ne fait que grandir : indiquez plus que ses %(size)s Gio actuels.",
+        "A volume is at most %(max)s GiB.": "Un volume fait au plus %(max)s Gio.",
+        "Wait until the VM is running or stopped to grow its volume.": "Attendez que la VM soit en marche ou arrêtée pour agrandir son volume.",
+        "This volume is attached to a VM; detach it first.": "Ce volume est attaché à une VM ; détachez-le d’abord.",
+        "The VM this volume was attached to is gone.": "La VM à laquelle ce volume était attaché n’existe plus.",
+        "The guest did not release the disk; detach it again later.": "Le système invité n’a pas libéré le disque ; détachez-le de nouveau plus tard.",
+        "The volume's work made no progress after %(n)s attempts.": "Le travail sur le volume n’a pas avancé après %(n)s tentatives.",
+        "Size (GiB)": "Taille (Gio)",
+        "Keep it when its VM is deleted": "Le conserver quand sa VM est supprimée",
+        "Choose an environment.": "Choisissez un environnement.",
+        "Volume %(name)s created.": "Volume %(name)s créé.",
+        "Volume %(name)s created and attached.": "Volume %(name)s créé et attaché.",
+        "Choose a VM.": "Choisissez une VM.",
+        "Attaching %(volume)s to %(vm)s.": "Attachement de %(volume)s à %(vm)s.",
+        "Detaching %(volume)s.": "Détachement de %(volume)s.",
+        "Growing %(volume)s to %(size)s GiB.": "Agrandissement de %(volume)s à %(size)s Gio.",
+        "Deleting %(volume)s.": "Suppression de %(volume)s.",
+        "Choose a volume.": "Choisissez un volume.",
+        "Volumes": "Volumes",
+        "Device": "Périphérique",
+        "Size": "Taille",
+        "When the VM is deleted": "À la suppression de la VM",
+        "kept": "conservé",
+        "deleted too": "supprimé aussi",
+        "No volume attached.": "Aucun volume attaché.",
+        "Attach a volume": "Attacher un volume",
+        "New volume": "Nouveau volume",
+        "name": "nom",
+        "keep it when the VM is deleted": "le conserver à la suppression de la VM",
+        "Create and attach": "Créer et attacher",
+        "A running VM sees a new disk at once (hot-plug); a stopped one at its next start.": "Une VM en marche voit aussitôt le nouveau disque (branchement à chaud) ; une VM arrêtée à son prochain démarrage.",
+        "Extra data disks for your VMs. A new volume takes no room on a host until its first attachment; it then lives on that VM's host and can be attached to VMs on that host only. Volumes count in the disk quota and are billed per GiB-hour like the VMs' disks, attached or not.": "Des disques de données en plus pour vos VM. Un nouveau volume n’occupe aucun hôte avant son premier attachement ; il reste ensuite sur l’hôte de cette VM et ne s’attache qu’aux VM de cet hôte. Les volumes comptent dans le quota de disque et sont facturés au Gio-heure comme les disques des VM, attachés ou non.",
+        "Actions": "Actions",
+        "New size (GiB)": "Nouvelle taille (Gio)",
+        "Grow": "Agrandir",
+        "No volumes yet.": "Aucun volume pour l’instant.",
+        "Create volume": "Créer le volume",
+        "This VM has data volumes on host %(host)s: detach them to move it.": "Cette VM a des volumes de données sur l’hôte %(host)s : détachez-les pour la déplacer.",
+        "The VM's host cannot take the new size (%(reason)s), and its data volumes keep it there: detach them to let it move.": "L’hôte de la VM ne peut pas prendre la nouvelle taille (%(reason)s) et ses volumes de données l’y retiennent : détachez-les pour qu’elle puisse être déplacée.",
+    }
+)
+
 # Resource limits and the flavors page.
 FR.update(
     {
@@ -1143,7 +1212,32 @@ FR.update(
     }
 )
 
-# Data volumes' service messages, already on main (the volumes branch has the same French).
+
+# Resize.
+FR.update(
+    {
+        "Resizing": "En redimensionnement",
+        "Resize": "Redimensionner",
+        "Resize aborted": "Redimensionnement abandonné",
+        "Growing disk": "Agrandissement du disque",
+        "Applying the new size": "Application de la nouvelle taille",
+        "The VM already has this flavor.": "La VM a déjà ce gabarit.",
+        "A disk grows, it never shrinks: %(flavor)s has %(new)s GiB, the VM's disk is %(old)s GiB.": "Un disque grandit, il ne rétrécit jamais : %(flavor)s a %(new)s Gio, le disque de la VM fait %(old)s Gio.",
+        "Stop the VM before resizing it; it is %(state)s.": "Arrêtez la VM avant de la redimensionner ; elle est %(state)s.",
+        "The VM's host cannot take the new size (%(reason)s). Moving a stopped VM to another host to resize it is not available yet: choose a smaller flavor or ask a platform admin to make room.": "L’hôte de la VM ne peut pas accueillir la nouvelle taille (%(reason)s). Déplacer une VM arrêtée vers un autre hôte pour la redimensionner n’est pas encore possible : choisissez un gabarit plus petit ou demandez à un administrateur de la plateforme de faire de la place.",
+        "Disk is %(gib)s GiB.": "Le disque fait %(gib)s Gio.",
+        "The VM's disk is missing from its host.": "Le disque de la VM manque sur son hôte.",
+        "Domain defined with %(vcpus)s vCPU and %(ram)s MiB.": "Domaine défini avec %(vcpus)s vCPU et %(ram)s Mio.",
+        "Domain already has %(vcpus)s vCPU and %(ram)s MiB.": "Le domaine a déjà %(vcpus)s vCPU et %(ram)s Mio.",
+        "Resizing %(name)s to %(flavor)s.": "Redimensionnement de %(name)s en %(flavor)s.",
+        "Resize to": "Redimensionner en",
+        "smaller disk": "disque plus petit",
+        "The disk grows with the flavor and never shrinks. The new vCPUs, memory and limits apply when the VM starts again.": "Le disque grandit avec le gabarit et ne rétrécit jamais. Les nouveaux vCPU, la mémoire et les limites s’appliquent au prochain démarrage de la VM.",
+        "Compare flavors": "Comparer les gabarits",
+    }
+)
+
+# Volumes (strings that reached main without their French).
 FR.update(
     {
         "Volume": "Volume",
@@ -1151,31 +1245,61 @@ FR.update(
         "Available": "Disponible",
         "Attaching": "En attachement",
         "Detaching": "En détachement",
-        "Resizing": "En agrandissement",
-        "Attach (create its storage first)": "Attacher (en créant d’abord son stockage)",
+        "Attach (create its storage first)": "Attacher (créer d’abord son stockage)",
         "Attach": "Attacher",
         "Attached": "Attaché",
         "Detach": "Détacher",
         "Detached": "Détaché",
-        "Resize": "Redimensionner",
-        "Released by its deleted VM": "Libéré par la suppression de sa VM",
+        "Released by its deleted VM": "Libéré par sa VM supprimée",
         "Deleted with its VM": "Supprimé avec sa VM",
-        "Cannot %(action)s a volume that is %(state)s.": "Impossible de faire « %(action)s » sur un volume à l’état « %(state)s ».",
+        "Cannot %(action)s a volume that is %(state)s.": "Impossible de faire « %(action)s » sur un volume %(state)s.",
         "A volume named '%(name)s' already exists in this tenant.": "Un volume nommé « %(name)s » existe déjà dans ce locataire.",
-        "This VM has %(n)s volumes already, the most it can take.": "Cette VM a déjà %(n)s volumes, le maximum possible.",
+        "This VM has %(n)s volumes already, the most it can take.": "Cette VM a déjà %(n)s volumes, le maximum qu’elle peut prendre.",
         "A volume can only be attached to a VM of its tenant.": "Un volume ne peut être attaché qu’à une VM de son locataire.",
         "This volume is already attached to a VM; detach it first.": "Ce volume est déjà attaché à une VM ; détachez-le d’abord.",
-        "A volume can be attached to a running or stopped VM; this one is %(state)s.": "Un volume s’attache à une VM en marche ou arrêtée ; celle-ci est « %(state)s ».",
-        "This volume lives on host %(volume_host)s and the VM runs on host %(vm_host)s: a volume can only be attached to VMs on its own host.": "Ce volume est sur l’hôte %(volume_host)s et la VM sur l’hôte %(vm_host)s : un volume ne s’attache qu’aux VM de son hôte.",
+        "A volume can be attached to a running or stopped VM; this one is %(state)s.": "Un volume s’attache à une VM en marche ou arrêtée ; celle-ci est %(state)s.",
+        "This volume lives on host %(volume_host)s and the VM runs on host %(vm_host)s: a volume can only be attached to VMs on its own host.": "Ce volume est sur l’hôte %(volume_host)s et la VM tourne sur l’hôte %(vm_host)s : un volume ne s’attache qu’aux VM de son propre hôte.",
         "This volume is not attached to a VM.": "Ce volume n’est attaché à aucune VM.",
-        "Wait until the VM is running or stopped; it is %(state)s.": "Attendez que la VM soit en marche ou arrêtée ; elle est « %(state)s ».",
-        "Give a whole number of GiB.": "Indiquez un nombre entier de Gio.",
-        "A volume only grows: give more than its current %(size)s GiB.": "Un volume ne fait que grandir : indiquez plus que ses %(size)s Gio actuels.",
+        "Wait until the VM is running or stopped; it is %(state)s.": "Attendez que la VM soit en marche ou arrêtée ; elle est %(state)s.",
+        "Give a whole number of GiB.": "Donnez un nombre entier de Gio.",
+        "A volume only grows: give more than its current %(size)s GiB.": "Un volume ne fait que grandir : donnez plus que ses %(size)s Gio actuels.",
         "A volume is at most %(max)s GiB.": "Un volume fait au plus %(max)s Gio.",
         "Wait until the VM is running or stopped to grow its volume.": "Attendez que la VM soit en marche ou arrêtée pour agrandir son volume.",
         "This volume is attached to a VM; detach it first.": "Ce volume est attaché à une VM ; détachez-le d’abord.",
         "The VM this volume was attached to is gone.": "La VM à laquelle ce volume était attaché n’existe plus.",
-        "The guest did not release the disk; detach it again later.": "Le système invité n’a pas libéré le disque ; détachez-le de nouveau plus tard.",
+        "The guest did not release the disk; detach it again later.": "L’invité n’a pas libéré le disque ; détachez-le de nouveau plus tard.",
         "The volume's work made no progress after %(n)s attempts.": "Le travail sur le volume n’a pas avancé après %(n)s tentatives.",
+    }
+)
+
+# Resize on another host.
+FR.update(
+    {
+        "Resize on another host": "Redimensionnement sur un autre hôte",
+        "Preparing the new host": "Préparation du nouvel hôte",
+        "Copying the disk to the new host": "Copie du disque vers le nouvel hôte",
+        "The VM's host cannot take the new size (%(reason)s), and moving it to another host needs an approver in %(environment)s, which resizing cannot ask for yet: choose a smaller flavor or ask a platform admin to make room.": "L’hôte de la VM ne peut pas accueillir la nouvelle taille (%(reason)s), et la déplacer vers un autre hôte demande un approbateur dans %(environment)s, ce que le redimensionnement ne sait pas encore demander : choisissez un gabarit plus petit ou demandez à un administrateur de la plateforme de faire de la place.",
+        "The VM's host cannot take the new size (%(reason)s), nor can another: %(why)s": "L’hôte de la VM ne peut pas accueillir la nouvelle taille (%(reason)s), aucun autre non plus : %(why)s",
+        "Already on %(host)s.": "Déjà sur %(host)s.",
+        "Disk copied to %(host)s in %(seconds).1f s.": "Disque copié vers %(host)s en %(seconds).1f s.",
+    }
+)
+
+# A resize waiting for approval.
+FR.update(
+    {
+        "Resize waiting for approval": "Redimensionnement en attente d’approbation",
+        "Request a resize": "Demander un redimensionnement",
+        "Approve the resize": "Approuver le redimensionnement",
+        "Reject the resize": "Refuser le redimensionnement",
+        "No resize of this VM waits for approval; it is %(state)s.": "Aucun redimensionnement de cette VM n’attend d’approbation ; elle est %(state)s.",
+        "The resize to %(flavor)s was rejected by %(user)s: %(reason)s": "Le redimensionnement en %(flavor)s a été refusé par %(user)s : %(reason)s",
+        "A resize to %(flavor)s needs another host: an approver of %(tenant)s decides. The quota for the new size is held meanwhile.": "Un redimensionnement en %(flavor)s demande un autre hôte : un approbateur de %(tenant)s décide. Le quota de la nouvelle taille est réservé en attendant.",
+        "Resize %(old)s → %(new)s": "Redimensionner %(old)s → %(new)s",
+    }
+)
+FR.update(
+    {
+        "The resize of %(name)s to %(flavor)s waits for an approver.": "Le redimensionnement de %(name)s en %(flavor)s attend un approbateur.",
     }
 )

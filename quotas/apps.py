@@ -17,6 +17,7 @@ class QuotasConfig(AppConfig):
             quota_charge,
             quota_release,
             quota_reserve,
+            quota_resize,
             quota_volume_give,
             quota_volume_take,
         )
@@ -26,3 +27,4 @@ class QuotasConfig(AppConfig):
         # never imports quotas (which is built on it).
         ports.plug_quotas(reserve=quota_reserve, charge=quota_charge, release=quota_release)
         ports.plug_volume_quotas(take=quota_volume_take, give=quota_volume_give)
+        ports.plug_quota_resize(resize=quota_resize)

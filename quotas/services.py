@@ -526,9 +526,10 @@ def recount() -> dict[int, dict[str, dict[str, int]]]:
             .filter(condition)
             .values("environment_id")
             .annotate(
-                vcpus=Sum("flavor__vcpus"),
-                ram_mib=Sum("flavor__ram_mib"),
-                disk_gib=Sum("flavor__disk_gib"),
+                # A resize waiting for approval holds the size it asked for.
+                vcpus=Sum(Coalesce("resize_to__vcpus", "flavor__vcpus")),
+                ram_mib=Sum(Coalesce("resize_to__ram_mib", "flavor__ram_mib")),
+                disk_gib=Sum(Coalesce("resize_to__disk_gib", "flavor__disk_gib")),
                 vms=Count("id"),
             )
         )
@@ -601,3 +602,52 @@ def quota_drift_check() -> list[Drift]:
             d.counted,
         )
     return drifts
+
+
+def quota_resize(
+    *, vm: VirtualMachine, old: Flavor, new: Flavor, check: bool = True, field: str = "flavor"
+) -> None:
+    """Move the VM's share from `old`'s size to `new`'s in one conditional UPDATE.
+
+    Only growth is checked (`x_used + x_reserved + growth <= x_limit`, as a reservation is);
+    a ValidationError on `field` names each resource that does not fit, and nothing is written.
+    The VM's Allocation row takes the new amounts under its lock (lock order VM → Allocation
+    → Quota), so a later release gives back exactly what is held. `check=False` undoes a failed
+    resize (giving back what was taken must not fail on a limit lowered meanwhile).
+    """
+    if not enforced():
+        return
+    allocation = (
+        Allocation.objects.unscoped()
+        .select_for_update()
+        .filter(vm_id=vm.pk, status__in=(AllocationStatus.RESERVED, AllocationStatus.USED))
+        .first()
+    )
+    if allocation is None:
+        return  # never reserved (checks were off) or already released: nothing is held
+    counter = "reserved" if allocation.status == AllocationStatus.RESERVED else "used"
+    before, after = flavor_amounts(old), flavor_amounts(new)
+    resized: tuple[str, ...] = (Resource.VCPUS, Resource.RAM_MIB, Resource.DISK_GIB)
+    delta = {r: after[r] - before[r] for r in resized}
+    if not any(delta.values()):
+        return
+    qs = Quota.objects.unscoped().filter(environment_id=allocation.environment_id)
+    changes: dict[str, Any] = {}
+    for resource, n in delta.items():
+        if n > 0 and check:
+            qs = qs.filter(
+                **{f"{resource}_reserved__lte": F(f"{resource}_limit") - F(f"{resource}_used") - n}
+            )
+        if n:
+            changes[f"{resource}_{counter}"] = F(f"{resource}_{counter}") + n
+    if qs.update(**changes) != 1:
+        quota = quota_ensure(environment=vm.environment)
+        quota.environment = vm.environment
+        growth = {r: n for r, n in delta.items() if n > 0}
+        messages = exceeded_messages(quota, growth) or [
+            _("The quota is too busy right now; try again.")
+        ]
+        raise ValidationError({field: messages})
+    for resource, n in delta.items():
+        setattr(allocation, resource, getattr(allocation, resource) + n)
+    allocation.save(update_fields=[*delta, "updated_at"])

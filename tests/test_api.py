@@ -402,6 +402,8 @@ _SCOPED_BODY_FIELDS: dict[tuple[str, str], str | None] = {
     ("VolumeCreateSerializer", "vm"): "/api/v1/volumes/",
     # {volume}: one of the requesting tenant's own volumes.
     ("VolumeAttachSerializer", "vm"): "/api/v1/volumes/{volume}/attach/",
+    # {vm}: one of the requesting tenant's own VMs.
+    ("ResizeSerializer", "flavor"): "/api/v1/vms/{vm}/resize/",
 }
 
 
@@ -452,6 +454,7 @@ def test_a_body_naming_another_tenants_object_reads_as_an_unknown_id(world, othe
     own_volume = compute_services.volume_create(
         created_by=world.tenant_admin, environment=world.development, name="ours", size_gib=1
     )
+    own_vm = VirtualMachineFactory(environment=world.development, name="ours")
     unknown = 10**9
     client = client_for(world.tenant_admin)
     checked = 0
@@ -460,7 +463,9 @@ def test_a_body_naming_another_tenants_object_reads_as_an_unknown_id(world, othe
             continue
         answers = {}
         for pk in (foreign[field], unknown):
-            answer = client.post(url.format(volume=own_volume.pk), {field: pk}, format="json")
+            answer = client.post(
+                url.format(volume=own_volume.pk, vm=own_vm.pk), {field: pk}, format="json"
+            )
             assert answer.status_code == 400, (url, field, answer.content)
             answers[pk] = answer.json()[field]
         assert answers[foreign[field]] == [
@@ -468,5 +473,6 @@ def test_a_body_naming_another_tenants_object_reads_as_an_unknown_id(world, othe
         ]
         assert answers[unknown] == [f'Invalid pk "{unknown}" - object does not exist.']
         checked += 1
-    assert checked == 12
-    assert set(VirtualMachine.objects.values_list("tenant", flat=True)) <= {other_world.tenant.pk}
+    assert checked == 13
+    others = VirtualMachine.objects.exclude(pk=own_vm.pk)
+    assert set(others.values_list("tenant", flat=True)) <= {other_world.tenant.pk}

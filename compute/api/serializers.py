@@ -128,6 +128,10 @@ class FlavorUpdateSerializer(serializers.ModelSerializer[Flavor]):
         extra_kwargs = {name: {"required": False} for name in fields}
 
 
+class ResizeSerializer(serializers.Serializer[Any]):
+    flavor = ScopedPrimaryKeyRelatedField(Flavor, selector=flavor_list)
+
+
 class ImageSerializer(serializers.ModelSerializer[Image]):
     kind = serializers.ChoiceField(choices=ImageKind.choices)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+import django_filters
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -40,6 +41,7 @@ from compute.api.serializers import (
     OrphanDestroySerializer,
     OrphanSerializer,
     RejectSerializer,
+    ResizeSerializer,
     RollingMaintenanceSerializer,
     VirtualMachineRequestSerializer,
     VirtualMachineSerializer,
@@ -283,6 +285,22 @@ class VirtualMachineViewSet(mixins.DestroyModelMixin, ScopedReadOnlyViewSet):
     def reboot(self, request: Request, pk: str | None = None) -> Response:
         return self._act(request, "reboot")
 
+    @extend_schema(request=ResizeSerializer, responses={202: VirtualMachineSerializer})
+    @action(detail=True, methods=["post"])
+    def resize(self, request: Request, pk: str | None = None) -> Response:
+        """Give a stopped VM another flavor: its disk grows (never shrinks), its domain takes
+        the new vCPUs, memory and limits; 409 unless stopped or when its host is too full."""
+        vm: VirtualMachine = self.get_object()
+        ser = ResizeSerializer(data=request.data, context={"request": request})
+        ser.is_valid(raise_exception=True)
+        services.vm_resize(
+            vm=vm,
+            flavor=ser.validated_data["flavor"],
+            requested_by=request_user(request),
+            remote_addr=client_ip(request),
+        )
+        return self._answer(vm)
+
 
 @extend_schema_view(
     update=extend_schema(request=NetworkUpdateSerializer),
@@ -462,13 +480,26 @@ class CapacityView(APIView):
         return Response(CapacitySerializer(report).data)
 
 
+class VolumeFilter(django_filters.FilterSet):
+    """Ids as plain numbers: another tenant's VM or environment filters to nothing, exactly as
+    an id that does not exist (no 400 that would tell them apart)."""
+
+    state = django_filters.CharFilter()
+    environment = django_filters.NumberFilter(field_name="environment_id")
+    vm = django_filters.NumberFilter(field_name="vm_id")
+
+    class Meta:
+        model = Volume
+        fields = ["state", "environment", "vm"]
+
+
 class VolumeViewSet(mixins.DestroyModelMixin, ScopedReadOnlyViewSet):
     """Data volumes: create (optionally attached at once), attach, detach, grow, delete. The
     hypervisor work runs in a worker: actions answer 202 with the volume in its new state."""
 
     selector = staticmethod(selectors.volume_list)
     serializer_class = VolumeSerializer
-    filterset_fields = ["state", "environment", "vm"]
+    filterset_class = VolumeFilter
 
     def _answer(self, volume: Volume, code: int = status.HTTP_202_ACCEPTED) -> Response:
         fresh = selectors.volume_list(fetched_by=request_user(self.request), include_deleted=True)

@@ -7,6 +7,7 @@ from compute.hypervisor.driver import (
     NetworkSpec,
     NicSpec,
     ResourceLimits,
+    cold_move_domain,
     domain_list,
     domain_runtime_state,
     domain_runtime_states,
@@ -39,8 +40,10 @@ from compute.hypervisor.volumes import (
     grow_volume,
     volume_capacity_gib,
 )
+from compute.hypervisor.xml import DataDiskSpec
 
 __all__ = [
+    "DataDiskSpec",
     "attach_disk",
     "detach_disk",
     "domain_disks",
@@ -54,6 +57,7 @@ __all__ = [
     "NetworkSpec",
     "NicSpec",
     "ResourceLimits",
+    "cold_move_domain",
     "domain_list",
     "domain_runtime_state",
     "domain_runtime_states",

@@ -660,3 +660,41 @@ def domain_stats(uri: str) -> list[DomainStats]:
         return out
 
     return call(uri, fn)
+
+
+def _power_off(conn: libvirt.virConnect, uuid: str) -> None:
+    dom = _lookup(conn, uuid)
+    if dom is not None and dom.isActive():
+        dom.destroy()
+
+
+def cold_move_domain(source_uri: str, target_uri: str, *, target_peer_uri: str, uuid: str) -> bool:
+    """Move a stopped domain, disk included, to another host; it stays stopped there.
+
+    The live migration's machinery copies the disk (non-shared storage): the domain is started
+    paused on the source (the guest never runs), migrated, then powered off on the target. The
+    target volume must exist first, as for a live migration. False if the domain already is
+    on the target, stopped, and gone from the source (a rerun after a crash). A failed copy
+    leaves the domain stopped on the source.
+    """
+    on_target = call(target_uri, lambda conn: _lookup(conn, uuid) is not None)
+    on_source = call(source_uri, lambda conn: _lookup(conn, uuid) is not None)
+    if on_target and not on_source and not _domain_active(target_uri, uuid):
+        return False
+    if not _domain_active(target_uri, uuid):
+
+        def start_paused(conn: libvirt.virConnect) -> None:
+            dom = _require(conn, uuid)
+            if not dom.isActive():
+                # Libvirt's test driver cannot start paused (nor run a guest): plain start.
+                paused = 0 if _is_test(source_uri) else libvirt.VIR_DOMAIN_START_PAUSED
+                dom.createWithFlags(paused)
+
+        call(source_uri, start_paused)
+        try:
+            migrate_domain(source_uri, target_uri, target_peer_uri=target_peer_uri, uuid=uuid)
+        except HypervisorError:
+            call(source_uri, lambda conn: _power_off(conn, uuid))
+            raise
+    call(target_uri, lambda conn: _power_off(conn, uuid))
+    return True

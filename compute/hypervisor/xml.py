@@ -93,6 +93,15 @@ CPU_PERIOD_US = 100_000
 
 
 @dataclass(frozen=True)
+class DataDiskSpec:
+    """A data volume attached to a domain (see `data_disk_xml`)."""
+
+    path: str
+    target_dev: str
+    serial: str
+
+
+@dataclass(frozen=True)
 class DomainSpec:
     name: str
     uuid: str
@@ -114,6 +123,9 @@ class DomainSpec:
     vnc_password: str = ""
     # The flavor's limits (cgroups, QEMU I/O throttling, interface bandwidth).
     limits: ResourceLimits = ResourceLimits()
+    # The data volumes attached to it, so that a redefinition (a resize, a restart elsewhere)
+    # keeps them.
+    data_disks: tuple[DataDiskSpec, ...] = ()
 
 
 def _sub(parent: etree._Element, tag: str, text: str | None = None, **attrs: str) -> etree._Element:
@@ -237,6 +249,12 @@ def domain_xml(spec: DomainSpec) -> str:
     _sub(disk, "source", file=spec.disk_path)
     _sub(disk, "target", dev="vda", bus="virtio")
     _iotune(disk, spec.limits)
+    for data in spec.data_disks:
+        devices.append(
+            etree.fromstring(
+                data_disk_xml(path=data.path, target_dev=data.target_dev, serial=data.serial)
+            )
+        )
     if spec.seed_path:
         # IDE on the `pc` machine: distribution kernels carry its drivers (ata_piix, sr_mod).
         cdrom = _sub(devices, "disk", type_="file", device="cdrom")

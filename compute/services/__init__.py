@@ -41,6 +41,7 @@ from compute.services.placement import (
     placement_claim,
 )
 from compute.services.reconcile import reconcile
+from compute.services.resize import vm_resize, vm_resize_approve, vm_resize_reject
 from compute.services.steps import OPERATION_STEP_RUNNERS, STEP_RUNNERS, _domain_spec
 from compute.services.volumes import (
     can_operate_volume,
@@ -91,6 +92,9 @@ __all__ = [
     "vm_migrate",
     "vm_reject",
     "vm_request_create",
+    "vm_resize",
+    "vm_resize_approve",
+    "vm_resize_reject",
     "can_operate_volume",
     "volume_advance",
     "volume_attach",

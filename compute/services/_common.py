@@ -67,8 +67,12 @@ def _dispatch(operation_id: int) -> None:
     transaction.on_commit(lambda: operation_advance.delay(operation_id))
 
 
-def _operation_begin(vm: VirtualMachine, *, requested_by: User | None, **fields: Any) -> Operation:
-    kind, _end = OPERATION_FOR_STATE[vm.state]
+def _operation_begin(
+    vm: VirtualMachine, *, requested_by: User | None, kind: str | None = None, **fields: Any
+) -> Operation:
+    """Create the operation the VM's (transitional) state starts, with its steps, and dispatch
+    it on commit; `kind` names another operation for that state (a resize that moves)."""
+    kind = kind or OPERATION_FOR_STATE[vm.state][0]
     op = Operation.objects.create(vm=vm, kind=kind, requested_by=requested_by, **fields)
     OperationStep.objects.bulk_create(
         OperationStep(operation=op, position=i, name=name)

@@ -14,6 +14,7 @@ from compute.models import Flavor, Host, Image, Network, Operation, VirtualMachi
 from compute.ports import budget_refusal, quota_release, quota_reserve
 from compute.selectors import can_operate
 from compute.services._common import _operation_begin, _transition
+from compute.services.resize import vm_resize_approve, vm_resize_reject
 from portal import events
 from portal.audit import audit_record
 from portal.models import Environment, KeyPair, User
@@ -132,6 +133,8 @@ def vm_request_create(
 def vm_approve(
     *, vm: VirtualMachine, approved_by: User, remote_addr: str | None = None
 ) -> Operation:
+    if vm.state == VMState.RESIZE_PENDING:
+        return vm_resize_approve(vm=vm, approved_by=approved_by, remote_addr=remote_addr)
     require_perm(approved_by, vm.tenant, Perm.VM_APPROVE)
     if vm.owner_id == approved_by.id:
         raise ValidationError({"approved_by": _("Nobody may approve their own request.")})
@@ -147,6 +150,10 @@ def vm_approve(
 def vm_reject(
     *, vm: VirtualMachine, rejected_by: User, reason: str, remote_addr: str | None = None
 ) -> VirtualMachine:
+    if vm.state == VMState.RESIZE_PENDING:
+        return vm_resize_reject(
+            vm=vm, rejected_by=rejected_by, reason=reason, remote_addr=remote_addr
+        )
     require_perm(rejected_by, vm.tenant, Perm.VM_APPROVE)
     reason = reason.strip()
     if not reason:

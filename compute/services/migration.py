@@ -9,8 +9,8 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 
 from compute import hypervisor
-from compute.choices import RuntimeState, Transition, VMState
-from compute.models import Host, Operation, VirtualMachine
+from compute.choices import RuntimeState, Transition, VMState, VolumeState
+from compute.models import Host, Operation, VirtualMachine, Volume
 from compute.services._common import _operation_begin, _transition
 from compute.services.placement import _placement_choose, _placement_refusal
 from compute.services.seed import seed_ensure, seed_path, seed_remove
@@ -42,6 +42,13 @@ def vm_migrate(
         raise ConflictError(
             _("Only a running VM can be live-migrated; this one is %(state)s.")
             % {"state": str(VMState(vm.state).label).lower()},
+            state=vm.state,
+        )
+    if Volume.objects.unscoped().filter(vm_id=vm.pk).exclude(state=VolumeState.DELETED).exists():
+        # Its data volumes live in its host's pool; they do not move with it.
+        raise ConflictError(
+            _("This VM has data volumes on host %(host)s: detach them to move it.")
+            % {"host": source.name},
             state=vm.state,
         )
     if target is None:

@@ -27,6 +27,7 @@ from compute.models import Operation, OperationStep, VirtualMachine
 from compute.ports import quota_charge, quota_release
 from compute.services._common import _transition, operation_claim
 from compute.services.migration import _undo_migration
+from compute.services.resize import _undo_resize
 from compute.services.seed import seed_remove
 from compute.services.steps import OPERATION_STEP_RUNNERS, STEP_EFFECTS, STEP_RUNNERS
 from portal import events
@@ -150,7 +151,7 @@ def operation_fail(*, operation_id: int, reason: str, failed_step_id: int | None
         if op.kind == OperationKind.PROVISION and op.vm.host is not None:
             cleanup_note = _undo_provisioning(op.vm)
             released = not cleanup_note
-        if op.kind == OperationKind.MIGRATE:
+        if op.kind in (OperationKind.MIGRATE, OperationKind.RESIZE_MOVE):
             cleanup_note = _undo_migration(op)
         with transaction.atomic():
             op = _load_operation_for_update(operation_id)
@@ -176,7 +177,13 @@ def _operation_record_failure(
     op.status, op.error_message, op.finished_at = OperationStatus.FAILED, reason, now
     op.save(update_fields=["status", "error_message", "finished_at"])
     message = reason + (f" {cleanup_note}" if cleanup_note else "")
-    if op.kind == OperationKind.MIGRATE and vm.state == VMState.MIGRATING:
+    if op.kind in (OperationKind.RESIZE, OperationKind.RESIZE_MOVE) and (
+        vm.state == VMState.RESIZING
+    ):
+        # Nothing ran on the guest (it is stopped): back to stopped at the old flavor, with
+        # its quota, and the failed operation tells why.
+        _undo_resize(op, message)
+    elif op.kind == OperationKind.MIGRATE and vm.state == VMState.MIGRATING:
         # The guest kept running (on the source, or on the target if only the cleanup
         # failed): the VM is running, and the failed operation tells why it did not move.
         _transition(vm, Transition.MIGRATION_ABORTED)

@@ -19,8 +19,18 @@ from compute.services.migration import (
 )
 from compute.services.networks import vm_networks_ensure
 from compute.services.placement import placement_claim
+from compute.services.resize import (
+    _step_growing_disk,
+    _step_moving,
+    _step_preparing_move,
+    _step_redefining,
+)
 from compute.services.seed import seed_ensure, seed_path, seed_remove, vm_nics
-from compute.services.volumes import volumes_release_with_vm, volumes_remove_with_vm
+from compute.services.volumes import (
+    volumes_disk_specs,
+    volumes_release_with_vm,
+    volumes_remove_with_vm,
+)
 
 
 def _domain_spec(vm: VirtualMachine, disk_path: str, seed: str = "") -> hypervisor.DomainSpec:
@@ -44,6 +54,7 @@ def _domain_spec(vm: VirtualMachine, disk_path: str, seed: str = "") -> hypervis
         nics=vm_nics(vm),
         vnc_password=console_vnc_password(vm.uuid) if host.domain_type == "qemu" else "",
         limits=flavor_limits(vm.flavor),
+        data_disks=volumes_disk_specs(vm),
     )
 
 
@@ -141,10 +152,14 @@ OPERATION_STEP_RUNNERS: dict[str, Callable[[Operation], str]] = {
     Step.PREPARING_TARGET: _step_preparing_target,
     Step.MIGRATING: _step_migrating,
     Step.CLEANING_SOURCE: _step_cleaning_source,
+    Step.PREPARING_MOVE: _step_preparing_move,
+    Step.MOVING: _step_moving,
 }
 
 
 STEP_RUNNERS: dict[str, Callable[[VirtualMachine], str]] = {
+    Step.GROWING_DISK: _step_growing_disk,
+    Step.REDEFINING: _step_redefining,
     Step.SCHEDULED: _step_scheduled,
     Step.CREATING_DISK: _step_creating_disk,
     Step.PREPARING_SEED: _step_preparing_seed,
@@ -159,5 +174,6 @@ STEP_RUNNERS: dict[str, Callable[[VirtualMachine], str]] = {
 # What a step writes to the database besides its own row, in the transaction that marks it done.
 STEP_EFFECTS: dict[str, Callable[[Operation], None]] = {
     Step.MIGRATING: _migration_switch_host,
+    Step.MOVING: _migration_switch_host,
     Step.REMOVING_DISK: volumes_release_with_vm,
 }

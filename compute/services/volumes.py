@@ -657,3 +657,29 @@ def volumes_release_with_vm(op: Operation) -> None:
         audit_record(
             actor=None, action=action, obj=volume, tenant=volume.tenant, changes={"vm": op.vm_id}
         )
+
+
+def volumes_disk_specs(vm: VirtualMachine) -> tuple[hypervisor.DataDiskSpec, ...]:
+    """The data volumes a definition of the VM's domain includes: those attached to it on its
+    host (paths looked up in the pool; a volume missing there is left out)."""
+    host = vm.host
+    if host is None:
+        return ()
+    specs = []
+    for volume in (
+        Volume.objects.unscoped()
+        .filter(vm_id=vm.pk, host_id=host.pk, state__in=_ATTACHED_STATES)
+        .order_by("target_dev")
+    ):
+        path = hypervisor.volume_path(host.uri, pool=host.storage_pool, name=volume.volume_name)
+        if path is not None:
+            specs.append(
+                hypervisor.DataDiskSpec(
+                    path=path, target_dev=volume.target_dev, serial=volume.serial
+                )
+            )
+    return tuple(specs)
+
+
+# Volumes whose disk is in their VM's definition.
+_ATTACHED_STATES = (VolumeState.IN_USE, VolumeState.RESIZING, VolumeState.DETACHING)

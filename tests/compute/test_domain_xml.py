@@ -104,3 +104,22 @@ def test_seed_volume_is_created_once_and_replaced_when_its_size_changes(conn):
     assert vol.info()[1] == 8192
     assert driver.remove_volume(uri, pool=pool, name="web-seed.iso")
     assert not driver.remove_volume(uri, pool=pool, name="web-seed.iso")
+
+
+def test_data_volumes_are_virtio_disks_after_the_root_disk():
+    from compute.hypervisor.xml import DataDiskSpec, DomainSpec, domain_xml
+
+    spec = DomainSpec(
+        name="d",
+        uuid="6695eb01-f6a4-8304-79aa-97f2502e193f",
+        title="t/d",
+        vcpus=1,
+        memory_mib=256,
+        disk_path="/pool/d.qcow2",
+        data_disks=(DataDiskSpec(path="/pool/v.qcow2", target_dev="vdb", serial="abc"),),
+    )
+    tree = etree.fromstring(domain_xml(spec).encode())
+    disks = tree.findall("devices/disk")
+    assert [d.find("target").get("dev") for d in disks] == ["vda", "vdb"]
+    assert disks[1].find("source").get("file") == "/pool/v.qcow2"
+    assert disks[1].findtext("serial") == "abc"

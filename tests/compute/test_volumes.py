@@ -18,7 +18,7 @@ from portal.errors import ConflictError
 from quotas import services as quota_services
 from quotas.models import Quota
 from tests.conftest import TenantWorld, make_sim_host
-from tests.factories import VirtualMachineFactory
+from tests.factories import FlavorFactory, VirtualMachineFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -328,3 +328,57 @@ def test_a_redelivered_task_goes_on_where_the_first_stopped(
     volume.refresh_from_db()
     assert volume.state == VolumeState.IN_USE
     assert services.volume_advance(volume_id=volume.pk) is False  # nothing left to do
+
+
+def test_a_vm_with_volumes_is_not_live_migrated(
+    world, sim_host, tmp_path, flavor, image, run_on_commit
+):
+    vm = running_vm(world, flavor, image)
+    make_sim_host(tmp_path)
+    new_volume(world, vm=vm)
+    with pytest.raises(ConflictError, match="detach them to move it"):
+        services.vm_migrate(vm=vm, requested_by=world.platform_admin)
+    vm.refresh_from_db()
+    assert (vm.state, vm.host) == (VMState.RUNNING, sim_host)
+
+
+def test_a_resized_vm_keeps_its_volumes_in_its_definition(
+    world, sim_host, flavor, image, run_on_commit
+):
+    vm = running_vm(world, flavor, image)
+    volume = new_volume(world, vm=vm)
+    services.vm_action(vm=vm, action="stop", requested_by=world.member)
+    bigger = FlavorFactory(name="bigger", vcpus=2, ram_mib=1024, disk_gib=2)
+    op = services.vm_resize(vm=vm, flavor=bigger, requested_by=world.member)
+    op.refresh_from_db()
+    assert op.status == "succeeded", op.error_message
+    disks = hypervisor.domain_disks(sim_host.uri, str(vm.uuid), live=False)
+    assert disks["vdb"].endswith(volume.volume_name)
+
+
+def test_a_vm_with_volumes_is_not_moved_for_a_resize(world, tmp_path, image, run_on_commit):
+    first = make_sim_host(tmp_path, cpus=2, memory_mib=8192, cpu_ratio=1)
+    small = FlavorFactory(name="one-cpu", vcpus=1, ram_mib=512, disk_gib=1)
+    vm = running_vm(world, small, image)
+    new_volume(world, vm=vm)
+    services.vm_action(vm=vm, action="stop", requested_by=world.member)
+    services.vm_request_create(
+        requested_by=world.member,
+        environment=world.development,
+        flavor=small,
+        image=image,
+        name="web-2",
+    )
+    make_sim_host(tmp_path, cpus=8, memory_mib=4096)
+    double = FlavorFactory(name="double", vcpus=2, ram_mib=1024, disk_gib=3)
+    with pytest.raises(ConflictError, match="data volumes keep it there"):
+        services.vm_resize(vm=vm, flavor=double, requested_by=world.member)
+    vm.refresh_from_db()
+    assert (vm.state, vm.flavor, vm.host) == (VMState.STOPPED, small, first)
+    # Nor when its environment wants an approver for that move: it is refused at once.
+    world.development.requires_approval = True
+    world.development.save()
+    with pytest.raises(ConflictError, match="data volumes keep it there"):
+        services.vm_resize(vm=vm, flavor=double, requested_by=world.member)
+    vm.refresh_from_db()
+    assert (vm.state, vm.flavor) == (VMState.STOPPED, small)

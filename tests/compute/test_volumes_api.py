@@ -111,3 +111,18 @@ def test_another_tenants_volume_and_vm_are_unknown(world, other_world, sim_host)
     assert answers[1].json()["vm"] == [f'Invalid pk "{10**9}" - object does not exist.']
     ours.refresh_from_db()
     assert ours.vm is None
+
+
+def test_filters_by_vm_say_nothing_about_other_tenants(world, other_world, sim_host):
+    their_vm = VirtualMachineFactory(environment=other_world.development, owner=other_world.member)
+    services.volume_create(
+        created_by=world.member, environment=world.development, name="ours", size_gib=1
+    )
+    member = client_for(world.member)
+    for pk in (their_vm.pk, 10**9):
+        answer = member.get("/api/v1/volumes/", {"vm": pk})
+        assert (answer.status_code, answer.json()["results"]) == (200, [])
+    names = [
+        v["name"] for v in member.get("/api/v1/volumes/", {"state": "available"}).json()["results"]
+    ]
+    assert names == ["ours"]

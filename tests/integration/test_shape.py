@@ -8,15 +8,17 @@ shell there after its marker).
 from __future__ import annotations
 
 import re
+import subprocess
 import threading
 import time
+from decimal import Decimal
 from pathlib import Path
 
 import libvirt
 import pytest
 
 from compute import services
-from compute.choices import VMState
+from compute.choices import OperationKind, OperationStatus, VMState
 from compute.hypervisor.console import SerialConsole
 from compute.models import Host, VirtualMachine
 from portal.choices import Role
@@ -27,13 +29,17 @@ from tests.factories import (
     TenantFactory,
     UserFactory,
 )
-from tests.integration.conftest import URI, Guests
+from tests.integration.conftest import BOOT_TIMEOUT, POOL, SECOND_URI, URI, Guests
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 
-def guest_run(vm: VirtualMachine, command: str, *, timeout: float = 60.0) -> str:
-    """Run a shell command on the guest's serial console; return what it printed."""
+def guest_run(vm: VirtualMachine, command: str, *, uri: str = URI, timeout: float = 60.0) -> str:
+    """Run a shell command on the guest's serial console; return what it printed.
+
+    The line is sent again every few seconds until the shell answers (a guest still booting
+    does not read its console yet).
+    """
     chunks: list[bytes] = []
     got = threading.Event()
 
@@ -42,13 +48,17 @@ def guest_run(vm: VirtualMachine, command: str, *, timeout: float = 60.0) -> str
             chunks.append(data)
             got.set()
 
-    console = SerialConsole(URI, str(vm.uuid), on_data)
+    console = SerialConsole(uri, str(vm.uuid), on_data)
     console.open()
     try:
         # The markers are computed by the shell, so the echo of the typed line never matches.
-        console.send(f"\necho BEGIN-$((40+2)); {command}; echo END-$((40+3))\n".encode())
+        line = f"\necho BEGIN-$((40+2)); {command}; echo END-$((40+3))\n".encode()
         deadline = time.monotonic() + timeout
+        resend = 0.0
         while True:
+            if time.monotonic() >= resend:
+                console.send(line)
+                resend = time.monotonic() + 5
             text = b"".join(chunks).decode(errors="replace").replace("\r", "")
             found = re.search(r"BEGIN-42\n(.*?)END-43", text, re.S)
             if found:
@@ -134,3 +144,107 @@ def test_limits_cap_a_busy_guest_and_show_in_cgroups_and_iotune(
     print(f"busy guest under a 50% cap used {used:.1%} of a CPU over {t1 - t0:.1f} s")
     assert used <= 0.55
     assert used >= 0.15, "the busy loop did not run"
+
+
+def test_resized_stopped_guest_sees_more_vcpus_and_memory(
+    qemu_host: Host, tiny_image, guests: Guests, alice
+):
+    small = FlavorFactory(name="it-small", vcpus=1, ram_mib=256, disk_gib=1)
+    large = FlavorFactory(name="it-large", vcpus=2, ram_mib=384, disk_gib=2, cpu_cap_percent=80)
+    vm = services.vm_request_create(
+        requested_by=alice,
+        environment=alice.environment,
+        flavor=small,
+        image=tiny_image,
+        name="it-grow",
+    )
+    vm.refresh_from_db()
+    assert vm.state == VMState.RUNNING, vm.error_message
+    guests.wait_booted(vm.domain_name)
+    before = guest_run(vm, "nproc; grep MemTotal /proc/meminfo")
+    cpus_before, mem_before = _cpus_and_memory(before)
+    assert cpus_before == 1
+
+    services.vm_action(vm=vm, action="stop", requested_by=alice)
+    vm.refresh_from_db()
+    assert vm.state == VMState.STOPPED
+    services.vm_resize(vm=vm, flavor=large, requested_by=alice)
+    vm.refresh_from_db()
+    op = vm.operations.filter(kind=OperationKind.RESIZE).get()
+    assert op.status == OperationStatus.SUCCEEDED, op.error_message
+    assert (vm.state, vm.flavor) == (VMState.STOPPED, large)
+    info = guests.dominfo(vm.domain_name)
+    assert info["CPU(s)"] == "2"
+    assert info["Max memory"] == f"{384 * 1024} KiB"
+    vol = guests.virsh("vol-info", "--pool", POOL, vm.volume_name, "--bytes").stdout
+    assert re.search(rf"Capacity:\s+{2 * 2**30} bytes", vol), vol
+
+    services.vm_action(vm=vm, action="start", requested_by=alice)
+    vm.refresh_from_db()
+    assert vm.state == VMState.RUNNING, vm.error_message
+    guests.wait_booted(vm.domain_name)
+    after = guest_run(vm, "nproc; grep MemTotal /proc/meminfo")
+    cpus_after, mem_after = _cpus_and_memory(after)
+    print(
+        f"guest before: {cpus_before} CPU {mem_before} kB; after: {cpus_after} CPU {mem_after} kB"
+    )
+    assert cpus_after == 2
+    assert mem_after - mem_before >= 100 * 1024  # 128 MiB more, less what the kernel keeps
+    cpu = cgroup_dir(vm, "cpu")
+    assert (cpu / "vcpu1" / "cpu.cfs_quota_us").read_text().strip() == "80000"
+
+
+def _cpus_and_memory(text: str) -> tuple[int, int]:
+    cpus = re.search(r"^(\d+)\s*$", text, re.M)
+    mem = re.search(r"MemTotal:\s+(\d+) kB", text)
+    assert cpus and mem, text
+    return int(cpus.group(1)), int(mem.group(1))
+
+
+def test_a_guest_whose_host_is_too_full_moves_stopped_and_boots_resized_there(
+    qemu_host: Host, second_qemu_host: Host, tiny_image, guests: Guests, alice
+):
+    first, second = qemu_host, second_qemu_host
+    small = FlavorFactory(name="it-small", vcpus=1, ram_mib=256, disk_gib=1)
+    large = FlavorFactory(name="it-large", vcpus=2, ram_mib=384, disk_gib=2)
+    Host.objects.filter(pk=second.pk).update(enabled=False)  # boot on the first host
+    vm = services.vm_request_create(
+        requested_by=alice,
+        environment=alice.environment,
+        flavor=small,
+        image=tiny_image,
+        name="it-move",
+    )
+    vm.refresh_from_db()
+    assert (vm.state, vm.host) == (VMState.RUNNING, first), vm.error_message
+    guests.wait_booted(vm.domain_name)
+    services.vm_action(vm=vm, action="stop", requested_by=alice)
+    # The first host has no room left for the larger size; the second one has.
+    Host.objects.filter(pk=second.pk).update(enabled=True)
+    Host.objects.filter(pk=first.pk).update(ram_ratio=Decimal("0.01"))
+
+    services.vm_resize(vm=vm, flavor=large, requested_by=alice)
+    vm.refresh_from_db()
+    op = vm.operations.filter(kind=OperationKind.RESIZE_MOVE).get()
+    assert op.status == OperationStatus.SUCCEEDED, op.error_message
+    print("; ".join(f"{s.name}: {s.detail}" for s in op.steps.all()))
+    assert (vm.state, vm.flavor, vm.host) == (VMState.STOPPED, large, second)
+    assert guests.virsh("domstate", vm.domain_name, check=False).returncode != 0  # gone here
+    out = subprocess.run(
+        ["virsh", "-c", SECOND_URI, "-q", "dominfo", vm.domain_name],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout
+    assert re.search(r"CPU\(s\):\s+2$", out, re.M), out
+    assert re.search(r"State:\s+shut off$", out, re.M), out
+
+    services.vm_action(vm=vm, action="start", requested_by=alice)
+    vm.refresh_from_db()
+    assert (vm.state, vm.host) == (VMState.RUNNING, second), vm.error_message
+    answer = guest_run(
+        vm, "nproc; grep MemTotal /proc/meminfo", uri=SECOND_URI, timeout=BOOT_TIMEOUT
+    )
+    cpus, _memory = _cpus_and_memory(answer)
+    assert cpus == 2

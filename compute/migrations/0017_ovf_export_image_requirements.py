@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('compute', '0013_flavor_resource_limits'),
+        ('compute', '0016_resize_approval'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -1,0 +1,40 @@
+"""The VM page's volumes card (`{% load volumes %}{% vm_volumes_card vm %}`): its attached data
+volumes, detach, attach one of the tenant's free volumes, or a new one."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import template
+from django.db.models import Q
+
+from compute import selectors
+from compute.choices import VMState, VolumeState
+from compute.models import VirtualMachine
+from compute.services import can_operate_volume
+from compute.volume_views import VolumeForm
+
+register = template.Library()
+
+
+@register.inclusion_tag("compute/_vm_volumes.html", takes_context=True)
+def vm_volumes_card(context: dict[str, Any], vm: VirtualMachine) -> dict[str, Any]:
+    request = context["request"]
+    user = request.user
+    attached = list(selectors.vm_volumes(vm=vm))
+    steady = vm.state in (VMState.RUNNING, VMState.STOPPED)
+    free = (
+        selectors.volume_list(fetched_by=user)
+        .filter(tenant_id=vm.tenant_id, state=VolumeState.AVAILABLE, vm__isnull=True)
+        .filter(Q(host__isnull=True) | Q(host_id=vm.host_id))
+        .order_by("name")
+    )
+    return {
+        "vm": vm,
+        "request": request,
+        "csrf_token": context.get("csrf_token"),
+        "volumes": [(v, can_operate_volume(user, v)) for v in attached],
+        "free_volumes": [v for v in free if can_operate_volume(user, v)] if steady else [],
+        "can_add": steady and bool(context.get("can_operate")),
+        "form": VolumeForm(),
+    }
