@@ -381,6 +381,27 @@ class Image(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def flavor_shortfall(self, flavor: Flavor) -> str:
+        """Why the flavor is too small for this image ("" if it is large enough)."""
+        if (
+            flavor.vcpus >= self.min_vcpus
+            and flavor.ram_mib >= self.min_ram_mib
+            and flavor.disk_gib >= self.min_disk_gib
+        ):
+            return ""
+        return str(
+            _(
+                "The image %(image)s needs at least %(vcpus)s vCPU, %(ram)s MiB of RAM and a "
+                "%(disk)s GiB disk; choose a larger flavor."
+            )
+            % {
+                "image": self.name,
+                "vcpus": self.min_vcpus,
+                "ram": self.min_ram_mib,
+                "disk": self.min_disk_gib,
+            }
+        )
+
 
 class VirtualMachine(models.Model):
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)

@@ -18,6 +18,7 @@ urlpatterns = [
     path("vms/<int:pk>/console/<str:kind>/", console_views.vm_console, name="vm-console"),
     path("vms/<int:pk>/export/", ovf_views.vm_export, name="vm-export"),
     path("exports/<int:pk>/download/", ovf_views.export_download, name="export-download"),
+    path("images/", ovf_views.image_import, name="image-import"),
     path("vms/<int:pk>/<str:action>/", views.vm_action, name="vm-action"),
     path("approvals/", views.approval_queue, name="approvals"),
     path("hosts/", views.host_list, name="hosts"),

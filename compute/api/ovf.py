@@ -12,14 +12,18 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.decorators import action
+from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.reverse import reverse
+from rest_framework.views import APIView
 
 from compute import selectors
+from compute.api.serializers import ImageSerializer
 from compute.choices import ExportStatus
 from compute.models import ExportJob, VirtualMachine
 from compute.services import ovf as ovf_services
+from compute.services import ovf_import
 from portal.api.viewsets import ScopedGenericViewSet, ScopedReadOnlyViewSet, client_ip, request_user
 
 
@@ -119,3 +123,41 @@ class VmExportViewSet(ScopedGenericViewSet):
             ExportJobSerializer(fresh, context={"request": request}).data,
             status=status.HTTP_202_ACCEPTED,
         )
+
+
+class ImageImportSerializer(serializers.Serializer[Any]):
+    file = serializers.FileField(help_text="The OVA (an uncompressed tar: .ovf first).")
+    name = serializers.CharField(max_length=63)
+    kernel_path = serializers.CharField(max_length=255, required=False, default="")
+    initrd_path = serializers.CharField(max_length=255, required=False, default="")
+    cmdline = serializers.CharField(max_length=255, required=False, default="console=ttyS0")
+    is_public = serializers.BooleanField(required=False, default=True)
+
+
+class ImageImportView(APIView):
+    """Import an OVA as an image (platform admins; multipart upload). Its envelope gives the
+    image's minimum vCPUs, RAM and disk and its OS; a bad OVA is a 400 saying why."""
+
+    parser_classes = [MultiPartParser]
+
+    @extend_schema(
+        request={"multipart/form-data": ImageImportSerializer}, responses={201: ImageSerializer}
+    )
+    def post(self, request: Request) -> Response:
+        user = request_user(request)
+        if not user.is_platform_admin:
+            raise PermissionDenied(_("Only platform admins can do this."))
+        # Before the body is read: an oversize upload is refused without storing it.
+        ovf_import.check_upload_size(int(request.META.get("CONTENT_LENGTH") or 0))
+        ser = ImageImportSerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        data = dict(ser.validated_data)
+        upload = data.pop("file")
+        image = ovf_import.image_import(
+            imported_by=user,
+            file=upload.file,
+            size=upload.size,
+            remote_addr=client_ip(request),
+            **data,
+        )
+        return Response(ImageSerializer(image).data, status=status.HTTP_201_CREATED)

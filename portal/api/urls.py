@@ -48,5 +48,6 @@ urlpatterns = [
     path("auth/token/", portal_views.LoginView.as_view(), name="api-token"),
     path("usage/", billing_views.UsageView.as_view(), name="usage"),
     path("capacity/", compute_views.CapacityView.as_view(), name="capacity"),
+    path("images/import/", ovf_views.ImageImportView.as_view(), name="image-import"),
     path("", include(router.urls)),
 ]
