@@ -57,7 +57,7 @@ def test_export_import_round_trip_keeps_disk_cpu_and_ram(
     shell = Shell(qemu_host.uri, str(vm.uuid))
     try:
         shell.run(
-            f"echo -n {MARK} | dd of=/dev/vda bs=512 seek={SECTOR} conv=fsync 2>/dev/null; sync"
+            f"echo -n {MARK} | dd of=/dev/vda bs=512 seek={SECTOR} conv=fsync 2>/dev/null; echo ok"
         )
         before = guest_facts(shell)
     finally:
