@@ -135,3 +135,53 @@ def test_hot_plug_grow_and_unplug_a_volume_on_a_running_guest(
         shell.close()
         if volume is not None:
             hypervisor.remove_volume(qemu_host.uri, pool=POOL, name=volume.volume_name)
+
+
+def test_cold_attach_to_a_stopped_guest_shows_at_its_next_boot(
+    world: TenantWorld, qemu_host: Host, tiny_image: Image, guests: Guests, settings
+):
+    settings.NUAGE = {**settings.NUAGE, "STOP_GRACE_SECONDS": 30}
+    flavor = FlavorFactory(name="it-vol-cold", vcpus=1, ram_mib=256, disk_gib=1)
+    vm = services.vm_request_create(
+        requested_by=world.member,
+        environment=world.development,
+        flavor=flavor,
+        image=tiny_image,
+        name="it-volumes-cold",
+    )
+    vm.refresh_from_db()
+    assert vm.state == VMState.RUNNING, vm.error_message
+    guests.wait_booted(vm.domain_name)
+    services.vm_action(vm=vm, action="stop", requested_by=world.member)
+    vm.refresh_from_db()
+    assert vm.state == VMState.STOPPED, vm.error_message
+    volume: Volume | None = None
+    shell: Shell | None = None
+    try:
+        volume = services.volume_create(
+            created_by=world.member,
+            environment=world.development,
+            name="it-cold",
+            size_gib=1,
+            keep_after_vm_deletion=True,
+            vm=vm,
+        )
+        volume.refresh_from_db()
+        assert volume.state == VolumeState.IN_USE, volume.error_message
+        assert "vdb" in hypervisor.domain_disks(qemu_host.uri, str(vm.uuid))  # its definition
+        services.vm_action(vm=vm, action="start", requested_by=world.member)
+        guests.wait_booted(vm.domain_name)
+        shell = Shell(qemu_host.uri, str(vm.uuid))
+        assert partitions(shell).get("vdb") == 1024 * 1024
+        shell.close()
+        shell = None
+        # Kept after the VM's deletion: detached, its storage still in the pool.
+        services.vm_action(vm=vm, action="delete", requested_by=world.member)
+        volume.refresh_from_db()
+        assert (volume.state, volume.vm) == (VolumeState.AVAILABLE, None)
+        assert volume.volume_name in guests.volumes("nuage-vol-")
+    finally:
+        if shell is not None:
+            shell.close()
+        if volume is not None:
+            hypervisor.remove_volume(qemu_host.uri, pool=POOL, name=volume.volume_name)
