@@ -42,6 +42,10 @@ def stack_env(*, pg: str, db_name: str, broker: str, queue: str, var_dir: Path) 
         "DATABASE_URL": f"{pg}/{db_name}",
         "CELERY_BROKER_URL": broker,
         "CELERY_QUEUE": queue,
+        # Every kind of task on the bench's private queue (portal/routing.py).
+        "CELERY_QUEUE_PROVISIONING": "",
+        "CELERY_QUEUE_METERING": "",
+        "CELERY_QUEUE_NOTIFICATIONS": "",
         "CELERY_TASK_ALWAYS_EAGER": "0",
         "NUAGE_VAR_DIR": str(var_dir),
         "NUAGE_STEP_DELAY_SECONDS": "0",

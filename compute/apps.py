@@ -12,3 +12,11 @@ class ComputeConfig(AppConfig):
         from portal import events
 
         events.register(messages.VM_EVENTS, messages.render)
+
+        from compute import gauges
+        from portal import health, metrics
+
+        metrics.register_source("vms", gauges.vms_source)
+        metrics.register_source("operations", gauges.operations_source)
+        metrics.register_source("hosts", gauges.hosts_source)
+        health.register_summary("hosts", gauges.hosts_summary)

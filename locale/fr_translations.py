@@ -1303,6 +1303,16 @@ FR.update(
     }
 )
 
+# Webhook hardening (issue 14).
+FR.update(
+    {
+        "Refused: webhooks go to public addresses only.": "Refusé : les webhooks ne vont qu’à des adresses publiques.",
+        "Webhooks go to public addresses only: this one is on a private network or on this machine.": "Les webhooks ne vont qu’à des adresses publiques : celle-ci est sur un réseau privé ou sur cette machine.",
+        "A tenant has at most %(cap)d webhooks; delete one first.": "Un tenant a au plus %(cap)d webhooks ; supprimez-en un d’abord.",
+        "This webhook was pinged less than %(seconds)d seconds ago; try again later.": "Ce webhook a été testé il y a moins de %(seconds)d secondes ; réessayez plus tard.",
+    }
+)
+
 # A resize waiting for approval.
 FR.update(
     {

@@ -14,3 +14,8 @@ class MeteringConfig(AppConfig):
         from metering import selectors
 
         loads.set_load_source(selectors)
+
+        from metering import gauges
+        from portal import metrics
+
+        metrics.register_source("metering", gauges.metering_source)

@@ -36,6 +36,7 @@ class TenantAdmin(AuditedModelAdmin):
 class AuditEntryAdmin(admin.ModelAdmin):
     list_display = ["created_at", "actor_username", "tenant_slug", "action", "object_repr"]
     list_filter = ["action"]
+    search_fields = ["request_id"]
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False

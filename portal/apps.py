@@ -6,3 +6,9 @@ from django.apps import AppConfig
 class PortalConfig(AppConfig):
     name = "portal"
     verbose_name = "Portal"
+
+    def ready(self) -> None:
+        from portal import gauges, logs, metrics, requestid  # noqa: F401  (Celery signals)
+
+        metrics.register_source("broker", gauges.broker_source)
+        metrics.register_source("webhooks", gauges.webhooks_source)

@@ -9,6 +9,7 @@ from typing import Any
 
 from django.db import models
 
+from portal import requestid
 from portal.bulk import copy_insert
 from portal.models import AuditEntry, Tenant, User
 
@@ -71,6 +72,7 @@ def audit_entry(
         object_repr=str(obj)[:200],
         changes=_plain(changes or {}),
         remote_addr=remote_addr or None,
+        request_id=requestid.current(),
     )
 
 

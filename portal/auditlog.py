@@ -47,10 +47,20 @@ class AuditFilter(django_filters.FilterSet):
     object_id = django_filters.CharFilter()
     since = UTCDateTimeFilter(field_name="created_at", lookup_expr="gte")
     until = UTCDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    request_id = django_filters.CharFilter(label="request id (X-Request-ID)")
 
     class Meta:
         model = AuditEntry
-        fields = ["user", "tenant", "action", "object_type", "object_id", "since", "until"]
+        fields = [
+            "user",
+            "tenant",
+            "action",
+            "object_type",
+            "object_id",
+            "since",
+            "until",
+            "request_id",
+        ]
 
 
 # A cell starting with one of these is a formula to a spreadsheet: a leading quote defuses it.

@@ -10,3 +10,12 @@ class ConflictError(Exception):
         super().__init__(message)
         self.message = message
         self.state = state
+
+
+class RateLimited(Exception):
+    """Too soon after the same request (HTTP 429, with Retry-After)."""
+
+    def __init__(self, message: str, *, wait: float) -> None:
+        super().__init__(message)
+        self.message = message
+        self.wait = wait

@@ -261,6 +261,9 @@ class AuditEntry(models.Model):
     object_repr = models.CharField(max_length=200)
     changes = models.JSONField(default=dict, blank=True)
     remote_addr = models.GenericIPAddressField(null=True, blank=True)
+    # The request that made the write, or that caused the task that made it (the X-Request-ID
+    # of its answer and of its log lines); empty for the worker's own periodic jobs.
+    request_id = models.CharField(max_length=100, blank=True, default="", db_index=True)
 
     objects = TenantScopedQuerySet["AuditEntry"].as_manager()
 

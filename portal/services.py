@@ -20,7 +20,7 @@ from django.utils.translation import gettext as _
 
 from portal.audit import audit_record, changed_fields, created_fields, snapshot
 from portal.choices import PlatformRole, Role
-from portal.errors import ConflictError
+from portal.errors import ConflictError, RateLimited
 from portal.models import (
     ApiToken,
     Environment,
@@ -380,6 +380,16 @@ def _webhook_validate(url: str, events: list[str]) -> None:
             URLValidator(schemes=["http", "https"])(url)
         except ValidationError:
             errors["url"] = _("This is not a valid URL.")
+    if "url" not in errors and parts.hostname:
+        from portal.delivery import safeurl
+
+        try:
+            safeurl.check_host(parts.hostname)
+        except safeurl.RefusedAddress:
+            errors["url"] = _(
+                "Webhooks go to public addresses only: this one is on a private network or on "
+                "this machine."
+            )
     unknown = sorted(set(events) - set(known))
     if unknown:
         errors["events"] = _("Unknown events: %(names)s. Known: %(known)s.") % {
@@ -402,6 +412,13 @@ def webhook_create(
     """A new webhook; returns it with its signing secret, shown this once."""
     require_perm(created_by, tenant, Perm.TENANT_MANAGE)
     _webhook_validate(url, events or [])
+    # The tenant's row lock makes two creations at once count each other.
+    Tenant.objects.unscoped().select_for_update().filter(pk=tenant.pk).first()
+    cap = int(settings.NUAGE["WEBHOOKS_PER_TENANT"])
+    if Webhook.objects.unscoped().filter(tenant=tenant).count() >= cap:
+        raise ValidationError(
+            {"tenant": _("A tenant has at most %(cap)d webhooks; delete one first.") % {"cap": cap}}
+        )
     secret = secrets.token_urlsafe(32)
     hook = Webhook.objects.create(
         tenant=tenant, url=url, secret=secret, events=events or [], created_by=created_by
@@ -463,6 +480,25 @@ def webhook_ping(*, requested_by: User, webhook: Webhook) -> WebhookDelivery:
     from portal.tasks import webhook_deliver
 
     require_perm(requested_by, webhook.tenant, Perm.TENANT_MANAGE)
+    # One ping per webhook per interval (the webhook's row lock orders two at once): a ping
+    # makes the worker call a URL of the tenant's choosing, it must not become a flood.
+    Webhook.objects.unscoped().select_for_update().filter(pk=webhook.pk).first()
+    interval = float(settings.NUAGE["WEBHOOK_PING_SECONDS"])
+    last = (
+        WebhookDelivery.objects.unscoped()
+        .filter(webhook=webhook, event=TEST_EVENT)
+        .order_by("-created_at")
+        .values_list("created_at", flat=True)
+        .first()
+    )
+    if last is not None:
+        wait = interval - (timezone.now() - last).total_seconds()
+        if wait > 0:
+            raise RateLimited(
+                _("This webhook was pinged less than %(seconds)d seconds ago; try again later.")
+                % {"seconds": interval},
+                wait=wait,
+            )
     event_id = uuid.uuid4()
     body = json.dumps(
         {"event": TEST_EVENT, "id": str(event_id), "tenant": webhook.tenant.slug},

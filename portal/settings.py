@@ -369,14 +369,68 @@ SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
 
+# One JSON object per line in production (LOG_FORMAT=json), plain lines when DEBUG; both carry
+# the request id (portal/requestid.py), also inside the Celery tasks a request caused.
+LOG_FORMAT = env("LOG_FORMAT", default="plain" if DEBUG else "json")
+if LOG_FORMAT not in ("json", "plain"):
+    raise ImproperlyConfigured("LOG_FORMAT must be 'json' or 'plain'.")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"request_id": {"()": "portal.logs.RequestIdFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+        "json": {"()": "portal.logs.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["request_id"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+# Task events for Flower (docker-compose.yml) and `celery events`.
+CELERY_WORKER_SEND_TASK_EVENTS = env.bool("CELERY_WORKER_SEND_TASK_EVENTS", default=True)
+CELERY_TASK_SEND_SENT_EVENT = CELERY_WORKER_SEND_TASK_EVENTS
+
+# Operators' endpoints (portal/health.py, docs/operations.md). /metrics answers a bearer token
+# (NUAGE_METRICS_TOKEN) or a client in NUAGE_METRICS_ALLOWED_NETWORKS (CIDRs); with neither set
+# it is a 404. Probes are never redirected to HTTPS (a kubelet or compose probes plain HTTP).
+MIDDLEWARE.insert(0, "portal.requestid.RequestIdMiddleware")
+NUAGE["METRICS_TOKEN"] = env("NUAGE_METRICS_TOKEN", default="")
+NUAGE["METRICS_ALLOWED_NETWORKS"] = env.list(
+    "NUAGE_METRICS_ALLOWED_NETWORKS", default=["127.0.0.0/8", "::1/128"] if DEMO else []
+)
+try:
+    import ipaddress as _ipaddress
+
+    for _net in NUAGE["METRICS_ALLOWED_NETWORKS"]:
+        _ipaddress.ip_network(_net, strict=False)
+except ValueError as _exc:
+    raise ImproperlyConfigured(f"NUAGE_METRICS_ALLOWED_NETWORKS: {_exc}") from None
+# Seconds /readyz waits for the broker and for a worker's answer to its ping.
+NUAGE["READY_TIMEOUT_SECONDS"] = env.float("NUAGE_READY_TIMEOUT_SECONDS", default=1.0)
+# A worker serves its own counters and histograms on this port (0: not at all).
+NUAGE["WORKER_METRICS_PORT"] = env.int("NUAGE_WORKER_METRICS_PORT", default=0)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
+
+# Separate queues (portal/routing.py): provisioning steps, metering, notifications (webhooks and
+# e-mail); everything else on CELERY_QUEUE. An empty name sends that kind to CELERY_QUEUE.
+NUAGE["QUEUES"] = {
+    "provisioning": env("CELERY_QUEUE_PROVISIONING", default="provisioning"),
+    "metering": env("CELERY_QUEUE_METERING", default="metering"),
+    "notifications": env("CELERY_QUEUE_NOTIFICATIONS", default="notifications"),
+}
+CELERY_TASK_ROUTES = ("portal.routing.route_task",)
+
+# Webhooks (portal/delivery/safeurl.py): only global addresses unless this is on (tests, labs);
+# at most this many per tenant; one test ping per webhook per this many seconds.
+NUAGE["WEBHOOK_ALLOW_PRIVATE"] = env.bool("NUAGE_WEBHOOK_ALLOW_PRIVATE", default=False)
+NUAGE["WEBHOOKS_PER_TENANT"] = env.int("NUAGE_WEBHOOKS_PER_TENANT", default=20)
+NUAGE["WEBHOOK_PING_SECONDS"] = env.float("NUAGE_WEBHOOK_PING_SECONDS", default=10.0)
 
 # OVF: OVA exports (kept on the worker for EXPORT_TTL_HOURS, then swept) and imports (an upload
 # over OVA_MAX_UPLOAD_BYTES, or a disk larger than OVA_MAX_DISK_GIB as the guest sees it, is

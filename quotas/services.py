@@ -29,7 +29,7 @@ from django.utils.translation import gettext as _
 
 from compute.choices import PLACED_STATES, OperationKind, OperationStatus, VMState, VolumeState
 from compute.models import Flavor, Operation, VirtualMachine, Volume
-from portal import events
+from portal import events, metrics
 from portal.audit import audit_record
 from portal.errors import ConflictError
 from portal.models import Environment, User
@@ -143,6 +143,7 @@ def quota_reserve(*, vm: VirtualMachine, field: str = "flavor") -> Allocation | 
         quota.environment = vm.environment  # for the message, without another query
         messages = exceeded_messages(quota, amounts)
         if messages:
+            metrics.QUOTA_REJECTIONS.inc()
             raise ValidationError({field: messages})
         # The row was just created, or capacity was freed between the UPDATE and the read.
     raise ValidationError({field: _("The quota is too busy right now; try again.")})

@@ -24,8 +24,10 @@ pids=()
 cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; }
 trap cleanup EXIT INT TERM
 # Threads share one connection per host: simulated hosts keep their state in it.
+# One worker consumes every queue (default, provisioning, metering, notifications).
+queues=$($PY -m portal.routing)
 .venv/bin/celery -A portal worker --pool threads --concurrency 4 --loglevel WARNING \
-  --logfile var/worker.log & pids+=($!)
+  -Q "$queues" --logfile var/worker.log & pids+=($!)
 .venv/bin/celery -A portal beat --loglevel WARNING --logfile var/beat.log \
   --schedule var/celerybeat-schedule & pids+=($!)
 echo

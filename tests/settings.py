@@ -16,6 +16,13 @@ CSRF_COOKIE_SECURE = False
 SECURE_SSL_REDIRECT = False
 SECURE_HSTS_SECONDS = 0
 NUAGE["STOP_GRACE_SECONDS"] = 5.0  # noqa: F405
+# The suite's webhook receivers listen on 127.0.0.1; tests of the address rule turn this off.
+NUAGE["WEBHOOK_ALLOW_PRIVATE"] = True  # noqa: F405
+# One queue in tests (tests/support/worker.py runs a worker on a private one), unless a test's
+# worker is told otherwise through the environment.
+for _kind in NUAGE["QUEUES"]:  # noqa: F405
+    if not os.environ.get(f"CELERY_QUEUE_{_kind.upper()}"):
+        NUAGE["QUEUES"][_kind] = ""  # noqa: F405
 
 # One test database per checkout, so that two checkouts on one machine (a CI job beside a
 # developer's run) never drop each other's database mid-run.

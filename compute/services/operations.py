@@ -30,7 +30,7 @@ from compute.services.migration import _undo_migration
 from compute.services.resize import _undo_resize
 from compute.services.seed import seed_remove
 from compute.services.steps import OPERATION_STEP_RUNNERS, STEP_EFFECTS, STEP_RUNNERS
-from portal import events
+from portal import events, metrics
 from portal.audit import audit_record
 
 logger = logging.getLogger(__name__)
@@ -89,9 +89,11 @@ def operation_advance(*, operation_id: int) -> bool:
             step = op.steps.get(pk=step.pk)
             if op.status != OperationStatus.RUNNING or step.status == StepStatus.DONE:
                 return op.status == OperationStatus.RUNNING
+        started = time.monotonic()
         try:
             detail = _run_step(op, step.name)  # no transaction open, no row locked
         except hypervisor.HypervisorError as exc:
+            metrics.observe_since(metrics.STEP_SECONDS, started, kind=op.kind, step=step.name)
             operation_fail(operation_id=operation_id, reason=str(exc), failed_step_id=step.pk)
             return False
         with transaction.atomic():
@@ -101,6 +103,7 @@ def operation_advance(*, operation_id: int) -> bool:
                 # the reconciler to find, as after a crash.
                 logger.warning("Operation %s ended while its step %s ran", op.pk, step.name)
                 return False
+            metrics.observe_since(metrics.STEP_SECONDS, started, kind=op.kind, step=step.name)
             effect = STEP_EFFECTS.get(step.name)
             if effect is not None:
                 effect(op)
@@ -111,6 +114,20 @@ def operation_advance(*, operation_id: int) -> bool:
             op.progressed_at = now
             op.save(update_fields=["progressed_at"])
             return True
+
+
+def _observe_end(op: Operation) -> None:
+    """The operation's duration (and a provisioning's, end to end), once it is committed."""
+    assert op.finished_at is not None
+    seconds = max(0.0, (op.finished_at - op.created_at).total_seconds())
+    kind, status = str(op.kind), str(op.status)
+
+    def observe() -> None:
+        metrics.OPERATION_SECONDS.labels(kind=kind, status=status).observe(seconds)
+        if kind == OperationKind.PROVISION and status == OperationStatus.SUCCEEDED:
+            metrics.PROVISIONING_SECONDS.observe(seconds)
+
+    transaction.on_commit(observe)
 
 
 def _operation_succeed(op: Operation) -> None:
@@ -130,6 +147,7 @@ def _operation_succeed(op: Operation) -> None:
     )
     op.status, op.finished_at = OperationStatus.SUCCEEDED, timezone.now()
     op.save(update_fields=["status", "finished_at"])
+    _observe_end(op)
     if op.kind == OperationKind.PROVISION:
         events.emit("vm.running", tenant=vm.tenant, payload=messages.vm_payload(vm))
     audit_record(actor=None, action=f"vm.{op.kind}.succeeded", obj=vm, tenant=vm.tenant)
@@ -176,6 +194,7 @@ def _operation_record_failure(
     step_qs.update(status=StepStatus.FAILED, detail=reason, finished_at=now)
     op.status, op.error_message, op.finished_at = OperationStatus.FAILED, reason, now
     op.save(update_fields=["status", "error_message", "finished_at"])
+    _observe_end(op)
     message = reason + (f" {cleanup_note}" if cleanup_note else "")
     if op.kind in (OperationKind.RESIZE, OperationKind.RESIZE_MOVE) and (
         vm.state == VMState.RESIZING

@@ -10,7 +10,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from portal.errors import ConflictError
+from portal.errors import ConflictError, RateLimited
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
@@ -21,6 +21,8 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
             exc = exceptions.ValidationError({"non_field_errors": exc.messages})
     elif isinstance(exc, PermissionDenied):
         exc = exceptions.PermissionDenied(str(exc) or None)
+    elif isinstance(exc, RateLimited):
+        exc = exceptions.Throttled(wait=exc.wait, detail=exc.message)
     elif isinstance(exc, ConflictError):
         return Response(
             {"detail": exc.message, "state": exc.state}, status=status.HTTP_409_CONFLICT

@@ -138,6 +138,7 @@ class AuditEntrySerializer(serializers.ModelSerializer[AuditEntry]):
             "object_id",
             "object",
             "changes",
+            "request_id",
         ]
         read_only_fields = fields
 

@@ -7,8 +7,6 @@ import hashlib
 import hmac
 import json
 import logging
-import urllib.error
-import urllib.request
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -17,6 +15,8 @@ from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from portal import metrics
+from portal.delivery import safeurl
 from portal.models import Tenant, Webhook, WebhookDelivery
 
 logger = logging.getLogger(__name__)
@@ -77,37 +77,34 @@ def deliver(delivery_id: int) -> float | None:
         delivery.save(update_fields=["attempts"])
     hook = delivery.webhook
     data = delivery.body.encode()
-    request = urllib.request.Request(  # noqa: S310 - the URL's scheme is checked at creation
-        hook.url,
-        data=data,
-        method="POST",
-        headers={
-            "Content-Type": "application/json",
-            "User-Agent": "Nuage-Webhook/1",
-            "X-Nuage-Event": delivery.event,
-            "X-Nuage-Delivery": str(delivery.event_id),
-            SIGNATURE_HEADER: sign(hook.secret, data),
-        },
-    )
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": "Nuage-Webhook/1",
+        "X-Nuage-Event": delivery.event,
+        "X-Nuage-Delivery": str(delivery.event_id),
+        SIGNATURE_HEADER: sign(hook.secret, data),
+    }
+    # Pinned to the address checked, no redirect, no proxy; only the status code is kept (a
+    # receiver's answer body is never read, stored or shown).
     code: int | None = None
-    excerpt, error = "", ""
+    error, failure = "", ""
     try:
         timeout = float(settings.NUAGE["WEBHOOK_TIMEOUT_SECONDS"])
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
-            code = response.status
-            excerpt = response.read(500).decode(errors="replace")
-    except urllib.error.HTTPError as exc:
-        code, error = exc.code, f"HTTP {exc.code}"
-        excerpt = exc.read(500).decode(errors="replace")
-    except (urllib.error.URLError, TimeoutError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        error = _("No answer: %(reason)s") % {"reason": reason}
-    ok = code is not None and 200 <= code < 300
+        code = safeurl.post(hook.url, data, headers, timeout=timeout).status
+        if not 200 <= code < 300:
+            error, failure = f"HTTP {code}", "http"
+    except safeurl.RefusedAddress:
+        error, failure = _("Refused: webhooks go to public addresses only."), "refused"
+    except OSError as exc:  # refused connection, timeout, TLS, DNS
+        error, failure = _("No answer: %(reason)s") % {"reason": exc}, "network"
+    ok = not failure
+    if failure:
+        metrics.WEBHOOK_FAILURES.labels(reason=failure).inc()
     now = timezone.now()
     fields: dict[str, Any] = {
         "last_status_code": code,
         "last_error": "" if ok else error,
-        "response_excerpt": excerpt,
+        "response_excerpt": "",
     }
     wait: float | None = None
     if ok:
