@@ -43,3 +43,4 @@ bench: install services
 	$(PY) bench/export_csv.py
 	$(PY) bench/console.py
 	$(PY) bench/reach.py
+	$(PY) bench/snapshots.py

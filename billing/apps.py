@@ -9,7 +9,11 @@ class BillingConfig(AppConfig):
 
     def ready(self) -> None:
         from billing import messages
-        from billing.ledger import usage_record_transition, volume_usage_record
+        from billing.ledger import (
+            snapshot_usage_record,
+            usage_record_transition,
+            volume_usage_record,
+        )
         from billing.services import budget_refusal
         from compute import ports
         from portal import events
@@ -19,3 +23,4 @@ class BillingConfig(AppConfig):
         # compute never imports billing (which is built on it).
         ports.plug_billing(usage_recorder=usage_record_transition, budget_guard=budget_refusal)
         ports.plug_volume_billing(usage_recorder=volume_usage_record)
+        ports.plug_snapshot_billing(usage_recorder=snapshot_usage_record)

@@ -17,7 +17,7 @@ from datetime import datetime
 from billing.choices import UsageKind
 from billing.models import UsageEvent, VolumeUsageEvent
 from compute.choices import Transition, VMState
-from compute.models import VirtualMachine, Volume
+from compute.models import Snapshot, VirtualMachine, Volume
 
 # Which charges a lifecycle transition starts or stops. Requests (stop, start, delete) change
 # nothing: a VM is charged until the hypervisor has actually stopped or removed it.
@@ -36,6 +36,9 @@ _KINDS_AFTER: dict[str, tuple[str, ...]] = {
     # A domain adopted into Nuage is charged from its adoption.
     Transition.ADOPT_RUNNING: (UsageKind.CREATED, UsageKind.STARTED),
     Transition.ADOPT_STOPPED: (UsageKind.CREATED,),
+    # Reverting to a snapshot taken running starts the guest; one taken stopped stops it.
+    Transition.SNAPSHOT_REVERTED_RUNNING: (UsageKind.STARTED,),
+    Transition.SNAPSHOT_REVERTED_STOPPED: (UsageKind.STOPPED,),
     # A resize: the new allocation from this second on (the VM row holds the new flavor).
     Transition.RESIZED: (UsageKind.RESIZED,),
     # Live migration and an HA restart keep the VM's charges running: same VM, another host.
@@ -116,3 +119,17 @@ def volume_usage_record(*, volume: Volume, kind: str, size_gib: int, at: datetim
         size_gib=size_gib,
     )
     VolumeUsageEvent.objects.bulk_create([event], ignore_conflicts=True)
+
+
+def snapshot_usage_record(*, snapshot: Snapshot, kind: str, at: datetime) -> None:
+    """Append a snapshot's event to its VM's ledger: "created" (with its size measured on the
+    host, billed in whole GiB rounded up) or "deleted"; recording it again changes nothing."""
+    usage_kind = UsageKind.SNAPSHOT_CREATED if kind == "created" else UsageKind.SNAPSHOT_DELETED
+    usage_event_record(
+        vm=snapshot.vm,
+        kind=usage_kind,
+        at=at,
+        cause=f"snapshot:{snapshot.uuid}",
+        snapshot_ref=str(snapshot.uuid),
+        snapshot_gib=snapshot.size_gib if kind == "created" else 0,
+    )

@@ -120,6 +120,10 @@ class Transition(models.TextChoices):
     ADOPT_RUNNING = "adopt_running", _("Adopt running")
     ADOPT_STOPPED = "adopt_stopped", _("Adopt stopped")
     FAIL = "fail", _("Fail")
+    # Reverting to a snapshot leaves the guest as it was when the snapshot was taken: running
+    # (taken with its memory) or shut off (disk only).
+    SNAPSHOT_REVERTED_RUNNING = "snapshot_reverted_running", _("Revert to a running snapshot")
+    SNAPSHOT_REVERTED_STOPPED = "snapshot_reverted_stopped", _("Revert to a stopped snapshot")
     # A stopped VM changes flavor; a failed resize goes back to stopped at its old flavor.
     RESIZE = "resize", _("Resize")
     RESIZED = "resized", _("Resized")
@@ -158,6 +162,8 @@ TRANSITIONS: dict[str, tuple[frozenset[str], str]] = {
     Transition.ADOPT_RUNNING: (frozenset({S.PENDING_APPROVAL}), S.RUNNING),
     Transition.ADOPT_STOPPED: (frozenset({S.PENDING_APPROVAL}), S.STOPPED),
     Transition.FAIL: (TRANSITIONAL_STATES, S.ERROR),
+    Transition.SNAPSHOT_REVERTED_RUNNING: (frozenset({S.STOPPED}), S.RUNNING),
+    Transition.SNAPSHOT_REVERTED_STOPPED: (frozenset({S.RUNNING}), S.STOPPED),
     Transition.RESIZE: (frozenset({S.STOPPED}), S.RESIZING),
     Transition.RESIZED: (frozenset({S.RESIZING}), S.STOPPED),
     Transition.RESIZE_ABORTED: (frozenset({S.RESIZING}), S.STOPPED),
@@ -211,6 +217,9 @@ class OperationKind(models.TextChoices):
     DELETE = "delete", _("Delete")
     MIGRATE = "migrate", _("Live migration")
     RECOVER = "recover", _("Restart after host failure")
+    SNAPSHOT_CREATE = "snapshot_create", _("Snapshot")
+    SNAPSHOT_REVERT = "snapshot_revert", _("Revert to snapshot")
+    SNAPSHOT_DELETE = "snapshot_delete", _("Delete snapshot")
     RESIZE = "resize", _("Resize")
     RESIZE_MOVE = "resize_move", _("Resize on another host")
 
@@ -244,6 +253,9 @@ class Step(models.TextChoices):
     PREPARING_TARGET = "preparing_target", _("Preparing target host")
     MIGRATING = "migrating", _("Migrating memory and disk")
     CLEANING_SOURCE = "cleaning_source", _("Removing source disk")
+    TAKING_SNAPSHOT = "taking_snapshot", _("Taking snapshot")
+    REVERTING_SNAPSHOT = "reverting_snapshot", _("Reverting to snapshot")
+    DELETING_SNAPSHOT = "deleting_snapshot", _("Deleting snapshot")
     GROWING_DISK = "growing_disk", _("Growing disk")
     REDEFINING = "redefining", _("Applying the new size")
     PREPARING_MOVE = "preparing_move", _("Preparing the new host")
@@ -264,6 +276,9 @@ OPERATION_STEPS: dict[str, list[str]] = {
     OperationKind.DELETE: [Step.REMOVING_DOMAIN, Step.REMOVING_DISK],
     OperationKind.MIGRATE: [Step.PREPARING_TARGET, Step.MIGRATING, Step.CLEANING_SOURCE],
     OperationKind.RECOVER: [Step.DEFINING, Step.STARTING],
+    OperationKind.SNAPSHOT_CREATE: [Step.TAKING_SNAPSHOT],
+    OperationKind.SNAPSHOT_REVERT: [Step.REVERTING_SNAPSHOT],
+    OperationKind.SNAPSHOT_DELETE: [Step.DELETING_SNAPSHOT],
     OperationKind.RESIZE: [Step.GROWING_DISK, Step.REDEFINING],
     # The VM's host cannot take the new size: the stopped VM moves first (its disk copied).
     OperationKind.RESIZE_MOVE: [
@@ -442,6 +457,38 @@ del _V
 
 # Device names a VM's data volumes take, in order (vda is the root disk).
 VOLUME_TARGET_DEVS: tuple[str, ...] = tuple(f"vd{c}" for c in "bcdefghijklmnopqrstuvwxyz")
+
+
+class SnapshotState(models.TextChoices):
+    """Where a VM snapshot stands (the snapshot itself lives inside the VM's qcow2 disk)."""
+
+    CREATING = "creating", _("Creating")
+    READY = "ready", _("Ready")
+    REVERTING = "reverting", _("Reverting")
+    DELETING = "deleting", _("Deleting")
+    ERROR = "error", _("Error")
+    DELETED = "deleted", _("Deleted")
+
+
+SNAPSHOT_STATE_COLOURS: dict[str, str] = {
+    SnapshotState.CREATING: "blue",
+    SnapshotState.READY: "green",
+    SnapshotState.REVERTING: "blue",
+    SnapshotState.DELETING: "blue",
+    SnapshotState.ERROR: "red",
+    SnapshotState.DELETED: "grey",
+}
+
+# Operations on a VM's snapshots: the VM keeps its state (running or stopped) while they run,
+# and no other operation may start on it meanwhile (one active operation per VM).
+SNAPSHOT_OPERATION_KINDS = frozenset(
+    {OperationKind.SNAPSHOT_CREATE, OperationKind.SNAPSHOT_REVERT, OperationKind.SNAPSHOT_DELETE}
+)
+
+
+class SnapshotFrequency(models.TextChoices):
+    DAILY = "daily", _("Daily")
+    WEEKLY = "weekly", _("Weekly")
 
 
 class ExportStatus(models.TextChoices):

@@ -21,6 +21,7 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from compute.choices import (
+    SNAPSHOT_STATE_COLOURS,
     STATE_COLOURS,
     VOLUME_STATE_COLOURS,
     ConsoleKind,
@@ -34,6 +35,8 @@ from compute.choices import (
     OperationStatus,
     RecommendationStatus,
     RuntimeState,
+    SnapshotFrequency,
+    SnapshotState,
     Step,
     StepStatus,
     VMState,
@@ -508,6 +511,10 @@ class Operation(models.Model):
     target_host = models.ForeignKey(
         Host, null=True, blank=True, on_delete=models.PROTECT, related_name="incoming"
     )
+    # The snapshot a snapshot operation (create, revert, delete) works on.
+    snapshot = models.ForeignKey(
+        "Snapshot", null=True, blank=True, on_delete=models.CASCADE, related_name="operations"
+    )
     # A resize: the VM's flavor before it (the VM row holds the new one from the request on,
     # so that quota and host capacity count it); a failed resize goes back to it.
     flavor_before = models.ForeignKey(
@@ -947,6 +954,90 @@ class Volume(models.Model):
     @property
     def state_colour(self) -> str:
         return VOLUME_STATE_COLOURS.get(self.state, "grey")
+
+
+class Snapshot(models.Model):
+    """A point in a VM's life it can go back to: an internal snapshot inside its qcow2 disk,
+    with the guest's memory (taken while running) or of the disk only (taken while stopped).
+
+    It counts one in its environment's `snapshots` quota from its request to its deletion and is
+    billed per GiB-hour of the size measured on the host while it exists.
+    """
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    vm = models.ForeignKey(VirtualMachine, on_delete=models.CASCADE, related_name="snapshots")
+    name = models.CharField(max_length=63, validators=[vm_name_validator])
+    with_memory = models.BooleanField(default=False)
+    # What the snapshot added to the VM's disk file on the host when it was taken (bytes).
+    size_bytes = models.BigIntegerField(default=0)
+    state = models.CharField(
+        max_length=16,
+        choices=SnapshotState.choices,
+        default=SnapshotState.CREATING,
+        db_index=True,
+    )
+    # Taken by the VM's schedule (pruned beyond its retention) rather than by a user.
+    scheduled = models.BooleanField(default=False)
+    error_message = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    state_changed_at = models.DateTimeField(auto_now_add=True)
+    deleted_at = models.DateTimeField(null=True, blank=True)
+
+    tenant_path: ClassVar[str] = "vm__tenant"
+    objects = TenantScopedQuerySet["Snapshot"].as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["vm", "name"],
+                condition=~Q(state="deleted"),
+                name="snapshot_unique_live_name_per_vm",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def libvirt_name(self) -> str:
+        """Its name in libvirt (and in the qcow2 snapshot table): unique, never reused."""
+        return f"nuage-{self.uuid.hex}"
+
+    @property
+    def size_gib(self) -> int:
+        """The size billed: whole GiB, rounded up (a snapshot that exists is at least 1 GiB)."""
+        return max(1, -(-self.size_bytes // (1 << 30)))
+
+    @property
+    def state_colour(self) -> str:
+        return SNAPSHOT_STATE_COLOURS.get(self.state, "grey")
+
+
+class SnapshotSchedule(models.Model):
+    """A VM's scheduled snapshots: one a day or a week, the newest `retention` kept."""
+
+    vm = models.OneToOneField(
+        VirtualMachine, on_delete=models.CASCADE, related_name="snapshot_schedule"
+    )
+    frequency = models.CharField(max_length=8, choices=SnapshotFrequency.choices)
+    retention = models.PositiveSmallIntegerField(
+        validators=[MinValueValidator(1), MaxValueValidator(50)]
+    )
+    enabled = models.BooleanField(default=True)
+    # When its last scheduled snapshot was requested; the next is due one period later.
+    last_run_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    tenant_path: ClassVar[str] = "vm__tenant"
+    objects = TenantScopedQuerySet["SnapshotSchedule"].as_manager()
+
+    def __str__(self) -> str:
+        return f"{self.vm_id} {self.frequency} keep {self.retention}"
 
 
 class ExportJob(models.Model):

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Protocol
 from django.core.exceptions import ImproperlyConfigured
 
 if TYPE_CHECKING:
-    from compute.models import Flavor, VirtualMachine, Volume
+    from compute.models import Flavor, Snapshot, VirtualMachine, Volume
     from portal.models import Tenant
 
 
@@ -171,6 +171,66 @@ def volume_usage_record(*, volume: Volume, kind: str, size_gib: int, at: datetim
     if fn is None:
         raise _missing("volume_usage_record", "billing")
     fn(volume=volume, kind=kind, size_gib=size_gib, at=at)
+
+
+# --- snapshots: one each in the `snapshots` quota (quotas), GiB-hours in the ledger (billing) ---
+
+
+class SnapshotQuotaTake(Protocol):
+    def __call__(self, *, vm: VirtualMachine, count: int) -> None: ...
+
+
+class SnapshotQuotaGive(Protocol):
+    def __call__(self, *, vm: VirtualMachine, count: int) -> None: ...
+
+
+class SnapshotUsageRecorder(Protocol):
+    def __call__(self, *, snapshot: Snapshot, kind: str, at: datetime) -> None: ...
+
+
+@dataclass
+class _PluggedSnapshots:
+    quota_take: SnapshotQuotaTake | None = None
+    quota_give: SnapshotQuotaGive | None = None
+    usage_record: SnapshotUsageRecorder | None = None
+
+
+_plugged_snapshots = _PluggedSnapshots()
+
+
+def plug_snapshot_quotas(*, take: SnapshotQuotaTake, give: SnapshotQuotaGive) -> None:
+    _plugged_snapshots.quota_take = take
+    _plugged_snapshots.quota_give = give
+
+
+def plug_snapshot_billing(*, usage_recorder: SnapshotUsageRecorder) -> None:
+    _plugged_snapshots.usage_record = usage_recorder
+
+
+def snapshot_quota_take(*, vm: VirtualMachine, count: int = 1) -> None:
+    """Take `count` snapshots of the VM's environment's quota at once, with one conditional
+    UPDATE (a ValidationError on `name` if it does not fit; nothing taken then)."""
+    fn = _plugged_snapshots.quota_take
+    if fn is None:
+        raise _missing("snapshot_quota_take", "quotas")
+    fn(vm=vm, count=count)
+
+
+def snapshot_quota_give(*, vm: VirtualMachine, count: int = 1) -> None:
+    """Give `count` snapshots of the quota back (deleted, or failed to be taken)."""
+    fn = _plugged_snapshots.quota_give
+    if fn is None:
+        raise _missing("snapshot_quota_give", "quotas")
+    fn(vm=vm, count=count)
+
+
+def snapshot_usage_record(*, snapshot: Snapshot, kind: str, at: datetime) -> None:
+    """Append the snapshot's event ("created" with its measured size, or "deleted") to
+    billing's ledger, at `at`."""
+    fn = _plugged_snapshots.usage_record
+    if fn is None:
+        raise _missing("snapshot_usage_record", "billing")
+    fn(snapshot=snapshot, kind=kind, at=at)
 
 
 # --- resize: the quota moves from the old flavor's size to the new one's (quotas) -----------

@@ -7,7 +7,14 @@ from datetime import datetime
 
 from django.db.models import Prefetch, QuerySet
 
-from compute.choices import PLACED_STATES, HostStatus, OperationStatus, VMState, VolumeState
+from compute.choices import (
+    PLACED_STATES,
+    HostStatus,
+    OperationStatus,
+    SnapshotState,
+    VMState,
+    VolumeState,
+)
 from compute.loads import host_loads
 from compute.models import (
     DrsRecommendation,
@@ -21,6 +28,7 @@ from compute.models import (
     NetworkInterface,
     Operation,
     RollingMaintenance,
+    Snapshot,
     VirtualMachine,
     Volume,
 )
@@ -383,6 +391,14 @@ def vm_export_disks(*, vm: VirtualMachine) -> list[ExportDisk]:
         pool = volume.host.storage_pool if volume.host is not None else host.storage_pool
         disks.append(ExportDisk(pool, volume.volume_name, volume.size_gib, volume.target_dev))
     return disks
+
+
+def vm_snapshots(*, vm: VirtualMachine, include_deleted: bool = False) -> QuerySet[Snapshot]:
+    """A VM's snapshots, newest first; the VM is in the requesting user's scope already."""
+    qs = Snapshot.objects.unscoped().filter(vm=vm)
+    if not include_deleted:
+        qs = qs.exclude(state=SnapshotState.DELETED)
+    return qs
 
 
 def export_list(*, fetched_by: User) -> QuerySet[ExportJob]:

@@ -54,6 +54,11 @@ def heartbeat(**_kwargs: Any) -> dict[str, int]:
     return services.heartbeat()
 
 
+@shared_task(name="compute.snapshot_schedules_run")
+def snapshot_schedules_run(**_kwargs: Any) -> dict[str, int]:
+    return services.snapshot_schedules_run()
+
+
 @shared_task(name="compute.drs_cycle")
 def drs_cycle(**_kwargs: Any) -> dict[str, int | str]:
     return balancing.drs_cycle()

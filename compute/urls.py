@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from compute import console_views, ovf_views, views, volume_views
+from compute import console_views, ovf_views, snapshot_views, views, volume_views
 
 app_name = "ui"
 urlpatterns = [
@@ -34,4 +34,21 @@ urlpatterns = [
     path("vms/<int:pk>/volumes/new/", volume_views.volume_new_for_vm, name="vm-volume-new"),
     path("vms/<int:pk>/volumes/attach/", volume_views.volume_attach_to_vm, name="vm-volume-attach"),
     path("flavors/", views.flavors, name="flavors"),
+    # Four segments after vms/: never taken for an action by "vms/<pk>/<action>/".
+    path("vms/<int:pk>/snapshots/take/", snapshot_views.snapshot_take, name="snapshot-take"),
+    path(
+        "vms/<int:pk>/snapshots/schedule/",
+        snapshot_views.snapshot_schedule,
+        name="snapshot-schedule",
+    ),
+    path(
+        "vms/<int:pk>/snapshots/<int:sid>/revert/",
+        snapshot_views.snapshot_revert,
+        name="snapshot-revert",
+    ),
+    path(
+        "vms/<int:pk>/snapshots/<int:sid>/delete/",
+        snapshot_views.snapshot_delete,
+        name="snapshot-delete",
+    ),
 ]

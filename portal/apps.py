@@ -12,3 +12,10 @@ class PortalConfig(AppConfig):
 
         metrics.register_source("broker", gauges.broker_source)
         metrics.register_source("webhooks", gauges.webhooks_source)
+
+        from django.contrib.auth.signals import user_logged_in
+
+        from portal import events, messages, security
+
+        events.register(messages.POLICY_EVENTS, messages.render, webhook=False)
+        user_logged_in.connect(security.session_started, dispatch_uid="nuage-session-started")

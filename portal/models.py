@@ -305,3 +305,106 @@ class KeyPair(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.fingerprint})"
+
+
+class OidcIdentity(models.Model):
+    """A single sign-on identity (the provider's issuer and subject) linked to one Nuage user.
+
+    Sign-on finds its user only through this row: never by username or e-mail, which a provider
+    may let people choose or change.
+    """
+
+    issuer = models.CharField(max_length=255)
+    subject = models.CharField(max_length=255)
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="oidc_identities")
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_login_at = models.DateTimeField(null=True, blank=True)
+
+    owner_path: ClassVar[str] = "user"
+    objects = OwnedQuerySet["OidcIdentity"].as_manager()
+
+    class Meta:
+        ordering = ["issuer", "subject"]
+        constraints = [
+            models.UniqueConstraint(fields=["issuer", "subject"], name="oidc_identity_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.issuer} {self.subject} → {self.user_id}"
+
+
+class PolicyChange(models.Model):
+    """A tenant admin's proposal to loosen an environment's approval policy (four eyes).
+
+    Loosening (fewer requests waiting for an approver) by a tenant admin waits here until a
+    platform admin or another tenant admin of the tenant approves it; tightening applies at once.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Waiting for a second admin")
+        APPROVED = "approved", _("Approved and applied")
+        REJECTED = "rejected", _("Rejected")
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    environment = models.ForeignKey(
+        Environment, on_delete=models.CASCADE, related_name="policy_changes"
+    )
+    # {"requires_approval": ..., "auto_approve_max_vcpus": ..., "auto_approve_max_ram_mib": ...}
+    previous = models.JSONField(default=dict)
+    proposed = models.JSONField(default=dict)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    proposed_by = models.ForeignKey(User, null=True, on_delete=models.SET_NULL, related_name="+")
+    decided_by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = TenantScopedQuerySet["PolicyChange"].as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.environment} policy change ({self.status})"
+
+
+class Invitation(models.Model):
+    """A tenant admin's invitation to join a tenant, sent by e-mail as a secret link.
+
+    Only a hash of the secret is kept; the link works once, until it expires or is revoked, for
+    whoever is logged in when following it.
+    """
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="invitations")
+    email = models.EmailField()
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.MEMBER)
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_by = models.ForeignKey(User, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    accepted_by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    objects = TenantScopedQuerySet["Invitation"].as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.email} → {self.tenant.slug} ({self.role})"
+
+    @property
+    def status(self) -> str:
+        from django.utils import timezone
+
+        if self.accepted_at is not None:
+            return "accepted"
+        if self.revoked_at is not None:
+            return "revoked"
+        if self.expires_at <= timezone.now():
+            return "expired"
+        return "pending"

@@ -9,8 +9,10 @@ from portal.models import (
     ApiToken,
     AuditEntry,
     Environment,
+    Invitation,
     KeyPair,
     Membership,
+    PolicyChange,
     Tenant,
     User,
     Webhook,
@@ -64,4 +66,18 @@ def webhook_list(*, fetched_by: User) -> QuerySet[Webhook]:
 def webhook_delivery_list(*, fetched_by: User) -> QuerySet[WebhookDelivery]:
     return WebhookDelivery.objects.visible_to(fetched_by, Perm.TENANT_MANAGE).select_related(
         "webhook"
+    )
+
+
+def policy_change_list(*, fetched_by: User) -> QuerySet[PolicyChange]:
+    """Proposed approval-policy changes: tenant admins see their tenants', platform admins all."""
+    return PolicyChange.objects.visible_to(fetched_by, Perm.ENVIRONMENTS_MANAGE).select_related(
+        "environment", "proposed_by", "decided_by"
+    )
+
+
+def invitation_list(*, fetched_by: User) -> QuerySet[Invitation]:
+    """Invitations to join a tenant: its admins see them, platform admins all."""
+    return Invitation.objects.visible_to(fetched_by, Perm.MEMBERS_MANAGE).select_related(
+        "tenant", "created_by", "accepted_by"
     )

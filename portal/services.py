@@ -12,8 +12,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.core.validators import URLValidator
+from django.core.validators import EmailValidator, URLValidator
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -24,8 +25,10 @@ from portal.errors import ConflictError, RateLimited
 from portal.models import (
     ApiToken,
     Environment,
+    Invitation,
     KeyPair,
     Membership,
+    PolicyChange,
     Tenant,
     User,
     Webhook,
@@ -83,6 +86,8 @@ def user_create(
     if password is None:  # signs in through single sign-on only
         user.set_unusable_password()
     else:
+        if created_by is not None:  # people's accounts (seeds and benches set their own)
+            _password_validate(password, user)
         user.set_password(password)
     user.full_clean()
     user.save()
@@ -93,6 +98,24 @@ def user_create(
         changes={"username": username, "platform_role": platform_role},
         remote_addr=remote_addr,
     )
+    return user
+
+
+def _password_validate(password: str, user: User) -> None:
+    """AUTH_PASSWORD_VALIDATORS, as field messages on `password`."""
+    try:
+        validate_password(password, user)
+    except ValidationError as exc:
+        raise ValidationError({"password": exc.messages}) from exc
+
+
+@transaction.atomic
+def user_password_set(*, user: User, password: str, remote_addr: str | None = None) -> User:
+    """A new password for `user`, chosen by themself (the caller checked the old one)."""
+    _password_validate(password, user)
+    user.set_password(password)
+    user.save(update_fields=["password"])
+    audit_record(actor=user, action="user.password_change", obj=user, remote_addr=remote_addr)
     return user
 
 
@@ -107,6 +130,12 @@ def membership_create(
 ) -> Membership:
     if created_by is not None:
         require_perm(created_by, tenant, Perm.MEMBERS_MANAGE)
+        # Tenant admins invite (invitation_create): people join by accepting, never by being
+        # added under a name or address they typed. Platform admins may still add directly.
+        if not created_by.is_platform_admin:
+            raise PermissionDenied(
+                _("Tenant admins add members by invitation: invite them by e-mail.")
+            )
     if role not in Role.values:
         raise ValidationError({"role": _("Unknown role.")})
     if Membership.objects.unscoped().filter(tenant=tenant, user=user).exists():
@@ -344,24 +373,68 @@ def environment_update(
     remote_addr: str | None = None,
     **fields: Any,
 ) -> Environment:
+    """Change an environment; a loosened approval policy may wait (see environment_change)."""
+    environment, _proposal = environment_change(
+        updated_by=updated_by, environment=environment, remote_addr=remote_addr, **fields
+    )
+    return environment
+
+
+@transaction.atomic
+def environment_change(
+    *,
+    updated_by: User,
+    environment: Environment,
+    remote_addr: str | None = None,
+    **fields: Any,
+) -> tuple[Environment, PolicyChange | None]:
+    """Change an environment. A tenant admin's change that loosens its approval policy is not
+    applied: it becomes a PolicyChange that a second admin approves (returned); the rest of the
+    change (its name) applies at once, as does any tightening. Approvers are told either way."""
     require_perm(updated_by, environment.tenant, Perm.ENVIRONMENTS_MANAGE)
     unknown = set(fields) - set(ENVIRONMENT_FIELDS)
     if unknown:
         raise ValidationError({f: _("This field cannot be changed.") for f in unknown})
+    environment = Environment.objects.unscoped().select_for_update().get(pk=environment.pk)
     before = snapshot(environment, ENVIRONMENT_FIELDS)
     for key, value in fields.items():
         setattr(environment, key, value)
     _environment_clean(environment)
+    old_policy = {k: before[k] for k in POLICY_FIELDS}
+    new_policy = snapshot(environment, POLICY_FIELDS)
+    proposal = None
+    if policy_loosens(old_policy, new_policy) and not updated_by.is_platform_admin:
+        for key in POLICY_FIELDS:  # held for the second pair of eyes
+            setattr(environment, key, old_policy[key])
+        proposal = PolicyChange.objects.create(
+            tenant=environment.tenant,
+            environment=environment,
+            previous=old_policy,
+            proposed=new_policy,
+            proposed_by=updated_by,
+        )
+        audit_record(
+            actor=updated_by,
+            action="environment.policy_propose",
+            obj=proposal,
+            tenant=environment.tenant,
+            changes=changed_fields(old_policy, new_policy),
+            remote_addr=remote_addr,
+        )
+        _policy_announce("environment.policy_proposed", proposal=proposal, by=updated_by)
     environment.save()
+    changes = changed_fields(before, snapshot(environment, ENVIRONMENT_FIELDS))
     audit_record(
         actor=updated_by,
         action="environment.update",
         obj=environment,
         tenant=environment.tenant,
-        changes=changed_fields(before, snapshot(environment, ENVIRONMENT_FIELDS)),
+        changes=changes,
         remote_addr=remote_addr,
     )
-    return environment
+    if set(changes) & set(POLICY_FIELDS):
+        _policy_changed_announce(environment, by=updated_by, previous=old_policy)
+    return environment, proposal
 
 
 # --- webhooks --------------------------------------------------------------------------------
@@ -601,3 +674,301 @@ def keypair_authorized_keys(
             raise ValidationError({"ssh_public_key": exc.messages}) from exc
         lines.setdefault(parsed.fingerprint, parsed.line)
     return list(lines.values())
+
+
+# --- approval policies: four eyes on loosening ------------------------------------------------
+
+POLICY_FIELDS = ("requires_approval", "auto_approve_max_vcpus", "auto_approve_max_ram_mib")
+
+
+def _auto_approved_box(policy: dict[str, Any]) -> tuple[float, float] | None:
+    """The largest (vcpus, ram) approved without an approver, None when every request waits
+    (infinite sizes when no approval is required at all or a limit is unset)."""
+    inf = float("inf")
+    if not policy["requires_approval"]:
+        return (inf, inf)
+    vcpus, ram = policy["auto_approve_max_vcpus"], policy["auto_approve_max_ram_mib"]
+    if vcpus is None and ram is None:
+        return None
+    return (inf if vcpus is None else vcpus, inf if ram is None else ram)
+
+
+def policy_loosens(old: dict[str, Any], new: dict[str, Any]) -> bool:
+    """Whether some request would skip the approver under `new` but not under `old`."""
+    before, after = _auto_approved_box(old), _auto_approved_box(new)
+    if after is None:
+        return False
+    if before is None:
+        return True
+    return after[0] > before[0] or after[1] > before[1]
+
+
+def policy_text(policy: dict[str, Any]) -> str:
+    """A policy in words, for messages and e-mails."""
+    if not policy.get("requires_approval"):
+        return _("no approval needed")
+    vcpus, ram = policy.get("auto_approve_max_vcpus"), policy.get("auto_approve_max_ram_mib")
+    if vcpus is None and ram is None:
+        return _("every request waits for an approver")
+    limits = [
+        text
+        for text in (
+            _("%(n)s vCPUs") % {"n": vcpus} if vcpus is not None else "",
+            _("%(n)s MiB of RAM") % {"n": ram} if ram is not None else "",
+        )
+        if text
+    ]
+    return _("approval needed above %(limits)s") % {"limits": _(" and ").join(limits)}
+
+
+def _policy_announce(kind: str, *, proposal: PolicyChange, by: User) -> None:
+    from portal.events import emit
+
+    emit(
+        kind,
+        tenant=proposal.tenant,
+        payload={
+            "environment_id": proposal.environment_id,
+            "policy_change_id": proposal.pk,
+            "by": by.username,
+            "previous": proposal.previous,
+            "policy": proposal.proposed,
+        },
+    )
+
+
+def _policy_changed_announce(environment: Environment, *, by: User, previous: Any) -> None:
+    from portal.events import emit
+
+    emit(
+        "environment.policy_changed",
+        tenant=environment.tenant,
+        payload={
+            "environment_id": environment.pk,
+            "by": by.username,
+            "previous": previous,
+            "policy": snapshot(environment, POLICY_FIELDS),
+        },
+    )
+
+
+def _pending_proposal(policy_change: PolicyChange) -> PolicyChange:
+    locked = (
+        PolicyChange.objects.unscoped()
+        .select_for_update(of=("self",))
+        .select_related("environment__tenant", "proposed_by")
+        .get(pk=policy_change.pk)
+    )
+    if locked.status != PolicyChange.Status.PENDING:
+        raise ConflictError(
+            _("This policy change was already decided: %(status)s.")
+            % {"status": locked.get_status_display()},
+            state=locked.status,
+        )
+    return locked
+
+
+@transaction.atomic
+def policy_change_approve(
+    *, approved_by: User, policy_change: PolicyChange, remote_addr: str | None = None
+) -> PolicyChange:
+    """A second admin (another tenant admin, or a platform admin) applies a proposed policy."""
+    proposal = _pending_proposal(policy_change)
+    require_perm(approved_by, proposal.tenant, Perm.ENVIRONMENTS_MANAGE)
+    if proposal.proposed_by_id == approved_by.pk and not approved_by.is_platform_admin:
+        raise PermissionDenied(
+            _("Another tenant admin or a platform admin must approve your own proposal.")
+        )
+    environment = Environment.objects.unscoped().select_for_update().get(pk=proposal.environment_id)
+    previous = snapshot(environment, POLICY_FIELDS)
+    for key in POLICY_FIELDS:
+        setattr(environment, key, proposal.proposed[key])
+    environment.save(update_fields=list(POLICY_FIELDS))
+    proposal.status = PolicyChange.Status.APPROVED
+    proposal.decided_by = approved_by
+    proposal.decided_at = timezone.now()
+    proposal.save(update_fields=["status", "decided_by", "decided_at"])
+    audit_record(
+        actor=approved_by,
+        action="environment.policy_approve",
+        obj=proposal,
+        tenant=proposal.tenant,
+        changes=changed_fields(previous, snapshot(environment, POLICY_FIELDS)),
+        remote_addr=remote_addr,
+    )
+    _policy_changed_announce(environment, by=approved_by, previous=previous)
+    return proposal
+
+
+@transaction.atomic
+def policy_change_reject(
+    *, rejected_by: User, policy_change: PolicyChange, remote_addr: str | None = None
+) -> PolicyChange:
+    """Another admin rejects a proposal, or its author withdraws it; the policy stays."""
+    proposal = _pending_proposal(policy_change)
+    require_perm(rejected_by, proposal.tenant, Perm.ENVIRONMENTS_MANAGE)
+    proposal.status = PolicyChange.Status.REJECTED
+    proposal.decided_by = rejected_by
+    proposal.decided_at = timezone.now()
+    proposal.save(update_fields=["status", "decided_by", "decided_at"])
+    audit_record(
+        actor=rejected_by,
+        action="environment.policy_reject",
+        obj=proposal,
+        tenant=proposal.tenant,
+        changes={"proposed": proposal.proposed},
+        remote_addr=remote_addr,
+    )
+    return proposal
+
+
+# --- invitations -----------------------------------------------------------------------------
+
+
+def _invitation_send(invitation: Invitation, secret: str) -> None:
+    """E-mail the link (after the commit); the secret exists only there and in the answer."""
+    from django.core.mail import send_mail
+
+    subject = _("You are invited to %(tenant)s on Nuage") % {"tenant": invitation.tenant.name}
+    body = _(
+        "%(who)s invites you to join %(tenant)s as %(role)s.\n"
+        "Log in to Nuage (or ask for an account) and open this link before %(expiry)s:\n"
+        "%(link)s\n"
+    ) % {
+        "who": invitation.created_by.username if invitation.created_by else "Nuage",
+        "tenant": invitation.tenant.name,
+        "role": invitation.get_role_display(),
+        "expiry": invitation.expires_at.strftime("%Y-%m-%d %H:%M UTC"),
+        "link": invitation_link(secret),
+    }
+    send_mail(subject, body, None, [invitation.email], fail_silently=False)
+
+
+def invitation_path(secret: str) -> str:
+    return f"/invitations/{secret}/"
+
+
+def invitation_link(secret: str) -> str:
+    from portal.delivery.mail import link
+
+    return link(invitation_path(secret))
+
+
+@transaction.atomic
+def invitation_create(
+    *,
+    created_by: User,
+    tenant: Tenant,
+    email: str,
+    role: str = Role.MEMBER,
+    remote_addr: str | None = None,
+) -> tuple[Invitation, str]:
+    """Invite someone by e-mail; returns the invitation and its secret (shown this once)."""
+    require_perm(created_by, tenant, Perm.MEMBERS_MANAGE)
+    errors: dict[str, str] = {}
+    email = email.strip()
+    try:
+        EmailValidator()(email)
+    except ValidationError:
+        errors["email"] = _("Enter a valid e-mail address.")
+    if role not in Role.values:
+        errors["role"] = _("Unknown role.")
+    if errors:
+        raise ValidationError(errors)
+    secret = secrets.token_urlsafe(32)
+    days = int(settings.NUAGE.get("INVITATION_DAYS", 7))
+    invitation = Invitation.objects.create(
+        tenant=tenant,
+        email=email,
+        role=role,
+        token_hash=token_hash(secret),
+        created_by=created_by,
+        expires_at=timezone.now() + timedelta(days=days),
+    )
+    audit_record(
+        actor=created_by,
+        action="invitation.create",
+        obj=invitation,
+        tenant=tenant,
+        changes={"email": email, "role": role, "expires_at": invitation.expires_at.isoformat()},
+        remote_addr=remote_addr,
+    )
+    # robust: an e-mail that fails is logged; the admin still has the link from the answer.
+    transaction.on_commit(lambda: _invitation_send(invitation, secret), robust=True)
+    return invitation, secret
+
+
+@transaction.atomic
+def invitation_revoke(
+    *, revoked_by: User, invitation: Invitation, remote_addr: str | None = None
+) -> Invitation:
+    require_perm(revoked_by, invitation.tenant, Perm.MEMBERS_MANAGE)
+    now = timezone.now()
+    updated = (
+        Invitation.objects.unscoped()
+        .filter(pk=invitation.pk, revoked_at__isnull=True, accepted_at__isnull=True)
+        .update(revoked_at=now)
+    )
+    if not updated:
+        raise ConflictError(_("This invitation was already accepted or revoked."))
+    invitation.revoked_at = now
+    audit_record(
+        actor=revoked_by,
+        action="invitation.revoke",
+        obj=invitation,
+        tenant=invitation.tenant,
+        changes={"email": invitation.email},
+        remote_addr=remote_addr,
+    )
+    return invitation
+
+
+def invitation_find(secret: str) -> Invitation | None:
+    """The invitation a link's secret stands for (whatever its state), or None."""
+    return (
+        Invitation.objects.unscoped()
+        .select_related("tenant", "created_by")
+        .filter(token_hash=token_hash(secret))
+        .first()
+    )
+
+
+@transaction.atomic
+def invitation_accept(
+    *, secret: str, accepted_by: User, remote_addr: str | None = None
+) -> Membership:
+    """The logged-in user joins the tenant with the invitation's role; the link is then spent."""
+    found = invitation_find(secret)
+    if found is None:
+        raise ValidationError({"token": _("This invitation link is not valid.")})
+    invitation = (
+        Invitation.objects.unscoped()
+        .select_for_update(of=("self",))
+        .select_related("tenant")
+        .get(pk=found.pk)
+    )
+    state = invitation.status
+    if state != "pending":
+        messages_by_state = {
+            "accepted": _("This invitation was already used."),
+            "revoked": _("This invitation was revoked."),
+            "expired": _("This invitation has expired: ask for a new one."),
+        }
+        raise ConflictError(messages_by_state[state], state=state)
+    if Membership.objects.unscoped().filter(tenant=invitation.tenant, user=accepted_by).exists():
+        raise ConflictError(_("You are already a member of this tenant."), state="member")
+    membership = Membership.objects.create(
+        tenant=invitation.tenant, user=accepted_by, role=invitation.role
+    )
+    invitation.accepted_by = accepted_by
+    invitation.accepted_at = timezone.now()
+    invitation.save(update_fields=["accepted_by", "accepted_at"])
+    audit_record(
+        actor=accepted_by,
+        action="invitation.accept",
+        obj=membership,
+        tenant=invitation.tenant,
+        changes={"user": accepted_by.username, "role": invitation.role, "email": invitation.email},
+        remote_addr=remote_addr,
+    )
+    return membership

@@ -69,7 +69,8 @@ AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "portal.views.locked_out"
 
 # Optional single sign-on with OpenID Connect: on when OIDC_RP_CLIENT_ID is set. Users are
-# matched by username (the OIDC_USERNAME_CLAIM claim), created on first login if missing.
+# found by the ID token's (issuer, subject) only (portal/oidc.py); the first sign-on links a
+# verified e-mail's SSO-only account or creates a user (named after OIDC_USERNAME_CLAIM).
 OIDC_ENABLED = bool(env("OIDC_RP_CLIENT_ID", default=""))
 if OIDC_ENABLED:
     INSTALLED_APPS.append("mozilla_django_oidc")
@@ -84,6 +85,8 @@ if OIDC_ENABLED:
     OIDC_RP_SCOPES = env("OIDC_RP_SCOPES", default="openid email profile")
     OIDC_USERNAME_CLAIM = env("OIDC_USERNAME_CLAIM", default="preferred_username")
     OIDC_CREATE_USER = env.bool("OIDC_CREATE_USER", default=True)
+    # When set, ID tokens from another issuer are refused.
+    OIDC_OP_ISSUER = env("OIDC_OP_ISSUER", default="")
     LOGIN_REDIRECT_URL_FAILURE = "/login/"
 
 ROOT_URLCONF = "portal.urls"
@@ -283,6 +286,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "billing.invoices_draft_due",
         "schedule": crontab(minute=15, hour=env.int("NUAGE_INVOICE_DRAFT_HOUR", default=3)),
     },
+    # Scheduled VM snapshots: each run takes the due ones, or prunes one beyond the retention.
+    "snapshot-schedules": {
+        "task": "compute.snapshot_schedules_run",
+        "schedule": env.float("NUAGE_SNAPSHOT_SCHEDULE_TICK_SECONDS", default=60.0),
+        "options": {"expires": env.float("NUAGE_SNAPSHOT_SCHEDULE_TICK_SECONDS", default=60.0)},
+    },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
@@ -431,6 +440,36 @@ CELERY_TASK_ROUTES = ("portal.routing.route_task",)
 NUAGE["WEBHOOK_ALLOW_PRIVATE"] = env.bool("NUAGE_WEBHOOK_ALLOW_PRIVATE", default=False)
 NUAGE["WEBHOOKS_PER_TENANT"] = env.int("NUAGE_WEBHOOKS_PER_TENANT", default=20)
 NUAGE["WEBHOOK_PING_SECONDS"] = env.float("NUAGE_WEBHOOK_PING_SECONDS", default=10.0)
+
+# Hardening (issue 14). How many reverse proxies of ours stand in front of Nuage: the client's
+# address is then read from X-Forwarded-For (portal/security.py) for the audit log, django-axes
+# and the API throttles; 0 (the default) trusts REMOTE_ADDR only.
+NUAGE["TRUSTED_PROXY_COUNT"] = env.int("NUAGE_TRUSTED_PROXY_COUNT", default=0)
+AXES_CLIENT_IP_CALLABLE = "portal.security.axes_client_ip"
+AUTH_PASSWORD_VALIDATORS.append(
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"}
+)
+# A browser session unused this long is logged out (0: never).
+SESSION_IDLE_TIMEOUT_SECONDS = env.int("NUAGE_SESSION_IDLE_MINUTES", default=30) * 60
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.contrib.messages.middleware.MessageMiddleware") + 1,
+    "portal.security.SessionIdleTimeoutMiddleware",
+)
+# API throttles: per user, per anonymous address, and a stricter one on the token login.
+REST_FRAMEWORK["DEFAULT_THROTTLE_CLASSES"] = [
+    "rest_framework.throttling.AnonRateThrottle",
+    "rest_framework.throttling.UserRateThrottle",
+]
+REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {
+    "anon": env("NUAGE_THROTTLE_ANON", default="60/minute"),
+    "user": env("NUAGE_THROTTLE_USER", default="1200/minute"),
+    "login": env("NUAGE_THROTTLE_LOGIN", default="10/minute"),
+}
+REST_FRAMEWORK["NUM_PROXIES"] = NUAGE["TRUSTED_PROXY_COUNT"]
+# How long an invitation link to join a tenant stays valid.
+NUAGE["INVITATION_DAYS"] = env.int("NUAGE_INVITATION_DAYS", default=7)
+# Id filters (?tenant=, ?environment=...) choose among what the user may see (api/filters.py).
+REST_FRAMEWORK["DEFAULT_FILTER_BACKENDS"] = ["portal.api.filters.ScopedFilterBackend"]
 
 # OVF: OVA exports (kept on the worker for EXPORT_TTL_HOURS, then swept) and imports (an upload
 # over OVA_MAX_UPLOAD_BYTES, or a disk larger than OVA_MAX_DISK_GIB as the guest sees it, is

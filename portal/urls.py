@@ -21,6 +21,8 @@ urlpatterns = [
     path("tenant/", portal_views.tenant_page, name="tenant"),
     path("tenant/switch/", portal_views.tenant_switch, name="tenant-switch"),
     path("tokens/<int:pk>/revoke/", portal_views.token_revoke, name="token-revoke"),
+    path("invitations/<str:secret>/", portal_views.invitation_accept, name="invitation-accept"),
+    path("account/password/", portal_views.password_change, name="password-change"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
     path("api/v1/", include("portal.api.urls")),

@@ -7,7 +7,9 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth import update_session_auth_hash
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.forms import PasswordChangeForm
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Q
@@ -23,9 +25,10 @@ from portal import selectors, services
 from portal.auditlog import AuditFilter, csv_response
 from portal.choices import Role
 from portal.errors import ConflictError
-from portal.models import Tenant, User
+from portal.models import PolicyChange, Tenant, User
 from portal.permissions import Perm, has_perm
 from portal.scoping import sees_all_tenants
+from portal.security import client_ip
 from portal.tenancy import current_tenant, current_tenant_set
 
 TOKEN_LIFETIMES_DAYS = (7, 30, 90, 365)
@@ -98,6 +101,26 @@ def token_revoke(request: HttpRequest, pk: int) -> HttpResponse:
     else:
         messages.success(request, _("Token %(name)s revoked.") % {"name": token.name})
     return redirect("tokens")
+
+
+@login_required
+def password_change(request: HttpRequest) -> HttpResponse:
+    """Change one's own password: the old one, then the new one twice (validators apply)."""
+    user = _user(request)
+    form = PasswordChangeForm(user, request.POST or None)
+    if request.method == "POST" and user.has_usable_password() and form.is_valid():
+        services.user_password_set(
+            user=user, password=form.cleaned_data["new_password1"], remote_addr=client_ip(request)
+        )
+        update_session_auth_hash(request, user)  # this session stays; the others end
+        messages.success(request, _("Your password was changed."))
+        return redirect("password-change")
+    return render(
+        request,
+        "portal/password.html",
+        {"form": form, "sso_only": not user.has_usable_password()},
+        status=400 if form.errors else 200,
+    )
 
 
 @login_required
@@ -198,6 +221,16 @@ def tenant_page(request: HttpRequest) -> HttpResponse:
             "environments": selectors.environment_list(fetched_by=user).filter(tenant=tenant),
             "roles": Role.choices,
             "can_manage": has_perm(user, tenant, Perm.MEMBERS_MANAGE),
+            "invitations": [
+                i
+                for i in selectors.invitation_list(fetched_by=user).filter(
+                    tenant=tenant, accepted_at__isnull=True, revoked_at__isnull=True
+                )
+                if i.status == "pending"
+            ],
+            "policy_changes": selectors.policy_change_list(fetched_by=user).filter(
+                tenant=tenant, status=PolicyChange.Status.PENDING
+            ),
         },
     )
 
@@ -220,6 +253,27 @@ def _tenant_change(request: HttpRequest, tenant: Tenant) -> None:
                 remote_addr=address,
             )  # fmt: skip
             messages.success(request, _("%(user)s added.") % {"user": who.username})
+        elif post.get("do") == "invite":
+            invitation, _secret = services.invitation_create(
+                created_by=user, tenant=tenant, email=post.get("email", ""),
+                role=post.get("role", ""), remote_addr=address,
+            )  # fmt: skip
+            messages.success(
+                request,
+                # The link goes by e-mail only (a message would keep it in a cookie).
+                _("Invitation sent to %(email)s, valid until %(expiry)s.")
+                % {
+                    "email": invitation.email,
+                    "expiry": invitation.expires_at.strftime("%Y-%m-%d %H:%M UTC"),
+                },
+            )
+        elif post.get("do") == "revoke-invitation":
+            invitation = get_object_or_404(
+                selectors.invitation_list(fetched_by=user).filter(tenant=tenant),
+                pk=post.get("invitation") or 0,
+            )
+            services.invitation_revoke(revoked_by=user, invitation=invitation, remote_addr=address)
+            messages.success(request, _("Invitation revoked."))
         elif post.get("do") in ("role", "remove"):
             membership = get_object_or_404(memberships, pk=post.get("membership") or 0)
             if post["do"] == "role":
@@ -247,7 +301,7 @@ def _tenant_change(request: HttpRequest, tenant: Tenant) -> None:
                     raise ValidationError(_("Give a whole number, or leave it empty."))
                 return int(value)
 
-            services.environment_update(
+            _environment, proposal = services.environment_change(
                 updated_by=user,
                 environment=environment,
                 requires_approval=post.get("requires_approval") == "on",
@@ -255,11 +309,65 @@ def _tenant_change(request: HttpRequest, tenant: Tenant) -> None:
                 auto_approve_max_ram_mib=limit("auto_approve_max_ram_mib"),
                 remote_addr=address,
             )
-            messages.success(request, _("Policy of %(env)s saved.") % {"env": environment.name})
+            if proposal is not None:
+                messages.info(
+                    request,
+                    _(
+                        "This change loosens the approval policy of %(env)s: it applies once "
+                        "another tenant admin or a platform admin approves it."
+                    )
+                    % {"env": environment.name},
+                )
+            else:
+                messages.success(request, _("Policy of %(env)s saved.") % {"env": environment.name})
+        elif post.get("do") in ("policy-approve", "policy-reject"):
+            proposal = get_object_or_404(
+                selectors.policy_change_list(fetched_by=user).filter(tenant=tenant),
+                pk=post.get("policy_change") or 0,
+            )
+            if post["do"] == "policy-approve":
+                services.policy_change_approve(
+                    approved_by=user, policy_change=proposal, remote_addr=address
+                )
+                messages.success(request, _("Policy change approved and applied."))
+            else:
+                services.policy_change_reject(
+                    rejected_by=user, policy_change=proposal, remote_addr=address
+                )
+                messages.success(request, _("Policy change rejected."))
         else:
             raise Http404
     except ValidationError as exc:
         for error in exc.messages:
             messages.error(request, error)
-    except PermissionDenied as exc:
+    except (PermissionDenied, ConflictError) as exc:
         messages.error(request, str(exc))
+
+
+@login_required
+def invitation_accept(request: HttpRequest, secret: str) -> HttpResponse:
+    """The page an invitation link opens: who invites you where; accept to join."""
+    user = _user(request)
+    invitation = services.invitation_find(secret)
+    if invitation is None:
+        raise Http404
+    if request.method == "POST":
+        try:
+            membership = services.invitation_accept(
+                secret=secret, accepted_by=user, remote_addr=client_ip(request)
+            )
+        except (ConflictError, ValidationError) as exc:
+            messages.error(request, exc.message if isinstance(exc, ConflictError) else str(exc))
+        else:
+            current_tenant_set(request, membership.tenant)
+            messages.success(
+                request,
+                _("Welcome to %(tenant)s: you are now %(role)s.")
+                % {"tenant": membership.tenant.name, "role": membership.get_role_display()},
+            )
+            return redirect("tenant")
+    return render(
+        request,
+        "portal/invitation.html",
+        {"invitation": invitation, "status": invitation.status},
+    )

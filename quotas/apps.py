@@ -18,6 +18,8 @@ class QuotasConfig(AppConfig):
             quota_release,
             quota_reserve,
             quota_resize,
+            quota_snapshot_give,
+            quota_snapshot_take,
             quota_volume_give,
             quota_volume_take,
         )
@@ -27,4 +29,5 @@ class QuotasConfig(AppConfig):
         # never imports quotas (which is built on it).
         ports.plug_quotas(reserve=quota_reserve, charge=quota_charge, release=quota_release)
         ports.plug_volume_quotas(take=quota_volume_take, give=quota_volume_give)
+        ports.plug_snapshot_quotas(take=quota_snapshot_take, give=quota_snapshot_give)
         ports.plug_quota_resize(resize=quota_resize)

@@ -27,8 +27,15 @@ from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from compute.choices import PLACED_STATES, OperationKind, OperationStatus, VMState, VolumeState
-from compute.models import Flavor, Operation, VirtualMachine, Volume
+from compute.choices import (
+    PLACED_STATES,
+    OperationKind,
+    OperationStatus,
+    SnapshotState,
+    VMState,
+    VolumeState,
+)
+from compute.models import Flavor, Operation, Snapshot, VirtualMachine, Volume
 from portal import events, metrics
 from portal.audit import audit_record
 from portal.errors import ConflictError
@@ -225,6 +232,43 @@ def quota_volume_give(*, volume: Volume, gib: int) -> None:
         return
     Quota.objects.unscoped().filter(environment_id=volume.environment_id).update(
         disk_gib_used=F("disk_gib_used") - gib
+    )
+
+
+# --- a VM's snapshots -------------------------------------------------------------------------
+
+
+def quota_snapshot_take(*, vm: VirtualMachine, count: int = 1) -> None:
+    """Take `count` of the VM's environment's snapshots quota as use, with one conditional
+    UPDATE (a snapshot holds its place from its request to its deletion). A ValidationError on
+    `name` if it does not fit; called inside the caller's transaction."""
+    if not enforced() or count <= 0:
+        return
+    for _attempt in range(3):
+        updated = (
+            Quota.objects.unscoped()
+            .filter(
+                environment_id=vm.environment_id,
+                snapshots_used__lte=F("snapshots_limit") - F("snapshots_reserved") - count,
+            )
+            .update(snapshots_used=F("snapshots_used") + count)
+        )
+        if updated == 1:
+            return
+        quota = quota_ensure(environment=vm.environment)
+        quota.environment = vm.environment
+        messages = exceeded_messages(quota, {Resource.SNAPSHOTS: count})
+        if messages:
+            raise ValidationError({"name": messages})
+    raise ValidationError({"name": _("The quota is too busy right now; try again.")})
+
+
+def quota_snapshot_give(*, vm: VirtualMachine, count: int = 1) -> None:
+    """Give `count` snapshots of the quota back (deleted, failed, or gone with their VM)."""
+    if not enforced() or count <= 0:
+        return
+    Quota.objects.unscoped().filter(environment_id=vm.environment_id).update(
+        snapshots_used=F("snapshots_used") - count
     )
 
 
@@ -548,6 +592,18 @@ def recount() -> dict[int, dict[str, dict[str, int]]]:
         env = result.setdefault(environment_id, {"used": {}, "reserved": {}})
         used = env["used"]
         used[Resource.DISK_GIB] = used.get(Resource.DISK_GIB, 0) + int(gib or 0)
+    # Snapshots hold one each from their request until deleted (one in error too: it may be
+    # on the host, and deleting it frees its place).
+    snapshots = (
+        Snapshot.objects.unscoped()
+        .exclude(state=SnapshotState.DELETED)
+        .values("vm__environment_id")
+        .annotate(n=Count("id"))
+    )
+    for environment_id, n in snapshots.values_list("vm__environment_id", "n"):
+        env = result.setdefault(environment_id, {"used": {}, "reserved": {}})
+        used = env["used"]
+        used[Resource.SNAPSHOTS] = used.get(Resource.SNAPSHOTS, 0) + int(n or 0)
     return result
 
 

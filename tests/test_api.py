@@ -320,6 +320,12 @@ def _foreign_objects(other: TenantWorld) -> dict[str, object]:
         "volume": compute_services.volume_create(
             created_by=other.member, environment=other.development, name="theirs", size_gib=1
         ),
+        "policy-change": portal_services.environment_change(
+            updated_by=other.tenant_admin, environment=other.production, requires_approval=False
+        )[1],
+        "invitation": portal_services.invitation_create(
+            created_by=other.tenant_admin, tenant=other.tenant, email="x@example.org"
+        )[0],
     }
 
 
@@ -404,6 +410,8 @@ _SCOPED_BODY_FIELDS: dict[tuple[str, str], str | None] = {
     ("VolumeAttachSerializer", "vm"): "/api/v1/volumes/{volume}/attach/",
     # {vm}: one of the requesting tenant's own VMs.
     ("ResizeSerializer", "flavor"): "/api/v1/vms/{vm}/resize/",
+    ("InvitationSerializer", "tenant"): "/api/v1/invitations/",
+    ("InvitationCreatedSerializer", "tenant"): None,  # an answer only
 }
 
 
@@ -473,6 +481,46 @@ def test_a_body_naming_another_tenants_object_reads_as_an_unknown_id(world, othe
         ]
         assert answers[unknown] == [f'Invalid pk "{unknown}" - object does not exist.']
         checked += 1
-    assert checked == 13
+    assert checked == sum(1 for url in _SCOPED_BODY_FIELDS.values() if url)
     others = VirtualMachine.objects.exclude(pk=own_vm.pk)
     assert set(others.values_list("tenant", flat=True)) <= {other_world.tenant.pk}
+
+
+def test_a_filter_naming_another_tenants_object_reads_as_an_unknown_id(world, other_world):
+    """Query strings: every id filter of every list route answers another tenant's id exactly
+    as a made-up id (the same 400), never with an empty page that confirms it exists."""
+    import django_filters
+
+    from portal.api.filters import ScopedFilterBackend, scoped_choices
+
+    foreign_objects = _foreign_objects(other_world)
+    by_model = {type(obj): obj for obj in foreign_objects.values() if obj is not None}
+    by_model[type(other_world.tenant)] = other_world.tenant
+    by_model[type(other_world.production)] = other_world.production
+    by_model[type(other_world.member)] = other_world.member
+    unknown = 10**9
+    client = client_for(world.tenant_admin)
+    checked = 0
+    for prefix, viewset, _basename in router.registry:
+        if not (getattr(viewset, "filterset_fields", None) or hasattr(viewset, "filterset_class")):
+            continue
+        view = viewset(action="list")
+        view.swagger_fake_view = True  # get_queryset without a request
+        filterset = ScopedFilterBackend().get_filterset_class(view, view.get_queryset())
+        if filterset is None:
+            continue
+        for name, spec in filterset.base_filters.items():
+            if not isinstance(spec, django_filters.ModelChoiceFilter):
+                continue
+            model = filterset._meta.model._meta.get_field(spec.field_name).related_model
+            # Every id filter of a tenant-owned model (or of users) is scoped.
+            assert scoped_choices(model) is None or callable(spec.queryset), (prefix, name)
+            if scoped_choices(model) is None or model not in by_model:
+                continue
+            pk = by_model[model].pk
+            theirs = client.get(f"/api/v1/{prefix}/", {name: pk})
+            made_up = client.get(f"/api/v1/{prefix}/", {name: unknown})
+            assert theirs.status_code == made_up.status_code == 400, (prefix, name, theirs.content)
+            assert theirs.json() == made_up.json(), (prefix, name)
+            checked += 1
+    assert checked >= 10

@@ -22,6 +22,7 @@ from compute.models import (
     Operation,
     OperationStep,
     RollingMaintenance,
+    Snapshot,
     VirtualMachine,
     Volume,
 )
@@ -653,4 +654,40 @@ class VolumeAttachSerializer(serializers.Serializer[Volume]):
 class VolumeResizeSerializer(serializers.Serializer[Volume]):
     size_gib = serializers.IntegerField(
         min_value=1, max_value=16 * 1024, help_text="The new size; more than the current one"
+    )
+
+
+class SnapshotSerializer(serializers.ModelSerializer[Snapshot]):
+    vm_name = serializers.CharField(source="vm.name", read_only=True)
+    size_gib = serializers.IntegerField(
+        read_only=True, help_text="The size billed: whole GiB of the measured size, rounded up"
+    )
+
+    class Meta:
+        model = Snapshot
+        fields = [
+            "id",
+            "uuid",
+            "vm",
+            "vm_name",
+            "name",
+            "with_memory",
+            "size_bytes",
+            "size_gib",
+            "state",
+            "scheduled",
+            "error_message",
+            "created_at",
+            "state_changed_at",
+        ]
+        read_only_fields = fields
+
+
+class SnapshotCreateSerializer(serializers.Serializer[Any]):
+    name = serializers.CharField(max_length=63)
+    with_memory = serializers.BooleanField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="Include the guest's memory (a running VM); default: true if the VM runs",
     )

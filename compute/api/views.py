@@ -9,10 +9,10 @@ import django_filters
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, status
 from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -43,6 +43,8 @@ from compute.api.serializers import (
     RejectSerializer,
     ResizeSerializer,
     RollingMaintenanceSerializer,
+    SnapshotCreateSerializer,
+    SnapshotSerializer,
     VirtualMachineRequestSerializer,
     VirtualMachineSerializer,
     VolumeAttachSerializer,
@@ -56,9 +58,11 @@ from compute.models import (
     Network,
     NetworkGrant,
     RollingMaintenance,
+    Snapshot,
     VirtualMachine,
     Volume,
 )
+from portal.api.filters import ScopedFilterBackend
 from portal.api.viewsets import (
     ScopedReadOnlyViewSet,
     ServiceCreateMixin,
@@ -176,7 +180,7 @@ def _resolve(qs: Any, pk: int, field: str, label: str) -> Any:
 class VirtualMachineViewSet(mixins.DestroyModelMixin, ScopedReadOnlyViewSet):
     selector = staticmethod(selectors.vm_list_with_operation)
     serializer_class = VirtualMachineSerializer
-    filter_backends = [DjangoFilterBackend, StableOrderingFilter]
+    filter_backends = [ScopedFilterBackend, StableOrderingFilter]
     filterset_fields = {
         "state": ["exact"],
         "environment": ["exact"],
@@ -284,6 +288,65 @@ class VirtualMachineViewSet(mixins.DestroyModelMixin, ScopedReadOnlyViewSet):
     @action(detail=True, methods=["post"])
     def reboot(self, request: Request, pk: str | None = None) -> Response:
         return self._act(request, "reboot")
+
+    # --- snapshots: /vms/{id}/snapshots/, /vms/{id}/snapshots/{sid}/ and .../{sid}/revert/ ---
+
+    def _snapshot(self, vm: VirtualMachine, sid: str) -> Snapshot:
+        # The VM is in scope (get_object); a snapshot of another VM is as unknown as a missing one.
+        snapshot = selectors.vm_snapshots(vm=vm).filter(pk=int(sid)).first()
+        if snapshot is None:
+            raise NotFound(_("No such snapshot of this VM."))
+        snapshot.vm = vm
+        return snapshot
+
+    def _snapshot_answer(self, snapshot_id: int, code: int) -> Response:
+        fresh = Snapshot.objects.unscoped().select_related("vm").get(pk=snapshot_id)
+        return Response(SnapshotSerializer(fresh).data, status=code)
+
+    @extend_schema(methods=["GET"], request=None, responses={200: SnapshotSerializer(many=True)})
+    @extend_schema(
+        methods=["POST"], request=SnapshotCreateSerializer, responses={202: SnapshotSerializer}
+    )
+    @action(detail=True, methods=["get", "post"], pagination_class=None)
+    def snapshots(self, request: Request, pk: str | None = None) -> Response:
+        """The VM's snapshots (GET), or take one (POST): with the guest's memory while it runs
+        (live), of its disk while it is stopped. 409 while the VM is busy or in transition."""
+        vm: VirtualMachine = self.get_object()
+        if request.method == "GET":
+            rows = selectors.vm_snapshots(vm=vm).select_related("vm")
+            return Response(SnapshotSerializer(rows, many=True).data)
+        ser = SnapshotCreateSerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        snapshot = services.snapshot_create(
+            vm=vm,
+            name=ser.validated_data["name"],
+            with_memory=ser.validated_data.get("with_memory"),
+            requested_by=request_user(request),
+            remote_addr=client_ip(request),
+        )
+        return self._snapshot_answer(snapshot.pk, status.HTTP_202_ACCEPTED)
+
+    @extend_schema(request=None, responses={202: SnapshotSerializer})
+    @action(detail=True, methods=["delete"], url_path=r"snapshots/(?P<sid>[0-9]+)")
+    def snapshot_delete(self, request: Request, pk: str | None = None, sid: str = "") -> Response:
+        vm: VirtualMachine = self.get_object()
+        snapshot = self._snapshot(vm, sid)
+        services.snapshot_delete(
+            snapshot=snapshot, requested_by=request_user(request), remote_addr=client_ip(request)
+        )
+        return self._snapshot_answer(snapshot.pk, status.HTTP_202_ACCEPTED)
+
+    @extend_schema(request=None, responses={202: SnapshotSerializer})
+    @action(detail=True, methods=["post"], url_path=r"snapshots/(?P<sid>[0-9]+)/revert")
+    def snapshot_revert(self, request: Request, pk: str | None = None, sid: str = "") -> Response:
+        """Bring the VM back to the snapshot (running if it was taken with memory, else
+        stopped). 404 for a snapshot that is not this VM's (or was deleted)."""
+        vm: VirtualMachine = self.get_object()
+        snapshot = self._snapshot(vm, sid)
+        services.snapshot_revert(
+            snapshot=snapshot, requested_by=request_user(request), remote_addr=client_ip(request)
+        )
+        return self._snapshot_answer(snapshot.pk, status.HTTP_202_ACCEPTED)
 
     @extend_schema(request=ResizeSerializer, responses={202: VirtualMachineSerializer})
     @action(detail=True, methods=["post"])

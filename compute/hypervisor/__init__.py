@@ -33,6 +33,14 @@ from compute.hypervisor.driver import (
     volume_path,
 )
 from compute.hypervisor.errors import HostUnreachable, HypervisorError
+from compute.hypervisor.snapshots import (
+    SnapshotTaken,
+    create_snapshot,
+    delete_all_snapshots,
+    delete_snapshot,
+    revert_snapshot,
+    snapshot_names,
+)
 from compute.hypervisor.volumes import (
     attach_disk,
     detach_disk,
@@ -43,6 +51,12 @@ from compute.hypervisor.volumes import (
 from compute.hypervisor.xml import DataDiskSpec
 
 __all__ = [
+    "SnapshotTaken",
+    "create_snapshot",
+    "delete_all_snapshots",
+    "delete_snapshot",
+    "revert_snapshot",
+    "snapshot_names",
     "DataDiskSpec",
     "attach_disk",
     "detach_disk",

@@ -360,7 +360,12 @@ def remove_domain(uri: str, uuid: str) -> bool:
         try:
             dom.undefineFlags(flags)
         except libvirt.libvirtError:
-            dom.undefine()
+            try:
+                # A driver without NVRAM support: the snapshots' metadata must still go with it
+                # (an undefine without this flag is refused while the domain has snapshots).
+                dom.undefineFlags(libvirt.VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA)
+            except libvirt.libvirtError:
+                dom.undefine()
         return True
 
     return call(uri, fn)

@@ -42,6 +42,15 @@ from compute.services.placement import (
 )
 from compute.services.reconcile import reconcile
 from compute.services.resize import vm_resize, vm_resize_approve, vm_resize_reject
+from compute.services.snapshots import (
+    can_operate_snapshots,
+    snapshot_create,
+    snapshot_delete,
+    snapshot_revert,
+    snapshot_schedule_remove,
+    snapshot_schedule_set,
+    snapshot_schedules_run,
+)
 from compute.services.steps import OPERATION_STEP_RUNNERS, STEP_RUNNERS, _domain_spec
 from compute.services.volumes import (
     can_operate_volume,
@@ -103,4 +112,11 @@ __all__ = [
     "volume_detach",
     "volume_resize",
     "volumes_reconcile",
+    "can_operate_snapshots",
+    "snapshot_create",
+    "snapshot_delete",
+    "snapshot_revert",
+    "snapshot_schedule_remove",
+    "snapshot_schedule_set",
+    "snapshot_schedules_run",
 ]

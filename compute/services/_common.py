@@ -14,6 +14,7 @@ from django.utils.translation import gettext as _
 from compute.choices import (
     OPERATION_FOR_STATE,
     OPERATION_STEPS,
+    SNAPSHOT_OPERATION_KINDS,
     TRANSITIONS,
     OperationStatus,
     Transition,
@@ -73,6 +74,16 @@ def _operation_begin(
     """Create the operation the VM's (transitional) state starts, with its steps, and dispatch
     it on commit; `kind` names another operation for that state (a resize that moves)."""
     kind = kind or OPERATION_FOR_STATE[vm.state][0]
+    if (
+        Operation.objects.unscoped()
+        .filter(vm_id=vm.pk, status__in=_ACTIVE, kind__in=SNAPSHOT_OPERATION_KINDS)
+        .exists()
+    ):
+        # A snapshot is being taken, reverted to or deleted (the VM kept its state meanwhile).
+        raise ConflictError(
+            _("A snapshot operation is running on this VM; try again when it has finished."),
+            state=vm.state,
+        )
     op = Operation.objects.create(vm=vm, kind=kind, requested_by=requested_by, **fields)
     OperationStep.objects.bulk_create(
         OperationStep(operation=op, position=i, name=name)

@@ -15,6 +15,7 @@ from compute import hypervisor, messages
 from compute.choices import (
     OPERATION_FOR_STATE,
     RUNTIME_AFTER,
+    SNAPSHOT_OPERATION_KINDS,
     TRANSITIONAL_STATES,
     OperationKind,
     OperationStatus,
@@ -29,6 +30,7 @@ from compute.services._common import _transition, operation_claim
 from compute.services.migration import _undo_migration
 from compute.services.resize import _undo_resize
 from compute.services.seed import seed_remove
+from compute.services.snapshots import snapshot_operation_failed, snapshot_operation_succeeded
 from compute.services.steps import OPERATION_STEP_RUNNERS, STEP_EFFECTS, STEP_RUNNERS
 from portal import events, metrics
 from portal.audit import audit_record
@@ -131,6 +133,9 @@ def _observe_end(op: Operation) -> None:
 
 
 def _operation_succeed(op: Operation) -> None:
+    if op.kind in SNAPSHOT_OPERATION_KINDS:
+        snapshot_operation_succeeded(op)  # the VM kept its state: the snapshot moves
+        return
     vm = op.vm
     _kind, end = OPERATION_FOR_STATE[vm.state]
     fields: dict[str, Any] = {}
@@ -196,6 +201,8 @@ def _operation_record_failure(
     op.save(update_fields=["status", "error_message", "finished_at"])
     _observe_end(op)
     message = reason + (f" {cleanup_note}" if cleanup_note else "")
+    if op.kind in SNAPSHOT_OPERATION_KINDS:
+        snapshot_operation_failed(op, message)  # the VM is as it was; the snapshot says why
     if op.kind in (OperationKind.RESIZE, OperationKind.RESIZE_MOVE) and (
         vm.state == VMState.RESIZING
     ):

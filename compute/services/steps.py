@@ -26,6 +26,12 @@ from compute.services.resize import (
     _step_redefining,
 )
 from compute.services.seed import seed_ensure, seed_path, seed_remove, vm_nics
+from compute.services.snapshots import (
+    _step_deleting_snapshot,
+    _step_reverting_snapshot,
+    _step_taking_snapshot,
+    snapshots_release_with_vm,
+)
 from compute.services.volumes import (
     volumes_disk_specs,
     volumes_release_with_vm,
@@ -153,6 +159,9 @@ OPERATION_STEP_RUNNERS: dict[str, Callable[[Operation], str]] = {
     Step.PREPARING_TARGET: _step_preparing_target,
     Step.MIGRATING: _step_migrating,
     Step.CLEANING_SOURCE: _step_cleaning_source,
+    Step.TAKING_SNAPSHOT: _step_taking_snapshot,
+    Step.REVERTING_SNAPSHOT: _step_reverting_snapshot,
+    Step.DELETING_SNAPSHOT: _step_deleting_snapshot,
     Step.PREPARING_MOVE: _step_preparing_move,
     Step.MOVING: _step_moving,
 }
@@ -177,4 +186,6 @@ STEP_EFFECTS: dict[str, Callable[[Operation], None]] = {
     Step.MIGRATING: _migration_switch_host,
     Step.MOVING: _migration_switch_host,
     Step.REMOVING_DISK: volumes_release_with_vm,
+    # The domain went with its snapshots' metadata (their data is in its disk, removed next).
+    Step.REMOVING_DOMAIN: snapshots_release_with_vm,
 }

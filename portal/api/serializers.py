@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from rest_framework import serializers
 
 from portal.api.fields import ScopedPrimaryKeyRelatedField
@@ -10,13 +12,17 @@ from portal.models import (
     ApiToken,
     AuditEntry,
     Environment,
+    Invitation,
     KeyPair,
     Membership,
+    PolicyChange,
     Tenant,
     User,
     Webhook,
     WebhookDelivery,
 )
+from portal.permissions import Perm
+from portal.scoping import member_tenant_ids, sees_all_tenants
 
 
 class EnvironmentSerializer(serializers.ModelSerializer[Environment]):
@@ -59,6 +65,31 @@ class UserSerializer(serializers.ModelSerializer[User]):
         model = User
         fields = ["id", "username", "email", "platform_role"]
         read_only_fields = fields
+
+    def to_representation(self, instance: User) -> dict[str, Any]:
+        data = super().to_representation(instance)
+        if not self._may_see_email(instance):
+            data["email"] = ""
+        return data
+
+    def _may_see_email(self, user: User) -> bool:
+        """A user's address is shown to themself, to platform roles, and to the admins of a
+        tenant they belong to; to nobody else (a member of another tenant, a fellow member)."""
+        request = self.context.get("request")
+        viewer = getattr(request, "user", None)
+        if viewer is None or not viewer.is_authenticated:
+            return False
+        if viewer.pk == user.pk or sees_all_tenants(viewer):
+            return True
+        managed = self.context.get("_email_visible_ids")
+        if managed is None:  # once per answer, shared by every row of a list
+            managed = set(
+                Membership.objects.unscoped()
+                .filter(tenant_id__in=member_tenant_ids(viewer, Perm.MEMBERS_MANAGE))
+                .values_list("user_id", flat=True)
+            )
+            self.context["_email_visible_ids"] = managed  # type: ignore[index]
+        return user.pk in managed
 
 
 class UserCreateSerializer(serializers.Serializer[User]):
@@ -205,3 +236,69 @@ class KeyPairSerializer(serializers.ModelSerializer[KeyPair]):
         fields = ["id", "name", "public_key", "fingerprint", "key_type", "bits", "created_at"]
         read_only_fields = ["id", "fingerprint", "key_type", "bits", "created_at"]
         validators: list[object] = []  # the service checks the name and the key, per owner
+
+
+class PolicyChangeSerializer(serializers.ModelSerializer[PolicyChange]):
+    proposed_by = serializers.CharField(source="proposed_by.username", default="", read_only=True)
+    decided_by = serializers.CharField(source="decided_by.username", default="", read_only=True)
+
+    class Meta:
+        model = PolicyChange
+        fields = [
+            "id",
+            "tenant",
+            "environment",
+            "previous",
+            "proposed",
+            "status",
+            "proposed_by",
+            "decided_by",
+            "decided_at",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+
+class InvitationSerializer(serializers.ModelSerializer[Invitation]):
+    tenant = ScopedPrimaryKeyRelatedField(Tenant)
+    role = serializers.ChoiceField(choices=Role.choices, default=Role.MEMBER)
+    status = serializers.CharField(read_only=True, help_text="pending, accepted, revoked, expired")
+    created_by = serializers.CharField(source="created_by.username", default="", read_only=True)
+    accepted_by = serializers.CharField(source="accepted_by.username", default="", read_only=True)
+
+    class Meta:
+        model = Invitation
+        fields = [
+            "id",
+            "tenant",
+            "email",
+            "role",
+            "status",
+            "created_by",
+            "created_at",
+            "expires_at",
+            "accepted_by",
+            "accepted_at",
+            "revoked_at",
+        ]
+        read_only_fields = [
+            "id",
+            "status",
+            "created_by",
+            "created_at",
+            "expires_at",
+            "accepted_by",
+            "accepted_at",
+            "revoked_at",
+        ]
+
+
+class InvitationCreatedSerializer(InvitationSerializer):
+    link = serializers.CharField(read_only=True, help_text="The secret link: shown this once")
+
+    class Meta(InvitationSerializer.Meta):
+        fields = [*InvitationSerializer.Meta.fields, "link"]
+
+
+class InvitationAcceptSerializer(serializers.Serializer[Invitation]):
+    token = serializers.CharField(help_text="The secret at the end of the invitation link")

@@ -22,6 +22,8 @@ router.register("webhooks", portal_views.WebhookViewSet, basename="webhook")
 router.register(
     "webhook-deliveries", portal_views.WebhookDeliveryViewSet, basename="webhook-delivery"
 )
+router.register("policy-changes", portal_views.PolicyChangeViewSet, basename="policy-change")
+router.register("invitations", portal_views.InvitationViewSet, basename="invitation")
 router.register("hosts", compute_views.HostViewSet, basename="host")
 router.register("flavors", compute_views.FlavorViewSet, basename="flavor")
 router.register("images", compute_views.ImageViewSet, basename="image")

@@ -15,6 +15,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from portal import selectors, services
@@ -24,11 +25,15 @@ from portal.api.serializers import (
     AuditEntrySerializer,
     EnvironmentSerializer,
     EnvironmentUpdateSerializer,
+    InvitationAcceptSerializer,
+    InvitationCreatedSerializer,
+    InvitationSerializer,
     KeyPairSerializer,
     LoginAnswerSerializer,
     LoginSerializer,
     MembershipRoleSerializer,
     MembershipSerializer,
+    PolicyChangeSerializer,
     TenantSerializer,
     UserCreateSerializer,
     UserSerializer,
@@ -45,7 +50,7 @@ from portal.api.viewsets import (
     request_user,
 )
 from portal.auditlog import AuditFilter, csv_response
-from portal.models import Membership, Webhook
+from portal.models import Membership, PolicyChange, Webhook
 
 
 class TenantViewSet(ServiceCreateMixin, ScopedReadOnlyViewSet):
@@ -67,6 +72,27 @@ class EnvironmentViewSet(ServiceUpdateMixin, ScopedReadOnlyViewSet):
     update_serializer_class = EnvironmentUpdateSerializer
     update_service = staticmethod(services.environment_update)
     update_object = "environment"
+
+    @extend_schema(
+        request=EnvironmentUpdateSerializer,
+        responses={200: EnvironmentSerializer, 202: PolicyChangeSerializer},
+        description="A tenant admin's change that loosens the approval policy is not applied: "
+        "it answers 202 with a policy change that another tenant admin or a platform admin "
+        "approves (/policy-changes/{id}/approve/). Tightening applies at once.",
+    )
+    def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        environment = self.get_object()
+        ser = EnvironmentUpdateSerializer(data=request.data, partial=True)
+        ser.is_valid(raise_exception=True)
+        environment, proposal = services.environment_change(
+            updated_by=request_user(request),
+            environment=environment,
+            remote_addr=client_ip(request),
+            **ser.validated_data,
+        )
+        if proposal is not None:
+            return Response(PolicyChangeSerializer(proposal).data, status=status.HTTP_202_ACCEPTED)
+        return Response(EnvironmentSerializer(environment).data)
 
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         ser = EnvironmentSerializer(data=request.data, context={"request": request})
@@ -94,7 +120,8 @@ class UserViewSet(mixins.CreateModelMixin, ScopedReadOnlyViewSet):
         user = services.user_create(
             created_by=request_user(request), **ser.validated_data, remote_addr=client_ip(request)
         )
-        return Response(UserSerializer(user).data, status=status.HTTP_201_CREATED)
+        data = UserSerializer(user, context=self.get_serializer_context()).data
+        return Response(data, status=status.HTTP_201_CREATED)
 
 
 class MembershipViewSet(mixins.CreateModelMixin, mixins.DestroyModelMixin, ScopedReadOnlyViewSet):
@@ -202,6 +229,9 @@ class LoginView(APIView):
 
     authentication_classes: list[type[Any]] = []
     permission_classes = [AllowAny]
+    # Guessing passwords here is slowed per address (django-axes locks the username out too).
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "login"
 
     @extend_schema(request=LoginSerializer, responses={200: LoginAnswerSerializer})
     def post(self, request: Request) -> Response:
@@ -292,3 +322,85 @@ class WebhookDeliveryViewSet(ScopedReadOnlyViewSet):
     selector = staticmethod(selectors.webhook_delivery_list)
     serializer_class = WebhookDeliverySerializer
     filterset_fields = ["webhook", "status", "event"]
+
+
+class PolicyChangeViewSet(ScopedReadOnlyViewSet):
+    """Proposals to loosen an environment's approval policy, waiting for a second admin."""
+
+    selector = staticmethod(selectors.policy_change_list)
+    serializer_class = PolicyChangeSerializer
+    filterset_fields = ["tenant", "environment", "status"]
+
+    @extend_schema(request=None, responses=PolicyChangeSerializer)
+    @action(detail=True, methods=["post"])
+    def approve(self, request: Request, pk: str | None = None) -> Response:
+        """Apply the proposed policy (another tenant admin than its author, or a platform
+        admin)."""
+        proposal: PolicyChange = self.get_object()
+        proposal = services.policy_change_approve(
+            approved_by=request_user(request),
+            policy_change=proposal,
+            remote_addr=client_ip(request),
+        )
+        return Response(PolicyChangeSerializer(proposal).data)
+
+    @extend_schema(request=None, responses=PolicyChangeSerializer)
+    @action(detail=True, methods=["post"])
+    def reject(self, request: Request, pk: str | None = None) -> Response:
+        """Reject the proposal (or withdraw one's own); the policy stays as it is."""
+        proposal: PolicyChange = self.get_object()
+        proposal = services.policy_change_reject(
+            rejected_by=request_user(request),
+            policy_change=proposal,
+            remote_addr=client_ip(request),
+        )
+        return Response(PolicyChangeSerializer(proposal).data)
+
+
+class InvitationViewSet(mixins.DestroyModelMixin, ScopedReadOnlyViewSet):
+    """Invitations to join a tenant (tenant admins): the link is e-mailed and shown once;
+    DELETE revokes. The person logged in when following the link joins (`accept`)."""
+
+    selector = staticmethod(selectors.invitation_list)
+    serializer_class = InvitationSerializer
+    filterset_fields = ["tenant", "role"]
+
+    @extend_schema(request=InvitationSerializer, responses={201: InvitationCreatedSerializer})
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        ser = InvitationSerializer(data=request.data, context={"request": request})
+        ser.is_valid(raise_exception=True)
+        invitation, secret = services.invitation_create(
+            created_by=request_user(request),
+            tenant=ser.validated_data["tenant"],
+            email=ser.validated_data["email"],
+            role=ser.validated_data["role"],
+            remote_addr=client_ip(request),
+        )
+        data = {
+            **InvitationSerializer(invitation).data,
+            # NUAGE_BASE_URL, as in the e-mail (never the request's Host header).
+            "link": services.invitation_link(secret),
+        }
+        return Response(data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(responses={204: None})
+    def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        services.invitation_revoke(
+            revoked_by=request_user(request),
+            invitation=self.get_object(),
+            remote_addr=client_ip(request),
+        )
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(request=InvitationAcceptSerializer, responses={201: MembershipSerializer})
+    @action(detail=False, methods=["post"])
+    def accept(self, request: Request) -> Response:
+        """Join the tenant of an invitation, as the authenticated user."""
+        ser = InvitationAcceptSerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        membership = services.invitation_accept(
+            secret=ser.validated_data["token"],
+            accepted_by=request_user(request),
+            remote_addr=client_ip(request),
+        )
+        return Response(MembershipSerializer(membership).data, status=status.HTTP_201_CREATED)

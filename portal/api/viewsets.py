@@ -13,10 +13,11 @@ from rest_framework.response import Response
 from rest_framework.serializers import Serializer
 
 from portal.models import User
+from portal.security import client_ip as address_of
 
 
 def client_ip(request: Request) -> str | None:
-    return request.META.get("REMOTE_ADDR")
+    return address_of(request)
 
 
 def request_user(request: Request) -> User:

@@ -226,12 +226,14 @@ def test_tenant_admins_manage_members_but_keep_one_admin(world, other_world):
         .status_code
         == 403
     )
+    # Tenant admins invite; adding an existing user directly is for platform admins.
     added = admin.post(
         "/api/v1/memberships/",
         {"tenant": world.tenant.pk, "user": other_world.member.pk, "role": "member"},
         format="json",
     )
-    assert added.status_code == 201, added.content
+    assert added.status_code == 403, added.content
+    assert "invitation" in added.json()["detail"]
     assert (
         admin.post(
             "/api/v1/memberships/",

@@ -86,6 +86,9 @@ ACTIONS: dict[str, Callable[[TenantWorld, Any, dict[str, Any]], object]] = {
     "membership.add": lambda w, u, c: portal.membership_create(
         created_by=u, tenant=w.tenant, user=UserFactory(), role="member"
     ),
+    "invitation.create": lambda w, u, c: portal.invitation_create(
+        created_by=u, tenant=w.tenant, email="new@example.test", role="member"
+    ),
     "membership.change": lambda w, u, c: portal.membership_update(
         updated_by=u, membership=Membership.objects.get(user=w.other_member), role="approver"
     ),
@@ -126,7 +129,7 @@ _INVOICES = {"invoice.draft", "invoice.issue", "invoice.credit"}
 
 _TENANT_VM = {"vm.request", "vm.approve", "vm.reject", "vm.stop (someone else's)"}
 _TENANT_ADMIN = _TENANT_VM | {
-    "membership.add",
+    "invitation.create",  # adding a member directly ("membership.add"): platform admins only
     "membership.change",
     "environment.edit",
     "budget.set",

@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('compute', '0016_resize_approval'),
+        ('compute', '0017_snapshots'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -1,0 +1,472 @@
+"""Snapshots of running QEMU guests: take and revert through Nuage, against plain libvirt.
+
+Run: .venv/bin/python bench/snapshots.py [--rounds-1 6] [--rounds-4 3]   (as root)
+
+Nuage: alice asks through the REST API (token auth, DRF views in this process) for a live
+snapshot with memory (POST /api/v1/vms/{id}/snapshots/), then for a revert to it
+(POST .../{sid}/revert/); a Celery worker process (prefork x4) on Redis runs the operation
+(one step) against qemu:///system, on a scratch PostgreSQL database. A sample lasts from the
+request to the instant the worker recorded the operation finished (its `finished_at`).
+Baseline: the same libvirt calls from this script (snapshotCreateXML with the same snapshot
+XML, revertToSnapshot), one thread and connection per guest, timed around the calls.
+
+Both work on the same booted tiny guests (N = 1 and 4 at once, one snapshot each); rounds
+alternate which goes first; one unmeasured warm-up round of each comes first; a round during
+which other processes used more than --max-other-load cores is run again. Goal: p50 ratio
+Nuage / libvirt <= 1.2 for both.
+
+Needs: root, scripts/libvirt-up.sh (run here), PostgreSQL (scratch database
+nuage_bench_snapshots, dropped and recreated on each run) and Redis (a private queue, deleted
+at the end). Every domain, volume and log it makes is removed at the end, and leftovers of a
+crashed run at the start. It connects to 127.0.0.1 only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import os
+import secrets
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+import warnings
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from pathlib import Path
+
+import libvirt
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from bench.common import (  # noqa: E402
+    DEFAULT_BROKER,
+    DEFAULT_PG,
+    DOC,
+    celery_worker,
+    delete_private_queue,
+    drop_database,
+    percentile,
+    print_worker_log_tail,
+    recreate_database,
+    stack_env,
+    wait_until,
+    write_doc,
+)
+from bench.provision import LOG_DIR, CpuWatch, machine, purge, wait_markers  # noqa: E402
+from compute.hypervisor.snapshots import snapshot_xml  # noqa: E402
+from compute.tinyguest import build_tiny_guest  # noqa: E402
+
+DB_NAME = "nuage_bench_snapshots"
+URI = "qemu:///system"
+POOL = "nuage"
+GUEST_DIR = Path("/var/lib/libvirt/nuage-images/tiny")
+# VMs named "snapbench-…": domains "nuage-<8 hex>-snapbench-…". Only those are ever removed.
+PREFIX = "snapbench"
+VCPUS, RAM_MIB, DISK_GIB = 1, 256, 1
+HEADING = "## Snapshots of running guests (bench/snapshots.py)"
+GOAL = 1.2
+KINDS = ("create", "revert")
+# Request → operation row committed → step started by the worker → step done → operation ended.
+PHASES = ("API request", "queue to worker", "step (libvirt)", "recorded done")
+
+
+def parse_args() -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--rounds-1", type=int, default=6, help="rounds of 1 guest (default 6)")
+    p.add_argument("--rounds-4", type=int, default=3, help="rounds of 4 guests (default 3)")
+    p.add_argument("--timeout", type=float, default=180, help="seconds to wait for a boot")
+    p.add_argument(
+        "--max-other-load",
+        type=float,
+        default=0.25,
+        help="run a round again if other processes used more cores than this (default 0.25)",
+    )
+    p.add_argument(
+        "--retry-budget",
+        type=float,
+        default=240,
+        help="seconds after which disturbed rounds are kept rather than run again",
+    )
+    p.add_argument("--no-doc", action="store_true", help=f"do not update {DOC.name}")
+    p.add_argument("--pg", default=DEFAULT_PG, help="PostgreSQL server URL (env NUAGE_BENCH_PG)")
+    p.add_argument("--broker", default=DEFAULT_BROKER, help="Redis URL (env NUAGE_BENCH_BROKER)")
+    return p.parse_args()
+
+
+def _ours(name: str) -> bool:
+    parts = name.split("-", 2)
+    return len(parts) == 3 and parts[0] == "nuage" and parts[2].startswith(f"{PREFIX}-")
+
+
+# Per guest and kind (create, revert): seconds.
+Round = dict[str, list[float]]
+
+
+class Nuage:
+    """alice's VMs, booted once through Nuage; snapshots taken and reverted through the API."""
+
+    def __init__(self, image_paths: tuple[str, str]) -> None:
+        from rest_framework.test import APIClient
+
+        from compute.models import Flavor, Host, Image
+        from compute.services import host_refresh
+        from portal.choices import Role
+        from portal.models import Environment, Membership, Tenant, User
+
+        password = secrets.token_urlsafe(12)
+        tenant = Tenant.objects.create(name="Bench", slug="bench")
+        self.environment = Environment.objects.create(
+            tenant=tenant, name="production", requires_approval=False
+        )
+        user = User.objects.create_user("alice", password=password)
+        Membership.objects.create(tenant=tenant, user=user, role=Role.MEMBER)
+        self.flavor = Flavor.objects.create(
+            name="bench", vcpus=VCPUS, ram_mib=RAM_MIB, disk_gib=DISK_GIB
+        )
+        kernel, initrd = image_paths
+        self.image = Image.objects.create(
+            name="tiny-guest", kind="kernel", kernel_path=kernel, initrd_path=initrd
+        )
+        host = host_refresh(host=Host.objects.create(name="local", uri=URI, storage_pool=POOL))
+        if not host.reachable:
+            raise RuntimeError(f"{URI}: {host.last_error}")
+        resp = APIClient().post(
+            "/api/v1/auth/token/", {"username": "alice", "password": password}, format="json"
+        )
+        assert resp.status_code == 200, resp.content
+        self.token = resp.json()["token"]
+        self._local = threading.local()
+        # (kind, phase) -> seconds, for every measured operation.
+        self.phases: dict[tuple[str, str], list[float]] = {}
+
+    @property
+    def client(self):  # type: ignore[no-untyped-def]
+        """One API client per thread (requests at once come from one thread each)."""
+        from rest_framework.test import APIClient
+
+        client = getattr(self._local, "client", None)
+        if client is None:
+            client = APIClient()
+            client.credentials(HTTP_AUTHORIZATION=f"Token {self.token}")
+            self._local.client = client
+        return client
+
+    def boot(self, names: list[str], marker: str, timeout: float) -> list[dict[str, object]]:
+        from compute.models import VirtualMachine
+
+        vms = []
+        for name in names:
+            resp = self.client.post(
+                "/api/v1/vms/",
+                {
+                    "name": name,
+                    "environment": self.environment.pk,
+                    "flavor": self.flavor.pk,
+                    "image": self.image.pk,
+                },
+                format="json",
+            )
+            assert resp.status_code == 201, resp.content
+            vms.append(resp.json())
+        wait_markers([vm["domain_name"] for vm in vms], marker, timeout)
+        wait_until(
+            lambda: (
+                VirtualMachine.objects.filter(
+                    pk__in=[vm["id"] for vm in vms], state="running"
+                ).count()
+                == len(vms)
+            ),
+            timeout=timeout,
+            what="the VMs to be running",
+        )
+        return vms
+
+    def _until_done(self, snapshot_ids: list[int], kind: str, timeout: float = 120) -> None:
+        from compute.models import Operation
+
+        wait_until(
+            lambda: (
+                Operation.objects.filter(
+                    snapshot_id__in=snapshot_ids, kind=kind, status__in=["succeeded", "failed"]
+                ).count()
+                == len(snapshot_ids)
+            ),
+            timeout=timeout,
+            what=f"{kind} to finish",
+            interval=0.02,
+        )
+        failed = Operation.objects.filter(snapshot_id__in=snapshot_ids, kind=kind, status="failed")
+        if failed.exists():
+            raise RuntimeError(f"{kind} failed: {list(failed.values('error_message'))}")
+
+    def _timed(self, kind: str, calls: list[tuple[str, str]]) -> tuple[list[float], list[int]]:
+        """Send the requests at once (a thread each); seconds from each request to its
+        operation's finished_at, and the snapshots' ids."""
+        from compute.models import Operation
+
+        def send(call: tuple[str, str]) -> tuple[float, int]:
+            method, url = call
+            wall = time.time()
+            if method == "post-create":
+                resp = self.client.post(url, {"name": f"s-{uuid.uuid4().hex[:8]}"}, format="json")
+            else:
+                resp = self.client.post(url)
+            assert resp.status_code == 202, resp.content
+            return wall, int(resp.json()["id"])
+
+        with ThreadPoolExecutor(max_workers=len(calls)) as pool:
+            sent = list(pool.map(send, calls))
+        ids = [sid for _wall, sid in sent]
+        self._until_done(ids, kind)
+        ops = {
+            op.snapshot_id: op
+            for op in Operation.objects.filter(snapshot_id__in=ids, kind=kind).prefetch_related(
+                "steps"
+            )
+        }
+        for wall, sid in sent:  # where the time goes: request, queue, libvirt, recording
+            op = ops[sid]
+            step = op.steps.all()[0]
+            marks = [wall, op.created_at.timestamp(), step.started_at.timestamp()]
+            marks += [step.finished_at.timestamp(), op.finished_at.timestamp()]
+            for phase, (a, b) in zip(PHASES, itertools.pairwise(marks), strict=True):
+                self.phases.setdefault((kind, phase), []).append(b - a)
+        return [ops[sid].finished_at.timestamp() - wall for wall, sid in sent], ids
+
+    def round(self, vms: list[dict[str, object]]) -> Round:
+        create, ids = self._timed(
+            "snapshot_create",
+            [("post-create", f"/api/v1/vms/{vm['id']}/snapshots/") for vm in vms],
+        )
+        revert, _ids = self._timed(
+            "snapshot_revert",
+            [
+                ("post", f"/api/v1/vms/{vm['id']}/snapshots/{sid}/revert/")
+                for vm, sid in zip(vms, ids, strict=True)
+            ],
+        )
+        for vm, sid in zip(vms, ids, strict=True):  # not timed: room for the next round
+            resp = self.client.delete(f"/api/v1/vms/{vm['id']}/snapshots/{sid}/")
+            assert resp.status_code == 202, resp.content
+        self._until_done(ids, "snapshot_delete")
+        return {"create": create, "revert": revert}
+
+
+class PlainLibvirt:
+    """The same snapshot calls on the same guests, straight from this script."""
+
+    def round(self, domains: list[str]) -> Round:
+        def one(domain: str) -> tuple[float, float]:
+            conn = libvirt.open(URI)
+            try:
+                name = f"raw-{uuid.uuid4().hex[:8]}"
+                t0 = time.monotonic()
+                dom = conn.lookupByName(domain)
+                snap = dom.snapshotCreateXML(snapshot_xml(name, with_memory=True), 0)
+                t1 = time.monotonic()
+                dom = conn.lookupByName(domain)
+                dom.revertToSnapshot(
+                    dom.snapshotLookupByName(name, 0), libvirt.VIR_DOMAIN_SNAPSHOT_REVERT_FORCE
+                )
+                t2 = time.monotonic()
+                snap.delete(0)  # not timed
+                return t1 - t0, t2 - t1
+            finally:
+                conn.close()
+
+        with ThreadPoolExecutor(max_workers=len(domains)) as pool:
+            # Creations at once, then reverts at once, as Nuage's round does.
+            results = list(pool.map(one, domains))
+        return {"create": [c for c, _r in results], "revert": [r for _c, r in results]}
+
+
+def table(results: dict[tuple[str, str, int], list[float]]) -> tuple[list[str], dict[str, float]]:
+    lines = [
+        "| guests at once | call | Nuage p50 s | libvirt p50 s | Nuage p95 s | libvirt p95 s "
+        "| **ratio p50** | ratio p95 | samples |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    ratios: dict[str, float] = {}
+    for n in sorted({n for _s, _k, n in results}):
+        for kind in KINDS:
+            nu, lv = results.get(("nuage", kind, n), []), results.get(("libvirt", kind, n), [])
+            if not nu or not lv:
+                continue
+            r50 = percentile(nu, 0.5) / percentile(lv, 0.5)
+            r95 = percentile(nu, 0.95) / percentile(lv, 0.95)
+            ratios[f"{kind} N={n}"] = r50
+            lines.append(
+                f"| {n} | {kind} | {percentile(nu, 0.5):.3f} | {percentile(lv, 0.5):.3f} | "
+                f"{percentile(nu, 0.95):.3f} | {percentile(lv, 0.95):.3f} | **{r50:.2f}** | "
+                f"{r95:.2f} | {len(nu)} / {len(lv)} |"
+            )
+    return lines, ratios
+
+
+def phase_table(phases: dict[tuple[str, str], list[float]]) -> list[str]:
+    """Nuage's time per phase (p50, all rounds; the warm-up round included)."""
+    lines = ["| Nuage, p50 s | " + " | ".join(PHASES) + " |", "|---|" + "---:|" * len(PHASES)]
+    for kind in ("snapshot_create", "snapshot_revert"):
+        cells = [f"{percentile(phases.get((kind, p), [0.0]), 0.5):.3f}" for p in PHASES]
+        lines.append(f"| {kind.replace('snapshot_', '')} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def main() -> int:
+    args = parse_args()
+    if os.geteuid() != 0:
+        print("bench/snapshots.py boots QEMU guests on qemu:///system: run it as root.")
+        return 2
+    warnings.filterwarnings("ignore", message="No directory at")
+    t_run = time.monotonic()
+    load_before = os.getloadavg()[0]
+    tmp = Path(tempfile.mkdtemp(prefix="nuage-bench-snap-"))
+    queue = f"nuage-bench-snap-{uuid.uuid4().hex[:8]}"
+    env = stack_env(pg=args.pg, db_name=DB_NAME, broker=args.broker, queue=queue, var_dir=tmp)
+    env["NUAGE_SERIAL_LOG_DIR"] = str(LOG_DIR)
+    print("==> libvirtd, pool and tiny guest")
+    subprocess.run([str(REPO / "scripts" / "libvirt-up.sh")], check=True, stdout=subprocess.DEVNULL)
+    guest = build_tiny_guest(GUEST_DIR)
+    paths = (str(guest.kernel), str(guest.initrd))
+    conn = libvirt.open(URI)
+    left = purge(conn, _ours)
+    if left:
+        print(f"    removed {left} leftovers of an earlier run")
+
+    print(f"==> scratch database {DB_NAME}, queue {queue}")
+    recreate_database(args.pg, DB_NAME)
+    results: dict[tuple[str, str, int], list[float]] = {}
+    phases: dict[tuple[str, str], list[float]] = {}
+    stats = {"rerun": 0, "kept_disturbed": 0}
+    try:
+        subprocess.run(
+            [sys.executable, "manage.py", "migrate", "--no-input", "-v0"],
+            cwd=REPO,
+            env=env,
+            check=True,
+        )
+        os.environ.update(env)
+        import django
+
+        django.setup()
+        from django.conf import settings
+        from django.db import connections
+
+        from portal.celery import app as celery_app
+
+        assert float(settings.NUAGE["STEP_DELAY_SECONDS"]) == 0, "STEP_DELAY_SECONDS must be 0"
+        try:
+            nuage = Nuage(paths)
+            plain = PlainLibvirt()
+            watch = CpuWatch()
+            with celery_worker(
+                env, queue=queue, pool="prefork", concurrency=4, log=tmp / "worker.log"
+            ) as worker_pid:
+                watch.worker_pgid = worker_pid
+                print("==> 4 guests booted through Nuage (not measured)")
+                vms = nuage.boot([f"{PREFIX}-{i}" for i in range(4)], guest.marker, args.timeout)
+                domains = [str(vm["domain_name"]) for vm in vms]
+                print("==> warm-up (not measured)")
+                nuage.round(vms[:1])
+                plain.round(domains[:1])
+                retry_until = time.monotonic() + args.retry_budget
+                for n, rounds in ((1, args.rounds_1), (4, args.rounds_4)):
+                    for r in range(rounds):
+                        order: list[tuple[str, Callable[[], Round]]] = [
+                            ("nuage", lambda n=n: nuage.round(vms[:n])),  # type: ignore[misc]
+                            ("libvirt", lambda n=n: plain.round(domains[:n])),  # type: ignore[misc]
+                        ]
+                        for stack, run in order[:: 1 if r % 2 == 0 else -1]:
+                            for _attempt in itertools.count():
+                                watch.start()
+                                got = run()
+                                watch.stop(domains[:n])
+                                print(
+                                    f"    N={n} round {r + 1}/{rounds} {stack:<7} "
+                                    + " ".join(
+                                        f"{kind} {' '.join(f'{s:.3f}' for s in got[kind])}"
+                                        for kind in KINDS
+                                    )
+                                    + f"; others used {watch.other:.2f} cores",
+                                    flush=True,
+                                )
+                                if watch.other <= args.max_other_load:
+                                    break
+                                if time.monotonic() > retry_until:
+                                    stats["kept_disturbed"] += 1
+                                    break
+                                stats["rerun"] += 1
+                                print("      disturbed by other load: run again", flush=True)
+                            for kind in KINDS:
+                                results.setdefault((stack, kind, n), []).extend(got[kind])
+            phases = nuage.phases
+        except BaseException:
+            print_worker_log_tail(tmp)
+            raise
+        finally:
+            delete_private_queue(celery_app, queue)
+            connections.close_all()
+    finally:
+        purge(conn, _ours)
+        conn.close()
+        drop_database(args.pg, DB_NAME)
+        for path in sorted(tmp.glob("*")):
+            path.unlink()
+        tmp.rmdir()
+
+    when = datetime.now().astimezone()
+    rows, ratios = table(results)
+    elapsed = time.monotonic() - t_run
+    print()
+    print(f"Live snapshot with memory and revert, {when:%Y-%m-%d %H:%M %Z}")
+    print(f"machine: {machine()}")
+    print("\n".join(rows))
+    breakdown = phase_table(phases)
+    print("\n".join(breakdown))
+    worst = max(ratios.values()) if ratios else float("nan")
+    print(
+        f"goal: ratio p50 <= {GOAL} (worst {worst:.2f}); load average before the run "
+        f"{load_before:.2f}; run took {elapsed:.0f} s; {stats['rerun']} rounds run again, "
+        f"{stats['kept_disturbed']} disturbed rounds kept"
+    )
+    if not args.no_doc:
+        write_doc(HEADING, section(when, [*rows, "", *breakdown], args, load_before, stats))
+        print(f"(written to {DOC.relative_to(REPO)})")
+    return 0
+
+
+def section(
+    when: datetime, rows: list[str], args: argparse.Namespace, load: float, stats: dict[str, int]
+) -> list[str]:
+    return [
+        HEADING,
+        "",
+        f"Measured {when:%Y-%m-%d %H:%M %Z} on {machine()}; load average {load:.2f} before "
+        "the run.",
+        "",
+        "A live internal snapshot with memory of a running tiny guest "
+        f"({VCPUS} vCPU, {RAM_MIB} MiB, qcow2 disk), then a revert to it. *Nuage*: alice asks "
+        "through the REST API (token auth, DRF views in the bench process); the Celery worker "
+        "(prefork ×4, Redis) runs the one-step operation against qemu:///system; a sample is "
+        "from the request to the operation's `finished_at`. *Plain libvirt*: the same calls "
+        "(snapshotCreateXML with the same XML, revertToSnapshot) from the script, one thread "
+        "and connection per guest. N guests at once on the same booted guests; "
+        f"{args.rounds_1} rounds of 1 and {args.rounds_4} of 4 per stack, alternating, after "
+        "a warm-up. A round during which other processes used more than "
+        f"{args.max_other_load} cores is run again: {stats['rerun']} were, and "
+        f"{stats['kept_disturbed']} disturbed rounds were kept. Goal: ratio p50 ≤ {GOAL}.",
+        "",
+        *rows,
+        "",
+        "Reproduce: `make bench` or `.venv/bin/python bench/snapshots.py` as root.",
+    ]
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,162 @@
+"""Internal snapshots of a domain (kept inside its qcow2 disks): take, revert, delete, list.
+
+Each call is idempotent, so that an operation step can be run again after a crash: taking a
+snapshot that exists, or deleting one that is gone, does nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import libvirt
+from lxml import etree
+
+from compute.hypervisor.connection import call
+from compute.hypervisor.errors import HypervisorError
+
+
+@dataclass(frozen=True)
+class SnapshotTaken:
+    # False when the snapshot already existed (a rerun): nothing measured then.
+    created: bool
+    # What the snapshot added to the domain's disk file(s) on the host, in bytes.
+    size_bytes: int
+
+
+def _domain(conn: libvirt.virConnect, uuid: str) -> libvirt.virDomain:
+    try:
+        return conn.lookupByUUIDString(uuid)
+    except libvirt.libvirtError as exc:
+        if exc.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN:
+            raise HypervisorError("The VM's domain no longer exists on its host.") from exc
+        raise
+
+
+def _snapshot(dom: libvirt.virDomain, name: str) -> libvirt.virDomainSnapshot | None:
+    try:
+        return dom.snapshotLookupByName(name, 0)
+    except libvirt.libvirtError as exc:
+        if exc.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN_SNAPSHOT:
+            return None
+        raise
+
+
+def _disk_targets(dom: libvirt.virDomain) -> list[str]:
+    tree = etree.fromstring(dom.XMLDesc(0).encode())
+    devs = []
+    for disk in tree.iterfind("devices/disk"):
+        target = disk.find("target")
+        if disk.get("device", "disk") == "disk" and target is not None and target.get("dev"):
+            devs.append(str(target.get("dev")))
+    return devs
+
+
+def _allocated_bytes(dom: libvirt.virDomain) -> int:
+    """Bytes the domain's disk files take on the host (what QEMU reports for a running one)."""
+    total = 0
+    for dev in _disk_targets(dom):
+        try:
+            _capacity, allocation, physical = dom.blockInfo(dev, 0)
+        except libvirt.libvirtError:
+            continue  # a disk without a file (or a driver without block info) counts nothing
+        total += max(allocation, physical)
+    return total
+
+
+def snapshot_xml(name: str, *, with_memory: bool, description: str = "") -> str:
+    root = etree.Element("domainsnapshot")
+    etree.SubElement(root, "name").text = name
+    if description:
+        etree.SubElement(root, "description").text = description
+    etree.SubElement(root, "memory", snapshot="internal" if with_memory else "no")
+    return etree.tostring(root, encoding="unicode")
+
+
+def create_snapshot(
+    uri: str, *, domain_uuid: str, name: str, with_memory: bool, description: str = ""
+) -> SnapshotTaken:
+    """Take an internal snapshot: with the guest's memory of a running domain (live, the guest
+    goes on), or of the disks of a shut-off one. Its size is the growth of the disk files."""
+
+    def fn(conn: libvirt.virConnect) -> SnapshotTaken:
+        dom = _domain(conn, domain_uuid)
+        if _snapshot(dom, name) is not None:
+            return SnapshotTaken(created=False, size_bytes=0)
+        active = bool(dom.isActive())
+        if with_memory and not active:
+            raise HypervisorError("A snapshot with memory needs the VM running.")
+        if not with_memory and active:
+            raise HypervisorError("A disk-only snapshot needs the VM stopped.")
+        before = _allocated_bytes(dom)
+        dom.snapshotCreateXML(snapshot_xml(name, with_memory=with_memory, description=description))
+        after = _allocated_bytes(dom)
+        return SnapshotTaken(created=True, size_bytes=max(0, after - before))
+
+    return call(uri, fn)
+
+
+def revert_snapshot(uri: str, *, domain_uuid: str, name: str) -> bool:
+    """Bring the domain back to the snapshot: running if it was taken with memory, shut off if
+    not. Returns whether the domain runs now."""
+
+    def fn(conn: libvirt.virConnect) -> bool:
+        dom = _domain(conn, domain_uuid)
+        snap = _snapshot(dom, name)
+        if snap is None:
+            raise HypervisorError("The snapshot no longer exists on the host.")
+        # FORCE: a revert across a change of state (running to shut off and back) is wanted.
+        dom.revertToSnapshot(snap, libvirt.VIR_DOMAIN_SNAPSHOT_REVERT_FORCE)
+        return bool(dom.isActive())
+
+    return call(uri, fn)
+
+
+def delete_snapshot(uri: str, *, domain_uuid: str, name: str) -> bool:
+    """Delete the snapshot (its data in the disk files too); False if it was already gone."""
+
+    def fn(conn: libvirt.virConnect) -> bool:
+        try:
+            dom = _domain(conn, domain_uuid)
+        except HypervisorError:
+            return False  # no domain, no snapshot
+        snap = _snapshot(dom, name)
+        if snap is None:
+            return False
+        snap.delete(0)
+        return True
+
+    return call(uri, fn)
+
+
+def snapshot_names(uri: str, *, domain_uuid: str) -> list[str]:
+    """The domain's snapshots by name (none if it has no domain)."""
+
+    def fn(conn: libvirt.virConnect) -> list[str]:
+        try:
+            dom = _domain(conn, domain_uuid)
+        except HypervisorError:
+            return []
+        return sorted(snap.getName() for snap in dom.listAllSnapshots(0))
+
+    return call(uri, fn)
+
+
+def delete_all_snapshots(uri: str, *, domain_uuid: str) -> int:
+    """Delete every snapshot of the domain (before it is undefined); returns how many."""
+
+    def fn(conn: libvirt.virConnect) -> int:
+        try:
+            dom = _domain(conn, domain_uuid)
+        except HypervisorError:
+            return 0
+        count = 0
+        for snap in dom.listAllSnapshots(0):
+            try:
+                snap.delete(0)
+                count += 1
+            except libvirt.libvirtError as exc:
+                if exc.get_error_code() != libvirt.VIR_ERR_NO_DOMAIN_SNAPSHOT:
+                    raise
+        return count
+
+    return call(uri, fn)

@@ -1,0 +1,505 @@
+"""VM snapshots: take (with the guest's memory, or of the disk only), revert, delete, schedules.
+
+A snapshot is an internal snapshot inside the VM's qcow2 disk. The hypervisor work runs as an
+operation of the VM (kinds `snapshot_create`, `snapshot_revert`, `snapshot_delete`, one step
+each) through the operation engine: dispatched on commit, idempotent steps, the reconciler
+re-dispatches a stalled one. The VM keeps its state while it runs (the guest goes on during a
+live snapshot), and no other operation may start on it meanwhile: a request for a VM that is
+busy, or in a transitional state, is a 409.
+
+Quota and billing: a snapshot counts one in its environment's `snapshots` quota from its
+request until its deletion (compute.ports, one conditional UPDATE); billing's ledger records it
+once taken, with the size measured on the host, and once deleted, each at the second.
+
+Schedules: `snapshot_schedules_run` (Celery beat) takes a VM's due snapshot, then, on later
+runs, deletes its oldest scheduled snapshots beyond the retention count, one operation at a
+time (a VM runs one operation at a time).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from compute import hypervisor
+from compute.choices import (
+    OPERATION_STEPS,
+    SNAPSHOT_OPERATION_KINDS,
+    OperationKind,
+    OperationStatus,
+    RuntimeState,
+    SnapshotFrequency,
+    SnapshotState,
+    Transition,
+    VMState,
+)
+from compute.models import Operation, OperationStep, Snapshot, SnapshotSchedule, VirtualMachine
+from compute.ports import snapshot_quota_give, snapshot_quota_take, snapshot_usage_record
+from compute.selectors import can_operate
+from compute.services._common import _dispatch, _transition
+from portal.audit import audit_record
+from portal.errors import ConflictError
+from portal.models import User
+from portal.permissions import Perm, has_perm
+
+# A VM's snapshots can be taken, reverted to and deleted while it is running or stopped.
+_VM_STEADY = frozenset({VMState.RUNNING, VMState.STOPPED})
+_ACTIVE = [OperationStatus.PENDING, OperationStatus.RUNNING]
+
+SCHEDULE_PERIODS: dict[str, timedelta] = {
+    SnapshotFrequency.DAILY: timedelta(days=1),
+    SnapshotFrequency.WEEKLY: timedelta(days=7),
+}
+
+
+def can_operate_snapshots(user: User, vm: VirtualMachine) -> bool:
+    """Whether the user may take, revert and delete this VM's snapshots (as start or stop)."""
+    return can_operate(user, vm) or has_perm(user, vm.tenant, Perm.VM_OPERATE_ANY)
+
+
+def _require_operate(user: User | None, vm: VirtualMachine) -> None:
+    if user is not None and not can_operate_snapshots(user, vm):
+        raise PermissionDenied(_("Your role in this tenant does not allow this action."))
+
+
+def _lock_vm(vm: VirtualMachine) -> VirtualMachine:
+    """The VM's row, locked: its state and its operations are settled until the commit."""
+    locked = (
+        VirtualMachine.objects.unscoped()
+        .select_for_update(of=("self",))
+        .select_related("host", "tenant", "environment")
+        .get(pk=vm.pk)
+    )
+    return locked
+
+
+def _require_steady(vm: VirtualMachine, *, states: frozenset[str] = _VM_STEADY) -> None:
+    if vm.state not in states or vm.host_id is None:
+        raise ConflictError(
+            _("Snapshots need the VM running or stopped; this one is %(state)s.")
+            % {"state": str(VMState(vm.state).label).lower()},
+            state=vm.state,
+        )
+    if Operation.objects.unscoped().filter(vm_id=vm.pk, status__in=_ACTIVE).exists():
+        raise ConflictError(
+            _("Another operation is running on this VM; try again when it has finished."),
+            state=vm.state,
+        )
+
+
+def _begin(
+    vm: VirtualMachine, kind: str, snapshot: Snapshot, requested_by: User | None
+) -> Operation:
+    op = Operation.objects.create(vm=vm, kind=kind, snapshot=snapshot, requested_by=requested_by)
+    OperationStep.objects.bulk_create(
+        OperationStep(operation=op, position=i, name=name)
+        for i, name in enumerate(OPERATION_STEPS[kind])
+    )
+    _dispatch(op.id)
+    return op
+
+
+def _snapshot_move(snapshot: Snapshot, sources: set[str], target: str, **fields: Any) -> None:
+    """Move the snapshot to `target` with a conditional UPDATE (409 if it is not in `sources`)."""
+    now = timezone.now()
+    updated = (
+        Snapshot.objects.unscoped()
+        .filter(pk=snapshot.pk, state__in=sources)
+        .update(state=target, state_changed_at=now, **fields)
+    )
+    if updated != 1:
+        current = (
+            Snapshot.objects.unscoped().filter(pk=snapshot.pk).values_list("state", flat=True)
+        ).first()
+        label = SnapshotState(current).label if current else _("gone")
+        raise ConflictError(
+            _("This snapshot is %(state)s.") % {"state": str(label).lower()}, state=current
+        )
+    snapshot.state = target
+    snapshot.state_changed_at = now
+    for name, value in fields.items():
+        setattr(snapshot, name, value)
+
+
+@transaction.atomic
+def snapshot_create(
+    *,
+    vm: VirtualMachine,
+    name: str,
+    with_memory: bool | None = None,
+    requested_by: User | None,
+    scheduled: bool = False,
+    remote_addr: str | None = None,
+) -> Snapshot:
+    """Take a snapshot of the VM: with its memory if it runs (live: the guest goes on), of its
+    disk if it is stopped (`with_memory` defaults to that; asking otherwise is a 400)."""
+    _require_operate(requested_by, vm)
+    vm = _lock_vm(vm)
+    _require_steady(vm)
+    running = vm.state == VMState.RUNNING
+    if with_memory is None:
+        with_memory = running
+    errors: dict[str, str] = {}
+    if with_memory and not running:
+        errors["with_memory"] = _("A snapshot with memory needs the VM running; start it first.")
+    elif not with_memory and running:
+        errors["with_memory"] = _(
+            "A disk-only snapshot needs the VM stopped; stop it first, or include the memory."
+        )
+    snapshot = Snapshot(
+        vm=vm, name=name, with_memory=with_memory, scheduled=scheduled, created_by=requested_by
+    )
+    try:
+        snapshot.clean_fields(exclude=["vm", "created_by"])
+    except ValidationError as exc:
+        errors.update({field: " ".join(msgs) for field, msgs in exc.message_dict.items()})
+    taken = _("This VM already has a snapshot named '%(name)s'.") % {"name": name}
+    if (
+        "name" not in errors
+        and Snapshot.objects.unscoped()
+        .filter(vm_id=vm.pk, name=name)
+        .exclude(state=SnapshotState.DELETED)
+        .exists()
+    ):
+        errors["name"] = taken
+    if errors:
+        raise ValidationError(errors)
+    try:
+        with transaction.atomic():
+            snapshot.save()
+    except IntegrityError as exc:
+        raise ValidationError({"name": taken}) from exc
+    snapshot_quota_take(vm=vm, count=1)
+    audit_record(
+        actor=requested_by,
+        action="vm.snapshot.create",
+        obj=vm,
+        tenant=vm.tenant,
+        remote_addr=remote_addr,
+        changes={"snapshot": name, "with_memory": with_memory, "scheduled": scheduled},
+    )
+    _begin(vm, OperationKind.SNAPSHOT_CREATE, snapshot, requested_by)
+    return snapshot
+
+
+@transaction.atomic
+def snapshot_revert(
+    *, snapshot: Snapshot, requested_by: User | None, remote_addr: str | None = None
+) -> Snapshot:
+    """Bring the VM back to the snapshot: running if it was taken with memory, stopped if not."""
+    _require_operate(requested_by, snapshot.vm)
+    vm = _lock_vm(snapshot.vm)
+    _require_steady(vm)
+    _snapshot_move(snapshot, {SnapshotState.READY}, SnapshotState.REVERTING, error_message="")
+    audit_record(
+        actor=requested_by,
+        action="vm.snapshot.revert",
+        obj=vm,
+        tenant=vm.tenant,
+        remote_addr=remote_addr,
+        changes={"snapshot": snapshot.name},
+    )
+    _begin(vm, OperationKind.SNAPSHOT_REVERT, snapshot, requested_by)
+    return snapshot
+
+
+@transaction.atomic
+def snapshot_delete(
+    *, snapshot: Snapshot, requested_by: User | None, remote_addr: str | None = None
+) -> Snapshot:
+    """Delete the snapshot from the host (its quota place is free and its billing stops once
+    it is gone). One in error may be deleted too; a VM in error keeps its snapshots' deletion."""
+    _require_operate(requested_by, snapshot.vm)
+    vm = _lock_vm(snapshot.vm)
+    _require_steady(vm, states=_VM_STEADY | {VMState.ERROR})
+    _snapshot_move(
+        snapshot,
+        {SnapshotState.READY, SnapshotState.ERROR},
+        SnapshotState.DELETING,
+        error_message="",
+    )
+    audit_record(
+        actor=requested_by,
+        action="vm.snapshot.delete",
+        obj=vm,
+        tenant=vm.tenant,
+        remote_addr=remote_addr,
+        changes={"snapshot": snapshot.name},
+    )
+    _begin(vm, OperationKind.SNAPSHOT_DELETE, snapshot, requested_by)
+    return snapshot
+
+
+# --- the worker's side: one step per operation kind, then its end ------------------------------
+
+
+def _uri(op: Operation) -> str:
+    host = op.vm.host
+    if host is None:
+        raise hypervisor.HypervisorError(_("The VM is not placed on any host."))
+    return host.uri
+
+
+def _step_taking_snapshot(op: Operation) -> str:
+    snapshot = op.snapshot
+    assert snapshot is not None
+    taken = hypervisor.create_snapshot(
+        _uri(op),
+        domain_uuid=str(op.vm.uuid),
+        name=snapshot.libvirt_name,
+        with_memory=snapshot.with_memory,
+        description=snapshot.name,
+    )
+    if taken.created:
+        # Written at once (no transaction open): a rerun finds the snapshot and keeps this size.
+        Snapshot.objects.unscoped().filter(pk=snapshot.pk).update(size_bytes=taken.size_bytes)
+        snapshot.size_bytes = taken.size_bytes
+    return _("Snapshot taken (%(mib)s MiB on the host).") % {
+        "mib": round(snapshot.size_bytes / (1 << 20), 1)
+    }
+
+
+def _step_reverting_snapshot(op: Operation) -> str:
+    snapshot = op.snapshot
+    assert snapshot is not None
+    running = hypervisor.revert_snapshot(
+        _uri(op), domain_uuid=str(op.vm.uuid), name=snapshot.libvirt_name
+    )
+    return _("Reverted; the VM is running.") if running else _("Reverted; the VM is stopped.")
+
+
+def _step_deleting_snapshot(op: Operation) -> str:
+    snapshot = op.snapshot
+    assert snapshot is not None
+    if op.vm.host is None:
+        return _("Nothing to delete on any host.")
+    removed = hypervisor.delete_snapshot(
+        op.vm.host.uri, domain_uuid=str(op.vm.uuid), name=snapshot.libvirt_name
+    )
+    return _("Snapshot deleted.") if removed else _("No snapshot to delete.")
+
+
+def _deleted(snapshot: Snapshot, at: datetime | None = None) -> None:
+    at = at or timezone.now()
+    Snapshot.objects.unscoped().filter(pk=snapshot.pk).update(
+        state=SnapshotState.DELETED, state_changed_at=at, deleted_at=at
+    )
+    snapshot.state = SnapshotState.DELETED
+    snapshot_quota_give(vm=snapshot.vm, count=1)
+    snapshot_usage_record(snapshot=snapshot, kind="deleted", at=at)
+
+
+def snapshot_operation_succeeded(op: Operation) -> None:
+    """In the transaction that ends a snapshot operation: the snapshot (and, for a revert, the
+    VM) as the host now has them."""
+    assert op.snapshot_id is not None
+    snapshot = Snapshot.objects.unscoped().select_for_update().get(pk=op.snapshot_id)
+    snapshot.vm = op.vm
+    now = timezone.now()
+    if op.kind == OperationKind.SNAPSHOT_CREATE:
+        _snapshot_move(snapshot, {SnapshotState.CREATING}, SnapshotState.READY)
+        snapshot_usage_record(snapshot=snapshot, kind="created", at=snapshot.state_changed_at)
+    elif op.kind == OperationKind.SNAPSHOT_REVERT:
+        _snapshot_move(snapshot, {SnapshotState.REVERTING}, SnapshotState.READY)
+        vm = op.vm
+        if snapshot.with_memory and vm.state == VMState.STOPPED:
+            _transition(vm, Transition.SNAPSHOT_REVERTED_RUNNING)
+        elif not snapshot.with_memory and vm.state == VMState.RUNNING:
+            _transition(vm, Transition.SNAPSHOT_REVERTED_STOPPED)
+        runtime = RuntimeState.RUNNING if snapshot.with_memory else RuntimeState.SHUTOFF
+        VirtualMachine.objects.unscoped().filter(pk=vm.pk).update(
+            runtime_state=runtime, runtime_checked_at=now
+        )
+    elif op.kind == OperationKind.SNAPSHOT_DELETE:
+        _deleted(snapshot, now)
+    op.status, op.finished_at = OperationStatus.SUCCEEDED, now
+    op.save(update_fields=["status", "finished_at"])
+    audit_record(
+        actor=None,
+        action=f"vm.{op.kind}.succeeded",
+        obj=op.vm,
+        tenant=op.vm.tenant,
+        changes={"snapshot": snapshot.name},
+    )
+
+
+def snapshot_operation_failed(op: Operation, reason: str) -> None:
+    """In the transaction that records a snapshot operation failed: a snapshot not taken or not
+    deleted is in error (delete it to retry); one a revert failed to reach stays ready."""
+    assert op.snapshot_id is not None
+    snapshot = Snapshot.objects.unscoped().select_for_update().get(pk=op.snapshot_id)
+    if op.kind == OperationKind.SNAPSHOT_REVERT:
+        target = SnapshotState.READY
+    else:
+        target = SnapshotState.ERROR
+    if snapshot.state != SnapshotState.DELETED:
+        _snapshot_move(snapshot, {snapshot.state}, target, error_message=reason)
+
+
+# --- the VM's deletion ------------------------------------------------------------------------
+
+
+def snapshots_release_with_vm(op: Operation) -> None:
+    """In the transaction that records the VM's domain removed (its snapshots went with it):
+    its snapshots are deleted, their quota given back and their billing stopped."""
+    for snapshot in (
+        Snapshot.objects.unscoped()
+        .select_for_update()
+        .filter(vm_id=op.vm_id)
+        .exclude(state=SnapshotState.DELETED)
+        .order_by("pk")
+    ):
+        snapshot.vm = op.vm
+        _deleted(snapshot)
+
+
+# --- schedules --------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def snapshot_schedule_set(
+    *,
+    vm: VirtualMachine,
+    frequency: str,
+    retention: int,
+    enabled: bool = True,
+    requested_by: User,
+    remote_addr: str | None = None,
+) -> SnapshotSchedule:
+    """Set (or change) the VM's snapshot schedule; a retention of 1 to 50 snapshots."""
+    _require_operate(requested_by, vm)
+    errors: dict[str, str] = {}
+    if frequency not in SCHEDULE_PERIODS:
+        errors["frequency"] = _("Choose daily or weekly.")
+    if isinstance(retention, bool) or not isinstance(retention, int) or not 1 <= retention <= 50:
+        errors["retention"] = _("Keep between 1 and 50 snapshots.")
+    if errors:
+        raise ValidationError(errors)
+    schedule, _created = SnapshotSchedule.objects.unscoped().update_or_create(
+        vm=vm, defaults={"frequency": frequency, "retention": retention, "enabled": enabled}
+    )
+    audit_record(
+        actor=requested_by,
+        action="vm.snapshot_schedule.set",
+        obj=vm,
+        tenant=vm.tenant,
+        remote_addr=remote_addr,
+        changes={"frequency": frequency, "retention": retention, "enabled": enabled},
+    )
+    return schedule
+
+
+@transaction.atomic
+def snapshot_schedule_remove(
+    *, vm: VirtualMachine, requested_by: User, remote_addr: str | None = None
+) -> None:
+    _require_operate(requested_by, vm)
+    SnapshotSchedule.objects.unscoped().filter(vm=vm).delete()
+    audit_record(
+        actor=requested_by,
+        action="vm.snapshot_schedule.remove",
+        obj=vm,
+        tenant=vm.tenant,
+        remote_addr=remote_addr,
+    )
+
+
+def _scheduled_name(now: datetime) -> str:
+    return f"auto-{now:%Y%m%d-%H%M%S}"
+
+
+def _schedule_excess(vm: VirtualMachine, retention: int) -> Snapshot | None:
+    """The oldest scheduled snapshot beyond the retention, if any (only ready ones are kept
+    count of: one being taken or in error is not yet a snapshot to keep)."""
+    ready = list(
+        Snapshot.objects.unscoped()
+        .filter(vm_id=vm.pk, scheduled=True, state=SnapshotState.READY)
+        .order_by("-created_at", "-id")
+    )
+    if len(ready) <= retention:
+        return None
+    return ready[-1]
+
+
+def _schedule_run_one(schedule: SnapshotSchedule, now: datetime) -> str:
+    vm = schedule.vm
+    if vm.state not in _VM_STEADY:
+        return "skipped"
+    if Operation.objects.unscoped().filter(vm_id=vm.pk, status__in=_ACTIVE).exists():
+        return "busy"
+    due = schedule.last_run_at is None or (
+        schedule.last_run_at + SCHEDULE_PERIODS[schedule.frequency] <= now
+    )
+    if due:
+        with transaction.atomic():
+            # The schedule's row is the run's claim: two beats at once take one snapshot.
+            claimed = (
+                SnapshotSchedule.objects.unscoped()
+                .filter(pk=schedule.pk, last_run_at=schedule.last_run_at)
+                .update(last_run_at=now, last_error="")
+            )
+            if not claimed:
+                return "claimed"
+            try:
+                with transaction.atomic():
+                    snapshot_create(
+                        vm=vm, name=_scheduled_name(now), requested_by=None, scheduled=True
+                    )
+            except (ValidationError, ConflictError) as exc:
+                message = (
+                    " ".join(" ".join(m) for m in exc.message_dict.values())
+                    if isinstance(exc, ValidationError) and hasattr(exc, "error_dict")
+                    else str(getattr(exc, "message", exc))
+                )
+                SnapshotSchedule.objects.unscoped().filter(pk=schedule.pk).update(
+                    last_error=message
+                )
+                return "failed"
+        return "taken"
+    excess = _schedule_excess(vm, schedule.retention)
+    if excess is None:
+        return "idle"
+    try:
+        excess.vm = vm
+        snapshot_delete(snapshot=excess, requested_by=None)
+    except ConflictError:
+        return "busy"
+    return "pruned"
+
+
+def snapshot_schedules_run(*, now: datetime | None = None) -> dict[str, int]:
+    """Beat: each enabled schedule takes its due snapshot, or prunes its oldest scheduled
+    snapshot beyond the retention (one operation per VM per run). Idempotent: a due snapshot
+    is claimed by moving the schedule's `last_run_at` with a conditional UPDATE."""
+    now = now or timezone.now()
+    counts: dict[str, int] = {}
+    schedules = (
+        SnapshotSchedule.objects.unscoped()
+        .filter(enabled=True)
+        .select_related("vm__host", "vm__tenant", "vm__environment")
+        .exclude(vm__state=VMState.DELETED)
+    )
+    for schedule in schedules:
+        outcome = _schedule_run_one(schedule, now)
+        counts[outcome] = counts.get(outcome, 0) + 1
+    return counts
+
+
+__all__ = [
+    "SNAPSHOT_OPERATION_KINDS",
+    "can_operate_snapshots",
+    "snapshot_create",
+    "snapshot_delete",
+    "snapshot_operation_failed",
+    "snapshot_operation_succeeded",
+    "snapshot_revert",
+    "snapshot_schedule_remove",
+    "snapshot_schedule_set",
+    "snapshot_schedules_run",
+    "snapshots_release_with_vm",
+]
