@@ -489,3 +489,16 @@ SNAPSHOT_OPERATION_KINDS = frozenset(
 class SnapshotFrequency(models.TextChoices):
     DAILY = "daily", _("Daily")
     WEEKLY = "weekly", _("Weekly")
+
+
+class ExportStatus(models.TextChoices):
+    """Where an OVA export of a stopped VM stands."""
+
+    PENDING = "pending", _("Pending")
+    RUNNING = "running", _("Exporting")
+    READY = "ready", _("Ready to download")
+    FAILED = "failed", _("Failed")
+    EXPIRED = "expired", _("Expired")
+
+
+EXPORT_ACTIVE_STATES = frozenset({ExportStatus.PENDING, ExportStatus.RUNNING})

@@ -27,6 +27,7 @@ from compute.choices import (
     ConsoleKind,
     DomainType,
     DrsMode,
+    ExportStatus,
     HostStatus,
     ImageKind,
     NetworkKind,
@@ -363,6 +364,12 @@ class Image(models.Model):
     initrd_path = models.CharField(max_length=255, blank=True)
     cmdline = models.CharField(max_length=255, blank=True, default="console=ttyS0")
     is_public = models.BooleanField(default=True)
+    # What a VM of this image needs at least (an imported OVA's hardware; 0: no minimum), and
+    # the guest's operating system as the OVF envelope named it (compute.ovf.OS_IDS).
+    min_vcpus = models.PositiveIntegerField(default=0)
+    min_ram_mib = models.PositiveIntegerField(default=0)
+    min_disk_gib = models.PositiveIntegerField(default=0)
+    os_type = models.CharField(max_length=16, blank=True)
 
     class Meta:
         ordering = ["name"]
@@ -376,6 +383,27 @@ class Image(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def flavor_shortfall(self, flavor: Flavor) -> str:
+        """Why the flavor is too small for this image ("" if it is large enough)."""
+        if (
+            flavor.vcpus >= self.min_vcpus
+            and flavor.ram_mib >= self.min_ram_mib
+            and flavor.disk_gib >= self.min_disk_gib
+        ):
+            return ""
+        return str(
+            _(
+                "The image %(image)s needs at least %(vcpus)s vCPU, %(ram)s MiB of RAM and a "
+                "%(disk)s GiB disk; choose a larger flavor."
+            )
+            % {
+                "image": self.name,
+                "vcpus": self.min_vcpus,
+                "ram": self.min_ram_mib,
+                "disk": self.min_disk_gib,
+            }
+        )
 
 
 class VirtualMachine(models.Model):
@@ -1010,3 +1038,46 @@ class SnapshotSchedule(models.Model):
 
     def __str__(self) -> str:
         return f"{self.vm_id} {self.frequency} keep {self.retention}"
+
+
+class ExportJob(models.Model):
+    """An OVA export of a stopped VM: made by a worker, downloaded by its owner, swept later."""
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    vm = models.ForeignKey(VirtualMachine, on_delete=models.CASCADE, related_name="exports")
+    requested_by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    status = models.CharField(
+        max_length=16, choices=ExportStatus.choices, default=ExportStatus.PENDING, db_index=True
+    )
+    disk_format = models.CharField(max_length=8, default="vmdk")
+    size_bytes = models.PositiveBigIntegerField(null=True, blank=True)
+    sha256 = models.CharField(max_length=64, blank=True)
+    error_message = models.TextField(blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+
+    tenant_path: ClassVar[str] = "vm__tenant"
+    objects = TenantScopedQuerySet["ExportJob"].as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["vm"],
+                condition=Q(status__in=["pending", "running"]),
+                name="export_one_active_per_vm",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"export {self.pk} of VM {self.vm_id} ({self.status})"
+
+    @property
+    def file_name(self) -> str:
+        """The OVA's name on the worker (EXPORT_DIR) and the name a download offers."""
+        return f"{self.vm.name}-{self.uuid.hex[:8]}.ova"

@@ -19,6 +19,7 @@ from compute.loads import host_loads
 from compute.models import (
     DrsRecommendation,
     DrsRun,
+    ExportJob,
     Flavor,
     Host,
     Image,
@@ -398,3 +399,15 @@ def vm_snapshots(*, vm: VirtualMachine, include_deleted: bool = False) -> QueryS
     if not include_deleted:
         qs = qs.exclude(state=SnapshotState.DELETED)
     return qs
+
+
+def export_list(*, fetched_by: User) -> QuerySet[ExportJob]:
+    """OVA exports of the VMs the user sees, newest first."""
+    return ExportJob.objects.visible_to(fetched_by).select_related(
+        "vm", "vm__tenant", "vm__owner", "requested_by"
+    )
+
+
+def vm_exports(*, vm: VirtualMachine, limit: int = 5) -> list[ExportJob]:
+    """The VM's latest exports, for its page (the VM is in scope)."""
+    return list(ExportJob.objects.unscoped().filter(vm=vm).select_related("vm")[:limit])

@@ -74,3 +74,17 @@ def notify_event(event: str, vm_id: int, event_id: str, **_kwargs: Any) -> None:
         events.record_legacy(
             event, tenant=vm.tenant, payload=messages.vm_payload(vm), event_id=event_id
         )
+
+
+@shared_task(name="compute.export_run", acks_late=True, reject_on_worker_lost=True)
+def export_run(job_id: int, **_kwargs: Any) -> str:
+    from compute.services import ovf
+
+    return ovf.export_run(job_id=job_id)
+
+
+@shared_task(name="compute.export_sweep")
+def export_sweep(**_kwargs: Any) -> dict[str, int]:
+    from compute.services import ovf
+
+    return ovf.export_sweep()

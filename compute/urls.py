@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from compute import console_views, snapshot_views, views, volume_views
+from compute import console_views, ovf_views, snapshot_views, views, volume_views
 
 app_name = "ui"
 urlpatterns = [
@@ -16,6 +16,9 @@ urlpatterns = [
     path("vms/<int:pk>/migrate/", views.vm_migrate, name="vm-migrate"),
     path("vms/<int:pk>/resize/", views.vm_resize, name="vm-resize"),
     path("vms/<int:pk>/console/<str:kind>/", console_views.vm_console, name="vm-console"),
+    path("vms/<int:pk>/export/", ovf_views.vm_export, name="vm-export"),
+    path("exports/<int:pk>/download/", ovf_views.export_download, name="export-download"),
+    path("images/", ovf_views.image_import, name="image-import"),
     path("vms/<int:pk>/<str:action>/", views.vm_action, name="vm-action"),
     path("approvals/", views.approval_queue, name="approvals"),
     path("hosts/", views.host_list, name="hosts"),

@@ -1191,6 +1191,46 @@ FR.update(
     }
 )
 
+# OVF: exports and imports of OVAs.
+FR.update(
+    {
+        "This export is not ready for download.": "Cet export n’est pas prêt à télécharger.",
+        "This export's file is gone; export the VM again.": "Le fichier de cet export n’existe plus ; exportez à nouveau la VM.",
+        "Exporting": "Export en cours",
+        "Ready to download": "Prêt à télécharger",
+        "Expired": "Expiré",
+        "Export of %(name)s started; its OVA appears below.": "Export de %(name)s lancé ; son OVA apparaît ci-dessous.",
+        "Only a stopped VM can be exported; %(name)s is %(state)s.": "Seule une VM arrêtée peut être exportée ; %(name)s est %(state)s.",
+        "An export of %(name)s is already in progress.": "Un export de %(name)s est déjà en cours.",
+        "The VM was no longer stopped when its export began.": "La VM n’était plus arrêtée quand son export a commencé.",
+        "Export (OVA)": "Export (OVA)",
+        "Export as OVA": "Exporter en OVA",
+        "Stop the VM to export it: an OVF envelope and its disks, for VirtualBox, VMware or another Nuage.": "Arrêtez la VM pour l’exporter : une enveloppe OVF et ses disques, pour VirtualBox, VMware ou un autre Nuage.",
+        "Size": "Taille",
+        "until %(when)s": "jusqu’au %(when)s",
+        "The export runs in the background; reload the page to follow it.": "L’export se fait en arrière-plan ; rechargez la page pour le suivre.",
+        "The image %(image)s needs at least %(vcpus)s vCPU, %(ram)s MiB of RAM and a %(disk)s GiB disk; choose a larger flavor.": "L’image %(image)s demande au moins %(vcpus)s vCPU, %(ram)s Mio de RAM et un disque de %(disk)s Gio ; choisissez un gabarit plus grand.",
+        "OVA file": "Fichier OVA",
+        "Image name": "Nom de l’image",
+        "Kernel path (optional)": "Chemin du noyau (facultatif)",
+        "Boots the imported disk with this kernel (direct kernel boot), for disks without a boot loader.": "Démarre le disque importé avec ce noyau (démarrage direct du noyau), pour les disques sans chargeur d’amorçage.",
+        "Initrd path (optional)": "Chemin de l’initrd (facultatif)",
+        "Every tenant may use it": "Tous les locataires peuvent l’utiliser",
+        "Image %(name)s imported: %(vcpus)s vCPU, %(ram)s MiB, %(disk)s GiB.": "Image %(name)s importée : %(vcpus)s vCPU, %(ram)s Mio, %(disk)s Gio.",
+        "The OVA is %(size)s bytes; the most Nuage takes is %(limit)s.": "L’OVA fait %(size)s octets ; Nuage en accepte au plus %(limit)s.",
+        "No host takes new VMs: the image has nowhere to go.": "Aucun hôte ne prend de nouvelles VM : l’image n’a nulle part où aller.",
+        "This OVA has %(n)s disks; a Nuage image has one (attach data volumes to the VMs instead).": "Cette OVA a %(n)s disques ; une image Nuage n’en a qu’un (attachez plutôt des volumes de données aux VM).",
+        "Images": "Images",
+        "Boot": "Démarrage",
+        "Needs at least": "Demande au moins",
+        "Operating system": "Système d’exploitation",
+        "Import an OVA": "Importer une OVA",
+        "An OVA exported by Nuage, VirtualBox or VMware: its envelope gives the CPUs, memory and operating system; its disk (VMDK or qcow2) becomes the image's disk on every host. Members then request VMs from it with a flavor at least that large.": "Une OVA exportée par Nuage, VirtualBox ou VMware : son enveloppe donne les CPU, la mémoire et le système d’exploitation ; son disque (VMDK ou qcow2) devient le disque de l’image sur chaque hôte. Les membres demandent ensuite des VM à partir d’elle avec un gabarit au moins aussi grand.",
+        "Import": "Importer",
+    }
+)
+
+
 # Resize.
 FR.update(
     {

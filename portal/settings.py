@@ -472,3 +472,15 @@ REST_FRAMEWORK["NUM_PROXIES"] = NUAGE["TRUSTED_PROXY_COUNT"]
 NUAGE["INVITATION_DAYS"] = env.int("NUAGE_INVITATION_DAYS", default=7)
 # Id filters (?tenant=, ?environment=...) choose among what the user may see (api/filters.py).
 REST_FRAMEWORK["DEFAULT_FILTER_BACKENDS"] = ["portal.api.filters.ScopedFilterBackend"]
+
+# OVF: OVA exports (kept on the worker for EXPORT_TTL_HOURS, then swept) and imports (an upload
+# over OVA_MAX_UPLOAD_BYTES, or a disk larger than OVA_MAX_DISK_GIB as the guest sees it, is
+# refused before anything is written).
+NUAGE["EXPORT_DIR"] = env("NUAGE_EXPORT_DIR", default=str(VAR_DIR / "exports"))
+NUAGE["EXPORT_TTL_HOURS"] = env.float("NUAGE_EXPORT_TTL_HOURS", default=24.0)
+NUAGE["OVA_MAX_UPLOAD_BYTES"] = env.int("NUAGE_OVA_MAX_UPLOAD_BYTES", default=20 * 2**30)
+NUAGE["OVA_MAX_DISK_GIB"] = env.int("NUAGE_OVA_MAX_DISK_GIB", default=512)
+CELERY_BEAT_SCHEDULE["export-sweep"] = {
+    "task": "compute.export_sweep",
+    "schedule": env.float("NUAGE_EXPORT_SWEEP_INTERVAL", default=600.0),
+}

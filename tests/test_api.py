@@ -15,6 +15,7 @@ from compute.choices import VMState
 from compute.models import (
     DrsRecommendation,
     DrsRun,
+    ExportJob,
     Network,
     NetworkGrant,
     RollingMaintenance,
@@ -314,6 +315,8 @@ def _foreign_objects(other: TenantWorld) -> dict[str, object]:
         "invoice": invoice_draft(drafted_by=other.finance, tenant=other.tenant, year=2025, month=1)[
             0
         ],
+        "vm-export": vm,  # the VM's /export/ route, registered by OVF on `vms`
+        "export": ExportJob.objects.create(vm=vm, requested_by=other.member),
         "volume": compute_services.volume_create(
             created_by=other.member, environment=other.development, name="theirs", size_gib=1
         ),

@@ -147,8 +147,12 @@ class ImageSerializer(serializers.ModelSerializer[Image]):
             "initrd_path",
             "cmdline",
             "is_public",
+            "min_vcpus",
+            "min_ram_mib",
+            "min_disk_gib",
+            "os_type",
         ]
-        read_only_fields = ["id"]
+        read_only_fields = ["id", "min_vcpus", "min_ram_mib", "min_disk_gib", "os_type"]
         validators: list[object] = []
 
 

@@ -67,6 +67,8 @@ def vm_request_create(
         }
     if not (image.is_public or requested_by.is_platform_admin):
         errors["image"] = _("Unknown image.")
+    elif "flavor" not in errors and (short := image.flavor_shortfall(flavor)):
+        errors["flavor"] = short
     vm = VirtualMachine(
         tenant=tenant,
         environment=environment,

@@ -86,7 +86,8 @@ def _ensure_disk(vm: VirtualMachine) -> str:
         pool=vm.host.storage_pool,
         name=vm.volume_name,
         capacity_gib=vm.flavor.disk_gib,
-        backing_volume=vm.image.base_volume if vm.image.kind == "disk" else None,
+        # Disk images, and kernel images made from an imported OVA, have a base volume.
+        backing_volume=vm.image.base_volume or None,
     )
 
 

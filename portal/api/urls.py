@@ -4,6 +4,7 @@ from django.urls import include, path
 from rest_framework.routers import DefaultRouter
 
 from billing.api import views as billing_views
+from compute.api import ovf as ovf_views
 from compute.api import views as compute_views
 from metering.api import views as metering_views
 from portal.api import views as portal_views
@@ -28,6 +29,7 @@ router.register("flavors", compute_views.FlavorViewSet, basename="flavor")
 router.register("images", compute_views.ImageViewSet, basename="image")
 # Before compute's VMs: the API root lists one entry per prefix, the last registered ("vm-list").
 router.register("vms", metering_views.VmMetricsViewSet, basename="vm-metrics")
+router.register("vms", ovf_views.VmExportViewSet, basename="vm-export")
 router.register("vms", compute_views.VirtualMachineViewSet, basename="vm")
 router.register(
     "rolling-maintenance", compute_views.RollingMaintenanceViewSet, basename="rolling-maintenance"
@@ -36,6 +38,7 @@ router.register("networks", compute_views.NetworkViewSet, basename="network")
 router.register("network-grants", compute_views.NetworkGrantViewSet, basename="network-grant")
 router.register("drs", compute_views.DrsViewSet, basename="drs-recommendation")
 router.register("volumes", compute_views.VolumeViewSet, basename="volume")
+router.register("exports", ovf_views.ExportJobViewSet, basename="export")
 
 router.register("prices", billing_views.PriceListViewSet, basename="price-list")
 router.register("budgets", billing_views.BudgetViewSet, basename="budget")
@@ -47,5 +50,6 @@ urlpatterns = [
     path("auth/token/", portal_views.LoginView.as_view(), name="api-token"),
     path("usage/", billing_views.UsageView.as_view(), name="usage"),
     path("capacity/", compute_views.CapacityView.as_view(), name="capacity"),
+    path("images/import/", ovf_views.ImageImportView.as_view(), name="image-import"),
     path("", include(router.urls)),
 ]

@@ -1,0 +1,111 @@
+"""Browser pages of OVF: export a VM, download its OVA, import an OVA as an image."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from compute import selectors
+from compute.api.ovf import export_file_response
+from compute.services import ovf as ovf_services
+from compute.services import ovf_import
+from portal.errors import ConflictError
+from portal.models import User
+
+
+def _user(request: HttpRequest) -> User:
+    assert isinstance(request.user, User)
+    return request.user
+
+
+@login_required
+@require_POST
+def vm_export(request: HttpRequest, pk: int) -> HttpResponse:
+    vm = get_object_or_404(selectors.vm_list(fetched_by=_user(request)), pk=pk)
+    try:
+        ovf_services.vm_export_create(
+            vm=vm, requested_by=_user(request), remote_addr=request.META.get("REMOTE_ADDR")
+        )
+    except (ConflictError, PermissionDenied) as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(
+            request, _("Export of %(name)s started; its OVA appears below.") % {"name": vm.name}
+        )
+    return redirect("ui:vm-detail", pk=vm.pk)
+
+
+@login_required
+def export_download(request: HttpRequest, pk: int) -> FileResponse:
+    job = get_object_or_404(selectors.export_list(fetched_by=_user(request)), pk=pk)
+    if not selectors.can_operate(_user(request), job.vm):
+        raise PermissionDenied(_("Your role in this tenant does not allow this action."))
+    return export_file_response(job)
+
+
+class ImageImportForm(forms.Form):
+    file = forms.FileField(label=_("OVA file"))
+    name = forms.CharField(label=_("Image name"), max_length=63)
+    kernel_path = forms.CharField(
+        label=_("Kernel path (optional)"),
+        required=False,
+        max_length=255,
+        help_text=_(
+            "Boots the imported disk with this kernel (direct kernel boot), for disks "
+            "without a boot loader."
+        ),
+    )
+    initrd_path = forms.CharField(label=_("Initrd path (optional)"), required=False, max_length=255)
+    is_public = forms.BooleanField(label=_("Every tenant may use it"), required=False, initial=True)
+
+
+@login_required
+def image_import(request: HttpRequest) -> HttpResponse:
+    user = _user(request)
+    if not user.is_platform_admin:
+        raise Http404
+    form = ImageImportForm()
+    if request.method == "POST":
+        try:
+            ovf_import.check_upload_size(int(request.META.get("CONTENT_LENGTH") or 0))
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+            return redirect("ui:image-import")
+        form = ImageImportForm(request.POST, request.FILES)
+        if form.is_valid():
+            data = form.cleaned_data
+            upload = data["file"]
+            try:
+                image = ovf_import.image_import(
+                    imported_by=user,
+                    file=upload.file,
+                    size=upload.size,
+                    name=data["name"],
+                    kernel_path=data["kernel_path"],
+                    initrd_path=data["initrd_path"],
+                    is_public=data["is_public"],
+                    remote_addr=request.META.get("REMOTE_ADDR"),
+                )
+            except ValidationError as exc:
+                for field, errors in exc.message_dict.items():
+                    form.add_error(field if field in form.fields else None, errors)
+            else:
+                messages.success(
+                    request,
+                    _("Image %(name)s imported: %(vcpus)s vCPU, %(ram)s MiB, %(disk)s GiB.")
+                    % {
+                        "name": image.name,
+                        "vcpus": image.min_vcpus,
+                        "ram": image.min_ram_mib,
+                        "disk": image.min_disk_gib,
+                    },
+                )
+                return redirect("ui:image-import")
+    images = selectors.image_list(fetched_by=user)
+    return render(request, "compute/images.html", {"form": form, "images": images})
