@@ -59,7 +59,7 @@ from bench.common import (  # noqa: E402
     write_doc,
 )
 from bench.provision import LOG_DIR, CpuWatch, machine, purge, wait_markers  # noqa: E402
-from compute.hypervisor.snapshots import snapshot_xml  # noqa: E402
+from compute.hypervisor.snapshots import disk_usage, snapshot_xml  # noqa: E402
 from compute.tinyguest import build_tiny_guest  # noqa: E402
 
 DB_NAME = "nuage_bench_snapshots"
@@ -268,7 +268,12 @@ class PlainLibvirt:
                 name = f"raw-{uuid.uuid4().hex[:8]}"
                 t0 = time.monotonic()
                 dom = conn.lookupByName(domain)
+                # The size on the host, as Nuage measures it: the disks' growth (one stats call
+                # before, one after).
+                _running, before = disk_usage(conn, dom)
                 snap = dom.snapshotCreateXML(snapshot_xml(name, with_memory=True), 0)
+                _running, after = disk_usage(conn, dom)
+                _size = max(0, after - before)
                 t1 = time.monotonic()
                 dom = conn.lookupByName(domain)
                 dom.revertToSnapshot(

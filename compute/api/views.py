@@ -179,6 +179,10 @@ def _resolve(qs: Any, pk: int, field: str, label: str) -> Any:
 
 class VirtualMachineViewSet(mixins.DestroyModelMixin, ScopedReadOnlyViewSet):
     selector = staticmethod(selectors.vm_list_with_operation)
+    # The snapshot actions answer with snapshots: the VM's operations and ports are not needed.
+    action_selectors = {
+        name: selectors.vm_scope for name in ("snapshots", "snapshot_delete", "snapshot_revert")
+    }
     serializer_class = VirtualMachineSerializer
     filter_backends = [ScopedFilterBackend, StableOrderingFilter]
     filterset_fields = {
@@ -299,9 +303,10 @@ class VirtualMachineViewSet(mixins.DestroyModelMixin, ScopedReadOnlyViewSet):
         snapshot.vm = vm
         return snapshot
 
-    def _snapshot_answer(self, snapshot_id: int, code: int) -> Response:
-        fresh = Snapshot.objects.unscoped().select_related("vm").get(pk=snapshot_id)
-        return Response(SnapshotSerializer(fresh).data, status=code)
+    @staticmethod
+    def _snapshot_answer(snapshot: Snapshot, code: int) -> Response:
+        # As the service left it (not read again): the state the request moved it to.
+        return Response(SnapshotSerializer(snapshot).data, status=code)
 
     @extend_schema(methods=["GET"], request=None, responses={200: SnapshotSerializer(many=True)})
     @extend_schema(
@@ -324,7 +329,7 @@ class VirtualMachineViewSet(mixins.DestroyModelMixin, ScopedReadOnlyViewSet):
             requested_by=request_user(request),
             remote_addr=client_ip(request),
         )
-        return self._snapshot_answer(snapshot.pk, status.HTTP_202_ACCEPTED)
+        return self._snapshot_answer(snapshot, status.HTTP_202_ACCEPTED)
 
     @extend_schema(request=None, responses={202: SnapshotSerializer})
     @action(detail=True, methods=["delete"], url_path=r"snapshots/(?P<sid>[0-9]+)")
@@ -334,7 +339,7 @@ class VirtualMachineViewSet(mixins.DestroyModelMixin, ScopedReadOnlyViewSet):
         services.snapshot_delete(
             snapshot=snapshot, requested_by=request_user(request), remote_addr=client_ip(request)
         )
-        return self._snapshot_answer(snapshot.pk, status.HTTP_202_ACCEPTED)
+        return self._snapshot_answer(snapshot, status.HTTP_202_ACCEPTED)
 
     @extend_schema(request=None, responses={202: SnapshotSerializer})
     @action(detail=True, methods=["post"], url_path=r"snapshots/(?P<sid>[0-9]+)/revert")
@@ -346,7 +351,7 @@ class VirtualMachineViewSet(mixins.DestroyModelMixin, ScopedReadOnlyViewSet):
         services.snapshot_revert(
             snapshot=snapshot, requested_by=request_user(request), remote_addr=client_ip(request)
         )
-        return self._snapshot_answer(snapshot.pk, status.HTTP_202_ACCEPTED)
+        return self._snapshot_answer(snapshot, status.HTTP_202_ACCEPTED)
 
     @extend_schema(request=ResizeSerializer, responses={202: VirtualMachineSerializer})
     @action(detail=True, methods=["post"])

@@ -43,7 +43,13 @@ def _load_operation_for_update(operation_id: int) -> Operation:
         Operation.objects.unscoped()
         .select_for_update(of=("self",))
         .select_related(
-            "vm__tenant", "vm__flavor", "vm__image", "vm__host", "source_host", "target_host"
+            "vm__tenant",
+            "vm__flavor",
+            "vm__image",
+            "vm__host",
+            "source_host",
+            "target_host",
+            "snapshot",
         )
         .get(pk=operation_id)
     )
@@ -55,42 +61,46 @@ def _run_step(op: Operation, name: str) -> str:
 
 
 def operation_advance(*, operation_id: int) -> bool:
-    """Run the operation's next step. True if more steps remain (the caller dispatches them).
+    """Run the operation's next step, and end the operation when that was its last. True if
+    more steps remain (the caller dispatches them).
 
-    Three short transactions around the hypervisor call, none open during it: the first marks
-    the step running (users see it), the second checks under the operation's row lock that the
-    step is still to do, the third (row locked again) records it done with what it writes to
-    the database (`STEP_EFFECTS`). Safe to call twice for the same step (a redelivered
-    message, or the reconciler's re-dispatch racing a slow worker): the worker's claim
-    (`operation_claim`) lets one caller run the operation's steps at a time, the other
-    returns; a step found done is not run again.
+    Under the worker's claim (`operation_claim`: one caller runs the operation's steps at a
+    time, another delivery of the same message returns at once), two short transactions
+    around the hypervisor call, none open during it: the first marks the step running (users
+    see it) after checking under the operation's row lock that it is still to do, the second
+    (row locked again) records it done with what it writes to the database (`STEP_EFFECTS`)
+    and, after the last step, ends the operation in that same transaction: no further task
+    just to record the end. Safe to call twice for the same step (a redelivered message, or
+    the reconciler's re-dispatch racing a slow worker): a step found done is not run again.
     """
-    with transaction.atomic():
-        op = _load_operation_for_update(operation_id)
-        if op.status not in (OperationStatus.PENDING, OperationStatus.RUNNING):
-            return False
-        step = op.steps.exclude(status=StepStatus.DONE).order_by("position").first()
-        if step is None:
-            _operation_succeed(op)
-            return False
-        now = timezone.now()
-        if step.status != StepStatus.RUNNING:
-            step.status, step.started_at = StepStatus.RUNNING, now
-            step.save(update_fields=["status", "started_at"])
-        op.status, op.progressed_at = OperationStatus.RUNNING, now
-        op.save(update_fields=["status", "progressed_at"])
-    # The step shows as running to the user while the worker does the work.
-    delay = float(settings.NUAGE["STEP_DELAY_SECONDS"])
-    if delay:
-        time.sleep(delay)
     with operation_claim(operation_id, wait=False) as claimed:
         if not claimed:
             return False  # another delivery runs this operation now and dispatches what follows
         with transaction.atomic():
             op = _load_operation_for_update(operation_id)
-            step = op.steps.get(pk=step.pk)
-            if op.status != OperationStatus.RUNNING or step.status == StepStatus.DONE:
-                return op.status == OperationStatus.RUNNING
+            if op.status not in (OperationStatus.PENDING, OperationStatus.RUNNING):
+                return False
+            to_do = list(op.steps.exclude(status=StepStatus.DONE).order_by("position"))
+            if not to_do:  # its steps were done before a crash: only the end is left
+                _operation_succeed(op)
+                return False
+            step, last = to_do[0], len(to_do) == 1
+            now = timezone.now()
+            if step.status != StepStatus.RUNNING:
+                step.status, step.started_at = StepStatus.RUNNING, now
+                step.save(update_fields=["status", "started_at"])
+            op.status, op.progressed_at = OperationStatus.RUNNING, now
+            op.save(update_fields=["status", "progressed_at"])
+        delay = float(settings.NUAGE["STEP_DELAY_SECONDS"])
+        if delay:
+            # The step shows as running to the user for a while (demos, crash tests); the
+            # operation may have been ended meanwhile (its host declared down).
+            time.sleep(delay)
+            still = Operation.objects.unscoped().filter(
+                pk=operation_id, status=OperationStatus.RUNNING
+            )
+            if not still.exists():
+                return False
         started = time.monotonic()
         try:
             detail = _run_step(op, step.name)  # no transaction open, no row locked
@@ -113,6 +123,11 @@ def operation_advance(*, operation_id: int) -> bool:
             OperationStep.objects.filter(pk=step.pk).update(
                 status=StepStatus.DONE, detail=detail, finished_at=now
             )
+            if last:
+                # The operation ends here. Read again after an effect (its row stays locked)
+                # so that the end sees what the effect wrote (a new host).
+                _operation_succeed(_load_operation_for_update(operation_id) if effect else op)
+                return False
             op.progressed_at = now
             op.save(update_fields=["progressed_at"])
             return True
@@ -135,6 +150,7 @@ def _observe_end(op: Operation) -> None:
 def _operation_succeed(op: Operation) -> None:
     if op.kind in SNAPSHOT_OPERATION_KINDS:
         snapshot_operation_succeeded(op)  # the VM kept its state: the snapshot moves
+        _observe_end(op)
         return
     vm = op.vm
     _kind, end = OPERATION_FOR_STATE[vm.state]

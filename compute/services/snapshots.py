@@ -45,7 +45,6 @@ from compute.services._common import _dispatch, _transition
 from portal.audit import audit_record
 from portal.errors import ConflictError
 from portal.models import User
-from portal.permissions import Perm, has_perm
 
 # A VM's snapshots can be taken, reverted to and deleted while it is running or stopped.
 _VM_STEADY = frozenset({VMState.RUNNING, VMState.STOPPED})
@@ -58,8 +57,9 @@ SCHEDULE_PERIODS: dict[str, timedelta] = {
 
 
 def can_operate_snapshots(user: User, vm: VirtualMachine) -> bool:
-    """Whether the user may take, revert and delete this VM's snapshots (as start or stop)."""
-    return can_operate(user, vm) or has_perm(user, vm.tenant, Perm.VM_OPERATE_ANY)
+    """Whether the user may take, revert and delete this VM's snapshots (as start or stop:
+    their own VM, or any of the tenant's)."""
+    return can_operate(user, vm)
 
 
 def _require_operate(user: User | None, vm: VirtualMachine) -> None:
@@ -158,21 +158,13 @@ def snapshot_create(
         snapshot.clean_fields(exclude=["vm", "created_by"])
     except ValidationError as exc:
         errors.update({field: " ".join(msgs) for field, msgs in exc.message_dict.items()})
-    taken = _("This VM already has a snapshot named '%(name)s'.") % {"name": name}
-    if (
-        "name" not in errors
-        and Snapshot.objects.unscoped()
-        .filter(vm_id=vm.pk, name=name)
-        .exclude(state=SnapshotState.DELETED)
-        .exists()
-    ):
-        errors["name"] = taken
     if errors:
         raise ValidationError(errors)
-    try:
+    try:  # the unique constraint on live names is the check (no query before the insert)
         with transaction.atomic():
             snapshot.save()
     except IntegrityError as exc:
+        taken = _("This VM already has a snapshot named '%(name)s'.") % {"name": name}
         raise ValidationError({"name": taken}) from exc
     snapshot_quota_take(vm=vm, count=1)
     audit_record(
@@ -297,8 +289,9 @@ def _deleted(snapshot: Snapshot, at: datetime | None = None) -> None:
 def snapshot_operation_succeeded(op: Operation) -> None:
     """In the transaction that ends a snapshot operation: the snapshot (and, for a revert, the
     VM) as the host now has them."""
-    assert op.snapshot_id is not None
-    snapshot = Snapshot.objects.unscoped().select_for_update().get(pk=op.snapshot_id)
+    assert op.snapshot is not None
+    # Read with the operation, whose row is locked; its moves below are conditional UPDATEs.
+    snapshot = op.snapshot
     snapshot.vm = op.vm
     now = timezone.now()
     if op.kind == OperationKind.SNAPSHOT_CREATE:
