@@ -41,7 +41,7 @@ from compute.choices import (
 from compute.models import Operation, OperationStep, Snapshot, SnapshotSchedule, VirtualMachine
 from compute.ports import snapshot_quota_give, snapshot_quota_take, snapshot_usage_record
 from compute.selectors import can_operate
-from compute.services._common import _dispatch, _transition
+from compute.services._common import _dispatch, _transition, require_no_export
 from portal.audit import audit_record
 from portal.errors import ConflictError
 from portal.models import User
@@ -90,6 +90,7 @@ def _require_steady(vm: VirtualMachine, *, states: frozenset[str] = _VM_STEADY) 
             _("Another operation is running on this VM; try again when it has finished."),
             state=vm.state,
         )
+    require_no_export(vm)
 
 
 def _begin(
