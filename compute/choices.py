@@ -132,6 +132,7 @@ class Transition(models.TextChoices):
     RESIZE_REQUEST = "resize_request", _("Request a resize")
     RESIZE_APPROVE = "resize_approve", _("Approve the resize")
     RESIZE_REJECT = "resize_reject", _("Reject the resize")
+    RESIZE_WITHDRAW = "resize_withdraw", _("Withdraw the resize")
 
 
 S = VMState
@@ -170,6 +171,7 @@ TRANSITIONS: dict[str, tuple[frozenset[str], str]] = {
     Transition.RESIZE_REQUEST: (frozenset({S.STOPPED}), S.RESIZE_PENDING),
     Transition.RESIZE_APPROVE: (frozenset({S.RESIZE_PENDING}), S.RESIZING),
     Transition.RESIZE_REJECT: (frozenset({S.RESIZE_PENDING}), S.STOPPED),
+    Transition.RESIZE_WITHDRAW: (frozenset({S.RESIZE_PENDING}), S.STOPPED),
 }
 del S
 

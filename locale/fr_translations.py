@@ -1453,3 +1453,12 @@ FR.update(
         "Valid until": "Valable jusqu’au",
     }
 )
+
+# Issue 13: a waiting resize withdrawn; a VM being exported keeps its disks as they are.
+FR.update(
+    {
+        "Withdraw the resize": "Retirer le redimensionnement",
+        "The resize of %(name)s is withdrawn; it keeps its flavor.": "Le redimensionnement de %(name)s est retiré ; elle garde son gabarit.",
+        "%(name)s is being exported as an OVA; its disks must not change meanwhile. Try again when the export is ready or has failed.": "%(name)s est en cours d’export en OVA ; ses disques ne doivent pas changer d’ici là. Réessayez quand l’export est prêt ou a échoué.",
+    }
+)

@@ -369,6 +369,17 @@ class VirtualMachineViewSet(mixins.DestroyModelMixin, ScopedReadOnlyViewSet):
         )
         return self._answer(vm)
 
+    @extend_schema(request=None, responses={202: VirtualMachineSerializer})
+    @action(detail=True, methods=["post"], url_path="resize/withdraw")
+    def resize_withdraw(self, request: Request, pk: str | None = None) -> Response:
+        """Take back a resize waiting for approval: the VM stays stopped at its flavor and the
+        quota held for the new size is given back; 409 when no resize waits."""
+        vm: VirtualMachine = self.get_object()
+        services.vm_resize_withdraw(
+            vm=vm, requested_by=request_user(request), remote_addr=client_ip(request)
+        )
+        return self._answer(vm)
+
 
 @extend_schema_view(
     update=extend_schema(request=NetworkUpdateSerializer),
