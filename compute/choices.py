@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -491,6 +493,13 @@ SNAPSHOT_OPERATION_KINDS = frozenset(
 class SnapshotFrequency(models.TextChoices):
     DAILY = "daily", _("Daily")
     WEEKLY = "weekly", _("Weekly")
+
+
+# How long after a scheduled snapshot the next is due.
+SNAPSHOT_SCHEDULE_PERIODS: dict[str, timedelta] = {
+    SnapshotFrequency.DAILY: timedelta(days=1),
+    SnapshotFrequency.WEEKLY: timedelta(days=7),
+}
 
 
 class ExportStatus(models.TextChoices):

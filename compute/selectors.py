@@ -29,6 +29,7 @@ from compute.models import (
     Operation,
     RollingMaintenance,
     Snapshot,
+    SnapshotSchedule,
     VirtualMachine,
     Volume,
 )
@@ -400,6 +401,11 @@ def vm_export_disks(*, vm: VirtualMachine) -> list[ExportDisk]:
         pool = volume.host.storage_pool if volume.host is not None else host.storage_pool
         disks.append(ExportDisk(pool, volume.volume_name, volume.size_gib, volume.target_dev))
     return disks
+
+
+def vm_snapshot_schedule(*, vm: VirtualMachine) -> SnapshotSchedule | None:
+    """The VM's snapshot schedule, if it has one; the VM is in the user's scope already."""
+    return SnapshotSchedule.objects.unscoped().filter(vm=vm).first()
 
 
 def vm_snapshots(*, vm: VirtualMachine, include_deleted: bool = False) -> QuerySet[Snapshot]:

@@ -44,6 +44,8 @@ from compute.api.serializers import (
     ResizeSerializer,
     RollingMaintenanceSerializer,
     SnapshotCreateSerializer,
+    SnapshotScheduleSerializer,
+    SnapshotScheduleSetSerializer,
     SnapshotSerializer,
     VirtualMachineRequestSerializer,
     VirtualMachineSerializer,
@@ -330,6 +332,46 @@ class VirtualMachineViewSet(mixins.DestroyModelMixin, ScopedReadOnlyViewSet):
             remote_addr=client_ip(request),
         )
         return self._snapshot_answer(snapshot, status.HTTP_202_ACCEPTED)
+
+    @extend_schema(methods=["GET"], request=None, responses={200: SnapshotScheduleSerializer})
+    @extend_schema(
+        methods=["PUT"],
+        request=SnapshotScheduleSetSerializer,
+        responses={200: SnapshotScheduleSerializer},
+    )
+    @extend_schema(methods=["DELETE"], request=None, responses={204: None})
+    @action(
+        detail=True,
+        methods=["get", "put", "delete"],
+        url_path="snapshot-schedule",
+        pagination_class=None,
+    )
+    def snapshot_schedule(self, request: Request, pk: str | None = None) -> Response:
+        """The VM's scheduled snapshots (404 when it has none): PUT sets or changes them
+        (`frequency` daily or weekly, `retention` 1 to 50 kept, `enabled`), DELETE stops them
+        (the snapshots already taken stay until deleted)."""
+        vm: VirtualMachine = self.get_object()
+        schedule = selectors.vm_snapshot_schedule(vm=vm)
+        if request.method == "PUT":
+            ser = SnapshotScheduleSetSerializer(data=request.data)
+            ser.is_valid(raise_exception=True)
+            schedule = services.snapshot_schedule_set(
+                vm=vm,
+                frequency=ser.validated_data["frequency"],
+                retention=ser.validated_data["retention"],
+                enabled=ser.validated_data["enabled"],
+                requested_by=request_user(request),
+                remote_addr=client_ip(request),
+            )
+            return Response(SnapshotScheduleSerializer(schedule).data)
+        if schedule is None:
+            raise NotFound(_("This VM has no snapshot schedule."))
+        if request.method == "DELETE":
+            services.snapshot_schedule_remove(
+                vm=vm, requested_by=request_user(request), remote_addr=client_ip(request)
+            )
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        return Response(SnapshotScheduleSerializer(schedule).data)
 
     @extend_schema(request=None, responses={202: SnapshotSerializer})
     @action(detail=True, methods=["delete"], url_path=r"snapshots/(?P<sid>[0-9]+)")

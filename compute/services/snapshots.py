@@ -18,7 +18,7 @@ time (a VM runs one operation at a time).
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -30,10 +30,10 @@ from compute import hypervisor
 from compute.choices import (
     OPERATION_STEPS,
     SNAPSHOT_OPERATION_KINDS,
+    SNAPSHOT_SCHEDULE_PERIODS,
     OperationKind,
     OperationStatus,
     RuntimeState,
-    SnapshotFrequency,
     SnapshotState,
     Transition,
     VMState,
@@ -50,10 +50,7 @@ from portal.models import User
 _VM_STEADY = frozenset({VMState.RUNNING, VMState.STOPPED})
 _ACTIVE = [OperationStatus.PENDING, OperationStatus.RUNNING]
 
-SCHEDULE_PERIODS: dict[str, timedelta] = {
-    SnapshotFrequency.DAILY: timedelta(days=1),
-    SnapshotFrequency.WEEKLY: timedelta(days=7),
-}
+SCHEDULE_PERIODS = SNAPSHOT_SCHEDULE_PERIODS
 
 
 def can_operate_snapshots(user: User, vm: VirtualMachine) -> bool:
