@@ -1,7 +1,6 @@
 """The Celery application that runs provisioning and periodic jobs."""
 
 import os
-
 from typing import Any
 
 from celery import Celery
