@@ -503,3 +503,11 @@ REST_FRAMEWORK["DEFAULT_AUTHENTICATION_CLASSES"] = [
 OTP_TOTP_ISSUER = env("NUAGE_TOTP_ISSUER", default="Nuage")
 # The admin never shows an authenticator's secret.
 OTP_ADMIN_HIDE_SENSITIVE_DATA = True
+
+# Content-Security-Policy (portal/csp.py): scripts from Nuage's own files only. Report-only
+# mode (browsers report, nothing is blocked) is for trying a change of policy.
+NUAGE["CSP_REPORT_ONLY"] = env.bool("NUAGE_CSP_REPORT_ONLY", default=False)
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
+    "portal.csp.ContentSecurityPolicyMiddleware",
+)
