@@ -489,3 +489,22 @@ CELERY_BEAT_SCHEDULE["export-sweep"] = {
     "task": "compute.export_sweep",
     "schedule": env.float("NUAGE_EXPORT_SWEEP_INTERVAL", default=600.0),
 }
+
+# Two-factor sign-in (portal/twofactor.py, docs/operations.md): TOTP authenticators and recovery
+# codes from django-otp; required for platform roles, optional for everyone else.
+INSTALLED_APPS[INSTALLED_APPS.index("portal") : INSTALLED_APPS.index("portal")] = [
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
+]
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("portal.security.SessionIdleTimeoutMiddleware") + 1,
+    "portal.twofactor.TwoFactorMiddleware",
+)
+REST_FRAMEWORK["DEFAULT_AUTHENTICATION_CLASSES"] = [
+    "portal.api.authentication.PersonalTokenAuthentication",
+    "portal.api.authentication.VerifiedSessionAuthentication",
+]
+OTP_TOTP_ISSUER = env("NUAGE_TOTP_ISSUER", default="Nuage")
+# The admin never shows an authenticator's secret.
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True

@@ -137,6 +137,13 @@ class ApiTokenCreatedSerializer(ApiTokenSerializer):
 class LoginSerializer(serializers.Serializer[User]):
     username = serializers.CharField()
     password = serializers.CharField(style={"input_type": "password"}, trim_whitespace=False)
+    otp = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=20,
+        help_text="The current code of your authenticator (or a recovery code), when your "
+        "account uses two-factor sign-in; platform roles always do.",
+    )
 
 
 class LoginAnswerSerializer(serializers.Serializer[ApiToken]):
