@@ -84,10 +84,10 @@ def _hosts_listed(*, now: datetime) -> dict[str, int]:
             .filter(pk__in=pks)
             .update(runtime_state=live, runtime_checked_at=now)
         )
-    for vm in (
-        VirtualMachine.objects.unscoped().filter(pk__in=vanished).select_related("host", "tenant")
-    ):
-        counts["vanished"] += _domain_vanished(vm, hosts[vm.host_id])
+    for vm in VirtualMachine.objects.unscoped().filter(pk__in=vanished).select_related("tenant"):
+        listed_on = hosts.get(vm.host_id or 0)
+        if listed_on is not None:  # else it has left the host since (not news)
+            counts["vanished"] += _domain_vanished(vm, listed_on)
     for target_id, vm_uuid in (
         Operation.objects.unscoped()
         .filter(
