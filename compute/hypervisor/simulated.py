@@ -12,7 +12,8 @@ def write_test_node(path: Path, *, cpus: int, memory_mib: int, pool: str = "nuag
     """Write a node file for libvirt's test driver and return the host URI that opens it.
 
     Each connection to such a URI starts from this description with its own private state:
-    the CPUs and memory given here, one running `dir` pool, and no domains.
+    the CPUs and memory given here, one running `dir` pool, and no domains. The test driver
+    sizes the pool at 100 GiB whatever its capacity below says (placement sees 100 GiB of disk).
     """
     node = etree.Element("node")
     cpu = etree.SubElement(node, "cpu")
