@@ -6,7 +6,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from portal import health
+from portal import health, twofactor_views
 from portal import views as portal_views
 
 urlpatterns = [
@@ -23,6 +23,8 @@ urlpatterns = [
     path("tokens/<int:pk>/revoke/", portal_views.token_revoke, name="token-revoke"),
     path("invitations/<str:secret>/", portal_views.invitation_accept, name="invitation-accept"),
     path("account/password/", portal_views.password_change, name="password-change"),
+    path("account/two-factor/", twofactor_views.two_factor_page, name="two-factor"),
+    path("account/two-factor/verify/", twofactor_views.two_factor_verify, name="two-factor-verify"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
     path("api/v1/", include("portal.api.urls")),
