@@ -336,6 +336,9 @@ NUAGE = {
     "METER_INTERVAL_SECONDS": env.float("NUAGE_METER_INTERVAL_SECONDS", default=60.0),
     "METER_RETENTION_DAYS": env.float("NUAGE_METER_RETENTION_DAYS", default=2.0),
     "METER_MAX_GAP_SECONDS": env.float("NUAGE_METER_MAX_GAP_SECONDS", default=600.0),
+    # Hosts per sampling task: one task and one transaction per host cost more than the
+    # sampling itself at thousands of hosts; a slow host delays only its task's others.
+    "METER_HOSTS_PER_TASK": env.int("NUAGE_METER_HOSTS_PER_TASK", default=20),
     # Host TCP ports forwarded to the SSH of guests on `user` networks ("first-last"); each live
     # NIC holds one, bound on the libvirt host's loopback.
     "USER_NET_PORTS": env("NUAGE_USER_NET_PORTS", default="22000-22999"),
