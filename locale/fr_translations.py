@@ -1451,6 +1451,10 @@ FR.update(
         "Invite": "Inviter",
         "Invitations not yet accepted": "Invitations pas encore acceptées",
         "Valid until": "Valable jusqu’au",
+        "Invitation for %(email)s created, valid until %(expiry)s.": "Invitation pour %(email)s créée, valable jusqu’au %(expiry)s.",
+        "The link for %(email)s: it was e-mailed if this site sends mail. Copy it now to send it yourself: it is shown only this once.": "Le lien pour %(email)s : il a été envoyé par e-mail si ce site envoie des e-mails. Copiez-le maintenant pour l’envoyer vous-même : il n’est affiché que cette fois.",
+        "This invitation is for an e-mail address, and your account has none: ask an admin to set yours, then open the link again.": "Cette invitation est destinée à une adresse e-mail et votre compte n’en a pas : demandez à un administrateur de renseigner la vôtre, puis rouvrez le lien.",
+        "This invitation was sent to another e-mail address than your account's (%(email)s): log in with the invited account, or ask for an invitation to your address.": "Cette invitation a été envoyée à une autre adresse e-mail que celle de votre compte (%(email)s) : connectez-vous avec le compte invité, ou demandez une invitation à votre adresse.",
     }
 )
 # Two-factor sign-in (issue 14).
