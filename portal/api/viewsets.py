@@ -46,6 +46,13 @@ class ScopedGenericViewSet(viewsets.GenericViewSet):
         if "queryset" in cls.__dict__:
             raise TypeError(f"{cls.__name__} must not set `queryset`; set `selector`.")
 
+    def filter_queryset(self, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        # An action with a light selector finds its object by id alone: the list's query-string
+        # filters do not apply to it (building their forms cost more than its query).
+        if self.action in type(self).action_selectors:
+            return queryset
+        return super().filter_queryset(queryset)
+
     def get_queryset(self) -> QuerySet[Any]:
         if getattr(self, "swagger_fake_view", False):  # schema generation, no real user
             model: type[Model] = getattr(self.get_serializer_class(), "Meta").model  # noqa: B009
