@@ -49,7 +49,13 @@ def _load_operation_for_update(operation_id: int) -> Operation:
         Operation.objects.unscoped()
         .select_for_update(of=("self",))
         .select_related(
-            "vm__tenant", "vm__flavor", "vm__image", "vm__host", "source_host", "target_host"
+            "vm__tenant",
+            "vm__environment",
+            "vm__flavor",
+            "vm__image",
+            "vm__host",
+            "source_host",
+            "target_host",
         )
         .get(pk=operation_id)
     )

@@ -41,7 +41,7 @@ def test_one_batch_provisions_the_vm_and_records_every_step(world, sim_host, fla
         for name in ("scheduled", "creating_disk", "preparing_seed", "defining", "starting")
     ]
     # Each step has its own detail and timing, one after the other.
-    assert rows[0].detail == "Placed on host sim-1."
+    assert rows[0].detail == f"Placed on host {sim_host.name}."
     assert all(s.detail and s.started_at and s.finished_at for s in rows)
     for earlier, later in zip(rows, rows[1:], strict=False):
         assert earlier.started_at <= earlier.finished_at <= later.started_at
