@@ -71,6 +71,12 @@ def parse_args() -> argparse.Namespace:
         default=100,
         help="VMs provisioned one at a time after the run to show where the time goes (0: none)",
     )
+    p.add_argument(
+        "--latency",
+        type=int,
+        default=20,
+        help="VMs requested one after the other after the run, to time the Celery hop (0: none)",
+    )
     p.add_argument("--timeout", type=float, default=1200, help="seconds to wait for the VMs")
     p.add_argument("--no-doc", action="store_true", help=f"do not update {DOC.name}")
     p.add_argument(
@@ -102,7 +108,7 @@ def disk_ratio(args: argparse.Namespace, uri: str, disk_gib: int) -> str:
     from compute import hypervisor
 
     pool_gib = hypervisor.pool_capacity_gib(uri, "nuage")
-    share = math.ceil((args.vms + args.profile) * disk_gib / args.hosts * 1.1)
+    share = math.ceil((args.vms + args.profile + args.latency) * disk_gib / args.hosts * 1.1)
     return f"{min(64.0, max(1.0, math.ceil(share / pool_gib * 100) / 100)):.2f}"
 
 
@@ -235,6 +241,40 @@ def wait_settled(tenant: Any, n: int, timeout: float) -> None:
         return count >= n
 
     wait_until(done, timeout=timeout, what=f"{n} VMs to be running")
+
+
+def latency_run(world: dict[str, Any], n: int, timeout: float) -> dict[str, list[float]]:
+    """`n` more VMs, each requested once the previous one runs: with the worker idle, the
+    first hop (commit -> first step) is Celery's own cost for one task."""
+    from compute.choices import OperationKind, VMState
+    from compute.models import Operation, VirtualMachine
+
+    client = world["requester"]()
+    hop: list[float] = []
+    e2e: list[float] = []
+    for i in range(n):
+        resp = client.post(
+            "/api/v1/vms/", {**world["payload"], "name": f"lat-{i:04d}"}, format="json"
+        )
+        assert resp.status_code == 201, resp.content
+        vm_id = resp.json()["id"]
+        wait_until(
+            lambda vm_id=vm_id: VirtualMachine.objects.filter(
+                pk=vm_id, state__in=[VMState.RUNNING, VMState.ERROR]
+            ).exists(),
+            timeout=timeout,
+            what=f"VM lat-{i:04d}",
+            interval=0.01,
+        )
+        op = (
+            Operation.objects.select_related("vm")
+            .prefetch_related("steps")
+            .get(vm_id=vm_id, kind=OperationKind.PROVISION)
+        )
+        first = min(s.started_at for s in op.steps.all())
+        hop.append((first - op.created_at).total_seconds())
+        e2e.append((op.finished_at - op.vm.created_at).total_seconds())
+    return {"hop": hop, "e2e": e2e}
 
 
 PROFILE_PHASES = (
@@ -370,6 +410,7 @@ def report(
     loads: dict[str, str],
     tasks: int,
     profile: dict[str, Any] | None,
+    latency: dict[str, list[float]] | None = None,
 ) -> list[str]:
     """The section of docs/benchmarks.md for this run, as markdown lines."""
     from django.conf import settings
@@ -380,7 +421,7 @@ def report(
     failed = VirtualMachine.objects.filter(tenant=tenant, state=VMState.ERROR)
     ops = (
         Operation.objects.filter(vm__tenant=tenant, kind=OperationKind.PROVISION)
-        .exclude(vm__name__startswith="prof-")
+        .filter(vm__name__startswith="bench-")
         .select_related("vm")
         .prefetch_related("steps")
     )
@@ -460,6 +501,16 @@ def report(
         "in the transaction of its last step. Under a backlog most of the end-to-end time is "
         "the wait for the first step: requests arrive faster than the worker drains them.",
     ]
+    if latency:
+        hop, e2e = ms(latency["hop"]), ms(latency["e2e"])
+        out += [
+            "",
+            f"With the worker idle ({len(latency['hop'])} more VMs, each requested once the "
+            f"previous one runs), the Celery hop (commit -> first step: Redis, the worker "
+            f"taking the message, the claim and the first transaction) takes {hop[0]} ms "
+            f"(p50 {hop[1]}, p95 {hop[2]}) and a VM is running {e2e[0]} ms (p50 {e2e[1]}) "
+            "after its request was written.",
+        ]
     if profile:
         out += profile_lines(profile, n_ok / span * 60 if n_ok else 0.0)
     return out
@@ -554,19 +605,19 @@ def main() -> int:
                 api, api_wall = submit(args, world)
                 print(f"    sent in {api_wall:.1f} s; waiting for the worker")
                 wait_settled(world["tenant"], args.vms, args.timeout)
-            loads = {"before": load_before, "after": load_now()}
-            tasks = (
-                (tmp / "worker.log")
-                .read_text(errors="replace")
-                .count("Task compute.operation_advance[")
-            )
-            # "received" and "succeeded" lines: two per task.
-            tasks //= 2
+                loads = {"before": load_before, "after": load_now()}
+                # Each task logs a "received" and a "succeeded" line.
+                log = (tmp / "worker.log").read_text(errors="replace")
+                tasks = log.count("Task compute.operation_advance[") // 2
+                latency = None
+                if args.latency:
+                    print(f"==> latency: {args.latency} VMs one after the other")
+                    latency = latency_run(world, args.latency, args.timeout)
             profile = None
             if args.profile:
                 print(f"==> profile: {args.profile} more VMs, one at a time, no Celery")
                 profile = profile_phases(world, args.profile)
-            section = report(args, world["tenant"], api, api_wall, loads, tasks, profile)
+            section = report(args, world["tenant"], api, api_wall, loads, tasks, profile, latency)
             print("\n" + "\n".join(section))
             if not args.no_doc:
                 write_doc(HEADING, section)
