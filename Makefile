@@ -45,3 +45,4 @@ bench: install services
 	$(PY) bench/console.py
 	$(PY) bench/reach.py
 	$(PY) bench/snapshots.py
+	$(PY) bench/scale.py

@@ -40,6 +40,7 @@ from bench.common import (  # noqa: E402
     REPO,
     cpu_model,
     drop_database,
+    login_verified,
     percentile,
     recreate_database,
     stack_env,
@@ -169,7 +170,7 @@ def query_counts(world: dict[str, Any]) -> tuple[int, int, int, int]:
     client = Client(SERVER_NAME="127.0.0.1")
     with CaptureQueriesContext(connection) as api_q:
         api = client.get(API_PATH, HTTP_AUTHORIZATION=f"Token {world['token']}")
-    client.force_login(world["finance"])
+    login_verified(client, world["finance"])
     with CaptureQueriesContext(connection) as page_q:
         page = client.get(PAGE_PATH)
     assert api.status_code == 200 and page.status_code == 200, (api.status_code, page.status_code)

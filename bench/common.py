@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import psycopg
 
@@ -169,3 +170,13 @@ def print_worker_log_tail(directory: Path) -> None:
     log = directory / "worker.log"
     if log.exists():
         print(f"--- worker log (tail) ---\n{log.read_text(errors='replace')[-4000:]}")
+
+
+def login_verified(client: Any, user: Any) -> None:
+    """client.force_login, as after the two-factor step too (finance is a platform role)."""
+    from portal import twofactor
+
+    client.force_login(user)
+    session = client.session
+    session[twofactor.VERIFIED] = True
+    session.save()

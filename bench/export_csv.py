@@ -30,6 +30,7 @@ from bench.common import (  # noqa: E402
     DEFAULT_PG,
     cpu_model,
     drop_database,
+    login_verified,
     recreate_database,
     write_doc,
 )
@@ -71,7 +72,7 @@ def measure(tenant: str) -> None:
     from portal.models import User
 
     client = Client()
-    client.force_login(User.objects.get(username="bench-finance"))
+    login_verified(client, User.objects.get(username="bench-finance"))
     params = {"start": "2025-10-01", "end": "2025-11-01", "format": "csv"}
     if tenant != "all":
         params["tenant"] = tenant

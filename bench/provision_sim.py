@@ -163,7 +163,10 @@ def setup_world(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         client.credentials(HTTP_AUTHORIZATION=f"Token {resp.json()['token']}")
         return client
 
-    admin_client = token_client("bench-admin")
+    # Platform roles log in with a two-factor code: the admin's token is made directly.
+    admin_client = APIClient()
+    admin_token = portal_services.token_create(user=admin, name="bench")[1]
+    admin_client.credentials(HTTP_AUTHORIZATION=f"Token {admin_token}")
     for i in range(1, args.hosts + 1):
         uri = write_test_node(
             tmp / "hosts" / f"sim-{i}.xml", cpus=args.host_cpus, memory_mib=args.host_memory_mib

@@ -1451,5 +1451,101 @@ FR.update(
         "Invite": "Inviter",
         "Invitations not yet accepted": "Invitations pas encore acceptées",
         "Valid until": "Valable jusqu’au",
+        "Invitation for %(email)s created, valid until %(expiry)s.": "Invitation pour %(email)s créée, valable jusqu’au %(expiry)s.",
+        "The link for %(email)s: it was e-mailed if this site sends mail. Copy it now to send it yourself: it is shown only this once.": "Le lien pour %(email)s : il a été envoyé par e-mail si ce site envoie des e-mails. Copiez-le maintenant pour l’envoyer vous-même : il n’est affiché que cette fois.",
+        "This invitation is for an e-mail address, and your account has none: ask an admin to set yours, then open the link again.": "Cette invitation est destinée à une adresse e-mail et votre compte n’en a pas : demandez à un administrateur de renseigner la vôtre, puis rouvrez le lien.",
+        "This invitation was sent to another e-mail address than your account's (%(email)s): log in with the invited account, or ask for an invitation to your address.": "Cette invitation a été envoyée à une autre adresse e-mail que celle de votre compte (%(email)s) : connectez-vous avec le compte invité, ou demandez une invitation à votre adresse.",
+    }
+)
+# Two-factor sign-in (issue 14).
+FR.update(
+    {
+        "This account uses two-factor sign-in: send the current code.": (
+            "Ce compte utilise la connexion à deux facteurs : envoyez le code actuel."
+        ),
+        "This code does not match.": "Ce code ne correspond pas.",
+        "Your role requires two-factor sign-in: set up an authenticator in the web interface "
+        "first (Two-factor).": (
+            "Votre rôle exige la connexion à deux facteurs : configurez d’abord une application "
+            "d’authentification dans l’interface web (Deux facteurs)."
+        ),
+        "Start the set-up again: no authenticator is pending.": (
+            "Recommencez la configuration : aucune application n’est en attente."
+        ),
+        "This code does not match: check the clock of your device and try again.": (
+            "Ce code ne correspond pas : vérifiez l’heure de votre appareil et réessayez."
+        ),
+        "Set up an authenticator first.": "Configurez d’abord une application d’authentification.",
+        "Your role requires two-factor sign-in: you can replace your authenticator, not turn it "
+        "off.": (
+            "Votre rôle exige la connexion à deux facteurs : vous pouvez remplacer votre "
+            "application, pas la désactiver."
+        ),
+        "Only platform admins can reset another user's sign-in.": (
+            "Seuls les administrateurs de la plateforme peuvent réinitialiser la connexion d’un "
+            "autre utilisateur."
+        ),
+        "Two-factor sign-in is on.": "La connexion à deux facteurs est activée.",
+        "Two-factor sign-in is off.": "La connexion à deux facteurs est désactivée.",
+        "This code does not match (or you tried too often: wait a little).": (
+            "Ce code ne correspond pas (ou trop d’essais : patientez un peu)."
+        ),
+        "Two-factor sign-in": "Connexion à deux facteurs",
+        "A code from an authenticator app after the password: required for platform roles, "
+        "optional for everyone else.": (
+            "Un code d’une application d’authentification après le mot de passe : obligatoire "
+            "pour les rôles de plateforme, facultatif pour les autres."
+        ),
+        "Set up or manage two-factor sign-in": "Configurer ou gérer la connexion à deux facteurs",
+        "Your recovery codes": "Vos codes de secours",
+        "Keep them somewhere safe: each one signs you in once if you lose your authenticator. "
+        "They are shown this once only.": (
+            "Gardez-les en lieu sûr : chacun permet une connexion si vous perdez votre "
+            "application. Ils ne sont affichés qu’une fois."
+        ),
+        "Continue": "Continuer",
+        "on": "activée",
+        "You sign in with your password and a code from your authenticator app.": (
+            "Vous vous connectez avec votre mot de passe et un code de votre application "
+            "d’authentification."
+        ),
+        "%(left)s recovery code left.": (
+            "%(left)s code de secours restant.",
+            "%(left)s codes de secours restants.",
+        ),
+        "New recovery codes": "Nouveaux codes de secours",
+        "Replace the authenticator": "Remplacer l’application",
+        "Your role requires two-factor sign-in: it cannot be turned off.": (
+            "Votre rôle exige la connexion à deux facteurs : elle ne peut pas être désactivée."
+        ),
+        "Your role (platform admin or finance) requires two-factor sign-in: set it up to go on.": (
+            "Votre rôle (administrateur de la plateforme ou finance) exige la connexion à deux "
+            "facteurs : configurez-la pour continuer."
+        ),
+        "Optional for your account: after your password, Nuage will ask for a code from your "
+        "phone.": (
+            "Facultatif pour votre compte : après votre mot de passe, Nuage demandera un code de "
+            "votre téléphone."
+        ),
+        "Scan this QR code with an authenticator app (FreeOTP, Aegis, Google Authenticator, "
+        "1Password…).": (
+            "Scannez ce code QR avec une application d’authentification (FreeOTP, Aegis, Google "
+            "Authenticator, 1Password…)."
+        ),
+        "QR code of the secret": "Code QR du secret",
+        "Or type this secret into the app (time-based, 6 digits, 30 seconds):": (
+            "Ou saisissez ce secret dans l’application (basé sur le temps, 6 chiffres, "
+            "30 secondes) :"
+        ),
+        "Enter the code the app shows now:": "Saisissez le code que l’application affiche :",
+        "Code": "Code",
+        "Turn on": "Activer",
+        "Enter your code": "Saisissez votre code",
+        "Open your authenticator app and type the 6-digit code it shows for Nuage, or one of "
+        "your recovery codes.": (
+            "Ouvrez votre application d’authentification et saisissez le code à 6 chiffres "
+            "qu’elle affiche pour Nuage, ou l’un de vos codes de secours."
+        ),
+        "Verify": "Vérifier",
     }
 )

@@ -15,7 +15,8 @@ class PortalConfig(AppConfig):
 
         from django.contrib.auth.signals import user_logged_in
 
-        from portal import events, messages, security
+        from portal import events, messages, security, twofactor
 
         events.register(messages.POLICY_EVENTS, messages.render, webhook=False)
         user_logged_in.connect(security.session_started, dispatch_uid="nuage-session-started")
+        user_logged_in.connect(twofactor.on_login, dispatch_uid="nuage-two-factor-login")

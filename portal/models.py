@@ -408,3 +408,8 @@ class Invitation(models.Model):
         if self.expires_at <= timezone.now():
             return "expired"
         return "pending"
+
+    def is_for(self, user: User) -> bool:
+        """Whether `user`'s e-mail address is the invited one (ignoring case)."""
+        theirs = (user.email or "").strip()
+        return bool(theirs) and theirs.casefold() == self.email.strip().casefold()

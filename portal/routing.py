@@ -22,6 +22,7 @@ KIND_OF_TASK: dict[str, str] = {
     "compute.network_remove": "provisioning",
     "metering.dispatch": "metering",
     "metering.sample_host": "metering",
+    "metering.sample_hosts": "metering",
     "metering.rollup": "metering",
     "billing.meter_dispatch": "metering",
     "billing.meter_sample_host": "metering",

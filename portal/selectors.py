@@ -19,7 +19,7 @@ from portal.models import (
     WebhookDelivery,
 )
 from portal.permissions import Perm
-from portal.scoping import sees_all_tenants
+from portal.scoping import member_tenant_ids, sees_all_tenants
 
 
 def tenant_list(*, fetched_by: User) -> QuerySet[Tenant]:
@@ -41,6 +41,22 @@ def user_list(*, fetched_by: User) -> QuerySet[User]:
         return qs
     tenants = Tenant.objects.visible_to(fetched_by)
     return qs.filter(memberships__tenant__in=tenants).distinct()
+
+
+def user_email_visible_ids(*, fetched_by: User) -> set[int] | None:
+    """Whose e-mail address `fetched_by` may see (None: everyone's, for platform roles).
+
+    Themself and the members of the tenants they manage; to anybody else (a fellow member, a
+    member of another tenant) an address is blank, in the API and on the pages alike.
+    """
+    if sees_all_tenants(fetched_by):
+        return None
+    managed = set(
+        Membership.objects.unscoped()
+        .filter(tenant_id__in=member_tenant_ids(fetched_by, Perm.MEMBERS_MANAGE))
+        .values_list("user_id", flat=True)
+    )
+    return managed | {fetched_by.pk}
 
 
 def token_list(*, fetched_by: User) -> QuerySet[ApiToken]:

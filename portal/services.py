@@ -938,11 +938,28 @@ def invitation_find(secret: str) -> Invitation | None:
     )
 
 
+def invitation_mismatch_message(user: User) -> str:
+    """Why `user` may not accept an invitation sent to another address (not naming that one)."""
+    if not (user.email or "").strip():
+        return _(
+            "This invitation is for an e-mail address, and your account has none: ask an "
+            "admin to set yours, then open the link again."
+        )
+    return _(
+        "This invitation was sent to another e-mail address than your account's (%(email)s): "
+        "log in with the invited account, or ask for an invitation to your address."
+    ) % {"email": user.email}
+
+
 @transaction.atomic
 def invitation_accept(
     *, secret: str, accepted_by: User, remote_addr: str | None = None
 ) -> Membership:
-    """The logged-in user joins the tenant with the invitation's role; the link is then spent."""
+    """The logged-in user joins the tenant with the invitation's role; the link is then spent.
+
+    Only a user whose e-mail address is the invited one (ignoring case) may accept: anyone else
+    holding the link (forwarded, leaked) is refused and the link stays unspent.
+    """
     found = invitation_find(secret)
     if found is None:
         raise ValidationError({"token": _("This invitation link is not valid.")})
@@ -960,6 +977,9 @@ def invitation_accept(
             "expired": _("This invitation has expired: ask for a new one."),
         }
         raise ConflictError(messages_by_state[state], state=state)
+    if not invitation.is_for(accepted_by):
+        # The link may have been forwarded or leaked: only the invited address joins with it.
+        raise PermissionDenied(invitation_mismatch_message(accepted_by))
     if Membership.objects.unscoped().filter(tenant=invitation.tenant, user=accepted_by).exists():
         raise ConflictError(_("You are already a member of this tenant."), state="member")
     membership = Membership.objects.create(

@@ -340,9 +340,17 @@ NUAGE = {
     "METER_INTERVAL_SECONDS": env.float("NUAGE_METER_INTERVAL_SECONDS", default=60.0),
     "METER_RETENTION_DAYS": env.float("NUAGE_METER_RETENTION_DAYS", default=2.0),
     "METER_MAX_GAP_SECONDS": env.float("NUAGE_METER_MAX_GAP_SECONDS", default=600.0),
+    # Hosts per sampling task: one task and one transaction per host cost more than the
+    # sampling itself at thousands of hosts; a slow host delays only its task's others.
+    "METER_HOSTS_PER_TASK": env.int("NUAGE_METER_HOSTS_PER_TASK", default=20),
     # Host TCP ports forwarded to the SSH of guests on `user` networks ("first-last"); each live
     # NIC holds one, bound on the libvirt host's loopback.
     "USER_NET_PORTS": env("NUAGE_USER_NET_PORTS", default="22000-22999"),
+    # Guests on `user` networks are restricted (QEMU's restrict=on): they cannot reach the
+    # libvirt host's loopback services through QEMU's 10.0.2.2 alias, nor anything beyond the
+    # host; their forwarded SSH port still works. 1 lifts that for every guest defined from
+    # then on (a lab whose guests must fetch packages, say): only where every guest is trusted.
+    "USER_NET_HOST_ACCESS": env.bool("NUAGE_USER_NET_HOST_ACCESS", default=False),
     # Browser consoles: seconds between two checks that an open session may go on (the user
     # still may use the VM, the VM still runs).
     "CONSOLE_CHECK_SECONDS": env.float("NUAGE_CONSOLE_CHECK_SECONDS", default=2.0),
@@ -488,3 +496,30 @@ CELERY_BEAT_SCHEDULE["export-sweep"] = {
     "task": "compute.export_sweep",
     "schedule": env.float("NUAGE_EXPORT_SWEEP_INTERVAL", default=600.0),
 }
+
+# Two-factor sign-in (portal/twofactor.py, docs/operations.md): TOTP authenticators and recovery
+# codes from django-otp; required for platform roles, optional for everyone else.
+INSTALLED_APPS[INSTALLED_APPS.index("portal") : INSTALLED_APPS.index("portal")] = [
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
+]
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("portal.security.SessionIdleTimeoutMiddleware") + 1,
+    "portal.twofactor.TwoFactorMiddleware",
+)
+REST_FRAMEWORK["DEFAULT_AUTHENTICATION_CLASSES"] = [
+    "portal.api.authentication.PersonalTokenAuthentication",
+    "portal.api.authentication.VerifiedSessionAuthentication",
+]
+OTP_TOTP_ISSUER = env("NUAGE_TOTP_ISSUER", default="Nuage")
+# The admin never shows an authenticator's secret.
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True
+
+# Content-Security-Policy (portal/csp.py): scripts from Nuage's own files only. Report-only
+# mode (browsers report, nothing is blocked) is for trying a change of policy.
+NUAGE["CSP_REPORT_ONLY"] = env.bool("NUAGE_CSP_REPORT_ONLY", default=False)
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
+    "portal.csp.ContentSecurityPolicyMiddleware",
+)

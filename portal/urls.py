@@ -4,9 +4,9 @@ from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from portal import health
+from portal import health, twofactor_views
 from portal import views as portal_views
 
 urlpatterns = [
@@ -23,11 +23,13 @@ urlpatterns = [
     path("tokens/<int:pk>/revoke/", portal_views.token_revoke, name="token-revoke"),
     path("invitations/<str:secret>/", portal_views.invitation_accept, name="invitation-accept"),
     path("account/password/", portal_views.password_change, name="password-change"),
+    path("account/two-factor/", twofactor_views.two_factor_page, name="two-factor"),
+    path("account/two-factor/verify/", twofactor_views.two_factor_verify, name="two-factor-verify"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
     path("api/v1/", include("portal.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api-docs"),
     # Operators: liveness, readiness and Prometheus (portal/health.py, docs/operations.md).
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),

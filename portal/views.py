@@ -210,14 +210,26 @@ def tenant_page(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         _tenant_change(request, tenant)
         return redirect("tenant")
+    memberships = list(
+        selectors.membership_list(fetched_by=user).filter(tenant=tenant).select_related("user")
+    )
+    visible = selectors.user_email_visible_ids(fetched_by=user)
+    for membership in memberships:
+        # The API's rule: a fellow member's address is for the tenant's admins only.
+        membership.shown_email = (  # type: ignore[attr-defined]
+            membership.user.email if visible is None or membership.user_id in visible else ""
+        )
     return render(
         request,
         "portal/tenant.html",
         {
             "tenant": tenant,
-            "memberships": selectors.membership_list(fetched_by=user)
-            .filter(tenant=tenant)
-            .select_related("user"),
+            "memberships": memberships,
+            # Plain members get no e-mail column at all (only their own address would be in it).
+            "sees_emails": visible is None
+            or any(m.user_id in visible for m in memberships if m.user_id != user.pk),
+            # Set by the invitation just made (see _tenant_change), shown on this page once.
+            "new_invitation": _new_invitation_pop(request, user, tenant),
             "environments": selectors.environment_list(fetched_by=user).filter(tenant=tenant),
             "roles": Role.choices,
             "can_manage": has_perm(user, tenant, Perm.MEMBERS_MANAGE),
@@ -233,6 +245,22 @@ def tenant_page(request: HttpRequest) -> HttpResponse:
             ),
         },
     )
+
+
+_NEW_INVITATION = "nuage.new_invitation"
+
+
+def _new_invitation_pop(request: HttpRequest, user: User, tenant: Tenant) -> dict[str, Any] | None:
+    """The invitation just made on this page and its link, once: the session forgets it here."""
+    made = request.session.pop(_NEW_INVITATION, None)
+    if not isinstance(made, dict) or not isinstance(made.get("id"), int):
+        return None
+    invitation = (
+        selectors.invitation_list(fetched_by=user).filter(tenant=tenant, pk=int(made["id"])).first()
+    )
+    if invitation is None or invitation.status != "pending":
+        return None
+    return {"invitation": invitation, "link": services.invitation_link(str(made["secret"]))}
 
 
 def _tenant_change(request: HttpRequest, tenant: Tenant) -> None:
@@ -254,14 +282,16 @@ def _tenant_change(request: HttpRequest, tenant: Tenant) -> None:
             )  # fmt: skip
             messages.success(request, _("%(user)s added.") % {"user": who.username})
         elif post.get("do") == "invite":
-            invitation, _secret = services.invitation_create(
+            invitation, secret = services.invitation_create(
                 created_by=user, tenant=tenant, email=post.get("email", ""),
                 role=post.get("role", ""), remote_addr=address,
             )  # fmt: skip
+            # Mail may not be configured: the next page shows the link once, to copy. It waits
+            # in the server-side session, not in a message (messages may live in a cookie).
+            request.session[_NEW_INVITATION] = {"id": invitation.pk, "secret": secret}
             messages.success(
                 request,
-                # The link goes by e-mail only (a message would keep it in a cookie).
-                _("Invitation sent to %(email)s, valid until %(expiry)s.")
+                _("Invitation for %(email)s created, valid until %(expiry)s.")
                 % {
                     "email": invitation.email,
                     "expiry": invitation.expires_at.strftime("%Y-%m-%d %H:%M UTC"),
@@ -356,7 +386,7 @@ def invitation_accept(request: HttpRequest, secret: str) -> HttpResponse:
             membership = services.invitation_accept(
                 secret=secret, accepted_by=user, remote_addr=client_ip(request)
             )
-        except (ConflictError, ValidationError) as exc:
+        except (ConflictError, ValidationError, PermissionDenied) as exc:
             messages.error(request, exc.message if isinstance(exc, ConflictError) else str(exc))
         else:
             current_tenant_set(request, membership.tenant)
@@ -369,5 +399,11 @@ def invitation_accept(request: HttpRequest, secret: str) -> HttpResponse:
     return render(
         request,
         "portal/invitation.html",
-        {"invitation": invitation, "status": invitation.status},
+        {
+            "invitation": invitation,
+            "status": invitation.status,
+            "mismatch": ""
+            if invitation.is_for(user)
+            else services.invitation_mismatch_message(user),
+        },
     )

@@ -7,11 +7,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from django.test import Client
 from rest_framework.test import APIClient
 
 from compute.hypervisor.simulated import write_test_node
 from compute.models import Flavor, Host, Image
 from compute.services import host_refresh
+from portal import twofactor
 from portal.choices import PlatformRole, Role
 from portal.models import Environment, Tenant, User
 from tests.factories import (
@@ -24,6 +26,21 @@ from tests.factories import (
 )
 
 _host_numbers = itertools.count(1)
+
+_client_login = Client._login
+
+
+def _login_past_second_step(self: Client, user: User, backend: str | None = None) -> None:
+    """Client.login and force_login stand for a finished sign-in, second step included (a
+    platform role's session would otherwise owe its two-factor code on every page). The tests of
+    two-factor sign-in (tests/portal/test_two_factor.py) post the real login form instead."""
+    _client_login(self, user, backend)
+    session = self.session
+    session[twofactor.VERIFIED] = True
+    session.save()
+
+
+Client._login = _login_past_second_step  # type: ignore[method-assign]
 
 
 @dataclass

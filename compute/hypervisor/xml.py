@@ -10,7 +10,8 @@ from lxml import etree
 
 METADATA_NS = "urn:nuage:libvirt:vm:1"
 # libvirt's passthrough of QEMU arguments: how a user-networking NIC gets a host port forward
-# (libvirt 9.0 has no <portForward> without passt, which it refuses here).
+# and `restrict=on` (libvirt 9.0 has no <portForward> without passt, which it refuses here,
+# and no way to ask for restrict).
 QEMU_NS = "http://libvirt.org/schemas/domain/qemu/1.0"
 # PCI slots for the NICs libvirt does not know about, from the top of bus 0 down: libvirt
 # numbers its own devices from slot 2 up, so the two never meet.
@@ -126,6 +127,13 @@ class DomainSpec:
     # The data volumes attached to it, so that a redefinition (a resize, a restart elsewhere)
     # keeps them.
     data_disks: tuple[DataDiskSpec, ...] = ()
+    # QEMU's `restrict=on` on every user-networking NIC. QEMU's user networking maps the
+    # gateway alias 10.0.2.2 to the host's 127.0.0.1, so an unrestricted guest reaches every
+    # loopback service of its host (libvirtd's TCP port, PostgreSQL, Redis...). Restricted, the
+    # guest reaches neither the host nor anything beyond it; its forwarded SSH port still
+    # works. libvirt 9.0 cannot ask for it, so restricted user NICs all go on QEMU's command
+    # line, forwarded or not.
+    user_net_restricted: bool = True
 
 
 def _sub(parent: etree._Element, tag: str, text: str | None = None, **attrs: str) -> etree._Element:
@@ -173,15 +181,27 @@ def _iotune(disk: etree._Element, limits: ResourceLimits) -> None:
             _sub(iotune, name, str(value))
 
 
-def _interfaces(devices: etree._Element, spec: DomainSpec) -> None:
-    """The NICs libvirt manages (a port-forwarded one goes on QEMU's command line instead)."""
+def _on_qemu_commandline(spec: DomainSpec) -> list[NicSpec | None]:
+    """The user-networking NICs QEMU gets directly: the port-forwarded ones, and every one when
+    restricted. None stands for the single MAC-less NIC of a VM without ports."""
     if spec.nics is None:
+        return [None] if spec.user_net_restricted else []
+    return [n for n in spec.nics if n.kind == "user" and (n.forwards or spec.user_net_restricted)]
+
+
+def _interfaces(
+    devices: etree._Element, spec: DomainSpec, passthrough: list[NicSpec | None]
+) -> None:
+    """The NICs libvirt manages (the others go on QEMU's command line)."""
+    if spec.nics is None:
+        if passthrough:
+            return
         iface = _sub(devices, "interface", type_="user")
         _sub(iface, "model", type_="virtio")
         _bandwidth(iface, spec.limits)
         return
     for nic in spec.nics:
-        if nic.forwards:
+        if nic in passthrough:
             continue
         iface = _sub(devices, "interface", type_=nic.kind)
         _sub(iface, "mac", address=nic.mac)
@@ -193,26 +213,29 @@ def _interfaces(devices: etree._Element, spec: DomainSpec) -> None:
         _bandwidth(iface, spec.limits)
 
 
-def _qemu_commandline(dom: etree._Element, nics: list[NicSpec]) -> None:
+def _qemu_commandline(dom: etree._Element, nics: list[NicSpec | None], *, restricted: bool) -> None:
     cmdline = etree.SubElement(dom, f"{{{QEMU_NS}}}commandline")
     for index, nic in enumerate(nics):
         netdev = f"nuagenet{index}"
         slot = _PASSTHROUGH_TOP_SLOT - index
         # Every value below is ours or validated by NicSpec (a MAC, a port number): nothing
         # can add a comma-separated QEMU option.
-        for value in (
-            "-netdev",
-            f"user,id={netdev},hostfwd=tcp:127.0.0.1:{nic.host_port}-:22",
-            "-device",
-            f"virtio-net-pci,netdev={netdev},mac={nic.mac},bus=pci.0,addr={slot:#04x}",
-        ):
+        backend = f"user,id={netdev}"
+        if restricted:
+            backend += ",restrict=on"
+        if nic is not None and nic.host_port is not None:
+            backend += f",hostfwd=tcp:127.0.0.1:{nic.host_port}-:22"
+        device = f"virtio-net-pci,netdev={netdev}"
+        if nic is not None:
+            device += f",mac={nic.mac}"
+        for value in ("-netdev", backend, "-device", f"{device},bus=pci.0,addr={slot:#04x}"):
             etree.SubElement(cmdline, f"{{{QEMU_NS}}}arg", value=value)
 
 
 def domain_xml(spec: DomainSpec) -> str:
-    passthrough = [n for n in spec.nics or () if n.forwards]
+    passthrough = _on_qemu_commandline(spec)
     if len(passthrough) > 8:
-        raise ValueError("at most 8 port-forwarded NICs")
+        raise ValueError("at most 8 user-networking NICs")
     nsmap = {"qemu": QEMU_NS} if passthrough else None
     dom = etree.Element("domain", type=spec.domain_type, nsmap=nsmap)
     _sub(dom, "name", spec.name)
@@ -262,7 +285,7 @@ def domain_xml(spec: DomainSpec) -> str:
         _sub(cdrom, "source", file=spec.seed_path)
         _sub(cdrom, "target", dev="hdc", bus="ide")
         _sub(cdrom, "readonly")
-    _interfaces(devices, spec)
+    _interfaces(devices, spec, passthrough)
     serial = _sub(devices, "serial", type_="pty")
     if spec.serial_log:
         _sub(serial, "log", file=spec.serial_log, append="off")
@@ -283,7 +306,7 @@ def domain_xml(spec: DomainSpec) -> str:
     # memory a guest really uses from it (without it, only the host's view, the process RSS).
     _sub(balloon, "stats", period="10")
     if passthrough:
-        _qemu_commandline(dom, passthrough)
+        _qemu_commandline(dom, passthrough, restricted=spec.user_net_restricted)
     return etree.tostring(dom, encoding="unicode")
 
 

@@ -33,6 +33,103 @@ def _domain_vanished(vm: VirtualMachine, host: Host) -> int:
     return 1
 
 
+def _hosts_listed(*, now: datetime) -> dict[str, int]:
+    """Read every enabled host's domains and compare them with the VMs placed there: runtime
+    states, domains that vanished, domains Nuage does not know (orphans).
+
+    The database is read and written a fixed number of times whatever the number of hosts
+    (one read of the placed VMs, one of the migrations' targets, one UPDATE per runtime state
+    that changed, one for every host without orphans); only what is news costs more.
+    """
+    counts = {"runtime_updated": 0, "vanished": 0, "orphans": 0}
+    listings: dict[int, tuple[datetime, list[tuple[str, str, str]]]] = {}
+    hosts = {host.pk: host for host in Host.objects.filter(enabled=True).order_by("pk")}
+    for host in hosts.values():
+        listed_at = timezone.now()
+        try:
+            listings[host.pk] = (listed_at, hypervisor.domain_list(host.uri))
+        except hypervisor.HypervisorError as exc:
+            Host.objects.filter(pk=host.pk).update(reachable=False, last_error=str(exc))
+    if not listings:
+        return counts
+    first_listed_at = min(at for at, _domains in listings.values())
+    live_states = {
+        host_id: {uuid: state for uuid, _name, state in domains}
+        for host_id, (_at, domains) in listings.items()
+    }
+    known: dict[int, set[str]] = {pk: set() for pk in listings}
+    changed: dict[str, list[int]] = {}
+    vanished: list[int] = []
+    # What a host says is only news for VMs whose state is older than its listing: a VM that a
+    # worker provisioned, started or moved meanwhile is judged on the next cycle.
+    for pk, vm_uuid, host_id, state, runtime, state_changed_at in (
+        VirtualMachine.objects.unscoped()
+        .filter(host_id__in=list(listings))
+        .exclude(state=VMState.DELETED)
+        .values_list("pk", "uuid", "host_id", "state", "runtime_state", "state_changed_at")
+        .order_by()
+    ):
+        uuid = str(vm_uuid)
+        known[host_id].add(uuid)
+        if state == VMState.MIGRATING or state_changed_at >= listings[host_id][0]:
+            continue
+        live = live_states[host_id].get(uuid, RuntimeState.NO_DOMAIN)
+        if live != runtime:
+            changed.setdefault(live, []).append(pk)
+        if live == RuntimeState.NO_DOMAIN and state in (VMState.RUNNING, VMState.STOPPED):
+            vanished.append(pk)
+    for live, pks in changed.items():
+        counts["runtime_updated"] += (
+            VirtualMachine.objects.unscoped()
+            .filter(pk__in=pks)
+            .update(runtime_state=live, runtime_checked_at=now)
+        )
+    for vm in VirtualMachine.objects.unscoped().filter(pk__in=vanished).select_related("tenant"):
+        listed_on = hosts.get(vm.host_id or 0)
+        if listed_on is not None:  # else it has left the host since (not news)
+            counts["vanished"] += _domain_vanished(vm, listed_on)
+    for target_id, vm_uuid in (
+        Operation.objects.unscoped()
+        .filter(
+            target_host_id__in=list(listings),
+            status__in=[OperationStatus.PENDING, OperationStatus.RUNNING],
+        )
+        .values_list("target_host_id", "vm__uuid")
+    ):
+        known[target_id].add(str(vm_uuid))
+    orphans = {
+        host_id: [
+            {"uuid": uuid, "name": name, "state": state}
+            for uuid, name, state in domains
+            if uuid not in known[host_id]
+        ]
+        for host_id, (_at, domains) in listings.items()
+    }
+    if any(orphans.values()):
+        # A VM whose state changed after the listings (created, moved, deleted) is not news.
+        recent = {
+            str(u)
+            for u in VirtualMachine.objects.unscoped()
+            .filter(
+                uuid__in=[o["uuid"] for found in orphans.values() for o in found],
+                state_changed_at__gte=first_listed_at,
+            )
+            .values_list("uuid", flat=True)
+        }
+        orphans = {h: [o for o in found if o["uuid"] not in recent] for h, found in orphans.items()}
+    fine = [host_id for host_id, found in orphans.items() if not found]
+    Host.objects.filter(pk__in=fine).update(
+        reachable=True, last_error="", last_seen_at=now, orphan_domains=[]
+    )
+    for host_id, found in orphans.items():
+        if found:
+            counts["orphans"] += len(found)
+            Host.objects.filter(pk=host_id).update(
+                reachable=True, last_error="", last_seen_at=now, orphan_domains=found
+            )
+    return counts
+
+
 def reconcile(*, now: datetime | None = None) -> dict[str, int]:
     """Repair what a lost message or a crashed worker left behind, and read live state."""
     now = now or timezone.now()
@@ -104,45 +201,7 @@ def reconcile(*, now: datetime | None = None) -> dict[str, int]:
                 nics_release(vm=vm)
             counts["orphaned_states"] += 1
 
-    for host in Host.objects.filter(enabled=True):
-        # What the host says is only news for VMs whose state is older than the listing: a VM
-        # that a worker provisioned or started meanwhile is judged on the next cycle.
-        listed_at = timezone.now()
-        try:
-            domains = hypervisor.domain_list(host.uri)
-        except hypervisor.HypervisorError as exc:
-            Host.objects.filter(pk=host.pk).update(reachable=False, last_error=str(exc))
-            continue
-        states = {uuid: state for uuid, _name, state in domains}
-        placed = VirtualMachine.objects.unscoped().filter(host=host).exclude(state=VMState.DELETED)
-        for vm in placed.exclude(state=VMState.MIGRATING).only(
-            "id", "uuid", "runtime_state", "state", "name", "state_changed_at"
-        ):
-            if vm.state_changed_at >= listed_at:
-                continue
-            live = states.get(str(vm.uuid), RuntimeState.NO_DOMAIN)
-            if live != vm.runtime_state:
-                VirtualMachine.objects.unscoped().filter(pk=vm.pk).update(
-                    runtime_state=live, runtime_checked_at=now
-                )
-                counts["runtime_updated"] += 1
-            if live == RuntimeState.NO_DOMAIN and vm.state in (VMState.RUNNING, VMState.STOPPED):
-                counts["vanished"] += _domain_vanished(vm, host)
-        known = {str(u) for u in placed.values_list("uuid", flat=True)} | {
-            str(u)
-            for u in Operation.objects.unscoped()
-            .filter(target_host=host, status__in=[OperationStatus.PENDING, OperationStatus.RUNNING])
-            .values_list("vm__uuid", flat=True)
-        }
-        orphans = [
-            {"uuid": uuid, "name": name, "state": state}
-            for uuid, name, state in domains
-            if uuid not in known
-        ]
-        counts["orphans"] += len(orphans)
-        Host.objects.filter(pk=host.pk).update(
-            reachable=True, last_error="", last_seen_at=now, orphan_domains=orphans
-        )
+    counts.update(_hosts_listed(now=now))
 
     # VMs left on a host in maintenance (no room then, or busy) are moved as soon as they can be.
     for host in Host.objects.filter(maintenance=True, reachable=True):

@@ -61,6 +61,7 @@ def _domain_spec(vm: VirtualMachine, disk_path: str, seed: str = "") -> hypervis
         vnc_password=console_vnc_password(vm.uuid) if host.domain_type == "qemu" else "",
         limits=flavor_limits(vm.flavor),
         data_disks=volumes_disk_specs(vm),
+        user_net_restricted=not settings.NUAGE["USER_NET_HOST_ACCESS"],
     )
 
 

@@ -6,6 +6,7 @@ from typing import Any
 
 from rest_framework import serializers
 
+from portal import selectors
 from portal.api.fields import ScopedPrimaryKeyRelatedField
 from portal.choices import PlatformRole, Role
 from portal.models import (
@@ -21,8 +22,6 @@ from portal.models import (
     Webhook,
     WebhookDelivery,
 )
-from portal.permissions import Perm
-from portal.scoping import member_tenant_ids, sees_all_tenants
 
 
 class EnvironmentSerializer(serializers.ModelSerializer[Environment]):
@@ -73,23 +72,17 @@ class UserSerializer(serializers.ModelSerializer[User]):
         return data
 
     def _may_see_email(self, user: User) -> bool:
-        """A user's address is shown to themself, to platform roles, and to the admins of a
-        tenant they belong to; to nobody else (a member of another tenant, a fellow member)."""
+        """The one rule of portal.selectors.user_email_visible_ids."""
         request = self.context.get("request")
         viewer = getattr(request, "user", None)
         if viewer is None or not viewer.is_authenticated:
             return False
-        if viewer.pk == user.pk or sees_all_tenants(viewer):
-            return True
-        managed = self.context.get("_email_visible_ids")
-        if managed is None:  # once per answer, shared by every row of a list
-            managed = set(
-                Membership.objects.unscoped()
-                .filter(tenant_id__in=member_tenant_ids(viewer, Perm.MEMBERS_MANAGE))
-                .values_list("user_id", flat=True)
+        if "_email_visible_ids" not in self.context:  # once per answer, shared by every row
+            self.context["_email_visible_ids"] = selectors.user_email_visible_ids(  # type: ignore[index]
+                fetched_by=viewer
             )
-            self.context["_email_visible_ids"] = managed  # type: ignore[index]
-        return user.pk in managed
+        visible = self.context["_email_visible_ids"]
+        return visible is None or user.pk in visible
 
 
 class UserCreateSerializer(serializers.Serializer[User]):
@@ -144,6 +137,13 @@ class ApiTokenCreatedSerializer(ApiTokenSerializer):
 class LoginSerializer(serializers.Serializer[User]):
     username = serializers.CharField()
     password = serializers.CharField(style={"input_type": "password"}, trim_whitespace=False)
+    otp = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=20,
+        help_text="The current code of your authenticator (or a recovery code), when your "
+        "account uses two-factor sign-in; platform roles always do.",
+    )
 
 
 class LoginAnswerSerializer(serializers.Serializer[ApiToken]):

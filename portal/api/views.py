@@ -18,7 +18,7 @@ from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
-from portal import selectors, services
+from portal import selectors, services, twofactor
 from portal.api.serializers import (
     ApiTokenCreatedSerializer,
     ApiTokenSerializer,
@@ -245,6 +245,27 @@ class LoginView(APIView):
         if user is None or not user.is_active:
             raise ValidationError(
                 {"non_field_errors": [_("Unable to log in with the username and password given.")]}
+            )
+        # A token stands for both factors: it is given only after the code (portal.twofactor).
+        if twofactor.has_device(user):
+            code = ser.validated_data.get("otp", "")
+            if not code:
+                raise ValidationError(
+                    {"otp": [_("This account uses two-factor sign-in: send the current code.")]}
+                )
+            if not twofactor.code_check(user=user, code=code):
+                twofactor.code_failed(request._request, user)
+                raise ValidationError({"otp": [_("This code does not match.")]})
+        elif twofactor.required_for(user):
+            raise ValidationError(
+                {
+                    "otp": [
+                        _(
+                            "Your role requires two-factor sign-in: set up an authenticator "
+                            "in the web interface first (Two-factor)."
+                        )
+                    ]
+                }
             )
         token, secret = services.token_create(
             user=user, name="api login", remote_addr=client_ip(request)

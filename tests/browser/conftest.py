@@ -10,8 +10,10 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
 from compute.models import Host
+from portal import twofactor
 from portal.models import User
 from tests.conftest import make_sim_host
+from tests.support.otp import enrolled_device, totp_code
 from tests.support.worker import Worker, celery_worker
 
 # Playwright's sync API keeps an event loop running in the test thread; Django would otherwise
@@ -63,11 +65,19 @@ def login(browser: Browser, live_server) -> Iterator[Callable[[User], Page]]:
         context.set_default_timeout(15_000)
         contexts.append(context)
         page = context.new_page()
+        # Platform roles sign in with a code too: they get an authenticator, whose code the
+        # second step is given.
+        device = enrolled_device(user) if twofactor.required_for(user) else None
         page.goto("/login/")
         page.locator("input[name=username]").fill(user.username)
         page.locator("input[name=password]").fill(PASSWORD)
         page.locator("form button[type=submit]").first.click()
         page.wait_for_url(lambda url: "/login/" not in url)
+        if device is not None:
+            page.wait_for_url("**/account/two-factor/verify/**")
+            page.locator("input[name=code]").fill(totp_code(device))
+            page.locator("form button[type=submit]").first.click()
+            page.wait_for_url(lambda url: "/two-factor/" not in url)
         return page
 
     yield _login

@@ -31,7 +31,12 @@ def conn():
     c.close()
 
 
-def test_libvirt_accepts_a_vm_with_a_seed_and_every_kind_of_nic(conn):
+def _qemu_args(tree: etree._Element) -> list[str]:
+    return [a.get("value") for a in tree.iterfind(f"{{{QEMU_NS}}}commandline/{{{QEMU_NS}}}arg")]
+
+
+@pytest.mark.parametrize("restricted", [True, False])
+def test_libvirt_accepts_a_vm_with_a_seed_and_every_kind_of_nic(conn, restricted):
     spec = _spec(
         seed_path="/default-pool/web-seed.iso",
         nics=(
@@ -40,6 +45,7 @@ def test_libvirt_accepts_a_vm_with_a_seed_and_every_kind_of_nic(conn):
             NicSpec("bridge", "52:54:00:00:00:03", source="br0"),
             NicSpec("user", "52:54:00:00:00:04"),
         ),
+        user_net_restricted=restricted,
     )
     dom = conn.defineXML(domain_xml(spec))
     defined = etree.fromstring(dom.XMLDesc(0))
@@ -50,9 +56,9 @@ def test_libvirt_accepts_a_vm_with_a_seed_and_every_kind_of_nic(conn):
     interfaces = {i.find("mac").get("address"): i for i in defined.iterfind("devices/interface")}
     assert interfaces["52:54:00:00:00:02"].find("source").get("network") == "default"
     assert interfaces["52:54:00:00:00:03"].find("source").get("bridge") == "br0"
-    assert interfaces["52:54:00:00:00:04"].get("type") == "user"
-    # The port-forwarded NIC is QEMU's own, not libvirt's.
+    # The port-forwarded NIC is QEMU's own, not libvirt's; so is every restricted user NIC.
     assert "52:54:00:00:00:01" not in interfaces
+    assert ("52:54:00:00:00:04" in interfaces) is not restricted
     dom.undefine()
 
 
@@ -60,22 +66,63 @@ def test_a_forwarded_port_reaches_the_guests_ssh_on_loopback_only():
     tree = etree.fromstring(
         domain_xml(_spec(nics=(NicSpec("user", "52:54:00:00:00:01", host_port=2222),)))
     )
-    args = [a.get("value") for a in tree.iterfind(f"{{{QEMU_NS}}}commandline/{{{QEMU_NS}}}arg")]
-    assert args == [
+    assert _qemu_args(tree) == [
         "-netdev",
-        "user,id=nuagenet0,hostfwd=tcp:127.0.0.1:2222-:22",
+        "user,id=nuagenet0,restrict=on,hostfwd=tcp:127.0.0.1:2222-:22",
         "-device",
         "virtio-net-pci,netdev=nuagenet0,mac=52:54:00:00:00:01,bus=pci.0,addr=0x1f",
     ]
 
 
-def test_without_nics_a_vm_keeps_its_single_user_networking_nic():
+def test_every_user_networking_nic_is_restricted_from_the_host():
+    tree = etree.fromstring(
+        domain_xml(
+            _spec(
+                nics=(
+                    NicSpec("user", "52:54:00:00:00:01", host_port=2222),
+                    NicSpec("network", "52:54:00:00:00:02", source="default"),
+                    NicSpec("user", "52:54:00:00:00:03"),
+                )
+            )
+        )
+    )
+    args = _qemu_args(tree)
+    backends = args[1::4]
+    assert backends == [
+        "user,id=nuagenet0,restrict=on,hostfwd=tcp:127.0.0.1:2222-:22",
+        "user,id=nuagenet1,restrict=on",
+    ]
+    assert args[7] == "virtio-net-pci,netdev=nuagenet1,mac=52:54:00:00:00:03,bus=pci.0,addr=0x1e"
+    assert [i.get("type") for i in tree.iterfind("devices/interface")] == ["network"]
+
+
+def test_without_nics_a_vm_gets_one_restricted_user_networking_nic():
     tree = etree.fromstring(domain_xml(_spec()))
+    assert tree.find("devices/interface") is None
+    assert _qemu_args(tree) == [
+        "-netdev",
+        "user,id=nuagenet0,restrict=on",
+        "-device",
+        "virtio-net-pci,netdev=nuagenet0,bus=pci.0,addr=0x1f",
+    ]
+    assert tree.find("devices/disk[@device='cdrom']") is None
+
+
+def test_host_access_allowed_keeps_libvirts_own_user_nic_and_an_open_forward():
+    tree = etree.fromstring(domain_xml(_spec(user_net_restricted=False)))
     (iface,) = tree.iterfind("devices/interface")
     assert iface.get("type") == "user"
     assert iface.find("mac") is None
-    assert tree.find("devices/disk[@device='cdrom']") is None
     assert QEMU_NS not in etree.tostring(tree).decode()
+    forwarded = etree.fromstring(
+        domain_xml(
+            _spec(
+                nics=(NicSpec("user", "52:54:00:00:00:01", host_port=2222),),
+                user_net_restricted=False,
+            )
+        )
+    )
+    assert _qemu_args(forwarded)[1] == "user,id=nuagenet0,hostfwd=tcp:127.0.0.1:2222-:22"
 
 
 @pytest.mark.parametrize(

@@ -44,6 +44,7 @@ def test_registering_a_host_with_a_bad_uri_is_a_field_error(world, api, uri, mes
         "qemu+tcp://127.0.0.1:16510/system",
         "qemu+ssh://root@kvm-1.example/system?keyfile=/etc/nuage/id",
         "qemu+tls://kvm-2.example/system",
+        "qemu+tls://kvm-2.example:16514/system?pkipath=/etc/nuage/pki",
         "test:///default",
     ],
 )

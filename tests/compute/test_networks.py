@@ -534,3 +534,26 @@ def test_the_seed_and_the_domain_get_the_vms_keys_and_ports(world, sim_host, fla
     NetworkInterface.objects.unscoped().filter(vm=bare).delete()
     assert vm_nics(bare) is None  # no port: the one default user NIC, as before
     assert vm_seed_inputs(bare).nics == ()
+
+
+def test_user_network_guests_are_restricted_from_the_host_unless_the_setting_allows(
+    world, sim_host, flavor, image, settings
+):
+    from lxml import etree
+
+    from compute.hypervisor.xml import QEMU_NS, domain_xml
+    from compute.services import steps
+
+    user_net = ipam.network_create(created_by=world.platform_admin, name="usernet", kind="user")
+    vm = request_vm(world, flavor, image)
+    NetworkInterface.objects.unscoped().filter(vm=vm).delete()
+    nic = ipam.nics_allocate(vm=vm, network=user_net)
+    vm.host = sim_host
+
+    def backend() -> str:
+        tree = etree.fromstring(domain_xml(steps._domain_spec(vm, "/pool/web.qcow2")))
+        return tree.find(f"{{{QEMU_NS}}}commandline/{{{QEMU_NS}}}arg[2]").get("value")
+
+    assert backend() == f"user,id=nuagenet0,restrict=on,hostfwd=tcp:127.0.0.1:{nic.host_port}-:22"
+    settings.NUAGE = {**settings.NUAGE, "USER_NET_HOST_ACCESS": True}
+    assert backend() == f"user,id=nuagenet0,hostfwd=tcp:127.0.0.1:{nic.host_port}-:22"

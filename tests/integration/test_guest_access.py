@@ -68,7 +68,12 @@ def boot(tiny_guest: TinyGuest) -> Iterator:
     made: list[Booted] = []
 
     def start(
-        name: str, *, nics: tuple[NicSpec, ...], guest_nics: list[cloudinit.GuestNic], **seed
+        name: str,
+        *,
+        nics: tuple[NicSpec, ...],
+        guest_nics: list[cloudinit.GuestNic],
+        restricted: bool = True,
+        **seed,
     ) -> Booted:
         vm_uuid = str(uuid.uuid4())
         # "nuage-<8 hex>-it-…" like the VMs of the other tests: a crashed run's leftovers go.
@@ -97,6 +102,7 @@ def boot(tiny_guest: TinyGuest) -> Iterator:
             serial_log=str(serial_log_path(domain)),
             seed_path=seed_path,
             nics=nics,
+            user_net_restricted=restricted,
         )
         assert driver.ensure_domain_defined(URI, spec)
         driver.ensure_domain_running(URI, vm_uuid)
@@ -172,6 +178,77 @@ def _try_ssh(port: int, key: paramiko.PKey) -> paramiko.SSHClient | None:
         return _ssh(port, key)
     except (paramiko.SSHException, OSError):
         return None  # QEMU listens at once; the guest's sshd comes up a few seconds later
+
+
+# QEMU user networking's alias for the host: what the guest sends there goes to 127.0.0.1.
+HOST_ALIAS = "10.0.2.2"
+
+
+def _try_host_loopback(client: paramiko.SSHClient, port: int) -> str:
+    """From inside the guest, open a TCP connection to the host alias on `port` and send a line;
+    what busybox nc says and its exit status. (Once connected, nc waits for the other side to
+    close, which the listener below never does: `timeout` ends it.)"""
+    return _run(
+        client, f"echo from-the-guest | timeout 5 nc -w 3 {HOST_ALIAS} {port} 2>&1; echo rc=$?"
+    )
+
+
+def _pending_connection(listener: socket.socket) -> socket.socket | None:
+    # QEMU answers the guest's SYN only once its own connect() to the host completed, so when
+    # nc has returned, a connection that got through is already in the listener's backlog.
+    listener.setblocking(False)
+    try:
+        conn, _address = listener.accept()
+    except BlockingIOError:
+        return None
+    conn.settimeout(30)
+    return conn
+
+
+def test_a_user_networking_guest_cannot_reach_the_hosts_loopback_but_keeps_its_ssh(
+    boot, guests: Guests
+):
+    key = _key_pair("alice@laptop")
+    ports = {"restricted": _free_port(), "open": _free_port()}
+    macs = {"restricted": "52:54:00:4e:00:03", "open": "52:54:00:4e:00:04"}
+    # Two guests booted together: the default (restricted) and, as the control that shows
+    # the probe can succeed, one with host access allowed (NUAGE_USER_NET_HOST_ACCESS).
+    vms = {
+        kind: boot(
+            f"it-loop-{kind}",
+            nics=(NicSpec("user", macs[kind], host_port=ports[kind]),),
+            guest_nics=[cloudinit.GuestNic(mac=macs[kind])],
+            ssh_keys=[key.public_line],
+            restricted=kind == "restricted",
+        )
+        for kind in ("restricted", "open")
+    }
+    # A service only the host's loopback offers, on a port nothing else uses.
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    service_port = listener.getsockname()[1]
+    with listener:
+        for kind, vm in vms.items():
+            console = guests.wait_booted(vm.domain)
+            assert "nuage-guest: eth0 10.0.2.15" in console  # DHCP works restricted too
+            client = wait_for(
+                lambda kind=kind: _try_ssh(ports[kind], key.private),
+                timeout=BOOT_TIMEOUT,
+                what=f"SSH to the {kind} guest",
+            )
+            assert isinstance(client, paramiko.SSHClient)
+            with client:
+                assert _run(client, "hostname") == f"it-loop-{kind}"
+                said = _try_host_loopback(client, service_port)
+            conn = _pending_connection(listener)
+            if kind == "restricted":
+                assert conn is None, "the restricted guest reached the host's 127.0.0.1"
+                assert said.endswith("rc=1"), said
+            else:
+                assert conn is not None, f"the control guest did not get through: {said}"
+                with conn:
+                    assert conn.recv(64) == b"from-the-guest\n"
 
 
 @pytest.fixture

@@ -11,7 +11,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from billing.models import UsageEvent
-from compute import services
+from compute import hypervisor, services
+from compute.choices import RuntimeState, VMState
 from compute.hypervisor import DomainStats
 from compute.hypervisor.connection import get_connection
 from compute.models import Host, VirtualMachine
@@ -241,3 +242,85 @@ def test_only_enabled_hosts_that_answer_are_sampled(world, sim_host, flavor, ima
     assert sampling.hosts_to_sample() == [sim_host.pk]
     assert tasks.meter_dispatch() == 1
     assert MeterSample.objects.count() == 1
+
+
+def placed_vm(world, flavor, image, host: Host, name: str) -> VirtualMachine:
+    """A VM recorded as running on `host`, its domain defined and started there."""
+    vm = VirtualMachine.objects.create(
+        tenant=world.tenant, environment=world.development, owner=world.member, name=name,
+        flavor=flavor, image=image, host=host, state=VMState.RUNNING,
+        runtime_state=RuntimeState.RUNNING,
+    )  # fmt: skip
+    define_running(host, vm, name)
+    return vm
+
+
+def define_running(host: Host, vm: VirtualMachine, name: str) -> None:
+    spec = hypervisor.DomainSpec(
+        name=f"nuage-{name}", uuid=str(vm.uuid), title="", vcpus=1, memory_mib=128,
+        disk_path=f"/nonexistent-{name}.qcow2",
+    )  # fmt: skip
+    hypervisor.ensure_domain_defined(host.uri, spec)
+    get_connection(host.uri).lookupByUUIDString(str(vm.uuid)).create()
+
+
+def test_dispatch_sends_one_task_per_group_of_hosts_and_every_vm_is_sampled(
+    world, flavor, image, tmp_path, settings, monkeypatch
+):
+    settings.NUAGE = {**settings.NUAGE, "METER_HOSTS_PER_TASK": 2}
+    hosts = [make_sim_host(tmp_path, reachable=True) for _ in range(5)]
+    vms = [placed_vm(world, flavor, image, h, f"web-{i}") for i, h in enumerate(hosts)]
+    sent: list[list[int]] = []
+    real = tasks.meter_sample_hosts.apply_async
+
+    def spy(args, **options):
+        sent.append(list(args[0]))
+        return real(args, **options)
+
+    monkeypatch.setattr(tasks.meter_sample_hosts, "apply_async", spy)
+    assert tasks.meter_dispatch() == 5
+
+    ids = sorted(h.pk for h in hosts)
+    assert sent == [ids[0:2], ids[2:4], ids[4:5]]
+    assert sorted(MeterSample.objects.values_list("vm_id", "host_id")) == sorted(
+        (vm.pk, vm.host_id) for vm in vms
+    )
+
+
+def test_a_group_of_hosts_costs_the_same_queries_as_one_host(world, flavor, image, tmp_path):
+    one = make_sim_host(tmp_path, reachable=True)
+    placed_vm(world, flavor, image, one, "solo")
+    many = [make_sim_host(tmp_path, reachable=True) for _ in range(6)]
+    for i, host in enumerate(many):
+        for k in range(3):
+            placed_vm(world, flavor, image, host, f"vm-{i}-{k}")
+    sampling.sample_hosts(host_ids=[one.pk], at=T0)
+    sampling.sample_hosts(host_ids=[h.pk for h in many], at=T0)
+
+    with CaptureQueriesContext(connection) as single:
+        sampling.sample_hosts(host_ids=[one.pk], at=T0 + timedelta(minutes=1))
+    with CaptureQueriesContext(connection) as group:
+        results = sampling.sample_hosts(host_ids=[h.pk for h in many], at=T0 + timedelta(minutes=1))
+    assert [r.stored for r in results] == [3] * 6
+    assert len(group.captured_queries) == len(single.captured_queries)
+    assert MeterSample.objects.filter(at=T0 + timedelta(minutes=1)).count() == 19
+    assert (
+        MeterSample.objects.filter(
+            at=T0 + timedelta(minutes=1), cpu_used_vcpus__isnull=True
+        ).count()
+        == 0
+    )
+
+
+def test_a_vm_on_two_hosts_of_a_group_is_stored_once_from_its_own_host(
+    world, flavor, image, tmp_path
+):
+    """Both ends of a live migration show the domain running for a moment."""
+    source, target = (make_sim_host(tmp_path, reachable=True) for _ in range(2))
+    vm = placed_vm(world, flavor, image, target, "moving")
+    define_running(source, vm, "moving")
+
+    results = sampling.sample_hosts(host_ids=[source.pk, target.pk], at=T0)
+
+    assert list(MeterSample.objects.values_list("vm_id", "host_id")) == [(vm.pk, target.pk)]
+    assert {r.host_id: r.stored for r in results} == {source.pk: 0, target.pk: 1}

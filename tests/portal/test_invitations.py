@@ -91,7 +91,7 @@ def test_expired_revoked_and_unknown_links_do_not_join(
 
 def test_accept_through_the_api(world, django_capture_on_commit_callbacks):
     made = invite(world, django_capture_on_commit_callbacks, role="member")
-    dora = UserFactory(username="dora")
+    dora = UserFactory(username="dora", email="dora@example.org")
     answer = as_user(dora).post(
         "/api/v1/invitations/accept/", {"token": secret_of(made["link"])}, format="json"
     )
@@ -135,13 +135,36 @@ def test_tenant_admin_cannot_add_an_existing_user_but_platform_admin_can(world, 
     assert added.status_code == 201
 
 
+def test_only_the_invited_address_accepts_ignoring_case(
+    world, client, django_capture_on_commit_callbacks
+):
+    made = invite(world, django_capture_on_commit_callbacks, email="Dora@Example.org")
+    secret = secret_of(made["link"])
+    mallory = UserFactory(username="mallory", email="mallory@example.org")
+    nobody = UserFactory(username="nobody", email="")
+    for user, says in ((mallory, "mallory@example.org"), (nobody, "has none")):
+        refused = as_user(user).post("/api/v1/invitations/accept/", {"token": secret})
+        assert refused.status_code == 403 and says in refused.json()["detail"]
+        client.force_login(user)
+        page = client.get(f"/invitations/{secret}/").content.decode()
+        assert 'id="invitation-mismatch"' in page and "accept-invitation" not in page
+        # Posting anyway (an old tab) is refused the same way, on the page.
+        assert says in client.post(f"/invitations/{secret}/", follow=True).content.decode()
+    assert not Membership.objects.filter(user__in=[mallory, nobody]).exists()
+    assert Invitation.objects.get(pk=made["id"]).status == "pending"  # not spent by them
+
+    dora = UserFactory(username="dora", email="dORA@example.ORG")
+    joined = as_user(dora).post("/api/v1/invitations/accept/", {"token": secret})
+    assert joined.status_code == 201, joined.content
+
+
 def test_tenant_page_invites_lists_and_revokes(world, client, django_capture_on_commit_callbacks):
     client.force_login(world.tenant_admin)
     with django_capture_on_commit_callbacks(execute=True):
         page = client.post(
             "/tenant/", {"do": "invite", "email": "erin@example.org", "role": "member"}, follow=True
         ).content.decode()
-    assert "Invitation sent to erin@example.org" in page
+    assert "Invitation for erin@example.org created" in page
     assert 'data-invitation="erin@example.org"' in page
     assert mail.outbox[0].to == ["erin@example.org"]
     invitation = Invitation.objects.get()
@@ -176,3 +199,46 @@ def test_email_addresses_are_shown_only_to_self_platform_roles_and_tenant_admins
     assert emails(world.tenant_admin).get(other_world.member.username) is None
     detail = as_user(world.approver).get(f"/api/v1/users/{world.member.pk}/").json()
     assert detail["email"] == ""
+
+
+def test_tenant_page_shows_the_new_invitations_link_once(
+    world, client, django_capture_on_commit_callbacks, settings
+):
+    # No mail server: the admin sends the link themself.
+    settings.EMAIL_BACKEND = "django.core.mail.backends.dummy.EmailBackend"
+    client.force_login(world.tenant_admin)
+    with django_capture_on_commit_callbacks(execute=True):
+        page = client.post(
+            "/tenant/", {"do": "invite", "email": "erin@example.org", "role": "member"}, follow=True
+        ).content.decode()
+    link = re.search(r'id="invitation-link-text"[^>]*>([^<]+)<', page)
+    assert link, page
+    erin = UserFactory(username="erin", email="erin@example.org")
+    # The link the page showed is the real one (only its hash is stored).
+    assert (
+        as_user(erin)
+        .post("/api/v1/invitations/accept/", {"token": secret_of(link.group(1))})
+        .status_code
+        == 201
+    )
+    # Shown once: the next visit of the page no longer has it, nor does the session.
+    again = client.get("/tenant/").content.decode()
+    assert "invitation-link" not in again and secret_of(link.group(1)) not in again
+    assert not any("invitation" in key for key in client.session.keys())
+
+
+def test_tenant_page_shows_fellow_members_addresses_only_to_admins(world, client):
+    for user in (world.member, world.approver, world.tenant_admin):
+        user.email = f"{user.username}@apollo.test"
+        user.save()
+    client.force_login(world.member)
+    page = client.get("/tenant/").content.decode()
+    assert 'data-member="apollo-approver"' in page
+    assert "apollo-approver@apollo.test" not in page
+    assert "apollo-tenant_admin@apollo.test" not in page
+    for viewer in (world.tenant_admin, world.platform_admin, world.finance):
+        client.force_login(viewer)
+        client.post("/tenant/switch/", {"tenant": world.tenant.pk})
+        page = client.get("/tenant/").content.decode()
+        assert "apollo-approver@apollo.test" in page, viewer
+        assert "apollo-member@apollo.test" in page, viewer

@@ -38,6 +38,7 @@ def queue_of(name: str, *args: object) -> str:
         ("compute.network_ensure", "provisioning"),
         ("metering.dispatch", "metering"),
         ("metering.sample_host", "metering"),
+        ("metering.sample_hosts", "metering"),
         ("metering.rollup", "metering"),
         ("billing.meter_sample_host", "metering"),
         ("portal.event_deliver", "notifications"),

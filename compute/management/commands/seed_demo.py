@@ -4,6 +4,7 @@ and an SSH key pair for alice; print the logins and where alice's private key is
 from __future__ import annotations
 
 import secrets
+from base64 import b32encode
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,8 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import transaction
+from django_otp.plugins.otp_static.models import StaticDevice
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from compute.choices import ImageKind, VMState
 from compute.hypervisor.simulated import write_test_node
@@ -77,7 +80,14 @@ class Command(BaseCommand):
                 Membership.objects.update_or_create(
                     tenant=tenant, user=user, defaults={"role": role}
                 )
-            logins.append((username, password, role or platform_role))
+            second = ""
+            if platform_role:  # platform roles sign in with a code too (portal.twofactor)
+                TOTPDevice.objects.filter(user=user).delete()
+                StaticDevice.objects.filter(user=user).delete()
+                device = TOTPDevice.objects.create(user=user, name="authenticator", confirmed=True)
+                secret = b32encode(device.bin_key).decode()
+                second = " ".join(secret[i : i + 4] for i in range(0, len(secret), 4))
+            logins.append((username, password, role or platform_role, second))
         for name, vcpus, ram, disk in FLAVORS:
             Flavor.objects.update_or_create(
                 name=name, defaults={"vcpus": vcpus, "ram_mib": ram, "disk_gib": disk}
@@ -115,8 +125,16 @@ class Command(BaseCommand):
         self.stdout.write(
             self.style.SUCCESS("Demo logins (generated now; they change at each seed):")
         )
-        for username, password, role in logins:
+        for username, password, role, _second in logins:
             self.stdout.write(f"  {username:<6} {password}   ({role})")
+        self.stdout.write(
+            "Platform roles (admin, carol) then give a two-factor code: add the secret below to "
+            "an authenticator app (time-based, 6 digits), or print the current code with\n"
+            "  NUAGE_DEMO=1 .venv/bin/python manage.py two_factor_code admin"
+        )
+        for username, _password, _role, second in logins:
+            if second:
+                self.stdout.write(f"  {username:<6} TOTP secret: {second}")
         ssh = getattr(self, "_ssh_line", None) or "ssh -p PORT root@127.0.0.1"
         self.stdout.write(
             f"alice's SSH private key (key pair 'demo'): {key_path}\n"
