@@ -320,6 +320,10 @@ NUAGE = {
     "WORKER_CONN_MAX_AGE": env.int("NUAGE_WORKER_CONN_MAX_AGE", default=300),
     # Pause between provisioning steps; 0 in production, set by tests to observe a step.
     "STEP_DELAY_SECONDS": env.float("NUAGE_STEP_DELAY_SECONDS", default=0.0),
+    # A provisioning task runs up to this many consecutive quick steps (1: one task per step),
+    # and starts no further step after this many seconds (the rest goes in the next task).
+    "STEP_BATCH": env.int("NUAGE_STEP_BATCH", default=10),
+    "STEP_BATCH_SECONDS": env.float("NUAGE_STEP_BATCH_SECONDS", default=10.0),
     # Where QEMU writes each guest's serial console (read by tests and the UI log view).
     "SERIAL_LOG_DIR": env("NUAGE_SERIAL_LOG_DIR", default="/var/log/libvirt/qemu"),
     # How long a stop waits for the guest to power off before pulling the plug.
