@@ -41,11 +41,31 @@ def queue_for(kind: str) -> str:
     return str(settings.NUAGE.get("QUEUES", {}).get(kind) or "")
 
 
+def metering_shards() -> int:
+    """NUAGE["METER_SHARDS"]: 0 (off) or the number of queues the hosts' sampling is split over."""
+    return max(0, int(settings.NUAGE.get("METER_SHARDS", 0)))
+
+
+def metering_queue_for_host(host_id: int) -> str | None:
+    """The queue of a host's sampling when sharding is on: `<metering queue>.<host id mod N>`,
+    so that a host is always sampled by the same worker, which keeps its libvirt connection
+    open (one per host it serves, not one per host of the pool). None when off."""
+    shards = metering_shards()
+    if not shards:
+        return None
+    base = queue_for("metering") or settings.CELERY_TASK_DEFAULT_QUEUE
+    return f"{base}.{host_id % shards}"
+
+
 def all_queues() -> list[str]:
     """The default queue and each kind's, without repeats: what one worker consumes to do all."""
     queues = [settings.CELERY_TASK_DEFAULT_QUEUE]
     for kind in KINDS:
         queue = queue_for(kind)
+        if queue and queue not in queues:
+            queues.append(queue)
+    for shard in range(metering_shards()):
+        queue = metering_queue_for_host(shard)
         if queue and queue not in queues:
             queues.append(queue)
     return queues
