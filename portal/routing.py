@@ -65,9 +65,9 @@ def all_queues() -> list[str]:
         if queue and queue not in queues:
             queues.append(queue)
     for shard in range(metering_shards()):
-        queue = metering_queue_for_host(shard)
-        if queue and queue not in queues:
-            queues.append(queue)
+        shard_queue = metering_queue_for_host(shard)
+        if shard_queue and shard_queue not in queues:
+            queues.append(shard_queue)
     return queues
 
 
