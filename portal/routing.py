@@ -1,10 +1,11 @@
 """Which Celery queue each task goes to, so that one kind of work never starves another.
 
 Three queues besides the default one: `provisioning` (the operation steps a user waits for,
-and the libvirt networks they need), `metering` (one sampling task per host, the rollups) and
-`notifications` (event delivery: webhooks and e-mail). A slow webhook receiver or a host that
-answers slowly then holds only workers of its own queue. The names come from
-`settings.NUAGE["QUEUES"]`; an empty name sends that kind to the default queue
+and the libvirt networks they need), `metering` (the sampling tasks, a group of hosts each,
+and the rollups; optionally split by host over `<metering>.<host id mod N>` queues, see
+`metering_queue_for_host`) and `notifications` (event delivery: webhooks and e-mail). A slow
+webhook receiver or a host that answers slowly then holds only workers of its own queue. The
+names come from `settings.NUAGE["QUEUES"]`; an empty name sends that kind to the default queue
 (`CELERY_QUEUE`), as the test suite does. Everything else (reconciler, heartbeat, DRS, quota and
 budget checks, invoices) stays on the default queue.
 """
