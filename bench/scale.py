@@ -533,7 +533,7 @@ def metering_cycles(args: argparse.Namespace, env: dict[str, str], var_dir: Path
             seconds = time.perf_counter() - started
             cycles.append({"seconds": seconds, "tasks": dispatched, "load": load_before})
             print(
-                f"    metering cycle {n + 1}: {seconds:.1f} s, {dispatched} host tasks, "
+                f"    metering cycle {n + 1}: {seconds:.1f} s, {dispatched} hosts, "
                 f"{expected} samples (load {load_before:.2f} before)",
                 flush=True,
             )
@@ -682,7 +682,7 @@ def document(args: argparse.Namespace, r: dict[str, Any]) -> list[str]:
     ]
     for i, cy in enumerate(cycles, 1):
         lines.append(
-            f"| metering, cycle {i} ({cy['tasks']:,} host tasks, {m['expected']:,} samples) | "
+            f"| metering, cycle {i} ({cy['tasks']:,} hosts, {m['expected']:,} samples) | "
             f"{cy['seconds']:.1f} | <= 60 s | {cy['load']:.2f} |"
         )
     med = statistics.median(rt) if rt else float("nan")
