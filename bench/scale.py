@@ -538,6 +538,7 @@ def metering_cycles(args: argparse.Namespace, env: dict[str, str], var_dir: Path
                 flush=True,
             )
         memory = {p: memory_of(p) for pid in pids for p in worker_pids(pid)}
+        print(f"    worker (peak RSS, RSS) MiB: {sorted(memory.values(), reverse=True)}")
     text = "".join(f.read_text(errors="replace") for f in var_dir.glob("worker*.log"))
     runtimes = [
         float(s)
@@ -686,24 +687,27 @@ def document(args: argparse.Namespace, r: dict[str, Any]) -> list[str]:
             f"{cy['seconds']:.1f} | <= 60 s | {cy['load']:.2f} |"
         )
     med = statistics.median(rt) if rt else float("nan")
+    if c:
+        lines += [
+            f"| heartbeat (first, opening {args.hosts:,} connections: {c['heartbeat_cold']:.1f} "
+            f"s) | {c['heartbeat']:.2f} | | {c['load_heartbeat']:.2f} |",
+            f"| reconciler (first: {c['reconcile_first']:.2f} s) | {c['reconcile']:.2f} | | "
+            f"{c['load_reconcile']:.2f} |",
+            f"| DRS run ({c['drs_run']['moves']} moves, imbalance "
+            f"{c['drs_run']['imbalance']:.4f} -> {c['drs_run']['expected']:.4f}; pool read "
+            f"{c['drs_states']:.2f} s) | {c['drs']:.2f} | | {c['load_drs']:.2f} |",
+            f"| DRS run, threshold 0.0001 ({c['drs_low_run']['moves']} moves, imbalance "
+            f"{c['drs_low_run']['imbalance']:.4f} -> {c['drs_low_run']['expected']:.4f}) | "
+            f"{c['drs_low']:.2f} | | |",
+        ]
     lines += [
-        f"| heartbeat (first, opening {args.hosts:,} connections: {c['heartbeat_cold']:.1f} s) "
-        f"| {c['heartbeat']:.2f} | | {c['load_heartbeat']:.2f} |",
-        f"| reconciler (first: {c['reconcile_first']:.2f} s) | {c['reconcile']:.2f} | | "
-        f"{c['load_reconcile']:.2f} |",
-        f"| DRS run ({c['drs_run']['moves']} moves, imbalance {c['drs_run']['imbalance']:.4f} -> "
-        f"{c['drs_run']['expected']:.4f}; pool read {c['drs_states']:.2f} s) | {c['drs']:.2f} | "
-        f"| {c['load_drs']:.2f} |",
-        f"| DRS run, threshold 0.0001 ({c['drs_low_run']['moves']} moves, imbalance "
-        f"{c['drs_low_run']['imbalance']:.4f} -> {c['drs_low_run']['expected']:.4f}) | "
-        f"{c['drs_low']:.2f} | | |",
         "",
         f"Metering task run time (worker log): median {med:.2f} s, p95 "
         f"{percentile(rt, 0.95) if rt else float('nan'):.2f} s over {len(rt):,} tasks of "
         f"{m['hosts_per_task']} hosts. Worker peak RSS (VmHWM): "
         f"{', '.join(f'{p} MiB' for p in peaks)} (main process and pool children); this "
         f"process, which ran the heartbeat and reconciler on every host: peak "
-        f"{c['bench_rss'][0]} MiB.",
+        f"{c['bench_rss'][0] if c else '-'} MiB.",
     ]
     if "lists" in r:
         lists = r["lists"]
