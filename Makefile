@@ -32,6 +32,7 @@ test: install services lint
 
 bench: install services
 	$(PY) bench/placement.py
+	$(PY) bench/placement_service.py
 	$(PY) bench/drs.py
 	$(PY) bench/provision_sim.py
 	$(PY) bench/provision.py

@@ -46,6 +46,9 @@ class Reason(StrEnum):
     DISK = "disk"
 
 
+_NO_TAGS: frozenset[str] = frozenset()
+
+
 def capacity_limit(physical: int, ratio: float) -> int:
     """What a host may hand out of a resource: floor(physical x ratio), robust to float noise."""
     return math.floor(physical * ratio + 1e-9)
@@ -79,7 +82,9 @@ class HostState:
         object.__setattr__(
             self,
             "env_tags",
-            frozenset(t[len(ENV_TAG_PREFIX) :] for t in self.tags if t.startswith(ENV_TAG_PREFIX)),
+            frozenset(t[len(ENV_TAG_PREFIX) :] for t in self.tags if t.startswith(ENV_TAG_PREFIX))
+            if self.tags
+            else _NO_TAGS,
         )
 
     @property

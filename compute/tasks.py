@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from celery import shared_task
+from django.conf import settings
 
 from compute import balancing, messages, services
 from compute.models import Host, Network, VirtualMachine
@@ -14,7 +15,12 @@ from portal import events
 
 @shared_task(name="compute.operation_advance", acks_late=True, reject_on_worker_lost=True)
 def operation_advance(operation_id: int, **_kwargs: Any) -> None:
-    if services.operation_advance(operation_id=operation_id):
+    # Consecutive quick steps in one task: one broker round trip per operation, not per step.
+    if services.operation_advance(
+        operation_id=operation_id,
+        max_steps=settings.NUAGE["STEP_BATCH"],
+        budget_seconds=settings.NUAGE["STEP_BATCH_SECONDS"],
+    ):
         operation_advance.delay(operation_id)
 
 

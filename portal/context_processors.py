@@ -7,6 +7,7 @@ from typing import Any
 from django.conf import settings
 from django.http import HttpRequest
 
+from portal import twofactor
 from portal.choices import Role
 from portal.models import Membership
 from portal.permissions import Perm, platform_perms
@@ -19,6 +20,9 @@ def nav(request: HttpRequest) -> dict[str, Any]:
     user = request.user
     if not user.is_authenticated:
         return {"oidc_enabled": settings.OIDC_ENABLED}
+    if not twofactor.satisfied(request):
+        # The second step of signing in is owed: no links to pages that would send back to it.
+        return {"oidc_enabled": settings.OIDC_ENABLED, "nav_two_factor_pending": True}
     can_approve = (
         user.is_platform_admin
         or Membership.objects.unscoped()

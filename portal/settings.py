@@ -314,8 +314,16 @@ NUAGE = {
     "STALE_SECONDS": env.int("NUAGE_STALE_SECONDS", default=120),
     # After this many re-dispatches the VM goes to error with the reason.
     "MAX_ATTEMPTS": env.int("NUAGE_MAX_ATTEMPTS", default=3),
+    # How long a Celery worker keeps its database connection between tasks (seconds), when
+    # DATABASE_URL sets no conn_max_age: one connection per task costs more than a step's
+    # queries. Web processes keep Django's default (a connection per request).
+    "WORKER_CONN_MAX_AGE": env.int("NUAGE_WORKER_CONN_MAX_AGE", default=300),
     # Pause between provisioning steps; 0 in production, set by tests to observe a step.
     "STEP_DELAY_SECONDS": env.float("NUAGE_STEP_DELAY_SECONDS", default=0.0),
+    # A provisioning task runs up to this many consecutive quick steps (1: one task per step),
+    # and starts no further step after this many seconds (the rest goes in the next task).
+    "STEP_BATCH": env.int("NUAGE_STEP_BATCH", default=10),
+    "STEP_BATCH_SECONDS": env.float("NUAGE_STEP_BATCH_SECONDS", default=10.0),
     # Where QEMU writes each guest's serial console (read by tests and the UI log view).
     "SERIAL_LOG_DIR": env("NUAGE_SERIAL_LOG_DIR", default="/var/log/libvirt/qemu"),
     # How long a stop waits for the guest to power off before pulling the plug.
@@ -514,3 +522,11 @@ REST_FRAMEWORK["DEFAULT_AUTHENTICATION_CLASSES"] = [
 OTP_TOTP_ISSUER = env("NUAGE_TOTP_ISSUER", default="Nuage")
 # The admin never shows an authenticator's secret.
 OTP_ADMIN_HIDE_SENSITIVE_DATA = True
+
+# Content-Security-Policy (portal/csp.py): scripts from Nuage's own files only. Report-only
+# mode (browsers report, nothing is blocked) is for trying a change of policy.
+NUAGE["CSP_REPORT_ONLY"] = env.bool("NUAGE_CSP_REPORT_ONLY", default=False)
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
+    "portal.csp.ContentSecurityPolicyMiddleware",
+)

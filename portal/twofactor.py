@@ -71,7 +71,7 @@ def session_state(request: HttpRequest) -> State:
 
 def satisfied(request: HttpRequest) -> bool:
     user = getattr(request, "user", None)
-    if user is None or not user.is_authenticated:
+    if user is None or not user.is_authenticated or not hasattr(request, "session"):
         return True
     return session_state(request) == "ok"
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
@@ -31,7 +32,12 @@ from compute.services.migration import _undo_migration
 from compute.services.resize import _undo_resize
 from compute.services.seed import seed_remove
 from compute.services.snapshots import snapshot_operation_failed, snapshot_operation_succeeded
-from compute.services.steps import OPERATION_STEP_RUNNERS, STEP_EFFECTS, STEP_RUNNERS
+from compute.services.steps import (
+    BLOCKING_STEPS,
+    OPERATION_STEP_RUNNERS,
+    STEP_EFFECTS,
+    STEP_RUNNERS,
+)
 from portal import events, metrics
 from portal.audit import audit_record
 
@@ -43,7 +49,14 @@ def _load_operation_for_update(operation_id: int) -> Operation:
         Operation.objects.unscoped()
         .select_for_update(of=("self",))
         .select_related(
-            "vm__tenant", "vm__flavor", "vm__image", "vm__host", "source_host", "target_host"
+            "vm__tenant",
+            "vm__environment",
+            "vm__flavor",
+            "vm__image",
+            "vm__host",
+            "source_host",
+            "target_host",
+            "snapshot",
         )
         .get(pk=operation_id)
     )
@@ -54,68 +67,106 @@ def _run_step(op: Operation, name: str) -> str:
     return with_op(op) if with_op else STEP_RUNNERS[name](op.vm)
 
 
-def operation_advance(*, operation_id: int) -> bool:
-    """Run the operation's next step. True if more steps remain (the caller dispatches them).
+def _step_running(op: Operation, step: OperationStep, now: datetime) -> None:
+    """Mark `step` running (users see it); the caller has the operation's row locked."""
+    if step.status != StepStatus.RUNNING:
+        step.status, step.started_at = StepStatus.RUNNING, now
+        OperationStep.objects.filter(pk=step.pk).update(status=step.status, started_at=now)
+    op.status, op.progressed_at = OperationStatus.RUNNING, now
 
-    Three short transactions around the hypervisor call, none open during it: the first marks
-    the step running (users see it), the second checks under the operation's row lock that the
-    step is still to do, the third (row locked again) records it done with what it writes to
-    the database (`STEP_EFFECTS`). Safe to call twice for the same step (a redelivered
-    message, or the reconciler's re-dispatch racing a slow worker): the worker's claim
-    (`operation_claim`) lets one caller run the operation's steps at a time, the other
-    returns; a step found done is not run again.
+
+def _batch_ends(ran: int, max_steps: int, started: float, budget: float | None) -> bool:
+    return ran >= max_steps or (budget is not None and time.monotonic() - started >= budget)
+
+
+def operation_advance(
+    *, operation_id: int, max_steps: int = 1, budget_seconds: float | None = None
+) -> bool:
+    """Run the operation's next steps. True if steps remain (the caller dispatches them).
+
+    Up to `max_steps` consecutive steps run in this one call (the task asks for a batch: one
+    Celery round trip per provisioning rather than one per step), and no further step starts
+    once `budget_seconds` have passed; a blocking step (`BLOCKING_STEPS`: it waits on the guest
+    or copies a disk) runs alone, so the batch ends before and after it. The call that finds
+    no step left, or finishes the last one, ends the operation in that same transaction.
+
+    All under the worker's claim (`operation_claim`), which lets one caller run the
+    operation's steps at a time: a redelivered message, or the reconciler's re-dispatch racing
+    a slow worker, finds it held and returns. Every step is recorded as it goes, in short
+    transactions, none open during the hypervisor call: the first (operation row locked)
+    marks the step running, so users see it; after the call, one transaction marks it done
+    with what it writes to the database (`STEP_EFFECTS`) and, in a batch, the next one
+    running. That transaction updates the operation's row first and only if it is still
+    running (the same row lock as a `SELECT … FOR UPDATE`, without reading the operation
+    again): one that ended meanwhile (its host was declared down) records nothing more. The
+    steps and the operation's rows are read once per call: under the claim nobody else runs
+    them. A step found done is not run again; a step interrupted by a crash is run again
+    (steps are idempotent).
     """
-    with transaction.atomic():
-        op = _load_operation_for_update(operation_id)
-        if op.status not in (OperationStatus.PENDING, OperationStatus.RUNNING):
-            return False
-        step = op.steps.exclude(status=StepStatus.DONE).order_by("position").first()
-        if step is None:
-            _operation_succeed(op)
-            return False
-        now = timezone.now()
-        if step.status != StepStatus.RUNNING:
-            step.status, step.started_at = StepStatus.RUNNING, now
-            step.save(update_fields=["status", "started_at"])
-        op.status, op.progressed_at = OperationStatus.RUNNING, now
-        op.save(update_fields=["status", "progressed_at"])
-    # The step shows as running to the user while the worker does the work.
-    delay = float(settings.NUAGE["STEP_DELAY_SECONDS"])
-    if delay:
-        time.sleep(delay)
     with operation_claim(operation_id, wait=False) as claimed:
         if not claimed:
             return False  # another delivery runs this operation now and dispatches what follows
         with transaction.atomic():
             op = _load_operation_for_update(operation_id)
-            step = op.steps.get(pk=step.pk)
-            if op.status != OperationStatus.RUNNING or step.status == StepStatus.DONE:
-                return op.status == OperationStatus.RUNNING
-        started = time.monotonic()
-        try:
-            detail = _run_step(op, step.name)  # no transaction open, no row locked
-        except hypervisor.HypervisorError as exc:
-            metrics.observe_since(metrics.STEP_SECONDS, started, kind=op.kind, step=step.name)
-            operation_fail(operation_id=operation_id, reason=str(exc), failed_step_id=step.pk)
-            return False
-        with transaction.atomic():
-            op = _load_operation_for_update(operation_id)
-            if op.status != OperationStatus.RUNNING:
-                # Ended meanwhile (its host was declared down): what the step did stays for
-                # the reconciler to find, as after a crash.
-                logger.warning("Operation %s ended while its step %s ran", op.pk, step.name)
+            if op.status not in (OperationStatus.PENDING, OperationStatus.RUNNING):
                 return False
-            metrics.observe_since(metrics.STEP_SECONDS, started, kind=op.kind, step=step.name)
-            effect = STEP_EFFECTS.get(step.name)
-            if effect is not None:
-                effect(op)
+            todo = [s for s in op.steps.order_by("position") if s.status != StepStatus.DONE]
+            if not todo:
+                _operation_succeed(op)
+                return False
             now = timezone.now()
-            OperationStep.objects.filter(pk=step.pk).update(
-                status=StepStatus.DONE, detail=detail, finished_at=now
+            _step_running(op, todo[0], now)
+            op.save(update_fields=["status", "progressed_at"])
+        started_batch, ran = time.monotonic(), 0
+        for i, step in enumerate(todo):
+            # The step shows as running to the user while the worker does the work.
+            delay = float(settings.NUAGE["STEP_DELAY_SECONDS"])
+            if delay:
+                time.sleep(delay)
+            started = time.monotonic()
+            try:
+                detail = _run_step(op, step.name)  # no transaction open, no row locked
+            except hypervisor.HypervisorError as exc:
+                metrics.observe_since(metrics.STEP_SECONDS, started, kind=op.kind, step=step.name)
+                operation_fail(operation_id=operation_id, reason=str(exc), failed_step_id=step.pk)
+                return False
+            ran += 1
+            following = todo[i + 1] if i + 1 < len(todo) else None
+            go_on = following is not None and not (
+                step.name in BLOCKING_STEPS
+                or following.name in BLOCKING_STEPS
+                or _batch_ends(ran, max_steps, started_batch, budget_seconds)
             )
-            op.progressed_at = now
-            op.save(update_fields=["progressed_at"])
-            return True
+            with transaction.atomic():
+                now = timezone.now()
+                still_running = (
+                    Operation.objects.unscoped()
+                    .filter(pk=operation_id, status=OperationStatus.RUNNING)
+                    .update(progressed_at=now)
+                )
+                if not still_running:
+                    # Ended meanwhile (its host was declared down): what the step did stays for
+                    # the reconciler to find, as after a crash.
+                    logger.warning("Operation %s ended while its step %s ran", op.pk, step.name)
+                    return False
+                op.progressed_at = now
+                metrics.observe_since(metrics.STEP_SECONDS, started, kind=op.kind, step=step.name)
+                effect = STEP_EFFECTS.get(step.name)
+                if effect is not None:
+                    effect(op)
+                OperationStep.objects.filter(pk=step.pk).update(
+                    status=StepStatus.DONE, detail=detail, finished_at=now
+                )
+                if following is None:
+                    # What others may have written to the VM meanwhile (its state is the
+                    # transition's source); the operation's row is locked.
+                    op.vm.refresh_from_db(fields=["state", "host", "error_message"])
+                    _operation_succeed(op)
+                    return False
+                if not go_on:
+                    return True
+                _step_running(op, following, now)
+    return False  # not reached: the last step ends the operation
 
 
 def _observe_end(op: Operation) -> None:
@@ -135,21 +186,21 @@ def _observe_end(op: Operation) -> None:
 def _operation_succeed(op: Operation) -> None:
     if op.kind in SNAPSHOT_OPERATION_KINDS:
         snapshot_operation_succeeded(op)  # the VM kept its state: the snapshot moves
+        _observe_end(op)
         return
     vm = op.vm
     _kind, end = OPERATION_FOR_STATE[vm.state]
     fields: dict[str, Any] = {}
     if end == Transition.DELETED:
         fields["deleted_at"] = timezone.now()
+    # The runtime state the operation leaves is written by the transition's own UPDATE.
+    fields["runtime_state"], fields["runtime_checked_at"] = RUNTIME_AFTER[end], timezone.now()
     _transition(vm, end, **fields)
     if end == Transition.PROVISIONED:
         quota_charge(vm=vm)
     elif end == Transition.DELETED:
         quota_release(vm=vm)
         nics_release(vm=vm)
-    VirtualMachine.objects.unscoped().filter(pk=vm.pk).update(
-        runtime_state=RUNTIME_AFTER[end], runtime_checked_at=timezone.now()
-    )
     op.status, op.finished_at = OperationStatus.SUCCEEDED, timezone.now()
     op.save(update_fields=["status", "finished_at"])
     _observe_end(op)

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass, replace
-from decimal import Decimal
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, F, Q, QuerySet, Sum
+from django.db.models import Count, F, Q, QuerySet, Sum, Value
 
 from compute import hypervisor, scheduler
 from compute.choices import PLACED_STATES, HostStatus, VMState
@@ -56,10 +55,6 @@ _HOST_STATE_FIELDS = (
 )
 
 
-def _ratio(own: Decimal | None, resource: str) -> float:
-    return float(own) if own is not None else float(settings.NUAGE[f"{resource}_RATIO"])
-
-
 @dataclass(frozen=True, slots=True)
 class HostAllocation:
     """What a host has handed out: the flavors of the VMs placed on it and of those migrating to
@@ -79,7 +74,8 @@ def host_allocations(host_ids: Collection[int] | None = None) -> dict[int, HostA
     A VM counts on its host while it is in a placed state. A VM migrating to a host counts
     there too from the start of the migration (the target's claim) until its row switches to
     that host (then it counts as placed there, once); until then it also counts on its source.
-    Two grouped queries whatever the number of hosts; `host_ids` limits them to those hosts.
+    One query whatever the number of hosts (the placed VMs' sums grouped by host, UNION ALL
+    the incoming migrations' grouped by target); `host_ids` limits it to those hosts.
     """
     placed = VirtualMachine.objects.unscoped().filter(host__isnull=False, state__in=PLACED_STATES)
     incoming = (
@@ -90,80 +86,106 @@ def host_allocations(host_ids: Collection[int] | None = None) -> dict[int, HostA
     if host_ids is not None:
         placed = placed.filter(host_id__in=host_ids)
         incoming = incoming.filter(target_host_id__in=host_ids)
-    sums: dict[int, HostAllocation] = {}
-    for row in (
+    columns = ("host", "is_incoming", "n", "running", "vcpus", "ram", "disk")
+    placed_sums = (
         placed.values("host_id")
         .annotate(
+            host=F("host_id"),
+            is_incoming=Value(False),
             n=Count("id"),
             running=Count("id", filter=Q(state=VMState.RUNNING)),
             vcpus=Sum("flavor__vcpus"),
             ram=Sum("flavor__ram_mib"),
             disk=Sum("flavor__disk_gib"),
         )
+        .values_list(*columns)
         .order_by()
-    ):
-        sums[row["host_id"]] = HostAllocation(
-            vms=row["n"],
-            running=row["running"],
-            vcpus=row["vcpus"] or 0,
-            ram_mib=row["ram"] or 0,
-            disk_gib=row["disk"] or 0,
-        )
-    for moving in (
+    )
+    incoming_sums = (
         incoming.values("target_host_id")
         .annotate(
+            host=F("target_host_id"),
+            is_incoming=Value(True),
             n=Count("id"),
+            running=Value(0),
             vcpus=Sum("vm__flavor__vcpus"),
             ram=Sum("vm__flavor__ram_mib"),
             disk=Sum("vm__flavor__disk_gib"),
         )
+        .values_list(*columns)
         .order_by()
-    ):
-        own = sums.get(moving["target_host_id"], HostAllocation())
-        sums[moving["target_host_id"]] = replace(
-            own,
-            incoming=moving["n"],
-            vcpus=own.vcpus + (moving["vcpus"] or 0),
-            ram_mib=own.ram_mib + (moving["ram"] or 0),
-            disk_gib=own.disk_gib + (moving["disk"] or 0),
-        )
+    )
+    sums: dict[int, HostAllocation] = {}
+    # Placed rows first: an incoming migration adds to what is already placed on its target.
+    rows = sorted(placed_sums.union(incoming_sums, all=True), key=lambda row: row[1])
+    for host_id, is_incoming, n, running, vcpus, ram, disk in rows:
+        own = sums.get(host_id, HostAllocation())
+        if is_incoming:
+            sums[host_id] = replace(
+                own,
+                incoming=n,
+                vcpus=own.vcpus + (vcpus or 0),
+                ram_mib=own.ram_mib + (ram or 0),
+                disk_gib=own.disk_gib + (disk or 0),
+            )
+        else:
+            sums[host_id] = HostAllocation(
+                vms=n, running=running, vcpus=vcpus or 0, ram_mib=ram or 0, disk_gib=disk or 0
+            )
     return sums
+
+
+_NO_ALLOCATION = HostAllocation()
+_NOT_ENABLED = (HostStatus.DISABLED, HostStatus.MAINTENANCE)
+_NOT_UP = (HostStatus.DOWN, HostStatus.UNREACHABLE)
 
 
 def _host_states(hosts: QuerySet[Host]) -> list[HostState]:
     """What the scheduler needs to know of each host: its status and `host_allocations`.
 
-    Rows are read as values, not model instances: this runs once per decision over every
-    host. The host rows are read (and, with select_for_update, locked) before the allocation
-    is summed, so that the sum includes every claim committed before the lock was granted.
-    Only a host whose status is `up` takes new VMs (`compute.models.host_status`).
+    Rows are read as tuples, not model instances, and the platform's default ratios once:
+    this runs once per decision over every host. The host rows are read (and, with
+    select_for_update, locked) before the allocation is summed, so that the sum includes
+    every claim committed before the lock was granted. Only a host whose status is `up` takes
+    new VMs (`compute.models.host_status`).
     """
-    rows = list(hosts.values(*_HOST_STATE_FIELDS))
+    rows = list(hosts.values_list(*_HOST_STATE_FIELDS))
     used = host_allocations()
+    default = {r: float(settings.NUAGE[f"{r}_RATIO"]) for r in ("CPU", "RAM", "DISK")}
     states = []
-    for h in rows:
+    for (
+        host_id,
+        enabled,
+        maintenance,
+        reachable,
+        down_since,
+        cpus,
+        memory_mib,
+        disk_gib,
+        cpu_ratio,
+        ram_ratio,
+        disk_ratio,
+        tags,
+    ) in rows:
         status = host_status(
-            enabled=h["enabled"],
-            maintenance=h["maintenance"],
-            reachable=h["reachable"],
-            down_since=h["down_since"],
+            enabled=enabled, maintenance=maintenance, reachable=reachable, down_since=down_since
         )
-        alloc = used.get(h["id"], HostAllocation())
+        alloc = used.get(host_id, _NO_ALLOCATION)
         states.append(
             HostState(
-                id=h["id"],
-                enabled=status not in (HostStatus.DISABLED, HostStatus.MAINTENANCE),
-                up=status not in (HostStatus.DOWN, HostStatus.UNREACHABLE),
-                cpus=h["cpus"],
-                ram_mib=h["memory_mib"],
-                disk_gib=h["disk_gib"],
-                cpu_ratio=_ratio(h["cpu_ratio"], "CPU"),
-                ram_ratio=_ratio(h["ram_ratio"], "RAM"),
-                disk_ratio=_ratio(h["disk_ratio"], "DISK"),
+                id=host_id,
+                enabled=status not in _NOT_ENABLED,
+                up=status not in _NOT_UP,
+                cpus=cpus,
+                ram_mib=memory_mib,
+                disk_gib=disk_gib,
+                cpu_ratio=default["CPU"] if cpu_ratio is None else float(cpu_ratio),
+                ram_ratio=default["RAM"] if ram_ratio is None else float(ram_ratio),
+                disk_ratio=default["DISK"] if disk_ratio is None else float(disk_ratio),
                 used_vcpus=alloc.vcpus,
                 used_ram_mib=alloc.ram_mib,
                 used_disk_gib=alloc.disk_gib,
-                tags=frozenset(h["tags"]),
+                tags=frozenset(tags) if tags else frozenset(),
             )
         )
     return states

@@ -182,6 +182,11 @@ STEP_RUNNERS: dict[str, Callable[[VirtualMachine], str]] = {
     Step.REMOVING_DISK: _step_removing_disk,
 }
 
+# Steps that wait on the guest (a graceful shutdown) or copy a disk between hosts: each runs in
+# a task of its own, so that the quick steps before and after it are not held up behind it and
+# a worker thread is not taken for minutes by a batch (`operations.operation_advance`).
+BLOCKING_STEPS: frozenset[str] = frozenset({Step.STOPPING, Step.MIGRATING, Step.MOVING})
+
 # What a step writes to the database besides its own row, in the transaction that marks it done.
 STEP_EFFECTS: dict[str, Callable[[Operation], None]] = {
     Step.MIGRATING: _migration_switch_host,

@@ -189,3 +189,40 @@ def test_placement_drs_and_capacity_agree_on_a_migration_in_flight(world, pool):
     Operation.objects.filter(pk=op.pk).update(status=OperationStatus.SUCCEEDED)
     VirtualMachine.objects.filter(pk=moving.pk).update(state=VMState.RUNNING)
     assert set(_three_views(world, spare).values()) == {(4, 4096, 40)}
+
+
+def test_one_query_sums_what_is_placed_and_what_is_coming_on_each_host(
+    world, pool, django_assert_num_queries
+):
+    from compute.choices import OperationKind, OperationStatus
+    from compute.models import Operation
+    from compute.services.placement import HostAllocation, host_allocations
+
+    web, spare = pool
+    VirtualMachineFactory(
+        environment=world.development,
+        owner=world.member,
+        flavor=FlavorFactory(vcpus=1, ram_mib=1024, disk_gib=10),
+        host=spare,
+        state=VMState.STOPPED,
+    )
+    moving = VirtualMachine.objects.filter(host=web, state=VMState.RUNNING).get()
+    VirtualMachine.objects.filter(pk=moving.pk).update(state=VMState.MIGRATING)
+    Operation.objects.create(
+        vm=moving,
+        kind=OperationKind.MIGRATE,
+        status=OperationStatus.RUNNING,
+        source_host=web,
+        target_host=spare,
+    )
+
+    with django_assert_num_queries(1):
+        sums = host_allocations()
+
+    # The migrating VM counts on its source and, as incoming, on its target with what is
+    # already placed there.
+    assert sums[web.pk] == HostAllocation(vms=2, running=0, vcpus=8, ram_mib=8192, disk_gib=80)
+    assert sums[spare.pk] == HostAllocation(
+        vms=1, running=0, incoming=1, vcpus=5, ram_mib=5120, disk_gib=50
+    )
+    assert host_allocations([spare.pk]) == {spare.pk: sums[spare.pk]}

@@ -108,9 +108,13 @@ def test_provisioning_goes_on_while_notifications_wait(world, sim_host, flavor, 
                 timeout=60,
                 what="VM running",
             )
-            depths = queue_depths()
-            assert depths[queues["notifications"]] >= 1  # vm.running's delivery, untouched
-            assert depths[queues["provisioning"]] == 0
+            # vm.running's delivery, sent once the VM's last transaction commits, untouched.
+            wait_for(
+                lambda: queue_depths()[queues["notifications"]] >= 1,
+                timeout=30,
+                what="the event's delivery queued",
+            )
+            assert queue_depths()[queues["provisioning"]] == 0
         finally:
             worker.kill()
             for queue in (base, *queues.values()):

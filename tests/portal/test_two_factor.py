@@ -258,3 +258,10 @@ def test_admin_never_shows_an_authenticators_secret(world, admin_client):
     page = admin_client.get(f"/admin/otp_totp/totpdevice/{device.pk}/change/")
     assert page.status_code == 200
     assert device.key.encode() not in page.content
+
+
+def test_the_second_step_page_offers_no_navigation(world):
+    enrolled_device(world.member)
+    page = password_login(world.member).get("/account/two-factor/verify/").content.decode()
+    assert 'href="/quotas/"' not in page and 'href="/tokens/"' not in page
+    assert "Log out" in page
