@@ -120,7 +120,8 @@ def purge(conn: libvirt.virConnect, matches: Callable[[str], bool]) -> int:
         try:
             if dom.isActive():
                 dom.destroy()
-            dom.undefine()
+            # Snapshots (bench/snapshots.py) live in the disk, removed below: drop their metadata.
+            dom.undefineFlags(libvirt.VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA)
         except libvirt.libvirtError as exc:
             if exc.get_error_code() != libvirt.VIR_ERR_NO_DOMAIN:
                 raise

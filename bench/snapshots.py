@@ -7,8 +7,11 @@ snapshot with memory (POST /api/v1/vms/{id}/snapshots/), then for a revert to it
 (POST .../{sid}/revert/); a Celery worker process (prefork x4) on Redis runs the operation
 (one step) against qemu:///system, on a scratch PostgreSQL database. A sample lasts from the
 request to the instant the worker recorded the operation finished (its `finished_at`).
-Baseline: the same libvirt calls from this script (snapshotCreateXML with the same snapshot
-XML, revertToSnapshot), one thread and connection per guest, timed around the calls.
+Baseline: the same libvirt calls from this script, for the same result: the domain looked up,
+its disks' stats before and after snapshotCreateXML with the same snapshot XML (Nuage bills
+the snapshot's size on the host, the growth of the disk files: the same helper, the same
+calls), then snapshotLookupByName and revertToSnapshot; one thread and connection per guest,
+timed around the calls.
 
 Both work on the same booted tiny guests (N = 1 and 4 at once, one snapshot each); rounds
 alternate which goes first; one unmeasured warm-up round of each comes first; a round during
@@ -36,6 +39,7 @@ import uuid
 import warnings
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -59,7 +63,7 @@ from bench.common import (  # noqa: E402
     write_doc,
 )
 from bench.provision import LOG_DIR, CpuWatch, machine, purge, wait_markers  # noqa: E402
-from compute.hypervisor.snapshots import snapshot_xml  # noqa: E402
+from compute.hypervisor.snapshots import disk_usage, snapshot_xml  # noqa: E402
 from compute.tinyguest import build_tiny_guest  # noqa: E402
 
 DB_NAME = "nuage_bench_snapshots"
@@ -262,26 +266,35 @@ class PlainLibvirt:
     """The same snapshot calls on the same guests, straight from this script."""
 
     def round(self, domains: list[str]) -> Round:
+        # Creations at once, then reverts at once, as Nuage's round does.
+        all_taken = threading.Barrier(len(domains))
+
         def one(domain: str) -> tuple[float, float]:
             conn = libvirt.open(URI)
             try:
                 name = f"raw-{uuid.uuid4().hex[:8]}"
                 t0 = time.monotonic()
                 dom = conn.lookupByName(domain)
+                # The size on the host, as Nuage measures it: the disks' growth (one stats call
+                # before, one after).
+                _running, before = disk_usage(conn, dom)
                 snap = dom.snapshotCreateXML(snapshot_xml(name, with_memory=True), 0)
+                _running, after = disk_usage(conn, dom)
+                _size = max(0, after - before)
                 t1 = time.monotonic()
+                all_taken.wait()
+                t1r = time.monotonic()
                 dom = conn.lookupByName(domain)
                 dom.revertToSnapshot(
                     dom.snapshotLookupByName(name, 0), libvirt.VIR_DOMAIN_SNAPSHOT_REVERT_FORCE
                 )
                 t2 = time.monotonic()
                 snap.delete(0)  # not timed
-                return t1 - t0, t2 - t1
+                return t1 - t0, t2 - t1r
             finally:
                 conn.close()
 
         with ThreadPoolExecutor(max_workers=len(domains)) as pool:
-            # Creations at once, then reverts at once, as Nuage's round does.
             results = list(pool.map(one, domains))
         return {"create": [c for c, _r in results], "revert": [r for _c, r in results]}
 
@@ -309,12 +322,22 @@ def table(results: dict[tuple[str, str, int], list[float]]) -> tuple[list[str], 
     return lines, ratios
 
 
-def phase_table(phases: dict[tuple[str, str], list[float]]) -> list[str]:
-    """Nuage's time per phase (p50, all rounds; the warm-up round included)."""
-    lines = ["| Nuage, p50 s | " + " | ".join(PHASES) + " |", "|---|" + "---:|" * len(PHASES)]
+def phase_table(
+    phases: dict[tuple[str, str], list[float]], results: dict[tuple[str, str, int], list[float]]
+) -> list[str]:
+    """Nuage's time per phase (p50, all rounds and N; the warm-up round included), beside the
+    plain libvirt calls' p50 (all N): the step's share above it is what Nuage adds there."""
+    lines = [
+        "| Nuage, p50 s | " + " | ".join(PHASES) + " | plain libvirt calls |",
+        "|---|" + "---:|" * (len(PHASES) + 1),
+    ]
     for kind in ("snapshot_create", "snapshot_revert"):
+        short = kind.replace("snapshot_", "")
         cells = [f"{percentile(phases.get((kind, p), [0.0]), 0.5):.3f}" for p in PHASES]
-        lines.append(f"| {kind.replace('snapshot_', '')} | " + " | ".join(cells) + " |")
+        plain = [v for (stack, k, _n), vs in results.items() if stack == "libvirt" and k == short
+                 for v in vs]  # fmt: skip
+        cells.append(f"{percentile(plain, 0.5):.3f}" if plain else "–")
+        lines.append(f"| {short} | " + " | ".join(cells) + " |")
     return lines
 
 
@@ -344,6 +367,9 @@ def main() -> int:
     results: dict[tuple[str, str, int], list[float]] = {}
     phases: dict[tuple[str, str], list[float]] = {}
     stats = {"rerun": 0, "kept_disturbed": 0}
+    # Per kept round: cores other processes used, and the 1-minute load average at its end.
+    others: list[float] = []
+    loads: list[float] = []
     try:
         subprocess.run(
             [sys.executable, "manage.py", "migrate", "--no-input", "-v0"],
@@ -397,9 +423,13 @@ def main() -> int:
                                     flush=True,
                                 )
                                 if watch.other <= args.max_other_load:
+                                    others.append(watch.other)
+                                    loads.append(os.getloadavg()[0])
                                     break
                                 if time.monotonic() > retry_until:
                                     stats["kept_disturbed"] += 1
+                                    others.append(watch.other)
+                                    loads.append(os.getloadavg()[0])
                                     break
                                 stats["rerun"] += 1
                                 print("      disturbed by other load: run again", flush=True)
@@ -427,35 +457,53 @@ def main() -> int:
     print(f"Live snapshot with memory and revert, {when:%Y-%m-%d %H:%M %Z}")
     print(f"machine: {machine()}")
     print("\n".join(rows))
-    breakdown = phase_table(phases)
+    breakdown = phase_table(phases, results)
     print("\n".join(breakdown))
     worst = max(ratios.values()) if ratios else float("nan")
+    load = Load(
+        before=load_before,
+        rounds=(min(loads), percentile(loads, 0.5), max(loads)) if loads else (0.0, 0.0, 0.0),
+        others=percentile(others, 0.5) if others else 0.0,
+    )
     print(
         f"goal: ratio p50 <= {GOAL} (worst {worst:.2f}); load average before the run "
-        f"{load_before:.2f}; run took {elapsed:.0f} s; {stats['rerun']} rounds run again, "
-        f"{stats['kept_disturbed']} disturbed rounds kept"
+        f"{load_before:.2f}, at the end of the kept rounds {load.rounds[0]:.2f}-"
+        f"{load.rounds[2]:.2f} (median {load.rounds[1]:.2f}); other processes used "
+        f"{load.others:.2f} cores (median of the kept rounds); run took {elapsed:.0f} s; "
+        f"{stats['rerun']} rounds run again, {stats['kept_disturbed']} disturbed rounds kept"
     )
     if not args.no_doc:
-        write_doc(HEADING, section(when, [*rows, "", *breakdown], args, load_before, stats))
+        write_doc(HEADING, section(when, [*rows, "", *breakdown], args, load, stats))
         print(f"(written to {DOC.relative_to(REPO)})")
     return 0
 
 
+@dataclass(frozen=True)
+class Load:
+    before: float  # 1-minute load average before the run
+    rounds: tuple[float, float, float]  # at the end of the kept rounds: min, median, max
+    others: float  # cores other processes used during a kept round (median)
+
+
 def section(
-    when: datetime, rows: list[str], args: argparse.Namespace, load: float, stats: dict[str, int]
+    when: datetime, rows: list[str], args: argparse.Namespace, load: Load, stats: dict[str, int]
 ) -> list[str]:
+    low, median, high = load.rounds
     return [
         HEADING,
         "",
-        f"Measured {when:%Y-%m-%d %H:%M %Z} on {machine()}; load average {load:.2f} before "
-        "the run.",
+        f"Measured {when:%Y-%m-%d %H:%M %Z} on {machine()}; load average {load.before:.2f} "
+        f"before the run, {low:.2f}–{high:.2f} (median {median:.2f}) at the end of the kept "
+        f"rounds, during which other processes used {load.others:.2f} cores (median).",
         "",
         "A live internal snapshot with memory of a running tiny guest "
         f"({VCPUS} vCPU, {RAM_MIB} MiB, qcow2 disk), then a revert to it. *Nuage*: alice asks "
         "through the REST API (token auth, DRF views in the bench process); the Celery worker "
-        "(prefork ×4, Redis) runs the one-step operation against qemu:///system; a sample is "
-        "from the request to the operation's `finished_at`. *Plain libvirt*: the same calls "
-        "(snapshotCreateXML with the same XML, revertToSnapshot) from the script, one thread "
+        "(prefork ×4, Redis) runs the one-step operation against qemu:///system and ends it in "
+        "the same task; a sample is from the request to the operation's `finished_at`. *Plain "
+        "libvirt*: the same calls for the same result from the script (the domain looked up, "
+        "its disks' stats before and after snapshotCreateXML with the same XML, since the "
+        "size on the host is billed; snapshotLookupByName and revertToSnapshot), one thread "
         "and connection per guest. N guests at once on the same booted guests; "
         f"{args.rounds_1} rounds of 1 and {args.rounds_4} of 4 per stack, alternating, after "
         "a warm-up. A round during which other processes used more than "

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -132,6 +134,7 @@ class Transition(models.TextChoices):
     RESIZE_REQUEST = "resize_request", _("Request a resize")
     RESIZE_APPROVE = "resize_approve", _("Approve the resize")
     RESIZE_REJECT = "resize_reject", _("Reject the resize")
+    RESIZE_WITHDRAW = "resize_withdraw", _("Withdraw the resize")
 
 
 S = VMState
@@ -170,6 +173,7 @@ TRANSITIONS: dict[str, tuple[frozenset[str], str]] = {
     Transition.RESIZE_REQUEST: (frozenset({S.STOPPED}), S.RESIZE_PENDING),
     Transition.RESIZE_APPROVE: (frozenset({S.RESIZE_PENDING}), S.RESIZING),
     Transition.RESIZE_REJECT: (frozenset({S.RESIZE_PENDING}), S.STOPPED),
+    Transition.RESIZE_WITHDRAW: (frozenset({S.RESIZE_PENDING}), S.STOPPED),
 }
 del S
 
@@ -489,6 +493,13 @@ SNAPSHOT_OPERATION_KINDS = frozenset(
 class SnapshotFrequency(models.TextChoices):
     DAILY = "daily", _("Daily")
     WEEKLY = "weekly", _("Weekly")
+
+
+# How long after a scheduled snapshot the next is due.
+SNAPSHOT_SCHEDULE_PERIODS: dict[str, timedelta] = {
+    SnapshotFrequency.DAILY: timedelta(days=1),
+    SnapshotFrequency.WEEKLY: timedelta(days=7),
+}
 
 
 class ExportStatus(models.TextChoices):

@@ -21,6 +21,7 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from compute.choices import (
+    SNAPSHOT_SCHEDULE_PERIODS,
     SNAPSHOT_STATE_COLOURS,
     STATE_COLOURS,
     VOLUME_STATE_COLOURS,
@@ -1038,6 +1039,13 @@ class SnapshotSchedule(models.Model):
 
     def __str__(self) -> str:
         return f"{self.vm_id} {self.frequency} keep {self.retention}"
+
+    @property
+    def next_run_at(self) -> datetime | None:
+        """When its next snapshot is due (None: at the schedule's next run, or never if off)."""
+        if self.last_run_at is None or not self.enabled:
+            return None
+        return self.last_run_at + SNAPSHOT_SCHEDULE_PERIODS[self.frequency]
 
 
 class ExportJob(models.Model):

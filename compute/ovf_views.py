@@ -57,8 +57,8 @@ class ImageImportForm(forms.Form):
         required=False,
         max_length=255,
         help_text=_(
-            "Boots the imported disk with this kernel (direct kernel boot), for disks "
-            "without a boot loader."
+            "Only for a disk that cannot start by itself: the file on the hosts of the "
+            "kernel to start it with."
         ),
     )
     initrd_path = forms.CharField(label=_("Initrd path (optional)"), required=False, max_length=255)

@@ -29,12 +29,13 @@ from compute.models import (
     Operation,
     RollingMaintenance,
     Snapshot,
+    SnapshotSchedule,
     VirtualMachine,
     Volume,
 )
 from compute.scheduler import capacity_limit
 from portal.models import User
-from portal.permissions import Perm, has_perm
+from portal.permissions import Perm, perms_in
 
 
 def vm_list(*, fetched_by: User, include_deleted: bool = False) -> QuerySet[VirtualMachine]:
@@ -51,6 +52,16 @@ def vm_list(*, fetched_by: User, include_deleted: bool = False) -> QuerySet[Virt
     if not include_deleted:
         qs = qs.exclude(state=VMState.DELETED)
     return qs
+
+
+def vm_scope(*, fetched_by: User) -> QuerySet[VirtualMachine]:
+    """The VMs the user may see, with their tenant only: for an action on one VM that answers
+    with something else than the VM (its snapshots), so that finding it stays one query."""
+    return (
+        VirtualMachine.objects.visible_to(fetched_by)
+        .exclude(state=VMState.DELETED)
+        .select_related("tenant")
+    )
 
 
 def vm_list_with_operation(
@@ -116,9 +127,8 @@ def operation_active(*, vm: VirtualMachine) -> Operation | None:
 
 def can_operate(user: User, vm: VirtualMachine) -> bool:
     """Whether the user may start, stop, reboot or delete this VM (theirs, or any in the tenant)."""
-    if has_perm(user, vm.tenant, Perm.VM_OPERATE_ANY):
-        return True
-    return vm.owner_id == user.id and has_perm(user, vm.tenant, Perm.VM_OPERATE_OWN)
+    perms = perms_in(user, vm.tenant)  # one query for both
+    return Perm.VM_OPERATE_ANY in perms or (vm.owner_id == user.id and Perm.VM_OPERATE_OWN in perms)
 
 
 def host_maintenance_status(host: Host) -> dict[str, int | bool]:
@@ -391,6 +401,11 @@ def vm_export_disks(*, vm: VirtualMachine) -> list[ExportDisk]:
         pool = volume.host.storage_pool if volume.host is not None else host.storage_pool
         disks.append(ExportDisk(pool, volume.volume_name, volume.size_gib, volume.target_dev))
     return disks
+
+
+def vm_snapshot_schedule(*, vm: VirtualMachine) -> SnapshotSchedule | None:
+    """The VM's snapshot schedule, if it has one; the VM is in the user's scope already."""
+    return SnapshotSchedule.objects.unscoped().filter(vm=vm).first()
 
 
 def vm_snapshots(*, vm: VirtualMachine, include_deleted: bool = False) -> QuerySet[Snapshot]:

@@ -68,6 +68,7 @@ def _vm_context(request: HttpRequest, vm: VirtualMachine) -> dict[str, object]:
             if can_operate and _action_allowed(vm, a)
         ],
         "reject_form": RejectForm(),
+        "can_withdraw_resize": can_operate and vm.state == VMState.RESIZE_PENDING,
         # Flavors a stopped VM may be resized to (the page's form; the polled partial never
         # evaluates it).
         "resize_flavors": (
@@ -696,4 +697,18 @@ def vm_resize(request: HttpRequest, pk: int) -> HttpResponse:
             )
         else:
             messages.success(request, _("Resizing %(name)s to %(flavor)s.") % names)
+    return redirect("ui:vm-detail", pk=vm.pk)
+
+
+@login_required
+@require_POST
+def vm_resize_withdraw(request: HttpRequest, pk: int) -> HttpResponse:
+    vm = _vm(request, pk)
+    _run(
+        request,
+        lambda: services.vm_resize_withdraw(
+            vm=vm, requested_by=_user(request), remote_addr=request.META.get("REMOTE_ADDR")
+        ),
+        _("The resize of %(name)s is withdrawn; it keeps its flavor.") % {"name": vm.name},
+    )
     return redirect("ui:vm-detail", pk=vm.pk)

@@ -1549,3 +1549,22 @@ FR.update(
         "Verify": "Vérifier",
     }
 )
+
+# Issue 13: a waiting resize withdrawn; a VM being exported keeps its disks as they are.
+FR.update(
+    {
+        "Withdraw the resize": "Retirer le redimensionnement",
+        "This VM has no snapshot schedule.": "Cette VM n’a pas d’instantanés planifiés.",
+        "The resize of %(name)s is withdrawn; it keeps its flavor.": "Le redimensionnement de %(name)s est retiré ; elle garde son gabarit.",
+        "%(name)s is being exported as an OVA; its disks must not change meanwhile. Try again when the export is ready or has failed.": "%(name)s est en cours d’export en OVA ; ses disques ne doivent pas changer d’ici là. Réessayez quand l’export est prêt ou a échoué.",
+    }
+)
+
+# Issue 13: the export card and the import form in plainer words.
+FR.update(
+    {
+        "Stop the VM to export it as an OVA file (its description and its disks) that VirtualBox, VMware or another Nuage can import.": "Arrêtez la VM pour l’exporter en fichier OVA (sa description et ses disques) que VirtualBox, VMware ou un autre Nuage peuvent importer.",
+        "An OVA file exported by Nuage, VirtualBox or VMware. Its description gives the CPUs, memory and operating system; its disk becomes the image's disk on every host. Members then request VMs from it with a flavor at least that large.": "Un fichier OVA exporté par Nuage, VirtualBox ou VMware. Sa description donne les processeurs, la mémoire et le système d’exploitation ; son disque devient le disque de l’image sur chaque hôte. Les membres demandent ensuite des VM à partir de celle-ci avec un gabarit au moins aussi grand.",
+        "Only for a disk that cannot start by itself: the file on the hosts of the kernel to start it with.": "Seulement pour un disque qui ne démarre pas seul : le fichier, sur les hôtes, du noyau avec lequel le démarrer.",
+    }
+)

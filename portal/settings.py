@@ -314,6 +314,10 @@ NUAGE = {
     "STALE_SECONDS": env.int("NUAGE_STALE_SECONDS", default=120),
     # After this many re-dispatches the VM goes to error with the reason.
     "MAX_ATTEMPTS": env.int("NUAGE_MAX_ATTEMPTS", default=3),
+    # How long a Celery worker keeps its database connection between tasks (seconds), when
+    # DATABASE_URL sets no conn_max_age: one connection per task costs more than a step's
+    # queries. Web processes keep Django's default (a connection per request).
+    "WORKER_CONN_MAX_AGE": env.int("NUAGE_WORKER_CONN_MAX_AGE", default=300),
     # Pause between provisioning steps; 0 in production, set by tests to observe a step.
     "STEP_DELAY_SECONDS": env.float("NUAGE_STEP_DELAY_SECONDS", default=0.0),
     # A provisioning task runs up to this many consecutive quick steps (1: one task per step),

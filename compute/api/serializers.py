@@ -7,7 +7,14 @@ from typing import Any
 
 from rest_framework import serializers
 
-from compute.choices import DomainType, DrsMode, HostStatus, ImageKind, NetworkKind
+from compute.choices import (
+    DomainType,
+    DrsMode,
+    HostStatus,
+    ImageKind,
+    NetworkKind,
+    SnapshotFrequency,
+)
 from compute.models import (
     FLAVOR_LIMIT_FIELDS,
     DrsRecommendation,
@@ -23,6 +30,7 @@ from compute.models import (
     OperationStep,
     RollingMaintenance,
     Snapshot,
+    SnapshotSchedule,
     VirtualMachine,
     Volume,
 )
@@ -681,6 +689,36 @@ class SnapshotSerializer(serializers.ModelSerializer[Snapshot]):
             "state_changed_at",
         ]
         read_only_fields = fields
+
+
+class SnapshotScheduleSerializer(serializers.ModelSerializer[SnapshotSchedule]):
+    next_run_at = serializers.DateTimeField(
+        read_only=True,
+        allow_null=True,
+        help_text="When its next snapshot is due (null: at the schedule's next run, or off)",
+    )
+
+    class Meta:
+        model = SnapshotSchedule
+        fields = [
+            "vm",
+            "frequency",
+            "retention",
+            "enabled",
+            "last_run_at",
+            "next_run_at",
+            "last_error",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+
+class SnapshotScheduleSetSerializer(serializers.Serializer[Any]):
+    frequency = serializers.ChoiceField(choices=SnapshotFrequency.choices)
+    retention = serializers.IntegerField(
+        min_value=1, max_value=50, help_text="How many scheduled snapshots to keep (1 to 50)"
+    )
+    enabled = serializers.BooleanField(required=False, default=True)
 
 
 class SnapshotCreateSerializer(serializers.Serializer[Any]):

@@ -44,6 +44,8 @@ from compute.api.serializers import (
     ResizeSerializer,
     RollingMaintenanceSerializer,
     SnapshotCreateSerializer,
+    SnapshotScheduleSerializer,
+    SnapshotScheduleSetSerializer,
     SnapshotSerializer,
     VirtualMachineRequestSerializer,
     VirtualMachineSerializer,
@@ -179,6 +181,10 @@ def _resolve(qs: Any, pk: int, field: str, label: str) -> Any:
 
 class VirtualMachineViewSet(mixins.DestroyModelMixin, ScopedReadOnlyViewSet):
     selector = staticmethod(selectors.vm_list_with_operation)
+    # The snapshot actions answer with snapshots: the VM's operations and ports are not needed.
+    action_selectors = {
+        name: selectors.vm_scope for name in ("snapshots", "snapshot_delete", "snapshot_revert")
+    }
     serializer_class = VirtualMachineSerializer
     filter_backends = [ScopedFilterBackend, StableOrderingFilter]
     filterset_fields = {
@@ -299,9 +305,10 @@ class VirtualMachineViewSet(mixins.DestroyModelMixin, ScopedReadOnlyViewSet):
         snapshot.vm = vm
         return snapshot
 
-    def _snapshot_answer(self, snapshot_id: int, code: int) -> Response:
-        fresh = Snapshot.objects.unscoped().select_related("vm").get(pk=snapshot_id)
-        return Response(SnapshotSerializer(fresh).data, status=code)
+    @staticmethod
+    def _snapshot_answer(snapshot: Snapshot, code: int) -> Response:
+        # As the service left it (not read again): the state the request moved it to.
+        return Response(SnapshotSerializer(snapshot).data, status=code)
 
     @extend_schema(methods=["GET"], request=None, responses={200: SnapshotSerializer(many=True)})
     @extend_schema(
@@ -324,7 +331,47 @@ class VirtualMachineViewSet(mixins.DestroyModelMixin, ScopedReadOnlyViewSet):
             requested_by=request_user(request),
             remote_addr=client_ip(request),
         )
-        return self._snapshot_answer(snapshot.pk, status.HTTP_202_ACCEPTED)
+        return self._snapshot_answer(snapshot, status.HTTP_202_ACCEPTED)
+
+    @extend_schema(methods=["GET"], request=None, responses={200: SnapshotScheduleSerializer})
+    @extend_schema(
+        methods=["PUT"],
+        request=SnapshotScheduleSetSerializer,
+        responses={200: SnapshotScheduleSerializer},
+    )
+    @extend_schema(methods=["DELETE"], request=None, responses={204: None})
+    @action(
+        detail=True,
+        methods=["get", "put", "delete"],
+        url_path="snapshot-schedule",
+        pagination_class=None,
+    )
+    def snapshot_schedule(self, request: Request, pk: str | None = None) -> Response:
+        """The VM's scheduled snapshots (404 when it has none): PUT sets or changes them
+        (`frequency` daily or weekly, `retention` 1 to 50 kept, `enabled`), DELETE stops them
+        (the snapshots already taken stay until deleted)."""
+        vm: VirtualMachine = self.get_object()
+        schedule = selectors.vm_snapshot_schedule(vm=vm)
+        if request.method == "PUT":
+            ser = SnapshotScheduleSetSerializer(data=request.data)
+            ser.is_valid(raise_exception=True)
+            schedule = services.snapshot_schedule_set(
+                vm=vm,
+                frequency=ser.validated_data["frequency"],
+                retention=ser.validated_data["retention"],
+                enabled=ser.validated_data["enabled"],
+                requested_by=request_user(request),
+                remote_addr=client_ip(request),
+            )
+            return Response(SnapshotScheduleSerializer(schedule).data)
+        if schedule is None:
+            raise NotFound(_("This VM has no snapshot schedule."))
+        if request.method == "DELETE":
+            services.snapshot_schedule_remove(
+                vm=vm, requested_by=request_user(request), remote_addr=client_ip(request)
+            )
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        return Response(SnapshotScheduleSerializer(schedule).data)
 
     @extend_schema(request=None, responses={202: SnapshotSerializer})
     @action(detail=True, methods=["delete"], url_path=r"snapshots/(?P<sid>[0-9]+)")
@@ -334,7 +381,7 @@ class VirtualMachineViewSet(mixins.DestroyModelMixin, ScopedReadOnlyViewSet):
         services.snapshot_delete(
             snapshot=snapshot, requested_by=request_user(request), remote_addr=client_ip(request)
         )
-        return self._snapshot_answer(snapshot.pk, status.HTTP_202_ACCEPTED)
+        return self._snapshot_answer(snapshot, status.HTTP_202_ACCEPTED)
 
     @extend_schema(request=None, responses={202: SnapshotSerializer})
     @action(detail=True, methods=["post"], url_path=r"snapshots/(?P<sid>[0-9]+)/revert")
@@ -346,7 +393,7 @@ class VirtualMachineViewSet(mixins.DestroyModelMixin, ScopedReadOnlyViewSet):
         services.snapshot_revert(
             snapshot=snapshot, requested_by=request_user(request), remote_addr=client_ip(request)
         )
-        return self._snapshot_answer(snapshot.pk, status.HTTP_202_ACCEPTED)
+        return self._snapshot_answer(snapshot, status.HTTP_202_ACCEPTED)
 
     @extend_schema(request=ResizeSerializer, responses={202: VirtualMachineSerializer})
     @action(detail=True, methods=["post"])
@@ -361,6 +408,17 @@ class VirtualMachineViewSet(mixins.DestroyModelMixin, ScopedReadOnlyViewSet):
             flavor=ser.validated_data["flavor"],
             requested_by=request_user(request),
             remote_addr=client_ip(request),
+        )
+        return self._answer(vm)
+
+    @extend_schema(request=None, responses={202: VirtualMachineSerializer})
+    @action(detail=True, methods=["post"], url_path="resize/withdraw")
+    def resize_withdraw(self, request: Request, pk: str | None = None) -> Response:
+        """Take back a resize waiting for approval: the VM stays stopped at its flavor and the
+        quota held for the new size is given back; 409 when no resize waits."""
+        vm: VirtualMachine = self.get_object()
+        services.vm_resize_withdraw(
+            vm=vm, requested_by=request_user(request), remote_addr=client_ip(request)
         )
         return self._answer(vm)
 

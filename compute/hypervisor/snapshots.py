@@ -41,26 +41,18 @@ def _snapshot(dom: libvirt.virDomain, name: str) -> libvirt.virDomainSnapshot | 
         raise
 
 
-def _disk_targets(dom: libvirt.virDomain) -> list[str]:
-    tree = etree.fromstring(dom.XMLDesc(0).encode())
-    devs = []
-    for disk in tree.iterfind("devices/disk"):
-        target = disk.find("target")
-        if disk.get("device", "disk") == "disk" and target is not None and target.get("dev"):
-            devs.append(str(target.get("dev")))
-    return devs
-
-
-def _allocated_bytes(dom: libvirt.virDomain) -> int:
-    """Bytes the domain's disk files take on the host (what QEMU reports for a running one)."""
+def disk_usage(conn: libvirt.virConnect, dom: libvirt.virDomain) -> tuple[bool, int]:
+    """Whether the domain runs, and the bytes its disk files take on the host, from one call:
+    per disk the larger of what QEMU has written (allocation) and the file's size (physical)."""
+    flags = libvirt.VIR_DOMAIN_STATS_STATE | libvirt.VIR_DOMAIN_STATS_BLOCK
+    ((_dom, stats),) = conn.domainListGetStats([dom], flags)
+    running = stats.get("state.state", libvirt.VIR_DOMAIN_SHUTOFF) != libvirt.VIR_DOMAIN_SHUTOFF
     total = 0
-    for dev in _disk_targets(dom):
-        try:
-            _capacity, allocation, physical = dom.blockInfo(dev, 0)
-        except libvirt.libvirtError:
-            continue  # a disk without a file (or a driver without block info) counts nothing
-        total += max(allocation, physical)
-    return total
+    for i in range(int(stats.get("block.count", 0))):
+        total += max(
+            int(stats.get(f"block.{i}.allocation", 0)), int(stats.get(f"block.{i}.physical", 0))
+        )
+    return running, total
 
 
 def snapshot_xml(name: str, *, with_memory: bool, description: str = "") -> str:
@@ -76,20 +68,20 @@ def create_snapshot(
     uri: str, *, domain_uuid: str, name: str, with_memory: bool, description: str = ""
 ) -> SnapshotTaken:
     """Take an internal snapshot: with the guest's memory of a running domain (live, the guest
-    goes on), or of the disks of a shut-off one. Its size is the growth of the disk files."""
+    goes on), or of the disks of a shut-off one. Its size is the growth of the disk files,
+    measured on the same connection just before and after (one stats call each)."""
 
     def fn(conn: libvirt.virConnect) -> SnapshotTaken:
         dom = _domain(conn, domain_uuid)
         if _snapshot(dom, name) is not None:
             return SnapshotTaken(created=False, size_bytes=0)
-        active = bool(dom.isActive())
+        active, before = disk_usage(conn, dom)
         if with_memory and not active:
             raise HypervisorError("A snapshot with memory needs the VM running.")
         if not with_memory and active:
             raise HypervisorError("A disk-only snapshot needs the VM stopped.")
-        before = _allocated_bytes(dom)
         dom.snapshotCreateXML(snapshot_xml(name, with_memory=with_memory, description=description))
-        after = _allocated_bytes(dom)
+        _active, after = disk_usage(conn, dom)
         return SnapshotTaken(created=True, size_bytes=max(0, after - before))
 
     return call(uri, fn)

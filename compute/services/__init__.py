@@ -41,7 +41,12 @@ from compute.services.placement import (
     placement_claim,
 )
 from compute.services.reconcile import reconcile
-from compute.services.resize import vm_resize, vm_resize_approve, vm_resize_reject
+from compute.services.resize import (
+    vm_resize,
+    vm_resize_approve,
+    vm_resize_reject,
+    vm_resize_withdraw,
+)
 from compute.services.snapshots import (
     can_operate_snapshots,
     snapshot_create,
@@ -104,6 +109,7 @@ __all__ = [
     "vm_resize",
     "vm_resize_approve",
     "vm_resize_reject",
+    "vm_resize_withdraw",
     "can_operate_volume",
     "volume_advance",
     "volume_attach",

@@ -12,6 +12,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from compute.choices import (
+    EXPORT_ACTIVE_STATES,
     OPERATION_FOR_STATE,
     OPERATION_STEPS,
     SNAPSHOT_OPERATION_KINDS,
@@ -20,7 +21,7 @@ from compute.choices import (
     Transition,
     VMState,
 )
-from compute.models import Operation, OperationStep, VirtualMachine
+from compute.models import ExportJob, Operation, OperationStep, VirtualMachine
 from compute.ports import usage_record_transition
 from portal.errors import ConflictError
 from portal.models import User
@@ -62,6 +63,21 @@ def _transition(vm: VirtualMachine, transition: str, **fields: Any) -> None:
         setattr(vm, name, value)
 
 
+def require_no_export(vm: VirtualMachine) -> None:
+    """409 while an OVA export of the VM runs: its disks are being read as they are, so
+    nothing may start the VM or write to them (start, resize, delete, snapshots, volumes).
+    Callers hold the VM's row lock (an export begins under it too) or have just moved it."""
+    if ExportJob.objects.unscoped().filter(vm_id=vm.pk, status__in=EXPORT_ACTIVE_STATES).exists():
+        raise ConflictError(
+            _(
+                "%(name)s is being exported as an OVA; its disks must not change meanwhile. "
+                "Try again when the export is ready or has failed."
+            )
+            % {"name": vm.name},
+            state=vm.state,
+        )
+
+
 def _dispatch(operation_id: int) -> None:
     from compute.tasks import operation_advance  # tasks import services, not the other way
 
@@ -74,6 +90,7 @@ def _operation_begin(
     """Create the operation the VM's (transitional) state starts, with its steps, and dispatch
     it on commit; `kind` names another operation for that state (a resize that moves)."""
     kind = kind or OPERATION_FOR_STATE[vm.state][0]
+    require_no_export(vm)
     if (
         Operation.objects.unscoped()
         .filter(vm_id=vm.pk, status__in=_ACTIVE, kind__in=SNAPSHOT_OPERATION_KINDS)

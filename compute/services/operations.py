@@ -56,6 +56,7 @@ def _load_operation_for_update(operation_id: int) -> Operation:
             "vm__host",
             "source_host",
             "target_host",
+            "snapshot",
         )
         .get(pk=operation_id)
     )
@@ -185,6 +186,7 @@ def _observe_end(op: Operation) -> None:
 def _operation_succeed(op: Operation) -> None:
     if op.kind in SNAPSHOT_OPERATION_KINDS:
         snapshot_operation_succeeded(op)  # the VM kept its state: the snapshot moves
+        _observe_end(op)
         return
     vm = op.vm
     _kind, end = OPERATION_FOR_STATE[vm.state]

@@ -332,3 +332,38 @@ def vm_resize_reject(
         remote_addr=remote_addr,
     )
     return vm
+
+
+@transaction.atomic
+def vm_resize_withdraw(
+    *, vm: VirtualMachine, requested_by: User, remote_addr: str | None = None
+) -> VirtualMachine:
+    """Take back a resize waiting for approval (whoever may resize the VM: its owner, or
+    anyone who operates the tenant's VMs): the VM stays stopped at its flavor, and the quota
+    held for the new size is given back."""
+    if not can_operate(requested_by, vm):
+        require_perm(requested_by, vm.tenant, Perm.VM_OPERATE_ANY)
+    vm = (
+        VirtualMachine.objects.unscoped()
+        .select_for_update(of=("self",))
+        .select_related("flavor", "resize_to", "tenant")
+        .get(pk=vm.pk)
+    )
+    new, old = vm.resize_to, vm.flavor
+    if vm.state != VMState.RESIZE_PENDING or new is None:
+        raise ConflictError(
+            _("No resize of this VM waits for approval; it is %(state)s.")
+            % {"state": str(VMState(vm.state).label).lower()},
+            state=vm.state,
+        )
+    _transition(vm, Transition.RESIZE_WITHDRAW, resize_to=None, error_message="")
+    quota_resize(vm=vm, old=new, new=old, check=False)
+    audit_record(
+        actor=requested_by,
+        action="vm.resize_withdraw",
+        obj=vm,
+        tenant=vm.tenant,
+        changes={"flavor": [old.name, new.name]},
+        remote_addr=remote_addr,
+    )
+    return vm

@@ -18,7 +18,7 @@ time (a VM runs one operation at a time).
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -30,10 +30,10 @@ from compute import hypervisor
 from compute.choices import (
     OPERATION_STEPS,
     SNAPSHOT_OPERATION_KINDS,
+    SNAPSHOT_SCHEDULE_PERIODS,
     OperationKind,
     OperationStatus,
     RuntimeState,
-    SnapshotFrequency,
     SnapshotState,
     Transition,
     VMState,
@@ -41,25 +41,22 @@ from compute.choices import (
 from compute.models import Operation, OperationStep, Snapshot, SnapshotSchedule, VirtualMachine
 from compute.ports import snapshot_quota_give, snapshot_quota_take, snapshot_usage_record
 from compute.selectors import can_operate
-from compute.services._common import _dispatch, _transition
+from compute.services._common import _dispatch, _transition, require_no_export
 from portal.audit import audit_record
 from portal.errors import ConflictError
 from portal.models import User
-from portal.permissions import Perm, has_perm
 
 # A VM's snapshots can be taken, reverted to and deleted while it is running or stopped.
 _VM_STEADY = frozenset({VMState.RUNNING, VMState.STOPPED})
 _ACTIVE = [OperationStatus.PENDING, OperationStatus.RUNNING]
 
-SCHEDULE_PERIODS: dict[str, timedelta] = {
-    SnapshotFrequency.DAILY: timedelta(days=1),
-    SnapshotFrequency.WEEKLY: timedelta(days=7),
-}
+SCHEDULE_PERIODS = SNAPSHOT_SCHEDULE_PERIODS
 
 
 def can_operate_snapshots(user: User, vm: VirtualMachine) -> bool:
-    """Whether the user may take, revert and delete this VM's snapshots (as start or stop)."""
-    return can_operate(user, vm) or has_perm(user, vm.tenant, Perm.VM_OPERATE_ANY)
+    """Whether the user may take, revert and delete this VM's snapshots (as start or stop:
+    their own VM, or any of the tenant's)."""
+    return can_operate(user, vm)
 
 
 def _require_operate(user: User | None, vm: VirtualMachine) -> None:
@@ -90,6 +87,7 @@ def _require_steady(vm: VirtualMachine, *, states: frozenset[str] = _VM_STEADY) 
             _("Another operation is running on this VM; try again when it has finished."),
             state=vm.state,
         )
+    require_no_export(vm)
 
 
 def _begin(
@@ -158,21 +156,13 @@ def snapshot_create(
         snapshot.clean_fields(exclude=["vm", "created_by"])
     except ValidationError as exc:
         errors.update({field: " ".join(msgs) for field, msgs in exc.message_dict.items()})
-    taken = _("This VM already has a snapshot named '%(name)s'.") % {"name": name}
-    if (
-        "name" not in errors
-        and Snapshot.objects.unscoped()
-        .filter(vm_id=vm.pk, name=name)
-        .exclude(state=SnapshotState.DELETED)
-        .exists()
-    ):
-        errors["name"] = taken
     if errors:
         raise ValidationError(errors)
-    try:
+    try:  # the unique constraint on live names is the check (no query before the insert)
         with transaction.atomic():
             snapshot.save()
     except IntegrityError as exc:
+        taken = _("This VM already has a snapshot named '%(name)s'.") % {"name": name}
         raise ValidationError({"name": taken}) from exc
     snapshot_quota_take(vm=vm, count=1)
     audit_record(
@@ -297,8 +287,9 @@ def _deleted(snapshot: Snapshot, at: datetime | None = None) -> None:
 def snapshot_operation_succeeded(op: Operation) -> None:
     """In the transaction that ends a snapshot operation: the snapshot (and, for a revert, the
     VM) as the host now has them."""
-    assert op.snapshot_id is not None
-    snapshot = Snapshot.objects.unscoped().select_for_update().get(pk=op.snapshot_id)
+    assert op.snapshot is not None
+    # Read with the operation, whose row is locked; its moves below are conditional UPDATEs.
+    snapshot = op.snapshot
     snapshot.vm = op.vm
     now = timezone.now()
     if op.kind == OperationKind.SNAPSHOT_CREATE:

@@ -41,6 +41,7 @@ from compute.choices import (
 )
 from compute.models import Operation, VirtualMachine, Volume
 from compute.ports import volume_quota_give, volume_quota_take, volume_usage_record
+from compute.services._common import require_no_export
 from portal.audit import audit_record
 from portal.errors import ConflictError
 from portal.models import Environment, User
@@ -214,6 +215,7 @@ def _attach(
             % {"state": str(VMState(vm.state).label).lower()},
             state=vm.state,
         )
+    require_no_export(vm)
     if current.host_id is not None and current.host_id != vm.host_id:
         host_name = current.host.name if current.host else ""
         raise ValidationError(
@@ -262,13 +264,21 @@ def volume_detach(*, volume: Volume, requested_by: User, remote_addr: str | None
     _require_operate(requested_by, volume)
     if volume.vm_id is None:
         raise ConflictError(_("This volume is not attached to a VM."), state=volume.state)
-    vm = VirtualMachine.objects.unscoped().filter(pk=volume.vm_id).first()
+    # The VM's row first (then the volume's), as an attachment and an export lock them.
+    vm = (
+        VirtualMachine.objects.unscoped()
+        .select_for_update(of=("self",))
+        .filter(pk=volume.vm_id)
+        .first()
+    )
     if vm is not None and vm.state not in (*_VM_STEADY, VMState.ERROR):
         raise ConflictError(
             _("Wait until the VM is running or stopped; it is %(state)s.")
             % {"state": str(VMState(vm.state).label).lower()},
             state=vm.state,
         )
+    if vm is not None:
+        require_no_export(vm)
     _volume_transition(volume, VolumeTransition.DETACH, error_message="", attempts=0)
     audit_record(
         actor=requested_by,
@@ -303,16 +313,13 @@ def volume_resize(
     if size_gib > limit:
         raise ValidationError({"size_gib": _("A volume is at most %(max)s GiB.") % {"max": limit}})
     if current.vm_id is not None:
-        vm_state = (
-            VirtualMachine.objects.unscoped()
-            .filter(pk=current.vm_id)
-            .values_list("state", flat=True)
-            .first()
-        )
-        if vm_state not in _VM_STEADY:
+        attached = VirtualMachine.objects.unscoped().filter(pk=current.vm_id).first()
+        vm_state = attached.state if attached else None
+        if attached is None or vm_state not in _VM_STEADY:
             raise ConflictError(
                 _("Wait until the VM is running or stopped to grow its volume."), state=vm_state
             )
+        require_no_export(attached)
     old = current.size_gib
     if current.host_id is None and current.state == VolumeState.AVAILABLE:
         # Not placed on a host yet: nothing to grow but the record.

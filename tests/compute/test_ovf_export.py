@@ -22,6 +22,7 @@ from compute.hypervisor.connection import get_connection
 from compute.models import ExportJob
 from compute.services import ovf as ovf_services
 from tests.conftest import TenantWorld
+from tests.factories import FlavorFactory
 from tests.test_api import client_for
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("run_on_commit")]
@@ -204,3 +205,77 @@ def test_vm_page_exports_and_downloads(client, world, other_world, sim_host, fla
     assert client.get(f"/exports/{job.pk}/download/").status_code == 404
     client.force_login(world.finance)
     assert client.get(f"/exports/{job.pk}/download/").status_code == 403
+
+
+@pytest.fixture
+def export_in_progress(world, sim_host, flavor, image, monkeypatch):
+    """A stopped VM whose export a worker is converting right now (the task not yet done)."""
+    from compute import tasks
+
+    queued: list[int] = []
+    monkeypatch.setattr(tasks.export_run, "delay", queued.append)
+    vm = stopped_vm(world, flavor, image)
+    answer = client_for(world.member).post(f"/api/v1/vms/{vm.pk}/export/")
+    assert answer.status_code == 202, answer.json()
+    job = ExportJob.objects.get(pk=answer.json()["id"])
+    assert queued == [job.pk]
+    ExportJob.objects.filter(pk=job.pk).update(status=ExportStatus.RUNNING)
+    return vm, job
+
+
+def test_starting_a_vm_while_its_export_runs_is_a_409_and_the_ova_stays_whole(
+    world, export_in_progress
+):
+    vm, job = export_in_progress
+    client = client_for(world.member)
+
+    answer = client.post(f"/api/v1/vms/{vm.pk}/start/")
+
+    assert answer.status_code == 409
+    assert "being exported as an OVA" in answer.json()["detail"]
+    vm.refresh_from_db()
+    assert vm.state == VMState.STOPPED
+    assert not vm.operations.filter(kind="start").exists()
+    # The export goes on to the end; every member of the archive matches its manifest.
+    assert ovf_services.export_run(job_id=job.pk) == ExportStatus.READY
+    with tarfile.open(ovf_services.export_path(job)) as tar:
+        manifest = ovf.parse_manifest(tar.extractfile("web-1.mf").read())  # type: ignore[union-attr]
+        for name, (algorithm, digest) in manifest.items():
+            data = tar.extractfile(name).read()  # type: ignore[union-attr]
+            assert (algorithm, hashlib.sha256(data).hexdigest()) == ("sha256", digest), name
+    # Once the export is over, the VM starts.
+    assert client.post(f"/api/v1/vms/{vm.pk}/start/").status_code == 202
+
+
+def test_nothing_may_change_the_disks_of_a_vm_being_exported(world, export_in_progress):
+    vm, _job = export_in_progress
+    client = client_for(world.member)
+    bigger = FlavorFactory(name="bigger", disk_gib=5)
+    volume = services.volume_create(
+        created_by=world.member, environment=world.development, name="data-1", size_gib=1
+    )
+
+    answers = {
+        "delete": client.delete(f"/api/v1/vms/{vm.pk}/"),
+        "resize": client.post(f"/api/v1/vms/{vm.pk}/resize/", {"flavor": bigger.pk}),
+        "snapshot": client.post(f"/api/v1/vms/{vm.pk}/snapshots/", {"name": "s1"}),
+        "attach": client.post(f"/api/v1/volumes/{volume.pk}/attach/", {"vm": vm.pk}),
+    }
+
+    assert {k: a.status_code for k, a in answers.items()} == dict.fromkeys(answers, 409)
+    vm.refresh_from_db()
+    assert (vm.state, vm.flavor.name) == (VMState.STOPPED, "small")
+    assert not vm.snapshots.exists()
+    volume.refresh_from_db()
+    assert volume.vm_id is None
+
+
+def test_vm_page_says_why_a_vm_being_exported_does_not_start(client, world, export_in_progress):
+    vm, _job = export_in_progress
+    client.force_login(world.member)
+
+    answer = client.post(f"/vms/{vm.pk}/start/", follow=True)
+
+    assert "being exported as an OVA" in answer.content.decode()
+    vm.refresh_from_db()
+    assert vm.state == VMState.STOPPED

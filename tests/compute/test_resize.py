@@ -327,3 +327,57 @@ def test_resize_from_the_vm_page(world, sim_host, small, big, image, run_on_comm
     assert "Resizing web-1 to big." in response.content.decode()
     vm.refresh_from_db()
     assert vm.flavor == big
+
+
+def test_the_owner_withdraws_a_resize_waiting_for_approval_and_gets_the_quota_back(
+    world, other_world, tmp_path, small, image, run_on_commit, api
+):
+    vm, first, _second = _production_vm_on_a_full_host(world, tmp_path, small, image)
+    double = FlavorFactory(name="double", vcpus=2, ram_mib=1024, disk_gib=1)
+    services.vm_resize(vm=vm, flavor=double, requested_by=world.member)
+    assert prod_quota(world) == (2, 1024, 1)  # held for the new size
+    url = f"/api/v1/vms/{vm.pk}/resize/withdraw/"
+    api.force_authenticate(other_world.member)
+    assert api.post(url).status_code == 404
+    api.force_authenticate(world.other_member)  # not the owner, no right on others' VMs
+    assert api.post(url).status_code == 403
+
+    api.force_authenticate(world.member)
+    answer = api.post(url)
+
+    assert answer.status_code == 202, answer.content
+    assert (answer.json()["state"], answer.json()["flavor"]) == ("stopped", small.pk)
+    vm.refresh_from_db()
+    assert (vm.state, vm.flavor, vm.resize_to, vm.host) == (VMState.STOPPED, small, None, first)
+    assert prod_quota(world) == (1, 512, 1)
+    from quotas.services import quota_drift_check
+
+    assert quota_drift_check() == []
+    entry = AuditEntry.objects.get(action="vm.resize_withdraw")
+    assert (entry.actor, entry.changes) == (world.member, {"flavor": ["small", "double"]})
+    assert not UsageEvent.objects.filter(vm=vm, kind=UsageKind.RESIZED).exists()
+    # Nothing waits any more: a second withdrawal, or an approval, is a 409.
+    assert api.post(url).status_code == 409
+    with pytest.raises(ConflictError):
+        services.vm_approve(vm=vm, approved_by=world.approver)
+
+
+def test_the_vm_page_offers_to_withdraw_a_waiting_resize(
+    world, tmp_path, small, image, run_on_commit, client
+):
+    vm, _first, _second = _production_vm_on_a_full_host(world, tmp_path, small, image)
+    double = FlavorFactory(name="double", vcpus=2, ram_mib=1024, disk_gib=1)
+    services.vm_resize(vm=vm, flavor=double, requested_by=world.member)
+    client.force_login(world.approver)  # deciding is theirs; withdrawing is not
+    assert 'data-action="resize-withdraw"' not in client.get(f"/vms/{vm.pk}/").content.decode()
+    client.force_login(world.member)
+    assert 'data-action="resize-withdraw"' in client.get(f"/vms/{vm.pk}/").content.decode()
+
+    answer = client.post(f"/vms/{vm.pk}/resize/withdraw/", follow=True)
+
+    page = answer.content.decode()
+    assert "The resize of prod-1 is withdrawn; it keeps its flavor." in page
+    assert 'data-action="resize-withdraw"' not in page
+    vm.refresh_from_db()
+    assert (vm.state, vm.resize_to) == (VMState.STOPPED, None)
+    assert prod_quota(world) == (1, 512, 1)

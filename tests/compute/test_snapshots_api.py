@@ -111,3 +111,71 @@ def test_another_tenants_vm_and_snapshots_are_unknown(world, other_world, sim_ho
     snapshot.refresh_from_db()
     assert snapshot.state == "ready"
     assert VirtualMachine.objects.get(pk=theirs.pk).state == VMState.RUNNING
+
+
+def test_snapshot_schedule_through_the_api(world, sim_host, flavor, image, run_on_commit):
+    from datetime import datetime, timedelta
+
+    from portal.models import AuditEntry
+
+    member = client_for(world.member)
+    vm = services.vm_request_create(
+        requested_by=world.member,
+        environment=world.development,
+        flavor=flavor,
+        image=image,
+        name="web-1",
+    )
+    url = f"/api/v1/vms/{vm.pk}/snapshot-schedule/"
+    assert member.get(url).status_code == 404  # none yet
+    assert member.delete(url).status_code == 404
+
+    for body, field in (
+        ({"frequency": "hourly", "retention": 3}, "frequency"),
+        ({"frequency": "daily", "retention": 0}, "retention"),
+        ({"frequency": "daily", "retention": 51}, "retention"),
+        ({"frequency": "daily", "retention": "many"}, "retention"),
+        ({"retention": 3}, "frequency"),
+        ({"frequency": "daily", "retention": 3, "enabled": "perhaps"}, "enabled"),
+    ):
+        refused = member.put(url, body, format="json")
+        assert refused.status_code == 400 and field in refused.json(), (body, refused.json())
+    assert member.get(url).status_code == 404  # nothing written
+
+    saved = member.put(url, {"frequency": "daily", "retention": 2}, format="json")
+    assert saved.status_code == 200, saved.json()
+    body = saved.json()
+    assert (body["vm"], body["frequency"], body["retention"], body["enabled"]) == (
+        vm.pk,
+        "daily",
+        2,
+        True,
+    )
+    assert (body["last_run_at"], body["next_run_at"]) == (None, None)  # due at the next run
+    # Only who may operate the VM changes its schedule; the tenant's approver reads it.
+    approver = client_for(world.approver)
+    assert approver.get(url).json()["retention"] == 2
+    assert approver.put(url, {"frequency": "weekly", "retention": 9}).status_code == 403
+    assert approver.delete(url).status_code == 403
+
+    assert services.snapshot_schedules_run() == {"taken": 1}
+    body = member.get(url).json()
+    taken = datetime.fromisoformat(body["last_run_at"])
+    assert datetime.fromisoformat(body["next_run_at"]) == taken + timedelta(days=1)
+    assert [s["name"] for s in member.get(f"/api/v1/vms/{vm.pk}/snapshots/").json()] == [
+        f"auto-{taken:%Y%m%d-%H%M%S}"
+    ]
+
+    weekly = member.put(url, {"frequency": "weekly", "retention": 3, "enabled": False})
+    assert weekly.status_code == 200
+    assert (weekly.json()["frequency"], weekly.json()["enabled"]) == ("weekly", False)
+    assert weekly.json()["next_run_at"] is None  # off
+
+    assert member.delete(url).status_code == 204
+    assert member.get(url).status_code == 404
+    assert len(member.get(f"/api/v1/vms/{vm.pk}/snapshots/").json()) == 1  # taken ones stay
+    assert list(
+        AuditEntry.objects.filter(action__startswith="vm.snapshot_schedule")
+        .order_by("pk")
+        .values_list("action", flat=True)
+    ) == ["vm.snapshot_schedule.set", "vm.snapshot_schedule.set", "vm.snapshot_schedule.remove"]
