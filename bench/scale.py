@@ -26,7 +26,9 @@ the template of the large one, which then grows: the lists are read with the sam
 Heartbeat, reconciler and DRS run in this process, as one worker runs their task. The metering
 cycle is the real thing: `metering.dispatch` sends one task per host to the private queue, a
 Celery worker with --workers processes (prefork) runs them; the cycle ends when every running
-VM has its sample.
+VM has its sample. With --shards N (per-host routing, NUAGE_METER_SHARDS), N workers each consume
+one shard's queue, the --workers processes split between them. --metering-only skips the list,
+heartbeat, reconciler and DRS.
 """
 
 from __future__ import annotations
