@@ -77,6 +77,13 @@ def parse_args() -> argparse.Namespace:
         default=20,
         help="VMs requested one after the other after the run, to time the Celery hop (0: none)",
     )
+    p.add_argument(
+        "--conn-max-age",
+        type=int,
+        default=0,
+        help="seconds the API and the worker keep a PostgreSQL connection open (Django's "
+        "CONN_MAX_AGE, through DATABASE_URL); 0, the default settings: one per request or task",
+    )
     p.add_argument("--timeout", type=float, default=1200, help="seconds to wait for the VMs")
     p.add_argument("--no-doc", action="store_true", help=f"do not update {DOC.name}")
     p.add_argument(
@@ -463,7 +470,8 @@ def report(
         f"{loads['before']} before the run, {loads['after']} at its end (other sessions share "
         f"the machine). {args.vms} VM requests {flow}, from {args.clients} API client threads "
         f"(DRF APIClient, token auth) -> Celery worker on Redis (threads pool "
-        f"x{args.concurrency}, up to {batch} steps per task) -> {args.hosts} simulated hosts "
+        f"x{args.concurrency}, up to {batch} steps per task; PostgreSQL connections kept "
+        f"{args.conn_max_age} s) -> {args.hosts} simulated hosts "
         f"(libvirt test driver, {args.host_cpus} CPUs and {args.host_memory_mib // 1024} GiB "
         f"each, a 100 GiB pool at the disk overcommit the run needs); PostgreSQL. "
         f"{n_ok} running, {failed.count()} in error.",
@@ -577,6 +585,8 @@ def main() -> int:
     tmp = Path(tempfile.mkdtemp(prefix="nuage-bench-sim-"))
     queue = f"nuage-bench-{uuid.uuid4().hex[:8]}"
     env = stack_env(pg=args.pg, db_name=DB_NAME, broker=args.broker, queue=queue, var_dir=tmp)
+    if args.conn_max_age:
+        env["DATABASE_URL"] += f"?conn_max_age={args.conn_max_age}"
     print(f"==> scratch database {DB_NAME}, queue {queue}, files in {tmp}")
     recreate_database(args.pg, DB_NAME)
     try:

@@ -13,6 +13,7 @@ from celery import shared_task
 from django.conf import settings
 
 from metering import sampling
+from portal import routing
 
 
 @shared_task(name="metering.dispatch")
@@ -23,9 +24,18 @@ def meter_dispatch(**_kwargs: Any) -> int:
     hosts = sampling.hosts_to_sample()
     interval = float(settings.NUAGE.get("METER_INTERVAL_SECONDS", 60.0))
     size = max(1, int(settings.NUAGE.get("METER_HOSTS_PER_TASK", 20)))
-    for start in range(0, len(hosts), size):
-        # A cycle still queued when the next one is due is stale: the next one replaces it.
-        meter_sample_hosts.apply_async((hosts[start : start + size],), expires=interval)
+    # With sharding on (NUAGE["METER_SHARDS"]), a task holds hosts of one shard only and goes to
+    # that shard's queue (portal/routing.py).
+    shards: dict[str | None, list[int]] = {}
+    for host_id in hosts:
+        shards.setdefault(routing.metering_queue_for_host(host_id), []).append(host_id)
+    for queue, members in shards.items():
+        for start in range(0, len(members), size):
+            # A cycle still queued when the next one is due is stale: the next one replaces it.
+            options: dict[str, Any] = {"expires": interval}
+            if queue:
+                options["queue"] = queue
+            meter_sample_hosts.apply_async((members[start : start + size],), **options)
     return len(hosts)
 
 

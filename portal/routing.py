@@ -1,10 +1,11 @@
 """Which Celery queue each task goes to, so that one kind of work never starves another.
 
 Three queues besides the default one: `provisioning` (the operation steps a user waits for,
-and the libvirt networks they need), `metering` (one sampling task per host, the rollups) and
-`notifications` (event delivery: webhooks and e-mail). A slow webhook receiver or a host that
-answers slowly then holds only workers of its own queue. The names come from
-`settings.NUAGE["QUEUES"]`; an empty name sends that kind to the default queue
+and the libvirt networks they need), `metering` (the sampling tasks, a group of hosts each,
+and the rollups; optionally split by host over `<metering>.<host id mod N>` queues, see
+`metering_queue_for_host`) and `notifications` (event delivery: webhooks and e-mail). A slow
+webhook receiver or a host that answers slowly then holds only workers of its own queue. The
+names come from `settings.NUAGE["QUEUES"]`; an empty name sends that kind to the default queue
 (`CELERY_QUEUE`), as the test suite does. Everything else (reconciler, heartbeat, DRS, quota and
 budget checks, invoices) stays on the default queue.
 """
@@ -41,6 +42,22 @@ def queue_for(kind: str) -> str:
     return str(settings.NUAGE.get("QUEUES", {}).get(kind) or "")
 
 
+def metering_shards() -> int:
+    """NUAGE["METER_SHARDS"]: 0 (off) or the number of queues the hosts' sampling is split over."""
+    return max(0, int(settings.NUAGE.get("METER_SHARDS", 0)))
+
+
+def metering_queue_for_host(host_id: int) -> str | None:
+    """The queue of a host's sampling when sharding is on: `<metering queue>.<host id mod N>`,
+    so that a host is always sampled by the same worker, which keeps its libvirt connection
+    open (one per host it serves, not one per host of the pool). None when off."""
+    shards = metering_shards()
+    if not shards:
+        return None
+    base = queue_for("metering") or settings.CELERY_TASK_DEFAULT_QUEUE
+    return f"{base}.{host_id % shards}"
+
+
 def all_queues() -> list[str]:
     """The default queue and each kind's, without repeats: what one worker consumes to do all."""
     queues = [settings.CELERY_TASK_DEFAULT_QUEUE]
@@ -48,6 +65,10 @@ def all_queues() -> list[str]:
         queue = queue_for(kind)
         if queue and queue not in queues:
             queues.append(queue)
+    for shard in range(metering_shards()):
+        shard_queue = metering_queue_for_host(shard)
+        if shard_queue and shard_queue not in queues:
+            queues.append(shard_queue)
     return queues
 
 

@@ -347,6 +347,9 @@ NUAGE = {
     # Hosts per sampling task: one task and one transaction per host cost more than the
     # sampling itself at thousands of hosts; a slow host delays only its task's others.
     "METER_HOSTS_PER_TASK": env.int("NUAGE_METER_HOSTS_PER_TASK", default=20),
+    # Sampling split over this many queues by host (`metering.<host id mod N>`, each consumed by
+    # one worker), so that each worker keeps connections to its own hosts only; 0: one queue.
+    "METER_SHARDS": env.int("NUAGE_METER_SHARDS", default=0),
     # Host TCP ports forwarded to the SSH of guests on `user` networks ("first-last"); each live
     # NIC holds one, bound on the libvirt host's loopback.
     "USER_NET_PORTS": env("NUAGE_USER_NET_PORTS", default="22000-22999"),

@@ -324,3 +324,31 @@ def test_a_vm_on_two_hosts_of_a_group_is_stored_once_from_its_own_host(
 
     assert list(MeterSample.objects.values_list("vm_id", "host_id")) == [(vm.pk, target.pk)]
     assert {r.host_id: r.stored for r in results} == {source.pk: 0, target.pk: 1}
+
+
+def test_with_shards_each_task_holds_one_shard_and_goes_to_its_queue(
+    world, flavor, image, tmp_path, settings, monkeypatch
+):
+    settings.NUAGE = {
+        **settings.NUAGE,
+        "METER_HOSTS_PER_TASK": 2,
+        "METER_SHARDS": 2,
+        "QUEUES": {**settings.NUAGE["QUEUES"], "metering": "metering"},
+    }
+    hosts = [make_sim_host(tmp_path, reachable=True) for _ in range(5)]
+    vms = [placed_vm(world, flavor, image, h, f"web-{i}") for i, h in enumerate(hosts)]
+    sent: list[tuple[str, list[int]]] = []
+    real = tasks.meter_sample_hosts.apply_async
+
+    def spy(args, **options):
+        sent.append((options["queue"], list(args[0])))
+        return real(args, **{k: v for k, v in options.items() if k != "queue"})
+
+    monkeypatch.setattr(tasks.meter_sample_hosts, "apply_async", spy)
+    assert tasks.meter_dispatch() == 5
+
+    for queue, members in sent:
+        assert {f"metering.{h % 2}" for h in members} == {queue}
+        assert len(members) <= 2
+    assert sorted(h for _q, members in sent for h in members) == sorted(h.pk for h in hosts)
+    assert MeterSample.objects.count() == len(vms)

@@ -121,3 +121,18 @@ def test_provisioning_goes_on_while_notifications_wait(world, sim_host, flavor, 
                 _redis_cleanup(queue)
     assert "Task compute.operation_advance[" in worker.log()
     assert "Task portal.event_deliver[" not in worker.log()
+
+
+def test_metering_shards_send_a_host_always_to_the_same_queue():
+    sharded = {**settings.NUAGE, "QUEUES": PRODUCTION, "METER_SHARDS": 4}
+    with override_settings(NUAGE=sharded):
+        assert [routing.metering_queue_for_host(h) for h in (1, 5, 7, 8)] == [
+            "metering.1",
+            "metering.1",
+            "metering.3",
+            "metering.0",
+        ]
+        assert routing.all_queues()[-4:] == [f"metering.{n}" for n in range(4)]
+    with override_settings(NUAGE={**settings.NUAGE, "QUEUES": PRODUCTION, "METER_SHARDS": 0}):
+        assert routing.metering_queue_for_host(7) is None
+        assert not any(q.startswith("metering.") for q in routing.all_queues())
