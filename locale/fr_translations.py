@@ -1568,3 +1568,14 @@ FR.update(
         "Only for a disk that cannot start by itself: the file on the hosts of the kernel to start it with.": "Seulement pour un disque qui ne démarre pas seul : le fichier, sur les hôtes, du noyau avec lequel le démarrer.",
     }
 )
+
+# Issue 15, looks and reach: the navigation.
+FR.update(
+    {
+        "Skip to content": "Aller au contenu",
+        "Menu": "Menu",
+        "Main": "Principale",
+        "Platform": "Plateforme",
+        "Your account": "Votre compte",
+    }
+)
