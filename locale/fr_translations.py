@@ -824,6 +824,43 @@ FR.update(
     }
 )
 
+# Issue 15: tenants' billing details and cost centre.
+FR.update(
+    {
+        "Billing details are for tenant admins and finance.": "Les coordonnées de facturation sont réservées aux administrateurs du tenant et à la finance.",
+        "Legal name": "Raison sociale",
+        "legal name": "raison sociale",
+        "Billing address": "Adresse de facturation",
+        "billing address": "adresse de facturation",
+        "Country": "Pays",
+        "country": "pays",
+        "VAT number": "Numéro de TVA",
+        "With its country prefix, such as FR40303265045.": "Avec son préfixe de pays, par exemple FR40303265045.",
+        "Billing e-mail": "E-mail de facturation",
+        "billing e-mail": "e-mail de facturation",
+        "Cost centre": "Centre de coûts",
+        "cost centre": "centre de coûts",
+        "Optional; usage reports can be grouped by it.": "Facultatif ; les rapports de consommation peuvent être regroupés par centre de coûts.",
+        "VAT rate (%)": "Taux de TVA (%)",
+        "VAT rate (%%)": "Taux de TVA (%%)",
+        "Empty: the platform's rate. 0 for a reverse-charge customer.": "Vide : le taux de la plateforme. 0 pour un client en autoliquidation.",
+        "Use a two-letter ISO 3166 country code, such as FR or DE.": "Utilisez un code pays ISO 3166 à deux lettres, par exemple FR ou DE.",
+        "Give the VAT number with its country prefix, letters and digits only: FR40303265045.": "Donnez le numéro de TVA avec son préfixe de pays, en lettres et chiffres seulement : FR40303265045.",
+        "A cost centre is one line of text.": "Un centre de coûts tient sur une seule ligne.",
+        "A VAT rate cannot be negative.": "Un taux de TVA ne peut pas être négatif.",
+        "A VAT rate is at most 100.": "Un taux de TVA vaut au plus 100.",
+        "A VAT number of %(country)s starts with %(prefix)s.": "Un numéro de TVA de ce pays (%(country)s) commence par %(prefix)s.",
+        "Billing details are kept by finance and platform admins.": "Les coordonnées de facturation sont tenues par la finance et les administrateurs de la plateforme.",
+        "Billing details saved.": "Coordonnées de facturation enregistrées.",
+        "Billing details": "Coordonnées de facturation",
+        "the platform's rate": "le taux de la plateforme",
+        "Edit billing details": "Modifier les coordonnées de facturation",
+        "Billing details of %(tenant)s": "Coordonnées de facturation de %(tenant)s",
+        "Printed as the customer on the invoices issued from now on; issued invoices keep the details they were issued with.": "Imprimées comme client sur les factures émises désormais ; les factures déjà émises gardent les coordonnées de leur émission.",
+        "Save billing details": "Enregistrer les coordonnées de facturation",
+    }
+)
+
 # SSH keys, networks and addresses (issue 12).
 FR.update(
     {
