@@ -678,6 +678,7 @@ FR.update(
         "Minutes between cycles": "Minutes entre deux cycles",
         "Minutes of samples": "Minutes d’échantillons",
         "A move is recommended only if it lowers the imbalance by at least this much.": "Un déplacement n’est recommandé que s’il réduit le déséquilibre d’au moins cette valeur.",
+        "A move is recommended only if it lowers the imbalance by at least this much (in a pool of more than 10 hosts, by this much times 10 / hosts: one move changes a larger pool's imbalance less).": "Un déplacement n’est recommandé que s’il réduit le déséquilibre d’au moins cette valeur (dans un parc de plus de 10 hôtes, de cette valeur multipliée par 10 / nombre d’hôtes : un déplacement change moins le déséquilibre d’un grand parc).",
         "Loads are averaged over this many minutes.": "Les charges sont moyennées sur ce nombre de minutes.",
         "migrations per cycle": "migrations par cycle",
         "minimum gain": "gain minimal",
