@@ -593,8 +593,9 @@ FR.update(
         "Cost so far": "Coût à ce jour",
         "from %(start)s 00:00 to %(now)s": "du %(start)s 00:00 au %(now)s",
         "Forecast for the month": "Prévision pour le mois",
-        "The cost so far extrapolated to the whole month at the same average rate per hour: cost so far × length of the month ÷ time elapsed.": "Le coût à ce jour extrapolé au mois entier au même rythme horaire moyen : coût à ce "
-        "jour × durée du mois ÷ temps écoulé.",
+        "The cost so far, plus what everything as it is now (running VMs, disks, snapshots, volumes) costs until the end of the month at the prices in effect.": "Le coût à ce jour, plus ce que tout coûte dans son état actuel (VM en marche, disques, "
+        "instantanés, volumes) jusqu’à la fin du mois, aux prix en vigueur.",
+        "at %(rate)s %(currency)s per hour now": "au rythme actuel de %(rate)s %(currency)s par heure",
         "%(used)s%% used, %(forecast)s%% forecast": "%(used)s %% consommés, %(forecast)s %% prévus",
         "The budget is used up: new VM requests are refused until next month, or until the budget is raised or blocking turned off.": "Le budget est épuisé : les nouvelles demandes de VM sont refusées jusqu’au mois "
         "prochain, ou jusqu’à ce que le budget soit relevé ou le blocage désactivé.",
