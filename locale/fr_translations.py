@@ -593,8 +593,9 @@ FR.update(
         "Cost so far": "Coût à ce jour",
         "from %(start)s 00:00 to %(now)s": "du %(start)s 00:00 au %(now)s",
         "Forecast for the month": "Prévision pour le mois",
-        "The cost so far extrapolated to the whole month at the same average rate per hour: cost so far × length of the month ÷ time elapsed.": "Le coût à ce jour extrapolé au mois entier au même rythme horaire moyen : coût à ce "
-        "jour × durée du mois ÷ temps écoulé.",
+        "The cost so far, plus what everything as it is now (running VMs, disks, snapshots, volumes) costs until the end of the month at the prices in effect.": "Le coût à ce jour, plus ce que tout coûte dans son état actuel (VM en marche, disques, "
+        "instantanés, volumes) jusqu’à la fin du mois, aux prix en vigueur.",
+        "at %(rate)s %(currency)s per hour now": "au rythme actuel de %(rate)s %(currency)s par heure",
         "%(used)s%% used, %(forecast)s%% forecast": "%(used)s %% consommés, %(forecast)s %% prévus",
         "The budget is used up: new VM requests are refused until next month, or until the budget is raised or blocking turned off.": "Le budget est épuisé : les nouvelles demandes de VM sont refusées jusqu’au mois "
         "prochain, ou jusqu’à ce que le budget soit relevé ou le blocage désactivé.",
@@ -678,6 +679,7 @@ FR.update(
         "Minutes between cycles": "Minutes entre deux cycles",
         "Minutes of samples": "Minutes d’échantillons",
         "A move is recommended only if it lowers the imbalance by at least this much.": "Un déplacement n’est recommandé que s’il réduit le déséquilibre d’au moins cette valeur.",
+        "A move is recommended only if it lowers the imbalance by at least this much (in a pool of more than 10 hosts, by this much times 10 / hosts: one move changes a larger pool's imbalance less).": "Un déplacement n’est recommandé que s’il réduit le déséquilibre d’au moins cette valeur (dans un parc de plus de 10 hôtes, de cette valeur multipliée par 10 / nombre d’hôtes : un déplacement change moins le déséquilibre d’un grand parc).",
         "Loads are averaged over this many minutes.": "Les charges sont moyennées sur ce nombre de minutes.",
         "migrations per cycle": "migrations par cycle",
         "minimum gain": "gain minimal",
