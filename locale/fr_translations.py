@@ -394,6 +394,20 @@ FR: dict[str, str | tuple[str, str]] = {
     "Username or e-mail": "Nom d’utilisateur ou e-mail",
     "Add member": "Ajouter le membre",
     "Environments and approval": "Environnements et approbation",
+    # issue 15 (i15a): in-app notifications, approvals, demo data, price lists
+    "Notifications": "Notifications",
+    "Notifications (%(counter)s unread)": (
+        "Notifications (%(counter)s non lue)",
+        "Notifications (%(counter)s non lues)",
+    ),
+    "Mark all as read": "Tout marquer comme lu",
+    "Mark as read": "Marquer comme lu",
+    "unread": "non lue",
+    "No notifications yet: approvals, provisioning results and budget alerts show up here.": (
+        "Aucune notification pour l’instant : les approbations, les résultats de création et "
+        "les alertes de budget apparaissent ici."
+    ),
+    # end of issue 15 (i15a)
     "Approval": "Approbation",
     "Approved automatically up to": "Approuvées automatiquement jusqu’à",
     "an approver decides": "un approbateur décide",
