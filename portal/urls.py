@@ -20,6 +20,7 @@ urlpatterns = [
     path("audit/", portal_views.audit_log, name="audit"),
     path("notifications/", portal_views.notification_page, name="notifications"),
     path("tenant/", portal_views.tenant_page, name="tenant"),
+    path("tenant/billing/", portal_views.tenant_billing, name="tenant-billing"),
     path("tenant/switch/", portal_views.tenant_switch, name="tenant-switch"),
     path("tokens/<int:pk>/revoke/", portal_views.token_revoke, name="token-revoke"),
     path("invitations/<str:secret>/", portal_views.invitation_accept, name="invitation-accept"),

@@ -57,6 +57,31 @@ class TenantSerializer(serializers.ModelSerializer[Tenant]):
         read_only_fields = ["id", "created_at", "environments"]
 
 
+class TenantBillingSerializer(serializers.Serializer[Tenant]):
+    """A tenant's billing details. Input is checked by the service (tenant_billing_update): it
+    normalises first ("fr" -> FR, "FR 40 303 265 045" -> FR40303265045), then validates."""
+
+    billing_legal_name = serializers.CharField(max_length=200, allow_blank=True, required=False)
+    billing_address = serializers.CharField(
+        max_length=500, allow_blank=True, required=False, trim_whitespace=False
+    )
+    billing_country = serializers.CharField(
+        max_length=2, allow_blank=True, required=False, help_text="ISO 3166-1 alpha-2, e.g. FR."
+    )
+    vat_number = serializers.CharField(
+        max_length=30, allow_blank=True, required=False, help_text="With its country prefix."
+    )
+    billing_email = serializers.EmailField(allow_blank=True, required=False)
+    cost_centre = serializers.CharField(max_length=64, allow_blank=True, required=False)
+    vat_rate = serializers.DecimalField(
+        max_digits=5,
+        decimal_places=2,
+        allow_null=True,
+        required=False,
+        help_text="Percent; null: the platform's rate. 0 for reverse charge.",
+    )
+
+
 class UserSerializer(serializers.ModelSerializer[User]):
     # Blank for users without one: a plain string, not the schema's "email" format.
     email = serializers.CharField(read_only=True, help_text="E-mail address, or empty")

@@ -11,7 +11,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, status
 from rest_framework.decorators import action
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -36,6 +36,7 @@ from portal.api.serializers import (
     NotificationCountSerializer,
     NotificationSerializer,
     PolicyChangeSerializer,
+    TenantBillingSerializer,
     TenantSerializer,
     UserCreateSerializer,
     UserSerializer,
@@ -52,13 +53,36 @@ from portal.api.viewsets import (
     request_user,
 )
 from portal.auditlog import AuditFilter, csv_response
-from portal.models import Membership, PolicyChange, Webhook
+from portal.models import Membership, PolicyChange, Tenant, Webhook
+from portal.permissions import Perm, has_perm
 
 
 class TenantViewSet(ServiceCreateMixin, ScopedReadOnlyViewSet):
     selector = staticmethod(selectors.tenant_list)
     serializer_class = TenantSerializer
     create_service = staticmethod(services.tenant_create)
+
+    @extend_schema(methods=["GET"], responses=TenantBillingSerializer)
+    @extend_schema(
+        methods=["PATCH"],
+        request=TenantBillingSerializer,
+        responses=TenantBillingSerializer,
+        description="Finance and platform admins change the details printed on the tenant's "
+        "next invoices, its cost centre (usage reports group by it) and VAT rate.",
+    )
+    @action(detail=True, methods=["get", "patch"])
+    def billing(self, request: Request, pk: str | None = None) -> Response:
+        tenant: Tenant = self.get_object()
+        user = request_user(request)
+        if not has_perm(user, tenant, Perm.INVOICE_VIEW):
+            raise PermissionDenied(_("Billing details are for tenant admins and finance."))
+        if request.method == "PATCH":
+            ser = TenantBillingSerializer(data=request.data, partial=True)
+            ser.is_valid(raise_exception=True)
+            tenant = services.tenant_billing_update(
+                updated_by=user, tenant=tenant, remote_addr=client_ip(request), **ser.validated_data
+            )
+        return Response(TenantBillingSerializer(tenant).data)
 
 
 @extend_schema_view(
