@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('portal', '0014_invitation'),
+        ('portal', '0015_tenant_billing_details'),
     ]
 
     operations = [
