@@ -109,6 +109,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "portal.context_processors.nav",
+                "portal.session_replay.replay",
             ],
         },
     },
@@ -475,6 +476,12 @@ SESSION_IDLE_TIMEOUT_SECONDS = env.int("NUAGE_SESSION_IDLE_MINUTES", default=30)
 MIDDLEWARE.insert(
     MIDDLEWARE.index("django.contrib.messages.middleware.MessageMiddleware") + 1,
     "portal.security.SessionIdleTimeoutMiddleware",
+)
+# Around it: a form sent after the session ended comes back, after login, on its page with what
+# was typed (portal/session_replay.py), instead of a 405 on the form's address.
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("portal.security.SessionIdleTimeoutMiddleware"),
+    "portal.session_replay.SessionReplayMiddleware",
 )
 # API throttles: per user, per anonymous address, and a stricter one on the token login.
 REST_FRAMEWORK["DEFAULT_THROTTLE_CLASSES"] = [
