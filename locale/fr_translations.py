@@ -1621,3 +1621,11 @@ FR.update(
         "Only for a disk that cannot start by itself: the file on the hosts of the kernel to start it with.": "Seulement pour un disque qui ne démarre pas seul : le fichier, sur les hôtes, du noyau avec lequel le démarrer.",
     }
 )
+
+# Session expiry, error pages, stop and maintenance, leases.
+FR.update(
+    {
+        "Your session had ended, so what you sent was not done. Log in again: you will be back on the page, with what you had typed, to send it again.": "Votre session avait pris fin : votre envoi n’a pas été effectué. Reconnectez-vous : vous reviendrez sur la page, avec ce que vous aviez saisi, pour l’envoyer à nouveau.",
+        "What you were sending is back in its form below, as you left it: check it and send it again.": "Ce que vous envoyiez est de retour dans son formulaire ci-dessous, tel que vous l’aviez laissé : vérifiez-le et envoyez-le à nouveau.",
+    }
+)
