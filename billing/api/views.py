@@ -160,9 +160,9 @@ class PriceListViewSet(mixins.DestroyModelMixin, ScopedReadOnlyViewSet):
         """End the list at an instant to come (`effective_to`); 400 for one in the past, before
         its start, or inside a month already invoiced."""
         user = request_user(request)
+        target = self.get_object()  # a list one may not see is a 404 before any 400
         ser = PriceListEndSerializer(data=request.data)
         ser.is_valid(raise_exception=True)
-        target = self.get_object()
         services.price_list_end(
             ended_by=user,
             price_list=target,
