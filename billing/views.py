@@ -349,7 +349,8 @@ def _price_list_rows(lists: Iterable[PriceList], now: datetime) -> list[dict[str
 def price_lists(request: HttpRequest) -> HttpResponse:
     """Finance's price lists: which applies now (or at a date), create one, end one."""
     user = _user(request)
-    require_platform_perm(user, Perm.PRICE_MANAGE)
+    if Perm.PRICE_MANAGE not in platform_perms(user):
+        raise Http404  # as for a page that does not exist: nothing to see for this role
     zone = _platform_zone()
     now = timezone.now()
     currency = selectors.billing_currency()
