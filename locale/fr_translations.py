@@ -394,6 +394,20 @@ FR: dict[str, str | tuple[str, str]] = {
     "Username or e-mail": "Nom d’utilisateur ou e-mail",
     "Add member": "Ajouter le membre",
     "Environments and approval": "Environnements et approbation",
+    # issue 15 (i15a): in-app notifications, approvals, demo data, price lists
+    "Notifications": "Notifications",
+    "Notifications (%(counter)s unread)": (
+        "Notifications (%(counter)s non lue)",
+        "Notifications (%(counter)s non lues)",
+    ),
+    "Mark all as read": "Tout marquer comme lu",
+    "Mark as read": "Marquer comme lu",
+    "unread": "non lue",
+    "No notifications yet: approvals, provisioning results and budget alerts show up here.": (
+        "Aucune notification pour l’instant : les approbations, les résultats de création et "
+        "les alertes de budget apparaissent ici."
+    ),
+    # end of issue 15 (i15a)
     "Approval": "Approbation",
     "Approved automatically up to": "Approuvées automatiquement jusqu’à",
     "an approver decides": "un approbateur décide",
@@ -1643,5 +1657,13 @@ FR.update(
         "Stop the VM to export it as an OVA file (its description and its disks) that VirtualBox, VMware or another Nuage can import.": "Arrêtez la VM pour l’exporter en fichier OVA (sa description et ses disques) que VirtualBox, VMware ou un autre Nuage peuvent importer.",
         "An OVA file exported by Nuage, VirtualBox or VMware. Its description gives the CPUs, memory and operating system; its disk becomes the image's disk on every host. Members then request VMs from it with a flavor at least that large.": "Un fichier OVA exporté par Nuage, VirtualBox ou VMware. Sa description donne les processeurs, la mémoire et le système d’exploitation ; son disque devient le disque de l’image sur chaque hôte. Les membres demandent ensuite des VM à partir de celle-ci avec un gabarit au moins aussi grand.",
         "Only for a disk that cannot start by itself: the file on the hosts of the kernel to start it with.": "Seulement pour un disque qui ne démarre pas seul : le fichier, sur les hôtes, du noyau avec lequel le démarrer.",
+    }
+)
+
+# Session expiry, error pages, stop and maintenance, leases.
+FR.update(
+    {
+        "Your session had ended, so what you sent was not done. Log in again: you will be back on the page, with what you had typed, to send it again.": "Votre session avait pris fin : votre envoi n’a pas été effectué. Reconnectez-vous : vous reviendrez sur la page, avec ce que vous aviez saisi, pour l’envoyer à nouveau.",
+        "What you were sending is back in its form below, as you left it: check it and send it again.": "Ce que vous envoyiez est de retour dans son formulaire ci-dessous, tel que vous l’aviez laissé : vérifiez-le et envoyez-le à nouveau.",
     }
 )

@@ -1,5 +1,6 @@
 """Django settings for Nuage, read from the environment (twelve-factor)."""
 
+import os
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -110,6 +111,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "portal.context_processors.nav",
+                "portal.session_replay.replay",
             ],
         },
     },
@@ -327,6 +329,13 @@ NUAGE = {
     "STEP_BATCH_SECONDS": env.float("NUAGE_STEP_BATCH_SECONDS", default=10.0),
     # Where QEMU writes each guest's serial console (read by tests and the UI log view).
     "SERIAL_LOG_DIR": env("NUAGE_SERIAL_LOG_DIR", default="/var/log/libvirt/qemu"),
+    # Where each system container's copy of its rootfs image is made, on its (local) host.
+    "CONTAINER_ROOT": env(
+        "NUAGE_CONTAINER_ROOT",
+        default="/var/lib/libvirt/nuage-containers"
+        if os.geteuid() == 0
+        else str(VAR_DIR / "containers"),
+    ),
     # How long a stop waits for the guest to power off before pulling the plug.
     "STOP_GRACE_SECONDS": env.float("NUAGE_STOP_GRACE_SECONDS", default=60.0),
     # Placement: "spread" (most free memory first) or "pack" (fill hosts one by one), and the
@@ -495,6 +504,12 @@ SESSION_IDLE_TIMEOUT_SECONDS = env.int("NUAGE_SESSION_IDLE_MINUTES", default=30)
 MIDDLEWARE.insert(
     MIDDLEWARE.index("django.contrib.messages.middleware.MessageMiddleware") + 1,
     "portal.security.SessionIdleTimeoutMiddleware",
+)
+# Around it: a form sent after the session ended comes back, after login, on its page with what
+# was typed (portal/session_replay.py), instead of a 405 on the form's address.
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("portal.security.SessionIdleTimeoutMiddleware"),
+    "portal.session_replay.SessionReplayMiddleware",
 )
 # API throttles: per user, per anonymous address, and a stricter one on the token login.
 REST_FRAMEWORK["DEFAULT_THROTTLE_CLASSES"] = [
