@@ -14,7 +14,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import formats, timezone
@@ -31,7 +31,7 @@ from billing.rating.python import UsageLine, total
 from compute.models import VirtualMachine
 from portal.charts import Series, bar_chart
 from portal.models import Environment, Tenant, User
-from portal.permissions import Perm, has_perm, platform_perms, require_platform_perm
+from portal.permissions import Perm, has_perm, platform_perms
 from portal.tenancy import current_tenant
 
 MAX_ROWS = 500  # longer tables are in the downloads
@@ -217,7 +217,8 @@ def _platform_zone() -> ZoneInfo:
 def finance(request: HttpRequest) -> HttpResponse:
     """Usage and cost of any period for every tenant (finance and platform admins)."""
     user = _user(request)
-    require_platform_perm(user, Perm.USAGE_VIEW_ALL)
+    if Perm.USAGE_VIEW_ALL not in platform_perms(user):
+        raise Http404  # as for a page that does not exist: nothing to see for this role
     now = timezone.now()
     today = now.astimezone(_platform_zone()).date()
     form = PeriodForm(

@@ -1667,3 +1667,18 @@ FR.update(
         "What you were sending is back in its form below, as you left it: check it and send it again.": "Ce que vous envoyiez est de retour dans son formulaire ci-dessous, tel que vous l’aviez laissé : vérifiez-le et envoyez-le à nouveau.",
     }
 )
+FR.update(
+    {
+        "Page not found": "Page introuvable",
+        "This page is not here": "Cette page n’existe pas ici",
+        "The address may be mistyped, the item may have been deleted, or it belongs to a tenant or role you do not have.": "L’adresse est peut-être mal saisie, l’élément a peut-être été supprimé, ou il relève d’un locataire ou d’un rôle que vous n’avez pas.",
+        "Back to my VMs": "Retour à mes VM",
+        "Not allowed": "Non autorisé",
+        "You cannot do this": "Vous ne pouvez pas faire cela",
+        "Your role does not allow this action. A tenant admin can change your role if you need it.": "Votre rôle ne permet pas cette action. Un administrateur du locataire peut modifier votre rôle si vous en avez besoin.",
+        "Something went wrong": "Une erreur s’est produite",
+        "Something went wrong on our side": "Une erreur s’est produite de notre côté",
+        "Nothing you did caused this, and it has been recorded for the operators. Try again in a moment; if it keeps happening, tell your platform team the time it happened.": "Vous n’y êtes pour rien, et l’incident a été enregistré pour les opérateurs. Réessayez dans un instant ; si cela se reproduit, indiquez à l’équipe de la plateforme l’heure à laquelle c’est arrivé.",
+        "Back to Nuage": "Retour à Nuage",
+    }
+)

@@ -53,7 +53,7 @@ def invoice_list(request: HttpRequest) -> HttpResponse:
     user = _user(request)
     tenants = invoicing.invoice_tenant_choices(fetched_by=user)
     if not tenants.exists() and not _manages(user):
-        raise PermissionDenied(_("Invoices are for finance, platform admins and tenant admins."))
+        raise Http404  # as for a page that does not exist: nothing to see for this role
     year, month = _last_month()
     draft_form = InvoiceDraftForm(
         request.POST or None,
@@ -143,7 +143,7 @@ def invoice_list_download(request: HttpRequest, fmt: str) -> HttpResponseBase:
     user = _user(request)
     tenants = invoicing.invoice_tenant_choices(fetched_by=user)
     if not tenants.exists() and not _manages(user):
-        raise PermissionDenied(_("Invoices are for finance, platform admins and tenant admins."))
+        raise Http404  # as for a page that does not exist: nothing to see for this role
     filters, invoices = _filtered(request, tenants)
     if filters.is_bound and not filters.is_valid():
         for errors in filters.errors.values():
