@@ -924,6 +924,44 @@ FR.update(
     }
 )
 
+# Issue 15: finance-grade invoices (VAT, parties, dates, numbering) and usage reports.
+FR.update(
+    {
+        "Due": "Échéance",
+        "VAT": "TVA",
+        "Total with VAT": "Total TTC",
+        "Net total": "Total HT",
+        "VAT %(rate)s %% (%(currency)s)": "TVA %(rate)s %% (%(currency)s)",
+        "VAT %(rate)s %%": "TVA %(rate)s %%",
+        "Total with VAT (%(currency)s)": "Total TTC (%(currency)s)",
+        "Net total (%(currency)s)": "Total HT (%(currency)s)",
+        "VAT number: %(number)s": "N° de TVA : %(number)s",
+        "Cost centre: %(centre)s": "Centre de coûts : %(centre)s",
+        "Issue date": "Date d’émission",
+        "Due date": "Date d’échéance",
+        "%(first)s to %(last)s": "du %(first)s au %(last)s",
+        "This credit note cancels invoice %(number)s of %(date)s: its amounts are negative.": "Cet avoir annule la facture %(number)s du %(date)s : ses montants sont négatifs.",
+        "Draft: not an invoice yet; it gets its number when issued.": "Brouillon : ce n’est pas encore une facture ; elle reçoit son numéro à l’émission.",
+        "Payment due by %(date)s, quoting %(number)s.": "Paiement dû au plus tard le %(date)s, en rappelant la référence %(number)s.",
+        "Bank details: %(bank)s": "Coordonnées bancaires : %(bank)s",
+        "VAT reverse charge: the customer accounts for the VAT.": "Autoliquidation : la TVA est due par le preneur.",
+        "Issuer": "Émetteur",
+        "Bill to": "Facturé à",
+        "Net amount": "Montant HT",
+        "Period start": "Début",
+        "Period end": "Fin",
+        "(no cost centre)": "(sans centre de coûts)",
+        "Grouped by": "Regroupé par",
+        "Subtotal": "Sous-total",
+        "Group by": "Regrouper par",
+        "Nothing": "Rien",
+        "This draft has no billable line: it is not issued, so it takes no invoice number. Nothing is owed for %(year)04d-%(month)02d.": "Ce brouillon n’a aucune ligne facturable : il n’est pas émis et ne prend donc aucun numéro de facture. Rien n’est dû pour %(year)04d-%(month)02d.",
+        "The VAT rate of %(tenant)s changed since this draft was built (%(old)s %% then, %(new)s %% now): rebuild the draft and review it again.": "Le taux de TVA de %(tenant)s a changé depuis la construction de ce brouillon (%(old)s %% alors, %(new)s %% désormais) : reconstruisez le brouillon et relisez-le.",
+        "Page %(page)s of %(pages)s": "Page %(page)s sur %(pages)s",
+        "This draft has no billable line: it will not be issued and takes no invoice number.": "Ce brouillon n’a aucune ligne facturable : il ne sera pas émis et ne prend aucun numéro de facture.",
+    }
+)
+
 # SSH keys, networks and addresses (issue 12).
 FR.update(
     {

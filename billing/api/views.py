@@ -229,6 +229,13 @@ class UsageView(ExportFormatsMixin, APIView):
             OpenApiParameter("tenant", str, description="A tenant's slug or id."),
             OpenApiParameter("start", str, description="ISO 8601; default the 1st, 00:00 UTC."),
             OpenApiParameter("end", str, description="ISO 8601; default and latest: now."),
+            OpenApiParameter(
+                "group_by",
+                str,
+                enum=list(exports.GROUPINGS),
+                description="cost_centre: lines carry their tenant's cost centre, `groups` "
+                "gives each centre's total; files are sorted by centre with subtotals.",
+            ),
             FORMAT_PARAMETER,
         ],
         responses=_download_responses(UsageReportSerializer),
@@ -255,6 +262,8 @@ class UsageView(ExportFormatsMixin, APIView):
             raise ValidationError(
                 {"end": _("Choose at most %(days)s days.") % {"days": MAX_PERIOD_DAYS}}
             )
+        grouped = query.validated_data.get("group_by") == "cost_centre"
+        centres = selectors.cost_centres(fetched_by=user) if grouped else None
         fmt = export_format(request)
         if fmt is not None:
             rows = selectors.usage_report_rows(fetched_by=user, start=start, end=end, tenant=tenant)
@@ -264,6 +273,7 @@ class UsageView(ExportFormatsMixin, APIView):
                 start=start,
                 end=end,
                 currency=selectors.billing_currency(),
+                cost_centres=centres,
             )
             filename = exports.usage_filename(tenant.slug if tenant else None, start, end)
             return exports.export_response(table, fmt=fmt, filename=filename)
@@ -303,12 +313,25 @@ class UsageView(ExportFormatsMixin, APIView):
                     "tenant": tenants.get(ln.tenant_id, ""),
                     "environment": envs.get(ln.environment_id, ""),
                     "unit": RESOURCE_UNITS[ln.resource],
+                    "cost_centre": centres.get(ln.tenant_id, "") if centres is not None else None,
                 }
                 for ln in lines
             ],
             "total": total(lines),
+            "groups": _cost_centre_totals(lines, centres) if centres is not None else None,
         }
         return Response(UsageReportSerializer(report).data)
+
+
+def _cost_centre_totals(lines: list[Any], centres: dict[int, str]) -> list[dict[str, Any]]:
+    """Each cost centre's total (tenants without one under ""), centres in order."""
+    by_centre: dict[str, list[Any]] = {}
+    for line in lines:
+        by_centre.setdefault(centres.get(line.tenant_id, ""), []).append(line)
+    return [
+        {"cost_centre": centre, "total": total(group), "lines": len(group)}
+        for centre, group in sorted(by_centre.items(), key=lambda item: (item[0] == "", item[0]))
+    ]
 
 
 def _tenant_lookup(wanted: str) -> dict[str, Any]:
@@ -360,10 +383,7 @@ class InvoiceViewSet(ExportFormatsMixin, ScopedReadOnlyViewSet):
         invoice = self.get_object()
         fmt = export_format(request)
         if fmt is not None:
-            table = exports.invoice_table(invoice, invoicing.invoice_lines(invoice))
-            return exports.export_response(
-                table, fmt=fmt, filename=exports.invoice_filename(invoice)
-            )
+            return exports.invoice_export(invoice, invoicing.invoice_lines(invoice), fmt=fmt)
         return Response(self._detail(invoice))
 
     def _detail(self, invoice: Invoice) -> Any:
