@@ -11,10 +11,12 @@ from django.test import Client
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from billing.choices import InvoiceStatus
+from billing.choices import InvoiceStatus, UsageKind
 from billing.invoicing import invoice_draft, invoice_issue
 from billing.models import Invoice, PriceList
 from portal.models import AuditEntry
+from tests.billing.conftest import ledger
+from tests.factories import VirtualMachineFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -104,6 +106,9 @@ def test_a_negative_price_is_a_form_error_on_its_field(world):
 def issue_january(world) -> Invoice:
     """January 2025 of Apollo invoiced (issued), on the prices of the time."""
     price_list(datetime(2024, 12, 1, tzinfo=UTC), "0.01", "0.01", "0.01", name="2024-12")
+    vm = VirtualMachineFactory(environment=world.development, owner=world.member)
+    for kind, day in ((UsageKind.CREATED, 3), (UsageKind.STARTED, 3), (UsageKind.STOPPED, 20)):
+        ledger(vm, kind, datetime(2025, 1, day, tzinfo=UTC))
     draft, _changed = invoice_draft(
         drafted_by=world.finance, tenant=world.tenant, year=2025, month=1
     )
