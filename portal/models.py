@@ -466,3 +466,46 @@ class Invitation(models.Model):
         """Whether `user`'s e-mail address is the invited one (ignoring case)."""
         theirs = (user.email or "").strip()
         return bool(theirs) and theirs.casefold() == self.email.strip().casefold()
+
+
+class Notification(models.Model):
+    """One in-app notice for one user (the bell in the navigation): a text already rendered in
+    the user's language, the page it is about, and whether it was read. Written by
+    portal.notifications.notify, from event delivery (approvals, provisioning, budgets) and
+    from the other apps (lease warnings)."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="notifications")
+    tenant = models.ForeignKey(
+        Tenant, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    kind = models.CharField(max_length=64)
+    text = models.TextField()
+    url = models.CharField(max_length=300, blank=True)
+    # Set by callers that may run twice for the same fact (a lease warning, a retried task):
+    # one notification per user and key.
+    key = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    read_at = models.DateTimeField(null=True, blank=True)
+
+    owner_path: ClassVar[str] = "user"
+    objects = OwnedQuerySet["Notification"].as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(
+                fields=["user"],
+                condition=models.Q(read_at__isnull=True),
+                name="notification_unread",
+            )
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "key"],
+                condition=~models.Q(key=""),
+                name="notification_once_per_key",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} → {self.user_id}"

@@ -18,6 +18,7 @@ urlpatterns = [
     path("tokens/", portal_views.token_list, name="tokens"),
     path("keys/", portal_views.keypair_list, name="keypairs"),
     path("audit/", portal_views.audit_log, name="audit"),
+    path("notifications/", portal_views.notification_page, name="notifications"),
     path("tenant/", portal_views.tenant_page, name="tenant"),
     path("tenant/billing/", portal_views.tenant_billing, name="tenant-billing"),
     path("tenant/switch/", portal_views.tenant_switch, name="tenant-switch"),

@@ -21,7 +21,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from portal import selectors, services
+from portal import notifications, selectors, services
 from portal.auditlog import AuditFilter, csv_response
 from portal.choices import Role
 from portal.errors import ConflictError
@@ -442,3 +442,26 @@ def invitation_accept(request: HttpRequest, secret: str) -> HttpResponse:
             else services.invitation_mismatch_message(user),
         },
     )
+
+
+@login_required
+def notification_page(request: HttpRequest) -> HttpResponse:
+    """Your notifications, newest first: open one (marks it read), mark one or all read."""
+    user = _user(request)
+    if request.method == "POST":
+        if request.POST.get("do") == "read-all":
+            notifications.notifications_mark_all_read(read_by=user)
+            return redirect("notifications")
+        notification = get_object_or_404(
+            selectors.notification_list(fetched_by=user),
+            pk=request.POST.get("notification") or 0,
+        )
+        notifications.notification_mark_read(notification=notification, read_by=user)
+        target = notification.url if request.POST.get("do") == "open" else ""
+        if target and url_has_allowed_host_and_scheme(target, allowed_hosts=None):
+            return redirect(target)
+        return redirect("notifications")
+    page = Paginator(selectors.notification_list(fetched_by=user), 50).get_page(
+        request.GET.get("page")
+    )
+    return render(request, "portal/notifications.html", {"page": page})

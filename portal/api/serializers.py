@@ -16,6 +16,7 @@ from portal.models import (
     Invitation,
     KeyPair,
     Membership,
+    Notification,
     PolicyChange,
     Tenant,
     User,
@@ -261,6 +262,23 @@ class KeyPairSerializer(serializers.ModelSerializer[KeyPair]):
         fields = ["id", "name", "public_key", "fingerprint", "key_type", "bits", "created_at"]
         read_only_fields = ["id", "fingerprint", "key_type", "bits", "created_at"]
         validators: list[object] = []  # the service checks the name and the key, per owner
+
+
+class NotificationSerializer(serializers.ModelSerializer[Notification]):
+    read = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Notification
+        fields = ["id", "kind", "text", "url", "created_at", "read", "read_at"]
+        read_only_fields = fields
+
+    def get_read(self, obj: Notification) -> bool:
+        return obj.read_at is not None
+
+
+class NotificationCountSerializer(serializers.Serializer[Any]):
+    unread = serializers.IntegerField(required=False, help_text="Unread notifications")
+    marked = serializers.IntegerField(required=False, help_text="Notifications just marked read")
 
 
 class PolicyChangeSerializer(serializers.ModelSerializer[PolicyChange]):

@@ -18,7 +18,7 @@ from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
-from portal import selectors, services, twofactor
+from portal import notifications, selectors, services, twofactor
 from portal.api.serializers import (
     ApiTokenCreatedSerializer,
     ApiTokenSerializer,
@@ -33,6 +33,8 @@ from portal.api.serializers import (
     LoginSerializer,
     MembershipRoleSerializer,
     MembershipSerializer,
+    NotificationCountSerializer,
+    NotificationSerializer,
     PolicyChangeSerializer,
     TenantBillingSerializer,
     TenantSerializer,
@@ -246,6 +248,42 @@ class KeyPairViewSet(mixins.DestroyModelMixin, ScopedReadOnlyViewSet):
             remote_addr=client_ip(request),
         )
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class NotificationViewSet(ScopedReadOnlyViewSet):
+    """Your in-app notifications, newest first (`?unread=1`: only the unread ones); mark one
+    read, or all of them. Nobody else's exist for you (404)."""
+
+    selector = staticmethod(selectors.notification_list)
+    serializer_class = NotificationSerializer
+
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        queryset = self.get_queryset()
+        if request.query_params.get("unread") in ("1", "true"):
+            queryset = queryset.filter(read_at__isnull=True)
+        page = self.paginate_queryset(queryset)
+        if page is not None:
+            return self.get_paginated_response(self.get_serializer(page, many=True).data)
+        return Response(self.get_serializer(queryset, many=True).data)
+
+    @extend_schema(request=None, responses={200: NotificationSerializer})
+    @action(detail=True, methods=["post"])
+    def read(self, request: Request, pk: str | None = None) -> Response:
+        notification = notifications.notification_mark_read(
+            notification=self.get_object(), read_by=request_user(request)
+        )
+        return Response(NotificationSerializer(notification).data)
+
+    @extend_schema(request=None, responses={200: NotificationCountSerializer})
+    @action(detail=False, methods=["post"], url_path="read-all")
+    def read_all(self, request: Request) -> Response:
+        marked = notifications.notifications_mark_all_read(read_by=request_user(request))
+        return Response({"marked": marked})
+
+    @extend_schema(responses={200: NotificationCountSerializer})
+    @action(detail=False, methods=["get"], url_path="unread-count")
+    def unread_count(self, request: Request) -> Response:
+        return Response({"unread": selectors.unread_count(fetched_by=request_user(request))})
 
 
 class LoginView(APIView):
