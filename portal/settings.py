@@ -2,6 +2,7 @@
 
 import os
 from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import environ
@@ -345,6 +346,20 @@ NUAGE = {
     "DISK_RATIO": env.float("NUAGE_DISK_RATIO", default=1.0),
     # The currency Nuage bills in; price lists in other currencies are kept but not applied.
     "CURRENCY": env("NUAGE_CURRENCY", default="EUR"),
+    # Invoices: the VAT rate in percent for tenants that set none of their own, the days
+    # between issue and due date, and the issuer printed on every invoice and credit note
+    # (copied into each one when issued). NUAGE_ISSUER_ADDRESS: lines separated by "|".
+    "VAT_RATE": env("NUAGE_VAT_RATE", default="20.00"),
+    "PAYMENT_TERMS_DAYS": env.int("NUAGE_PAYMENT_TERMS_DAYS", default=30),
+    "ISSUER": {
+        "name": env("NUAGE_ISSUER_NAME", default="Nuage Cloud Services"),
+        "address": env("NUAGE_ISSUER_ADDRESS", default=""),
+        "country": env("NUAGE_ISSUER_COUNTRY", default=""),
+        "vat_number": env("NUAGE_ISSUER_VAT_NUMBER", default=""),
+        "registration": env("NUAGE_ISSUER_REGISTRATION", default=""),
+        "email": env("NUAGE_ISSUER_EMAIL", default=""),
+        "bank": env("NUAGE_ISSUER_BANK", default=""),
+    },
     # Quota checks and accounting; off only to measure their cost (bench/quota_contention.py).
     "QUOTA_ENFORCE": env.bool("NUAGE_QUOTA_ENFORCE", default=True),
     # Metering: seconds between two samples of a host's VMs; days raw samples are kept once
@@ -377,6 +392,11 @@ NUAGE = {
     # uvicorn process in production; empty = the site's own address (the demo's one server).
     "CONSOLE_URL": env("NUAGE_CONSOLE_URL", default="").rstrip("/"),
 }
+try:
+    if not 0 <= Decimal(NUAGE["VAT_RATE"]) <= 100:
+        raise ArithmeticError(NUAGE["VAT_RATE"])
+except ArithmeticError:
+    raise ImproperlyConfigured("NUAGE_VAT_RATE must be a percentage, 0 to 100.") from None
 if NUAGE["PLACEMENT_MODE"] not in ("spread", "pack"):
     raise ImproperlyConfigured("NUAGE_PLACEMENT_MODE must be 'spread' or 'pack'.")
 try:
