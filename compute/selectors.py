@@ -94,12 +94,15 @@ def vm_list_filtered(
     state: str = "",
     environment_name: str = "",
     name_contains: str = "",
+    owner_id: int | None = None,
     sort: str = DEFAULT_VM_SORT,
 ) -> QuerySet[VirtualMachine]:
     """The VM list as the browser shows it: in scope, filtered and in a stable order."""
     qs = vm_list(fetched_by=fetched_by)
     if tenant_id is not None:
         qs = qs.filter(tenant_id=tenant_id)
+    if owner_id is not None:
+        qs = qs.filter(owner_id=owner_id)
     if state:
         qs = qs.filter(state=state)
     if environment_name:
