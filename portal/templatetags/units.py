@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django import template
 
+from portal.stored_text import translate_stored
 from portal.units import size_gib, size_mib
 
 register = template.Library()
@@ -19,3 +20,9 @@ def sized(amount: object, resource: str) -> object:
     if resource == "disk_gib":
         return size_gib(amount)  # type: ignore[arg-type]
     return amount
+
+
+@register.filter
+def in_language(text: str | None) -> str:
+    """A message stored in English (a step's detail) in the reader's language."""
+    return translate_stored(text)

@@ -1,4 +1,4 @@
-"""The VM list's environment select and its "My VMs" / "Tenant VMs" switch; the audit log in words."""
+"""The VM list: environment select, "My VMs" / "Tenant VMs" switch; the audit log in words."""
 
 from __future__ import annotations
 

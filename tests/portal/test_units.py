@@ -90,3 +90,16 @@ def test_date_inputs_work_in_french(world):
         )
         assert typed.is_valid(), typed.errors
         assert typed.cleaned_data["start"] == date(2026, 11, 1)
+
+
+def test_step_details_stored_in_english_read_in_french():
+    from portal.stored_text import translate_stored
+
+    with translation.override("fr"):
+        assert translate_stored("Placed on host sim-1.") == "Placée sur l’hôte sim-1."
+        assert translate_stored("Domain running.") == "Domaine en marche."
+        two = translate_stored("Domain running. Memory limited to 768 MiB.")
+        assert two == "Domaine en marche. Mémoire limitée à 768 Mio."
+        assert translate_stored("some text from libvirt") == "some text from libvirt"
+    with translation.override("en"):
+        assert translate_stored("Domain running.") == "Domain running."
