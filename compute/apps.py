@@ -20,3 +20,10 @@ class ComputeConfig(AppConfig):
         metrics.register_source("operations", gauges.operations_source)
         metrics.register_source("hosts", gauges.hosts_source)
         health.register_summary("hosts", gauges.hosts_summary)
+
+        from compute import selectors
+        from portal import context_processors
+
+        context_processors.plug_pending_approvals(
+            lambda user: selectors.approval_pending_for(fetched_by=user).count()
+        )

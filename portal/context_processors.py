@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
@@ -9,10 +10,19 @@ from django.http import HttpRequest
 
 from portal import selectors, twofactor
 from portal.choices import Role
-from portal.models import Membership
+from portal.models import Membership, User
 from portal.permissions import Perm, platform_perms
 from portal.scoping import sees_all_tenants
 from portal.tenancy import current_tenant
+
+# What the navigation counts for approvers (compute plugs in the requests waiting for them, so
+# that portal does not import compute); asked only of users who approve somewhere.
+_pending_approvals: Callable[[User], int] | None = None
+
+
+def plug_pending_approvals(counter: Callable[[User], int]) -> None:
+    global _pending_approvals
+    _pending_approvals = counter
 
 
 def nav(request: HttpRequest) -> dict[str, Any]:
@@ -43,4 +53,7 @@ def nav(request: HttpRequest) -> dict[str, Any]:
         "nav_is_platform_admin": user.is_platform_admin,
         "nav_can_finance": Perm.USAGE_VIEW_ALL in platform_perms(user),
         "nav_unread": selectors.unread_count(fetched_by=user),
+        "nav_pending_approvals": (
+            _pending_approvals(user) if can_approve and _pending_approvals is not None else 0
+        ),
     }

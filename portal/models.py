@@ -124,6 +124,8 @@ class Environment(models.Model):
     # (both limits must hold when both are set; no limit set means every request waits).
     auto_approve_max_vcpus = models.PositiveIntegerField(null=True, blank=True)
     auto_approve_max_ram_mib = models.PositiveIntegerField(null=True, blank=True)
+    # Requests must say why (shown to approvers); optional otherwise.
+    justification_required = models.BooleanField(_("justification required"), default=False)
 
     objects = TenantScopedQuerySet["Environment"].as_manager()
 

@@ -18,8 +18,10 @@ from compute.services.inventory import (
     image_create,
 )
 from compute.services.lifecycle import (
+    Decision,
     vm_action,
     vm_approve,
+    vm_decide_many,
     vm_reject,
     vm_request_create,
 )
@@ -69,6 +71,8 @@ from compute.services.volumes import (
 )
 
 __all__ = [
+    "Decision",
+    "vm_decide_many",
     "HOST_SETTINGS",
     "HypervisorError",
     "OPERATION_STEP_RUNNERS",

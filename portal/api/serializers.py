@@ -37,6 +37,7 @@ class EnvironmentSerializer(serializers.ModelSerializer[Environment]):
             "requires_approval",
             "auto_approve_max_vcpus",
             "auto_approve_max_ram_mib",
+            "justification_required",
         ]
         read_only_fields = ["id"]
         validators: list[object] = []  # the service checks the name, per tenant
@@ -45,7 +46,13 @@ class EnvironmentSerializer(serializers.ModelSerializer[Environment]):
 class EnvironmentUpdateSerializer(serializers.ModelSerializer[Environment]):
     class Meta:
         model = Environment
-        fields = ["name", "requires_approval", "auto_approve_max_vcpus", "auto_approve_max_ram_mib"]
+        fields = [
+            "name",
+            "requires_approval",
+            "auto_approve_max_vcpus",
+            "auto_approve_max_ram_mib",
+            "justification_required",
+        ]
 
 
 class TenantSerializer(serializers.ModelSerializer[Tenant]):

@@ -8,6 +8,7 @@ from django import template
 
 from portal.models import User
 from quotas import selectors, services
+from quotas.models import Quota
 from quotas.usage import bars
 
 register = template.Library()
@@ -45,3 +46,31 @@ def quota_fit_data(user: User) -> dict[str, Any]:
             "labels": {b.resource: b.label for q in quotas[:1] for b in bars(q)},
         }
     }
+
+
+@register.simple_tag
+def vm_quota_impact(vm: Any) -> list[dict[str, Any]]:
+    """What a pending request takes of its environment's quota (already reserved for it), next
+    to what is used, reserved and allowed: one row per resource it needs."""
+    quota = Quota.objects.filter(environment_id=vm.environment_id).first()
+    if quota is None:
+        return []
+    flavor = vm.resize_to or vm.flavor
+    need = services.flavor_amounts(flavor)
+    rows = []
+    for bar in bars(quota):
+        amount = need.get(bar.resource, 0)
+        if not amount:
+            continue
+        rows.append(
+            {
+                "label": bar.label,
+                "resource": bar.resource,
+                "need": amount,
+                "used": bar.used,
+                "reserved": bar.reserved,
+                "limit": bar.limit,
+                "over": bar.used + bar.reserved > bar.limit,
+            }
+        )
+    return rows
