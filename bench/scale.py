@@ -437,19 +437,6 @@ def in_process_cycles(profile: cProfile.Profile | None) -> dict[str, Any]:
         "moves": run.recommendations.count(),
     }
     out["load_drs"] = loadavg()
-    # The default threshold is an absolute gain in the pool's spread: at thousands of hosts no
-    # single move reaches it. A run with a hundredth of it shows what a run that moves costs.
-    from decimal import Decimal
-
-    from compute.models import DrsSettings
-
-    DrsSettings.objects.update_or_create(pk=1, defaults={"threshold": Decimal("0.0001")})
-    out["drs_low"], run = timed(lambda: balancing.drs_run(now=now), profile)
-    out["drs_low_run"] = {
-        "imbalance": run.imbalance,
-        "expected": run.expected_imbalance,
-        "moves": run.recommendations.count(),
-    }
     out["bench_rss"] = memory_of(os.getpid())
     return out
 
@@ -631,7 +618,7 @@ def main() -> None:  # noqa: PLR0915
                 f"    reconciler {c['reconcile']:.2f} s (first {c['reconcile_first']:.2f} s) "
                 f"{c['reconcile_counts']}\n"
                 f"    DRS run {c['drs']:.2f} s (of which the pool read {c['drs_states']:.2f} s) "
-                f"{c['drs_run']}; threshold 0.0001: {c['drs_low']:.2f} s {c['drs_low_run']}",
+                f"{c['drs_run']}",
                 flush=True,
             )
         report["metering"] = metering_cycles(args, envs["large"], var_dir)
@@ -684,12 +671,10 @@ def document(args: argparse.Namespace, r: dict[str, Any]) -> list[str]:
             f"s) | {c['heartbeat']:.2f} | | {c['load_heartbeat']:.2f} |",
             f"| reconciler (first: {c['reconcile_first']:.2f} s) | {c['reconcile']:.2f} | | "
             f"{c['load_reconcile']:.2f} |",
-            f"| DRS run ({c['drs_run']['moves']} moves, imbalance "
+            f"| DRS run, default threshold scaled to the pool ({c['drs_run']['moves']} moves, "
+            f"imbalance "
             f"{c['drs_run']['imbalance']:.4f} -> {c['drs_run']['expected']:.4f}; pool read "
             f"{c['drs_states']:.2f} s) | {c['drs']:.2f} | | {c['load_drs']:.2f} |",
-            f"| DRS run, threshold 0.0001 ({c['drs_low_run']['moves']} moves, imbalance "
-            f"{c['drs_low_run']['imbalance']:.4f} -> {c['drs_low_run']['expected']:.4f}) | "
-            f"{c['drs_low']:.2f} | | |",
         ]
     lines += [
         "",

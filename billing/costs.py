@@ -1,11 +1,14 @@
 """Month-to-date cost, the month's forecast and the sums the cost pages show; no database.
 
-The forecast rule: the month's cost so far, extrapolated at the average rate so far, that is
-`actual × (length of the month ÷ time elapsed since its start)`, both measured in the tenant's
-zone (28 to 31 days, 23 or 25 hours on a DST day), computed exactly and rounded once to 0.01.
-It assumes the rest of the month costs what the month so far has cost per hour; a VM started
-yesterday moves it less than a current-rate forecast would, a one-off early spike more. Alerts
-on the forecast wait for FORECAST_MIN_ELAPSED, as a first hour multiplied by 700 says little.
+The forecast rule (run rate): the month's cost so far, plus what everything as it is now
+(running VMs, stopped VMs' disks, snapshots, volumes) costs from now to the month's end at the
+prices in effect then, both in the tenant's zone. It is what the month costs if nothing
+changes: a VM started an hour ago counts at its full hourly price for the rest of the month
+(the former average-rate rule, cost so far × month ÷ elapsed, forecast 2.75 EUR for VMs that
+cost tens of EUR an hour when they started late in the month), so it agrees with the flavor's
+estimate per hour. Each line is rounded once, as in every other figure. Alerts on the forecast
+still wait for FORECAST_MIN_ELAPSED, so that a month's first hours do not announce anything
+on their own.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 from billing.periods import day_bounds, month_bounds, month_of
-from billing.rating.python import UsageLine, round_money, total
+from billing.rating.python import UsageLine, total
 
 K = TypeVar("K", bound=Hashable)
 
@@ -27,12 +30,23 @@ FORECAST_MIN_ELAPSED = timedelta(days=1)
 THRESHOLDS = (80, 100)  # percent of the budget that are announced
 
 
-def forecast(actual: Decimal, *, start: datetime, end: datetime, now: datetime) -> Decimal:
-    """The month's cost if the rest of it costs what it has cost so far, per hour."""
-    if now >= end or now <= start:
-        return actual
-    one = timedelta(microseconds=1)
-    return round_money(Fraction(actual) * Fraction((end - start) // one, (now - start) // one))
+def forecast(actual: Decimal, rest: Iterable[UsageLine]) -> Decimal:
+    """The month's cost if everything stays as it is now: the cost so far plus the rest of
+    the month's lines at the current state."""
+    return actual + total(rest)
+
+
+def run_rate(rest: Iterable[UsageLine], *, now: datetime) -> Decimal:
+    """What everything as it is now costs per hour (to 0.0001, as the flavor estimate)."""
+    hourly = sum(
+        (
+            Fraction(line.unit_price) * Fraction(line.quantity)
+            for line in rest
+            if line.unit_price is not None and line.start == now
+        ),
+        Fraction(0),
+    )
+    return Decimal(round(hourly * 10_000)).scaleb(-4)
 
 
 def sum_by(lines: Iterable[UsageLine], key: Callable[[UsageLine], K]) -> dict[K, Decimal]:
@@ -66,6 +80,8 @@ class MonthCost:
     now: datetime
     lines: list[UsageLine]
     days: list[tuple[date, list[UsageLine]]] = field(default_factory=list)
+    # The rest of the month [now, end) as if nothing changed from now on.
+    rest: list[UsageLine] = field(default_factory=list)
 
     @property
     def month(self) -> date:
@@ -77,7 +93,12 @@ class MonthCost:
 
     @property
     def forecast(self) -> Decimal:
-        return forecast(self.total, start=self.start, end=self.end, now=self.now)
+        return forecast(self.total, self.rest)
+
+    @property
+    def run_rate(self) -> Decimal:
+        """The cost per hour of everything as it is now."""
+        return run_rate(self.rest, now=self.now)
 
     @property
     def forecast_ready(self) -> bool:

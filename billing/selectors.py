@@ -176,15 +176,22 @@ def _month_cost(
     volume_rows: QuerySet[VolumeUsageEvent] | None = None,
 ) -> MonthCost:
     start, end = month_period(zone, now)
-    if now <= start:  # the month's very first instant: nothing used yet
-        return MonthCost(zone=zone, start=start, end=end, now=now, lines=[])
     # One read of the ledger for the month and its days; the computations are in memory.
-    events = list(_ledger(rows.filter(at__lt=now), start))
-    prices = prices_for_period(start=start, end=now)
-    lines = usage_lines(events, prices, start=start, end=now)
+    # Events up to now included: one at this very instant (a VM started now) sets the rest.
+    events = list(_ledger(rows.filter(at__lte=now), start))
     volume_events = (
-        list(_volume_ledger(volume_rows, start=start, end=now)) if volume_rows is not None else []
+        list(_volume_ledger(volume_rows.filter(at__lte=now), start=start, end=end))
+        if volume_rows is not None
+        else []
     )
+    # The whole month's price lists (each line is cut at their bounds).
+    prices = prices_for_period(start=start, end=end)
+    # The rest of the month at the current state, at the prices in effect then.
+    rest = usage_lines(events, prices, start=now, end=end)
+    rest += volume_usage_lines(volume_events, prices, start=now, end=end)
+    if now <= start:  # the month's very first instant: nothing used yet
+        return MonthCost(zone=zone, start=start, end=end, now=now, lines=[], rest=rest)
+    lines = usage_lines(events, prices, start=start, end=now)
     lines += volume_usage_lines(volume_events, prices, start=start, end=now)
     days: list[tuple[date, list[UsageLine]]] = []
     if by_day:
@@ -197,7 +204,7 @@ def _month_cost(
                 (day, day_lines + volume_usage_lines(volume_events, prices, start=a, end=b))
                 for (day, day_lines), a, b in zip(days, bounds[:-1], bounds[1:], strict=True)
             ]
-    return MonthCost(zone=zone, start=start, end=end, now=now, lines=lines, days=days)
+    return MonthCost(zone=zone, start=start, end=end, now=now, lines=lines, days=days, rest=rest)
 
 
 def month_cost(

@@ -193,7 +193,13 @@ def drs_run(*, requested_by: User | None = None, now: datetime | None = None) ->
     now = now or timezone.now()
     conf = drs_settings()
     hosts, vms = drs_states(since=now - timedelta(minutes=conf.window_minutes))
-    moves = drs.recommend(hosts, vms, max_moves=conf.max_moves, threshold=float(conf.threshold))
+    moves = drs.recommend(
+        hosts,
+        vms,
+        max_moves=conf.max_moves,
+        threshold=float(conf.threshold),
+        reference_hosts=drs.REFERENCE_HOSTS,
+    )
     current = drs.imbalance(hosts)
     with transaction.atomic():
         DrsRecommendation.objects.filter(status=RecommendationStatus.PENDING).update(

@@ -11,9 +11,13 @@ weighted `cpu_weight` and `1 - cpu_weight`. A perfectly even pool scores 0.
 `recommend` is greedy: it repeatedly takes the single live migration (one VM from one of the
 most loaded hosts to any host that may take it) that lowers the imbalance most, applies it to
 its copy of the states, and stops when the best move gains less than `threshold` or after
-`max_moves`. A move is only ever considered if `compute.scheduler.reject_reason` accepts the
-target for that VM, with the allocation moves already recommended taken into account, so a
-recommendation never breaks an overcommit ratio, an environment tag, a required tag or an
+`max_moves`. The gain of one move falls as 1/n with the pool's size n, so a fixed threshold
+would find nothing in a large pool however uneven it is: with `reference_hosts`, the
+threshold is the gain asked of a pool of that many hosts, and a larger pool asks
+`threshold * reference_hosts / n` (`effective_threshold`). A move is only ever considered if
+`compute.scheduler.reject_reason` accepts the target for that VM, with the allocation moves
+already recommended taken into account, so a recommendation never breaks an overcommit ratio,
+an environment tag, a required tag or an
 anti-affinity group. Each VM moves at most once per run (no ping-pong).
 
 Cost per move: (VMs on the `source_hosts` most loaded hosts) x (hosts), each candidate O(1):
@@ -241,6 +245,24 @@ def normalised_loads(host: HostLoadState) -> tuple[float, float]:
     return cpu, mem
 
 
+# The pool size the DRS setting's threshold is stated for (`effective_threshold`).
+REFERENCE_HOSTS = 10
+
+
+def effective_threshold(threshold: float, hosts: int, reference_hosts: int | None) -> float:
+    """The least gain a move must bring in a pool of `hosts` hosts.
+
+    Moving a load d from a host x above the mean to one y below changes the variance by
+    2d(d - (x - y)) / n: the gain of the same move, in the same unevenness, falls as 1/n. The
+    threshold holds as is up to `reference_hosts` hosts and is scaled by reference / n above,
+    so that an uneven pool of 2,000 hosts gets moves as one of 10 does, while an even pool
+    (no move lowers its spread) still gets none. None: `threshold` is an absolute gain.
+    """
+    if reference_hosts is None or hosts <= reference_hosts:
+        return threshold
+    return threshold * reference_hosts / hosts
+
+
 def recommend(
     hosts: list[HostLoadState],
     vms: list[VmLoadState],
@@ -249,8 +271,10 @@ def recommend(
     threshold: float,
     cpu_weight: float = 0.5,
     source_hosts: int = 8,
+    reference_hosts: int | None = None,
 ) -> list[Recommendation]:
-    """The moves, in order, that bring the imbalance down most; each gains at least `threshold`.
+    """The moves, in order, that bring the imbalance down most; each gains at least `threshold`
+    (scaled to the pool's size with `reference_hosts`: `effective_threshold`).
 
     `hosts` carry the allocation placement counts (including VMs already migrating to them);
     `vms` are the VMs placed on those hosts, movable or not (the unmovable ones still count for
@@ -274,7 +298,7 @@ def recommend(
     for members in by_host.values():
         members.sort(key=lambda v: v.id)
     moved: set[int] = set()
-    minimum = max(threshold, 1e-9)
+    minimum = max(effective_threshold(threshold, pool.n, reference_hosts), 1e-9)
     result: list[Recommendation] = []
     while len(result) < max_moves:
         before = pool.imbalance()

@@ -136,7 +136,9 @@ class DrsSettingsForm(forms.ModelForm):
         }
         help_texts = {
             "threshold": gettext_lazy(
-                "A move is recommended only if it lowers the imbalance by at least this much."
+                "A move is recommended only if it lowers the imbalance by at least this much "
+                "(in a pool of more than 10 hosts, by this much times 10 / hosts: one move "
+                "changes a larger pool's imbalance less)."
             ),
             "window_minutes": gettext_lazy("Loads are averaged over this many minutes."),
         }

@@ -609,7 +609,8 @@ class DrsSettings(models.Model):
         default=4,
         validators=[MinValueValidator(1), MaxValueValidator(100)],
     )
-    # The least a move must lower the imbalance (a standard deviation of loads, 0..1).
+    # The least a move must lower the imbalance (a standard deviation of loads, 0..1), in a pool
+    # of up to drs.REFERENCE_HOSTS hosts; scaled down for larger pools (drs.effective_threshold).
     threshold = models.DecimalField(
         _("minimum gain"),
         max_digits=5,

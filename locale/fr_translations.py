@@ -394,6 +394,20 @@ FR: dict[str, str | tuple[str, str]] = {
     "Username or e-mail": "Nom d’utilisateur ou e-mail",
     "Add member": "Ajouter le membre",
     "Environments and approval": "Environnements et approbation",
+    # issue 15 (i15a): in-app notifications, approvals, demo data, price lists
+    "Notifications": "Notifications",
+    "Notifications (%(counter)s unread)": (
+        "Notifications (%(counter)s non lue)",
+        "Notifications (%(counter)s non lues)",
+    ),
+    "Mark all as read": "Tout marquer comme lu",
+    "Mark as read": "Marquer comme lu",
+    "unread": "non lue",
+    "No notifications yet: approvals, provisioning results and budget alerts show up here.": (
+        "Aucune notification pour l’instant : les approbations, les résultats de création et "
+        "les alertes de budget apparaissent ici."
+    ),
+    # end of issue 15 (i15a)
     "Approval": "Approbation",
     "Approved automatically up to": "Approuvées automatiquement jusqu’à",
     "an approver decides": "un approbateur décide",
@@ -593,8 +607,9 @@ FR.update(
         "Cost so far": "Coût à ce jour",
         "from %(start)s 00:00 to %(now)s": "du %(start)s 00:00 au %(now)s",
         "Forecast for the month": "Prévision pour le mois",
-        "The cost so far extrapolated to the whole month at the same average rate per hour: cost so far × length of the month ÷ time elapsed.": "Le coût à ce jour extrapolé au mois entier au même rythme horaire moyen : coût à ce "
-        "jour × durée du mois ÷ temps écoulé.",
+        "The cost so far, plus what everything as it is now (running VMs, disks, snapshots, volumes) costs until the end of the month at the prices in effect.": "Le coût à ce jour, plus ce que tout coûte dans son état actuel (VM en marche, disques, "
+        "instantanés, volumes) jusqu’à la fin du mois, aux prix en vigueur.",
+        "at %(rate)s %(currency)s per hour now": "au rythme actuel de %(rate)s %(currency)s par heure",
         "%(used)s%% used, %(forecast)s%% forecast": "%(used)s %% consommés, %(forecast)s %% prévus",
         "The budget is used up: new VM requests are refused until next month, or until the budget is raised or blocking turned off.": "Le budget est épuisé : les nouvelles demandes de VM sont refusées jusqu’au mois "
         "prochain, ou jusqu’à ce que le budget soit relevé ou le blocage désactivé.",
@@ -678,6 +693,7 @@ FR.update(
         "Minutes between cycles": "Minutes entre deux cycles",
         "Minutes of samples": "Minutes d’échantillons",
         "A move is recommended only if it lowers the imbalance by at least this much.": "Un déplacement n’est recommandé que s’il réduit le déséquilibre d’au moins cette valeur.",
+        "A move is recommended only if it lowers the imbalance by at least this much (in a pool of more than 10 hosts, by this much times 10 / hosts: one move changes a larger pool's imbalance less).": "Un déplacement n’est recommandé que s’il réduit le déséquilibre d’au moins cette valeur (dans un parc de plus de 10 hôtes, de cette valeur multipliée par 10 / nombre d’hôtes : un déplacement change moins le déséquilibre d’un grand parc).",
         "Loads are averaged over this many minutes.": "Les charges sont moyennées sur ce nombre de minutes.",
         "migrations per cycle": "migrations par cycle",
         "minimum gain": "gain minimal",
@@ -821,6 +837,43 @@ FR.update(
         "A draft's lines are computed from the usage ledger each time it is shown; issuing writes them for good.": "Les lignes d’un brouillon sont calculées à partir du journal de consommation à chaque affichage ; l’émission les fige définitivement.",
         "The usage ledger changed since this draft was built: rebuild it (draft the same month again) before issuing.": "Le journal de consommation a changé depuis la construction de ce brouillon : reconstruisez-le (préparez de nouveau le même mois) avant de l’émettre.",
         "A valid integer is required.": "Un nombre entier valide est requis.",
+    }
+)
+
+# Issue 15: tenants' billing details and cost centre.
+FR.update(
+    {
+        "Billing details are for tenant admins and finance.": "Les coordonnées de facturation sont réservées aux administrateurs du tenant et à la finance.",
+        "Legal name": "Raison sociale",
+        "legal name": "raison sociale",
+        "Billing address": "Adresse de facturation",
+        "billing address": "adresse de facturation",
+        "Country": "Pays",
+        "country": "pays",
+        "VAT number": "Numéro de TVA",
+        "With its country prefix, such as FR40303265045.": "Avec son préfixe de pays, par exemple FR40303265045.",
+        "Billing e-mail": "E-mail de facturation",
+        "billing e-mail": "e-mail de facturation",
+        "Cost centre": "Centre de coûts",
+        "cost centre": "centre de coûts",
+        "Optional; usage reports can be grouped by it.": "Facultatif ; les rapports de consommation peuvent être regroupés par centre de coûts.",
+        "VAT rate (%)": "Taux de TVA (%)",
+        "VAT rate (%%)": "Taux de TVA (%%)",
+        "Empty: the platform's rate. 0 for a reverse-charge customer.": "Vide : le taux de la plateforme. 0 pour un client en autoliquidation.",
+        "Use a two-letter ISO 3166 country code, such as FR or DE.": "Utilisez un code pays ISO 3166 à deux lettres, par exemple FR ou DE.",
+        "Give the VAT number with its country prefix, letters and digits only: FR40303265045.": "Donnez le numéro de TVA avec son préfixe de pays, en lettres et chiffres seulement : FR40303265045.",
+        "A cost centre is one line of text.": "Un centre de coûts tient sur une seule ligne.",
+        "A VAT rate cannot be negative.": "Un taux de TVA ne peut pas être négatif.",
+        "A VAT rate is at most 100.": "Un taux de TVA vaut au plus 100.",
+        "A VAT number of %(country)s starts with %(prefix)s.": "Un numéro de TVA de ce pays (%(country)s) commence par %(prefix)s.",
+        "Billing details are kept by finance and platform admins.": "Les coordonnées de facturation sont tenues par la finance et les administrateurs de la plateforme.",
+        "Billing details saved.": "Coordonnées de facturation enregistrées.",
+        "Billing details": "Coordonnées de facturation",
+        "the platform's rate": "le taux de la plateforme",
+        "Edit billing details": "Modifier les coordonnées de facturation",
+        "Billing details of %(tenant)s": "Coordonnées de facturation de %(tenant)s",
+        "Printed as the customer on the invoices issued from now on; issued invoices keep the details they were issued with.": "Imprimées comme client sur les factures émises désormais ; les factures déjà émises gardent les coordonnées de leur émission.",
+        "Save billing details": "Enregistrer les coordonnées de facturation",
     }
 )
 

@@ -104,7 +104,8 @@ def sample_row(
     previous: _Previous | None,
 ) -> SampleRow:  # fmt: skip
     """The row for one VM: counters now, and the use since the previous sample when the
-    counters continue it (same host, none went backwards)."""
+    counters continue it (same host, none went backwards); otherwise a new baseline that
+    counts no use."""
     counters = (
         stats.cpu_time_ns, stats.disk_read_bytes, stats.disk_write_bytes,
         stats.net_rx_bytes, stats.net_tx_bytes,
@@ -127,10 +128,11 @@ def sample_row(
                 counters[1] - before[1], counters[2] - before[2],
                 counters[3] - before[3], counters[4] - before[4],
             )  # fmt: skip
-        else:
-            # The domain restarted (or moved) after the previous sample: what its counters show
-            # now was all moved since then; its CPU rate over the gap is unknown.
-            deltas = counters[1:]
+        # Otherwise the domain restarted or moved (a live migration, a host change) after the
+        # previous sample: its counters now are another QEMU process's, and their value says
+        # nothing about the use since then (a destination's counters may even run ahead of
+        # the source's). This sample is a new baseline: no rate and no bytes, the next sample
+        # on this host counts from it.
     return (
         vm_id, host_id, at, *counters, vcpus or stats.vcpus, stats.memory_kib // 1024,
         stats.memory_used_mib, interval, cpu_used, *deltas,

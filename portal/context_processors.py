@@ -7,12 +7,11 @@ from typing import Any
 from django.conf import settings
 from django.http import HttpRequest
 
-from portal import twofactor
+from portal import selectors, twofactor
 from portal.choices import Role
 from portal.models import Membership
 from portal.permissions import Perm, platform_perms
 from portal.scoping import sees_all_tenants
-from portal.selectors import tenant_list
 from portal.tenancy import current_tenant
 
 
@@ -33,7 +32,7 @@ def nav(request: HttpRequest) -> dict[str, Any]:
     tenant_admin = Membership.objects.unscoped().filter(user=user, role=Role.ADMIN).exists()
     can_audit = user.is_platform_admin or tenant_admin
     can_invoices = Perm.INVOICE_VIEW in platform_perms(user) or tenant_admin
-    tenants = list(tenant_list(fetched_by=user))
+    tenants = list(selectors.tenant_list(fetched_by=user))
     return {
         "nav_tenants": tenants if len(tenants) > 1 or sees_all_tenants(user) else [],
         "nav_current_tenant": current_tenant(request),
@@ -43,4 +42,5 @@ def nav(request: HttpRequest) -> dict[str, Any]:
         "nav_can_invoices": can_invoices,
         "nav_is_platform_admin": user.is_platform_admin,
         "nav_can_finance": Perm.USAGE_VIEW_ALL in platform_perms(user),
+        "nav_unread": selectors.unread_count(fetched_by=user),
     }

@@ -35,6 +35,8 @@ class Perm(StrEnum):
     INVOICE_MANAGE = "billing.invoice_manage"
     # Per tenant: read the tenant's invoices (tenant admins; the platform roles above see all).
     INVOICE_VIEW = "billing.invoice_view"
+    # Platform-wide: a tenant's billing details, cost centre and VAT rate (finance, admins).
+    TENANT_BILLING_MANAGE = "tenant.billing_manage"
 
 
 _MEMBER = frozenset(
@@ -65,6 +67,7 @@ PLATFORM_PERMS: dict[str, frozenset[Perm]] = {
             Perm.USAGE_VIEW_ALL,
             Perm.INVOICE_MANAGE,
             Perm.INVOICE_VIEW,
+            Perm.TENANT_BILLING_MANAGE,
         }
     ),
 }

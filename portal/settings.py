@@ -1,5 +1,6 @@
 """Django settings for Nuage, read from the environment (twelve-factor)."""
 
+import os
 from datetime import timedelta
 from pathlib import Path
 
@@ -336,6 +337,13 @@ NUAGE = {
     "STEP_BATCH_SECONDS": env.float("NUAGE_STEP_BATCH_SECONDS", default=10.0),
     # Where QEMU writes each guest's serial console (read by tests and the UI log view).
     "SERIAL_LOG_DIR": env("NUAGE_SERIAL_LOG_DIR", default="/var/log/libvirt/qemu"),
+    # Where each system container's copy of its rootfs image is made, on its (local) host.
+    "CONTAINER_ROOT": env(
+        "NUAGE_CONTAINER_ROOT",
+        default="/var/lib/libvirt/nuage-containers"
+        if os.geteuid() == 0
+        else str(VAR_DIR / "containers"),
+    ),
     # How long a stop waits for the guest to power off before pulling the plug.
     "STOP_GRACE_SECONDS": env.float("NUAGE_STOP_GRACE_SECONDS", default=60.0),
     # Placement: "spread" (most free memory first) or "pack" (fill hosts one by one), and the

@@ -55,6 +55,8 @@ def vm_month_cost(context: dict[str, Any], vm: VirtualMachine) -> dict[str, Any]
     cost = month_cost(fetched_by=context["request"].user, tenant=vm.tenant, vm=vm)
     return {
         "total": cost.total,
+        "forecast": cost.forecast,
+        "rate": cost.run_rate,
         "currency": billing_currency(),
         "month_start": cost.start.astimezone(cost.zone),
         "as_of": cost.now.astimezone(cost.zone),

@@ -137,36 +137,39 @@ def test_a_new_month_and_a_new_amount_announce_again(world, hourly, checked):
 
 
 def test_the_forecast_crossing_notifies(world, hourly, checked):
-    budget(world, "1000")
+    budget(world, "1500")  # 80 %: 1200.00
     run(vm(world, hourly, "steady"), at(1))
-    assert checked(at(11)) == 0  # 240.00 so far, forecast 744.00
+    assert checked(at(11)) == 0  # 240.00 so far, forecast 744.00 (1.00/h for 744 h)
     run(vm(world, hourly, "second"), at(11))
-    # 360 + 120 = 480.00 in 360 h: forecast 480 × 744 / 360 = 992.00, over 80 % only.
+    # 240 + 120 = 480.00 so far, then 2.00/h for the 384 h left: 480 + 768 = 1248.00.
     assert checked(at(16)) == 1
     alert = BudgetAlert.objects.get()
     assert (alert.threshold, alert.basis, alert.actual, alert.forecast) == (
         80,
         "forecast",
         Decimal("480.00"),
-        Decimal("992.00"),
+        Decimal("1248.00"),
     )
     assert mail.outbox[0].subject == "[Nuage] Apollo is forecast to use 80% of its budget"
-    assert "Forecast for the month: 992.00 EUR" in mail.outbox[0].body
-    # 720.00 in 480 h: forecast 1116.00; the 80 % was said already.
-    assert checked(at(21)) == 1
+    assert "Forecast for the month: 1248.00 EUR" in mail.outbox[0].body
+    assert checked(at(21)) == 0  # 720.00 + 2 × 264 h = 1248.00 still: said already
+    run(vm(world, hourly, "third"), at(21))
+    # At 01:00: 480 + 240 + 3 = 723.00 so far, then 3.00/h for the 263 h left: 1512.00.
+    assert checked(at(21, 1)) == 1
     assert BudgetAlert.objects.get(threshold=100).basis == "forecast"
-    assert checked(at(21, 1)) == 0
-    # Reaching 80 % in fact (800.00 at 2 × 400 h... on the 23rd at 20:00) is news: said once.
-    assert checked(at(23, 20)) == 1
+    assert checked(at(21, 2)) == 0
+    # Reaching 80 % in fact: t + (t - 240) + (t - 480) = 1200 at t = 640 h, the 27th at 16:00.
+    assert checked(at(27, 15)) == 0
+    assert checked(at(27, 16)) == 1
     assert BudgetAlert.objects.filter(threshold=80, basis="actual").count() == 1
     assert mail.outbox[-1].subject == "[Nuage] Apollo has used 80% of its budget"
-    assert checked(at(23, 21)) == 0
+    assert checked(at(27, 17)) == 0
 
 
 def test_the_forecast_waits_for_a_whole_day(world, hourly, checked):
     budget(world, "1000")
     run(vm(world, hourly, "spike"), at(1))
-    assert checked(at(1, 10)) == 0  # 10.00 so far would be 744.00... and more with a bigger VM
+    assert checked(at(1, 10)) == 0  # 10.00 so far, 744.00 forecast... and more with a bigger VM
     assert checked(at(1, 23)) == 0
     assert checked(at(2, 0)) == 0  # 24.00: forecast 744 < 800
     assert not BudgetAlert.objects.exists()

@@ -13,7 +13,6 @@ import pytest
 
 from billing import selectors
 from billing.choices import UsageKind
-from billing.costs import forecast
 from billing.periods import day_bounds, month_bounds
 from billing.rating.python import LedgerEvent, Prices, total, usage_lines, usage_lines_split
 from tests.billing.conftest import Clock, price_list, run
@@ -63,8 +62,12 @@ def test_cost_page_figures_equal_the_usage_report_in_the_tenants_zone(world, cos
     # By hand: web 349 h × 0.29 = 101.21; db 12 h × 0.09 + 126 h × 0.20 = 26.28.
     assert total(lines) == Decimal("127.49")
     assert _figure(page, "month") == "127.49 EUR"
-    # 31 days less the DST hour = 743 h, of which 349 h have passed: 127.49 × 743 / 349.
-    assert _figure(page, "forecast") == "271.42 EUR"
+    # Run rate: 743 h in the month (31 days less the DST hour), 349 h gone, 394 h to come at
+    # what runs now: web 0.29/h (0.08 CPU + 0.01 RAM + 0.20 disk), db's disk 0.20/h.
+    # 127.49 + 394 × 0.08 + 394 × 0.01 + 394 × 0.20 (web) + 394 × 0.20 (db)
+    #        = 127.49 + 31.52 + 3.94 + 78.80 + 78.80 = 320.55.
+    assert _figure(page, "forecast") == "320.55 EUR"
+    assert "at 0.4900 EUR per hour now" in page
     assert re.search(
         r'data-environment="development"><td>development</td><td class="num">101.21', page
     )
@@ -175,16 +178,64 @@ def test_split_equals_one_computation_per_period_across_a_dst_change():
             assert lines == usage_lines(events, prices, start=bounds[i], end=bounds[i + 1])
 
 
-def test_forecast_rule():
-    start, end = datetime(2025, 4, 1, tzinfo=UTC), datetime(2025, 5, 1, tzinfo=UTC)
-    # A third of April gone: the cost so far times three.
-    assert forecast(
-        Decimal("10.00"), start=start, end=end, now=start + timedelta(days=10)
-    ) == Decimal("30.00")
-    assert forecast(Decimal("10.00"), start=start, end=end, now=start) == Decimal("10.00")
-    assert forecast(
-        Decimal("1.00"), start=start, end=end, now=start + timedelta(days=7)
-    ) == Decimal("4.29")
+def test_forecast_is_the_cost_so_far_plus_the_rest_of_the_month_at_the_current_rate(world, clock):
+    """The reported case: VMs costing tens of EUR an hour, started late in the month, were
+    forecast at 2.75 EUR (cost so far × month ÷ elapsed)."""
+    price_list(datetime(2025, 1, 1, tzinfo=UTC), "1.00", "0.50", "0.10")
+    big = FlavorFactory(name="big", vcpus=16, ram_mib=16384, disk_gib=100)  # 34.00/h
+    for name in ("a", "b"):
+        run(
+            VirtualMachineFactory(
+                environment=world.development, owner=world.member, flavor=big, name=name
+            ),
+            datetime(2025, 4, 10, 11, 55, tzinfo=UTC),
+        )
+    clock.set(datetime(2025, 4, 10, 12, 0, tzinfo=UTC))
+    cost = selectors.month_cost(fetched_by=world.member, tenant=world.tenant)
+    # By hand: 5 minutes of 2 × 34.00/h, each line rounded: 2 × (1.33 + 0.67 + 0.83) = 5.66
+    # so far; April 10 12:00 to May 1 00:00 is 492 h: 2 × 492 × 34.00 = 33456.00 to come.
+    assert cost.total == Decimal("5.66")
+    assert cost.run_rate == Decimal("68.0000")
+    assert cost.forecast == Decimal("33461.66")
+    # (The former average-rate rule said 5.66 × 720 h ÷ 228 h = 17.87.)
+
+
+def test_a_vms_forecast_agrees_with_its_flavors_estimate(world, clock, client, sim_host):
+    price_list(datetime(2025, 1, 1, tzinfo=UTC), "0.04", "0.005", "0.01")
+    flavor = FlavorFactory(name="m2", vcpus=2, ram_mib=2048, disk_gib=20)
+    vm = VirtualMachineFactory(
+        environment=world.development, owner=world.member, flavor=flavor, name="web"
+    )
+    started = datetime(2025, 4, 30, 14, 0, tzinfo=UTC)  # 10 h before May (UTC tenant)
+    run(vm, started)
+    clock.set(started)
+    client.force_login(world.member)
+    flavors = client.get("/flavors/").content.decode()
+    assert re.search(r'data-flavor="m2">.*?data-cost="hour">0.2900 EUR', flavors, re.S)
+    page = client.get(f"/vms/{vm.pk}/").content.decode()
+    assert _figure(page, "vm-month") == "0.00 EUR"
+    # The estimate per hour × the 10 hours left: 0.2900 × 10.
+    assert _figure(page, "vm-forecast") == "2.90 EUR"
+    assert "at 0.2900 EUR per hour now" in page
+    clock.set(started + timedelta(hours=4))
+    page = client.get(f"/vms/{vm.pk}/").content.decode()
+    assert _figure(page, "vm-month") == "1.16 EUR"  # 4 × 0.29
+    assert _figure(page, "vm-forecast") == "2.90 EUR"  # unchanged while nothing changes
+
+
+def test_a_stopped_vm_forecasts_only_its_disk(world, clock):
+    price_list(datetime(2025, 1, 1, tzinfo=UTC), "0.04", "0.005", "0.01")
+    flavor = FlavorFactory(name="m2", vcpus=2, ram_mib=2048, disk_gib=20)
+    vm = VirtualMachineFactory(
+        environment=world.development, owner=world.member, flavor=flavor, name="web"
+    )
+    run(vm, datetime(2025, 4, 30, 0, 0, tzinfo=UTC), datetime(2025, 4, 30, 2, 0, tzinfo=UTC))
+    clock.set(datetime(2025, 4, 30, 4, 0, tzinfo=UTC))
+    cost = selectors.month_cost(fetched_by=world.member, tenant=world.tenant, vm=vm)
+    # 2 h running (0.58) + 2 h stopped (disk 0.40); 20 h to come at the disk's 0.20/h.
+    assert cost.total == Decimal("0.98")
+    assert cost.run_rate == Decimal("0.2000")
+    assert cost.forecast == Decimal("4.98")
 
 
 # --- the finance page ----------------------------------------------------------------------------

@@ -304,6 +304,65 @@ def test_max_moves_is_honoured_and_a_vm_moves_once():
 # --- runs on the database: measured samples in, recommendations recorded ---------------------
 
 
+# --- the threshold scales with the pool --------------------------------------------------------
+
+
+def uniform_pool(
+    n_hosts: int, *, hot: int, noise: float, seed: int = 7
+) -> tuple[list[HostLoadState], list[VmLoadState]]:
+    """`n_hosts` hosts of 32 CPUs with 4 VMs of 2 vCPUs each, using 1 CPU (plus or minus
+    `noise`); on the first `hot` hosts each VM uses 4 CPUs."""
+    rng = random.Random(seed)
+    vms = [
+        vm(
+            h * 4 + k,
+            h,
+            cpu=(4.0 if h < hot else 1.0) * (1 + rng.uniform(-noise, noise)),
+            mem=0,
+        )
+        for h in range(n_hosts)
+        for k in range(4)
+    ]
+    loads: Counter[int] = Counter()
+    for v in vms:
+        loads[v.host_id] += v.cpu_used  # type: ignore[assignment]
+    hosts = [host(h, cpu=loads[h], mem=0, cpus=32, ram=65536) for h in range(n_hosts)]
+    return with_allocation(hosts, vms), vms
+
+
+def test_an_uneven_pool_of_2000_hosts_gets_moves_at_the_default_threshold():
+    hosts, vms = uniform_pool(2000, hot=20, noise=0.0)
+    default = float(DrsSettings._meta.get_field("threshold").default)
+    # As an absolute gain, the default finds nothing: one move barely changes 2,000 hosts' spread.
+    assert recommend(hosts, vms, max_moves=4, threshold=default) == []
+
+    moves = recommend(
+        hosts, vms, max_moves=4, threshold=default, reference_hosts=drs.REFERENCE_HOSTS
+    )
+
+    assert len(moves) == 4
+    assert all(m.source_id < 20 <= m.target_id for m in moves)  # from a hot host to a cool one
+    assert moves[-1].imbalance_after < imbalance(hosts)
+    assert all(m.gain >= default * drs.REFERENCE_HOSTS / 2000 for m in moves)
+
+
+def test_an_even_pool_of_2000_hosts_gets_no_move_at_the_default_threshold():
+    hosts, vms = uniform_pool(2000, hot=0, noise=0.05)
+    default = float(DrsSettings._meta.get_field("threshold").default)
+    assert imbalance(hosts) > 0  # measured loads are never exactly equal
+    assert (
+        recommend(hosts, vms, max_moves=4, threshold=default, reference_hosts=drs.REFERENCE_HOSTS)
+        == []
+    )
+
+
+def test_the_threshold_holds_as_is_in_small_pools_and_scales_above():
+    assert drs.effective_threshold(0.01, 4, 10) == 0.01
+    assert drs.effective_threshold(0.01, 10, 10) == 0.01
+    assert drs.effective_threshold(0.01, 2000, 10) == pytest.approx(0.00005)
+    assert drs.effective_threshold(0.01, 2000, None) == 0.01
+
+
 def sample(vm: VirtualMachine, *, cpu: float, mem: int, minutes_ago: float = 5) -> None:
     """A metering sample of the VM where it runs now, as metering's collector writes them."""
     MeterSample.objects.create(
