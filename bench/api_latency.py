@@ -293,35 +293,51 @@ def in_process(
     return out
 
 
-# Functions that wrap everything (the test client, WSGI, middleware chains): they say nothing.
-_WRAPPERS = (
-    "django/test/",
-    "django/core/handlers/",
-    "django/utils/deprecation.py",
-    "cProfile",
-    "{built-in method builtins.exec}",
-    "contextlib.py",
-    "rest_framework/views.py:dispatch",
-    "django/views/generic/base.py",
-    "django/views/decorators/",
-    "django/contrib/auth/decorators.py",
-    "asgiref/",
+# Where a request's time goes, in big pieces: cumulative time of these library functions.
+_PIECES = (
+    ("SQL (round trips included)", "django/db/backends/utils.py", "_execute"),
+    ("templates", "django/template/backends/django.py", "render"),
+    ("DRF serializers", "rest_framework/serializers.py", "data"),
+    ("ORM rows to objects", "django/db/models/query.py", "__iter__"),
 )
 
 
 def profile_summary(profile: cProfile.Profile, *, top: int) -> list[str]:
-    """The `top` heaviest functions by cumulative time, wrappers left out, as text lines."""
+    """The big pieces (SQL, templates, serializers, ORM) and the `top` heaviest functions of
+    Nuage's own code by cumulative time (what wraps the whole request left out), as text."""
     stats = pstats.Stats(profile, stream=io.StringIO())
+    entries = stats.stats.items()  # type: ignore[attr-defined]
     total = max(stats.total_tt, 1e-9)  # type: ignore[attr-defined]
+    lines = [f"total {total * 1000:.1f} ms under cProfile (which slows small calls most)"]
+    pieces = []
+    for what, path, name in _PIECES:
+        # The outermost call of the piece: its cumulative time, not its recursive calls'.
+        cum = max(
+            (
+                c
+                for (f, _l, n), (_cc, _nc, _tt, c, _callers) in entries
+                if n == name and f.endswith(path)
+            ),
+            default=0.0,
+        )
+        if what.startswith("SQL"):
+            cum = sum(
+                c
+                for (f, _l, n), (_cc, _nc, _tt, c, _cl) in entries
+                if n == name and f.endswith(path)
+            )
+        pieces.append(f"{what} {cum * 1000:.1f} ms")
+    lines.append("; ".join(pieces))
     rows = []
-    for (filename, line, name), (_cc, calls, tottime, cumtime, _callers) in stats.stats.items():  # type: ignore[attr-defined]
-        where = f"{_short(filename)}:{line}({name})" if line else f"{{{name}}}"
-        # What wraps (nearly) the whole request (middleware, the view's dispatch) says nothing.
-        if cumtime > 0.97 * total or any(w in where for w in _WRAPPERS):
+    for (filename, line, name), (_cc, calls, tottime, cumtime, _callers) in entries:
+        if not filename.startswith(str(REPO)) or "site-packages" in filename:
             continue
-        rows.append((cumtime, tottime, calls, where))
+        if cumtime > 0.97 * total:
+            continue
+        if name == "__call__" or "/bench/" in filename:  # middleware: wraps the view
+            continue
+        rows.append((cumtime, tottime, calls, f"{_short(filename)}:{line}({name})"))
     rows.sort(reverse=True)
-    lines = [f"total {total * 1000:.1f} ms (under cProfile)"]
     for cumtime, tottime, calls, where in rows[:top]:
         lines.append(
             f"{cumtime * 1000:7.1f} ms cum {tottime * 1000:6.1f} ms own {calls:6d} calls  {where}"
