@@ -407,6 +407,53 @@ FR: dict[str, str | tuple[str, str]] = {
         "Aucune notification pour l’instant : les approbations, les résultats de création et "
         "les alertes de budget apparaissent ici."
     ),
+    "Applies from": "S’applique à partir du",
+    "Per vCPU-hour": "Par vCPU-heure",
+    "Per GiB of RAM-hour": "Par Gio de RAM-heure",
+    "Per GiB of disk-hour": "Par Gio de disque-heure",
+    "Per GiB of snapshot-hour": "Par Gio d’instantané-heure",
+    "Ends at": "Se termine le",
+    "Which list applies at": "Liste applicable le",
+    "Invoices in %(cur)s are issued up to %(end)s with the prices then in effect: a price list "
+    "cannot change anything before that.": (
+        "Les factures en %(cur)s sont émises jusqu’au %(end)s avec les prix alors en vigueur : "
+        "une liste de prix ne peut rien changer avant cette date."
+    ),
+    "This list already ends at %(end)s.": "Cette liste se termine déjà le %(end)s.",
+    "An end in the past would change usage already valued with this list; end it from now on.": (
+        "Une fin dans le passé changerait la consommation déjà valorisée avec cette liste ; "
+        "terminez-la à partir de maintenant."
+    ),
+    "Ended": "Terminée",
+    "In effect now": "En vigueur",
+    "Price list %(name)s ends as set.": "La liste de prix %(name)s se terminera comme indiqué.",
+    "Price list %(name)s created.": "Liste de prix %(name)s créée.",
+    "Price lists": "Listes de prix",
+    "A list applies from its start until its own end or the next list of its currency. Times "
+    "are in %(zone)s.": (
+        "Une liste s’applique de son début jusqu’à sa propre fin ou jusqu’à la liste suivante de "
+        "sa devise. Heures en %(zone)s."
+    ),
+    "Invoices in %(cur)s are issued up to %(end)s: no list may change prices before that.": (
+        "Les factures en %(cur)s sont émises jusqu’au %(end)s : aucune liste ne peut changer les "
+        "prix avant cette date."
+    ),
+    "Which list applies": "Liste applicable",
+    "At %(at)s: <strong>%(name)s</strong> (%(cur)s).": "Le %(at)s : <strong>%(name)s</strong> (%(cur)s).",
+    "At %(at)s no list in %(cur)s applies: usage then is not valued.": (
+        "Le %(at)s, aucune liste en %(cur)s ne s’applique : la consommation n’est pas valorisée."
+    ),
+    "vCPU-hour": "vCPU-heure",
+    "GiB RAM-hour": "Gio de RAM-heure",
+    "GiB disk-hour": "Gio de disque-heure",
+    "GiB snapshot-hour": "Gio d’instantané-heure",
+    "End": "Terminer",
+    "End %(name)s at": "Terminer %(name)s le",
+    "No price lists yet: usage is not valued until one applies.": (
+        "Aucune liste de prix : la consommation n’est pas valorisée tant qu’aucune ne s’applique."
+    ),
+    "New price list": "Nouvelle liste de prix",
+    "Create price list": "Créer la liste de prix",
     # end of issue 15 (i15a)
     "Approval": "Approbation",
     "Approved automatically up to": "Approuvées automatiquement jusqu’à",

@@ -62,6 +62,8 @@ if [[ "$hosts" == *qemu* ]]; then
 fi
 # The seed's report (hosts, logins, keys) is shown at the end, after the services' start-up.
 $PY manage.py seed_demo "${seed_args[@]}" >"$var"/seed.txt
+# A price list, a budget, a month of usage history and last month's invoice.
+$PY manage.py seed_demo_billing >"$var"/seed-billing.txt
 
 pids=()
 cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; }
@@ -93,7 +95,7 @@ done
 
 echo
 echo "$mode"
-cat "$var"/seed.txt
+cat "$var"/seed-billing.txt "$var"/seed.txt
 echo "Logs: $var/worker.log, $var/beat.log, $var/web.log"
 echo "Nuage is at http://$addr/  (API docs: http://$addr/api/docs/)  — Ctrl-C stops it."
 wait "$web"

@@ -79,6 +79,10 @@ class PriceListCreateSerializer(serializers.Serializer[PriceList]):
     flavor_prices = FlavorPriceInputSerializer(many=True, required=False, default=list)
 
 
+class PriceListEndSerializer(serializers.Serializer[Any]):
+    effective_to = serializers.DateTimeField(help_text="When the list stops applying")
+
+
 class InstantField(serializers.Field[datetime, str, str, Any]):
     """An ISO 8601 date (midnight UTC) or date-time; without a zone it is UTC."""
 

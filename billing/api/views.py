@@ -35,6 +35,7 @@ from billing.api.serializers import (
     InvoiceIssueSerializer,
     InvoiceSerializer,
     PriceListCreateSerializer,
+    PriceListEndSerializer,
     PriceListSerializer,
     UsageQuerySerializer,
     UsageReportSerializer,
@@ -152,6 +153,24 @@ class PriceListViewSet(mixins.DestroyModelMixin, ScopedReadOnlyViewSet):
         )
         fresh = selectors.price_list_list(fetched_by=user).get(pk=price_list.pk)
         return Response(PriceListSerializer(fresh).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=PriceListEndSerializer, responses={200: PriceListSerializer})
+    @action(detail=True, methods=["post"])
+    def end(self, request: Request, pk: str | None = None) -> Response:
+        """End the list at an instant to come (`effective_to`); 400 for one in the past, before
+        its start, or inside a month already invoiced."""
+        user = request_user(request)
+        target = self.get_object()  # a list one may not see is a 404 before any 400
+        ser = PriceListEndSerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        services.price_list_end(
+            ended_by=user,
+            price_list=target,
+            effective_to=ser.validated_data["effective_to"],
+            remote_addr=client_ip(request),
+        )
+        fresh = selectors.price_list_list(fetched_by=user).get(pk=target.pk)
+        return Response(PriceListSerializer(fresh).data)
 
     def perform_destroy(self, instance: PriceList) -> None:
         services.price_list_delete(
