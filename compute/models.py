@@ -521,6 +521,8 @@ class Operation(models.Model):
     flavor_before = models.ForeignKey(
         Flavor, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
+    # A stop: powered off without (or without any more) waiting for the guest ("Force off").
+    forced = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     # Bumped by every step; the reconciler re-dispatches an operation whose progress stalled.
     progressed_at = models.DateTimeField(auto_now_add=True)
