@@ -25,5 +25,5 @@ class ComputeConfig(AppConfig):
         from portal import context_processors
 
         context_processors.plug_pending_approvals(
-            lambda user: selectors.approval_pending_for(fetched_by=user).count()
+            lambda user: selectors.approval_pending_for(fetched_by=user)
         )

@@ -315,6 +315,7 @@ class VirtualMachineSerializer(serializers.ModelSerializer[VirtualMachine]):
             "runtime_state": vm.runtime_state,
             "error_message": vm.error_message,
             "rejection_reason": vm.rejection_reason,
+            "justification": vm.justification,
             "domain_name": vm.domain_name,
             "created_at": _when(vm.created_at),
             "state_changed_at": _when(vm.state_changed_at),
