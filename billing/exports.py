@@ -309,15 +309,19 @@ def pdf_bytes(table: Table) -> bytes:
     zone = table.zone
     kinds = table.kinds()
     body: list[pdf.Row] = []
+    subtotals: list[tuple[str, str]] = []
     for row, subtotal in _summed(table, totals):
         cells = [_human(v, zone) for v in row]
         body.append(pdf.Row(cells, strong=subtotal))
+        if subtotal:
+            subtotals.append((cells[0], cells[table.money_column]))
     body.append(pdf.Row([_human(v, zone) for v in table.total_row(totals[0])], strong=True))
     for label, amount in table.footer:
         body.append(
             pdf.Row([_human(v, zone) for v in table.total_row(amount, label=label)], strong=True)
         )
-    summary = [(table.total_label, _human(totals[0], zone))] + [
+    # The last page sums it all up: each group's subtotal, the total, then the footer.
+    summary = [*subtotals, (table.total_label, _human(totals[0], zone))] + [
         (label, _human(amount, zone)) for label, amount in table.footer
     ]
     return pdf.report_pdf(
@@ -671,7 +675,7 @@ def _usage_row(names: VMNames, line: UsageLine, labels: dict[str, str]) -> list[
         _plain(line.quantity),
         RESOURCE_UNITS[line.resource],
         _plain(line.seconds),
-        line.unit_price,
+        _plain(line.unit_price) if line.unit_price is not None else None,
         line.start,
         line.end,
         line.amount,

@@ -42,7 +42,7 @@ from compute.services.steps import stop_grace_seconds
 from portal.charts import Series, bar_chart
 from portal.errors import ConflictError
 from portal.models import User
-from portal.permissions import Perm, has_perm
+from portal.permissions import Perm, has_perm, perms_for_role, perms_in
 from portal.selectors import environment_list, tenant_list
 from portal.tenancy import current_tenant
 
@@ -63,16 +63,30 @@ def _latest_operation(vm: VirtualMachine) -> Operation | None:
     return ops[0] if ops else None
 
 
-def _vm_context(request: HttpRequest, vm: VirtualMachine) -> dict[str, object]:
+def _vm_context(
+    request: HttpRequest,
+    vm: VirtualMachine,
+    *,
+    operation: Operation | None = None,
+    perms: frozenset[Perm] | None = None,
+) -> dict[str, object]:
+    """What the VM page's live region shows; `operation` and `perms` when the caller has them
+    already (the partial reads them with the VM), else from the VM's prefetched operations and
+    the user's memberships."""
     user = _user(request)
-    can_operate = selectors.can_operate(user, vm)
-    operation = _latest_operation(vm)
+    if perms is None:
+        perms = perms_in(user, vm.tenant)
+    can_operate = Perm.VM_OPERATE_ANY in perms or (
+        vm.owner_id == user.id and Perm.VM_OPERATE_OWN in perms
+    )
+    if operation is None:
+        operation = _latest_operation(vm)
     return {
         "vm": vm,
         "operation": operation,
         "can_operate": can_operate,
         "can_approve": vm.state in (VMState.PENDING_APPROVAL, VMState.RESIZE_PENDING)
-        and has_perm(user, vm.tenant, Perm.VM_APPROVE)
+        and Perm.VM_APPROVE in perms
         and vm.owner_id != user.id,
         "actions": [
             a
@@ -263,8 +277,20 @@ def vm_lease(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 def vm_progress(request: HttpRequest, pk: int) -> HttpResponse:
-    vm = _vm(request, pk, include_deleted=True)
-    return render(request, "compute/_vm_progress.html", _vm_context(request, vm))
+    """The live region of the VM page, polled every second while the page is open: the VM, the
+    user's role and its latest operation in one query, the steps in another, no navigation."""
+    user = _user(request)
+    vm = selectors.vm_progress(fetched_by=user, pk=pk)
+    if vm is None:
+        raise Http404
+    operation = selectors.operation_with_steps(vm.latest_operation_id)  # type: ignore[attr-defined]
+    perms = perms_for_role(user, vm.viewer_role)  # type: ignore[attr-defined]
+    request.nuage_partial = True  # type: ignore[attr-defined]  # no navigation to compute
+    return render(
+        request,
+        "compute/_vm_progress.html",
+        _vm_context(request, vm, operation=operation, perms=perms),
+    )
 
 
 def _run(request: HttpRequest, fn: object, ok: str) -> None:

@@ -1707,6 +1707,17 @@ FR.update(
     }
 )
 
+# Issue 15, looks and reach: the navigation.
+FR.update(
+    {
+        "Skip to content": "Aller au contenu",
+        "Menu": "Menu",
+        "Main": "Principale",
+        "Platform": "Plateforme",
+        "Your account": "Votre compte",
+    }
+)
+
 # Session expiry, error pages, stop and maintenance, leases.
 FR.update(
     {
