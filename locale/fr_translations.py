@@ -958,6 +958,8 @@ FR.update(
         "This draft has no billable line: it is not issued, so it takes no invoice number. Nothing is owed for %(year)04d-%(month)02d.": "Ce brouillon n’a aucune ligne facturable : il n’est pas émis et ne prend donc aucun numéro de facture. Rien n’est dû pour %(year)04d-%(month)02d.",
         "The VAT rate of %(tenant)s changed since this draft was built (%(old)s %% then, %(new)s %% now): rebuild the draft and review it again.": "Le taux de TVA de %(tenant)s a changé depuis la construction de ce brouillon (%(old)s %% alors, %(new)s %% désormais) : reconstruisez le brouillon et relisez-le.",
         "Page %(page)s of %(pages)s": "Page %(page)s sur %(pages)s",
+        "j M Y, H:i": "j N Y, H:i",
+        "j M Y": "j N Y",
         "This draft has no billable line: it will not be issued and takes no invoice number.": "Ce brouillon n’a aucune ligne facturable : il ne sera pas émis et ne prend aucun numéro de facture.",
     }
 )
