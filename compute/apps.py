@@ -27,3 +27,13 @@ class ComputeConfig(AppConfig):
         context_processors.plug_pending_approvals(
             lambda user: selectors.approval_pending_for(fetched_by=user)
         )
+
+        from portal.signals import lease_policy_changed
+
+        lease_policy_changed.connect(_lease_policy_changed, dispatch_uid="compute-leases")
+
+
+def _lease_policy_changed(sender: object, environment_id: int, **_kwargs: object) -> None:
+    from compute.tasks import leases_run
+
+    leases_run.delay()

@@ -38,6 +38,8 @@ class EnvironmentSerializer(serializers.ModelSerializer[Environment]):
             "auto_approve_max_vcpus",
             "auto_approve_max_ram_mib",
             "justification_required",
+            "lease_default_days",
+            "lease_max_days",
         ]
         read_only_fields = ["id"]
         validators: list[object] = []  # the service checks the name, per tenant
@@ -52,6 +54,8 @@ class EnvironmentUpdateSerializer(serializers.ModelSerializer[Environment]):
             "auto_approve_max_vcpus",
             "auto_approve_max_ram_mib",
             "justification_required",
+            "lease_default_days",
+            "lease_max_days",
         ]
 
 

@@ -6,13 +6,13 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('portal', '0016_notification'),
+        ('compute', '0020_vm_lease'),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='environment',
-            name='justification_required',
-            field=models.BooleanField(default=False, verbose_name='justification required'),
+            model_name='virtualmachine',
+            name='justification',
+            field=models.TextField(blank=True, max_length=2000, verbose_name='justification'),
         ),
     ]
