@@ -593,3 +593,12 @@ MIDDLEWARE.insert(
     MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
     "portal.csp.ContentSecurityPolicyMiddleware",
 )
+
+# Leases (compute/services/leases.py): environments may give VMs a lifetime; the beat task sets
+# leases where a policy is new, warns owners 7 days and 1 day before, stops expired VMs and
+# deletes them LEASE_GRACE_DAYS later.
+NUAGE["LEASE_GRACE_DAYS"] = env.float("NUAGE_LEASE_GRACE_DAYS", default=7.0)
+CELERY_BEAT_SCHEDULE["leases"] = {
+    "task": "compute.leases_run",
+    "schedule": env.float("NUAGE_LEASE_INTERVAL", default=300.0),
+}
