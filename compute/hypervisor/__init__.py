@@ -32,7 +32,7 @@ from compute.hypervisor.driver import (
     set_memory_hard_limit,
     volume_path,
 )
-from compute.hypervisor.errors import HostUnreachable, HypervisorError
+from compute.hypervisor.errors import HostTimeout, HostUnreachable, HypervisorError
 from compute.hypervisor.snapshots import (
     SnapshotTaken,
     create_snapshot,
@@ -66,6 +66,7 @@ __all__ = [
     "DomainSpec",
     "DomainStats",
     "HostInfo",
+    "HostTimeout",
     "HostUnreachable",
     "HypervisorError",
     "NetworkSpec",

@@ -10,12 +10,14 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from django.db import connections
 
 from compute import hypervisor, services
 from compute.choices import OperationStatus, VMState
 from compute.hypervisor import connection
 from compute.models import Host, Operation, VirtualMachine
 from tests.compute.test_reconcile import messages_lost, pending_request
+from tests.conftest import make_sim_host
 from tests.factories import HostFactory
 
 
@@ -56,7 +58,8 @@ def short_deadlines(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def finishes(fn: Callable[[], Any], *, within: float = 30.0) -> Any:
-    """fn's result; fails the test if fn is still running after `within` seconds (hung)."""
+    """fn's result, run in a thread of its own (with its own database connection: the tests
+    that use it commit their data); fails the test if fn still runs after `within` s (hung)."""
     outcome: dict[str, Any] = {}
 
     def run() -> None:
@@ -64,6 +67,8 @@ def finishes(fn: Callable[[], Any], *, within: float = 30.0) -> Any:
             outcome["value"] = fn()
         except BaseException as exc:
             outcome["error"] = exc
+        finally:
+            connections.close_all()  # this thread's own database connection
 
     thread = threading.Thread(target=run, daemon=True)
     thread.start()
@@ -103,9 +108,10 @@ def test_a_call_that_never_returns_is_given_up_and_its_connection_dropped(
     assert opened[0] in connection._abandoned  # not freed: closing it would wait on the host
 
 
-@pytest.mark.django_db
-def test_the_heartbeat_records_the_hung_host_and_goes_on(hung_uri, short_deadlines, sim_host):
-    hung = HostFactory(name="hung", uri=hung_uri)
+@pytest.mark.django_db(transaction=True)
+def test_the_heartbeat_records_the_hung_host_and_goes_on(hung_uri, short_deadlines, tmp_path):
+    sim_host = make_sim_host(tmp_path, enabled=True)
+    hung = HostFactory(name="hung", uri=hung_uri, enabled=True)
 
     counts = finishes(services.heartbeat)
 
