@@ -66,7 +66,10 @@ def parse_args() -> argparse.Namespace:
         "gunicorn workers would be; 1: all threads in the bench's process)",
     )
     p.add_argument(
-        "--pool", default="prefork", choices=["prefork", "threads", "solo"], help="Celery worker pool"
+        "--pool",
+        default="prefork",
+        choices=["prefork", "threads", "solo"],
+        help="Celery worker pool",
     )
     p.add_argument("--concurrency", type=int, default=2, help="worker processes or threads")
     p.add_argument("--hosts", type=int, default=4, help="simulated hosts")

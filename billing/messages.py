@@ -48,4 +48,9 @@ def render(event: OutboxEvent) -> Message:
         webhook=event.payload,
         mail_to=mail.tenant_recipients(tenant, Perm.VM_APPROVE),
         compose=lambda _user: budget_mail(tenant, event.payload["budget"]),
+        notice=lambda _user: (
+            budget_mail(tenant, event.payload["budget"])[0].removeprefix("[Nuage] "),
+            "/costs/",
+        ),
+        notify_to=mail.tenant_recipients(tenant, Perm.VM_APPROVE, with_email=False),
     )

@@ -38,6 +38,17 @@ def vm_payload(vm: VirtualMachine) -> dict[str, Any]:
 
 def vm_mail(kind: str, vm: VirtualMachine) -> tuple[str, str]:
     """The subject and body of a VM event's e-mail, in the active language."""
+    subject, text = _vm_texts(kind, vm)
+    return subject, f"{text}\n\n{mail.link(f'/vms/{vm.pk}/')}\n"
+
+
+def vm_notice(kind: str, vm: VirtualMachine) -> tuple[str, str]:
+    """The in-app notification of a VM event (its text and page), in the active language."""
+    page = "/approvals/" if kind == "vm.pending_approval" else f"/vms/{vm.pk}/"
+    return _vm_texts(kind, vm)[1], page
+
+
+def _vm_texts(kind: str, vm: VirtualMachine) -> tuple[str, str]:
     names = {"vm": vm.name, "tenant": vm.tenant.name, "env": vm.environment.name}
     if kind == "vm.pending_approval":
         subject = _("[Nuage] %(vm)s waits for your approval") % names
@@ -61,7 +72,7 @@ def vm_mail(kind: str, vm: VirtualMachine) -> tuple[str, str]:
     else:
         subject = _("[Nuage] %(vm)s failed") % names
         text = _("%(vm)s is in error: %(error)s") % {**names, "error": vm.error_message}
-    return subject, f"{text}\n\n{mail.link(f'/vms/{vm.pk}/')}\n"
+    return subject, text
 
 
 def render(event: OutboxEvent) -> Message | None:
@@ -75,13 +86,20 @@ def render(event: OutboxEvent) -> Message | None:
     )
     if vm is None:
         return None
+    approval = event.kind == "vm.pending_approval"
     recipients: list[User] = (
         mail.tenant_recipients(vm.tenant, Perm.VM_APPROVE, but=vm.owner_id)
-        if event.kind == "vm.pending_approval"
+        if approval
         else [vm.owner]
     )
     return Message(
         webhook={"vm": vm_data(vm)},
         mail_to=recipients,
         compose=lambda _user: vm_mail(event.kind, vm),
+        notice=lambda _user: vm_notice(event.kind, vm),
+        notify_to=(
+            mail.tenant_recipients(vm.tenant, Perm.VM_APPROVE, but=vm.owner_id, with_email=False)
+            if approval
+            else [vm.owner]
+        ),
     )

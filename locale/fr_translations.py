@@ -394,6 +394,67 @@ FR: dict[str, str | tuple[str, str]] = {
     "Username or e-mail": "Nom d’utilisateur ou e-mail",
     "Add member": "Ajouter le membre",
     "Environments and approval": "Environnements et approbation",
+    # issue 15 (i15a): in-app notifications, approvals, demo data, price lists
+    "Notifications": "Notifications",
+    "Notifications (%(counter)s unread)": (
+        "Notifications (%(counter)s non lue)",
+        "Notifications (%(counter)s non lues)",
+    ),
+    "Mark all as read": "Tout marquer comme lu",
+    "Mark as read": "Marquer comme lu",
+    "unread": "non lue",
+    "No notifications yet: approvals, provisioning results and budget alerts show up here.": (
+        "Aucune notification pour l’instant : les approbations, les résultats de création et "
+        "les alertes de budget apparaissent ici."
+    ),
+    "Applies from": "S’applique à partir du",
+    "Per vCPU-hour": "Par vCPU-heure",
+    "Per GiB of RAM-hour": "Par Gio de RAM-heure",
+    "Per GiB of disk-hour": "Par Gio de disque-heure",
+    "Per GiB of snapshot-hour": "Par Gio d’instantané-heure",
+    "Ends at": "Se termine le",
+    "Which list applies at": "Liste applicable le",
+    "Invoices in %(cur)s are issued up to %(end)s with the prices then in effect: a price list "
+    "cannot change anything before that.": (
+        "Les factures en %(cur)s sont émises jusqu’au %(end)s avec les prix alors en vigueur : "
+        "une liste de prix ne peut rien changer avant cette date."
+    ),
+    "This list already ends at %(end)s.": "Cette liste se termine déjà le %(end)s.",
+    "An end in the past would change usage already valued with this list; end it from now on.": (
+        "Une fin dans le passé changerait la consommation déjà valorisée avec cette liste ; "
+        "terminez-la à partir de maintenant."
+    ),
+    "Ended": "Terminée",
+    "In effect now": "En vigueur",
+    "Price list %(name)s ends as set.": "La liste de prix %(name)s se terminera comme indiqué.",
+    "Price list %(name)s created.": "Liste de prix %(name)s créée.",
+    "Price lists": "Listes de prix",
+    "A list applies from its start until its own end or the next list of its currency. Times "
+    "are in %(zone)s.": (
+        "Une liste s’applique de son début jusqu’à sa propre fin ou jusqu’à la liste suivante de "
+        "sa devise. Heures en %(zone)s."
+    ),
+    "Invoices in %(cur)s are issued up to %(end)s: no list may change prices before that.": (
+        "Les factures en %(cur)s sont émises jusqu’au %(end)s : aucune liste ne peut changer les "
+        "prix avant cette date."
+    ),
+    "Which list applies": "Liste applicable",
+    "At %(at)s: <strong>%(name)s</strong> (%(cur)s).": "Le %(at)s : <strong>%(name)s</strong> (%(cur)s).",
+    "At %(at)s no list in %(cur)s applies: usage then is not valued.": (
+        "Le %(at)s, aucune liste en %(cur)s ne s’applique : la consommation n’est pas valorisée."
+    ),
+    "vCPU-hour": "vCPU-heure",
+    "GiB RAM-hour": "Gio de RAM-heure",
+    "GiB disk-hour": "Gio de disque-heure",
+    "GiB snapshot-hour": "Gio d’instantané-heure",
+    "End": "Terminer",
+    "End %(name)s at": "Terminer %(name)s le",
+    "No price lists yet: usage is not valued until one applies.": (
+        "Aucune liste de prix : la consommation n’est pas valorisée tant qu’aucune ne s’applique."
+    ),
+    "New price list": "Nouvelle liste de prix",
+    "Create price list": "Créer la liste de prix",
+    # end of issue 15 (i15a)
     "Approval": "Approbation",
     "Approved automatically up to": "Approuvées automatiquement jusqu’à",
     "an approver decides": "un approbateur décide",
@@ -823,6 +884,81 @@ FR.update(
         "A draft's lines are computed from the usage ledger each time it is shown; issuing writes them for good.": "Les lignes d’un brouillon sont calculées à partir du journal de consommation à chaque affichage ; l’émission les fige définitivement.",
         "The usage ledger changed since this draft was built: rebuild it (draft the same month again) before issuing.": "Le journal de consommation a changé depuis la construction de ce brouillon : reconstruisez-le (préparez de nouveau le même mois) avant de l’émettre.",
         "A valid integer is required.": "Un nombre entier valide est requis.",
+    }
+)
+
+# Issue 15: tenants' billing details and cost centre.
+FR.update(
+    {
+        "Billing details are for tenant admins and finance.": "Les coordonnées de facturation sont réservées aux administrateurs du tenant et à la finance.",
+        "Legal name": "Raison sociale",
+        "legal name": "raison sociale",
+        "Billing address": "Adresse de facturation",
+        "billing address": "adresse de facturation",
+        "Country": "Pays",
+        "country": "pays",
+        "VAT number": "Numéro de TVA",
+        "With its country prefix, such as FR40303265045.": "Avec son préfixe de pays, par exemple FR40303265045.",
+        "Billing e-mail": "E-mail de facturation",
+        "billing e-mail": "e-mail de facturation",
+        "Cost centre": "Centre de coûts",
+        "cost centre": "centre de coûts",
+        "Optional; usage reports can be grouped by it.": "Facultatif ; les rapports de consommation peuvent être regroupés par centre de coûts.",
+        "VAT rate (%)": "Taux de TVA (%)",
+        "VAT rate (%%)": "Taux de TVA (%%)",
+        "Empty: the platform's rate. 0 for a reverse-charge customer.": "Vide : le taux de la plateforme. 0 pour un client en autoliquidation.",
+        "Use a two-letter ISO 3166 country code, such as FR or DE.": "Utilisez un code pays ISO 3166 à deux lettres, par exemple FR ou DE.",
+        "Give the VAT number with its country prefix, letters and digits only: FR40303265045.": "Donnez le numéro de TVA avec son préfixe de pays, en lettres et chiffres seulement : FR40303265045.",
+        "A cost centre is one line of text.": "Un centre de coûts tient sur une seule ligne.",
+        "A VAT rate cannot be negative.": "Un taux de TVA ne peut pas être négatif.",
+        "A VAT rate is at most 100.": "Un taux de TVA vaut au plus 100.",
+        "A VAT number of %(country)s starts with %(prefix)s.": "Un numéro de TVA de ce pays (%(country)s) commence par %(prefix)s.",
+        "Billing details are kept by finance and platform admins.": "Les coordonnées de facturation sont tenues par la finance et les administrateurs de la plateforme.",
+        "Billing details saved.": "Coordonnées de facturation enregistrées.",
+        "Billing details": "Coordonnées de facturation",
+        "the platform's rate": "le taux de la plateforme",
+        "Edit billing details": "Modifier les coordonnées de facturation",
+        "Billing details of %(tenant)s": "Coordonnées de facturation de %(tenant)s",
+        "Printed as the customer on the invoices issued from now on; issued invoices keep the details they were issued with.": "Imprimées comme client sur les factures émises désormais ; les factures déjà émises gardent les coordonnées de leur émission.",
+        "Save billing details": "Enregistrer les coordonnées de facturation",
+    }
+)
+
+# Issue 15: finance-grade invoices (VAT, parties, dates, numbering) and usage reports.
+FR.update(
+    {
+        "Due": "Échéance",
+        "VAT": "TVA",
+        "Total with VAT": "Total TTC",
+        "Net total": "Total HT",
+        "VAT %(rate)s %% (%(currency)s)": "TVA %(rate)s %% (%(currency)s)",
+        "VAT %(rate)s %%": "TVA %(rate)s %%",
+        "Total with VAT (%(currency)s)": "Total TTC (%(currency)s)",
+        "Net total (%(currency)s)": "Total HT (%(currency)s)",
+        "VAT number: %(number)s": "N° de TVA : %(number)s",
+        "Cost centre: %(centre)s": "Centre de coûts : %(centre)s",
+        "Issue date": "Date d’émission",
+        "Due date": "Date d’échéance",
+        "%(first)s to %(last)s": "du %(first)s au %(last)s",
+        "This credit note cancels invoice %(number)s of %(date)s: its amounts are negative.": "Cet avoir annule la facture %(number)s du %(date)s : ses montants sont négatifs.",
+        "Draft: not an invoice yet; it gets its number when issued.": "Brouillon : ce n’est pas encore une facture ; elle reçoit son numéro à l’émission.",
+        "Payment due by %(date)s, quoting %(number)s.": "Paiement dû au plus tard le %(date)s, en rappelant la référence %(number)s.",
+        "Bank details: %(bank)s": "Coordonnées bancaires : %(bank)s",
+        "VAT reverse charge: the customer accounts for the VAT.": "Autoliquidation : la TVA est due par le preneur.",
+        "Issuer": "Émetteur",
+        "Bill to": "Facturé à",
+        "Net amount": "Montant HT",
+        "Period start": "Début",
+        "Period end": "Fin",
+        "(no cost centre)": "(sans centre de coûts)",
+        "Grouped by": "Regroupé par",
+        "Subtotal": "Sous-total",
+        "Group by": "Regrouper par",
+        "Nothing": "Rien",
+        "This draft has no billable line: it is not issued, so it takes no invoice number. Nothing is owed for %(year)04d-%(month)02d.": "Ce brouillon n’a aucune ligne facturable : il n’est pas émis et ne prend donc aucun numéro de facture. Rien n’est dû pour %(year)04d-%(month)02d.",
+        "The VAT rate of %(tenant)s changed since this draft was built (%(old)s %% then, %(new)s %% now): rebuild the draft and review it again.": "Le taux de TVA de %(tenant)s a changé depuis la construction de ce brouillon (%(old)s %% alors, %(new)s %% désormais) : reconstruisez le brouillon et relisez-le.",
+        "Page %(page)s of %(pages)s": "Page %(page)s sur %(pages)s",
+        "This draft has no billable line: it will not be issued and takes no invoice number.": "Ce brouillon n’a aucune ligne facturable : il ne sera pas émis et ne prend aucun numéro de facture.",
     }
 )
 
@@ -1568,5 +1704,72 @@ FR.update(
         "Stop the VM to export it as an OVA file (its description and its disks) that VirtualBox, VMware or another Nuage can import.": "Arrêtez la VM pour l’exporter en fichier OVA (sa description et ses disques) que VirtualBox, VMware ou un autre Nuage peuvent importer.",
         "An OVA file exported by Nuage, VirtualBox or VMware. Its description gives the CPUs, memory and operating system; its disk becomes the image's disk on every host. Members then request VMs from it with a flavor at least that large.": "Un fichier OVA exporté par Nuage, VirtualBox ou VMware. Sa description donne les processeurs, la mémoire et le système d’exploitation ; son disque devient le disque de l’image sur chaque hôte. Les membres demandent ensuite des VM à partir de celle-ci avec un gabarit au moins aussi grand.",
         "Only for a disk that cannot start by itself: the file on the hosts of the kernel to start it with.": "Seulement pour un disque qui ne démarre pas seul : le fichier, sur les hôtes, du noyau avec lequel le démarrer.",
+    }
+)
+
+# Issue 15, looks and reach: the navigation.
+FR.update(
+    {
+        "Skip to content": "Aller au contenu",
+        "Menu": "Menu",
+        "Main": "Principale",
+        "Platform": "Plateforme",
+        "Your account": "Votre compte",
+    }
+)
+
+# Session expiry, error pages, stop and maintenance, leases.
+FR.update(
+    {
+        "Your session had ended, so what you sent was not done. Log in again: you will be back on the page, with what you had typed, to send it again.": "Votre session avait pris fin : votre envoi n’a pas été effectué. Reconnectez-vous : vous reviendrez sur la page, avec ce que vous aviez saisi, pour l’envoyer à nouveau.",
+        "What you were sending is back in its form below, as you left it: check it and send it again.": "Ce que vous envoyiez est de retour dans son formulaire ci-dessous, tel que vous l’aviez laissé : vérifiez-le et envoyez-le à nouveau.",
+    }
+)
+FR.update(
+    {
+        "Page not found": "Page introuvable",
+        "This page is not here": "Cette page n’existe pas ici",
+        "The address may be mistyped, the item may have been deleted, or it belongs to a tenant or role you do not have.": "L’adresse est peut-être mal saisie, l’élément a peut-être été supprimé, ou il relève d’un locataire ou d’un rôle que vous n’avez pas.",
+        "Back to my VMs": "Retour à mes VM",
+        "Not allowed": "Non autorisé",
+        "You cannot do this": "Vous ne pouvez pas faire cela",
+        "Your role does not allow this action. A tenant admin can change your role if you need it.": "Votre rôle ne permet pas cette action. Un administrateur du locataire peut modifier votre rôle si vous en avez besoin.",
+        "Something went wrong": "Une erreur s’est produite",
+        "Something went wrong on our side": "Une erreur s’est produite de notre côté",
+        "Nothing you did caused this, and it has been recorded for the operators. Try again in a moment; if it keeps happening, tell your platform team the time it happened.": "Vous n’y êtes pour rien, et l’incident a été enregistré pour les opérateurs. Réessayez dans un instant ; si cela se reproduit, indiquez à l’équipe de la plateforme l’heure à laquelle c’est arrivé.",
+        "Back to Nuage": "Retour à Nuage",
+    }
+)
+FR.update(
+    {
+        "Only a running or stopping VM can be forced off; this one is %(state)s.": "Seule une VM en marche ou en arrêt peut être éteinte de force ; celle-ci est %(state)s.",
+        "Powered off at the user's request, without waiting for the guest.": "Éteinte à la demande de l’utilisateur, sans attendre le système invité.",
+        "%(name)s is being powered off.": "%(name)s est en cours d’extinction.",
+        "Powering off now, without waiting for the guest.": "Extinction immédiate, sans attendre le système invité.",
+        "The guest has been asked to shut down. If it has not within <strong data-countdown>%(seconds)s</strong> second, it is powered off.": (
+            "Le système invité a été prié de s’arrêter. S’il ne l’a pas fait d’ici <strong data-countdown>%(seconds)s</strong> seconde, la VM est éteinte.",
+            "Le système invité a été prié de s’arrêter. S’il ne l’a pas fait d’ici <strong data-countdown>%(seconds)s</strong> secondes, la VM est éteinte.",
+        ),
+        "The guest will be asked to shut down, and powered off if it has not within %(grace)s s.": "Le système invité va être prié de s’arrêter ; la VM sera éteinte s’il ne l’a pas fait d’ici %(grace)s s.",
+        "Power the VM off now? Whatever the guest has not written to its disk is lost, as when pulling the plug.": "Éteindre la VM maintenant ? Ce que le système invité n’a pas écrit sur son disque est perdu, comme en débranchant la prise.",
+        "Force off": "Forcer l’extinction",
+        "Maintenance of %(host)s": "Maintenance de %(host)s",
+        "Put %(host)s in maintenance?": "Mettre %(host)s en maintenance ?",
+        "No new VM will be placed on it. Its running VMs move to other hosts by live migration, without stopping; stopped VMs stay where they are.": "Aucune nouvelle VM n’y sera placée. Ses VM en marche partent vers d’autres hôtes par migration à chaud, sans s’arrêter ; les VM arrêtées restent où elles sont.",
+        "%(n)s VM will move now.": (
+            "%(n)s VM va être déplacée maintenant.",
+            "%(n)s VM vont être déplacées maintenant.",
+        ),
+        "%(n)s VM cannot move yet (see below).": (
+            "%(n)s VM ne peut pas encore être déplacée (voir ci-dessous).",
+            "%(n)s VM ne peuvent pas encore être déplacées (voir ci-dessous).",
+        ),
+        "Moves to": "Part vers",
+        "after its current operation": "après son opération en cours",
+        "stays: detach its data volumes to move it": "reste : détachez ses volumes de données pour la déplacer",
+        "no room on another host yet: moves when room appears": "pas encore de place sur un autre hôte : partira quand il y en aura",
+        "Destinations are the placement's choice now; they may differ if the pool changes before the moves start.": "Les destinations sont le choix du placement à cet instant ; elles peuvent changer si le parc évolue avant le début des déplacements.",
+        "No VM runs on it: nothing will move.": "Aucune VM n’y tourne : rien ne sera déplacé.",
+        "Enter maintenance…": "Mettre en maintenance…",
     }
 )

@@ -18,12 +18,14 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import F
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from portal.delivery import mail, webhooks
 from portal.models import OutboxEvent, Tenant, User
+from portal.notifications import notify
 
 logger = logging.getLogger(__name__)
 
@@ -35,11 +37,15 @@ STALE_AFTER = timedelta(seconds=120)
 
 @dataclass(frozen=True)
 class Message:
-    """What one event says: its webhook data and its e-mail, or None for no webhook/e-mail."""
+    """What one event says: its webhook data and its e-mail, or None for no webhook/e-mail;
+    and its in-app notification (`notice`: the text and the page, composed under each
+    recipient's language) for `notify_to`, or for `mail_to` when that is None."""
 
     webhook: dict[str, Any] | None = None
     mail_to: list[User] = field(default_factory=list)
     compose: mail.Compose | None = None
+    notice: Callable[[User], tuple[str, str]] | None = None
+    notify_to: list[User] | None = None
 
 
 # Builds the message of an event when it is delivered (so it shows the objects as they are after
@@ -113,6 +119,8 @@ def deliver(event_pk: int) -> None:
                     created = webhooks.deliveries_create(event.kind, event.tenant, event_id, text)
                 if message.compose is not None:
                     mail.send(message.mail_to, message.compose)
+                if message.notice is not None:
+                    _notify(event, message)
             event.delivered_at = timezone.now()
             event.last_error = ""
             event.save(update_fields=["delivered_at", "last_error"])
@@ -121,6 +129,25 @@ def deliver(event_pk: int) -> None:
     except Exception as exc:
         OutboxEvent.objects.unscoped().filter(pk=event_pk).update(last_error=str(exc)[:2000])
         raise
+
+
+def _notify(event: OutboxEvent, message: Message) -> None:
+    """The event's in-app notifications, once per recipient (keyed by the event: a delivery
+    that rolls back and runs again adds none twice)."""
+    notice = message.notice
+    assert notice is not None
+    recipients = message.notify_to if message.notify_to is not None else message.mail_to
+    for user in {u.pk: u for u in recipients if u.is_active}.values():
+        with translation.override(getattr(user, "language", None) or settings.LANGUAGE_CODE):
+            text, url = notice(user)
+        notify(
+            user=user,
+            kind=event.kind,
+            text=text,
+            url=url,
+            tenant=event.tenant,
+            key=f"event:{event.event_id}",
+        )
 
 
 def redeliver_stale(*, now: datetime | None = None) -> list[int]:

@@ -8,11 +8,12 @@ from zoneinfo import ZoneInfo, available_timezones
 
 from django.contrib.auth.models import AbstractUser
 from django.core.exceptions import ValidationError
-from django.core.validators import RegexValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from portal.choices import PlatformRole, Role
+from portal.countries import COUNTRIES, EU_VAT_PREFIXES
 from portal.scoping import OwnedQuerySet, TenantScopedQuerySet
 
 slug_validator = RegexValidator(
@@ -39,6 +40,21 @@ class User(AbstractUser):
         return self.is_superuser or self.platform_role == PlatformRole.ADMIN
 
 
+def validate_country(value: str) -> None:
+    if value and value not in COUNTRIES:
+        raise ValidationError(
+            _("Use a two-letter ISO 3166 country code, such as FR or DE."), code="invalid"
+        )
+
+
+# Country prefix, then 2 to 13 letters or digits (what every EU member's format fits in).
+vat_number_validator = RegexValidator(
+    r"^[A-Z]{2}[0-9A-Z+*]{2,13}$",
+    _("Give the VAT number with its country prefix, letters and digits only: FR40303265045."),
+)
+cost_centre_validator = RegexValidator(r"^[^\x00-\x1f]*$", _("A cost centre is one line of text."))
+
+
 class Tenant(models.Model):
     tenant_path: ClassVar[str] = ""  # a tenant is in its own scope
 
@@ -49,6 +65,32 @@ class Tenant(models.Model):
         _("time zone"), max_length=64, default="UTC", validators=[validate_time_zone]
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    # Billing details, printed as the customer on its invoices (copied there when one is
+    # issued) and kept by finance and platform admins. All optional until the first invoice.
+    billing_legal_name = models.CharField(_("legal name"), max_length=200, blank=True)
+    billing_address = models.TextField(_("billing address"), max_length=500, blank=True)
+    billing_country = models.CharField(
+        _("country"), max_length=2, blank=True, validators=[validate_country]
+    )
+    vat_number = models.CharField(
+        _("VAT number"), max_length=20, blank=True, validators=[vat_number_validator]
+    )
+    billing_email = models.EmailField(_("billing e-mail"), blank=True)
+    cost_centre = models.CharField(
+        _("cost centre"), max_length=64, blank=True, validators=[cost_centre_validator]
+    )
+    # Percent; empty: the platform's rate (NUAGE_VAT_RATE). 0 for a reverse-charge customer.
+    vat_rate = models.DecimalField(
+        _("VAT rate (%)"),
+        max_digits=5,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        validators=[
+            MinValueValidator(0, _("A VAT rate cannot be negative.")),
+            MaxValueValidator(100, _("A VAT rate is at most 100.")),
+        ],
+    )
 
     objects = TenantScopedQuerySet["Tenant"].as_manager()
 
@@ -57,6 +99,17 @@ class Tenant(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        super().clean()
+        prefix = EU_VAT_PREFIXES.get(self.billing_country)
+        if self.vat_number and prefix and not self.vat_number.startswith(prefix):
+            raise ValidationError(
+                {
+                    "vat_number": _("A VAT number of %(country)s starts with %(prefix)s.")
+                    % {"country": COUNTRIES[self.billing_country], "prefix": prefix}
+                }
+            )
 
     @property
     def zone(self) -> ZoneInfo:
@@ -413,3 +466,46 @@ class Invitation(models.Model):
         """Whether `user`'s e-mail address is the invited one (ignoring case)."""
         theirs = (user.email or "").strip()
         return bool(theirs) and theirs.casefold() == self.email.strip().casefold()
+
+
+class Notification(models.Model):
+    """One in-app notice for one user (the bell in the navigation): a text already rendered in
+    the user's language, the page it is about, and whether it was read. Written by
+    portal.notifications.notify, from event delivery (approvals, provisioning, budgets) and
+    from the other apps (lease warnings)."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="notifications")
+    tenant = models.ForeignKey(
+        Tenant, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    kind = models.CharField(max_length=64)
+    text = models.TextField()
+    url = models.CharField(max_length=300, blank=True)
+    # Set by callers that may run twice for the same fact (a lease warning, a retried task):
+    # one notification per user and key.
+    key = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    read_at = models.DateTimeField(null=True, blank=True)
+
+    owner_path: ClassVar[str] = "user"
+    objects = OwnedQuerySet["Notification"].as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(
+                fields=["user"],
+                condition=models.Q(read_at__isnull=True),
+                name="notification_unread",
+            )
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "key"],
+                condition=~models.Q(key=""),
+                name="notification_once_per_key",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} → {self.user_id}"

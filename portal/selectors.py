@@ -12,6 +12,7 @@ from portal.models import (
     Invitation,
     KeyPair,
     Membership,
+    Notification,
     PolicyChange,
     Tenant,
     User,
@@ -97,3 +98,12 @@ def invitation_list(*, fetched_by: User) -> QuerySet[Invitation]:
     return Invitation.objects.visible_to(fetched_by, Perm.MEMBERS_MANAGE).select_related(
         "tenant", "created_by", "accepted_by"
     )
+
+
+def notification_list(*, fetched_by: User) -> QuerySet[Notification]:
+    """The user's own notifications, newest first (nobody reads anyone else's)."""
+    return Notification.objects.visible_to(fetched_by).order_by("-created_at", "-id")
+
+
+def unread_count(*, fetched_by: User) -> int:
+    return notification_list(fetched_by=fetched_by).filter(read_at__isnull=True).count()

@@ -34,7 +34,7 @@ from portal.models import (
     Webhook,
     WebhookDelivery,
 )
-from portal.permissions import Perm, require_perm, require_platform_admin
+from portal.permissions import Perm, require_perm, require_platform_admin, require_platform_perm
 from portal.sshkeys import parse_public_key
 
 # New tenants start with these environments; production waits for an approver.
@@ -70,6 +70,63 @@ def tenant_create(
         remote_addr=remote_addr,
     )
     return tenant
+
+
+TENANT_BILLING_FIELDS = (
+    "billing_legal_name",
+    "billing_address",
+    "billing_country",
+    "vat_number",
+    "billing_email",
+    "cost_centre",
+    "vat_rate",
+)
+
+
+def _vat_number_normalized(value: str) -> str:
+    """FR 40 303.265-045 -> FR40303265045: how it is printed and checked."""
+    return "".join(ch for ch in value.upper() if ch not in " .-\t")
+
+
+@transaction.atomic
+def tenant_billing_update(
+    *,
+    updated_by: User,
+    tenant: Tenant,
+    remote_addr: str | None = None,
+    **fields: Any,
+) -> Tenant:
+    """Change a tenant's billing details (printed on the invoices issued from now on; issued
+    ones keep the details they were issued with), its cost centre and VAT rate."""
+    require_platform_perm(updated_by, Perm.TENANT_BILLING_MANAGE)
+    unknown = set(fields) - set(TENANT_BILLING_FIELDS)
+    if unknown:
+        raise ValidationError({f: _("This field cannot be changed.") for f in sorted(unknown)})
+    locked = Tenant.objects.unscoped().select_for_update().get(pk=tenant.pk)
+    before = snapshot(locked, TENANT_BILLING_FIELDS)
+    for key, value in fields.items():
+        if isinstance(value, str):
+            value = value.strip()
+        if key == "vat_number":
+            value = _vat_number_normalized(value)
+        elif key == "billing_country":
+            value = value.upper()
+        elif key == "billing_address":
+            value = "\n".join(line.strip() for line in value.splitlines() if line.strip())
+        setattr(locked, key, value)
+    locked.full_clean()
+    locked.save(update_fields=list(TENANT_BILLING_FIELDS))
+    changes = changed_fields(before, snapshot(locked, TENANT_BILLING_FIELDS))
+    if changes:
+        audit_record(
+            actor=updated_by,
+            action="tenant.billing_update",
+            obj=locked,
+            tenant=locked,
+            changes=changes,
+            remote_addr=remote_addr,
+        )
+    return locked
 
 
 @transaction.atomic

@@ -1,6 +1,8 @@
 """Django settings for Nuage, read from the environment (twelve-factor)."""
 
+import os
 from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import environ
@@ -44,6 +46,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Opens the request's memo of the user's memberships (portal/permissions.py).
+    "portal.permissions.request_memo_middleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -109,6 +113,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "portal.context_processors.nav",
+                "portal.session_replay.replay",
             ],
         },
     },
@@ -123,7 +128,17 @@ DATABASES = {
     )
 }
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
-DATABASES["default"].setdefault("CONN_MAX_AGE", 0)
+# Persistent connections: a web process keeps its database connection between requests for
+# NUAGE_DB_CONN_MAX_AGE seconds (opening one cost more than a page's queries), checked before
+# reuse so that a restarted PostgreSQL costs one failed check, not a failed request. A
+# `conn_max_age` in DATABASE_URL wins, for web processes and workers alike; 0: one per request.
+# Each gunicorn worker (thread) holds one connection: keep workers x threads, plus the Celery
+# workers' processes, under PostgreSQL's max_connections.
+DB_CONN_MAX_AGE_FROM_URL = "CONN_MAX_AGE" in DATABASES["default"]
+DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("NUAGE_DB_CONN_MAX_AGE", default=60))
+DATABASES["default"].setdefault(
+    "CONN_HEALTH_CHECKS", env.bool("NUAGE_DB_CONN_HEALTH_CHECKS", default=True)
+)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The demo's web server and worker threads write at the same time: a transaction takes the
     # write lock when it begins (waiting up to `timeout` s) rather than failing with "database is
@@ -143,6 +158,16 @@ CACHES = {
     if _redis_url
     else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
 }
+
+# Sessions are read from the cache when it is shared (Redis): a page then reads no session row
+# (a polled partial costs one query less); written through to the database, so a restarted
+# Redis loses no session. A per-process cache (no REDIS_URL) would let a session deleted by
+# one process live on in another's: there, the database alone.
+SESSION_ENGINE = (
+    "django.contrib.sessions.backends.cached_db"
+    if _redis_url
+    else "django.contrib.sessions.backends.db"
+)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -316,7 +341,7 @@ NUAGE = {
     "MAX_ATTEMPTS": env.int("NUAGE_MAX_ATTEMPTS", default=3),
     # How long a Celery worker keeps its database connection between tasks (seconds), when
     # DATABASE_URL sets no conn_max_age: one connection per task costs more than a step's
-    # queries. Web processes keep Django's default (a connection per request).
+    # queries (portal/celery.py). Web processes use NUAGE_DB_CONN_MAX_AGE.
     "WORKER_CONN_MAX_AGE": env.int("NUAGE_WORKER_CONN_MAX_AGE", default=300),
     # Seconds a libvirt call to a host may take before the caller gets a clear error and the
     # connection is dropped (compute/hypervisor/connection.py); opening a connection, and the
@@ -332,6 +357,13 @@ NUAGE = {
     "STEP_BATCH_SECONDS": env.float("NUAGE_STEP_BATCH_SECONDS", default=10.0),
     # Where QEMU writes each guest's serial console (read by tests and the UI log view).
     "SERIAL_LOG_DIR": env("NUAGE_SERIAL_LOG_DIR", default="/var/log/libvirt/qemu"),
+    # Where each system container's copy of its rootfs image is made, on its (local) host.
+    "CONTAINER_ROOT": env(
+        "NUAGE_CONTAINER_ROOT",
+        default="/var/lib/libvirt/nuage-containers"
+        if os.geteuid() == 0
+        else str(VAR_DIR / "containers"),
+    ),
     # How long a stop waits for the guest to power off before pulling the plug.
     "STOP_GRACE_SECONDS": env.float("NUAGE_STOP_GRACE_SECONDS", default=60.0),
     # Placement: "spread" (most free memory first) or "pack" (fill hosts one by one), and the
@@ -342,6 +374,20 @@ NUAGE = {
     "DISK_RATIO": env.float("NUAGE_DISK_RATIO", default=1.0),
     # The currency Nuage bills in; price lists in other currencies are kept but not applied.
     "CURRENCY": env("NUAGE_CURRENCY", default="EUR"),
+    # Invoices: the VAT rate in percent for tenants that set none of their own, the days
+    # between issue and due date, and the issuer printed on every invoice and credit note
+    # (copied into each one when issued). NUAGE_ISSUER_ADDRESS: lines separated by "|".
+    "VAT_RATE": env("NUAGE_VAT_RATE", default="20.00"),
+    "PAYMENT_TERMS_DAYS": env.int("NUAGE_PAYMENT_TERMS_DAYS", default=30),
+    "ISSUER": {
+        "name": env("NUAGE_ISSUER_NAME", default="Nuage Cloud Services"),
+        "address": env("NUAGE_ISSUER_ADDRESS", default=""),
+        "country": env("NUAGE_ISSUER_COUNTRY", default=""),
+        "vat_number": env("NUAGE_ISSUER_VAT_NUMBER", default=""),
+        "registration": env("NUAGE_ISSUER_REGISTRATION", default=""),
+        "email": env("NUAGE_ISSUER_EMAIL", default=""),
+        "bank": env("NUAGE_ISSUER_BANK", default=""),
+    },
     # Quota checks and accounting; off only to measure their cost (bench/quota_contention.py).
     "QUOTA_ENFORCE": env.bool("NUAGE_QUOTA_ENFORCE", default=True),
     # Metering: seconds between two samples of a host's VMs; days raw samples are kept once
@@ -374,6 +420,11 @@ NUAGE = {
     # uvicorn process in production; empty = the site's own address (the demo's one server).
     "CONSOLE_URL": env("NUAGE_CONSOLE_URL", default="").rstrip("/"),
 }
+try:
+    if not 0 <= Decimal(NUAGE["VAT_RATE"]) <= 100:
+        raise ArithmeticError(NUAGE["VAT_RATE"])
+except ArithmeticError:
+    raise ImproperlyConfigured("NUAGE_VAT_RATE must be a percentage, 0 to 100.") from None
 if NUAGE["PLACEMENT_MODE"] not in ("spread", "pack"):
     raise ImproperlyConfigured("NUAGE_PLACEMENT_MODE must be 'spread' or 'pack'.")
 try:
@@ -481,6 +532,12 @@ SESSION_IDLE_TIMEOUT_SECONDS = env.int("NUAGE_SESSION_IDLE_MINUTES", default=30)
 MIDDLEWARE.insert(
     MIDDLEWARE.index("django.contrib.messages.middleware.MessageMiddleware") + 1,
     "portal.security.SessionIdleTimeoutMiddleware",
+)
+# Around it: a form sent after the session ended comes back, after login, on its page with what
+# was typed (portal/session_replay.py), instead of a 405 on the form's address.
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("portal.security.SessionIdleTimeoutMiddleware"),
+    "portal.session_replay.SessionReplayMiddleware",
 )
 # API throttles: per user, per anonymous address, and a stricter one on the token login.
 REST_FRAMEWORK["DEFAULT_THROTTLE_CLASSES"] = [

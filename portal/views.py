@@ -21,10 +21,11 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from portal import selectors, services
+from portal import notifications, selectors, services
 from portal.auditlog import AuditFilter, csv_response
 from portal.choices import Role
 from portal.errors import ConflictError
+from portal.forms import TenantBillingForm
 from portal.models import PolicyChange, Tenant, User
 from portal.permissions import Perm, has_perm
 from portal.scoping import sees_all_tenants
@@ -233,6 +234,8 @@ def tenant_page(request: HttpRequest) -> HttpResponse:
             "environments": selectors.environment_list(fetched_by=user).filter(tenant=tenant),
             "roles": Role.choices,
             "can_manage": has_perm(user, tenant, Perm.MEMBERS_MANAGE),
+            "sees_billing": has_perm(user, tenant, Perm.INVOICE_VIEW),
+            "edits_billing": has_perm(user, tenant, Perm.TENANT_BILLING_MANAGE),
             "invitations": [
                 i
                 for i in selectors.invitation_list(fetched_by=user).filter(
@@ -244,6 +247,38 @@ def tenant_page(request: HttpRequest) -> HttpResponse:
                 tenant=tenant, status=PolicyChange.Status.PENDING
             ),
         },
+    )
+
+
+@login_required
+def tenant_billing(request: HttpRequest) -> HttpResponse:
+    """The current tenant's billing details: finance and platform admins edit them."""
+    user = _user(request)
+    tenant = current_tenant(request)
+    if tenant is None:
+        messages.info(request, _("Choose a tenant in the header to see its members."))
+        return redirect("ui:vm-list")
+    if not has_perm(user, tenant, Perm.TENANT_BILLING_MANAGE):
+        raise PermissionDenied(_("Billing details are kept by finance and platform admins."))
+    initial = {name: getattr(tenant, name) for name in services.TENANT_BILLING_FIELDS}
+    form = TenantBillingForm(request.POST or None, initial=initial)
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            try:
+                services.tenant_billing_update(
+                    updated_by=user, tenant=tenant, remote_addr=client_ip(request),
+                    **form.cleaned_data,
+                )  # fmt: skip
+            except ValidationError as exc:
+                for field, errors in exc.message_dict.items():
+                    form.add_error(field if field in form.fields else None, errors)
+            else:
+                messages.success(request, _("Billing details saved."))
+                return redirect("tenant")
+        status = 400
+    return render(
+        request, "portal/tenant_billing.html", {"tenant": tenant, "form": form}, status=status
     )
 
 
@@ -407,3 +442,26 @@ def invitation_accept(request: HttpRequest, secret: str) -> HttpResponse:
             else services.invitation_mismatch_message(user),
         },
     )
+
+
+@login_required
+def notification_page(request: HttpRequest) -> HttpResponse:
+    """Your notifications, newest first: open one (marks it read), mark one or all read."""
+    user = _user(request)
+    if request.method == "POST":
+        if request.POST.get("do") == "read-all":
+            notifications.notifications_mark_all_read(read_by=user)
+            return redirect("notifications")
+        notification = get_object_or_404(
+            selectors.notification_list(fetched_by=user),
+            pk=request.POST.get("notification") or 0,
+        )
+        notifications.notification_mark_read(notification=notification, read_by=user)
+        target = notification.url if request.POST.get("do") == "open" else ""
+        if target and url_has_allowed_host_and_scheme(target, allowed_hosts=None):
+            return redirect(target)
+        return redirect("notifications")
+    page = Paginator(selectors.notification_list(fetched_by=user), 50).get_page(
+        request.GET.get("page")
+    )
+    return render(request, "portal/notifications.html", {"page": page})

@@ -44,4 +44,8 @@ def render(event: OutboxEvent) -> Message | None:
     qr = decided_request(event.payload["quota_request_id"])
     if qr is None:
         return None
-    return Message(mail_to=[qr.requested_by], compose=lambda _user: decision_mail(qr))
+    return Message(
+        mail_to=[qr.requested_by],
+        compose=lambda _user: decision_mail(qr),
+        notice=lambda _user: (decision_mail(qr)[0], "/quotas/"),
+    )

@@ -9,7 +9,7 @@ mode=${1:-test}
 base=(python3 python3-venv python3-dev gcc pkg-config libvirt-dev libvirt0 gettext)
 full=(postgresql redis-server libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils
       dnsmasq-base busybox-static linux-image-amd64 chromium poppler-utils cpio
-      dropbear-bin openssl docker-compose)
+      dropbear-bin openssl docker-compose libvirt-daemon-driver-lxc)
 want=("${base[@]}")
 [ "$mode" = test ] && want+=("${full[@]}")
 # node and npm (the consoles' browser libraries): Debian's, unless an npm is already there

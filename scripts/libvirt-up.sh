@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Start libvirt (no systemd) and ensure the `nuage` storage pool; idempotent, run as root.
 #
-#   scripts/libvirt-up.sh                 host 1: qemu:///system
+#   scripts/libvirt-up.sh                 host 1: qemu:///system and lxc:/// (one libvirtd,
+#                                         in a private mount namespace so that LXC works)
 #   scripts/libvirt-up.sh --second-host   also host 2: qemu+tcp://127.0.0.1:16510/system
 #
 # Host 2 is a second system-mode libvirtd in its own mount namespace: its /etc/libvirt,
@@ -96,14 +97,46 @@ else
     virtlogd -d
     log "virtlogd started"
 fi
+# libvirtd runs in a private mount namespace without the host's empty cgroup2 mount at
+# /sys/fs/cgroup/unified: with it visible, the LXC driver tries to create its container
+# cgroups there and every container fails ("Unable to create directory
+# /sys/fs/cgroup/unified"). QEMU guests work the same under it; the sockets, images and pool
+# are on the host's file systems, so virsh and the tests see them as before.
+start_libvirtd_ns() {
+    unshare --mount --propagation private sh -c \
+        'if mountpoint -q /sys/fs/cgroup/unified; then umount /sys/fs/cgroup/unified; fi
+exec libvirtd -d'
+}
+# A libvirtd of ours sees the unified mount: it was started plainly (by an older version of
+# this script, or by hand). Restart it in the namespace; running guests survive a restart.
+sees_unified() {
+    grep -q ' /sys/fs/cgroup/unified ' "/proc/$1/mountinfo" 2>/dev/null
+}
 if pid_alive /run/libvirtd.pid libvirtd; then
-    log "libvirtd already running"
+    pid=$(</run/libvirtd.pid)
+    if sees_unified "$pid"; then
+        log "libvirtd (pid $pid) sees /sys/fs/cgroup/unified: restarting it for LXC"
+        kill -TERM "$pid"
+        for ((i = 0; i < 100; i++)); do [[ -d /proc/$pid ]] || break; sleep 0.1; done
+        [[ -d /proc/$pid ]] && kill -KILL "$pid" && sleep 0.2
+        rm -f /run/libvirtd.pid
+        start_libvirtd_ns
+        log "libvirtd restarted in a private mount namespace"
+    else
+        log "libvirtd already running"
+    fi
 else
-    libvirtd -d
-    log "libvirtd started"
+    start_libvirtd_ns
+    log "libvirtd started in a private mount namespace"
 fi
 wait_virsh "$URI1" /run/libvirtd.pid /var/log/libvirt/libvirtd.log
 ensure_pool "$URI1"
+# System containers (issue 16): the LXC driver answers when libvirt-daemon-driver-lxc is in.
+if virsh -c lxc:/// version >/dev/null 2>&1; then
+    log "lxc:/// answers"
+else
+    log "lxc:/// does not answer (install libvirt-daemon-driver-lxc for system containers)"
+fi
 
 [[ $second -eq 1 ]] || exit 0
 

@@ -26,6 +26,7 @@ from portal.api.urls import router
 from portal.api.viewsets import ScopedGenericViewSet
 from portal.audit import audit_record
 from portal.models import Membership, WebhookDelivery
+from portal.notifications import notify
 from portal.scoping import TenantScopedQuerySet
 from tests.conftest import TenantWorld
 from tests.factories import (
@@ -326,6 +327,7 @@ def _foreign_objects(other: TenantWorld) -> dict[str, object]:
         "invitation": portal_services.invitation_create(
             created_by=other.tenant_admin, tenant=other.tenant, email="x@example.org"
         )[0],
+        "notification": notify(user=other.member, kind="test", text="theirs"),
     }
 
 

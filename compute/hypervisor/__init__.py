@@ -1,6 +1,7 @@
 """The only package that talks to libvirt: connections, domain XML, and the driver calls."""
 
 from compute.hypervisor.driver import (
+    ContainerSpec,
     DomainSpec,
     DomainStats,
     HostInfo,
@@ -12,6 +13,7 @@ from compute.hypervisor.driver import (
     domain_runtime_state,
     domain_runtime_states,
     domain_stats,
+    ensure_container_defined,
     ensure_domain_defined,
     ensure_domain_running,
     ensure_domain_stopped,
@@ -19,6 +21,7 @@ from compute.hypervisor.driver import (
     ensure_seed_volume,
     ensure_volume,
     host_alive,
+    host_driver,
     host_info,
     memory_hard_limit_mib,
     migrate_domain,
@@ -33,6 +36,7 @@ from compute.hypervisor.driver import (
     volume_path,
 )
 from compute.hypervisor.errors import HostTimeout, HostUnreachable, HypervisorError
+from compute.hypervisor.rootfs import rootfs_prepare, rootfs_problem, rootfs_remove
 from compute.hypervisor.snapshots import (
     SnapshotTaken,
     create_snapshot,
@@ -51,6 +55,12 @@ from compute.hypervisor.volumes import (
 from compute.hypervisor.xml import DataDiskSpec
 
 __all__ = [
+    "ContainerSpec",
+    "ensure_container_defined",
+    "host_driver",
+    "rootfs_prepare",
+    "rootfs_problem",
+    "rootfs_remove",
     "SnapshotTaken",
     "create_snapshot",
     "delete_all_snapshots",

@@ -13,10 +13,12 @@ from compute.hypervisor import connection
 from compute.hypervisor.connection import call
 from compute.hypervisor.errors import HypervisorError
 from compute.hypervisor.xml import (
+    ContainerSpec,
     DomainSpec,
     NetworkSpec,
     NicSpec,
     ResourceLimits,
+    container_domain_xml,
     domain_xml,
     network_facts,
     network_has_dhcp,
@@ -25,7 +27,15 @@ from compute.hypervisor.xml import (
     volume_xml,
 )
 
-__all__ = ["DomainSpec", "DomainStats", "HostInfo", "NetworkSpec", "NicSpec", "ResourceLimits"]
+__all__ = [
+    "ContainerSpec",
+    "DomainSpec",
+    "DomainStats",
+    "HostInfo",
+    "NetworkSpec",
+    "NicSpec",
+    "ResourceLimits",
+]
 
 _STATE_NAMES = {
     libvirt.VIR_DOMAIN_NOSTATE: "unknown",
@@ -294,6 +304,23 @@ def _require(conn: libvirt.virConnect, uuid: str) -> libvirt.virDomain:
     return dom
 
 
+def host_driver(uri: str) -> str:
+    """The host's hypervisor driver as libvirt names it: "QEMU", "LXC", "TEST"..."""
+    return str(call(uri, lambda conn: conn.getType())).upper()
+
+
+def ensure_container_defined(uri: str, spec: ContainerSpec) -> bool:
+    """Define the container unless one with the same UUID exists; True if it was defined now."""
+
+    def fn(conn: libvirt.virConnect) -> bool:
+        if _lookup(conn, spec.uuid) is not None:
+            return False
+        conn.defineXML(container_domain_xml(spec))
+        return True
+
+    return call(uri, fn)
+
+
 def ensure_domain_running(uri: str, uuid: str) -> None:
     def fn(conn: libvirt.virConnect) -> None:
         dom = _require(conn, uuid)
@@ -306,16 +333,28 @@ def ensure_domain_running(uri: str, uuid: str) -> None:
     call(uri, fn)
 
 
-def ensure_domain_stopped(uri: str, uuid: str, *, grace_seconds: float) -> bool:
-    """Ask the guest to shut down; power it off after the grace period. True if it was graceful."""
+def ensure_domain_stopped(
+    uri: str, uuid: str, *, grace_seconds: float, signal: bool = False
+) -> bool:
+    """Ask the guest to shut down (a container: SIGTERM to its init, `signal`); power it off
+    after the grace period. True if it was graceful."""
 
     def state() -> int:
         return int(call(uri, lambda conn: _require(conn, uuid).state()[0]))
 
     if state() == libvirt.VIR_DOMAIN_SHUTOFF:
         return True
+
+    def ask(conn: libvirt.virConnect) -> None:
+        dom = _require(conn, uuid)
+        if signal and not _is_test(uri):
+            # A container has no ACPI: its init gets SIGTERM.
+            dom.shutdownFlags(libvirt.VIR_DOMAIN_SHUTDOWN_SIGNAL)
+        else:
+            dom.shutdown()
+
     try:
-        call(uri, lambda conn: _require(conn, uuid).shutdown())
+        call(uri, ask)
     except HypervisorError:
         pass  # the guest may already be going down; the loop below decides
     deadline = time.monotonic() + grace_seconds
@@ -650,16 +689,36 @@ def _from_domain_calls(dom: libvirt.virDomain, state: int) -> DomainStats:
     )
 
 
+def _per_domain_stats(conn: libvirt.virConnect) -> list[DomainStats]:
+    """Every running domain's figures from the per-domain calls (LXC has no bulk call)."""
+    out = []
+    for dom in conn.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_ACTIVE):
+        try:
+            out.append(_from_domain_calls(dom, int(dom.state()[0])))
+        except libvirt.libvirtError as exc:
+            if exc.get_error_code() != libvirt.VIR_ERR_OPERATION_INVALID:
+                raise  # else it stopped between the listing and its calls: nothing to count
+    return out
+
+
 def domain_stats(uri: str) -> list[DomainStats]:
     """Counters of every running domain on the host, in one bulk call (getAllDomainStats).
 
     QEMU answers every group in that one call. Libvirt's test driver answers only the state
     group; its domains' figures are then read with the per-domain calls it does implement.
+    The LXC driver has no bulk call at all: each running container is asked in turn (its CPU
+    time, and its memory as the container's cgroup counts it).
     """
 
     def fn(conn: libvirt.virConnect) -> list[DomainStats]:
+        try:
+            records = conn.getAllDomainStats(_STATS_GROUPS, _STATS_FLAGS)
+        except libvirt.libvirtError as exc:
+            if exc.get_error_code() != libvirt.VIR_ERR_NO_SUPPORT:
+                raise
+            return _per_domain_stats(conn)
         out = []
-        for dom, record in conn.getAllDomainStats(_STATS_GROUPS, _STATS_FLAGS):
+        for dom, record in records:
             if "cpu.time" in record:
                 out.append(_from_record(dom, record))
             else:

@@ -452,3 +452,84 @@ def disk_element(xml: str, target_dev: str) -> str | None:
         if target is not None and target.get("dev") == target_dev:
             return etree.tostring(disk, encoding="unicode")
     return None
+
+
+# --- system containers (libvirt LXC) --------------------------------------------------------
+
+CONTAINER_INIT = "/sbin/init"
+
+
+@dataclass(frozen=True)
+class ContainerSpec:
+    """A system container: a copy of a rootfs image run by libvirt's LXC driver.
+
+    The kernel is the host's; what the flavor gives is enforced by the container's cgroups:
+    its memory is a hard limit (RAM and swap together: past it the kernel kills inside the
+    container, never on the host), and its vCPUs a CFS quota over all of them (`vcpus` whole
+    CPUs, or `cpu_cap_percent` of each).
+    """
+
+    name: str
+    uuid: str
+    title: str
+    vcpus: int
+    memory_mib: int
+    rootfs: str
+    tenant: str = ""
+    init: str = CONTAINER_INIT
+    limits: ResourceLimits = ResourceLimits()
+
+    def __post_init__(self) -> None:
+        if not self.rootfs.startswith("/"):
+            raise ValueError(f"a container's rootfs is an absolute path, not {self.rootfs!r}")
+        if self.vcpus < 1 or self.memory_mib < 1:
+            raise ValueError("a container has at least one vCPU and some memory")
+
+    @property
+    def cpu_quota_us(self) -> int:
+        """The container's CFS quota over CPU_PERIOD_US: its vCPUs, each capped if asked."""
+        return self.vcpus * (self.limits.cpu_quota_us or CPU_PERIOD_US)
+
+    @property
+    def memory_limit_mib(self) -> int:
+        """The hard limit: the flavor's memory, or its larger memory hard limit if it has one."""
+        return max(self.memory_mib, self.limits.memory_hard_limit_mib)
+
+
+def container_domain_xml(spec: ContainerSpec) -> str:
+    dom = etree.Element("domain", type="lxc")
+    _sub(dom, "name", spec.name)
+    _sub(dom, "uuid", spec.uuid)
+    _sub(dom, "title", spec.title)
+    meta = _sub(dom, "metadata")
+    nuage = etree.SubElement(meta, f"{{{METADATA_NS}}}vm", nsmap={"nuage": METADATA_NS})
+    etree.SubElement(nuage, f"{{{METADATA_NS}}}tenant").text = spec.tenant
+    etree.SubElement(nuage, f"{{{METADATA_NS}}}kind").text = "container"
+    _sub(dom, "memory", str(spec.memory_mib), unit="MiB")
+    memtune = _sub(dom, "memtune")
+    # Unlike QEMU's, the LXC driver takes the limits in the XML at start (no locked memory).
+    _sub(memtune, "hard_limit", str(spec.memory_limit_mib), unit="MiB")
+    _sub(memtune, "swap_hard_limit", str(spec.memory_limit_mib), unit="MiB")
+    _sub(dom, "vcpu", str(spec.vcpus))
+    cputune = _sub(dom, "cputune")
+    if spec.limits.cpu_shares:
+        _sub(cputune, "shares", str(spec.limits.cpu_shares))
+    _sub(cputune, "period", str(CPU_PERIOD_US))
+    _sub(cputune, "quota", str(spec.cpu_quota_us))
+    os_el = _sub(dom, "os")
+    _sub(os_el, "type", "exe")
+    _sub(os_el, "init", spec.init)
+    features = _sub(dom, "features")
+    # A network namespace of its own (loopback only): without it the container would share
+    # the host's, and reach every service listening on the host's loopback.
+    _sub(features, "privnet")
+    _sub(dom, "on_poweroff", "destroy")
+    # An init that reboots ends the container; Nuage starts it again when asked to.
+    _sub(dom, "on_reboot", "destroy")
+    _sub(dom, "on_crash", "destroy")
+    devices = _sub(dom, "devices")
+    fs = _sub(devices, "filesystem", type_="mount")
+    _sub(fs, "source", dir=spec.rootfs)
+    _sub(fs, "target", dir="/")
+    _sub(devices, "console", type_="pty")
+    return etree.tostring(dom, encoding="unicode")

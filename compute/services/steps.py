@@ -8,7 +8,7 @@ from django.conf import settings
 from django.utils.translation import gettext as _
 
 from compute import hypervisor
-from compute.choices import Step
+from compute.choices import OperationKind, Step
 from compute.console import console_vnc_password
 from compute.models import Flavor, Operation, VirtualMachine
 from compute.services.migration import (
@@ -126,11 +126,29 @@ def _step_starting(vm: VirtualMachine) -> str:
     return _("Domain running.") + _apply_live_limits(vm)
 
 
+def stop_grace_seconds() -> float:
+    """How long a stop waits for the guest to shut down before powering it off."""
+    return float(settings.NUAGE.get("STOP_GRACE_SECONDS", 60))
+
+
+def _stop_forced(vm: VirtualMachine) -> bool:
+    return bool(
+        Operation.objects.unscoped()
+        .filter(vm_id=vm.pk, kind=OperationKind.STOP)
+        .order_by("-pk")
+        .values_list("forced", flat=True)
+        .first()
+    )
+
+
 def _step_stopping(vm: VirtualMachine) -> str:
     assert vm.host is not None
-    graceful = hypervisor.ensure_domain_stopped(
-        vm.host.uri, str(vm.uuid), grace_seconds=float(settings.NUAGE.get("STOP_GRACE_SECONDS", 60))
-    )
+    # "Force off" before the step began: no wait. During the wait, it powers the domain off
+    # itself (compute.vm_power_off), which ends the wait below.
+    grace = 0.0 if _stop_forced(vm) else stop_grace_seconds()
+    graceful = hypervisor.ensure_domain_stopped(vm.host.uri, str(vm.uuid), grace_seconds=grace)
+    if _stop_forced(vm):
+        return _("Powered off at the user's request, without waiting for the guest.")
     return _("Guest shut down.") if graceful else _("Guest did not shut down in time; powered off.")
 
 

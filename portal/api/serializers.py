@@ -16,6 +16,7 @@ from portal.models import (
     Invitation,
     KeyPair,
     Membership,
+    Notification,
     PolicyChange,
     Tenant,
     User,
@@ -54,6 +55,31 @@ class TenantSerializer(serializers.ModelSerializer[Tenant]):
         model = Tenant
         fields = ["id", "name", "slug", "timezone", "created_at", "environments"]
         read_only_fields = ["id", "created_at", "environments"]
+
+
+class TenantBillingSerializer(serializers.Serializer[Tenant]):
+    """A tenant's billing details. Input is checked by the service (tenant_billing_update): it
+    normalises first ("fr" -> FR, "FR 40 303 265 045" -> FR40303265045), then validates."""
+
+    billing_legal_name = serializers.CharField(max_length=200, allow_blank=True, required=False)
+    billing_address = serializers.CharField(
+        max_length=500, allow_blank=True, required=False, trim_whitespace=False
+    )
+    billing_country = serializers.CharField(
+        max_length=2, allow_blank=True, required=False, help_text="ISO 3166-1 alpha-2, e.g. FR."
+    )
+    vat_number = serializers.CharField(
+        max_length=30, allow_blank=True, required=False, help_text="With its country prefix."
+    )
+    billing_email = serializers.EmailField(allow_blank=True, required=False)
+    cost_centre = serializers.CharField(max_length=64, allow_blank=True, required=False)
+    vat_rate = serializers.DecimalField(
+        max_digits=5,
+        decimal_places=2,
+        allow_null=True,
+        required=False,
+        help_text="Percent; null: the platform's rate. 0 for reverse charge.",
+    )
 
 
 class UserSerializer(serializers.ModelSerializer[User]):
@@ -236,6 +262,23 @@ class KeyPairSerializer(serializers.ModelSerializer[KeyPair]):
         fields = ["id", "name", "public_key", "fingerprint", "key_type", "bits", "created_at"]
         read_only_fields = ["id", "fingerprint", "key_type", "bits", "created_at"]
         validators: list[object] = []  # the service checks the name and the key, per owner
+
+
+class NotificationSerializer(serializers.ModelSerializer[Notification]):
+    read = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Notification
+        fields = ["id", "kind", "text", "url", "created_at", "read", "read_at"]
+        read_only_fields = fields
+
+    def get_read(self, obj: Notification) -> bool:
+        return obj.read_at is not None
+
+
+class NotificationCountSerializer(serializers.Serializer[Any]):
+    unread = serializers.IntegerField(required=False, help_text="Unread notifications")
+    marked = serializers.IntegerField(required=False, help_text="Notifications just marked read")
 
 
 class PolicyChangeSerializer(serializers.ModelSerializer[PolicyChange]):

@@ -23,6 +23,7 @@ router.register(
     "webhook-deliveries", portal_views.WebhookDeliveryViewSet, basename="webhook-delivery"
 )
 router.register("policy-changes", portal_views.PolicyChangeViewSet, basename="policy-change")
+router.register("notifications", portal_views.NotificationViewSet, basename="notification")
 router.register("invitations", portal_views.InvitationViewSet, basename="invitation")
 router.register("hosts", compute_views.HostViewSet, basename="host")
 router.register("flavors", compute_views.FlavorViewSet, basename="flavor")

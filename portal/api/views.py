@@ -11,14 +11,14 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, status
 from rest_framework.decorators import action
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
-from portal import selectors, services, twofactor
+from portal import notifications, selectors, services, twofactor
 from portal.api.serializers import (
     ApiTokenCreatedSerializer,
     ApiTokenSerializer,
@@ -33,7 +33,10 @@ from portal.api.serializers import (
     LoginSerializer,
     MembershipRoleSerializer,
     MembershipSerializer,
+    NotificationCountSerializer,
+    NotificationSerializer,
     PolicyChangeSerializer,
+    TenantBillingSerializer,
     TenantSerializer,
     UserCreateSerializer,
     UserSerializer,
@@ -50,13 +53,36 @@ from portal.api.viewsets import (
     request_user,
 )
 from portal.auditlog import AuditFilter, csv_response
-from portal.models import Membership, PolicyChange, Webhook
+from portal.models import Membership, PolicyChange, Tenant, Webhook
+from portal.permissions import Perm, has_perm
 
 
 class TenantViewSet(ServiceCreateMixin, ScopedReadOnlyViewSet):
     selector = staticmethod(selectors.tenant_list)
     serializer_class = TenantSerializer
     create_service = staticmethod(services.tenant_create)
+
+    @extend_schema(methods=["GET"], responses=TenantBillingSerializer)
+    @extend_schema(
+        methods=["PATCH"],
+        request=TenantBillingSerializer,
+        responses=TenantBillingSerializer,
+        description="Finance and platform admins change the details printed on the tenant's "
+        "next invoices, its cost centre (usage reports group by it) and VAT rate.",
+    )
+    @action(detail=True, methods=["get", "patch"])
+    def billing(self, request: Request, pk: str | None = None) -> Response:
+        tenant: Tenant = self.get_object()
+        user = request_user(request)
+        if not has_perm(user, tenant, Perm.INVOICE_VIEW):
+            raise PermissionDenied(_("Billing details are for tenant admins and finance."))
+        if request.method == "PATCH":
+            ser = TenantBillingSerializer(data=request.data, partial=True)
+            ser.is_valid(raise_exception=True)
+            tenant = services.tenant_billing_update(
+                updated_by=user, tenant=tenant, remote_addr=client_ip(request), **ser.validated_data
+            )
+        return Response(TenantBillingSerializer(tenant).data)
 
 
 @extend_schema_view(
@@ -222,6 +248,42 @@ class KeyPairViewSet(mixins.DestroyModelMixin, ScopedReadOnlyViewSet):
             remote_addr=client_ip(request),
         )
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class NotificationViewSet(ScopedReadOnlyViewSet):
+    """Your in-app notifications, newest first (`?unread=1`: only the unread ones); mark one
+    read, or all of them. Nobody else's exist for you (404)."""
+
+    selector = staticmethod(selectors.notification_list)
+    serializer_class = NotificationSerializer
+
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        queryset = self.get_queryset()
+        if request.query_params.get("unread") in ("1", "true"):
+            queryset = queryset.filter(read_at__isnull=True)
+        page = self.paginate_queryset(queryset)
+        if page is not None:
+            return self.get_paginated_response(self.get_serializer(page, many=True).data)
+        return Response(self.get_serializer(queryset, many=True).data)
+
+    @extend_schema(request=None, responses={200: NotificationSerializer})
+    @action(detail=True, methods=["post"])
+    def read(self, request: Request, pk: str | None = None) -> Response:
+        notification = notifications.notification_mark_read(
+            notification=self.get_object(), read_by=request_user(request)
+        )
+        return Response(NotificationSerializer(notification).data)
+
+    @extend_schema(request=None, responses={200: NotificationCountSerializer})
+    @action(detail=False, methods=["post"], url_path="read-all")
+    def read_all(self, request: Request) -> Response:
+        marked = notifications.notifications_mark_all_read(read_by=request_user(request))
+        return Response({"marked": marked})
+
+    @extend_schema(responses={200: NotificationCountSerializer})
+    @action(detail=False, methods=["get"], url_path="unread-count")
+    def unread_count(self, request: Request) -> Response:
+        return Response({"unread": selectors.unread_count(fetched_by=request_user(request))})
 
 
 class LoginView(APIView):

@@ -15,16 +15,18 @@ from portal.permissions import ROLE_PERMS, Perm
 Compose = Callable[[User], tuple[str, str]]
 
 
-def tenant_recipients(tenant: Tenant, perm: Perm, *, but: int | None = None) -> list[User]:
-    """The tenant's active members whose role grants `perm` and who have an address (but the
-    user `but`)."""
+def tenant_recipients(
+    tenant: Tenant, perm: Perm, *, but: int | None = None, with_email: bool = True
+) -> list[User]:
+    """The tenant's active members whose role grants `perm` and who have an address (any, with
+    `with_email=False`: in-app notifications), but the user `but`."""
     roles = [role for role, perms in ROLE_PERMS.items() if perm in perms]
     return [
         m.user
         for m in Membership.objects.unscoped()
         .select_related("user")
         .filter(tenant=tenant, role__in=roles)
-        if m.user.email and m.user.is_active and m.user_id != but
+        if (m.user.email or not with_email) and m.user.is_active and m.user_id != but
     ]
 
 

@@ -307,3 +307,47 @@ def tiny_image(transactional_db: None, tiny_guest: TinyGuest) -> Image:
         initrd_path=str(tiny_guest.initrd),
         cmdline="console=ttyS0",
     )
+
+
+# --- system containers (lxc:///) ------------------------------------------------------------
+
+LXC_URI = "lxc:///"
+# The tests' busybox rootfs image; containers' copies go under NUAGE["CONTAINER_ROOT"].
+ROOTFS_DIR = Path("/var/lib/libvirt/nuage-images/busybox-rootfs")
+
+
+@pytest.fixture(scope="session")
+def lxc_rootfs(tiny_guest: TinyGuest) -> Path:
+    """libvirtd up (with the LXC driver, in its mount namespace) and the busybox rootfs built."""
+    from compute.busyboxroot import build_busybox_rootfs
+
+    with _exclusive(SETUP_LOCK):
+        try:
+            conn = libvirt.open(LXC_URI)
+        except libvirt.libvirtError as exc:
+            pytest.fail(
+                f"{LXC_URI} does not answer ({exc.get_error_message()}): install "
+                "libvirt-daemon-driver-lxc and run scripts/libvirt-up.sh.",
+                pytrace=False,
+            )
+        conn.close()
+        return build_busybox_rootfs(ROOTFS_DIR)
+
+
+@pytest.fixture
+def lxc_host(transactional_db: None, lxc_rootfs: Path) -> Iterator[Host]:
+    """The local LXC driver as a Nuage host; afterwards, the test's containers are removed."""
+    host = host_refresh(
+        host=Host.objects.create(
+            name="local-lxc", uri=LXC_URI, storage_pool=POOL, domain_type="lxc"
+        )
+    )
+    assert host.reachable, f"{LXC_URI} is not reachable: {host.last_error}"
+    yield host
+    prefixes = _vm_domain_prefixes()
+    if prefixes:
+        purge(lambda name: name.startswith(prefixes), uri=LXC_URI)
+        root = Path(settings.NUAGE["CONTAINER_ROOT"])
+        for leftover in root.glob("nuage-*"):
+            if leftover.name.startswith(prefixes):
+                shutil.rmtree(leftover, ignore_errors=True)
