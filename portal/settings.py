@@ -379,14 +379,20 @@ NUAGE = {
     # (copied into each one when issued). NUAGE_ISSUER_ADDRESS: lines separated by "|".
     "VAT_RATE": env("NUAGE_VAT_RATE", default="20.00"),
     "PAYMENT_TERMS_DAYS": env.int("NUAGE_PAYMENT_TERMS_DAYS", default=30),
+    # The demo prints a made-up issuer, so that its invoices show every block.
     "ISSUER": {
         "name": env("NUAGE_ISSUER_NAME", default="Nuage Cloud Services"),
-        "address": env("NUAGE_ISSUER_ADDRESS", default=""),
-        "country": env("NUAGE_ISSUER_COUNTRY", default=""),
-        "vat_number": env("NUAGE_ISSUER_VAT_NUMBER", default=""),
+        "address": env(
+            "NUAGE_ISSUER_ADDRESS", default="8 avenue des Nuages|69002 Lyon" if DEMO else ""
+        ),
+        "country": env("NUAGE_ISSUER_COUNTRY", default="FR" if DEMO else ""),
+        "vat_number": env("NUAGE_ISSUER_VAT_NUMBER", default="FR12345678901" if DEMO else ""),
         "registration": env("NUAGE_ISSUER_REGISTRATION", default=""),
-        "email": env("NUAGE_ISSUER_EMAIL", default=""),
-        "bank": env("NUAGE_ISSUER_BANK", default=""),
+        "email": env("NUAGE_ISSUER_EMAIL", default="billing@nuage.example" if DEMO else ""),
+        "bank": env(
+            "NUAGE_ISSUER_BANK",
+            default="IBAN FR76 3000 6000 0112 3456 7890 189 (demo)" if DEMO else "",
+        ),
     },
     # Quota checks and accounting; off only to measure their cost (bench/quota_contention.py).
     "QUOTA_ENFORCE": env.bool("NUAGE_QUOTA_ENFORCE", default=True),
@@ -593,3 +599,12 @@ MIDDLEWARE.insert(
     MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
     "portal.csp.ContentSecurityPolicyMiddleware",
 )
+
+# Leases (compute/services/leases.py): environments may give VMs a lifetime; the beat task sets
+# leases where a policy is new, warns owners 7 days and 1 day before, stops expired VMs and
+# deletes them LEASE_GRACE_DAYS later.
+NUAGE["LEASE_GRACE_DAYS"] = env.float("NUAGE_LEASE_GRACE_DAYS", default=7.0)
+CELERY_BEAT_SCHEDULE["leases"] = {
+    "task": "compute.leases_run",
+    "schedule": env.float("NUAGE_LEASE_INTERVAL", default=300.0),
+}

@@ -274,6 +274,8 @@ class VirtualMachineSerializer(serializers.ModelSerializer[VirtualMachine]):
             "domain_name",
             "created_at",
             "state_changed_at",
+            "lease_set_at",
+            "expires_at",
             "addresses",
             "ssh_command",
             "authorized_keys",
@@ -316,6 +318,8 @@ class VirtualMachineSerializer(serializers.ModelSerializer[VirtualMachine]):
             "domain_name": vm.domain_name,
             "created_at": _when(vm.created_at),
             "state_changed_at": _when(vm.state_changed_at),
+            "lease_set_at": _when(vm.lease_set_at) if vm.lease_set_at else None,
+            "expires_at": _when(vm.expires_at) if vm.expires_at else None,
             "addresses": addresses,
             "ssh_command": next((a["ssh_command"] for a in addresses if a["ssh_command"]), None),
             "authorized_keys": [str(key) for key in vm.authorized_keys],
@@ -371,6 +375,15 @@ class VirtualMachineRequestSerializer(serializers.Serializer[VirtualMachine]):
         max_length=63,
         help_text="VMs of the tenant with the same group never share a host",
     )
+
+
+class LeaseExtendSerializer(serializers.Serializer[VirtualMachine]):
+    days = serializers.IntegerField(min_value=1, max_value=3650)
+
+
+class LeaseAskSerializer(serializers.Serializer[VirtualMachine]):
+    days = serializers.IntegerField(min_value=1, max_value=3650)
+    reason = serializers.CharField(max_length=2000)
 
 
 class RejectSerializer(serializers.Serializer[VirtualMachine]):

@@ -14,6 +14,7 @@ from compute.models import Flavor, Host, Image, Network, Operation, VirtualMachi
 from compute.ports import budget_refusal, quota_release, quota_reserve
 from compute.selectors import can_operate
 from compute.services._common import _operation_begin, _transition
+from compute.services.leases import lease_new
 from compute.services.resize import vm_resize_approve, vm_resize_reject
 from portal import events
 from portal.audit import audit_entry, audit_record
@@ -80,6 +81,7 @@ def vm_request_create(
         ssh_public_key=ssh_public_key.strip(),
         authorized_keys=authorized_keys,
         anti_affinity_group=anti_affinity_group.strip(),
+        **lease_new(environment, now=timezone.now()),
     )
     try:
         vm.clean_fields(exclude=["tenant", "environment", "owner", "flavor", "image"])
@@ -147,7 +149,13 @@ def vm_approve(
     require_perm(approved_by, vm.tenant, Perm.VM_APPROVE)
     if vm.owner_id == approved_by.id:
         raise ValidationError({"approved_by": _("Nobody may approve their own request.")})
-    _transition(vm, Transition.APPROVE, approved_by=approved_by)
+    # Its lease (under the environment's policy) starts now, not when it was asked for.
+    _transition(
+        vm,
+        Transition.APPROVE,
+        approved_by=approved_by,
+        **lease_new(vm.environment, now=timezone.now()),
+    )
     events.emit("vm.approved", tenant=vm.tenant, payload=messages.vm_payload(vm))
     audit_record(
         actor=approved_by, action="vm.approve", obj=vm, tenant=vm.tenant, remote_addr=remote_addr

@@ -337,6 +337,21 @@ def test_a_credit_note_pdf_names_the_invoice_it_cancels(october):
     assert "Total with VAT (EUR) -26.50" in text
 
 
+def test_the_invoice_pdf_speaks_french_with_french_numbers_and_dates(october):
+    from django.utils import translation
+
+    world = october
+    invoice = invoicing.invoice_issue(issued_by=world.finance, invoice=draft(world))
+    with translation.override("fr"):
+        data = exports.invoice_pdf_bytes(invoice, invoicing.invoice_lines(invoice))
+    keep("invoice-fr.pdf", data)
+    text = " ".join(" ".join(pdf_pages(data)).split())
+    assert f"Facture {invoice.number}" in text
+    assert "Facturé à".upper() in text.upper() and "Date d’échéance" in text
+    assert "du 1 oct. 2025 au 31 oct. 2025" in text
+    assert "TVA 20,00 % (EUR) 4,42" in text and "Total TTC (EUR) 26,50" in text
+
+
 def test_a_draft_pdf_says_it_is_not_an_invoice_yet(october):
     invoice = draft(october)
     text = " ".join(" ".join(pdf_pages(exports.invoice_pdf_bytes(invoice, []))).split())

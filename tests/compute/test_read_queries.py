@@ -31,7 +31,7 @@ _macs = itertools.count(1)
 LIMITS = {
     "api_list": 8,
     "api_vm": 8,
-    "vm_page": 27,
+    "vm_page": 24,
     "list_page": 8,
     "approvals": 8,
     "costs": 11,
