@@ -120,3 +120,16 @@ def test_tenant_admins_set_the_policy_and_existing_vms_get_a_lease_from_now(
     assert bad.status_code == 400 and "lease_max_days" in bad.json()
     shown = api.get(f"/api/v1/environments/{world.development.pk}/").json()
     assert (shown["lease_default_days"], shown["lease_max_days"]) == (14, 30)
+
+
+def test_the_expiry_is_shown_in_the_tenants_zone(world, client, leased):
+    from datetime import UTC, datetime
+
+    world.tenant.timezone = "Europe/Paris"
+    world.tenant.save()
+    VirtualMachine.objects.filter(pk=leased.pk).update(
+        expires_at=datetime(2099, 7, 1, 10, 30, tzinfo=UTC)
+    )
+    client.force_login(world.member)
+    page = client.get(f"/vms/{leased.pk}/").content.decode()
+    assert "July 1, 2099, 12:30 p.m. (Europe/Paris)" in page
