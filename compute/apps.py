@@ -8,6 +8,13 @@ class ComputeConfig(AppConfig):
     verbose_name = "Compute"
 
     def ready(self) -> None:
+        from django.conf import settings
+
+        from compute.hypervisor import connection
+
+        connection.CALL_TIMEOUT_SECONDS = float(settings.NUAGE["LIBVIRT_CALL_TIMEOUT"])
+        connection.CONNECT_TIMEOUT_SECONDS = float(settings.NUAGE["LIBVIRT_CONNECT_TIMEOUT"])
+
         from compute import messages
         from portal import events
 

@@ -343,6 +343,12 @@ NUAGE = {
     # DATABASE_URL sets no conn_max_age: one connection per task costs more than a step's
     # queries (portal/celery.py). Web processes use NUAGE_DB_CONN_MAX_AGE.
     "WORKER_CONN_MAX_AGE": env.int("NUAGE_WORKER_CONN_MAX_AGE", default=300),
+    # Seconds a libvirt call to a host may take before the caller gets a clear error and the
+    # connection is dropped (compute/hypervisor/connection.py); opening a connection, and the
+    # heartbeat's ping, get the shorter one. Migrations, snapshots with memory and image copies
+    # have no deadline: libvirt's keepalive closes the connection of a host that stops answering.
+    "LIBVIRT_CALL_TIMEOUT": env.float("NUAGE_LIBVIRT_CALL_TIMEOUT", default=60.0),
+    "LIBVIRT_CONNECT_TIMEOUT": env.float("NUAGE_LIBVIRT_CONNECT_TIMEOUT", default=10.0),
     # Pause between provisioning steps; 0 in production, set by tests to observe a step.
     "STEP_DELAY_SECONDS": env.float("NUAGE_STEP_DELAY_SECONDS", default=0.0),
     # A provisioning task runs up to this many consecutive quick steps (1: one task per step),

@@ -228,7 +228,8 @@ class VirtualMachineViewSet(mixins.DestroyModelMixin, ScopedReadOnlyViewSet):
             network=data["network"],
             remote_addr=client_ip(request),
         )
-        return self._answer(vm, status.HTTP_201_CREATED)
+        answer = selectors.vm_as_requested(vm=vm, fetched_by=user)
+        return Response(VirtualMachineSerializer(answer).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=None, responses={202: VirtualMachineSerializer})
     def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:

@@ -17,9 +17,9 @@ from compute.services._common import _operation_begin, _transition
 from compute.services.leases import lease_new
 from compute.services.resize import vm_resize_approve, vm_resize_reject
 from portal import events
-from portal.audit import audit_record
+from portal.audit import audit_entry, audit_record
 from portal.errors import ConflictError
-from portal.models import Environment, KeyPair, User
+from portal.models import AuditEntry, Environment, KeyPair, User
 from portal.permissions import Perm, require_perm
 from portal.services import keypair_authorized_keys
 
@@ -107,26 +107,32 @@ def vm_request_create(
         raise ValidationError(
             {"name": _("A VM named '%(name)s' already exists in this tenant.") % {"name": name}}
         ) from exc
-    audit_record(
-        actor=requested_by,
-        action="vm.request",
-        obj=vm,
-        tenant=tenant,
-        remote_addr=remote_addr,
-        changes={"environment": environment.name, "flavor": flavor.name, "image": image.name},
-    )
-    if not environment.needs_approval(vcpus=flavor.vcpus, ram_mib=flavor.ram_mib):
-        _transition(vm, Transition.APPROVE)
-        audit_record(
-            actor=None,
-            action="vm.auto_approve",
+    entries = [
+        audit_entry(
+            actor=requested_by,
+            action="vm.request",
             obj=vm,
             tenant=tenant,
-            changes={"environment": environment.name, "policy": _approval_policy(environment)},
+            remote_addr=remote_addr,
+            changes={"environment": environment.name, "flavor": flavor.name, "image": image.name},
         )
-        _operation_begin(vm, requested_by=requested_by)
+    ]
+    if not environment.needs_approval(vcpus=flavor.vcpus, ram_mib=flavor.ram_mib):
+        _transition(vm, Transition.APPROVE)
+        entries.append(
+            audit_entry(
+                actor=None,
+                action="vm.auto_approve",
+                obj=vm,
+                tenant=tenant,
+                changes={"environment": environment.name, "policy": _approval_policy(environment)},
+            )
+        )
+        # A VM made just now has no export nor snapshot operation to wait for.
+        _operation_begin(vm, requested_by=requested_by, new_vm=True)
     else:
         events.emit("vm.pending_approval", tenant=vm.tenant, payload=messages.vm_payload(vm))
+    AuditEntry.objects.bulk_create(entries)  # one INSERT, in this transaction
     # Its address (or forwarded port): a full pool refuses the request, nothing kept.
     vm_network_attach(vm=vm, network=network)
     # Last, so that the quota row's lock is held for the shortest time before the commit.
