@@ -1816,3 +1816,11 @@ FR.update(
         "Empty: VMs live until deleted. Existing VMs get a full lease from when it is set.": "Vide : les VM vivent jusqu’à leur suppression. Les VM existantes reçoivent un bail complet à partir du moment où il est fixé.",
     }
 )
+FR.update(
+    {
+        "%(vm)s was stopped: its lease ended. It will be deleted with its disk on %(date)s unless you extend its lease.": "%(vm)s a été arrêtée : son bail a pris fin. Elle sera supprimée avec son disque le %(date)s, sauf si vous prolongez son bail.",
+        "[Nuage] %(vm)s was stopped: its lease ended": "[Nuage] %(vm)s a été arrêtée : son bail a pris fin",
+        "The lease of your VM %(vm)s ended, so it was stopped. It will be deleted with its disk on %(date)s unless you extend its lease: %(link)s\n": "Le bail de votre VM %(vm)s a pris fin : elle a donc été arrêtée. Elle sera supprimée avec son disque le %(date)s, sauf si vous prolongez son bail : %(link)s\n",
+        "%(vm)s was deleted with its disk: its lease had ended.": "%(vm)s a été supprimée avec son disque : son bail avait pris fin.",
+    }
+)
