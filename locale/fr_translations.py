@@ -1009,6 +1009,7 @@ FR.update(
         "Page %(page)s of %(pages)s": "Page %(page)s sur %(pages)s",
         "j M Y, H:i": "j N Y, H:i",
         "j M Y": "j N Y",
+        "GiB": "Gio",
         "This draft has no billable line: it will not be issued and takes no invoice number.": "Ce brouillon n’a aucune ligne facturable : il ne sera pas émis et ne prend aucun numéro de facture.",
     }
 )
