@@ -38,10 +38,12 @@ bench: install services
 	$(PY) bench/provision.py
 	$(PY) bench/quota_contention.py
 	$(PY) bench/api_list.py
+	$(PY) bench/api_latency.py
 	$(PY) bench/cost_days.py
 	$(PY) bench/sampling.py
 	$(PY) bench/invoices.py
 	$(PY) bench/export_csv.py
+	$(PY) bench/report_pdf.py
 	$(PY) bench/console.py
 	$(PY) bench/reach.py
 	$(PY) bench/snapshots.py

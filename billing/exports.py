@@ -55,9 +55,13 @@ NUMBER_FORMATS = {
     "datetime": "yyyy-mm-dd hh:mm",
     "date": "yyyy-mm-dd",
 }
-# What a person reads in a PDF: 1 Oct 2025, 00:00 (the month in the active language).
-HUMAN_DATETIME = "j M Y, H:i"
-HUMAN_DATE = "j M Y"
+
+
+def _human_formats() -> tuple[str, str]:
+    """What a person reads in a PDF, per language (Django date formats, translated):
+    1 Oct 2025, 00:00 in English, 1 oct. 2025, 00:00 in French."""
+    # Translators: a Django date format (https://docs.djangoproject.com/en/stable/ref/templates/builtins/#date)
+    return _("j M Y, H:i"), _("j M Y")
 
 
 @dataclass
@@ -107,9 +111,9 @@ def _text(value: Any) -> str:
 def _human(value: Any, zone: ZoneInfo) -> str:
     """What a person reads (PDF): dates in words in the table's zone, numbers grouped."""
     if isinstance(value, datetime):
-        return date_format(value.astimezone(zone), HUMAN_DATETIME)
+        return date_format(value.astimezone(zone), _human_formats()[0])
     if isinstance(value, date):
-        return date_format(value, HUMAN_DATE)
+        return date_format(value, _human_formats()[1])
     if isinstance(value, Decimal):
         return number_format(value, force_grouping=True)
     if isinstance(value, int) and not isinstance(value, bool):
@@ -309,15 +313,19 @@ def pdf_bytes(table: Table) -> bytes:
     zone = table.zone
     kinds = table.kinds()
     body: list[pdf.Row] = []
+    subtotals: list[tuple[str, str]] = []
     for row, subtotal in _summed(table, totals):
         cells = [_human(v, zone) for v in row]
         body.append(pdf.Row(cells, strong=subtotal))
+        if subtotal:
+            subtotals.append((cells[0], cells[table.money_column]))
     body.append(pdf.Row([_human(v, zone) for v in table.total_row(totals[0])], strong=True))
     for label, amount in table.footer:
         body.append(
             pdf.Row([_human(v, zone) for v in table.total_row(amount, label=label)], strong=True)
         )
-    summary = [(table.total_label, _human(totals[0], zone))] + [
+    # The last page sums it all up: each group's subtotal, the total, then the footer.
+    summary = [*subtotals, (table.total_label, _human(totals[0], zone))] + [
         (label, _human(amount, zone)) for label, amount in table.footer
     ]
     return pdf.report_pdf(
@@ -416,7 +424,7 @@ def invoice_register_table(
 
 
 def _vat_label(rate: Decimal, currency: str) -> str:
-    return _("VAT %(rate)s %% (%(currency)s)") % {"rate": rate, "currency": currency}
+    return _("VAT %(rate)s %% (%(currency)s)") % {"rate": number_format(rate), "currency": currency}
 
 
 def _with_vat(invoice: Invoice, lines: Iterable[InvoiceLine]) -> list[tuple[InvoiceLine, Decimal]]:
@@ -517,6 +525,12 @@ def _party_lines(details: dict[str, Any], *, customer: bool) -> list[str]:
     return lines
 
 
+def _unit(unit: str) -> str:
+    """A stored unit in the reader's language (GiB is Gio in French)."""
+    labels = {"GiB": _("GiB"), "vCPU": _("vCPU"), "flavor": _("flavor")}
+    return labels.get(unit, unit)
+
+
 def invoice_pdf_bytes(invoice: Invoice, lines: Iterable[InvoiceLine]) -> bytes:
     """The invoice (or credit note) as a customer receives it: the parties as issued (a
     draft's as they are now), dates, lines with their VAT, totals and payment terms."""
@@ -573,7 +587,7 @@ def invoice_pdf_bytes(invoice: Invoice, lines: Iterable[InvoiceLine]) -> bytes:
                     line.vm_name,
                     line.environment_name,
                     what,
-                    f"{_human(_plain(line.quantity), zone)} {line.unit}",
+                    f"{_human(_plain(line.quantity), zone)} {_unit(line.unit)}",
                     _human(line.hours, zone),
                     _human(_plain(line.unit_price), zone) if line.unit_price is not None else "",
                     _human(_money(line.amount), zone),
@@ -671,7 +685,7 @@ def _usage_row(names: VMNames, line: UsageLine, labels: dict[str, str]) -> list[
         _plain(line.quantity),
         RESOURCE_UNITS[line.resource],
         _plain(line.seconds),
-        line.unit_price,
+        _plain(line.unit_price) if line.unit_price is not None else None,
         line.start,
         line.end,
         line.amount,

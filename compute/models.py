@@ -42,6 +42,7 @@ from compute.choices import (
     StepStatus,
     VMState,
     VolumeState,
+    label,
 )
 from portal.models import Environment, Tenant, User
 from portal.scoping import TenantScopedQuerySet
@@ -425,6 +426,8 @@ class VirtualMachine(models.Model):
     anti_affinity_group = models.CharField(
         max_length=63, blank=True, validators=[vm_name_validator]
     )
+    # Why the requester needs it, for the approvers (required where the environment says so).
+    justification = models.TextField(_("justification"), max_length=2000, blank=True)
     host = models.ForeignKey(
         Host, null=True, blank=True, on_delete=models.PROTECT, related_name="vms"
     )
@@ -447,6 +450,16 @@ class VirtualMachine(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     state_changed_at = models.DateTimeField(auto_now_add=True)
     deleted_at = models.DateTimeField(null=True, blank=True)
+    # Lease (compute/leases.py), under its environment's lease policy: the lease counts from
+    # `lease_set_at` (when the policy reached the VM, or the lease last changed), NEVER from
+    # `created_at`. Empty: no lease, the VM lives until deleted.
+    lease_set_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    # Each warning is sent once per lease (cleared when the lease changes).
+    lease_warned_7d_at = models.DateTimeField(null=True, blank=True)
+    lease_warned_1d_at = models.DateTimeField(null=True, blank=True)
+    # When the expired lease stopped the VM; it is deleted a grace period later.
+    lease_expired_at = models.DateTimeField(null=True, blank=True)
 
     objects = TenantScopedQuerySet["VirtualMachine"].as_manager()
 
@@ -473,6 +486,13 @@ class VirtualMachine(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    # The labels in templates and serializers, from a table built once per language.
+    def get_state_display(self) -> str:  # type: ignore[no-redef]
+        return label(VMState, self.state)
+
+    def get_runtime_state_display(self) -> str:  # type: ignore[no-redef]
+        return label(RuntimeState, self.runtime_state)
 
     @property
     def domain_name(self) -> str:
@@ -546,6 +566,12 @@ class Operation(models.Model):
     def __str__(self) -> str:
         return f"{self.kind} {self.vm_id} ({self.status})"
 
+    def get_kind_display(self) -> str:  # type: ignore[no-redef]
+        return label(OperationKind, self.kind)
+
+    def get_status_display(self) -> str:  # type: ignore[no-redef]
+        return label(OperationStatus, self.status)
+
 
 class OperationStep(models.Model):
     operation = models.ForeignKey(Operation, on_delete=models.CASCADE, related_name="steps")
@@ -564,6 +590,12 @@ class OperationStep(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.status})"
+
+    def get_name_display(self) -> str:  # type: ignore[no-redef]
+        return label(Step, self.name)
+
+    def get_status_display(self) -> str:  # type: ignore[no-redef]
+        return label(StepStatus, self.status)
 
 
 class RollingMaintenance(models.Model):

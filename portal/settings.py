@@ -46,6 +46,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Opens the request's memo of the user's memberships (portal/permissions.py).
+    "portal.permissions.request_memo_middleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -126,7 +128,17 @@ DATABASES = {
     )
 }
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
-DATABASES["default"].setdefault("CONN_MAX_AGE", 0)
+# Persistent connections: a web process keeps its database connection between requests for
+# NUAGE_DB_CONN_MAX_AGE seconds (opening one cost more than a page's queries), checked before
+# reuse so that a restarted PostgreSQL costs one failed check, not a failed request. A
+# `conn_max_age` in DATABASE_URL wins, for web processes and workers alike; 0: one per request.
+# Each gunicorn worker (thread) holds one connection: keep workers x threads, plus the Celery
+# workers' processes, under PostgreSQL's max_connections.
+DB_CONN_MAX_AGE_FROM_URL = "CONN_MAX_AGE" in DATABASES["default"]
+DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("NUAGE_DB_CONN_MAX_AGE", default=60))
+DATABASES["default"].setdefault(
+    "CONN_HEALTH_CHECKS", env.bool("NUAGE_DB_CONN_HEALTH_CHECKS", default=True)
+)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The demo's web server and worker threads write at the same time: a transaction takes the
     # write lock when it begins (waiting up to `timeout` s) rather than failing with "database is
@@ -146,6 +158,16 @@ CACHES = {
     if _redis_url
     else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
 }
+
+# Sessions are read from the cache when it is shared (Redis): a page then reads no session row
+# (a polled partial costs one query less); written through to the database, so a restarted
+# Redis loses no session. A per-process cache (no REDIS_URL) would let a session deleted by
+# one process live on in another's: there, the database alone.
+SESSION_ENGINE = (
+    "django.contrib.sessions.backends.cached_db"
+    if _redis_url
+    else "django.contrib.sessions.backends.db"
+)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -320,8 +342,14 @@ NUAGE = {
     "MAX_ATTEMPTS": env.int("NUAGE_MAX_ATTEMPTS", default=3),
     # How long a Celery worker keeps its database connection between tasks (seconds), when
     # DATABASE_URL sets no conn_max_age: one connection per task costs more than a step's
-    # queries. Web processes keep Django's default (a connection per request).
+    # queries (portal/celery.py). Web processes use NUAGE_DB_CONN_MAX_AGE.
     "WORKER_CONN_MAX_AGE": env.int("NUAGE_WORKER_CONN_MAX_AGE", default=300),
+    # Seconds a libvirt call to a host may take before the caller gets a clear error and the
+    # connection is dropped (compute/hypervisor/connection.py); opening a connection, and the
+    # heartbeat's ping, get the shorter one. Migrations, snapshots with memory and image copies
+    # have no deadline: libvirt's keepalive closes the connection of a host that stops answering.
+    "LIBVIRT_CALL_TIMEOUT": env.float("NUAGE_LIBVIRT_CALL_TIMEOUT", default=60.0),
+    "LIBVIRT_CONNECT_TIMEOUT": env.float("NUAGE_LIBVIRT_CONNECT_TIMEOUT", default=10.0),
     # Pause between provisioning steps; 0 in production, set by tests to observe a step.
     "STEP_DELAY_SECONDS": env.float("NUAGE_STEP_DELAY_SECONDS", default=0.0),
     # A provisioning task runs up to this many consecutive quick steps (1: one task per step),
@@ -352,14 +380,20 @@ NUAGE = {
     # (copied into each one when issued). NUAGE_ISSUER_ADDRESS: lines separated by "|".
     "VAT_RATE": env("NUAGE_VAT_RATE", default="20.00"),
     "PAYMENT_TERMS_DAYS": env.int("NUAGE_PAYMENT_TERMS_DAYS", default=30),
+    # The demo prints a made-up issuer, so that its invoices show every block.
     "ISSUER": {
         "name": env("NUAGE_ISSUER_NAME", default="Nuage Cloud Services"),
-        "address": env("NUAGE_ISSUER_ADDRESS", default=""),
-        "country": env("NUAGE_ISSUER_COUNTRY", default=""),
-        "vat_number": env("NUAGE_ISSUER_VAT_NUMBER", default=""),
+        "address": env(
+            "NUAGE_ISSUER_ADDRESS", default="8 avenue des Nuages|69002 Lyon" if DEMO else ""
+        ),
+        "country": env("NUAGE_ISSUER_COUNTRY", default="FR" if DEMO else ""),
+        "vat_number": env("NUAGE_ISSUER_VAT_NUMBER", default="FR12345678901" if DEMO else ""),
         "registration": env("NUAGE_ISSUER_REGISTRATION", default=""),
-        "email": env("NUAGE_ISSUER_EMAIL", default=""),
-        "bank": env("NUAGE_ISSUER_BANK", default=""),
+        "email": env("NUAGE_ISSUER_EMAIL", default="billing@nuage.example" if DEMO else ""),
+        "bank": env(
+            "NUAGE_ISSUER_BANK",
+            default="IBAN FR76 3000 6000 0112 3456 7890 189 (demo)" if DEMO else "",
+        ),
     },
     # Quota checks and accounting; off only to measure their cost (bench/quota_contention.py).
     "QUOTA_ENFORCE": env.bool("NUAGE_QUOTA_ENFORCE", default=True),
@@ -566,3 +600,12 @@ MIDDLEWARE.insert(
     MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
     "portal.csp.ContentSecurityPolicyMiddleware",
 )
+
+# Leases (compute/services/leases.py): environments may give VMs a lifetime; the beat task sets
+# leases where a policy is new, warns owners 7 days and 1 day before, stops expired VMs and
+# deletes them LEASE_GRACE_DAYS later.
+NUAGE["LEASE_GRACE_DAYS"] = env.float("NUAGE_LEASE_GRACE_DAYS", default=7.0)
+CELERY_BEAT_SCHEDULE["leases"] = {
+    "task": "compute.leases_run",
+    "schedule": env.float("NUAGE_LEASE_INTERVAL", default=300.0),
+}

@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from django.utils.translation import gettext as _
 from rest_framework import serializers
 
 from compute.choices import (
@@ -208,6 +209,38 @@ class AddressSerializer(serializers.ModelSerializer[NetworkInterface]):
         read_only_fields = fields
 
 
+_DATETIME = serializers.DateTimeField()
+
+
+def _when(value: Any) -> str | None:
+    return None if value is None else _DATETIME.to_representation(value)
+
+
+def _operation_row(op: Operation) -> dict[str, Any]:
+    """OperationSerializer's output, built directly (see VirtualMachineSerializer)."""
+    return {
+        "id": op.pk,
+        "kind": op.kind,
+        "status": op.status,
+        "attempts": op.attempts,
+        "error_message": op.error_message,
+        "created_at": _when(op.created_at),
+        "finished_at": _when(op.finished_at),
+        "steps": [
+            {
+                "position": step.position,
+                "name": step.name,
+                "display_name": step.get_name_display(),
+                "status": step.status,
+                "detail": step.detail,
+                "started_at": _when(step.started_at),
+                "finished_at": _when(step.finished_at),
+            }
+            for step in op.steps.all()
+        ],
+    }
+
+
 class VirtualMachineSerializer(serializers.ModelSerializer[VirtualMachine]):
     tenant = serializers.CharField(source="tenant.slug", read_only=True)
     environment = serializers.CharField(source="environment.name", read_only=True)
@@ -239,15 +272,62 @@ class VirtualMachineSerializer(serializers.ModelSerializer[VirtualMachine]):
             "runtime_state",
             "error_message",
             "rejection_reason",
+            "justification",
             "domain_name",
             "created_at",
             "state_changed_at",
+            "lease_set_at",
+            "expires_at",
             "addresses",
             "ssh_command",
             "authorized_keys",
             "operation",
         ]
         read_only_fields = fields
+
+    def to_representation(self, instance: VirtualMachine) -> dict[str, Any]:
+        """The fields declared above (which the schema documents), built directly: DRF's
+        machinery per field and per nested row was most of a VM list's time. A test holds the
+        two to the same output (tests/compute/test_read_queries.py)."""
+        vm = instance
+        nics = list(vm.interfaces.all())
+        addresses = [
+            {
+                "network": nic.network.name,
+                "kind": nic.network.kind,
+                "ip": nic.ip,
+                "mac": nic.mac,
+                "host_port": nic.host_port,
+                "ssh_command": nic.ssh_command,
+            }
+            for nic in nics
+        ]
+        return {
+            "id": vm.pk,
+            "uuid": str(vm.uuid),
+            "name": vm.name,
+            "tenant": vm.tenant.slug,
+            "environment": vm.environment.name,
+            "owner": vm.owner.username,
+            "flavor": vm.flavor_id,
+            "image": vm.image_id,
+            "host": vm.host.name if vm.host_id is not None and vm.host else None,
+            "anti_affinity_group": vm.anti_affinity_group,
+            "state": vm.state,
+            "runtime_state": vm.runtime_state,
+            "error_message": vm.error_message,
+            "rejection_reason": vm.rejection_reason,
+            "justification": vm.justification,
+            "domain_name": vm.domain_name,
+            "created_at": _when(vm.created_at),
+            "state_changed_at": _when(vm.state_changed_at),
+            "lease_set_at": _when(vm.lease_set_at) if vm.lease_set_at else None,
+            "expires_at": _when(vm.expires_at) if vm.expires_at else None,
+            "addresses": addresses,
+            "ssh_command": next((a["ssh_command"] for a in addresses if a["ssh_command"]), None),
+            "authorized_keys": [str(key) for key in vm.authorized_keys],
+            "operation": self.get_operation(vm),
+        }
 
     def get_ssh_command(self, obj: VirtualMachine) -> str | None:
         """How to log in: `ssh -p PORT root@127.0.0.1` (user networks) or `ssh root@IP`."""
@@ -260,12 +340,12 @@ class VirtualMachineSerializer(serializers.ModelSerializer[VirtualMachine]):
             op = ops[0] if ops else None
         else:
             op = obj.operations.prefetch_related("steps").first()
-        return OperationSerializer(op).data if op else None
+        return _operation_row(op) if op else None
 
 
 class VirtualMachineRequestSerializer(serializers.Serializer[VirtualMachine]):
     name = serializers.CharField(max_length=63, allow_blank=True)
-    environment = ScopedPrimaryKeyRelatedField(Environment)
+    environment = ScopedPrimaryKeyRelatedField(Environment, select_related=("tenant",))
     flavor = ScopedPrimaryKeyRelatedField(Flavor, selector=flavor_list)
     image = ScopedPrimaryKeyRelatedField(Image, selector=image_list)
     ssh_public_key = serializers.CharField(
@@ -291,6 +371,14 @@ class VirtualMachineRequestSerializer(serializers.Serializer[VirtualMachine]):
         default=None,
         help_text="A network granted to the environment; default: its first granted network",
     )
+    justification = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        default="",
+        max_length=2000,
+        help_text="Why it is needed, shown to approvers; required where the environment's "
+        "justification_required is true",
+    )
     anti_affinity_group = serializers.CharField(
         required=False,
         allow_blank=True,
@@ -298,6 +386,15 @@ class VirtualMachineRequestSerializer(serializers.Serializer[VirtualMachine]):
         max_length=63,
         help_text="VMs of the tenant with the same group never share a host",
     )
+
+
+class LeaseExtendSerializer(serializers.Serializer[VirtualMachine]):
+    days = serializers.IntegerField(min_value=1, max_value=3650)
+
+
+class LeaseAskSerializer(serializers.Serializer[VirtualMachine]):
+    days = serializers.IntegerField(min_value=1, max_value=3650)
+    reason = serializers.CharField(max_length=2000)
 
 
 class RejectSerializer(serializers.Serializer[VirtualMachine]):
@@ -729,3 +826,38 @@ class SnapshotCreateSerializer(serializers.Serializer[Any]):
         default=None,
         help_text="Include the guest's memory (a running VM); default: true if the VM runs",
     )
+
+
+class BulkDecideSerializer(serializers.Serializer[Any]):
+    vms = serializers.ListField(
+        child=serializers.IntegerField(min_value=1),
+        min_length=1,
+        max_length=200,
+        help_text="Ids of pending requests (VMs or resizes)",
+    )
+    decision = serializers.ChoiceField(choices=["approve", "reject"])
+    reason = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        default="",
+        max_length=2000,
+        help_text="Required to reject",
+    )
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if attrs["decision"] == "reject" and not attrs.get("reason", "").strip():
+            raise serializers.ValidationError(
+                {"reason": _("Give the requester a reason for the rejection.")}
+            )
+        return attrs
+
+
+class BulkDecisionResultSerializer(serializers.Serializer[Any]):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    decided = serializers.BooleanField()
+    detail = serializers.CharField()
+
+
+class BulkDecisionSerializer(serializers.Serializer[Any]):
+    results = BulkDecisionResultSerializer(many=True)
