@@ -19,7 +19,7 @@ _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 def _patterns(language: str) -> tuple[tuple[re.Pattern[str], str], ...]:
     """(regex of the English message, the message) for every message with placeholders."""
     out = []
-    for key in translation(language)._catalog.keys():  # noqa: SLF001 - the catalogue's ids
+    for key in translation(language)._catalog.keys():  # type: ignore[attr-defined]
         if not isinstance(key, str) or "%(" not in key:
             continue
         # A message that is mostly placeholders ("%(a)s to %(b)s") would match anything.
