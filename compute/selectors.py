@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db.models import OuterRef, Prefetch, QuerySet, Subquery
+from django.db.models import OuterRef, Prefetch, QuerySet, Subquery, prefetch_related_objects
 
 from compute.choices import (
     PLACED_STATES,
@@ -36,20 +36,35 @@ from compute.models import (
     Volume,
 )
 from compute.scheduler import capacity_limit
-from portal.models import Membership, User
-from portal.permissions import Perm, perms_in
+from portal.models import AuditEntry, Membership, User
+from portal.permissions import Perm, perms_in, platform_perms
+from portal.scoping import member_tenant_ids
+
+
+def _ports() -> Prefetch[Any]:
+    # The VMs are in scope already: their ports come with them.
+    return Prefetch(
+        "interfaces", queryset=NetworkInterface.objects.unscoped().select_related("network")
+    )
+
+
+def _latest_operation() -> Prefetch[Any]:
+    """Each VM's latest operation only, with its steps (a VM's history can be long)."""
+    latest_id = (
+        Operation.objects.unscoped()
+        .filter(vm=OuterRef("vm_id"))
+        .order_by("-created_at", "-id")
+        .values("pk")[:1]
+    )
+    latest = Operation.objects.unscoped().filter(pk=Subquery(latest_id)).prefetch_related("steps")
+    return Prefetch("operations", queryset=latest, to_attr="operations_latest_first")
 
 
 def vm_list(*, fetched_by: User, include_deleted: bool = False) -> QuerySet[VirtualMachine]:
     qs = (
         VirtualMachine.objects.visible_to(fetched_by)
         .select_related("tenant", "environment", "owner", "flavor", "image", "host")
-        .prefetch_related(
-            # The VMs are in scope already: their ports come with them.
-            Prefetch(
-                "interfaces", queryset=NetworkInterface.objects.unscoped().select_related("network")
-            )
-        )
+        .prefetch_related(_ports())
     )
     if not include_deleted:
         qs = qs.exclude(state=VMState.DELETED)
@@ -71,16 +86,19 @@ def vm_list_with_operation(
 ) -> QuerySet[VirtualMachine]:
     """VMs with their latest operation and its steps prefetched (for progress views): that one
     only, whatever the VM's history (a year of daily snapshots is 365 operations)."""
-    latest_id = (
-        Operation.objects.unscoped()
-        .filter(vm=OuterRef("vm_id"))
-        .order_by("-created_at", "-id")
-        .values("pk")[:1]
-    )
-    latest = Operation.objects.unscoped().filter(pk=Subquery(latest_id)).prefetch_related("steps")
     return vm_list(fetched_by=fetched_by, include_deleted=include_deleted).prefetch_related(
-        Prefetch("operations", queryset=latest, to_attr="operations_latest_first")
+        _latest_operation()
     )
+
+
+def vm_as_requested(*, vm: VirtualMachine, fetched_by: User) -> VirtualMachine:
+    """The VM `fetched_by` has just requested (`services.vm_request_create`'s answer), with what
+    `vm_list_with_operation` loads: its tenant, environment, flavor and image came with the
+    request and its owner is `fetched_by`, so only its ports and operation are read, not the
+    VM again (one query and the scope's join fewer on every VM request)."""
+    assert vm.owner_id == fetched_by.pk
+    prefetch_related_objects([vm], _ports(), _latest_operation())
+    return vm
 
 
 def vm_progress(*, fetched_by: User, pk: int) -> VirtualMachine | None:
@@ -486,3 +504,31 @@ def export_list(*, fetched_by: User) -> QuerySet[ExportJob]:
 def vm_exports(*, vm: VirtualMachine, limit: int = 5) -> list[ExportJob]:
     """The VM's latest exports, for its page (the VM is in scope)."""
     return list(ExportJob.objects.unscoped().filter(vm=vm).select_related("vm")[:limit])
+
+
+DECISION_ACTIONS = ("vm.approve", "vm.reject", "vm.resize_approve", "vm.resize_reject")
+
+
+def approvable_tenant_ids(user: User) -> QuerySet[Any, int] | None:
+    """The tenants whose requests the user may decide; None: every tenant."""
+    if Perm.VM_APPROVE in platform_perms(user):
+        return None
+    return member_tenant_ids(user, Perm.VM_APPROVE)
+
+
+def approval_pending_for(*, fetched_by: User) -> QuerySet[VirtualMachine]:
+    """Requests the user may decide now: pending in a tenant where they approve, not their own
+    (four eyes); the navigation's badge counts them."""
+    qs = vm_pending_approval_list(fetched_by=fetched_by).exclude(owner=fetched_by)
+    tenants = approvable_tenant_ids(fetched_by)
+    return qs if tenants is None else qs.filter(tenant_id__in=tenants)
+
+
+def approval_decision_list(*, fetched_by: User) -> QuerySet[AuditEntry]:
+    """Decisions taken on requests (approvals, rejections, resizes) in the tenants where the
+    user approves, newest first: the audit trail is their record."""
+    qs = AuditEntry.objects.unscoped().filter(action__in=DECISION_ACTIONS, actor__isnull=False)
+    tenants = approvable_tenant_ids(fetched_by)
+    if tenants is not None:
+        qs = qs.filter(tenant_id__in=tenants)
+    return qs.order_by("-created_at", "-id")

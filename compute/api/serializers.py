@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from rest_framework import serializers
 
 from compute.choices import (
@@ -276,9 +277,12 @@ class VirtualMachineSerializer(serializers.ModelSerializer[VirtualMachine]):
             "runtime_state",
             "error_message",
             "rejection_reason",
+            "justification",
             "domain_name",
             "created_at",
             "state_changed_at",
+            "lease_set_at",
+            "expires_at",
             "addresses",
             "ssh_command",
             "authorized_keys",
@@ -319,9 +323,12 @@ class VirtualMachineSerializer(serializers.ModelSerializer[VirtualMachine]):
             "runtime_state": vm.runtime_state,
             "error_message": vm.error_message,
             "rejection_reason": vm.rejection_reason,
+            "justification": vm.justification,
             "domain_name": vm.domain_name,
             "created_at": _when(vm.created_at, zone),
             "state_changed_at": _when(vm.state_changed_at, zone),
+            "lease_set_at": _when(vm.lease_set_at, zone),
+            "expires_at": _when(vm.expires_at, zone),
             "addresses": addresses,
             "ssh_command": next((a["ssh_command"] for a in addresses if a["ssh_command"]), None),
             "authorized_keys": [str(key) for key in vm.authorized_keys],
@@ -347,7 +354,7 @@ class VirtualMachineSerializer(serializers.ModelSerializer[VirtualMachine]):
 
 class VirtualMachineRequestSerializer(serializers.Serializer[VirtualMachine]):
     name = serializers.CharField(max_length=63, allow_blank=True)
-    environment = ScopedPrimaryKeyRelatedField(Environment)
+    environment = ScopedPrimaryKeyRelatedField(Environment, select_related=("tenant",))
     flavor = ScopedPrimaryKeyRelatedField(Flavor, selector=flavor_list)
     image = ScopedPrimaryKeyRelatedField(Image, selector=image_list)
     ssh_public_key = serializers.CharField(
@@ -373,6 +380,14 @@ class VirtualMachineRequestSerializer(serializers.Serializer[VirtualMachine]):
         default=None,
         help_text="A network granted to the environment; default: its first granted network",
     )
+    justification = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        default="",
+        max_length=2000,
+        help_text="Why it is needed, shown to approvers; required where the environment's "
+        "justification_required is true",
+    )
     anti_affinity_group = serializers.CharField(
         required=False,
         allow_blank=True,
@@ -380,6 +395,15 @@ class VirtualMachineRequestSerializer(serializers.Serializer[VirtualMachine]):
         max_length=63,
         help_text="VMs of the tenant with the same group never share a host",
     )
+
+
+class LeaseExtendSerializer(serializers.Serializer[VirtualMachine]):
+    days = serializers.IntegerField(min_value=1, max_value=3650)
+
+
+class LeaseAskSerializer(serializers.Serializer[VirtualMachine]):
+    days = serializers.IntegerField(min_value=1, max_value=3650)
+    reason = serializers.CharField(max_length=2000)
 
 
 class RejectSerializer(serializers.Serializer[VirtualMachine]):
@@ -811,3 +835,38 @@ class SnapshotCreateSerializer(serializers.Serializer[Any]):
         default=None,
         help_text="Include the guest's memory (a running VM); default: true if the VM runs",
     )
+
+
+class BulkDecideSerializer(serializers.Serializer[Any]):
+    vms = serializers.ListField(
+        child=serializers.IntegerField(min_value=1),
+        min_length=1,
+        max_length=200,
+        help_text="Ids of pending requests (VMs or resizes)",
+    )
+    decision = serializers.ChoiceField(choices=["approve", "reject"])
+    reason = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        default="",
+        max_length=2000,
+        help_text="Required to reject",
+    )
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if attrs["decision"] == "reject" and not attrs.get("reason", "").strip():
+            raise serializers.ValidationError(
+                {"reason": _("Give the requester a reason for the rejection.")}
+            )
+        return attrs
+
+
+class BulkDecisionResultSerializer(serializers.Serializer[Any]):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    decided = serializers.BooleanField()
+    detail = serializers.CharField()
+
+
+class BulkDecisionSerializer(serializers.Serializer[Any]):
+    results = BulkDecisionResultSerializer(many=True)

@@ -19,6 +19,8 @@ from rest_framework.views import APIView
 
 from compute import balancing, ipam, selectors, services
 from compute.api.serializers import (
+    BulkDecideSerializer,
+    BulkDecisionSerializer,
     CapacityQuerySerializer,
     CapacitySerializer,
     DrsRecommendationSerializer,
@@ -31,6 +33,8 @@ from compute.api.serializers import (
     HostSerializer,
     HostUpdateSerializer,
     ImageSerializer,
+    LeaseAskSerializer,
+    LeaseExtendSerializer,
     MaintenanceSerializer,
     MaintenanceStatusSerializer,
     MigrateSerializer,
@@ -224,9 +228,11 @@ class VirtualMachineViewSet(mixins.DestroyModelMixin, ScopedReadOnlyViewSet):
             anti_affinity_group=data["anti_affinity_group"],
             key_pairs=data["key_pairs"],
             network=data["network"],
+            justification=data["justification"],
             remote_addr=client_ip(request),
         )
-        return self._answer(vm, status.HTTP_201_CREATED)
+        answer = selectors.vm_as_requested(vm=vm, fetched_by=user)
+        return Response(VirtualMachineSerializer(answer).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=None, responses={202: VirtualMachineSerializer})
     def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
@@ -265,6 +271,42 @@ class VirtualMachineViewSet(mixins.DestroyModelMixin, ScopedReadOnlyViewSet):
         )
         return self._answer(vm)
 
+    @extend_schema(request=BulkDecideSerializer, responses={200: BulkDecisionSerializer})
+    @action(detail=False, methods=["post"], url_path="bulk-decide")
+    def bulk_decide(self, request: Request) -> Response:
+        """Approve or reject several pending requests at once (`decision`: approve or reject,
+        `reason` for a rejection). Each is decided on its own, with the same rules as one by one
+        (nobody decides their own request): `results` says, per id, whether it was decided and
+        why not. Ids of requests you cannot see, or that no longer wait, are results too."""
+        user = request_user(request)
+        ser = BulkDecideSerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        ids: list[int] = list(dict.fromkeys(ser.validated_data["vms"]))
+        found = {
+            vm.pk: vm
+            for vm in selectors.vm_pending_approval_list(fetched_by=user).filter(pk__in=ids)
+        }
+        decided = services.vm_decide_many(
+            vms=[found[i] for i in ids if i in found],
+            decided_by=user,
+            approve=ser.validated_data["decision"] == "approve",
+            reason=ser.validated_data.get("reason", ""),
+            remote_addr=client_ip(request),
+        )
+        by_id = {d.vm_id: d for d in decided}
+        results = [
+            {"id": d.vm_id, "name": d.name, "decided": d.ok, "detail": d.detail}
+            if (d := by_id.get(i))
+            else {
+                "id": i,
+                "name": "",
+                "decided": False,
+                "detail": _("No request with this id waits for your approval."),
+            }
+            for i in ids
+        ]
+        return Response(BulkDecisionSerializer({"results": results}).data)
+
     @extend_schema(request=MigrateSerializer, responses={202: VirtualMachineSerializer})
     @action(detail=True, methods=["post"])
     def migrate(self, request: Request, pk: str | None = None) -> Response:
@@ -294,6 +336,38 @@ class VirtualMachineViewSet(mixins.DestroyModelMixin, ScopedReadOnlyViewSet):
     @action(detail=True, methods=["post"])
     def reboot(self, request: Request, pk: str | None = None) -> Response:
         return self._act(request, "reboot")
+
+    @extend_schema(request=LeaseExtendSerializer, responses={200: VirtualMachineSerializer})
+    @action(detail=True, methods=["post"], url_path="lease/extend")
+    def lease_extend(self, request: Request, pk: str | None = None) -> Response:
+        """Set the lease to end `days` from now: up to the environment's maximum, or beyond
+        for approvers (a VM without a lease, or a longer ask, is a 400 on `days`)."""
+        vm: VirtualMachine = self.get_object()
+        ser = LeaseExtendSerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        services.vm_lease_extend(
+            vm=vm,
+            requested_by=request_user(request),
+            days=ser.validated_data["days"],
+            remote_addr=client_ip(request),
+        )
+        return self._answer(vm, status.HTTP_200_OK)
+
+    @extend_schema(request=LeaseAskSerializer, responses={202: VirtualMachineSerializer})
+    @action(detail=True, methods=["post"], url_path="lease/ask")
+    def lease_ask(self, request: Request, pk: str | None = None) -> Response:
+        """Ask the tenant's approvers (in the portal and by e-mail) for a longer lease."""
+        vm: VirtualMachine = self.get_object()
+        ser = LeaseAskSerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        services.vm_lease_ask(
+            vm=vm,
+            requested_by=request_user(request),
+            days=ser.validated_data["days"],
+            reason=ser.validated_data["reason"],
+            remote_addr=client_ip(request),
+        )
+        return self._answer(vm)
 
     @extend_schema(request=None, responses={202: VirtualMachineSerializer})
     @action(detail=True, methods=["post"], url_path="force-off")

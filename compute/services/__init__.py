@@ -17,9 +17,12 @@ from compute.services.inventory import (
     host_update,
     image_create,
 )
+from compute.services.leases import leases_run, vm_lease_ask, vm_lease_extend
 from compute.services.lifecycle import (
+    Decision,
     vm_action,
     vm_approve,
+    vm_decide_many,
     vm_force_off,
     vm_power_off_now,
     vm_reject,
@@ -73,6 +76,8 @@ from compute.services.volumes import (
 )
 
 __all__ = [
+    "Decision",
+    "vm_decide_many",
     "HOST_SETTINGS",
     "HypervisorError",
     "OPERATION_STEP_RUNNERS",
@@ -108,6 +113,9 @@ __all__ = [
     "rolling_maintenance_continue",
     "rolling_maintenance_start",
     "vm_action",
+    "leases_run",
+    "vm_lease_ask",
+    "vm_lease_extend",
     "vm_force_off",
     "vm_power_off_now",
     "vm_approve",

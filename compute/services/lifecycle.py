@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from django.core.exceptions import ValidationError
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -14,11 +17,12 @@ from compute.models import Flavor, Host, Image, Network, Operation, VirtualMachi
 from compute.ports import budget_refusal, quota_release, quota_reserve
 from compute.selectors import can_operate
 from compute.services._common import _operation_begin, _transition
+from compute.services.leases import lease_new
 from compute.services.resize import vm_resize_approve, vm_resize_reject
 from portal import events
-from portal.audit import audit_record
+from portal.audit import audit_entry, audit_record
 from portal.errors import ConflictError
-from portal.models import Environment, KeyPair, User
+from portal.models import AuditEntry, Environment, KeyPair, User
 from portal.permissions import Perm, require_perm
 from portal.services import keypair_authorized_keys
 
@@ -47,11 +51,17 @@ def vm_request_create(
     anti_affinity_group: str = "",
     key_pairs: list[KeyPair] | None = None,
     network: Network | None = None,
+    justification: str = "",
     remote_addr: str | None = None,
 ) -> VirtualMachine:
     tenant = environment.tenant
     require_perm(requested_by, tenant, Perm.VM_REQUEST)
     errors: dict[str, str] = {}
+    justification = justification.strip()
+    if environment.justification_required and not justification:
+        errors["justification"] = _(
+            "%(env)s asks every request to say why it is needed: write it for the approvers."
+        ) % {"env": environment.name}
     authorized_keys: list[str] = []
     try:
         authorized_keys = keypair_authorized_keys(
@@ -80,6 +90,8 @@ def vm_request_create(
         ssh_public_key=ssh_public_key.strip(),
         authorized_keys=authorized_keys,
         anti_affinity_group=anti_affinity_group.strip(),
+        justification=justification,
+        **lease_new(environment, now=timezone.now()),
     )
     try:
         vm.clean_fields(exclude=["tenant", "environment", "owner", "flavor", "image"])
@@ -105,26 +117,37 @@ def vm_request_create(
         raise ValidationError(
             {"name": _("A VM named '%(name)s' already exists in this tenant.") % {"name": name}}
         ) from exc
-    audit_record(
-        actor=requested_by,
-        action="vm.request",
-        obj=vm,
-        tenant=tenant,
-        remote_addr=remote_addr,
-        changes={"environment": environment.name, "flavor": flavor.name, "image": image.name},
-    )
-    if not environment.needs_approval(vcpus=flavor.vcpus, ram_mib=flavor.ram_mib):
-        _transition(vm, Transition.APPROVE)
-        audit_record(
-            actor=None,
-            action="vm.auto_approve",
+    entries = [
+        audit_entry(
+            actor=requested_by,
+            action="vm.request",
             obj=vm,
             tenant=tenant,
-            changes={"environment": environment.name, "policy": _approval_policy(environment)},
+            remote_addr=remote_addr,
+            changes={
+                "environment": environment.name,
+                "flavor": flavor.name,
+                "image": image.name,
+                **({"justification": justification} if justification else {}),
+            },
         )
-        _operation_begin(vm, requested_by=requested_by)
+    ]
+    if not environment.needs_approval(vcpus=flavor.vcpus, ram_mib=flavor.ram_mib):
+        _transition(vm, Transition.APPROVE)
+        entries.append(
+            audit_entry(
+                actor=None,
+                action="vm.auto_approve",
+                obj=vm,
+                tenant=tenant,
+                changes={"environment": environment.name, "policy": _approval_policy(environment)},
+            )
+        )
+        # A VM made just now has no export nor snapshot operation to wait for.
+        _operation_begin(vm, requested_by=requested_by, new_vm=True)
     else:
         events.emit("vm.pending_approval", tenant=vm.tenant, payload=messages.vm_payload(vm))
+    AuditEntry.objects.bulk_create(entries)  # one INSERT, in this transaction
     # Its address (or forwarded port): a full pool refuses the request, nothing kept.
     vm_network_attach(vm=vm, network=network)
     # Last, so that the quota row's lock is held for the shortest time before the commit.
@@ -141,7 +164,13 @@ def vm_approve(
     require_perm(approved_by, vm.tenant, Perm.VM_APPROVE)
     if vm.owner_id == approved_by.id:
         raise ValidationError({"approved_by": _("Nobody may approve their own request.")})
-    _transition(vm, Transition.APPROVE, approved_by=approved_by)
+    # Its lease (under the environment's policy) starts now, not when it was asked for.
+    _transition(
+        vm,
+        Transition.APPROVE,
+        approved_by=approved_by,
+        **lease_new(vm.environment, now=timezone.now()),
+    )
     events.emit("vm.approved", tenant=vm.tenant, payload=messages.vm_payload(vm))
     audit_record(
         actor=approved_by, action="vm.approve", obj=vm, tenant=vm.tenant, remote_addr=remote_addr
@@ -266,3 +295,45 @@ def vm_power_off_now(*, vm_id: int, host_id: int | None) -> bool:
     if vm is None or vm.host is None or vm.host_id != host_id or vm.state != VMState.STOPPING:
         return False
     return not hypervisor.ensure_domain_stopped(vm.host.uri, str(vm.uuid), grace_seconds=0)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What became of one request of a bulk decision."""
+
+    vm_id: int
+    name: str
+    ok: bool
+    detail: str
+
+
+def vm_decide_many(
+    *,
+    vms: Sequence[VirtualMachine],
+    decided_by: User,
+    approve: bool,
+    reason: str = "",
+    remote_addr: str | None = None,
+) -> list[Decision]:
+    """Approve or reject several requests, each in its own transaction and with every rule of
+    vm_approve / vm_reject (four eyes: nobody decides their own request; the role in the VM's
+    tenant; a request decided meanwhile is refused): one refusal does not stop the others, and
+    each request says what became of it."""
+    if not approve and not reason.strip():
+        raise ValidationError({"reason": _("Give the requester a reason for the rejection.")})
+    results = []
+    for vm in vms:
+        try:
+            if approve:
+                vm_approve(vm=vm, approved_by=decided_by, remote_addr=remote_addr)
+                detail = _("approved; provisioning starts.")
+            else:
+                vm_reject(vm=vm, rejected_by=decided_by, reason=reason, remote_addr=remote_addr)
+                detail = _("rejected.")
+        except ValidationError as exc:
+            results.append(Decision(vm.pk, vm.name, False, " ".join(exc.messages)))
+        except (PermissionDenied, ConflictError) as exc:
+            results.append(Decision(vm.pk, vm.name, False, str(exc)))
+        else:
+            results.append(Decision(vm.pk, vm.name, True, str(detail)))
+    return results
