@@ -17,6 +17,8 @@ if [ -n "${NUAGE_DEMO_HOSTS:-}" ] && [[ "${NUAGE_DEMO_HOSTS}" == *qemu* ]]; then
   $PY -m compute.tinyguest /var/lib/libvirt/nuage-images/tiny >/dev/null
   seed_args+=(--kernel /var/lib/libvirt/nuage-images/tiny/vmlinuz
               --initrd /var/lib/libvirt/nuage-images/tiny/initrd.img)
+  # System containers beside the VMs, when the LXC driver answers.
+  if virsh -c lxc:/// version >/dev/null 2>&1; then seed_args+=(--lxc-host-uri lxc:///); fi
 fi
 $PY manage.py seed_demo "${seed_args[@]}"
 

@@ -14,6 +14,7 @@ from compute.choices import (
     ImageKind,
     NetworkKind,
     SnapshotFrequency,
+    VMKind,
 )
 from compute.models import (
     FLAVOR_LIMIT_FIELDS,
@@ -52,7 +53,11 @@ def _ratio() -> serializers.DecimalField:
 
 
 class HostSerializer(serializers.ModelSerializer[Host]):
-    domain_type = serializers.ChoiceField(choices=DomainType.choices, default=DomainType.QEMU)
+    domain_type = serializers.ChoiceField(
+        choices=DomainType.choices,
+        required=False,
+        help_text="qemu (default), kvm, or lxc for system containers (the default for lxc://)",
+    )
     cpu_ratio = _ratio()
     ram_ratio = _ratio()
     disk_ratio = _ratio()
@@ -122,7 +127,16 @@ class HostUpdateSerializer(serializers.Serializer[Host]):
 class FlavorSerializer(serializers.ModelSerializer[Flavor]):
     class Meta:
         model = Flavor
-        fields = ["id", "name", "vcpus", "ram_mib", "disk_gib", "is_public", *FLAVOR_LIMIT_FIELDS]
+        fields = [
+            "id",
+            "name",
+            "kind",
+            "vcpus",
+            "ram_mib",
+            "disk_gib",
+            "is_public",
+            *FLAVOR_LIMIT_FIELDS,
+        ]
         read_only_fields = ["id"]
         validators: list[object] = []
 
@@ -154,6 +168,7 @@ class ImageSerializer(serializers.ModelSerializer[Image]):
             "kernel_path",
             "initrd_path",
             "cmdline",
+            "rootfs_path",
             "is_public",
             "min_vcpus",
             "min_ram_mib",
@@ -227,6 +242,7 @@ class VirtualMachineSerializer(serializers.ModelSerializer[VirtualMachine]):
         fields = [
             "id",
             "uuid",
+            "kind",
             "name",
             "tenant",
             "environment",
@@ -264,6 +280,13 @@ class VirtualMachineSerializer(serializers.ModelSerializer[VirtualMachine]):
 
 
 class VirtualMachineRequestSerializer(serializers.Serializer[VirtualMachine]):
+    kind = serializers.ChoiceField(
+        choices=VMKind.choices,
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="vm or container (a system container on an LXC host); default: the flavor's",
+    )
     name = serializers.CharField(max_length=63, allow_blank=True)
     environment = ScopedPrimaryKeyRelatedField(Environment)
     flavor = ScopedPrimaryKeyRelatedField(Flavor, selector=flavor_list)

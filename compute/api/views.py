@@ -188,6 +188,7 @@ class VirtualMachineViewSet(mixins.DestroyModelMixin, ScopedReadOnlyViewSet):
     serializer_class = VirtualMachineSerializer
     filter_backends = [ScopedFilterBackend, StableOrderingFilter]
     filterset_fields = {
+        "kind": ["exact"],
         "state": ["exact"],
         "environment": ["exact"],
         "tenant": ["exact"],
@@ -224,6 +225,7 @@ class VirtualMachineViewSet(mixins.DestroyModelMixin, ScopedReadOnlyViewSet):
             anti_affinity_group=data["anti_affinity_group"],
             key_pairs=data["key_pairs"],
             network=data["network"],
+            kind=data["kind"],
             remote_addr=client_ip(request),
         )
         return self._answer(vm, status.HTTP_201_CREATED)
