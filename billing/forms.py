@@ -65,3 +65,46 @@ class PeriodForm(forms.Form):
                     "end", _("Choose at most %(days)s days.") % {"days": MAX_PERIOD_DAYS}
                 )
         return data
+
+
+# datetime-local inputs send "2026-01-01T00:00"; a bare date is midnight.
+INSTANT_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d"]
+
+
+def _instant_field(label: Any, *, required: bool = True) -> forms.DateTimeField:
+    return forms.DateTimeField(
+        label=label,
+        required=required,
+        input_formats=INSTANT_FORMATS,
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+    )
+
+
+def _price_field(label: Any) -> forms.DecimalField:
+    # Negative prices and the like are the service's rules, shown on these fields.
+    return forms.DecimalField(
+        label=label,
+        max_digits=14,
+        decimal_places=6,
+        widget=forms.NumberInput(attrs={"step": "0.000001", "inputmode": "decimal"}),
+    )
+
+
+class PriceListForm(forms.Form):
+    """A new price list; its instants are read in the platform's time zone."""
+
+    name = forms.CharField(label=gettext_lazy("Name"), max_length=100)
+    currency = forms.CharField(label=gettext_lazy("Currency"), max_length=3)
+    effective_from = _instant_field(gettext_lazy("Applies from"))
+    vcpu_hour = _price_field(gettext_lazy("Per vCPU-hour"))
+    ram_gib_hour = _price_field(gettext_lazy("Per GiB of RAM-hour"))
+    disk_gib_hour = _price_field(gettext_lazy("Per GiB of disk-hour"))
+    snapshot_gib_hour = _price_field(gettext_lazy("Per GiB of snapshot-hour"))
+
+
+class PriceListEndForm(forms.Form):
+    effective_to = _instant_field(gettext_lazy("Ends at"))
+
+
+class PriceListAtForm(forms.Form):
+    at = _instant_field(gettext_lazy("Which list applies at"), required=False)

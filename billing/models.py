@@ -331,15 +331,22 @@ class InvoiceQuerySet(TenantScopedQuerySet["Invoice"]):
         return super().delete()
 
 
-class InvoiceNumberSequence(models.Model):
-    """The last number given in a year; its row is locked while a number is allocated, and the
-    allocation commits or rolls back with the issue itself, so numbers have no gaps."""
+class NumberSequence(models.Model):
+    """The last number given in a year of one series (invoices, credit notes); its row is locked
+    while a number is allocated, and the allocation commits or rolls back with the issue itself,
+    so each series has no gaps."""
 
-    year = models.PositiveIntegerField(primary_key=True)
+    series = models.CharField(max_length=20, choices=InvoiceKind.choices)
+    year = models.PositiveIntegerField()
     last = models.PositiveIntegerField(default=0)
 
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["series", "year"], name="number_sequence_unique")
+        ]
+
     def __str__(self) -> str:
-        return f"{self.year}: {self.last}"
+        return f"{self.series} {self.year}: {self.last}"
 
 
 class Invoice(models.Model):
@@ -366,7 +373,17 @@ class Invoice(models.Model):
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="credit_notes"
     )
     number = models.CharField(max_length=20, unique=True, null=True, blank=True)
+    # The sum of the lines, before VAT.
     total = models.DecimalField(max_digits=14, decimal_places=2, default=Decimal("0.00"))
+    # Percent, from the tenant (or the platform) when drafted; the VAT of the total, rounded
+    # half up to the cent once (billing/invoicing/vat.py spreads it over the lines).
+    vat_rate = models.DecimalField(max_digits=5, decimal_places=2, default=Decimal("0.00"))
+    vat_amount = models.DecimalField(max_digits=14, decimal_places=2, default=Decimal("0.00"))
+    # Set when issued: payment due date (invoices), and the issuer's and customer's details as
+    # they were then (later changes to the tenant or the settings do not rewrite the bill).
+    due_date = models.DateField(null=True, blank=True)
+    issuer = models.JSONField(default=dict, blank=True)
+    customer = models.JSONField(default=dict, blank=True)
     # A draft stores no lines: they are computed from the ledger when it is shown, and written
     # when it is issued (billing/invoicing/services.py). Its header keeps their count and total.
     line_count = models.PositiveIntegerField(default=0, editable=False)
@@ -427,6 +444,10 @@ class Invoice(models.Model):
     @property
     def is_issued(self) -> bool:
         return self.status == InvoiceStatus.ISSUED
+
+    @property
+    def total_with_vat(self) -> Decimal:
+        return self.total + self.vat_amount
 
     def _stored_as_issued(self) -> bool:
         return (

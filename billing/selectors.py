@@ -367,3 +367,12 @@ def lines_by_volume(
         lines = volume_usage_lines(events, prices, start=start, end=end)
         if lines:
             yield names, lines
+
+
+def cost_centres(*, fetched_by: User) -> dict[int, str]:
+    """Tenant id -> cost centre, for the tenants the user sees that have one."""
+    return dict(
+        Tenant.objects.visible_to(fetched_by)
+        .exclude(cost_centre="")
+        .values_list("pk", "cost_centre")
+    )

@@ -14,8 +14,9 @@ from django.db import IntegrityError, transaction
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 
+from billing.choices import InvoiceStatus
 from billing.costs import THRESHOLDS, MonthCost, crossed, month_period
-from billing.models import Budget, BudgetAlert, FlavorPrice, PriceList
+from billing.models import Budget, BudgetAlert, FlavorPrice, Invoice, PriceList
 from billing.selectors import billing_currency, tenant_month_cost
 from compute.models import Flavor
 from portal import events
@@ -61,6 +62,32 @@ def _overlap_errors(candidate: PriceList) -> dict[str, str]:
         return {
             "effective_to": _("This overlaps the price list '%(name)s', which starts at %(start)s.")
             % {"name": after.name, "start": _when(after.effective_from)}
+        }
+    return {}
+
+
+def invoiced_until(currency: str) -> datetime | None:
+    """The end of the last period invoiced (issued) in this currency: prices before it are
+    settled, since those invoices were valued with the lists then in effect."""
+    last = (
+        Invoice.objects.unscoped()
+        .filter(currency=currency, status=InvoiceStatus.ISSUED)
+        .order_by("-period_end")
+        .values_list("period_end", flat=True)
+        .first()
+    )
+    return last
+
+
+def _invoiced_errors(currency: str, when: datetime, field: str) -> dict[str, str]:
+    settled = invoiced_until(currency)
+    if settled is not None and when < settled:
+        return {
+            field: _(
+                "Invoices in %(cur)s are issued up to %(end)s with the prices then in effect: "
+                "a price list cannot change anything before that."
+            )
+            % {"cur": currency, "end": _when(settled)}
         }
     return {}
 
@@ -114,7 +141,8 @@ def price_list_create(
     # Lock the currency's lists so two concurrent creations cannot both pass the overlap check
     # (the unique start is the database's own backstop).
     list(PriceList.objects.select_for_update().filter(currency=price_list.currency))
-    errors = _overlap_errors(price_list)
+    errors = _invoiced_errors(price_list.currency, effective_from, "effective_from")
+    errors = errors or _overlap_errors(price_list)
     if errors:
         raise ValidationError(errors)
     try:
@@ -167,6 +195,54 @@ def price_list_delete(
         changes={"currency": locked.currency, "effective_from": locked.effective_from.isoformat()},
     )
     locked.delete()
+
+
+@transaction.atomic
+def price_list_end(
+    *,
+    ended_by: User,
+    price_list: PriceList,
+    effective_to: datetime,
+    remote_addr: str | None = None,
+) -> PriceList:
+    """End a list at an instant to come (after it, the next list applies, or none): the usage
+    it has valued so far keeps its prices."""
+    require_platform_perm(ended_by, Perm.PRICE_MANAGE)
+    locked = PriceList.objects.select_for_update().get(pk=price_list.pk)
+    errors: dict[str, str] = {}
+    if timezone.is_naive(effective_to):
+        errors["effective_to"] = _("Give a time zone (for example 2025-04-01T00:00:00Z).")
+    elif effective_to <= locked.effective_from:
+        errors["effective_to"] = _("The end must come after the start.")
+    elif locked.effective_to is not None and effective_to >= locked.effective_to:
+        errors["effective_to"] = _("This list already ends at %(end)s.") % {
+            "end": _when(locked.effective_to)
+        }
+    elif effective_to < timezone.now():
+        errors["effective_to"] = _(
+            "An end in the past would change usage already valued with this list; "
+            "end it from now on."
+        )
+    else:
+        errors = _invoiced_errors(locked.currency, effective_to, "effective_to")
+    if errors:
+        raise ValidationError(errors)
+    previous = locked.effective_to
+    locked.effective_to = effective_to
+    locked.save(update_fields=["effective_to"])
+    audit_record(
+        actor=ended_by,
+        action="price_list.end",
+        obj=locked,
+        remote_addr=remote_addr,
+        changes={
+            "effective_to": [
+                previous.isoformat() if previous else None,
+                effective_to.isoformat(),
+            ]
+        },
+    )
+    return locked
 
 
 # --- budgets -----------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ app_name = "billing"
 urlpatterns = [
     path("costs/", views.costs, name="costs"),
     path("finance/", views.finance, name="finance"),
+    path("finance/prices/", views.price_lists, name="price-lists"),
     path("finance/invoices/", invoice_views.invoice_list, name="invoice-list"),
     path("finance/invoices/usage/", invoice_views.usage_download, name="usage-download"),
     path(

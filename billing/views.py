@@ -14,8 +14,8 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import formats, timezone
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -24,14 +24,14 @@ from django.utils.translation import gettext as _
 from billing import selectors, services
 from billing.choices import RESOURCE_UNITS, Resource
 from billing.costs import MonthCost, sum_by
-from billing.forms import BudgetForm, PeriodForm
-from billing.models import Budget
+from billing.forms import BudgetForm, PeriodForm, PriceListAtForm, PriceListEndForm, PriceListForm
+from billing.models import Budget, PriceList
 from billing.periods import day_bounds
 from billing.rating.python import UsageLine, total
 from compute.models import VirtualMachine
 from portal.charts import Series, bar_chart
 from portal.models import Environment, Tenant, User
-from portal.permissions import Perm, has_perm, platform_perms, require_platform_perm
+from portal.permissions import Perm, has_perm, platform_perms
 from portal.tenancy import current_tenant
 
 MAX_ROWS = 500  # longer tables are in the downloads
@@ -217,13 +217,18 @@ def _platform_zone() -> ZoneInfo:
 def finance(request: HttpRequest) -> HttpResponse:
     """Usage and cost of any period for every tenant (finance and platform admins)."""
     user = _user(request)
-    require_platform_perm(user, Perm.USAGE_VIEW_ALL)
+    if Perm.USAGE_VIEW_ALL not in platform_perms(user):
+        raise Http404  # as for a page that does not exist: nothing to see for this role
     now = timezone.now()
     today = now.astimezone(_platform_zone()).date()
     form = PeriodForm(
         request.GET or {"start": today.replace(day=1), "end": today}, user=user, today=today
     )
-    context: dict[str, Any] = {"form": form, "currency": selectors.billing_currency()}
+    context: dict[str, Any] = {
+        "form": form,
+        "currency": selectors.billing_currency(),
+        "can_prices": Perm.PRICE_MANAGE in platform_perms(user),
+    }
     if form.is_valid():
         tenant: Tenant | None = form.cleaned_data["tenant"]
         zone = tenant.zone if tenant else _platform_zone()
@@ -323,3 +328,99 @@ def _finance_context(lines: list[UsageLine], currency: str) -> dict[str, Any]:
         "vm_rows_cut": len(by_vm) > MAX_ROWS,
         "by_resource": resource_rows,
     }
+
+
+def _price_list_rows(lists: Iterable[PriceList], now: datetime) -> list[dict[str, Any]]:
+    rows = []
+    for pl in lists:
+        ends = [t for t in (pl.effective_to, getattr(pl, "next_from", None)) if t is not None]
+        until = min(ends) if ends else None
+        if pl.effective_from > now:
+            status, label = "scheduled", _("Scheduled")
+        elif until is not None and until <= now:
+            status, label = "ended", _("Ended")
+        else:
+            status, label = "current", _("In effect now")
+        rows.append({"list": pl, "until": until, "status": status, "label": label})
+    return rows
+
+
+@login_required
+def price_lists(request: HttpRequest) -> HttpResponse:
+    """Finance's price lists: which applies now (or at a date), create one, end one."""
+    user = _user(request)
+    if Perm.PRICE_MANAGE not in platform_perms(user):
+        raise Http404  # as for a page that does not exist: nothing to see for this role
+    zone = _platform_zone()
+    now = timezone.now()
+    currency = selectors.billing_currency()
+    form = PriceListForm(initial={"currency": currency, "vcpu_hour": "0", "snapshot_gib_hour": "0"})
+    end_errors: dict[int, list[str]] = {}
+    status = 200
+    if request.method == "POST":
+        addr = request.META.get("REMOTE_ADDR")
+        if request.POST.get("do") == "end":
+            target = get_object_or_404(
+                selectors.price_list_list(fetched_by=user), pk=request.POST.get("price_list") or 0
+            )
+            end_form = PriceListEndForm(request.POST)
+            if end_form.is_valid():
+                try:
+                    services.price_list_end(
+                        ended_by=user,
+                        price_list=target,
+                        effective_to=_aware(end_form.cleaned_data["effective_to"], zone),
+                        remote_addr=addr,
+                    )
+                except ValidationError as exc:
+                    end_errors[target.pk] = [m for ms in exc.message_dict.values() for m in ms]
+                else:
+                    messages.success(
+                        request, _("Price list %(name)s ends as set.") % {"name": target.name}
+                    )
+                    return redirect("billing:price-lists")
+            else:
+                end_errors[target.pk] = [str(m) for ms in end_form.errors.values() for m in ms]
+            status = 400
+        else:
+            form = PriceListForm(request.POST)
+            if form.is_valid():
+                data = dict(form.cleaned_data)
+                data["effective_from"] = _aware(data["effective_from"], zone)
+                try:
+                    created = services.price_list_create(created_by=user, remote_addr=addr, **data)
+                except ValidationError as exc:
+                    for field, errors in exc.message_dict.items():
+                        form.add_error(field if field in form.fields else None, errors)
+                else:
+                    messages.success(
+                        request, _("Price list %(name)s created.") % {"name": created.name}
+                    )
+                    return redirect("billing:price-lists")
+            status = 400
+    at_form = PriceListAtForm(request.GET or None)
+    at = now
+    if at_form.is_bound and at_form.is_valid() and at_form.cleaned_data["at"]:
+        at = _aware(at_form.cleaned_data["at"], zone)
+    applies = selectors.price_list_current(fetched_by=user, at=at)
+    lists = selectors.price_list_list(fetched_by=user).order_by("currency", "-effective_from")
+    return render(
+        request,
+        "billing/price_lists.html",
+        {
+            "form": form,
+            "rows": _price_list_rows(lists, now),
+            "end_errors": end_errors,
+            "at_form": at_form,
+            "at": at.astimezone(zone),
+            "applies": applies,
+            "currency": currency,
+            "invoiced_until": services.invoiced_until(currency),
+            "zone": str(zone),
+        },
+        status=status,
+    )
+
+
+def _aware(value: datetime, zone: ZoneInfo) -> datetime:
+    return value if timezone.is_aware(value) else value.replace(tzinfo=zone)

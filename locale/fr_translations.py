@@ -407,6 +407,53 @@ FR: dict[str, str | tuple[str, str]] = {
         "Aucune notification pour l’instant : les approbations, les résultats de création et "
         "les alertes de budget apparaissent ici."
     ),
+    "Applies from": "S’applique à partir du",
+    "Per vCPU-hour": "Par vCPU-heure",
+    "Per GiB of RAM-hour": "Par Gio de RAM-heure",
+    "Per GiB of disk-hour": "Par Gio de disque-heure",
+    "Per GiB of snapshot-hour": "Par Gio d’instantané-heure",
+    "Ends at": "Se termine le",
+    "Which list applies at": "Liste applicable le",
+    "Invoices in %(cur)s are issued up to %(end)s with the prices then in effect: a price list "
+    "cannot change anything before that.": (
+        "Les factures en %(cur)s sont émises jusqu’au %(end)s avec les prix alors en vigueur : "
+        "une liste de prix ne peut rien changer avant cette date."
+    ),
+    "This list already ends at %(end)s.": "Cette liste se termine déjà le %(end)s.",
+    "An end in the past would change usage already valued with this list; end it from now on.": (
+        "Une fin dans le passé changerait la consommation déjà valorisée avec cette liste ; "
+        "terminez-la à partir de maintenant."
+    ),
+    "Ended": "Terminée",
+    "In effect now": "En vigueur",
+    "Price list %(name)s ends as set.": "La liste de prix %(name)s se terminera comme indiqué.",
+    "Price list %(name)s created.": "Liste de prix %(name)s créée.",
+    "Price lists": "Listes de prix",
+    "A list applies from its start until its own end or the next list of its currency. Times "
+    "are in %(zone)s.": (
+        "Une liste s’applique de son début jusqu’à sa propre fin ou jusqu’à la liste suivante de "
+        "sa devise. Heures en %(zone)s."
+    ),
+    "Invoices in %(cur)s are issued up to %(end)s: no list may change prices before that.": (
+        "Les factures en %(cur)s sont émises jusqu’au %(end)s : aucune liste ne peut changer les "
+        "prix avant cette date."
+    ),
+    "Which list applies": "Liste applicable",
+    "At %(at)s: <strong>%(name)s</strong> (%(cur)s).": "Le %(at)s : <strong>%(name)s</strong> (%(cur)s).",
+    "At %(at)s no list in %(cur)s applies: usage then is not valued.": (
+        "Le %(at)s, aucune liste en %(cur)s ne s’applique : la consommation n’est pas valorisée."
+    ),
+    "vCPU-hour": "vCPU-heure",
+    "GiB RAM-hour": "Gio de RAM-heure",
+    "GiB disk-hour": "Gio de disque-heure",
+    "GiB snapshot-hour": "Gio d’instantané-heure",
+    "End": "Terminer",
+    "End %(name)s at": "Terminer %(name)s le",
+    "No price lists yet: usage is not valued until one applies.": (
+        "Aucune liste de prix : la consommation n’est pas valorisée tant qu’aucune ne s’applique."
+    ),
+    "New price list": "Nouvelle liste de prix",
+    "Create price list": "Créer la liste de prix",
     # end of issue 15 (i15a)
     "Approval": "Approbation",
     "Approved automatically up to": "Approuvées automatiquement jusqu’à",
@@ -874,6 +921,44 @@ FR.update(
         "Billing details of %(tenant)s": "Coordonnées de facturation de %(tenant)s",
         "Printed as the customer on the invoices issued from now on; issued invoices keep the details they were issued with.": "Imprimées comme client sur les factures émises désormais ; les factures déjà émises gardent les coordonnées de leur émission.",
         "Save billing details": "Enregistrer les coordonnées de facturation",
+    }
+)
+
+# Issue 15: finance-grade invoices (VAT, parties, dates, numbering) and usage reports.
+FR.update(
+    {
+        "Due": "Échéance",
+        "VAT": "TVA",
+        "Total with VAT": "Total TTC",
+        "Net total": "Total HT",
+        "VAT %(rate)s %% (%(currency)s)": "TVA %(rate)s %% (%(currency)s)",
+        "VAT %(rate)s %%": "TVA %(rate)s %%",
+        "Total with VAT (%(currency)s)": "Total TTC (%(currency)s)",
+        "Net total (%(currency)s)": "Total HT (%(currency)s)",
+        "VAT number: %(number)s": "N° de TVA : %(number)s",
+        "Cost centre: %(centre)s": "Centre de coûts : %(centre)s",
+        "Issue date": "Date d’émission",
+        "Due date": "Date d’échéance",
+        "%(first)s to %(last)s": "du %(first)s au %(last)s",
+        "This credit note cancels invoice %(number)s of %(date)s: its amounts are negative.": "Cet avoir annule la facture %(number)s du %(date)s : ses montants sont négatifs.",
+        "Draft: not an invoice yet; it gets its number when issued.": "Brouillon : ce n’est pas encore une facture ; elle reçoit son numéro à l’émission.",
+        "Payment due by %(date)s, quoting %(number)s.": "Paiement dû au plus tard le %(date)s, en rappelant la référence %(number)s.",
+        "Bank details: %(bank)s": "Coordonnées bancaires : %(bank)s",
+        "VAT reverse charge: the customer accounts for the VAT.": "Autoliquidation : la TVA est due par le preneur.",
+        "Issuer": "Émetteur",
+        "Bill to": "Facturé à",
+        "Net amount": "Montant HT",
+        "Period start": "Début",
+        "Period end": "Fin",
+        "(no cost centre)": "(sans centre de coûts)",
+        "Grouped by": "Regroupé par",
+        "Subtotal": "Sous-total",
+        "Group by": "Regrouper par",
+        "Nothing": "Rien",
+        "This draft has no billable line: it is not issued, so it takes no invoice number. Nothing is owed for %(year)04d-%(month)02d.": "Ce brouillon n’a aucune ligne facturable : il n’est pas émis et ne prend donc aucun numéro de facture. Rien n’est dû pour %(year)04d-%(month)02d.",
+        "The VAT rate of %(tenant)s changed since this draft was built (%(old)s %% then, %(new)s %% now): rebuild the draft and review it again.": "Le taux de TVA de %(tenant)s a changé depuis la construction de ce brouillon (%(old)s %% alors, %(new)s %% désormais) : reconstruisez le brouillon et relisez-le.",
+        "Page %(page)s of %(pages)s": "Page %(page)s sur %(pages)s",
+        "This draft has no billable line: it will not be issued and takes no invoice number.": "Ce brouillon n’a aucune ligne facturable : il ne sera pas émis et ne prend aucun numéro de facture.",
     }
 )
 
@@ -1621,6 +1706,27 @@ FR.update(
         "Only for a disk that cannot start by itself: the file on the hosts of the kernel to start it with.": "Seulement pour un disque qui ne démarre pas seul : le fichier, sur les hôtes, du noyau avec lequel le démarrer.",
     }
 )
+
+# Session expiry, error pages, stop and maintenance, leases.
+FR.update(
+    {
+        "Your session had ended, so what you sent was not done. Log in again: you will be back on the page, with what you had typed, to send it again.": "Votre session avait pris fin : votre envoi n’a pas été effectué. Reconnectez-vous : vous reviendrez sur la page, avec ce que vous aviez saisi, pour l’envoyer à nouveau.",
+        "What you were sending is back in its form below, as you left it: check it and send it again.": "Ce que vous envoyiez est de retour dans son formulaire ci-dessous, tel que vous l’aviez laissé : vérifiez-le et envoyez-le à nouveau.",
+    }
+)
+FR.update(
+    {
+        "Page not found": "Page introuvable",
+        "This page is not here": "Cette page n’existe pas ici",
+        "The address may be mistyped, the item may have been deleted, or it belongs to a tenant or role you do not have.": "L’adresse est peut-être mal saisie, l’élément a peut-être été supprimé, ou il relève d’un locataire ou d’un rôle que vous n’avez pas.",
+        "Back to my VMs": "Retour à mes VM",
+        "Not allowed": "Non autorisé",
+        "You cannot do this": "Vous ne pouvez pas faire cela",
+        "Your role does not allow this action. A tenant admin can change your role if you need it.": "Votre rôle ne permet pas cette action. Un administrateur du locataire peut modifier votre rôle si vous en avez besoin.",
+        "Something went wrong": "Une erreur s’est produite",
+        "Something went wrong on our side": "Une erreur s’est produite de notre côté",
+        "Nothing you did caused this, and it has been recorded for the operators. Try again in a moment; if it keeps happening, tell your platform team the time it happened.": "Vous n’y êtes pour rien, et l’incident a été enregistré pour les opérateurs. Réessayez dans un instant ; si cela se reproduit, indiquez à l’équipe de la plateforme l’heure à laquelle c’est arrivé.",
+        "Back to Nuage": "Retour à Nuage",
 
 # System containers (issue 16)
 FR.update(

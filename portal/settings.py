@@ -2,6 +2,7 @@
 
 import os
 from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import environ
@@ -110,6 +111,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "portal.context_processors.nav",
+                "portal.session_replay.replay",
             ],
         },
     },
@@ -347,6 +349,20 @@ NUAGE = {
     "DISK_RATIO": env.float("NUAGE_DISK_RATIO", default=1.0),
     # The currency Nuage bills in; price lists in other currencies are kept but not applied.
     "CURRENCY": env("NUAGE_CURRENCY", default="EUR"),
+    # Invoices: the VAT rate in percent for tenants that set none of their own, the days
+    # between issue and due date, and the issuer printed on every invoice and credit note
+    # (copied into each one when issued). NUAGE_ISSUER_ADDRESS: lines separated by "|".
+    "VAT_RATE": env("NUAGE_VAT_RATE", default="20.00"),
+    "PAYMENT_TERMS_DAYS": env.int("NUAGE_PAYMENT_TERMS_DAYS", default=30),
+    "ISSUER": {
+        "name": env("NUAGE_ISSUER_NAME", default="Nuage Cloud Services"),
+        "address": env("NUAGE_ISSUER_ADDRESS", default=""),
+        "country": env("NUAGE_ISSUER_COUNTRY", default=""),
+        "vat_number": env("NUAGE_ISSUER_VAT_NUMBER", default=""),
+        "registration": env("NUAGE_ISSUER_REGISTRATION", default=""),
+        "email": env("NUAGE_ISSUER_EMAIL", default=""),
+        "bank": env("NUAGE_ISSUER_BANK", default=""),
+    },
     # Quota checks and accounting; off only to measure their cost (bench/quota_contention.py).
     "QUOTA_ENFORCE": env.bool("NUAGE_QUOTA_ENFORCE", default=True),
     # Metering: seconds between two samples of a host's VMs; days raw samples are kept once
@@ -379,6 +395,11 @@ NUAGE = {
     # uvicorn process in production; empty = the site's own address (the demo's one server).
     "CONSOLE_URL": env("NUAGE_CONSOLE_URL", default="").rstrip("/"),
 }
+try:
+    if not 0 <= Decimal(NUAGE["VAT_RATE"]) <= 100:
+        raise ArithmeticError(NUAGE["VAT_RATE"])
+except ArithmeticError:
+    raise ImproperlyConfigured("NUAGE_VAT_RATE must be a percentage, 0 to 100.") from None
 if NUAGE["PLACEMENT_MODE"] not in ("spread", "pack"):
     raise ImproperlyConfigured("NUAGE_PLACEMENT_MODE must be 'spread' or 'pack'.")
 try:
@@ -486,6 +507,12 @@ SESSION_IDLE_TIMEOUT_SECONDS = env.int("NUAGE_SESSION_IDLE_MINUTES", default=30)
 MIDDLEWARE.insert(
     MIDDLEWARE.index("django.contrib.messages.middleware.MessageMiddleware") + 1,
     "portal.security.SessionIdleTimeoutMiddleware",
+)
+# Around it: a form sent after the session ended comes back, after login, on its page with what
+# was typed (portal/session_replay.py), instead of a 405 on the form's address.
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("portal.security.SessionIdleTimeoutMiddleware"),
+    "portal.session_replay.SessionReplayMiddleware",
 )
 # API throttles: per user, per anonymous address, and a stricter one on the token login.
 REST_FRAMEWORK["DEFAULT_THROTTLE_CLASSES"] = [

@@ -79,6 +79,10 @@ class PriceListCreateSerializer(serializers.Serializer[PriceList]):
     flavor_prices = FlavorPriceInputSerializer(many=True, required=False, default=list)
 
 
+class PriceListEndSerializer(serializers.Serializer[Any]):
+    effective_to = serializers.DateTimeField(help_text="When the list stops applying")
+
+
 class InstantField(serializers.Field[datetime, str, str, Any]):
     """An ISO 8601 date (midnight UTC) or date-time; without a zone it is UTC."""
 
@@ -116,6 +120,9 @@ class UsageQuerySerializer(serializers.Serializer[Any]):
     tenant = serializers.CharField(required=False, help_text="A tenant's slug or id.")
     start = InstantField(required=False, help_text="Default: the 1st of this month, 00:00 UTC.")
     end = InstantField(required=False, help_text="Default and latest: now.")
+    group_by = serializers.ChoiceField(
+        choices=[("cost_centre", "cost_centre")], required=False, help_text="cost_centre"
+    )
 
 
 class UsageLineSerializer(serializers.Serializer[Any]):
@@ -139,6 +146,15 @@ class UsageLineSerializer(serializers.Serializer[Any]):
     start = serializers.DateTimeField()
     end = serializers.DateTimeField()
     amount = serializers.DecimalField(max_digits=20, decimal_places=2)
+    cost_centre = serializers.CharField(
+        allow_null=True, required=False, help_text="With group_by=cost_centre: its tenant's."
+    )
+
+
+class CostCentreTotalSerializer(serializers.Serializer[Any]):
+    cost_centre = serializers.CharField(help_text="Empty: tenants without a cost centre.")
+    total = serializers.DecimalField(max_digits=20, decimal_places=2)
+    lines = serializers.IntegerField()
 
 
 class UsageReportSerializer(serializers.Serializer[Any]):
@@ -149,6 +165,9 @@ class UsageReportSerializer(serializers.Serializer[Any]):
     rounding = serializers.CharField()
     lines = UsageLineSerializer(many=True)
     total = serializers.DecimalField(max_digits=20, decimal_places=2)
+    groups = CostCentreTotalSerializer(
+        many=True, allow_null=True, help_text="With group_by=cost_centre: each centre's total."
+    )
 
 
 class BudgetSerializer(serializers.ModelSerializer[Budget]):
@@ -210,6 +229,10 @@ class InvoiceSerializer(serializers.ModelSerializer[Invoice]):
     corrects_number = serializers.CharField(
         source="corrects.number", read_only=True, allow_null=True, default=None
     )
+    total = serializers.DecimalField(
+        max_digits=14, decimal_places=2, read_only=True, help_text="The lines' sum, before VAT."
+    )
+    total_with_vat = serializers.DecimalField(max_digits=15, decimal_places=2, read_only=True)
 
     class Meta:
         model = Invoice
@@ -228,6 +251,12 @@ class InvoiceSerializer(serializers.ModelSerializer[Invoice]):
             "period_end",
             "currency",
             "total",
+            "vat_rate",
+            "vat_amount",
+            "total_with_vat",
+            "due_date",
+            "issuer",
+            "customer",
             "corrects",
             "corrects_number",
             "issued_at",

@@ -35,6 +35,7 @@ from billing.api.serializers import (
     InvoiceIssueSerializer,
     InvoiceSerializer,
     PriceListCreateSerializer,
+    PriceListEndSerializer,
     PriceListSerializer,
     UsageQuerySerializer,
     UsageReportSerializer,
@@ -153,6 +154,24 @@ class PriceListViewSet(mixins.DestroyModelMixin, ScopedReadOnlyViewSet):
         fresh = selectors.price_list_list(fetched_by=user).get(pk=price_list.pk)
         return Response(PriceListSerializer(fresh).data, status=status.HTTP_201_CREATED)
 
+    @extend_schema(request=PriceListEndSerializer, responses={200: PriceListSerializer})
+    @action(detail=True, methods=["post"])
+    def end(self, request: Request, pk: str | None = None) -> Response:
+        """End the list at an instant to come (`effective_to`); 400 for one in the past, before
+        its start, or inside a month already invoiced."""
+        user = request_user(request)
+        target = self.get_object()  # a list one may not see is a 404 before any 400
+        ser = PriceListEndSerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        services.price_list_end(
+            ended_by=user,
+            price_list=target,
+            effective_to=ser.validated_data["effective_to"],
+            remote_addr=client_ip(request),
+        )
+        fresh = selectors.price_list_list(fetched_by=user).get(pk=target.pk)
+        return Response(PriceListSerializer(fresh).data)
+
     def perform_destroy(self, instance: PriceList) -> None:
         services.price_list_delete(
             deleted_by=request_user(self.request),
@@ -210,6 +229,13 @@ class UsageView(ExportFormatsMixin, APIView):
             OpenApiParameter("tenant", str, description="A tenant's slug or id."),
             OpenApiParameter("start", str, description="ISO 8601; default the 1st, 00:00 UTC."),
             OpenApiParameter("end", str, description="ISO 8601; default and latest: now."),
+            OpenApiParameter(
+                "group_by",
+                str,
+                enum=list(exports.GROUPINGS),
+                description="cost_centre: lines carry their tenant's cost centre, `groups` "
+                "gives each centre's total; files are sorted by centre with subtotals.",
+            ),
             FORMAT_PARAMETER,
         ],
         responses=_download_responses(UsageReportSerializer),
@@ -236,6 +262,8 @@ class UsageView(ExportFormatsMixin, APIView):
             raise ValidationError(
                 {"end": _("Choose at most %(days)s days.") % {"days": MAX_PERIOD_DAYS}}
             )
+        grouped = query.validated_data.get("group_by") == "cost_centre"
+        centres = selectors.cost_centres(fetched_by=user) if grouped else None
         fmt = export_format(request)
         if fmt is not None:
             rows = selectors.usage_report_rows(fetched_by=user, start=start, end=end, tenant=tenant)
@@ -245,6 +273,7 @@ class UsageView(ExportFormatsMixin, APIView):
                 start=start,
                 end=end,
                 currency=selectors.billing_currency(),
+                cost_centres=centres,
             )
             filename = exports.usage_filename(tenant.slug if tenant else None, start, end)
             return exports.export_response(table, fmt=fmt, filename=filename)
@@ -284,12 +313,25 @@ class UsageView(ExportFormatsMixin, APIView):
                     "tenant": tenants.get(ln.tenant_id, ""),
                     "environment": envs.get(ln.environment_id, ""),
                     "unit": RESOURCE_UNITS[ln.resource],
+                    "cost_centre": centres.get(ln.tenant_id, "") if centres is not None else None,
                 }
                 for ln in lines
             ],
             "total": total(lines),
+            "groups": _cost_centre_totals(lines, centres) if centres is not None else None,
         }
         return Response(UsageReportSerializer(report).data)
+
+
+def _cost_centre_totals(lines: list[Any], centres: dict[int, str]) -> list[dict[str, Any]]:
+    """Each cost centre's total (tenants without one under ""), centres in order."""
+    by_centre: dict[str, list[Any]] = {}
+    for line in lines:
+        by_centre.setdefault(centres.get(line.tenant_id, ""), []).append(line)
+    return [
+        {"cost_centre": centre, "total": total(group), "lines": len(group)}
+        for centre, group in sorted(by_centre.items(), key=lambda item: (item[0] == "", item[0]))
+    ]
 
 
 def _tenant_lookup(wanted: str) -> dict[str, Any]:
@@ -341,10 +383,7 @@ class InvoiceViewSet(ExportFormatsMixin, ScopedReadOnlyViewSet):
         invoice = self.get_object()
         fmt = export_format(request)
         if fmt is not None:
-            table = exports.invoice_table(invoice, invoicing.invoice_lines(invoice))
-            return exports.export_response(
-                table, fmt=fmt, filename=exports.invoice_filename(invoice)
-            )
+            return exports.invoice_export(invoice, invoicing.invoice_lines(invoice), fmt=fmt)
         return Response(self._detail(invoice))
 
     def _detail(self, invoice: Invoice) -> Any:

@@ -19,6 +19,7 @@ from billing.invoicing.lines import (
 )
 from billing.invoicing.selectors import invoice_lines, invoice_list, invoice_tenant_choices
 from billing.invoicing.services import (
+    EmptyInvoiceError,
     invoice_credit,
     invoice_draft,
     invoice_issue,
@@ -27,6 +28,7 @@ from billing.invoicing.services import (
 )
 
 __all__ = [
+    "EmptyInvoiceError",
     "LINE_FIELDS",
     "DraftLine",
     "as_draft_lines",

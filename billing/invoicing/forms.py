@@ -57,8 +57,13 @@ class UsageDownloadForm(_MonthFields):
         label=_("Tenant"), queryset=Tenant.objects.none(), required=False, empty_label=_("All")
     )
     format = forms.ChoiceField(label=_("Format"), choices=[(f, f.upper()) for f in FORMATS])
+    group_by = forms.ChoiceField(
+        label=_("Group by"),
+        choices=[("", _("Nothing")), ("cost_centre", _("Cost centre"))],
+        required=False,
+    )
 
-    field_order = ["tenant", "year", "month", "format"]
+    field_order = ["tenant", "year", "month", "format", "group_by"]
 
     def __init__(self, *args: Any, tenants: QuerySet[Tenant], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -1,19 +1,23 @@
-"""Invoice numbers: gapless and yearly (NU-2026-000001), allocated in the issuing transaction."""
+"""Invoice and credit-note numbers: two gapless yearly series (NU-2026-000001 for invoices,
+CN-2026-000001 for credit notes), each allocated in the issuing transaction."""
 
 from __future__ import annotations
 
-from billing.models import InvoiceNumberSequence
+from billing.choices import InvoiceKind
+from billing.models import NumberSequence
 
-NUMBER_PREFIX = "NU"
+PREFIXES = {InvoiceKind.INVOICE: "NU", InvoiceKind.CREDIT_NOTE: "CN"}
+NUMBER_PREFIX = PREFIXES[InvoiceKind.INVOICE]
 
 
-def invoice_number_allocate(year: int) -> str:
-    """The next number of the year, under the year's row lock: concurrent issues queue here,
-    and a rolled-back issue gives its number back with the rest of its transaction."""
-    InvoiceNumberSequence.objects.bulk_create(
-        [InvoiceNumberSequence(year=year)], ignore_conflicts=True
+def invoice_number_allocate(year: int, kind: str = InvoiceKind.INVOICE) -> str:
+    """The next number of the series for the year, under its row lock: concurrent issues queue
+    here, and a rolled-back issue gives its number back with the rest of its transaction."""
+    series = InvoiceKind(kind)
+    NumberSequence.objects.bulk_create(
+        [NumberSequence(series=series, year=year)], ignore_conflicts=True
     )
-    sequence = InvoiceNumberSequence.objects.select_for_update().get(year=year)
+    sequence = NumberSequence.objects.select_for_update().get(series=series, year=year)
     sequence.last += 1
     sequence.save(update_fields=["last"])
-    return f"{NUMBER_PREFIX}-{year:04d}-{sequence.last:06d}"
+    return f"{PREFIXES[series]}-{year:04d}-{sequence.last:06d}"

@@ -16,10 +16,11 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from itertools import chain
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
@@ -28,7 +29,9 @@ from django.utils.translation import gettext as _
 from billing.choices import InvoiceKind, InvoiceStatus
 from billing.invoicing.lines import LINE_FIELDS, draft_lines, lines_digest
 from billing.invoicing.numbering import invoice_number_allocate
+from billing.invoicing.parties import customer_details, issuer_details
 from billing.invoicing.selectors import invoice_lines
+from billing.invoicing.vat import vat_of, vat_rate_for
 from billing.models import Invoice, InvoiceLine
 from billing.periods import month_bounds, month_of
 from billing.rating.lines import billable_summaries
@@ -47,8 +50,14 @@ HEADER_FIELDS = (
     "period_end",
     "currency",
     "total",
+    "vat_rate",
+    "vat_amount",
     "line_count",
 )
+
+
+class EmptyInvoiceError(ConflictError):
+    """A draft without a billable line: it is not issued, so it takes no legal number."""
 
 
 def invoice_period(
@@ -162,6 +171,7 @@ def _write_drafts(
     updated: list[Invoice] = []
     for tenant in tenants:
         count, amount = summaries.get(tenant.pk, (0, ZERO))
+        rate = vat_rate_for(tenant)
         header = {
             "tenant_name": tenant.name,
             "timezone": tenant.timezone,
@@ -169,6 +179,8 @@ def _write_drafts(
             "period_end": period.end,
             "currency": currency,
             "total": amount,
+            "vat_rate": rate,
+            "vat_amount": vat_of(amount, rate),
             "line_count": count,
         }
         draft = existing.get(tenant.pk)
@@ -311,14 +323,32 @@ def invoices_draft_due(*, now: datetime | None = None) -> list[Invoice]:
     return written
 
 
-def _issue(invoice: Invoice, issued_by: User | None) -> None:
+def _issue(invoice: Invoice, issued_by: User | None, tenant: Tenant) -> None:
+    """Number it in its series, date it, copy both parties' details into it, freeze it."""
     now = timezone.now()
-    invoice.number = invoice_number_allocate(timezone.localdate(now).year)
+    issued_on = now.astimezone(tenant.zone).date()
+    invoice.number = invoice_number_allocate(timezone.localdate(now).year, invoice.kind)
     invoice.status = InvoiceStatus.ISSUED
     invoice.issued_at = now
     invoice.issued_by = issued_by
     invoice.issued_by_username = issued_by.username if issued_by is not None else ""
-    invoice.save(update_fields=["number", "status", "issued_at", "issued_by", "issued_by_username"])
+    invoice.issuer = issuer_details()
+    invoice.customer = customer_details(tenant)
+    if invoice.kind == InvoiceKind.INVOICE:
+        days = int(settings.NUAGE.get("PAYMENT_TERMS_DAYS", 30))
+        invoice.due_date = issued_on + timedelta(days=days)
+    invoice.save(
+        update_fields=[
+            "number",
+            "status",
+            "issued_at",
+            "issued_by",
+            "issued_by_username",
+            "issuer",
+            "customer",
+            "due_date",
+        ]
+    )
 
 
 def _lock(invoice: Invoice) -> Invoice:
@@ -352,7 +382,26 @@ def invoice_issue(
             state=locked.status,
         )
     lines = draft_lines(locked)
+    if not lines:
+        raise EmptyInvoiceError(
+            _(
+                "This draft has no billable line: it is not issued, so it takes no invoice "
+                "number. Nothing is owed for %(year)04d-%(month)02d."
+            )
+            % {"year": locked.year, "month": locked.month},
+            state=locked.status,
+        )
     total = sum((line.amount for line in lines), ZERO)
+    rate = vat_rate_for(locked.tenant)
+    if rate != locked.vat_rate:
+        raise ConflictError(
+            _(
+                "The VAT rate of %(tenant)s changed since this draft was built (%(old)s %% then, "
+                "%(new)s %% now): rebuild the draft and review it again."
+            )
+            % {"tenant": locked.tenant.name, "old": locked.vat_rate, "new": rate},
+            state=locked.status,
+        )
     if (len(lines), total) != (locked.line_count, locked.total) or (
         digest is not None and digest != lines_digest(lines)
     ):
@@ -365,14 +414,19 @@ def invoice_issue(
             state=locked.status,
         )
     _insert_lines((locked.pk, i, *line.values()) for i, line in enumerate(lines, start=1))
-    _issue(locked, issued_by)
+    _issue(locked, issued_by, locked.tenant)
     audit_record(
         actor=issued_by,
         action="invoice.issue",
         obj=locked,
         tenant=locked.tenant,
         remote_addr=remote_addr,
-        changes={"number": locked.number, "total": locked.total, "lines": len(lines)},
+        changes={
+            "number": locked.number,
+            "total": locked.total,
+            "vat": locked.vat_amount,
+            "lines": len(lines),
+        },
     )
     return locked
 
@@ -414,6 +468,9 @@ def invoice_credit(
         kind=InvoiceKind.CREDIT_NOTE,
         corrects=locked,
         total=ZERO - locked.total,
+        vat_rate=locked.vat_rate,
+        vat_amount=ZERO - locked.vat_amount,
+        line_count=locked.line_count,
         drafted_by=credited_by,
     )
     InvoiceLine.objects.bulk_create(
@@ -430,14 +487,19 @@ def invoice_credit(
         )
         for line in invoice_lines(locked)
     )
-    _issue(note, credited_by)
+    _issue(note, credited_by, locked.tenant)
     audit_record(
         actor=credited_by,
         action="invoice.credit_note",
         obj=note,
         tenant=locked.tenant,
         remote_addr=remote_addr,
-        changes={"corrects": locked.number, "number": note.number, "total": note.total},
+        changes={
+            "corrects": locked.number,
+            "number": note.number,
+            "total": note.total,
+            "vat": note.vat_amount,
+        },
     )
     draft = None
     if redraft:

@@ -18,6 +18,7 @@ from django.views.decorators.http import require_POST
 from billing import exports, invoicing, selectors
 from billing.choices import InvoiceKind, InvoiceStatus
 from billing.invoicing.forms import InvoiceDraftForm, InvoiceFilterForm, UsageDownloadForm
+from billing.invoicing.vat import vat_split
 from billing.models import Invoice
 from billing.periods import month_bounds
 from portal.errors import ConflictError
@@ -52,7 +53,7 @@ def invoice_list(request: HttpRequest) -> HttpResponse:
     user = _user(request)
     tenants = invoicing.invoice_tenant_choices(fetched_by=user)
     if not tenants.exists() and not _manages(user):
-        raise PermissionDenied(_("Invoices are for finance, platform admins and tenant admins."))
+        raise Http404  # as for a page that does not exist: nothing to see for this role
     year, month = _last_month()
     draft_form = InvoiceDraftForm(
         request.POST or None,
@@ -142,7 +143,7 @@ def invoice_list_download(request: HttpRequest, fmt: str) -> HttpResponseBase:
     user = _user(request)
     tenants = invoicing.invoice_tenant_choices(fetched_by=user)
     if not tenants.exists() and not _manages(user):
-        raise PermissionDenied(_("Invoices are for finance, platform admins and tenant admins."))
+        raise Http404  # as for a page that does not exist: nothing to see for this role
     filters, invoices = _filtered(request, tenants)
     if filters.is_bound and not filters.is_valid():
         for errors in filters.errors.values():
@@ -165,6 +166,10 @@ def invoice_detail(request: HttpRequest, pk: int) -> HttpResponse:
     manages = _manages(_user(request))
     credited_by = invoice.credit_notes.first()
     lines = invoicing.invoice_lines(invoice)
+    for line, vat in zip(
+        lines, vat_split([ln.amount for ln in lines], invoice.vat_rate), strict=True
+    ):
+        line.vat = vat  # type: ignore[attr-defined]
     stale = invoice.status == InvoiceStatus.DRAFT and (
         len(lines) != invoice.line_count or sum(ln.amount for ln in lines) != invoice.total
     )
@@ -201,6 +206,8 @@ def invoice_issue(request: HttpRequest, pk: int) -> HttpResponse:
             digest=request.POST.get("digest") or None,
             remote_addr=request.META.get("REMOTE_ADDR"),
         )
+    except invoicing.EmptyInvoiceError as exc:
+        messages.warning(request, str(exc))
     except (ConflictError, PermissionDenied) as exc:
         _report(request, exc)
     else:
@@ -231,8 +238,7 @@ def invoice_download(request: HttpRequest, pk: int, fmt: str) -> HttpResponseBas
     if fmt not in exports.FORMATS:
         raise Http404
     invoice = _visible(request, pk)
-    table = exports.invoice_table(invoice, invoicing.invoice_lines(invoice))
-    return exports.export_response(table, fmt=fmt, filename=exports.invoice_filename(invoice))
+    return exports.invoice_export(invoice, invoicing.invoice_lines(invoice), fmt=fmt)
 
 
 @login_required
@@ -259,6 +265,10 @@ def usage_download(request: HttpRequest) -> HttpResponseBase:
         start=start,
         end=end,
         currency=selectors.billing_currency(),
+        zone=zone,
+        cost_centres=selectors.cost_centres(fetched_by=user)
+        if data.get("group_by") == "cost_centre"
+        else None,
     )
     filename = (
         f"nuage-usage-{tenant.slug if tenant else 'all'}-{data['year']:04d}-{data['month']:02d}"

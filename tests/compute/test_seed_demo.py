@@ -66,3 +66,44 @@ def test_seed_with_real_guests_requests_alices_vm_with_her_key_once(settings, tm
     assert f"ssh -i {key} -p {port} root@127.0.0.1" in out.getvalue()
     call_command("seed_demo", "--kernel", "/k", "--initrd", "/i", stdout=io.StringIO())
     assert VirtualMachine.objects.unscoped().filter(name="demo-vm").count() == 1
+
+
+def test_seeding_twice_keeps_one_of_everything_and_new_logins(settings, tmp_path):
+    from compute.models import Host
+
+    settings.VAR_DIR = tmp_path
+    first, second = io.StringIO(), io.StringIO()
+    call_command("seed_demo", stdout=first)
+    call_command("seed_demo", stdout=second)
+    hosts = list(Host.objects.order_by("name").values_list("name", "enabled"))
+    assert hosts == [("host-1", True), ("host-2", True)]
+    assert User.objects.filter(username__in=["alice", "bob", "admin", "carol"]).count() == 4
+    assert NetworkGrant.objects.count() == 1 and KeyPair.objects.count() == 1
+    # The logins are the last thing the seed says (the demo prints them after the services).
+    assert "Demo logins" in second.getvalue()
+    assert first.getvalue() != second.getvalue()  # new passwords at each seed
+
+
+def test_reseeding_with_other_hosts_switches_the_demo_to_them(settings, tmp_path):
+    """A plain demo, then NUAGE_DEMO_HOSTS=<uri>: the earlier hosts' names are taken, which
+    used to be an IntegrityError on host-1; now the new host is added and the old disabled."""
+    from compute.hypervisor.simulated import write_test_node
+    from compute.models import Host
+
+    settings.VAR_DIR = tmp_path
+    call_command("seed_demo", stdout=io.StringIO())
+    real = write_test_node(tmp_path / "real.xml", cpus=8, memory_mib=16384)
+    out = io.StringIO()
+    call_command("seed_demo", "--host-uri", real, stdout=out)
+    hosts = {h.name: (h.uri, h.enabled) for h in Host.objects.all()}
+    assert hosts["host-3"] == (real, True)
+    assert not hosts["host-1"][1] and not hosts["host-2"][1]
+    assert f"host host-3: {real} (8 CPUs, 16384 MiB, reachable)" in out.getvalue()
+    assert "host host-1: " in out.getvalue() and "disabled" in out.getvalue()
+
+    call_command("seed_demo", "--host-uri", real, stdout=io.StringIO())  # again: no change
+    assert Host.objects.count() == 3 and Host.objects.filter(enabled=True).count() == 1
+
+    call_command("seed_demo", stdout=io.StringIO())  # back to the simulated hosts
+    enabled = set(Host.objects.filter(enabled=True).values_list("name", flat=True))
+    assert enabled == {"host-1", "host-2"}

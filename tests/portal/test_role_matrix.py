@@ -201,12 +201,13 @@ def test_members_operate_their_own_vms(world, ctx):
 @pytest.mark.parametrize(
     ("role", "costs", "finance", "set_budget"),
     [
-        ("member", 200, 403, 403),
-        ("approver", 200, 403, 403),
-        ("tenant_admin", 200, 403, 302),
+        # A page the role may not see is a 404, as one that does not exist.
+        ("member", 200, 404, 403),
+        ("approver", 200, 404, 403),
+        ("tenant_admin", 200, 404, 302),
         ("platform_admin", 200, 200, 302),
         ("finance", 200, 200, 403),
-        ("outsider", 200, 403, 403),  # their own tenant's costs; apollo's budget is not theirs
+        ("outsider", 200, 404, 403),  # their own tenant's costs; apollo's budget is not theirs
     ],
 )
 def test_cost_pages_by_role(world, ctx, client, role, costs, finance, set_budget):

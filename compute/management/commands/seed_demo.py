@@ -115,14 +115,10 @@ class Command(BaseCommand):
             )
             for i in (1, 2)
         ]
-        for i, uri in enumerate(uris, start=1):
-            host, _ = Host.objects.update_or_create(
-                uri=uri, defaults={"name": f"host-{i}", "enabled": True}
-            )
-            host_refresh(host=host)
+        for host in self._hosts(uris):
             state = "reachable" if host.reachable else f"UNREACHABLE: {host.last_error}"
             self.stdout.write(
-                f"host {host.name}: {uri} ({host.cpus} CPUs, {host.memory_mib} MiB, {state})"
+                f"host {host.name}: {host.uri} ({host.cpus} CPUs, {host.memory_mib} MiB, {state})"
             )
         self._containers(options["lxc_host_uri"], real=bool(options["kernel"]))
         network, _ = Network.objects.get_or_create(name="user-net", defaults={"kind": "user"})
@@ -173,7 +169,7 @@ class Command(BaseCommand):
             Path(settings.VAR_DIR) / "hosts" / "sim-lxc.xml", cpus=8, memory_mib=8192
         )
         host, _ = Host.objects.update_or_create(
-            uri=uri, defaults={"name": "lxc-1", "enabled": True, "domain_type": DomainType.LXC}
+            name="lxc-1", defaults={"uri": uri, "enabled": True, "domain_type": DomainType.LXC}
         )
         host_refresh(host=host)
         state = "reachable" if host.reachable else f"UNREACHABLE: {host.last_error}"
@@ -181,6 +177,33 @@ class Command(BaseCommand):
             f"host {host.name}: {uri} (system containers; {host.cpus} CPUs, "
             f"{host.memory_mib} MiB, {state}); image busybox: {rootfs}"
         )
+
+    def _hosts(self, uris: list[str]) -> list[Host]:
+        """The demo's hosts, once each however often the seed runs: a URI registered before
+        keeps its host (and name); a new one gets the first free `host-N`. The demo's hosts of
+        an earlier seed that are not asked for now (simulated ones, after a switch to
+        qemu:///system) are disabled, so new VMs land on the hosts asked for; their VMs stay."""
+        hosts = []
+        for uri in uris:
+            host = Host.objects.filter(uri=uri).first()
+            if host is None:
+                taken = set(Host.objects.values_list("name", flat=True))
+                name = next(
+                    f"host-{n}" for n in range(1, len(taken) + 2) if f"host-{n}" not in taken
+                )
+                host = Host.objects.create(name=name, uri=uri)
+            elif not host.enabled:
+                host.enabled = True
+                host.save(update_fields=["enabled"])
+            hosts.append(host_refresh(host=host))
+        earlier = Host.objects.filter(name__regex=r"^host-[0-9]+$", enabled=True).exclude(
+            uri__in=uris
+        )
+        for host in earlier:
+            host.enabled = False
+            host.save(update_fields=["enabled"])
+            self.stdout.write(f"host {host.name}: {host.uri} disabled (not a demo host any more)")
+        return hosts
 
     def _demo_vm(self, alice: User, tenant: Tenant, network: Network) -> None:
         """alice's VM `demo-vm` in development, with her key pair, on the user network: requested
