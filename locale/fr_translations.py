@@ -1727,6 +1727,8 @@ FR.update(
         "Something went wrong on our side": "Une erreur s’est produite de notre côté",
         "Nothing you did caused this, and it has been recorded for the operators. Try again in a moment; if it keeps happening, tell your platform team the time it happened.": "Vous n’y êtes pour rien, et l’incident a été enregistré pour les opérateurs. Réessayez dans un instant ; si cela se reproduit, indiquez à l’équipe de la plateforme l’heure à laquelle c’est arrivé.",
         "Back to Nuage": "Retour à Nuage",
+    }
+)
 
 # System containers (issue 16)
 FR.update(
