@@ -1773,3 +1773,11 @@ FR.update(
         "Container destroyed, then started.": "Conteneur détruit, puis démarré.",
     }
 )
+FR.update(
+    {
+        "VMs and containers": "VM et conteneurs",
+        "container": "conteneur",
+        "System container": "Conteneur système",
+    }
+)
+FR.update({"A container cannot be live-migrated.": "Un conteneur ne peut pas être migré à chaud."})

@@ -306,3 +306,27 @@ def test_lxc_uri_forms(db):
     for bad in ("lxc:///system", "lxc+ssh:///"):
         with pytest.raises(ValidationError):
             validate_libvirt_uri(bad)
+
+
+def test_vm_list_page_filters_by_kind_and_a_container_has_no_graphical_console(
+    world, sim_host, lxc_host, container_flavor, rootfs_image, flavor, image, client, run_on_commit
+):
+    box = _request(world, container_flavor, rootfs_image)
+    _request(world, flavor, image, name="web-1")
+    client.force_login(world.member)
+    page = client.get("/?kind=container").content.decode()
+    assert 'data-vm="box-1"' in page and 'data-vm="web-1"' not in page
+    page = client.get("/").content.decode()
+    assert 'data-vm="box-1"' in page and 'data-vm="web-1"' in page
+    detail = client.get(f"/vms/{box.pk}/").content.decode()
+    assert "System container" in detail
+    assert 'data-console="serial"' in detail and 'data-console="vnc"' not in detail
+    assert client.get(f"/vms/{box.pk}/console/vnc/").status_code == 404
+
+
+def test_a_container_is_never_live_migrated(
+    world, lxc_host, container_flavor, rootfs_image, run_on_commit
+):
+    box = _request(world, container_flavor, rootfs_image)
+    with pytest.raises(ValidationError, match="cannot be live-migrated"):
+        services.vm_migrate(vm=box, requested_by=world.platform_admin)
