@@ -38,6 +38,7 @@ bench: install services
 	$(PY) bench/provision.py
 	$(PY) bench/quota_contention.py
 	$(PY) bench/api_list.py
+	$(PY) bench/api_latency.py
 	$(PY) bench/cost_days.py
 	$(PY) bench/sampling.py
 	$(PY) bench/invoices.py

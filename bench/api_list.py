@@ -19,14 +19,10 @@ test client for one request of each kind at each size.
 from __future__ import annotations
 
 import argparse
-import http.client
 import os
 import random
-import socket
 import subprocess
 import sys
-import threading
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -40,11 +36,14 @@ from bench.common import (  # noqa: E402
     REPO,
     cpu_model,
     drop_database,
+    load,
     login_verified,
     percentile,
     recreate_database,
+    session_cookie,
     stack_env,
-    wait_until,
+    start_server,
+    use_database,
     write_doc,
 )
 
@@ -146,19 +145,6 @@ def add_vms(world: dict[str, Any], start: int, stop: int) -> None:
         cur.execute("VACUUM ANALYZE")  # as autovacuum would have by then
 
 
-def session_cookie(user: Any) -> str:
-    from django.conf import settings
-    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
-    from django.contrib.sessions.backends.db import SessionStore
-
-    store = SessionStore()
-    store[SESSION_KEY] = str(user.pk)
-    store[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
-    store[HASH_SESSION_KEY] = user.get_session_auth_hash()
-    store.save()
-    return f"{settings.SESSION_COOKIE_NAME}={store.session_key}"
-
-
 def query_counts(world: dict[str, Any]) -> tuple[int, int, int, int]:
     """(queries, rows) for one API request and one page request, in-process."""
     import re
@@ -177,85 +163,6 @@ def query_counts(world: dict[str, Any]) -> tuple[int, int, int, int]:
     api_rows = len(api.json()["results"])
     page_rows = len(re.findall(r'<tr data-vm="', page.content.decode()))
     return len(api_q.captured_queries), api_rows, len(page_q.captured_queries), page_rows
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def load(
-    port: int, path: str, headers: dict[str, str], *, requests: int, clients: int
-) -> list[float]:
-    """`requests` GETs spread over `clients` keep-alive connections; latencies in ms."""
-    latencies: list[float] = []
-    errors: list[BaseException] = []
-    lock = threading.Lock()
-    barrier = threading.Barrier(clients)
-
-    def client(n: int) -> None:
-        try:
-            run(n)
-        except BaseException as exc:  # surfaced in the main thread below
-            errors.append(exc)
-            raise
-
-    def run(n: int) -> None:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-        mine: list[float] = []
-        barrier.wait()
-        for _ in range(n):
-            t0 = time.perf_counter()
-            conn.request("GET", path, headers=headers)
-            response = conn.getresponse()
-            body = response.read()
-            mine.append((time.perf_counter() - t0) * 1000)
-            if response.status != 200:
-                raise RuntimeError(f"{path}: HTTP {response.status}: {body[:300]!r}")
-        conn.close()
-        with lock:
-            latencies.extend(mine)
-
-    share = [requests // clients + (1 if i < requests % clients else 0) for i in range(clients)]
-    threads = [threading.Thread(target=client, args=(n,)) for n in share]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    if errors:
-        raise errors[0]
-    return latencies
-
-
-def use_database(name: str) -> None:
-    """Point this process's default connection at another scratch database."""
-    from django.db import connections
-
-    connections.close_all()
-    connections.databases["default"]["NAME"] = name
-
-
-def start_server(env: dict[str, str], log: Path) -> tuple[subprocess.Popen[bytes], int]:
-    port = free_port()
-    with log.open("wb") as out:
-        server = subprocess.Popen(
-            [
-                sys.executable, "-m", "gunicorn", "portal.wsgi", "-b", f"127.0.0.1:{port}",
-                "-w", "2", "--threads", "2", "--keep-alive", "30",
-            ],
-            cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-
-    def up() -> bool:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return True
-        except OSError:
-            return False
-
-    wait_until(up, timeout=60, what="gunicorn")
-    return server, port
 
 
 def main() -> None:

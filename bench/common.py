@@ -6,12 +6,15 @@ The scripts run as `python bench/<name>.py`; each puts the repository on sys.pat
 
 from __future__ import annotations
 
+import http.client
 import os
 import platform
 import secrets
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -180,3 +183,112 @@ def login_verified(client: Any, user: Any) -> None:
     session = client.session
     session[twofactor.VERIFIED] = True
     session.save()
+
+
+def session_cookie(user: Any, *, verified: bool = True) -> str:
+    """A `Cookie` header value for a session of `user` stored in the database (Django set up).
+
+    `verified`: the session has passed the two-factor step, as platform roles (finance, admin)
+    must before any page answers them; harmless for the others.
+    """
+    from django.conf import settings
+    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+    from django.contrib.sessions.backends.db import SessionStore
+
+    from portal import twofactor
+
+    store = SessionStore()
+    store[SESSION_KEY] = str(user.pk)
+    store[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+    store[HASH_SESSION_KEY] = user.get_session_auth_hash()
+    if verified:
+        store[twofactor.VERIFIED] = store[twofactor.HAS_DEVICE] = True
+    store.save()
+    return f"{settings.SESSION_COOKIE_NAME}={store.session_key}"
+
+
+def use_database(name: str) -> None:
+    """Point this process's default connection at another scratch database."""
+    from django.db import connections
+
+    connections.close_all()
+    connections.databases["default"]["NAME"] = name
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_server(
+    env: dict[str, str], log: Path, *, workers: int = 2, threads: int = 2
+) -> tuple[subprocess.Popen[bytes], int]:
+    """gunicorn serving portal.wsgi on a free loopback port; returns the process and the port."""
+    port = free_port()
+    with log.open("wb") as out:
+        server = subprocess.Popen(
+            [
+                sys.executable, "-m", "gunicorn", "portal.wsgi", "-b", f"127.0.0.1:{port}",
+                "-w", str(workers), "--threads", str(threads), "--keep-alive", "30",
+            ],
+            cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+
+    def up() -> bool:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return True
+        except OSError:
+            return False
+
+    wait_until(up, timeout=60, what="gunicorn")
+    return server, port
+
+
+def load(
+    port: int, path: str, headers: dict[str, str], *, requests: int, clients: int
+) -> list[float]:
+    """`requests` GETs spread over `clients` keep-alive connections; latencies in ms."""
+    latencies: list[float] = []
+    errors: list[BaseException] = []
+    lock = threading.Lock()
+    barrier = threading.Barrier(clients)
+
+    def client(n: int) -> None:
+        try:
+            run(n)
+        except BaseException as exc:  # surfaced in the main thread below
+            errors.append(exc)
+            raise
+
+    def run(n: int) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        mine: list[float] = []
+        barrier.wait()
+        for _ in range(n):
+            t0 = time.perf_counter()
+            conn.request("GET", path, headers=headers)
+            response = conn.getresponse()
+            body = response.read()
+            mine.append((time.perf_counter() - t0) * 1000)
+            if response.status != 200:
+                raise RuntimeError(f"{path}: HTTP {response.status}: {body[:300]!r}")
+        conn.close()
+        with lock:
+            latencies.extend(mine)
+
+    share = [requests // clients + (1 if i < requests % clients else 0) for i in range(clients)]
+    threads = [threading.Thread(target=client, args=(n,)) for n in share]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
+    return latencies
+
+
+def loadavg() -> str:
+    """/proc/loadavg's three averages, as recorded beside every figure."""
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])

@@ -54,7 +54,6 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.api_list import load, session_cookie, start_server, use_database  # noqa: E402
 from bench.common import (  # noqa: E402
     DEFAULT_BROKER,
     DEFAULT_PG,
@@ -62,9 +61,13 @@ from bench.common import (  # noqa: E402
     cpu_model,
     delete_private_queue,
     drop_database,
+    load,
     percentile,
     recreate_database,
+    session_cookie,
     stack_env,
+    start_server,
+    use_database,
     wait_until,
     write_doc,
 )
@@ -326,20 +329,6 @@ def vacuum() -> None:
 # --- the VM list -----------------------------------------------------------------------------
 
 
-def verified_session_cookie(user: Any) -> str:
-    """A session past the two-factor step (platform roles must pass it to see pages)."""
-    from django.conf import settings
-    from django.contrib.sessions.backends.db import SessionStore
-
-    from portal import twofactor
-
-    key = session_cookie(user).split("=", 1)[1]
-    store = SessionStore(session_key=key)
-    store[twofactor.VERIFIED] = store[twofactor.HAS_DEVICE] = True
-    store.save()
-    return f"{settings.SESSION_COOKIE_NAME}={key}"
-
-
 def query_counts(world: dict[str, Any]) -> tuple[int, int, int, int]:
     from django.db import connection
     from django.test import Client
@@ -588,7 +577,7 @@ def main() -> None:  # noqa: PLR0915
         world = build_world()
         add_hosts(var_dir, 0, SMALL_HOSTS)
         add_vms(world, 0, args.small)
-        world["cookie"] = verified_session_cookie(world["finance"])
+        world["cookie"] = session_cookie(world["finance"])
         vacuum()
         use_database(names["small"])
         with psycopg.connect(f"{args.pg}/postgres", autocommit=True) as conn:

@@ -146,6 +146,7 @@ class Nuage:
         assert resp.status_code == 200, resp.content
         self.token = resp.json()["token"]
         self._local = threading.local()
+        self._pools: dict[int, ThreadPoolExecutor] = {}
         # (kind, phase) -> seconds, for every measured operation.
         self.phases: dict[tuple[str, str], list[float]] = {}
 
@@ -224,8 +225,13 @@ class Nuage:
             assert resp.status_code == 202, resp.content
             return wall, int(resp.json()["id"])
 
-        with ThreadPoolExecutor(max_workers=len(calls)) as pool:
-            sent = list(pool.map(send, calls))
+        # Long-lived sending threads, one per guest: each keeps its API client and database
+        # connection from round to round, as a web process's threads do with persistent
+        # connections (a new thread per request would open a new connection per request).
+        pool = self._pools.get(len(calls))
+        if pool is None:
+            pool = self._pools[len(calls)] = ThreadPoolExecutor(max_workers=len(calls))
+        sent = list(pool.map(send, calls))
         ids = [sid for _wall, sid in sent]
         self._until_done(ids, kind)
         ops = {

@@ -55,9 +55,13 @@ NUMBER_FORMATS = {
     "datetime": "yyyy-mm-dd hh:mm",
     "date": "yyyy-mm-dd",
 }
-# What a person reads in a PDF: 1 Oct 2025, 00:00 (the month in the active language).
-HUMAN_DATETIME = "j M Y, H:i"
-HUMAN_DATE = "j M Y"
+
+
+def _human_formats() -> tuple[str, str]:
+    """What a person reads in a PDF, per language (Django date formats, translated):
+    1 Oct 2025, 00:00 in English, 1 oct. 2025, 00:00 in French."""
+    # Translators: a Django date format (https://docs.djangoproject.com/en/stable/ref/templates/builtins/#date)
+    return _("j M Y, H:i"), _("j M Y")
 
 
 @dataclass
@@ -107,9 +111,9 @@ def _text(value: Any) -> str:
 def _human(value: Any, zone: ZoneInfo) -> str:
     """What a person reads (PDF): dates in words in the table's zone, numbers grouped."""
     if isinstance(value, datetime):
-        return date_format(value.astimezone(zone), HUMAN_DATETIME)
+        return date_format(value.astimezone(zone), _human_formats()[0])
     if isinstance(value, date):
-        return date_format(value, HUMAN_DATE)
+        return date_format(value, _human_formats()[1])
     if isinstance(value, Decimal):
         return number_format(value, force_grouping=True)
     if isinstance(value, int) and not isinstance(value, bool):
@@ -309,15 +313,19 @@ def pdf_bytes(table: Table) -> bytes:
     zone = table.zone
     kinds = table.kinds()
     body: list[pdf.Row] = []
+    subtotals: list[tuple[str, str]] = []
     for row, subtotal in _summed(table, totals):
         cells = [_human(v, zone) for v in row]
         body.append(pdf.Row(cells, strong=subtotal))
+        if subtotal:
+            subtotals.append((cells[0], cells[table.money_column]))
     body.append(pdf.Row([_human(v, zone) for v in table.total_row(totals[0])], strong=True))
     for label, amount in table.footer:
         body.append(
             pdf.Row([_human(v, zone) for v in table.total_row(amount, label=label)], strong=True)
         )
-    summary = [(table.total_label, _human(totals[0], zone))] + [
+    # The last page sums it all up: each group's subtotal, the total, then the footer.
+    summary = [*subtotals, (table.total_label, _human(totals[0], zone))] + [
         (label, _human(amount, zone)) for label, amount in table.footer
     ]
     return pdf.report_pdf(
@@ -416,7 +424,7 @@ def invoice_register_table(
 
 
 def _vat_label(rate: Decimal, currency: str) -> str:
-    return _("VAT %(rate)s %% (%(currency)s)") % {"rate": rate, "currency": currency}
+    return _("VAT %(rate)s %% (%(currency)s)") % {"rate": number_format(rate), "currency": currency}
 
 
 def _with_vat(invoice: Invoice, lines: Iterable[InvoiceLine]) -> list[tuple[InvoiceLine, Decimal]]:
@@ -671,7 +679,7 @@ def _usage_row(names: VMNames, line: UsageLine, labels: dict[str, str]) -> list[
         _plain(line.quantity),
         RESOURCE_UNITS[line.resource],
         _plain(line.seconds),
-        line.unit_price,
+        _plain(line.unit_price) if line.unit_price is not None else None,
         line.start,
         line.end,
         line.amount,

@@ -3,9 +3,23 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from functools import lru_cache
 
 from django.db import models
+from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
+
+
+def label(choices: type[models.TextChoices], value: str) -> str:
+    """What `get_FOO_display()` answers, without its cost: Django hashes every (lazy,
+    translated) label of the field at each call, which made the step names most of a VM list's
+    time; the table is built once per language."""
+    return _labels(choices, get_language()).get(value, value)
+
+
+@lru_cache(maxsize=256)
+def _labels(choices: type[models.TextChoices], _language: str | None) -> dict[str, str]:
+    return {value: str(text) for value, text in choices.choices}
 
 
 class VMKind(models.TextChoices):

@@ -43,6 +43,7 @@ from compute.choices import (
     VMKind,
     VMState,
     VolumeState,
+    label,
 )
 from portal.models import Environment, Tenant, User
 from portal.scoping import TenantScopedQuerySet
@@ -506,6 +507,13 @@ class VirtualMachine(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    # The labels in templates and serializers, from a table built once per language.
+    def get_state_display(self) -> str:  # type: ignore[no-redef]
+        return label(VMState, self.state)
+
+    def get_runtime_state_display(self) -> str:  # type: ignore[no-redef]
+        return label(RuntimeState, self.runtime_state)
+
     @property
     def domain_name(self) -> str:
         """The libvirt domain name: unique across tenants, readable by an operator."""
@@ -564,6 +572,8 @@ class Operation(models.Model):
     flavor_before = models.ForeignKey(
         Flavor, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
+    # A stop: powered off without (or without any more) waiting for the guest ("Force off").
+    forced = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     # Bumped by every step; the reconciler re-dispatches an operation whose progress stalled.
     progressed_at = models.DateTimeField(auto_now_add=True)
@@ -585,6 +595,12 @@ class Operation(models.Model):
     def __str__(self) -> str:
         return f"{self.kind} {self.vm_id} ({self.status})"
 
+    def get_kind_display(self) -> str:  # type: ignore[no-redef]
+        return label(OperationKind, self.kind)
+
+    def get_status_display(self) -> str:  # type: ignore[no-redef]
+        return label(OperationStatus, self.status)
+
 
 class OperationStep(models.Model):
     operation = models.ForeignKey(Operation, on_delete=models.CASCADE, related_name="steps")
@@ -603,6 +619,12 @@ class OperationStep(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.status})"
+
+    def get_name_display(self) -> str:  # type: ignore[no-redef]
+        return label(Step, self.name)
+
+    def get_status_display(self) -> str:  # type: ignore[no-redef]
+        return label(StepStatus, self.status)
 
 
 class RollingMaintenance(models.Model):

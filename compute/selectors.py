@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import OuterRef, Prefetch, QuerySet, Subquery
 
 from compute.choices import (
     PLACED_STATES,
@@ -27,6 +28,7 @@ from compute.models import (
     NetworkGrant,
     NetworkInterface,
     Operation,
+    OperationStep,
     RollingMaintenance,
     Snapshot,
     SnapshotSchedule,
@@ -34,7 +36,7 @@ from compute.models import (
     Volume,
 )
 from compute.scheduler import capacity_limit
-from portal.models import User
+from portal.models import Membership, User
 from portal.permissions import Perm, perms_in
 
 
@@ -67,11 +69,69 @@ def vm_scope(*, fetched_by: User) -> QuerySet[VirtualMachine]:
 def vm_list_with_operation(
     *, fetched_by: User, include_deleted: bool = False
 ) -> QuerySet[VirtualMachine]:
-    """VMs with their latest operation and its steps prefetched (for progress views)."""
-    latest = Operation.objects.unscoped().prefetch_related("steps").order_by("-created_at", "-id")
+    """VMs with their latest operation and its steps prefetched (for progress views): that one
+    only, whatever the VM's history (a year of daily snapshots is 365 operations)."""
+    latest_id = (
+        Operation.objects.unscoped()
+        .filter(vm=OuterRef("vm_id"))
+        .order_by("-created_at", "-id")
+        .values("pk")[:1]
+    )
+    latest = Operation.objects.unscoped().filter(pk=Subquery(latest_id)).prefetch_related("steps")
     return vm_list(fetched_by=fetched_by, include_deleted=include_deleted).prefetch_related(
         Prefetch("operations", queryset=latest, to_attr="operations_latest_first")
     )
+
+
+def vm_progress(*, fetched_by: User, pk: int) -> VirtualMachine | None:
+    """One VM as its live progress partial shows it, in one query: with the relations the
+    partial prints, the requesting user's role in its tenant (`viewer_role`, for what they may
+    do) and the id of its latest operation (`latest_operation_id`, see `operation_with_steps`).
+    Deleted VMs included: whoever watched one being deleted sees it end."""
+    latest = (
+        Operation.objects.unscoped()
+        .filter(vm=OuterRef("pk"))
+        .order_by("-created_at", "-id")
+        .values("pk")[:1]
+    )
+    role = (
+        Membership.objects.unscoped()
+        .filter(tenant=OuterRef("tenant_id"), user_id=fetched_by.pk)
+        .values("role")[:1]
+    )
+    return (
+        VirtualMachine.objects.visible_to(fetched_by)
+        .select_related("tenant", "environment", "owner", "host", "approved_by", "resize_to")
+        .annotate(latest_operation_id=Subquery(latest), viewer_role=Subquery(role))
+        .filter(pk=pk)
+        .first()
+    )
+
+
+def operation_with_steps(operation_id: int | None) -> Operation | None:
+    """An operation with its steps prefetched, in one query (the steps joined to their
+    operation; a second one only for an operation that has no step yet)."""
+    if operation_id is None:
+        return None
+    steps = list(
+        OperationStep.objects.filter(operation_id=operation_id)
+        .select_related("operation")
+        .order_by("position")
+    )
+    operation = (
+        steps[0].operation
+        if steps
+        else Operation.objects.unscoped().filter(pk=operation_id).first()
+    )
+    if operation is None:
+        return None
+    for step in steps:
+        step.operation = operation
+    cached: Any = operation.steps.all()
+    cached._result_cache = steps  # what prefetch_related leaves: .all() reads no more
+    cached._prefetch_done = True
+    operation._prefetched_objects_cache = {"steps": cached}  # type: ignore[attr-defined]
+    return operation
 
 
 # The orders a VM list can be sorted in (key → ORDER BY, always ending on the primary key so that

@@ -94,3 +94,10 @@ def export_sweep(**_kwargs: Any) -> dict[str, int]:
     from compute.services import ovf
 
     return ovf.export_sweep()
+
+
+@shared_task(name="compute.vm_power_off", acks_late=True)
+def vm_power_off(vm_id: int, host_id: int | None, **_kwargs: Any) -> bool:
+    """ "Force off" while a stop waits for the guest: power the domain off now (the waiting step
+    sees it off and finishes). Idempotent: a domain already off is left alone."""
+    return services.vm_power_off_now(vm_id=vm_id, host_id=host_id)

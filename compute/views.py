@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import timedelta
 from typing import Any
 
@@ -16,10 +17,17 @@ from django.utils import timezone
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods, require_POST
 
 from compute import balancing, ipam, selectors, services
-from compute.choices import USER_ACTIONS, RecommendationStatus, VMState
+from compute.choices import (
+    USER_ACTIONS,
+    OperationKind,
+    OperationStatus,
+    RecommendationStatus,
+    Step,
+    VMState,
+)
 from compute.forms import (
     DrsSettingsForm,
     NetworkForm,
@@ -27,11 +35,12 @@ from compute.forms import (
     VMListFilterForm,
     VMRequestForm,
 )
-from compute.models import VirtualMachine
+from compute.models import Operation, VirtualMachine
+from compute.services.steps import stop_grace_seconds
 from portal.charts import Series, bar_chart
 from portal.errors import ConflictError
 from portal.models import User
-from portal.permissions import Perm, has_perm
+from portal.permissions import Perm, has_perm, perms_for_role, perms_in
 from portal.selectors import environment_list, tenant_list
 from portal.tenancy import current_tenant
 
@@ -47,20 +56,35 @@ def _vm(request: HttpRequest, pk: int, *, include_deleted: bool = False) -> Virt
     return get_object_or_404(vms, pk=pk)
 
 
-def _latest_operation(vm: VirtualMachine) -> object | None:
+def _latest_operation(vm: VirtualMachine) -> Operation | None:
     ops = getattr(vm, "operations_latest_first", None)
     return ops[0] if ops else None
 
 
-def _vm_context(request: HttpRequest, vm: VirtualMachine) -> dict[str, object]:
+def _vm_context(
+    request: HttpRequest,
+    vm: VirtualMachine,
+    *,
+    operation: Operation | None = None,
+    perms: frozenset[Perm] | None = None,
+) -> dict[str, object]:
+    """What the VM page's live region shows; `operation` and `perms` when the caller has them
+    already (the partial reads them with the VM), else from the VM's prefetched operations and
+    the user's memberships."""
     user = _user(request)
-    can_operate = selectors.can_operate(user, vm)
+    if perms is None:
+        perms = perms_in(user, vm.tenant)
+    can_operate = Perm.VM_OPERATE_ANY in perms or (
+        vm.owner_id == user.id and Perm.VM_OPERATE_OWN in perms
+    )
+    if operation is None:
+        operation = _latest_operation(vm)
     return {
         "vm": vm,
-        "operation": _latest_operation(vm),
+        "operation": operation,
         "can_operate": can_operate,
         "can_approve": vm.state in (VMState.PENDING_APPROVAL, VMState.RESIZE_PENDING)
-        and has_perm(user, vm.tenant, Perm.VM_APPROVE)
+        and Perm.VM_APPROVE in perms
         and vm.owner_id != user.id,
         "actions": [
             a
@@ -81,7 +105,27 @@ def _vm_context(request: HttpRequest, vm: VirtualMachine) -> dict[str, object]:
             if user.is_platform_admin and vm.state == VMState.RUNNING and vm.host_id
             else None
         ),
+        "stop_wait": _stop_wait(vm, operation),
     }
+
+
+def _stop_wait(vm: VirtualMachine, operation: Operation | None) -> dict[str, object] | None:
+    """A stop waiting for the guest: the seconds left before it is powered off (the page's
+    countdown, refreshed by its live region), or that it is being forced off."""
+    if (
+        vm.state != VMState.STOPPING
+        or operation is None
+        or operation.kind != OperationKind.STOP
+        or operation.status not in (OperationStatus.PENDING, OperationStatus.RUNNING)
+    ):
+        return None
+    grace = stop_grace_seconds()
+    step = next((s for s in operation.steps.all() if s.name == Step.STOPPING), None)
+    seconds_left: int | None = None
+    if step is not None and step.started_at is not None:
+        left = (step.started_at + timedelta(seconds=grace) - timezone.now()).total_seconds()
+        seconds_left = max(0, math.ceil(left))
+    return {"forced": operation.forced, "grace": round(grace), "seconds_left": seconds_left}
 
 
 def _action_allowed(vm: VirtualMachine, action: str) -> bool:
@@ -175,8 +219,20 @@ def vm_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 def vm_progress(request: HttpRequest, pk: int) -> HttpResponse:
-    vm = _vm(request, pk, include_deleted=True)
-    return render(request, "compute/_vm_progress.html", _vm_context(request, vm))
+    """The live region of the VM page, polled every second while the page is open: the VM, the
+    user's role and its latest operation in one query, the steps in another, no navigation."""
+    user = _user(request)
+    vm = selectors.vm_progress(fetched_by=user, pk=pk)
+    if vm is None:
+        raise Http404
+    operation = selectors.operation_with_steps(vm.latest_operation_id)  # type: ignore[attr-defined]
+    perms = perms_for_role(user, vm.viewer_role)  # type: ignore[attr-defined]
+    request.nuage_partial = True  # type: ignore[attr-defined]  # no navigation to compute
+    return render(
+        request,
+        "compute/_vm_progress.html",
+        _vm_context(request, vm, operation=operation, perms=perms),
+    )
 
 
 def _run(request: HttpRequest, fn: object, ok: str) -> None:
@@ -203,6 +259,21 @@ def vm_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
             vm=vm, action=action, requested_by=user, remote_addr=request.META.get("REMOTE_ADDR")
         ),
         _("%(action)s of %(name)s requested.") % {"action": action.capitalize(), "name": vm.name},
+    )
+    return redirect("ui:vm-detail", pk=vm.pk)
+
+
+@login_required
+@require_POST
+def vm_force_off(request: HttpRequest, pk: int) -> HttpResponse:
+    vm = _vm(request, pk)
+    user = _user(request)
+    _run(
+        request,
+        lambda: services.vm_force_off(
+            vm=vm, requested_by=user, remote_addr=request.META.get("REMOTE_ADDR")
+        ),
+        _("%(name)s is being powered off.") % {"name": vm.name},
     )
     return redirect("ui:vm-detail", pk=vm.pk)
 
@@ -327,10 +398,24 @@ def rolling_maintenance(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def host_maintenance(request: HttpRequest, pk: int) -> HttpResponse:
+    """GET: what entering maintenance would move, and where, to confirm; POST: do it (or
+    return the host to the pool)."""
     user = _platform_admin(request)
     host = get_object_or_404(selectors.host_list(fetched_by=user), pk=pk)
+    if request.method == "GET":
+        plan = services.host_evacuation_plan(host=host, requested_by=user)
+        return render(
+            request,
+            "compute/host_maintenance.html",
+            {
+                "host": host,
+                "plan": plan,
+                "moving": sum(1 for m in plan if m.target is not None),
+                "staying": sum(1 for m in plan if m.target is None),
+            },
+        )
     enabled = request.POST.get("enabled") == "1"
     counts = services.host_set_maintenance(
         host=host, enabled=enabled, requested_by=user, remote_addr=request.META.get("REMOTE_ADDR")

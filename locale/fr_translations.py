@@ -958,6 +958,8 @@ FR.update(
         "This draft has no billable line: it is not issued, so it takes no invoice number. Nothing is owed for %(year)04d-%(month)02d.": "Ce brouillon n’a aucune ligne facturable : il n’est pas émis et ne prend donc aucun numéro de facture. Rien n’est dû pour %(year)04d-%(month)02d.",
         "The VAT rate of %(tenant)s changed since this draft was built (%(old)s %% then, %(new)s %% now): rebuild the draft and review it again.": "Le taux de TVA de %(tenant)s a changé depuis la construction de ce brouillon (%(old)s %% alors, %(new)s %% désormais) : reconstruisez le brouillon et relisez-le.",
         "Page %(page)s of %(pages)s": "Page %(page)s sur %(pages)s",
+        "j M Y, H:i": "j N Y, H:i",
+        "j M Y": "j N Y",
         "This draft has no billable line: it will not be issued and takes no invoice number.": "Ce brouillon n’a aucune ligne facturable : il ne sera pas émis et ne prend aucun numéro de facture.",
     }
 )
@@ -1707,6 +1709,17 @@ FR.update(
     }
 )
 
+# Issue 15, looks and reach: the navigation.
+FR.update(
+    {
+        "Skip to content": "Aller au contenu",
+        "Menu": "Menu",
+        "Main": "Principale",
+        "Platform": "Plateforme",
+        "Your account": "Votre compte",
+    }
+)
+
 # Session expiry, error pages, stop and maintenance, leases.
 FR.update(
     {
@@ -1727,6 +1740,39 @@ FR.update(
         "Something went wrong on our side": "Une erreur s’est produite de notre côté",
         "Nothing you did caused this, and it has been recorded for the operators. Try again in a moment; if it keeps happening, tell your platform team the time it happened.": "Vous n’y êtes pour rien, et l’incident a été enregistré pour les opérateurs. Réessayez dans un instant ; si cela se reproduit, indiquez à l’équipe de la plateforme l’heure à laquelle c’est arrivé.",
         "Back to Nuage": "Retour à Nuage",
+    }
+)
+FR.update(
+    {
+        "Only a running or stopping VM can be forced off; this one is %(state)s.": "Seule une VM en marche ou en arrêt peut être éteinte de force ; celle-ci est %(state)s.",
+        "Powered off at the user's request, without waiting for the guest.": "Éteinte à la demande de l’utilisateur, sans attendre le système invité.",
+        "%(name)s is being powered off.": "%(name)s est en cours d’extinction.",
+        "Powering off now, without waiting for the guest.": "Extinction immédiate, sans attendre le système invité.",
+        "The guest has been asked to shut down. If it has not within <strong data-countdown>%(seconds)s</strong> second, it is powered off.": (
+            "Le système invité a été prié de s’arrêter. S’il ne l’a pas fait d’ici <strong data-countdown>%(seconds)s</strong> seconde, la VM est éteinte.",
+            "Le système invité a été prié de s’arrêter. S’il ne l’a pas fait d’ici <strong data-countdown>%(seconds)s</strong> secondes, la VM est éteinte.",
+        ),
+        "The guest will be asked to shut down, and powered off if it has not within %(grace)s s.": "Le système invité va être prié de s’arrêter ; la VM sera éteinte s’il ne l’a pas fait d’ici %(grace)s s.",
+        "Power the VM off now? Whatever the guest has not written to its disk is lost, as when pulling the plug.": "Éteindre la VM maintenant ? Ce que le système invité n’a pas écrit sur son disque est perdu, comme en débranchant la prise.",
+        "Force off": "Forcer l’extinction",
+        "Maintenance of %(host)s": "Maintenance de %(host)s",
+        "Put %(host)s in maintenance?": "Mettre %(host)s en maintenance ?",
+        "No new VM will be placed on it. Its running VMs move to other hosts by live migration, without stopping; stopped VMs stay where they are.": "Aucune nouvelle VM n’y sera placée. Ses VM en marche partent vers d’autres hôtes par migration à chaud, sans s’arrêter ; les VM arrêtées restent où elles sont.",
+        "%(n)s VM will move now.": (
+            "%(n)s VM va être déplacée maintenant.",
+            "%(n)s VM vont être déplacées maintenant.",
+        ),
+        "%(n)s VM cannot move yet (see below).": (
+            "%(n)s VM ne peut pas encore être déplacée (voir ci-dessous).",
+            "%(n)s VM ne peuvent pas encore être déplacées (voir ci-dessous).",
+        ),
+        "Moves to": "Part vers",
+        "after its current operation": "après son opération en cours",
+        "stays: detach its data volumes to move it": "reste : détachez ses volumes de données pour la déplacer",
+        "no room on another host yet: moves when room appears": "pas encore de place sur un autre hôte : partira quand il y en aura",
+        "Destinations are the placement's choice now; they may differ if the pool changes before the moves start.": "Les destinations sont le choix du placement à cet instant ; elles peuvent changer si le parc évolue avant le début des déplacements.",
+        "No VM runs on it: nothing will move.": "Aucune VM n’y tourne : rien ne sera déplacé.",
+        "Enter maintenance…": "Mettre en maintenance…",
     }
 )
 

@@ -268,10 +268,20 @@ def vm_metric_list(*, fetched_by: User) -> QuerySet[VirtualMachine]:
     return vm_list(fetched_by=fetched_by, include_deleted=True)
 
 
-def vm_metrics(*, fetched_by: User, vm_id: int, now: datetime | None = None) -> VmMetrics:
+def vm_metrics(
+    *,
+    fetched_by: User,
+    vm_id: int,
+    now: datetime | None = None,
+    in_scope: VirtualMachine | None = None,
+) -> VmMetrics:
     """A VM's measured use over the last hour, day and 30 days, its hourly CPU over the last
-    24 hours, and whether it sat idle. Another tenant's VM raises VirtualMachine.DoesNotExist."""
-    vm = vm_metric_list(fetched_by=fetched_by).get(pk=vm_id)
+    24 hours, and whether it sat idle. Another tenant's VM raises VirtualMachine.DoesNotExist.
+    `in_scope`: that VM already read in the user's scope (the VM page's), not read again."""
+    if in_scope is not None and in_scope.pk == vm_id:
+        vm = in_scope
+    else:
+        vm = vm_metric_list(fetched_by=fetched_by).get(pk=vm_id)
     now = now or timezone.now()
     marks = rolled_up_to()
     day = _window(vm.pk, now - timedelta(days=1), marks, tiers=2)

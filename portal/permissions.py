@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextvars import ContextVar
 from enum import StrEnum
+from typing import Any
 
 from django.core.exceptions import PermissionDenied
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
+from django.http import HttpRequest, HttpResponse
 from django.utils.translation import gettext as _
 
 from portal.choices import PlatformRole, Role
@@ -73,7 +79,55 @@ PLATFORM_PERMS: dict[str, frozenset[Perm]] = {
 }
 
 
+# A request reads the user's memberships (with their tenants) once: the navigation, the
+# current tenant and every permission check of its rows share them, whatever the rows' number.
+# Only within a request (the middleware below opens the memo); any write to a membership
+# forgets it. Outside a request (tasks, shell) every check reads the database.
+_MEMBERSHIPS: ContextVar[dict[int, list[Membership]] | None] = ContextVar(
+    "nuage_memberships", default=None
+)
+
+
+def request_memo_middleware(
+    get_response: Callable[[HttpRequest], HttpResponse],
+) -> Callable[[HttpRequest], HttpResponse]:
+    def middleware(request: HttpRequest) -> HttpResponse:
+        token = _MEMBERSHIPS.set({})
+        try:
+            return get_response(request)
+        finally:
+            _MEMBERSHIPS.reset(token)
+
+    return middleware
+
+
+@receiver(post_save, sender=Membership)
+@receiver(post_delete, sender=Membership)
+def _forget_memberships(**_kwargs: Any) -> None:
+    memo = _MEMBERSHIPS.get()
+    if memo is not None:
+        memo.clear()
+
+
+def user_memberships(user: User) -> list[Membership] | None:
+    """The user's memberships with their tenants (by tenant name), read once per request; None
+    outside a request."""
+    memo = _MEMBERSHIPS.get()
+    if memo is None or user.pk is None:
+        return None
+    found = memo.get(user.pk)
+    if found is None:
+        found = memo[user.pk] = sorted(
+            Membership.objects.unscoped().filter(user=user).select_related("tenant"),
+            key=lambda m: (m.tenant.name, m.tenant.pk),
+        )
+    return found
+
+
 def tenant_role(user: User, tenant: Tenant) -> str | None:
+    memberships = user_memberships(user)
+    if memberships is not None:
+        return next((m.role for m in memberships if m.tenant_id == tenant.pk), None)
     return (
         Membership.objects.unscoped()
         .filter(user=user, tenant=tenant)
@@ -85,8 +139,14 @@ def tenant_role(user: User, tenant: Tenant) -> str | None:
 def perms_in(user: User, tenant: Tenant) -> frozenset[Perm]:
     if not user.is_authenticated or not user.is_active:
         return frozenset()
+    return perms_for_role(user, tenant_role(user, tenant))
+
+
+def perms_for_role(user: User, role: str | None) -> frozenset[Perm]:
+    """What the user may do in a tenant where their role is `role` (None: not a member)."""
+    if not user.is_authenticated or not user.is_active:
+        return frozenset()
     platform = frozenset(Perm) if user.is_superuser else PLATFORM_PERMS.get(user.platform_role)
-    role = tenant_role(user, tenant)
     return (platform or frozenset()) | ROLE_PERMS.get(role or "", frozenset())
 
 

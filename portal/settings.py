@@ -46,6 +46,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Opens the request's memo of the user's memberships (portal/permissions.py).
+    "portal.permissions.request_memo_middleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -126,7 +128,17 @@ DATABASES = {
     )
 }
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
-DATABASES["default"].setdefault("CONN_MAX_AGE", 0)
+# Persistent connections: a web process keeps its database connection between requests for
+# NUAGE_DB_CONN_MAX_AGE seconds (opening one cost more than a page's queries), checked before
+# reuse so that a restarted PostgreSQL costs one failed check, not a failed request. A
+# `conn_max_age` in DATABASE_URL wins, for web processes and workers alike; 0: one per request.
+# Each gunicorn worker (thread) holds one connection: keep workers x threads, plus the Celery
+# workers' processes, under PostgreSQL's max_connections.
+DB_CONN_MAX_AGE_FROM_URL = "CONN_MAX_AGE" in DATABASES["default"]
+DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("NUAGE_DB_CONN_MAX_AGE", default=60))
+DATABASES["default"].setdefault(
+    "CONN_HEALTH_CHECKS", env.bool("NUAGE_DB_CONN_HEALTH_CHECKS", default=True)
+)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The demo's web server and worker threads write at the same time: a transaction takes the
     # write lock when it begins (waiting up to `timeout` s) rather than failing with "database is
@@ -146,6 +158,16 @@ CACHES = {
     if _redis_url
     else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
 }
+
+# Sessions are read from the cache when it is shared (Redis): a page then reads no session row
+# (a polled partial costs one query less); written through to the database, so a restarted
+# Redis loses no session. A per-process cache (no REDIS_URL) would let a session deleted by
+# one process live on in another's: there, the database alone.
+SESSION_ENGINE = (
+    "django.contrib.sessions.backends.cached_db"
+    if _redis_url
+    else "django.contrib.sessions.backends.db"
+)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -322,7 +344,7 @@ NUAGE = {
     "MAX_ATTEMPTS": env.int("NUAGE_MAX_ATTEMPTS", default=3),
     # How long a Celery worker keeps its database connection between tasks (seconds), when
     # DATABASE_URL sets no conn_max_age: one connection per task costs more than a step's
-    # queries. Web processes keep Django's default (a connection per request).
+    # queries (portal/celery.py). Web processes use NUAGE_DB_CONN_MAX_AGE.
     "WORKER_CONN_MAX_AGE": env.int("NUAGE_WORKER_CONN_MAX_AGE", default=300),
     # Pause between provisioning steps; 0 in production, set by tests to observe a step.
     "STEP_DELAY_SECONDS": env.float("NUAGE_STEP_DELAY_SECONDS", default=0.0),

@@ -7,8 +7,17 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from compute import messages
-from compute.choices import USER_ACTIONS, DomainType, ImageKind, Transition, VMKind, VMState
+from compute import hypervisor, messages
+from compute.choices import (
+    USER_ACTIONS,
+    DomainType,
+    ImageKind,
+    OperationKind,
+    OperationStatus,
+    Transition,
+    VMKind,
+    VMState,
+)
 from compute.ipam import nics_release, vm_network_attach
 from compute.models import Flavor, Host, Image, Network, Operation, VirtualMachine
 from compute.ports import budget_refusal, quota_release, quota_reserve
@@ -17,6 +26,7 @@ from compute.services._common import _operation_begin, _transition
 from compute.services.resize import vm_resize_approve, vm_resize_reject
 from portal import events
 from portal.audit import audit_record
+from portal.errors import ConflictError
 from portal.models import Environment, KeyPair, User
 from portal.permissions import Perm, require_perm
 from portal.services import keypair_authorized_keys
@@ -258,3 +268,63 @@ def vm_action(
         actor=requested_by, action=f"vm.{action}", obj=vm, tenant=vm.tenant, remote_addr=remote_addr
     )
     return _operation_begin(vm, requested_by=requested_by)
+
+
+@transaction.atomic
+def vm_force_off(
+    *, vm: VirtualMachine, requested_by: User, remote_addr: str | None = None
+) -> Operation:
+    """Power a VM off without waiting for its guest: a running VM is stopped with no grace
+    time; a VM already stopping (its guest given NUAGE_STOP_GRACE_SECONDS) is powered off now
+    instead of at the end of the wait. Returns the stop operation."""
+    if not can_operate(requested_by, vm):
+        require_perm(requested_by, vm.tenant, Perm.VM_OPERATE_ANY)
+    stopping = (
+        Operation.objects.unscoped()
+        .select_for_update()
+        .filter(
+            vm_id=vm.pk,
+            kind=OperationKind.STOP,
+            status__in=(OperationStatus.PENDING, OperationStatus.RUNNING),
+        )
+        .first()
+    )
+    if stopping is not None:
+        if not stopping.forced:
+            stopping.forced = True
+            stopping.save(update_fields=["forced"])
+            host_id = vm.host_id
+
+            def power_off() -> None:
+                from compute.tasks import vm_power_off  # tasks import services, not the reverse
+
+                vm_power_off.delay(vm.pk, host_id)
+
+            transaction.on_commit(power_off)
+        op = stopping
+    elif vm.state == VMState.RUNNING:
+        _transition(vm, Transition.STOP, error_message="")
+        op = _operation_begin(vm, requested_by=requested_by, forced=True)
+    else:
+        raise ConflictError(
+            _("Only a running or stopping VM can be forced off; this one is %(state)s.")
+            % {"state": str(VMState(vm.state).label).lower()},
+            state=vm.state,
+        )
+    audit_record(
+        actor=requested_by,
+        action="vm.force_off",
+        obj=vm,
+        tenant=vm.tenant,
+        remote_addr=remote_addr,
+    )
+    return op
+
+
+def vm_power_off_now(*, vm_id: int, host_id: int | None) -> bool:
+    """The force-off's libvirt side (a task, outside any transaction): the domain powered off
+    on the host it was stopping on, if it still runs there. True if it was running."""
+    vm = VirtualMachine.objects.unscoped().select_related("host").filter(pk=vm_id).first()
+    if vm is None or vm.host is None or vm.host_id != host_id or vm.state != VMState.STOPPING:
+        return False
+    return not hypervisor.ensure_domain_stopped(vm.host.uri, str(vm.uuid), grace_seconds=0)

@@ -2,18 +2,29 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from compute.choices import HostStatus, OperationStatus, VMState
-from compute.models import Host, Operation, RollingMaintenance, VirtualMachine, host_status_q
+from compute import scheduler
+from compute.choices import HostStatus, OperationStatus, VMState, VolumeState
+from compute.models import (
+    Host,
+    Operation,
+    RollingMaintenance,
+    VirtualMachine,
+    Volume,
+    host_status_q,
+)
 from compute.selectors import host_maintenance_status
 from compute.services.migration import vm_migrate
+from compute.services.placement import _host_states, _placement_request
 from portal.audit import audit_record
 from portal.errors import ConflictError
 from portal.models import User
@@ -45,6 +56,61 @@ def host_evacuate(*, host: Host) -> dict[str, int]:
         else:
             counts["started"] += 1
     return counts
+
+
+@dataclass(frozen=True)
+class EvacuationMove:
+    """One VM of a host about to enter maintenance: where it would go, or why it stays."""
+
+    vm: VirtualMachine
+    target: Host | None
+    # "" (it moves to `target`), "busy" (another operation runs: it moves after),
+    # "volumes" (data volumes keep it there until detached), "no_room" (waits for room).
+    blocked: str = ""
+
+
+def host_evacuation_plan(*, host: Host, requested_by: User) -> list[EvacuationMove]:
+    """What entering maintenance would do to the host's running VMs, for the confirmation
+    page: each one's likely destination, the placement deciding for each VM in turn with the
+    previous ones' claims counted (as the evacuation does). A read: nothing is locked or
+    written, so the real moves may differ if the pool changes meanwhile."""
+    require_platform_admin(requested_by)
+    busy = set(
+        Operation.objects.unscoped()
+        .filter(status__in=[OperationStatus.PENDING, OperationStatus.RUNNING])
+        .values_list("vm_id", flat=True)
+    )
+    with_volumes = set(
+        Volume.objects.unscoped()
+        .filter(vm__host=host)
+        .exclude(state=VolumeState.DELETED)
+        .values_list("vm_id", flat=True)
+    )
+    running = list(
+        VirtualMachine.objects.unscoped()
+        .filter(host=host, state=VMState.RUNNING)
+        .select_related("flavor", "environment", "tenant", "owner")
+        .order_by("pk")
+    )
+    states = _host_states(Host.objects.exclude(pk=host.pk).order_by("pk"))
+    names = dict(Host.objects.values_list("pk", "name"))
+    hosts = {pk: Host(pk=pk, name=name) for pk, name in names.items()}
+    plan: list[EvacuationMove] = []
+    for vm in running:
+        if vm.pk in busy:
+            plan.append(EvacuationMove(vm=vm, target=None, blocked="busy"))
+            continue
+        if vm.pk in with_volumes:
+            plan.append(EvacuationMove(vm=vm, target=None, blocked="volumes"))
+            continue
+        request = _placement_request(vm)
+        choice = scheduler.choose_host(request, states, mode=settings.NUAGE["PLACEMENT_MODE"])
+        if choice.host_id is None:
+            plan.append(EvacuationMove(vm=vm, target=None, blocked="no_room"))
+            continue
+        states = [st.with_claim(request) if st.id == choice.host_id else st for st in states]
+        plan.append(EvacuationMove(vm=vm, target=hosts[choice.host_id]))
+    return plan
 
 
 def host_set_maintenance(

@@ -9,7 +9,7 @@ from django.conf import settings
 from django.utils.translation import gettext as _
 
 from compute import hypervisor
-from compute.choices import Step
+from compute.choices import OperationKind, Step
 from compute.console import console_vnc_password
 from compute.models import Flavor, Host, Operation, VirtualMachine
 from compute.services.migration import (
@@ -177,19 +177,40 @@ def _step_starting(vm: VirtualMachine) -> str:
     return _("Domain running.") + _apply_live_limits(vm)
 
 
-def _stop(vm: VirtualMachine) -> bool:
+def stop_grace_seconds() -> float:
+    """How long a stop waits for the guest to shut down before powering it off."""
+    return float(settings.NUAGE.get("STOP_GRACE_SECONDS", 60))
+
+
+def _stop_forced(vm: VirtualMachine) -> bool:
+    return bool(
+        Operation.objects.unscoped()
+        .filter(vm_id=vm.pk, kind=OperationKind.STOP)
+        .order_by("-pk")
+        .values_list("forced", flat=True)
+        .first()
+    )
+
+
+def _stop(vm: VirtualMachine, *, grace: float) -> bool:
     assert vm.host is not None
     return hypervisor.ensure_domain_stopped(
         vm.host.uri,
         str(vm.uuid),
-        grace_seconds=float(settings.NUAGE.get("STOP_GRACE_SECONDS", 60)),
+        grace_seconds=grace,
         # A container has no ACPI: its init gets SIGTERM, then it is destroyed after the grace.
         signal=vm.is_container,
     )
 
 
 def _step_stopping(vm: VirtualMachine) -> str:
-    graceful = _stop(vm)
+    assert vm.host is not None
+    # "Force off" before the step began: no wait. During the wait, it powers the domain off
+    # itself (compute.vm_power_off), which ends the wait below.
+    grace = 0.0 if _stop_forced(vm) else stop_grace_seconds()
+    graceful = _stop(vm, grace=grace)
+    if _stop_forced(vm):
+        return _("Powered off at the user's request, without waiting for the guest.")
     if vm.is_container:
         return (
             _("Container stopped.") if graceful else _("Container did not stop in time; destroyed.")
@@ -201,7 +222,7 @@ def _step_rebooting(vm: VirtualMachine) -> str:
     assert vm.host is not None
     if vm.is_container:
         # Its init's reboot ends the container (on_reboot destroy): stop it, start it again.
-        graceful = _stop(vm)
+        graceful = _stop(vm, grace=stop_grace_seconds())
         hypervisor.ensure_domain_running(vm.host.uri, str(vm.uuid))
         return _("Container restarted.") if graceful else _("Container destroyed, then started.")
     hypervisor.reboot_domain(vm.host.uri, str(vm.uuid))

@@ -21,14 +21,20 @@ register = template.Library()
 def vm_volumes_card(context: dict[str, Any], vm: VirtualMachine) -> dict[str, Any]:
     request = context["request"]
     user = request.user
-    attached = list(selectors.vm_volumes(vm=vm))
     steady = vm.state in (VMState.RUNNING, VMState.STOPPED)
-    free = (
-        selectors.volume_list(fetched_by=user)
-        .filter(tenant_id=vm.tenant_id, state=VolumeState.AVAILABLE, vm__isnull=True)
-        .filter(Q(host__isnull=True) | Q(host_id=vm.host_id))
-        .order_by("name")
+    # One query for both lists: the VM's volumes, and the tenant's free ones it could attach
+    # (unplaced, or on its host).
+    free_here = Q(state=VolumeState.AVAILABLE, vm__isnull=True) & (
+        Q(host__isnull=True) | Q(host_id=vm.host_id)
     )
+    rows = list(
+        selectors.volume_list(fetched_by=user)
+        .filter(tenant_id=vm.tenant_id)
+        .filter(Q(vm=vm) | free_here)
+        .order_by("name", "id")
+    )
+    attached = sorted((v for v in rows if v.vm_id == vm.pk), key=lambda v: v.target_dev)
+    free = [v for v in rows if v.vm_id is None]
     return {
         "vm": vm,
         "request": request,

@@ -297,6 +297,34 @@ def test_the_invoice_pdf_shows_both_parties_dates_vat_and_totals(october):
     assert re.search(r"14\.88\s+20\.00\s+2\.98", pages[0])
 
 
+def test_a_long_invoice_has_its_totals_and_terms_on_the_last_page_only(october):
+    invoice = draft(october)
+    one_vm = invoicing.invoice_lines(invoice)
+    lines = []
+    for n in range(60):  # 180 lines: several pages
+        for line in one_vm:
+            copy = copy_line(line)
+            copy.vm_name = f"batch-worker-{n:03d}"
+            lines.append(copy)
+    invoice.total = sum((ln.amount for ln in lines), D(0))
+    invoice.vat_amount = vat_of(invoice.total, invoice.vat_rate)
+    data = exports.invoice_pdf_bytes(invoice, lines)
+    keep("invoice-long.pdf", data)
+    pages = pdf_pages(data)
+    assert len(pages) >= 3
+    flat = [" ".join(page.split()) for page in pages]
+    assert "Total with VAT (EUR) 1,589.76" in flat[-1]  # 60 x 22.08 = 1,324.80; + 264.96
+    assert all("Total with VAT" not in page for page in flat[:-1])
+    assert all(page.count("Unit price per hour") == 1 for page in flat)  # header repeated
+    assert sum(page.count("batch-worker-") for page in flat) == 180
+
+
+def copy_line(line):
+    from billing.models import InvoiceLine
+
+    return InvoiceLine(**{f.attname: getattr(line, f.attname) for f in InvoiceLine._meta.fields})
+
+
 def test_a_credit_note_pdf_names_the_invoice_it_cancels(october):
     world = october
     invoice = invoicing.invoice_issue(issued_by=world.finance, invoice=draft(world))
@@ -307,6 +335,21 @@ def test_a_credit_note_pdf_names_the_invoice_it_cancels(october):
     assert f"Credit note {note.number}" in text
     assert f"cancels invoice {invoice.number}" in text
     assert "Total with VAT (EUR) -26.50" in text
+
+
+def test_the_invoice_pdf_speaks_french_with_french_numbers_and_dates(october):
+    from django.utils import translation
+
+    world = october
+    invoice = invoicing.invoice_issue(issued_by=world.finance, invoice=draft(world))
+    with translation.override("fr"):
+        data = exports.invoice_pdf_bytes(invoice, invoicing.invoice_lines(invoice))
+    keep("invoice-fr.pdf", data)
+    text = " ".join(" ".join(pdf_pages(data)).split())
+    assert f"Facture {invoice.number}" in text
+    assert "Facturé à".upper() in text.upper() and "Date d’échéance" in text
+    assert "du 1 oct. 2025 au 31 oct. 2025" in text
+    assert "TVA 20,00 % (EUR) 4,42" in text and "Total TTC (EUR) 26,50" in text
 
 
 def test_a_draft_pdf_says_it_is_not_an_invoice_yet(october):

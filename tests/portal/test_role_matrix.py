@@ -4,6 +4,7 @@ all call), and through the API for the VM actions. One table says who may do wha
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -13,7 +14,8 @@ from rest_framework.test import APIClient
 
 from billing import invoicing
 from billing import services as billing
-from billing.models import Budget
+from billing.choices import UsageKind
+from billing.models import Budget, PriceList
 from compute import balancing
 from compute import services as compute
 from compute.choices import VMState
@@ -21,6 +23,7 @@ from compute.models import DrsRecommendation, DrsRun, Host
 from portal import services as portal
 from portal.models import Membership
 from portal.permissions import Perm, require_platform_perm
+from tests.billing.conftest import ledger, price_list
 from tests.conftest import TenantWorld
 from tests.factories import UserFactory, VirtualMachineFactory
 
@@ -36,6 +39,12 @@ def _pending(world: TenantWorld, flavor, image):
 
 
 def _draft(world: TenantWorld):
+    """A draft for February 2025 with usage in it (an empty invoice is never issued)."""
+    if not PriceList.objects.exists():
+        price_list(datetime(2025, 1, 1, tzinfo=UTC), "0.01", "0.01", "0.01")
+    vm = VirtualMachineFactory(environment=world.development, owner=world.member)
+    for kind, day in ((UsageKind.CREATED, 3), (UsageKind.STARTED, 3), (UsageKind.STOPPED, 20)):
+        ledger(vm, kind, datetime(2025, 2, day, tzinfo=UTC))
     return invoicing.invoice_draft(
         drafted_by=world.finance, tenant=world.tenant, year=2025, month=2
     )[0]

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('compute', '0018_ovf_export_image_requirements'),
+        ('compute', '0019_operation_forced'),
     ]
 
     operations = [

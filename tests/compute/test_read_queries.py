@@ -1,0 +1,165 @@
+"""What the read paths cost in SQL queries: the same with 3 VMs as with 60, and within bounds.
+
+bench/api_latency.py measures their latency at 50 and 20,000 VMs; these pin the query counts
+that make it flat.
+"""
+
+from __future__ import annotations
+
+import itertools
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from billing.choices import UsageKind
+from billing.models import UsageEvent
+from compute.choices import OperationKind, OperationStatus, Step, StepStatus, VMState
+from compute.models import Network, NetworkInterface, Operation, OperationStep
+from tests.factories import HostFactory, VirtualMachineFactory
+
+pytestmark = pytest.mark.django_db
+
+_macs = itertools.count(1)
+
+# The goal is at most 8 queries for every page and call. The VM page (its volume, cost,
+# metrics, snapshot and export cards each read their own rows) and the costs page (ledger,
+# volume ledger, prices, budget, alerts, names) are over it: pinned where they are so that they
+# cannot grow (docs/benchmarks.md, "Read paths").
+LIMITS = {
+    "api_list": 8,
+    "api_vm": 8,
+    "vm_page": 24,
+    "list_page": 8,
+    "approvals": 8,
+    "costs": 11,
+}
+
+
+def grow(world, n: int, *, host, network) -> list:
+    """n VMs in the world's tenant as the pages show them: 8 in 10 running with their
+    provisioning operation (3 steps), an address and this month's ledger; 1 stopped; 1 pending
+    approval (owned by the member, so that the approver has it to decide); the first 3 are one
+    of each."""
+    now = timezone.now()
+    vms = []
+    for i in range(n):
+        state = [VMState.RUNNING, VMState.PENDING_APPROVAL, VMState.STOPPED, *[VMState.RUNNING] * 7]
+        state = state[i % 10]
+        placed = state != VMState.PENDING_APPROVAL
+        vm = VirtualMachineFactory(
+            environment=world.development,
+            owner=world.member,
+            state=state,
+            host=host if placed else None,
+        )
+        vms.append(vm)
+        if not placed:
+            continue
+        op = Operation.objects.create(
+            vm=vm, kind=OperationKind.PROVISION, status=OperationStatus.SUCCEEDED
+        )
+        for position, name in enumerate([Step.SCHEDULED, Step.DEFINING, Step.STARTING]):
+            OperationStep.objects.create(
+                operation=op, position=position, name=name, status=StepStatus.DONE
+            )
+        m = next(_macs)
+        NetworkInterface.objects.create(
+            vm=vm,
+            network=network,
+            mac=f"52:54:00:00:{m >> 8:02x}:{m & 255:02x}",
+            ip=f"10.0.{m >> 8}.{m & 255}",
+        )
+        for kind in (UsageKind.CREATED, UsageKind.STARTED):
+            UsageEvent.objects.create(
+                key=f"t-{vm.pk}-{kind}", vm=vm, tenant=vm.tenant, environment=vm.environment,
+                kind=kind, at=now - timedelta(hours=1), vcpus=vm.flavor.vcpus,
+                ram_mib=vm.flavor.ram_mib, disk_gib=vm.flavor.disk_gib, flavor=vm.flavor,
+            )  # fmt: skip
+    return vms
+
+
+def counts(world, client, api, vm) -> dict[str, int]:
+    paths = {
+        "api_list": (api, "/api/v1/vms/?limit=100"),
+        "api_vm": (api, f"/api/v1/vms/{vm.pk}/"),
+        "vm_page": (client, f"/vms/{vm.pk}/"),
+        "list_page": (client, "/"),
+        "approvals": (client, "/approvals/"),
+        "costs": (client, "/costs/"),
+    }
+    found = {}
+    for key, (via, path) in paths.items():
+        with CaptureQueriesContext(connection) as ctx:
+            assert via.get(path).status_code == 200, path
+        found[key] = len(ctx.captured_queries)
+    return found
+
+
+def test_pages_and_calls_cost_the_same_queries_at_3_and_60_vms(world, other_world, client, api):
+    host = HostFactory()
+    network = Network.objects.create(name="net", kind="bridge", bridge="br0")
+    first = grow(world, 3, host=host, network=network)[0]
+    client.force_login(world.approver)
+    api.force_authenticate(world.approver)
+    small = counts(world, client, api, first)
+    grow(world, 30, host=host, network=network)
+    grow(other_world, 30, host=host, network=network)
+    large = counts(world, client, api, first)
+    assert large == small
+    assert {k: v for k, v in large.items() if v > LIMITS[k]} == {}, large
+
+
+def test_the_live_progress_partial_costs_three_queries(world, client, settings):
+    # Sessions read from the (shared) cache, as in production with Redis.
+    settings.SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+    host = HostFactory()
+    network = Network.objects.create(name="net", kind="bridge", bridge="br0")
+    vm = grow(world, 1, host=host, network=network)[0]
+    client.force_login(world.member)
+    path = f"/vms/{vm.pk}/progress/"
+    with CaptureQueriesContext(connection) as ctx:
+        page = client.get(path)
+    assert len(ctx.captured_queries) <= 3, [q["sql"][:120] for q in ctx.captured_queries]
+    html = page.content.decode()
+    # What the region shows: the state, the operation and each of its steps, the actions.
+    assert 'data-state="running"' in html
+    assert 'data-operation-status="succeeded"' in html
+    assert [s for s in ("scheduled", "defining", "starting") if f'data-step="{s}"' in html] == [
+        "scheduled",
+        "defining",
+        "starting",
+    ]
+    assert 'data-action="stop"' in html
+    # An approver of another tenant's VM sees neither it nor its progress.
+    grow(world, 0, host=host, network=network)
+    client.force_login(world.finance)
+    assert client.get(path).status_code == 200  # finance reads every tenant's VMs
+    assert 'data-action="stop"' not in client.get(path).content.decode()  # and operates none
+
+
+def test_vm_rows_built_directly_are_what_the_declared_fields_give(world):
+    from rest_framework import serializers
+
+    from compute import selectors
+    from compute.api.serializers import OperationSerializer, VirtualMachineSerializer
+
+    host = HostFactory()
+    network = Network.objects.create(name="net", kind="user")
+    running, pending = grow(world, 2, host=host, network=network)
+    NetworkInterface.objects.create(
+        vm=running, network=network, mac="52:54:00:aa:00:01", host_port=22001
+    )
+    running.authorized_keys = ["ssh-ed25519 AAAA one", "ssh-ed25519 AAAA two"]
+    running.anti_affinity_group = "web"
+    running.save()
+    for vm in (running, pending):
+        found = selectors.vm_list_with_operation(fetched_by=world.member).get(pk=vm.pk)
+        ser = VirtualMachineSerializer(found)
+        generic = serializers.ModelSerializer.to_representation(ser, found)
+        op = found.operations_latest_first[0] if found.operations_latest_first else None
+        generic["operation"] = OperationSerializer(op).data if op else None
+        assert ser.data == generic
+    assert ser.data["operation"] is None  # the pending one has none yet
