@@ -517,7 +517,8 @@ class VirtualMachine(models.Model):
     @property
     def domain_name(self) -> str:
         """The libvirt domain name: unique across tenants, readable by an operator."""
-        return f"nuage-{self.uuid.hex[:8]}-{self.name}"
+        # str(): a VM made from a UUID string (an adopted orphan) has not been reloaded yet.
+        return f"nuage-{str(self.uuid).replace('-', '')[:8]}-{self.name}"
 
     @property
     def volume_name(self) -> str:

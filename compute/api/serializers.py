@@ -317,6 +317,7 @@ class VirtualMachineSerializer(serializers.ModelSerializer[VirtualMachine]):
         return {
             "id": vm.pk,
             "uuid": str(vm.uuid),
+            "kind": vm.kind,
             "name": vm.name,
             "tenant": vm.tenant.slug,
             "environment": vm.environment.name,
