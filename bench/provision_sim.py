@@ -1,12 +1,15 @@
 """Simulated provisioning benchmark: VM requests through the API, a Celery worker on Redis and
 libvirt test-driver hosts; prints VMs per minute and the time spent in each stage.
 
-Run: .venv/bin/python bench/provision_sim.py [--vms 500] [--clients 4] [--concurrency 4]
+Run: .venv/bin/python bench/provision_sim.py [--vms 500] [--clients 4] [--api-procs 2]
+     [--pool prefork] [--concurrency 2]
 
 It needs PostgreSQL (scratch database nuage_bench_sim, dropped and recreated on each run) and
 Redis (a private queue, deleted at the end). Stage times come from the database timestamps
 (VM created_at, Operation created_at/finished_at, OperationStep started_at/finished_at) and from
-the API call durations measured here.
+the API call durations measured here. The CPU each part of the stack used during the run (API
+client processes, the worker's processes, the PostgreSQL backends of the bench's database,
+Redis) is read from /proc, so that the report says where the machine's two cores went.
 """
 
 from __future__ import annotations
@@ -55,7 +58,20 @@ def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--vms", type=int, default=500, help="VM requests to send (default 500)")
     p.add_argument("--clients", type=int, default=4, help="concurrent API clients (threads)")
-    p.add_argument("--concurrency", type=int, default=4, help="worker threads (threads pool)")
+    p.add_argument(
+        "--api-procs",
+        type=int,
+        default=2,
+        help="processes the API clients are spread over (each its own interpreter, as "
+        "gunicorn workers would be; 1: all threads in the bench's process)",
+    )
+    p.add_argument(
+        "--pool",
+        default="prefork",
+        choices=["prefork", "threads", "solo"],
+        help="Celery worker pool",
+    )
+    p.add_argument("--concurrency", type=int, default=2, help="worker processes or threads")
     p.add_argument("--hosts", type=int, default=4, help="simulated hosts")
     p.add_argument("--host-cpus", type=int, default=128)
     p.add_argument("--host-memory-mib", type=int, default=256 * 1024)
@@ -80,9 +96,9 @@ def parse_args() -> argparse.Namespace:
     p.add_argument(
         "--conn-max-age",
         type=int,
-        default=0,
-        help="seconds the API and the worker keep a PostgreSQL connection open (Django's "
-        "CONN_MAX_AGE, through DATABASE_URL); 0, the default settings: one per request or task",
+        default=60,
+        help="seconds the API keeps a PostgreSQL connection open (Django's CONN_MAX_AGE, "
+        "through DATABASE_URL; default 60, as a deployment sets it); 0: one per request",
     )
     p.add_argument("--timeout", type=float, default=1200, help="seconds to wait for the VMs")
     p.add_argument("--no-doc", action="store_true", help=f"do not update {DOC.name}")
@@ -190,50 +206,176 @@ def setup_world(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     }
 
 
-def submit(args: argparse.Namespace, world: dict[str, Any]) -> tuple[list[float], float]:
-    """Send the requests from `clients` threads; return each VM's API time and the wall time."""
+def submit(args: argparse.Namespace, world: dict[str, Any]) -> tuple[list[float], float, float]:
+    """Send the requests from `clients` threads spread over `api_procs` processes (forked from
+    this one, each its own interpreter as a gunicorn worker would be); return each VM's API
+    time, the wall time and the CPU seconds the client processes used (the API's own work:
+    DRF's test client runs the whole request in the caller)."""
+    import multiprocessing
+
     from django.db import connections
 
-    durations: list[float] = []
-    lock = threading.Lock()
-    errors: list[str] = []
     names = [f"bench-{i:04d}" for i in range(args.vms)]
     chunks = [names[i :: args.clients] for i in range(args.clients)]
     clients = [(world["requester"](), world["approver"]()) for _ in chunks]
+    procs = max(1, min(args.api_procs, args.clients))
+    groups = [list(range(args.clients))[i::procs] for i in range(procs)]
 
-    def run(chunk: list[str], requester: Any, approver: Any) -> None:
-        try:
-            for name in chunk:
-                t0 = time.perf_counter()
-                resp = requester.post(
-                    "/api/v1/vms/", {**world["payload"], "name": name}, format="json"
-                )
-                if resp.status_code != 201:
-                    errors.append(f"POST /api/v1/vms/ {resp.status_code}: {resp.content[:200]!r}")
-                    continue
-                if args.approval:
-                    vm_id = resp.json()["id"]
-                    resp = approver.post(f"/api/v1/vms/{vm_id}/approve/")
-                    if resp.status_code != 202:
-                        errors.append(f"approve {resp.status_code}: {resp.content[:200]!r}")
+    def run_group(indices: list[int]) -> tuple[list[float], list[str], float]:
+        durations: list[float] = []
+        errors: list[str] = []
+        lock = threading.Lock()
+        cpu0 = time.process_time()
+
+        def run(chunk: list[str], requester: Any, approver: Any) -> None:
+            try:
+                for name in chunk:
+                    t0 = time.perf_counter()
+                    resp = requester.post(
+                        "/api/v1/vms/", {**world["payload"], "name": name}, format="json"
+                    )
+                    if resp.status_code != 201:
+                        errors.append(
+                            f"POST /api/v1/vms/ {resp.status_code}: {resp.content[:200]!r}"
+                        )
                         continue
-                with lock:
-                    durations.append(time.perf_counter() - t0)
-        finally:
-            connections.close_all()
+                    if args.approval:
+                        vm_id = resp.json()["id"]
+                        resp = approver.post(f"/api/v1/vms/{vm_id}/approve/")
+                        if resp.status_code != 202:
+                            errors.append(f"approve {resp.status_code}: {resp.content[:200]!r}")
+                            continue
+                    with lock:
+                        durations.append(time.perf_counter() - t0)
+            finally:
+                connections.close_all()
 
-    threads = [
-        threading.Thread(target=run, args=(c, *cl)) for c, cl in zip(chunks, clients, strict=True)
-    ]
+        threads = [threading.Thread(target=run, args=(chunks[i], *clients[i])) for i in indices]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        return durations, errors, time.process_time() - cpu0
+
+    durations: list[float] = []
+    errors: list[str] = []
+    cpu = 0.0
     t0 = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    if procs == 1:
+        durations, errors, cpu = run_group(groups[0])
+    else:
+        ctx = multiprocessing.get_context("fork")
+        results = ctx.Queue()
+        connections.close_all()  # each child opens its own
+
+        def child(indices: list[int]) -> None:
+            results.put(run_group(indices))
+
+        children = [ctx.Process(target=child, args=(g,)) for g in groups]
+        for c in children:
+            c.start()
+        for _ in children:
+            d, e, c_cpu = results.get()
+            durations += d
+            errors += e
+            cpu += c_cpu
+        for c in children:
+            c.join()
     wall = time.perf_counter() - t0
     if errors:
         raise RuntimeError(f"{len(errors)} API calls failed; first: {errors[0]}")
-    return durations, wall
+    return durations, wall, cpu
+
+
+class CpuMeter:
+    """CPU seconds used by groups of processes while the run lasts, sampled from /proc.
+
+    The worker group is the Celery worker and its pool children; the PostgreSQL group the
+    backends serving the bench's database (found in pg_stat_activity: with connections kept,
+    they live for the whole run; a backend that came and went between two samples is missed);
+    Redis the whole server (other sessions may use it too, lightly).
+    """
+
+    def __init__(self, pg: str, db_name: str, worker_pid: int) -> None:
+        self.pg, self.db_name, self.worker_pid = pg, db_name, worker_pid
+        self.first: dict[tuple[str, int], float] = {}
+        self.last: dict[tuple[str, int], float] = {}
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.loop, daemon=True)
+        self.tick = os.sysconf("SC_CLK_TCK")
+
+    def cpu(self, pid: int) -> float | None:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return None
+        return (int(fields[11]) + int(fields[12])) / self.tick  # utime + stime
+
+    def pids(self, conn: Any) -> dict[str, list[int]]:
+        tree = {self.worker_pid}
+        parents: dict[int, int] = {}
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                    parents[int(entry.name)] = int(stat[1])
+                except OSError:
+                    continue
+        grew = True
+        while grew:
+            grew = False
+            for pid, ppid in parents.items():
+                if ppid in tree and pid not in tree:
+                    tree.add(pid)
+                    grew = True
+        backends = [
+            r[0]
+            for r in conn.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+                [self.db_name],
+            )
+        ]
+        redis = [
+            int(p.name)
+            for p in Path("/proc").iterdir()
+            if p.name.isdigit()
+            and (p / "comm").exists()
+            and (p / "comm").read_text(errors="replace").strip() == "redis-server"
+        ]
+        return {"worker": sorted(tree), "postgresql": backends, "redis": redis}
+
+    def sample(self, conn: Any) -> None:
+        for group, pids in self.pids(conn).items():
+            for pid in pids:
+                value = self.cpu(pid)
+                if value is None:
+                    continue
+                self.first.setdefault((group, pid), value)
+                self.last[(group, pid)] = value
+
+    def loop(self) -> None:
+        import psycopg
+
+        with psycopg.connect(f"{self.pg}/{self.db_name}", autocommit=True) as conn:
+            while True:
+                self.sample(conn)
+                if self.stop.wait(0.5):
+                    self.sample(conn)
+                    return
+
+    def __enter__(self) -> CpuMeter:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join()
+
+    def seconds(self) -> dict[str, float]:
+        out: dict[str, float] = {"worker": 0.0, "postgresql": 0.0, "redis": 0.0}
+        for key, value in self.last.items():
+            out[key[0]] += value - self.first[key]
+        return out
 
 
 def wait_settled(tenant: Any, n: int, timeout: float) -> None:
@@ -421,6 +563,7 @@ def report(
     tasks: int,
     profile: dict[str, Any] | None,
     latency: dict[str, list[float]] | None = None,
+    cpu: dict[str, float] | None = None,
 ) -> list[str]:
     """The section of docs/benchmarks.md for this run, as markdown lines."""
     from django.conf import settings
@@ -512,6 +655,8 @@ def report(
         "in the transaction of its last step. Under a backlog most of the end-to-end time is "
         "the wait for the first step: requests arrive faster than the worker drains them.",
     ]
+    if cpu:
+        out += cpu_lines(cpu, n_ok, args)
     if latency:
         hop, e2e = ms(latency["hop"]), ms(latency["e2e"])
         out += [
@@ -524,6 +669,41 @@ def report(
         ]
     if profile:
         out += profile_lines(profile, n_ok / span * 60 if n_ok else 0.0)
+    return out
+
+
+def cpu_lines(cpu: dict[str, float], n: int, args: argparse.Namespace) -> list[str]:
+    """Where the cores went during the run: CPU per VM of each part of the stack."""
+    parts = [
+        (f"API ({args.api_procs} client processes: DRF, Django, the service)", cpu["api"]),
+        (f"Celery worker ({args.pool} x{args.concurrency}, with its pool)", cpu["worker"]),
+        ("PostgreSQL (the backends of the bench's database)", cpu["postgresql"]),
+        ("Redis (the whole server)", cpu["redis"]),
+    ]
+    total = sum(v for _label, v in parts)
+    cores = os.cpu_count() or 1
+    out = [
+        "",
+        f"Where the cores went during the run ({cpu['wall']:.1f} s from the first request to "
+        f"the last VM running; {cores} cores give {cores * cpu['wall']:.0f} CPU-seconds in that "
+        "time, shared with the other sessions' load), read from /proc:",
+        "",
+        "| part of the stack | CPU s | CPU ms per VM | share |",
+        "|---|---:|---:|---:|",
+    ]
+    for label, value in parts:
+        out.append(
+            f"| {label} | {value:.1f} | {value / max(n, 1) * 1000:.1f} | "
+            f"{value / total * 100 if total else 0:.0f}% |"
+        )
+    per_vm = total / max(n, 1)
+    out += [
+        f"| total | {total:.1f} | {per_vm * 1000:.1f} | 100% |",
+        "",
+        f"At {per_vm * 1000:.0f} ms of CPU per VM, {cores} idle cores would allow at most "
+        f"{cores * 60 / per_vm if per_vm else 0:,.0f} VMs per minute; 1,200 per minute needs at "
+        f"most {cores * 60 / 1200 * 1000:.0f} ms per VM with nothing else running.",
+    ]
     return out
 
 
@@ -581,7 +761,6 @@ def main() -> int:
     args = parse_args()
     # WhiteNoise warns when collectstatic has not run; the API does not serve static files.
     warnings.filterwarnings("ignore", message="No directory at")
-    load_before = load_now()
     tmp = Path(tempfile.mkdtemp(prefix="nuage-bench-sim-"))
     queue = f"nuage-bench-{uuid.uuid4().hex[:8]}"
     env = stack_env(pg=args.pg, db_name=DB_NAME, broker=args.broker, queue=queue, var_dir=tmp)
@@ -610,15 +789,24 @@ def main() -> int:
             with celery_worker(
                 env,
                 queue=queue,
-                pool="threads",
+                pool=args.pool,
                 concurrency=args.concurrency,
                 log=tmp / "worker.log",
-            ):
-                print(f"==> {args.vms} requests from {args.clients} API clients")
-                api, api_wall = submit(args, world)
-                print(f"    sent in {api_wall:.1f} s; waiting for the worker")
-                wait_settled(world["tenant"], args.vms, args.timeout)
+            ) as worker_pid:
+                print(
+                    f"==> {args.vms} requests from {args.clients} API clients in "
+                    f"{args.api_procs} processes; worker {args.pool} x{args.concurrency}"
+                )
+                load_before = load_now()
+                with CpuMeter(args.pg, DB_NAME, worker_pid) as meter:
+                    t_run = time.perf_counter()
+                    api, api_wall, api_cpu = submit(args, world)
+                    print(f"    sent in {api_wall:.1f} s; waiting for the worker")
+                    wait_settled(world["tenant"], args.vms, args.timeout)
+                    run_wall = time.perf_counter() - t_run
                 loads = {"before": load_before, "after": load_now()}
+                cpu = {"api": api_cpu, **meter.seconds(), "wall": run_wall}
+                print(f"    CPU seconds: {cpu}")
                 # Each task logs a "received" and a "succeeded" line.
                 log = (tmp / "worker.log").read_text(errors="replace")
                 tasks = log.count("Task compute.operation_advance[") // 2
@@ -630,7 +818,9 @@ def main() -> int:
             if args.profile:
                 print(f"==> profile: {args.profile} more VMs, one at a time, no Celery")
                 profile = profile_phases(world, args.profile)
-            section = report(args, world["tenant"], api, api_wall, loads, tasks, profile, latency)
+            section = report(
+                args, world["tenant"], api, api_wall, loads, tasks, profile, latency, cpu
+            )
             print("\n" + "\n".join(section))
             if not args.no_doc:
                 write_doc(HEADING, section)

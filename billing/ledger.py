@@ -62,8 +62,17 @@ def usage_event_record(
     snapshot_gib: int = 0,
 ) -> None:
     """Append one event (INSERT … ON CONFLICT DO NOTHING): recording it again changes nothing."""
+    event = _usage_event(
+        vm=vm, kind=kind, at=at, cause=cause, snapshot_ref=snapshot_ref, snapshot_gib=snapshot_gib
+    )
+    UsageEvent.objects.bulk_create([event], ignore_conflicts=True)
+
+
+def _usage_event(
+    *, vm: VirtualMachine, kind: str, at: datetime, cause: str, snapshot_ref: str, snapshot_gib: int
+) -> UsageEvent:
     flavor = vm.flavor
-    event = UsageEvent(
+    return UsageEvent(
         key=usage_event_key(vm, cause, at, kind),
         vm=vm,
         tenant_id=vm.tenant_id,
@@ -77,7 +86,6 @@ def usage_event_record(
         snapshot_ref=snapshot_ref,
         snapshot_gib=snapshot_gib,
     )
-    UsageEvent.objects.bulk_create([event], ignore_conflicts=True)
 
 
 def usage_record_transition(
@@ -93,8 +101,12 @@ def usage_record_transition(
         return  # a failed provisioning is undone: nothing was ever charged
     if transition == Transition.DELETED and vm.host_id is None:
         return  # a withdrawn request, or a provisioning already undone: nothing existed
-    for kind in kinds:
-        usage_event_record(vm=vm, kind=kind, at=at, cause=transition)
+    # One INSERT for all of them (provisioned: created and started).
+    events = [
+        _usage_event(vm=vm, kind=kind, at=at, cause=transition, snapshot_ref="", snapshot_gib=0)
+        for kind in kinds
+    ]
+    UsageEvent.objects.bulk_create(events, ignore_conflicts=True)
 
 
 def snapshot_vm_ids(tenant_ids: Sequence[int], *, end: datetime) -> list[int]:

@@ -8,6 +8,13 @@ class ComputeConfig(AppConfig):
     verbose_name = "Compute"
 
     def ready(self) -> None:
+        from django.conf import settings
+
+        from compute.hypervisor import connection
+
+        connection.CALL_TIMEOUT_SECONDS = float(settings.NUAGE["LIBVIRT_CALL_TIMEOUT"])
+        connection.CONNECT_TIMEOUT_SECONDS = float(settings.NUAGE["LIBVIRT_CONNECT_TIMEOUT"])
+
         from compute import messages
         from portal import events
 
@@ -20,3 +27,13 @@ class ComputeConfig(AppConfig):
         metrics.register_source("operations", gauges.operations_source)
         metrics.register_source("hosts", gauges.hosts_source)
         health.register_summary("hosts", gauges.hosts_summary)
+
+        from portal.signals import lease_policy_changed
+
+        lease_policy_changed.connect(_lease_policy_changed, dispatch_uid="compute-leases")
+
+
+def _lease_policy_changed(sender: object, environment_id: int, **_kwargs: object) -> None:
+    from compute.tasks import leases_run
+
+    leases_run.delay()

@@ -480,6 +480,16 @@ class VirtualMachine(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     state_changed_at = models.DateTimeField(auto_now_add=True)
     deleted_at = models.DateTimeField(null=True, blank=True)
+    # Lease (compute/leases.py), under its environment's lease policy: the lease counts from
+    # `lease_set_at` (when the policy reached the VM, or the lease last changed), NEVER from
+    # `created_at`. Empty: no lease, the VM lives until deleted.
+    lease_set_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    # Each warning is sent once per lease (cleared when the lease changes).
+    lease_warned_7d_at = models.DateTimeField(null=True, blank=True)
+    lease_warned_1d_at = models.DateTimeField(null=True, blank=True)
+    # When the expired lease stopped the VM; it is deleted a grace period later.
+    lease_expired_at = models.DateTimeField(null=True, blank=True)
 
     objects = TenantScopedQuerySet["VirtualMachine"].as_manager()
 

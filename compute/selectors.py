@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db.models import OuterRef, Prefetch, QuerySet, Subquery
+from django.db.models import OuterRef, Prefetch, QuerySet, Subquery, prefetch_related_objects
 
 from compute.choices import (
     PLACED_STATES,
@@ -40,16 +40,30 @@ from portal.models import Membership, User
 from portal.permissions import Perm, perms_in
 
 
+def _ports() -> Prefetch[Any]:
+    # The VMs are in scope already: their ports come with them.
+    return Prefetch(
+        "interfaces", queryset=NetworkInterface.objects.unscoped().select_related("network")
+    )
+
+
+def _latest_operation() -> Prefetch[Any]:
+    """Each VM's latest operation only, with its steps (a VM's history can be long)."""
+    latest_id = (
+        Operation.objects.unscoped()
+        .filter(vm=OuterRef("vm_id"))
+        .order_by("-created_at", "-id")
+        .values("pk")[:1]
+    )
+    latest = Operation.objects.unscoped().filter(pk=Subquery(latest_id)).prefetch_related("steps")
+    return Prefetch("operations", queryset=latest, to_attr="operations_latest_first")
+
+
 def vm_list(*, fetched_by: User, include_deleted: bool = False) -> QuerySet[VirtualMachine]:
     qs = (
         VirtualMachine.objects.visible_to(fetched_by)
         .select_related("tenant", "environment", "owner", "flavor", "image", "host")
-        .prefetch_related(
-            # The VMs are in scope already: their ports come with them.
-            Prefetch(
-                "interfaces", queryset=NetworkInterface.objects.unscoped().select_related("network")
-            )
-        )
+        .prefetch_related(_ports())
     )
     if not include_deleted:
         qs = qs.exclude(state=VMState.DELETED)
@@ -71,16 +85,19 @@ def vm_list_with_operation(
 ) -> QuerySet[VirtualMachine]:
     """VMs with their latest operation and its steps prefetched (for progress views): that one
     only, whatever the VM's history (a year of daily snapshots is 365 operations)."""
-    latest_id = (
-        Operation.objects.unscoped()
-        .filter(vm=OuterRef("vm_id"))
-        .order_by("-created_at", "-id")
-        .values("pk")[:1]
-    )
-    latest = Operation.objects.unscoped().filter(pk=Subquery(latest_id)).prefetch_related("steps")
     return vm_list(fetched_by=fetched_by, include_deleted=include_deleted).prefetch_related(
-        Prefetch("operations", queryset=latest, to_attr="operations_latest_first")
+        _latest_operation()
     )
+
+
+def vm_as_requested(*, vm: VirtualMachine, fetched_by: User) -> VirtualMachine:
+    """The VM `fetched_by` has just requested (`services.vm_request_create`'s answer), with what
+    `vm_list_with_operation` loads: its tenant, environment, flavor and image came with the
+    request and its owner is `fetched_by`, so only its ports and operation are read, not the
+    VM again (one query and the scope's join fewer on every VM request)."""
+    assert vm.owner_id == fetched_by.pk
+    prefetch_related_objects([vm], _ports(), _latest_operation())
+    return vm
 
 
 def vm_progress(*, fetched_by: User, pk: int) -> VirtualMachine | None:

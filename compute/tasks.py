@@ -101,3 +101,10 @@ def vm_power_off(vm_id: int, host_id: int | None, **_kwargs: Any) -> bool:
     """ "Force off" while a stop waits for the guest: power the domain off now (the waiting step
     sees it off and finishes). Idempotent: a domain already off is left alone."""
     return services.vm_power_off_now(vm_id=vm_id, host_id=host_id)
+
+
+@shared_task(name="compute.leases_run")
+def leases_run(**_kwargs: Any) -> dict[str, int]:
+    """Lease policies reach VMs, warnings, expiries and deletions (compute/services/leases.py)."""
+    result = services.leases_run()
+    return dict(vars(result))

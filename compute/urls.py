@@ -15,6 +15,7 @@ urlpatterns = [
     path("vms/<int:pk>/reject/", views.vm_reject, name="vm-reject"),
     path("vms/<int:pk>/migrate/", views.vm_migrate, name="vm-migrate"),
     path("vms/<int:pk>/force-off/", views.vm_force_off, name="vm-force-off"),
+    path("vms/<int:pk>/lease/", views.vm_lease, name="vm-lease"),
     path("vms/<int:pk>/resize/", views.vm_resize, name="vm-resize"),
     path("vms/<int:pk>/resize/withdraw/", views.vm_resize_withdraw, name="vm-resize-withdraw"),
     path("vms/<int:pk>/console/<str:kind>/", console_views.vm_console, name="vm-console"),

@@ -13,6 +13,7 @@ from django.core.paginator import Paginator
 from django.db.models import Count, Prefetch
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext as _
@@ -36,6 +37,7 @@ from compute.forms import (
     VMRequestForm,
 )
 from compute.models import Operation, VirtualMachine
+from compute.services import leases
 from compute.services.steps import stop_grace_seconds
 from portal.charts import Series, bar_chart
 from portal.errors import ConflictError
@@ -214,7 +216,64 @@ def vm_request(request: HttpRequest) -> HttpResponse:
 def vm_detail(request: HttpRequest, pk: int) -> HttpResponse:
     # A deleted VM still has a page: whoever watched it being deleted sees it end as Deleted.
     vm = _vm(request, pk, include_deleted=True)
-    return render(request, "compute/vm_detail.html", _vm_context(request, vm))
+    context = _vm_context(request, vm)
+    context["lease"] = _lease_context(request, vm)
+    return render(request, "compute/vm_detail.html", context)
+
+
+def _lease_context(request: HttpRequest, vm: VirtualMachine) -> dict[str, object] | None:
+    """The VM's lease for its page: when it ends, and what the user may do about it."""
+    if vm.expires_at is None or vm.state == VMState.DELETED:
+        return None
+    user = _user(request)
+    now = timezone.now()
+    longest = leases.lease_max_days(vm.environment) or 0
+    can_extend = selectors.can_operate(user, vm) or leases.can_extend_beyond_max(user, vm)
+    return {
+        "expires_at": vm.expires_at,
+        "set_at": vm.lease_set_at,
+        "days_left": max(0, (vm.expires_at - now).days),
+        "expired": vm.expires_at <= now,
+        "deletes_at": (vm.lease_expired_at + leases.grace_period())
+        if vm.lease_expired_at
+        else None,
+        "max_days": longest,
+        "can_extend": can_extend,
+        "can_exceed": leases.can_extend_beyond_max(user, vm),
+        "can_ask": selectors.can_operate(user, vm) and not leases.can_extend_beyond_max(user, vm),
+        "zone": vm.tenant.timezone,
+    }
+
+
+@login_required
+@require_POST
+def vm_lease(request: HttpRequest, pk: int) -> HttpResponse:
+    """Extend the VM's lease, or ask an approver for longer than the maximum."""
+    vm = _vm(request, pk)
+    user = _user(request)
+    raw = request.POST.get("days", "").strip()
+    days = int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 5 else -1
+    if request.POST.get("do") == "ask":
+        _run(
+            request,
+            lambda: leases.vm_lease_ask(
+                vm=vm,
+                requested_by=user,
+                days=days,
+                reason=request.POST.get("reason", ""),
+                remote_addr=request.META.get("REMOTE_ADDR"),
+            ),
+            _("Your request went to the approvers of %(tenant)s.") % {"tenant": vm.tenant.name},
+        )
+    else:
+        _run(
+            request,
+            lambda: leases.vm_lease_extend(
+                vm=vm, requested_by=user, days=days, remote_addr=request.META.get("REMOTE_ADDR")
+            ),
+            _("The lease of %(name)s now ends in %(days)s days.") % {"name": vm.name, "days": days},
+        )
+    return redirect(reverse("ui:vm-detail", args=[vm.pk]) + "#lease")
 
 
 @login_required

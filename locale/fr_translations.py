@@ -1775,6 +1775,46 @@ FR.update(
         "Enter maintenance…": "Mettre en maintenance…",
     }
 )
+FR.update(
+    {
+        "This VM has no lease: its environment sets no lifetime.": "Cette VM n’a pas de bail : son environnement ne fixe pas de durée de vie.",
+        "A lease can only be extended on a VM that exists; this one is %(state)s.": "Un bail ne se prolonge que pour une VM qui existe ; celle-ci est %(state)s.",
+        "Give a whole number of days from 1 to 3650.": "Indiquez un nombre entier de jours entre 1 et 3650.",
+        "Leases in %(env)s last at most %(max)s days from today; ask an approver for longer.": "Les baux de %(env)s durent au plus %(max)s jours à partir d’aujourd’hui ; demandez à un approbateur pour plus longtemps.",
+        "Tell the approvers why the VM needs longer.": "Dites aux approbateurs pourquoi la VM doit durer plus longtemps.",
+        "%(user)s asks to extend the lease of %(vm)s by %(days)s days.": "%(user)s demande de prolonger le bail de %(vm)s de %(days)s jours.",
+        "[Nuage] %(user)s asks for a longer lease of %(vm)s": "[Nuage] %(user)s demande un bail plus long pour %(vm)s",
+        "%(user)s asks to extend the lease of %(vm)s (%(tenant)s / %(env)s) by %(days)s days, beyond the environment's maximum. It now expires on %(expires)s.\n\nReason: %(reason)s\n\nExtend it on its page: %(link)s\n": "%(user)s demande de prolonger le bail de %(vm)s (%(tenant)s / %(env)s) de %(days)s jours, au-delà du maximum de l’environnement. Il expire actuellement le %(expires)s.\n\nMotif : %(reason)s\n\nProlongez-le sur sa page : %(link)s\n",
+        "%(vm)s expires on %(date)s: extend its lease or it will be stopped.": "%(vm)s expire le %(date)s : prolongez son bail, sinon elle sera arrêtée.",
+        "[Nuage] %(vm)s expires on %(date)s": "[Nuage] %(vm)s expire le %(date)s",
+        "The lease of your VM %(vm)s (%(tenant)s / %(env)s) ends on %(date)s. Then it is stopped, and deleted with its disk %(grace)s days later.\n\nExtend its lease on its page: %(link)s\n": "Le bail de votre VM %(vm)s (%(tenant)s / %(env)s) prend fin le %(date)s. Elle sera alors arrêtée, puis supprimée avec son disque %(grace)s jours plus tard.\n\nProlongez son bail sur sa page : %(link)s\n",
+        "Your request went to the approvers of %(tenant)s.": "Votre demande a été envoyée aux approbateurs de %(tenant)s.",
+        "The lease of %(name)s now ends in %(days)s days.": "Le bail de %(name)s prend désormais fin dans %(days)s jours.",
+        "Give the lease VMs get, or leave both lease fields empty.": "Indiquez le bail que reçoivent les VM, ou laissez les deux champs de bail vides.",
+        "The longest lease cannot be shorter than the default one.": "Le bail le plus long ne peut pas être plus court que le bail par défaut.",
+        "Lease": "Bail",
+        "The lease ended on %(date)s (%(zone)s).": "Le bail a pris fin le %(date)s (%(zone)s).",
+        "The VM was stopped and will be deleted with its disk on %(date)s unless its lease is extended.": "La VM a été arrêtée et sera supprimée avec son disque le %(date)s, sauf si son bail est prolongé.",
+        "Expires on %(date)s (%(zone)s), in %(days)s day.": (
+            "Expire le %(date)s (%(zone)s), dans %(days)s jour.",
+            "Expire le %(date)s (%(zone)s), dans %(days)s jours.",
+        ),
+        "Lease set on %(date)s.": "Bail fixé le %(date)s.",
+        "When the lease ends the VM is stopped, then deleted with its disk after a grace period. You are told 7 days and 1 day before.": "À la fin du bail, la VM est arrêtée, puis supprimée avec son disque après un délai de grâce. Vous êtes prévenu 7 jours et 1 jour avant.",
+        "Extend to end in": "Prolonger jusqu’à dans",
+        "days from today": "jours à partir d’aujourd’hui",
+        "Extend": "Prolonger",
+        "At most %(max)s days; an approver can give more.": "Au plus %(max)s jours ; un approbateur peut accorder davantage.",
+        "Ask an approver for longer": "Demander plus longtemps à un approbateur",
+        "Days from today": "Jours à partir d’aujourd’hui",
+        "Why it needs longer": "Pourquoi elle doit durer plus longtemps",
+        "Send to the approvers": "Envoyer aux approbateurs",
+        "VM lease (days)": "Bail des VM (jours)",
+        "default": "par défaut",
+        "at most": "au plus",
+        "Empty: VMs live until deleted. Existing VMs get a full lease from when it is set.": "Vide : les VM vivent jusqu’à leur suppression. Les VM existantes reçoivent un bail complet à partir du moment où il est fixé.",
+    }
+)
 
 # System containers (issue 16)
 FR.update(

@@ -35,6 +35,7 @@ from portal.models import (
     WebhookDelivery,
 )
 from portal.permissions import Perm, require_perm, require_platform_admin, require_platform_perm
+from portal.signals import lease_policy_changed
 from portal.sshkeys import parse_public_key
 
 # New tenants start with these environments; production waits for an approver.
@@ -380,7 +381,10 @@ ENVIRONMENT_FIELDS = (
     "requires_approval",
     "auto_approve_max_vcpus",
     "auto_approve_max_ram_mib",
+    "lease_default_days",
+    "lease_max_days",
 )
+LEASE_FIELDS = ("lease_default_days", "lease_max_days")
 
 
 def _environment_clean(environment: Environment) -> None:
@@ -393,6 +397,15 @@ def _environment_clean(environment: Environment) -> None:
     )
     if duplicate.exclude(pk=environment.pk).exists():
         raise ValidationError({"name": _("The tenant already has an environment with this name.")})
+    default, longest = environment.lease_default_days, environment.lease_max_days
+    if longest is not None and default is None:
+        raise ValidationError(
+            {"lease_default_days": _("Give the lease VMs get, or leave both lease fields empty.")}
+        )
+    if default is not None and longest is not None and longest < default:
+        raise ValidationError(
+            {"lease_max_days": _("The longest lease cannot be shorter than the default one.")}
+        )
 
 
 @transaction.atomic
@@ -496,6 +509,13 @@ def environment_change(
     )
     if set(changes) & set(POLICY_FIELDS):
         _policy_changed_announce(environment, by=updated_by, previous=old_policy)
+    if set(changes) & set(LEASE_FIELDS):
+        # Compute gives the environment's VMs their leases (from now, never from their
+        # creation) without waiting for its next periodic run.
+        env_id = environment.pk
+        transaction.on_commit(
+            lambda: lease_policy_changed.send(sender=Environment, environment_id=env_id)
+        )
     return environment, proposal
 
 

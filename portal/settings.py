@@ -346,6 +346,12 @@ NUAGE = {
     # DATABASE_URL sets no conn_max_age: one connection per task costs more than a step's
     # queries (portal/celery.py). Web processes use NUAGE_DB_CONN_MAX_AGE.
     "WORKER_CONN_MAX_AGE": env.int("NUAGE_WORKER_CONN_MAX_AGE", default=300),
+    # Seconds a libvirt call to a host may take before the caller gets a clear error and the
+    # connection is dropped (compute/hypervisor/connection.py); opening a connection, and the
+    # heartbeat's ping, get the shorter one. Migrations, snapshots with memory and image copies
+    # have no deadline: libvirt's keepalive closes the connection of a host that stops answering.
+    "LIBVIRT_CALL_TIMEOUT": env.float("NUAGE_LIBVIRT_CALL_TIMEOUT", default=60.0),
+    "LIBVIRT_CONNECT_TIMEOUT": env.float("NUAGE_LIBVIRT_CONNECT_TIMEOUT", default=10.0),
     # Pause between provisioning steps; 0 in production, set by tests to observe a step.
     "STEP_DELAY_SECONDS": env.float("NUAGE_STEP_DELAY_SECONDS", default=0.0),
     # A provisioning task runs up to this many consecutive quick steps (1: one task per step),
@@ -376,14 +382,20 @@ NUAGE = {
     # (copied into each one when issued). NUAGE_ISSUER_ADDRESS: lines separated by "|".
     "VAT_RATE": env("NUAGE_VAT_RATE", default="20.00"),
     "PAYMENT_TERMS_DAYS": env.int("NUAGE_PAYMENT_TERMS_DAYS", default=30),
+    # The demo prints a made-up issuer, so that its invoices show every block.
     "ISSUER": {
         "name": env("NUAGE_ISSUER_NAME", default="Nuage Cloud Services"),
-        "address": env("NUAGE_ISSUER_ADDRESS", default=""),
-        "country": env("NUAGE_ISSUER_COUNTRY", default=""),
-        "vat_number": env("NUAGE_ISSUER_VAT_NUMBER", default=""),
+        "address": env(
+            "NUAGE_ISSUER_ADDRESS", default="8 avenue des Nuages|69002 Lyon" if DEMO else ""
+        ),
+        "country": env("NUAGE_ISSUER_COUNTRY", default="FR" if DEMO else ""),
+        "vat_number": env("NUAGE_ISSUER_VAT_NUMBER", default="FR12345678901" if DEMO else ""),
         "registration": env("NUAGE_ISSUER_REGISTRATION", default=""),
-        "email": env("NUAGE_ISSUER_EMAIL", default=""),
-        "bank": env("NUAGE_ISSUER_BANK", default=""),
+        "email": env("NUAGE_ISSUER_EMAIL", default="billing@nuage.example" if DEMO else ""),
+        "bank": env(
+            "NUAGE_ISSUER_BANK",
+            default="IBAN FR76 3000 6000 0112 3456 7890 189 (demo)" if DEMO else "",
+        ),
     },
     # Quota checks and accounting; off only to measure their cost (bench/quota_contention.py).
     "QUOTA_ENFORCE": env.bool("NUAGE_QUOTA_ENFORCE", default=True),
@@ -590,3 +602,12 @@ MIDDLEWARE.insert(
     MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
     "portal.csp.ContentSecurityPolicyMiddleware",
 )
+
+# Leases (compute/services/leases.py): environments may give VMs a lifetime; the beat task sets
+# leases where a policy is new, warns owners 7 days and 1 day before, stops expired VMs and
+# deletes them LEASE_GRACE_DAYS later.
+NUAGE["LEASE_GRACE_DAYS"] = env.float("NUAGE_LEASE_GRACE_DAYS", default=7.0)
+CELERY_BEAT_SCHEDULE["leases"] = {
+    "task": "compute.leases_run",
+    "schedule": env.float("NUAGE_LEASE_INTERVAL", default=300.0),
+}

@@ -372,6 +372,8 @@ def _tenant_change(request: HttpRequest, tenant: Tenant) -> None:
                 requires_approval=post.get("requires_approval") == "on",
                 auto_approve_max_vcpus=limit("auto_approve_max_vcpus"),
                 auto_approve_max_ram_mib=limit("auto_approve_max_ram_mib"),
+                lease_default_days=limit("lease_default_days"),
+                lease_max_days=limit("lease_max_days"),
                 remote_addr=address,
             )
             if proposal is not None:

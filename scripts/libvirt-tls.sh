@@ -13,6 +13,11 @@
 #   scripts/libvirt-tls.sh install-client NAME [DEST]  copy a client's files to DEST (a pkipath
 #                                                      folder); default: /etc/pki as root, else
 #                                                      ~/.pki/libvirt (libvirt's own defaults)
+#   scripts/libvirt-tls.sh compose CLIENT SERVER       the files docker-compose.tls.yml mounts,
+#                                                      in $DIR/compose/: client/ for the app's
+#                                                      containers (user 10001: the key 0640,
+#                                                      group $NUAGE_CONTAINER_GID), server/ for
+#                                                      the libvirt container; run as root
 #
 # DIR is $NUAGE_LIBVIRT_PKI_DIR, default var/libvirt-pki in the checkout; keep it (the CA key
 # signs every certificate) and never commit it. Certificates last $NUAGE_LIBVIRT_PKI_DAYS days
@@ -26,7 +31,7 @@ KEY_BITS=3072
 
 log() { printf '[libvirt-tls] %s\n' "$*"; }
 die() { printf '[libvirt-tls] ERROR: %s\n' "$*" >&2; exit 1; }
-usage() { sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
+usage() { sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
 
 command -v openssl >/dev/null || die "openssl not found (apt-get install openssl)"
 
@@ -164,6 +169,30 @@ cmd_install_client() {
     fi
 }
 
+# The app's containers run as uid/gid 10001 (Dockerfile): a 0600 key of the operator's (or
+# root's) is unreadable there. The compose copy of the client key is 0640 with that group, the
+# owner unchanged, so that the container's user reads it and nobody else does.
+cmd_compose() {
+    (($# == 2)) || usage
+    local client="$DIR/clients/$1" server="$DIR/servers/$2" out="$DIR/compose"
+    local gid=${NUAGE_CONTAINER_GID:-10001}
+    [[ -s "$client/clientcert.pem" ]] || die "no client $1 in $DIR/clients (run '$0 client $1')"
+    [[ -s "$server/servercert.pem" ]] || die "no server $2 in $DIR/servers (run '$0 server $2')"
+    [[ $(id -u) -eq 0 ]] || die "run as root: the client key must belong to group $gid"
+    install -d -m 0755 "$out"
+    install -d -m 0750 -g "$gid" "$out/client"
+    log "client $1 for the app's containers (group $gid): $out/client"
+    FORCE=1 put "$client/cacert.pem" "$out/client/cacert.pem" 0644
+    FORCE=1 put "$client/clientcert.pem" "$out/client/clientcert.pem" 0644
+    FORCE=1 put "$client/clientkey.pem" "$out/client/clientkey.pem" 0640
+    chgrp "$gid" "$out/client/clientkey.pem"
+    install -d -m 0700 "$out/server"
+    log "server $2 for the libvirt container: $out/server"
+    FORCE=1 put "$DIR/ca/cacert.pem" "$out/server/cacert.pem" 0644
+    FORCE=1 put "$server/servercert.pem" "$out/server/servercert.pem" 0644
+    FORCE=1 put "$server/serverkey.pem" "$out/server/serverkey.pem" 0600
+}
+
 (($# >= 1)) || usage
 command=$1
 shift
@@ -173,6 +202,7 @@ case "$command" in
     client) cmd_client "$@" ;;
     install-server) cmd_install_server "$@" ;;
     install-client) cmd_install_client "$@" ;;
+    compose) cmd_compose "$@" ;;
     -h|--help|help) usage 0 ;;
     *) usage ;;
 esac

@@ -135,3 +135,77 @@ def test_compose_config_accepts_the_file(tmp_path):
     )
     assert missing.returncode != 0
     assert "NUAGE_APP_DB_PASSWORD" in missing.stderr
+
+
+# --- libvirt over TLS: docker-compose.tls.yml on top of docker-compose.yml ----------------------
+
+LIBVIRT_CLIENTS = ("web", "console", *WORKERS)
+
+
+@pytest.fixture(scope="module")
+def tls() -> dict[str, Any]:
+    return yaml.safe_load((ROOT / "docker-compose.tls.yml").read_text())
+
+
+def test_tls_gives_every_libvirt_client_the_certificate_read_only(tls):
+    services = tls["services"]
+    for name in LIBVIRT_CLIENTS:
+        assert services[name]["volumes"] == [
+            "${NUAGE_LIBVIRT_PKI_CLIENT:-./var/libvirt-pki/compose/client}:/etc/nuage/pki:ro"
+        ], name
+    libvirt = services["libvirt"]
+    assert libvirt["environment"]["NUAGE_LIBVIRT_TLS"] == "1"
+    assert "16514" in [str(port) for port in libvirt["expose"]]
+    assert any(v.endswith(":/etc/nuage/pki-server:ro") for v in libvirt["volumes"])
+    # No host port for libvirt either: the workers reach it on the compose network.
+    assert "ports" not in libvirt
+
+
+def test_tls_keeps_the_workers_scalable(tls):
+    for name, service in tls["services"].items():
+        assert "container_name" not in service, name
+        if name in WORKERS:
+            assert "ports" not in service, name
+            assert "deploy" not in service, name
+
+
+def test_the_libvirt_container_turns_tls_on_with_the_mounted_files():
+    entrypoint = (ROOT / "docker" / "libvirt" / "entrypoint.sh").read_text()
+    assert 'if [ "${NUAGE_LIBVIRT_TLS:-0}" = 1 ]; then' in entrypoint
+    for line in (
+        "listen_tls = 1",
+        "listen_tcp = 0",
+        'key_file = "$PKI/serverkey.pem"',
+        "tls_allowed_dn_list = [",
+    ):
+        assert line in entrypoint, line
+
+
+@pytest.mark.skipif(_compose_command() is None, reason="no docker compose / docker-compose here")
+def test_compose_config_accepts_the_tls_option(tmp_path):
+    command = _compose_command()
+    assert command is not None
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "SECRET_KEY": "compose-config-only",
+        "POSTGRES_PASSWORD": "owner-password",
+        "NUAGE_APP_DB_PASSWORD": "app-password",
+        "NUAGE_LIBVIRT_PKI_CLIENT": "/srv/pki/client",
+    }
+    files = ["-f", str(ROOT / "docker-compose.yml"), "-f", str(ROOT / "docker-compose.tls.yml")]
+    result = subprocess.run(
+        [*command, *files, "config"], capture_output=True, text=True, env=env, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    resolved = yaml.safe_load(result.stdout)["services"]
+    for name in LIBVIRT_CLIENTS:
+        mounts = [str(v) if isinstance(v, str) else v for v in resolved[name]["volumes"]]
+        text = str(mounts)
+        assert "/srv/pki/client" in text and "/etc/nuage/pki" in text, (name, mounts)
+        assert "container_name" not in resolved[name], name
+    for name in WORKERS:
+        assert "ports" not in resolved[name], name
+    assert resolved["libvirt"]["environment"]["NUAGE_LIBVIRT_TLS"] == "1"
+    # The base file's volumes of the libvirt host are kept beside the certificate's.
+    assert len(resolved["libvirt"]["volumes"]) == 3

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import stat
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -113,3 +114,65 @@ def test_certificates_need_the_ca_first(tmp_path):
     result = run(tmp_path / "empty", "client", "nuage-worker")
     assert result.returncode != 0
     assert "run" in result.stderr and " ca' first" in result.stderr
+
+
+def reads_as(uid: int, path: Path) -> bool:
+    """Whether a process of this uid (its group the same number, as the image's user) reads
+    the file when its folder is mounted on its own, as a compose volume mounts it (the folders
+    above it, private to root here, are not in the way in a container either)."""
+    mount = Path(tempfile.mkdtemp(prefix="nuage-pki-mount-", dir="/tmp"))
+    mount.chmod(0o755)
+    try:
+        result = subprocess.run(
+            [
+                "unshare",
+                "--mount",
+                "--propagation=private",
+                "sh",
+                "-c",
+                'mount --bind "$1" "$2" && exec setpriv --reuid="$3" --regid="$3" '
+                '--clear-groups cat "$2/$4"',
+                "sh",
+                str(path.parent),
+                str(mount),
+                str(uid),
+                path.name,
+            ],
+            capture_output=True,
+            check=False,
+            timeout=30,
+        )
+    finally:
+        mount.rmdir()
+    return result.returncode == 0
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="compose copies the key to group 10001: root only")
+def test_compose_files_are_readable_by_the_containers_user_only(pki, tmp_path):
+    result = run(pki, "server", "libvirt")
+    assert result.returncode == 0, result.stderr
+    # As install-client leaves it, the key is its maker's alone: the container's user 10001
+    # could not read it.
+    dest = tmp_path / "plain"
+    assert run(pki, "install-client", "nuage-worker", str(dest)).returncode == 0
+    assert not reads_as(10001, dest / "clientkey.pem")
+
+    result = run(pki, "compose", "nuage-worker", "libvirt")
+
+    assert result.returncode == 0, result.stderr
+    client = pki / "compose" / "client"
+    key = client / "clientkey.pem"
+    assert key.read_bytes() == (pki / "clients" / "nuage-worker" / "clientkey.pem").read_bytes()
+    assert (mode(key), key.stat().st_gid) == (0o640, 10001)
+    assert reads_as(10001, key)
+    assert not reads_as(10002, key)  # nobody else
+    assert reads_as(10001, client / "clientcert.pem") and reads_as(10001, client / "cacert.pem")
+    server = pki / "compose" / "server"
+    assert sorted(p.name for p in server.iterdir()) == [
+        "cacert.pem",
+        "servercert.pem",
+        "serverkey.pem",
+    ]
+    assert mode(server / "serverkey.pem") == 0o600  # read by libvirtd, root in its container
+    # Run again (a renewed certificate): the files are replaced.
+    assert run(pki, "compose", "nuage-worker", "libvirt").returncode == 0

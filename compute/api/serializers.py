@@ -290,6 +290,8 @@ class VirtualMachineSerializer(serializers.ModelSerializer[VirtualMachine]):
             "domain_name",
             "created_at",
             "state_changed_at",
+            "lease_set_at",
+            "expires_at",
             "addresses",
             "ssh_command",
             "authorized_keys",
@@ -333,6 +335,8 @@ class VirtualMachineSerializer(serializers.ModelSerializer[VirtualMachine]):
             "domain_name": vm.domain_name,
             "created_at": _when(vm.created_at),
             "state_changed_at": _when(vm.state_changed_at),
+            "lease_set_at": _when(vm.lease_set_at) if vm.lease_set_at else None,
+            "expires_at": _when(vm.expires_at) if vm.expires_at else None,
             "addresses": addresses,
             "ssh_command": next((a["ssh_command"] for a in addresses if a["ssh_command"]), None),
             "authorized_keys": [str(key) for key in vm.authorized_keys],
@@ -362,7 +366,7 @@ class VirtualMachineRequestSerializer(serializers.Serializer[VirtualMachine]):
         help_text="vm or container (a system container on an LXC host); default: the flavor's",
     )
     name = serializers.CharField(max_length=63, allow_blank=True)
-    environment = ScopedPrimaryKeyRelatedField(Environment)
+    environment = ScopedPrimaryKeyRelatedField(Environment, select_related=("tenant",))
     flavor = ScopedPrimaryKeyRelatedField(Flavor, selector=flavor_list)
     image = ScopedPrimaryKeyRelatedField(Image, selector=image_list)
     ssh_public_key = serializers.CharField(
@@ -395,6 +399,15 @@ class VirtualMachineRequestSerializer(serializers.Serializer[VirtualMachine]):
         max_length=63,
         help_text="VMs of the tenant with the same group never share a host",
     )
+
+
+class LeaseExtendSerializer(serializers.Serializer[VirtualMachine]):
+    days = serializers.IntegerField(min_value=1, max_value=3650)
+
+
+class LeaseAskSerializer(serializers.Serializer[VirtualMachine]):
+    days = serializers.IntegerField(min_value=1, max_value=3650)
+    reason = serializers.CharField(max_length=2000)
 
 
 class RejectSerializer(serializers.Serializer[VirtualMachine]):

@@ -31,6 +31,8 @@ from compute.api.serializers import (
     HostSerializer,
     HostUpdateSerializer,
     ImageSerializer,
+    LeaseAskSerializer,
+    LeaseExtendSerializer,
     MaintenanceSerializer,
     MaintenanceStatusSerializer,
     MigrateSerializer,
@@ -228,7 +230,8 @@ class VirtualMachineViewSet(mixins.DestroyModelMixin, ScopedReadOnlyViewSet):
             kind=data["kind"],
             remote_addr=client_ip(request),
         )
-        return self._answer(vm, status.HTTP_201_CREATED)
+        answer = selectors.vm_as_requested(vm=vm, fetched_by=user)
+        return Response(VirtualMachineSerializer(answer).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=None, responses={202: VirtualMachineSerializer})
     def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
@@ -296,6 +299,38 @@ class VirtualMachineViewSet(mixins.DestroyModelMixin, ScopedReadOnlyViewSet):
     @action(detail=True, methods=["post"])
     def reboot(self, request: Request, pk: str | None = None) -> Response:
         return self._act(request, "reboot")
+
+    @extend_schema(request=LeaseExtendSerializer, responses={200: VirtualMachineSerializer})
+    @action(detail=True, methods=["post"], url_path="lease/extend")
+    def lease_extend(self, request: Request, pk: str | None = None) -> Response:
+        """Set the lease to end `days` from now: up to the environment's maximum, or beyond
+        for approvers (a VM without a lease, or a longer ask, is a 400 on `days`)."""
+        vm: VirtualMachine = self.get_object()
+        ser = LeaseExtendSerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        services.vm_lease_extend(
+            vm=vm,
+            requested_by=request_user(request),
+            days=ser.validated_data["days"],
+            remote_addr=client_ip(request),
+        )
+        return self._answer(vm, status.HTTP_200_OK)
+
+    @extend_schema(request=LeaseAskSerializer, responses={202: VirtualMachineSerializer})
+    @action(detail=True, methods=["post"], url_path="lease/ask")
+    def lease_ask(self, request: Request, pk: str | None = None) -> Response:
+        """Ask the tenant's approvers (in the portal and by e-mail) for a longer lease."""
+        vm: VirtualMachine = self.get_object()
+        ser = LeaseAskSerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        services.vm_lease_ask(
+            vm=vm,
+            requested_by=request_user(request),
+            days=ser.validated_data["days"],
+            reason=ser.validated_data["reason"],
+            remote_addr=client_ip(request),
+        )
+        return self._answer(vm)
 
     @extend_schema(request=None, responses={202: VirtualMachineSerializer})
     @action(detail=True, methods=["post"], url_path="force-off")

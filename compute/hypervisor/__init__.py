@@ -35,7 +35,7 @@ from compute.hypervisor.driver import (
     set_memory_hard_limit,
     volume_path,
 )
-from compute.hypervisor.errors import HostUnreachable, HypervisorError
+from compute.hypervisor.errors import HostTimeout, HostUnreachable, HypervisorError
 from compute.hypervisor.rootfs import rootfs_prepare, rootfs_problem, rootfs_remove
 from compute.hypervisor.snapshots import (
     SnapshotTaken,
@@ -76,6 +76,7 @@ __all__ = [
     "DomainSpec",
     "DomainStats",
     "HostInfo",
+    "HostTimeout",
     "HostUnreachable",
     "HypervisorError",
     "NetworkSpec",

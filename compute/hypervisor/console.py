@@ -17,13 +17,10 @@ from urllib.parse import urlsplit
 import libvirt
 from lxml import etree
 
-from compute.hypervisor.connection import call
+from compute.hypervisor.connection import call, ensure_event_loop
 from compute.hypervisor.errors import HypervisorError
 
 logger = logging.getLogger(__name__)
-
-_loop_lock = threading.Lock()
-_loop_thread: threading.Thread | None = None
 
 _EVENTS = (
     libvirt.VIR_STREAM_EVENT_READABLE
@@ -34,28 +31,6 @@ _EVENTS = (
 _LOCAL_NAMES = {None, "", "localhost", "127.0.0.1", "::1"}
 # What a new serial console session shows first: the end of the guest's console log.
 SCROLLBACK_BYTES = 16 * 1024
-
-
-def _run_event_loop() -> None:
-    while True:
-        try:
-            libvirt.virEventRunDefaultImpl()
-        except libvirt.libvirtError:  # pragma: no cover - logged, the loop must go on
-            logger.exception("libvirt event loop iteration failed")
-
-
-def ensure_event_loop() -> None:
-    """Start libvirt's default event loop in a daemon thread, once per process.
-
-    Streams deliver data through it; connections opened after it runs also get keepalives.
-    """
-    global _loop_thread
-    with _loop_lock:
-        if _loop_thread is not None and _loop_thread.is_alive():
-            return
-        libvirt.virEventRegisterDefaultImpl()
-        _loop_thread = threading.Thread(target=_run_event_loop, name="libvirt-events", daemon=True)
-        _loop_thread.start()
 
 
 class SerialConsole:

@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 import libvirt
 from lxml import etree
 
+from compute.hypervisor import connection
 from compute.hypervisor.connection import call
 from compute.hypervisor.errors import HypervisorError
 from compute.hypervisor.xml import (
@@ -499,7 +500,7 @@ def migrate_domain(source_uri: str, target_uri: str, *, target_peer_uri: str, uu
         params = {libvirt.VIR_MIGRATE_PARAM_URI: _data_uri(target_uri)}
         dom.migrateToURI3(target_peer_uri, params, MIGRATION_FLAGS)
 
-    call(source_uri, fn)
+    call(source_uri, fn, timeout=None)  # as long as the copy takes; keepalive watches the host
     return True
 
 
@@ -577,8 +578,9 @@ def network_names(uri: str) -> list[str]:
 
 
 def host_alive(uri: str) -> None:
-    """Raise HypervisorError unless the host's libvirtd answers (the HA heartbeat)."""
-    call(uri, lambda conn: conn.getLibVersion())
+    """Raise HypervisorError unless the host's libvirtd answers (the HA heartbeat), soon: a
+    hung host must not hold up the heartbeat of the others."""
+    call(uri, lambda conn: conn.getLibVersion(), timeout=connection.CONNECT_TIMEOUT_SECONDS)
 
 
 # --- measured use --------------------------------------------------------------------------

@@ -7,3 +7,7 @@ class HypervisorError(Exception):
 
 class HostUnreachable(HypervisorError):
     """The host's libvirt daemon could not be reached."""
+
+
+class HostTimeout(HostUnreachable):
+    """The host's libvirt daemon did not answer a call in time (overloaded, hung, cut off)."""

@@ -134,7 +134,7 @@ def import_base_volume(uri: str, *, pool: str, name: str, source: Path, capacity
         _rescan(p)
         return str(vol.path())
 
-    return call(uri, fn)
+    return call(uri, fn, timeout=None)  # an image upload lasts as long as its size
 
 
 def convert_to_qcow2(source: Path, fmt: str, dest: Path) -> None:

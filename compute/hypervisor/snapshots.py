@@ -84,7 +84,7 @@ def create_snapshot(
         _active, after = disk_usage(conn, dom)
         return SnapshotTaken(created=True, size_bytes=max(0, after - before))
 
-    return call(uri, fn)
+    return call(uri, fn, timeout=None)  # saving the memory of a large guest takes a while
 
 
 def revert_snapshot(uri: str, *, domain_uuid: str, name: str) -> bool:
@@ -100,7 +100,7 @@ def revert_snapshot(uri: str, *, domain_uuid: str, name: str) -> bool:
         dom.revertToSnapshot(snap, libvirt.VIR_DOMAIN_SNAPSHOT_REVERT_FORCE)
         return bool(dom.isActive())
 
-    return call(uri, fn)
+    return call(uri, fn, timeout=None)  # as long as loading the memory back takes
 
 
 def delete_snapshot(uri: str, *, domain_uuid: str, name: str) -> bool:

@@ -17,6 +17,7 @@ from compute.services.inventory import (
     host_update,
     image_create,
 )
+from compute.services.leases import leases_run, vm_lease_ask, vm_lease_extend
 from compute.services.lifecycle import (
     vm_action,
     vm_approve,
@@ -108,6 +109,9 @@ __all__ = [
     "rolling_maintenance_continue",
     "rolling_maintenance_start",
     "vm_action",
+    "leases_run",
+    "vm_lease_ask",
+    "vm_lease_extend",
     "vm_force_off",
     "vm_power_off_now",
     "vm_approve",

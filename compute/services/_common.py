@@ -85,22 +85,30 @@ def _dispatch(operation_id: int) -> None:
 
 
 def _operation_begin(
-    vm: VirtualMachine, *, requested_by: User | None, kind: str | None = None, **fields: Any
+    vm: VirtualMachine,
+    *,
+    requested_by: User | None,
+    kind: str | None = None,
+    new_vm: bool = False,
+    **fields: Any,
 ) -> Operation:
     """Create the operation the VM's (transitional) state starts, with its steps, and dispatch
-    it on commit; `kind` names another operation for that state (a resize that moves)."""
+    it on commit; `kind` names another operation for that state (a resize that moves).
+    `new_vm`: the VM was created in this transaction (nothing can be running on it yet)."""
     kind = kind or OPERATION_FOR_STATE[vm.state][0]
-    require_no_export(vm)
-    if (
-        Operation.objects.unscoped()
-        .filter(vm_id=vm.pk, status__in=_ACTIVE, kind__in=SNAPSHOT_OPERATION_KINDS)
-        .exists()
-    ):
-        # A snapshot is being taken, reverted to or deleted (the VM kept its state meanwhile).
-        raise ConflictError(
-            _("A snapshot operation is running on this VM; try again when it has finished."),
-            state=vm.state,
-        )
+    if not new_vm:
+        require_no_export(vm)
+        if (
+            Operation.objects.unscoped()
+            .filter(vm_id=vm.pk, status__in=_ACTIVE, kind__in=SNAPSHOT_OPERATION_KINDS)
+            .exists()
+        ):
+            # A snapshot is being taken, reverted to or deleted (the VM kept its state
+            # meanwhile).
+            raise ConflictError(
+                _("A snapshot operation is running on this VM; try again when it has finished."),
+                state=vm.state,
+            )
     op = Operation.objects.create(vm=vm, kind=kind, requested_by=requested_by, **fields)
     OperationStep.objects.bulk_create(
         OperationStep(operation=op, position=i, name=name)

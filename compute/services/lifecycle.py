@@ -23,11 +23,12 @@ from compute.models import Flavor, Host, Image, Network, Operation, VirtualMachi
 from compute.ports import budget_refusal, quota_release, quota_reserve
 from compute.selectors import can_operate
 from compute.services._common import _operation_begin, _transition
+from compute.services.leases import lease_new
 from compute.services.resize import vm_resize_approve, vm_resize_reject
 from portal import events
-from portal.audit import audit_record
+from portal.audit import audit_entry, audit_record
 from portal.errors import ConflictError
-from portal.models import Environment, KeyPair, User
+from portal.models import AuditEntry, Environment, KeyPair, User
 from portal.permissions import Perm, require_perm
 from portal.services import keypair_authorized_keys
 
@@ -136,6 +137,7 @@ def vm_request_create(
         ssh_public_key=ssh_public_key.strip(),
         authorized_keys=authorized_keys,
         anti_affinity_group=anti_affinity_group.strip(),
+        **lease_new(environment, now=timezone.now()),
     )
     try:
         vm.clean_fields(exclude=["tenant", "environment", "owner", "flavor", "image"])
@@ -161,31 +163,37 @@ def vm_request_create(
         raise ValidationError(
             {"name": _("A VM named '%(name)s' already exists in this tenant.") % {"name": name}}
         ) from exc
-    audit_record(
-        actor=requested_by,
-        action="vm.request",
-        obj=vm,
-        tenant=tenant,
-        remote_addr=remote_addr,
-        changes={
-            "kind": vm.kind,
-            "environment": environment.name,
-            "flavor": flavor.name,
-            "image": image.name,
-        },
-    )
-    if not environment.needs_approval(vcpus=flavor.vcpus, ram_mib=flavor.ram_mib):
-        _transition(vm, Transition.APPROVE)
-        audit_record(
-            actor=None,
-            action="vm.auto_approve",
+    entries = [
+        audit_entry(
+            actor=requested_by,
+            action="vm.request",
             obj=vm,
             tenant=tenant,
-            changes={"environment": environment.name, "policy": _approval_policy(environment)},
+            remote_addr=remote_addr,
+            changes={
+                "kind": vm.kind,
+                "environment": environment.name,
+                "flavor": flavor.name,
+                "image": image.name,
+            },
         )
-        _operation_begin(vm, requested_by=requested_by)
+    ]
+    if not environment.needs_approval(vcpus=flavor.vcpus, ram_mib=flavor.ram_mib):
+        _transition(vm, Transition.APPROVE)
+        entries.append(
+            audit_entry(
+                actor=None,
+                action="vm.auto_approve",
+                obj=vm,
+                tenant=tenant,
+                changes={"environment": environment.name, "policy": _approval_policy(environment)},
+            )
+        )
+        # A VM made just now has no export nor snapshot operation to wait for.
+        _operation_begin(vm, requested_by=requested_by, new_vm=True)
     else:
         events.emit("vm.pending_approval", tenant=vm.tenant, payload=messages.vm_payload(vm))
+    AuditEntry.objects.bulk_create(entries)  # one INSERT, in this transaction
     # Its address (or forwarded port): a full pool refuses the request, nothing kept.
     if not vm.is_container:
         vm_network_attach(vm=vm, network=network)
@@ -203,7 +211,13 @@ def vm_approve(
     require_perm(approved_by, vm.tenant, Perm.VM_APPROVE)
     if vm.owner_id == approved_by.id:
         raise ValidationError({"approved_by": _("Nobody may approve their own request.")})
-    _transition(vm, Transition.APPROVE, approved_by=approved_by)
+    # Its lease (under the environment's policy) starts now, not when it was asked for.
+    _transition(
+        vm,
+        Transition.APPROVE,
+        approved_by=approved_by,
+        **lease_new(vm.environment, now=timezone.now()),
+    )
     events.emit("vm.approved", tenant=vm.tenant, payload=messages.vm_payload(vm))
     audit_record(
         actor=approved_by, action="vm.approve", obj=vm, tenant=vm.tenant, remote_addr=remote_addr

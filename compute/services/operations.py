@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -45,21 +45,23 @@ logger = logging.getLogger(__name__)
 
 
 def _load_operation_for_update(operation_id: int) -> Operation:
-    return (
-        Operation.objects.unscoped()
-        .select_for_update(of=("self",))
-        .select_related(
-            "vm__tenant",
-            "vm__environment",
-            "vm__flavor",
-            "vm__image",
-            "vm__host",
-            "source_host",
-            "target_host",
-            "snapshot",
-        )
-        .get(pk=operation_id)
-    )
+    return _load_operation(operation_id, for_update=True)
+
+
+def _load_operation(operation_id: int, *, for_update: bool = False) -> Operation:
+    qs = Operation.objects.unscoped()
+    if for_update:
+        qs = qs.select_for_update(of=("self",))
+    return qs.select_related(
+        "vm__tenant",
+        "vm__environment",
+        "vm__flavor",
+        "vm__image",
+        "vm__host",
+        "source_host",
+        "target_host",
+        "snapshot",
+    ).get(pk=operation_id)
 
 
 def _run_step(op: Operation, name: str) -> str:
@@ -73,6 +75,100 @@ def _step_running(op: Operation, step: OperationStep, now: datetime) -> None:
         step.status, step.started_at = StepStatus.RUNNING, now
         OperationStep.objects.filter(pk=step.pk).update(status=step.status, started_at=now)
     op.status, op.progressed_at = OperationStatus.RUNNING, now
+
+
+def _record_step(
+    op: Operation,
+    now: datetime,
+    *,
+    done: OperationStep | None,
+    detail: str = "",
+    following: OperationStep | None,
+    starting: bool = False,
+) -> bool:
+    """In one statement: touch the operation's row if it is still running, and only then mark
+    `done` done and `following` (if any) running. False if the operation ended meanwhile.
+
+    One round trip instead of a transaction of four (the operation's UPDATE, the step done, the
+    next running): an UPDATE takes the same row lock as a `SELECT … FOR UPDATE`, and both steps
+    change only if the operation's row did, in the statement's own transaction (or the caller's).
+    A following step already running (a batch interrupted by a crash) keeps its start time.
+    `starting`: the operation may still be pending (a task's first step), and is now running.
+    """
+    if connection.vendor != "postgresql":  # the SQLite demo: no UPDATE in a WITH clause
+        return _record_step_orm(
+            op, now, done=done, detail=detail, following=following, starting=starting
+        )
+    ops, steps = Operation._meta.db_table, OperationStep._meta.db_table
+    nxt = following.pk if following is not None else None
+    sql = f"""
+        WITH op AS (
+            UPDATE {ops} SET progressed_at = %(now)s, status = %(running)s
+            WHERE id = %(op)s AND (status = %(running)s OR (%(starting)s AND status = %(pending)s))
+            RETURNING id
+        )
+        UPDATE {steps} AS s SET
+            status = CASE WHEN s.id = %(done)s THEN %(step_done)s ELSE %(step_running)s END,
+            detail = CASE WHEN s.id = %(done)s THEN %(detail)s ELSE s.detail END,
+            finished_at = CASE WHEN s.id = %(done)s THEN %(now)s ELSE s.finished_at END,
+            started_at = CASE
+                WHEN s.id = %(next)s AND s.status <> %(step_running)s THEN %(now)s
+                ELSE s.started_at
+            END
+        FROM op WHERE s.id = %(done)s OR s.id = %(next)s
+    """  # noqa: S608 (table names from the models, values as parameters)
+    params: dict[str, int | str | bool | datetime | None] = {
+        "now": now,
+        "op": op.pk,
+        "running": OperationStatus.RUNNING.value,
+        "pending": OperationStatus.PENDING.value,
+        "starting": starting,
+        "done": done.pk if done is not None else None,
+        "next": nxt,
+        "step_done": StepStatus.DONE.value,
+        "step_running": StepStatus.RUNNING.value,
+        "detail": detail,
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        touched = cursor.rowcount
+    if not touched:
+        return False
+    if done is not None:
+        done.status, done.detail, done.finished_at = StepStatus.DONE, detail, now
+    if following is not None and following.status != StepStatus.RUNNING:
+        following.status, following.started_at = StepStatus.RUNNING, now
+    op.status, op.progressed_at = OperationStatus.RUNNING, now
+    return True
+
+
+def _record_step_orm(
+    op: Operation,
+    now: datetime,
+    *,
+    done: OperationStep | None,
+    detail: str,
+    following: OperationStep | None,
+    starting: bool,
+) -> bool:
+    statuses = [OperationStatus.RUNNING, *([OperationStatus.PENDING] if starting else [])]
+    with transaction.atomic():
+        touched = (
+            Operation.objects.unscoped()
+            .filter(pk=op.pk, status__in=statuses)
+            .update(progressed_at=now, status=OperationStatus.RUNNING)
+        )
+        if not touched:
+            return False
+        if done is not None:
+            OperationStep.objects.filter(pk=done.pk).update(
+                status=StepStatus.DONE, detail=detail, finished_at=now
+            )
+            done.status, done.detail, done.finished_at = StepStatus.DONE, detail, now
+        if following is not None:
+            _step_running(op, following, now)
+    op.status, op.progressed_at = OperationStatus.RUNNING, now
+    return True
 
 
 def _batch_ends(ran: int, max_steps: int, started: float, budget: float | None) -> bool:
@@ -92,31 +188,35 @@ def operation_advance(
 
     All under the worker's claim (`operation_claim`), which lets one caller run the
     operation's steps at a time: a redelivered message, or the reconciler's re-dispatch racing
-    a slow worker, finds it held and returns. Every step is recorded as it goes, in short
-    transactions, none open during the hypervisor call: the first (operation row locked)
-    marks the step running, so users see it; after the call, one transaction marks it done
-    with what it writes to the database (`STEP_EFFECTS`) and, in a batch, the next one
-    running. That transaction updates the operation's row first and only if it is still
-    running (the same row lock as a `SELECT … FOR UPDATE`, without reading the operation
-    again): one that ended meanwhile (its host was declared down) records nothing more. The
-    steps and the operation's rows are read once per call: under the claim nobody else runs
-    them. A step found done is not run again; a step interrupted by a crash is run again
+    a slow worker, finds it held and returns. Every step is recorded as it goes, none in a
+    transaction open during the hypervisor call: one statement (`_record_step`) marks the first
+    step running, so users see it; after the call, one marks it done and, in a batch, the next
+    one running. That statement updates the operation's row first and the steps only if the
+    operation is still running (the same row lock as a `SELECT … FOR UPDATE`, without reading
+    the operation again): one that ended meanwhile (its host was declared down) records
+    nothing more. A step that writes to the database (`STEP_EFFECTS`), and the last one, which
+    ends the operation, do so in a transaction with that statement. The steps and the
+    operation's rows are read once per call: under the claim nobody else runs them. A step
+    found done is not run again; a step interrupted by a crash is run again
     (steps are idempotent).
     """
     with operation_claim(operation_id, wait=False) as claimed:
         if not claimed:
             return False  # another delivery runs this operation now and dispatches what follows
-        with transaction.atomic():
-            op = _load_operation_for_update(operation_id)
-            if op.status not in (OperationStatus.PENDING, OperationStatus.RUNNING):
-                return False
-            todo = [s for s in op.steps.order_by("position") if s.status != StepStatus.DONE]
-            if not todo:
-                _operation_succeed(op)
-                return False
-            now = timezone.now()
-            _step_running(op, todo[0], now)
-            op.save(update_fields=["status", "progressed_at"])
+        # Read without a lock: under the claim nobody else runs the steps, and the first
+        # step's record below changes nothing if the operation ended meanwhile.
+        op = _load_operation(operation_id)
+        if op.status not in (OperationStatus.PENDING, OperationStatus.RUNNING):
+            return False
+        todo = [s for s in op.steps.order_by("position") if s.status != StepStatus.DONE]
+        if not todo:
+            with transaction.atomic():
+                op = _load_operation(operation_id, for_update=True)
+                if op.status in (OperationStatus.PENDING, OperationStatus.RUNNING):
+                    _operation_succeed(op)
+            return False
+        if not _record_step(op, timezone.now(), done=None, following=todo[0], starting=True):
+            return False
         started_batch, ran = time.monotonic(), 0
         for i, step in enumerate(todo):
             # The step shows as running to the user while the worker does the work.
@@ -137,26 +237,29 @@ def operation_advance(
                 or following.name in BLOCKING_STEPS
                 or _batch_ends(ran, max_steps, started_batch, budget_seconds)
             )
+            metrics.observe_since(metrics.STEP_SECONDS, started, kind=op.kind, step=step.name)
+            effect = STEP_EFFECTS.get(step.name)
+            if following is not None and effect is None:
+                # The common case, between two quick steps: one statement, no transaction.
+                if not _record_step(
+                    op,
+                    timezone.now(),
+                    done=step,
+                    detail=detail,
+                    following=following if go_on else None,
+                ):
+                    _ended_meanwhile(op, step)
+                    return False
+                if not go_on:
+                    return True
+                continue
             with transaction.atomic():
                 now = timezone.now()
-                still_running = (
-                    Operation.objects.unscoped()
-                    .filter(pk=operation_id, status=OperationStatus.RUNNING)
-                    .update(progressed_at=now)
-                )
-                if not still_running:
-                    # Ended meanwhile (its host was declared down): what the step did stays for
-                    # the reconciler to find, as after a crash.
-                    logger.warning("Operation %s ended while its step %s ran", op.pk, step.name)
+                if not _record_step(op, now, done=step, detail=detail, following=None):
+                    _ended_meanwhile(op, step)
                     return False
-                op.progressed_at = now
-                metrics.observe_since(metrics.STEP_SECONDS, started, kind=op.kind, step=step.name)
-                effect = STEP_EFFECTS.get(step.name)
                 if effect is not None:
                     effect(op)
-                OperationStep.objects.filter(pk=step.pk).update(
-                    status=StepStatus.DONE, detail=detail, finished_at=now
-                )
                 if following is None:
                     # What others may have written to the VM meanwhile (its state is the
                     # transition's source); the operation's row is locked.
@@ -167,6 +270,12 @@ def operation_advance(
                     return True
                 _step_running(op, following, now)
     return False  # not reached: the last step ends the operation
+
+
+def _ended_meanwhile(op: Operation, step: OperationStep) -> None:
+    # Ended meanwhile (its host was declared down): what the step did stays for the reconciler
+    # to find, as after a crash.
+    logger.warning("Operation %s ended while its step %s ran", op.pk, step.name)
 
 
 def _observe_end(op: Operation) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from uuid import UUID
+
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
@@ -104,7 +106,7 @@ def _adopt(
     if Perm.VM_REQUEST not in ROLE_PERMS.get(role or "", frozenset()):
         raise ValidationError({"owner": _("The owner must be a member of the tenant.")})
     vm = VirtualMachine(
-        uuid=uuid,
+        uuid=UUID(uuid),  # as a VM read back has it (its domain name is made of it)
         tenant=environment.tenant,
         environment=environment,
         owner=owner,

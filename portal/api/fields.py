@@ -32,11 +32,14 @@ class ScopedPrimaryKeyRelatedField(serializers.PrimaryKeyRelatedField):
         *,
         perm: Perm | None = None,
         selector: Callable[..., QuerySet[Any]] | None = None,
+        select_related: tuple[str, ...] = (),
         **kwargs: Any,
     ) -> None:
         self.scoped_model = model
         self.perm = perm
         self.selector = selector
+        # What the service reads from the object next (an environment's tenant), in the lookup.
+        self.related = select_related
         if not kwargs.get("read_only"):
             # Schema generators read `queryset.model`; the lookup itself is get_queryset's.
             kwargs.setdefault("queryset", model._default_manager.none())
@@ -50,5 +53,7 @@ class ScopedPrimaryKeyRelatedField(serializers.PrimaryKeyRelatedField):
             )
         user = request.user
         if self.selector is not None:
-            return self.selector(fetched_by=user)
-        return self.scoped_model._default_manager.visible_to(user, self.perm)  # type: ignore[attr-defined]
+            qs = self.selector(fetched_by=user)
+        else:
+            qs = self.scoped_model._default_manager.visible_to(user, self.perm)  # type: ignore[attr-defined]
+        return qs.select_related(*self.related) if self.related else qs

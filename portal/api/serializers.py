@@ -37,6 +37,8 @@ class EnvironmentSerializer(serializers.ModelSerializer[Environment]):
             "requires_approval",
             "auto_approve_max_vcpus",
             "auto_approve_max_ram_mib",
+            "lease_default_days",
+            "lease_max_days",
         ]
         read_only_fields = ["id"]
         validators: list[object] = []  # the service checks the name, per tenant
@@ -45,7 +47,14 @@ class EnvironmentSerializer(serializers.ModelSerializer[Environment]):
 class EnvironmentUpdateSerializer(serializers.ModelSerializer[Environment]):
     class Meta:
         model = Environment
-        fields = ["name", "requires_approval", "auto_approve_max_vcpus", "auto_approve_max_ram_mib"]
+        fields = [
+            "name",
+            "requires_approval",
+            "auto_approve_max_vcpus",
+            "auto_approve_max_ram_mib",
+            "lease_default_days",
+            "lease_max_days",
+        ]
 
 
 class TenantSerializer(serializers.ModelSerializer[Tenant]):

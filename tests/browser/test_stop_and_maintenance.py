@@ -86,3 +86,34 @@ def test_maintenance_asks_first_and_shows_where_vms_go(login, world, image, tmp_
     page.get_by_role("link", name="Cancel").click()
     page.wait_for_url("**/hosts/")
     assert not Host.objects.get(pk=a.pk).maintenance
+
+
+def test_the_lease_card_shows_the_expiry_and_extends_it(login, world, flavor, image):
+    from portal.models import Environment
+
+    Environment.objects.filter(pk=world.development.pk).update(
+        lease_default_days=30, lease_max_days=60
+    )
+    now = timezone.now()
+    vm = VirtualMachineFactory(
+        environment=world.development, owner=world.member, flavor=flavor, image=image,
+        name="web-1", state=VMState.RUNNING, lease_set_at=now - timedelta(days=27),
+        expires_at=now + timedelta(days=3, hours=2),
+    )  # fmt: skip
+    page = login(world.member)
+    page.goto(f"/vms/{vm.pk}/#lease")
+    card = page.locator("#lease")
+    expect(card).to_contain_text("in 3 days")
+    expect(card).to_have_class("card lease-soon")
+    page.locator("#lease-ask summary").click()
+    for width in WIDTHS:
+        page.set_viewport_size({"width": width, "height": 900})
+        _no_horizontal_scroll(page)
+        card.scroll_into_view_if_needed()
+        shot(page, f"lease-{width}")
+    page.locator("#lease-days").fill("45")
+    page.locator('[data-action="lease-extend"]').click()
+    expect(page.get_by_text("now ends in 45 days")).to_be_visible()
+    expect(page.locator("#lease")).to_contain_text("in 44 days")
+    vm.refresh_from_db()
+    assert vm.expires_at > now + timedelta(days=44)

@@ -37,6 +37,13 @@ def test_seed_gives_alice_a_key_and_the_tenant_a_user_network(settings, tmp_path
 
     call_command("seed_demo", stdout=io.StringIO())  # a second seed keeps the same key
     assert KeyPair.objects.get(owner=alice).fingerprint == pair.fingerprint
+    # The demo's invoices have a customer block to print.
+    apollo = grant.tenant
+    assert (apollo.billing_legal_name, apollo.vat_number) == (
+        "Apollo Research SAS",
+        "FR40303265045",
+    )
+    apollo.full_clean()
 
     vm = services.vm_request_create(
         requested_by=alice,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from django.db import connection
 
 from compute import services
 from compute.choices import VMState
@@ -28,3 +29,44 @@ def test_worker_process_provisions_on_commit(world, sim_host, flavor, image, tmp
             what="VM running",
         )
         assert (settled.state, settled.error_message) == (VMState.RUNNING, ""), worker.log()
+
+
+def _other_backends() -> set[int]:
+    """PostgreSQL backends on the test database other than this process's own."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pid FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        return {row[0] for row in cursor.fetchall()}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_worker_keeps_its_database_connection_between_tasks(
+    world, sim_host, flavor, image, tmp_path
+):
+    # Celery's Django fixup closed every connection around each task: each provisioning (and
+    # each event delivery) opened a new PostgreSQL connection. The worker keeps one now, as
+    # NUAGE_WORKER_CONN_MAX_AGE says.
+    with celery_worker(tmp_path, concurrency=1, pool="solo") as worker:
+        seen: set[int] = set()
+        for i in range(3):
+            vm = services.vm_request_create(
+                requested_by=world.member,
+                environment=world.development,
+                flavor=flavor,
+                image=image,
+                name=f"kept-{i}",
+            )
+            settled = wait_for(
+                lambda vm=vm: VirtualMachine.objects.filter(
+                    pk=vm.pk, state__in=[VMState.RUNNING, VMState.ERROR]
+                ).first(),
+                timeout=60,
+                what="VM running",
+            )
+            assert settled.state == VMState.RUNNING, worker.log()
+            # Between tasks, the worker's connection is still open, and it is the same one.
+            backends = wait_for(_other_backends, timeout=10, what="the worker's connection")
+            seen |= backends
+        assert len(seen) == 1, (seen, worker.log())

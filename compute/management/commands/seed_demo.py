@@ -51,6 +51,17 @@ FLAVORS = (
 )
 
 
+# The customer block of the demo's invoices (finance edits it on the Tenant page).
+DEMO_BILLING_DETAILS = {
+    "billing_legal_name": "Apollo Research SAS",
+    "billing_address": "12 rue de la Paix\n75002 Paris",
+    "billing_country": "FR",
+    "vat_number": "FR40303265045",
+    "billing_email": "accounts@apollo.example",
+    "cost_centre": "CC-4410 Research",
+}
+
+
 class Command(BaseCommand):
     help = "Create (or refresh) the demo tenant, users, flavors, image and hosts."
 
@@ -71,7 +82,9 @@ class Command(BaseCommand):
 
     @transaction.atomic
     def handle(self, *args: Any, **options: Any) -> None:
-        tenant, _ = Tenant.objects.get_or_create(slug="apollo", defaults={"name": "Apollo"})
+        tenant, _ = Tenant.objects.get_or_create(
+            slug="apollo", defaults={"name": "Apollo", **DEMO_BILLING_DETAILS}
+        )
         for env_name, approval in DEFAULT_ENVIRONMENTS:
             tenant.environments.get_or_create(
                 name=env_name, defaults={"requires_approval": approval}

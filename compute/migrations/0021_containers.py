@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('compute', '0019_operation_forced'),
+        ('compute', '0020_vm_lease'),
     ]
 
     operations = [
