@@ -960,6 +960,7 @@ FR.update(
         "Page %(page)s of %(pages)s": "Page %(page)s sur %(pages)s",
         "j M Y, H:i": "j N Y, H:i",
         "j M Y": "j N Y",
+        "GiB": "Gio",
         "This draft has no billable line: it will not be issued and takes no invoice number.": "Ce brouillon n’a aucune ligne facturable : il ne sera pas émis et ne prend aucun numéro de facture.",
     }
 )
@@ -1813,6 +1814,14 @@ FR.update(
         "default": "par défaut",
         "at most": "au plus",
         "Empty: VMs live until deleted. Existing VMs get a full lease from when it is set.": "Vide : les VM vivent jusqu’à leur suppression. Les VM existantes reçoivent un bail complet à partir du moment où il est fixé.",
+    }
+)
+FR.update(
+    {
+        "%(vm)s was stopped: its lease ended. It will be deleted with its disk on %(date)s unless you extend its lease.": "%(vm)s a été arrêtée : son bail a pris fin. Elle sera supprimée avec son disque le %(date)s, sauf si vous prolongez son bail.",
+        "[Nuage] %(vm)s was stopped: its lease ended": "[Nuage] %(vm)s a été arrêtée : son bail a pris fin",
+        "The lease of your VM %(vm)s ended, so it was stopped. It will be deleted with its disk on %(date)s unless you extend its lease: %(link)s\n": "Le bail de votre VM %(vm)s a pris fin : elle a donc été arrêtée. Elle sera supprimée avec son disque le %(date)s, sauf si vous prolongez son bail : %(link)s\n",
+        "%(vm)s was deleted with its disk: its lease had ended.": "%(vm)s a été supprimée avec son disque : son bail avait pris fin.",
     }
 )
 
