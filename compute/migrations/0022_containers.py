@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('compute', '0020_vm_lease'),
+        ('compute', '0021_vm_justification'),
     ]
 
     operations = [
