@@ -47,6 +47,15 @@ class VMRequestForm(forms.Form):
         validators=[validate_public_key],
         help_text=gettext_lazy("One line such as ssh-ed25519 AAAA… you@laptop."),
     )
+    justification = forms.CharField(
+        required=False,
+        max_length=2000,
+        label=gettext_lazy("Justification"),
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=gettext_lazy(
+            "Why you need it, for the approvers (some environments require it)."
+        ),
+    )
     network: forms.ModelChoiceField[Network] = forms.ModelChoiceField(
         queryset=Network.objects.none(),
         required=False,

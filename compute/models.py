@@ -424,6 +424,8 @@ class VirtualMachine(models.Model):
     anti_affinity_group = models.CharField(
         max_length=63, blank=True, validators=[vm_name_validator]
     )
+    # Why the requester needs it, for the approvers (required where the environment says so).
+    justification = models.TextField(_("justification"), max_length=2000, blank=True)
     host = models.ForeignKey(
         Host, null=True, blank=True, on_delete=models.PROTECT, related_name="vms"
     )

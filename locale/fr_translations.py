@@ -454,6 +454,55 @@ FR: dict[str, str | tuple[str, str]] = {
     ),
     "New price list": "Nouvelle liste de prix",
     "Create price list": "Créer la liste de prix",
+    "No request with this id waits for your approval.": (
+        "Aucune demande avec cet identifiant n’attend votre approbation."
+    ),
+    "Justification": "Justification",
+    "Why you need it, for the approvers (some environments require it).": (
+        "Pourquoi vous en avez besoin, pour les approbateurs (certains environnements l’exigent)."
+    ),
+    "Why: %(why)s": "Motif : %(why)s",
+    "justification": "justification",
+    "%(env)s asks every request to say why it is needed: write it for the approvers.": (
+        "%(env)s exige que chaque demande dise pourquoi elle est nécessaire : écrivez-le pour "
+        "les approbateurs."
+    ),
+    "approved; provisioning starts.": "approuvée ; la création commence.",
+    "rejected.": "refusée.",
+    "Choose approve or reject.": "Choisissez approuver ou refuser.",
+    "Select at least one request.": "Sélectionnez au moins une demande.",
+    "%(text)s (not decided)": "%(text)s (non décidée)",
+    "%(n)s selected request(s) no longer wait for approval.": (
+        "%(n)s demande(s) sélectionnée(s) n’attendent plus d’approbation."
+    ),
+    "justification required": "justification obligatoire",
+    "(%(counter)s waiting)": ("(%(counter)s en attente)", "(%(counter)s en attente)"),
+    "Waiting": "En attente",
+    "Decided": "Décidées",
+    "Select requests below, then decide them together; each is checked on its own (nobody "
+    "decides their own request) and says what became of it.": (
+        "Sélectionnez des demandes ci-dessous, puis décidez-les ensemble ; chacune est vérifiée "
+        "à part (personne ne décide de sa propre demande) et indique ce qu’elle est devenue."
+    ),
+    "Approve selected": "Approuver la sélection",
+    "Reject selected": "Refuser la sélection",
+    "Select": "Sélectionner",
+    "Request": "Demande",
+    "Estimated cost": "Coût estimé",
+    "Quota impact": "Effet sur le quota",
+    "Select %(name)s": "Sélectionner %(name)s",
+    "by %(who)s, %(ago)s ago": "par %(who)s, il y a %(ago)s",
+    "none given": "aucune",
+    "per month": "par mois",
+    "no price list": "pas de liste de prix",
+    "%(label)s: +%(need)s → %(used)s used + %(reserved)s reserved of %(limit)s": (
+        "%(label)s : +%(need)s → %(used)s utilisés + %(reserved)s réservés sur %(limit)s"
+    ),
+    "Decided requests": "Demandes décidées",
+    "Resize approved": "Redimensionnement approuvé",
+    "Resize rejected": "Redimensionnement refusé",
+    "No decision yet.": "Aucune décision pour l’instant.",
+    "requests must say why": "les demandes doivent dire pourquoi",
     # end of issue 15 (i15a)
     "Approval": "Approbation",
     "Approved automatically up to": "Approuvées automatiquement jusqu’à",
@@ -960,6 +1009,7 @@ FR.update(
         "Page %(page)s of %(pages)s": "Page %(page)s sur %(pages)s",
         "j M Y, H:i": "j N Y, H:i",
         "j M Y": "j N Y",
+        "GiB": "Gio",
         "This draft has no billable line: it will not be issued and takes no invoice number.": "Ce brouillon n’a aucune ligne facturable : il ne sera pas émis et ne prend aucun numéro de facture.",
     }
 )

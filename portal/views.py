@@ -370,6 +370,7 @@ def _tenant_change(request: HttpRequest, tenant: Tenant) -> None:
                 updated_by=user,
                 environment=environment,
                 requires_approval=post.get("requires_approval") == "on",
+                justification_required=post.get("justification_required") == "on",
                 auto_approve_max_vcpus=limit("auto_approve_max_vcpus"),
                 auto_approve_max_ram_mib=limit("auto_approve_max_ram_mib"),
                 lease_default_days=limit("lease_default_days"),

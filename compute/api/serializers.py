@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from django.utils.translation import gettext as _
 from rest_framework import serializers
 
 from compute.choices import (
@@ -271,6 +272,7 @@ class VirtualMachineSerializer(serializers.ModelSerializer[VirtualMachine]):
             "runtime_state",
             "error_message",
             "rejection_reason",
+            "justification",
             "domain_name",
             "created_at",
             "state_changed_at",
@@ -315,6 +317,7 @@ class VirtualMachineSerializer(serializers.ModelSerializer[VirtualMachine]):
             "runtime_state": vm.runtime_state,
             "error_message": vm.error_message,
             "rejection_reason": vm.rejection_reason,
+            "justification": vm.justification,
             "domain_name": vm.domain_name,
             "created_at": _when(vm.created_at),
             "state_changed_at": _when(vm.state_changed_at),
@@ -367,6 +370,14 @@ class VirtualMachineRequestSerializer(serializers.Serializer[VirtualMachine]):
         allow_null=True,
         default=None,
         help_text="A network granted to the environment; default: its first granted network",
+    )
+    justification = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        default="",
+        max_length=2000,
+        help_text="Why it is needed, shown to approvers; required where the environment's "
+        "justification_required is true",
     )
     anti_affinity_group = serializers.CharField(
         required=False,
@@ -826,3 +837,38 @@ class SnapshotCreateSerializer(serializers.Serializer[Any]):
         default=None,
         help_text="Include the guest's memory (a running VM); default: true if the VM runs",
     )
+
+
+class BulkDecideSerializer(serializers.Serializer[Any]):
+    vms = serializers.ListField(
+        child=serializers.IntegerField(min_value=1),
+        min_length=1,
+        max_length=200,
+        help_text="Ids of pending requests (VMs or resizes)",
+    )
+    decision = serializers.ChoiceField(choices=["approve", "reject"])
+    reason = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        default="",
+        max_length=2000,
+        help_text="Required to reject",
+    )
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if attrs["decision"] == "reject" and not attrs.get("reason", "").strip():
+            raise serializers.ValidationError(
+                {"reason": _("Give the requester a reason for the rejection.")}
+            )
+        return attrs
+
+
+class BulkDecisionResultSerializer(serializers.Serializer[Any]):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    decided = serializers.BooleanField()
+    detail = serializers.CharField()
+
+
+class BulkDecisionSerializer(serializers.Serializer[Any]):
+    results = BulkDecisionResultSerializer(many=True)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from django.core.exceptions import ValidationError
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -48,11 +51,17 @@ def vm_request_create(
     anti_affinity_group: str = "",
     key_pairs: list[KeyPair] | None = None,
     network: Network | None = None,
+    justification: str = "",
     remote_addr: str | None = None,
 ) -> VirtualMachine:
     tenant = environment.tenant
     require_perm(requested_by, tenant, Perm.VM_REQUEST)
     errors: dict[str, str] = {}
+    justification = justification.strip()
+    if environment.justification_required and not justification:
+        errors["justification"] = _(
+            "%(env)s asks every request to say why it is needed: write it for the approvers."
+        ) % {"env": environment.name}
     authorized_keys: list[str] = []
     try:
         authorized_keys = keypair_authorized_keys(
@@ -81,6 +90,7 @@ def vm_request_create(
         ssh_public_key=ssh_public_key.strip(),
         authorized_keys=authorized_keys,
         anti_affinity_group=anti_affinity_group.strip(),
+        justification=justification,
         **lease_new(environment, now=timezone.now()),
     )
     try:
@@ -114,7 +124,12 @@ def vm_request_create(
             obj=vm,
             tenant=tenant,
             remote_addr=remote_addr,
-            changes={"environment": environment.name, "flavor": flavor.name, "image": image.name},
+            changes={
+                "environment": environment.name,
+                "flavor": flavor.name,
+                "image": image.name,
+                **({"justification": justification} if justification else {}),
+            },
         )
     ]
     if not environment.needs_approval(vcpus=flavor.vcpus, ram_mib=flavor.ram_mib):
@@ -280,3 +295,45 @@ def vm_power_off_now(*, vm_id: int, host_id: int | None) -> bool:
     if vm is None or vm.host is None or vm.host_id != host_id or vm.state != VMState.STOPPING:
         return False
     return not hypervisor.ensure_domain_stopped(vm.host.uri, str(vm.uuid), grace_seconds=0)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What became of one request of a bulk decision."""
+
+    vm_id: int
+    name: str
+    ok: bool
+    detail: str
+
+
+def vm_decide_many(
+    *,
+    vms: Sequence[VirtualMachine],
+    decided_by: User,
+    approve: bool,
+    reason: str = "",
+    remote_addr: str | None = None,
+) -> list[Decision]:
+    """Approve or reject several requests, each in its own transaction and with every rule of
+    vm_approve / vm_reject (four eyes: nobody decides their own request; the role in the VM's
+    tenant; a request decided meanwhile is refused): one refusal does not stop the others, and
+    each request says what became of it."""
+    if not approve and not reason.strip():
+        raise ValidationError({"reason": _("Give the requester a reason for the rejection.")})
+    results = []
+    for vm in vms:
+        try:
+            if approve:
+                vm_approve(vm=vm, approved_by=decided_by, remote_addr=remote_addr)
+                detail = _("approved; provisioning starts.")
+            else:
+                vm_reject(vm=vm, rejected_by=decided_by, reason=reason, remote_addr=remote_addr)
+                detail = _("rejected.")
+        except ValidationError as exc:
+            results.append(Decision(vm.pk, vm.name, False, " ".join(exc.messages)))
+        except (PermissionDenied, ConflictError) as exc:
+            results.append(Decision(vm.pk, vm.name, False, str(exc)))
+        else:
+            results.append(Decision(vm.pk, vm.name, True, str(detail)))
+    return results
