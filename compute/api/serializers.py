@@ -412,6 +412,17 @@ class VirtualMachineRequestSerializer(serializers.Serializer[VirtualMachine]):
     )
 
 
+class EvacuationMoveSerializer(serializers.Serializer[Any]):
+    """One running VM of a host about to enter maintenance: where it would move, or why not
+    (`blocked`: `busy`, `volumes`, `no_room`)."""
+
+    vm = serializers.IntegerField(source="vm.pk")
+    vm_name = serializers.CharField(source="vm.name")
+    tenant = serializers.CharField(source="vm.tenant.slug")
+    target = serializers.CharField(source="target.name", allow_null=True, default=None)
+    blocked = serializers.CharField()
+
+
 class LeaseExtendSerializer(serializers.Serializer[VirtualMachine]):
     days = serializers.IntegerField(min_value=1, max_value=3650)
 

@@ -28,6 +28,7 @@ from compute.api.serializers import (
     DrsSettingsSerializer,
     DrsSettingsUpdateSerializer,
     DrsStatusSerializer,
+    EvacuationMoveSerializer,
     FlavorSerializer,
     FlavorUpdateSerializer,
     HostSerializer,
@@ -155,6 +156,14 @@ class HostViewSet(ServiceCreateMixin, ServiceUpdateMixin, ScopedReadOnlyViewSet)
             "no_room": counts["no_room"],
         }
         return Response(MaintenanceStatusSerializer(body).data)
+
+    @extend_schema(request=None, responses=EvacuationMoveSerializer(many=True))
+    @action(detail=True, methods=["get"], url_path="evacuation-plan", pagination_class=None)
+    def evacuation_plan(self, request: Request, pk: str | None = None) -> Response:
+        """What entering maintenance would move now, and where (nothing is written)."""
+        host: Host = self.get_object()
+        plan = services.host_evacuation_plan(host=host, requested_by=request_user(request))
+        return Response(EvacuationMoveSerializer(plan, many=True).data)
 
 
 @extend_schema_view(
