@@ -17,6 +17,7 @@ from compute.choices import (
     ImageKind,
     NetworkKind,
     SnapshotFrequency,
+    VMKind,
 )
 from compute.models import (
     FLAVOR_LIMIT_FIELDS,
@@ -55,7 +56,11 @@ def _ratio() -> serializers.DecimalField:
 
 
 class HostSerializer(serializers.ModelSerializer[Host]):
-    domain_type = serializers.ChoiceField(choices=DomainType.choices, default=DomainType.QEMU)
+    domain_type = serializers.ChoiceField(
+        choices=DomainType.choices,
+        required=False,
+        help_text="qemu (default), kvm, or lxc for system containers (the default for lxc://)",
+    )
     cpu_ratio = _ratio()
     ram_ratio = _ratio()
     disk_ratio = _ratio()
@@ -125,7 +130,16 @@ class HostUpdateSerializer(serializers.Serializer[Host]):
 class FlavorSerializer(serializers.ModelSerializer[Flavor]):
     class Meta:
         model = Flavor
-        fields = ["id", "name", "vcpus", "ram_mib", "disk_gib", "is_public", *FLAVOR_LIMIT_FIELDS]
+        fields = [
+            "id",
+            "name",
+            "kind",
+            "vcpus",
+            "ram_mib",
+            "disk_gib",
+            "is_public",
+            *FLAVOR_LIMIT_FIELDS,
+        ]
         read_only_fields = ["id"]
         validators: list[object] = []
 
@@ -157,6 +171,7 @@ class ImageSerializer(serializers.ModelSerializer[Image]):
             "kernel_path",
             "initrd_path",
             "cmdline",
+            "rootfs_path",
             "is_public",
             "min_vcpus",
             "min_ram_mib",
@@ -265,6 +280,7 @@ class VirtualMachineSerializer(serializers.ModelSerializer[VirtualMachine]):
         fields = [
             "id",
             "uuid",
+            "kind",
             "name",
             "tenant",
             "environment",
@@ -311,6 +327,7 @@ class VirtualMachineSerializer(serializers.ModelSerializer[VirtualMachine]):
         return {
             "id": vm.pk,
             "uuid": str(vm.uuid),
+            "kind": vm.kind,
             "name": vm.name,
             "tenant": vm.tenant.slug,
             "environment": vm.environment.name,
@@ -353,6 +370,13 @@ class VirtualMachineSerializer(serializers.ModelSerializer[VirtualMachine]):
 
 
 class VirtualMachineRequestSerializer(serializers.Serializer[VirtualMachine]):
+    kind = serializers.ChoiceField(
+        choices=VMKind.choices,
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="vm or container (a system container on an LXC host); default: the flavor's",
+    )
     name = serializers.CharField(max_length=63, allow_blank=True)
     environment = ScopedPrimaryKeyRelatedField(Environment, select_related=("tenant",))
     flavor = ScopedPrimaryKeyRelatedField(Flavor, selector=flavor_list)
@@ -395,6 +419,17 @@ class VirtualMachineRequestSerializer(serializers.Serializer[VirtualMachine]):
         max_length=63,
         help_text="VMs of the tenant with the same group never share a host",
     )
+
+
+class EvacuationMoveSerializer(serializers.Serializer[Any]):
+    """One running VM of a host about to enter maintenance: where it would move, or why not
+    (`blocked`: `busy`, `volumes`, `no_room`)."""
+
+    vm = serializers.IntegerField(source="vm.pk")
+    vm_name = serializers.CharField(source="vm.name")
+    tenant = serializers.CharField(source="vm.tenant.slug")
+    target = serializers.CharField(source="target.name", allow_null=True, default=None)
+    blocked = serializers.CharField()
 
 
 class LeaseExtendSerializer(serializers.Serializer[VirtualMachine]):
