@@ -173,9 +173,12 @@ def vm_list_filtered(
     environment_name: str = "",
     name_contains: str = "",
     sort: str = DEFAULT_VM_SORT,
+    kind: str = "",
 ) -> QuerySet[VirtualMachine]:
     """The VM list as the browser shows it: in scope, filtered and in a stable order."""
     qs = vm_list(fetched_by=fetched_by)
+    if kind:
+        qs = qs.filter(kind=kind)
     if tenant_id is not None:
         qs = qs.filter(tenant_id=tenant_id)
     if state:
