@@ -43,7 +43,9 @@ bench: install services
 	$(PY) bench/sampling.py
 	$(PY) bench/invoices.py
 	$(PY) bench/export_csv.py
+	$(PY) bench/report_pdf.py
 	$(PY) bench/console.py
 	$(PY) bench/reach.py
 	$(PY) bench/snapshots.py
+	$(PY) bench/containers.py
 	$(PY) bench/scale.py

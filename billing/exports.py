@@ -525,6 +525,12 @@ def _party_lines(details: dict[str, Any], *, customer: bool) -> list[str]:
     return lines
 
 
+def _unit(unit: str) -> str:
+    """A stored unit in the reader's language (GiB is Gio in French)."""
+    labels = {"GiB": _("GiB"), "vCPU": _("vCPU"), "flavor": _("flavor")}
+    return labels.get(unit, unit)
+
+
 def invoice_pdf_bytes(invoice: Invoice, lines: Iterable[InvoiceLine]) -> bytes:
     """The invoice (or credit note) as a customer receives it: the parties as issued (a
     draft's as they are now), dates, lines with their VAT, totals and payment terms."""
@@ -581,7 +587,7 @@ def invoice_pdf_bytes(invoice: Invoice, lines: Iterable[InvoiceLine]) -> bytes:
                     line.vm_name,
                     line.environment_name,
                     what,
-                    f"{_human(_plain(line.quantity), zone)} {line.unit}",
+                    f"{_human(_plain(line.quantity), zone)} {_unit(line.unit)}",
                     _human(line.hours, zone),
                     _human(_plain(line.unit_price), zone) if line.unit_price is not None else "",
                     _human(_money(line.amount), zone),

@@ -32,6 +32,7 @@ from reportlab.platypus import (
     TableStyle,
 )
 from reportlab.platypus import Table as PdfTable
+from reportlab.platypus.tables import LongTable
 
 FONT = "Helvetica"
 BOLD = "Helvetica-Bold"
@@ -151,8 +152,12 @@ def _grid(
     head_style = ParagraphStyle("nuage-head", parent=strong, textColor=INK)
     head_right = ParagraphStyle("nuage-head-right", parent=head_style, alignment=TA_RIGHT)
 
-    def cell(text: str, kind: str, bold: bool) -> Any:
-        if kind in WRAPPING:
+    room = [w - 2 * PAD - SLACK for w in widths]
+
+    def cell(text: str, j: int, kind: str, bold: bool) -> Any:
+        # A paragraph only for text that must wrap: measuring and breaking lines is most of
+        # the time a long report takes, and most cells fit on one line.
+        if kind in WRAPPING and _width(text, BOLD if bold else FONT, size) > room[j]:
             return Paragraph(escape(text), strong if bold else plain)
         return text  # one line, drawn with the row's font (TableStyle below)
 
@@ -163,7 +168,10 @@ def _grid(
         ]
     ]
     data += [
-        [cell(text, kind, row.strong) for text, kind in zip(row.cells, kinds, strict=True)]
+        [
+            cell(text, j, kind, row.strong)
+            for j, (text, kind) in enumerate(zip(row.cells, kinds, strict=True))
+        ]
         for row in rows
     ]
     style: list[tuple[Any, ...]] = [
@@ -176,6 +184,7 @@ def _grid(
         ("BOTTOMPADDING", (0, 0), (-1, -1), 2),
         ("BACKGROUND", (0, 0), (-1, 0), HEAD),
         ("LINEBELOW", (0, 0), (-1, 0), 0.6, INK),
+        ("ROWBACKGROUNDS", (0, 1), (-1, -1), [colors.white, ZEBRA]),
     ]
     for j, kind in enumerate(kinds):
         if kind in RIGHT:
@@ -185,10 +194,10 @@ def _grid(
             style += [
                 ("FONT", (0, i), (-1, i), BOLD, size, size * 1.25),
                 ("LINEABOVE", (0, i), (-1, i), 0.6, INK),
+                ("BACKGROUND", (0, i), (-1, i), colors.white),
             ]
-        elif i % 2 == 0:
-            style.append(("BACKGROUND", (0, i), (-1, i), ZEBRA))
-    grid = PdfTable(data, colWidths=widths, repeatRows=1, hAlign="LEFT")
+    # LongTable: splitting a long table page by page stays linear in its rows.
+    grid = LongTable(data, colWidths=widths, repeatRows=1, hAlign="LEFT")
     grid.setStyle(TableStyle(style))
     return grid
 

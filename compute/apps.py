@@ -28,6 +28,13 @@ class ComputeConfig(AppConfig):
         metrics.register_source("hosts", gauges.hosts_source)
         health.register_summary("hosts", gauges.hosts_summary)
 
+        from compute import selectors
+        from portal import context_processors
+
+        context_processors.plug_pending_approvals(
+            lambda user: selectors.approval_pending_for(fetched_by=user)
+        )
+
         from portal.signals import lease_policy_changed
 
         lease_policy_changed.connect(_lease_policy_changed, dispatch_uid="compute-leases")

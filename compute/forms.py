@@ -47,6 +47,15 @@ class VMRequestForm(forms.Form):
         validators=[validate_public_key],
         help_text=gettext_lazy("One line such as ssh-ed25519 AAAA… you@laptop."),
     )
+    justification = forms.CharField(
+        required=False,
+        max_length=2000,
+        label=gettext_lazy("Justification"),
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=gettext_lazy(
+            "Why you need it, for the approvers (some environments require it)."
+        ),
+    )
     network: forms.ModelChoiceField[Network] = forms.ModelChoiceField(
         queryset=Network.objects.none(),
         required=False,
@@ -105,6 +114,7 @@ class VMListFilterForm(forms.Form):
 
     q = forms.CharField(max_length=63, required=False, label=gettext_lazy("Name contains"))
     state = forms.ChoiceField(required=False, label=gettext_lazy("State"))
+    kind = forms.ChoiceField(required=False, label=gettext_lazy("Kind"))
     environment = forms.CharField(max_length=63, required=False, label=gettext_lazy("Environment"))
     sort = forms.ChoiceField(required=False, label=gettext_lazy("Sort by"))
 
@@ -114,6 +124,9 @@ class VMListFilterForm(forms.Form):
 
         states = [(s.value, s.label) for s in VMState if s != VMState.DELETED]
         self.fields["state"].choices = [("", gettext_lazy("All states")), *states]  # type: ignore[attr-defined]
+        from compute.choices import VMKind
+
+        self.fields["kind"].choices = [("", gettext_lazy("VMs and containers")), *VMKind.choices]  # type: ignore[attr-defined]
         self.fields["sort"].choices = [  # type: ignore[attr-defined]
             ("-created", gettext_lazy("Newest first")),
             ("created", gettext_lazy("Oldest first")),

@@ -57,6 +57,8 @@ def _vm_texts(kind: str, vm: VirtualMachine) -> tuple[str, str]:
             "owner": vm.owner.username,
             "flavor": vm.flavor.name,
         }
+        if vm.justification:
+            text += " " + _("Why: %(why)s") % {"why": vm.justification}
     elif kind == "vm.approved":
         subject = _("[Nuage] %(vm)s was approved") % names
         text = _("%(vm)s in %(tenant)s/%(env)s was approved; it is being built.") % names

@@ -36,8 +36,9 @@ from compute.models import (
     Volume,
 )
 from compute.scheduler import capacity_limit
-from portal.models import Membership, User
-from portal.permissions import Perm, perms_in
+from portal.models import AuditEntry, Membership, User
+from portal.permissions import Perm, perms_in, platform_perms
+from portal.scoping import member_tenant_ids
 
 
 def _ports() -> Prefetch[Any]:
@@ -172,9 +173,12 @@ def vm_list_filtered(
     environment_name: str = "",
     name_contains: str = "",
     sort: str = DEFAULT_VM_SORT,
+    kind: str = "",
 ) -> QuerySet[VirtualMachine]:
     """The VM list as the browser shows it: in scope, filtered and in a stable order."""
     qs = vm_list(fetched_by=fetched_by)
+    if kind:
+        qs = qs.filter(kind=kind)
     if tenant_id is not None:
         qs = qs.filter(tenant_id=tenant_id)
     if state:
@@ -503,3 +507,31 @@ def export_list(*, fetched_by: User) -> QuerySet[ExportJob]:
 def vm_exports(*, vm: VirtualMachine, limit: int = 5) -> list[ExportJob]:
     """The VM's latest exports, for its page (the VM is in scope)."""
     return list(ExportJob.objects.unscoped().filter(vm=vm).select_related("vm")[:limit])
+
+
+DECISION_ACTIONS = ("vm.approve", "vm.reject", "vm.resize_approve", "vm.resize_reject")
+
+
+def approvable_tenant_ids(user: User) -> QuerySet[Any, int] | None:
+    """The tenants whose requests the user may decide; None: every tenant."""
+    if Perm.VM_APPROVE in platform_perms(user):
+        return None
+    return member_tenant_ids(user, Perm.VM_APPROVE)
+
+
+def approval_pending_for(*, fetched_by: User) -> QuerySet[VirtualMachine]:
+    """Requests the user may decide now: pending in a tenant where they approve, not their own
+    (four eyes); the navigation's badge counts them."""
+    qs = vm_pending_approval_list(fetched_by=fetched_by).exclude(owner=fetched_by)
+    tenants = approvable_tenant_ids(fetched_by)
+    return qs if tenants is None else qs.filter(tenant_id__in=tenants)
+
+
+def approval_decision_list(*, fetched_by: User) -> QuerySet[AuditEntry]:
+    """Decisions taken on requests (approvals, rejections, resizes) in the tenants where the
+    user approves, newest first: the audit trail is their record."""
+    qs = AuditEntry.objects.unscoped().filter(action__in=DECISION_ACTIONS, actor__isnull=False)
+    tenants = approvable_tenant_ids(fetched_by)
+    if tenants is not None:
+        qs = qs.filter(tenant_id__in=tenants)
+    return qs.order_by("-created_at", "-id")

@@ -155,6 +155,7 @@ def _tenant_vms(request: HttpRequest) -> dict[str, Any]:
             environment_name=filters.get("environment", ""),
             name_contains=filters.get("q", ""),
             sort=sort,
+            kind=filters.get("kind", ""),
         )
         .select_related(None)
         .select_related("tenant", "environment", "owner", "flavor", "host")
@@ -370,15 +371,61 @@ def vm_reject(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 def approval_queue(request: HttpRequest) -> HttpResponse:
+    """Requests waiting for a decision (with why, their cost and what they take of the quota),
+    decided one by one or several at once; `?tab=decided`: the decisions taken."""
     user = _user(request)
-    pending = [
-        vm
-        for vm in selectors.vm_pending_approval_list(fetched_by=user)
-        if has_perm(user, vm.tenant, Perm.VM_APPROVE)
-    ]
-    return render(
-        request, "compute/approvals.html", {"pending": pending, "reject_form": RejectForm()}
-    )
+    bulk_errors: list[str] = []
+    if request.method == "POST":
+        decision = request.POST.get("do")
+        ids = [int(i) for i in request.POST.getlist("vm") if i.isascii() and i.isdigit()]
+        if decision not in ("approve", "reject"):
+            bulk_errors.append(_("Choose approve or reject."))
+        elif not ids:
+            bulk_errors.append(_("Select at least one request."))
+        else:
+            found = {
+                vm.pk: vm
+                for vm in selectors.vm_pending_approval_list(fetched_by=user).filter(pk__in=ids)
+            }
+            try:
+                results = services.vm_decide_many(
+                    vms=[found[i] for i in ids if i in found],
+                    decided_by=user,
+                    approve=decision == "approve",
+                    reason=request.POST.get("reason", ""),
+                    remote_addr=request.META.get("REMOTE_ADDR"),
+                )
+            except ValidationError as exc:
+                bulk_errors.extend(exc.messages)
+            else:
+                for result in results:
+                    text = f"{result.name}: {result.detail}"
+                    if result.ok:
+                        messages.success(request, text)
+                    else:
+                        messages.error(request, _("%(text)s (not decided)") % {"text": text})
+                missing = len([i for i in ids if i not in found])
+                if missing:
+                    messages.error(
+                        request,
+                        _("%(n)s selected request(s) no longer wait for approval.")
+                        % {"n": missing},
+                    )
+                return redirect("ui:approvals")
+    tab = "decided" if request.GET.get("tab") == "decided" else "pending"
+    context: dict[str, Any] = {"tab": tab, "reject_form": RejectForm(), "bulk_errors": bulk_errors}
+    if tab == "decided":
+        page = Paginator(selectors.approval_decision_list(fetched_by=user), 50)
+        context["decided"] = page.get_page(request.GET.get("page"))
+    else:
+        context["pending"] = [
+            vm
+            for vm in selectors.vm_pending_approval_list(fetched_by=user).select_related(
+                "owner", "flavor", "environment", "tenant"
+            )
+            if has_perm(user, vm.tenant, Perm.VM_APPROVE)
+        ]
+    return render(request, "compute/approvals.html", context, status=400 if bulk_errors else 200)
 
 
 def _platform_admin(request: HttpRequest) -> User:

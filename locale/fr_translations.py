@@ -454,6 +454,55 @@ FR: dict[str, str | tuple[str, str]] = {
     ),
     "New price list": "Nouvelle liste de prix",
     "Create price list": "Créer la liste de prix",
+    "No request with this id waits for your approval.": (
+        "Aucune demande avec cet identifiant n’attend votre approbation."
+    ),
+    "Justification": "Justification",
+    "Why you need it, for the approvers (some environments require it).": (
+        "Pourquoi vous en avez besoin, pour les approbateurs (certains environnements l’exigent)."
+    ),
+    "Why: %(why)s": "Motif : %(why)s",
+    "justification": "justification",
+    "%(env)s asks every request to say why it is needed: write it for the approvers.": (
+        "%(env)s exige que chaque demande dise pourquoi elle est nécessaire : écrivez-le pour "
+        "les approbateurs."
+    ),
+    "approved; provisioning starts.": "approuvée ; la création commence.",
+    "rejected.": "refusée.",
+    "Choose approve or reject.": "Choisissez approuver ou refuser.",
+    "Select at least one request.": "Sélectionnez au moins une demande.",
+    "%(text)s (not decided)": "%(text)s (non décidée)",
+    "%(n)s selected request(s) no longer wait for approval.": (
+        "%(n)s demande(s) sélectionnée(s) n’attendent plus d’approbation."
+    ),
+    "justification required": "justification obligatoire",
+    "(%(counter)s waiting)": ("(%(counter)s en attente)", "(%(counter)s en attente)"),
+    "Waiting": "En attente",
+    "Decided": "Décidées",
+    "Select requests below, then decide them together; each is checked on its own (nobody "
+    "decides their own request) and says what became of it.": (
+        "Sélectionnez des demandes ci-dessous, puis décidez-les ensemble ; chacune est vérifiée "
+        "à part (personne ne décide de sa propre demande) et indique ce qu’elle est devenue."
+    ),
+    "Approve selected": "Approuver la sélection",
+    "Reject selected": "Refuser la sélection",
+    "Select": "Sélectionner",
+    "Request": "Demande",
+    "Estimated cost": "Coût estimé",
+    "Quota impact": "Effet sur le quota",
+    "Select %(name)s": "Sélectionner %(name)s",
+    "by %(who)s, %(ago)s ago": "par %(who)s, il y a %(ago)s",
+    "none given": "aucune",
+    "per month": "par mois",
+    "no price list": "pas de liste de prix",
+    "%(label)s: +%(need)s → %(used)s used + %(reserved)s reserved of %(limit)s": (
+        "%(label)s : +%(need)s → %(used)s utilisés + %(reserved)s réservés sur %(limit)s"
+    ),
+    "Decided requests": "Demandes décidées",
+    "Resize approved": "Redimensionnement approuvé",
+    "Resize rejected": "Redimensionnement refusé",
+    "No decision yet.": "Aucune décision pour l’instant.",
+    "requests must say why": "les demandes doivent dire pourquoi",
     # end of issue 15 (i15a)
     "Approval": "Approbation",
     "Approved automatically up to": "Approuvées automatiquement jusqu’à",
@@ -960,6 +1009,7 @@ FR.update(
         "Page %(page)s of %(pages)s": "Page %(page)s sur %(pages)s",
         "j M Y, H:i": "j N Y, H:i",
         "j M Y": "j N Y",
+        "GiB": "Gio",
         "This draft has no billable line: it will not be issued and takes no invoice number.": "Ce brouillon n’a aucune ligne facturable : il ne sera pas émis et ne prend aucun numéro de facture.",
     }
 )
@@ -1815,3 +1865,63 @@ FR.update(
         "Empty: VMs live until deleted. Existing VMs get a full lease from when it is set.": "Vide : les VM vivent jusqu’à leur suppression. Les VM existantes reçoivent un bail complet à partir du moment où il est fixé.",
     }
 )
+FR.update(
+    {
+        "%(vm)s was stopped: its lease ended. It will be deleted with its disk on %(date)s unless you extend its lease.": "%(vm)s a été arrêtée : son bail a pris fin. Elle sera supprimée avec son disque le %(date)s, sauf si vous prolongez son bail.",
+        "[Nuage] %(vm)s was stopped: its lease ended": "[Nuage] %(vm)s a été arrêtée : son bail a pris fin",
+        "The lease of your VM %(vm)s ended, so it was stopped. It will be deleted with its disk on %(date)s unless you extend its lease: %(link)s\n": "Le bail de votre VM %(vm)s a pris fin : elle a donc été arrêtée. Elle sera supprimée avec son disque le %(date)s, sauf si vous prolongez son bail : %(link)s\n",
+        "%(vm)s was deleted with its disk: its lease had ended.": "%(vm)s a été supprimée avec son disque : son bail avait pris fin.",
+    }
+)
+
+# System containers (issue 16)
+FR.update(
+    {
+        "Virtual machine": "Machine virtuelle",
+        "Container": "Conteneur",
+        "Stop by itself": "S’arrêter de lui-même",
+        "Copying the root file system": "Copie du système de fichiers racine",
+        "Removing the root file system": "Suppression du système de fichiers racine",
+        "Root file system (system containers)": "Système de fichiers racine (conteneurs système)",
+        "LXC (system containers)": "LXC (conteneurs système)",
+        "An LXC URI has no path: lxc:/// or lxc+ssh://root@host/.": "Une URI LXC n’a pas de chemin : lxc:/// ou lxc+ssh://root@hote/.",
+        "Use a libvirt URI starting with qemu://, qemu+tcp://, qemu+ssh://, qemu+tls://, lxc:// (system containers) or test:// (for example qemu:///system).": "Utilisez une URI libvirt commençant par qemu://, qemu+tcp://, qemu+ssh://, qemu+tls://, lxc:// (conteneurs système) ou test:// (par exemple qemu:///system).",
+        "rootfs path": "chemin du rootfs",
+        "An LXC host has an lxc:// URI, as in lxc:/// or lxc+ssh://host/.": "Un hôte LXC a une URI lxc://, comme lxc:/// ou lxc+ssh://hote/.",
+        "An lxc:// URI is a host for system containers: domain type lxc.": "Une URI lxc:// désigne un hôte de conteneurs système : type de domaine lxc.",
+        "The host at %(uri)s has no LXC driver (install libvirt-daemon-driver-lxc there and restart libvirtd): %(error)s": "L’hôte %(uri)s n’a pas de pilote LXC (installez-y libvirt-daemon-driver-lxc et redémarrez libvirtd) : %(error)s",
+        "The host at %(uri)s answers with the %(driver)s driver, not LXC.": "L’hôte %(uri)s répond avec le pilote %(driver)s, pas LXC.",
+        "No LXC host has %(ram)s MiB of memory (the largest has %(max)s MiB).": "Aucun hôte LXC n’a %(ram)s Mio de mémoire (le plus grand en a %(max)s Mio).",
+        "No LXC host has %(n)s CPUs.": "Aucun hôte LXC n’a %(n)s processeurs.",
+        "A rootfs image needs the path of its directory or tarball.": "Une image rootfs a besoin du chemin de son répertoire ou de son archive tar.",
+        "Only a rootfs image has a rootfs path.": "Seule une image rootfs a un chemin de rootfs.",
+        "A container needs a container flavor.": "Un conteneur a besoin d’un gabarit de conteneur.",
+        "A container flavor is for containers: request kind container.": "Un gabarit de conteneur est pour les conteneurs : demandez le type container.",
+        "A container runs a rootfs image.": "Un conteneur utilise une image rootfs.",
+        "A rootfs image is for containers: request kind container.": "Une image rootfs est pour les conteneurs : demandez le type container.",
+        "Containers get no network interface (a loopback of their own).": "Les conteneurs n’ont pas d’interface réseau (seulement leur propre boucle locale).",
+        "Containers take no SSH keys: use their console from the container's page.": "Les conteneurs ne prennent pas de clé SSH : utilisez leur console depuis la page du conteneur.",
+        "Request a vm or a container.": "Demandez une vm ou un container.",
+        "The container stopped by itself on host %(host)s.": "Le conteneur s’est arrêté de lui-même sur l’hôte %(host)s.",
+        "Containers' root file systems are copied by the worker on its own machine: run a worker on host %(host)s and register it there as lxc:///.": "Les systèmes de fichiers racine des conteneurs sont copiés par le worker sur sa propre machine : lancez un worker sur l’hôte %(host)s et enregistrez-le comme lxc:///.",
+        "Root file system %(path)s copied from %(image)s.": "Système de fichiers racine %(path)s copié depuis %(image)s.",
+        "Existing root file system %(path)s kept.": "Système de fichiers racine existant %(path)s conservé.",
+        "Root file system removed.": "Système de fichiers racine supprimé.",
+        "No root file system to remove.": "Aucun système de fichiers racine à supprimer.",
+        "Container defined.": "Conteneur défini.",
+        "Existing container adopted.": "Conteneur existant adopté.",
+        "Container running.": "Conteneur en marche.",
+        "Container stopped.": "Conteneur arrêté.",
+        "Container did not stop in time; destroyed.": "Le conteneur ne s’est pas arrêté à temps ; détruit.",
+        "Container restarted.": "Conteneur redémarré.",
+        "Container destroyed, then started.": "Conteneur détruit, puis démarré.",
+    }
+)
+FR.update(
+    {
+        "VMs and containers": "VM et conteneurs",
+        "container": "conteneur",
+        "System container": "Conteneur système",
+    }
+)
+FR.update({"A container cannot be live-migrated.": "Un conteneur ne peut pas être migré à chaud."})

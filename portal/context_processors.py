@@ -2,16 +2,54 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
+from django.db.models import F, Func, IntegerField, QuerySet, Subquery, Value
 from django.http import HttpRequest
 
 from portal import selectors, twofactor
 from portal.choices import Role
+from portal.models import User
 from portal.permissions import Perm, platform_perms, user_memberships
 from portal.scoping import sees_all_tenants
 from portal.tenancy import current_tenant
+
+# What the navigation counts for approvers (compute plugs in the requests waiting for them, so
+# that portal does not import compute); asked only of users who approve somewhere.
+_pending_approvals: Callable[[User], QuerySet[Any]] | None = None
+
+
+def plug_pending_approvals(pending: Callable[[User], QuerySet[Any]]) -> None:
+    global _pending_approvals
+    _pending_approvals = pending
+
+
+def _count(qs: QuerySet[Any]) -> Subquery:
+    # SELECT COUNT(id) … as a scalar subquery (a Func, not an aggregate: no GROUP BY).
+    return Subquery(
+        qs.order_by().annotate(n=Func(F("pk"), function="COUNT")).values("n"),
+        output_field=IntegerField(),
+    )
+
+
+def _badges(user: User, *, can_approve: bool) -> tuple[int, int]:
+    """Unread notifications and requests waiting for the user, in one query."""
+    pending: Any = Value(0)
+    if can_approve and _pending_approvals is not None:
+        pending = _count(_pending_approvals(user))
+    row = (
+        User.objects.filter(pk=user.pk)
+        .values(
+            unread=_count(
+                selectors.notification_list(fetched_by=user).filter(read_at__isnull=True)
+            ),
+            pending=pending,
+        )
+        .first()
+    )
+    return (row["unread"] or 0, row["pending"] or 0) if row else (0, 0)
 
 
 def nav(request: HttpRequest) -> dict[str, Any]:
@@ -31,6 +69,7 @@ def nav(request: HttpRequest) -> dict[str, Any]:
     tenant_admin = Role.ADMIN in roles
     can_audit = user.is_platform_admin or tenant_admin
     can_invoices = Perm.INVOICE_VIEW in platform_perms(user) or tenant_admin
+    unread, pending = _badges(user, can_approve=can_approve)
     tenants = (
         list(selectors.tenant_list(fetched_by=user))
         if sees_all_tenants(user)
@@ -45,5 +84,6 @@ def nav(request: HttpRequest) -> dict[str, Any]:
         "nav_can_invoices": can_invoices,
         "nav_is_platform_admin": user.is_platform_admin,
         "nav_can_finance": Perm.USAGE_VIEW_ALL in platform_perms(user),
-        "nav_unread": selectors.unread_count(fetched_by=user),
+        "nav_unread": unread,
+        "nav_pending_approvals": pending,
     }

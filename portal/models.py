@@ -124,6 +124,8 @@ class Environment(models.Model):
     # (both limits must hold when both are set; no limit set means every request waits).
     auto_approve_max_vcpus = models.PositiveIntegerField(null=True, blank=True)
     auto_approve_max_ram_mib = models.PositiveIntegerField(null=True, blank=True)
+    # Requests must say why (shown to approvers); optional otherwise.
+    justification_required = models.BooleanField(_("justification required"), default=False)
     # Lease policy: a VM here gets a lease of `lease_default_days` (from its request, or from
     # when the policy is introduced for VMs already there); its owner may extend it up to
     # `lease_max_days` from the day of the extension, an approver beyond. None: no leases.

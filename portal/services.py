@@ -379,6 +379,7 @@ def token_authenticate(secret: str) -> tuple[User, ApiToken]:
 ENVIRONMENT_FIELDS = (
     "name",
     "requires_approval",
+    "justification_required",
     "auto_approve_max_vcpus",
     "auto_approve_max_ram_mib",
     "lease_default_days",

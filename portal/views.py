@@ -259,7 +259,7 @@ def tenant_billing(request: HttpRequest) -> HttpResponse:
         messages.info(request, _("Choose a tenant in the header to see its members."))
         return redirect("ui:vm-list")
     if not has_perm(user, tenant, Perm.TENANT_BILLING_MANAGE):
-        raise PermissionDenied(_("Billing details are kept by finance and platform admins."))
+        raise Http404  # as for a page that does not exist: nothing to see for this role
     initial = {name: getattr(tenant, name) for name in services.TENANT_BILLING_FIELDS}
     form = TenantBillingForm(request.POST or None, initial=initial)
     status = 200
@@ -370,6 +370,7 @@ def _tenant_change(request: HttpRequest, tenant: Tenant) -> None:
                 updated_by=user,
                 environment=environment,
                 requires_approval=post.get("requires_approval") == "on",
+                justification_required=post.get("justification_required") == "on",
                 auto_approve_max_vcpus=limit("auto_approve_max_vcpus"),
                 auto_approve_max_ram_mib=limit("auto_approve_max_ram_mib"),
                 lease_default_days=limit("lease_default_days"),

@@ -112,3 +112,24 @@ def flavors_with_estimates(
         )
         for flavor in flavors
     ]
+
+
+@register.simple_tag(takes_context=True)
+def flavor_estimate_of(context: dict[str, Any], flavor: Flavor) -> dict[str, str] | None:
+    """One flavor's estimated cost while running (per hour, per month of 730 hours) on the
+    list in effect now, or None without one. The list is read once per page."""
+    request = context["request"]
+    if not hasattr(request, "_nuage_prices"):
+        current = price_list_current(fetched_by=request.user)
+        request._nuage_prices = prices_of(current) if current is not None else None
+    prices = request._nuage_prices
+    if prices is None:
+        return None
+    e = flavor_estimate(
+        prices,
+        flavor_id=flavor.pk,
+        vcpus=flavor.vcpus,
+        ram_mib=flavor.ram_mib,
+        disk_gib=flavor.disk_gib,
+    )
+    return {"hour": f"{e.per_hour} {e.currency}", "month": f"{e.per_month} {e.currency}"}

@@ -19,6 +19,8 @@ from rest_framework.views import APIView
 
 from compute import balancing, ipam, selectors, services
 from compute.api.serializers import (
+    BulkDecideSerializer,
+    BulkDecisionSerializer,
     CapacityQuerySerializer,
     CapacitySerializer,
     DrsRecommendationSerializer,
@@ -26,6 +28,7 @@ from compute.api.serializers import (
     DrsSettingsSerializer,
     DrsSettingsUpdateSerializer,
     DrsStatusSerializer,
+    EvacuationMoveSerializer,
     FlavorSerializer,
     FlavorUpdateSerializer,
     HostSerializer,
@@ -154,6 +157,14 @@ class HostViewSet(ServiceCreateMixin, ServiceUpdateMixin, ScopedReadOnlyViewSet)
         }
         return Response(MaintenanceStatusSerializer(body).data)
 
+    @extend_schema(request=None, responses=EvacuationMoveSerializer(many=True))
+    @action(detail=True, methods=["get"], url_path="evacuation-plan", pagination_class=None)
+    def evacuation_plan(self, request: Request, pk: str | None = None) -> Response:
+        """What entering maintenance would move now, and where (nothing is written)."""
+        host: Host = self.get_object()
+        plan = services.host_evacuation_plan(host=host, requested_by=request_user(request))
+        return Response(EvacuationMoveSerializer(plan, many=True).data)
+
 
 @extend_schema_view(
     update=extend_schema(request=FlavorUpdateSerializer),
@@ -190,6 +201,7 @@ class VirtualMachineViewSet(mixins.DestroyModelMixin, ScopedReadOnlyViewSet):
     serializer_class = VirtualMachineSerializer
     filter_backends = [ScopedFilterBackend, StableOrderingFilter]
     filterset_fields = {
+        "kind": ["exact"],
         "state": ["exact"],
         "environment": ["exact"],
         "tenant": ["exact"],
@@ -226,6 +238,8 @@ class VirtualMachineViewSet(mixins.DestroyModelMixin, ScopedReadOnlyViewSet):
             anti_affinity_group=data["anti_affinity_group"],
             key_pairs=data["key_pairs"],
             network=data["network"],
+            kind=data["kind"],
+            justification=data["justification"],
             remote_addr=client_ip(request),
         )
         answer = selectors.vm_as_requested(vm=vm, fetched_by=user)
@@ -267,6 +281,42 @@ class VirtualMachineViewSet(mixins.DestroyModelMixin, ScopedReadOnlyViewSet):
             remote_addr=client_ip(request),
         )
         return self._answer(vm)
+
+    @extend_schema(request=BulkDecideSerializer, responses={200: BulkDecisionSerializer})
+    @action(detail=False, methods=["post"], url_path="bulk-decide")
+    def bulk_decide(self, request: Request) -> Response:
+        """Approve or reject several pending requests at once (`decision`: approve or reject,
+        `reason` for a rejection). Each is decided on its own, with the same rules as one by one
+        (nobody decides their own request): `results` says, per id, whether it was decided and
+        why not. Ids of requests you cannot see, or that no longer wait, are results too."""
+        user = request_user(request)
+        ser = BulkDecideSerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        ids: list[int] = list(dict.fromkeys(ser.validated_data["vms"]))
+        found = {
+            vm.pk: vm
+            for vm in selectors.vm_pending_approval_list(fetched_by=user).filter(pk__in=ids)
+        }
+        decided = services.vm_decide_many(
+            vms=[found[i] for i in ids if i in found],
+            decided_by=user,
+            approve=ser.validated_data["decision"] == "approve",
+            reason=ser.validated_data.get("reason", ""),
+            remote_addr=client_ip(request),
+        )
+        by_id = {d.vm_id: d for d in decided}
+        results = [
+            {"id": d.vm_id, "name": d.name, "decided": d.ok, "detail": d.detail}
+            if (d := by_id.get(i))
+            else {
+                "id": i,
+                "name": "",
+                "decided": False,
+                "detail": _("No request with this id waits for your approval."),
+            }
+            for i in ids
+        ]
+        return Response(BulkDecisionSerializer({"results": results}).data)
 
     @extend_schema(request=MigrateSerializer, responses={202: VirtualMachineSerializer})
     @action(detail=True, methods=["post"])

@@ -19,8 +19,10 @@ from compute.services.inventory import (
 )
 from compute.services.leases import leases_run, vm_lease_ask, vm_lease_extend
 from compute.services.lifecycle import (
+    Decision,
     vm_action,
     vm_approve,
+    vm_decide_many,
     vm_force_off,
     vm_power_off_now,
     vm_reject,
@@ -74,6 +76,8 @@ from compute.services.volumes import (
 )
 
 __all__ = [
+    "Decision",
+    "vm_decide_many",
     "HOST_SETTINGS",
     "HypervisorError",
     "OPERATION_STEP_RUNNERS",

@@ -324,6 +324,39 @@ def _warn(vm: VirtualMachine, which: str) -> None:
     transaction.on_commit(lambda: mail.send([owner], compose))
 
 
+def _tell_expired(vm: VirtualMachine, *, deletes_at: datetime) -> None:
+    """The owner learns (in the portal and by e-mail) that the lease ended and when the VM
+    goes, while extending it can still save it."""
+    when = _when(vm, deletes_at)
+    url = f"/vms/{vm.pk}/#lease"
+    assert vm.expires_at is not None
+    notify(
+        user=vm.owner,
+        kind="lease.expired",
+        text=lambda: (
+            _(
+                "%(vm)s was stopped: its lease ended. It will be deleted with its disk on %(date)s "
+                "unless you extend its lease."
+            )
+            % {"vm": vm.name, "date": when}
+        ),
+        url=url,
+        tenant=vm.tenant,
+        key=f"lease-expired:{vm.pk}:{vm.expires_at:%Y%m%d%H%M}",
+    )
+
+    def compose(user: User) -> tuple[str, str]:
+        subject = _("[Nuage] %(vm)s was stopped: its lease ended") % {"vm": vm.name}
+        body = _(
+            "The lease of your VM %(vm)s ended, so it was stopped. It will be deleted with its "
+            "disk on %(date)s unless you extend its lease: %(link)s\n"
+        ) % {"vm": vm.name, "date": when, "link": mail.link(url)}
+        return subject, body
+
+    owner = vm.owner
+    transaction.on_commit(lambda: mail.send([owner], compose))
+
+
 def _send_warnings(now: datetime, result: LeaseRunResult) -> None:
     for which, before in WARNINGS:
         field = f"lease_warned_{which}_at"
@@ -374,7 +407,7 @@ def _expire(now: datetime, result: LeaseRunResult) -> None:
                 locked = (
                     VirtualMachine.objects.unscoped()
                     .select_for_update()
-                    .select_related("tenant")
+                    .select_related("tenant", "owner")
                     .get(pk=vm.pk)
                 )
                 if locked.expires_at is None or locked.expires_at > now:
@@ -388,6 +421,8 @@ def _expire(now: datetime, result: LeaseRunResult) -> None:
                     _transition(locked, Transition.STOP, error_message="")
                     _operation_begin(locked, requested_by=None)
                     result.stopped += 1
+                if first:
+                    _tell_expired(locked, deletes_at=now + grace_period())
                 audit_record(
                     actor=None,
                     action="vm.lease.expired",
@@ -417,7 +452,12 @@ def _delete_after_grace(now: datetime, result: LeaseRunResult) -> None:
     for vm in due:
         try:
             with transaction.atomic():
-                locked = VirtualMachine.objects.unscoped().select_for_update().get(pk=vm.pk)
+                locked = (
+                    VirtualMachine.objects.unscoped()
+                    .select_for_update()
+                    .select_related("owner")
+                    .get(pk=vm.pk)
+                )
                 if (
                     locked.lease_expired_at is None
                     or locked.expires_at is None
@@ -427,6 +467,20 @@ def _delete_after_grace(now: datetime, result: LeaseRunResult) -> None:
                     continue
                 _transition(locked, Transition.DELETE)
                 _operation_begin(locked, requested_by=None)
+                name = locked.name
+                notify(
+                    user=locked.owner,
+                    kind="lease.deleted",
+                    text=lambda name=name: (
+                        _(  # type: ignore[misc]
+                            "%(vm)s was deleted with its disk: its lease had ended."
+                        )
+                        % {"vm": name}
+                    ),
+                    url=f"/vms/{locked.pk}/",
+                    tenant=vm.tenant,
+                    key=f"lease-deleted:{locked.pk}",
+                )
                 audit_record(
                     actor=None,
                     action="vm.lease.delete",

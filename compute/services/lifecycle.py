@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
-from django.core.exceptions import ValidationError
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from compute import hypervisor, messages
-from compute.choices import USER_ACTIONS, OperationKind, OperationStatus, Transition, VMState
+from compute.choices import (
+    USER_ACTIONS,
+    DomainType,
+    ImageKind,
+    OperationKind,
+    OperationStatus,
+    Transition,
+    VMKind,
+    VMState,
+)
 from compute.ipam import nics_release, vm_network_attach
 from compute.models import Flavor, Host, Image, Network, Operation, VirtualMachine
 from compute.ports import budget_refusal, quota_release, quota_reserve
@@ -30,10 +42,40 @@ def _approval_policy(environment: Environment) -> str:
     return "auto below size"
 
 
-def _host_can_ever_fit(flavor: Flavor) -> bool:
-    return Host.objects.filter(
+def _host_can_ever_fit(flavor: Flavor, *, kind: str = VMKind.VM) -> bool:
+    hosts = Host.objects.filter(
         enabled=True, cpus__gte=flavor.vcpus, memory_mib__gte=flavor.ram_mib
-    ).exists()
+    )
+    if kind == VMKind.CONTAINER:
+        return hosts.filter(domain_type=DomainType.LXC).exists()
+    return hosts.exclude(domain_type=DomainType.LXC).exists()
+
+
+def _container_request_errors(
+    *, kind: str, flavor: Flavor, image: Image, network: Network | None, keys: bool
+) -> dict[str, str]:
+    """What does not go with the request's kind (a VM's flavor for a container...)."""
+    errors: dict[str, str] = {}
+    container = kind == VMKind.CONTAINER
+    if flavor.kind != kind:
+        errors["flavor"] = (
+            _("A container needs a container flavor.")
+            if container
+            else _("A container flavor is for containers: request kind container.")
+        )
+    if (image.kind == ImageKind.ROOTFS) != container:
+        errors["image"] = (
+            _("A container runs a rootfs image.")
+            if container
+            else _("A rootfs image is for containers: request kind container.")
+        )
+    if container and network is not None:
+        errors["network"] = _("Containers get no network interface (a loopback of their own).")
+    if container and keys:
+        errors["key_pairs"] = _(
+            "Containers take no SSH keys: use their console from the container's page."
+        )
+    return errors
 
 
 @transaction.atomic
@@ -48,11 +90,33 @@ def vm_request_create(
     anti_affinity_group: str = "",
     key_pairs: list[KeyPair] | None = None,
     network: Network | None = None,
+    kind: str | None = None,
+    justification: str = "",
     remote_addr: str | None = None,
 ) -> VirtualMachine:
+    """A VM or a system container (`kind`, by default the flavor's) requested in an
+    environment: the same approval policy, quotas and billing for both."""
     tenant = environment.tenant
     require_perm(requested_by, tenant, Perm.VM_REQUEST)
+    kind = kind or flavor.kind
     errors: dict[str, str] = {}
+    if kind not in VMKind.values:
+        errors["kind"] = _("Request a vm or a container.")
+    else:
+        errors.update(
+            _container_request_errors(
+                kind=kind,
+                flavor=flavor,
+                image=image,
+                network=network,
+                keys=bool(ssh_public_key.strip() or key_pairs),
+            )
+        )
+    justification = justification.strip()
+    if environment.justification_required and not justification:
+        errors["justification"] = _(
+            "%(env)s asks every request to say why it is needed: write it for the approvers."
+        ) % {"env": environment.name}
     authorized_keys: list[str] = []
     try:
         authorized_keys = keypair_authorized_keys(
@@ -62,7 +126,7 @@ def vm_request_create(
         errors.update({field: " ".join(msgs) for field, msgs in exc.message_dict.items()})
     if not (flavor.is_public or requested_by.is_platform_admin):
         errors["flavor"] = _("Unknown flavor.")
-    elif not _host_can_ever_fit(flavor):
+    elif "flavor" not in errors and not _host_can_ever_fit(flavor, kind=kind):
         errors["flavor"] = _("No host can fit this flavor (%(vcpus)s vCPU, %(ram)s MiB RAM).") % {
             "vcpus": flavor.vcpus,
             "ram": flavor.ram_mib,
@@ -72,6 +136,7 @@ def vm_request_create(
     elif "flavor" not in errors and (short := image.flavor_shortfall(flavor)):
         errors["flavor"] = short
     vm = VirtualMachine(
+        kind=kind if kind in VMKind.values else VMKind.VM,
         tenant=tenant,
         environment=environment,
         owner=requested_by,
@@ -81,6 +146,7 @@ def vm_request_create(
         ssh_public_key=ssh_public_key.strip(),
         authorized_keys=authorized_keys,
         anti_affinity_group=anti_affinity_group.strip(),
+        justification=justification,
         **lease_new(environment, now=timezone.now()),
     )
     try:
@@ -114,7 +180,13 @@ def vm_request_create(
             obj=vm,
             tenant=tenant,
             remote_addr=remote_addr,
-            changes={"environment": environment.name, "flavor": flavor.name, "image": image.name},
+            changes={
+                "kind": vm.kind,
+                "environment": environment.name,
+                "flavor": flavor.name,
+                "image": image.name,
+                **({"justification": justification} if justification else {}),
+            },
         )
     ]
     if not environment.needs_approval(vcpus=flavor.vcpus, ram_mib=flavor.ram_mib):
@@ -134,7 +206,8 @@ def vm_request_create(
         events.emit("vm.pending_approval", tenant=vm.tenant, payload=messages.vm_payload(vm))
     AuditEntry.objects.bulk_create(entries)  # one INSERT, in this transaction
     # Its address (or forwarded port): a full pool refuses the request, nothing kept.
-    vm_network_attach(vm=vm, network=network)
+    if not vm.is_container:
+        vm_network_attach(vm=vm, network=network)
     # Last, so that the quota row's lock is held for the shortest time before the commit.
     quota_reserve(vm=vm)
     return vm
@@ -280,3 +353,45 @@ def vm_power_off_now(*, vm_id: int, host_id: int | None) -> bool:
     if vm is None or vm.host is None or vm.host_id != host_id or vm.state != VMState.STOPPING:
         return False
     return not hypervisor.ensure_domain_stopped(vm.host.uri, str(vm.uuid), grace_seconds=0)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What became of one request of a bulk decision."""
+
+    vm_id: int
+    name: str
+    ok: bool
+    detail: str
+
+
+def vm_decide_many(
+    *,
+    vms: Sequence[VirtualMachine],
+    decided_by: User,
+    approve: bool,
+    reason: str = "",
+    remote_addr: str | None = None,
+) -> list[Decision]:
+    """Approve or reject several requests, each in its own transaction and with every rule of
+    vm_approve / vm_reject (four eyes: nobody decides their own request; the role in the VM's
+    tenant; a request decided meanwhile is refused): one refusal does not stop the others, and
+    each request says what became of it."""
+    if not approve and not reason.strip():
+        raise ValidationError({"reason": _("Give the requester a reason for the rejection.")})
+    results = []
+    for vm in vms:
+        try:
+            if approve:
+                vm_approve(vm=vm, approved_by=decided_by, remote_addr=remote_addr)
+                detail = _("approved; provisioning starts.")
+            else:
+                vm_reject(vm=vm, rejected_by=decided_by, reason=reason, remote_addr=remote_addr)
+                detail = _("rejected.")
+        except ValidationError as exc:
+            results.append(Decision(vm.pk, vm.name, False, " ".join(exc.messages)))
+        except (PermissionDenied, ConflictError) as exc:
+            results.append(Decision(vm.pk, vm.name, False, str(exc)))
+        else:
+            results.append(Decision(vm.pk, vm.name, True, str(detail)))
+    return results

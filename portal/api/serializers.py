@@ -37,6 +37,7 @@ class EnvironmentSerializer(serializers.ModelSerializer[Environment]):
             "requires_approval",
             "auto_approve_max_vcpus",
             "auto_approve_max_ram_mib",
+            "justification_required",
             "lease_default_days",
             "lease_max_days",
         ]
@@ -52,6 +53,7 @@ class EnvironmentUpdateSerializer(serializers.ModelSerializer[Environment]):
             "requires_approval",
             "auto_approve_max_vcpus",
             "auto_approve_max_ram_mib",
+            "justification_required",
             "lease_default_days",
             "lease_max_days",
         ]

@@ -8,6 +8,7 @@ from django import template
 
 from portal.models import User
 from quotas import selectors, services
+from quotas.models import Quota
 from quotas.usage import bars
 
 register = template.Library()
@@ -45,3 +46,37 @@ def quota_fit_data(user: User) -> dict[str, Any]:
             "labels": {b.resource: b.label for q in quotas[:1] for b in bars(q)},
         }
     }
+
+
+@register.simple_tag
+def quota_impacts(vms: Any) -> list[tuple[Any, list[dict[str, Any]]]]:
+    """Each pending request with what it takes of its environment's quota (already reserved
+    for it), next to what is used, reserved and allowed: one row per resource it needs. The
+    environments' quotas are read in one query."""
+    vms = list(vms)
+    quotas = {
+        q.environment_id: q
+        for q in Quota.objects.filter(environment_id__in={vm.environment_id for vm in vms})
+    }
+    result = []
+    for vm in vms:
+        quota = quotas.get(vm.environment_id)
+        rows = []
+        if quota is not None:
+            need = services.flavor_amounts(vm.resize_to or vm.flavor)
+            for bar in bars(quota):
+                amount = need.get(bar.resource, 0)
+                if amount:
+                    rows.append(
+                        {
+                            "label": bar.label,
+                            "resource": bar.resource,
+                            "need": amount,
+                            "used": bar.used,
+                            "reserved": bar.reserved,
+                            "limit": bar.limit,
+                            "over": bar.used + bar.reserved > bar.limit,
+                        }
+                    )
+        result.append((vm, rows))
+    return result

@@ -350,6 +350,7 @@ def test_the_invoice_pdf_speaks_french_with_french_numbers_and_dates(october):
     assert "Facturé à".upper() in text.upper() and "Date d’échéance" in text
     assert "du 1 oct. 2025 au 31 oct. 2025" in text
     assert "TVA 20,00 % (EUR) 4,42" in text and "Total TTC (EUR) 26,50" in text
+    assert "20 Gio" in text and "GiB" not in text
 
 
 def test_a_draft_pdf_says_it_is_not_an_invoice_yet(october):
@@ -493,3 +494,20 @@ def test_usage_reports_group_by_cost_centre(october, other_world):
 
 
 pytestmark = pytest.mark.django_db
+
+
+def test_the_finance_page_downloads_usage_grouped_by_cost_centre(october, client):
+    world = october
+    client.force_login(world.finance)
+    page = client.get("/finance/invoices/").content.decode()
+    assert 'name="group_by"' in page
+    response = client.get(
+        "/finance/invoices/usage/",
+        {"tenant": "", "year": 2025, "month": 10, "format": "xlsx", "group_by": "cost_centre"},
+    )
+    sheet = load_workbook(io.BytesIO(response.content)).active
+    values = [[c.value for c in row] for row in sheet.iter_rows()]
+    header = next(i for i, row in enumerate(values) if row[0] == "Cost centre")
+    assert values[header + 1][0] == "CC-4410"
+    subtotal = next(row for row in values if row[0] == "Subtotal CC-4410")
+    assert subtotal[-1] == pytest.approx(22.08)

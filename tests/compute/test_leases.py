@@ -143,11 +143,15 @@ def test_warnings_once_each_then_stopped_then_deleted_after_the_grace(
     assert vm.lease_expired_at == end + timedelta(minutes=1)
     assert hypervisor.domain_runtime_state(sim_host.uri, str(vm.uuid)) == "shutoff"
     assert run(clock, end + timedelta(minutes=2)).stopped == 0  # stopped once
+    told = Notification.objects.get(user=owner, kind="lease.expired")
+    assert "will be deleted with its disk on" in told.text
+    assert mail.outbox[-1].subject == "[Nuage] web-1 was stopped: its lease ended"
 
     assert run(clock, end + 7 * DAY).deleted == 0  # the grace is not over yet
     assert run(clock, end + 7 * DAY + timedelta(minutes=2)).deleted == 1
     vm.refresh_from_db()
     assert vm.state == VMState.DELETED
+    assert Notification.objects.filter(user=owner, kind="lease.deleted").count() == 1
     assert run(clock, end + 8 * DAY).deleted == 0
     assert actions(vm) == [
         "vm.lease.warning_7d",

@@ -33,7 +33,9 @@ LIMITS = {
     "api_vm": 8,
     "vm_page": 24,
     "list_page": 8,
-    "approvals": 8,
+    # Each request's estimate (the price list and its flavor prices) and quota impact (every
+    # environment's quota in one read), and the navigation's count of requests waiting: 4 more.
+    "approvals": 12,
     "costs": 11,
 }
 

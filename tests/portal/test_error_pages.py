@@ -32,7 +32,16 @@ def test_a_missing_page_is_branded_with_a_way_back(world, client):
 
 @pytest.mark.parametrize("role", ["member", "approver", "tenant_admin"])
 @pytest.mark.parametrize(
-    "url", ["/finance/", "/finance/invoices/", "/hosts/", "/capacity/", "/hosts/drs/"]
+    "url",
+    [
+        "/finance/",
+        "/finance/invoices/",
+        "/finance/prices/",
+        "/hosts/",
+        "/capacity/",
+        "/hosts/drs/",
+        "/tenant/billing/",
+    ],
 )
 def test_a_page_the_role_may_not_see_answers_like_a_missing_one(world, client, role, url):
     client.force_login(getattr(world, role))
