@@ -47,4 +47,5 @@ bench: install services
 	$(PY) bench/console.py
 	$(PY) bench/reach.py
 	$(PY) bench/snapshots.py
+	$(PY) bench/containers.py
 	$(PY) bench/scale.py

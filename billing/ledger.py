@@ -31,6 +31,8 @@ _KINDS_AFTER: dict[str, tuple[str, ...]] = {
     # Its host died (and the VM could not restart elsewhere) or its domain vanished: the same.
     Transition.HOST_LOST: (UsageKind.STOPPED,),
     Transition.DOMAIN_VANISHED: (UsageKind.STOPPED,),
+    # A container whose init ended: stopped, as if asked.
+    Transition.DOMAIN_STOPPED: (UsageKind.STOPPED,),
     # The host came back with the guest still running: charged again from then on.
     Transition.HOST_BACK_RUNNING: (UsageKind.STARTED,),
     # A domain adopted into Nuage is charged from its adoption.

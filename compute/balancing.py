@@ -99,7 +99,8 @@ def drs_states(*, since: datetime) -> tuple[list[drs.HostLoadState], list[drs.Vm
     every running VM on it has samples in the window (an empty host is measured: it carries
     nothing); a VM is movable when it runs, has no operation in flight and was measured.
     """
-    hosts = _host_states(Host.objects.order_by("pk"))
+    # Containers cannot move (LXC has no migration): their hosts and they stay out of balancing.
+    hosts = _host_states(Host.objects.exclude(domain_type="lxc").order_by("pk"))
     loads = vm_loads(since)
     busy = set(
         Operation.objects.unscoped()
@@ -110,6 +111,7 @@ def drs_states(*, since: datetime) -> tuple[list[drs.HostLoadState], list[drs.Vm
     rows = (
         VirtualMachine.objects.unscoped()
         .filter(host__isnull=False, state__in=PLACED_STATES)
+        .exclude(kind="container")
         .values(
             "id",
             "host_id",

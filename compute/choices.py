@@ -22,6 +22,13 @@ def _labels(choices: type[models.TextChoices], _language: str | None) -> dict[st
     return {value: str(text) for value, text in choices.choices}
 
 
+class VMKind(models.TextChoices):
+    """What runs: a virtual machine (its own kernel) or a system container (the host's)."""
+
+    VM = "vm", _("Virtual machine")
+    CONTAINER = "container", _("Container")
+
+
 class VMState(models.TextChoices):
     """What Nuage asked for and where the request stands (not what libvirt says)."""
 
@@ -132,6 +139,8 @@ class Transition(models.TextChoices):
     HOST_BACK_RUNNING = "host_back_running", _("Host back, VM running")
     # The reconciler found no domain for a VM that should have one.
     DOMAIN_VANISHED = "domain_vanished", _("Lose domain")
+    # The reconciler found a running container's domain shut off: its init ended or was killed.
+    DOMAIN_STOPPED = "domain_stopped", _("Stop by itself")
     # An admin adopts a domain Nuage did not know (an orphan) as a VM.
     ADOPT_RUNNING = "adopt_running", _("Adopt running")
     ADOPT_STOPPED = "adopt_stopped", _("Adopt stopped")
@@ -176,6 +185,7 @@ TRANSITIONS: dict[str, tuple[frozenset[str], str]] = {
     Transition.HOST_BACK_STOPPED: (frozenset({S.ERROR}), S.STOPPED),
     Transition.HOST_BACK_RUNNING: (frozenset({S.ERROR}), S.RUNNING),
     Transition.DOMAIN_VANISHED: (frozenset({S.RUNNING, S.STOPPED}), S.ERROR),
+    Transition.DOMAIN_STOPPED: (frozenset({S.RUNNING}), S.STOPPED),
     Transition.ADOPT_RUNNING: (frozenset({S.PENDING_APPROVAL}), S.RUNNING),
     Transition.ADOPT_STOPPED: (frozenset({S.PENDING_APPROVAL}), S.STOPPED),
     Transition.FAIL: (TRANSITIONAL_STATES, S.ERROR),
@@ -224,6 +234,7 @@ RUNTIME_AFTER: dict[str, str] = {
     Transition.MIGRATED: RuntimeState.RUNNING,
     Transition.RECOVERED: RuntimeState.RUNNING,
     Transition.RESIZED: RuntimeState.SHUTOFF,
+    Transition.DOMAIN_STOPPED: RuntimeState.SHUTOFF,
 }
 
 
@@ -278,6 +289,8 @@ class Step(models.TextChoices):
     REDEFINING = "redefining", _("Applying the new size")
     PREPARING_MOVE = "preparing_move", _("Preparing the new host")
     MOVING = "moving", _("Copying the disk to the new host")
+    PREPARING_ROOTFS = "preparing_rootfs", _("Copying the root file system")
+    REMOVING_ROOTFS = "removing_rootfs", _("Removing the root file system")
 
 
 OPERATION_STEPS: dict[str, list[str]] = {
@@ -308,6 +321,26 @@ OPERATION_STEPS: dict[str, list[str]] = {
     ],
 }
 
+# A container's operations where they differ from a VM's: no disk volume and no cloud-init
+# seed, but its own copy of the rootfs image (its reboot is a stop then a start: REBOOTING).
+CONTAINER_OPERATION_STEPS: dict[str, list[str]] = {
+    OperationKind.PROVISION: [
+        Step.SCHEDULED,
+        Step.PREPARING_ROOTFS,
+        Step.DEFINING,
+        Step.STARTING,
+    ],
+    OperationKind.DELETE: [Step.REMOVING_DOMAIN, Step.REMOVING_ROOTFS],
+}
+
+
+def operation_steps(kind: str, vm_kind: str = VMKind.VM) -> list[str]:
+    """The steps an operation of `kind` runs, for a VM or a container."""
+    if vm_kind == VMKind.CONTAINER and kind in CONTAINER_OPERATION_STEPS:
+        return CONTAINER_OPERATION_STEPS[kind]
+    return OPERATION_STEPS[kind]
+
+
 # Which operation a transition into a transitional state starts, and how it ends.
 OPERATION_FOR_STATE: dict[str, tuple[str, str]] = {
     VMState.PROVISIONING: (OperationKind.PROVISION, Transition.PROVISIONED),
@@ -324,11 +357,13 @@ OPERATION_FOR_STATE: dict[str, tuple[str, str]] = {
 class ImageKind(models.TextChoices):
     DISK = "disk", _("Disk image (qcow2 base volume)")
     KERNEL = "kernel", _("Direct kernel boot (kernel + initrd)")
+    ROOTFS = "rootfs", _("Root file system (system containers)")
 
 
 class DomainType(models.TextChoices):
     QEMU = "qemu", _("QEMU (TCG emulation)")
     KVM = "kvm", _("KVM")
+    LXC = "lxc", _("LXC (system containers)")
 
 
 class DrsMode(models.TextChoices):

@@ -21,7 +21,12 @@ def vm_console(request: HttpRequest, pk: int, kind: str) -> HttpResponse:
         raise Http404
     user: User = request.user  # type: ignore[assignment]
     vm = get_object_or_404(selectors.vm_list(fetched_by=user), pk=pk)
-    context: dict[str, object] = {"vm": vm, "kind": kind, "kinds": ConsoleKind.choices}
+    kinds = ConsoleKind.choices
+    if vm.is_container:  # a container has its console only: no display
+        kinds = [(v, label) for v, label in kinds if v == ConsoleKind.SERIAL]
+        if kind != ConsoleKind.SERIAL:
+            raise Http404
+    context: dict[str, object] = {"vm": vm, "kind": kind, "kinds": kinds}
     try:
         token = console_token_issue(vm=vm, user=user, kind=kind)
     except ConsoleRefused as exc:

@@ -115,6 +115,7 @@ class VMListFilterForm(forms.Form):
 
     q = forms.CharField(max_length=63, required=False, label=gettext_lazy("Name contains"))
     state = forms.ChoiceField(required=False, label=gettext_lazy("State"))
+    kind = forms.ChoiceField(required=False, label=gettext_lazy("Kind"))
     environment = forms.ChoiceField(required=False, label=gettext_lazy("Environment"))
     sort = forms.ChoiceField(required=False, label=gettext_lazy("Sort by"))
     # "My VMs" (mine) or every VM of the tenant the user may see (the default).
@@ -135,6 +136,9 @@ class VMListFilterForm(forms.Form):
 
         states = [(s.value, s.label) for s in VMState if s != VMState.DELETED]
         self.fields["state"].choices = [("", gettext_lazy("All states")), *states]  # type: ignore[attr-defined]
+        from compute.choices import VMKind
+
+        self.fields["kind"].choices = [("", gettext_lazy("VMs and containers")), *VMKind.choices]  # type: ignore[attr-defined]
         self.fields["sort"].choices = [  # type: ignore[attr-defined]
             ("-created", gettext_lazy("Newest first")),
             ("created", gettext_lazy("Oldest first")),

@@ -40,6 +40,7 @@ from compute.choices import (
     SnapshotState,
     Step,
     StepStatus,
+    VMKind,
     VMState,
     VolumeState,
     label,
@@ -59,17 +60,36 @@ vm_name_validator = RegexValidator(
 
 
 LIBVIRT_SCHEMES = ("qemu", "qemu+tcp", "qemu+ssh", "qemu+tls", "test")
+LXC_SCHEMES = ("lxc", "lxc+tcp", "lxc+ssh", "lxc+tls")
+
+
+def is_lxc_uri(uri: str) -> bool:
+    return urlsplit(uri).scheme in LXC_SCHEMES
+
+
 _TAG = re.compile(r"^[a-z0-9][a-z0-9_.:-]{0,62}$")
 
 
 def validate_libvirt_uri(value: str) -> None:
     """Accept the libvirt URIs Nuage can drive; say which form is expected otherwise."""
     parts = urlsplit(value)
+    if parts.scheme in LXC_SCHEMES:
+        if parts.path not in ("", "/"):
+            raise ValidationError(
+                _("An LXC URI has no path: lxc:/// or lxc+ssh://root@host/."), code="path"
+            )
+        if "+" in parts.scheme and not parts.hostname:
+            raise ValidationError(
+                _("Name the remote host in the URI, as in %(example)s.")
+                % {"example": f"{parts.scheme}://host.example/"},
+                code="host",
+            )
+        return
     if parts.scheme not in LIBVIRT_SCHEMES:
         raise ValidationError(
             _(
-                "Use a libvirt URI starting with qemu://, qemu+tcp://, qemu+ssh://, qemu+tls:// "
-                "or test:// (for example qemu:///system)."
+                "Use a libvirt URI starting with qemu://, qemu+tcp://, qemu+ssh://, qemu+tls://, "
+                "lxc:// (system containers) or test:// (for example qemu:///system)."
             ),
             code="scheme",
         )
@@ -198,6 +218,11 @@ class Host(models.Model):
     def migration_uri(self) -> str:
         return self.peer_uri or self.uri
 
+    @property
+    def runs_containers(self) -> bool:
+        """An LXC host runs system containers only; the others run VMs only."""
+        return self.domain_type == DomainType.LXC
+
     def effective_ratio(self, resource: str) -> float:
         """The host's own ratio for "cpu", "ram" or "disk", else the platform default."""
         own = getattr(self, f"{resource}_ratio")
@@ -264,6 +289,9 @@ class Flavor(models.Model):
         validators=[MinValueValidator(1), MaxValueValidator(64 * 1024)]
     )
     is_public = models.BooleanField(default=True)
+    # A container flavor: its vCPUs are a CPU cap (a CFS quota over the container) and its RAM a
+    # memory limit, both enforced by the container's cgroups; its disk is the rootfs budget.
+    kind = models.CharField(max_length=10, choices=VMKind.choices, default=VMKind.VM)
     # Resource limits (cgroups and QEMU throttling); empty: no limit. They apply to VMs
     # provisioned after a change, and to a VM resized to the flavor (its domain is redefined).
     cpu_shares = _limit_field(
@@ -367,6 +395,8 @@ class Image(models.Model):
     kernel_path = models.CharField(max_length=255, blank=True)
     initrd_path = models.CharField(max_length=255, blank=True)
     cmdline = models.CharField(max_length=255, blank=True, default="console=ttyS0")
+    # ROOTFS: a directory or a tarball on the LXC hosts, copied for each container.
+    rootfs_path = models.CharField(_("rootfs path"), max_length=255, blank=True)
     is_public = models.BooleanField(default=True)
     # What a VM of this image needs at least (an imported OVA's hardware; 0: no minimum), and
     # the guest's operating system as the OVF envelope named it (compute.ovf.OS_IDS).
@@ -380,7 +410,8 @@ class Image(models.Model):
         constraints = [
             models.CheckConstraint(
                 condition=(Q(kind="disk") & ~Q(base_volume=""))
-                | (Q(kind="kernel") & ~Q(kernel_path="")),
+                | (Q(kind="kernel") & ~Q(kernel_path=""))
+                | (Q(kind="rootfs") & ~Q(rootfs_path="")),
                 name="image_has_boot_source",
             )
         ]
@@ -411,7 +442,10 @@ class Image(models.Model):
 
 
 class VirtualMachine(models.Model):
+    """A virtual machine, or a system container (`kind`): same requests, quotas and billing."""
+
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    kind = models.CharField(max_length=10, choices=VMKind.choices, default=VMKind.VM)
     tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="vms")
     environment = models.ForeignKey(Environment, on_delete=models.PROTECT, related_name="vms")
     owner = models.ForeignKey(User, on_delete=models.PROTECT, related_name="vms")
@@ -497,11 +531,21 @@ class VirtualMachine(models.Model):
     @property
     def domain_name(self) -> str:
         """The libvirt domain name: unique across tenants, readable by an operator."""
-        return f"nuage-{self.uuid.hex[:8]}-{self.name}"
+        # str(): a VM made from a UUID string (an adopted orphan) has not been reloaded yet.
+        return f"nuage-{str(self.uuid).replace('-', '')[:8]}-{self.name}"
 
     @property
     def volume_name(self) -> str:
         return f"{self.domain_name}.qcow2"
+
+    @property
+    def is_container(self) -> bool:
+        return self.kind == VMKind.CONTAINER
+
+    @property
+    def rootfs_dir(self) -> str:
+        """A container's own copy of its rootfs image, on its host."""
+        return f"{settings.NUAGE['CONTAINER_ROOT']}/{self.domain_name}"
 
     @property
     def seed_volume_name(self) -> str:

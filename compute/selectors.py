@@ -174,9 +174,12 @@ def vm_list_filtered(
     name_contains: str = "",
     owner_id: int | None = None,
     sort: str = DEFAULT_VM_SORT,
+    kind: str = "",
 ) -> QuerySet[VirtualMachine]:
     """The VM list as the browser shows it: in scope, filtered and in a stable order."""
     qs = vm_list(fetched_by=fetched_by)
+    if kind:
+        qs = qs.filter(kind=kind)
     if tenant_id is not None:
         qs = qs.filter(tenant_id=tenant_id)
     if owner_id is not None:

@@ -162,6 +162,7 @@ def _tenant_vms(request: HttpRequest) -> dict[str, Any]:
             environment_name=filters.get("environment", ""),
             name_contains=filters.get("q", ""),
             sort=sort,
+            kind=filters.get("kind", ""),
         )
         .select_related(None)
         .select_related("tenant", "environment", "owner", "flavor", "host")

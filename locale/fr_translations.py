@@ -503,6 +503,12 @@ FR: dict[str, str | tuple[str, str]] = {
     "Resize rejected": "Redimensionnement refusé",
     "No decision yet.": "Aucune décision pour l’instant.",
     "requests must say why": "les demandes doivent dire pourquoi",
+    "%(used)s used, %(reserved)s reserved (this request included)": (
+        "%(used)s utilisés, %(reserved)s réservés (cette demande comprise)"
+    ),
+    "%(label)s: +%(need)s (%(taken)s of %(limit)s taken)": (
+        "%(label)s : +%(need)s (%(taken)s pris sur %(limit)s)"
+    ),
     # end of issue 15 (i15a)
     "Approval": "Approbation",
     "Approved automatically up to": "Approuvées automatiquement jusqu’à",
@@ -2000,3 +2006,55 @@ FR.update(
         "%(vm)s was deleted with its disk: its lease had ended.": "%(vm)s a été supprimée avec son disque : son bail avait pris fin.",
     }
 )
+
+# System containers (issue 16)
+FR.update(
+    {
+        "Virtual machine": "Machine virtuelle",
+        "Container": "Conteneur",
+        "Stop by itself": "S’arrêter de lui-même",
+        "Copying the root file system": "Copie du système de fichiers racine",
+        "Removing the root file system": "Suppression du système de fichiers racine",
+        "Root file system (system containers)": "Système de fichiers racine (conteneurs système)",
+        "LXC (system containers)": "LXC (conteneurs système)",
+        "An LXC URI has no path: lxc:/// or lxc+ssh://root@host/.": "Une URI LXC n’a pas de chemin : lxc:/// ou lxc+ssh://root@hote/.",
+        "Use a libvirt URI starting with qemu://, qemu+tcp://, qemu+ssh://, qemu+tls://, lxc:// (system containers) or test:// (for example qemu:///system).": "Utilisez une URI libvirt commençant par qemu://, qemu+tcp://, qemu+ssh://, qemu+tls://, lxc:// (conteneurs système) ou test:// (par exemple qemu:///system).",
+        "rootfs path": "chemin du rootfs",
+        "An LXC host has an lxc:// URI, as in lxc:/// or lxc+ssh://host/.": "Un hôte LXC a une URI lxc://, comme lxc:/// ou lxc+ssh://hote/.",
+        "An lxc:// URI is a host for system containers: domain type lxc.": "Une URI lxc:// désigne un hôte de conteneurs système : type de domaine lxc.",
+        "The host at %(uri)s has no LXC driver (install libvirt-daemon-driver-lxc there and restart libvirtd): %(error)s": "L’hôte %(uri)s n’a pas de pilote LXC (installez-y libvirt-daemon-driver-lxc et redémarrez libvirtd) : %(error)s",
+        "The host at %(uri)s answers with the %(driver)s driver, not LXC.": "L’hôte %(uri)s répond avec le pilote %(driver)s, pas LXC.",
+        "No LXC host has %(ram)s MiB of memory (the largest has %(max)s MiB).": "Aucun hôte LXC n’a %(ram)s Mio de mémoire (le plus grand en a %(max)s Mio).",
+        "No LXC host has %(n)s CPUs.": "Aucun hôte LXC n’a %(n)s processeurs.",
+        "A rootfs image needs the path of its directory or tarball.": "Une image rootfs a besoin du chemin de son répertoire ou de son archive tar.",
+        "Only a rootfs image has a rootfs path.": "Seule une image rootfs a un chemin de rootfs.",
+        "A container needs a container flavor.": "Un conteneur a besoin d’un gabarit de conteneur.",
+        "A container flavor is for containers: request kind container.": "Un gabarit de conteneur est pour les conteneurs : demandez le type container.",
+        "A container runs a rootfs image.": "Un conteneur utilise une image rootfs.",
+        "A rootfs image is for containers: request kind container.": "Une image rootfs est pour les conteneurs : demandez le type container.",
+        "Containers get no network interface (a loopback of their own).": "Les conteneurs n’ont pas d’interface réseau (seulement leur propre boucle locale).",
+        "Containers take no SSH keys: use their console from the container's page.": "Les conteneurs ne prennent pas de clé SSH : utilisez leur console depuis la page du conteneur.",
+        "Request a vm or a container.": "Demandez une vm ou un container.",
+        "The container stopped by itself on host %(host)s.": "Le conteneur s’est arrêté de lui-même sur l’hôte %(host)s.",
+        "Containers' root file systems are copied by the worker on its own machine: run a worker on host %(host)s and register it there as lxc:///.": "Les systèmes de fichiers racine des conteneurs sont copiés par le worker sur sa propre machine : lancez un worker sur l’hôte %(host)s et enregistrez-le comme lxc:///.",
+        "Root file system %(path)s copied from %(image)s.": "Système de fichiers racine %(path)s copié depuis %(image)s.",
+        "Existing root file system %(path)s kept.": "Système de fichiers racine existant %(path)s conservé.",
+        "Root file system removed.": "Système de fichiers racine supprimé.",
+        "No root file system to remove.": "Aucun système de fichiers racine à supprimer.",
+        "Container defined.": "Conteneur défini.",
+        "Existing container adopted.": "Conteneur existant adopté.",
+        "Container running.": "Conteneur en marche.",
+        "Container stopped.": "Conteneur arrêté.",
+        "Container did not stop in time; destroyed.": "Le conteneur ne s’est pas arrêté à temps ; détruit.",
+        "Container restarted.": "Conteneur redémarré.",
+        "Container destroyed, then started.": "Conteneur détruit, puis démarré.",
+    }
+)
+FR.update(
+    {
+        "VMs and containers": "VM et conteneurs",
+        "container": "conteneur",
+        "System container": "Conteneur système",
+    }
+)
+FR.update({"A container cannot be live-migrated.": "Un conteneur ne peut pas être migré à chaud."})

@@ -235,6 +235,9 @@ SPECTACULAR_SETTINGS = {
         "InvoiceStatusEnum": "billing.choices.InvoiceStatus",
         "InvoiceKindEnum": "billing.choices.InvoiceKind",
         "NetworkKindEnum": "compute.choices.NetworkKind",
+        "VMKindEnum": "compute.choices.VMKind",
+        "ImageKindEnum": "compute.choices.ImageKind",
+        "DomainTypeEnum": "compute.choices.DomainType",
     },
 }
 

@@ -50,6 +50,8 @@ if [[ "$hosts" == *qemu* ]]; then
      && $PY -m compute.tinyguest /var/lib/libvirt/nuage-images/tiny >>"$var"/libvirt-up.log 2>&1; then
     seed_args+=(--kernel /var/lib/libvirt/nuage-images/tiny/vmlinuz
                 --initrd /var/lib/libvirt/nuage-images/tiny/initrd.img)
+    # System containers beside the VMs, when the LXC driver answers.
+    if virsh -c lxc:/// version >/dev/null 2>&1; then seed_args+=(--lxc-host-uri lxc:///); fi
   elif [ -z "${NUAGE_DEMO_HOSTS:-}" ]; then
     # Detected, not asked for: fall back to simulated hosts rather than fail.
     seed_args=()

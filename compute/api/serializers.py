@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import datetime, tzinfo
 from decimal import Decimal
 from typing import Any
 
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from rest_framework import serializers
 
@@ -15,6 +17,7 @@ from compute.choices import (
     ImageKind,
     NetworkKind,
     SnapshotFrequency,
+    VMKind,
 )
 from compute.models import (
     FLAVOR_LIMIT_FIELDS,
@@ -53,7 +56,11 @@ def _ratio() -> serializers.DecimalField:
 
 
 class HostSerializer(serializers.ModelSerializer[Host]):
-    domain_type = serializers.ChoiceField(choices=DomainType.choices, default=DomainType.QEMU)
+    domain_type = serializers.ChoiceField(
+        choices=DomainType.choices,
+        required=False,
+        help_text="qemu (default), kvm, or lxc for system containers (the default for lxc://)",
+    )
     cpu_ratio = _ratio()
     ram_ratio = _ratio()
     disk_ratio = _ratio()
@@ -123,7 +130,16 @@ class HostUpdateSerializer(serializers.Serializer[Host]):
 class FlavorSerializer(serializers.ModelSerializer[Flavor]):
     class Meta:
         model = Flavor
-        fields = ["id", "name", "vcpus", "ram_mib", "disk_gib", "is_public", *FLAVOR_LIMIT_FIELDS]
+        fields = [
+            "id",
+            "name",
+            "kind",
+            "vcpus",
+            "ram_mib",
+            "disk_gib",
+            "is_public",
+            *FLAVOR_LIMIT_FIELDS,
+        ]
         read_only_fields = ["id"]
         validators: list[object] = []
 
@@ -155,6 +171,7 @@ class ImageSerializer(serializers.ModelSerializer[Image]):
             "kernel_path",
             "initrd_path",
             "cmdline",
+            "rootfs_path",
             "is_public",
             "min_vcpus",
             "min_ram_mib",
@@ -209,23 +226,26 @@ class AddressSerializer(serializers.ModelSerializer[NetworkInterface]):
         read_only_fields = fields
 
 
-_DATETIME = serializers.DateTimeField()
+def _when(value: datetime | None, zone: tzinfo) -> str | None:
+    """What DRF's DateTimeField gives (ISO 8601 in the current time zone, UTC as "Z"), with the
+    zone looked up once per row rather than per value (a context-local read each time)."""
+    if value is None:
+        return None
+    text = value.astimezone(zone).isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
-def _when(value: Any) -> str | None:
-    return None if value is None else _DATETIME.to_representation(value)
-
-
-def _operation_row(op: Operation) -> dict[str, Any]:
+def _operation_row(op: Operation, zone: tzinfo | None = None) -> dict[str, Any]:
     """OperationSerializer's output, built directly (see VirtualMachineSerializer)."""
+    zone = zone or timezone.get_current_timezone()
     return {
         "id": op.pk,
         "kind": op.kind,
         "status": op.status,
         "attempts": op.attempts,
         "error_message": op.error_message,
-        "created_at": _when(op.created_at),
-        "finished_at": _when(op.finished_at),
+        "created_at": _when(op.created_at, zone),
+        "finished_at": _when(op.finished_at, zone),
         "steps": [
             {
                 "position": step.position,
@@ -233,8 +253,8 @@ def _operation_row(op: Operation) -> dict[str, Any]:
                 "display_name": step.get_name_display(),
                 "status": step.status,
                 "detail": step.detail,
-                "started_at": _when(step.started_at),
-                "finished_at": _when(step.finished_at),
+                "started_at": _when(step.started_at, zone),
+                "finished_at": _when(step.finished_at, zone),
             }
             for step in op.steps.all()
         ],
@@ -260,6 +280,7 @@ class VirtualMachineSerializer(serializers.ModelSerializer[VirtualMachine]):
         fields = [
             "id",
             "uuid",
+            "kind",
             "name",
             "tenant",
             "environment",
@@ -290,6 +311,7 @@ class VirtualMachineSerializer(serializers.ModelSerializer[VirtualMachine]):
         machinery per field and per nested row was most of a VM list's time. A test holds the
         two to the same output (tests/compute/test_read_queries.py)."""
         vm = instance
+        zone = timezone.get_current_timezone()
         nics = list(vm.interfaces.all())
         addresses = [
             {
@@ -305,6 +327,7 @@ class VirtualMachineSerializer(serializers.ModelSerializer[VirtualMachine]):
         return {
             "id": vm.pk,
             "uuid": str(vm.uuid),
+            "kind": vm.kind,
             "name": vm.name,
             "tenant": vm.tenant.slug,
             "environment": vm.environment.name,
@@ -319,14 +342,14 @@ class VirtualMachineSerializer(serializers.ModelSerializer[VirtualMachine]):
             "rejection_reason": vm.rejection_reason,
             "justification": vm.justification,
             "domain_name": vm.domain_name,
-            "created_at": _when(vm.created_at),
-            "state_changed_at": _when(vm.state_changed_at),
-            "lease_set_at": _when(vm.lease_set_at) if vm.lease_set_at else None,
-            "expires_at": _when(vm.expires_at) if vm.expires_at else None,
+            "created_at": _when(vm.created_at, zone),
+            "state_changed_at": _when(vm.state_changed_at, zone),
+            "lease_set_at": _when(vm.lease_set_at, zone),
+            "expires_at": _when(vm.expires_at, zone),
             "addresses": addresses,
             "ssh_command": next((a["ssh_command"] for a in addresses if a["ssh_command"]), None),
             "authorized_keys": [str(key) for key in vm.authorized_keys],
-            "operation": self.get_operation(vm),
+            "operation": self._operation(vm, zone),
         }
 
     def get_ssh_command(self, obj: VirtualMachine) -> str | None:
@@ -335,15 +358,25 @@ class VirtualMachineSerializer(serializers.ModelSerializer[VirtualMachine]):
 
     def get_operation(self, obj: VirtualMachine) -> dict[str, Any] | None:
         """The latest operation (the running one, or the last that finished)."""
+        return self._operation(obj, timezone.get_current_timezone())
+
+    def _operation(self, obj: VirtualMachine, zone: tzinfo) -> dict[str, Any] | None:
         ops = getattr(obj, "operations_latest_first", None)
         if ops is not None:  # prefetched (possibly empty: a VM with no operation yet)
             op = ops[0] if ops else None
         else:
             op = obj.operations.prefetch_related("steps").first()
-        return _operation_row(op) if op else None
+        return _operation_row(op, zone) if op else None
 
 
 class VirtualMachineRequestSerializer(serializers.Serializer[VirtualMachine]):
+    kind = serializers.ChoiceField(
+        choices=VMKind.choices,
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="vm or container (a system container on an LXC host); default: the flavor's",
+    )
     name = serializers.CharField(max_length=63, allow_blank=True)
     environment = ScopedPrimaryKeyRelatedField(Environment, select_related=("tenant",))
     flavor = ScopedPrimaryKeyRelatedField(Flavor, selector=flavor_list)
@@ -386,6 +419,17 @@ class VirtualMachineRequestSerializer(serializers.Serializer[VirtualMachine]):
         max_length=63,
         help_text="VMs of the tenant with the same group never share a host",
     )
+
+
+class EvacuationMoveSerializer(serializers.Serializer[Any]):
+    """One running VM of a host about to enter maintenance: where it would move, or why not
+    (`blocked`: `busy`, `volumes`, `no_room`)."""
+
+    vm = serializers.IntegerField(source="vm.pk")
+    vm_name = serializers.CharField(source="vm.name")
+    tenant = serializers.CharField(source="vm.tenant.slug")
+    target = serializers.CharField(source="target.name", allow_null=True, default=None)
+    blocked = serializers.CharField()
 
 
 class LeaseExtendSerializer(serializers.Serializer[VirtualMachine]):

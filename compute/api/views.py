@@ -28,6 +28,7 @@ from compute.api.serializers import (
     DrsSettingsSerializer,
     DrsSettingsUpdateSerializer,
     DrsStatusSerializer,
+    EvacuationMoveSerializer,
     FlavorSerializer,
     FlavorUpdateSerializer,
     HostSerializer,
@@ -156,6 +157,14 @@ class HostViewSet(ServiceCreateMixin, ServiceUpdateMixin, ScopedReadOnlyViewSet)
         }
         return Response(MaintenanceStatusSerializer(body).data)
 
+    @extend_schema(request=None, responses=EvacuationMoveSerializer(many=True))
+    @action(detail=True, methods=["get"], url_path="evacuation-plan", pagination_class=None)
+    def evacuation_plan(self, request: Request, pk: str | None = None) -> Response:
+        """What entering maintenance would move now, and where (nothing is written)."""
+        host: Host = self.get_object()
+        plan = services.host_evacuation_plan(host=host, requested_by=request_user(request))
+        return Response(EvacuationMoveSerializer(plan, many=True).data)
+
 
 @extend_schema_view(
     update=extend_schema(request=FlavorUpdateSerializer),
@@ -192,6 +201,7 @@ class VirtualMachineViewSet(mixins.DestroyModelMixin, ScopedReadOnlyViewSet):
     serializer_class = VirtualMachineSerializer
     filter_backends = [ScopedFilterBackend, StableOrderingFilter]
     filterset_fields = {
+        "kind": ["exact"],
         "state": ["exact"],
         "environment": ["exact"],
         "tenant": ["exact"],
@@ -228,6 +238,7 @@ class VirtualMachineViewSet(mixins.DestroyModelMixin, ScopedReadOnlyViewSet):
             anti_affinity_group=data["anti_affinity_group"],
             key_pairs=data["key_pairs"],
             network=data["network"],
+            kind=data["kind"],
             justification=data["justification"],
             remote_addr=client_ip(request),
         )

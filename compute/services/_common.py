@@ -14,12 +14,12 @@ from django.utils.translation import gettext as _
 from compute.choices import (
     EXPORT_ACTIVE_STATES,
     OPERATION_FOR_STATE,
-    OPERATION_STEPS,
     SNAPSHOT_OPERATION_KINDS,
     TRANSITIONS,
     OperationStatus,
     Transition,
     VMState,
+    operation_steps,
 )
 from compute.models import ExportJob, Operation, OperationStep, VirtualMachine
 from compute.ports import usage_record_transition
@@ -112,7 +112,7 @@ def _operation_begin(
     op = Operation.objects.create(vm=vm, kind=kind, requested_by=requested_by, **fields)
     OperationStep.objects.bulk_create(
         OperationStep(operation=op, position=i, name=name)
-        for i, name in enumerate(OPERATION_STEPS[kind])
+        for i, name in enumerate(operation_steps(kind, vm.kind))
     )
     _dispatch(op.id)
     return op

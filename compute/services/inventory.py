@@ -11,7 +11,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from compute import hypervisor
-from compute.models import FLAVOR_LIMIT_FIELDS, Flavor, Host, Image
+from compute.choices import DomainType, ImageKind, VMKind
+from compute.models import FLAVOR_LIMIT_FIELDS, Flavor, Host, Image, is_lxc_uri
 from compute.services.networks import networks_ensure_on_host
 from portal.audit import audit_record, changed_fields, created_fields, snapshot
 from portal.models import User
@@ -51,7 +52,7 @@ def host_register(
     name: str,
     uri: str,
     storage_pool: str = "nuage",
-    domain_type: str = "qemu",
+    domain_type: str | None = None,
     enabled: bool = True,
     peer_uri: str = "",
     cpu_ratio: Decimal | float | None = None,
@@ -61,8 +62,14 @@ def host_register(
     remote_addr: str | None = None,
 ) -> Host:
     """Add a host: its capacity is read from libvirt first, then the row and its audit entry are
-    written in one transaction (none is open while libvirt answers)."""
+    written in one transaction (none is open while libvirt answers).
+
+    An `lxc://` URI is a host for system containers (domain type lxc, found from the URI when
+    not given); its libvirtd must have the LXC driver, checked here.
+    """
     require_platform_admin(registered_by)
+    if domain_type is None:
+        domain_type = DomainType.LXC if is_lxc_uri(uri) else DomainType.QEMU
     host = Host(
         name=name,
         uri=uri,
@@ -76,6 +83,7 @@ def host_register(
         tags=_clean_tags(tags or []),
     )
     host.full_clean(exclude=["cpus", "memory_mib", "disk_gib"])
+    _check_driver(host)
     _refresh_capacity(host)
     if not host.reachable:
         raise ValidationError({"uri": host.last_error})
@@ -100,6 +108,40 @@ def host_register(
     # outcome is shown on its network; a failure does not undo the registration).
     networks_ensure_on_host(host=host)
     return host
+
+
+def _check_driver(host: Host) -> None:
+    """400 unless the host's URI and domain type agree and an LXC host has the LXC driver."""
+    lxc_uri = is_lxc_uri(host.uri)
+    if host.runs_containers and not (lxc_uri or host.uri.startswith("test:")):
+        raise ValidationError(
+            {"domain_type": _("An LXC host has an lxc:// URI, as in lxc:/// or lxc+ssh://host/.")}
+        )
+    if lxc_uri and not host.runs_containers:
+        raise ValidationError(
+            {"domain_type": _("An lxc:// URI is a host for system containers: domain type lxc.")}
+        )
+    if not lxc_uri:
+        return
+    try:
+        driver = hypervisor.host_driver(host.uri)
+    except hypervisor.HypervisorError as exc:
+        raise ValidationError(
+            {
+                "uri": _(
+                    "The host at %(uri)s has no LXC driver (install libvirt-daemon-driver-lxc "
+                    "there and restart libvirtd): %(error)s"
+                )
+                % {"uri": host.uri, "error": exc}
+            }
+        ) from exc
+    if driver != "LXC":
+        raise ValidationError(
+            {
+                "uri": _("The host at %(uri)s answers with the %(driver)s driver, not LXC.")
+                % {"uri": host.uri, "driver": driver}
+            }
+        )
 
 
 def _audit_value(value: Any) -> Any:
@@ -158,18 +200,28 @@ def flavor_create(
     ram_mib: int,
     disk_gib: int,
     is_public: bool = True,
+    kind: str = VMKind.VM,
     remote_addr: str | None = None,
     **limits: int | None,
 ) -> Flavor:
-    """A new flavor; `limits` are the optional resource limits (FLAVOR_LIMIT_FIELDS)."""
+    """A new flavor; `limits` are the optional resource limits (FLAVOR_LIMIT_FIELDS). A
+    container flavor (`kind`) must fit on at least one LXC host's memory."""
     require_platform_admin(created_by)
     unknown = sorted(set(limits) - set(FLAVOR_LIMIT_FIELDS))
     if unknown:
         raise ValidationError({name: _("Unknown field.") for name in unknown})
     flavor = Flavor(
-        name=name, vcpus=vcpus, ram_mib=ram_mib, disk_gib=disk_gib, is_public=is_public, **limits
+        name=name,
+        vcpus=vcpus,
+        ram_mib=ram_mib,
+        disk_gib=disk_gib,
+        is_public=is_public,
+        kind=kind,
+        **limits,
     )
     flavor.full_clean()
+    if kind == VMKind.CONTAINER:
+        _container_flavor_fits(flavor)
     flavor.save()
     audit_record(
         actor=created_by,
@@ -177,11 +229,28 @@ def flavor_create(
         obj=flavor,
         changes=created_fields(
             flavor,
-            ["name", "vcpus", "ram_mib", "disk_gib", "is_public", *FLAVOR_LIMIT_FIELDS],
+            ["name", "kind", "vcpus", "ram_mib", "disk_gib", "is_public", *FLAVOR_LIMIT_FIELDS],
         ),
         remote_addr=remote_addr,
     )
     return flavor
+
+
+def _container_flavor_fits(flavor: Flavor) -> None:
+    """400 when no LXC host has the memory (or the CPUs) a container of this flavor asks."""
+    hosts = Host.objects.filter(enabled=True, domain_type=DomainType.LXC)
+    if not hosts.exists():
+        return  # flavors may be made before the hosts; requests check again
+    if not hosts.filter(memory_mib__gte=flavor.ram_mib).exists():
+        biggest = max(hosts.values_list("memory_mib", flat=True))
+        raise ValidationError(
+            {
+                "ram_mib": _("No LXC host has %(ram)s MiB of memory (the largest has %(max)s MiB).")
+                % {"ram": flavor.ram_mib, "max": biggest}
+            }
+        )
+    if not hosts.filter(cpus__gte=flavor.vcpus).exists():
+        raise ValidationError({"vcpus": _("No LXC host has %(n)s CPUs.") % {"n": flavor.vcpus}})
 
 
 FLAVOR_SETTINGS = ("name", "vcpus", "ram_mib", "disk_gib", "is_public", *FLAVOR_LIMIT_FIELDS)
@@ -228,9 +297,12 @@ def image_create(
     kernel_path: str = "",
     initrd_path: str = "",
     cmdline: str = "console=ttyS0",
+    rootfs_path: str = "",
     is_public: bool = True,
     remote_addr: str | None = None,
 ) -> Image:
+    """A new image. A rootfs image (system containers) is a directory or a tarball holding a
+    root file system, checked here on this machine (where the worker copies it from)."""
     require_platform_admin(created_by)
     image = Image(
         name=name,
@@ -239,20 +311,40 @@ def image_create(
         kernel_path=kernel_path,
         initrd_path=initrd_path,
         cmdline=cmdline,
+        rootfs_path=rootfs_path,
         is_public=is_public,
     )
-    image.full_clean()
     if kind == "disk" and not base_volume:
         raise ValidationError({"base_volume": _("A disk image needs its base volume's name.")})
     if kind == "kernel" and not kernel_path:
         raise ValidationError({"kernel_path": _("A kernel image needs the kernel's path.")})
+    if kind == ImageKind.ROOTFS:
+        if not rootfs_path:
+            raise ValidationError(
+                {"rootfs_path": _("A rootfs image needs the path of its directory or tarball.")}
+            )
+        problem = hypervisor.rootfs_problem(rootfs_path)
+        if problem:
+            raise ValidationError({"rootfs_path": problem})
+    elif rootfs_path:
+        raise ValidationError({"rootfs_path": _("Only a rootfs image has a rootfs path.")})
+    image.full_clean()
     image.save()
     audit_record(
         actor=created_by,
         action="image.create",
         obj=image,
         changes=created_fields(
-            image, ["name", "kind", "base_volume", "kernel_path", "initrd_path", "is_public"]
+            image,
+            [
+                "name",
+                "kind",
+                "base_volume",
+                "kernel_path",
+                "initrd_path",
+                "rootfs_path",
+                "is_public",
+            ],
         ),
         remote_addr=remote_addr,
     )

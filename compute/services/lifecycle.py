@@ -11,7 +11,16 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from compute import hypervisor, messages
-from compute.choices import USER_ACTIONS, OperationKind, OperationStatus, Transition, VMState
+from compute.choices import (
+    USER_ACTIONS,
+    DomainType,
+    ImageKind,
+    OperationKind,
+    OperationStatus,
+    Transition,
+    VMKind,
+    VMState,
+)
 from compute.ipam import nics_release, vm_network_attach
 from compute.models import Flavor, Host, Image, Network, Operation, VirtualMachine
 from compute.ports import budget_refusal, quota_release, quota_reserve
@@ -33,10 +42,40 @@ def _approval_policy(environment: Environment) -> str:
     return "auto below size"
 
 
-def _host_can_ever_fit(flavor: Flavor) -> bool:
-    return Host.objects.filter(
+def _host_can_ever_fit(flavor: Flavor, *, kind: str = VMKind.VM) -> bool:
+    hosts = Host.objects.filter(
         enabled=True, cpus__gte=flavor.vcpus, memory_mib__gte=flavor.ram_mib
-    ).exists()
+    )
+    if kind == VMKind.CONTAINER:
+        return hosts.filter(domain_type=DomainType.LXC).exists()
+    return hosts.exclude(domain_type=DomainType.LXC).exists()
+
+
+def _container_request_errors(
+    *, kind: str, flavor: Flavor, image: Image, network: Network | None, keys: bool
+) -> dict[str, str]:
+    """What does not go with the request's kind (a VM's flavor for a container...)."""
+    errors: dict[str, str] = {}
+    container = kind == VMKind.CONTAINER
+    if flavor.kind != kind:
+        errors["flavor"] = (
+            _("A container needs a container flavor.")
+            if container
+            else _("A container flavor is for containers: request kind container.")
+        )
+    if (image.kind == ImageKind.ROOTFS) != container:
+        errors["image"] = (
+            _("A container runs a rootfs image.")
+            if container
+            else _("A rootfs image is for containers: request kind container.")
+        )
+    if container and network is not None:
+        errors["network"] = _("Containers get no network interface (a loopback of their own).")
+    if container and keys:
+        errors["key_pairs"] = _(
+            "Containers take no SSH keys: use their console from the container's page."
+        )
+    return errors
 
 
 @transaction.atomic
@@ -51,12 +90,28 @@ def vm_request_create(
     anti_affinity_group: str = "",
     key_pairs: list[KeyPair] | None = None,
     network: Network | None = None,
+    kind: str | None = None,
     justification: str = "",
     remote_addr: str | None = None,
 ) -> VirtualMachine:
+    """A VM or a system container (`kind`, by default the flavor's) requested in an
+    environment: the same approval policy, quotas and billing for both."""
     tenant = environment.tenant
     require_perm(requested_by, tenant, Perm.VM_REQUEST)
+    kind = kind or flavor.kind
     errors: dict[str, str] = {}
+    if kind not in VMKind.values:
+        errors["kind"] = _("Request a vm or a container.")
+    else:
+        errors.update(
+            _container_request_errors(
+                kind=kind,
+                flavor=flavor,
+                image=image,
+                network=network,
+                keys=bool(ssh_public_key.strip() or key_pairs),
+            )
+        )
     justification = justification.strip()
     if environment.justification_required and not justification:
         errors["justification"] = _(
@@ -71,7 +126,7 @@ def vm_request_create(
         errors.update({field: " ".join(msgs) for field, msgs in exc.message_dict.items()})
     if not (flavor.is_public or requested_by.is_platform_admin):
         errors["flavor"] = _("Unknown flavor.")
-    elif not _host_can_ever_fit(flavor):
+    elif "flavor" not in errors and not _host_can_ever_fit(flavor, kind=kind):
         errors["flavor"] = _("No host can fit this flavor (%(vcpus)s vCPU, %(ram)s MiB RAM).") % {
             "vcpus": flavor.vcpus,
             "ram": flavor.ram_mib,
@@ -81,6 +136,7 @@ def vm_request_create(
     elif "flavor" not in errors and (short := image.flavor_shortfall(flavor)):
         errors["flavor"] = short
     vm = VirtualMachine(
+        kind=kind if kind in VMKind.values else VMKind.VM,
         tenant=tenant,
         environment=environment,
         owner=requested_by,
@@ -125,6 +181,7 @@ def vm_request_create(
             tenant=tenant,
             remote_addr=remote_addr,
             changes={
+                "kind": vm.kind,
                 "environment": environment.name,
                 "flavor": flavor.name,
                 "image": image.name,
@@ -149,7 +206,8 @@ def vm_request_create(
         events.emit("vm.pending_approval", tenant=vm.tenant, payload=messages.vm_payload(vm))
     AuditEntry.objects.bulk_create(entries)  # one INSERT, in this transaction
     # Its address (or forwarded port): a full pool refuses the request, nothing kept.
-    vm_network_attach(vm=vm, network=network)
+    if not vm.is_container:
+        vm_network_attach(vm=vm, network=network)
     # Last, so that the quota row's lock is held for the shortest time before the commit.
     quota_reserve(vm=vm)
     return vm

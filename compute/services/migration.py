@@ -38,6 +38,9 @@ def vm_migrate(
         require_platform_admin(requested_by)
     vm = VirtualMachine.objects.unscoped().select_related("host", "flavor", "tenant").get(pk=vm.pk)
     source = vm.host
+    if vm.is_container:
+        # libvirt's LXC driver has no migration; a container stays on its host.
+        raise ValidationError({"host": _("A container cannot be live-migrated.")})
     if vm.state != VMState.RUNNING or source is None:
         raise ConflictError(
             _("Only a running VM can be live-migrated; this one is %(state)s.")

@@ -10,7 +10,7 @@ from django.db import transaction
 from django.db.models import Count, F, Q, QuerySet, Sum, Value
 
 from compute import hypervisor, scheduler
-from compute.choices import PLACED_STATES, HostStatus, VMState
+from compute.choices import PLACED_STATES, DomainType, HostStatus, VMState
 from compute.models import Host, Operation, VirtualMachine, host_status
 from compute.scheduler import HostState, PlacementRequest
 from compute.services._common import _ACTIVE
@@ -201,6 +201,11 @@ def _placement_choose(
     storage pool (an HA restart, whose disk must be reachable there).
     """
     candidates = Host.objects.select_for_update().order_by("pk")
+    # Containers go on LXC hosts only, VMs never do (an LXC host runs no VM).
+    if vm.is_container:
+        candidates = candidates.filter(domain_type=DomainType.LXC)
+    else:
+        candidates = candidates.exclude(domain_type=DomainType.LXC)
     if exclude is not None:
         candidates = candidates.exclude(pk=exclude.pk)
     if shared_pool is not None:

@@ -10,7 +10,14 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from compute import hypervisor
-from compute.choices import TRANSITIONAL_STATES, OperationStatus, RuntimeState, Transition, VMState
+from compute.choices import (
+    TRANSITIONAL_STATES,
+    OperationStatus,
+    RuntimeState,
+    Transition,
+    VMKind,
+    VMState,
+)
 from compute.ipam import nics_release
 from compute.models import Host, Operation, VirtualMachine
 from compute.ports import quota_release
@@ -33,6 +40,22 @@ def _domain_vanished(vm: VirtualMachine, host: Host) -> int:
     return 1
 
 
+def _container_stopped(vm: VirtualMachine, host: Host) -> int:
+    """A running container whose domain is shut off: its init ended (or was killed). Unlike a
+    VM's guest, nothing restarts it: it is stopped, and its CPU and memory are no longer
+    charged from this instant."""
+    message = _("The container stopped by itself on host %(host)s.") % {"host": host.name}
+    with transaction.atomic():
+        try:
+            _transition(
+                vm, Transition.DOMAIN_STOPPED, error_message=message, runtime_state="shutoff"
+            )
+        except ConflictError:
+            return 0  # it moved on meanwhile (an operation started)
+        audit_record(actor=None, action="vm.domain_stopped", obj=vm, tenant=vm.tenant, changes={})
+    return 1
+
+
 def _hosts_listed(*, now: datetime) -> dict[str, int]:
     """Read every enabled host's domains and compare them with the VMs placed there: runtime
     states, domains that vanished, domains Nuage does not know (orphans).
@@ -41,7 +64,7 @@ def _hosts_listed(*, now: datetime) -> dict[str, int]:
     (one read of the placed VMs, one of the migrations' targets, one UPDATE per runtime state
     that changed, one for every host without orphans); only what is news costs more.
     """
-    counts = {"runtime_updated": 0, "vanished": 0, "orphans": 0}
+    counts = {"runtime_updated": 0, "vanished": 0, "orphans": 0, "containers_stopped": 0}
     listings: dict[int, tuple[datetime, list[tuple[str, str, str]]]] = {}
     hosts = {host.pk: host for host in Host.objects.filter(enabled=True).order_by("pk")}
     for host in hosts.values():
@@ -60,13 +83,14 @@ def _hosts_listed(*, now: datetime) -> dict[str, int]:
     known: dict[int, set[str]] = {pk: set() for pk in listings}
     changed: dict[str, list[int]] = {}
     vanished: list[int] = []
+    stopped: list[int] = []
     # What a host says is only news for VMs whose state is older than its listing: a VM that a
     # worker provisioned, started or moved meanwhile is judged on the next cycle.
-    for pk, vm_uuid, host_id, state, runtime, state_changed_at in (
+    for pk, vm_uuid, host_id, state, runtime, state_changed_at, kind in (
         VirtualMachine.objects.unscoped()
         .filter(host_id__in=list(listings))
         .exclude(state=VMState.DELETED)
-        .values_list("pk", "uuid", "host_id", "state", "runtime_state", "state_changed_at")
+        .values_list("pk", "uuid", "host_id", "state", "runtime_state", "state_changed_at", "kind")
         .order_by()
     ):
         uuid = str(vm_uuid)
@@ -78,6 +102,12 @@ def _hosts_listed(*, now: datetime) -> dict[str, int]:
             changed.setdefault(live, []).append(pk)
         if live == RuntimeState.NO_DOMAIN and state in (VMState.RUNNING, VMState.STOPPED):
             vanished.append(pk)
+        elif (
+            kind == VMKind.CONTAINER
+            and state == VMState.RUNNING
+            and live in (RuntimeState.SHUTOFF, RuntimeState.CRASHED)
+        ):
+            stopped.append(pk)
     for live, pks in changed.items():
         counts["runtime_updated"] += (
             VirtualMachine.objects.unscoped()
@@ -88,6 +118,10 @@ def _hosts_listed(*, now: datetime) -> dict[str, int]:
         listed_on = hosts.get(vm.host_id or 0)
         if listed_on is not None:  # else it has left the host since (not news)
             counts["vanished"] += _domain_vanished(vm, listed_on)
+    for vm in VirtualMachine.objects.unscoped().filter(pk__in=stopped).select_related("tenant"):
+        listed_on = hosts.get(vm.host_id or 0)
+        if listed_on is not None:
+            counts["containers_stopped"] += _container_stopped(vm, listed_on)
     for target_id, vm_uuid in (
         Operation.objects.unscoped()
         .filter(
@@ -143,6 +177,7 @@ def reconcile(*, now: datetime | None = None) -> dict[str, int]:
         "evacuations": 0,
         "vanished": 0,
         "orphans": 0,
+        "containers_stopped": 0,
     }
 
     stale = (

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.utils.translation import gettext as _
@@ -10,7 +11,7 @@ from django.utils.translation import gettext as _
 from compute import hypervisor
 from compute.choices import OperationKind, Step
 from compute.console import console_vnc_password
-from compute.models import Flavor, Operation, VirtualMachine
+from compute.models import Flavor, Host, Operation, VirtualMachine
 from compute.services.migration import (
     _migration_switch_host,
     _step_cleaning_source,
@@ -65,6 +66,51 @@ def _domain_spec(vm: VirtualMachine, disk_path: str, seed: str = "") -> hypervis
     )
 
 
+def _container_spec(vm: VirtualMachine) -> hypervisor.ContainerSpec:
+    return hypervisor.ContainerSpec(
+        name=vm.domain_name,
+        uuid=str(vm.uuid),
+        title=f"{vm.tenant.slug}/{vm.name}",
+        vcpus=vm.flavor.vcpus,
+        memory_mib=vm.flavor.ram_mib,
+        rootfs=vm.rootfs_dir,
+        tenant=vm.tenant.slug,
+        limits=flavor_limits(vm.flavor),
+    )
+
+
+def _require_local(host: Host) -> None:
+    # The rootfs copy is made with the worker's own file system (compute.hypervisor.rootfs).
+    if urlsplit(host.uri).hostname not in (None, "", "localhost", "127.0.0.1", "::1"):
+        raise hypervisor.HypervisorError(
+            _(
+                "Containers' root file systems are copied by the worker on its own machine: "
+                "run a worker on host %(host)s and register it there as lxc:///."
+            )
+            % {"host": host.name}
+        )
+
+
+def _step_preparing_rootfs(vm: VirtualMachine) -> str:
+    assert vm.host is not None
+    _require_local(vm.host)
+    made = hypervisor.rootfs_prepare(source=vm.image.rootfs_path, dest=vm.rootfs_dir)
+    if made:
+        return _("Root file system %(path)s copied from %(image)s.") % {
+            "path": vm.rootfs_dir,
+            "image": vm.image.rootfs_path,
+        }
+    return _("Existing root file system %(path)s kept.") % {"path": vm.rootfs_dir}
+
+
+def _step_removing_rootfs(vm: VirtualMachine) -> str:
+    if vm.host is None:
+        return _("Nothing to remove.")
+    _require_local(vm.host)
+    removed = hypervisor.rootfs_remove(vm.rootfs_dir)
+    return _("Root file system removed.") if removed else _("No root file system to remove.")
+
+
 def flavor_limits(flavor: Flavor) -> hypervisor.ResourceLimits:
     """The flavor's limits as the domain gets them (unset: 0, no limit)."""
     return hypervisor.ResourceLimits(**{name: int(value) for name, value in flavor.limits.items()})
@@ -110,6 +156,9 @@ def _step_preparing_seed(vm: VirtualMachine) -> str:
 
 def _step_defining(vm: VirtualMachine) -> str:
     assert vm.host is not None
+    if vm.is_container:
+        created = hypervisor.ensure_container_defined(vm.host.uri, _container_spec(vm))
+        return _("Container defined.") if created else _("Existing container adopted.")
     # The disk and seed paths are looked up again (cheap and idempotent) rather than stored.
     # A VM from before seeds (an HA restart defines it again) has none and gets no CD-ROM.
     spec = _domain_spec(vm, _ensure_disk(vm), seed_path(vm=vm, host=vm.host))
@@ -123,6 +172,8 @@ def _step_defining(vm: VirtualMachine) -> str:
 def _step_starting(vm: VirtualMachine) -> str:
     assert vm.host is not None
     hypervisor.ensure_domain_running(vm.host.uri, str(vm.uuid))
+    if vm.is_container:  # its limits are in its definition, applied by the LXC driver
+        return _("Container running.")
     return _("Domain running.") + _apply_live_limits(vm)
 
 
@@ -141,19 +192,39 @@ def _stop_forced(vm: VirtualMachine) -> bool:
     )
 
 
+def _stop(vm: VirtualMachine, *, grace: float) -> bool:
+    assert vm.host is not None
+    return hypervisor.ensure_domain_stopped(
+        vm.host.uri,
+        str(vm.uuid),
+        grace_seconds=grace,
+        # A container has no ACPI: its init gets SIGTERM, then it is destroyed after the grace.
+        signal=vm.is_container,
+    )
+
+
 def _step_stopping(vm: VirtualMachine) -> str:
     assert vm.host is not None
     # "Force off" before the step began: no wait. During the wait, it powers the domain off
     # itself (compute.vm_power_off), which ends the wait below.
     grace = 0.0 if _stop_forced(vm) else stop_grace_seconds()
-    graceful = hypervisor.ensure_domain_stopped(vm.host.uri, str(vm.uuid), grace_seconds=grace)
+    graceful = _stop(vm, grace=grace)
     if _stop_forced(vm):
         return _("Powered off at the user's request, without waiting for the guest.")
+    if vm.is_container:
+        return (
+            _("Container stopped.") if graceful else _("Container did not stop in time; destroyed.")
+        )
     return _("Guest shut down.") if graceful else _("Guest did not shut down in time; powered off.")
 
 
 def _step_rebooting(vm: VirtualMachine) -> str:
     assert vm.host is not None
+    if vm.is_container:
+        # Its init's reboot ends the container (on_reboot destroy): stop it, start it again.
+        graceful = _stop(vm, grace=stop_grace_seconds())
+        hypervisor.ensure_domain_running(vm.host.uri, str(vm.uuid))
+        return _("Container restarted.") if graceful else _("Container destroyed, then started.")
     hypervisor.reboot_domain(vm.host.uri, str(vm.uuid))
     return _("Reboot requested.") + _apply_live_limits(vm)
 
@@ -198,6 +269,8 @@ STEP_RUNNERS: dict[str, Callable[[VirtualMachine], str]] = {
     Step.REBOOTING: _step_rebooting,
     Step.REMOVING_DOMAIN: _step_removing_domain,
     Step.REMOVING_DISK: _step_removing_disk,
+    Step.PREPARING_ROOTFS: _step_preparing_rootfs,
+    Step.REMOVING_ROOTFS: _step_removing_rootfs,
 }
 
 # Steps that wait on the guest (a graceful shutdown) or copy a disk between hosts: each runs in

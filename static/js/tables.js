@@ -32,7 +32,8 @@
     return names;
   }
   function label(table) {
-    if (!table.tHead) { return; }
+    // data-cards-own: the page lays its table out as cards itself (the approvals queue).
+    if (!table.tHead || table.hasAttribute("data-cards-own")) { return; }
     var names = columnNames(table.tHead);
     var bodies = Array.prototype.slice.call(table.tBodies);
     if (table.tFoot) { bodies.push(table.tFoot); }
@@ -52,7 +53,7 @@
   function labelAll() {
     Array.prototype.forEach.call(document.querySelectorAll("table.grid"), label);
     // A table wider than its box scrolls inside it: keyboard users must reach it too.
-    Array.prototype.forEach.call(document.querySelectorAll(".table-scroll"), function (box) {
+    Array.prototype.forEach.call(document.querySelectorAll(".table-scroll, .table-wrap"), function (box) {
       if (box.scrollWidth > box.clientWidth) { box.tabIndex = 0; } else { box.removeAttribute("tabindex"); }
     });
   }

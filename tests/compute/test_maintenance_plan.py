@@ -86,3 +86,16 @@ def test_an_empty_host_says_nothing_will_move(world, client, tmp_path):
     client.force_login(world.platform_admin)
     page = client.get(f"/hosts/{host.pk}/maintenance/").content.decode()
     assert "nothing will move" in page
+
+
+def test_the_plan_through_the_api(world, pool, api):
+    a, b, c, *_ = pool
+    api.force_authenticate(world.platform_admin)
+    answer = api.get(f"/api/v1/hosts/{a.pk}/evacuation-plan/")
+    assert answer.status_code == 200
+    rows = {r["vm_name"]: (r["target"], r["blocked"]) for r in answer.json()}
+    assert rows["web-0"] == (b.name, "") and rows["web-2"] == (c.name, "")
+    assert rows["huge"] == (None, "no_room") and rows["busy"] == (None, "busy")
+    assert not Host.objects.get(pk=a.pk).maintenance
+    api.force_authenticate(world.tenant_admin)
+    assert api.get(f"/api/v1/hosts/{a.pk}/evacuation-plan/").status_code == 404

@@ -76,14 +76,17 @@ def test_seed_with_real_guests_requests_alices_vm_with_her_key_once(settings, tm
 
 
 def test_seeding_twice_keeps_one_of_everything_and_new_logins(settings, tmp_path):
-    from compute.models import Host
+    from compute.models import Flavor, Host, Image
 
     settings.VAR_DIR = tmp_path
     first, second = io.StringIO(), io.StringIO()
     call_command("seed_demo", stdout=first)
     call_command("seed_demo", stdout=second)
     hosts = list(Host.objects.order_by("name").values_list("name", "enabled"))
-    assert hosts == [("host-1", True), ("host-2", True)]
+    # Two simulated VM hosts and a simulated LXC host for the demo's containers.
+    assert hosts == [("host-1", True), ("host-2", True), ("lxc-1", True)]
+    assert Flavor.objects.filter(kind="container").count() == 1
+    assert Image.objects.filter(kind="rootfs").count() == 1
     assert User.objects.filter(username__in=["alice", "bob", "admin", "carol"]).count() == 4
     assert NetworkGrant.objects.count() == 1 and KeyPair.objects.count() == 1
     # The logins are the last thing the seed says (the demo prints them after the services).
@@ -109,8 +112,8 @@ def test_reseeding_with_other_hosts_switches_the_demo_to_them(settings, tmp_path
     assert "host host-1: " in out.getvalue() and "disabled" in out.getvalue()
 
     call_command("seed_demo", "--host-uri", real, stdout=io.StringIO())  # again: no change
-    assert Host.objects.count() == 3 and Host.objects.filter(enabled=True).count() == 1
+    assert Host.objects.count() == 4 and Host.objects.filter(enabled=True).count() == 2
 
     call_command("seed_demo", stdout=io.StringIO())  # back to the simulated hosts
     enabled = set(Host.objects.filter(enabled=True).values_list("name", flat=True))
-    assert enabled == {"host-1", "host-2"}
+    assert enabled == {"host-1", "host-2", "lxc-1"}

@@ -16,7 +16,8 @@ from django.db import transaction
 from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from compute.choices import ImageKind, VMState
+from compute.busyboxroot import build_busybox_rootfs
+from compute.choices import DomainType, ImageKind, VMKind, VMState
 from compute.hypervisor.simulated import write_test_node
 from compute.models import (
     Flavor,
@@ -40,6 +41,8 @@ USERS: tuple[tuple[str, str, str | None], ...] = (
     ("carol", PlatformRole.FINANCE, None),
 )
 DEMO_VM = "demo-vm"
+# A container flavor: 1 vCPU capped at half a CPU, 64 MiB (enforced by cgroups), 1 GiB rootfs.
+CONTAINER_FLAVOR = ("c-tiny", 1, 64, 1)
 FLAVORS = (
     ("tiny", 1, 128, 1),
     ("small", 1, 512, 10),
@@ -68,6 +71,11 @@ class Command(BaseCommand):
             action="append",
             default=[],
             help="Register this libvirt URI as a host (repeatable). Default: two simulated hosts.",
+        )
+        parser.add_argument(
+            "--lxc-host-uri",
+            default="",
+            help="Register this libvirt URI as the LXC host (lxc:///). Default: a simulated one.",
         )
         parser.add_argument("--kernel", default="", help="Kernel of the tiny image (real hosts).")
         parser.add_argument("--initrd", default="", help="Initrd of the tiny image (real hosts).")
@@ -125,6 +133,7 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"host {host.name}: {host.uri} ({host.cpus} CPUs, {host.memory_mib} MiB, {state})"
             )
+        self._containers(options["lxc_host_uri"], real=bool(options["kernel"]))
         network, _ = Network.objects.get_or_create(name="user-net", defaults={"kind": "user"})
         NetworkGrant.objects.get_or_create(network=network, tenant=tenant, environment=None)
         alice = User.objects.get(username="alice")
@@ -149,6 +158,37 @@ class Command(BaseCommand):
             f"alice's SSH private key (key pair 'demo'): {key_path}\n"
             f"  VMs on network {network.name} print their command, e.g. "
             f"{ssh.replace('ssh ', f'ssh -i {key_path} ', 1)} (on the libvirt host)"
+        )
+
+    def _containers(self, lxc_uri: str, *, real: bool) -> None:
+        """System containers: a container flavor, a busybox rootfs image and an LXC host."""
+        Flavor.objects.update_or_create(
+            name=CONTAINER_FLAVOR[0],
+            defaults={
+                "kind": VMKind.CONTAINER,
+                "vcpus": CONTAINER_FLAVOR[1],
+                "ram_mib": CONTAINER_FLAVOR[2],
+                "disk_gib": CONTAINER_FLAVOR[3],
+                "cpu_cap_percent": 50,
+            },
+        )
+        images = Path("/var/lib/libvirt/nuage-images") if real else Path(settings.VAR_DIR)
+        rootfs = build_busybox_rootfs(images / "busybox-rootfs")
+        Image.objects.update_or_create(
+            name="busybox",
+            defaults={"kind": ImageKind.ROOTFS, "rootfs_path": str(rootfs), "kernel_path": ""},
+        )
+        uri = lxc_uri or write_test_node(
+            Path(settings.VAR_DIR) / "hosts" / "sim-lxc.xml", cpus=8, memory_mib=8192
+        )
+        host, _ = Host.objects.update_or_create(
+            name="lxc-1", defaults={"uri": uri, "enabled": True, "domain_type": DomainType.LXC}
+        )
+        host_refresh(host=host)
+        state = "reachable" if host.reachable else f"UNREACHABLE: {host.last_error}"
+        self.stdout.write(
+            f"host {host.name}: {uri} (system containers; {host.cpus} CPUs, "
+            f"{host.memory_mib} MiB, {state}); image busybox: {rootfs}"
         )
 
     def _hosts(self, uris: list[str]) -> list[Host]:
