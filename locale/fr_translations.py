@@ -1930,3 +1930,9 @@ FR.update(
         "%(name)s is a container: it has no disks to snapshot, attach or export, and keeps its flavor (request a new container to change it).": "%(name)s est un conteneur : il n’a pas de disque à capturer, attacher ou exporter, et garde son gabarit (demandez un nouveau conteneur pour le changer).",
     }
 )
+FR.update(
+    {
+        "Root file system copied from image %(image)s.": "Système de fichiers racine copié depuis l’image %(image)s.",
+        "Existing root file system kept.": "Système de fichiers racine existant conservé.",
+    }
+)
