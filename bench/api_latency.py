@@ -29,6 +29,7 @@ import pstats
 import random
 import subprocess
 import sys
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -77,6 +78,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--no-doc", action="store_true")
     p.add_argument("--keep-db", action="store_true", help="leave the scratch databases to study")
     p.add_argument("--pg", default=DEFAULT_PG)
+    p.add_argument("--redis", default="redis://127.0.0.1:6379/13", help="Django's cache")
     return p.parse_args()
 
 
@@ -221,7 +223,9 @@ def add_vms(world: dict[str, Any], tenants: list[Any], start: int, stop: int) ->
                     ram_mib=flavor.ram_mib, disk_gib=flavor.disk_gib, flavor=flavor,
                 )
             )  # fmt: skip
-    UsageEvent.objects.bulk_create(events, batch_size=5000)
+    # A transaction per 500 events: the ledger's trigger takes a lock per VM it touches.
+    for i in range(0, len(events), 500):
+        UsageEvent.objects.bulk_create(events[i : i + 500])
     from django.db import connection
 
     with connection.cursor() as cur:
@@ -280,12 +284,20 @@ def in_process(
             response = client.get(path)
         assert response.status_code == 200, (path, response.status_code)
         sql = [q["sql"] for q in queries.captured_queries]  # read now: the next request resets it
+        # CPU time of this process per request (its SQL's time in PostgreSQL excluded): what
+        # other load on the machine does not inflate, unlike the latencies.
+        cpu = []
+        for _ in range(20):
+            started = time.thread_time()
+            client.get(path)
+            cpu.append((time.thread_time() - started) * 1000)
         profile = cProfile.Profile()
         profile.enable()
         client.get(path)
         profile.disable()
         out[key] = {
             "queries": len(sql),
+            "cpu_ms": percentile(cpu, 0.5),
             "sql": sql,
             "bytes": len(response.content),
             "profile": profile_summary(profile, top=top),
@@ -298,7 +310,7 @@ _PIECES = (
     ("SQL (round trips included)", "django/db/backends/utils.py", "_execute"),
     ("templates", "django/template/backends/django.py", "render"),
     ("DRF serializers", "rest_framework/serializers.py", "data"),
-    ("ORM rows to objects", "django/db/models/query.py", "__iter__"),
+    ("ORM querysets (their SQL included)", "django/db/models/query.py", "__iter__"),
 )
 
 
@@ -367,7 +379,14 @@ def main() -> None:  # noqa: PLR0915
             pg=args.pg, db_name=name, broker="memory://", queue="bench-latency", var_dir=var_dir
         )
         envs[size].update(
-            {"SESSION_COOKIE_SECURE": "0", "CSRF_COOKIE_SECURE": "0", "AXES_ENABLED": "0"}
+            {
+                "SESSION_COOKIE_SECURE": "0",
+                "CSRF_COOKIE_SECURE": "0",
+                "AXES_ENABLED": "0",
+                # Django's cache on Redis, as in production (docker-compose): sessions are
+                # then read from it (cached_db). A database number of its own.
+                "REDIS_URL": args.redis,
+            }
         )
     # One secret for both servers: the session's auth hash is signed with it.
     envs[large]["SECRET_KEY"] = envs[small]["SECRET_KEY"]
@@ -398,8 +417,11 @@ def main() -> None:  # noqa: PLR0915
             measured[size] = in_process(world, points, top=args.top)
         for key, label, _path, _cred in points:
             print(f"--- {label}: where the time goes at {large:,} VMs ---")
-            print(f"  {measured[small][key]['queries']} queries at {small}, "
-                  f"{measured[large][key]['queries']} at {large:,}")  # fmt: skip
+            m_small, m_large = measured[small][key], measured[large][key]
+            print(
+                f"  {m_small['queries']} queries at {small}, {m_large['queries']} at {large:,}; "
+                f"CPU per request {m_small['cpu_ms']:.1f} / {m_large['cpu_ms']:.1f} ms"
+            )
             for line in measured[large][key]["profile"]:
                 print("  " + line)
         if args.profile_only:
@@ -443,13 +465,17 @@ def main() -> None:  # noqa: PLR0915
         f"{args.requests} requests per endpoint and size, the sizes alternating in {args.rounds} "
         f"rounds. `cat /proc/loadavg` before and after: {loads[0]} / {loads[-1]}. The same "
         f"{MAIN_VMS} VMs of one tenant are read at both sizes (an approver of it: token for the "
-        f"API, session for the pages); the other VMs belong to {OTHER_TENANTS} other tenants."
+        f"API, session for the pages); the other VMs belong to {OTHER_TENANTS} other tenants. "
+        "CPU ms per request: this process's CPU time for one request (median of 20, Django's "
+        "test client, PostgreSQL's own time excluded), which other load barely changes: with "
+        "4 clients on 2 sync workers, an idle machine's p50 is about twice that plus the SQL."
     )
     lines += [
         "",
         f"| endpoint | p50 ms at {small} | p95 ms at {small} | p50 ms at {large:,} | "
-        f"p95 ms at {large:,} | p95 ratio | SQL queries ({small} / {large:,}) |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        f"p95 ms at {large:,} | p95 ratio | SQL queries ({small} / {large:,}) | "
+        f"CPU ms per request ({small} / {large:,}) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     verdict = []
     for key, label, _path, _cred in points:
@@ -458,7 +484,8 @@ def main() -> None:  # noqa: PLR0915
         qs, ql = measured[small][key]["queries"], measured[large][key]["queries"]
         lines.append(
             f"| {label} | {percentile(s, 0.5):.1f} | {percentile(s, 0.95):.1f} | "
-            f"{percentile(g, 0.5):.1f} | {percentile(g, 0.95):.1f} | {ratio:.2f} | {qs} / {ql} |"
+            f"{percentile(g, 0.5):.1f} | {percentile(g, 0.95):.1f} | {ratio:.2f} | {qs} / {ql} | "
+            f"{measured[small][key]['cpu_ms']:.1f} / {measured[large][key]['cpu_ms']:.1f} |"
         )
         limit = MAX_PROGRESS_QUERIES if key == "progress" else MAX_QUERIES
         if ratio > P95_RATIO_GOAL:
@@ -470,6 +497,20 @@ def main() -> None:  # noqa: PLR0915
         if p50 > API_LIST_P50_GOAL_MS:
             verdict.append(f"API list p50 {p50:.1f} ms at {small} VMs > {API_LIST_P50_GOAL_MS} ms")
     lines += [
+        "",
+        "What keeps these flat and short (issue 17): persistent database connections with a "
+        "health check (`NUAGE_DB_CONN_MAX_AGE`, 60 s; a web process opened one per request "
+        "before); sessions read from Redis (`cached_db`) where the cache is shared; the user's "
+        "memberships read once per request (the navigation, the current tenant and every "
+        "permission check share them: the approvals page asked for the role once per pending "
+        "VM); the API's VM rows built directly rather than through DRF's per-field machinery, "
+        "with state and step labels from a table per language (Django's `get_FOO_display` "
+        "hashes every translated label of the field at each call: it was most of the API "
+        "list's time); only each VM's latest operation prefetched, whatever its history; the "
+        "live progress partial reads the VM, the user's role and the latest operation's id in "
+        "one query, the steps in a second, and no navigation. The VM page's cards (volumes, "
+        "cost, measured use, snapshots, exports) and the costs page (ledger, volume ledger, "
+        "prices, budget, alerts, names) each read their own rows: constant, but over 8.",
         "",
         "Goals (issue 17): API list p50 <= 20 ms at 50 VMs, every page <= 8 queries (the "
         "progress partial <= 3) and the same at both sizes, p95 at 20,000 / at 50 <= 1.3: "

@@ -612,9 +612,10 @@ def report(
         f"({cpu_model()}), Python {platform.python_version()}; machine load average "
         f"{loads['before']} before the run, {loads['after']} at its end (other sessions share "
         f"the machine). {args.vms} VM requests {flow}, from {args.clients} API client threads "
-        f"(DRF APIClient, token auth) -> Celery worker on Redis (threads pool "
-        f"x{args.concurrency}, up to {batch} steps per task; PostgreSQL connections kept "
-        f"{args.conn_max_age} s) -> {args.hosts} simulated hosts "
+        f"in {args.api_procs} processes (DRF APIClient, token auth; the API's PostgreSQL "
+        f"connections kept {args.conn_max_age} s) -> Celery worker on Redis ({args.pool} pool "
+        f"x{args.concurrency}, up to {batch} steps per task, connections kept) -> "
+        f"{args.hosts} simulated hosts "
         f"(libvirt test driver, {args.host_cpus} CPUs and {args.host_memory_mib // 1024} GiB "
         f"each, a 100 GiB pool at the disk overcommit the run needs); PostgreSQL. "
         f"{n_ok} running, {failed.count()} in error.",
@@ -747,12 +748,12 @@ def profile_lines(profile: dict[str, Any], measured_rate: float) -> list[str]:
     serial = 60 / max(api, worker) if max(api, worker) else 0.0
     out += [
         "",
-        f"The API and the worker are two processes, one core each at best: one VM costs "
-        f"{api * 1000:.0f} ms in the API and {worker * 1000:.0f} ms in the worker, so the "
-        f"slower of the two allows about {serial:,.0f} VMs per minute with no Celery, no "
-        f"contention and the measured load. The run measured {measured_rate:,.0f}: the "
-        "difference is Celery's hop (Redis, the message, task events), the worker's threads "
-        "sharing one interpreter, PostgreSQL's own CPU on the same cores, and the other load.",
+        f"Without concurrency, one VM costs {api * 1000:.0f} ms of wall time in the API and "
+        f"{worker * 1000:.0f} ms in the worker ({serial:,.0f} VMs per minute if the slower of "
+        "the two had a core of its own and nothing waited); the wall time is mostly waiting: "
+        "for PostgreSQL's answers (the SQL column, round trips and its own CPU on the same "
+        f"cores) and for a core. The run measured {measured_rate:,.0f}; the CPU table above "
+        "says where the cores went during it.",
     ]
     return out
 

@@ -503,6 +503,12 @@ FR: dict[str, str | tuple[str, str]] = {
     "Resize rejected": "Redimensionnement refusé",
     "No decision yet.": "Aucune décision pour l’instant.",
     "requests must say why": "les demandes doivent dire pourquoi",
+    "%(used)s used, %(reserved)s reserved (this request included)": (
+        "%(used)s utilisés, %(reserved)s réservés (cette demande comprise)"
+    ),
+    "%(label)s: +%(need)s (%(taken)s of %(limit)s taken)": (
+        "%(label)s : +%(need)s (%(taken)s pris sur %(limit)s)"
+    ),
     # end of issue 15 (i15a)
     "Approval": "Approbation",
     "Approved automatically up to": "Approuvées automatiquement jusqu’à",

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import datetime, tzinfo
 from decimal import Decimal
 from typing import Any
 
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from rest_framework import serializers
 
@@ -224,23 +226,26 @@ class AddressSerializer(serializers.ModelSerializer[NetworkInterface]):
         read_only_fields = fields
 
 
-_DATETIME = serializers.DateTimeField()
+def _when(value: datetime | None, zone: tzinfo) -> str | None:
+    """What DRF's DateTimeField gives (ISO 8601 in the current time zone, UTC as "Z"), with the
+    zone looked up once per row rather than per value (a context-local read each time)."""
+    if value is None:
+        return None
+    text = value.astimezone(zone).isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
-def _when(value: Any) -> str | None:
-    return None if value is None else _DATETIME.to_representation(value)
-
-
-def _operation_row(op: Operation) -> dict[str, Any]:
+def _operation_row(op: Operation, zone: tzinfo | None = None) -> dict[str, Any]:
     """OperationSerializer's output, built directly (see VirtualMachineSerializer)."""
+    zone = zone or timezone.get_current_timezone()
     return {
         "id": op.pk,
         "kind": op.kind,
         "status": op.status,
         "attempts": op.attempts,
         "error_message": op.error_message,
-        "created_at": _when(op.created_at),
-        "finished_at": _when(op.finished_at),
+        "created_at": _when(op.created_at, zone),
+        "finished_at": _when(op.finished_at, zone),
         "steps": [
             {
                 "position": step.position,
@@ -248,8 +253,8 @@ def _operation_row(op: Operation) -> dict[str, Any]:
                 "display_name": step.get_name_display(),
                 "status": step.status,
                 "detail": step.detail,
-                "started_at": _when(step.started_at),
-                "finished_at": _when(step.finished_at),
+                "started_at": _when(step.started_at, zone),
+                "finished_at": _when(step.finished_at, zone),
             }
             for step in op.steps.all()
         ],
@@ -306,6 +311,7 @@ class VirtualMachineSerializer(serializers.ModelSerializer[VirtualMachine]):
         machinery per field and per nested row was most of a VM list's time. A test holds the
         two to the same output (tests/compute/test_read_queries.py)."""
         vm = instance
+        zone = timezone.get_current_timezone()
         nics = list(vm.interfaces.all())
         addresses = [
             {
@@ -336,14 +342,14 @@ class VirtualMachineSerializer(serializers.ModelSerializer[VirtualMachine]):
             "rejection_reason": vm.rejection_reason,
             "justification": vm.justification,
             "domain_name": vm.domain_name,
-            "created_at": _when(vm.created_at),
-            "state_changed_at": _when(vm.state_changed_at),
-            "lease_set_at": _when(vm.lease_set_at) if vm.lease_set_at else None,
-            "expires_at": _when(vm.expires_at) if vm.expires_at else None,
+            "created_at": _when(vm.created_at, zone),
+            "state_changed_at": _when(vm.state_changed_at, zone),
+            "lease_set_at": _when(vm.lease_set_at, zone),
+            "expires_at": _when(vm.expires_at, zone),
             "addresses": addresses,
             "ssh_command": next((a["ssh_command"] for a in addresses if a["ssh_command"]), None),
             "authorized_keys": [str(key) for key in vm.authorized_keys],
-            "operation": self.get_operation(vm),
+            "operation": self._operation(vm, zone),
         }
 
     def get_ssh_command(self, obj: VirtualMachine) -> str | None:
@@ -352,12 +358,15 @@ class VirtualMachineSerializer(serializers.ModelSerializer[VirtualMachine]):
 
     def get_operation(self, obj: VirtualMachine) -> dict[str, Any] | None:
         """The latest operation (the running one, or the last that finished)."""
+        return self._operation(obj, timezone.get_current_timezone())
+
+    def _operation(self, obj: VirtualMachine, zone: tzinfo) -> dict[str, Any] | None:
         ops = getattr(obj, "operations_latest_first", None)
         if ops is not None:  # prefetched (possibly empty: a VM with no operation yet)
             op = ops[0] if ops else None
         else:
             op = obj.operations.prefetch_related("steps").first()
-        return _operation_row(op) if op else None
+        return _operation_row(op, zone) if op else None
 
 
 class VirtualMachineRequestSerializer(serializers.Serializer[VirtualMachine]):

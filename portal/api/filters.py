@@ -44,7 +44,18 @@ class ScopedFilterSet(django_filters.FilterSet):
         return found
 
 
+# Query parameters that are not filters: the page, the order, the answer's format.
+NOT_FILTERS = frozenset({"limit", "offset", "ordering", "format", "page"})
+
+
 class ScopedFilterBackend(DjangoFilterBackend):
     """DjangoFilterBackend building `filterset_fields` on ScopedFilterSet."""
 
     filterset_base = ScopedFilterSet
+
+    def filter_queryset(self, request: Any, queryset: QuerySet[Any], view: Any) -> QuerySet[Any]:
+        # No filter asked for: the FilterSet (a class built per request from filterset_fields)
+        # and its form would filter nothing, at more CPU than a page of rows.
+        if not set(request.query_params) - NOT_FILTERS:
+            return queryset
+        return super().filter_queryset(request, queryset, view)
