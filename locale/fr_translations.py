@@ -2058,3 +2058,14 @@ FR.update(
     }
 )
 FR.update({"A container cannot be live-migrated.": "Un conteneur ne peut pas être migré à chaud."})
+FR.update(
+    {
+        "%(name)s is a container: it has no disks to snapshot, attach or export, and keeps its flavor (request a new container to change it).": "%(name)s est un conteneur : il n’a pas de disque à capturer, attacher ou exporter, et garde son gabarit (demandez un nouveau conteneur pour le changer).",
+    }
+)
+FR.update(
+    {
+        "Root file system copied from image %(image)s.": "Système de fichiers racine copié depuis l’image %(image)s.",
+        "Existing root file system kept.": "Système de fichiers racine existant conservé.",
+    }
+)
