@@ -75,6 +75,7 @@ def quota_impacts(vms: Any) -> list[tuple[Any, list[dict[str, Any]]]]:
                             "need": amount,
                             "used": bar.used,
                             "reserved": bar.reserved,
+                            "taken": bar.used + bar.reserved,
                             "limit": bar.limit,
                             "over": bar.used + bar.reserved > bar.limit,
                         }

@@ -32,7 +32,8 @@ LIMITS = {
     "api_list": 8,
     "api_vm": 8,
     "vm_page": 24,
-    "list_page": 8,
+    # The environment select's names: 1 more.
+    "list_page": 9,
     # Each request's estimate (the price list and its flavor prices) and quota impact (every
     # environment's quota in one read), and the navigation's count of requests waiting: 4 more.
     "approvals": 12,
