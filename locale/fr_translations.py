@@ -2070,3 +2070,11 @@ FR.update(
         "Existing root file system kept.": "Système de fichiers racine existant conservé.",
     }
 )
+
+# Issue 15, looks and reach: words instead of jargon on the VM page.
+FR.update(
+    {
+        "Only the flavor's size": "Seulement la taille du gabarit",
+        "the host says it is": "selon l’hôte",
+    }
+)
