@@ -351,3 +351,15 @@ def test_what_only_a_vm_has_is_a_409_for_a_container(
         assert "is a container" in str(response.json()), (path, response.json())
     box.refresh_from_db()
     assert box.state == VMState.RUNNING
+
+
+def test_a_qemu_host_cannot_be_turned_into_an_lxc_one(world, sim_host, api):
+    from compute.models import Host as HostModel
+
+    qemu = HostModel.objects.create(name="q-1", uri="qemu+tcp://127.0.0.1:1/system")
+    api.force_authenticate(world.platform_admin)
+    response = api.patch(f"/api/v1/hosts/{qemu.pk}/", {"domain_type": "lxc"}, format="json")
+    assert response.status_code == 400
+    assert "domain_type" in response.json()
+    qemu.refresh_from_db()
+    assert qemu.domain_type == "qemu"
