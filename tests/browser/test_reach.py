@@ -175,7 +175,7 @@ def _walk(page: Page, seeded: Seeded, label: str, widths: tuple[int, ...], axe: 
                 paths += page.eval_on_selector_all(
                     "main a[href*='/console/']", "links => links.map(a => a.getAttribute('href'))"
                 )
-            if axe and width == 1366:
+            if axe:  # at both widths: the phone layout (cards, folded menu) too
                 found = _axe(page)
                 if found:
                     violations[path] = found
