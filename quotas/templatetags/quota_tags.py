@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from django import template
+from django.utils.translation import gettext_lazy
 
 from portal.models import User
+from portal.templatetags.units import sized
 from quotas import selectors, services
 from quotas.models import Quota
 from quotas.usage import bars
@@ -82,3 +84,19 @@ def quota_impacts(vms: Any) -> list[tuple[Any, list[dict[str, Any]]]]:
                     )
         result.append((vm, rows))
     return result
+
+
+_SHORT_LABELS = {
+    "vcpus": gettext_lazy("vCPUs"),
+    "ram_mib": gettext_lazy("RAM"),
+    "disk_gib": gettext_lazy("Disk"),
+    "vms": gettext_lazy("VMs"),
+    "snapshots": gettext_lazy("Snapshots"),
+}
+
+
+@register.filter
+def quota_change(amount: Any, resource: str) -> str:
+    """One line of an increase request in words: "RAM +2 GiB", not "+2048 ram_mib"."""
+    label = _SHORT_LABELS.get(resource, resource)
+    return f"{label} +{sized(amount, resource)}"

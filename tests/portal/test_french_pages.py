@@ -121,3 +121,18 @@ def test_sizes_read_in_gio_in_french(world, seeded, client):
         client.get(f"/vms/{seeded.pk}/", HTTP_ACCEPT_LANGUAGE="fr").content.decode()
     )
     assert "128\u00a0Gio" in page
+
+
+def test_quota_requests_read_in_words(world, client):
+    from tests.factories import QuotaRequestFactory
+
+    QuotaRequestFactory(
+        environment=world.development,
+        requested_by=world.member,
+        asked={"vcpus": 4, "ram_mib": 2048},
+    )
+    client.force_login(world.member)
+    text = visible_text(client.get("/quotas/").content.decode())
+    assert "vCPUs +4" in text and "RAM +2\u00a0GiB" in text and "ram_mib" not in text
+    french = visible_text(client.get("/quotas/", HTTP_ACCEPT_LANGUAGE="fr").content.decode())
+    assert "Mémoire +2\u00a0Gio" in french
