@@ -1842,6 +1842,7 @@ FR.update(
         "Over the last 24 hours it used on average %(cpu)s of its %(vcpus)s vCPUs and %(mem)s of its %(ram)s of memory.": "Sur les dernières 24 heures, elle a utilisé en moyenne %(cpu)s de ses %(vcpus)s vCPU et %(mem)s de ses %(ram)s de mémoire.",
         "Memory used (mean)": "Mémoire utilisée (moyenne)",
         "%(size)s disk": "disque de %(size)s",
+        "%(cpu)s CPU, %(mem)s": "%(cpu)s CPU, %(mem)s",
     }
 )
 
@@ -2067,5 +2068,13 @@ FR.update(
     {
         "Root file system copied from image %(image)s.": "Système de fichiers racine copié depuis l’image %(image)s.",
         "Existing root file system kept.": "Système de fichiers racine existant conservé.",
+    }
+)
+
+# Issue 15, looks and reach: words instead of jargon on the VM page.
+FR.update(
+    {
+        "Only the flavor's size": "Seulement la taille du gabarit",
+        "the host says it is": "selon l’hôte",
     }
 )
