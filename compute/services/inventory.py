@@ -163,6 +163,8 @@ def host_update(
     for key, value in changes.items():
         setattr(host, key, value)
     host.full_clean()
+    if "domain_type" in changes:
+        _check_driver(host)
     if "storage_pool" in changes:
         _refresh_capacity(host)
         if host.reachable and host.last_error:
