@@ -33,11 +33,15 @@ class BudgetForm(forms.Form):
 class PeriodForm(forms.Form):
     """From and to dates, both included, cut at midnight in the chosen tenant's zone."""
 
+    # Date inputs show and send ISO dates whatever the language: a French "06/12/2026" as
+    # their value would leave them blank. Typed dates in the language's order are accepted too.
     start = forms.DateField(
-        label=gettext_lazy("First day"), widget=forms.DateInput(attrs={"type": "date"})
+        label=gettext_lazy("First day"),
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
     )
     end = forms.DateField(
-        label=gettext_lazy("Last day"), widget=forms.DateInput(attrs={"type": "date"})
+        label=gettext_lazy("Last day"),
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
     )
     tenant: forms.ModelChoiceField[Tenant] = forms.ModelChoiceField(
         queryset=Tenant.objects.none(),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from django import forms
@@ -115,11 +116,22 @@ class VMListFilterForm(forms.Form):
     q = forms.CharField(max_length=63, required=False, label=gettext_lazy("Name contains"))
     state = forms.ChoiceField(required=False, label=gettext_lazy("State"))
     kind = forms.ChoiceField(required=False, label=gettext_lazy("Kind"))
-    environment = forms.CharField(max_length=63, required=False, label=gettext_lazy("Environment"))
+    environment = forms.ChoiceField(required=False, label=gettext_lazy("Environment"))
     sort = forms.ChoiceField(required=False, label=gettext_lazy("Sort by"))
+    # "My VMs" (mine) or every VM of the tenant the user may see (the default).
+    scope = forms.ChoiceField(
+        required=False,
+        choices=[("", gettext_lazy("Tenant VMs")), ("mine", gettext_lazy("My VMs"))],
+        widget=forms.HiddenInput,
+    )
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, environments: Iterable[str] = (), **kwargs: Any) -> None:
+        """`environments`: the names the environment select offers (those the user sees)."""
         super().__init__(*args, **kwargs)
+        self.fields["environment"].choices = [  # type: ignore[attr-defined]
+            ("", gettext_lazy("All environments")),
+            *((name, name) for name in environments),
+        ]
         from compute.choices import VMState
 
         states = [(s.value, s.label) for s in VMState if s != VMState.DELETED]

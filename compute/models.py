@@ -48,6 +48,7 @@ from compute.choices import (
 from portal.models import Environment, Tenant, User
 from portal.scoping import TenantScopedQuerySet
 from portal.sshkeys import validate_public_key
+from portal.units import size_gib, size_mib
 
 if TYPE_CHECKING:
     from django_stubs_ext import StrOrPromise
@@ -325,7 +326,8 @@ class Flavor(models.Model):
         ordering = ["vcpus", "ram_mib", "disk_gib"]
 
     def __str__(self) -> str:
-        return f"{self.name} ({self.vcpus} vCPU, {self.ram_mib} MiB, {self.disk_gib} GiB)"
+        ram, disk = size_mib(self.ram_mib), size_gib(self.disk_gib)
+        return f"{self.name} ({self.vcpus} vCPU, {ram}, {disk})"
 
     def clean(self) -> None:
         super().clean()
@@ -351,7 +353,7 @@ class Flavor(models.Model):
             cap = _("%(pct)s%% of a CPU per vCPU") % {"pct": self.cpu_cap_percent}
             out.append((str(_("CPU cap")), str(cap)))
         if self.memory_hard_limit_mib is not None:
-            out.append((str(_("Memory hard limit")), f"{self.memory_hard_limit_mib} MiB"))
+            out.append((str(_("Memory hard limit")), size_mib(self.memory_hard_limit_mib)))
         disk = [
             (self.disk_read_iops, _("read %(n)s IOPS")),
             (self.disk_write_iops, _("write %(n)s IOPS")),

@@ -172,6 +172,7 @@ def vm_list_filtered(
     state: str = "",
     environment_name: str = "",
     name_contains: str = "",
+    owner_id: int | None = None,
     sort: str = DEFAULT_VM_SORT,
     kind: str = "",
 ) -> QuerySet[VirtualMachine]:
@@ -181,6 +182,8 @@ def vm_list_filtered(
         qs = qs.filter(kind=kind)
     if tenant_id is not None:
         qs = qs.filter(tenant_id=tenant_id)
+    if owner_id is not None:
+        qs = qs.filter(owner_id=owner_id)
     if state:
         qs = qs.filter(state=state)
     if environment_name:

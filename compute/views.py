@@ -11,7 +11,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Count, Prefetch
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -143,14 +143,21 @@ VM_PAGE_SIZE = 100
 def _tenant_vms(request: HttpRequest) -> dict[str, Any]:
     """A page of the VMs of the tenant chosen in the header (all the user sees if none is),
     filtered and sorted as the query string asks; the page's context."""
-    form = VMListFilterForm(request.GET)
-    filters = form.cleaned_data if form.is_valid() else {}
+    user = _user(request)
     tenant = current_tenant(request)
+    environments = environment_list(fetched_by=user)
+    if tenant is not None:
+        environments = environments.filter(tenant=tenant)
+    names = environments.order_by("name").values_list("name", flat=True).distinct()
+    form = VMListFilterForm(request.GET, environments=names)
+    filters = form.cleaned_data if form.is_valid() else {}
+    mine = filters.get("scope") == "mine"
     sort = filters.get("sort") or selectors.DEFAULT_VM_SORT
     vms = (
         selectors.vm_list_filtered(
-            fetched_by=_user(request),
+            fetched_by=user,
             tenant_id=tenant.pk if tenant is not None else None,
+            owner_id=user.pk if mine else None,
             state=filters.get("state", ""),
             environment_name=filters.get("environment", ""),
             name_contains=filters.get("q", ""),
@@ -170,7 +177,19 @@ def _tenant_vms(request: HttpRequest) -> dict[str, Any]:
         "sort": sort,
         "query": keep.urlencode(),
         "tenant": tenant,
+        "mine": mine,
+        "scope_query": {"tenant": _with(keep, scope=""), "mine": _with(keep, scope="mine")},
     }
+
+
+def _with(query: QueryDict, **changes: str) -> str:
+    """The query string with some parameters changed (an empty value drops it)."""
+    out = query.copy()
+    for key, value in changes.items():
+        out.pop(key, None)
+        if value:
+            out[key] = value
+    return out.urlencode()
 
 
 @login_required

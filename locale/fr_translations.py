@@ -503,6 +503,12 @@ FR: dict[str, str | tuple[str, str]] = {
     "Resize rejected": "Redimensionnement refusé",
     "No decision yet.": "Aucune décision pour l’instant.",
     "requests must say why": "les demandes doivent dire pourquoi",
+    "%(used)s used, %(reserved)s reserved (this request included)": (
+        "%(used)s utilisés, %(reserved)s réservés (cette demande comprise)"
+    ),
+    "%(label)s: +%(need)s (%(taken)s of %(limit)s taken)": (
+        "%(label)s : +%(need)s (%(taken)s pris sur %(limit)s)"
+    ),
     # end of issue 15 (i15a)
     "Approval": "Approbation",
     "Approved automatically up to": "Approuvées automatiquement jusqu’à",
@@ -1825,6 +1831,134 @@ FR.update(
         "Enter maintenance…": "Mettre en maintenance…",
     }
 )
+
+# Issue 15, looks and reach: human units (Gio, not 131072 Mio).
+FR.update(
+    {
+        "GiB": "Gio",
+        "TiB": "Tio",
+        "PiB": "Pio",
+        "%(vcpus)s vCPU · %(ram)s · %(disk)s": "%(vcpus)s vCPU · %(ram)s · %(disk)s",
+        "Over the last 24 hours it used on average %(cpu)s of its %(vcpus)s vCPUs and %(mem)s of its %(ram)s of memory.": "Sur les dernières 24 heures, elle a utilisé en moyenne %(cpu)s de ses %(vcpus)s vCPU et %(mem)s de ses %(ram)s de mémoire.",
+        "Memory used (mean)": "Mémoire utilisée (moyenne)",
+        "%(size)s disk": "disque de %(size)s",
+        "%(cpu)s CPU, %(mem)s": "%(cpu)s CPU, %(mem)s",
+    }
+)
+
+# Issue 15, looks and reach: the VM list's switch and filters, the audit log in words.
+FR.update(
+    {
+        "Tenant VMs": "VM du locataire",
+        "All environments": "Tous les environnements",
+        "Whose VMs": "VM de qui",
+        "All actions": "Toutes les actions",
+        "Budget removed": "Budget supprimé",
+        "Budget set": "Budget défini",
+        "Budget threshold reached": "Seuil du budget atteint",
+        "Load-balancing move dismissed": "Déplacement d’équilibrage écarté",
+        "Load balancing run": "Équilibrage de charge exécuté",
+        "Load-balancing settings changed": "Réglages de l’équilibrage modifiés",
+        "Load-balancing move out of date": "Déplacement d’équilibrage périmé",
+        "Environment created": "Environnement créé",
+        "Environment policy change approved": "Changement de règles d’environnement approuvé",
+        "Environment policy change proposed": "Changement de règles d’environnement proposé",
+        "Environment policy change rejected": "Changement de règles d’environnement refusé",
+        "Environment changed": "Environnement modifié",
+        "Flavor created": "Gabarit créé",
+        "Flavor changed": "Gabarit modifié",
+        "Host unreachable": "Hôte injoignable",
+        "Host put in maintenance": "Hôte mis en maintenance",
+        "Unknown guest removed from a host": "Invité inconnu retiré d’un hôte",
+        "Host added": "Hôte ajouté",
+        "Rolling maintenance cancelled": "Maintenance progressive annulée",
+        "Rolling maintenance continued": "Maintenance progressive poursuivie",
+        "Rolling maintenance started": "Maintenance progressive commencée",
+        "Host reachable again": "Hôte de nouveau joignable",
+        "Host changed": "Hôte modifié",
+        "Image added": "Image ajoutée",
+        "Image imported": "Image importée",
+        "Invitation accepted": "Invitation acceptée",
+        "Invitation sent": "Invitation envoyée",
+        "Invitation withdrawn": "Invitation retirée",
+        "Credit note issued": "Avoir émis",
+        "Invoice drafted": "Facture préparée",
+        "Invoice issued": "Facture émise",
+        "SSH key added": "Clé SSH ajoutée",
+        "SSH key removed": "Clé SSH supprimée",
+        "Member added": "Membre ajouté",
+        "Member removed": "Membre retiré",
+        "Member's role changed": "Rôle d’un membre modifié",
+        "Network created": "Réseau créé",
+        "Network deleted": "Réseau supprimé",
+        "Network shared": "Réseau partagé",
+        "Network sharing withdrawn": "Partage de réseau retiré",
+        "Network changed": "Réseau modifié",
+        "Single sign-on account linked": "Compte d’authentification unique lié",
+        "Price list created": "Grille tarifaire créée",
+        "Price list deleted": "Grille tarifaire supprimée",
+        "Price list ended": "Grille tarifaire terminée",
+        "Default quotas changed": "Quotas par défaut modifiés",
+        "Quota changed": "Quota modifié",
+        "Quota increase approved": "Augmentation de quota approuvée",
+        "Quota increase requested": "Augmentation de quota demandée",
+        "Quota increase rejected": "Augmentation de quota refusée",
+        "Billing details changed": "Coordonnées de facturation modifiées",
+        "Tenant created": "Locataire créé",
+        "API token created": "Jeton d’API créé",
+        "API token revoked": "Jeton d’API révoqué",
+        "Two-factor sign-in turned off": "Connexion à deux facteurs désactivée",
+        "Two-factor sign-in turned on": "Connexion à deux facteurs activée",
+        "New recovery codes made": "Nouveaux codes de secours créés",
+        "User created": "Utilisateur créé",
+        "Password changed": "Mot de passe modifié",
+        "VM adopted from a host": "VM reprise d’un hôte",
+        "VM request approved": "Demande de VM approuvée",
+        "VM request approved automatically": "Demande de VM approuvée automatiquement",
+        "Console opened": "Console ouverte",
+        "VM deletion requested": "Suppression de VM demandée",
+        "VM vanished from its host": "VM disparue de son hôte",
+        "VM exported": "VM exportée",
+        "VM fenced on a lost host": "VM isolée sur un hôte perdu",
+        "VM forced off": "VM éteinte de force",
+        "VM restarted after a host failure": "VM redémarrée après une panne d’hôte",
+        "VM's host back": "Hôte de la VM revenu",
+        "VM's host lost": "Hôte de la VM perdu",
+        "Live migration requested": "Migration à chaud demandée",
+        "IP address given": "Adresse IP attribuée",
+        "IP address released": "Adresse IP libérée",
+        "VM request rejected": "Demande de VM refusée",
+        "VM requested": "VM demandée",
+        "VM resized": "VM redimensionnée",
+        "Resize approved": "Redimensionnement approuvé",
+        "Resize rejected": "Redimensionnement refusé",
+        "Resize requested": "Redimensionnement demandé",
+        "Resize request withdrawn": "Demande de redimensionnement retirée",
+        "Snapshot taken": "Instantané pris",
+        "VM reverted to a snapshot": "VM restaurée à un instantané",
+        "Snapshot schedule removed": "Planification d’instantanés supprimée",
+        "Snapshot schedule set": "Planification d’instantanés définie",
+        "Start requested": "Démarrage demandé",
+        "Stop requested": "Arrêt demandé",
+        "Reboot requested": "Redémarrage demandé",
+        "Volume attached": "Volume attaché",
+        "Volume created": "Volume créé",
+        "Volume deleted": "Volume supprimé",
+        "Volume detached": "Volume détaché",
+        "Volume operation failed": "Opération sur un volume échouée",
+        "Volume grown": "Volume agrandi",
+        "Webhook added": "Webhook ajouté",
+        "Webhook removed": "Webhook supprimé",
+        "Webhook changed": "Webhook modifié",
+        "Creation": "Création",
+        "Deletion": "Suppression",
+        "Snapshot deletion": "Suppression d’instantané",
+        "%(operation)s finished": "%(operation)s : terminé",
+        "%(operation)s failed": "%(operation)s : échec",
+        "Changed in the administration (%(code)s)": "Modifié dans l’administration (%(code)s)",
+    }
+)
+
 FR.update(
     {
         "This VM has no lease: its environment sets no lifetime.": "Cette VM n’a pas de bail : son environnement ne fixe pas de durée de vie.",
@@ -1925,3 +2059,22 @@ FR.update(
     }
 )
 FR.update({"A container cannot be live-migrated.": "Un conteneur ne peut pas être migré à chaud."})
+FR.update(
+    {
+        "%(name)s is a container: it has no disks to snapshot, attach or export, and keeps its flavor (request a new container to change it).": "%(name)s est un conteneur : il n’a pas de disque à capturer, attacher ou exporter, et garde son gabarit (demandez un nouveau conteneur pour le changer).",
+    }
+)
+FR.update(
+    {
+        "Root file system copied from image %(image)s.": "Système de fichiers racine copié depuis l’image %(image)s.",
+        "Existing root file system kept.": "Système de fichiers racine existant conservé.",
+    }
+)
+
+# Issue 15, looks and reach: words instead of jargon on the VM page.
+FR.update(
+    {
+        "Only the flavor's size": "Seulement la taille du gabarit",
+        "the host says it is": "selon l’hôte",
+    }
+)

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
+from django.utils.formats import number_format
 from django.utils.safestring import SafeString, mark_safe
 
 Number = int | float | Decimal
@@ -30,7 +31,9 @@ class Series:
 
 
 def _fmt_default(value: Number) -> str:
-    return f"{value:,}" if isinstance(value, int) else f"{float(value):,.2f}"
+    """The active language's number format: 1,234.50 in English, 1 234,50 in French."""
+    decimals = 0 if isinstance(value, int) else 2
+    return number_format(value, decimal_pos=decimals, use_l10n=True, force_grouping=True)
 
 
 def bar_chart(
@@ -87,7 +90,7 @@ def bar_chart(
                 "y": f"{y + 4:.1f}",
                 "text-anchor": "end",
                 "font-size": "10",
-                "fill": "#6b7785",
+                "fill": "#566270",
             },
         )
         label.text = fmt(round(value, 2) if not float(value).is_integer() else int(value))
@@ -126,7 +129,7 @@ def bar_chart(
                     "y": str(height - bottom + 14),
                     "text-anchor": "middle",
                     "font-size": "10",
-                    "fill": "#6b7785",
+                    "fill": "#566270",
                 },
             )
             text.text = category

@@ -22,6 +22,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from portal import notifications, selectors, services
+from portal.audit_labels import action_choices
 from portal.auditlog import AuditFilter, csv_response
 from portal.choices import Role
 from portal.errors import ConflictError
@@ -178,7 +179,12 @@ def audit_log(request: HttpRequest) -> HttpResponseBase:
     return render(
         request,
         "portal/audit.html",
-        {"filter": entries, "page": page, "query": query.urlencode()},
+        {
+            "filter": entries,
+            "page": page,
+            "query": query.urlencode(),
+            "action_choices": action_choices(),
+        },
     )
 
 

@@ -6,6 +6,7 @@ from datetime import datetime, tzinfo
 from decimal import Decimal
 from typing import Any
 
+from django.db.models import OuterRef, QuerySet, Subquery
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from rest_framework import serializers
@@ -259,6 +260,129 @@ def _operation_row(op: Operation, zone: tzinfo | None = None) -> dict[str, Any]:
             for step in op.steps.all()
         ],
     }
+
+
+# What a VM row reads of its VM and its relations, as plain values (see `vm_rows`).
+_VM_VALUES = (
+    "id", "uuid", "kind", "name", "tenant__slug", "environment__name", "owner__username",
+    "flavor_id", "image_id", "host__name", "anti_affinity_group", "state", "runtime_state",
+    "error_message", "rejection_reason", "justification", "created_at", "state_changed_at",
+    "lease_set_at", "expires_at", "authorized_keys",
+)  # fmt: skip
+_STEP_VALUES = ("operation_id", "position", "name", "status", "detail", "started_at", "finished_at")
+
+
+def vm_values(vms: QuerySet[VirtualMachine]) -> QuerySet[VirtualMachine, dict[str, Any]]:
+    """The VMs' rows with their relations' columns, as plain values (for `vm_rows`)."""
+    return vms.prefetch_related(None).values(*_VM_VALUES)
+
+
+def vm_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """VirtualMachineSerializer's output for a page of VMs from their `vm_values` rows, with
+    their addresses, their latest operation and its steps read as plain values too (one query
+    each). No model instance is built: those were most of a list's CPU (seven per VM and one
+    per step)."""
+    from compute.choices import Step, label
+
+    zone = timezone.get_current_timezone()
+    ids = [row["id"] for row in rows]
+    if not ids:
+        return []
+    addresses: dict[int, list[dict[str, Any]]] = {}
+    nics = (
+        NetworkInterface.objects.unscoped()
+        .filter(vm_id__in=ids)
+        .order_by("id")
+        .values_list("vm_id", "network__name", "network__kind", "ip", "mac", "host_port")
+    )
+    for vm_id, network, kind, ip, mac, host_port in nics:
+        ssh = (
+            f"ssh -p {host_port} root@127.0.0.1"
+            if host_port is not None
+            else f"ssh root@{ip}"
+            if ip
+            else None
+        )
+        addresses.setdefault(vm_id, []).append(
+            {
+                "network": network, "kind": kind, "ip": ip, "mac": mac, "host_port": host_port,
+                "ssh_command": ssh,
+            }
+        )  # fmt: skip
+    latest = (
+        Operation.objects.unscoped()
+        .filter(vm=OuterRef("vm_id"))
+        .order_by("-created_at", "-id")
+        .values("pk")[:1]
+    )
+    ops = {
+        op["vm_id"]: op
+        for op in Operation.objects.unscoped()
+        .filter(vm_id__in=ids, pk=Subquery(latest))
+        .values("vm_id", "id", "kind", "status", "attempts", "error_message", "created_at",
+                "finished_at")
+    }  # fmt: skip
+    steps: dict[int, list[dict[str, Any]]] = {}
+    if ops:
+        found = (
+            OperationStep.objects.filter(operation_id__in=[op["id"] for op in ops.values()])
+            .order_by("operation_id", "position")
+            .values_list(*_STEP_VALUES)
+        )
+        for op_id, position, name, status, detail, started, finished in found:
+            steps.setdefault(op_id, []).append(
+                {
+                    "position": position, "name": name, "display_name": label(Step, name),
+                    "status": status, "detail": detail, "started_at": _when(started, zone),
+                    "finished_at": _when(finished, zone),
+                }
+            )  # fmt: skip
+    out = []
+    for row in rows:
+        vm_id = row["id"]
+        mine = addresses.get(vm_id, [])
+        op = ops.get(vm_id)
+        out.append(
+            {
+                "id": vm_id,
+                "uuid": str(row["uuid"]),
+                "kind": row["kind"],
+                "name": row["name"],
+                "tenant": row["tenant__slug"],
+                "environment": row["environment__name"],
+                "owner": row["owner__username"],
+                "flavor": row["flavor_id"],
+                "image": row["image_id"],
+                "host": row["host__name"],
+                "anti_affinity_group": row["anti_affinity_group"],
+                "state": row["state"],
+                "runtime_state": row["runtime_state"],
+                "error_message": row["error_message"],
+                "rejection_reason": row["rejection_reason"],
+                "justification": row["justification"],
+                "domain_name": f"nuage-{str(row['uuid']).replace('-', '')[:8]}-{row['name']}",
+                "created_at": _when(row["created_at"], zone),
+                "state_changed_at": _when(row["state_changed_at"], zone),
+                "lease_set_at": _when(row["lease_set_at"], zone),
+                "expires_at": _when(row["expires_at"], zone),
+                "addresses": mine,
+                "ssh_command": next((a["ssh_command"] for a in mine if a["ssh_command"]), None),
+                "authorized_keys": [str(key) for key in row["authorized_keys"]],
+                "operation": None
+                if op is None
+                else {
+                    "id": op["id"],
+                    "kind": op["kind"],
+                    "status": op["status"],
+                    "attempts": op["attempts"],
+                    "error_message": op["error_message"],
+                    "created_at": _when(op["created_at"], zone),
+                    "finished_at": _when(op["finished_at"], zone),
+                    "steps": steps.get(op["id"], []),
+                },
+            }
+        )
+    return out
 
 
 class VirtualMachineSerializer(serializers.ModelSerializer[VirtualMachine]):

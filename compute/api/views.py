@@ -58,6 +58,8 @@ from compute.api.serializers import (
     VolumeCreateSerializer,
     VolumeResizeSerializer,
     VolumeSerializer,
+    vm_rows,
+    vm_values,
 )
 from compute.models import (
     DrsRecommendation,
@@ -210,6 +212,12 @@ class VirtualMachineViewSet(mixins.DestroyModelMixin, ScopedReadOnlyViewSet):
     }
     ordering_fields = ["name", "created_at", "state"]
     ordering = ["-created_at"]
+
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        """A page of VMs, built from plain values (`vm_rows`): the same rows as one VM's."""
+        page = self.paginate_queryset(vm_values(self.filter_queryset(self.get_queryset())))
+        assert page is not None  # the API always pages
+        return self.get_paginated_response(vm_rows(page))
 
     def _answer(self, vm: VirtualMachine, code: int = status.HTTP_202_ACCEPTED) -> Response:
         # Every action answers 202 with the VM, including the one done at once (reject), so that

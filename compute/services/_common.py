@@ -63,6 +63,19 @@ def _transition(vm: VirtualMachine, transition: str, **fields: Any) -> None:
         setattr(vm, name, value)
 
 
+def require_not_container(vm: VirtualMachine) -> None:
+    """409 for what only a VM has: disks (volumes, snapshots, OVA export) and a resize."""
+    if vm.is_container:
+        raise ConflictError(
+            _(
+                "%(name)s is a container: it has no disks to snapshot, attach or export, and "
+                "keeps its flavor (request a new container to change it)."
+            )
+            % {"name": vm.name},
+            state=vm.state,
+        )
+
+
 def require_no_export(vm: VirtualMachine) -> None:
     """409 while an OVA export of the VM runs: its disks are being read as they are, so
     nothing may start the VM or write to them (start, resize, delete, snapshots, volumes).

@@ -126,6 +126,8 @@ def _check_driver(host: Host) -> None:
     try:
         driver = hypervisor.host_driver(host.uri)
     except hypervisor.HypervisorError as exc:
+        if "no connection driver" not in str(exc):
+            raise ValidationError({"uri": str(exc)}) from exc  # unreachable, refused...
         raise ValidationError(
             {
                 "uri": _(
@@ -163,6 +165,8 @@ def host_update(
     for key, value in changes.items():
         setattr(host, key, value)
     host.full_clean()
+    if "domain_type" in changes:
+        _check_driver(host)
     if "storage_pool" in changes:
         _refresh_capacity(host)
         if host.reachable and host.last_error:

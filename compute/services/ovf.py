@@ -29,6 +29,7 @@ from compute import hypervisor, ovf, selectors
 from compute.choices import EXPORT_ACTIVE_STATES, ExportStatus, VMState
 from compute.hypervisor.images import export_volume
 from compute.models import ExportJob, VirtualMachine
+from compute.services._common import require_not_container
 from portal.audit import audit_record
 from portal.errors import ConflictError
 from portal.models import User
@@ -62,6 +63,7 @@ def vm_export_create(
     """Start an OVA export of a stopped VM (409 in any other state, or while one runs)."""
     if not selectors.can_operate(requested_by, vm):
         raise PermissionDenied(_("Your role in this tenant does not allow this action."))
+    require_not_container(vm)
     locked = VirtualMachine.objects.unscoped().select_for_update().get(pk=vm.pk)
     if locked.state != VMState.STOPPED or locked.host_id is None:
         raise ConflictError(

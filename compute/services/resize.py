@@ -15,7 +15,7 @@ from compute.choices import OperationKind, RuntimeState, Transition, VMState, Vo
 from compute.models import Flavor, Host, Operation, VirtualMachine, Volume
 from compute.ports import quota_resize
 from compute.selectors import can_operate
-from compute.services._common import _operation_begin, _transition
+from compute.services._common import _operation_begin, _transition, require_not_container
 from compute.services.placement import _host_states, _placement_choose
 from compute.services.seed import seed_ensure, seed_path
 from portal.audit import audit_record
@@ -91,6 +91,7 @@ def vm_resize(
     taken with one conditional UPDATE (compute.ports.quota_resize), and the operation begun.
     Any refusal writes nothing.
     """
+    require_not_container(vm)
     if not can_operate(requested_by, vm):
         require_perm(requested_by, vm.tenant, Perm.VM_OPERATE_ANY)
     vm = (

@@ -41,7 +41,12 @@ from compute.choices import (
 from compute.models import Operation, OperationStep, Snapshot, SnapshotSchedule, VirtualMachine
 from compute.ports import snapshot_quota_give, snapshot_quota_take, snapshot_usage_record
 from compute.selectors import can_operate
-from compute.services._common import _dispatch, _transition, require_no_export
+from compute.services._common import (
+    _dispatch,
+    _transition,
+    require_no_export,
+    require_not_container,
+)
 from portal.audit import audit_record
 from portal.errors import ConflictError
 from portal.models import User
@@ -137,6 +142,7 @@ def snapshot_create(
     """Take a snapshot of the VM: with its memory if it runs (live: the guest goes on), of its
     disk if it is stopped (`with_memory` defaults to that; asking otherwise is a 400)."""
     _require_operate(requested_by, vm)
+    require_not_container(vm)
     vm = _lock_vm(vm)
     _require_steady(vm)
     running = vm.state == VMState.RUNNING

@@ -95,12 +95,10 @@ def _step_preparing_rootfs(vm: VirtualMachine) -> str:
     assert vm.host is not None
     _require_local(vm.host)
     made = hypervisor.rootfs_prepare(source=vm.image.rootfs_path, dest=vm.rootfs_dir)
+    # The image's name, not the paths: they are the operator's business (and too long to read).
     if made:
-        return _("Root file system %(path)s copied from %(image)s.") % {
-            "path": vm.rootfs_dir,
-            "image": vm.image.rootfs_path,
-        }
-    return _("Existing root file system %(path)s kept.") % {"path": vm.rootfs_dir}
+        return _("Root file system copied from image %(image)s.") % {"image": vm.image.name}
+    return _("Existing root file system kept.")
 
 
 def _step_removing_rootfs(vm: VirtualMachine) -> str:

@@ -41,7 +41,7 @@ from compute.choices import (
 )
 from compute.models import Operation, VirtualMachine, Volume
 from compute.ports import volume_quota_give, volume_quota_take, volume_usage_record
-from compute.services._common import require_no_export
+from compute.services._common import require_no_export, require_not_container
 from portal.audit import audit_record
 from portal.errors import ConflictError
 from portal.models import Environment, User
@@ -192,6 +192,7 @@ def _attach(
     if vm.tenant_id != volume.tenant_id:
         # Only a platform role sees both; to everyone else the VM does not exist.
         raise ValidationError({"vm": _("A volume can only be attached to a VM of its tenant.")})
+    require_not_container(vm)
     if not has_perm(requested_by, vm.tenant, Perm.VM_OPERATE_ANY) and not (
         vm.owner_id == requested_by.id and has_perm(requested_by, vm.tenant, Perm.VM_OPERATE_OWN)
     ):

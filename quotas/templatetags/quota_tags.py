@@ -54,9 +54,10 @@ def quota_impacts(vms: Any) -> list[tuple[Any, list[dict[str, Any]]]]:
     for it), next to what is used, reserved and allowed: one row per resource it needs. The
     environments' quotas are read in one query."""
     vms = list(vms)
+    # The requests were read through the approver's scope: their environments' quotas are theirs.
+    in_envs = {vm.environment_id for vm in vms}
     quotas = {
-        q.environment_id: q
-        for q in Quota.objects.filter(environment_id__in={vm.environment_id for vm in vms})
+        q.environment_id: q for q in Quota.objects.unscoped().filter(environment_id__in=in_envs)
     }
     result = []
     for vm in vms:
@@ -74,6 +75,7 @@ def quota_impacts(vms: Any) -> list[tuple[Any, list[dict[str, Any]]]]:
                             "need": amount,
                             "used": bar.used,
                             "reserved": bar.reserved,
+                            "taken": bar.used + bar.reserved,
                             "limit": bar.limit,
                             "over": bar.used + bar.reserved > bar.limit,
                         }

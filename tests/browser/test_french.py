@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from django.utils import translation
 from playwright.sync_api import expect
 
 from tests.browser.conftest import shot
@@ -12,13 +13,16 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 def test_member_requests_and_approver_approves_in_french(login, worker, host, world, flavor, image):
     alice = login(world.member, locale="fr-FR")
-    expect(alice.get_by_role("link", name="Mes VM")).to_be_visible()
+    # The menu's link (the VM list also has a "Mes VM" / "VM du locataire" switch).
+    menu = alice.get_by_role("navigation", name="Principale")
+    expect(menu.get_by_role("link", name="Mes VM")).to_be_visible()
     alice.get_by_role("link", name="Demander une VM").first.click()
     expect(alice.get_by_role("heading", name="Demander une VM")).to_be_visible()
     alice.get_by_label("Environnement").select_option(
         label="Apollo / production (approbation requise)"
     )
-    alice.get_by_label("Gabarit").select_option(label=str(flavor))
+    with translation.override("fr"):  # the flavor reads "… 512 Mio, 1 Gio" in French
+        alice.get_by_label("Gabarit").select_option(label=str(flavor))
     alice.get_by_label("Image").select_option(label=image.name)
     alice.get_by_label("Nom", exact=True).fill("web-fr")
     alice.get_by_role("button", name="Envoyer la demande").click()
@@ -40,8 +44,14 @@ def test_member_requests_and_approver_approves_in_french(login, worker, host, wo
 
 def test_the_switcher_overrides_the_browser_language(login, world):
     page = login(world.member, locale="fr-FR")
-    expect(page.get_by_role("link", name="Mes VM")).to_be_visible()
+    expect(
+        page.get_by_role("navigation", name="Principale").get_by_role("link", name="Mes VM")
+    ).to_be_visible()
     page.locator("select[name=language]").select_option("en")
-    expect(page.get_by_role("link", name="My VMs")).to_be_visible()
+    expect(
+        page.get_by_role("navigation", name="Main").get_by_role("link", name="My VMs")
+    ).to_be_visible()
     page.reload()
-    expect(page.get_by_role("link", name="My VMs")).to_be_visible()
+    expect(
+        page.get_by_role("navigation", name="Main").get_by_role("link", name="My VMs")
+    ).to_be_visible()

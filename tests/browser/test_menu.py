@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.browser.conftest import shot
+from tests.browser.test_reach import AXE, _axe
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -23,6 +24,8 @@ def test_the_menu_folds_on_a_phone_and_opens_with_the_keyboard(login, world):
     assert platform.get_by_role("link", name="Hosts").is_visible()
     assert platform.get_by_role("link", name="Capacity").is_visible()
     shot(page, "reach-menu-open-390")
+    if AXE.exists():  # the open menu on a phone passes the same checks as the pages
+        assert _axe(page) == []
     page.keyboard.press("Escape")
     assert toggle.get_attribute("aria-expanded") == "false"
     assert not page.get_by_role("link", name="Hosts").is_visible()

@@ -263,6 +263,13 @@ def test_admin_registers_an_lxc_host_and_one_without_the_driver_is_a_400(world, 
     response = api.post("/api/v1/hosts/", {"name": "lxc-1", "uri": "lxc:///"}, format="json")
     assert response.status_code == 400
     assert "no LXC driver" in response.json()["uri"][0]
+    # An LXC host that does not answer says so (not that it lacks the driver).
+    monkeypatch.undo()
+    response = api.post(
+        "/api/v1/hosts/", {"name": "lxc-1", "uri": "lxc+tcp://127.0.0.1:1/"}, format="json"
+    )
+    assert response.status_code == 400
+    assert "Cannot reach" in response.json()["uri"][0]
     monkeypatch.setattr(hypervisor, "host_driver", lambda uri: "QEMU")
     response = api.post(
         "/api/v1/hosts/", {"name": "lxc-1", "uri": "lxc+ssh://root@lxc.example/"}, format="json"
@@ -330,3 +337,36 @@ def test_a_container_is_never_live_migrated(
     box = _request(world, container_flavor, rootfs_image)
     with pytest.raises(ValidationError, match="cannot be live-migrated"):
         services.vm_migrate(vm=box, requested_by=world.platform_admin)
+
+
+def test_what_only_a_vm_has_is_a_409_for_a_container(
+    world, lxc_host, container_flavor, rootfs_image, api, run_on_commit
+):
+    box = _request(world, container_flavor, rootfs_image)
+    api.force_authenticate(world.member)
+    for path, body in (
+        (f"/api/v1/vms/{box.pk}/snapshots/", {"name": "before"}),
+        (f"/api/v1/vms/{box.pk}/export/", {}),
+        (f"/api/v1/vms/{box.pk}/resize/", {"flavor": container_flavor.pk}),
+        (
+            "/api/v1/volumes/",
+            {"name": "data", "environment": world.development.pk, "size_gib": 1, "vm": box.pk},
+        ),
+    ):
+        response = api.post(path, body, format="json")
+        assert response.status_code == 409, (path, response.content)
+        assert "is a container" in str(response.json()), (path, response.json())
+    box.refresh_from_db()
+    assert box.state == VMState.RUNNING
+
+
+def test_a_qemu_host_cannot_be_turned_into_an_lxc_one(world, sim_host, api):
+    from compute.models import Host as HostModel
+
+    qemu = HostModel.objects.create(name="q-1", uri="qemu+tcp://127.0.0.1:1/system")
+    api.force_authenticate(world.platform_admin)
+    response = api.patch(f"/api/v1/hosts/{qemu.pk}/", {"domain_type": "lxc"}, format="json")
+    assert response.status_code == 400
+    assert "domain_type" in response.json()
+    qemu.refresh_from_db()
+    assert qemu.domain_type == "qemu"

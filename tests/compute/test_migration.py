@@ -318,7 +318,7 @@ def test_hosts_page_shows_capacity_and_drives_maintenance(world, two_hosts, flav
     assert client.get("/hosts/").status_code == 404
     client.force_login(world.platform_admin)
     page = client.get("/hosts/").content.decode()
-    assert 'data-host="sim-' in page and "512 / 32768 MiB" in page
+    assert 'data-host="sim-' in page and "512\xa0MiB / 32\xa0GiB" in page
 
     answer = client.post(f"/hosts/{first.pk}/maintenance/", {"enabled": "1"}, follow=True)
     assert "1 VM is moving away" in answer.content.decode()

@@ -198,7 +198,7 @@ def test_images_page_imports_an_ova(client, world, sim_host, ova):
     )
     assert answer.status_code == 302
     page = client.get("/images/").content.decode()
-    assert 'data-image="from-page"' in page and "2 vCPU, 384 MiB, 1 GiB" in page
+    assert 'data-image="from-page"' in page and "2 vCPU, 384\xa0MiB, 1\xa0GiB" in page
 
     bad = client.post("/images/", {"file": SimpleUploadedFile("x.ova", b"junk"), "name": "x"})
     assert bad.status_code == 200

@@ -21,7 +21,7 @@ def test_volumes_page_creates_grows_and_deletes(world, sim_host, client):
     assert answer.status_code == 302
     volume = Volume.objects.unscoped().get(name="scratch")
     page = client.get("/volumes/").content.decode()
-    assert 'data-volume="scratch"' in page and "3 GiB" in page
+    assert 'data-volume="scratch"' in page and "3\xa0GiB" in page
     client.post(f"/volumes/{volume.pk}/resize/", {"size_gib": 2})
     volume.refresh_from_db()
     assert volume.size_gib == 3  # never shrinks; the page says why

@@ -51,6 +51,10 @@ class ContainerShell:
         self._console.send(f'{command}; echo "END{self._runs}-$((6*7))"\n'.encode())
         return self.wait_for(end, timeout=timeout, start=start)
 
+    def send(self, line: str) -> None:
+        """Type a line without waiting for anything (a command that ends the shell)."""
+        self._console.send(line.encode() + b"\n")
+
     def close(self) -> None:
         self._console.close()
 

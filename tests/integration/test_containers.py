@@ -11,7 +11,7 @@ import libvirt
 import pytest
 from rest_framework.test import APIClient
 
-from compute import hypervisor
+from compute import hypervisor, services
 from compute.choices import ImageKind, VMKind, VMState
 from compute.hypervisor.xml import ContainerSpec, ResourceLimits
 from compute.models import Host, VirtualMachine
@@ -216,6 +216,23 @@ def test_approved_container_runs_stops_restarts_and_delete_leaves_nothing(
             assert _wait_state(as_alice, box_id, VMState.RUNNING, worker)["runtime_state"] == (
                 "running"
             )
+
+        # Its init ends (here told to from inside): the container dies; the reconciler sees it.
+        shell = ContainerShell(LXC_URI, str(vm.uuid))
+        try:
+            shell.wait_for("NUAGE-CONTAINER-READY")
+            shell.send("kill -TERM 1")
+        finally:
+            shell.close()
+        wait_for(
+            lambda: hypervisor.domain_runtime_state(LXC_URI, str(vm.uuid)) == "shutoff",
+            timeout=30,
+            what="the container to end",
+        )
+        services.reconcile()
+        died = as_alice.get(f"/api/v1/vms/{box_id}/").json()
+        assert (died["state"], died["runtime_state"]) == (VMState.STOPPED, "shutoff")
+        assert "stopped by itself" in died["error_message"]
 
         response = as_alice.delete(f"/api/v1/vms/{box_id}/")
         assert response.status_code == 202, response.content

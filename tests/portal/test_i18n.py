@@ -49,8 +49,13 @@ def test_dates_follow_the_locale(world, client):
     client.force_login(world.member)
     french = client.get("/tokens/", HTTP_ACCEPT_LANGUAGE="fr").content.decode()
     english = client.get("/tokens/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
-    from django.utils import timezone
+    from django.utils import formats, timezone, translation
 
+    # One format per language (portal/formats/): "6 déc. 2026 14:05", "6 Dec 2026, 14:05",
+    # never the ambiguous 12/06/2026.
     today = timezone.localdate()
-    assert today.strftime("%d/%m/%Y") in french
-    assert today.strftime("%m/%d/%Y") in english
+    with translation.override("fr"):
+        assert formats.date_format(today, "SHORT_DATE_FORMAT") in french
+    with translation.override("en"):
+        assert formats.date_format(today, "SHORT_DATE_FORMAT") in english
+    assert today.strftime("%m/%d/%Y") not in english
