@@ -58,6 +58,9 @@ def test_demo_prints_logins_and_address_last_and_stops_on_ctrl_c(tmp_path):
             "admin",
             "carol",
         ]
+        # Costs, Finance and Invoices have figures from the start.
+        money = next(line for line in lines if line.startswith("Price list 'Standard' (EUR)"))
+        assert "budget 250.00" in money and "last month invoiced as" in money, money
         text = "\n".join(lines)
         assert "celery@" not in text and "Uvicorn running" not in text
         assert (tmp_path / "worker.log").exists() and (tmp_path / "web.log").exists()

@@ -126,6 +126,8 @@ def _check_driver(host: Host) -> None:
     try:
         driver = hypervisor.host_driver(host.uri)
     except hypervisor.HypervisorError as exc:
+        if "no connection driver" not in str(exc):
+            raise ValidationError({"uri": str(exc)}) from exc  # unreachable, refused...
         raise ValidationError(
             {
                 "uri": _(

@@ -92,6 +92,14 @@ def test_80_then_100_percent_are_announced_once_each(world, hourly, checked, rec
     assert sorted(m.to[0] for m in mail.outbox) == ["admin@x.test", "approver@x.test"]
     assert "Cost so far: 80.00 EUR" in mail.outbox[0].body
     assert "/costs/" in mail.outbox[0].body
+    # The bell too, for the tenant's approvers and admins (with or without an address).
+    from portal.models import Notification
+
+    bell = Notification.objects.filter(kind="budget.threshold")
+    assert sorted(bell.values_list("user__username", "text", "url")) == [
+        (user.username, "Apollo has used 80% of its budget", "/costs/")
+        for user in sorted((world.approver, world.tenant_admin), key=lambda u: u.username)
+    ]
     body = json.loads(receiver.received[0]["body"])  # type: ignore[arg-type]
     assert body["event"] == "budget.threshold" and body["tenant"] == "apollo"
     assert body["budget"] == {

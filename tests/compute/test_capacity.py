@@ -101,7 +101,7 @@ def test_a_bad_window_is_a_field_error(world, api, pool):
 def test_the_page_draws_charts_with_the_limit_and_a_table(world, client, pool):
     client.force_login(world.platform_admin)
     page = client.get("/capacity/").content.decode()
-    assert page.count("<svg") == 4  # the pool, then vCPUs, memory and disk per host
+    assert page.count('class="chart"') == 4  # the pool, then vCPUs, memory and disk per host
     # Hosts have different CPU ratios: each host's limit is a bar of its own...
     assert "web-host · Overcommit limit: 200.00%" in page
     # ...while every host has the same memory ratio: one dashed limit line at 100%.

@@ -263,6 +263,13 @@ def test_admin_registers_an_lxc_host_and_one_without_the_driver_is_a_400(world, 
     response = api.post("/api/v1/hosts/", {"name": "lxc-1", "uri": "lxc:///"}, format="json")
     assert response.status_code == 400
     assert "no LXC driver" in response.json()["uri"][0]
+    # An LXC host that does not answer says so (not that it lacks the driver).
+    monkeypatch.undo()
+    response = api.post(
+        "/api/v1/hosts/", {"name": "lxc-1", "uri": "lxc+tcp://127.0.0.1:1/"}, format="json"
+    )
+    assert response.status_code == 400
+    assert "Cannot reach" in response.json()["uri"][0]
     monkeypatch.setattr(hypervisor, "host_driver", lambda uri: "QEMU")
     response = api.post(
         "/api/v1/hosts/", {"name": "lxc-1", "uri": "lxc+ssh://root@lxc.example/"}, format="json"
