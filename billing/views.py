@@ -199,7 +199,7 @@ def _resource_rows(lines: Sequence[UsageLine]) -> list[dict[str, Any]]:
             {
                 "resource": Resource(r).label,
                 "usage": hours.quantize(Decimal("0.01")),
-                "unit": _("%(unit)s-hours") % {"unit": RESOURCE_UNITS[r]},
+                "unit": _("%(unit)s-hours") % {"unit": _(RESOURCE_UNITS[r])},
                 "amount": amounts[r],
             }
         )
@@ -281,7 +281,7 @@ def _finance_context(lines: list[UsageLine], currency: str) -> dict[str, Any]:
     return {
         "has_usage": bool(lines),
         "total": total(lines),
-        "resources": [(r, Resource(r).label, RESOURCE_UNITS[r]) for r in resources],
+        "resources": [(r, Resource(r).label, _(RESOURCE_UNITS[r])) for r in resources],
         "tenant_chart": bar_chart(
             [tenants.get(t, "?") for t in charted],
             [
