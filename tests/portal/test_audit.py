@@ -251,7 +251,13 @@ def test_admin_site_edits_are_audited_too(world, client, flavor):
     client.force_login(staff)
     answer = client.post(
         f"/admin/compute/flavor/{flavor.pk}/change/",
-        {"name": flavor.name, "vcpus": 3, "ram_mib": flavor.ram_mib, "disk_gib": flavor.disk_gib},
+        {
+            "name": flavor.name,
+            "vcpus": 3,
+            "ram_mib": flavor.ram_mib,
+            "disk_gib": flavor.disk_gib,
+            "kind": flavor.kind,
+        },
         REMOTE_ADDR=ADDRESS,
     )
     assert answer.status_code == 302, answer.content.decode()[:2000]
