@@ -351,12 +351,12 @@ def token_revoke(*, token: ApiToken, revoked_by: User, remote_addr: str | None =
 def _token_sql(vendor: str) -> str:
     token, user = ApiToken._meta, User._meta
     quote = connections[DEFAULT_DB_ALIAS].ops.quote_name
-    columns = [f"t.{quote(f.column)}" for f in token.concrete_fields] + [
-        f"u.{quote(f.column)}" for f in user.concrete_fields
+    columns = [f"t.{quote(str(f.column))}" for f in token.concrete_fields] + [
+        f"u.{quote(str(f.column))}" for f in user.concrete_fields
     ]
     return (
         f"SELECT {', '.join(columns)} FROM {quote(token.db_table)} t "  # noqa: S608 - no input
-        f"INNER JOIN {quote(user.db_table)} u ON u.{quote(user.pk.column)} = t.user_id "
+        f"INNER JOIN {quote(user.db_table)} u ON u.{quote(str(user.pk.column))} = t.user_id "
         "WHERE t.prefix = %s ORDER BY t.created_at DESC, t.id DESC"
     )
 

@@ -226,8 +226,10 @@ class VirtualMachineViewSet(mixins.DestroyModelMixin, ScopedReadOnlyViewSet):
     def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         """One VM, built as the list builds each (`vm_rows`); found as DRF's get_object finds
         it (in scope, the list's filters applied, a 404 otherwise)."""
-        queryset = vm_values(self.filter_queryset(self.get_queryset()))
-        row = get_object_or_404(queryset, pk=self.kwargs[self.lookup_url_kwarg or "pk"])
+        queryset: Any = vm_values(self.filter_queryset(self.get_queryset()))
+        row: dict[str, Any] = get_object_or_404(
+            queryset, pk=self.kwargs[self.lookup_url_kwarg or "pk"]
+        )
         self.check_object_permissions(request, row)
         return Response(vm_rows([row])[0])
 
