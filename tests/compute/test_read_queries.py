@@ -31,7 +31,7 @@ _macs = itertools.count(1)
 LIMITS = {
     "api_list": 8,
     "api_vm": 8,
-    "vm_page": 24,
+    "vm_page": 8,
     # The environment select's names: 1 more.
     "list_page": 9,
     # Each request's estimate (the price list and its flavor prices) and quota impact (every
