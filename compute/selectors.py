@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from django.db import connection
 from django.db.models import OuterRef, Prefetch, Q, QuerySet, Subquery, prefetch_related_objects
 
 from compute.choices import (
@@ -90,6 +91,50 @@ def vm_list_with_operation(
     return vm_list(fetched_by=fetched_by, include_deleted=include_deleted).prefetch_related(
         _latest_operation()
     )
+
+
+# The ports and the latest operation (with its steps) of a page of VMs, in two statements
+# written out: the ORM's building and compiling of three queries cost more than the rows.
+# The ids come from a page already scoped to the requesting user.
+_PORTS_SQL = """
+SELECT nic.vm_id, net.name, net.kind, nic.ip, nic.mac, nic.host_port
+FROM compute_networkinterface nic
+INNER JOIN compute_network net ON net.id = nic.network_id
+WHERE nic.vm_id IN ({ids})
+ORDER BY nic.id
+"""
+_LATEST_OPERATIONS_SQL = """
+SELECT op.vm_id, op.id, op.kind, op.status, op.attempts, op.error_message, op.created_at,
+       op.finished_at, step.position, step.name, step.status, step.detail, step.started_at,
+       step.finished_at
+FROM compute_operation op
+LEFT OUTER JOIN compute_operationstep step ON step.operation_id = op.id
+WHERE op.id IN (
+    SELECT (
+        SELECT latest.id FROM compute_operation latest WHERE latest.vm_id = vm.id
+        ORDER BY latest.created_at DESC, latest.id DESC LIMIT 1
+    )
+    FROM compute_virtualmachine vm WHERE vm.id IN ({ids})
+)
+ORDER BY op.id, step.position
+"""
+
+
+def vm_page_details(*, vm_ids: list[int]) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """For VMs already in the requesting user's scope (a page of `vm_list`): their ports
+    (vm id, network name, network kind, ip, mac, host port; in port order) and their latest
+    operations, one row per step (vm id, operation id, kind, status, attempts, error,
+    created, finished, then the step's position, name, status, detail, started, finished, all
+    None for an operation without steps; by operation then position). Two queries."""
+    if not vm_ids:
+        return [], []
+    ids = ", ".join(["%s"] * len(vm_ids))
+    with connection.cursor() as cursor:
+        cursor.execute(_PORTS_SQL.format(ids=ids), vm_ids)
+        ports = cursor.fetchall()
+        cursor.execute(_LATEST_OPERATIONS_SQL.format(ids=ids), vm_ids)
+        operations = cursor.fetchall()
+    return ports, operations
 
 
 def vm_as_requested(*, vm: VirtualMachine, fetched_by: User) -> VirtualMachine:
