@@ -142,7 +142,7 @@ def _prices_from_rows(rows: list[dict[str, Any]]) -> list[Prices]:
         out.append(
             Prices(
                 id=row.get("id"),
-                currency=row.get("currency"),
+                currency=str(row.get("currency")),
                 effective_from=start,
                 effective_to=end,
                 vcpu_hour=_decimal(row.get("vcpu_hour")),
