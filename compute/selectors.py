@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from django.db import connection
-from django.db.models import OuterRef, Prefetch, QuerySet, Subquery, prefetch_related_objects
+from django.db.models import OuterRef, Prefetch, Q, QuerySet, Subquery, prefetch_related_objects
 
 from compute.choices import (
     PLACED_STATES,
@@ -37,6 +37,7 @@ from compute.models import (
     Volume,
 )
 from compute.scheduler import capacity_limit
+from portal.jsonrows import instances, model_rows
 from portal.models import AuditEntry, Membership, User
 from portal.permissions import Perm, perms_in, platform_perms
 from portal.scoping import member_tenant_ids
@@ -238,6 +239,91 @@ def vm_progress(*, fetched_by: User, pk: int) -> VirtualMachine | None:
         .filter(pk=pk)
         .first()
     )
+
+
+def _cache_related(obj: Any, name: str, rows: list[Any]) -> None:
+    """Leave `rows` as prefetch_related would: `obj.<name>.all()` reads no more."""
+    cached: Any = getattr(obj, name).all()
+    cached._result_cache = rows
+    cached._prefetch_done = True
+    obj.__dict__.setdefault("_prefetched_objects_cache", {})[name] = cached
+
+
+def vm_page(*, fetched_by: User, pk: int) -> VirtualMachine | None:
+    """One VM as its page shows it, in one query: with its relations, its ports, its latest
+    operation and the operation's steps, and what its cards list (`card_volumes`: its volumes
+    and the tenant's free ones it could attach; `card_snapshots`, `card_schedule`,
+    `card_exports`: its 5 latest). Deleted VMs included: whoever watched one being deleted sees
+    it end. The lists come as JSON columns of the VM's row (portal/jsonrows.py)."""
+    vm_ref = OuterRef("pk")
+    steps = OperationStep.objects.filter(operation=OuterRef("pk")).order_by("position")
+    latest = Operation.objects.unscoped().filter(vm=vm_ref).order_by("-created_at", "-id")[:1]
+    free_here = Q(state=VolumeState.AVAILABLE, vm__isnull=True) & (
+        Q(host__isnull=True) | Q(host_id=OuterRef("host_id"))
+    )
+    volumes = (
+        Volume.objects.visible_to(fetched_by)
+        .exclude(state=VolumeState.DELETED)
+        .filter(tenant_id=OuterRef("tenant_id"))
+        .filter(Q(vm=vm_ref) | free_here)
+        .order_by("name", "id")
+    )
+    row = (
+        VirtualMachine.objects.visible_to(fetched_by)
+        .select_related(
+            "tenant", "environment", "owner", "flavor", "image", "host", "approved_by", "resize_to"
+        )
+        .annotate(
+            page_interfaces=model_rows(
+                NetworkInterface.objects.unscoped().filter(vm=vm_ref).order_by("id"),
+                related={"network": Network},
+            ),
+            page_operation=model_rows(latest, extra={"steps": model_rows(steps)}),
+            page_volumes=model_rows(volumes),
+            page_snapshots=model_rows(
+                Snapshot.objects.unscoped()
+                .filter(vm=vm_ref)
+                .exclude(state=SnapshotState.DELETED)
+                .order_by("-created_at", "-id")
+            ),
+            page_schedule=model_rows(SnapshotSchedule.objects.unscoped().filter(vm=vm_ref)[:1]),
+            page_exports=model_rows(
+                ExportJob.objects.unscoped().filter(vm=vm_ref).order_by("-created_at", "-id")[:5]
+            ),
+        )
+        .filter(pk=pk)
+        .first()
+    )
+    if row is None:
+        return None
+    vm: Any = row
+    ports = instances(NetworkInterface, vm.page_interfaces, related={"network": Network})
+    for port in ports:
+        port.vm = vm
+    _cache_related(vm, "interfaces", ports)
+    operations = instances(Operation, vm.page_operation)
+    for op in operations:
+        op.vm = vm
+        op_steps = instances(OperationStep, op.json_extra["steps"])  # type: ignore[attr-defined]
+        for step in op_steps:
+            step.operation = op
+        _cache_related(op, "steps", op_steps)
+    vm.operations_latest_first = operations
+    vm.card_volumes = instances(Volume, vm.page_volumes)
+    for volume in vm.card_volumes:
+        volume.tenant = vm.tenant
+        if volume.vm_id == vm.pk:
+            volume.vm = vm
+    vm.card_snapshots = instances(Snapshot, vm.page_snapshots)
+    schedules = instances(SnapshotSchedule, vm.page_schedule)
+    vm.card_schedule = schedules[0] if schedules else None
+    vm.card_exports = instances(ExportJob, vm.page_exports)
+    for item in [*vm.card_snapshots, *schedules, *vm.card_exports]:
+        item.vm = vm
+    for name in ("page_interfaces", "page_operation", "page_volumes", "page_snapshots"):
+        delattr(vm, name)
+    del vm.page_schedule, vm.page_exports
+    return row
 
 
 def operation_with_steps(operation_id: int | None) -> Operation | None:

@@ -33,7 +33,7 @@ LIMITS = {
     # vm_page_details); a token adds its own read, a full page its COUNT.
     "api_list": 4,
     "api_vm": 4,
-    "vm_page": 24,
+    "vm_page": 8,
     # The environment select's names: 1 more.
     "list_page": 9,
     # Each request's estimate (the price list and its flavor prices) and quota impact (every
