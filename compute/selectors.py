@@ -40,6 +40,7 @@ from compute.scheduler import capacity_limit
 from portal.jsonrows import instances, model_rows
 from portal.models import AuditEntry, Membership, User
 from portal.permissions import Perm, perms_in, platform_perms
+from portal.prepared import prepared_cursor
 from portal.scoping import member_tenant_ids
 
 
@@ -118,7 +119,7 @@ LEFT JOIN LATERAL (
 LEFT JOIN LATERAL (
     SELECT name FROM compute_host WHERE id = vm.host_id LIMIT 1
 ) host ON TRUE
-WHERE vm.id IN ({ids})
+WHERE vm.id = ANY(%s)
 """,
     "": """
 SELECT vm.id,
@@ -130,13 +131,22 @@ FROM compute_virtualmachine vm
 WHERE vm.id IN ({ids})
 """,
 }
-_PORTS_SQL = """
+_PORTS_SQL = {
+    "postgresql": """
+SELECT nic.vm_id, net.name, net.kind, nic.ip, nic.mac, nic.host_port
+FROM compute_networkinterface nic
+INNER JOIN compute_network net ON net.id = nic.network_id
+WHERE nic.vm_id = ANY(%s)
+ORDER BY nic.id
+""",
+    "": """
 SELECT nic.vm_id, net.name, net.kind, nic.ip, nic.mac, nic.host_port
 FROM compute_networkinterface nic
 INNER JOIN compute_network net ON net.id = nic.network_id
 WHERE nic.vm_id IN ({ids})
 ORDER BY nic.id
-"""
+""",
+}
 # Each VM's latest operation: on PostgreSQL one index probe a VM (LATERAL ... LIMIT 1; the
 # planner hashed the whole operation table for the portable form below).
 _LATEST_OPERATIONS_SQL = {
@@ -152,7 +162,7 @@ CROSS JOIN LATERAL (
     ORDER BY latest.created_at DESC, latest.id DESC LIMIT 1
 ) op
 LEFT OUTER JOIN compute_operationstep step ON step.operation_id = op.id
-WHERE vm.id IN ({ids})
+WHERE vm.id = ANY(%s)
 ORDER BY op.id, step.position
 """,
     "": """
@@ -189,20 +199,25 @@ class VMPageDetails:
 
 def vm_page_details(*, vm_ids: list[int]) -> VMPageDetails:
     """What a page of VMs shows besides their own columns, for VMs already in the requesting
-    user's scope (a page of `vm_scope`): three queries, whatever the page's length."""
+    user's scope (a page of `vm_scope`): three queries, whatever the page's length; prepared
+    on PostgreSQL (portal/prepared.py), the ids as one array."""
     if not vm_ids:
         return VMPageDetails([], [], [])
-    ids = ", ".join(["%s"] * len(vm_ids))
-    names_sql = _NAMES_SQL.get(connection.vendor, _NAMES_SQL[""])
-    operations_sql = _LATEST_OPERATIONS_SQL.get(connection.vendor, _LATEST_OPERATIONS_SQL[""])
-    with connection.cursor() as cursor:
-        cursor.execute(names_sql.format(ids=ids), vm_ids)
-        names = cursor.fetchall()
-        cursor.execute(_PORTS_SQL.format(ids=ids), vm_ids)
-        ports = cursor.fetchall()
-        cursor.execute(operations_sql.format(ids=ids), vm_ids)
-        operations = cursor.fetchall()
-    return VMPageDetails(names, ports, operations)
+    if connection.vendor == "postgresql":
+        statements = [s["postgresql"] for s in (_NAMES_SQL, _PORTS_SQL, _LATEST_OPERATIONS_SQL)]
+        params: list[Any] = [vm_ids]
+    else:
+        ids = ", ".join(["%s"] * len(vm_ids))
+        statements = [
+            s[""].format(ids=ids) for s in (_NAMES_SQL, _PORTS_SQL, _LATEST_OPERATIONS_SQL)
+        ]
+        params = vm_ids
+    found = []
+    with prepared_cursor() as cursor:
+        for sql in statements:
+            cursor.execute(sql, params)
+            found.append(cursor.fetchall())
+    return VMPageDetails(*found)
 
 
 def vm_as_requested(*, vm: VirtualMachine, fetched_by: User) -> VirtualMachine:

@@ -614,3 +614,7 @@ CELERY_BEAT_SCHEDULE["leases"] = {
     "task": "compute.leases_run",
     "schedule": env.float("NUAGE_LEASE_INTERVAL", default=300.0),
 }
+
+# The reads every API call makes are prepared statements on PostgreSQL (portal/prepared.py); 0
+# behind a connection pooler in transaction mode that does not keep them (PgBouncer < 1.21).
+NUAGE["DB_PREPARE"] = env.bool("NUAGE_DB_PREPARE", default=True)

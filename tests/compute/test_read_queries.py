@@ -202,11 +202,15 @@ def test_the_portable_statements_give_what_postgresqls_give(world):
     vms = grow(world, 12, host=host, network=network)
     ids = [vm.pk for vm in vms]
     ids_sql = ", ".join(["%s"] * len(ids))
-    for statements in (selectors._NAMES_SQL, selectors._LATEST_OPERATIONS_SQL):
+    for statements in (
+        selectors._NAMES_SQL,
+        selectors._PORTS_SQL,
+        selectors._LATEST_OPERATIONS_SQL,
+    ):
         found = []
-        for vendor in ("postgresql", ""):
+        for sql, params in ((statements["postgresql"], [ids]), (statements[""], ids)):
             with connection.cursor() as cursor:
-                cursor.execute(statements[vendor].format(ids=ids_sql), ids)
+                cursor.execute(sql.format(ids=ids_sql), params)
                 found.append(sorted(cursor.fetchall(), key=lambda r: [str(v) for v in r]))
         assert found[0] == found[1]
         assert found[0]

@@ -1,0 +1,83 @@
+"""Statements that PostgreSQL parses and plans once per connection, for the reads every API call
+makes (its token, the VM rows' names, ports and latest operations).
+
+Django binds parameters in the client and never prepares: each statement is parsed and planned
+again at every request, which for these small reads cost PostgreSQL as much as running them.
+`prepared_cursor()` gives, on PostgreSQL, a cursor that binds on the server and prepares each
+statement the first time it runs on the connection (psycopg keeps the last 100); elsewhere, or
+with NUAGE_DB_PREPARE=0 (behind a pooler in transaction mode that does not keep prepared
+statements, PgBouncer before 1.21), Django's own. Queries are logged as Django's are (query
+counts in tests and the debug log see them).
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from django.conf import settings
+from django.db import DEFAULT_DB_ALIAS, connections
+
+
+def prepares(alias: str = DEFAULT_DB_ALIAS) -> bool:
+    """Whether `prepared_cursor` prepares on this connection (else: Django's cursor)."""
+    return connections[alias].vendor == "postgresql" and bool(
+        settings.NUAGE.get("DB_PREPARE", True)
+    )
+
+
+@cache
+def _cursor_class() -> type[Any]:
+    from django.db.backends.postgresql.base import ServerBindingCursor
+
+    class PreparingCursor(ServerBindingCursor):
+        def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
+            return super().execute(query, params, prepare=True)  # type: ignore[misc]
+
+    return PreparingCursor
+
+
+@cache
+def _logged_cursor_class() -> type[Any]:
+    import psycopg
+
+    class LoggedPreparingCursor(_cursor_class()):  # type: ignore[misc]
+        """For Django's query log (DEBUG, tests): psycopg keeps no text of a prepared
+        statement's run, which Django's log reads (`_query.query`); this gives it the
+        statement with its values, as Django's own cursors log theirs."""
+
+        def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
+            result = super().execute(query, params)
+            if self._query is None:  # type: ignore[has-type]
+                text = psycopg.ClientCursor(self.connection).mogrify(query, params)
+                self._query = _Logged(text.encode())
+            return result
+
+    return LoggedPreparingCursor
+
+
+class _Logged:
+    __slots__ = ("query",)
+
+    def __init__(self, query: bytes) -> None:
+        self.query = query
+
+
+def prepared_cursor(alias: str = DEFAULT_DB_ALIAS) -> Any:
+    """A cursor (use it as a context manager) whose statements are prepared on PostgreSQL; its
+    parameters are bound on the server, so a list is one array parameter (`= ANY(%s)`)."""
+    db = connections[alias]
+    if not prepares(alias):
+        return db.cursor()
+    db.close_if_health_check_failed()
+    db.ensure_connection()
+    db.validate_thread_sharing()
+    if db.connection.prepare_threshold is None:
+        # Django turns preparing off (None), which psycopg takes as "never", even for a
+        # statement asked to be prepared. A threshold never reached prepares only those: Django's
+        # own cursors bind in the client and never prepare.
+        db.connection.prepare_threshold = 1 << 30
+    logged = db.queries_logged
+    with db.wrap_database_errors:
+        raw = (_logged_cursor_class() if logged else _cursor_class())(db.connection)
+    return db.make_debug_cursor(raw) if logged else db.make_cursor(raw)

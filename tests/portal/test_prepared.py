@@ -1,0 +1,49 @@
+"""The reads every API call makes are prepared statements on PostgreSQL (portal/prepared.py)."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from portal import services
+from tests.factories import VirtualMachineFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def _prepared() -> list[str]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        return [row[0] for row in cursor.fetchall()]
+
+
+def _list(world) -> tuple[object, list[str]]:
+    from rest_framework.test import APIClient
+
+    _token, secret = services.token_create(user=world.member, name="prepared")
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {secret}")
+    with CaptureQueriesContext(connection) as ctx:
+        answer = client.get("/api/v1/vms/")
+    assert answer.status_code == 200
+    return answer.json(), [q["sql"] for q in ctx.captured_queries]
+
+
+def test_the_token_and_the_vm_rows_details_are_prepared_and_logged_with_their_values(world):
+    vm = VirtualMachineFactory(environment=world.development, owner=world.member)
+    body, sql = _list(world)
+    assert [row["id"] for row in body["results"]] == [vm.pk]
+    statements = _prepared()
+    assert any('FROM "portal_apitoken" t' in s for s in statements)
+    assert sum("vm.id = ANY($1)" in s or "nic.vm_id = ANY($1)" in s for s in statements) == 3
+    # Logged as Django logs its own: the statement with its values.
+    assert any(f"ANY('{{{vm.pk}}}'" in q for q in sql), sql
+
+
+def test_without_preparing_the_answer_is_the_same(world, settings):
+    VirtualMachineFactory(environment=world.development, owner=world.member)
+    prepared, _sql = _list(world)
+    settings.NUAGE = {**settings.NUAGE, "DB_PREPARE": False}
+    plain, _sql = _list(world)
+    assert plain == prepared
