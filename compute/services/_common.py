@@ -107,7 +107,8 @@ def _operation_begin(
 ) -> Operation:
     """Create the operation the VM's (transitional) state starts, with its steps, and dispatch
     it on commit; `kind` names another operation for that state (a resize that moves).
-    `new_vm`: the VM was created in this transaction (nothing can be running on it yet)."""
+    `new_vm`: the VM has never been provisioned (created in this transaction, or approved
+    just now out of pending approval): it has no disk to export nor snapshot operation."""
     kind = kind or OPERATION_FOR_STATE[vm.state][0]
     if not new_vm:
         require_no_export(vm)
