@@ -230,10 +230,11 @@ def vm_progress(*, fetched_by: User, pk: int) -> VirtualMachine | None:
     role = (
         Membership.objects.unscoped()
         .filter(tenant=OuterRef("tenant_id"), user_id=fetched_by.pk)
+        .order_by()  # one membership per tenant and user: no join to sort by tenant name
         .values("role")[:1]
     )
     return (
-        VirtualMachine.objects.visible_to(fetched_by)
+        VirtualMachine.objects.visible_to(fetched_by, by_id=True)
         .select_related("tenant", "environment", "owner", "host", "approved_by", "resize_to")
         .annotate(latest_operation_id=Subquery(latest), viewer_role=Subquery(role))
         .filter(pk=pk)
