@@ -49,3 +49,4 @@ bench: install services
 	$(PY) bench/snapshots.py
 	$(PY) bench/containers.py
 	$(PY) bench/scale.py
+	$(PY) bench/metrics_scrape.py

@@ -292,3 +292,115 @@ def load(
 def loadavg() -> str:
     """/proc/loadavg's three averages, as recorded beside every figure."""
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+# --- the bench tenant: alice (member) requests, bob (approver) approves --------------------
+
+
+class BenchTenant:
+    """Tenant "Bench" with one environment and its users, made in the scratch database.
+
+    `users` maps a username to its role in the tenant; every user has `password`.
+    """
+
+    def __init__(
+        self, *, environment: str = "production", approval: bool = True, users: dict[str, str]
+    ) -> None:
+        from portal.models import Environment, Membership, Tenant, User
+
+        self.password = secrets.token_urlsafe(12)
+        self.tenant = Tenant.objects.create(name="Bench", slug="bench")
+        self.environment = Environment.objects.create(
+            tenant=self.tenant, name=environment, requires_approval=approval
+        )
+        for username, role in users.items():
+            user = User.objects.create_user(username, password=self.password)
+            Membership.objects.create(tenant=self.tenant, user=user, role=role)
+
+    def api_token(self, username: str) -> str:
+        """`username`'s API token, obtained as a client does (POST /api/v1/auth/token/)."""
+        from rest_framework.test import APIClient
+
+        resp = APIClient().post(
+            "/api/v1/auth/token/",
+            {"username": username, "password": self.password},
+            format="json",
+        )
+        assert resp.status_code == 200, resp.content
+        return str(resp.json()["token"])
+
+    def api_client(self, username: str) -> Any:
+        """A DRF test client (in this process) sending `username`'s token."""
+        return token_client(self.api_token(username))
+
+
+def token_client(token: str) -> Any:
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
+    return client
+
+
+def local_host(*, name: str, uri: str, pool: str, **fields: Any) -> Any:
+    """A host row for a libvirt on this machine, refreshed; fails loudly if it does not answer."""
+    from compute.models import Host
+    from compute.services import host_refresh
+
+    host = host_refresh(host=Host.objects.create(name=name, uri=uri, storage_pool=pool, **fields))
+    if not host.reachable:
+        raise RuntimeError(f"{uri}: {host.last_error}")
+    return host
+
+
+def tiny_guest_rows(
+    image_paths: tuple[str, str], *, vcpus: int, ram_mib: int, disk_gib: int
+) -> Any:
+    """(flavor, image) of the tiny QEMU guest that tests and benches boot (direct kernel boot)."""
+    from compute.models import Flavor, Image
+
+    flavor = Flavor.objects.create(name="bench", vcpus=vcpus, ram_mib=ram_mib, disk_gib=disk_gib)
+    kernel, initrd = image_paths
+    image = Image.objects.create(
+        name="tiny-guest", kind="kernel", kernel_path=kernel, initrd_path=initrd
+    )
+    return flavor, image
+
+
+_TICK_MS = 1000 / os.sysconf("SC_CLK_TCK")
+
+
+def _stat_cpu_ms(pid: int) -> float:
+    """utime + stime of one process, in ms (0 if it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) * _TICK_MS
+
+
+def server_cpu_ms(pid: int) -> float:
+    """CPU time so far of a server process and its children (gunicorn's master and workers)."""
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        children = []
+    return _stat_cpu_ms(pid) + sum(_stat_cpu_ms(int(c)) for c in children)
+
+
+def postgres_cpu_ms(db_name: str) -> float:
+    """CPU time so far of the PostgreSQL backends connected to `db_name` (same machine)."""
+    total = 0.0
+    marker = f" {db_name} ".encode()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if marker not in (entry / "cmdline").read_bytes().replace(b"\0", b" ") + b" ":
+                continue
+            if not (entry / "comm").read_text().startswith("postgres"):
+                continue
+        except OSError:
+            continue
+        total += _stat_cpu_ms(int(entry.name))
+    return total

@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import secrets
 import subprocess
 import sys
 import tempfile
@@ -42,14 +41,17 @@ from bench.common import (  # noqa: E402
     DEFAULT_BROKER,
     DEFAULT_PG,
     DOC,
+    BenchTenant,
     celery_worker,
     cpu_model,
     delete_private_queue,
     drop_database,
+    local_host,
     percentile,
     print_worker_log_tail,
     recreate_database,
     stack_env,
+    tiny_guest_rows,
     wait_until,
     write_doc,
 )
@@ -112,21 +114,11 @@ class Nuage:
     """alice requests, bob approves through the API; the worker does the rest."""
 
     def __init__(self, kernel: str, initrd: str) -> None:
-        from rest_framework.test import APIClient
-
-        from compute.models import Flavor, Host, Image
-        from compute.services import host_refresh
+        from compute.models import Flavor, Image
         from portal.choices import Role
-        from portal.models import Environment, Membership, Tenant, User
 
-        password = secrets.token_urlsafe(12)
-        tenant = Tenant.objects.create(name="Bench", slug="bench")
-        self.environment = Environment.objects.create(
-            tenant=tenant, name="production", requires_approval=True
-        )
-        for username, role in (("alice", Role.MEMBER), ("bob", Role.APPROVER)):
-            user = User.objects.create_user(username, password=password)
-            Membership.objects.create(tenant=tenant, user=user, role=role)
+        world = BenchTenant(users={"alice": Role.MEMBER, "bob": Role.APPROVER})
+        self.environment = world.environment
         self.c_flavor = Flavor.objects.create(
             name="c-bench",
             kind="container",
@@ -136,27 +128,12 @@ class Nuage:
             cpu_cap_percent=CAP,
         )
         self.rootfs = Image.objects.create(name="busybox", kind="rootfs", rootfs_path=str(ROOTFS))
-        self.vm_flavor = Flavor.objects.create(name="bench", vcpus=1, ram_mib=256, disk_gib=1)
-        self.kernel = Image.objects.create(
-            name="tiny-guest", kind="kernel", kernel_path=kernel, initrd_path=initrd
+        self.vm_flavor, self.kernel = tiny_guest_rows(
+            (kernel, initrd), vcpus=1, ram_mib=256, disk_gib=1
         )
         for name, uri, kind in (("lxc", LXC_URI, "lxc"), ("qemu", QEMU_URI, "qemu")):
-            host = host_refresh(
-                host=Host.objects.create(name=name, uri=uri, storage_pool=POOL, domain_type=kind)
-            )
-            if not host.reachable:
-                raise RuntimeError(f"{uri}: {host.last_error}")
-
-        def login(username: str) -> APIClient:
-            client = APIClient()
-            resp = client.post(
-                "/api/v1/auth/token/", {"username": username, "password": password}, format="json"
-            )
-            assert resp.status_code == 200, resp.content
-            client.credentials(HTTP_AUTHORIZATION=f"Token {resp.json()['token']}")
-            return client
-
-        self.alice, self.bob = login("alice"), login("bob")
+            local_host(name=name, uri=uri, pool=POOL, domain_type=kind)
+        self.alice, self.bob = world.api_client("alice"), world.api_client("bob")
         self.parts: dict[str, list[float]] = {}
 
     def _request(self, name: str, *, container: bool) -> dict[str, Any]:

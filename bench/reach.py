@@ -47,13 +47,16 @@ from bench.common import (  # noqa: E402
     DEFAULT_BROKER,
     DEFAULT_PG,
     DOC,
+    BenchTenant,
     celery_worker,
     delete_private_queue,
     drop_database,
+    local_host,
     percentile,
     print_worker_log_tail,
     recreate_database,
     stack_env,
+    tiny_guest_rows,
     wait_until,
     write_doc,
 )
@@ -127,48 +130,23 @@ class Nuage:
     """alice requests with her key pair on the user network, bob approves; the worker boots."""
 
     def __init__(self, image_paths: tuple[str, str]) -> None:
-        from rest_framework.test import APIClient
-
         from compute import ipam
-        from compute.models import Flavor, Host, Image, NetworkGrant
-        from compute.services import host_refresh
+        from compute.models import NetworkGrant
         from portal.choices import PlatformRole, Role
-        from portal.models import Environment, Membership, Tenant, User
+        from portal.models import User
 
-        password = secrets.token_urlsafe(12)
-        tenant = Tenant.objects.create(name="Bench", slug="bench")
-        self.environment = Environment.objects.create(
-            tenant=tenant, name="production", requires_approval=True
-        )
-        for username, role in (("alice", Role.MEMBER), ("bob", Role.APPROVER)):
-            user = User.objects.create_user(username, password=password)
-            Membership.objects.create(tenant=tenant, user=user, role=role)
+        world = BenchTenant(users={"alice": Role.MEMBER, "bob": Role.APPROVER})
+        self.environment = world.environment
         admin = User.objects.create_user(
-            "root-admin", password=password, platform_role=PlatformRole.ADMIN
+            "root-admin", password=world.password, platform_role=PlatformRole.ADMIN
         )
         self.network = ipam.network_create(created_by=admin, name="user", kind="user")
-        NetworkGrant.objects.create(network=self.network, tenant=tenant)
-        self.flavor = Flavor.objects.create(
-            name="bench", vcpus=VCPUS, ram_mib=RAM_MIB, disk_gib=DISK_GIB
+        NetworkGrant.objects.create(network=self.network, tenant=world.tenant)
+        self.flavor, self.image = tiny_guest_rows(
+            image_paths, vcpus=VCPUS, ram_mib=RAM_MIB, disk_gib=DISK_GIB
         )
-        kernel, initrd = image_paths
-        self.image = Image.objects.create(
-            name="tiny-guest", kind="kernel", kernel_path=kernel, initrd_path=initrd
-        )
-        host = host_refresh(host=Host.objects.create(name="local", uri=URI, storage_pool=POOL))
-        if not host.reachable:
-            raise RuntimeError(f"{URI}: {host.last_error}")
-
-        def login(username: str) -> APIClient:
-            client = APIClient()
-            resp = client.post(
-                "/api/v1/auth/token/", {"username": username, "password": password}, format="json"
-            )
-            assert resp.status_code == 200, resp.content
-            client.credentials(HTTP_AUTHORIZATION=f"Token {resp.json()['token']}")
-            return client
-
-        self.alice, self.bob = login("alice"), login("bob")
+        local_host(name="local", uri=URI, pool=POOL)
+        self.alice, self.bob = world.api_client("alice"), world.api_client("bob")
         self.key, public = _key_pair()
         resp = self.alice.post(
             "/api/v1/keypairs/", {"name": "laptop", "public_key": public}, format="json"

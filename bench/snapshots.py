@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import itertools
 import os
-import secrets
 import subprocess
 import sys
 import tempfile
@@ -52,13 +51,16 @@ from bench.common import (  # noqa: E402
     DEFAULT_BROKER,
     DEFAULT_PG,
     DOC,
+    BenchTenant,
     celery_worker,
     delete_private_queue,
     drop_database,
+    local_host,
     percentile,
     print_worker_log_tail,
     recreate_database,
     stack_env,
+    tiny_guest_rows,
     wait_until,
     write_doc,
 )
@@ -116,35 +118,15 @@ class Nuage:
     """alice's VMs, booted once through Nuage; snapshots taken and reverted through the API."""
 
     def __init__(self, image_paths: tuple[str, str]) -> None:
-        from rest_framework.test import APIClient
-
-        from compute.models import Flavor, Host, Image
-        from compute.services import host_refresh
         from portal.choices import Role
-        from portal.models import Environment, Membership, Tenant, User
 
-        password = secrets.token_urlsafe(12)
-        tenant = Tenant.objects.create(name="Bench", slug="bench")
-        self.environment = Environment.objects.create(
-            tenant=tenant, name="production", requires_approval=False
+        world = BenchTenant(approval=False, users={"alice": Role.MEMBER})
+        self.environment = world.environment
+        self.flavor, self.image = tiny_guest_rows(
+            image_paths, vcpus=VCPUS, ram_mib=RAM_MIB, disk_gib=DISK_GIB
         )
-        user = User.objects.create_user("alice", password=password)
-        Membership.objects.create(tenant=tenant, user=user, role=Role.MEMBER)
-        self.flavor = Flavor.objects.create(
-            name="bench", vcpus=VCPUS, ram_mib=RAM_MIB, disk_gib=DISK_GIB
-        )
-        kernel, initrd = image_paths
-        self.image = Image.objects.create(
-            name="tiny-guest", kind="kernel", kernel_path=kernel, initrd_path=initrd
-        )
-        host = host_refresh(host=Host.objects.create(name="local", uri=URI, storage_pool=POOL))
-        if not host.reachable:
-            raise RuntimeError(f"{URI}: {host.last_error}")
-        resp = APIClient().post(
-            "/api/v1/auth/token/", {"username": "alice", "password": password}, format="json"
-        )
-        assert resp.status_code == 200, resp.content
-        self.token = resp.json()["token"]
+        local_host(name="local", uri=URI, pool=POOL)
+        self.token = world.api_token("alice")
         self._local = threading.local()
         self._pools: dict[int, ThreadPoolExecutor] = {}
         # (kind, phase) -> seconds, for every measured operation.

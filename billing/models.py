@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any, ClassVar, NoReturn
+from typing import Any, ClassVar, NoReturn, TypeVar
 
 from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
@@ -14,6 +14,8 @@ from billing.choices import InvoiceKind, InvoiceStatus, Resource, UsageKind
 from compute.models import Flavor, VirtualMachine, Volume
 from portal.models import Environment, Tenant, User
 from portal.scoping import TenantScopedQuerySet
+
+_M = TypeVar("_M", bound=models.Model)
 
 
 class LedgerImmutableError(Exception):
@@ -318,17 +320,26 @@ def _refuse_issued() -> NoReturn:
     )
 
 
-class InvoiceQuerySet(TenantScopedQuerySet["Invoice"]):
-    # The database refuses too (a trigger, migration 0003); this says so before the round trip.
+class _IssuedGuardQuerySet(TenantScopedQuerySet[_M]):
+    """Bulk updates and deletes refused when they touch an issued invoice's rows (`issued`
+    filters them). The database refuses too (a trigger, migration 0003); this says so before
+    the round trip."""
+
+    issued: ClassVar[dict[str, str]] = {}
+
     def update(self, **kwargs: Any) -> int:
-        if self.filter(status=InvoiceStatus.ISSUED).exists():
+        if self.filter(**self.issued).exists():
             _refuse_issued()
         return super().update(**kwargs)
 
     def delete(self) -> tuple[int, dict[str, int]]:
-        if self.filter(status=InvoiceStatus.ISSUED).exists():
+        if self.filter(**self.issued).exists():
             _refuse_issued()
         return super().delete()
+
+
+class InvoiceQuerySet(_IssuedGuardQuerySet["Invoice"]):
+    issued: ClassVar[dict[str, str]] = {"status": InvoiceStatus.ISSUED}
 
 
 class NumberSequence(models.Model):
@@ -456,16 +467,8 @@ class Invoice(models.Model):
         )
 
 
-class InvoiceLineQuerySet(TenantScopedQuerySet["InvoiceLine"]):
-    def update(self, **kwargs: Any) -> int:
-        if self.filter(invoice__status=InvoiceStatus.ISSUED).exists():
-            _refuse_issued()
-        return super().update(**kwargs)
-
-    def delete(self) -> tuple[int, dict[str, int]]:
-        if self.filter(invoice__status=InvoiceStatus.ISSUED).exists():
-            _refuse_issued()
-        return super().delete()
+class InvoiceLineQuerySet(_IssuedGuardQuerySet["InvoiceLine"]):
+    issued: ClassVar[dict[str, str]] = {"invoice__status": InvoiceStatus.ISSUED}
 
 
 class InvoiceLine(models.Model):

@@ -17,6 +17,12 @@ def label(choices: type[models.TextChoices], value: str) -> str:
     return _labels(choices, get_language()).get(value, value)
 
 
+def labels(choices: type[models.TextChoices]) -> dict[str, str]:
+    """Every label of `choices` in the current language, by value (for a page of rows: one
+    lookup of the language, not one per row)."""
+    return _labels(choices, get_language())
+
+
 @lru_cache(maxsize=256)
 def _labels(choices: type[models.TextChoices], _language: str | None) -> dict[str, str]:
     return {value: str(text) for value, text in choices.choices}

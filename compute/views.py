@@ -234,7 +234,10 @@ def vm_request(request: HttpRequest) -> HttpResponse:
 @login_required
 def vm_detail(request: HttpRequest, pk: int) -> HttpResponse:
     # A deleted VM still has a page: whoever watched it being deleted sees it end as Deleted.
-    vm = _vm(request, pk, include_deleted=True)
+    # One query for the VM and what its cards list (selectors.vm_page).
+    vm = selectors.vm_page(fetched_by=_user(request), pk=pk)
+    if vm is None:
+        raise Http404
     context = _vm_context(request, vm)
     context["lease"] = _lease_context(request, vm)
     return render(request, "compute/vm_detail.html", context)

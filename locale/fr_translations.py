@@ -2003,6 +2003,10 @@ FR.update(
     {
         "%(vm)s was stopped: its lease ended. It will be deleted with its disk on %(date)s unless you extend its lease.": "%(vm)s a été arrêtée : son bail a pris fin. Elle sera supprimée avec son disque le %(date)s, sauf si vous prolongez son bail.",
         "[Nuage] %(vm)s was stopped: its lease ended": "[Nuage] %(vm)s a été arrêtée : son bail a pris fin",
+        "The lease of %(vm)s ended while it is in error. It will be deleted with its disk on %(date)s unless you extend its lease.": "Le bail de %(vm)s a pris fin alors qu’elle est en erreur. Elle sera supprimée avec son disque le %(date)s, sauf si vous prolongez son bail.",
+        "[Nuage] The lease of %(vm)s ended": "[Nuage] Le bail de %(vm)s a pris fin",
+        "The export did not finish within %(minutes)s minutes and was stopped; the VM can start again. Try the export once more.": "L’export ne s’est pas terminé en %(minutes)s minutes et a été arrêté ; la VM peut redémarrer. Relancez l’export.",
+        "The lease of your VM %(vm)s ended while it is in error. It will be deleted with its disk on %(date)s unless you extend its lease: %(link)s\n": "Le bail de votre VM %(vm)s a pris fin alors qu’elle est en erreur. Elle sera supprimée avec son disque le %(date)s, sauf si vous prolongez son bail : %(link)s\n",
         "The lease of your VM %(vm)s ended, so it was stopped. It will be deleted with its disk on %(date)s unless you extend its lease: %(link)s\n": "Le bail de votre VM %(vm)s a pris fin : elle a donc été arrêtée. Elle sera supprimée avec son disque le %(date)s, sauf si vous prolongez son bail : %(link)s\n",
         "%(vm)s was deleted with its disk: its lease had ended.": "%(vm)s a été supprimée avec son disque : son bail avait pris fin.",
     }

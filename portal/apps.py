@@ -8,7 +8,9 @@ class PortalConfig(AppConfig):
     verbose_name = "Portal"
 
     def ready(self) -> None:
-        from portal import gauges, logs, metrics, requestid  # noqa: F401  (Celery signals)
+        from portal import dbtime, gauges, logs, metrics, requestid  # noqa: F401  (Celery signals)
+
+        dbtime.install()
 
         metrics.register_source("broker", gauges.broker_source)
         metrics.register_source("webhooks", gauges.webhooks_source)

@@ -570,6 +570,8 @@ REST_FRAMEWORK["DEFAULT_FILTER_BACKENDS"] = ["portal.api.filters.ScopedFilterBac
 # refused before anything is written).
 NUAGE["EXPORT_DIR"] = env("NUAGE_EXPORT_DIR", default=str(VAR_DIR / "exports"))
 NUAGE["EXPORT_TTL_HOURS"] = env.float("NUAGE_EXPORT_TTL_HOURS", default=24.0)
+# An export still running after this long is failed by the sweep (its VM may start again).
+NUAGE["EXPORT_TIMEOUT_MINUTES"] = env.float("NUAGE_EXPORT_TIMEOUT_MINUTES", default=240.0)
 NUAGE["OVA_MAX_UPLOAD_BYTES"] = env.int("NUAGE_OVA_MAX_UPLOAD_BYTES", default=20 * 2**30)
 NUAGE["OVA_MAX_DISK_GIB"] = env.int("NUAGE_OVA_MAX_DISK_GIB", default=512)
 CELERY_BEAT_SCHEDULE["export-sweep"] = {

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime, tzinfo
+from collections.abc import Callable
+from datetime import UTC, datetime, tzinfo
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import OuterRef, QuerySet, Subquery
+from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from rest_framework import serializers
@@ -39,7 +40,7 @@ from compute.models import (
     VirtualMachine,
     Volume,
 )
-from compute.selectors import flavor_list, image_list, network_list, vm_list
+from compute.selectors import flavor_list, image_list, network_list, vm_list, vm_page_details
 from portal.api.fields import ScopedPrimaryKeyRelatedField
 from portal.models import Environment, KeyPair, Tenant, User
 from portal.selectors import keypair_list, user_list
@@ -262,40 +263,52 @@ def _operation_row(op: Operation, zone: tzinfo | None = None) -> dict[str, Any]:
     }
 
 
-# What a VM row reads of its VM and its relations, as plain values (see `vm_rows`).
+# What a VM row reads of its VM, as plain values (see `vm_rows`): its own columns only, the
+# relations' names come from `vm_page_details`.
 _VM_VALUES = (
-    "id", "uuid", "kind", "name", "tenant__slug", "environment__name", "owner__username",
-    "flavor_id", "image_id", "host__name", "anti_affinity_group", "state", "runtime_state",
-    "error_message", "rejection_reason", "justification", "created_at", "state_changed_at",
-    "lease_set_at", "expires_at", "authorized_keys",
+    "id", "uuid", "kind", "name", "flavor_id", "image_id", "anti_affinity_group", "state",
+    "runtime_state", "error_message", "rejection_reason", "justification", "created_at",
+    "state_changed_at", "lease_set_at", "expires_at", "authorized_keys",
 )  # fmt: skip
-_STEP_VALUES = ("operation_id", "position", "name", "status", "detail", "started_at", "finished_at")
 
 
 def vm_values(vms: QuerySet[VirtualMachine]) -> QuerySet[VirtualMachine, dict[str, Any]]:
-    """The VMs' rows with their relations' columns, as plain values (for `vm_rows`)."""
+    """The VMs' own columns, as plain values (for `vm_rows`)."""
     return vms.prefetch_related(None).values(*_VM_VALUES)
+
+
+def _when_in(zone: tzinfo) -> Callable[[datetime | None], str | None]:
+    """`_when` for one zone, looked up once per page: in UTC (the setting), a value already in
+    UTC (every one the database gives) is only formatted."""
+    if zone is not UTC and getattr(zone, "key", None) != "UTC":
+        return lambda value: _when(value, zone)
+
+    def when(value: datetime | None) -> str | None:
+        if value is None:
+            return None
+        if value.tzinfo is not UTC:
+            value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        return value.isoformat()[:-6] + "Z"
+
+    return when
 
 
 def vm_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """VirtualMachineSerializer's output for a page of VMs from their `vm_values` rows, with
-    their addresses, their latest operation and its steps read as plain values too (one query
-    each). No model instance is built: those were most of a list's CPU (seven per VM and one
-    per step)."""
-    from compute.choices import Step, label
+    their relations' names, addresses, latest operation and its steps read as plain rows too
+    (`vm_page_details`, three queries). No model instance is built: those were most of a list's
+    CPU (seven per VM and one per step)."""
+    from compute.choices import Step, labels
 
-    zone = timezone.get_current_timezone()
+    when = _when_in(timezone.get_current_timezone())
+    step_labels = labels(Step)
     ids = [row["id"] for row in rows]
     if not ids:
         return []
+    details = vm_page_details(vm_ids=ids)
+    names = {row[0]: row for row in details.names}
     addresses: dict[int, list[dict[str, Any]]] = {}
-    nics = (
-        NetworkInterface.objects.unscoped()
-        .filter(vm_id__in=ids)
-        .order_by("id")
-        .values_list("vm_id", "network__name", "network__kind", "ip", "mac", "host_port")
-    )
-    for vm_id, network, kind, ip, mac, host_port in nics:
+    for vm_id, network, kind, ip, mac, host_port in details.ports:
         ssh = (
             f"ssh -p {host_port} root@127.0.0.1"
             if host_port is not None
@@ -309,51 +322,43 @@ def vm_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "ssh_command": ssh,
             }
         )  # fmt: skip
-    latest = (
-        Operation.objects.unscoped()
-        .filter(vm=OuterRef("vm_id"))
-        .order_by("-created_at", "-id")
-        .values("pk")[:1]
-    )
-    ops = {
-        op["vm_id"]: op
-        for op in Operation.objects.unscoped()
-        .filter(vm_id__in=ids, pk=Subquery(latest))
-        .values("vm_id", "id", "kind", "status", "attempts", "error_message", "created_at",
-                "finished_at")
-    }  # fmt: skip
-    steps: dict[int, list[dict[str, Any]]] = {}
-    if ops:
-        found = (
-            OperationStep.objects.filter(operation_id__in=[op["id"] for op in ops.values()])
-            .order_by("operation_id", "position")
-            .values_list(*_STEP_VALUES)
-        )
-        for op_id, position, name, status, detail, started, finished in found:
-            steps.setdefault(op_id, []).append(
+    ops: dict[int, dict[str, Any]] = {}
+    for (
+        vm_id, op_id, op_kind, op_status, attempts, op_error, created, ended,
+        position, name, status, detail, started, finished,
+    ) in details.operations:  # fmt: skip
+        op = ops.get(vm_id)
+        if op is None:
+            op = ops[vm_id] = {
+                "id": op_id, "kind": op_kind, "status": op_status, "attempts": attempts,
+                "error_message": op_error, "created_at": when(created),
+                "finished_at": when(ended), "steps": [],
+            }  # fmt: skip
+        if position is not None:
+            op["steps"].append(
                 {
-                    "position": position, "name": name, "display_name": label(Step, name),
-                    "status": status, "detail": detail, "started_at": _when(started, zone),
-                    "finished_at": _when(finished, zone),
+                    "position": position, "name": name,
+                    "display_name": step_labels.get(name, name), "status": status,
+                    "detail": detail, "started_at": when(started), "finished_at": when(finished),
                 }
             )  # fmt: skip
     out = []
     for row in rows:
         vm_id = row["id"]
         mine = addresses.get(vm_id, [])
-        op = ops.get(vm_id)
+        _id, tenant, environment, owner, host = names[vm_id]
         out.append(
             {
                 "id": vm_id,
                 "uuid": str(row["uuid"]),
                 "kind": row["kind"],
                 "name": row["name"],
-                "tenant": row["tenant__slug"],
-                "environment": row["environment__name"],
-                "owner": row["owner__username"],
+                "tenant": tenant,
+                "environment": environment,
+                "owner": owner,
                 "flavor": row["flavor_id"],
                 "image": row["image_id"],
-                "host": row["host__name"],
+                "host": host,
                 "anti_affinity_group": row["anti_affinity_group"],
                 "state": row["state"],
                 "runtime_state": row["runtime_state"],
@@ -361,25 +366,14 @@ def vm_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "rejection_reason": row["rejection_reason"],
                 "justification": row["justification"],
                 "domain_name": f"nuage-{str(row['uuid']).replace('-', '')[:8]}-{row['name']}",
-                "created_at": _when(row["created_at"], zone),
-                "state_changed_at": _when(row["state_changed_at"], zone),
-                "lease_set_at": _when(row["lease_set_at"], zone),
-                "expires_at": _when(row["expires_at"], zone),
+                "created_at": when(row["created_at"]),
+                "state_changed_at": when(row["state_changed_at"]),
+                "lease_set_at": when(row["lease_set_at"]),
+                "expires_at": when(row["expires_at"]),
                 "addresses": mine,
                 "ssh_command": next((a["ssh_command"] for a in mine if a["ssh_command"]), None),
                 "authorized_keys": [str(key) for key in row["authorized_keys"]],
-                "operation": None
-                if op is None
-                else {
-                    "id": op["id"],
-                    "kind": op["kind"],
-                    "status": op["status"],
-                    "attempts": op["attempts"],
-                    "error_message": op["error_message"],
-                    "created_at": _when(op["created_at"], zone),
-                    "finished_at": _when(op["finished_at"], zone),
-                    "steps": steps.get(op["id"], []),
-                },
+                "operation": ops.get(vm_id),
             }
         )
     return out

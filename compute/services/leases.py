@@ -326,26 +326,40 @@ def _warn(vm: VirtualMachine, which: str) -> None:
 
 def _tell_expired(vm: VirtualMachine, *, deletes_at: datetime) -> None:
     """The owner learns (in the portal and by e-mail) that the lease ended and when the VM
-    goes, while extending it can still save it."""
+    goes, while extending it can still save it. A VM in error was not stopped: it says so."""
     when = _when(vm, deletes_at)
     url = f"/vms/{vm.pk}/#lease"
+    in_error = vm.state == VMState.ERROR
     assert vm.expires_at is not None
+
+    def text() -> str:
+        if in_error:
+            return _(
+                "The lease of %(vm)s ended while it is in error. It will be deleted with its "
+                "disk on %(date)s unless you extend its lease."
+            ) % {"vm": vm.name, "date": when}
+        return _(
+            "%(vm)s was stopped: its lease ended. It will be deleted with its disk on %(date)s "
+            "unless you extend its lease."
+        ) % {"vm": vm.name, "date": when}
+
     notify(
         user=vm.owner,
         kind="lease.expired",
-        text=lambda: (
-            _(
-                "%(vm)s was stopped: its lease ended. It will be deleted with its disk on %(date)s "
-                "unless you extend its lease."
-            )
-            % {"vm": vm.name, "date": when}
-        ),
+        text=text,
         url=url,
         tenant=vm.tenant,
         key=f"lease-expired:{vm.pk}:{vm.expires_at:%Y%m%d%H%M}",
     )
 
     def compose(user: User) -> tuple[str, str]:
+        if in_error:
+            subject = _("[Nuage] The lease of %(vm)s ended") % {"vm": vm.name}
+            body = _(
+                "The lease of your VM %(vm)s ended while it is in error. It will be deleted "
+                "with its disk on %(date)s unless you extend its lease: %(link)s\n"
+            ) % {"vm": vm.name, "date": when, "link": mail.link(url)}
+            return subject, body
         subject = _("[Nuage] %(vm)s was stopped: its lease ended") % {"vm": vm.name}
         body = _(
             "The lease of your VM %(vm)s ended, so it was stopped. It will be deleted with its "
@@ -393,11 +407,18 @@ def _send_warnings(now: datetime, result: LeaseRunResult) -> None:
                 result.warned += 1
 
 
+# An expired VM in these states is deleted once the grace period is over: stopped by the lease,
+# or in error (nothing to stop; a VM that failed and was forgotten must not hold its quota and
+# its disk for ever).
+DELETABLE_AFTER_GRACE = (VMState.STOPPED, VMState.ERROR)
+
+
 def _expire(now: datetime, result: LeaseRunResult) -> None:
-    """Expired leases: the VM is stopped (again, if someone started it since)."""
+    """Expired leases: the VM is stopped (again, if someone started it since); one in error is
+    only marked expired (the grace period starts)."""
     expired = (
         VirtualMachine.objects.unscoped()
-        .filter(expires_at__lte=now, state__in=(VMState.RUNNING, VMState.STOPPED))
+        .filter(expires_at__lte=now, state__in=(VMState.RUNNING, *DELETABLE_AFTER_GRACE))
         .filter(Q(lease_expired_at__isnull=True) | Q(state=VMState.RUNNING))
         .select_related("tenant")
     )
@@ -441,7 +462,7 @@ def _delete_after_grace(now: datetime, result: LeaseRunResult) -> None:
     due = (
         VirtualMachine.objects.unscoped()
         .filter(
-            state=VMState.STOPPED,
+            state__in=DELETABLE_AFTER_GRACE,
             lease_expired_at__lte=now - grace_period(),
             expires_at__lte=now,
             # Never a lease set after it expired (an extension clears lease_expired_at).

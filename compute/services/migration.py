@@ -84,20 +84,25 @@ def _step_preparing_target(op: Operation) -> str:
     target, vm = op.target_host, op.vm
     assert target is not None
     if not hypervisor.domain_runtime_state(target.uri, str(vm.uuid)) == RuntimeState.RUNNING:
-        # An empty volume of the same size: the migration copies the disk into it.
-        hypervisor.ensure_volume(
-            target.uri,
-            pool=target.storage_pool,
-            name=vm.volume_name,
-            capacity_gib=vm.flavor.disk_gib,
-            backing_volume=None,
-        )
-        # The migration copies writable disks only: the read-only seed must be there already,
-        # at the same path (the same pool), built again from the same inputs.
-        source = op.source_host
-        if source is not None and seed_path(vm=vm, host=source):
-            seed_ensure(vm=vm, host=target)
+        target_disk_prepare(op, capacity_gib=vm.flavor.disk_gib)
     return _("Disk ready on %(host)s.") % {"host": target.name}
+
+
+def target_disk_prepare(op: Operation, *, capacity_gib: int) -> None:
+    """What a move copies into, on the operation's target host: an empty volume of
+    `capacity_gib`, and the seed. Moves copy writable disks only: the read-only seed must be
+    there already, at the same path (the same pool), built again from the same inputs."""
+    target, source, vm = op.target_host, op.source_host, op.vm
+    assert target is not None
+    hypervisor.ensure_volume(
+        target.uri,
+        pool=target.storage_pool,
+        name=vm.volume_name,
+        capacity_gib=capacity_gib,
+        backing_volume=None,
+    )
+    if source is not None and seed_path(vm=vm, host=source):
+        seed_ensure(vm=vm, host=target)
 
 
 def _step_migrating(op: Operation) -> str:

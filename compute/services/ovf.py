@@ -15,7 +15,7 @@ import os
 import shutil
 import tarfile
 import tempfile
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from django.conf import settings
@@ -192,14 +192,24 @@ def export_run(*, job_id: int) -> str:
         shutil.rmtree(scratch, ignore_errors=True)
     done = timezone.now()
     ttl = timedelta(hours=float(settings.NUAGE["EXPORT_TTL_HOURS"]))
-    ExportJob.objects.unscoped().filter(pk=job.pk).update(
-        status=ExportStatus.READY,
-        size_bytes=final.stat().st_size,
-        sha256=digest,
-        error_message="",
-        finished_at=done,
-        expires_at=done + ttl,
+    # Only the run that claimed the job last records it: one the sweep gave up on meanwhile
+    # (over EXPORT_TIMEOUT_MINUTES) stays failed, and its file goes.
+    recorded = (
+        ExportJob.objects.unscoped()
+        .filter(pk=job.pk, status=ExportStatus.RUNNING, started_at=now)
+        .update(
+            status=ExportStatus.READY,
+            size_bytes=final.stat().st_size,
+            sha256=digest,
+            error_message="",
+            finished_at=done,
+            expires_at=done + ttl,
+        )
     )
+    if not recorded:
+        final.unlink(missing_ok=True)
+        job.refresh_from_db(fields=["status"])
+        return job.status
     return ExportStatus.READY
 
 
@@ -210,9 +220,44 @@ def _finish_failed(job: ExportJob, message: str) -> str:
     return ExportStatus.FAILED
 
 
+def _export_timeouts(now: datetime) -> tuple[int, int]:
+    """Exports that stalled: a pending one whose message was lost is dispatched again; one
+    running for longer than EXPORT_TIMEOUT_MINUTES (its worker died and no redelivery came,
+    or it hangs) fails, which lets its VM start again. Returns (dispatched, timed out)."""
+    from compute.tasks import export_run  # tasks import services, not the other way
+
+    limit = timedelta(minutes=float(settings.NUAGE["EXPORT_TIMEOUT_MINUTES"]))
+    lost = list(
+        ExportJob.objects.unscoped()
+        .filter(status=ExportStatus.PENDING, created_at__lte=now - timedelta(minutes=10))
+        .values_list("pk", flat=True)
+    )
+    for job_id in lost:
+        export_run.delay(job_id)
+    minutes = f"{limit.total_seconds() / 60:.0f}"
+    timed_out = (
+        ExportJob.objects.unscoped()
+        .filter(status=ExportStatus.RUNNING, started_at__lte=now - limit)
+        .update(
+            status=ExportStatus.FAILED,
+            finished_at=now,
+            error_message=_(
+                "The export did not finish within %(minutes)s minutes and was stopped; the VM "
+                "can start again. Try the export once more."
+            )
+            % {"minutes": minutes},
+        )
+    )
+    if timed_out:
+        logger.warning("%s export(s) ran over %s minutes: marked failed", timed_out, minutes)
+    return len(lost), timed_out
+
+
 def export_sweep() -> dict[str, int]:
-    """Delete the OVAs of expired exports, and files a crashed run left in EXPORT_DIR."""
+    """Delete the OVAs of expired exports, and files a crashed run left in EXPORT_DIR; stalled
+    exports are dispatched again or failed (`_export_timeouts`)."""
     now = timezone.now()
+    redispatched, timed_out = _export_timeouts(now)
     expired = 0
     for job in ExportJob.objects.unscoped().filter(status=ExportStatus.READY, expires_at__lte=now):
         export_path(job).unlink(missing_ok=True)
@@ -245,4 +290,7 @@ def export_sweep() -> dict[str, int]:
         else:
             entry.unlink(missing_ok=True)
         stray += 1
-    return {"expired": expired, "stray": stray}
+    result = {"expired": expired, "stray": stray}
+    if redispatched or timed_out:
+        result.update(redispatched=redispatched, timed_out=timed_out)
+    return result

@@ -16,8 +16,9 @@ from compute.models import Flavor, Host, Operation, VirtualMachine, Volume
 from compute.ports import quota_resize
 from compute.selectors import can_operate
 from compute.services._common import _operation_begin, _transition, require_not_container
+from compute.services.migration import target_disk_prepare
 from compute.services.placement import _host_states, _placement_choose
-from compute.services.seed import seed_ensure, seed_path
+from compute.services.seed import seed_path
 from portal.audit import audit_record
 from portal.errors import ConflictError
 from portal.models import User
@@ -217,16 +218,7 @@ def _step_preparing_move(op: Operation) -> str:
     target, vm, before = op.target_host, op.vm, op.flavor_before
     assert target is not None and before is not None
     if hypervisor.domain_runtime_state(target.uri, str(vm.uuid)) == RuntimeState.NO_DOMAIN:
-        hypervisor.ensure_volume(
-            target.uri,
-            pool=target.storage_pool,
-            name=vm.volume_name,
-            capacity_gib=before.disk_gib,
-            backing_volume=None,
-        )
-        source = op.source_host
-        if source is not None and seed_path(vm=vm, host=source):
-            seed_ensure(vm=vm, host=target)
+        target_disk_prepare(op, capacity_gib=before.disk_gib)
     return _("Disk ready on %(host)s.") % {"host": target.name}
 
 

@@ -266,3 +266,30 @@ def test_a_request_waiting_for_approval_gets_its_lease_when_approved(
     assert vm.state == VMState.RUNNING
     assert (vm.lease_set_at, vm.expires_at) == (T0 + 20 * DAY, T0 + 30 * DAY)
     assert run(clock, T0 + 20 * DAY + timedelta(hours=1)).stopped == 0
+
+
+def test_a_vm_in_error_when_its_lease_ends_is_deleted_after_the_grace(
+    world, sim_host, flavor, image, clock, owner, settings
+):
+    settings.NUAGE = {**settings.NUAGE, "LEASE_GRACE_DAYS": 7}
+    set_policy(world, 2)
+    vm = request_vm(world, flavor, image)
+    VirtualMachine.objects.filter(pk=vm.pk).update(state=VMState.ERROR, error_message="lost")
+    mail.outbox.clear()
+
+    end = T0 + 2 * DAY
+    result = run(clock, end + timedelta(minutes=1))
+    assert result.stopped == 0  # nothing to stop
+    vm.refresh_from_db()
+    assert vm.state == VMState.ERROR
+    assert vm.lease_expired_at == end + timedelta(minutes=1)
+    told = Notification.objects.get(user=owner, kind="lease.expired")
+    assert "ended while it is in error" in told.text
+    assert "was stopped" not in told.text
+    assert mail.outbox[-1].subject == "[Nuage] The lease of web-1 ended"
+
+    assert run(clock, end + 7 * DAY).deleted == 0  # the grace is not over yet
+    assert run(clock, end + 7 * DAY + timedelta(minutes=2)).deleted == 1
+    vm.refresh_from_db()
+    assert vm.state == VMState.DELETED
+    assert actions(vm) == ["vm.lease.expired", "vm.lease.delete"]

@@ -279,3 +279,58 @@ def test_vm_page_says_why_a_vm_being_exported_does_not_start(client, world, expo
     assert "being exported as an OVA" in answer.content.decode()
     vm.refresh_from_db()
     assert vm.state == VMState.STOPPED
+
+
+def test_an_export_that_stalls_fails_after_the_timeout_and_the_vm_starts_again(
+    world, sim_host, flavor, image, export_dir, settings
+):
+    settings.NUAGE = {**settings.NUAGE, "EXPORT_TIMEOUT_MINUTES": 30}
+    vm = stopped_vm(world, flavor, image)
+    long_ago = timezone.now() - timedelta(minutes=31)
+    # Its worker died mid-way and no redelivery came: the job stays "running".
+    job = ExportJob.objects.create(
+        vm=vm, requested_by=world.member, status=ExportStatus.RUNNING, started_at=long_ago
+    )
+    answer = client_for(world.member).post(f"/api/v1/vms/{vm.pk}/start/")
+    assert answer.status_code == 409  # an export holds the VM
+
+    result = ovf_services.export_sweep()
+
+    assert result["timed_out"] == 1
+    job.refresh_from_db()
+    assert job.status == ExportStatus.FAILED
+    assert "did not finish within 30 minutes" in job.error_message
+    answer = client_for(world.member).post(f"/api/v1/vms/{vm.pk}/start/")
+    assert answer.status_code == 202, answer.content
+
+
+def test_a_run_the_sweep_gave_up_on_keeps_its_job_failed_and_leaves_no_file(
+    world, sim_host, flavor, image, export_dir, monkeypatch
+):
+    vm = stopped_vm(world, flavor, image)
+    job = ExportJob.objects.create(vm=vm, requested_by=world.member)
+    real_build = ovf_services.build_ova
+
+    def build_then_time_out(job_, dest, scratch):
+        real_build(job_, dest, scratch)  # the real archive, from the test driver's volume
+        ExportJob.objects.filter(pk=job_.pk).update(status=ExportStatus.FAILED)  # the sweep
+
+    monkeypatch.setattr(ovf_services, "build_ova", build_then_time_out)
+    assert ovf_services.export_run(job_id=job.pk) == ExportStatus.FAILED
+    job.refresh_from_db()
+    assert job.status == ExportStatus.FAILED
+    assert list(export_dir.iterdir()) == []
+
+
+def test_a_pending_export_whose_message_was_lost_is_dispatched_again(
+    world, sim_host, flavor, image, export_dir
+):
+    vm = stopped_vm(world, flavor, image)
+    job = ExportJob.objects.create(vm=vm, requested_by=world.member)
+    ExportJob.objects.filter(pk=job.pk).update(created_at=timezone.now() - timedelta(minutes=11))
+
+    assert ovf_services.export_sweep()["redispatched"] == 1
+
+    job.refresh_from_db()
+    assert job.status == ExportStatus.READY  # run (eagerly, in tests) to its end
+    assert ovf_services.export_path(job).exists()

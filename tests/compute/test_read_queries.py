@@ -29,9 +29,11 @@ _macs = itertools.count(1)
 # volume ledger, prices, budget, alerts, names) are over it: pinned where they are so that they
 # cannot grow (docs/benchmarks.md, "Read paths").
 LIMITS = {
-    "api_list": 8,
-    "api_vm": 8,
-    "vm_page": 24,
+    # The page's rows, then its names, ports and latest operations (compute.selectors.
+    # vm_page_details); a token adds its own read, a full page its COUNT.
+    "api_list": 4,
+    "api_vm": 4,
+    "vm_page": 8,
     # The environment select's names: 1 more.
     "list_page": 9,
     # Each request's estimate (the price list and its flavor prices) and quota impact (every
@@ -188,3 +190,51 @@ def test_the_api_list_gives_each_vm_as_the_vm_call_does(world, api):
     assert {row["id"]: row for row in everything} == {
         vm.pk: api.get(f"/api/v1/vms/{vm.pk}/").json() for vm in vms
     }
+
+
+def test_the_portable_statements_give_what_postgresqls_give(world):
+    """vm_page_details writes its statements for PostgreSQL (LATERAL) and for the others (the
+    demo's SQLite): both are run here, on PostgreSQL, and must agree row for row."""
+    from compute import selectors
+
+    host = HostFactory()
+    network = Network.objects.create(name="net", kind="bridge", bridge="br0")
+    vms = grow(world, 12, host=host, network=network)
+    ids = [vm.pk for vm in vms]
+    ids_sql = ", ".join(["%s"] * len(ids))
+    for statements in (selectors._NAMES_SQL, selectors._LATEST_OPERATIONS_SQL):
+        found = []
+        for vendor in ("postgresql", ""):
+            with connection.cursor() as cursor:
+                cursor.execute(statements[vendor].format(ids=ids_sql), ids)
+                found.append(sorted(cursor.fetchall(), key=lambda r: [str(v) for v in r]))
+        assert found[0] == found[1]
+        assert found[0]
+
+
+def test_a_short_page_is_counted_without_a_count_query(world, api):
+    host = HostFactory()
+    network = Network.objects.create(name="net", kind="bridge", bridge="br0")
+    grow(world, 5, host=host, network=network)
+    api.force_authenticate(world.approver)
+
+    def page(query: str) -> tuple[dict, list[str]]:
+        with CaptureQueriesContext(connection) as ctx:
+            answer = api.get(f"/api/v1/vms/?{query}")
+        assert answer.status_code == 200
+        return answer.json(), [q["sql"] for q in ctx.captured_queries]
+
+    for query, count, rows, counted in [
+        ("limit=10", 5, 5, False),
+        ("limit=3&offset=3", 5, 2, False),
+        ("limit=3", 5, 3, True),  # a full page: the rest is counted
+        ("limit=5", 5, 5, True),
+        ("limit=3&offset=5", 5, 0, True),  # empty past the first: counted
+        ("limit=3&offset=9", 5, 0, True),
+    ]:
+        body, sql = page(query)
+        assert (body["count"], len(body["results"])) == (count, rows), query
+        assert any("COUNT(" in q for q in sql) is counted, query
+    body, _sql = page("limit=2&offset=2")
+    assert body["next"].endswith("limit=2&offset=4") and body["previous"].endswith("limit=2")
+    assert page("limit=2&offset=4")[0]["next"] is None
