@@ -365,3 +365,42 @@ def tiny_guest_rows(
         name="tiny-guest", kind="kernel", kernel_path=kernel, initrd_path=initrd
     )
     return flavor, image
+
+
+_TICK_MS = 1000 / os.sysconf("SC_CLK_TCK")
+
+
+def _stat_cpu_ms(pid: int) -> float:
+    """utime + stime of one process, in ms (0 if it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) * _TICK_MS
+
+
+def server_cpu_ms(pid: int) -> float:
+    """CPU time so far of a server process and its children (gunicorn's master and workers)."""
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        children = []
+    return _stat_cpu_ms(pid) + sum(_stat_cpu_ms(int(c)) for c in children)
+
+
+def postgres_cpu_ms(db_name: str) -> float:
+    """CPU time so far of the PostgreSQL backends connected to `db_name` (same machine)."""
+    total = 0.0
+    marker = f" {db_name} ".encode()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if marker not in (entry / "cmdline").read_bytes().replace(b"\0", b" ") + b" ":
+                continue
+            if not (entry / "comm").read_text().startswith("postgres"):
+                continue
+        except OSError:
+            continue
+        total += _stat_cpu_ms(int(entry.name))
+    return total

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import date, datetime
+from decimal import Decimal
 from itertools import groupby
 from operator import itemgetter
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.db.models import OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.db.models import CharField, F, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.db.models.functions import Cast
 from django.utils import timezone
 
 from billing.choices import UsageKind
@@ -32,7 +36,8 @@ from billing.rating.python import (
 )
 from billing.rating.volumes import VolumeLedgerEvent, volume_usage_lines
 from compute.models import VirtualMachine
-from portal.models import Tenant, User
+from portal.jsonrows import JSONRows, as_datetime, instances, model_rows
+from portal.models import Environment, Tenant, User
 from portal.permissions import Perm, platform_perms
 
 
@@ -80,6 +85,91 @@ def price_list_current(*, fetched_by: User, at: datetime | None = None) -> Price
     return _with_next_start(price_list_current_qs(at=at)).first()
 
 
+_PRICE_COLUMNS = ("vcpu_hour", "ram_gib_hour", "disk_gib_hour", "snapshot_gib_hour")
+
+
+def _next_from() -> Subquery:
+    following = PriceList.objects.filter(
+        currency=OuterRef("currency"), effective_from__gt=OuterRef("effective_from")
+    ).order_by("effective_from")
+    return Subquery(following.values("effective_from")[:1])
+
+
+def _as_text(column: str) -> Cast:
+    # Decimals as text through JSON: exact, where a JSON number would go through a float.
+    return Cast(column, CharField())
+
+
+def _price_rows(lists: QuerySet[PriceList]) -> JSONRows:
+    """The lists as `Prices` needs them (their derived end, their flavor prices), as one JSON
+    column: read with the rest of a page's query, not a query and a prefetch of their own."""
+    columns = _price_columns()
+    return JSONRows(
+        lists.values(**{f"jr{i}": expr for i, expr in enumerate(columns.values())}),
+        keys=list(columns),
+    )
+
+
+def _price_columns() -> dict[str, Any]:
+    flavor_hours = FlavorPrice.objects.filter(price_list=OuterRef("pk")).order_by("flavor_id")
+    columns: dict[str, Any] = {
+        "id": F("pk"),
+        "currency": F("currency"),
+        "effective_from": F("effective_from"),
+        "effective_to": F("effective_to"),
+        **{c: _as_text(c) for c in _PRICE_COLUMNS},
+        "next_from": _next_from(),
+        "flavor_hour": JSONRows(
+            flavor_hours.values(jr0=F("flavor_id"), jr1=_as_text("per_hour")),
+            keys=["flavor_id", "per_hour"],
+        ),
+    }
+    return columns
+
+
+def _decimal(text: str | None) -> Decimal:
+    places = PriceList._meta.get_field("vcpu_hour").decimal_places
+    return Decimal(text or "0").quantize(Decimal(1).scaleb(-(places or 0)))
+
+
+def _prices_from_rows(rows: list[dict[str, Any]]) -> list[Prices]:
+    out = []
+    for row in rows:
+        end = as_datetime(row.get("effective_to"))
+        next_from = as_datetime(row.get("next_from"))
+        if next_from is not None and (end is None or next_from < end):
+            end = next_from
+        start = as_datetime(row.get("effective_from"))
+        assert start is not None
+        out.append(
+            Prices(
+                id=row.get("id"),
+                currency=str(row.get("currency")),
+                effective_from=start,
+                effective_to=end,
+                vcpu_hour=_decimal(row.get("vcpu_hour")),
+                ram_gib_hour=_decimal(row.get("ram_gib_hour")),
+                disk_gib_hour=_decimal(row.get("disk_gib_hour")),
+                snapshot_gib_hour=_decimal(row.get("snapshot_gib_hour")),
+                flavor_hour={
+                    f["flavor_id"]: _decimal(f.get("per_hour"))
+                    for f in row.get("flavor_hour") or []
+                },
+            )
+        )
+    return out
+
+
+def prices_current(*, fetched_by: User, at: datetime | None = None) -> Prices | None:
+    """`prices_of(price_list_current(...))` in one query (its flavor prices a JSON column, not
+    a prefetch): what a page's estimates need."""
+    if not fetched_by.is_authenticated:
+        return None
+    columns = _price_columns()
+    row = price_list_current_qs(at=at).values_list(*columns.values()).first()
+    return _prices_from_rows([dict(zip(columns, row, strict=True))])[0] if row else None
+
+
 def prices_of(price_list: PriceList) -> Prices:
     """The computation's view of a price list (its flavor prices prefetched or loaded)."""
     next_from = getattr(price_list, "next_from", None)
@@ -99,14 +189,19 @@ def prices_of(price_list: PriceList) -> Prices:
     )
 
 
+def _period_lists(*, end: datetime) -> QuerySet[PriceList]:
+    return PriceList.objects.filter(currency=billing_currency(), effective_from__lt=end)
+
+
+def _in_period(prices: list[Prices], start: datetime) -> list[Prices]:
+    return [p for p in prices if p.effective_to is None or p.effective_to > start]
+
+
 def prices_for_period(*, start: datetime, end: datetime) -> list[Prices]:
-    """Every list of the billing currency that may cover part of [start, end)."""
-    qs = _with_next_start(PriceList.objects.filter(currency=billing_currency())).filter(
-        effective_from__lt=end
-    )
-    return [
-        p for p in (prices_of(pl) for pl in qs) if p.effective_to is None or p.effective_to > start
-    ]
+    """Every list of the billing currency that may cover part of [start, end), in one query."""
+    columns = _price_columns()
+    rows = _period_lists(end=end).values_list(*columns.values())
+    return _in_period(_prices_from_rows([dict(zip(columns, r, strict=True)) for r in rows]), start)
 
 
 def usage_event_list(
@@ -138,12 +233,16 @@ def _ledger_event(row: UsageEvent) -> LedgerEvent:
     )
 
 
-def _ledger(rows: QuerySet[UsageEvent], start: datetime) -> Iterator[LedgerEvent]:
+def _ledger_rows(rows: QuerySet[UsageEvent], start: datetime) -> QuerySet[UsageEvent]:
     # VMs deleted before the period cannot contribute; their history need not be read.
     gone = (
         UsageEvent.objects.unscoped().filter(kind=UsageKind.DELETED, at__lt=start).values("vm_id")
     )
-    return (_ledger_event(row) for row in rows.exclude(vm_id__in=gone).iterator(chunk_size=2000))
+    return rows.exclude(vm_id__in=gone)
+
+
+def _ledger(rows: QuerySet[UsageEvent], start: datetime) -> Iterator[LedgerEvent]:
+    return (_ledger_event(row) for row in _ledger_rows(rows, start).iterator(chunk_size=2000))
 
 
 def usage_report(
@@ -168,24 +267,72 @@ def usage_report(
     return lines
 
 
+def _json_columns(names: tuple[str, ...]) -> dict[str, Any]:
+    return {f"jr{i}": F(name) for i, name in enumerate(names)}
+
+
+def _ledger_value(row: dict[str, Any], column: str) -> Any:
+    return as_datetime(row.get(column)) if column == "at" else row.get(column)
+
+
+# More columns for the month's query (a page's other reads): from the month's ledger and
+# volumes' ledger (None without volumes) and the month's first day.
+MoreColumns = Callable[
+    [QuerySet[UsageEvent], QuerySet[VolumeUsageEvent] | None, date], dict[str, Any]
+]
+
+
 def _month_cost(
     rows: QuerySet[UsageEvent],
-    zone: ZoneInfo,
+    tenant: Tenant,
     now: datetime,
     by_day: bool,
     volume_rows: QuerySet[VolumeUsageEvent] | None = None,
-) -> MonthCost:
+    more: MoreColumns | None = None,
+) -> tuple[MonthCost, dict[str, Any]]:
+    """The month's cost, and the `more` columns read with it."""
+    zone = tenant.zone
     start, end = month_period(zone, now)
-    # One read of the ledger for the month and its days; the computations are in memory.
+    # One query for the month: its ledger, its volumes' ledger and its price lists (each line is
+    # cut at their bounds), as JSON columns of the tenant's row; the computations are in memory.
     # Events up to now included: one at this very instant (a VM started now) sets the rest.
-    events = list(_ledger(rows.filter(at__lte=now), start))
-    volume_events = (
-        list(_volume_ledger(volume_rows.filter(at__lte=now), start=start, end=end))
-        if volume_rows is not None
-        else []
-    )
-    # The whole month's price lists (each line is cut at their bounds).
-    prices = prices_for_period(start=start, end=end)
+    ledger = _ledger_rows(rows.filter(at__lte=now), start)
+    columns: dict[str, Any] = {
+        "month_events": JSONRows(
+            ledger.values(**_json_columns(_EVENT_COLUMNS)), keys=_EVENT_COLUMNS
+        ),
+        "month_prices": _price_rows(_period_lists(end=end)),
+    }
+    volume_ledger = None
+    if volume_rows is not None:
+        volume_ledger = _volume_rows(volume_rows.filter(at__lte=now), start=start, end=end)
+        columns["month_volumes"] = JSONRows(
+            volume_ledger.values(**_json_columns(_VOLUME_COLUMNS)), keys=_VOLUME_COLUMNS
+        )
+    if more is not None:
+        columns.update(more(ledger, volume_ledger, start.astimezone(zone).date()))
+    row: Any = Tenant.objects.unscoped().filter(pk=tenant.pk).values(**columns).first()
+    found: dict[str, Any] = row or {}
+    return _month_cost_of(found, zone, start, end, now, by_day), found
+
+
+def _month_cost_of(
+    found: dict[str, Any],
+    zone: ZoneInfo,
+    start: datetime,
+    end: datetime,
+    now: datetime,
+    by_day: bool,
+) -> MonthCost:
+    events = [
+        LedgerEvent(*[_ledger_value(r, c) for c in _EVENT_COLUMNS])
+        for r in found.get("month_events") or []
+    ]
+    volume_events = [
+        VolumeLedgerEvent(*[_ledger_value(r, c) for c in _VOLUME_COLUMNS])
+        for r in found.get("month_volumes") or []
+    ]
+    prices = _in_period(_prices_from_rows(found.get("month_prices") or []), start)
     # The rest of the month at the current state, at the prices in effect then.
     rest = usage_lines(events, prices, start=now, end=end)
     rest += volume_usage_lines(volume_events, prices, start=now, end=end)
@@ -222,14 +369,69 @@ def month_cost(
         rows = rows.filter(vm=vm)
     else:
         volume_rows = _volume_events(VolumeUsageEvent.objects.visible_to(fetched_by), tenant)
-    return _month_cost(rows, tenant.zone, now or timezone.now(), by_day, volume_rows)
+    return _month_cost(rows, tenant, now or timezone.now(), by_day, volume_rows)[0]
+
+
+@dataclass(frozen=True)
+class CostsPage:
+    """What the costs page shows of a tenant's month, read in one query."""
+
+    cost: MonthCost
+    budget: Budget | None
+    alerts: list[BudgetAlert]
+    vm_names: dict[int, str]
+    environment_names: dict[int, str]
+
+
+def costs_page(*, fetched_by: User, tenant: Tenant, now: datetime | None = None) -> CostsPage:
+    """The tenant's month per day (`month_cost`), with its budget, the month's budget alerts
+    and the names of the VMs and environments its lines name, in one query."""
+    rows = usage_event_list(fetched_by=fetched_by, tenant=tenant)
+    volume_rows = _volume_events(VolumeUsageEvent.objects.visible_to(fetched_by), tenant)
+
+    def more(
+        ledger: QuerySet[UsageEvent], volumes: QuerySet[VolumeUsageEvent] | None, month: date
+    ) -> dict[str, Any]:
+        named = Q(pk__in=ledger.order_by().values("environment_id"))
+        if volumes is not None:
+            named |= Q(pk__in=volumes.order_by().values("environment_id"))
+        return {
+            "page_budget": model_rows(Budget.objects.unscoped().filter(tenant=tenant)[:1]),
+            "page_alerts": model_rows(
+                budget_alert_list(fetched_by=fetched_by).filter(tenant=tenant, month=month)
+            ),
+            "page_vm_names": JSONRows(
+                VirtualMachine.objects.unscoped()
+                .filter(pk__in=ledger.order_by().values("vm_id"))
+                .order_by()
+                .values(jr0=F("pk"), jr1=F("name")),
+                keys=["id", "name"],
+            ),
+            "page_environment_names": JSONRows(
+                Environment.objects.unscoped()
+                .filter(named)
+                .order_by()
+                .values(jr0=F("pk"), jr1=F("name")),
+                keys=["id", "name"],
+            ),
+        }
+
+    cost, found = _month_cost(rows, tenant, now or timezone.now(), True, volume_rows, more=more)
+    budgets = instances(Budget, found.get("page_budget"))
+    return CostsPage(
+        cost=cost,
+        budget=budgets[0] if budgets else None,
+        alerts=instances(BudgetAlert, found.get("page_alerts")),
+        vm_names={r["id"]: r["name"] for r in found.get("page_vm_names") or []},
+        environment_names={r["id"]: r["name"] for r in found.get("page_environment_names") or []},
+    )
 
 
 def tenant_month_cost(*, tenant: Tenant, now: datetime | None = None) -> MonthCost:
     """Unscoped, for Nuage's own checks (budget alerts, the request hook), never for pages."""
     rows = UsageEvent.objects.unscoped().filter(tenant=tenant).order_by("at", "id")
     volume_rows = VolumeUsageEvent.objects.unscoped().filter(tenant=tenant)
-    return _month_cost(rows, tenant.zone, now or timezone.now(), False, volume_rows)
+    return _month_cost(rows, tenant, now or timezone.now(), False, volume_rows)[0]
 
 
 def budget_list(*, fetched_by: User) -> QuerySet[Budget]:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from django.db import connection
-from django.db.models import OuterRef, Prefetch, QuerySet, Subquery, prefetch_related_objects
+from django.db.models import OuterRef, Prefetch, Q, QuerySet, Subquery, prefetch_related_objects
 
 from compute.choices import (
     PLACED_STATES,
@@ -37,6 +38,7 @@ from compute.models import (
     Volume,
 )
 from compute.scheduler import capacity_limit
+from portal.jsonrows import instances, model_rows
 from portal.models import AuditEntry, Membership, User
 from portal.permissions import Perm, perms_in, platform_perms
 from portal.scoping import member_tenant_ids
@@ -74,7 +76,8 @@ def vm_list(*, fetched_by: User, include_deleted: bool = False) -> QuerySet[Virt
 
 def vm_scope(*, fetched_by: User) -> QuerySet[VirtualMachine]:
     """The VMs the user may see, with their tenant only: for an action on one VM that answers
-    with something else than the VM (its snapshots), so that finding it stays one query."""
+    with something else than the VM (its snapshots), so that finding it stays one query, and
+    for the API's list, which reads plain values of its own (`vm_values`)."""
     return (
         VirtualMachine.objects.visible_to(fetched_by)
         .exclude(state=VMState.DELETED)
@@ -92,9 +95,42 @@ def vm_list_with_operation(
     )
 
 
-# The ports and the latest operation (with its steps) of a page of VMs, in two statements
-# written out: the ORM's building and compiling of three queries cost more than the rows.
+# What a page of VMs shows besides the VM rows themselves: their relations' names, ports and
+# latest operation with its steps, in three statements written out: the ORM's building and
+# compiling of them cost more than the rows, and PostgreSQL's planner spent more on joining
+# the names into the page's query (every join order of six tables) than on running it. Each
+# statement is driven by the page's ids (one index probe a VM), whatever the tables' size.
 # The ids come from a page already scoped to the requesting user.
+# Each name with one index probe a VM on PostgreSQL (LATERAL ... LIMIT 1: the planner scanned
+# the whole environment table per VM for a plain scalar subquery).
+_NAMES_SQL = {
+    "postgresql": """
+SELECT vm.id, tenant.slug, env.name, owner.username, host.name
+FROM compute_virtualmachine vm
+LEFT JOIN LATERAL (
+    SELECT slug FROM portal_tenant WHERE id = vm.tenant_id LIMIT 1
+) tenant ON TRUE
+LEFT JOIN LATERAL (
+    SELECT name FROM portal_environment WHERE id = vm.environment_id LIMIT 1
+) env ON TRUE
+LEFT JOIN LATERAL (
+    SELECT username FROM portal_user WHERE id = vm.owner_id LIMIT 1
+) owner ON TRUE
+LEFT JOIN LATERAL (
+    SELECT name FROM compute_host WHERE id = vm.host_id LIMIT 1
+) host ON TRUE
+WHERE vm.id IN ({ids})
+""",
+    "": """
+SELECT vm.id,
+       (SELECT tenant.slug FROM portal_tenant tenant WHERE tenant.id = vm.tenant_id),
+       (SELECT env.name FROM portal_environment env WHERE env.id = vm.environment_id),
+       (SELECT owner.username FROM portal_user owner WHERE owner.id = vm.owner_id),
+       (SELECT host.name FROM compute_host host WHERE host.id = vm.host_id)
+FROM compute_virtualmachine vm
+WHERE vm.id IN ({ids})
+""",
+}
 _PORTS_SQL = """
 SELECT nic.vm_id, net.name, net.kind, nic.ip, nic.mac, nic.host_port
 FROM compute_networkinterface nic
@@ -102,7 +138,25 @@ INNER JOIN compute_network net ON net.id = nic.network_id
 WHERE nic.vm_id IN ({ids})
 ORDER BY nic.id
 """
-_LATEST_OPERATIONS_SQL = """
+# Each VM's latest operation: on PostgreSQL one index probe a VM (LATERAL ... LIMIT 1; the
+# planner hashed the whole operation table for the portable form below).
+_LATEST_OPERATIONS_SQL = {
+    "postgresql": """
+SELECT vm.id, op.id, op.kind, op.status, op.attempts, op.error_message, op.created_at,
+       op.finished_at, step.position, step.name, step.status, step.detail, step.started_at,
+       step.finished_at
+FROM compute_virtualmachine vm
+CROSS JOIN LATERAL (
+    SELECT latest.id, latest.kind, latest.status, latest.attempts, latest.error_message,
+           latest.created_at, latest.finished_at
+    FROM compute_operation latest WHERE latest.vm_id = vm.id
+    ORDER BY latest.created_at DESC, latest.id DESC LIMIT 1
+) op
+LEFT OUTER JOIN compute_operationstep step ON step.operation_id = op.id
+WHERE vm.id IN ({ids})
+ORDER BY op.id, step.position
+""",
+    "": """
 SELECT op.vm_id, op.id, op.kind, op.status, op.attempts, op.error_message, op.created_at,
        op.finished_at, step.position, step.name, step.status, step.detail, step.started_at,
        step.finished_at
@@ -116,24 +170,40 @@ WHERE op.id IN (
     FROM compute_virtualmachine vm WHERE vm.id IN ({ids})
 )
 ORDER BY op.id, step.position
-"""
+""",
+}
 
 
-def vm_page_details(*, vm_ids: list[int]) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
-    """For VMs already in the requesting user's scope (a page of `vm_list`): their ports
-    (vm id, network name, network kind, ip, mac, host port; in port order) and their latest
-    operations, one row per step (vm id, operation id, kind, status, attempts, error,
-    created, finished, then the step's position, name, status, detail, started, finished, all
-    None for an operation without steps; by operation then position). Two queries."""
+@dataclass(frozen=True)
+class VMPageDetails:
+    """Rows of `vm_page_details`, as the database gives them."""
+
+    # (vm id, tenant slug, environment name, owner username, host name or None)
+    names: list[tuple[Any, ...]]
+    # (vm id, network name, network kind, ip, mac, host port), in port order
+    ports: list[tuple[Any, ...]]
+    # One row per step of each VM's latest operation (vm id, operation id, kind, status,
+    # attempts, error, created, finished, then the step's position, name, status, detail,
+    # started, finished: all None for an operation without steps), by operation and position
+    operations: list[tuple[Any, ...]]
+
+
+def vm_page_details(*, vm_ids: list[int]) -> VMPageDetails:
+    """What a page of VMs shows besides their own columns, for VMs already in the requesting
+    user's scope (a page of `vm_scope`): three queries, whatever the page's length."""
     if not vm_ids:
-        return [], []
+        return VMPageDetails([], [], [])
     ids = ", ".join(["%s"] * len(vm_ids))
+    names_sql = _NAMES_SQL.get(connection.vendor, _NAMES_SQL[""])
+    operations_sql = _LATEST_OPERATIONS_SQL.get(connection.vendor, _LATEST_OPERATIONS_SQL[""])
     with connection.cursor() as cursor:
+        cursor.execute(names_sql.format(ids=ids), vm_ids)
+        names = cursor.fetchall()
         cursor.execute(_PORTS_SQL.format(ids=ids), vm_ids)
         ports = cursor.fetchall()
-        cursor.execute(_LATEST_OPERATIONS_SQL.format(ids=ids), vm_ids)
+        cursor.execute(operations_sql.format(ids=ids), vm_ids)
         operations = cursor.fetchall()
-    return ports, operations
+    return VMPageDetails(names, ports, operations)
 
 
 def vm_as_requested(*, vm: VirtualMachine, fetched_by: User) -> VirtualMachine:
@@ -160,15 +230,125 @@ def vm_progress(*, fetched_by: User, pk: int) -> VirtualMachine | None:
     role = (
         Membership.objects.unscoped()
         .filter(tenant=OuterRef("tenant_id"), user_id=fetched_by.pk)
+        .order_by()  # one membership per tenant and user: no join to sort by tenant name
         .values("role")[:1]
     )
     return (
-        VirtualMachine.objects.visible_to(fetched_by)
+        VirtualMachine.objects.visible_to(fetched_by, by_id=True)
         .select_related("tenant", "environment", "owner", "host", "approved_by", "resize_to")
         .annotate(latest_operation_id=Subquery(latest), viewer_role=Subquery(role))
         .filter(pk=pk)
         .first()
     )
+
+
+def _cache_related(obj: Any, name: str, rows: list[Any]) -> None:
+    """Leave `rows` as prefetch_related would: `obj.<name>.all()` reads no more."""
+    cached: Any = getattr(obj, name).all()
+    cached._result_cache = rows
+    cached._prefetch_done = True
+    obj.__dict__.setdefault("_prefetched_objects_cache", {})[name] = cached
+
+
+def _ports_column(vm_ref: Any) -> Any:
+    return model_rows(
+        NetworkInterface.objects.unscoped().filter(vm=vm_ref).order_by("id"),
+        related={"network": Network},
+    )
+
+
+def _ports_from_column(vm: Any, rows: Any) -> None:
+    ports = instances(NetworkInterface, rows, related={"network": Network})
+    for port in ports:
+        port.vm = vm
+    _cache_related(vm, "interfaces", ports)
+
+
+def with_ports(qs: QuerySet[VirtualMachine]) -> QuerySet[VirtualMachine]:
+    """The VMs with their ports as a JSON column of their rows (no prefetch query); read them
+    with `ports_read` once the rows are fetched."""
+    return qs.prefetch_related(None).annotate(list_ports=_ports_column(OuterRef("pk")))
+
+
+def ports_read(vms: Iterable[VirtualMachine]) -> list[VirtualMachine]:
+    """The rows of a `with_ports` queryset, each VM's ports where `vm.interfaces.all()` reads."""
+    rows = list(vms)
+    for vm in rows:
+        item: Any = vm
+        _ports_from_column(item, item.list_ports)
+        del item.list_ports
+    return rows
+
+
+def vm_page(*, fetched_by: User, pk: int) -> VirtualMachine | None:
+    """One VM as its page shows it, in one query: with its relations, its ports, its latest
+    operation and the operation's steps, and what its cards list (`card_volumes`: its volumes
+    and the tenant's free ones it could attach; `card_snapshots`, `card_schedule`,
+    `card_exports`: its 5 latest). Deleted VMs included: whoever watched one being deleted sees
+    it end. The lists come as JSON columns of the VM's row (portal/jsonrows.py)."""
+    vm_ref = OuterRef("pk")
+    steps = OperationStep.objects.filter(operation=OuterRef("pk")).order_by("position")
+    latest = Operation.objects.unscoped().filter(vm=vm_ref).order_by("-created_at", "-id")[:1]
+    free_here = Q(state=VolumeState.AVAILABLE, vm__isnull=True) & (
+        Q(host__isnull=True) | Q(host_id=OuterRef("host_id"))
+    )
+    volumes = (
+        Volume.objects.visible_to(fetched_by)
+        .exclude(state=VolumeState.DELETED)
+        .filter(tenant_id=OuterRef("tenant_id"))
+        .filter(Q(vm=vm_ref) | free_here)
+        .order_by("name", "id")
+    )
+    row = (
+        VirtualMachine.objects.visible_to(fetched_by)
+        .select_related(
+            "tenant", "environment", "owner", "flavor", "image", "host", "approved_by", "resize_to"
+        )
+        .annotate(
+            page_interfaces=_ports_column(vm_ref),
+            page_operation=model_rows(latest, extra={"steps": model_rows(steps)}),
+            page_volumes=model_rows(volumes),
+            page_snapshots=model_rows(
+                Snapshot.objects.unscoped()
+                .filter(vm=vm_ref)
+                .exclude(state=SnapshotState.DELETED)
+                .order_by("-created_at", "-id")
+            ),
+            page_schedule=model_rows(SnapshotSchedule.objects.unscoped().filter(vm=vm_ref)[:1]),
+            page_exports=model_rows(
+                ExportJob.objects.unscoped().filter(vm=vm_ref).order_by("-created_at", "-id")[:5]
+            ),
+        )
+        .filter(pk=pk)
+        .first()
+    )
+    if row is None:
+        return None
+    vm: Any = row
+    _ports_from_column(vm, vm.page_interfaces)
+    operations = instances(Operation, vm.page_operation)
+    for op in operations:
+        op.vm = vm
+        op_steps = instances(OperationStep, op.json_extra["steps"])  # type: ignore[attr-defined]
+        for step in op_steps:
+            step.operation = op
+        _cache_related(op, "steps", op_steps)
+    vm.operations_latest_first = operations
+    vm.card_volumes = instances(Volume, vm.page_volumes)
+    for volume in vm.card_volumes:
+        volume.tenant = vm.tenant
+        if volume.vm_id == vm.pk:
+            volume.vm = vm
+    vm.card_snapshots = instances(Snapshot, vm.page_snapshots)
+    schedules = instances(SnapshotSchedule, vm.page_schedule)
+    vm.card_schedule = schedules[0] if schedules else None
+    vm.card_exports = instances(ExportJob, vm.page_exports)
+    for item in [*vm.card_snapshots, *schedules, *vm.card_exports]:
+        item.vm = vm
+    for name in ("page_interfaces", "page_operation", "page_volumes", "page_snapshots"):
+        delattr(vm, name)
+    del vm.page_schedule, vm.page_exports
+    return row
 
 
 def operation_with_steps(operation_id: int | None) -> Operation | None:

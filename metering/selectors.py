@@ -10,14 +10,27 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.db import connection
-from django.db.models import Avg, Count, F, Max, Min, Q, QuerySet, Sum
-from django.db.models.functions import TruncHour
+from django.db.models import (
+    Avg,
+    Count,
+    DateTimeField,
+    ExpressionWrapper,
+    F,
+    Max,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+)
+from django.db.models.functions import Coalesce, TruncHour
 from django.utils import timezone
 
 from compute.loads import HostLoad, VmLoad
 from compute.models import Flavor, VirtualMachine
 from compute.selectors import flavor_list, vm_list
 from metering.models import MeterDaily, MeterHourly, MeterSample
+from portal.jsonrows import JSONRows, as_datetime, instances, model_rows
 from portal.models import User
 
 # The same figures from raw samples and from rollups (an hour's or a day's mean weighs as many
@@ -161,29 +174,57 @@ def rolled_up_to() -> RolledUpTo:
     )
 
 
-def _window(vm_id: int, since: datetime, marks: RolledUpTo, *, tiers: int) -> Use:
-    """Use since `since`: daily rollups (tiers=3), then hourly ones (tiers>=2), then the raw
-    samples not rolled up yet. A window read from rollups starts at the start of the bucket
-    that holds `since` (the last 24 hours: 24 whole hours and the current one so far)."""
-    total = _Sum()
+# Where the rollups end, as SQL (see RolledUpTo): the last bucket of each, plus its length. With
+# no rollup yet, the start of time, so that a bound `>= mark` holds for every row.
+_START_OF_TIME = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _mark(model: type[MeterHourly | MeterDaily], length: timedelta) -> Any:
+    last = model.objects.unscoped().order_by("-bucket").values("bucket")[:1]
+    return ExpressionWrapper(
+        Coalesce(Subquery(last), Value(_START_OF_TIME)) + Value(length),
+        output_field=DateTimeField(),
+    )
+
+
+def _aggregates(qs: QuerySet[Any], aggregates: dict[str, Any]) -> JSONRows:
+    """One row of `aggregates` over `qs` (a JSON array of it: one query's column)."""
+    names = list(aggregates)
+    return JSONRows(
+        qs.order_by().values(**{f"jr{i}": aggregates[n] for i, n in enumerate(names)}), keys=names
+    )
+
+
+def _window_columns(vm_id: int, since: datetime, *, tiers: int, prefix: str) -> dict[str, Any]:
+    """Use since `since` as `_window` reads it, as columns of one query: daily rollups (tiers=3),
+    then hourly ones (tiers>=2), then the raw samples not rolled up yet, each tier starting
+    where the one before ends (the marks are subqueries of the same query)."""
     lower = since
     if tiers >= 2:
         lower = since.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
     if tiers >= 3:
         lower = lower.replace(hour=0)
-    if tiers >= 3 and marks.daily is not None and marks.daily > lower:
-        days = MeterDaily.objects.unscoped().filter(
-            vm_id=vm_id, bucket__gte=lower, bucket__lt=marks.daily
-        )
-        total.add(days.aggregate(**ROLLUP_AGGREGATES))
-        lower = marks.daily
-    if tiers >= 2 and marks.hourly is not None and marks.hourly > lower:
-        hours = MeterHourly.objects.unscoped().filter(
-            vm_id=vm_id, bucket__gte=lower, bucket__lt=marks.hourly
-        )
-        total.add(hours.aggregate(**ROLLUP_AGGREGATES))
-        lower = marks.hourly
-    total.add(MeterSample.objects.filter(vm_id=vm_id, at__gte=lower).aggregate(**SAMPLE_AGGREGATES))
+    samples = MeterSample.objects.filter(vm_id=vm_id, at__gte=lower)
+    columns: dict[str, Any] = {}
+    if tiers >= 3:
+        days = MeterDaily.objects.unscoped().filter(vm_id=vm_id, bucket__gte=lower)
+        columns[f"{prefix}_daily"] = _aggregates(days, ROLLUP_AGGREGATES)
+        samples = samples.filter(at__gte=_mark(MeterDaily, timedelta(days=1)))
+    if tiers >= 2:
+        hours = MeterHourly.objects.unscoped().filter(vm_id=vm_id, bucket__gte=lower)
+        if tiers >= 3:
+            hours = hours.filter(bucket__gte=_mark(MeterDaily, timedelta(days=1)))
+        columns[f"{prefix}_hourly"] = _aggregates(hours, ROLLUP_AGGREGATES)
+        samples = samples.filter(at__gte=_mark(MeterHourly, timedelta(hours=1)))
+    columns[f"{prefix}_samples"] = _aggregates(samples, SAMPLE_AGGREGATES)
+    return columns
+
+
+def _window_use(found: dict[str, Any], prefix: str) -> Use:
+    total = _Sum()
+    for tier in ("daily", "hourly", "samples"):
+        for row in found.get(f"{prefix}_{tier}") or []:
+            total.add(row)
     return total.use()
 
 
@@ -193,24 +234,35 @@ class HourlyCpu:
     cpu_avg_vcpus: float | None
 
 
-def _hourly_cpu(vm_id: int, now: datetime, marks: RolledUpTo) -> list[HourlyCpu]:
-    """Mean CPU of each of the last 24 hours (the current one so far), oldest first."""
-    current = now.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
-    hours = [current - timedelta(hours=23 - i) for i in range(24)]
-    values: dict[datetime, float | None] = {}
-    rolled = MeterHourly.objects.unscoped().filter(vm_id=vm_id, bucket__gte=hours[0])
-    if marks.hourly is not None:
-        rolled = rolled.filter(bucket__lt=marks.hourly)
-    values.update(rolled.values_list("bucket", "cpu_avg_vcpus"))
-    raw_from = max(hours[0], marks.hourly) if marks.hourly is not None else hours[0]
+def _hourly_columns(vm_id: int, now: datetime) -> dict[str, Any]:
+    """Mean CPU of each of the last 24 hours (the current one so far): the hourly rollups, then
+    the raw samples not rolled up yet, by hour."""
+    first = now.astimezone(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=23)
+    rolled = MeterHourly.objects.unscoped().filter(vm_id=vm_id, bucket__gte=first).order_by()
     raw = (
-        MeterSample.objects.filter(vm_id=vm_id, at__gte=raw_from)
+        MeterSample.objects.filter(vm_id=vm_id, at__gte=first)
+        .filter(at__gte=_mark(MeterHourly, timedelta(hours=1)))
         .annotate(b=TruncHour("at", tzinfo=UTC))
         .order_by()
-        .values_list("b")
+        .values("b")
         .annotate(cpu=Avg("cpu_used_vcpus"))
     )
-    values.update(raw)
+    return {
+        "hourly_rolled": JSONRows(
+            rolled.values(jr0=F("bucket"), jr1=F("cpu_avg_vcpus")), keys=["b", "cpu"]
+        ),
+        "hourly_raw": JSONRows(raw),
+    }
+
+
+def _hourly_cpu(found: dict[str, Any], now: datetime) -> list[HourlyCpu]:
+    current = now.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    hours = [current - timedelta(hours=23 - i) for i in range(24)]
+    values: dict[datetime | None, float | None] = {}
+    for key in ("hourly_rolled", "hourly_raw"):
+        for row in found.get(key) or []:
+            cpu = row.get("cpu")
+            values[as_datetime(row.get("b"))] = None if cpu is None else float(cpu)
     return [HourlyCpu(hour=h, cpu_avg_vcpus=values.get(h)) for h in hours]
 
 
@@ -232,34 +284,38 @@ IDLE_CPU_SHARE = 0.05
 IDLE_MEMORY_SHARE = 0.5
 
 
-def _first_measured(vm_id: int) -> datetime | None:
-    firsts = [
-        MeterDaily.objects.unscoped().filter(vm_id=vm_id).aggregate(t=Min("bucket"))["t"],
-        MeterHourly.objects.unscoped().filter(vm_id=vm_id).aggregate(t=Min("bucket"))["t"],
-        MeterSample.objects.filter(vm_id=vm_id).aggregate(t=Min("at"))["t"],
-    ]
+def _first_columns(vm_id: int) -> dict[str, Any]:
+    def first(qs: QuerySet[Any], field: str) -> Subquery:
+        return Subquery(qs.filter(vm_id=vm_id).order_by(field).values(field)[:1])
+
+    return {
+        "first_daily": first(MeterDaily.objects.unscoped(), "bucket"),
+        "first_hourly": first(MeterHourly.objects.unscoped(), "bucket"),
+        "first_sample": first(MeterSample.objects.all(), "at"),
+    }
+
+
+def _first_measured(found: dict[str, Any]) -> datetime | None:
+    firsts = [found[k] for k in ("first_daily", "first_hourly", "first_sample")]
     known = [t for t in firsts if t is not None]
     return min(known) if known else None
 
 
-def _smaller_flavor(fetched_by: User, vm: VirtualMachine, day: Use) -> Flavor | None:
+def _smaller_flavor(candidates: list[Flavor], vm: VirtualMachine, day: Use) -> Flavor | None:
     """The smallest flavor that holds the day's peak CPU and twice its mean memory, if it is
-    smaller than the VM's own."""
-    cur = vm.flavor
+    smaller than the VM's own (`candidates`: those no bigger than it, smallest first)."""
     need_cpu = max(1, math.ceil(day.cpu_max_vcpus or 0.0))
     need_ram = max(64, 2 * (day.memory_avg_mib or 0))
-    return (
+    return next((f for f in candidates if f.vcpus >= need_cpu and f.ram_mib >= need_ram), None)
+
+
+def _smaller_flavors(fetched_by: User, vm: VirtualMachine) -> JSONRows:
+    cur = vm.flavor
+    return model_rows(
         flavor_list(fetched_by=fetched_by)
-        .filter(
-            vcpus__gte=need_cpu,
-            ram_mib__gte=need_ram,
-            disk_gib__gte=cur.disk_gib,
-            vcpus__lte=cur.vcpus,
-            ram_mib__lte=cur.ram_mib,
-        )
+        .filter(disk_gib__gte=cur.disk_gib, vcpus__lte=cur.vcpus, ram_mib__lte=cur.ram_mib)
         .exclude(vcpus=cur.vcpus, ram_mib=cur.ram_mib)
         .order_by("vcpus", "ram_mib", "disk_gib")
-        .first()
     )
 
 
@@ -283,9 +339,20 @@ def vm_metrics(
     else:
         vm = vm_metric_list(fetched_by=fetched_by).get(pk=vm_id)
     now = now or timezone.now()
-    marks = rolled_up_to()
-    day = _window(vm.pk, now - timedelta(days=1), marks, tiers=2)
-    first = _first_measured(vm.pk)
+    # One query: every window's tiers, the hourly chart, the first measurement and the flavors
+    # a smaller suggestion could be, as columns of the VM's row.
+    columns = {
+        **_window_columns(vm.pk, now - timedelta(hours=1), tiers=1, prefix="hour"),
+        **_window_columns(vm.pk, now - timedelta(days=1), tiers=2, prefix="day"),
+        **_window_columns(vm.pk, now - timedelta(days=30), tiers=3, prefix="month"),
+        **_hourly_columns(vm.pk, now),
+        **_first_columns(vm.pk),
+        "smaller_flavors": _smaller_flavors(fetched_by, vm),
+    }
+    row: Any = VirtualMachine.objects.unscoped().filter(pk=vm.pk).values(**columns).first()
+    found: dict[str, Any] = row or {}
+    day = _window_use(found, "day")
+    first = _first_measured(found)
     measured = 0.0 if first is None else (now - first).total_seconds() / 3600
     idle = (
         measured >= 24
@@ -294,13 +361,14 @@ def vm_metrics(
         and day.cpu_avg_vcpus < IDLE_CPU_SHARE * vm.flavor.vcpus
         and day.memory_avg_mib < IDLE_MEMORY_SHARE * vm.flavor.ram_mib
     )
+    smaller = instances(Flavor, found.get("smaller_flavors"))
     return VmMetrics(
         vm=vm,
-        last_hour=_window(vm.pk, now - timedelta(hours=1), marks, tiers=1),
+        last_hour=_window_use(found, "hour"),
         last_day=day,
-        last_30_days=_window(vm.pk, now - timedelta(days=30), marks, tiers=3),
-        hourly_cpu=_hourly_cpu(vm.pk, now, marks),
+        last_30_days=_window_use(found, "month"),
+        hourly_cpu=_hourly_cpu(found, now),
         measured_hours=min(measured, 30 * 24),
         idle=idle,
-        suggested_flavor=_smaller_flavor(fetched_by, vm, day) if idle else None,
+        suggested_flavor=_smaller_flavor(smaller, vm, day) if idle else None,
     )

@@ -44,6 +44,25 @@ def member_tenant_ids(user: User, perm: Perm | None = None) -> models.QuerySet[A
     return memberships.values_list("tenant_id", flat=True)
 
 
+class _AnyOf(models.Func):
+    """`column = ANY(ARRAY(subquery))` on PostgreSQL, `column IN (subquery)` elsewhere."""
+
+    output_field = models.BooleanField()
+    conditional = True
+
+    def __init__(self, column: models.F, values: models.QuerySet[Any, Any]) -> None:
+        super().__init__(column, models.Subquery(values))
+
+    def as_sql(  # type: ignore[override]  # Func's template arguments are not used
+        self, compiler: Any, connection: Any, **extra: Any
+    ) -> tuple[str, tuple[Any, ...]]:
+        (column, column_params), (values, values_params) = (
+            compiler.compile(e) for e in self.get_source_expressions()
+        )
+        template = "%s = ANY(ARRAY%s)" if connection.vendor == "postgresql" else "%s IN %s"
+        return template % (column, values), (*column_params, *values_params)
+
+
 class TenantScopedQuerySet(models.QuerySet[_M, _M]):
     """The manager of every model owned by a tenant (directly or through another row).
 
@@ -57,13 +76,23 @@ class TenantScopedQuerySet(models.QuerySet[_M, _M]):
         path = getattr(self.model, "tenant_path", self.default_tenant_path)
         return f"{path}_id__in" if path else "pk__in"
 
-    def visible_to(self, user: Any, perm: Perm | None = None) -> Self:
-        """The rows `user` may see (and use `perm` on, when given): the single tenant scope."""
+    def visible_to(self, user: Any, perm: Perm | None = None, *, by_id: bool = False) -> Self:
+        """The rows `user` may see (and use `perm` on, when given): the single tenant scope.
+
+        `by_id`: for a read of one row by its id (then filtered so), the same rows with the
+        member's tenants as `= ANY(ARRAY(subquery))` on PostgreSQL: planned once as a constant
+        rather than as one more table in every join order (a VM with six relations: 5-8 ms of
+        planning for a 0.3 ms query, more as the tables grow). Lists keep the join, whose row
+        estimate their plans need."""
         if sees_all_tenants(user, perm):
             return self.all()
         if not getattr(user, "is_authenticated", False) or not user.is_active:
             return self.none()
-        return self.filter(**{self._tenant_lookup(): member_tenant_ids(user, perm)})
+        lookup = self._tenant_lookup()
+        if by_id:
+            column = lookup.removesuffix("__in")
+            return self.filter(_AnyOf(models.F(column), member_tenant_ids(user, perm)))
+        return self.filter(**{lookup: member_tenant_ids(user, perm)})
 
     def unscoped(self) -> Self:
         """Every tenant's rows, on purpose: for Nuage's own work, never for a user's page."""

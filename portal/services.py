@@ -8,6 +8,7 @@ import json
 import secrets
 import uuid
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -15,7 +16,7 @@ from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.validators import EmailValidator, URLValidator
-from django.db import IntegrityError, transaction
+from django.db import DEFAULT_DB_ALIAS, IntegrityError, connections, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -346,6 +347,43 @@ def token_revoke(*, token: ApiToken, revoked_by: User, remote_addr: str | None =
     return token
 
 
+@cache
+def _token_sql(vendor: str) -> str:
+    token, user = ApiToken._meta, User._meta
+    quote = connections[DEFAULT_DB_ALIAS].ops.quote_name
+    columns = [f"t.{quote(str(f.column))}" for f in token.concrete_fields] + [
+        f"u.{quote(str(f.column))}" for f in user.concrete_fields
+    ]
+    return (
+        f"SELECT {', '.join(columns)} FROM {quote(token.db_table)} t "  # noqa: S608 - no input
+        f"INNER JOIN {quote(user.db_table)} u ON u.{quote(str(user.pk.column))} = t.user_id "
+        "WHERE t.prefix = %s ORDER BY t.created_at DESC, t.id DESC"
+    )
+
+
+def _tokens_with_prefix(prefix: str) -> list[ApiToken]:
+    """The tokens whose secret starts with `prefix`, with their users: what
+    `ApiToken.objects.unscoped().select_related("user").filter(prefix=prefix)` gives. Every API
+    request asks, so on PostgreSQL (whose rows need no conversion for these fields) the query
+    is written out once rather than built and compiled by the ORM each time, which cost five
+    times the query."""
+    db = connections[DEFAULT_DB_ALIAS]
+    if db.vendor != "postgresql":
+        return list(ApiToken.objects.unscoped().select_related("user").filter(prefix=prefix))
+    width = len(ApiToken._meta.concrete_fields)
+    token_names = [f.attname for f in ApiToken._meta.concrete_fields]
+    user_names = [f.attname for f in User._meta.concrete_fields]
+    with db.cursor() as cursor:
+        cursor.execute(_token_sql(db.vendor), [prefix])
+        rows = cursor.fetchall()
+    found = []
+    for row in rows:
+        token = ApiToken.from_db(DEFAULT_DB_ALIAS, token_names, row[:width])
+        token.user = User.from_db(DEFAULT_DB_ALIAS, user_names, row[width:])
+        found.append(token)
+    return found
+
+
 def token_authenticate(secret: str) -> tuple[User, ApiToken]:
     """The user a token secret stands for; AuthenticationFailed-worthy errors as ValueError."""
     now = timezone.now()
@@ -353,9 +391,7 @@ def token_authenticate(secret: str) -> tuple[User, ApiToken]:
     token = next(
         (
             t
-            for t in ApiToken.objects.unscoped()
-            .select_related("user")
-            .filter(prefix=secret[:TOKEN_PREFIX_LENGTH])
+            for t in _tokens_with_prefix(secret[:TOKEN_PREFIX_LENGTH])
             if hmac.compare_digest(t.secret_hash, digest)
         ),
         None,

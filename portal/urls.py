@@ -10,6 +10,8 @@ from portal import health, twofactor_views
 from portal import views as portal_views
 
 urlpatterns = [
+    # First: an API call then skips trying every page's route (no page starts with api/).
+    path("api/v1/", include("portal.api.urls")),
     path("", include("compute.urls")),
     path("quotas/", include("quotas.urls")),
     path("", include("billing.urls")),
@@ -29,7 +31,6 @@ urlpatterns = [
     path("account/two-factor/verify/", twofactor_views.two_factor_verify, name="two-factor-verify"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
-    path("api/v1/", include("portal.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api-docs"),
     # Operators: liveness, readiness and Prometheus (portal/health.py, docs/operations.md).

@@ -263,17 +263,17 @@ def _operation_row(op: Operation, zone: tzinfo | None = None) -> dict[str, Any]:
     }
 
 
-# What a VM row reads of its VM and its relations, as plain values (see `vm_rows`).
+# What a VM row reads of its VM, as plain values (see `vm_rows`): its own columns only, the
+# relations' names come from `vm_page_details`.
 _VM_VALUES = (
-    "id", "uuid", "kind", "name", "tenant__slug", "environment__name", "owner__username",
-    "flavor_id", "image_id", "host__name", "anti_affinity_group", "state", "runtime_state",
-    "error_message", "rejection_reason", "justification", "created_at", "state_changed_at",
-    "lease_set_at", "expires_at", "authorized_keys",
+    "id", "uuid", "kind", "name", "flavor_id", "image_id", "anti_affinity_group", "state",
+    "runtime_state", "error_message", "rejection_reason", "justification", "created_at",
+    "state_changed_at", "lease_set_at", "expires_at", "authorized_keys",
 )  # fmt: skip
 
 
 def vm_values(vms: QuerySet[VirtualMachine]) -> QuerySet[VirtualMachine, dict[str, Any]]:
-    """The VMs' rows with their relations' columns, as plain values (for `vm_rows`)."""
+    """The VMs' own columns, as plain values (for `vm_rows`)."""
     return vms.prefetch_related(None).values(*_VM_VALUES)
 
 
@@ -295,8 +295,8 @@ def _when_in(zone: tzinfo) -> Callable[[datetime | None], str | None]:
 
 def vm_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """VirtualMachineSerializer's output for a page of VMs from their `vm_values` rows, with
-    their addresses, their latest operation and its steps read as plain rows too
-    (`vm_page_details`, two queries). No model instance is built: those were most of a list's
+    their relations' names, addresses, latest operation and its steps read as plain rows too
+    (`vm_page_details`, three queries). No model instance is built: those were most of a list's
     CPU (seven per VM and one per step)."""
     from compute.choices import Step, labels
 
@@ -305,9 +305,10 @@ def vm_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     ids = [row["id"] for row in rows]
     if not ids:
         return []
-    ports, operations = vm_page_details(vm_ids=ids)
+    details = vm_page_details(vm_ids=ids)
+    names = {row[0]: row for row in details.names}
     addresses: dict[int, list[dict[str, Any]]] = {}
-    for vm_id, network, kind, ip, mac, host_port in ports:
+    for vm_id, network, kind, ip, mac, host_port in details.ports:
         ssh = (
             f"ssh -p {host_port} root@127.0.0.1"
             if host_port is not None
@@ -325,7 +326,7 @@ def vm_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for (
         vm_id, op_id, op_kind, op_status, attempts, op_error, created, ended,
         position, name, status, detail, started, finished,
-    ) in operations:  # fmt: skip
+    ) in details.operations:  # fmt: skip
         op = ops.get(vm_id)
         if op is None:
             op = ops[vm_id] = {
@@ -345,18 +346,19 @@ def vm_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for row in rows:
         vm_id = row["id"]
         mine = addresses.get(vm_id, [])
+        _id, tenant, environment, owner, host = names[vm_id]
         out.append(
             {
                 "id": vm_id,
                 "uuid": str(row["uuid"]),
                 "kind": row["kind"],
                 "name": row["name"],
-                "tenant": row["tenant__slug"],
-                "environment": row["environment__name"],
-                "owner": row["owner__username"],
+                "tenant": tenant,
+                "environment": environment,
+                "owner": owner,
                 "flavor": row["flavor_id"],
                 "image": row["image_id"],
-                "host": row["host__name"],
+                "host": host,
                 "anti_affinity_group": row["anti_affinity_group"],
                 "state": row["state"],
                 "runtime_state": row["runtime_state"],

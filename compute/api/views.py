@@ -13,6 +13,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema
 from rest_framework import mixins, status
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound
+from rest_framework.generics import get_object_or_404
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -197,8 +198,11 @@ def _resolve(qs: Any, pk: int, field: str, label: str) -> Any:
 class VirtualMachineViewSet(mixins.DestroyModelMixin, ScopedReadOnlyViewSet):
     selector = staticmethod(selectors.vm_list_with_operation)
     # The snapshot actions answer with snapshots: the VM's operations and ports are not needed.
+    # The list and the retrieve read plain values (`vm_values`, `vm_rows`): no relation or
+    # prefetch to build.
     action_selectors = {
-        name: selectors.vm_scope for name in ("snapshots", "snapshot_delete", "snapshot_revert")
+        name: selectors.vm_scope
+        for name in ("snapshots", "snapshot_delete", "snapshot_revert", "list", "retrieve")
     }
     serializer_class = VirtualMachineSerializer
     filter_backends = [ScopedFilterBackend, StableOrderingFilter]
@@ -218,6 +222,16 @@ class VirtualMachineViewSet(mixins.DestroyModelMixin, ScopedReadOnlyViewSet):
         page = self.paginate_queryset(vm_values(self.filter_queryset(self.get_queryset())))
         assert page is not None  # the API always pages
         return self.get_paginated_response(vm_rows(page))
+
+    def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        """One VM, built as the list builds each (`vm_rows`); found as DRF's get_object finds
+        it (in scope, the list's filters applied, a 404 otherwise)."""
+        queryset: Any = vm_values(self.filter_queryset(self.get_queryset()))
+        row: dict[str, Any] = get_object_or_404(
+            queryset, pk=self.kwargs[self.lookup_url_kwarg or "pk"]
+        )
+        self.check_object_permissions(request, row)
+        return Response(vm_rows([row])[0])
 
     def _answer(self, vm: VirtualMachine, code: int = status.HTTP_202_ACCEPTED) -> Response:
         # Every action answers 202 with the VM, including the one done at once (reject), so that

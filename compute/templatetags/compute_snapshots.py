@@ -28,9 +28,23 @@ def vm_snapshots_card(context: dict[str, Any], vm: VirtualMachine) -> dict[str, 
         "csrf_token": context.get("csrf_token"),
         "vm": vm,
         "shown": shown,
-        "snapshots": list(selectors.vm_snapshots(vm=vm)) if shown else [],
-        "schedule": SnapshotSchedule.objects.unscoped().filter(vm=vm).first() if shown else None,
+        "snapshots": _snapshots(vm) if shown else [],
+        "schedule": _schedule(vm) if shown else None,
         "frequencies": SnapshotFrequency.choices,
         "can_snapshot": shown and can_operate_snapshots(request.user, vm),
         "steady": vm.state in (VMState.RUNNING, VMState.STOPPED),
     }
+
+
+# The page's VM came with its snapshots and schedule (selectors.vm_page); another VM reads them.
+
+
+def _snapshots(vm: VirtualMachine) -> list[Any]:
+    rows = getattr(vm, "card_snapshots", None)
+    return list(selectors.vm_snapshots(vm=vm)) if rows is None else rows
+
+
+def _schedule(vm: VirtualMachine) -> SnapshotSchedule | None:
+    if hasattr(vm, "card_schedule"):
+        return vm.card_schedule
+    return SnapshotSchedule.objects.unscoped().filter(vm=vm).first()

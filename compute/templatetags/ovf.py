@@ -16,7 +16,10 @@ register = template.Library()
 @register.inclusion_tag("compute/_vm_exports.html", takes_context=True)
 def vm_exports_card(context: dict[str, Any], vm: VirtualMachine) -> dict[str, Any]:
     user = context["request"].user
-    exports = selectors.vm_exports(vm=vm)
+    # The page's VM came with its latest exports (selectors.vm_page).
+    exports = getattr(vm, "card_exports", None)
+    if exports is None:
+        exports = selectors.vm_exports(vm=vm)
     may = selectors.can_operate(user, vm) if user.is_authenticated else False
     return {
         "vm": vm,

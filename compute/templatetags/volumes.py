@@ -22,17 +22,19 @@ def vm_volumes_card(context: dict[str, Any], vm: VirtualMachine) -> dict[str, An
     request = context["request"]
     user = request.user
     steady = vm.state in (VMState.RUNNING, VMState.STOPPED)
-    # One query for both lists: the VM's volumes, and the tenant's free ones it could attach
-    # (unplaced, or on its host).
-    free_here = Q(state=VolumeState.AVAILABLE, vm__isnull=True) & (
-        Q(host__isnull=True) | Q(host_id=vm.host_id)
-    )
-    rows = list(
-        selectors.volume_list(fetched_by=user)
-        .filter(tenant_id=vm.tenant_id)
-        .filter(Q(vm=vm) | free_here)
-        .order_by("name", "id")
-    )
+    # Both lists in one read: the VM's volumes, and the tenant's free ones it could attach
+    # (unplaced, or on its host); the page's VM came with them (selectors.vm_page).
+    rows = getattr(vm, "card_volumes", None)
+    if rows is None:
+        free_here = Q(state=VolumeState.AVAILABLE, vm__isnull=True) & (
+            Q(host__isnull=True) | Q(host_id=vm.host_id)
+        )
+        rows = list(
+            selectors.volume_list(fetched_by=user)
+            .filter(tenant_id=vm.tenant_id)
+            .filter(Q(vm=vm) | free_here)
+            .order_by("name", "id")
+        )
     attached = sorted((v for v in rows if v.vm_id == vm.pk), key=lambda v: v.target_dev)
     free = [v for v in rows if v.vm_id is None]
     return {

@@ -35,8 +35,9 @@ class ScopedGenericViewSet(viewsets.GenericViewSet):
     """
 
     selector: ClassVar[Callable[..., QuerySet[Any]]]
-    # Actions that only need their object in scope (not everything its page shows) may name a
-    # lighter selector; it scopes the same way.
+    # Actions that do not need everything `selector` loads (an action on one object that
+    # answers with something else; a list built from plain values) may name a lighter
+    # selector; it scopes the same way.
     action_selectors: ClassVar[dict[str, Callable[..., QuerySet[Any]]]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -47,9 +48,11 @@ class ScopedGenericViewSet(viewsets.GenericViewSet):
             raise TypeError(f"{cls.__name__} must not set `queryset`; set `selector`.")
 
     def filter_queryset(self, queryset: QuerySet[Any]) -> QuerySet[Any]:
-        # An action with a light selector finds its object by id alone: the list's query-string
-        # filters do not apply to it (building their forms cost more than its query).
-        if self.action in type(self).action_selectors:
+        # An extra action with a light selector finds its object by id alone: the list's
+        # query-string filters do not apply to it (building their forms cost more than its
+        # query). The list and the retrieve keep theirs (DRF's rule), whatever their selector.
+        action = self.action
+        if action not in ("list", "retrieve") and action in type(self).action_selectors:
             return queryset
         return super().filter_queryset(queryset)
 

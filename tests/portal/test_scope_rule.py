@@ -89,3 +89,27 @@ def test_the_rule_members_see_their_tenants_platform_roles_all(world, other_worl
     assert list(tenants(world.finance, Perm.AUDIT_VIEW)) == []
     assert set(tenants(world.finance, Perm.INVOICE_VIEW)) == {world.tenant, other_world.tenant}
     assert VirtualMachine.objects.unscoped().count() == 2
+
+
+def test_the_rule_read_by_id_gives_the_same_rows(world, other_world):
+    """visible_to(..., by_id=True) writes the member's tenants as an array (planned as a
+    constant, for reads of one row): the same rows, whoever asks and for whatever permission."""
+    from compute.models import Operation
+    from portal.permissions import Perm
+
+    ours = VirtualMachineFactory(environment=world.development, owner=world.member)
+    theirs = VirtualMachineFactory(environment=other_world.development, owner=other_world.member)
+    Operation.objects.create(vm=ours, kind="provision")
+    Operation.objects.create(vm=theirs, kind="provision")
+    users = [world.member, world.approver, world.tenant_admin, world.finance, other_world.member]
+    users.append(world.platform_admin)
+    for model in (VirtualMachine, Tenant, Operation):
+        for user in users:
+            for perm in (None, Perm.AUDIT_VIEW, Perm.VM_VIEW):
+                rows = set(model.objects.visible_to(user, perm))
+                assert set(model.objects.visible_to(user, perm, by_id=True)) == rows
+                for row in model.objects.unscoped().all():
+                    one = model.objects.visible_to(user, perm, by_id=True).filter(pk=row.pk)
+                    assert list(one) == ([row] if row in rows else [])
+    world.member.is_active = False
+    assert list(VirtualMachine.objects.visible_to(world.member, by_id=True)) == []

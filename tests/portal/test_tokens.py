@@ -122,3 +122,30 @@ def test_tokens_page_creates_shows_once_and_revokes(world, client):
     client.post(f"/tokens/{token.pk}/revoke/")
     token.refresh_from_db()
     assert token.revoked_at is not None
+
+
+def test_the_token_read_written_out_is_the_orms(world):
+    """Every API call reads its token with a statement written out (portal.services); it gives
+    the very instances the ORM's select_related query gives, user included."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    token, secret = services.token_create(user=world.member, name="one")
+    prefix = secret[: services.TOKEN_PREFIX_LENGTH]
+    orm = list(ApiToken.objects.unscoped().select_related("user").filter(prefix=prefix))
+    with CaptureQueriesContext(connection) as ctx:
+        found = services._tokens_with_prefix(prefix)
+        assert [t.user.username for t in found] == [world.member.username]
+    assert len(ctx.captured_queries) == 1
+    assert [t.__dict__.keys() - {"_state"} for t in found] == [
+        t.__dict__.keys() - {"_state"} for t in orm
+    ]
+    for mine, theirs in zip(found, orm, strict=True):
+        assert {k: v for k, v in vars(mine).items() if k != "_state"} == {
+            k: v for k, v in vars(theirs).items() if k != "_state"
+        }
+        assert {k: v for k, v in vars(mine.user).items() if k != "_state"} == {
+            k: v for k, v in vars(theirs.user).items() if k != "_state"
+        }
+        assert mine._state.adding is False and mine._state.db == "default"
+    assert services._tokens_with_prefix("nothing!") == []
