@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from itertools import groupby
 from operator import itemgetter
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db.models import CharField, F, OuterRef, Prefetch, Q, QuerySet, Subquery
@@ -34,8 +36,8 @@ from billing.rating.python import (
 )
 from billing.rating.volumes import VolumeLedgerEvent, volume_usage_lines
 from compute.models import VirtualMachine
-from portal.jsonrows import JSONRows, as_datetime
-from portal.models import Tenant, User
+from portal.jsonrows import JSONRows, as_datetime, instances, model_rows
+from portal.models import Environment, Tenant, User
 from portal.permissions import Perm, platform_perms
 
 
@@ -158,6 +160,16 @@ def _prices_from_rows(rows: list[dict[str, Any]]) -> list[Prices]:
     return out
 
 
+def prices_current(*, fetched_by: User, at: datetime | None = None) -> Prices | None:
+    """`prices_of(price_list_current(...))` in one query (its flavor prices a JSON column, not
+    a prefetch): what a page's estimates need."""
+    if not fetched_by.is_authenticated:
+        return None
+    columns = _price_columns()
+    row = price_list_current_qs(at=at).values_list(*columns.values()).first()
+    return _prices_from_rows([dict(zip(columns, row, strict=True))])[0] if row else None
+
+
 def prices_of(price_list: PriceList) -> Prices:
     """The computation's view of a price list (its flavor prices prefetched or loaded)."""
     next_from = getattr(price_list, "next_from", None)
@@ -263,32 +275,55 @@ def _ledger_value(row: dict[str, Any], column: str) -> Any:
     return as_datetime(row.get(column)) if column == "at" else row.get(column)
 
 
+# More columns for the month's query (a page's other reads): from the month's ledger and
+# volumes' ledger (None without volumes) and the month's first day.
+MoreColumns = Callable[
+    [QuerySet[UsageEvent], QuerySet[VolumeUsageEvent] | None, date], dict[str, Any]
+]
+
+
 def _month_cost(
     rows: QuerySet[UsageEvent],
     tenant: Tenant,
     now: datetime,
     by_day: bool,
     volume_rows: QuerySet[VolumeUsageEvent] | None = None,
-) -> MonthCost:
+    more: MoreColumns | None = None,
+) -> tuple[MonthCost, dict[str, Any]]:
+    """The month's cost, and the `more` columns read with it."""
     zone = tenant.zone
     start, end = month_period(zone, now)
     # One query for the month: its ledger, its volumes' ledger and its price lists (each line is
     # cut at their bounds), as JSON columns of the tenant's row; the computations are in memory.
     # Events up to now included: one at this very instant (a VM started now) sets the rest.
+    ledger = _ledger_rows(rows.filter(at__lte=now), start)
     columns: dict[str, Any] = {
         "month_events": JSONRows(
-            _ledger_rows(rows.filter(at__lte=now), start).values(**_json_columns(_EVENT_COLUMNS)),
-            keys=_EVENT_COLUMNS,
+            ledger.values(**_json_columns(_EVENT_COLUMNS)), keys=_EVENT_COLUMNS
         ),
         "month_prices": _price_rows(_period_lists(end=end)),
     }
+    volume_ledger = None
     if volume_rows is not None:
         volume_ledger = _volume_rows(volume_rows.filter(at__lte=now), start=start, end=end)
         columns["month_volumes"] = JSONRows(
             volume_ledger.values(**_json_columns(_VOLUME_COLUMNS)), keys=_VOLUME_COLUMNS
         )
+    if more is not None:
+        columns.update(more(ledger, volume_ledger, start.astimezone(zone).date()))
     row: Any = Tenant.objects.unscoped().filter(pk=tenant.pk).values(**columns).first()
     found: dict[str, Any] = row or {}
+    return _month_cost_of(found, zone, start, end, now, by_day), found
+
+
+def _month_cost_of(
+    found: dict[str, Any],
+    zone: ZoneInfo,
+    start: datetime,
+    end: datetime,
+    now: datetime,
+    by_day: bool,
+) -> MonthCost:
     events = [
         LedgerEvent(*[_ledger_value(r, c) for c in _EVENT_COLUMNS])
         for r in found.get("month_events") or []
@@ -334,14 +369,69 @@ def month_cost(
         rows = rows.filter(vm=vm)
     else:
         volume_rows = _volume_events(VolumeUsageEvent.objects.visible_to(fetched_by), tenant)
-    return _month_cost(rows, tenant, now or timezone.now(), by_day, volume_rows)
+    return _month_cost(rows, tenant, now or timezone.now(), by_day, volume_rows)[0]
+
+
+@dataclass(frozen=True)
+class CostsPage:
+    """What the costs page shows of a tenant's month, read in one query."""
+
+    cost: MonthCost
+    budget: Budget | None
+    alerts: list[BudgetAlert]
+    vm_names: dict[int, str]
+    environment_names: dict[int, str]
+
+
+def costs_page(*, fetched_by: User, tenant: Tenant, now: datetime | None = None) -> CostsPage:
+    """The tenant's month per day (`month_cost`), with its budget, the month's budget alerts
+    and the names of the VMs and environments its lines name, in one query."""
+    rows = usage_event_list(fetched_by=fetched_by, tenant=tenant)
+    volume_rows = _volume_events(VolumeUsageEvent.objects.visible_to(fetched_by), tenant)
+
+    def more(
+        ledger: QuerySet[UsageEvent], volumes: QuerySet[VolumeUsageEvent] | None, month: date
+    ) -> dict[str, Any]:
+        named = Q(pk__in=ledger.order_by().values("environment_id"))
+        if volumes is not None:
+            named |= Q(pk__in=volumes.order_by().values("environment_id"))
+        return {
+            "page_budget": model_rows(Budget.objects.unscoped().filter(tenant=tenant)[:1]),
+            "page_alerts": model_rows(
+                budget_alert_list(fetched_by=fetched_by).filter(tenant=tenant, month=month)
+            ),
+            "page_vm_names": JSONRows(
+                VirtualMachine.objects.unscoped()
+                .filter(pk__in=ledger.order_by().values("vm_id"))
+                .order_by()
+                .values(jr0=F("pk"), jr1=F("name")),
+                keys=["id", "name"],
+            ),
+            "page_environment_names": JSONRows(
+                Environment.objects.unscoped()
+                .filter(named)
+                .order_by()
+                .values(jr0=F("pk"), jr1=F("name")),
+                keys=["id", "name"],
+            ),
+        }
+
+    cost, found = _month_cost(rows, tenant, now or timezone.now(), True, volume_rows, more=more)
+    budgets = instances(Budget, found.get("page_budget"))
+    return CostsPage(
+        cost=cost,
+        budget=budgets[0] if budgets else None,
+        alerts=instances(BudgetAlert, found.get("page_alerts")),
+        vm_names={r["id"]: r["name"] for r in found.get("page_vm_names") or []},
+        environment_names={r["id"]: r["name"] for r in found.get("page_environment_names") or []},
+    )
 
 
 def tenant_month_cost(*, tenant: Tenant, now: datetime | None = None) -> MonthCost:
     """Unscoped, for Nuage's own checks (budget alerts, the request hook), never for pages."""
     rows = UsageEvent.objects.unscoped().filter(tenant=tenant).order_by("at", "id")
     volume_rows = VolumeUsageEvent.objects.unscoped().filter(tenant=tenant)
-    return _month_cost(rows, tenant, now or timezone.now(), False, volume_rows)
+    return _month_cost(rows, tenant, now or timezone.now(), False, volume_rows)[0]
 
 
 def budget_list(*, fetched_by: User) -> QuerySet[Budget]:

@@ -106,26 +106,25 @@ def costs(request: HttpRequest) -> HttpResponse:
             return redirect("billing:finance")
         messages.info(request, _("Choose a tenant in the header to see its costs."))
         return redirect("ui:vm-list")
-    budget = Budget.objects.unscoped().filter(tenant=tenant).first()
     can_manage = has_perm(user, tenant, Perm.BUDGET_MANAGE)
-    form = BudgetForm(
-        request.POST if request.method == "POST" and request.POST.get("do") != "delete" else None,
-        initial={"amount": budget.amount, "block_requests": budget.block_requests}
-        if budget
-        else None,
-    )
+    form: BudgetForm | None = None
     status = 200
     if request.method == "POST":
         if not can_manage:
             raise PermissionDenied(_("Your role in this tenant does not allow this action."))
+        budget = Budget.objects.unscoped().filter(tenant=tenant).first()
+        form = _budget_form(request, budget)
         done = _budget_post(request, tenant, budget, form)
         if done is not None:
             return done
         status = 400
-    cost = selectors.month_cost(fetched_by=user, tenant=tenant, by_day=True)
+    # The month, its budget and alerts and the names its lines need: one query.
+    page = selectors.costs_page(fetched_by=user, tenant=tenant)
+    cost, budget = page.cost, page.budget
+    if form is None:
+        form = _budget_form(request, budget)
     currency = selectors.billing_currency()
-    vm_names = _names(VirtualMachine, (ln.vm_id for ln in cost.lines))
-    env_names = _names(Environment, (ln.environment_id for ln in cost.lines))
+    vm_names, env_names = page.vm_names, page.environment_names
     vm_env = {ln.vm_id: ln.environment_id for ln in cost.lines}
     # Data volumes show in the totals, environments and resources; this table lists VMs.
     by_vm = sum_by((ln for ln in cost.lines if ln.volume_id is None), lambda ln: ln.vm_id)
@@ -137,9 +136,7 @@ def costs(request: HttpRequest) -> HttpResponse:
         "month_start": cost.start.astimezone(cost.zone),
         "as_of": cost.now.astimezone(cost.zone),
         "status": budget_status(budget, cost),
-        "alerts": list(
-            selectors.budget_alert_list(fetched_by=user).filter(tenant=tenant, month=cost.month)
-        ),
+        "alerts": page.alerts,
         "form": form,
         "can_manage": can_manage,
         "chart": _daily_chart(cost, budget, currency) if cost.days else "",
@@ -157,6 +154,15 @@ def costs(request: HttpRequest) -> HttpResponse:
         "by_resource": _resource_rows(cost.lines),
     }
     return render(request, "billing/costs.html", context, status=status)
+
+
+def _budget_form(request: HttpRequest, budget: Budget | None) -> BudgetForm:
+    return BudgetForm(
+        request.POST if request.method == "POST" and request.POST.get("do") != "delete" else None,
+        initial={"amount": budget.amount, "block_requests": budget.block_requests}
+        if budget
+        else None,
+    )
 
 
 def _budget_post(

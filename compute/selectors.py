@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -264,6 +265,36 @@ def _cache_related(obj: Any, name: str, rows: list[Any]) -> None:
     obj.__dict__.setdefault("_prefetched_objects_cache", {})[name] = cached
 
 
+def _ports_column(vm_ref: Any) -> Any:
+    return model_rows(
+        NetworkInterface.objects.unscoped().filter(vm=vm_ref).order_by("id"),
+        related={"network": Network},
+    )
+
+
+def _ports_from_column(vm: Any, rows: Any) -> None:
+    ports = instances(NetworkInterface, rows, related={"network": Network})
+    for port in ports:
+        port.vm = vm
+    _cache_related(vm, "interfaces", ports)
+
+
+def with_ports(qs: QuerySet[VirtualMachine]) -> QuerySet[VirtualMachine]:
+    """The VMs with their ports as a JSON column of their rows (no prefetch query); read them
+    with `ports_read` once the rows are fetched."""
+    return qs.prefetch_related(None).annotate(list_ports=_ports_column(OuterRef("pk")))
+
+
+def ports_read(vms: Iterable[VirtualMachine]) -> list[VirtualMachine]:
+    """The rows of a `with_ports` queryset, each VM's ports where `vm.interfaces.all()` reads."""
+    rows = list(vms)
+    for vm in rows:
+        item: Any = vm
+        _ports_from_column(item, item.list_ports)
+        del item.list_ports
+    return rows
+
+
 def vm_page(*, fetched_by: User, pk: int) -> VirtualMachine | None:
     """One VM as its page shows it, in one query: with its relations, its ports, its latest
     operation and the operation's steps, and what its cards list (`card_volumes`: its volumes
@@ -289,10 +320,7 @@ def vm_page(*, fetched_by: User, pk: int) -> VirtualMachine | None:
             "tenant", "environment", "owner", "flavor", "image", "host", "approved_by", "resize_to"
         )
         .annotate(
-            page_interfaces=model_rows(
-                NetworkInterface.objects.unscoped().filter(vm=vm_ref).order_by("id"),
-                related={"network": Network},
-            ),
+            page_interfaces=_ports_column(vm_ref),
             page_operation=model_rows(latest, extra={"steps": model_rows(steps)}),
             page_volumes=model_rows(volumes),
             page_snapshots=model_rows(
@@ -312,10 +340,7 @@ def vm_page(*, fetched_by: User, pk: int) -> VirtualMachine | None:
     if row is None:
         return None
     vm: Any = row
-    ports = instances(NetworkInterface, vm.page_interfaces, related={"network": Network})
-    for port in ports:
-        port.vm = vm
-    _cache_related(vm, "interfaces", ports)
+    _ports_from_column(vm, vm.page_interfaces)
     operations = instances(Operation, vm.page_operation)
     for op in operations:
         op.vm = vm

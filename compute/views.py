@@ -153,7 +153,8 @@ def _tenant_vms(request: HttpRequest) -> dict[str, Any]:
     filters = form.cleaned_data if form.is_valid() else {}
     mine = filters.get("scope") == "mine"
     sort = filters.get("sort") or selectors.DEFAULT_VM_SORT
-    vms = (
+    # Their ports come as a column of their rows (one query for the page, not two).
+    vms = selectors.with_ports(
         selectors.vm_list_filtered(
             fetched_by=user,
             tenant_id=tenant.pk if tenant is not None else None,
@@ -168,6 +169,7 @@ def _tenant_vms(request: HttpRequest) -> dict[str, Any]:
         .select_related("tenant", "environment", "owner", "flavor", "host")
     )
     page = Paginator(vms, VM_PAGE_SIZE).get_page(request.GET.get("page"))
+    page.object_list = selectors.ports_read(page.object_list)
     keep = request.GET.copy()
     keep.pop("page", None)
     return {
@@ -440,13 +442,13 @@ def approval_queue(request: HttpRequest) -> HttpResponse:
         page = Paginator(selectors.approval_decision_list(fetched_by=user), 50)
         context["decided"] = page.get_page(request.GET.get("page"))
     else:
-        context["pending"] = [
-            vm
-            for vm in selectors.vm_pending_approval_list(fetched_by=user).select_related(
-                "owner", "flavor", "environment", "tenant"
-            )
-            if has_perm(user, vm.tenant, Perm.VM_APPROVE)
-        ]
+        # The queue shows no addresses: the list's ports are not read.
+        pending = (
+            selectors.vm_pending_approval_list(fetched_by=user)
+            .select_related("owner", "flavor", "environment", "tenant")
+            .prefetch_related(None)
+        )
+        context["pending"] = [vm for vm in pending if has_perm(user, vm.tenant, Perm.VM_APPROVE)]
     return render(request, "compute/approvals.html", context, status=400 if bulk_errors else 200)
 
 

@@ -487,9 +487,16 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
-# Task events for Flower (docker-compose.yml) and `celery events`.
+# Task events for Flower (docker-compose.yml) and `celery events`: the workers' (received,
+# started, succeeded, failed) are what Flower shows of each task.
 CELERY_WORKER_SEND_TASK_EVENTS = env.bool("CELERY_WORKER_SEND_TASK_EVENTS", default=True)
-CELERY_TASK_SEND_SENT_EVENT = CELERY_WORKER_SEND_TASK_EVENTS
+# The publisher's own "task-sent" event is off by default: it is one more Redis round trip in
+# every request that dispatches a task (after the task's message, before the response and the
+# next on_commit dispatch), and Flower only needs it to list tasks no worker has received yet
+# (the queues' lengths show those). CELERY_TASK_SEND_SENT_EVENT=1 brings it back.
+CELERY_TASK_SEND_SENT_EVENT = CELERY_WORKER_SEND_TASK_EVENTS and env.bool(
+    "CELERY_TASK_SEND_SENT_EVENT", default=False
+)
 
 # Operators' endpoints (portal/health.py, docs/operations.md). /metrics answers a bearer token
 # (NUAGE_METRICS_TOKEN) or a client in NUAGE_METRICS_ALLOWED_NETWORKS (CIDRs); with neither set

@@ -13,7 +13,7 @@ from billing.costs import sum_by
 from billing.forms import BudgetForm
 from billing.models import Budget
 from billing.rating.python import flavor_estimate
-from billing.selectors import billing_currency, month_cost, price_list_current, prices_of
+from billing.selectors import billing_currency, month_cost, prices_current
 from compute.models import Flavor, VirtualMachine
 from portal.models import Tenant
 from portal.permissions import Perm, has_perm
@@ -26,10 +26,9 @@ def flavor_cost_estimates(
     context: dict[str, Any], flavors: QuerySet[Flavor], selected: Any
 ) -> dict[str, Any]:
     user = context["request"].user
-    current = price_list_current(fetched_by=user)
+    prices = prices_current(fetched_by=user)
     estimates: dict[str, dict[str, str]] = {}
-    if current is not None:
-        prices = prices_of(current)
+    if prices is not None:
         for flavor in flavors:
             e = flavor_estimate(
                 prices,
@@ -43,7 +42,7 @@ def flavor_cost_estimates(
                 "month": f"{e.per_month} {e.currency}",
             }
     return {
-        "has_prices": current is not None,
+        "has_prices": prices is not None,
         "estimates": estimates,
         "selected": estimates.get(str(selected or "")),
     }
@@ -95,8 +94,7 @@ def flavors_with_estimates(
 ) -> list[tuple[Flavor, Any]]:
     """Each flavor with its estimated cost while running (per hour and per 730-hour month), or
     None when no price list is in effect."""
-    current = price_list_current(fetched_by=context["request"].user)
-    prices = prices_of(current) if current is not None else None
+    prices = prices_current(fetched_by=context["request"].user)
     return [
         (
             flavor,
@@ -120,8 +118,7 @@ def flavor_estimate_of(context: dict[str, Any], flavor: Flavor) -> dict[str, str
     list in effect now, or None without one. The list is read once per page."""
     request = context["request"]
     if not hasattr(request, "_nuage_prices"):
-        current = price_list_current(fetched_by=request.user)
-        request._nuage_prices = prices_of(current) if current is not None else None
+        request._nuage_prices = prices_current(fetched_by=request.user)
     prices = request._nuage_prices
     if prices is None:
         return None

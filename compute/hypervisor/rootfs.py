@@ -6,6 +6,7 @@ XFS; a plain copy elsewhere) or unpacked from the tarball, into a folder of its 
 with the container. The copy is made beside its final place and renamed there, so that a
 half-made copy (a worker killed in the middle) is never taken for a finished one.
 
+The messages of `rootfs_problem` answer a user's request: they are translated.
 These run on the machine of the worker: the host must be that machine (an `lxc:///` host).
 """
 
@@ -16,6 +17,8 @@ import shutil
 import subprocess
 import tarfile
 from pathlib import Path
+
+from django.utils.translation import gettext as _
 
 from compute.hypervisor.errors import HypervisorError
 from compute.hypervisor.xml import CONTAINER_INIT
@@ -35,26 +38,36 @@ def rootfs_problem(path: str) -> str:
     container resolves it inside its own root).
     """
     if not path.startswith("/"):
-        return f"Give the absolute path of the rootfs on the host, not {path!r}."
+        return _("Give the absolute path of the rootfs on the host, not %(path)s.") % {
+            "path": repr(path)
+        }
     if is_tarball(path):
         if not os.path.isfile(path):
-            return f"There is no tarball at {path}."
+            return _("There is no tarball at %(path)s.") % {"path": path}
         try:
             with tarfile.open(path) as tar:
                 for member in tar:
                     if member.name.lstrip("./") == _INIT and (member.isfile() or member.issym()):
                         return ""
         except (tarfile.TarError, OSError, EOFError) as exc:
-            return f"{path} is not a readable tarball: {exc}."
-        return f"The tarball {path} has no {CONTAINER_INIT}: it is not a root file system."
+            return _("%(path)s is not a readable tarball: %(error)s.") % {
+                "path": path,
+                "error": exc,
+            }
+        return _("The tarball %(path)s has no %(init)s: it is not a root file system.") % {
+            "path": path,
+            "init": CONTAINER_INIT,
+        }
     if not os.path.isdir(path):
-        return f"There is no directory or tarball ({', '.join(TARBALL_SUFFIXES)}) at {path}."
+        return _("There is no directory or tarball (%(suffixes)s) at %(path)s.") % {
+            "suffixes": ", ".join(TARBALL_SUFFIXES),
+            "path": path,
+        }
     init = Path(path, _INIT)
     if not (init.is_symlink() or (init.is_file() and os.access(init, os.X_OK))):
-        return (
-            f"The directory {path} has no executable {CONTAINER_INIT}: "
-            "it is not a root file system."
-        )
+        return _(
+            "The directory %(path)s has no executable %(init)s: it is not a root file system."
+        ) % {"path": path, "init": CONTAINER_INIT}
     return ""
 
 

@@ -81,14 +81,19 @@ def require_no_export(vm: VirtualMachine) -> None:
     nothing may start the VM or write to them (start, resize, delete, snapshots, volumes).
     Callers hold the VM's row lock (an export begins under it too) or have just moved it."""
     if ExportJob.objects.unscoped().filter(vm_id=vm.pk, status__in=EXPORT_ACTIVE_STATES).exists():
-        raise ConflictError(
-            _(
-                "%(name)s is being exported as an OVA; its disks must not change meanwhile. "
-                "Try again when the export is ready or has failed."
-            )
-            % {"name": vm.name},
-            state=vm.state,
+        raise export_conflict(vm)
+
+
+def export_conflict(vm: VirtualMachine) -> ConflictError:
+    """The 409 for a change to a VM whose OVA export runs (`require_no_export`'s)."""
+    return ConflictError(
+        _(
+            "%(name)s is being exported as an OVA; its disks must not change meanwhile. "
+            "Try again when the export is ready or has failed."
         )
+        % {"name": vm.name},
+        state=vm.state,
+    )
 
 
 def _dispatch(operation_id: int) -> None:
@@ -107,7 +112,8 @@ def _operation_begin(
 ) -> Operation:
     """Create the operation the VM's (transitional) state starts, with its steps, and dispatch
     it on commit; `kind` names another operation for that state (a resize that moves).
-    `new_vm`: the VM was created in this transaction (nothing can be running on it yet)."""
+    `new_vm`: the VM has never been provisioned (created in this transaction, or approved
+    just now out of pending approval): it has no disk to export nor snapshot operation."""
     kind = kind or OPERATION_FOR_STATE[vm.state][0]
     if not new_vm:
         require_no_export(vm)

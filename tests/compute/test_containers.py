@@ -251,6 +251,22 @@ def test_admin_registers_rootfs_images_and_what_is_not_one_is_a_400(world, api, 
     assert not Image.objects.filter(name="not-rootfs").exists()
 
 
+def test_what_is_not_a_rootfs_is_said_in_the_admins_language(world, api, tmp_path: Path):
+    api.force_authenticate(world.platform_admin)
+    (tmp_path / "empty").mkdir()
+    response = api.post(
+        "/api/v1/images/",
+        {"name": "vide", "kind": "rootfs", "rootfs_path": str(tmp_path / "empty")},
+        format="json",
+        HTTP_ACCEPT_LANGUAGE="fr",
+    )
+    assert response.status_code == 400
+    assert response.json()["rootfs_path"] == [
+        f"Le répertoire {tmp_path / 'empty'} n’a pas de /sbin/init exécutable : ce n’est pas un "
+        "système de fichiers racine."
+    ]
+
+
 def test_admin_registers_an_lxc_host_and_one_without_the_driver_is_a_400(world, api, monkeypatch):
     api.force_authenticate(world.platform_admin)
 

@@ -7,7 +7,9 @@ from rest_framework.test import APIClient
 
 from compute import services
 from compute.choices import VMState
-from compute.models import Snapshot, VirtualMachine
+from compute.models import Operation, Snapshot, VirtualMachine
+from portal.models import AuditEntry
+from quotas.models import Quota
 from tests.factories import VirtualMachineFactory
 
 pytestmark = pytest.mark.django_db
@@ -62,6 +64,55 @@ def test_snapshots_through_the_api(world, sim_host, flavor, image, run_on_commit
     assert deleted.status_code == 202, deleted.json()
     assert member.get(url).json() == []
     assert member.post(f"{url}{sid}/revert/").status_code == 404  # deleted: missing
+
+
+def test_taking_and_reverting_a_snapshot_are_a_handful_of_statements(
+    world, sim_host, flavor, image, django_assert_num_queries
+):
+    vm = VirtualMachineFactory(
+        environment=world.development,
+        owner=world.member,
+        flavor=flavor,
+        image=image,
+        host=sim_host,
+        state=VMState.RUNNING,
+    )
+    member = client_for(world.member)
+    url = f"/api/v1/vms/{vm.pk}/snapshots/"
+    # The VM found in scope, then in the service's transaction (a savepoint here): the VM's row
+    # locked with the checks' answers (role, busy, export, name), the quota taken, and the
+    # snapshot, its operation, the step and the audit entry inserted in one statement.
+    with django_assert_num_queries(6):
+        taken = member.post(url, {"name": "before"}, format="json")
+    assert taken.status_code == 202, taken.json()
+    snapshot = Snapshot.objects.get(pk=taken.json()["id"])
+    assert (snapshot.state, snapshot.with_memory, snapshot.created_by) == (
+        "creating",
+        True,
+        world.member,
+    )
+    op = Operation.objects.get(snapshot=snapshot)
+    assert (op.kind, op.status, op.vm_id, op.requested_by) == (
+        "snapshot_create",
+        "pending",
+        vm.pk,
+        world.member,
+    )
+    assert [s.name for s in op.steps.all()] == ["taking_snapshot"]
+    entry = AuditEntry.objects.get(action="vm.snapshot.create")
+    assert (entry.actor, entry.tenant, entry.object_id) == (world.member, vm.tenant, str(vm.pk))
+    assert entry.changes == {"snapshot": "before", "with_memory": True, "scheduled": False}
+    assert Quota.objects.get(environment=world.development).snapshots_used == 1
+
+    # Busy while its operation runs; once it has ended, a revert: the snapshot found, its move.
+    assert member.post(url, {"name": "again"}, format="json").status_code == 409
+    Operation.objects.filter(pk=op.pk).update(status="succeeded")
+    Snapshot.objects.filter(pk=snapshot.pk).update(state="ready")
+    with django_assert_num_queries(7):
+        reverted = member.post(f"{url}{snapshot.pk}/revert/")
+    assert reverted.status_code == 202, reverted.json()
+    assert Operation.objects.get(snapshot=snapshot, kind="snapshot_revert").status == "pending"
+    assert AuditEntry.objects.filter(action="vm.snapshot.revert").count() == 1
 
 
 def test_a_vm_in_transition_is_a_409(world, sim_host, flavor, image):

@@ -1,0 +1,48 @@
+"""portal.bulk.insert_linked: rows of several tables, each taking the keys of those before it,
+in one statement."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import IntegrityError, transaction
+
+from portal.bulk import insert_linked
+from portal.choices import Role
+from portal.models import AuditEntry, Membership, Tenant
+from tests.factories import TenantFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_linked_rows_are_inserted_in_one_statement_with_their_keys(django_assert_num_queries):
+    user = UserFactory()
+    tenant = Tenant(name="Hermes", slug="hermes")
+    member = Membership(user=user, role=Role.MEMBER)
+    entry = AuditEntry(action="tenant.create", object_type="portal.tenant", tenant_slug="hermes")
+    with django_assert_num_queries(1):
+        insert_linked((tenant, {}), (member, {"tenant_id": 0}), (entry, {"tenant_id": 0}))
+    assert tenant.pk and member.pk and entry.pk
+    assert Membership.objects.get(pk=member.pk).tenant == tenant
+    assert AuditEntry.objects.get(pk=entry.pk).tenant_id == tenant.pk
+    assert member.tenant_id == entry.tenant_id == tenant.pk
+    assert AuditEntry.objects.get(pk=entry.pk).created_at is not None  # auto_now_add filled
+    # The objects are as saved ones: a later save() updates rather than inserts.
+    tenant.name = "Hermes II"
+    tenant.save()
+    assert Tenant.objects.get(pk=tenant.pk).name == "Hermes II"
+
+
+def test_a_row_that_breaks_a_constraint_writes_none_of_them():
+    TenantFactory(slug="taken")
+    user = UserFactory()
+    with pytest.raises(IntegrityError), transaction.atomic():
+        insert_linked(
+            (Tenant(name="Other", slug="taken"), {}),
+            (Membership(user=user, role=Role.MEMBER), {"tenant_id": 0}),
+        )
+    assert not Membership.objects.filter(user=user).exists()
+
+
+def test_a_link_must_point_to_an_earlier_row():
+    with pytest.raises(ValueError, match="before it"):
+        insert_linked((Membership(role=Role.MEMBER), {"tenant_id": 1}), (Tenant(), {}))
