@@ -557,9 +557,10 @@ MIDDLEWARE.insert(
     "portal.session_replay.SessionReplayMiddleware",
 )
 # API throttles: per user, per anonymous address, and a stricter one on the token login.
+# DRF's, with the history kept compact (portal/api/throttling.py).
 REST_FRAMEWORK["DEFAULT_THROTTLE_CLASSES"] = [
-    "rest_framework.throttling.AnonRateThrottle",
-    "rest_framework.throttling.UserRateThrottle",
+    "portal.api.throttling.AnonThrottle",
+    "portal.api.throttling.UserThrottle",
 ]
 REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {
     "anon": env("NUAGE_THROTTLE_ANON", default="60/minute"),

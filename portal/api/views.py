@@ -15,7 +15,6 @@ from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from portal import notifications, selectors, services, twofactor
@@ -45,6 +44,7 @@ from portal.api.serializers import (
     WebhookSerializer,
     WebhookUpdateSerializer,
 )
+from portal.api.throttling import ScopedThrottle
 from portal.api.viewsets import (
     ScopedReadOnlyViewSet,
     ServiceCreateMixin,
@@ -292,7 +292,7 @@ class LoginView(APIView):
     authentication_classes: list[type[Any]] = []
     permission_classes = [AllowAny]
     # Guessing passwords here is slowed per address (django-axes locks the username out too).
-    throttle_classes = [ScopedRateThrottle]
+    throttle_classes = [ScopedThrottle]
     throttle_scope = "login"
 
     @extend_schema(request=LoginSerializer, responses={200: LoginAnswerSerializer})

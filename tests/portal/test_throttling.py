@@ -1,0 +1,47 @@
+"""The API throttles keep DRF's rule, answers and waits (portal/api/throttling.py)."""
+
+from __future__ import annotations
+
+import random
+from types import SimpleNamespace
+
+from django.core.cache import cache
+from rest_framework.throttling import UserRateThrottle
+
+from portal.api.throttling import UserThrottle
+
+
+def test_the_compact_history_allows_and_waits_as_drf_does(monkeypatch):
+    monkeypatch.setattr(UserRateThrottle, "THROTTLE_RATES", {"user": "5/minute"})
+    request = SimpleNamespace(user=SimpleNamespace(is_authenticated=True, pk=4242))
+    rng = random.Random(17)
+    now = 1_000_000.0
+    cache.clear()
+    answers = {UserRateThrottle: [], UserThrottle: []}
+    try:
+        for _ in range(300):
+            now += rng.choice([0.0, 0.5, 3.0, 11.0, 30.0, 59.9, 60.0, 61.0])
+            for kind, seen in answers.items():
+                throttle = kind()
+                throttle.timer = lambda at=now: at  # type: ignore[method-assign]
+                throttle.cache_format = f"{kind.__name__}_%(scope)s_%(ident)s"
+                allowed = throttle.allow_request(request, None)
+                seen.append((allowed, None if allowed else throttle.wait()))
+    finally:
+        cache.clear()
+    assert answers[UserThrottle] == answers[UserRateThrottle]
+    assert {allowed for allowed, _wait in answers[UserThrottle]} == {True, False}
+
+
+def test_a_history_drf_stored_is_read(monkeypatch):
+    monkeypatch.setattr(UserRateThrottle, "THROTTLE_RATES", {"user": "3/minute"})
+    request = SimpleNamespace(user=SimpleNamespace(is_authenticated=True, pk=4343))
+    throttle = UserThrottle()
+    throttle.timer = lambda: 1000.0  # type: ignore[method-assign]
+    cache.set(throttle.get_cache_key(request, None), [999.0, 990.0, 930.0], 60)
+    try:
+        assert throttle.allow_request(request, None)  # 930.0 has expired: 2 left, 1 free
+        assert not throttle.allow_request(request, None)
+        assert throttle.wait() == 50.0  # until 990.0 expires, for the one request
+    finally:
+        cache.clear()
