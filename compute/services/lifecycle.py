@@ -229,11 +229,12 @@ def vm_approve(
         approved_by=approved_by,
         **lease_new(vm.environment, now=timezone.now()),
     )
-    # The operation first: on commit its task is published before the event's delivery, so
-    # the worker starts provisioning without waiting for that second message. Out of pending
-    # approval, the VM was never provisioned (no export, no snapshot operation to wait for).
-    op = _operation_begin(vm, requested_by=approved_by, new_vm=True)
+    # The event before the operation: on commit its delivery is published first, so that the
+    # requester hears "approved" before "running" even when the worker is quicker than the
+    # mail. Out of pending approval, the VM was never provisioned (no export, no snapshot
+    # operation to wait for).
     events.emit("vm.approved", tenant=vm.tenant, payload=messages.vm_payload(vm))
+    op = _operation_begin(vm, requested_by=approved_by, new_vm=True)
     audit_record(
         actor=approved_by, action="vm.approve", obj=vm, tenant=vm.tenant, remote_addr=remote_addr
     )
