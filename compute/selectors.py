@@ -86,6 +86,18 @@ def vm_scope(*, fetched_by: User) -> QuerySet[VirtualMachine]:
     )
 
 
+def vm_to_approve(*, fetched_by: User) -> QuerySet[VirtualMachine]:
+    """The VMs the user may see, for the approval of one (found by its id, `visible_to`'s
+    `by_id`): with what the approval reads (its tenant, environment) and what its answer shows
+    (owner, host, its ports as a JSON column: read the rows with `ports_read`), in one query.
+    The answer's operation is the one the approval has just made (no query either)."""
+    return with_ports(
+        VirtualMachine.objects.visible_to(fetched_by, by_id=True)
+        .exclude(state=VMState.DELETED)
+        .select_related("tenant", "environment", "owner", "host")
+    )
+
+
 def vm_list_with_operation(
     *, fetched_by: User, include_deleted: bool = False
 ) -> QuerySet[VirtualMachine]:

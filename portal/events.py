@@ -76,14 +76,28 @@ def webhook_kinds() -> tuple[str, ...]:
 
 def emit(kind: str, *, tenant: Tenant, payload: dict[str, Any]) -> OutboxEvent:
     """Record an event in the current transaction; it is delivered once that commits."""
-    from portal.tasks import event_deliver  # tasks import this module
+    event = event_new(kind, tenant=tenant, payload=payload)
+    event.save(force_insert=True)
+    deliver_on_commit(event)
+    return event
 
+
+def event_new(kind: str, *, tenant: Tenant, payload: dict[str, Any]) -> OutboxEvent:
+    """`emit`'s event, not yet saved: for a service that inserts it with its other rows in
+    one statement (portal.bulk.insert_linked), then calls `deliver_on_commit`."""
     if kind not in _KINDS:
         raise ValueError(f"Unknown event kind {kind}")
-    event = OutboxEvent.objects.create(kind=kind, tenant=tenant, payload=payload)
+    return OutboxEvent(kind=kind, tenant=tenant, payload=payload)
+
+
+def deliver_on_commit(event: OutboxEvent) -> None:
+    """Publish the saved event's delivery once the current transaction commits (after what
+    was published on commit before it, before what is published after)."""
+    from portal.tasks import event_deliver  # tasks import this module
+
     event_pk = event.pk
+    assert event_pk is not None, "save the event first"
     transaction.on_commit(lambda: event_deliver.delay(event_pk))
-    return event
 
 
 def deliver(event_pk: int) -> None:

@@ -8,6 +8,7 @@ from enum import StrEnum
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
+from django.db.models import Exists, OuterRef, Q
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse
@@ -148,6 +149,25 @@ def perms_for_role(user: User, role: str | None) -> frozenset[Perm]:
         return frozenset()
     platform = frozenset(Perm) if user.is_superuser else PLATFORM_PERMS.get(user.platform_role)
     return (platform or frozenset()) | ROLE_PERMS.get(role or "", frozenset())
+
+
+def perm_condition(user: User, perm: Perm, *, tenant_column: str = "tenant_id") -> Q | None:
+    """`perm` as a condition on a tenant-owned row (its tenant in `tenant_column`), for a
+    write's own WHERE clause (one statement, no membership read before it): the user's role in
+    the row's tenant grants it. None: the user's platform role grants it everywhere; a user who
+    may not act at all matches no row."""
+    if not user.is_authenticated or not user.is_active:
+        return Q(pk__in=[])
+    if perm in platform_perms(user):
+        return None
+    roles = [role for role, perms in ROLE_PERMS.items() if perm in perms]
+    return Q(
+        Exists(
+            Membership.objects.unscoped().filter(
+                tenant_id=OuterRef(tenant_column), user_id=user.pk, role__in=roles
+            )
+        )
+    )
 
 
 def has_perm(user: User, tenant: Tenant, perm: Perm) -> bool:

@@ -62,6 +62,7 @@ from compute.api.serializers import (
     vm_rows,
     vm_values,
 )
+from compute.choices import OperationKind
 from compute.models import (
     DrsRecommendation,
     Host,
@@ -203,7 +204,7 @@ class VirtualMachineViewSet(mixins.DestroyModelMixin, ScopedReadOnlyViewSet):
     action_selectors = {
         name: selectors.vm_scope
         for name in ("snapshots", "snapshot_delete", "snapshot_revert", "list", "retrieve")
-    }
+    } | {"approve": selectors.vm_to_approve}
     serializer_class = VirtualMachineSerializer
     filter_backends = [ScopedFilterBackend, StableOrderingFilter]
     filterset_fields = {
@@ -284,11 +285,16 @@ class VirtualMachineViewSet(mixins.DestroyModelMixin, ScopedReadOnlyViewSet):
     @extend_schema(request=None, responses={202: VirtualMachineSerializer})
     @action(detail=True, methods=["post"])
     def approve(self, request: Request, pk: str | None = None) -> Response:
-        vm: VirtualMachine = self.get_object()
-        services.vm_approve(
+        (vm,) = selectors.ports_read([self.get_object()])
+        op = services.vm_approve(
             vm=vm, approved_by=request_user(request), remote_addr=client_ip(request)
         )
-        return self._answer(vm)
+        if op.kind != OperationKind.PROVISION:  # a resize approved: its flavor and host moved
+            return self._answer(vm)
+        # The VM as the approval left it (its state, lease and approver are set on it), with the
+        # operation and steps just made: read back, it would be the same, for one query more.
+        vm.operations_latest_first = [op]  # type: ignore[attr-defined]
+        return Response(VirtualMachineSerializer(vm).data, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(request=RejectSerializer, responses={202: VirtualMachineSerializer})
     @action(detail=True, methods=["post"])

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 from django.db import DatabaseError, connection, transaction
+from django.db.models import Model, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -23,25 +24,30 @@ from compute.choices import (
 )
 from compute.models import ExportJob, Operation, OperationStep, VirtualMachine
 from compute.ports import usage_record_transition
+from portal.bulk import insert_linked
 from portal.errors import ConflictError
-from portal.models import User
+from portal.events import deliver_on_commit
+from portal.models import AuditEntry, OutboxEvent, User
 
 logger = logging.getLogger(__name__)
 
 
-def _transition(vm: VirtualMachine, transition: str, **fields: Any) -> None:
+def _transition(
+    vm: VirtualMachine, transition: str, *, condition: Q | None = None, **fields: Any
+) -> None:
     """Move the VM along a declared transition with a conditional UPDATE.
 
     Two concurrent callers cannot both win: the row only changes if it is still in a source
-    state, and the loser gets a ConflictError naming the state it found.
+    state, and the loser gets a ConflictError naming the state it found. `condition`: what
+    else the row must satisfy in that same statement (the caller tells, if it fails, which of
+    its checks failed before the ConflictError).
     """
     sources, target = TRANSITIONS[transition]
     now = timezone.now()
-    updated = (
-        VirtualMachine.objects.unscoped()
-        .filter(pk=vm.pk, state__in=sources)
-        .update(state=target, state_changed_at=now, **fields)
-    )
+    rows = VirtualMachine.objects.unscoped().filter(pk=vm.pk, state__in=sources)
+    if condition is not None:
+        rows = rows.filter(condition)
+    updated = rows.update(state=target, state_changed_at=now, **fields)
     if updated != 1:
         current = (
             VirtualMachine.objects.unscoped()
@@ -108,12 +114,17 @@ def _operation_begin(
     requested_by: User | None,
     kind: str | None = None,
     new_vm: bool = False,
+    events: Sequence[OutboxEvent] = (),
+    audit: Sequence[AuditEntry] = (),
     **fields: Any,
 ) -> Operation:
     """Create the operation the VM's (transitional) state starts, with its steps, and dispatch
     it on commit; `kind` names another operation for that state (a resize that moves).
     `new_vm`: the VM has never been provisioned (created in this transaction, or approved
-    just now out of pending approval): it has no disk to export nor snapshot operation."""
+    just now out of pending approval): it has no disk to export nor snapshot operation.
+    `events` (unsaved, `portal.events.event_new`) and `audit` entries (unsaved) are inserted
+    with the operation and its steps in one statement; the events are delivered on commit,
+    before the operation's task is published."""
     kind = kind or OPERATION_FOR_STATE[vm.state][0]
     if not new_vm:
         require_no_export(vm)
@@ -128,13 +139,33 @@ def _operation_begin(
                 _("A snapshot operation is running on this VM; try again when it has finished."),
                 state=vm.state,
             )
-    op = Operation.objects.create(vm=vm, kind=kind, requested_by=requested_by, **fields)
-    OperationStep.objects.bulk_create(
+    op = Operation(vm=vm, kind=kind, requested_by=requested_by, **fields)
+    steps = [
         OperationStep(operation=op, position=i, name=name)
         for i, name in enumerate(operation_steps(kind, vm.kind))
-    )
+    ]
+    # The events first, then the operation and its steps, then the audit entries: one INSERT.
+    rows: list[tuple[Model, dict[str, int]]] = [(event, {}) for event in events]
+    at = len(rows)
+    rows.append((op, {}))
+    rows += [(step, {"operation_id": at}) for step in steps]
+    rows += [(entry, {}) for entry in audit]
+    insert_linked(*rows)
+    _cache_steps(op, steps)
+    # Published on commit in this order: the events' deliveries before the operation's task,
+    # so that "approved" reaches the requester before "running" even with a quick worker.
+    for event in events:
+        deliver_on_commit(event)
     _dispatch(op.id)
     return op
+
+
+def _cache_steps(op: Operation, steps: list[OperationStep]) -> None:
+    """Leave the new steps where `op.steps.all()` reads them (an answer shows them, no query)."""
+    cached: Any = op.steps.all()
+    cached._result_cache = steps
+    cached._prefetch_done = True
+    op.__dict__.setdefault("_prefetched_objects_cache", {})["steps"] = cached
 
 
 _ACTIVE = [OperationStatus.PENDING, OperationStatus.RUNNING]

@@ -32,7 +32,7 @@ from portal import events
 from portal.audit import audit_entry, audit_record
 from portal.errors import ConflictError
 from portal.models import AuditEntry, Environment, KeyPair, User
-from portal.permissions import Perm, require_perm
+from portal.permissions import Perm, perm_condition, require_perm
 from portal.services import keypair_authorized_keys
 
 
@@ -217,28 +217,46 @@ def vm_request_create(
 def vm_approve(
     *, vm: VirtualMachine, approved_by: User, remote_addr: str | None = None
 ) -> Operation:
+    """Approve a pending request: two statements. The transition's conditional UPDATE also
+    checks the approver's role in the VM's tenant (`perm_condition`: no membership read before
+    it); then the event, the provisioning operation, its steps and the audit entry in one
+    INSERT. The role is read only to say why an approval was refused."""
     if vm.state == VMState.RESIZE_PENDING:
         return vm_resize_approve(vm=vm, approved_by=approved_by, remote_addr=remote_addr)
-    require_perm(approved_by, vm.tenant, Perm.VM_APPROVE)
     if vm.owner_id == approved_by.id:
+        require_perm(approved_by, vm.tenant, Perm.VM_APPROVE)  # not an approver: that first
         raise ValidationError({"approved_by": _("Nobody may approve their own request.")})
     # Its lease (under the environment's policy) starts now, not when it was asked for.
-    _transition(
-        vm,
-        Transition.APPROVE,
-        approved_by=approved_by,
-        **lease_new(vm.environment, now=timezone.now()),
-    )
+    try:
+        _transition(
+            vm,
+            Transition.APPROVE,
+            condition=perm_condition(approved_by, Perm.VM_APPROVE),
+            approved_by=approved_by,
+            **lease_new(vm.environment, now=timezone.now()),
+        )
+    except ConflictError:
+        require_perm(approved_by, vm.tenant, Perm.VM_APPROVE)  # the role, if that failed
+        raise
     # The event before the operation: on commit its delivery is published first, so that the
     # requester hears "approved" before "running" even when the worker is quicker than the
     # mail. Out of pending approval, the VM was never provisioned (no export, no snapshot
     # operation to wait for).
-    events.emit("vm.approved", tenant=vm.tenant, payload=messages.vm_payload(vm))
-    op = _operation_begin(vm, requested_by=approved_by, new_vm=True)
-    audit_record(
-        actor=approved_by, action="vm.approve", obj=vm, tenant=vm.tenant, remote_addr=remote_addr
+    return _operation_begin(
+        vm,
+        requested_by=approved_by,
+        new_vm=True,
+        events=[events.event_new("vm.approved", tenant=vm.tenant, payload=messages.vm_payload(vm))],
+        audit=[
+            audit_entry(
+                actor=approved_by,
+                action="vm.approve",
+                obj=vm,
+                tenant=vm.tenant,
+                remote_addr=remote_addr,
+            )
+        ],
     )
-    return op
 
 
 @transaction.atomic

@@ -1,0 +1,116 @@
+"""What the write paths cost in SQL statements: an approval is a handful, whatever the VM.
+
+bench/containers.py measures approve -> container running; every statement before the commit
+is on that way. These pin the counts and that the fewer statements still do all they did.
+"""
+
+from __future__ import annotations
+
+from unittest import mock
+
+import pytest
+from rest_framework.test import APIClient
+
+from compute import services
+from compute.choices import OperationStatus, StepStatus, VMState
+from compute.models import Network, NetworkInterface, Operation, VirtualMachine
+from portal.models import AuditEntry, OutboxEvent
+from quotas.models import Quota
+
+pytestmark = pytest.mark.django_db
+
+
+def client_for(user) -> APIClient:
+    client = APIClient()
+    client.force_authenticate(user)
+    return client
+
+
+def _requested(world, flavor, image, name: str = "web") -> VirtualMachine:
+    return services.vm_request_create(
+        requested_by=world.member,
+        environment=world.production,  # requires approval
+        flavor=flavor,
+        image=image,
+        name=name,
+    )
+
+
+def test_an_approval_is_three_statements_and_answers_as_a_read_would(
+    world, sim_host, flavor, image, django_assert_num_queries
+):
+    vm = _requested(world, flavor, image)
+    network = Network.objects.create(name="net", kind="bridge", bridge="br0")
+    NetworkInterface.objects.create(vm=vm, network=network, mac="52:54:00:aa:00:09", ip="10.9.0.9")
+    quota_before = Quota.objects.get(environment=world.production)
+    approver = client_for(world.approver)
+    # The VM found in scope with what the approval and its answer need (one query); in the
+    # service's transaction (a savepoint here): the transition's UPDATE, which checks the
+    # approver's role too, and the event, operation, steps and audit entry in one INSERT. The
+    # answer is built from those: no read after the commit.
+    with django_assert_num_queries(3 + 2):
+        answer = approver.post(f"/api/v1/vms/{vm.pk}/approve/")
+    assert answer.status_code == 202, answer.json()
+    body = answer.json()
+    # The same as reading the VM back (the worker has not run: on_commit does not fire here).
+    assert body == approver.get(f"/api/v1/vms/{vm.pk}/").json()
+    assert body["state"] == VMState.PROVISIONING
+    assert [a["ip"] for a in body["addresses"]] == ["10.9.0.9"]
+    op = Operation.objects.get(vm=vm)
+    assert (op.kind, op.status, op.requested_by) == (
+        "provision",
+        OperationStatus.PENDING,
+        world.approver,
+    )
+    assert body["operation"]["id"] == op.pk
+    assert [s["name"] for s in body["operation"]["steps"]] == [s.name for s in op.steps.all()]
+    assert {s.status for s in op.steps.all()} == {StepStatus.PENDING}
+    vm.refresh_from_db()
+    assert vm.approved_by == world.approver
+    entry = AuditEntry.objects.get(action="vm.approve")
+    assert (entry.actor, entry.tenant, entry.object_id) == (world.approver, vm.tenant, str(vm.pk))
+    event = OutboxEvent.objects.get(kind="vm.approved")
+    assert (event.tenant, event.payload) == (vm.tenant, {"vm_id": vm.pk})
+    # The quota was reserved at the request; the approval leaves it as it was.
+    assert Quota.objects.get(environment=world.production).vcpus_used == quota_before.vcpus_used
+
+
+def test_an_approval_publishes_its_event_before_its_task(
+    world, sim_host, flavor, image, django_capture_on_commit_callbacks
+):
+    vm = _requested(world, flavor, image)
+    with django_capture_on_commit_callbacks() as callbacks:
+        services.vm_approve(vm=vm, approved_by=world.approver)
+    published: list[str] = []
+    with (
+        mock.patch("portal.tasks.event_deliver.delay", lambda pk: published.append("event")),
+        mock.patch("compute.tasks.operation_advance.delay", lambda pk: published.append("task")),
+    ):
+        for callback in callbacks:
+            callback()
+    # "approved" reaches the requester before "running", even with a quick worker.
+    assert published == ["event", "task"]
+
+
+def test_refused_approvals_say_why_and_change_nothing(world, sim_host, flavor, image):
+    vm = _requested(world, flavor, image)
+    # Not an approver (the role is checked in the UPDATE; the refusal says so, not a 409).
+    assert client_for(world.other_member).post(f"/api/v1/vms/{vm.pk}/approve/").status_code == 403
+    # One's own request, even as an approver.
+    own = services.vm_request_create(
+        requested_by=world.approver,
+        environment=world.production,
+        flavor=flavor,
+        image=image,
+        name="own",
+    )
+    refused = client_for(world.approver).post(f"/api/v1/vms/{own.pk}/approve/")
+    assert refused.status_code == 400
+    assert "approved_by" in refused.json()
+    assert not Operation.objects.exists()
+    assert not OutboxEvent.objects.filter(kind="vm.approved").exists()
+    # Decided already: a conflict.
+    assert client_for(world.approver).post(f"/api/v1/vms/{vm.pk}/approve/").status_code == 202
+    again = client_for(world.tenant_admin).post(f"/api/v1/vms/{vm.pk}/approve/")
+    assert again.status_code == 409
+    assert Operation.objects.filter(vm=vm).count() == 1
