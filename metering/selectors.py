@@ -13,24 +13,19 @@ from django.db import connection
 from django.db.models import (
     Avg,
     Count,
-    DateTimeField,
-    ExpressionWrapper,
     F,
     Max,
     Q,
     QuerySet,
-    Subquery,
     Sum,
-    Value,
 )
-from django.db.models.functions import Coalesce, TruncHour
 from django.utils import timezone
 
 from compute.loads import HostLoad, VmLoad
 from compute.models import Flavor, VirtualMachine
 from compute.selectors import flavor_list, vm_list
 from metering.models import MeterDaily, MeterHourly, MeterSample
-from portal.jsonrows import JSONRows, as_datetime, instances, model_rows
+from portal.jsonrows import as_datetime
 from portal.models import User
 
 # The same figures from raw samples and from rollups (an hour's or a day's mean weighs as many
@@ -178,52 +173,129 @@ def rolled_up_to() -> RolledUpTo:
 # no rollup yet, the start of time, so that a bound `>= mark` holds for every row.
 _START_OF_TIME = datetime(1970, 1, 1, tzinfo=UTC)
 
+# The figures of one tier of a window, from raw samples and from rollups (SAMPLE_AGGREGATES and
+# ROLLUP_AGGREGATES written out), in `_Sum`'s order.
+_SAMPLE_FIGURES = (
+    "SUM(cpu_used_vcpus), COUNT(cpu_used_vcpus), MAX(cpu_used_vcpus), "
+    "SUM(memory_used_mib), COUNT(*), SUM(disk_read_delta), SUM(disk_write_delta), "
+    "SUM(net_rx_delta), SUM(net_tx_delta)"
+)
+_ROLLUP_FIGURES = (
+    "SUM(cpu_avg_vcpus * samples), SUM(CASE WHEN cpu_avg_vcpus IS NOT NULL THEN samples END), "
+    "MAX(cpu_max_vcpus), SUM(CAST(memory_avg_mib AS BIGINT) * samples), SUM(samples), "
+    "SUM(disk_read_bytes), SUM(disk_write_bytes), SUM(net_rx_bytes), SUM(net_tx_bytes)"
+)
+_FIGURES = ("cpu_sum", "cpu_n", "cpu_max", "mem_sum", "n", "rd", "wr", "rx", "tx")
+_NO_FIGURES = ", ".join(["NULL"] * len(_FIGURES))
 
-def _mark(model: type[MeterHourly | MeterDaily], length: timedelta) -> Any:
-    last = model.objects.unscoped().order_by("-bucket").values("bucket")[:1]
-    return ExpressionWrapper(
-        Coalesce(Subquery(last), Value(_START_OF_TIME)) + Value(length),
-        output_field=DateTimeField(),
+
+def _measured_use_sql(vendor: str) -> str:
+    """One statement for a VM's measured use (`vm_metrics`), written out: the ORM's building
+    of the same reads as nested subqueries cost some 40 times the query. One row per tier of
+    each window (`tag`, no time, the figures), per hour of the chart (`chart`, its hour, the
+    mean CPU as the first figure) and per table's first measurement (`first`, its time).
+
+    Named parameters (`_measured_use`): the VM's id, the windows' and the chart's lower bounds,
+    and the start of time that the marks (where the rollups end) take with no rollup yet."""
+    samples = MeterSample._meta.db_table
+    hourly = MeterHourly._meta.db_table
+    daily = MeterDaily._meta.db_table
+    last_hour = f"SELECT MAX(bucket) FROM {hourly}"  # noqa: S608 - the model's table
+    last_day = f"SELECT MAX(bucket) FROM {daily}"  # noqa: S608 - the model's table
+    if vendor == "postgresql":
+        no_time = "CAST(NULL AS TIMESTAMP WITH TIME ZONE)"
+        hour_mark = f"COALESCE(({last_hour}), %(epoch)s) + INTERVAL '1 hour'"
+        day_mark = f"COALESCE(({last_day}), %(epoch)s) + INTERVAL '1 day'"
+        hour_of_at = "DATE_TRUNC('hour', at, 'UTC')"
+    else:  # SQLite: datetimes are UTC text, "YYYY-MM-DD HH:MM:SS[.ffffff]"
+        no_time = "NULL"
+        hour_mark = f"DATETIME(COALESCE(({last_hour}), %(epoch)s), '+1 hour')"
+        day_mark = f"DATETIME(COALESCE(({last_day}), %(epoch)s), '+1 day')"
+        hour_of_at = "SUBSTR(at, 1, 13) || ':00:00'"
+    fig = _SAMPLE_FIGURES
+    rol = _ROLLUP_FIGURES
+    vm = "vm_id = %(vm)s"
+    # Table names are the models', every value a parameter.
+    return f"""
+        WITH marks AS (SELECT {hour_mark} AS h, {day_mark} AS d)
+        SELECT 'hour_samples', {no_time}, {fig} FROM {samples}
+            WHERE {vm} AND at >= %(hour)s
+        UNION ALL SELECT 'day_hourly', {no_time}, {rol} FROM {hourly}
+            WHERE {vm} AND bucket >= %(day)s
+        UNION ALL SELECT 'day_samples', {no_time}, {fig} FROM {samples}
+            WHERE {vm} AND at >= %(day)s AND at >= (SELECT h FROM marks)
+        UNION ALL SELECT 'month_daily', {no_time}, {rol} FROM {daily}
+            WHERE {vm} AND bucket >= %(month)s
+        UNION ALL SELECT 'month_hourly', {no_time}, {rol} FROM {hourly}
+            WHERE {vm} AND bucket >= %(month)s AND bucket >= (SELECT d FROM marks)
+        UNION ALL SELECT 'month_samples', {no_time}, {fig} FROM {samples}
+            WHERE {vm} AND at >= %(month)s AND at >= (SELECT d FROM marks)
+            AND at >= (SELECT h FROM marks)
+        UNION ALL SELECT 'chart', bucket, cpu_avg_vcpus, {_NO_FIGURES[6:]} FROM {hourly}
+            WHERE {vm} AND bucket >= %(chart)s
+        UNION ALL SELECT 'chart', {hour_of_at}, AVG(cpu_used_vcpus), {_NO_FIGURES[6:]}
+            FROM {samples} WHERE {vm} AND at >= %(chart)s AND at >= (SELECT h FROM marks)
+            GROUP BY {hour_of_at}
+        UNION ALL SELECT 'first', MIN(bucket), {_NO_FIGURES} FROM {daily} WHERE {vm}
+        UNION ALL SELECT 'first', MIN(bucket), {_NO_FIGURES} FROM {hourly} WHERE {vm}
+        UNION ALL SELECT 'first', MIN(at), {_NO_FIGURES} FROM {samples} WHERE {vm}
+    """  # noqa: S608
+
+
+@dataclass(frozen=True)
+class _Measured:
+    """The rows of `_measured_use_sql`, sorted out."""
+
+    tiers: dict[str, dict[str, Any]]
+    chart: dict[datetime, float | None]
+    first: datetime | None
+
+
+def _measured_use(vm_id: int, now: datetime) -> _Measured:
+    """The windows' tiers as `_window` reads them (daily rollups for 30 days, then hourly
+    ones, then the raw samples not rolled up yet, each tier starting where the one before
+    ends), the chart's 24 hours (rollups, then samples not rolled up by hour) and the first
+    measurement, in one query."""
+    hour_floor = now.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    day_lower = (now - timedelta(days=1)).astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    month_lower = (
+        (now - timedelta(days=30))
+        .astimezone(UTC)
+        .replace(hour=0, minute=0, second=0, microsecond=0)
     )
+    adapt = connection.ops.adapt_datetimefield_value
+    params = {
+        "vm": vm_id,
+        "epoch": adapt(_START_OF_TIME),
+        "hour": adapt(now - timedelta(hours=1)),
+        "day": adapt(day_lower),
+        "month": adapt(month_lower),
+        "chart": adapt(hour_floor - timedelta(hours=23)),
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(_measured_use_sql(connection.vendor), params)
+        rows = cursor.fetchall()
+    tiers: dict[str, dict[str, Any]] = {}
+    chart: dict[datetime, float | None] = {}
+    firsts = []
+    for tag, at, *figures in rows:
+        when = as_datetime(at)
+        if tag == "first":
+            if when is not None:
+                firsts.append(when)
+        elif tag == "chart":
+            if when is not None:
+                chart[when] = None if figures[0] is None else float(figures[0])
+        else:
+            tiers[tag] = dict(zip(_FIGURES, figures, strict=True))
+    return _Measured(tiers=tiers, chart=chart, first=min(firsts) if firsts else None)
 
 
-def _aggregates(qs: QuerySet[Any], aggregates: dict[str, Any]) -> JSONRows:
-    """One row of `aggregates` over `qs` (a JSON array of it: one query's column)."""
-    names = list(aggregates)
-    return JSONRows(
-        qs.order_by().values(**{f"jr{i}": aggregates[n] for i, n in enumerate(names)}), keys=names
-    )
-
-
-def _window_columns(vm_id: int, since: datetime, *, tiers: int, prefix: str) -> dict[str, Any]:
-    """Use since `since` as `_window` reads it, as columns of one query: daily rollups (tiers=3),
-    then hourly ones (tiers>=2), then the raw samples not rolled up yet, each tier starting
-    where the one before ends (the marks are subqueries of the same query)."""
-    lower = since
-    if tiers >= 2:
-        lower = since.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
-    if tiers >= 3:
-        lower = lower.replace(hour=0)
-    samples = MeterSample.objects.filter(vm_id=vm_id, at__gte=lower)
-    columns: dict[str, Any] = {}
-    if tiers >= 3:
-        days = MeterDaily.objects.unscoped().filter(vm_id=vm_id, bucket__gte=lower)
-        columns[f"{prefix}_daily"] = _aggregates(days, ROLLUP_AGGREGATES)
-        samples = samples.filter(at__gte=_mark(MeterDaily, timedelta(days=1)))
-    if tiers >= 2:
-        hours = MeterHourly.objects.unscoped().filter(vm_id=vm_id, bucket__gte=lower)
-        if tiers >= 3:
-            hours = hours.filter(bucket__gte=_mark(MeterDaily, timedelta(days=1)))
-        columns[f"{prefix}_hourly"] = _aggregates(hours, ROLLUP_AGGREGATES)
-        samples = samples.filter(at__gte=_mark(MeterHourly, timedelta(hours=1)))
-    columns[f"{prefix}_samples"] = _aggregates(samples, SAMPLE_AGGREGATES)
-    return columns
-
-
-def _window_use(found: dict[str, Any], prefix: str) -> Use:
+def _window_use(measured: _Measured, prefix: str) -> Use:
     total = _Sum()
     for tier in ("daily", "hourly", "samples"):
-        for row in found.get(f"{prefix}_{tier}") or []:
+        row = measured.tiers.get(f"{prefix}_{tier}")
+        if row is not None:
             total.add(row)
     return total.use()
 
@@ -234,36 +306,10 @@ class HourlyCpu:
     cpu_avg_vcpus: float | None
 
 
-def _hourly_columns(vm_id: int, now: datetime) -> dict[str, Any]:
-    """Mean CPU of each of the last 24 hours (the current one so far): the hourly rollups, then
-    the raw samples not rolled up yet, by hour."""
-    first = now.astimezone(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=23)
-    rolled = MeterHourly.objects.unscoped().filter(vm_id=vm_id, bucket__gte=first).order_by()
-    raw = (
-        MeterSample.objects.filter(vm_id=vm_id, at__gte=first)
-        .filter(at__gte=_mark(MeterHourly, timedelta(hours=1)))
-        .annotate(b=TruncHour("at", tzinfo=UTC))
-        .order_by()
-        .values("b")
-        .annotate(cpu=Avg("cpu_used_vcpus"))
-    )
-    return {
-        "hourly_rolled": JSONRows(
-            rolled.values(jr0=F("bucket"), jr1=F("cpu_avg_vcpus")), keys=["b", "cpu"]
-        ),
-        "hourly_raw": JSONRows(raw),
-    }
-
-
-def _hourly_cpu(found: dict[str, Any], now: datetime) -> list[HourlyCpu]:
+def _hourly_cpu(measured: _Measured, now: datetime) -> list[HourlyCpu]:
     current = now.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
     hours = [current - timedelta(hours=23 - i) for i in range(24)]
-    values: dict[datetime | None, float | None] = {}
-    for key in ("hourly_rolled", "hourly_raw"):
-        for row in found.get(key) or []:
-            cpu = row.get("cpu")
-            values[as_datetime(row.get("b"))] = None if cpu is None else float(cpu)
-    return [HourlyCpu(hour=h, cpu_avg_vcpus=values.get(h)) for h in hours]
+    return [HourlyCpu(hour=h, cpu_avg_vcpus=measured.chart.get(h)) for h in hours]
 
 
 @dataclass(frozen=True)
@@ -284,23 +330,6 @@ IDLE_CPU_SHARE = 0.05
 IDLE_MEMORY_SHARE = 0.5
 
 
-def _first_columns(vm_id: int) -> dict[str, Any]:
-    def first(qs: QuerySet[Any], field: str) -> Subquery:
-        return Subquery(qs.filter(vm_id=vm_id).order_by(field).values(field)[:1])
-
-    return {
-        "first_daily": first(MeterDaily.objects.unscoped(), "bucket"),
-        "first_hourly": first(MeterHourly.objects.unscoped(), "bucket"),
-        "first_sample": first(MeterSample.objects.all(), "at"),
-    }
-
-
-def _first_measured(found: dict[str, Any]) -> datetime | None:
-    firsts = [found[k] for k in ("first_daily", "first_hourly", "first_sample")]
-    known = [t for t in firsts if t is not None]
-    return min(known) if known else None
-
-
 def _smaller_flavor(candidates: list[Flavor], vm: VirtualMachine, day: Use) -> Flavor | None:
     """The smallest flavor that holds the day's peak CPU and twice its mean memory, if it is
     smaller than the VM's own (`candidates`: those no bigger than it, smallest first)."""
@@ -309,9 +338,10 @@ def _smaller_flavor(candidates: list[Flavor], vm: VirtualMachine, day: Use) -> F
     return next((f for f in candidates if f.vcpus >= need_cpu and f.ram_mib >= need_ram), None)
 
 
-def _smaller_flavors(fetched_by: User, vm: VirtualMachine) -> JSONRows:
+def _smaller_flavors(fetched_by: User, vm: VirtualMachine) -> list[Flavor]:
+    """The flavors the user may choose that are no bigger than the VM's, smallest first."""
     cur = vm.flavor
-    return model_rows(
+    return list(
         flavor_list(fetched_by=fetched_by)
         .filter(disk_gib__gte=cur.disk_gib, vcpus__lte=cur.vcpus, ram_mib__lte=cur.ram_mib)
         .exclude(vcpus=cur.vcpus, ram_mib=cur.ram_mib)
@@ -339,36 +369,26 @@ def vm_metrics(
     else:
         vm = vm_metric_list(fetched_by=fetched_by).get(pk=vm_id)
     now = now or timezone.now()
-    # One query: every window's tiers, the hourly chart, the first measurement and the flavors
-    # a smaller suggestion could be, as columns of the VM's row.
-    columns = {
-        **_window_columns(vm.pk, now - timedelta(hours=1), tiers=1, prefix="hour"),
-        **_window_columns(vm.pk, now - timedelta(days=1), tiers=2, prefix="day"),
-        **_window_columns(vm.pk, now - timedelta(days=30), tiers=3, prefix="month"),
-        **_hourly_columns(vm.pk, now),
-        **_first_columns(vm.pk),
-        "smaller_flavors": _smaller_flavors(fetched_by, vm),
-    }
-    row: Any = VirtualMachine.objects.unscoped().filter(pk=vm.pk).values(**columns).first()
-    found: dict[str, Any] = row or {}
-    day = _window_use(found, "day")
-    first = _first_measured(found)
-    measured = 0.0 if first is None else (now - first).total_seconds() / 3600
+    measured = _measured_use(vm.pk, now)
+    day = _window_use(measured, "day")
+    first = measured.first
+    measured_hours = 0.0 if first is None else (now - first).total_seconds() / 3600
     idle = (
-        measured >= 24
+        measured_hours >= 24
         and day.cpu_avg_vcpus is not None
         and day.memory_avg_mib is not None
         and day.cpu_avg_vcpus < IDLE_CPU_SHARE * vm.flavor.vcpus
         and day.memory_avg_mib < IDLE_MEMORY_SHARE * vm.flavor.ram_mib
     )
-    smaller = instances(Flavor, found.get("smaller_flavors"))
+    # The flavors are read only for an idle VM (the only one offered a smaller flavor).
+    suggested = _smaller_flavor(_smaller_flavors(fetched_by, vm), vm, day) if idle else None
     return VmMetrics(
         vm=vm,
-        last_hour=_window_use(found, "hour"),
+        last_hour=_window_use(measured, "hour"),
         last_day=day,
-        last_30_days=_window_use(found, "month"),
-        hourly_cpu=_hourly_cpu(found, now),
-        measured_hours=min(measured, 30 * 24),
+        last_30_days=_window_use(measured, "month"),
+        hourly_cpu=_hourly_cpu(measured, now),
+        measured_hours=min(measured_hours, 30 * 24),
         idle=idle,
-        suggested_flavor=_smaller_flavor(smaller, vm, day) if idle else None,
+        suggested_flavor=suggested,
     )

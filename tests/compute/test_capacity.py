@@ -226,3 +226,8 @@ def test_one_query_sums_what_is_placed_and_what_is_coming_on_each_host(
         vms=1, running=0, incoming=1, vcpus=5, ram_mib=5120, disk_gib=50
     )
     assert host_allocations([spare.pk]) == {spare.pk: sums[spare.pk]}
+    # The statement written out for PostgreSQL (prepared) gives the ORM's rows.
+    from compute.services.placement import _allocation_rows, _allocation_rows_orm
+
+    for ids in (None, [spare.pk], [web.pk, spare.pk], []):
+        assert sorted(_allocation_rows(ids)) == sorted(_allocation_rows_orm(ids))

@@ -11,7 +11,7 @@ from rest_framework.test import APIClient
 
 from compute.choices import VMState
 from compute.models import VirtualMachine
-from metering.models import MeterHourly, MeterSample
+from metering.models import MeterDaily, MeterHourly, MeterSample
 from metering.selectors import vm_metrics
 from tests.factories import FlavorFactory, HostFactory, VirtualMachineFactory
 
@@ -139,3 +139,42 @@ def test_metrics_api_gives_the_allocation_beside_the_use(world):
     assert body["last_day"]["samples"] == 24 * 60
     assert body["idle"] is True
     assert len(body["hourly_cpu"]) == 24
+
+
+def test_windows_count_each_measurement_once_across_daily_hourly_and_raw_tiers(
+    world, django_assert_num_queries
+):
+    vm = vm_of(world)
+    host = HostFactory()
+    hour = hour_floor()
+    today = hour.replace(hour=0)
+    rollup = {
+        "vm": vm, "host": host, "tenant": vm.tenant, "cpu_avg_vcpus": 1.0, "cpu_max_vcpus": 1.0,
+        "memory_avg_mib": 1000, "disk_read_bytes": 1, "disk_write_bytes": 1, "net_rx_bytes": 1,
+        "net_tx_bytes": 1,
+    }  # fmt: skip
+    # Three days rolled up to daily rows (the daily rollups end at today's midnight), and the
+    # 30 hours before this one rolled up to hourly rows (those before midnight are also in the
+    # daily rows); a sample of the last hour is rolled up, this hour's is not yet.
+    MeterDaily.objects.bulk_create(
+        MeterDaily(bucket=today - timedelta(days=d), samples=1440, **rollup) for d in (1, 2, 3)
+    )
+    MeterHourly.objects.bulk_create(
+        MeterHourly(bucket=hour - timedelta(hours=h), samples=60, **rollup) for h in range(1, 31)
+    )
+    raw_sample(vm, hour - timedelta(minutes=10), 1.0, 1000)
+    raw_sample(vm, hour + timedelta(seconds=10), 1.0, 1000)
+    now = hour + timedelta(minutes=2)
+
+    with django_assert_num_queries(1):  # the page's VM given: one statement, not idle
+        m = vm_metrics(fetched_by=world.member, vm_id=vm.pk, now=now, in_scope=vm)
+
+    assert m.last_hour.samples == 2  # raw samples only, rolled up or not
+    assert m.last_day.samples == 24 * 60 + 1
+    hours_today = min(hour.hour, 30)
+    assert m.last_30_days.samples == 3 * 1440 + hours_today * 60 + 1
+    assert m.last_30_days.disk_read_bytes == 3 + hours_today + 10
+    assert m.measured_hours == pytest.approx(
+        (now - (today - timedelta(days=3))) / timedelta(hours=1)
+    )
+    assert [h.cpu_avg_vcpus for h in m.hourly_cpu] == [1.0] * 24
