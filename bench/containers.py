@@ -195,6 +195,13 @@ class Nuage:
         parts = {
             "approve answered": api,
             "approval -> first step (commit, Celery hop)": first.timestamp() - wall0,
+            # The operation's row is made in the approval's transaction, just before its commit.
+            "  approval -> operation written (request until its commit)": (
+                op.created_at.timestamp() - wall0
+            ),
+            "  operation written -> first step (commit, publish, hop, task's reads)": (
+                first - op.created_at
+            ).total_seconds(),
         }
         for step in steps:
             if step.started_at and step.finished_at:

@@ -69,18 +69,29 @@ def create_snapshot(
 ) -> SnapshotTaken:
     """Take an internal snapshot: with the guest's memory of a running domain (live, the guest
     goes on), or of the disks of a shut-off one. Its size is the growth of the disk files,
-    measured on the same connection just before and after (one stats call each)."""
+    measured on the same connection just before and after (one stats call each).
+
+    Four calls, those a caller needs for the same result (the domain, its stats, the snapshot,
+    its stats): no lookup of the snapshot first. A rerun finds it when libvirt refuses the name
+    (it checks the name before taking anything) or the domain's state no longer fits, and only
+    then looks it up."""
 
     def fn(conn: libvirt.virConnect) -> SnapshotTaken:
         dom = _domain(conn, domain_uuid)
-        if _snapshot(dom, name) is not None:
-            return SnapshotTaken(created=False, size_bytes=0)
         active, before = disk_usage(conn, dom)
-        if with_memory and not active:
-            raise HypervisorError("A snapshot with memory needs the VM running.")
-        if not with_memory and active:
+        if with_memory != active:
+            if _snapshot(dom, name) is not None:  # a rerun: taken before the state changed
+                return SnapshotTaken(created=False, size_bytes=0)
+            if with_memory:
+                raise HypervisorError("A snapshot with memory needs the VM running.")
             raise HypervisorError("A disk-only snapshot needs the VM stopped.")
-        dom.snapshotCreateXML(snapshot_xml(name, with_memory=with_memory, description=description))
+        xml = snapshot_xml(name, with_memory=with_memory, description=description)
+        try:
+            dom.snapshotCreateXML(xml)
+        except libvirt.libvirtError:
+            if _snapshot(dom, name) is not None:  # a rerun: it exists already
+                return SnapshotTaken(created=False, size_bytes=0)
+            raise
         _active, after = disk_usage(conn, dom)
         return SnapshotTaken(created=True, size_bytes=max(0, after - before))
 

@@ -44,6 +44,10 @@ from portal.audit import audit_record
 logger = logging.getLogger(__name__)
 
 
+# Operations whose end neither reads nor moves the VM (its state is not theirs to change).
+_VM_KEPT = frozenset({OperationKind.SNAPSHOT_CREATE, OperationKind.SNAPSHOT_DELETE})
+
+
 def _load_operation_for_update(operation_id: int) -> Operation:
     return _load_operation(operation_id, for_update=True)
 
@@ -272,9 +276,10 @@ def operation_advance(
                 if effect is not None:
                     effect(op)
                 if following is None:
-                    # What others may have written to the VM meanwhile (its state is the
-                    # transition's source); the operation's row is locked.
-                    op.vm.refresh_from_db(fields=["state", "host", "error_message"])
+                    if op.kind not in _VM_KEPT:
+                        # What others may have written to the VM meanwhile (its state is the
+                        # transition's source); the operation's row is locked.
+                        op.vm.refresh_from_db(fields=["state", "host", "error_message"])
                     _operation_succeed(op)
                     return False
                 if not go_on:

@@ -359,8 +359,10 @@ def _step_taking_snapshot(op: Operation) -> str:
         description=snapshot.name,
     )
     if taken.created:
-        # Written at once (no transaction open): a rerun finds the snapshot and keeps this size.
-        Snapshot.objects.unscoped().filter(pk=snapshot.pk).update(size_bytes=taken.size_bytes)
+        # Written with the snapshot's move to ready, in the transaction that ends the operation
+        # (`snapshot_operation_succeeded`; this is the operation's one step): one write, not a
+        # commit of its own. A crash between the two leaves the snapshot on the host and its
+        # size unrecorded: the rerun finds it taken, and its size is not measured again.
         snapshot.size_bytes = taken.size_bytes
     return _("Snapshot taken (%(mib)s MiB on the host).") % {
         "mib": round(snapshot.size_bytes / (1 << 20), 1)
@@ -406,7 +408,10 @@ def snapshot_operation_succeeded(op: Operation) -> None:
     snapshot.vm = op.vm
     now = timezone.now()
     if op.kind == OperationKind.SNAPSHOT_CREATE:
-        _snapshot_move(snapshot, {SnapshotState.CREATING}, SnapshotState.READY)
+        # With the size its step measured (`_step_taking_snapshot`): one UPDATE.
+        _snapshot_move(
+            snapshot, {SnapshotState.CREATING}, SnapshotState.READY, size_bytes=snapshot.size_bytes
+        )
         snapshot_usage_record(snapshot=snapshot, kind="created", at=snapshot.state_changed_at)
     elif op.kind == OperationKind.SNAPSHOT_REVERT:
         _snapshot_move(snapshot, {SnapshotState.REVERTING}, SnapshotState.READY)

@@ -286,3 +286,80 @@ def test_schedule_values_are_checked(world, sim_host, flavor, image, run_on_comm
             vm=vm, frequency="hourly", retention=0, requested_by=world.member
         )
     assert set(err.value.message_dict) == {"frequency", "retention"}
+
+
+def test_the_worker_records_the_measured_size_with_ready_in_one_transaction(
+    world, sim_host, flavor, image, monkeypatch, django_assert_num_queries
+):
+    vm = VirtualMachineFactory(
+        environment=world.development,
+        owner=world.member,
+        flavor=flavor,
+        image=image,
+        host=sim_host,
+        state=VMState.RUNNING,
+    )
+    size = 3 * (1 << 30) + 1  # billed as 4 GiB
+    monkeypatch.setattr(
+        hypervisor,
+        "create_snapshot",
+        lambda *_a, **_k: hypervisor.SnapshotTaken(created=True, size_bytes=size),
+    )
+    snapshot = services.snapshot_create(vm=vm, name="sized", requested_by=world.member)
+    op = Operation.objects.unscoped().get(snapshot=snapshot)
+    # The claim, the operation with what its step reads, its steps, the step marked running;
+    # after the host's answer: the step done, the snapshot ready with its size (one UPDATE),
+    # the ledger, the operation ended, the audit entry (in a savepoint here), the claim freed.
+    # The VM is not read again: a snapshot's end does not move it.
+    with django_assert_num_queries(13):
+        services.operation_advance(operation_id=op.pk)
+    snapshot.refresh_from_db()
+    assert (snapshot.state, snapshot.size_bytes, snapshot.size_gib) == ("ready", size, 4)
+    assert snapshot_ledger(vm) == [("snapshot_created", str(snapshot.uuid), 4)]
+    assert Operation.objects.unscoped().get(pk=op.pk).status == OperationStatus.SUCCEEDED
+
+
+def test_a_take_that_fails_on_the_host_records_no_size_and_no_charge(
+    world, sim_host, flavor, image, monkeypatch
+):
+    vm = VirtualMachineFactory(
+        environment=world.development,
+        owner=world.member,
+        flavor=flavor,
+        image=image,
+        host=sim_host,
+        state=VMState.RUNNING,
+    )
+
+    def refuse(*_a, **_k):
+        raise hypervisor.HypervisorError("No space left on the host.")
+
+    monkeypatch.setattr(hypervisor, "create_snapshot", refuse)
+    snapshot = services.snapshot_create(vm=vm, name="doomed", requested_by=world.member)
+    op = Operation.objects.unscoped().get(snapshot=snapshot)
+    services.operation_advance(operation_id=op.pk)
+    snapshot.refresh_from_db()
+    assert (snapshot.state, snapshot.size_bytes) == ("error", 0)
+    assert "No space left" in snapshot.error_message
+    assert snapshot_ledger(vm) == []
+
+
+def test_taking_a_snapshot_again_finds_it_and_measures_nothing(
+    world, sim_host, flavor, image, run_on_commit
+):
+    vm = running_vm(world, flavor, image)
+    snapshot = take(vm, world, "once")
+    assert vm.host is not None
+    again = {"domain_uuid": str(vm.uuid), "name": snapshot.libvirt_name}
+    # A rerun of the step (after a crash): the snapshot exists, nothing is taken or measured,
+    # even once the guest has stopped (a snapshot with memory could not be taken then).
+    assert hypervisor.create_snapshot(vm.host.uri, with_memory=True, **again) == (
+        hypervisor.SnapshotTaken(created=False, size_bytes=0)
+    )
+    vm = stopped(vm, world)
+    assert hypervisor.create_snapshot(vm.host.uri, with_memory=True, **again).created is False
+    with pytest.raises(hypervisor.HypervisorError, match="needs the VM running"):
+        hypervisor.create_snapshot(
+            vm.host.uri, domain_uuid=str(vm.uuid), name="never", with_memory=True
+        )
+    assert on_host(vm) == [snapshot.libvirt_name]
