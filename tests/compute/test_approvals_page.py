@@ -200,3 +200,19 @@ def test_bulk_decide_api_reports_each_request(
     assert bad.status_code == 400 and "reason" in bad.json()
     bad = api.post("/api/v1/vms/bulk-decide/", {"vms": [], "decision": "maybe"}, format="json")
     assert bad.status_code == 400 and set(bad.json()) >= {"vms", "decision"}
+
+
+def test_waiting_tab_lists_requests_of_ones_tenants_only(
+    world, other_world, sim_host, flavor, image
+):
+    request_vm(world, flavor, image, "ours-1")
+    services.vm_request_create(
+        requested_by=other_world.member,
+        environment=other_world.production,
+        flavor=flavor,
+        image=image,
+        name="theirs-1",
+    )
+    page = login(world.approver).get("/approvals/").content.decode()
+    assert 'data-vm="ours-1"' in page and "theirs-1" not in page
+    assert 'data-vm="theirs-1"' in login(other_world.approver).get("/approvals/").content.decode()
