@@ -130,7 +130,7 @@ class Nuage:
         self._local = threading.local()
         self._pools: dict[int, ThreadPoolExecutor] = {}
         # (kind, phase) -> seconds, for every measured operation.
-        self.phases: dict[tuple[str, str], list[float]] = {}
+        self.phases: dict[tuple[str, int, str], list[float]] = {}
 
     @property
     def client(self):  # type: ignore[no-untyped-def]
@@ -228,7 +228,7 @@ class Nuage:
             marks = [wall, op.created_at.timestamp(), step.started_at.timestamp()]
             marks += [step.finished_at.timestamp(), op.finished_at.timestamp()]
             for phase, (a, b) in zip(PHASES, itertools.pairwise(marks), strict=True):
-                self.phases.setdefault((kind, phase), []).append(b - a)
+                self.phases.setdefault((kind, len(calls), phase), []).append(b - a)
         return [ops[sid].finished_at.timestamp() - wall for wall, sid in sent], ids
 
     def round(self, vms: list[dict[str, object]]) -> Round:
@@ -311,21 +311,22 @@ def table(results: dict[tuple[str, str, int], list[float]]) -> tuple[list[str], 
 
 
 def phase_table(
-    phases: dict[tuple[str, str], list[float]], results: dict[tuple[str, str, int], list[float]]
+    phases: dict[tuple[str, int, str], list[float]],
+    results: dict[tuple[str, str, int], list[float]],
 ) -> list[str]:
-    """Nuage's time per phase (p50, all rounds and N; the warm-up round included), beside the
-    plain libvirt calls' p50 (all N): the step's share above it is what Nuage adds there."""
+    """Nuage's time per phase (p50 per N, all rounds; N = 1 includes the warm-up round), beside
+    the plain libvirt calls' p50 at that N: the step's share above it is what Nuage adds there."""
     lines = [
-        "| Nuage, p50 s | " + " | ".join(PHASES) + " | plain libvirt calls |",
-        "|---|" + "---:|" * (len(PHASES) + 1),
+        "| Nuage, p50 s | N | " + " | ".join(PHASES) + " | plain libvirt calls |",
+        "|---|---:|" + "---:|" * (len(PHASES) + 1),
     ]
     for kind in ("snapshot_create", "snapshot_revert"):
         short = kind.replace("snapshot_", "")
-        cells = [f"{percentile(phases.get((kind, p), [0.0]), 0.5):.3f}" for p in PHASES]
-        plain = [v for (stack, k, _n), vs in results.items() if stack == "libvirt" and k == short
-                 for v in vs]  # fmt: skip
-        cells.append(f"{percentile(plain, 0.5):.3f}" if plain else "–")
-        lines.append(f"| {short} | " + " | ".join(cells) + " |")
+        for n in sorted({n for (k, n, _p) in phases if k == kind}):
+            cells = [f"{percentile(phases.get((kind, n, p), [0.0]), 0.5):.3f}" for p in PHASES]
+            plain = results.get(("libvirt", short, n), [])
+            cells.append(f"{percentile(plain, 0.5):.3f}" if plain else "–")
+            lines.append(f"| {short} | {n} | " + " | ".join(cells) + " |")
     return lines
 
 
@@ -353,7 +354,7 @@ def main() -> int:
     print(f"==> scratch database {DB_NAME}, queue {queue}")
     recreate_database(args.pg, DB_NAME)
     results: dict[tuple[str, str, int], list[float]] = {}
-    phases: dict[tuple[str, str], list[float]] = {}
+    phases: dict[tuple[str, int, str], list[float]] = {}
     stats = {"rerun": 0, "kept_disturbed": 0}
     # Per kept round: cores other processes used, and the 1-minute load average at its end.
     others: list[float] = []
