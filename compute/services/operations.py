@@ -29,6 +29,7 @@ from compute.models import Host, Operation, OperationStep, Snapshot, VirtualMach
 from compute.ports import quota_charge, quota_release
 from compute.services._common import _transition, operation_claim
 from compute.services.migration import _undo_migration
+from compute.services.operation_load import operation_load, operation_steps
 from compute.services.resize import _undo_resize
 from compute.services.seed import seed_remove
 from compute.services.snapshots import snapshot_operation_failed, snapshot_operation_succeeded
@@ -40,6 +41,7 @@ from compute.services.steps import (
 )
 from portal import events, metrics
 from portal.audit import audit_record
+from portal.prepared import prepares
 
 logger = logging.getLogger(__name__)
 
@@ -59,14 +61,14 @@ def _load_operation(operation_id: int, *, for_update: bool = False) -> Operation
     Not one join of all nine tables: PostgreSQL plans a join in time that grows steeply with
     its tables (the indexes of each are paths to weigh). Planning the nine-table join cost
     several times its execution and more than both extra queries, on every task of every
-    operation, though most operations (start, stop, provisioning) have neither.
+    operation, though most operations (start, stop, provisioning) have neither. On PostgreSQL
+    the task's read (not locked) is one prepared statement with the snapshot and the steps
+    (compute/services/operation_load.py): planned once per connection, not per task.
     """
-    qs = Operation.objects.unscoped()
-    if for_update:
-        qs = qs.select_for_update(of=("self",))
-    op = qs.select_related(
-        "vm__tenant", "vm__environment", "vm__flavor", "vm__image", "vm__host"
-    ).get(pk=operation_id)
+    if not for_update and prepares():
+        op = operation_load(operation_id)  # the same, and its steps, in one prepared statement
+    else:
+        op = _load_operation_orm(operation_id, for_update=for_update)
     host_ids = {op.source_host_id, op.target_host_id} - {None}
     if host_ids:
         hosts = Host.objects.in_bulk(host_ids)
@@ -74,6 +76,16 @@ def _load_operation(operation_id: int, *, for_update: bool = False) -> Operation
             op.source_host = hosts[op.source_host_id]
         if op.target_host_id is not None:
             op.target_host = hosts[op.target_host_id]
+    return op
+
+
+def _load_operation_orm(operation_id: int, *, for_update: bool) -> Operation:
+    qs = Operation.objects.unscoped()
+    if for_update:
+        qs = qs.select_for_update(of=("self",))
+    op = qs.select_related(
+        "vm__tenant", "vm__environment", "vm__flavor", "vm__image", "vm__host"
+    ).get(pk=operation_id)
     if op.snapshot_id is not None:
         op.snapshot = Snapshot.objects.unscoped().get(pk=op.snapshot_id)
     return op
@@ -223,7 +235,7 @@ def operation_advance(
         op = _load_operation(operation_id)
         if op.status not in (OperationStatus.PENDING, OperationStatus.RUNNING):
             return False
-        todo = [s for s in op.steps.order_by("position") if s.status != StepStatus.DONE]
+        todo = [s for s in operation_steps(op) if s.status != StepStatus.DONE]
         if not todo:
             with transaction.atomic():
                 op = _load_operation(operation_id, for_update=True)

@@ -199,7 +199,12 @@ def _host_states(hosts: QuerySet[Host]) -> list[HostState]:
     every claim committed before the lock was granted. Only a host whose status is `up` takes
     new VMs (`compute.models.host_status`).
     """
-    rows = list(hosts.values_list(*_HOST_STATE_FIELDS))
+    return _states_of(list(hosts.values_list(*_HOST_STATE_FIELDS)))
+
+
+def _states_of(rows: list[tuple[Any, ...]]) -> list[HostState]:
+    """`_host_states` of host rows already read (`_HOST_STATE_FIELDS`, in that order), and
+    locked if the caller locks: the allocations are summed after."""
     used = host_allocations()
     default = {r: float(settings.NUAGE[f"{r}_RATIO"]) for r in ("CPU", "RAM", "DISK")}
     states = []
@@ -260,12 +265,17 @@ def _placement_choose(
         candidates = candidates.exclude(pk=exclude.pk)
     if shared_pool is not None:
         candidates = candidates.filter(shared_storage=True, storage_pool=shared_pool)
-    states = _host_states(candidates)  # takes the locks: what follows sees every claim
+    # The candidates' whole rows as tuples, locked (what follows sees every claim): the
+    # chosen host is made from its row, not read again.
+    names = [f.attname for f in Host._meta.concrete_fields]
+    at = [names.index(name) for name in _HOST_STATE_FIELDS]
+    rows = {row[0]: row for row in candidates.values_list(*names)}
+    states = _states_of([tuple(row[i] for i in at) for row in rows.values()])
     request = _placement_request(vm)
     placement = scheduler.choose_host(request, states, mode=settings.NUAGE["PLACEMENT_MODE"])
     if placement.host_id is None:
         raise hypervisor.HypervisorError(scheduler.describe_no_host(request, placement))
-    return Host.objects.get(pk=placement.host_id)
+    return Host.from_db(candidates.db, names, list(rows[placement.host_id]))
 
 
 def _placement_refusal(vm: VirtualMachine, target: Host) -> str | None:

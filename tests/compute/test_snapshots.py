@@ -307,11 +307,12 @@ def test_the_worker_records_the_measured_size_with_ready_in_one_transaction(
     )
     snapshot = services.snapshot_create(vm=vm, name="sized", requested_by=world.member)
     op = Operation.objects.unscoped().get(snapshot=snapshot)
-    # The claim, the operation with what its step reads, its steps, the step marked running;
+    # The claim, the operation with what its step reads and its steps (one prepared
+    # statement), the step marked running;
     # after the host's answer: the step done, the snapshot ready with its size (one UPDATE),
     # the ledger, the operation ended, the audit entry (in a savepoint here), the claim freed.
     # The VM is not read again: a snapshot's end does not move it.
-    with django_assert_num_queries(13):
+    with django_assert_num_queries(11):
         services.operation_advance(operation_id=op.pk)
     snapshot.refresh_from_db()
     assert (snapshot.state, snapshot.size_bytes, snapshot.size_gib) == ("ready", size, 4)

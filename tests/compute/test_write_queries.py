@@ -114,3 +114,23 @@ def test_refused_approvals_say_why_and_change_nothing(world, sim_host, flavor, i
     again = client_for(world.tenant_admin).post(f"/api/v1/vms/{vm.pk}/approve/")
     assert again.status_code == 409
     assert Operation.objects.filter(vm=vm).count() == 1
+
+
+def test_a_placement_is_three_statements_and_gives_the_host_as_read(
+    world, sim_host, flavor, image, django_assert_num_queries
+):
+    from compute.services.placement import placement_claim
+
+    vm = _requested(world, flavor, image)
+    services.vm_approve(vm=vm, approved_by=world.approver)
+    vm = VirtualMachine.objects.select_related("tenant", "environment", "flavor").get(pk=vm.pk)
+    # In its transaction (a savepoint here): the candidate hosts' rows locked, what each has
+    # allocated (one prepared statement), the VM's host written. The chosen host comes from
+    # the locked rows, not read again.
+    with django_assert_num_queries(3 + 2):
+        host = placement_claim(vm=vm)
+    fresh = type(host).objects.get(pk=sim_host.pk)
+    assert {f.attname: getattr(host, f.attname) for f in fresh._meta.concrete_fields} == {
+        f.attname: getattr(fresh, f.attname) for f in fresh._meta.concrete_fields
+    }
+    assert VirtualMachine.objects.get(pk=vm.pk).host_id == sim_host.pk
