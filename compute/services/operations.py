@@ -41,7 +41,7 @@ from compute.services.steps import (
 )
 from portal import events, metrics
 from portal.audit import audit_record
-from portal.prepared import prepares
+from portal.prepared import prepared_cursor, prepares
 
 logger = logging.getLogger(__name__)
 
@@ -156,7 +156,8 @@ def _record_step(
         "step_running": StepStatus.RUNNING.value,
         "detail": detail,
     }
-    with connection.cursor() as cursor:
+    # Prepared (portal/prepared.py): two or more of these per task, planned once per connection.
+    with prepared_cursor() as cursor:
         cursor.execute(sql, params)
         touched = cursor.rowcount
     if not touched:
