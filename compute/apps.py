@@ -32,7 +32,7 @@ class ComputeConfig(AppConfig):
         from portal import context_processors
 
         context_processors.plug_pending_approvals(
-            lambda user: selectors.approval_pending_for(fetched_by=user)
+            lambda user: selectors.approval_pending_count_sql(fetched_by=user)
         )
 
         from portal.signals import lease_policy_changed

@@ -6,50 +6,42 @@ from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
-from django.db.models import F, Func, IntegerField, QuerySet, Subquery, Value
+from django.db import connection
 from django.http import HttpRequest
 
 from portal import selectors, twofactor
 from portal.choices import Role
-from portal.models import User
+from portal.models import Notification, User
 from portal.permissions import Perm, platform_perms, user_memberships
 from portal.scoping import sees_all_tenants
 from portal.tenancy import current_tenant
 
-# What the navigation counts for approvers (compute plugs in the requests waiting for them, so
-# that portal does not import compute); asked only of users who approve somewhere.
-_pending_approvals: Callable[[User], QuerySet[Any]] | None = None
+# What the navigation counts for approvers (compute plugs in the count of the requests waiting
+# for them, as SQL and its parameters, so that portal does not import compute); asked only of
+# users who approve somewhere.
+_pending_approvals: Callable[[User], tuple[str, list[Any]]] | None = None
 
 
-def plug_pending_approvals(pending: Callable[[User], QuerySet[Any]]) -> None:
+def plug_pending_approvals(pending: Callable[[User], tuple[str, list[Any]]]) -> None:
     global _pending_approvals
     _pending_approvals = pending
 
 
-def _count(qs: QuerySet[Any]) -> Subquery:
-    # SELECT COUNT(id) … as a scalar subquery (a Func, not an aggregate: no GROUP BY).
-    return Subquery(
-        qs.order_by().annotate(n=Func(F("pk"), function="COUNT")).values("n"),
-        output_field=IntegerField(),
-    )
-
-
 def _badges(user: User, *, can_approve: bool) -> tuple[int, int]:
-    """Unread notifications and requests waiting for the user, in one query."""
-    pending: Any = Value(0)
+    """Unread notifications (the user's own: `notification_list`) and requests waiting for
+    the user, in one statement written out (the ORM's building of it cost 2 ms a page)."""
+    pending: str = "SELECT 0"
+    params: list[Any] = []
     if can_approve and _pending_approvals is not None:
-        pending = _count(_pending_approvals(user))
-    row = (
-        User.objects.filter(pk=user.pk)
-        .values(
-            unread=_count(
-                selectors.notification_list(fetched_by=user).filter(read_at__isnull=True)
-            ),
-            pending=pending,
-        )
-        .first()
-    )
-    return (row["unread"] or 0, row["pending"] or 0) if row else (0, 0)
+        pending, params = _pending_approvals(user)
+    notifications = Notification._meta.db_table
+    # The model's table; the count's SQL is compute's; every value a parameter.
+    unread = f"SELECT COUNT(*) FROM {notifications} WHERE user_id = %s AND read_at IS NULL"  # noqa: S608
+    sql = f"SELECT ({unread}), ({pending})"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [user.pk, *params])
+        row = cursor.fetchone()
+    return (int(row[0] or 0), int(row[1] or 0)) if row else (0, 0)
 
 
 def nav(request: HttpRequest) -> dict[str, Any]:

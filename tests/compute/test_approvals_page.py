@@ -216,3 +216,35 @@ def test_waiting_tab_lists_requests_of_ones_tenants_only(
     page = login(world.approver).get("/approvals/").content.decode()
     assert 'data-vm="ours-1"' in page and "theirs-1" not in page
     assert 'data-vm="theirs-1"' in login(other_world.approver).get("/approvals/").content.decode()
+
+
+def test_badge_counts_what_the_approval_queue_lets_each_user_decide(
+    world, other_world, sim_host, flavor, image
+):
+    from compute.selectors import approval_pending_for
+    from portal.context_processors import _badges
+    from portal.permissions import _MEMBERSHIPS
+
+    request_vm(world, flavor, image, "w-1")
+    request_vm(world, flavor, image, "mine", by=world.approver)
+    request_vm(world, flavor, image, "admins", by=world.tenant_admin)
+    services.vm_request_create(
+        requested_by=other_world.member,
+        environment=other_world.production,
+        flavor=flavor,
+        image=image,
+        name="theirs-1",
+    )
+    users = [
+        world.member, world.approver, world.tenant_admin, world.platform_admin, world.finance,
+        other_world.approver,
+    ]  # fmt: skip
+    expected = [approval_pending_for(fetched_by=u).count() for u in users]
+    assert expected == [0, 2, 2, 4, 0, 1]
+    # Outside a request (the queryset's SQL) and within one (the memberships of the request).
+    assert [_badges(u, can_approve=True)[1] for u in users] == expected
+    token = _MEMBERSHIPS.set({})
+    try:
+        assert [_badges(u, can_approve=True)[1] for u in users] == expected
+    finally:
+        _MEMBERSHIPS.reset(token)
