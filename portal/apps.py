@@ -8,9 +8,11 @@ class PortalConfig(AppConfig):
     verbose_name = "Portal"
 
     def ready(self) -> None:
-        from portal import dbtime, gauges, logs, metrics, requestid  # noqa: F401  (Celery signals)
+        # logs, metrics and requestid connect Celery signals when imported.
+        from portal import dbtime, gauges, logs, metrics, prepared, requestid  # noqa: F401
 
         dbtime.install()
+        prepared.install()
 
         metrics.register_source("broker", gauges.broker_source)
         metrics.register_source("webhooks", gauges.webhooks_source)

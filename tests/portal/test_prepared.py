@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.test.utils import CaptureQueriesContext
 
 from portal import services
@@ -47,3 +47,32 @@ def test_without_preparing_the_answer_is_the_same(world, settings):
     settings.NUAGE = {**settings.NUAGE, "DB_PREPARE": False}
     plain, _sql = _list(world)
     assert plain == prepared
+
+
+def _plans() -> list[tuple[str, int, int]]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement, generic_plans, custom_plans FROM pg_prepared_statements")
+        return list(cursor.fetchall())
+
+
+def test_prepared_statements_are_planned_once_not_at_each_of_their_first_runs(world):
+    # PostgreSQL plans a statement with parameters again at each of its first five runs unless
+    # the connection asks for a generic plan: these reads would be planned at every request of
+    # a fresh connection (and at nearly every task of a worker's).
+    VirtualMachineFactory(environment=world.development, owner=world.member)
+    for _ in range(3):
+        _list(world)
+    plans = _plans()
+    assert plans
+    assert all(custom == 0 and generic >= 1 for _sql, generic, custom in plans), plans
+
+
+def test_a_connection_that_does_not_prepare_keeps_postgresqls_own_choice(settings):
+    settings.NUAGE = {**settings.NUAGE, "DB_PREPARE": False}
+    fresh = connections.create_connection(DEFAULT_DB_ALIAS)
+    try:
+        with fresh.cursor() as cursor:
+            cursor.execute("SHOW plan_cache_mode")
+            assert cursor.fetchone()[0] == "auto"
+    finally:
+        fresh.close()
