@@ -41,7 +41,7 @@ from compute.scheduler import capacity_limit
 from portal.jsonrows import instances, model_rows
 from portal.models import AuditEntry, Membership, User
 from portal.permissions import ROLE_PERMS, Perm, perms_in, platform_perms, user_memberships
-from portal.prepared import prepared_cursor
+from portal.prepared import prepared_rows
 from portal.scoping import member_tenant_ids
 
 
@@ -218,7 +218,7 @@ class VMPageDetails:
 def vm_page_details(*, vm_ids: list[int]) -> VMPageDetails:
     """What a page of VMs shows besides their own columns, for VMs already in the requesting
     user's scope (a page of `vm_scope`): three queries, whatever the page's length; prepared
-    on PostgreSQL (portal/prepared.py), the ids as one array."""
+    on PostgreSQL and sent in one round trip (portal/prepared.py), the ids as one array."""
     if not vm_ids:
         return VMPageDetails([], [], [])
     if connection.vendor == "postgresql":
@@ -230,12 +230,7 @@ def vm_page_details(*, vm_ids: list[int]) -> VMPageDetails:
             s[""].format(ids=ids) for s in (_NAMES_SQL, _PORTS_SQL, _LATEST_OPERATIONS_SQL)
         ]
         params = vm_ids
-    found = []
-    with prepared_cursor() as cursor:
-        for sql in statements:
-            cursor.execute(sql, params)
-            found.append(cursor.fetchall())
-    return VMPageDetails(*found)
+    return VMPageDetails(*prepared_rows([(sql, params) for sql in statements]))
 
 
 def vm_as_requested(*, vm: VirtualMachine, fetched_by: User) -> VirtualMachine:

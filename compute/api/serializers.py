@@ -277,18 +277,17 @@ def vm_values(vms: QuerySet[VirtualMachine]) -> QuerySet[VirtualMachine, dict[st
     return vms.prefetch_related(None).values(*_VM_VALUES)
 
 
-def _when_in(zone: tzinfo) -> Callable[[datetime | None], str | None]:
-    """`_when` for one zone, looked up once per page: in UTC (the setting), a value already in
-    UTC (every one the database gives) is only formatted."""
+def _when_in(zone: tzinfo) -> Callable[[datetime | None], datetime | str | None]:
+    """`_when` for one zone, looked up once per page. In UTC (the setting) a value already in
+    UTC (every one the database gives) is left a datetime: the API's renderer
+    (portal/api/renderers.py) writes it in C exactly as DRF's DateTimeField would have."""
     if zone is not UTC and getattr(zone, "key", None) != "UTC":
         return lambda value: _when(value, zone)
 
-    def when(value: datetime | None) -> str | None:
-        if value is None:
-            return None
-        if value.tzinfo is not UTC:
-            value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-        return value.isoformat()[:-6] + "Z"
+    def when(value: datetime | None) -> datetime | None:
+        if value is None or value.tzinfo is UTC:
+            return value
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
     return when
 

@@ -11,6 +11,11 @@ from portal.api import views as portal_views
 from quotas.api import views as quota_views
 
 router = DefaultRouter()
+# The VMs first: the most called routes are then matched before the others are tried (Django
+# copies the list of every route tried before the match into each request's ResolverMatch).
+router.register("vms", metering_views.VmMetricsViewSet, basename="vm-metrics")
+router.register("vms", ovf_views.VmExportViewSet, basename="vm-export")
+router.register("vms", compute_views.VirtualMachineViewSet, basename="vm")
 router.register("tenants", portal_views.TenantViewSet, basename="tenant")
 router.register("environments", portal_views.EnvironmentViewSet, basename="environment")
 router.register("users", portal_views.UserViewSet, basename="user")
@@ -29,9 +34,6 @@ router.register("hosts", compute_views.HostViewSet, basename="host")
 router.register("flavors", compute_views.FlavorViewSet, basename="flavor")
 router.register("images", compute_views.ImageViewSet, basename="image")
 # Before compute's VMs: the API root lists one entry per prefix, the last registered ("vm-list").
-router.register("vms", metering_views.VmMetricsViewSet, basename="vm-metrics")
-router.register("vms", ovf_views.VmExportViewSet, basename="vm-export")
-router.register("vms", compute_views.VirtualMachineViewSet, basename="vm")
 router.register(
     "rolling-maintenance", compute_views.RollingMaintenanceViewSet, basename="rolling-maintenance"
 )

@@ -247,3 +247,31 @@ def test_a_short_page_is_counted_without_a_count_query(world, api):
     body, _sql = page("limit=2&offset=2")
     assert body["next"].endswith("limit=2&offset=4") and body["previous"].endswith("limit=2")
     assert page("limit=2&offset=4")[0]["next"] is None
+
+
+def test_the_api_json_of_a_vm_is_what_drf_renders_of_its_declared_fields(world, api):
+    import json
+
+    from rest_framework import serializers
+    from rest_framework.renderers import JSONRenderer
+
+    from compute import selectors
+    from compute.api.serializers import OperationSerializer, VirtualMachineSerializer
+
+    host = HostFactory()
+    network = Network.objects.create(name="net", kind="user")
+    running, pending = grow(world, 2, host=host, network=network)
+    step = OperationStep.objects.filter(operation__vm=running).first()
+    step.started_at = timezone.now().replace(microsecond=120)  # microseconds, as often
+    step.finished_at = step.started_at.replace(microsecond=0)  # none, as DRF leaves them out
+    step.save()
+    api.force_authenticate(world.member)
+    for vm in (running, pending):
+        found = selectors.vm_list_with_operation(fetched_by=world.member).get(pk=vm.pk)
+        ser = VirtualMachineSerializer(found)
+        generic = serializers.ModelSerializer.to_representation(ser, found)
+        op = found.operations_latest_first[0] if found.operations_latest_first else None
+        generic["operation"] = OperationSerializer(op).data if op else None
+        answer = api.get(f"/api/v1/vms/{vm.pk}/")
+        assert answer.content == JSONRenderer().render(generic)
+    assert json.loads(answer.content)["created_at"].endswith("Z")

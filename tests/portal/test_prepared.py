@@ -76,3 +76,19 @@ def test_a_connection_that_does_not_prepare_keeps_postgresqls_own_choice(setting
             assert cursor.fetchone()[0] == "auto"
     finally:
         fresh.close()
+
+
+def test_statements_sent_together_give_each_its_rows_and_a_failure_leaves_the_connection_usable():
+    from django.db import DatabaseError, transaction
+
+    from portal.prepared import prepared_rows
+
+    found = prepared_rows([("SELECT %s::int + 1", [1]), ("SELECT unnest(%s::int[])", [[3, 4]])])
+    assert found == [[(2,)], [(3,), (4,)]]
+    with pytest.raises(DatabaseError), transaction.atomic():
+        prepared_rows([("SELECT 1", []), ("SELECT 1 / %s::int", [0]), ("SELECT 2", [])])
+    # The error is Django's, its savepoint rolled back: nothing half-read is left.
+    assert prepared_rows([("SELECT %s::text", ["still here"])]) == [[("still here",)]]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 5")
+        assert cursor.fetchone() == (5,)
