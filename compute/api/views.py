@@ -7,6 +7,7 @@ from typing import Any
 
 import django_filters
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
@@ -285,7 +286,16 @@ class VirtualMachineViewSet(mixins.DestroyModelMixin, ScopedReadOnlyViewSet):
     @extend_schema(request=None, responses={202: VirtualMachineSerializer})
     @action(detail=True, methods=["post"])
     def approve(self, request: Request, pk: str | None = None) -> Response:
-        (vm,) = selectors.ports_read([self.get_object()])
+        # get_object's find (the same 404), through the approval's own read.
+        vm_id = int(str(pk)) if str(pk).isascii() and str(pk).isdecimal() else 0
+        vm = (
+            selectors.vm_to_approve_one(fetched_by=request_user(request), pk=vm_id)
+            if 0 < vm_id < 2**63
+            else None
+        )
+        if vm is None:
+            raise Http404("No VirtualMachine matches the given query.")
+        self.check_object_permissions(request, vm)
         op = services.vm_approve(
             vm=vm, approved_by=request_user(request), remote_addr=client_ip(request)
         )

@@ -12,13 +12,7 @@ operation's columns on each. The rows are turned into model instances as the ORM
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from functools import cache
-from typing import Any
-
-from django.db import DEFAULT_DB_ALIAS, connection
-from django.db.models import Model
 
 from compute.models import (
     Flavor,
@@ -30,10 +24,10 @@ from compute.models import (
     VirtualMachine,
 )
 from portal.models import Environment, Tenant
-from portal.prepared import prepared_cursor
+from portal.prepared import JoinedStatement, joined_statement, prepared_cursor
 
 # (alias, model, join): the tables of the statement, in the order of their columns.
-_TABLES: tuple[tuple[str, type[Model], str], ...] = (
+_TABLES = (
     ("o", Operation, ""),
     ("v", VirtualMachine, "JOIN {t} v ON v.id = o.vm_id"),
     ("t", Tenant, "JOIN {t} t ON t.id = v.tenant_id"),
@@ -45,56 +39,10 @@ _TABLES: tuple[tuple[str, type[Model], str], ...] = (
     ("st", OperationStep, "LEFT JOIN {t} st ON st.operation_id = o.id"),
 )
 
-Converter = Callable[[Any, Any, Any], Any]
-
-
-@dataclass(frozen=True)
-class _Part:
-    model: type[Model]
-    start: int
-    names: list[str]  # attnames, in column order
-    converters: list[tuple[int, list[Converter], Any]]  # (offset, converters, expression)
-
-
-@dataclass(frozen=True)
-class _Statement:
-    sql: str
-    parts: list[_Part]
-
 
 @cache
-def _statement() -> _Statement:
-    quote = connection.ops.quote_name
-    columns: list[str] = []
-    joins: list[str] = []
-    parts: list[_Part] = []
-    for alias, model, join in _TABLES:
-        fields = list(model._meta.concrete_fields)
-        converters = []
-        for offset, field in enumerate(fields):
-            col = field.get_col(alias)
-            found = connection.ops.get_db_converters(col) + col.get_db_converters(connection)
-            if found:
-                converters.append((offset, found, col))
-        parts.append(_Part(model, len(columns), [f.attname for f in fields], converters))
-        columns += [f"{alias}.{quote(str(f.column))}" for f in fields]
-        table = quote(model._meta.db_table)
-        joins.append(join.format(t=table) if join else f"{table} o")
-    sql = (
-        f"SELECT {', '.join(columns)} FROM {' '.join(joins)} "  # noqa: S608 - names only
-        "WHERE o.id = %s ORDER BY st.position"
-    )
-    return _Statement(sql, parts)
-
-
-def _instance(part: _Part, row: Sequence[Any]) -> Any:
-    values = list(row[part.start : part.start + len(part.names)])
-    if values[0] is None:  # a LEFT JOIN that found nothing (the primary key comes first)
-        return None
-    for offset, converters, expression in part.converters:
-        for convert in converters:
-            values[offset] = convert(values[offset], expression, connection)
-    return part.model.from_db(DEFAULT_DB_ALIAS, part.names, values)
+def _statement() -> JoinedStatement:
+    return joined_statement(_TABLES, "WHERE o.id = %s ORDER BY st.position")
 
 
 def operation_load(operation_id: int) -> Operation:
@@ -109,16 +57,16 @@ def operation_load(operation_id: int) -> Operation:
         raise Operation.DoesNotExist
     o, v, t, e, f, i, h, s, st = statement.parts
     first = rows[0]
-    op: Operation = _instance(o, first)
-    vm: VirtualMachine = _instance(v, first)
-    vm.tenant, vm.environment = _instance(t, first), _instance(e, first)
-    vm.flavor, vm.image = _instance(f, first), _instance(i, first)
+    op: Operation = o.instance(first)
+    vm: VirtualMachine = v.instance(first)
+    vm.tenant, vm.environment = t.instance(first), e.instance(first)
+    vm.flavor, vm.image = f.instance(first), i.instance(first)
     if vm.host_id is not None:
-        vm.host = _instance(h, first)
+        vm.host = h.instance(first)
     op.vm = vm
     if op.snapshot_id is not None:
-        op.snapshot = _instance(s, first)
-    steps = [step for step in (_instance(st, row) for row in rows) if step is not None]
+        op.snapshot = s.instance(first)
+    steps = [step for step in (st.instance(row) for row in rows) if step is not None]
     for step in steps:
         step.operation = op
     op._loaded_steps = steps  # type: ignore[attr-defined]

@@ -134,3 +134,55 @@ def test_a_placement_is_three_statements_and_gives_the_host_as_read(
         f.attname: getattr(fresh, f.attname) for f in fresh._meta.concrete_fields
     }
     assert VirtualMachine.objects.get(pk=vm.pk).host_id == sim_host.pk
+
+
+def _values(obj) -> dict[str, object] | None:
+    if obj is None:
+        return None
+    return {f.attname: getattr(obj, f.attname) for f in obj._meta.concrete_fields}
+
+
+def _as_read(vm: VirtualMachine | None) -> dict[str, object] | None:
+    if vm is None:
+        return None
+    return {
+        "vm": _values(vm),
+        **{name: _values(getattr(vm, name)) for name in ("tenant", "environment", "owner", "host")},
+        "ports": [(_values(p), _values(p.network)) for p in vm.interfaces.all()],
+    }
+
+
+def test_the_approvals_read_is_the_orms_in_one_statement_and_keeps_the_scope(
+    world, other_world, sim_host, flavor, image, django_assert_num_queries
+):
+    from compute import selectors
+
+    vm = _requested(world, flavor, image)
+    VirtualMachine.objects.unscoped().filter(pk=vm.pk).update(host=sim_host)
+    for n, name in enumerate(("b-net", "a-net")):
+        network = Network.objects.create(name=name, kind="bridge", bridge=f"br{n}")
+        NetworkInterface.objects.create(
+            vm=vm, network=network, mac=f"52:54:00:aa:00:0{n}", ip=f"10.9.0.{n + 2}"
+        )
+
+    def orm(user, pk: int) -> VirtualMachine | None:
+        qs = selectors.vm_to_approve(fetched_by=user).filter(pk=pk)
+        return next(iter(selectors.ports_read(qs)), None)
+
+    with django_assert_num_queries(1):
+        found = selectors.vm_to_approve_one(fetched_by=world.approver, pk=vm.pk)
+        seen = _as_read(found)  # its relations and ports came with it
+    assert seen == _as_read(orm(world.approver, vm.pk))
+    assert seen is not None and seen["host"] is not None and len(seen["ports"]) == 2
+    # A platform admin sees it too (through the ORM); other tenants' users, no id and a
+    # deleted VM are not found.
+    assert _as_read(selectors.vm_to_approve_one(fetched_by=world.platform_admin, pk=vm.pk)) == (
+        _as_read(orm(world.platform_admin, vm.pk))
+    )
+    assert selectors.vm_to_approve_one(fetched_by=other_world.approver, pk=vm.pk) is None
+    assert selectors.vm_to_approve_one(fetched_by=world.approver, pk=vm.pk + 1000) is None
+    answer = client_for(other_world.approver).post(f"/api/v1/vms/{vm.pk}/approve/")
+    assert answer.status_code == 404
+    assert client_for(world.approver).post("/api/v1/vms/x1/approve/").status_code == 404
+    VirtualMachine.objects.unscoped().filter(pk=vm.pk).update(state=VMState.DELETED)
+    assert selectors.vm_to_approve_one(fetched_by=world.approver, pk=vm.pk) is None
