@@ -293,7 +293,9 @@ def vm_page_details(*, vm_ids: list[int]) -> VMPageDetails:
         return VMPageDetails([], [], [])
     if connection.vendor == "postgresql":
         statements = [s["postgresql"] for s in (_NAMES_SQL, _PORTS_SQL, _LATEST_OPERATIONS_SQL)]
-        params: list[Any] = [vm_ids]
+        # The ids as an array literal: psycopg would otherwise scan the list for the width of
+        # its integers once per statement; the server reads it as the statement's bigint[].
+        params: list[Any] = ["{" + ",".join(str(int(pk)) for pk in vm_ids) + "}"]
     else:
         ids = ", ".join(["%s"] * len(vm_ids))
         statements = [

@@ -139,6 +139,9 @@ DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("NUAGE_DB_CONN_MAX_AGE",
 DATABASES["default"].setdefault(
     "CONN_HEALTH_CHECKS", env.bool("NUAGE_DB_CONN_HEALTH_CHECKS", default=True)
 )
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Django's, with a health check that needs no round trip while the server is silent.
+    DATABASES["default"]["ENGINE"] = "portal.db.postgresql"
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The demo's web server and worker threads write at the same time: a transaction takes the
     # write lock when it begins (waiting up to `timeout` s) rather than failing with "database is

@@ -41,6 +41,11 @@ def test_the_document_is_drfs_byte_for_byte():
     assert b"\\u2028" in ours  # kept a JavaScript subset, as DRF does
 
 
+def test_an_integer_past_64_bits_is_written_as_drf_writes_it():
+    document = {"vms": [{"id": ["No VM with id 128608889378806924574720."]}], "big": 2**70}
+    assert FastJSONRenderer().render(document) == JSONRenderer().render(document)
+
+
 def test_an_indented_document_is_asked_for_and_given():
     out = FastJSONRenderer().render({"a": [1]}, "application/json; indent=2")
     assert out == b'{\n  "a": [\n    1\n  ]\n}'

@@ -45,3 +45,45 @@ def test_a_history_drf_stored_is_read(monkeypatch):
         assert throttle.wait() == 50.0  # until 990.0 expires, for the one request
     finally:
         cache.clear()
+
+
+def test_on_redis_the_history_is_one_round_trip_with_drfs_answers_and_waits(monkeypatch):
+    import redis
+    from django.core.cache.backends.redis import RedisCache
+
+    monkeypatch.setattr(UserRateThrottle, "THROTTLE_RATES", {"user": "5/minute"})
+    shared = RedisCache("redis://127.0.0.1:6379/14", {"KEY_PREFIX": "nuage-throttle-test"})
+    shared.clear()
+    request = SimpleNamespace(user=SimpleNamespace(is_authenticated=True, pk=4444))
+    rng = random.Random(23)
+    now = 1_733_515_000.123456
+    answers = {UserRateThrottle: [], UserThrottle: []}
+    commands = []
+    real = redis.Redis.execute_command
+
+    def counted(self, *args, **kwargs):
+        commands.append(args[0])
+        return real(self, *args, **kwargs)
+
+    loaded = False
+    try:
+        for _ in range(200):
+            now += rng.choice([0.0, 0.000001, 0.5, 3.0, 11.0, 30.0, 59.9, 60.0, 61.0])
+            for kind, seen in answers.items():
+                throttle = kind()
+                throttle.timer = lambda at=now: at  # type: ignore[method-assign]
+                if kind is UserThrottle:
+                    throttle.cache = shared
+                    monkeypatch.setattr(redis.Redis, "execute_command", counted)
+                    commands.clear()
+                allowed = throttle.allow_request(request, None)
+                monkeypatch.setattr(redis.Redis, "execute_command", real)
+                seen.append((allowed, None if allowed else throttle.wait()))
+                if kind is UserThrottle and loaded:
+                    assert commands == ["EVALSHA"]  # one round trip
+                loaded = loaded or kind is UserThrottle  # the script sent once per server
+    finally:
+        shared.clear()
+        cache.clear()
+    assert answers[UserThrottle] == answers[UserRateThrottle]
+    assert {allowed for allowed, _wait in answers[UserThrottle]} == {True, False}

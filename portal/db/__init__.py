@@ -1,0 +1,1 @@
+"""Nuage's database backends (settings.DATABASES ENGINE)."""
