@@ -88,20 +88,18 @@ def render(event: OutboxEvent) -> Message | None:
     )
     if vm is None:
         return None
+    # A request's approvers are told in the portal, and by e-mail those with an address (read
+    # once for both); the owner is told of everything else.
     approval = event.kind == "vm.pending_approval"
-    recipients: list[User] = (
-        mail.tenant_recipients(vm.tenant, Perm.VM_APPROVE, but=vm.owner_id)
+    told: list[User] = (
+        mail.tenant_recipients(vm.tenant, Perm.VM_APPROVE, but=vm.owner_id, with_email=False)
         if approval
         else [vm.owner]
     )
     return Message(
         webhook={"vm": vm_data(vm)},
-        mail_to=recipients,
+        mail_to=[user for user in told if user.email] if approval else told,
         compose=lambda _user: vm_mail(event.kind, vm),
         notice=lambda _user: vm_notice(event.kind, vm),
-        notify_to=(
-            mail.tenant_recipients(vm.tenant, Perm.VM_APPROVE, but=vm.owner_id, with_email=False)
-            if approval
-            else [vm.owner]
-        ),
+        notify_to=told,
     )

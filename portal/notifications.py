@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone, translation
 
 from portal.models import Notification, Tenant, User
@@ -33,7 +33,7 @@ def _render(user: User, text: Text) -> str:
         return str(text())
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)  # within a caller's transaction, no savepoint of its own
 def notify(
     *,
     user: User,
@@ -48,10 +48,6 @@ def notify(
     about (a path such as /vms/3/). With a `key`, a second call for the same user and key
     returns the first notification instead of adding another (safe to call from retried tasks).
     """
-    if key:
-        existing = Notification.objects.unscoped().filter(user=user, key=key).first()
-        if existing is not None:
-            return existing
     fields = {
         "user": user,
         "kind": kind,
@@ -62,11 +58,42 @@ def notify(
     }
     if not key:
         return Notification.objects.create(**fields)
+    if connection.vendor == "postgresql":
+        # One statement (event delivery adds one for every recipient of every event): the row,
+        # or nothing when the user has this key already (the unique constraint, whoever
+        # committed it first), then that one.
+        made = _insert_unless_taken(Notification(**fields))
+        return made or Notification.objects.unscoped().get(user=user, key=fields["key"])
+    existing = Notification.objects.unscoped().filter(user=user, key=key).first()
+    if existing is not None:
+        return existing
     try:
         with transaction.atomic():  # a concurrent call with the same key won the race
             return Notification.objects.create(**fields)
     except IntegrityError:
         return Notification.objects.unscoped().get(user=user, key=key)
+
+
+def _insert_unless_taken(obj: Notification) -> Notification | None:
+    """INSERT … ON CONFLICT DO NOTHING: `obj` saved, or None if its key was taken. Values are
+    prepared by each field as `save()` prepares them (`pre_save` fills created_at)."""
+    fields = [f for f in Notification._meta.concrete_fields if not f.primary_key]
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(str(f.column)) for f in fields)
+    marks = ", ".join(["%s"] * len(fields))
+    pk = quote(str(Notification._meta.pk.column)) if Notification._meta.pk else "id"
+    sql = (
+        f"INSERT INTO {quote(Notification._meta.db_table)} ({columns}) "  # noqa: S608 - names
+        f"VALUES ({marks}) ON CONFLICT DO NOTHING RETURNING {pk}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    obj.pk = row[0]
+    obj._state.adding, obj._state.db = False, connection.alias
+    return obj
 
 
 def notify_all(

@@ -186,3 +186,40 @@ def test_the_approvals_read_is_the_orms_in_one_statement_and_keeps_the_scope(
     assert client_for(world.approver).post("/api/v1/vms/x1/approve/").status_code == 404
     VirtualMachine.objects.unscoped().filter(pk=vm.pk).update(state=VMState.DELETED)
     assert selectors.vm_to_approve_one(fetched_by=world.approver, pk=vm.pk) is None
+
+
+def test_a_request_and_its_approval_are_delivered_in_a_handful_of_statements(
+    world, sim_host, flavor, image, django_assert_num_queries
+):
+    # Their deliveries run in the worker beside the provisioning they announce (the request's
+    # while it is being approved): each statement fewer is less work competing with it.
+    from portal import events
+    from portal.models import Notification
+
+    world.tenant_admin.email = "admin@apollo.example"
+    world.tenant_admin.save(update_fields=["email"])
+    vm = _requested(world, flavor, image)
+    requested = OutboxEvent.objects.get(kind="vm.pending_approval")
+    OutboxEvent.objects.filter(pk=requested.pk).update(delivered_at=None)
+    Notification.objects.all().delete()
+    # The attempt counted; the event locked with its tenant; the VM; the approvers (once for
+    # the e-mail and the portal); the webhooks; one INSERT per approver; delivered (and the
+    # savepoint the test's own transaction makes of the delivery's, its release).
+    with django_assert_num_queries(6 + 2 + 2):
+        events.deliver(requested.pk)
+    notified = set(Notification.objects.values_list("user__username", "url"))
+    assert notified == {("apollo-approver", "/approvals/"), ("apollo-tenant_admin", "/approvals/")}
+    from django.core import mail
+
+    assert [m.to for m in mail.outbox] == [["admin@apollo.example"]]
+    # Delivered again (a redelivered task that found it undelivered): nobody told twice.
+    OutboxEvent.objects.filter(pk=requested.pk).update(delivered_at=None)
+    events.deliver(requested.pk)
+    assert Notification.objects.count() == 2 and len(mail.outbox) == 2
+
+    services.vm_approve(vm=vm, approved_by=world.approver)
+    approved = OutboxEvent.objects.get(kind="vm.approved")
+    OutboxEvent.objects.filter(pk=approved.pk).update(delivered_at=None)
+    with django_assert_num_queries(6 + 2):  # one owner told
+        events.deliver(approved.pk)
+    assert Notification.objects.filter(user=world.member, url=f"/vms/{vm.pk}/").count() == 1
