@@ -46,3 +46,48 @@ def test_a_row_that_breaks_a_constraint_writes_none_of_them():
 def test_a_link_must_point_to_an_earlier_row():
     with pytest.raises(ValueError, match="before it"):
         insert_linked((Membership(role=Role.MEMBER), {"tenant_id": 1}), (Tenant(), {}))
+
+
+def test_values_of_every_kind_are_stored_as_given_and_the_statement_is_prepared_once():
+    from django.db import connection
+
+    from portal.models import OutboxEvent
+
+    def made(n: int) -> tuple[OutboxEvent, AuditEntry]:
+        tenant = TenantFactory()
+        event = OutboxEvent(kind="vm.approved", tenant=tenant, payload={"vm_id": n, "x": [1.5]})
+        entry = AuditEntry(
+            tenant=tenant,
+            action="vm.approve",
+            object_type="compute.virtualmachine",
+            object_id=str(n),
+            changes={"reason": "ok", "n": None},
+            remote_addr="2001:db8::1" if n < 4 else None,
+        )
+        # The values are bound on the server, typed by the columns they go into (a uuid, JSON,
+        # an address, a null, a time).
+        insert_linked((event, {}), (entry, {}))
+        return event, entry
+
+    for n in (1, 2, 3, 4):
+        event, entry = made(n)
+        stored = OutboxEvent.objects.unscoped().get(pk=event.pk)
+        assert (stored.event_id, stored.payload, stored.created_at) == (
+            event.event_id,
+            {"vm_id": n, "x": [1.5]},
+            event.created_at,
+        )
+        row = AuditEntry.objects.get(pk=entry.pk)
+        assert (row.changes, row.remote_addr, row.tenant_id) == (
+            {"reason": "ok", "n": None},
+            "2001:db8::1" if n < 4 else None,
+            event.tenant_id,
+        )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT generic_plans + custom_plans FROM pg_prepared_statements"
+            " WHERE statement LIKE 'WITH r0 AS (INSERT INTO \"portal_outboxevent\"%%'"
+        )
+        # One statement run three times, and once with a null address (psycopg prepares a
+        # statement per types of its values).
+        assert sorted(cursor.fetchall()) == [(1,), (3,)]
