@@ -150,12 +150,22 @@ def test_the_live_progress_partial_costs_three_queries(world, client, settings):
     assert 'data-action="stop"' not in client.get(path).content.decode()  # and operates none
 
 
-def test_vm_rows_built_directly_are_what_the_declared_fields_give(world):
+def _declared(world, vm) -> tuple[object, dict]:
+    """The VM's serializer and what DRF's generic machinery gives of its declared fields."""
     from rest_framework import serializers
 
     from compute import selectors
     from compute.api.serializers import OperationSerializer, VirtualMachineSerializer
 
+    found = selectors.vm_list_with_operation(fetched_by=world.member).get(pk=vm.pk)
+    ser = VirtualMachineSerializer(found)
+    generic = serializers.ModelSerializer.to_representation(ser, found)
+    op = found.operations_latest_first[0] if found.operations_latest_first else None
+    generic["operation"] = OperationSerializer(op).data if op else None
+    return ser, generic
+
+
+def test_vm_rows_built_directly_are_what_the_declared_fields_give(world):
     host = HostFactory()
     network = Network.objects.create(name="net", kind="user")
     running, pending = grow(world, 2, host=host, network=network)
@@ -166,11 +176,7 @@ def test_vm_rows_built_directly_are_what_the_declared_fields_give(world):
     running.anti_affinity_group = "web"
     running.save()
     for vm in (running, pending):
-        found = selectors.vm_list_with_operation(fetched_by=world.member).get(pk=vm.pk)
-        ser = VirtualMachineSerializer(found)
-        generic = serializers.ModelSerializer.to_representation(ser, found)
-        op = found.operations_latest_first[0] if found.operations_latest_first else None
-        generic["operation"] = OperationSerializer(op).data if op else None
+        ser, generic = _declared(world, vm)
         assert ser.data == generic
     assert ser.data["operation"] is None  # the pending one has none yet
 
@@ -252,11 +258,7 @@ def test_a_short_page_is_counted_without_a_count_query(world, api):
 def test_the_api_json_of_a_vm_is_what_drf_renders_of_its_declared_fields(world, api):
     import json
 
-    from rest_framework import serializers
     from rest_framework.renderers import JSONRenderer
-
-    from compute import selectors
-    from compute.api.serializers import OperationSerializer, VirtualMachineSerializer
 
     host = HostFactory()
     network = Network.objects.create(name="net", kind="user")
@@ -267,11 +269,7 @@ def test_the_api_json_of_a_vm_is_what_drf_renders_of_its_declared_fields(world, 
     step.save()
     api.force_authenticate(world.member)
     for vm in (running, pending):
-        found = selectors.vm_list_with_operation(fetched_by=world.member).get(pk=vm.pk)
-        ser = VirtualMachineSerializer(found)
-        generic = serializers.ModelSerializer.to_representation(ser, found)
-        op = found.operations_latest_first[0] if found.operations_latest_first else None
-        generic["operation"] = OperationSerializer(op).data if op else None
+        _ser, generic = _declared(world, vm)
         answer = api.get(f"/api/v1/vms/{vm.pk}/")
         assert answer.content == JSONRenderer().render(generic)
     assert json.loads(answer.content)["created_at"].endswith("Z")
