@@ -288,7 +288,7 @@ class VMPageDetails:
 def vm_page_details(*, vm_ids: list[int]) -> VMPageDetails:
     """What a page of VMs shows besides their own columns, for VMs already in the requesting
     user's scope (a page of `vm_scope`): three queries, whatever the page's length; prepared
-    on PostgreSQL and sent in one round trip (portal/prepared.py), the ids as one array."""
+    on PostgreSQL (portal/prepared.py), the ids as one array."""
     if not vm_ids:
         return VMPageDetails([], [], [])
     if connection.vendor == "postgresql":

@@ -115,26 +115,17 @@ def prepared_cursor(alias: str = DEFAULT_DB_ALIAS) -> Any:
 def prepared_rows(
     statements: list[tuple[str, Any]], alias: str = DEFAULT_DB_ALIAS
 ) -> list[list[tuple[Any, ...]]]:
-    """Every statement's rows, the statements prepared as `prepared_cursor`'s and, on
-    PostgreSQL, sent together in one round trip (psycopg's pipeline mode): a page's reads that
-    do not depend on each other wait for the database once, not once each."""
-    if not prepares(alias):
-        found = []
-        with connections[alias].cursor() as cursor:
-            for sql, params in statements:
-                cursor.execute(sql, params)
-                found.append(cursor.fetchall())
-        return found
-    db = connections[alias]
-    cursors = [prepared_cursor(alias) for _ in statements]  # opens the connection if needed
-    try:
-        with db.wrap_database_errors, db.connection.pipeline():
-            for cursor, (sql, params) in zip(cursors, statements, strict=True):
-                cursor.execute(sql, params)
-        return [cursor.fetchall() for cursor in cursors]
-    finally:
-        for cursor in cursors:
-            cursor.close()
+    """Every statement's rows, in order, the statements prepared as `prepared_cursor`'s.
+
+    Not sent together in psycopg's pipeline mode: it saves round trips but waits for the
+    answers by polling a socket that is always writable, which cost more CPU than the round
+    trips on a busy web process (bench/api_latency.py, API list: about 1 ms a request)."""
+    found = []
+    with prepared_cursor(alias) as cursor:
+        for sql, params in statements:
+            cursor.execute(sql, params)
+            found.append(cursor.fetchall())
+    return found
 
 
 # A model's row with the rows joined to it, in one statement written out once per process

@@ -78,7 +78,7 @@ def test_a_connection_that_does_not_prepare_keeps_postgresqls_own_choice(setting
         fresh.close()
 
 
-def test_statements_sent_together_give_each_its_rows_and_a_failure_leaves_the_connection_usable():
+def test_statements_run_in_turn_give_each_its_rows_and_a_failure_leaves_the_connection_usable():
     from django.db import DatabaseError, transaction
 
     from portal.prepared import prepared_rows
