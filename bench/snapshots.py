@@ -34,6 +34,12 @@ their guest's QEMU, at the same time), and libvirt's own revert time varies by a
 one round to the next, so 3 rounds let one round decide the median. Goal: p50 ratio
 Nuage / libvirt <= 1.2 for both.
 
+Beside the samples: Nuage's time per phase (request, queue, libvirt step, recording), and the
+CPU each part of the machine's work used while the snapshots were taken (web processes, worker,
+the scratch database's PostgreSQL backends, this script, libvirtd, the guests' QEMU), per
+snapshot, for both stacks: on 2 cores, 4 snapshots at once keep the cores busy, and what
+Nuage's own processes use is time the guests' calls wait.
+
 Needs: root, scripts/libvirt-up.sh (run here), PostgreSQL (scratch database
 nuage_bench_snapshots, dropped and recreated on each run) and Redis (a private queue, deleted
 at the end). Every domain, volume and log it makes is removed at the end, and leftovers of a
@@ -172,6 +178,85 @@ def _web_post(call: tuple[str, str]) -> tuple[float, int]:
     return wall, int(resp.json()["id"])
 
 
+class CpuTally:
+    """CPU seconds each part of the machine's work used while snapshots were taken (from the
+    round's first create sent to the last one done), per stack and N: where the cores went."""
+
+    GROUPS = ("web", "worker", "PostgreSQL", "bench", "libvirtd", "QEMU")
+    HZ = os.sysconf("SC_CLK_TCK")
+
+    def __init__(self) -> None:
+        self.worker_pgid: int | None = None
+        self.web_pids: set[int] = set()
+        self.totals: dict[tuple[str, int], dict[str, float]] = {}
+        self.snapshots: dict[tuple[str, int], int] = {}
+        self._at: dict[int, tuple[str, float]] = {}
+
+    def _sample(self, domains: list[str]) -> dict[int, tuple[str, float]]:
+        qemu = set()
+        for domain in domains:
+            try:
+                qemu.add(int(Path(f"/run/libvirt/qemu/{domain}.pid").read_text()))
+            except (OSError, ValueError):
+                pass
+        try:
+            libvirtd = int(Path("/run/libvirtd.pid").read_text())
+        except (OSError, ValueError):
+            libvirtd = -1
+        found: dict[int, tuple[str, float]] = {}
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            pid = int(entry.name)
+            try:
+                stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                if pid in self.web_pids:
+                    group = "web"
+                elif self.worker_pgid is not None and int(stat[2]) == self.worker_pgid:
+                    group = "worker"
+                elif pid == os.getpid():
+                    group = "bench"
+                elif pid == libvirtd:
+                    group = "libvirtd"
+                elif pid in qemu:
+                    group = "QEMU"
+                elif DB_NAME.encode() in (entry / "cmdline").read_bytes():
+                    group = "PostgreSQL"  # the backends serving the scratch database
+                else:
+                    continue
+            except (OSError, IndexError):
+                continue
+            found[pid] = (group, (int(stat[11]) + int(stat[12])) / self.HZ)
+        return found
+
+    def start(self, domains: list[str]) -> None:
+        self._at = self._sample(domains)
+
+    def stop(self, stack: str, domains: list[str]) -> None:
+        key = (stack, len(domains))
+        totals = self.totals.setdefault(key, dict.fromkeys(self.GROUPS, 0.0))
+        for pid, (group, cpu) in self._sample(domains).items():
+            totals[group] += cpu - self._at.get(pid, (group, 0.0))[1]
+        self.snapshots[key] = self.snapshots.get(key, 0) + len(domains)
+
+    def reset(self) -> None:
+        self.totals.clear()
+        self.snapshots.clear()
+
+    def table(self) -> list[str]:
+        lines = [
+            "| CPU ms per snapshot taken | N | " + " | ".join(self.GROUPS) + " | all |",
+            "|---|---:|" + "---:|" * (len(self.GROUPS) + 1),
+        ]
+        for (stack, n), totals in sorted(self.totals.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+            count = self.snapshots[(stack, n)]
+            cells = [f"{1000 * totals[g] / count:.0f}" for g in self.GROUPS]
+            cells.append(f"{1000 * sum(totals.values()) / count:.0f}")
+            label = "Nuage" if stack == "nuage" else "plain libvirt"
+            lines.append(f"| {label} | {n} | " + " | ".join(cells) + " |")
+        return lines
+
+
 class Nuage:
     """alice's VMs, booted once through Nuage; snapshots taken and reverted through the API."""
 
@@ -199,6 +284,7 @@ class Nuage:
                 break
         # (kind, phase) -> seconds, for every measured operation.
         self.phases: dict[tuple[str, int, str], list[float]] = {}
+        self.tally: CpuTally | None = None
 
     def close(self) -> None:
         self._web.shutdown()
@@ -291,10 +377,15 @@ class Nuage:
         return [ops[sid].finished_at.timestamp() - wall for wall, sid in sent], ids
 
     def round(self, vms: list[dict[str, object]]) -> Round:
+        domains = [str(vm["domain_name"]) for vm in vms]
+        if self.tally is not None:
+            self.tally.start(domains)
         create, ids = self._timed(
             "snapshot_create",
             [("post-create", f"/api/v1/vms/{vm['id']}/snapshots/") for vm in vms],
         )
+        if self.tally is not None:
+            self.tally.stop("nuage", domains)
         revert, _ids = self._timed(
             "snapshot_revert",
             [
@@ -312,9 +403,14 @@ class Nuage:
 class PlainLibvirt:
     """The same snapshot calls on the same guests, straight from this script."""
 
+    tally: CpuTally | None = None
+
     def round(self, domains: list[str]) -> Round:
         # Creations at once, then reverts at once, as Nuage's round does.
-        all_taken = threading.Barrier(len(domains))
+        tally = self.tally
+        all_taken = threading.Barrier(
+            len(domains), action=(lambda: tally.stop("libvirt", domains)) if tally else None
+        )
 
         def one(domain: str) -> tuple[float, float]:
             conn = libvirt.open(URI)
@@ -341,6 +437,8 @@ class PlainLibvirt:
             finally:
                 conn.close()
 
+        if tally is not None:
+            tally.start(domains)
         with ThreadPoolExecutor(max_workers=len(domains)) as pool:
             results = list(pool.map(one, domains))
         return {"create": [c for c, _r in results], "revert": [r for _c, r in results]}
@@ -414,6 +512,7 @@ def main() -> int:
     recreate_database(args.pg, DB_NAME)
     results: dict[tuple[str, str, int], list[float]] = {}
     phases: dict[tuple[str, int, str], list[float]] = {}
+    cpu_rows: list[str] = []
     stats = {"rerun": 0, "kept_disturbed": 0}
     # Per kept round: cores other processes used, and the 1-minute load average at its end.
     others: list[float] = []
@@ -447,11 +546,15 @@ def main() -> int:
                 vms = nuage.boot([f"{PREFIX}-{i}" for i in range(4)], guest.marker, args.timeout)
                 domains = [str(vm["domain_name"]) for vm in vms]
                 watch.pids = nuage.web_pids
+                tally = CpuTally()
+                tally.worker_pgid, tally.web_pids = worker_pid, nuage.web_pids
+                nuage.tally = plain.tally = tally
                 print("==> warm-up (not measured): 1 guest, then 4 (every worker process)")
                 nuage.round(vms[:1])
                 plain.round(domains[:1])
                 nuage.round(vms)
                 plain.round(domains)
+                tally.reset()  # the warm-up's CPU is not counted
                 retry_until = time.monotonic() + args.retry_budget
                 for n, rounds in ((1, args.rounds_1), (4, args.rounds_4)):
                     for r in range(rounds):
@@ -487,6 +590,7 @@ def main() -> int:
                             for kind in KINDS:
                                 results.setdefault((stack, kind, n), []).extend(got[kind])
             phases = nuage.phases
+            cpu_rows = tally.table()
             nuage.close()
         except BaseException:
             print_worker_log_tail(tmp)
@@ -511,6 +615,7 @@ def main() -> int:
     print("\n".join(rows))
     breakdown = phase_table(phases, results)
     print("\n".join(breakdown))
+    print("\n".join(cpu_rows))
     worst = max(ratios.values()) if ratios else float("nan")
     load = Load(
         before=load_before,
@@ -525,7 +630,7 @@ def main() -> int:
         f"{stats['rerun']} rounds run again, {stats['kept_disturbed']} disturbed rounds kept"
     )
     if not args.no_doc:
-        write_doc(HEADING, section(when, [*rows, "", *breakdown], args, load, stats))
+        write_doc(HEADING, section(when, [*rows, "", *breakdown, "", *cpu_rows], args, load, stats))
         print(f"(written to {DOC.relative_to(REPO)})")
     return 0
 
