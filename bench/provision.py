@@ -180,6 +180,7 @@ class CpuWatch:
 
     def __init__(self) -> None:
         self.worker_pgid: int | None = None
+        self.pids: set[int] = set()  # more processes of ours (a bench's web processes)
         self._t0 = self._busy0 = 0.0
         self._cpu0: dict[int, float] = {}
 
@@ -197,7 +198,7 @@ class CpuWatch:
             return None
 
     def _ours(self, domains: list[str]) -> dict[int, float]:
-        pids = {os.getpid()}
+        pids = {os.getpid(), *self.pids}
         for pidfile in ("/run/libvirtd.pid", "/run/virtlogd.pid"):
             try:
                 pids.add(int(Path(pidfile).read_text()))

@@ -1,22 +1,44 @@
 """Snapshots of running QEMU guests: take and revert through Nuage, against plain libvirt.
 
-Run: .venv/bin/python bench/snapshots.py [--rounds-1 6] [--rounds-4 3]   (as root)
+Run: .venv/bin/python bench/snapshots.py [--rounds-1 6] [--rounds-4 6]   (as root)
 
-Nuage: alice asks through the REST API (token auth, DRF views in this process) for a live
-snapshot with memory (POST /api/v1/vms/{id}/snapshots/), then for a revert to it
-(POST .../{sid}/revert/); a Celery worker process (prefork x4) on Redis runs the operation
-(one step) against qemu:///system, on a scratch PostgreSQL database. A sample lasts from the
-request to the instant the worker recorded the operation finished (its `finished_at`).
+Nuage: alice asks through the REST API (token auth, DRF views) for a live snapshot with memory
+(POST /api/v1/vms/{id}/snapshots/), then for a revert to it (POST .../{sid}/revert/); a Celery
+worker process (prefork x4) on Redis runs the operation (one step) against qemu:///system, on a
+scratch PostgreSQL database. A sample lasts from the request to the instant the worker recorded
+the operation finished (its `finished_at`). The requests are served by 4 web processes, one
+request at a time each, as gunicorn's sync workers take them (the Dockerfile runs 3; gunicorn
+advises 2 x cores + 1): requests at once are served at once, on both cores. Threads of this
+process, as before, served them one after the other under its interpreter lock (p50 42-55 ms a
+request with 4 at once, 14-16 alone), which the deployment's sync workers do not.
 Baseline: the same libvirt calls from this script, for the same result: the domain looked up,
 its disks' stats before and after snapshotCreateXML with the same snapshot XML (Nuage bills
 the snapshot's size on the host, the growth of the disk files: the same helper, the same
 calls), then snapshotLookupByName and revertToSnapshot; one thread and connection per guest,
 timed around the calls.
 
+The plain side's shape (threads of one process, a connection each opened before the timed
+calls) was compared with 4 processes that each keep a connection (as the worker's processes
+do), and with Nuage's own hypervisor functions called from 4 processes and from 4 threads, on
+4 tiny guests at once, 3 rounds each, alternating (22:46 UTC, load ~2.5): create p50 0.265 /
+0.215 / 0.214 / 0.240 s, revert 2.50 / 3.17 / 2.17 / 2.64 s. No shape is faster: the spread is
+round to round, so the baseline keeps its shape.
+
 Both work on the same booted tiny guests (N = 1 and 4 at once, one snapshot each); rounds
-alternate which goes first; one unmeasured warm-up round of each comes first; a round during
-which other processes used more than --max-other-load cores is run again. Goal: p50 ratio
+alternate which goes first. Unmeasured warm-up rounds of each come first, one of 1 guest and
+one of 4: every worker process and every web process has served a snapshot (its connections
+to libvirt and PostgreSQL open, its statements prepared) before any is timed. A round during
+which other processes used more than --max-other-load cores is run again. Rounds of 4 are 6 by
+default (3 before): the 4 samples of a round are not independent (the 4 reverts each restart
+their guest's QEMU, at the same time), and libvirt's own revert time varies by a third from
+one round to the next, so 3 rounds let one round decide the median. Goal: p50 ratio
 Nuage / libvirt <= 1.2 for both.
+
+Beside the samples: Nuage's time per phase (request, queue, libvirt step, recording), and the
+CPU each part of the machine's work used while the snapshots were taken (web processes, worker,
+the scratch database's PostgreSQL backends, this script, libvirtd, the guests' QEMU), per
+snapshot, for both stacks: on 2 cores, 4 snapshots at once keep the cores busy, and what
+Nuage's own processes use is time the guests' calls wait.
 
 Needs: root, scripts/libvirt-up.sh (run here), PostgreSQL (scratch database
 nuage_bench_snapshots, dropped and recreated on each run) and Redis (a private queue, deleted
@@ -28,6 +50,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import multiprocessing
 import os
 import subprocess
 import sys
@@ -37,7 +60,7 @@ import time
 import uuid
 import warnings
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -80,12 +103,14 @@ GOAL = 1.2
 KINDS = ("create", "revert")
 # Request → operation row committed → step started by the worker → step done → operation ended.
 PHASES = ("API request", "queue to worker", "step (libvirt)", "recorded done")
+# Web processes serving the API requests (gunicorn sync workers: one request at a time each).
+WEB_PROCESSES = 4
 
 
 def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--rounds-1", type=int, default=6, help="rounds of 1 guest (default 6)")
-    p.add_argument("--rounds-4", type=int, default=3, help="rounds of 4 guests (default 3)")
+    p.add_argument("--rounds-4", type=int, default=6, help="rounds of 4 guests (default 6)")
     p.add_argument("--timeout", type=float, default=180, help="seconds to wait for a boot")
     p.add_argument(
         "--max-other-load",
@@ -114,6 +139,124 @@ def _ours(name: str) -> bool:
 Round = dict[str, list[float]]
 
 
+# --- the web processes: each serves one request at a time, as a gunicorn sync worker --------
+
+_web_client = None
+
+
+def _web_init(token: str) -> None:
+    """A web process: Django set up, alice's API client, one request served (warm)."""
+    global _web_client
+    warnings.filterwarnings("ignore", message="No directory at")
+    import django
+
+    django.setup()
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
+    resp = client.get("/api/v1/vms/")
+    assert resp.status_code == 200, resp.content
+    _web_client = client
+
+
+def _web_pid(seconds: float) -> int:
+    time.sleep(seconds)  # held for a while, so that each process takes one of these at once
+    return os.getpid()
+
+
+def _web_post(call: tuple[str, str]) -> tuple[float, int]:
+    """Serve one request: (time.time() when it began, the operation's snapshot id)."""
+    assert _web_client is not None
+    method, url = call
+    wall = time.time()
+    if method == "post-create":
+        resp = _web_client.post(url, {"name": f"s-{uuid.uuid4().hex[:8]}"}, format="json")
+    else:
+        resp = _web_client.post(url)
+    assert resp.status_code == 202, resp.content
+    return wall, int(resp.json()["id"])
+
+
+class CpuTally:
+    """CPU seconds each part of the machine's work used while snapshots were taken (from the
+    round's first create sent to the last one done), per stack and N: where the cores went."""
+
+    GROUPS = ("web", "worker", "PostgreSQL", "bench", "libvirtd", "QEMU")
+    HZ = os.sysconf("SC_CLK_TCK")
+
+    def __init__(self) -> None:
+        self.worker_pgid: int | None = None
+        self.web_pids: set[int] = set()
+        self.totals: dict[tuple[str, int], dict[str, float]] = {}
+        self.snapshots: dict[tuple[str, int], int] = {}
+        self._at: dict[int, tuple[str, float]] = {}
+
+    def _sample(self, domains: list[str]) -> dict[int, tuple[str, float]]:
+        qemu = set()
+        for domain in domains:
+            try:
+                qemu.add(int(Path(f"/run/libvirt/qemu/{domain}.pid").read_text()))
+            except (OSError, ValueError):
+                pass
+        try:
+            libvirtd = int(Path("/run/libvirtd.pid").read_text())
+        except (OSError, ValueError):
+            libvirtd = -1
+        found: dict[int, tuple[str, float]] = {}
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            pid = int(entry.name)
+            try:
+                stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                if pid in self.web_pids:
+                    group = "web"
+                elif self.worker_pgid is not None and int(stat[2]) == self.worker_pgid:
+                    group = "worker"
+                elif pid == os.getpid():
+                    group = "bench"
+                elif pid == libvirtd:
+                    group = "libvirtd"
+                elif pid in qemu:
+                    group = "QEMU"
+                elif DB_NAME.encode() in (entry / "cmdline").read_bytes():
+                    group = "PostgreSQL"  # the backends serving the scratch database
+                else:
+                    continue
+            except (OSError, IndexError):
+                continue
+            found[pid] = (group, (int(stat[11]) + int(stat[12])) / self.HZ)
+        return found
+
+    def start(self, domains: list[str]) -> None:
+        self._at = self._sample(domains)
+
+    def stop(self, stack: str, domains: list[str]) -> None:
+        key = (stack, len(domains))
+        totals = self.totals.setdefault(key, dict.fromkeys(self.GROUPS, 0.0))
+        for pid, (group, cpu) in self._sample(domains).items():
+            totals[group] += cpu - self._at.get(pid, (group, 0.0))[1]
+        self.snapshots[key] = self.snapshots.get(key, 0) + len(domains)
+
+    def reset(self) -> None:
+        self.totals.clear()
+        self.snapshots.clear()
+
+    def table(self) -> list[str]:
+        lines = [
+            "| CPU ms per snapshot taken | N | " + " | ".join(self.GROUPS) + " | all |",
+            "|---|---:|" + "---:|" * (len(self.GROUPS) + 1),
+        ]
+        for (stack, n), totals in sorted(self.totals.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+            count = self.snapshots[(stack, n)]
+            cells = [f"{1000 * totals[g] / count:.0f}" for g in self.GROUPS]
+            cells.append(f"{1000 * sum(totals.values()) / count:.0f}")
+            label = "Nuage" if stack == "nuage" else "plain libvirt"
+            lines.append(f"| {label} | {n} | " + " | ".join(cells) + " |")
+        return lines
+
+
 class Nuage:
     """alice's VMs, booted once through Nuage; snapshots taken and reverted through the API."""
 
@@ -128,13 +271,27 @@ class Nuage:
         local_host(name="local", uri=URI, pool=POOL)
         self.token = world.api_token("alice")
         self._local = threading.local()
-        self._pools: dict[int, ThreadPoolExecutor] = {}
+        self._web = ProcessPoolExecutor(
+            max_workers=WEB_PROCESSES,
+            mp_context=multiprocessing.get_context("spawn"),  # nothing of this process shared
+            initializer=_web_init,
+            initargs=(self.token,),
+        )
+        self.web_pids: set[int] = set()
+        for _try in range(10):  # every process started and warm
+            self.web_pids |= set(self._web.map(_web_pid, [0.5] * WEB_PROCESSES))
+            if len(self.web_pids) == WEB_PROCESSES:
+                break
         # (kind, phase) -> seconds, for every measured operation.
         self.phases: dict[tuple[str, int, str], list[float]] = {}
+        self.tally: CpuTally | None = None
+
+    def close(self) -> None:
+        self._web.shutdown()
 
     @property
     def client(self):  # type: ignore[no-untyped-def]
-        """One API client per thread (requests at once come from one thread each)."""
+        """This process's API client, for what is not timed (boots, deletions)."""
         from rest_framework.test import APIClient
 
         client = getattr(self._local, "client", None)
@@ -186,34 +343,22 @@ class Nuage:
             ),
             timeout=timeout,
             what=f"{kind} to finish",
-            interval=0.02,
+            # A sample ends at the finished_at the worker wrote, not when this sees it: no need
+            # to ask PostgreSQL 50 times a second on the cores the guests' calls are using.
+            interval=0.1,
         )
         failed = Operation.objects.filter(snapshot_id__in=snapshot_ids, kind=kind, status="failed")
         if failed.exists():
             raise RuntimeError(f"{kind} failed: {list(failed.values('error_message'))}")
 
     def _timed(self, kind: str, calls: list[tuple[str, str]]) -> tuple[list[float], list[int]]:
-        """Send the requests at once (a thread each); seconds from each request to its
+        """Send the requests at once (to the web processes); seconds from each request to its
         operation's finished_at, and the snapshots' ids."""
         from compute.models import Operation
 
-        def send(call: tuple[str, str]) -> tuple[float, int]:
-            method, url = call
-            wall = time.time()
-            if method == "post-create":
-                resp = self.client.post(url, {"name": f"s-{uuid.uuid4().hex[:8]}"}, format="json")
-            else:
-                resp = self.client.post(url)
-            assert resp.status_code == 202, resp.content
-            return wall, int(resp.json()["id"])
-
-        # Long-lived sending threads, one per guest: each keeps its API client and database
-        # connection from round to round, as a web process's threads do with persistent
-        # connections (a new thread per request would open a new connection per request).
-        pool = self._pools.get(len(calls))
-        if pool is None:
-            pool = self._pools[len(calls)] = ThreadPoolExecutor(max_workers=len(calls))
-        sent = list(pool.map(send, calls))
+        # Long-lived web processes: each keeps its API client and database connection from
+        # round to round, as gunicorn's workers do with persistent connections.
+        sent = list(self._web.map(_web_post, calls))
         ids = [sid for _wall, sid in sent]
         self._until_done(ids, kind)
         ops = {
@@ -232,10 +377,15 @@ class Nuage:
         return [ops[sid].finished_at.timestamp() - wall for wall, sid in sent], ids
 
     def round(self, vms: list[dict[str, object]]) -> Round:
+        domains = [str(vm["domain_name"]) for vm in vms]
+        if self.tally is not None:
+            self.tally.start(domains)
         create, ids = self._timed(
             "snapshot_create",
             [("post-create", f"/api/v1/vms/{vm['id']}/snapshots/") for vm in vms],
         )
+        if self.tally is not None:
+            self.tally.stop("nuage", domains)
         revert, _ids = self._timed(
             "snapshot_revert",
             [
@@ -253,9 +403,14 @@ class Nuage:
 class PlainLibvirt:
     """The same snapshot calls on the same guests, straight from this script."""
 
+    tally: CpuTally | None = None
+
     def round(self, domains: list[str]) -> Round:
         # Creations at once, then reverts at once, as Nuage's round does.
-        all_taken = threading.Barrier(len(domains))
+        tally = self.tally
+        all_taken = threading.Barrier(
+            len(domains), action=(lambda: tally.stop("libvirt", domains)) if tally else None
+        )
 
         def one(domain: str) -> tuple[float, float]:
             conn = libvirt.open(URI)
@@ -282,6 +437,8 @@ class PlainLibvirt:
             finally:
                 conn.close()
 
+        if tally is not None:
+            tally.start(domains)
         with ThreadPoolExecutor(max_workers=len(domains)) as pool:
             results = list(pool.map(one, domains))
         return {"create": [c for c, _r in results], "revert": [r for _c, r in results]}
@@ -355,6 +512,7 @@ def main() -> int:
     recreate_database(args.pg, DB_NAME)
     results: dict[tuple[str, str, int], list[float]] = {}
     phases: dict[tuple[str, int, str], list[float]] = {}
+    cpu_rows: list[str] = []
     stats = {"rerun": 0, "kept_disturbed": 0}
     # Per kept round: cores other processes used, and the 1-minute load average at its end.
     others: list[float] = []
@@ -387,9 +545,16 @@ def main() -> int:
                 print("==> 4 guests booted through Nuage (not measured)")
                 vms = nuage.boot([f"{PREFIX}-{i}" for i in range(4)], guest.marker, args.timeout)
                 domains = [str(vm["domain_name"]) for vm in vms]
-                print("==> warm-up (not measured)")
+                watch.pids = nuage.web_pids
+                tally = CpuTally()
+                tally.worker_pgid, tally.web_pids = worker_pid, nuage.web_pids
+                nuage.tally = plain.tally = tally
+                print("==> warm-up (not measured): 1 guest, then 4 (every worker process)")
                 nuage.round(vms[:1])
                 plain.round(domains[:1])
+                nuage.round(vms)
+                plain.round(domains)
+                tally.reset()  # the warm-up's CPU is not counted
                 retry_until = time.monotonic() + args.retry_budget
                 for n, rounds in ((1, args.rounds_1), (4, args.rounds_4)):
                     for r in range(rounds):
@@ -425,6 +590,8 @@ def main() -> int:
                             for kind in KINDS:
                                 results.setdefault((stack, kind, n), []).extend(got[kind])
             phases = nuage.phases
+            cpu_rows = tally.table()
+            nuage.close()
         except BaseException:
             print_worker_log_tail(tmp)
             raise
@@ -448,6 +615,7 @@ def main() -> int:
     print("\n".join(rows))
     breakdown = phase_table(phases, results)
     print("\n".join(breakdown))
+    print("\n".join(cpu_rows))
     worst = max(ratios.values()) if ratios else float("nan")
     load = Load(
         before=load_before,
@@ -462,7 +630,7 @@ def main() -> int:
         f"{stats['rerun']} rounds run again, {stats['kept_disturbed']} disturbed rounds kept"
     )
     if not args.no_doc:
-        write_doc(HEADING, section(when, [*rows, "", *breakdown], args, load, stats))
+        write_doc(HEADING, section(when, [*rows, "", *breakdown, "", *cpu_rows], args, load, stats))
         print(f"(written to {DOC.relative_to(REPO)})")
     return 0
 
@@ -487,7 +655,8 @@ def section(
         "",
         "A live internal snapshot with memory of a running tiny guest "
         f"({VCPUS} vCPU, {RAM_MIB} MiB, qcow2 disk), then a revert to it. *Nuage*: alice asks "
-        "through the REST API (token auth, DRF views in the bench process); the Celery worker "
+        f"through the REST API (token auth, DRF views in {WEB_PROCESSES} web processes serving "
+        "a request at a time each, as gunicorn's sync workers); the Celery worker "
         "(prefork ×4, Redis) runs the one-step operation against qemu:///system and ends it in "
         "the same task; a sample is from the request to the operation's `finished_at`. *Plain "
         "libvirt*: the same calls for the same result from the script (the domain looked up, "
@@ -495,7 +664,8 @@ def section(
         "size on the host is billed; snapshotLookupByName and revertToSnapshot), one thread "
         "and connection per guest. N guests at once on the same booted guests; "
         f"{args.rounds_1} rounds of 1 and {args.rounds_4} of 4 per stack, alternating, after "
-        "a warm-up. A round during which other processes used more than "
+        "warm-up rounds of 1 and of 4 (every worker and web process warm). A round during "
+        "which other processes used more than "
         f"{args.max_other_load} cores is run again: {stats['rerun']} were, and "
         f"{stats['kept_disturbed']} disturbed rounds were kept. Goal: ratio p50 ≤ {GOAL}.",
         "",

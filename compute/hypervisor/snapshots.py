@@ -98,20 +98,21 @@ def create_snapshot(
     return call(uri, fn, timeout=None)  # saving the memory of a large guest takes a while
 
 
-def revert_snapshot(uri: str, *, domain_uuid: str, name: str) -> bool:
+def revert_snapshot(uri: str, *, domain_uuid: str, name: str) -> None:
     """Bring the domain back to the snapshot: running if it was taken with memory, shut off if
-    not. Returns whether the domain runs now."""
+    not (without RUNNING or PAUSED flags, libvirt leaves it in the snapshot's state; a snapshot
+    with memory is taken of a running domain only). Three calls, those a caller needs: the
+    domain, the snapshot, the revert; its state is not asked again afterwards."""
 
-    def fn(conn: libvirt.virConnect) -> bool:
+    def fn(conn: libvirt.virConnect) -> None:
         dom = _domain(conn, domain_uuid)
         snap = _snapshot(dom, name)
         if snap is None:
             raise HypervisorError("The snapshot no longer exists on the host.")
         # FORCE: a revert across a change of state (running to shut off and back) is wanted.
         dom.revertToSnapshot(snap, libvirt.VIR_DOMAIN_SNAPSHOT_REVERT_FORCE)
-        return bool(dom.isActive())
 
-    return call(uri, fn, timeout=None)  # as long as loading the memory back takes
+    call(uri, fn, timeout=None)  # as long as loading the memory back takes
 
 
 def delete_snapshot(uri: str, *, domain_uuid: str, name: str) -> bool:

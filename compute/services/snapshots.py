@@ -372,10 +372,12 @@ def _step_taking_snapshot(op: Operation) -> str:
 def _step_reverting_snapshot(op: Operation) -> str:
     snapshot = op.snapshot
     assert snapshot is not None
-    running = hypervisor.revert_snapshot(
-        _uri(op), domain_uuid=str(op.vm.uuid), name=snapshot.libvirt_name
-    )
-    return _("Reverted; the VM is running.") if running else _("Reverted; the VM is stopped.")
+    hypervisor.revert_snapshot(_uri(op), domain_uuid=str(op.vm.uuid), name=snapshot.libvirt_name)
+    # The snapshot's state is the domain's now, as the operation's end records it
+    # (`snapshot_operation_succeeded`): running with memory, stopped without.
+    if snapshot.with_memory:
+        return _("Reverted; the VM is running.")
+    return _("Reverted; the VM is stopped.")
 
 
 def _step_deleting_snapshot(op: Operation) -> str:

@@ -19,6 +19,8 @@ from array import array
 from bisect import bisect_right
 from typing import Any
 
+from django.core.cache import DEFAULT_CACHE_ALIAS, caches
+from django.core.cache import cache as default_cache
 from django.core.cache.backends.redis import RedisCache
 from rest_framework.throttling import (
     AnonRateThrottle,
@@ -70,8 +72,11 @@ class CompactHistoryMixin(SimpleRateThrottle):
         if self.key is None:
             return True
         self.now = self.timer()
-        if isinstance(self.cache, RedisCache):
-            return self._allow_on_redis(self.cache)
+        # DRF's throttles hold Django's `cache`, a proxy to the default cache of this thread:
+        # what it stands for decides the way.
+        backend = caches[DEFAULT_CACHE_ALIAS] if self.cache is default_cache else self.cache
+        if isinstance(backend, RedisCache):
+            return self._allow_on_redis(backend)
         times = _times(self.cache.get(self.key))
         # What DRF pops: every time at or before now - duration.
         del times[: bisect_right(times, self.now - self.duration)]

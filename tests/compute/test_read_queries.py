@@ -13,7 +13,7 @@ from decimal import Decimal
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from billing.choices import UsageKind
 from billing.models import FlavorPrice, PriceList, UsageEvent
@@ -273,3 +273,65 @@ def test_the_api_json_of_a_vm_is_what_drf_renders_of_its_declared_fields(world, 
         answer = api.get(f"/api/v1/vms/{vm.pk}/")
         assert answer.content == JSONRenderer().render(generic)
     assert json.loads(answer.content)["created_at"].endswith("Z")
+
+
+def test_the_api_list_is_what_drf_renders_of_the_declared_fields_whatever_the_vm_holds(world, api):
+    """The list's rows are built from plain values (vm_rows): each must be, byte for byte and
+    key for key, what DRF renders of the serializer's declared fields, whatever the VM holds:
+    escapes, timestamps with and without microseconds, ports with and without a command, an
+    operation without steps, keys that are not text, in both languages."""
+    import json
+
+    from rest_framework.renderers import JSONRenderer
+
+    host = HostFactory(name="hôte-1")
+    network = Network.objects.create(name="net", kind="user")
+    running, pending, stopped, other = grow(world, 4, host=host, network=network)
+    # Ports: a forwarded one with an address (the port wins), one with neither (no command);
+    # the VM's command is its first port's that has one.
+    NetworkInterface.objects.create(vm=stopped, network=network, mac="52:54:00:bb:00:01")
+    NetworkInterface.objects.create(
+        vm=running, network=network, mac="52:54:00:bb:00:02", ip="10.9.0.2", host_port=22005
+    )
+    NetworkInterface.objects.create(
+        vm=pending, network=network, mac="52:54:00:bb:00:03", host_port=22006
+    )
+    now = timezone.now()
+    running.name = 'ünï "q" \\ \n\u2028'
+    running.justification = "tab\there \x01 <b>&</b> 東京"
+    running.error_message = "💥"
+    running.authorized_keys = ["ssh-ed25519 AAAA one", 42, "ssh-ed25519 AAAA two"]
+    running.lease_set_at = now.replace(microsecond=7)
+    running.expires_at = (now + timedelta(days=3)).replace(microsecond=0)
+    running.anti_affinity_group = "web"
+    running.save()
+    step = OperationStep.objects.filter(operation__vm=running).order_by("position").first()
+    step.started_at = now.replace(microsecond=120)
+    step.finished_at = now.replace(microsecond=0)
+    step.detail = "line one\nline two"
+    step.save()
+    op = Operation.objects.get(vm=running)
+    op.finished_at = now.replace(microsecond=999999)
+    op.error_message = "partial"
+    op.save()
+    # A newer operation without steps is the latest of `other`.
+    Operation.objects.create(vm=other, kind=OperationKind.STOP, status=OperationStatus.RUNNING)
+    api.force_authenticate(world.member)
+    for language in ("en", "fr"):
+        answer = api.get("/api/v1/vms/?limit=100", HTTP_ACCEPT_LANGUAGE=language)
+        assert answer.status_code == 200
+        rows = json.loads(answer.content)["results"]
+        assert len(rows) == 4
+        for row in rows:
+            vm = next(vm for vm in (running, pending, stopped, other) if vm.pk == row["id"])
+            with translation.override(language):
+                _ser, generic = _declared(world, vm)
+                assert JSONRenderer().render(row) == JSONRenderer().render(generic), vm.name
+    by_id = {row["id"]: row for row in rows}
+    assert by_id[running.pk]["authorized_keys"][1] == "42"
+    first, forwarded = NetworkInterface.objects.filter(vm=running).order_by("id")
+    assert by_id[running.pk]["ssh_command"] == f"ssh root@{first.ip}"
+    assert by_id[running.pk]["addresses"][1]["ssh_command"] == "ssh -p 22005 root@127.0.0.1"
+    assert by_id[pending.pk]["ssh_command"] == "ssh -p 22006 root@127.0.0.1"
+    assert by_id[other.pk]["operation"]["steps"] == []
+    assert by_id[running.pk]["operation"]["steps"][0]["display_name"]  # translated, never null

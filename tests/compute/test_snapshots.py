@@ -110,6 +110,39 @@ def test_a_stopped_vm_gets_a_disk_only_snapshot_and_revert_follows_the_snapshot(
     assert [k for (k,) in kinds][-3:] == ["snapshot_created", "started", "stopped"]
 
 
+def test_a_revert_says_the_state_it_brings_back_without_asking_the_host_again(
+    world, sim_host, flavor, image, run_on_commit, monkeypatch
+):
+    """The revert's step reports the state the snapshot brings back (what the operation's end
+    records) and makes the three calls a caller needs: not a fourth for the domain's state."""
+    import libvirt
+
+    vm = running_vm(world, flavor, image)
+    live = take(vm, world, "live")
+    vm = stopped(vm, world)
+    cold = take(vm, world, "cold")
+
+    def refused(*_args: object) -> None:
+        raise AssertionError("the revert asked the host for the domain's state")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(libvirt.virDomain, "isActive", refused)
+        patched.setattr(libvirt.virDomain, "state", refused)
+        services.snapshot_revert(snapshot=live, requested_by=world.member)
+    assert vm.host is not None
+    assert hypervisor.domain_runtime_state(vm.host.uri, str(vm.uuid)) == "running"
+    step = Operation.objects.unscoped().get(snapshot=live, kind="snapshot_revert").steps.get()
+    assert (step.status, step.detail) == ("done", "Reverted; the VM is running.")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(libvirt.virDomain, "isActive", refused)
+        patched.setattr(libvirt.virDomain, "state", refused)
+        services.snapshot_revert(snapshot=cold, requested_by=world.member)
+    assert hypervisor.domain_runtime_state(vm.host.uri, str(vm.uuid)) == "shutoff"
+    step = Operation.objects.unscoped().get(snapshot=cold, kind="snapshot_revert").steps.get()
+    assert (step.status, step.detail) == ("done", "Reverted; the VM is stopped.")
+
+
 def test_with_memory_must_match_the_vms_state(world, sim_host, flavor, image, run_on_commit):
     vm = running_vm(world, flavor, image)
     with pytest.raises(ValidationError) as err:

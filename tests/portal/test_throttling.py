@@ -87,3 +87,41 @@ def test_on_redis_the_history_is_one_round_trip_with_drfs_answers_and_waits(monk
         cache.clear()
     assert answers[UserThrottle] == answers[UserRateThrottle]
     assert {allowed for allowed, _wait in answers[UserThrottle]} == {True, False}
+
+
+def test_production_throttles_take_the_redis_script_when_the_default_cache_is_redis(settings):
+    """DRF's throttles hold Django's `cache` proxy, not the backend: the way is chosen by what
+    the proxy stands for (on Redis: one EVALSHA per request, the history a sorted set)."""
+    import redis
+    from django.core.cache import caches
+
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:6379/14",
+            "KEY_PREFIX": "nuage-throttle-proxy-test",
+        }
+    }
+    caches["default"].clear()
+    request = SimpleNamespace(user=SimpleNamespace(is_authenticated=True, pk=4545))
+    commands = []
+    real = redis.Redis.execute_command
+
+    def counted(self, *args, **kwargs):
+        commands.append(args[0])
+        return real(self, *args, **kwargs)
+
+    try:
+        UserThrottle().allow_request(request, None)  # the script is loaded once per server
+        redis.Redis.execute_command = counted  # type: ignore[method-assign]
+        try:
+            throttle = UserThrottle()
+            assert throttle.allow_request(request, None)
+        finally:
+            redis.Redis.execute_command = real  # type: ignore[method-assign]
+        assert commands == ["EVALSHA"]
+        key = caches["default"].make_and_validate_key(f"{throttle.key}:z")
+        client = caches["default"]._cache.get_client(key)
+        assert client.zcard(key) == 2  # both requests, in the sorted set
+    finally:
+        caches["default"].clear()
