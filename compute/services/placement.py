@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass, replace
+from functools import cache
 from typing import Any
 
 from django.conf import settings
@@ -15,7 +16,7 @@ from compute.choices import PLACED_STATES, DomainType, HostStatus, VMState
 from compute.models import Host, Operation, VirtualMachine, host_status
 from compute.scheduler import HostState, PlacementRequest
 from compute.services._common import _ACTIVE
-from portal.prepared import prepared_cursor
+from portal.prepared import JoinedStatement, joined_statement, prepared_cursor, prepares
 
 
 def _placement_request(vm: VirtualMachine) -> PlacementRequest:
@@ -257,27 +258,69 @@ def _placement_choose(
     `exclude` is the host a VM leaves; `shared_pool` limits the choice to hosts sharing that
     storage pool (an HA restart, whose disk must be reachable there).
     """
-    candidates = Host.objects.select_for_update().order_by("pk")
-    # Containers go on LXC hosts only, VMs never do (an LXC host runs no VM).
-    if vm.is_container:
-        candidates = candidates.filter(domain_type=DomainType.LXC)
-    else:
-        candidates = candidates.exclude(domain_type=DomainType.LXC)
-    if exclude is not None:
-        candidates = candidates.exclude(pk=exclude.pk)
-    if shared_pool is not None:
-        candidates = candidates.filter(shared_storage=True, storage_pool=shared_pool)
-    # The candidates' whole rows as tuples, locked (what follows sees every claim): the
-    # chosen host is made from its row, not read again.
-    names = [f.attname for f in Host._meta.concrete_fields]
-    at = [names.index(name) for name in _HOST_STATE_FIELDS]
-    rows = {row[0]: row for row in candidates.values_list(*names)}
-    states = _states_of([tuple(row[i] for i in at) for row in rows.values()])
+    # The candidates' whole rows, locked (what follows sees every claim): the chosen host is
+    # made from its row, not read again.
+    hosts = {
+        host.pk: host
+        for host in _candidates(
+            container=vm.is_container,
+            exclude_id=exclude.pk if exclude is not None else None,
+            shared_pool=shared_pool,
+        )
+    }
+    states = _states_of(
+        [tuple(getattr(host, name) for name in _HOST_STATE_FIELDS) for host in hosts.values()]
+    )
     request = _placement_request(vm)
     placement = scheduler.choose_host(request, states, mode=settings.NUAGE["PLACEMENT_MODE"])
     if placement.host_id is None:
         raise hypervisor.HypervisorError(scheduler.describe_no_host(request, placement))
-    return Host.from_db(candidates.db, names, list(rows[placement.host_id]))
+    return hosts[placement.host_id]
+
+
+def _candidates(*, container: bool, exclude_id: int | None, shared_pool: str | None) -> list[Host]:
+    """The hosts that may take the VM, locked in primary-key order: containers go on LXC
+    hosts only, VMs never do (an LXC host runs no VM); not `exclude_id`; on `shared_pool`
+    (shared storage) if given. On PostgreSQL one prepared statement per kind of question
+    (`_candidates_statement`), as every placement asks it on the way to a guest running."""
+    if not prepares():
+        return list(_candidates_orm(container, exclude_id, shared_pool))
+    statement = _candidates_statement(container, exclude_id is not None, shared_pool is not None)
+    params = [p for p in (exclude_id, shared_pool) if p is not None]
+    with prepared_cursor() as cursor:
+        cursor.execute(statement.sql, params)
+        rows = cursor.fetchall()
+    (part,) = statement.parts
+    return [part.instance(row) for row in rows]
+
+
+def _candidates_orm(
+    container: bool, exclude_id: int | None, shared_pool: str | None
+) -> QuerySet[Host]:
+    candidates = Host.objects.select_for_update().order_by("pk")
+    if container:
+        candidates = candidates.filter(domain_type=DomainType.LXC)
+    else:
+        candidates = candidates.exclude(domain_type=DomainType.LXC)
+    if exclude_id is not None:
+        candidates = candidates.exclude(pk=exclude_id)
+    if shared_pool is not None:
+        candidates = candidates.filter(shared_storage=True, storage_pool=shared_pool)
+    return candidates
+
+
+@cache
+def _candidates_statement(container: bool, excluding: bool, shared: bool) -> JoinedStatement:
+    """`_candidates_orm`'s SELECT … FOR UPDATE written out; the domain type in its text (our
+    own choice's value), the excluded host and the pool as parameters."""
+    lxc = _states([DomainType.LXC])
+    conditions = [f"h.domain_type {'=' if container else '<>'} {lxc}"]
+    if excluding:
+        conditions.append("h.id <> %s")
+    if shared:
+        conditions.append("h.shared_storage AND h.storage_pool = %s")
+    where = " AND ".join(conditions)
+    return joined_statement([("h", Host, "")], f"WHERE {where} ORDER BY h.id FOR UPDATE")
 
 
 def _placement_refusal(vm: VirtualMachine, target: Host) -> str | None:
@@ -297,6 +340,11 @@ def placement_claim(*, vm: VirtualMachine) -> Host:
     column is cleared (a failed provisioning) or the VM leaves the placed states (deleted).
     """
     host = _placement_choose(vm)
-    VirtualMachine.objects.unscoped().filter(pk=vm.pk).update(host=host)
+    if prepares():
+        table = VirtualMachine._meta.db_table
+        with prepared_cursor() as cursor:
+            cursor.execute(f"UPDATE {table} SET host_id = %s WHERE id = %s", [host.pk, vm.pk])  # noqa: S608
+    else:
+        VirtualMachine.objects.unscoped().filter(pk=vm.pk).update(host=host)
     vm.host = host
     return host

@@ -10,6 +10,7 @@ from collections import defaultdict
 
 import pytest
 from django.db import connection, transaction
+from django.utils import timezone
 
 from compute import hypervisor, services
 from compute.choices import PLACED_STATES, VMState
@@ -304,3 +305,51 @@ def test_requester_picks_an_anti_affinity_group_through_the_api(
         format="json",
     )
     assert bad.status_code == 400 and "anti_affinity_group" in bad.json()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("container", [False, True])
+@pytest.mark.parametrize("excluding", [False, True])
+@pytest.mark.parametrize("shared", [False, True])
+def test_the_written_out_candidates_are_the_orms_rows_locked(
+    container: bool, excluding: bool, shared: bool, django_assert_num_queries
+):
+    from compute.services.placement import _candidates, _candidates_orm
+
+    assert connection.vendor == "postgresql"  # the written-out statement is PostgreSQL's
+    hosts = [
+        HostFactory(
+            domain_type=kind,
+            shared_storage=share,
+            storage_pool=pool,
+            tags=tags,
+            cpu_ratio=ratio,
+            down_since=None if i % 2 else timezone.now(),
+        )
+        for i, (kind, share, pool, tags, ratio) in enumerate(
+            [
+                ("qemu", True, "shared", ["ssd"], None),
+                ("lxc", True, "shared", [], "1.5"),
+                ("qemu", False, "shared", ["env:production"], 2),
+                ("lxc", False, "nuage", ["ssd"], None),
+                ("qemu", True, "other", [], None),
+                ("lxc", True, "shared", ["gpu"], 3),
+                ("qemu", True, "shared", [], None),
+            ]
+        )
+    ]
+    excluded = hosts[1] if container else hosts[0]  # else a candidate to each question
+    exclude_id = excluded.pk if excluding else None
+    pool = "shared" if shared else None
+
+    def rows(found: list[Host]) -> list[dict[str, object]]:
+        return [
+            {f.attname: getattr(h, f.attname) for f in Host._meta.concrete_fields} for h in found
+        ]
+
+    expected = rows(list(_candidates_orm(container, exclude_id, pool)))
+    assert expected, "the hosts must give each question an answer"
+    with transaction.atomic(), django_assert_num_queries(1) as ctx:
+        found = rows(_candidates(container=container, exclude_id=exclude_id, shared_pool=pool))
+    assert found == expected
+    assert ctx.captured_queries[0]["sql"].rstrip().endswith("FOR UPDATE")
