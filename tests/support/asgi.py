@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import uvicorn
+from django.db import DEFAULT_DB_ALIAS, connections
 
 
 @contextmanager
@@ -29,6 +30,12 @@ def asgi_server() -> Iterator[str]:
         application, ws="wsproto", lifespan="off", log_level="warning", access_log=False
     )
     server = uvicorn.Server(config)
+    # The server's connections close at the end of each request and websocket call (Django's
+    # and Channels' close_old_connections): opened in contexts and threads of the server's own,
+    # persistent ones would outlive the block and block the test database's drop at the end.
+    settings_dict = connections.settings[DEFAULT_DB_ALIAS]
+    max_age = settings_dict["CONN_MAX_AGE"]
+    settings_dict["CONN_MAX_AGE"] = 0
     thread = threading.Thread(
         target=server.run, kwargs={"sockets": [sock]}, name="asgi-server", daemon=True
     )
@@ -44,3 +51,4 @@ def asgi_server() -> Iterator[str]:
         server.should_exit = True
         thread.join(timeout=15)
         sock.close()
+        settings_dict["CONN_MAX_AGE"] = max_age
