@@ -388,8 +388,8 @@ def main() -> int:
             "",
             f"Goal {verdict}: Nuage / libvirt {ratio:.2f} at p50 (goal ≤ {GOAL}). Nuage's part "
             "is fixed (the approval's request until its commit, the Celery hop, placement in "
-            "the `scheduled` step) and does not shrink with the libvirt calls, which take a few "
-            "hundred milliseconds for a container: with a VM it disappears into the boot.",
+            "the `scheduled` step) and does not shrink with the libvirt calls, which take about "
+            "a tenth of a second for a container: with a VM it disappears into the boot.",
         ]
     print()
     print(f"Approve -> container running, {when:%Y-%m-%d %H:%M %Z}; machine: {machine()}")
