@@ -457,6 +457,8 @@ MIGRATION_FLAGS = (
     # safe; the disk is copied block by block and flushed before the switch-over.
     | libvirt.VIR_MIGRATE_UNSAFE
 )
+# What copies the disks: left out between hosts on the same shared storage.
+COPY_STORAGE_FLAGS = libvirt.VIR_MIGRATE_NON_SHARED_DISK
 
 
 def _is_test(uri: str) -> bool:
@@ -477,8 +479,13 @@ def _domain_active(uri: str, uuid: str) -> bool:
     return call(uri, fn)
 
 
-def migrate_domain(source_uri: str, target_uri: str, *, target_peer_uri: str, uuid: str) -> bool:
-    """Live-migrate a running domain with its disk; False if it already runs on the target.
+def migrate_domain(
+    source_uri: str, target_uri: str, *, target_peer_uri: str, uuid: str, copy_storage: bool = True
+) -> bool:
+    """Live-migrate a running domain with its disks; False if it already runs on the target.
+
+    `copy_storage` False: the target reaches the same disks (shared storage), only the memory
+    moves; copying a disk onto itself would corrupt it.
 
     `target_peer_uri` is how the source's libvirtd reaches the target (it can differ from how
     Nuage reaches it). On simulated hosts (libvirt's test driver has no migration) the domain's
@@ -498,7 +505,8 @@ def migrate_domain(source_uri: str, target_uri: str, *, target_peer_uri: str, uu
             dom.undefine()
             return
         params = {libvirt.VIR_MIGRATE_PARAM_URI: _data_uri(target_uri)}
-        dom.migrateToURI3(target_peer_uri, params, MIGRATION_FLAGS)
+        flags = MIGRATION_FLAGS if copy_storage else MIGRATION_FLAGS & ~COPY_STORAGE_FLAGS
+        dom.migrateToURI3(target_peer_uri, params, flags)
 
     call(source_uri, fn, timeout=None)  # as long as the copy takes; keepalive watches the host
     return True
@@ -734,8 +742,11 @@ def _power_off(conn: libvirt.virConnect, uuid: str) -> None:
         dom.destroy()
 
 
-def cold_move_domain(source_uri: str, target_uri: str, *, target_peer_uri: str, uuid: str) -> bool:
-    """Move a stopped domain, disk included, to another host; it stays stopped there.
+def cold_move_domain(
+    source_uri: str, target_uri: str, *, target_peer_uri: str, uuid: str, copy_storage: bool = True
+) -> bool:
+    """Move a stopped domain, disk included (unless `copy_storage` is False: shared storage),
+    to another host; it stays stopped there.
 
     The live migration's machinery copies the disk (non-shared storage): the domain is started
     paused on the source (the guest never runs), migrated, then powered off on the target. The
@@ -758,7 +769,13 @@ def cold_move_domain(source_uri: str, target_uri: str, *, target_peer_uri: str, 
 
         call(source_uri, start_paused)
         try:
-            migrate_domain(source_uri, target_uri, target_peer_uri=target_peer_uri, uuid=uuid)
+            migrate_domain(
+                source_uri,
+                target_uri,
+                target_peer_uri=target_peer_uri,
+                uuid=uuid,
+                copy_storage=copy_storage,
+            )
         except HypervisorError:
             call(source_uri, lambda conn: _power_off(conn, uuid))
             raise

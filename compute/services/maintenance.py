@@ -65,7 +65,8 @@ class EvacuationMove:
     vm: VirtualMachine
     target: Host | None
     # "" (it moves to `target`), "busy" (another operation runs: it moves after),
-    # "volumes" (data volumes keep it there until detached), "no_room" (waits for room).
+    # "volumes" (one of its data volumes is being changed: it moves once that ends; attached
+    # volumes otherwise move with it), "no_room" (waits for room).
     blocked: str = ""
 
 
@@ -80,10 +81,10 @@ def host_evacuation_plan(*, host: Host, requested_by: User) -> list[EvacuationMo
         .filter(status__in=[OperationStatus.PENDING, OperationStatus.RUNNING])
         .values_list("vm_id", flat=True)
     )
-    with_volumes = set(
+    with_busy_volumes = set(
         Volume.objects.unscoped()
         .filter(vm__host=host)
-        .exclude(state=VolumeState.DELETED)
+        .exclude(state__in=[VolumeState.IN_USE, VolumeState.DELETED])
         .values_list("vm_id", flat=True)
     )
     running = list(
@@ -100,7 +101,7 @@ def host_evacuation_plan(*, host: Host, requested_by: User) -> list[EvacuationMo
         if vm.pk in busy:
             plan.append(EvacuationMove(vm=vm, target=None, blocked="busy"))
             continue
-        if vm.pk in with_volumes:
+        if vm.pk in with_busy_volumes:
             plan.append(EvacuationMove(vm=vm, target=None, blocked="volumes"))
             continue
         request = _placement_request(vm)

@@ -47,11 +47,21 @@ def vm_migrate(
             % {"state": str(VMState(vm.state).label).lower()},
             state=vm.state,
         )
-    if Volume.objects.unscoped().filter(vm_id=vm.pk).exclude(state=VolumeState.DELETED).exists():
-        # Its data volumes live in its host's pool; they do not move with it.
+    busy = (
+        Volume.objects.unscoped()
+        .filter(vm_id=vm.pk)
+        .exclude(state__in=[VolumeState.IN_USE, VolumeState.DELETED])
+        .order_by("name")
+        .first()
+    )
+    if busy is not None:
+        # Attached volumes move with it (`_volumes_of`); one on its way elsewhere cannot.
         raise ConflictError(
-            _("This VM has data volumes on host %(host)s: detach them to move it.")
-            % {"host": source.name},
+            _(
+                "This VM's volume %(volume)s is %(state)s: move the VM once it is in use or "
+                "detached."
+            )
+            % {"volume": busy.name, "state": str(VolumeState(busy.state).label).lower()},
             state=vm.state,
         )
     if target is None:
@@ -80,11 +90,41 @@ def vm_migrate(
     return op
 
 
+def storage_shared(source: Host | None, target: Host | None) -> bool:
+    """Whether a move between these hosts finds the VM's disks where they are (both on the
+    same shared storage pool): nothing is copied, created or removed then."""
+    return (
+        source is not None
+        and target is not None
+        and source.shared_storage
+        and target.shared_storage
+        and source.storage_pool == target.storage_pool
+    )
+
+
+def _volumes_of(vm: VirtualMachine) -> list[Volume]:
+    """The data volumes attached to the VM: its live migration copies them with its disk."""
+    return list(
+        Volume.objects.unscoped().filter(vm_id=vm.pk, state=VolumeState.IN_USE).order_by("pk")
+    )
+
+
 def _step_preparing_target(op: Operation) -> str:
     target, vm = op.target_host, op.vm
     assert target is not None
+    if storage_shared(op.source_host, target):
+        return _("Disks already reachable from %(host)s (shared storage).") % {"host": target.name}
     if not hypervisor.domain_runtime_state(target.uri, str(vm.uuid)) == RuntimeState.RUNNING:
         target_disk_prepare(op, capacity_gib=vm.flavor.disk_gib)
+        # What the copy of each data volume goes into: an empty one of its size, same name.
+        for volume in _volumes_of(vm):
+            hypervisor.ensure_volume(
+                target.uri,
+                pool=target.storage_pool,
+                name=volume.volume_name,
+                capacity_gib=volume.size_gib,
+                backing_volume=None,
+            )
     return _("Disk ready on %(host)s.") % {"host": target.name}
 
 
@@ -110,7 +150,11 @@ def _step_migrating(op: Operation) -> str:
     assert source is not None and target is not None
     started = time.monotonic()
     moved = hypervisor.migrate_domain(
-        source.uri, target.uri, target_peer_uri=target.migration_uri, uuid=str(vm.uuid)
+        source.uri,
+        target.uri,
+        target_peer_uri=target.migration_uri,
+        uuid=str(vm.uuid),
+        copy_storage=not storage_shared(source, target),
     )
     if not moved:
         return _("Already running on %(host)s.") % {"host": target.name}
@@ -126,6 +170,7 @@ def _migration_switch_host(op: Operation) -> None:
     target = op.target_host
     assert target is not None
     VirtualMachine.objects.unscoped().filter(pk=op.vm_id).update(host=target)
+    Volume.objects.unscoped().filter(vm_id=op.vm_id, state=VolumeState.IN_USE).update(host=target)
     op.vm.host = target
 
 
@@ -135,20 +180,28 @@ def _step_cleaning_source(op: Operation) -> str:
     # The source domain was undefined by the migration; a leftover definition would be a
     # second copy waiting to be started by mistake.
     hypervisor.remove_domain(source.uri, str(vm.uuid))
+    if storage_shared(source, op.target_host):
+        return _("Nothing to remove: the disks are on shared storage.")
     removed = hypervisor.remove_volume(source.uri, pool=source.storage_pool, name=vm.volume_name)
     seed_remove(vm=vm, host=source)
+    for volume in _volumes_of(vm):  # now on the target (`_migration_switch_host`)
+        hypervisor.remove_volume(source.uri, pool=source.storage_pool, name=volume.volume_name)
     return _("Source disk removed.") if removed else _("No source disk to remove.")
 
 
 def _undo_migration(op: Operation) -> str:
     """Remove the target's copy of the disk when the domain did not move there."""
     target, vm = op.target_host, op.vm
-    if target is None or vm.host_id == target.pk:
+    if target is None or vm.host_id == target.pk or storage_shared(op.source_host, target):
         return ""
     try:
         if hypervisor.domain_runtime_state(target.uri, str(vm.uuid)) == RuntimeState.NO_DOMAIN:
             hypervisor.remove_volume(target.uri, pool=target.storage_pool, name=vm.volume_name)
             seed_remove(vm=vm, host=target)
+            for volume in _volumes_of(vm):  # still on the source: only the copies go
+                hypervisor.remove_volume(
+                    target.uri, pool=target.storage_pool, name=volume.volume_name
+                )
     except hypervisor.HypervisorError as exc:
         return _("Removing the disk copy on %(host)s failed too (%(error)s).") % {
             "host": target.name,

@@ -16,7 +16,7 @@ from compute.models import Flavor, Host, Operation, VirtualMachine, Volume
 from compute.ports import quota_resize
 from compute.selectors import can_operate
 from compute.services._common import _operation_begin, _transition, require_not_container
-from compute.services.migration import target_disk_prepare
+from compute.services.migration import storage_shared, target_disk_prepare
 from compute.services.placement import _host_states, _placement_choose
 from compute.services.seed import seed_path
 from portal.audit import audit_record
@@ -217,6 +217,8 @@ def _step_preparing_move(op: Operation) -> str:
     grows afterwards), and the seed built there again (only writable disks are copied)."""
     target, vm, before = op.target_host, op.vm, op.flavor_before
     assert target is not None and before is not None
+    if storage_shared(op.source_host, target):
+        return _("Disks already reachable from %(host)s (shared storage).") % {"host": target.name}
     if hypervisor.domain_runtime_state(target.uri, str(vm.uuid)) == RuntimeState.NO_DOMAIN:
         target_disk_prepare(op, capacity_gib=before.disk_gib)
     return _("Disk ready on %(host)s.") % {"host": target.name}
@@ -227,7 +229,11 @@ def _step_moving(op: Operation) -> str:
     assert source is not None and target is not None
     started = time.monotonic()
     moved = hypervisor.cold_move_domain(
-        source.uri, target.uri, target_peer_uri=target.migration_uri, uuid=str(vm.uuid)
+        source.uri,
+        target.uri,
+        target_peer_uri=target.migration_uri,
+        uuid=str(vm.uuid),
+        copy_storage=not storage_shared(source, target),
     )
     if not moved:
         return _("Already on %(host)s.") % {"host": target.name}

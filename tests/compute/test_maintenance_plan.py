@@ -99,3 +99,23 @@ def test_the_plan_through_the_api(world, pool, api):
     assert not Host.objects.get(pk=a.pk).maintenance
     api.force_authenticate(world.tenant_admin)
     assert api.get(f"/api/v1/hosts/{a.pk}/evacuation-plan/").status_code == 404
+
+
+def test_attached_volumes_move_with_their_vm_and_a_busy_one_waits(world, pool):
+    from compute.choices import VolumeState
+    from compute.models import Volume
+
+    a, b, c, vms, huge, busy = pool
+
+    def volume(vm, name, state):
+        return Volume.objects.create(
+            tenant=vm.tenant, environment=vm.environment, owner=vm.owner, name=name,
+            size_gib=1, host=a, vm=vm, state=state, target_dev="vdb",
+        )  # fmt: skip
+
+    volume(vms[0], "data-0", VolumeState.IN_USE)
+    volume(vms[1], "data-1", VolumeState.RESIZING)
+    plan = services.host_evacuation_plan(host=a, requested_by=world.platform_admin)
+    got = {m.vm.name: (m.target.name if m.target else m.blocked) for m in plan}
+    assert got["web-0"] == b.name  # its attached volume goes along
+    assert got["web-1"] == "volumes"  # after the volume's change

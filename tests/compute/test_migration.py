@@ -449,3 +449,34 @@ def test_hosts_page_runs_a_rolling_maintenance(world, two_hosts, flavor, image, 
     client.post("/hosts/rolling/", {"do": "cancel", "run": run.pk})
     run.refresh_from_db()
     assert run.status == run.Status.CANCELLED
+
+
+def test_between_hosts_on_shared_storage_no_disk_is_copied_or_removed(
+    world, tmp_path, flavor, image
+):
+    """Hosts on one shared pool reach the same disk: a move copies only the memory, and the
+    disk that the VM now runs from is never removed as the "source's" (nor a copy undone)."""
+    first = make_sim_host(tmp_path, shared_storage=True)
+    second = make_sim_host(tmp_path, memory_mib=16384, shared_storage=True)
+    vm = running_vm(world, flavor, image, "web-1")
+    assert vm.host == first
+    disk = sorted([vm.volume_name, vm.seed_volume_name])
+    assert volumes(first) == disk
+
+    services.vm_migrate(vm=vm, requested_by=world.platform_admin, target=second)
+
+    vm.refresh_from_db()
+    assert (vm.state, vm.host) == (VMState.RUNNING, second)
+    assert domains(second) == {str(vm.uuid): "running"} and domains(first) == {}
+    # libvirt's test driver keeps each host's pool apart: nothing was made on the target, and
+    # what the first host's pool holds (on real shared storage: the VM's very disk) is kept.
+    assert volumes(first) == disk
+    assert volumes(second) == []
+    op = vm.operations.get(kind=OperationKind.MIGRATE)
+    assert op.status == OperationStatus.SUCCEEDED
+    details = dict(op.steps.values_list("name", "detail"))
+    assert (
+        details["preparing_target"]
+        == f"Disks already reachable from {second.name} (shared storage)."
+    )
+    assert details["cleaning_source"] == "Nothing to remove: the disks are on shared storage."

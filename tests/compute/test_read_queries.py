@@ -318,7 +318,10 @@ def test_the_api_list_is_what_drf_renders_of_the_declared_fields_whatever_the_vm
     Operation.objects.create(vm=other, kind=OperationKind.STOP, status=OperationStatus.RUNNING)
     api.force_authenticate(world.member)
     for language in ("en", "fr"):
-        answer = api.get("/api/v1/vms/?limit=100", HTTP_ACCEPT_LANGUAGE=language)
+        try:
+            answer = api.get("/api/v1/vms/?limit=100", HTTP_ACCEPT_LANGUAGE=language)
+        finally:
+            translation.deactivate()  # the request's language stays active in this thread
         assert answer.status_code == 200
         rows = json.loads(answer.content)["results"]
         assert len(rows) == 4

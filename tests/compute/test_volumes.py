@@ -330,16 +330,62 @@ def test_a_redelivered_task_goes_on_where_the_first_stopped(
     assert services.volume_advance(volume_id=volume.pk) is False  # nothing left to do
 
 
-def test_a_vm_with_volumes_is_not_live_migrated(
+def test_a_vm_live_migrates_with_its_attached_volumes_and_back(
     world, sim_host, tmp_path, flavor, image, run_on_commit
 ):
     vm = running_vm(world, flavor, image)
-    make_sim_host(tmp_path)
-    new_volume(world, vm=vm)
-    with pytest.raises(ConflictError, match="detach them to move it"):
-        services.vm_migrate(vm=vm, requested_by=world.platform_admin)
+    other = make_sim_host(tmp_path)
+    first = new_volume(world, name="data-1", size_gib=2, vm=vm)
+    second = new_volume(world, name="data-2", size_gib=3, vm=vm)
+    for there, away in ((other, sim_host), (sim_host, other)):
+        services.vm_migrate(vm=vm, requested_by=world.platform_admin, target=there)
+        vm.refresh_from_db()
+        assert (vm.state, vm.host) == (VMState.RUNNING, there)
+        for volume, gib, dev in ((first, 2, "vdb"), (second, 3, "vdc")):
+            volume.refresh_from_db()
+            assert (volume.state, volume.host, volume.vm) == (VolumeState.IN_USE, there, vm)
+            assert pool_volumes(there)[volume.volume_name] == gib * 2**30
+            assert volume.volume_name not in pool_volumes(away)
+            disks = hypervisor.domain_disks(there.uri, str(vm.uuid), live=False)
+            assert disks[dev].endswith(volume.volume_name)
+    # Operated where it now is: detached, it stays on that host, free for its VMs.
+    services.volume_detach(volume=first, requested_by=world.member)
+    first.refresh_from_db()
+    assert (first.state, first.host, first.vm) == (VolumeState.AVAILABLE, sim_host, None)
+
+
+def test_a_vm_whose_volume_is_busy_is_not_migrated(
+    world, sim_host, tmp_path, flavor, image, run_on_commit
+):
+    vm = running_vm(world, flavor, image)
+    other = make_sim_host(tmp_path)
+    volume = new_volume(world, vm=vm)
+    Volume.objects.filter(pk=volume.pk).update(state=VolumeState.RESIZING, resize_to_gib=9)
+    with pytest.raises(ConflictError, match="volume data-1 is resizing"):
+        services.vm_migrate(vm=vm, requested_by=world.platform_admin, target=other)
     vm.refresh_from_db()
     assert (vm.state, vm.host) == (VMState.RUNNING, sim_host)
+    assert volume.volume_name not in pool_volumes(other)
+
+
+def test_a_failed_migration_leaves_the_volumes_where_they_were(
+    world, sim_host, tmp_path, flavor, image, run_on_commit, monkeypatch
+):
+    vm = running_vm(world, flavor, image)
+    other = make_sim_host(tmp_path)
+    volume = new_volume(world, vm=vm)
+
+    def refuse(*_args, **_kwargs):
+        raise hypervisor.HypervisorError("the target hung up")
+
+    monkeypatch.setattr(hypervisor, "migrate_domain", refuse)
+    services.vm_migrate(vm=vm, requested_by=world.platform_admin, target=other)
+    vm.refresh_from_db()
+    volume.refresh_from_db()
+    assert (vm.state, vm.host) == (VMState.RUNNING, sim_host)
+    assert (volume.state, volume.host) == (VolumeState.IN_USE, sim_host)
+    assert volume.volume_name in pool_volumes(sim_host)
+    assert pool_volumes(other) == {}  # the copies made for it are gone
 
 
 def test_a_resized_vm_keeps_its_volumes_in_its_definition(

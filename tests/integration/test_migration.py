@@ -12,8 +12,8 @@ import time
 import libvirt
 import pytest
 
-from compute import selectors, services
-from compute.choices import OperationKind, OperationStatus, VMState
+from compute import hypervisor, selectors, services
+from compute.choices import OperationKind, OperationStatus, VMState, VolumeState
 from compute.models import Host, VirtualMachine
 from portal.choices import Role
 from tests.factories import (
@@ -24,6 +24,7 @@ from tests.factories import (
     UserFactory,
 )
 from tests.integration.conftest import POOL, REPO, Guests
+from tests.support.worker import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -177,3 +178,77 @@ def test_killing_the_second_libvirtd_is_handled_within_the_configured_time(
     vm.refresh_from_db()
     assert (vm.state, vm.host) == (VMState.RUNNING, second), vm.error_message
     assert where(second.uri, vm) == ("running", True)
+
+
+def pool_has(uri: str, name: str) -> bool:
+    conn = libvirt.open(uri)
+    try:
+        pool = conn.storagePoolLookupByName(POOL)
+        pool.refresh(0)
+        return name in pool.listVolumes()
+    finally:
+        conn.close()
+
+
+def test_an_attached_volume_moves_with_its_running_guest_and_keeps_its_bytes(
+    qemu_host: Host, second_qemu_host: Host, tiny_image, guests: Guests
+):
+    from tests.integration.test_volumes import Shell
+
+    first, second = qemu_host, second_qemu_host
+    tenant = TenantFactory(slug="apollo")
+    development = EnvironmentFactory(tenant=tenant, name="development", requires_approval=False)
+    alice = UserFactory(username="alice")
+    admin = UserFactory(username="admin", platform_role="admin")
+    MembershipFactory(tenant=tenant, user=alice, role=Role.MEMBER)
+    flavor = FlavorFactory(name="it-migrate-vol", vcpus=1, ram_mib=256, disk_gib=1)
+
+    Host.objects.filter(pk=second.pk).update(enabled=False)  # boot on the first host
+    vm = services.vm_request_create(
+        requested_by=alice, environment=development, flavor=flavor, image=tiny_image, name="it-mv"
+    )
+    vm.refresh_from_db()
+    assert (vm.state, vm.host) == (VMState.RUNNING, first), vm.error_message
+    guests.wait_booted(vm.domain_name)
+    Host.objects.filter(pk=second.pk).update(enabled=True)
+    volume = services.volume_create(
+        created_by=alice, environment=development, name="it-mv-data", size_gib=1, vm=vm
+    )
+    volume.refresh_from_db()
+    assert (volume.state, volume.host) == (VolumeState.IN_USE, first), volume.error_message
+    marker = "nuage-moved-bytes-42"
+    try:
+        shell = Shell(first.uri, str(vm.uuid))
+        try:
+            wait_for(
+                lambda: "vdb" in shell.run("cat /proc/partitions"),
+                timeout=60,
+                what="the guest to see /dev/vdb",
+            )
+            # (with some output: `run` waits for it)
+            assert "written" in shell.run(f"echo {marker} > /dev/vdb && sync && echo written")
+        finally:
+            shell.close()
+
+        services.vm_migrate(vm=vm, requested_by=admin, target=second)
+
+        vm.refresh_from_db()
+        volume.refresh_from_db()
+        op = vm.operations.filter(kind=OperationKind.MIGRATE).first()
+        assert op is not None and op.status == OperationStatus.SUCCEEDED, op and op.error_message
+        assert (vm.state, vm.host) == (VMState.RUNNING, second)
+        assert (volume.state, volume.host, volume.vm) == (VolumeState.IN_USE, second, vm)
+        assert pool_has(second.uri, volume.volume_name)
+        assert not pool_has(first.uri, volume.volume_name)
+        shell = Shell(second.uri, str(vm.uuid))
+        try:
+            # The guest kept running through the move, and reads back what it wrote.
+            # From the disk, not the page cache that moved with the guest's memory.
+            shell.run("sync; echo 3 > /proc/sys/vm/drop_caches; echo dropped")
+            assert marker in shell.run(f"head -c {len(marker)} /dev/vdb")
+        finally:
+            shell.close()
+    finally:
+        for host in (first, second):
+            hypervisor.remove_domain(host.uri, str(vm.uuid))
+            hypervisor.remove_volume(host.uri, pool=POOL, name=volume.volume_name)
