@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import subprocess
 import time
+from dataclasses import dataclass
 
 import libvirt
 import pytest
@@ -16,6 +17,7 @@ from compute import hypervisor, selectors, services
 from compute.choices import OperationKind, OperationStatus, VMState, VolumeState
 from compute.models import Host, VirtualMachine
 from portal.choices import Role
+from portal.models import Environment, User
 from tests.factories import (
     EnvironmentFactory,
     FlavorFactory,
@@ -50,25 +52,39 @@ def where(uri: str, vm: VirtualMachine) -> tuple[str | None, bool]:
         conn.close()
 
 
-def test_running_guest_moves_there_and_back_then_shuts_down_cleanly(
-    qemu_host: Host, second_qemu_host: Host, tiny_image, guests: Guests
-):
-    first, second = qemu_host, second_qemu_host
+@dataclass
+class Booted:
+    vm: VirtualMachine
+    alice: User  # its owner, a member of its tenant
+    admin: User  # a platform admin
+    development: Environment
+
+
+def boot_on_first(first: Host, second: Host, tiny_image, guests: Guests, name: str) -> Booted:
+    """A guest of alice's booted on the first host (the second kept out of placement meanwhile)."""
     tenant = TenantFactory(slug="apollo")
     development = EnvironmentFactory(tenant=tenant, name="development", requires_approval=False)
     alice = UserFactory(username="alice")
     admin = UserFactory(username="admin", platform_role="admin")
     MembershipFactory(tenant=tenant, user=alice, role=Role.MEMBER)
-    flavor = FlavorFactory(name="it-migrate", vcpus=1, ram_mib=256, disk_gib=1)
-
-    Host.objects.filter(pk=second.pk).update(enabled=False)  # boot on the first host
+    flavor = FlavorFactory(name=f"{name}-flavor", vcpus=1, ram_mib=256, disk_gib=1)
+    Host.objects.filter(pk=second.pk).update(enabled=False)
     vm = services.vm_request_create(
-        requested_by=alice, environment=development, flavor=flavor, image=tiny_image, name="it-mig"
+        requested_by=alice, environment=development, flavor=flavor, image=tiny_image, name=name
     )
     vm.refresh_from_db()
     assert (vm.state, vm.host) == (VMState.RUNNING, first), vm.error_message
     guests.wait_booted(vm.domain_name)
     Host.objects.filter(pk=second.pk).update(enabled=True)
+    return Booted(vm=vm, alice=alice, admin=admin, development=development)
+
+
+def test_running_guest_moves_there_and_back_then_shuts_down_cleanly(
+    qemu_host: Host, second_qemu_host: Host, tiny_image, guests: Guests
+):
+    first, second = qemu_host, second_qemu_host
+    booted = boot_on_first(first, second, tiny_image, guests, "it-mig")
+    vm, alice, admin = booted.vm, booted.alice, booted.admin
 
     services.vm_migrate(vm=vm, requested_by=admin, target=second)
     vm.refresh_from_db()
@@ -196,21 +212,8 @@ def test_an_attached_volume_moves_with_its_running_guest_and_keeps_its_bytes(
     from tests.integration.test_volumes import Shell
 
     first, second = qemu_host, second_qemu_host
-    tenant = TenantFactory(slug="apollo")
-    development = EnvironmentFactory(tenant=tenant, name="development", requires_approval=False)
-    alice = UserFactory(username="alice")
-    admin = UserFactory(username="admin", platform_role="admin")
-    MembershipFactory(tenant=tenant, user=alice, role=Role.MEMBER)
-    flavor = FlavorFactory(name="it-migrate-vol", vcpus=1, ram_mib=256, disk_gib=1)
-
-    Host.objects.filter(pk=second.pk).update(enabled=False)  # boot on the first host
-    vm = services.vm_request_create(
-        requested_by=alice, environment=development, flavor=flavor, image=tiny_image, name="it-mv"
-    )
-    vm.refresh_from_db()
-    assert (vm.state, vm.host) == (VMState.RUNNING, first), vm.error_message
-    guests.wait_booted(vm.domain_name)
-    Host.objects.filter(pk=second.pk).update(enabled=True)
+    booted = boot_on_first(first, second, tiny_image, guests, "it-mv")
+    vm, alice, admin, development = booted.vm, booted.alice, booted.admin, booted.development
     volume = services.volume_create(
         created_by=alice, environment=development, name="it-mv-data", size_gib=1, vm=vm
     )
