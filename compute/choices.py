@@ -288,6 +288,7 @@ class Step(models.TextChoices):
     PREPARING_TARGET = "preparing_target", _("Preparing target host")
     MIGRATING = "migrating", _("Migrating memory and disk")
     CLEANING_SOURCE = "cleaning_source", _("Removing source disk")
+    APPLYING_LIMITS = "applying_limits", _("Applying resource limits")
     TAKING_SNAPSHOT = "taking_snapshot", _("Taking snapshot")
     REVERTING_SNAPSHOT = "reverting_snapshot", _("Reverting to snapshot")
     DELETING_SNAPSHOT = "deleting_snapshot", _("Deleting snapshot")
@@ -311,7 +312,14 @@ OPERATION_STEPS: dict[str, list[str]] = {
     OperationKind.STOP: [Step.STOPPING],
     OperationKind.REBOOT: [Step.REBOOTING],
     OperationKind.DELETE: [Step.REMOVING_DOMAIN, Step.REMOVING_DISK],
-    OperationKind.MIGRATE: [Step.PREPARING_TARGET, Step.MIGRATING, Step.CLEANING_SOURCE],
+    # The guest arrives without its memory hard limit (as after any start): set again last,
+    # once the move is complete (a refusal there leaves nothing half-done behind).
+    OperationKind.MIGRATE: [
+        Step.PREPARING_TARGET,
+        Step.MIGRATING,
+        Step.CLEANING_SOURCE,
+        Step.APPLYING_LIMITS,
+    ],
     OperationKind.RECOVER: [Step.DEFINING, Step.STARTING],
     OperationKind.SNAPSHOT_CREATE: [Step.TAKING_SNAPSHOT],
     OperationKind.SNAPSHOT_REVERT: [Step.REVERTING_SNAPSHOT],

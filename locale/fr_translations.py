@@ -2091,3 +2091,12 @@ FR.update(
         "the host says it is": "selon l’hôte",
     }
 )
+
+# A live-migrated VM gets its memory hard limit again on its new host.
+FR.update(
+    {
+        "Applying resource limits": "Application des limites de ressources",
+        "No memory hard limit to apply.": "Aucune limite stricte de mémoire à appliquer.",
+        "The container's limits are in its definition.": "Les limites du conteneur sont dans sa définition.",
+    }
+)

@@ -25,6 +25,7 @@ from compute.hypervisor.xml import (
     network_xml,
     raw_volume_xml,
     volume_xml,
+    without_memory_hard_limit,
 )
 
 __all__ = [
@@ -490,6 +491,9 @@ def migrate_domain(
     `target_peer_uri` is how the source's libvirtd reaches the target (it can differ from how
     Nuage reaches it). On simulated hosts (libvirt's test driver has no migration) the domain's
     definition is moved and started on the target instead, which is what the rest of Nuage sees.
+
+    The domain arrives without its live memory hard limit (see `without_memory_hard_limit`),
+    as after any start: the caller sets it again on the target.
     """
     if _domain_active(target_uri, uuid):
         return False
@@ -505,6 +509,13 @@ def migrate_domain(
             dom.undefine()
             return
         params = {libvirt.VIR_MIGRATE_PARAM_URI: _data_uri(target_uri)}
+        # The target starts QEMU from the live XML: without the memory hard limit, which
+        # would make that start fail as it does at a cold one; the caller applies it there
+        # again (`set_memory_hard_limit`). SECURE keeps the console's VNC password.
+        live = dom.XMLDesc(libvirt.VIR_DOMAIN_XML_SECURE | libvirt.VIR_DOMAIN_XML_MIGRATABLE)
+        dest_xml = without_memory_hard_limit(live)
+        if dest_xml is not None:
+            params[libvirt.VIR_MIGRATE_PARAM_DEST_XML] = dest_xml
         flags = MIGRATION_FLAGS if copy_storage else MIGRATION_FLAGS & ~COPY_STORAGE_FLAGS
         dom.migrateToURI3(target_peer_uri, params, flags)
 

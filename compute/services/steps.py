@@ -124,6 +124,15 @@ def _apply_live_limits(vm: VirtualMachine) -> str:
     return " " + _("Memory limited to %(mib)s MiB.") % {"mib": hard}
 
 
+def _step_applying_limits(vm: VirtualMachine) -> str:
+    """The memory hard limit set again on the VM's (new) host: a live migration brings the
+    guest there without it (hypervisor.migrate_domain). Idempotent: the same value again."""
+    if vm.is_container:
+        return _("The container's limits are in its definition.")
+    applied = _apply_live_limits(vm).strip()
+    return applied or _("No memory hard limit to apply.")
+
+
 def _ensure_disk(vm: VirtualMachine) -> str:
     assert vm.host is not None
     return hypervisor.ensure_volume(
@@ -263,6 +272,7 @@ STEP_RUNNERS: dict[str, Callable[[VirtualMachine], str]] = {
     Step.PREPARING_SEED: _step_preparing_seed,
     Step.DEFINING: _step_defining,
     Step.STARTING: _step_starting,
+    Step.APPLYING_LIMITS: _step_applying_limits,
     Step.STOPPING: _step_stopping,
     Step.REBOOTING: _step_rebooting,
     Step.REMOVING_DOMAIN: _step_removing_domain,

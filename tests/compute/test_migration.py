@@ -71,7 +71,12 @@ def test_running_vm_moves_with_its_disk(world, two_hosts, flavor, image):
     op = vm.operations.get(kind=OperationKind.MIGRATE)
     assert op.status == OperationStatus.SUCCEEDED
     assert (op.source_host, op.target_host) == (first, second)
-    assert [s.name for s in op.steps.all()] == ["preparing_target", "migrating", "cleaning_source"]
+    assert [s.name for s in op.steps.all()] == [
+        "preparing_target",
+        "migrating",
+        "cleaning_source",
+        "applying_limits",
+    ]
     assert "Running on sim-" in op.steps.get(name="migrating").detail
 
 
