@@ -9,12 +9,15 @@ from __future__ import annotations
 import subprocess
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import libvirt
 import pytest
+from lxml import etree
 
 from compute import hypervisor, selectors, services
 from compute.choices import OperationKind, OperationStatus, VMState, VolumeState
+from compute.console import console_vnc_password
 from compute.models import Host, VirtualMachine
 from portal.choices import Role
 from portal.models import Environment, User
@@ -27,6 +30,9 @@ from tests.factories import (
 )
 from tests.integration.conftest import POOL, REPO, Guests
 from tests.support.worker import wait_for
+
+# Host 2's memory cgroups (scripts/libvirt-up.sh mounts this over the hierarchy's root there).
+SECOND_HOST_MEMCG = "/sys/fs/cgroup/memory/nuage-host2"
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -60,14 +66,16 @@ class Booted:
     development: Environment
 
 
-def boot_on_first(first: Host, second: Host, tiny_image, guests: Guests, name: str) -> Booted:
+def boot_on_first(
+    first: Host, second: Host, tiny_image, guests: Guests, name: str, **flavor_fields: int
+) -> Booted:
     """A guest of alice's booted on the first host (the second kept out of placement meanwhile)."""
     tenant = TenantFactory(slug="apollo")
     development = EnvironmentFactory(tenant=tenant, name="development", requires_approval=False)
     alice = UserFactory(username="alice")
     admin = UserFactory(username="admin", platform_role="admin")
     MembershipFactory(tenant=tenant, user=alice, role=Role.MEMBER)
-    flavor = FlavorFactory(name=f"{name}-flavor", vcpus=1, ram_mib=256, disk_gib=1)
+    flavor = FlavorFactory(name=f"{name}-flavor", vcpus=1, ram_mib=256, disk_gib=1, **flavor_fields)
     Host.objects.filter(pk=second.pk).update(enabled=False)
     vm = services.vm_request_create(
         requested_by=alice, environment=development, flavor=flavor, image=tiny_image, name=name
@@ -107,6 +115,65 @@ def test_running_guest_moves_there_and_back_then_shuts_down_cleanly(
     assert vm.state == VMState.STOPPED
     assert stop.steps.get().detail == "Guest shut down.", stop.steps.get().detail
     assert "ACPI power button" in guests.console(vm.domain_name)
+
+
+def live_xml(uri: str, vm: VirtualMachine) -> etree._Element:
+    """The running domain's XML as libvirt shows it now, secrets included."""
+    conn = libvirt.open(uri)
+    try:
+        dom = conn.lookupByUUIDString(str(vm.uuid))
+        return etree.fromstring(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_SECURE))
+    finally:
+        conn.close()
+
+
+def test_a_guest_with_a_memory_hard_limit_migrates_and_keeps_its_limit(
+    qemu_host: Host, second_qemu_host: Host, tiny_image, guests: Guests
+):
+    """The live limit shows in the live XML as <memtune>; started under it, the target's QEMU
+    fails ("cannot limit locked memory"). The guest moves without it and gets it back there."""
+    from tests.integration.test_volumes import Shell
+
+    first, second = qemu_host, second_qemu_host
+    booted = boot_on_first(
+        first, second, tiny_image, guests, "it-memcap", memory_hard_limit_mib=512
+    )
+    vm, admin = booted.vm, booted.admin
+    assert hypervisor.memory_hard_limit_mib(first.uri, str(vm.uuid)) == 512
+    assert live_xml(first.uri, vm).findtext("memtune/hard_limit") == str(512 * 1024)
+
+    services.vm_migrate(vm=vm, requested_by=admin, target=second)
+
+    vm.refresh_from_db()
+    op = vm.operations.filter(kind=OperationKind.MIGRATE).first()
+    assert op is not None and op.status == OperationStatus.SUCCEEDED, op and op.error_message
+    assert (vm.state, vm.host) == (VMState.RUNNING, second)
+    assert where(second.uri, vm) == ("running", True)
+    assert where(first.uri, vm) == (None, False)
+    assert hypervisor.memory_hard_limit_mib(second.uri, str(vm.uuid)) == 512
+    applied = op.steps.get(name="applying_limits")
+    assert "512 MiB" in applied.detail, applied.detail
+    xml = live_xml(second.uri, vm)
+    assert xml.findtext("memtune/hard_limit") == str(512 * 1024)
+    # The destination XML kept the console's password (it is asked for with the secrets).
+    assert xml.find("devices/graphics").get("passwd") == console_vnc_password(vm.uuid)
+    # Nothing of the limit went into the definition the next cold start uses.
+    conn = libvirt.open(second.uri)
+    try:
+        inactive = conn.lookupByUUIDString(str(vm.uuid)).XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
+    finally:
+        conn.close()
+    assert etree.fromstring(inactive).find("memtune") is None
+
+    # The kernel enforces it: the guest's memory cgroup on host 2 (its tree: libvirt-up.sh).
+    (group,) = Path(SECOND_HOST_MEMCG, "machine").glob(f"qemu-*-{vm.domain_name}.libvirt-qemu")
+    assert int((group / "memory.limit_in_bytes").read_text()) == 512 * 2**20
+
+    shell = Shell(second.uri, str(vm.uuid))
+    try:  # the guest kept running through the move, and answers on its new host
+        assert "alive-42" in shell.run("echo alive-$((40 + 2))")
+    finally:
+        shell.close()
 
 
 def test_maintenance_mode_empties_a_real_host(

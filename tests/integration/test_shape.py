@@ -17,7 +17,7 @@ from pathlib import Path
 import libvirt
 import pytest
 
-from compute import services
+from compute import hypervisor, services
 from compute.choices import OperationKind, OperationStatus, VMState
 from compute.hypervisor.console import SerialConsole
 from compute.models import Host, VirtualMachine
@@ -206,7 +206,9 @@ def test_a_guest_whose_host_is_too_full_moves_stopped_and_boots_resized_there(
 ):
     first, second = qemu_host, second_qemu_host
     small = FlavorFactory(name="it-small", vcpus=1, ram_mib=256, disk_gib=1)
-    large = FlavorFactory(name="it-large", vcpus=2, ram_mib=384, disk_gib=2)
+    large = FlavorFactory(
+        name="it-large", vcpus=2, ram_mib=384, disk_gib=2, memory_hard_limit_mib=512
+    )
     Host.objects.filter(pk=second.pk).update(enabled=False)  # boot on the first host
     vm = services.vm_request_create(
         requested_by=alice,
@@ -243,6 +245,8 @@ def test_a_guest_whose_host_is_too_full_moves_stopped_and_boots_resized_there(
     services.vm_action(vm=vm, action="start", requested_by=alice)
     vm.refresh_from_db()
     assert (vm.state, vm.host) == (VMState.RUNNING, second), vm.error_message
+    # Started on its new host, it has the new flavor's memory hard limit there.
+    assert hypervisor.memory_hard_limit_mib(second.uri, str(vm.uuid)) == 512
     answer = guest_run(
         vm, "nproc; grep MemTotal /proc/meminfo", uri=SECOND_URI, timeout=BOOT_TIMEOUT
     )
