@@ -98,6 +98,43 @@ def vm_scope(*, fetched_by: User) -> QuerySet[VirtualMachine]:
     )
 
 
+def vm_scope_one(*, fetched_by: User, pk: int) -> VirtualMachine | None:
+    """The VM `vm_scope` finds by its id, with its tenant (None if `fetched_by` may not see it):
+    for the actions on one VM that answer with something else (its snapshots). For a member,
+    on PostgreSQL, one statement written out once and prepared (`_scope_one_read`), as
+    `vm_to_approve_one`: a snapshot is a short operation, and the ORM's building and compiling
+    of this read cost a third of its request. Platform roles and other users go through the
+    ORM as before."""
+    user: Any = fetched_by
+    if (
+        not prepares()
+        or sees_all_tenants(fetched_by)
+        or not getattr(user, "is_authenticated", False)
+        or not user.is_active
+    ):
+        return vm_scope(fetched_by=fetched_by).filter(pk=pk).first()
+    statement = _scope_one_read()
+    with prepared_cursor() as cursor:
+        cursor.execute(statement.sql, [pk, VMState.DELETED.value, fetched_by.pk])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    v, t = statement.parts
+    vm: VirtualMachine = v.instance(row)
+    vm.tenant = t.instance(row)
+    return vm
+
+
+@cache
+def _scope_one_read() -> JoinedStatement:
+    members = Membership._meta.db_table
+    return joined_statement(
+        _APPROVAL_TABLES[:2],
+        "WHERE v.id = %s AND v.state <> %s AND v.tenant_id = ANY(ARRAY("  # noqa: S608 - names
+        f"SELECT m.tenant_id FROM {members} m WHERE m.user_id = %s))",
+    )
+
+
 def vm_to_approve(*, fetched_by: User) -> QuerySet[VirtualMachine]:
     """The VMs the user may see, for the approval of one (found by its id, `visible_to`'s
     `by_id`): with what the approval reads (its tenant, environment) and what its answer shows
