@@ -495,16 +495,19 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
-# Task events for Flower (docker-compose.yml) and `celery events`: the workers' (received,
-# started, succeeded, failed) are what Flower shows of each task.
-CELERY_WORKER_SEND_TASK_EVENTS = env.bool("CELERY_WORKER_SEND_TASK_EVENTS", default=True)
+# Task events (received, started, succeeded, failed: what Flower shows of each task) are sent
+# once a monitor asks for them: Flower (docker-compose.yml) turns them on in every worker while
+# it runs (the `enable_events` control command, repeated every few seconds); without Flower,
+# `celery -A portal control enable_events` does (then `celery -A portal events`). Sent from the
+# start, they cost every task a Redis round trip in the worker before the task starts (its
+# "received" event) and about 1 ms of the worker's CPU, a tenth of a snapshot's fixed cost
+# (bench/snapshots.py). CELERY_WORKER_SEND_TASK_EVENTS=1 sends them from the start.
+CELERY_WORKER_SEND_TASK_EVENTS = env.bool("CELERY_WORKER_SEND_TASK_EVENTS", default=False)
 # The publisher's own "task-sent" event is off by default: it is one more Redis round trip in
 # every request that dispatches a task (after the task's message, before the response and the
 # next on_commit dispatch), and Flower only needs it to list tasks no worker has received yet
 # (the queues' lengths show those). CELERY_TASK_SEND_SENT_EVENT=1 brings it back.
-CELERY_TASK_SEND_SENT_EVENT = CELERY_WORKER_SEND_TASK_EVENTS and env.bool(
-    "CELERY_TASK_SEND_SENT_EVENT", default=False
-)
+CELERY_TASK_SEND_SENT_EVENT = env.bool("CELERY_TASK_SEND_SENT_EVENT", default=False)
 
 # Operators' endpoints (portal/health.py, docs/operations.md). /metrics answers a bearer token
 # (NUAGE_METRICS_TOKEN) or a client in NUAGE_METRICS_ALLOWED_NETWORKS (CIDRs); with neither set
