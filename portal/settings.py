@@ -603,6 +603,12 @@ NUAGE["IMPORT_HEARTBEAT_SECONDS"] = env.float("NUAGE_IMPORT_HEARTBEAT_SECONDS", 
 NUAGE["IMPORT_STALE_SECONDS"] = env.float("NUAGE_IMPORT_STALE_SECONDS", default=300.0)
 NUAGE["IMPORT_TIMEOUT_MINUTES"] = env.float("NUAGE_IMPORT_TIMEOUT_MINUTES", default=240.0)
 NUAGE["IMPORT_MAX_ATTEMPTS"] = env.int("NUAGE_IMPORT_MAX_ATTEMPTS", default=3)
+# Uploads over FILE_UPLOAD_MAX_MEMORY_SIZE are written in EXPORT_DIR/imports/.incoming (not
+# /tmp): an OVA is then kept for its import by a hard link, not copied within the request.
+FILE_UPLOAD_HANDLERS = [
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "compute.uploads.IncomingUploadHandler",
+]
 CELERY_BEAT_SCHEDULE["import-sweep"] = {
     "task": "compute.import_sweep",
     "schedule": env.float("NUAGE_IMPORT_SWEEP_INTERVAL", default=120.0),

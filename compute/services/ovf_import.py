@@ -40,6 +40,7 @@ from compute.choices import (
 )
 from compute.hypervisor.images import convert_to_qcow2, import_base_volume
 from compute.models import Host, Image, ImportJob
+from compute.uploads import INCOMING
 from portal.audit import audit_record
 from portal.models import User
 from portal.permissions import require_platform_admin
@@ -486,6 +487,8 @@ def import_sweep() -> dict[str, int]:
     }
     grace = now.timestamp() - 3600
     for entry in import_dir().iterdir():
+        if entry.name == INCOMING:  # uploads of requests under way (compute/uploads.py)
+            continue
         if entry.name in active or entry.stat().st_mtime > grace:
             continue
         if entry.is_dir():

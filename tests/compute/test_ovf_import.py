@@ -521,3 +521,17 @@ def test_a_long_run_keeps_its_heartbeat_fresh(world, sim_host, ova, monkeypatch,
     monkeypatch.setattr(ovf_import, "convert_to_qcow2", slow)
     assert ovf_import.import_run(job_id=job.pk) == ImportStatus.DONE
     assert beats, "the heartbeat never moved while the disk was converted"
+
+
+def test_a_large_upload_is_kept_by_a_link_not_copied(world, sim_host, ova, monkeypatch, settings):
+    """Django writes it in EXPORT_DIR/imports/.incoming: keeping it costs no copy."""
+    settings.FILE_UPLOAD_MAX_MEMORY_SIZE = 0  # every upload goes to a temporary file
+    copies: list[object] = []
+    monkeypatch.setattr(ovf_import.shutil, "copyfileobj", lambda *a, **k: copies.append(a))
+    job = follow(world.platform_admin, post(world.platform_admin, ova))
+    assert job["status"] == "done", job["error_message"]
+    assert copies == []
+    incoming = ovf_import.import_dir() / ".incoming"
+    assert incoming.is_dir() and list(incoming.iterdir()) == []  # Django removed its file
+    ovf_import.import_sweep()
+    assert incoming.is_dir()
