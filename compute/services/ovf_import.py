@@ -321,7 +321,8 @@ def import_run(*, job_id: int) -> str:
         return ImportStatus.FAILED
     except Exception as exc:
         logger.exception("Import %s of image %s failed", job.pk, job.name)
-        finished = _fail(job, now, _("The import failed: %(error)s") % {"error": exc})
+        # The page says "The import failed: <this>": the error as it is, for the admin.
+        finished = _fail(job, now, f"{type(exc).__name__}: {exc}")
         return ImportStatus.FAILED
     finally:
         for host in made:

@@ -535,3 +535,21 @@ def test_a_large_upload_is_kept_by_a_link_not_copied(world, sim_host, ova, monke
     assert incoming.is_dir() and list(incoming.iterdir()) == []  # Django removed its file
     ovf_import.import_sweep()
     assert incoming.is_dir()
+
+
+def test_an_unexpected_error_fails_the_job_with_its_reason_and_keeps_nothing(
+    world, sim_host, ova, export_dir, monkeypatch, client
+):
+    job = queued_job(world, ova, monkeypatch)
+
+    def broken(*args, **kw):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(ovf_import, "convert_to_qcow2", broken)
+    assert ovf_import.import_run(job_id=job.pk) == ImportStatus.FAILED
+    job.refresh_from_db()
+    assert job.error_message == "RuntimeError: disk on fire"
+    assert left_files(export_dir) == []
+    client.force_login(world.platform_admin)
+    page = client.get(f"/images/imports/{job.pk}/").content.decode()
+    assert "The import failed: RuntimeError: disk on fire" in page
