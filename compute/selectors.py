@@ -27,6 +27,7 @@ from compute.models import (
     Flavor,
     Host,
     Image,
+    ImportJob,
     Network,
     NetworkGrant,
     NetworkInterface,
@@ -869,6 +870,13 @@ def export_list(*, fetched_by: User) -> QuerySet[ExportJob]:
     return ExportJob.objects.visible_to(fetched_by).select_related(
         "vm", "vm__tenant", "vm__owner", "requested_by"
     )
+
+
+def import_job_list(*, fetched_by: User) -> QuerySet[ImportJob]:
+    """OVA imports, newest first: platform admins see them all, nobody else any."""
+    if not fetched_by.is_platform_admin:
+        return ImportJob.objects.none()
+    return ImportJob.objects.select_related("image", "requested_by")
 
 
 def vm_exports(*, vm: VirtualMachine, limit: int = 5) -> list[ExportJob]:

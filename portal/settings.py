@@ -246,6 +246,7 @@ SPECTACULAR_SETTINGS = {
         "VMKindEnum": "compute.choices.VMKind",
         "ImageKindEnum": "compute.choices.ImageKind",
         "DomainTypeEnum": "compute.choices.DomainType",
+        "ImportStatusEnum": "compute.choices.ImportStatus",
     },
 }
 
@@ -596,6 +597,24 @@ NUAGE["OVA_MAX_DISK_GIB"] = env.int("NUAGE_OVA_MAX_DISK_GIB", default=512)
 CELERY_BEAT_SCHEDULE["export-sweep"] = {
     "task": "compute.export_sweep",
     "schedule": env.float("NUAGE_EXPORT_SWEEP_INTERVAL", default=600.0),
+}
+# An import runs on a worker (compute/services/ovf_import.py): it touches its job every
+# IMPORT_HEARTBEAT_SECONDS; one silent for IMPORT_STALE_SECONDS is a dead worker's, and the
+# sweep starts it again (up to IMPORT_MAX_ATTEMPTS runs) or fails it, as one still running after
+# IMPORT_TIMEOUT_MINUTES.
+NUAGE["IMPORT_HEARTBEAT_SECONDS"] = env.float("NUAGE_IMPORT_HEARTBEAT_SECONDS", default=30.0)
+NUAGE["IMPORT_STALE_SECONDS"] = env.float("NUAGE_IMPORT_STALE_SECONDS", default=300.0)
+NUAGE["IMPORT_TIMEOUT_MINUTES"] = env.float("NUAGE_IMPORT_TIMEOUT_MINUTES", default=240.0)
+NUAGE["IMPORT_MAX_ATTEMPTS"] = env.int("NUAGE_IMPORT_MAX_ATTEMPTS", default=3)
+# Uploads over FILE_UPLOAD_MAX_MEMORY_SIZE are written in EXPORT_DIR/imports/.incoming (not
+# /tmp): an OVA is then kept for its import by a hard link, not copied within the request.
+FILE_UPLOAD_HANDLERS = [
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "compute.uploads.IncomingUploadHandler",
+]
+CELERY_BEAT_SCHEDULE["import-sweep"] = {
+    "task": "compute.import_sweep",
+    "schedule": env.float("NUAGE_IMPORT_SWEEP_INTERVAL", default=120.0),
 }
 
 # Two-factor sign-in (portal/twofactor.py, docs/operations.md): TOTP authenticators and recovery
