@@ -27,12 +27,14 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     DJANGO_SETTINGS_MODULE=portal.settings \
     NUAGE_VAR_DIR=/var/lib/nuage
 # libvirt0: the client library (remote driver for qemu+tcp/tls/ssh, test driver);
-# openssh-client: qemu+ssh:// hosts.
+# openssh-client: qemu+ssh:// hosts; qemu-utils: qemu-img, which OVA imports and exports run
+# on the worker. /var/lib/nuage/exports exists, owned by nuage, so that the volume compose
+# mounts there (shared by web and workers) starts out writable.
 RUN apt-get update \
- && apt-get install -y --no-install-recommends libvirt0 openssh-client \
+ && apt-get install -y --no-install-recommends libvirt0 openssh-client qemu-utils \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --create-home --uid 10001 nuage \
- && install -d -o nuage -g nuage /var/lib/nuage
+ && install -d -o nuage -g nuage /var/lib/nuage /var/lib/nuage/exports
 COPY --from=build /opt/venv /opt/venv
 WORKDIR /app
 COPY . .

@@ -576,3 +576,18 @@ class ExportStatus(models.TextChoices):
 
 
 EXPORT_ACTIVE_STATES = frozenset({ExportStatus.PENDING, ExportStatus.RUNNING})
+
+
+class ImportStatus(models.TextChoices):
+    """Where an OVA import (an uploaded OVA becoming an image) stands."""
+
+    QUEUED = "queued", _("Queued")
+    CONVERTING = "converting", _("Converting the disk")
+    DISTRIBUTING = "distributing", _("Copying to the hosts")
+    DONE = "done", _("Done")
+    FAILED = "failed", _("Failed")
+
+
+# A worker is on it (its heartbeat says whether it still is).
+IMPORT_RUNNING_STATES = frozenset({ImportStatus.CONVERTING, ImportStatus.DISTRIBUTING})
+IMPORT_ACTIVE_STATES = frozenset({ImportStatus.QUEUED, *IMPORT_RUNNING_STATES})

@@ -31,6 +31,7 @@ from compute.choices import (
     ExportStatus,
     HostStatus,
     ImageKind,
+    ImportStatus,
     NetworkKind,
     OperationKind,
     OperationStatus,
@@ -1170,3 +1171,59 @@ class ExportJob(models.Model):
     def file_name(self) -> str:
         """The OVA's name on the worker (EXPORT_DIR) and the name a download offers."""
         return f"{self.vm.name}-{self.uuid.hex[:8]}.ova"
+
+
+class ImportJob(models.Model):
+    """An OVA a platform admin uploaded, on its way to becoming an image: checked and stored by
+    the web request, converted and copied to every host's pool by a worker
+    (compute/services/ovf_import.py)."""
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    requested_by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # The image it makes, as the form asked for it.
+    name = models.CharField(max_length=63)
+    kernel_path = models.CharField(max_length=255, blank=True)
+    initrd_path = models.CharField(max_length=255, blank=True)
+    cmdline = models.CharField(max_length=255, blank=True, default="console=ttyS0")
+    is_public = models.BooleanField(default=True)
+    size_bytes = models.PositiveBigIntegerField(default=0)
+    status = models.CharField(
+        max_length=16, choices=ImportStatus.choices, default=ImportStatus.QUEUED, db_index=True
+    )
+    error_message = models.TextField(blank=True)
+    hosts_done = models.PositiveIntegerField(default=0)
+    hosts_total = models.PositiveIntegerField(default=0)
+    image = models.ForeignKey(
+        Image, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # Each run (a redelivery after a crash, a retry by the sweep) is one more attempt; its
+    # volumes are named after it, so a run never takes over another's half-copied volume.
+    attempts = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    # Touched by the running worker every IMPORT_HEARTBEAT_SECONDS: a stale one means it died.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["name"],
+                condition=Q(status__in=["queued", "converting", "distributing"]),
+                name="import_one_active_per_name",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"import {self.pk} of image {self.name} ({self.status})"
+
+    @property
+    def active(self) -> bool:
+        return self.status in (
+            ImportStatus.QUEUED,
+            ImportStatus.CONVERTING,
+            ImportStatus.DISTRIBUTING,
+        )

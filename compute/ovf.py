@@ -489,89 +489,124 @@ def check_disk_image(path: Path, disk: ParsedDisk, limits: OvaLimits) -> int:
     return size
 
 
-def read_ova(source: IO[bytes], workdir: Path, limits: OvaLimits) -> ReadOva:
-    """Check the OVA read from `source` and extract its disks into `workdir` (the caller's
-    scratch folder, which it removes whatever happens). Nothing is written elsewhere."""
+@dataclass(frozen=True)
+class _Checked:
+    envelope: ParsedEnvelope
+    members: dict[str, tarfile.TarInfo]
+    digests: dict[str, tuple[str, str]] | None  # None: the OVA has no manifest
+
+
+def _open_tar(source: IO[bytes]) -> tarfile.TarFile:
     try:
-        archive = tarfile.open(fileobj=source, mode="r:")  # noqa: SIM115
+        return tarfile.open(fileobj=source, mode="r:")
     except tarfile.TarError:
         raise OvaError("The file is not an OVA (an uncompressed tar archive).") from None
-    with archive:
-        members = archive.getmembers()
-        if not members:
-            raise OvaError("The OVA is empty.")
-        seen: set[str] = set()
-        for m in members:
-            check_member_name(m.name)
-            if not m.isreg():
-                raise OvaError(
-                    f"The OVA holds '{m.name}', which is not a regular file (links, folders "
-                    "and devices are refused)."
-                )
-            if m.name in seen:
-                raise OvaError(f"The OVA holds '{m.name}' twice.")
-            seen.add(m.name)
-        first = members[0]
-        if not first.name.lower().endswith(".ovf"):
-            raise OvaError("The OVA's first file must be its .ovf envelope.")
-        if sum(1 for m in members if m.name.lower().endswith(".ovf")) != 1:
-            raise OvaError("The OVA must hold exactly one .ovf envelope.")
-        if first.size > limits.max_envelope_bytes:
-            raise OvaError("The OVA's envelope is larger than the limit.")
-        envelope_bytes = _read_member(archive, first)
-        envelope = parse_envelope(envelope_bytes)
 
-        by_name = {m.name: m for m in members}
-        digests: dict[str, tuple[str, str]] = {}
-        manifests = [m for m in members if m.name.lower().endswith(".mf")]
-        if len(manifests) > 1:
-            raise OvaError("The OVA holds more than one manifest (.mf).")
-        if manifests:
-            if manifests[0].size > limits.max_envelope_bytes:
-                raise OvaError("The OVA's manifest is larger than the limit.")
-            digests = parse_manifest(_read_member(archive, manifests[0]))
-            for name in digests:
-                if name not in by_name:
-                    raise OvaError(f"The manifest lists '{name[:80]}', which the OVA lacks.")
-        wanted = {d.file_name for d in envelope.disks}
-        allowed = wanted | {first.name} | {m.name for m in manifests}
-        for m in members:
-            if m.name not in allowed and not m.name.lower().endswith(".cert"):
-                raise OvaError(f"The OVA holds '{m.name}', which the envelope does not use.")
 
-        total_virtual = 0
+def _check_archive(archive: tarfile.TarFile, limits: OvaLimits) -> _Checked:
+    """Every check that reads only the tar headers, the envelope and the manifest (never a
+    disk's data): cheap whatever the OVA's size."""
+    members = archive.getmembers()
+    if not members:
+        raise OvaError("The OVA is empty.")
+    seen: set[str] = set()
+    for m in members:
+        check_member_name(m.name)
+        if not m.isreg():
+            raise OvaError(
+                f"The OVA holds '{m.name}', which is not a regular file (links, folders "
+                "and devices are refused)."
+            )
+        if m.name in seen:
+            raise OvaError(f"The OVA holds '{m.name}' twice.")
+        seen.add(m.name)
+    first = members[0]
+    if not first.name.lower().endswith(".ovf"):
+        raise OvaError("The OVA's first file must be its .ovf envelope.")
+    if sum(1 for m in members if m.name.lower().endswith(".ovf")) != 1:
+        raise OvaError("The OVA must hold exactly one .ovf envelope.")
+    if first.size > limits.max_envelope_bytes:
+        raise OvaError("The OVA's envelope is larger than the limit.")
+    envelope_bytes = _read_member(archive, first)
+    envelope = parse_envelope(envelope_bytes)
+
+    by_name = {m.name: m for m in members}
+    digests: dict[str, tuple[str, str]] = {}
+    manifests = [m for m in members if m.name.lower().endswith(".mf")]
+    if len(manifests) > 1:
+        raise OvaError("The OVA holds more than one manifest (.mf).")
+    if manifests:
+        if manifests[0].size > limits.max_envelope_bytes:
+            raise OvaError("The OVA's manifest is larger than the limit.")
+        digests = parse_manifest(_read_member(archive, manifests[0]))
+        for name in digests:
+            if name not in by_name:
+                raise OvaError(f"The manifest lists '{name[:80]}', which the OVA lacks.")
+    wanted = {d.file_name for d in envelope.disks}
+    allowed = wanted | {first.name} | {m.name for m in manifests}
+    for m in members:
+        if m.name not in allowed and not m.name.lower().endswith(".cert"):
+            raise OvaError(f"The OVA holds '{m.name}', which the envelope does not use.")
+
+    total_virtual = 0
+    for disk in envelope.disks:
+        member = by_name.get(disk.file_name)
+        if member is None:
+            raise OvaError(f"The envelope's disk file '{disk.file_name}' is not in the OVA.")
+        if disk.declared_size is not None and disk.declared_size != member.size:
+            raise OvaError(
+                f"The envelope says '{disk.file_name}' is {disk.declared_size} bytes; the "
+                f"OVA holds {member.size}."
+            )
+        if member.size > limits.max_member_bytes:
+            raise OvaError(
+                f"The disk file '{disk.file_name}' is {member.size} bytes, over the limit "
+                f"of {limits.max_member_bytes}."
+            )
+        if disk.capacity_bytes > limits.max_virtual_bytes:
+            raise OvaError(
+                f"The envelope declares the disk '{disk.file_name}' at "
+                f"{disk.capacity_bytes} bytes, over the limit of {limits.max_virtual_bytes}."
+            )
+        total_virtual += disk.capacity_bytes
+        if total_virtual > limits.max_virtual_bytes * 4:
+            raise OvaError("The OVA's disks are larger in all than the limit.")
+        if manifests and disk.file_name not in digests:
+            raise OvaError(f"The manifest has no digest for '{disk.file_name}'.")
+    if manifests and first.name in digests:
+        algo, want = digests[first.name]
+        if hashlib.new(algo, envelope_bytes).hexdigest() != want:
+            raise OvaError(
+                f"The digest of '{first.name}' does not match the manifest: the envelope "
+                "was changed."
+            )
+    return _Checked(envelope, by_name, digests if manifests else None)
+
+
+def check_ova(source: IO[bytes], limits: OvaLimits) -> ParsedEnvelope:
+    """The checks of `read_ova` that need no disk data (member names and kinds, the envelope,
+    the manifest, sizes from the headers), for an answer while the upload's request lasts.
+    Reads headers only: a seekable source of any size takes a moment. Writes nothing."""
+    with _open_tar(source) as archive:
+        return _check_archive(archive, limits).envelope
+
+
+def read_ova(source: IO[bytes], workdir: Path, limits: OvaLimits) -> ReadOva:
+    """Check the OVA read from `source` and extract its disks into `workdir` (the caller's
+    scratch folder, which it removes whatever happens). Nothing is written elsewhere.
+    Beyond `check_ova`: each disk's digest against the manifest and its real format and
+    virtual size (qemu-img), which need its data."""
+    with _open_tar(source) as archive:
+        checked = _check_archive(archive, limits)
         extracted: list[ExtractedDisk] = []
-        for i, disk in enumerate(envelope.disks):
-            member = by_name.get(disk.file_name)
-            if member is None:
-                raise OvaError(f"The envelope's disk file '{disk.file_name}' is not in the OVA.")
-            if disk.declared_size is not None and disk.declared_size != member.size:
-                raise OvaError(
-                    f"The envelope says '{disk.file_name}' is {disk.declared_size} bytes; the "
-                    f"OVA holds {member.size}."
-                )
-            if member.size > limits.max_member_bytes:
-                raise OvaError(
-                    f"The disk file '{disk.file_name}' is {member.size} bytes, over the limit "
-                    f"of {limits.max_member_bytes}."
-                )
-            if disk.capacity_bytes > limits.max_virtual_bytes:
-                raise OvaError(
-                    f"The envelope declares the disk '{disk.file_name}' at "
-                    f"{disk.capacity_bytes} bytes, over the limit of {limits.max_virtual_bytes}."
-                )
-            total_virtual += disk.capacity_bytes
-            if total_virtual > limits.max_virtual_bytes * 4:
-                raise OvaError("The OVA's disks are larger in all than the limit.")
-            src = archive.extractfile(member)
+        for i, disk in enumerate(checked.envelope.disks):
+            src = archive.extractfile(checked.members[disk.file_name])
             if src is None:  # pragma: no cover - regular files always have data
                 raise OvaError(f"'{disk.file_name}' cannot be read.")
             dest = workdir / f"disk-{i}.{disk.format}"
             _size, got = _copy_digest(src, dest, limit=limits.max_member_bytes)
-            if manifests:
-                if disk.file_name not in digests:
-                    raise OvaError(f"The manifest has no digest for '{disk.file_name}'.")
-                algo, want = digests[disk.file_name]
+            if checked.digests is not None:
+                algo, want = checked.digests[disk.file_name]
                 if got[algo] != want:
                     raise OvaError(
                         f"The digest of '{disk.file_name}' does not match the manifest: the "
@@ -579,16 +614,7 @@ def read_ova(source: IO[bytes], workdir: Path, limits: OvaLimits) -> ReadOva:
                     )
             virtual = check_disk_image(dest, disk, limits)
             extracted.append(ExtractedDisk(disk, dest, virtual))
-        if manifests:
-            for name in (first.name,):
-                if name in digests:
-                    algo, want = digests[name]
-                    if hashlib.new(algo, envelope_bytes).hexdigest() != want:
-                        raise OvaError(
-                            f"The digest of '{name}' does not match the manifest: the envelope "
-                            "was changed."
-                        )
-    return ReadOva(envelope=envelope, disks=extracted)
+    return ReadOva(envelope=checked.envelope, disks=extracted)
 
 
 def _read_member(archive: tarfile.TarFile, member: tarfile.TarInfo) -> bytes:

@@ -12,7 +12,8 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from compute import selectors
-from compute.api.ovf import export_file_response
+from compute.api.ovf import export_file_response, upload_path
+from compute.models import ImportJob
 from compute.services import ovf as ovf_services
 from compute.services import ovf_import
 from portal.errors import ConflictError
@@ -67,6 +68,8 @@ class ImageImportForm(forms.Form):
 
 @login_required
 def image_import(request: HttpRequest) -> HttpResponse:
+    """The Images page; for platform admins, the form that starts an OVA import (the upload is
+    checked and kept at once; the import itself runs on a worker, followed on its own page)."""
     user = _user(request)
     if not user.is_platform_admin:
         raise Http404
@@ -82,10 +85,11 @@ def image_import(request: HttpRequest) -> HttpResponse:
             data = form.cleaned_data
             upload = data["file"]
             try:
-                image = ovf_import.image_import(
+                job = ovf_import.image_import_start(
                     imported_by=user,
                     file=upload.file,
                     size=upload.size,
+                    path=upload_path(upload),
                     name=data["name"],
                     kernel_path=data["kernel_path"],
                     initrd_path=data["initrd_path"],
@@ -98,14 +102,34 @@ def image_import(request: HttpRequest) -> HttpResponse:
             else:
                 messages.success(
                     request,
-                    _("Image %(name)s imported: %(vcpus)s vCPU, %(ram)s MiB, %(disk)s GiB.")
-                    % {
-                        "name": image.name,
-                        "vcpus": image.min_vcpus,
-                        "ram": image.min_ram_mib,
-                        "disk": image.min_disk_gib,
-                    },
+                    _(
+                        "Import of %(name)s started: its disk is now checked, converted "
+                        "and copied to the hosts."
+                    )
+                    % {"name": job.name},
                 )
-                return redirect("ui:image-import")
+                return redirect("ui:image-import-job", pk=job.pk)
     images = selectors.image_list(fetched_by=user)
-    return render(request, "compute/images.html", {"form": form, "images": images})
+    imports = selectors.import_job_list(fetched_by=user)[:5]
+    return render(
+        request, "compute/images.html", {"form": form, "images": images, "imports": imports}
+    )
+
+
+def _import_job(request: HttpRequest, pk: int) -> ImportJob:
+    # Anyone but a platform admin: 404, as the Images page (the selector shows them nothing).
+    return get_object_or_404(selectors.import_job_list(fetched_by=_user(request)), pk=pk)
+
+
+@login_required
+def image_import_job(request: HttpRequest, pk: int) -> HttpResponse:
+    """One OVA import: its state, updated live while it runs, then its image or why it failed."""
+    return render(request, "compute/import_job.html", {"job": _import_job(request, pk)})
+
+
+@login_required
+def image_import_progress(request: HttpRequest, pk: int) -> HttpResponse:
+    """The live region of an import's page (polled while the page is open)."""
+    job = _import_job(request, pk)
+    request.nuage_partial = True  # type: ignore[attr-defined]  # no navigation to compute
+    return render(request, "compute/_import_job.html", {"job": job})

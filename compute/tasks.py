@@ -96,6 +96,20 @@ def export_sweep(**_kwargs: Any) -> dict[str, int]:
     return ovf.export_sweep()
 
 
+@shared_task(name="compute.import_run", acks_late=True, reject_on_worker_lost=True)
+def import_run(job_id: int, **_kwargs: Any) -> str:
+    from compute.services import ovf_import
+
+    return ovf_import.import_run(job_id=job_id)
+
+
+@shared_task(name="compute.import_sweep")
+def import_sweep(**_kwargs: Any) -> dict[str, int]:
+    from compute.services import ovf_import
+
+    return ovf_import.import_sweep()
+
+
 @shared_task(name="compute.vm_power_off", acks_late=True)
 def vm_power_off(vm_id: int, host_id: int | None, **_kwargs: Any) -> bool:
     """ "Force off" while a stop waits for the guest: power the domain off now (the waiting step

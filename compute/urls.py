@@ -22,6 +22,12 @@ urlpatterns = [
     path("vms/<int:pk>/export/", ovf_views.vm_export, name="vm-export"),
     path("exports/<int:pk>/download/", ovf_views.export_download, name="export-download"),
     path("images/", ovf_views.image_import, name="image-import"),
+    path("images/imports/<int:pk>/", ovf_views.image_import_job, name="image-import-job"),
+    path(
+        "images/imports/<int:pk>/progress/",
+        ovf_views.image_import_progress,
+        name="image-import-progress",
+    ),
     path("vms/<int:pk>/<str:action>/", views.vm_action, name="vm-action"),
     path("approvals/", views.approval_queue, name="approvals"),
     path("hosts/", views.host_list, name="hosts"),

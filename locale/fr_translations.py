@@ -2092,6 +2092,32 @@ FR.update(
     }
 )
 
+# OVA imports on a worker: the import job, its page and its sweep.
+FR.update(
+    {
+        "Queued": "En file d’attente",
+        "Converting the disk": "Conversion du disque",
+        "Copying to the hosts": "Copie vers les hôtes",
+        "OVA import started": "Import d’OVA lancé",
+        "An import of an image named %(name)s is already under way.": "Un import d’une image nommée %(name)s est déjà en cours.",
+        "The uploaded OVA is gone from the server; upload it again.": "L’OVA téléversée n’est plus sur le serveur ; téléversez-la à nouveau.",
+        "The OVA must hold one disk.": "L’OVA doit contenir un seul disque.",
+        "The import failed: %(error)s": "L’import a échoué : %(error)s",
+        "The import did not finish within %(minutes)s minutes, or its worker stopped, and it was given up; nothing of it was kept. Upload the OVA again.": "L’import ne s’est pas terminé en %(minutes)s minutes, ou son processus s’est arrêté, et il a été abandonné ; rien n’en a été conservé. Téléversez à nouveau l’OVA.",
+        "Import of %(name)s started: its disk is now checked, converted and copied to the hosts.": "Import de %(name)s lancé : son disque est maintenant vérifié, converti et copié vers les hôtes.",
+        "Import of %(name)s": "Import de %(name)s",
+        "%(done)s of %(total)s hosts": "%(done)s hôtes sur %(total)s",
+        "Uploaded": "Téléversement",
+        "Finished": "Terminé",
+        "See the images": "Voir les images",
+        "Nothing of it was kept on the hosts.": "Rien n’en a été conservé sur les hôtes.",
+        "The import runs in the background: the OVA's disk is checked, converted and copied to every host. This page follows it; you may leave it.": "L’import se fait en arrière-plan : le disque de l’OVA est vérifié, converti et copié vers chaque hôte. Cette page le suit ; vous pouvez la quitter.",
+        "Recent imports": "Imports récents",
+        "Where to follow the import (GET).": "Où suivre l’import (GET).",
+        "The image, once `status` is done.": "L’image, une fois `status` à done.",
+    }
+)
+
 # A live-migrated VM gets its memory hard limit again on its new host.
 FR.update(
     {

@@ -32,6 +32,7 @@ ACTION_LABELS: dict[str, Promise] = {
     "host.update": _("Host changed"),
     "image.create": _("Image added"),
     "image.import": _("Image imported"),
+    "image.import_start": _("OVA import started"),
     "invitation.accept": _("Invitation accepted"),
     "invitation.create": _("Invitation sent"),
     "invitation.revoke": _("Invitation withdrawn"),

@@ -10,9 +10,11 @@ returns nothing: callers that need the new primary keys read them back by a natu
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any
 
 from django.db import connection, models
+from django.db.models import Field
 
 from portal.prepared import prepared_cursor
 
@@ -36,10 +38,46 @@ def copy_insert(model: type[models.Model], objs: Sequence[models.Model]) -> None
             copy.write_row([f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields])
 
 
-def _pk_column(obj: models.Model) -> str:
-    pk = obj._meta.pk
+def _pk_column(model: type[models.Model] | models.Model) -> str:
+    pk = model._meta.pk
     assert pk is not None and pk.column
     return connection.ops.quote_name(pk.column)
+
+
+# A shape of `insert_linked`: each row's model and its links, (attname, position) sorted.
+_Shape = tuple[tuple[type[models.Model], tuple[tuple[str, int], ...]], ...]
+
+
+@lru_cache(maxsize=256)
+def _linked_statement(shape: _Shape) -> tuple[str, list[list[Field[Any, Any]]]]:
+    """`insert_linked`'s statement for a shape of rows, written once per process (a kind of
+    write always has the same shape), and each row's fields that take a value, in the
+    statement's order."""
+    quote = connection.ops.quote_name
+    ctes: list[str] = []
+    valued: list[list[Field[Any, Any]]] = []
+    for i, (model, link_items) in enumerate(shape):
+        links = dict(link_items)
+        columns, values, fields = [], [], []
+        for field in model._meta.concrete_fields:
+            if field.primary_key or not field.column:
+                continue
+            columns.append(quote(field.column))
+            if field.attname in links:
+                j = links[field.attname]
+                values.append(f"r{j}.{_pk_column(shape[j][0])}")
+            else:
+                values.append("%s")
+                fields.append(field)
+        valued.append(fields)
+        sources = ", ".join(f"r{j}" for j in sorted(set(links.values())))
+        table, listed, selected = quote(model._meta.db_table), ", ".join(columns), ", ".join(values)
+        insert = f"INSERT INTO {table} ({listed}) SELECT {selected}"  # noqa: S608 - names only
+        source = f" FROM {sources}" if sources else ""
+        ctes.append(f"r{i} AS ({insert}{source} RETURNING {_pk_column(model)})")
+    keys = ", ".join(f"r{i}.{_pk_column(model)}" for i, (model, _links) in enumerate(shape))
+    every = ", ".join(f"r{i}" for i in range(len(shape)))
+    return f"WITH {', '.join(ctes)} SELECT {keys} FROM {every}", valued  # noqa: S608 - names
 
 
 def insert_linked(*rows: tuple[models.Model, dict[str, int]]) -> None:
@@ -64,29 +102,13 @@ def insert_linked(*rows: tuple[models.Model, dict[str, int]]) -> None:
                 setattr(obj, attname, rows[j][0].pk)
             obj.save(force_insert=True)
         return
-    quote = connection.ops.quote_name
-    ctes: list[str] = []
-    params: list[Any] = []
-    for i, (obj, links) in enumerate(rows):
-        columns, values = [], []
-        for field in obj._meta.concrete_fields:
-            if field.primary_key or not field.column:
-                continue
-            columns.append(quote(field.column))
-            if field.attname in links:
-                j = links[field.attname]
-                values.append(f"r{j}.{_pk_column(rows[j][0])}")
-            else:
-                values.append("%s")
-                params.append(field.get_db_prep_save(field.pre_save(obj, True), connection))
-        sources = ", ".join(f"r{j}" for j in sorted(set(links.values())))
-        table, listed, selected = quote(obj._meta.db_table), ", ".join(columns), ", ".join(values)
-        insert = f"INSERT INTO {table} ({listed}) SELECT {selected}"  # noqa: S608 - names only
-        source = f" FROM {sources}" if sources else ""
-        ctes.append(f"r{i} AS ({insert}{source} RETURNING {_pk_column(obj)})")
-    keys = ", ".join(f"r{i}.{_pk_column(obj)}" for i, (obj, _links) in enumerate(rows))
-    every = ", ".join(f"r{i}" for i in range(len(rows)))
-    sql = f"WITH {', '.join(ctes)} SELECT {keys} FROM {every}"  # noqa: S608 - names only
+    shape = tuple((type(obj), tuple(sorted(links.items()))) for obj, links in rows)
+    sql, valued = _linked_statement(shape)
+    params: list[Any] = [
+        field.get_db_prep_save(field.pre_save(obj, True), connection)
+        for (obj, _links), fields in zip(rows, valued, strict=True)
+        for field in fields
+    ]
     # Prepared (portal/prepared.py): a kind of write makes the same statement each time (an
     # approval's event, operation, steps and audit entry), parsed and planned once per
     # connection; the values are typed by the columns they go into.

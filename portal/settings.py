@@ -246,6 +246,7 @@ SPECTACULAR_SETTINGS = {
         "VMKindEnum": "compute.choices.VMKind",
         "ImageKindEnum": "compute.choices.ImageKind",
         "DomainTypeEnum": "compute.choices.DomainType",
+        "ImportStatusEnum": "compute.choices.ImportStatus",
     },
 }
 
@@ -495,16 +496,19 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
-# Task events for Flower (docker-compose.yml) and `celery events`: the workers' (received,
-# started, succeeded, failed) are what Flower shows of each task.
-CELERY_WORKER_SEND_TASK_EVENTS = env.bool("CELERY_WORKER_SEND_TASK_EVENTS", default=True)
+# Task events (received, started, succeeded, failed: what Flower shows of each task) are sent
+# once a monitor asks for them: Flower (docker-compose.yml) turns them on in every worker while
+# it runs (the `enable_events` control command, repeated every few seconds); without Flower,
+# `celery -A portal control enable_events` does (then `celery -A portal events`). Sent from the
+# start, they cost every task a Redis round trip in the worker before the task starts (its
+# "received" event) and about 1 ms of the worker's CPU, a tenth of a snapshot's fixed cost
+# (bench/snapshots.py). CELERY_WORKER_SEND_TASK_EVENTS=1 sends them from the start.
+CELERY_WORKER_SEND_TASK_EVENTS = env.bool("CELERY_WORKER_SEND_TASK_EVENTS", default=False)
 # The publisher's own "task-sent" event is off by default: it is one more Redis round trip in
 # every request that dispatches a task (after the task's message, before the response and the
 # next on_commit dispatch), and Flower only needs it to list tasks no worker has received yet
 # (the queues' lengths show those). CELERY_TASK_SEND_SENT_EVENT=1 brings it back.
-CELERY_TASK_SEND_SENT_EVENT = CELERY_WORKER_SEND_TASK_EVENTS and env.bool(
-    "CELERY_TASK_SEND_SENT_EVENT", default=False
-)
+CELERY_TASK_SEND_SENT_EVENT = env.bool("CELERY_TASK_SEND_SENT_EVENT", default=False)
 
 # Operators' endpoints (portal/health.py, docs/operations.md). /metrics answers a bearer token
 # (NUAGE_METRICS_TOKEN) or a client in NUAGE_METRICS_ALLOWED_NETWORKS (CIDRs); with neither set
@@ -593,6 +597,24 @@ NUAGE["OVA_MAX_DISK_GIB"] = env.int("NUAGE_OVA_MAX_DISK_GIB", default=512)
 CELERY_BEAT_SCHEDULE["export-sweep"] = {
     "task": "compute.export_sweep",
     "schedule": env.float("NUAGE_EXPORT_SWEEP_INTERVAL", default=600.0),
+}
+# An import runs on a worker (compute/services/ovf_import.py): it touches its job every
+# IMPORT_HEARTBEAT_SECONDS; one silent for IMPORT_STALE_SECONDS is a dead worker's, and the
+# sweep starts it again (up to IMPORT_MAX_ATTEMPTS runs) or fails it, as one still running after
+# IMPORT_TIMEOUT_MINUTES.
+NUAGE["IMPORT_HEARTBEAT_SECONDS"] = env.float("NUAGE_IMPORT_HEARTBEAT_SECONDS", default=30.0)
+NUAGE["IMPORT_STALE_SECONDS"] = env.float("NUAGE_IMPORT_STALE_SECONDS", default=300.0)
+NUAGE["IMPORT_TIMEOUT_MINUTES"] = env.float("NUAGE_IMPORT_TIMEOUT_MINUTES", default=240.0)
+NUAGE["IMPORT_MAX_ATTEMPTS"] = env.int("NUAGE_IMPORT_MAX_ATTEMPTS", default=3)
+# Uploads over FILE_UPLOAD_MAX_MEMORY_SIZE are written in EXPORT_DIR/imports/.incoming (not
+# /tmp): an OVA is then kept for its import by a hard link, not copied within the request.
+FILE_UPLOAD_HANDLERS = [
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "compute.uploads.IncomingUploadHandler",
+]
+CELERY_BEAT_SCHEDULE["import-sweep"] = {
+    "task": "compute.import_sweep",
+    "schedule": env.float("NUAGE_IMPORT_SWEEP_INTERVAL", default=120.0),
 }
 
 # Two-factor sign-in (portal/twofactor.py, docs/operations.md): TOTP authenticators and recovery

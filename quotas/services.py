@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
-from django.db.models import Count, Exists, F, OuterRef, Q, Sum
+from django.db.models import Count, Exists, F, Field, OuterRef, Q, Sum
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -41,6 +42,7 @@ from portal.audit import audit_record
 from portal.errors import ConflictError
 from portal.models import Environment, User
 from portal.permissions import Perm, require_perm, require_platform_admin
+from portal.prepared import prepared_cursor
 from quotas.choices import (
     BUILTIN_DEFAULTS,
     MAX_AMOUNT,
@@ -245,14 +247,9 @@ def quota_snapshot_take(*, vm: VirtualMachine, count: int = 1) -> None:
     if not enforced() or count <= 0:
         return
     for _attempt in range(3):
-        updated = (
-            Quota.objects.unscoped()
-            .filter(
-                environment_id=vm.environment_id,
-                snapshots_used__lte=F("snapshots_limit") - F("snapshots_reserved") - count,
-            )
-            .update(snapshots_used=F("snapshots_used") + count)
-        )
+        with prepared_cursor() as cursor:
+            cursor.execute(_snapshot_take_sql(), [count, vm.environment_id, count])
+            updated = cursor.rowcount
         if updated == 1:
             return
         quota = quota_ensure(environment=vm.environment)
@@ -261,6 +258,26 @@ def quota_snapshot_take(*, vm: VirtualMachine, count: int = 1) -> None:
         if messages:
             raise ValidationError({"name": messages})
     raise ValidationError({"name": _("The quota is too busy right now; try again.")})
+
+
+@cache
+def _snapshot_take_sql() -> str:
+    """`quota_snapshot_take`'s conditional UPDATE, written out once and prepared: on the way of
+    every snapshot's request, where the ORM's building of it cost more than running it. The
+    parameters: the count, the environment, the count."""
+    quote = connection.ops.quote_name
+
+    def column(name: str) -> str:
+        field = Quota._meta.get_field(name)
+        assert isinstance(field, Field)
+        return quote(str(field.column))
+
+    used, limit = column("snapshots_used"), column("snapshots_limit")
+    reserved, environment = column("snapshots_reserved"), column("environment")
+    return (
+        f"UPDATE {quote(Quota._meta.db_table)} SET {used} = {used} + %s "  # noqa: S608 - names
+        f"WHERE {environment} = %s AND {used} <= {limit} - {reserved} - %s"
+    )
 
 
 def quota_snapshot_give(*, vm: VirtualMachine, count: int = 1) -> None:

@@ -16,6 +16,7 @@ from compute.models import (
     DrsRecommendation,
     DrsRun,
     ExportJob,
+    ImportJob,
     Network,
     NetworkGrant,
     RollingMaintenance,
@@ -318,6 +319,8 @@ def _foreign_objects(other: TenantWorld) -> dict[str, object]:
         ],
         "vm-export": vm,  # the VM's /export/ route, registered by OVF on `vms`
         "export": ExportJob.objects.create(vm=vm, requested_by=other.member),
+        # Imports are platform-wide: a member (of any tenant) sees none.
+        "import": ImportJob.objects.create(name="theirs", requested_by=other.platform_admin),
         "volume": compute_services.volume_create(
             created_by=other.member, environment=other.development, name="theirs", size_gib=1
         ),

@@ -1,11 +1,13 @@
-"""API of OVF exports: `POST /vms/{id}/export/` starts one, `/exports/` follows it, and
-`/exports/{id}/download/` streams the OVA."""
+"""API of OVF: `POST /vms/{id}/export/` starts an export, `/exports/` follows it, and
+`/exports/{id}/download/` streams the OVA; `POST /images/import/` starts an import, which
+`/imports/` follows."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
+from django.core.files.uploadedfile import TemporaryUploadedFile, UploadedFile
 from django.http import FileResponse, Http404
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
@@ -19,9 +21,8 @@ from rest_framework.reverse import reverse
 from rest_framework.views import APIView
 
 from compute import selectors
-from compute.api.serializers import ImageSerializer
 from compute.choices import ExportStatus
-from compute.models import ExportJob, VirtualMachine
+from compute.models import ExportJob, ImportJob, VirtualMachine
 from compute.services import ovf as ovf_services
 from compute.services import ovf_import
 from portal.api.viewsets import ScopedGenericViewSet, ScopedReadOnlyViewSet, client_ip, request_user
@@ -134,14 +135,60 @@ class ImageImportSerializer(serializers.Serializer[Any]):
     is_public = serializers.BooleanField(required=False, default=True)
 
 
+class ImportJobSerializer(serializers.ModelSerializer[ImportJob]):
+    url = serializers.SerializerMethodField(help_text="Where to follow the import (GET).")
+    image_url = serializers.SerializerMethodField(help_text="The image, once `status` is done.")
+
+    class Meta:
+        model = ImportJob
+        fields = [
+            "id",
+            "url",
+            "name",
+            "status",
+            "error_message",
+            "size_bytes",
+            "hosts_done",
+            "hosts_total",
+            "attempts",
+            "image",
+            "image_url",
+            "created_at",
+            "started_at",
+            "finished_at",
+        ]
+        read_only_fields = fields
+
+    def get_url(self, job: ImportJob) -> str:
+        return reverse("import-detail", kwargs={"pk": job.pk}, request=self.context.get("request"))
+
+    def get_image_url(self, job: ImportJob) -> str | None:
+        if job.image_id is None:
+            return None
+        request = self.context.get("request")
+        return reverse("image-detail", kwargs={"pk": job.image_id}, request=request)
+
+
+class ImportJobViewSet(ScopedReadOnlyViewSet):
+    """OVA imports (platform admins): follow one until `status` is `done` (then `image` is the
+    new image) or `failed` (`error_message` says why; nothing of it was kept)."""
+
+    selector = staticmethod(selectors.import_job_list)
+    serializer_class = ImportJobSerializer
+    filterset_fields = ["status"]
+
+
 class ImageImportView(APIView):
-    """Import an OVA as an image (platform admins; multipart upload). Its envelope gives the
-    image's minimum vCPUs, RAM and disk and its OS; a bad OVA is a 400 saying why."""
+    """Import an OVA as an image (platform admins; multipart upload). What can be checked at
+    once is (the archive's files, the envelope, the manifest, the sizes): a bad OVA is a 400
+    saying why. The rest runs on a worker: the answer is a 202 with the import job to follow
+    at its `url`. Its envelope gives the image's minimum vCPUs, RAM and disk and its OS."""
 
     parser_classes = [MultiPartParser]
 
     @extend_schema(
-        request={"multipart/form-data": ImageImportSerializer}, responses={201: ImageSerializer}
+        request={"multipart/form-data": ImageImportSerializer},
+        responses={202: ImportJobSerializer},
     )
     def post(self, request: Request) -> Response:
         user = request_user(request)
@@ -153,11 +200,23 @@ class ImageImportView(APIView):
         ser.is_valid(raise_exception=True)
         data = dict(ser.validated_data)
         upload = data.pop("file")
-        image = ovf_import.image_import(
+        job = ovf_import.image_import_start(
             imported_by=user,
             file=upload.file,
             size=upload.size,
+            path=upload_path(upload),
             remote_addr=client_ip(request),
             **data,
         )
-        return Response(ImageSerializer(image).data, status=status.HTTP_201_CREATED)
+        return Response(
+            ImportJobSerializer(job, context={"request": request}).data,
+            status=status.HTTP_202_ACCEPTED,
+            headers={"Location": reverse("import-detail", kwargs={"pk": job.pk}, request=request)},
+        )
+
+
+def upload_path(upload: UploadedFile) -> str | None:
+    """Where Django wrote a large upload on disk (None: held in memory, being small)."""
+    if isinstance(upload, TemporaryUploadedFile):
+        return upload.temporary_file_path()
+    return None

@@ -949,6 +949,28 @@ class SnapshotSerializer(serializers.ModelSerializer[Snapshot]):
         read_only_fields = fields
 
 
+def snapshot_row(snapshot: Snapshot) -> dict[str, Any]:
+    """SnapshotSerializer's output for one snapshot, built directly: the answer to a snapshot's
+    take, revert or deletion, where building the ModelSerializer's fields cost a tenth of the
+    request (tests/compute/test_snapshots_api.py compares the two)."""
+    zone = timezone.get_current_timezone()
+    return {
+        "id": snapshot.pk,
+        "uuid": str(snapshot.uuid),
+        "vm": snapshot.vm_id,
+        "vm_name": snapshot.vm.name,
+        "name": snapshot.name,
+        "with_memory": snapshot.with_memory,
+        "size_bytes": snapshot.size_bytes,
+        "size_gib": snapshot.size_gib,
+        "state": str(snapshot.state),
+        "scheduled": snapshot.scheduled,
+        "error_message": snapshot.error_message,
+        "created_at": _when(snapshot.created_at, zone),
+        "state_changed_at": _when(snapshot.state_changed_at, zone),
+    }
+
+
 class SnapshotScheduleSerializer(serializers.ModelSerializer[SnapshotSchedule]):
     next_run_at = serializers.DateTimeField(
         read_only=True,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -60,6 +61,7 @@ from compute.api.serializers import (
     VolumeCreateSerializer,
     VolumeResizeSerializer,
     VolumeSerializer,
+    snapshot_row,
     vm_rows,
     vm_values,
 )
@@ -235,6 +237,20 @@ class VirtualMachineViewSet(mixins.DestroyModelMixin, ScopedReadOnlyViewSet):
         self.check_object_permissions(request, row)
         return Response(vm_rows([row])[0])
 
+    def _vm_by_id(
+        self, request: Request, pk: str | None, read: Callable[..., VirtualMachine | None]
+    ) -> VirtualMachine:
+        """get_object's find (in scope, the same 404, the object permissions) through a read of
+        one VM by its id (`read(fetched_by=, pk=)`): a prepared statement rather than the
+        ORM's building of the viewset's queryset, for the actions on the way of a short
+        operation (an approval, a snapshot)."""
+        vm_id = int(str(pk)) if str(pk).isascii() and str(pk).isdecimal() else 0
+        vm = read(fetched_by=request_user(request), pk=vm_id) if 0 < vm_id < 2**63 else None
+        if vm is None:
+            raise Http404("No VirtualMachine matches the given query.")
+        self.check_object_permissions(request, vm)
+        return vm
+
     def _answer(self, vm: VirtualMachine, code: int = status.HTTP_202_ACCEPTED) -> Response:
         # Every action answers 202 with the VM, including the one done at once (reject), so that
         # clients handle one shape; creation answers 201.
@@ -286,16 +302,7 @@ class VirtualMachineViewSet(mixins.DestroyModelMixin, ScopedReadOnlyViewSet):
     @extend_schema(request=None, responses={202: VirtualMachineSerializer})
     @action(detail=True, methods=["post"])
     def approve(self, request: Request, pk: str | None = None) -> Response:
-        # get_object's find (the same 404), through the approval's own read.
-        vm_id = int(str(pk)) if str(pk).isascii() and str(pk).isdecimal() else 0
-        vm = (
-            selectors.vm_to_approve_one(fetched_by=request_user(request), pk=vm_id)
-            if 0 < vm_id < 2**63
-            else None
-        )
-        if vm is None:
-            raise Http404("No VirtualMachine matches the given query.")
-        self.check_object_permissions(request, vm)
+        vm = self._vm_by_id(request, pk, selectors.vm_to_approve_one)
         op = services.vm_approve(
             vm=vm, approved_by=request_user(request), remote_addr=client_ip(request)
         )
@@ -442,7 +449,7 @@ class VirtualMachineViewSet(mixins.DestroyModelMixin, ScopedReadOnlyViewSet):
     @staticmethod
     def _snapshot_answer(snapshot: Snapshot, code: int) -> Response:
         # As the service left it (not read again): the state the request moved it to.
-        return Response(SnapshotSerializer(snapshot).data, status=code)
+        return Response(snapshot_row(snapshot), status=code)
 
     @extend_schema(methods=["GET"], request=None, responses={200: SnapshotSerializer(many=True)})
     @extend_schema(
@@ -452,7 +459,7 @@ class VirtualMachineViewSet(mixins.DestroyModelMixin, ScopedReadOnlyViewSet):
     def snapshots(self, request: Request, pk: str | None = None) -> Response:
         """The VM's snapshots (GET), or take one (POST): with the guest's memory while it runs
         (live), of its disk while it is stopped. 409 while the VM is busy or in transition."""
-        vm: VirtualMachine = self.get_object()
+        vm = self._vm_by_id(request, pk, selectors.vm_scope_one)
         if request.method == "GET":
             rows = selectors.vm_snapshots(vm=vm).select_related("vm")
             return Response(SnapshotSerializer(rows, many=True).data)
@@ -510,7 +517,7 @@ class VirtualMachineViewSet(mixins.DestroyModelMixin, ScopedReadOnlyViewSet):
     @extend_schema(request=None, responses={202: SnapshotSerializer})
     @action(detail=True, methods=["delete"], url_path=r"snapshots/(?P<sid>[0-9]+)")
     def snapshot_delete(self, request: Request, pk: str | None = None, sid: str = "") -> Response:
-        vm: VirtualMachine = self.get_object()
+        vm = self._vm_by_id(request, pk, selectors.vm_scope_one)
         snapshot = self._snapshot(vm, sid)
         services.snapshot_delete(
             snapshot=snapshot, requested_by=request_user(request), remote_addr=client_ip(request)
@@ -522,7 +529,7 @@ class VirtualMachineViewSet(mixins.DestroyModelMixin, ScopedReadOnlyViewSet):
     def snapshot_revert(self, request: Request, pk: str | None = None, sid: str = "") -> Response:
         """Bring the VM back to the snapshot (running if it was taken with memory, else
         stopped). 404 for a snapshot that is not this VM's (or was deleted)."""
-        vm: VirtualMachine = self.get_object()
+        vm = self._vm_by_id(request, pk, selectors.vm_scope_one)
         snapshot = self._snapshot(vm, sid)
         services.snapshot_revert(
             snapshot=snapshot, requested_by=request_user(request), remote_addr=client_ip(request)

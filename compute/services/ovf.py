@@ -281,6 +281,8 @@ def export_sweep() -> dict[str, int]:
     grace = now.timestamp() - 3600
     stray = 0
     for entry in export_dir().iterdir():
+        if entry.name == "imports":  # uploads waiting for import_run (ovf_import.py)
+            continue
         if entry.name in keep or entry.name.lstrip(".").split(".")[0] in active:
             continue
         if entry.stat().st_mtime > grace:

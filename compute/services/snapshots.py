@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -62,6 +63,7 @@ from portal.bulk import insert_linked
 from portal.errors import ConflictError
 from portal.models import AuditEntry, Membership, User
 from portal.permissions import Perm, perms_for_role
+from portal.prepared import prepared_cursor
 
 # A VM's snapshots can be taken, reverted to and deleted while it is running or stopped.
 _VM_STEADY = frozenset({VMState.RUNNING, VMState.STOPPED})
@@ -86,6 +88,7 @@ class _Locked:
     name_taken: bool  # a live snapshot of the VM has the name asked for
 
 
+@cache
 def _lock_sql() -> str:
     """The statement of `_lock_vm`: table names from the models, values as parameters (the
     user, the VM twice, the name, and the states)."""
@@ -116,7 +119,7 @@ def _lock_vm(vm: VirtualMachine, *, user: User | None, name: str | None = None) 
     params += [str(s) for s in _ACTIVE]
     params += [str(s) for s in EXPORT_ACTIVE_STATES]
     params += [name, SnapshotState.DELETED.value, vm.pk]
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:  # on the way of every snapshot's request
         cursor.execute(_lock_sql(), params)
         row = cursor.fetchone()
     if row is None:

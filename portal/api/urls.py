@@ -42,6 +42,7 @@ router.register("network-grants", compute_views.NetworkGrantViewSet, basename="n
 router.register("drs", compute_views.DrsViewSet, basename="drs-recommendation")
 router.register("volumes", compute_views.VolumeViewSet, basename="volume")
 router.register("exports", ovf_views.ExportJobViewSet, basename="export")
+router.register("imports", ovf_views.ImportJobViewSet, basename="import")
 
 router.register("prices", billing_views.PriceListViewSet, basename="price-list")
 router.register("budgets", billing_views.BudgetViewSet, basename="budget")

@@ -1,6 +1,6 @@
 """A member exports her stopped VM as an OVA from its page and downloads it; a platform admin
-imports that OVA on the Images page (screenshots at desktop and phone width, no sideways
-scrolling at 390 px)."""
+imports that OVA on the Images page and follows the import on its page until the image is
+there (screenshots at desktop and phone width, no sideways scrolling at 390 px)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from playwright.sync_api import Locator, Page, expect
 
 from compute import services
-from compute.models import ExportJob, Image
+from compute.models import ExportJob, Image, ImportJob
 from tests.browser.conftest import shot
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -79,10 +79,18 @@ def test_member_exports_a_stopped_vm_and_an_admin_imports_it_as_an_image(
     form.locator("input[name=name]").fill("web-1-copy")
     form.get_by_role("button", name="Import").click()
 
-    expect(admin.locator(".messages")).to_contain_text(
+    # The import's own page: the upload was kept and its job queued; the (eager) worker ran it.
+    expect(admin.locator(".messages")).to_contain_text("Import of web-1-copy started")
+    job = ImportJob.objects.get(name="web-1-copy")
+    assert admin.url.endswith(f"/images/imports/{job.pk}/")
+    region = admin.locator("#import-job")
+    expect(region.locator("[data-import]")).to_have_attribute("data-status", "done")
+    expect(region).to_contain_text(
         f"Image web-1-copy imported: {flavor.vcpus} vCPU, {flavor.ram_mib} MiB, "
         f"{flavor.disk_gib} GiB."
     )
+    fits_390(admin, "image-import-job", region.get_by_role("link", name="See the images"))
+    region.get_by_role("link", name="See the images").click()
     expect(admin.locator("#images tr[data-image=web-1-copy]")).to_contain_text(
         f"{flavor.vcpus} vCPU, {flavor.ram_mib} MiB, {flavor.disk_gib} GiB"
     )

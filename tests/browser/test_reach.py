@@ -17,7 +17,8 @@ from django.utils import timezone
 from playwright.sync_api import Page
 
 from billing.invoicing.services import invoice_draft
-from compute.choices import RuntimeState, VMState
+from compute.choices import ImportStatus, RuntimeState, VMState
+from compute.models import ImportJob
 from portal.models import Environment
 from tests.billing.conftest import price_list, run
 from tests.browser.conftest import shot
@@ -52,6 +53,7 @@ PAGES = {
     "drs",
     "capacity",
     "image-import",
+    "image-import-job",
     "keypairs",
     "tokens",
     "password-change",
@@ -65,6 +67,7 @@ FOREIGN = ("/admin/", "/api/")
 class Seeded:
     vm_pk: int
     invoice_pk: int
+    import_pk: int
     visited: set[str] = field(default_factory=set)
 
 
@@ -100,7 +103,16 @@ def seeded(world, monkeypatch) -> Seeded:
     invoice, _ = invoice_draft(
         drafted_by=None, tenant=world.tenant, year=last.year, month=last.month
     )
-    return Seeded(vm_pk=vm.pk, invoice_pk=invoice.pk)
+    failed_import = ImportJob.objects.create(
+        name=LONGER,
+        requested_by=world.platform_admin,
+        status=ImportStatus.FAILED,
+        size_bytes=3 * 2**30,
+        finished_at=now,
+        error_message="The digest of 'analytics-pipeline-ingest-worker-long-name-0001-disk1.vmdk'"
+        " does not match the manifest: the file is damaged or was changed.",
+    )
+    return Seeded(vm_pk=vm.pk, invoice_pk=invoice.pk, import_pk=failed_import.pk)
 
 
 def _pages(page: Page, seeded: Seeded) -> list[str]:
@@ -116,6 +128,8 @@ def _pages(page: Page, seeded: Seeded) -> list[str]:
         paths.append(f"/finance/invoices/{seeded.invoice_pk}/")
     if "hosts" in names:
         paths.append("/hosts/drs/")
+    if "image-import" in names:
+        paths.append(f"/images/imports/{seeded.import_pk}/")
     paths.append("/account/two-factor/")
     return list(dict.fromkeys(paths))
 

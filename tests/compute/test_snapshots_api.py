@@ -230,3 +230,78 @@ def test_snapshot_schedule_through_the_api(world, sim_host, flavor, image, run_o
         .order_by("pk")
         .values_list("action", flat=True)
     ) == ["vm.snapshot_schedule.set", "vm.snapshot_schedule.set", "vm.snapshot_schedule.remove"]
+
+
+def test_the_vm_of_a_snapshot_action_is_found_as_the_orm_finds_it_and_keeps_the_scope(
+    world, other_world, sim_host, flavor, image, django_assert_num_queries
+):
+    from compute import selectors
+
+    vm = VirtualMachineFactory(
+        environment=world.development,
+        owner=world.member,
+        flavor=flavor,
+        image=image,
+        host=sim_host,
+        state=VMState.RUNNING,
+    )
+
+    def values(found: VirtualMachine | None) -> tuple[dict[str, object], dict[str, object]] | None:
+        if found is None:
+            return None
+        return tuple(  # type: ignore[return-value]
+            {f.attname: getattr(obj, f.attname) for f in obj._meta.concrete_fields}
+            for obj in (found, found.tenant)
+        )
+
+    def orm(user) -> VirtualMachine | None:
+        return selectors.vm_scope(fetched_by=user).filter(pk=vm.pk).first()
+
+    with django_assert_num_queries(1):  # the VM with its tenant, in one prepared statement
+        seen = values(selectors.vm_scope_one(fetched_by=world.member, pk=vm.pk))
+    assert seen is not None and seen == values(orm(world.member))
+    assert seen[1]["slug"] == world.tenant.slug
+    # A platform admin finds it too (through the ORM); another tenant's member, an unknown id
+    # and a deleted VM are not found; and a user made inactive no longer finds it.
+    admin = selectors.vm_scope_one(fetched_by=world.platform_admin, pk=vm.pk)
+    assert values(admin) == values(orm(world.platform_admin)) == seen
+    assert selectors.vm_scope_one(fetched_by=other_world.member, pk=vm.pk) is None
+    assert selectors.vm_scope_one(fetched_by=world.member, pk=vm.pk + 1000) is None
+    assert client_for(world.member).post("/api/v1/vms/x1/snapshots/").status_code == 404
+    world.other_member.is_active = False
+    world.other_member.save(update_fields=["is_active"])
+    assert selectors.vm_scope_one(fetched_by=world.other_member, pk=vm.pk) is None
+    VirtualMachine.objects.unscoped().filter(pk=vm.pk).update(state=VMState.DELETED)
+    assert selectors.vm_scope_one(fetched_by=world.member, pk=vm.pk) is None
+
+
+@pytest.mark.parametrize("zone", ["UTC", "Europe/Paris"])
+def test_a_snapshot_action_answers_what_the_serializer_gives(world, sim_host, flavor, image, zone):
+    from datetime import UTC, datetime
+
+    from django.utils import timezone
+
+    from compute.api.serializers import SnapshotSerializer, snapshot_row
+
+    vm = VirtualMachineFactory(
+        environment=world.development,
+        owner=world.member,
+        flavor=flavor,
+        image=image,
+        host=sim_host,
+        state=VMState.RUNNING,
+        name="db-1",
+    )
+    cases = [
+        Snapshot(vm=vm, name="new", with_memory=True),  # as the request leaves it: no size
+        Snapshot(vm=vm, name="ready", state="ready", size_bytes=(3 << 30) + 1, scheduled=True),
+        Snapshot(vm=vm, name="broken", state="error", error_message='Host said "no" é ✓'),
+    ]
+    for snapshot in cases:
+        snapshot.save()
+    cases[1].state_changed_at = datetime(2026, 12, 7, 1, 2, 3, tzinfo=UTC)  # no microseconds
+    with timezone.override(zone):
+        for snapshot in cases:
+            snapshot.vm = vm
+            assert snapshot_row(snapshot) == SnapshotSerializer(snapshot).data
+    assert snapshot_row(cases[1])["size_gib"] == 4

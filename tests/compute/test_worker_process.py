@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from django.db import connection
 
@@ -70,3 +72,48 @@ def test_worker_keeps_its_database_connection_between_tasks(
             backends = wait_for(_other_backends, timeout=10, what="the worker's connection")
             seen |= backends
         assert len(seen) == 1, (seen, worker.log())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_task_events_are_sent_once_a_monitor_asks_for_them(tmp_path):
+    # Off by default (a Redis round trip per task before it starts); Flower turns them on in
+    # every worker while it runs, with the control command sent here.
+    import threading
+
+    from compute.tasks import reconcile
+    from portal.celery import app
+
+    # With its heartbeat, as a deployed worker runs (docker-compose.yml): its event dispatcher.
+    with celery_worker(tmp_path, quiet=("--without-gossip", "--without-mingle")) as worker:
+        seen: list[str] = []
+        stop = threading.Event()
+
+        def listen() -> None:
+            def on_event(event: dict[str, object]) -> None:
+                if event.get("hostname") == worker.name and str(event["type"]).startswith("task"):
+                    seen.append(str(event["type"]))
+
+            with app.connection_for_read() as conn:
+                receiver = app.events.Receiver(conn, handlers={"*": on_event})
+                while not stop.is_set():
+                    try:
+                        receiver.capture(limit=None, timeout=0.5, wakeup=False)
+                    except TimeoutError:
+                        continue
+
+        listener = threading.Thread(target=listen, daemon=True)
+        listener.start()
+        try:
+            time.sleep(1)  # the listener's queue is bound
+            reconcile.delay()
+            wait_for(lambda: "succeeded" in worker.log(), timeout=30, what="the task to run")
+            time.sleep(1)
+            assert seen == []  # nobody asked
+            replies = app.control.enable_events(destination=[worker.name], reply=True, timeout=5)
+            assert replies and "enabled" in str(replies), replies
+            reconcile.delay()
+            wait_for(lambda: "task-succeeded" in seen, timeout=30, what=f"task events ({seen})")
+            assert seen[0] == "task-received"
+        finally:
+            stop.set()
+            listener.join(timeout=5)

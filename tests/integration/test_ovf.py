@@ -1,6 +1,7 @@
 """OVF round trip on real QEMU guests: a guest writes to its disk, is stopped and exported as an
-OVA; the OVA is imported as an image, a VM is requested from it, and its guest finds the same
-disk content, CPU count and memory (read through the serial console shell)."""
+OVA; the OVA is imported as an image (an import job, run on commit by the eager worker), a VM
+is requested from it, and its guest finds the same disk content, CPU count and memory (read
+through the serial console shell)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from compute import hypervisor, services
-from compute.choices import ExportStatus, VMState
-from compute.models import ExportJob, Host, Image
+from compute.choices import ExportStatus, ImportStatus, VMState
+from compute.models import ExportJob, Host, Image, ImportJob
 from compute.services import ovf as ovf_services
 from compute.services import ovf_import
 from tests.conftest import TenantWorld
@@ -75,14 +76,21 @@ def test_export_import_round_trip_keeps_disk_cpu_and_ram(
     ova = ovf_services.export_path(job)
 
     with ova.open("rb") as f:
-        image = ovf_import.image_import(
+        started = ovf_import.image_import_start(
             imported_by=world.platform_admin,
             file=f,
             size=ova.stat().st_size,
             name="it-ovf-imported",
             kernel_path=tiny_image.kernel_path,
             initrd_path=tiny_image.initrd_path,
+            path=str(ova),
         )
+    # The import ran on commit (eager Celery): checks, conversion, the upload to the host.
+    job = ImportJob.objects.get(pk=started.pk)
+    assert job.status == ImportStatus.DONE, job.error_message
+    assert job.image is not None
+    image = job.image
+    assert not ovf_import.job_folder(job).exists()
     try:
         assert (image.min_vcpus, image.min_ram_mib, image.min_disk_gib) == (2, 320, 1)
         assert image.base_volume in guests.volumes("nuage-image-")

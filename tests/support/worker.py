@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -45,7 +46,13 @@ class Worker:
     # Threads share one libvirt connection per host, which simulated (test driver) hosts need:
     # their state lives in the connection, private to a process.
     pool: str = "threads"
+    # Without the workers' gossip, mingle and heartbeat (tests need none of them), unless given.
+    quiet: tuple[str, ...] = ("--without-gossip", "--without-mingle", "--without-heartbeat")
     proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    @property
+    def name(self) -> str:
+        return f"test-{self.queue}@{socket.gethostname()}"
 
     def start(self) -> None:
         log = self.log_path.open("ab")
@@ -65,9 +72,7 @@ class Worker:
                 self.pool,
                 "--loglevel",
                 "INFO",
-                "--without-gossip",
-                "--without-mingle",
-                "--without-heartbeat",
+                *self.quiet,
                 "-n",
                 f"test-{self.queue}@%h",
             ],
@@ -137,6 +142,7 @@ def celery_worker(
     extra_env: dict[str, str] | None = None,
     concurrency: int = 2,
     pool: str = "threads",
+    quiet: tuple[str, ...] = Worker.quiet,
 ) -> Iterator[Worker]:
     """Run a worker on a private queue; this process sends its tasks there for the duration."""
     queue = f"nuage-test-{uuid.uuid4().hex[:8]}"
@@ -155,6 +161,7 @@ def celery_worker(
         log_path=tmp_path / f"worker-{queue}.log",
         concurrency=concurrency,
         pool=pool,
+        quiet=quiet,
     )
     with broker(BROKER, queue=queue):
         worker.start()

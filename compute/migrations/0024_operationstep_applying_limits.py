@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('compute', '0022_containers'),
+        ('compute', '0023_importjob'),
     ]
 
     operations = [
