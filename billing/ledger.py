@@ -18,6 +18,7 @@ from billing.choices import UsageKind
 from billing.models import UsageEvent, VolumeUsageEvent
 from compute.choices import Transition, VMState
 from compute.models import Snapshot, VirtualMachine, Volume
+from portal.bulk import insert_linked
 
 # Which charges a lifecycle transition starts or stops. Requests (stop, start, delete) change
 # nothing: a VM is charged until the hypervisor has actually stopped or removed it.
@@ -65,7 +66,7 @@ def usage_event_record(
     event = _usage_event(
         vm=vm, kind=kind, at=at, cause=cause, snapshot_ref=snapshot_ref, snapshot_gib=snapshot_gib
     )
-    UsageEvent.objects.bulk_create([event], ignore_conflicts=True)
+    insert_linked((event, {}), ignore_conflicts=[0])  # prepared (portal/bulk.py)
 
 
 def _usage_event(
@@ -106,7 +107,7 @@ def usage_record_transition(
         _usage_event(vm=vm, kind=kind, at=at, cause=transition, snapshot_ref="", snapshot_gib=0)
         for kind in kinds
     ]
-    UsageEvent.objects.bulk_create(events, ignore_conflicts=True)
+    insert_linked(*[(event, {}) for event in events], ignore_conflicts=range(len(events)))
 
 
 def snapshot_vm_ids(tenant_ids: Sequence[int], *, end: datetime) -> list[int]:

@@ -10,7 +10,7 @@ from typing import Any
 from django.db import models
 
 from portal import requestid
-from portal.bulk import copy_insert
+from portal.bulk import copy_insert, insert_linked
 from portal.models import AuditEntry, Tenant, User
 
 
@@ -94,7 +94,7 @@ def audit_record(
         changes=changes,
         remote_addr=remote_addr,
     )
-    entry.save()
+    insert_linked((entry, {}))  # prepared, its statement written once (portal/bulk.py)
     return entry
 
 

@@ -9,7 +9,7 @@ returns nothing: callers that need the new primary keys read them back by a natu
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -49,10 +49,12 @@ _Shape = tuple[tuple[type[models.Model], tuple[tuple[str, int], ...]], ...]
 
 
 @lru_cache(maxsize=256)
-def _linked_statement(shape: _Shape) -> tuple[str, list[list[Field[Any, Any]]]]:
+def _linked_statement(
+    shape: _Shape, ignored: frozenset[int] = frozenset()
+) -> tuple[str, list[list[Field[Any, Any]]]]:
     """`insert_linked`'s statement for a shape of rows, written once per process (a kind of
     write always has the same shape), and each row's fields that take a value, in the
-    statement's order."""
+    statement's order. The rows at the positions `ignored` are inserted unless they conflict."""
     quote = connection.ops.quote_name
     ctes: list[str] = []
     valued: list[list[Field[Any, Any]]] = []
@@ -74,13 +76,22 @@ def _linked_statement(shape: _Shape) -> tuple[str, list[list[Field[Any, Any]]]]:
         table, listed, selected = quote(model._meta.db_table), ", ".join(columns), ", ".join(values)
         insert = f"INSERT INTO {table} ({listed}) SELECT {selected}"  # noqa: S608 - names only
         source = f" FROM {sources}" if sources else ""
-        ctes.append(f"r{i} AS ({insert}{source} RETURNING {_pk_column(model)})")
+        conflict = " ON CONFLICT DO NOTHING" if i in ignored else ""
+        ctes.append(f"r{i} AS ({insert}{source}{conflict} RETURNING {_pk_column(model)})")
+    if ignored:  # one row whatever was left out: each key, or NULL
+        keys = ", ".join(
+            f"(SELECT r{i}.{_pk_column(model)} FROM r{i})"  # noqa: S608 - names only
+            for i, (model, _l) in enumerate(shape)
+        )
+        return f"WITH {', '.join(ctes)} SELECT {keys}", valued  # noqa: S608 - names
     keys = ", ".join(f"r{i}.{_pk_column(model)}" for i, (model, _links) in enumerate(shape))
     every = ", ".join(f"r{i}" for i in range(len(shape)))
     return f"WITH {', '.join(ctes)} SELECT {keys} FROM {every}", valued  # noqa: S608 - names
 
 
-def insert_linked(*rows: tuple[models.Model, dict[str, int]]) -> None:
+def insert_linked(
+    *rows: tuple[models.Model, dict[str, int]], ignore_conflicts: Collection[int] = ()
+) -> None:
     """Insert unsaved objects, one row each, in one statement on PostgreSQL (one round trip
     instead of one per row), and set their primary keys; `save()` one after the other elsewhere.
 
@@ -89,21 +100,27 @@ def insert_linked(*rows: tuple[models.Model, dict[str, int]]) -> None:
     takes. The statement is a chain of data-modifying CTEs, each INSERT selecting the keys it
     needs from those before it (`WITH r0 AS (INSERT … RETURNING id), r1 AS (INSERT … SELECT …,
     r0.id FROM r0 RETURNING id) …`): all rows or none, and a constraint that fails (a unique
-    name) fails the whole statement. Values are prepared by each field as `save()` prepares
-    them (`pre_save` fills auto_now_add dates). No signals are sent: not for models that have
-    receivers.
+    name) fails the whole statement, except for the rows at the positions `ignore_conflicts`:
+    those are left out if they conflict with a row already there (`ON CONFLICT DO NOTHING`, for
+    facts recorded once whoever records them first), and keep no primary key then; no row may
+    link to them. Values are prepared by each field as `save()` prepares them (`pre_save` fills
+    auto_now_add dates). No signals are sent: not for models that have receivers.
     """
+    ignored = frozenset(ignore_conflicts)
     for i, (_obj, links) in enumerate(rows):
-        if any(not 0 <= j < i for j in links.values()):
-            raise ValueError("A row links only to rows before it.")
+        if any(not 0 <= j < i or j in ignored for j in links.values()):
+            raise ValueError("A row links only to rows before it, and not to one it may leave out.")
     if connection.vendor != "postgresql":
-        for obj, links in rows:
+        for i, (obj, links) in enumerate(rows):
             for attname, j in links.items():
                 setattr(obj, attname, rows[j][0].pk)
-            obj.save(force_insert=True)
+            if i in ignored:
+                type(obj)._default_manager.bulk_create([obj], ignore_conflicts=True)
+            else:
+                obj.save(force_insert=True)
         return
     shape = tuple((type(obj), tuple(sorted(links.items()))) for obj, links in rows)
-    sql, valued = _linked_statement(shape)
+    sql, valued = _linked_statement(shape, ignored)
     params: list[Any] = [
         field.get_db_prep_save(field.pre_save(obj, True), connection)
         for (obj, _links), fields in zip(rows, valued, strict=True)
@@ -117,8 +134,61 @@ def insert_linked(*rows: tuple[models.Model, dict[str, int]]) -> None:
         row = cursor.fetchone()
     assert row is not None
     for (obj, links), key in zip(rows, row, strict=True):
+        if key is None:  # left out: a row like it was there
+            continue
         obj.pk = key
         for attname, j in links.items():
             setattr(obj, attname, rows[j][0].pk)
         obj._state.adding = False
         obj._state.db = connection.alias
+
+
+@lru_cache(maxsize=256)
+def _update_statement(
+    model: type[models.Model], names: tuple[str, ...], where: tuple[str, ...]
+) -> tuple[str, list[Field[Any, Any]], list[Field[Any, Any]]]:
+    """`update_row`'s statement for a model, the fields it sets and those it checks."""
+    quote = connection.ops.quote_name
+    meta = model._meta
+    fields = [meta.get_field(name) for name in names]
+    checked = [meta.get_field(name) for name in where]
+    concrete = [f for f in (*fields, *checked) if isinstance(f, Field)]
+    assert len(concrete) == len(fields) + len(checked), "concrete fields only"
+    sets = ", ".join(f"{quote(str(f.column))} = %s" for f in concrete[: len(fields)])
+    conditions = "".join(f" AND {quote(str(f.column))} = ANY(%s)" for f in concrete[len(fields) :])
+    sql = f"UPDATE {quote(meta.db_table)} SET {sets} WHERE {_pk_column(model)} = %s{conditions}"  # noqa: S608 - names
+    return sql, concrete[: len(fields)], concrete[len(fields) :]
+
+
+def update_row(
+    model: type[models.Model],
+    pk: Any,
+    values: dict[str, Any],
+    *,
+    where: dict[str, Collection[Any]] | None = None,
+) -> int:
+    """`UPDATE … SET <values> WHERE pk = … [AND <field> IN <allowed values> …]`: the rows updated
+    (0 or 1). For the writes on the way of every task (an operation ending, a snapshot moving):
+    one prepared statement written once per process (portal/prepared.py), where the ORM's
+    building of the same UPDATE cost the worker more than PostgreSQL's running it. Values are
+    prepared by each field as `QuerySet.update` prepares them."""
+    where = where or {}
+    if connection.vendor != "postgresql":
+        lookups = {f"{name}__in": list(allowed) for name, allowed in where.items()}
+        return model._default_manager.filter(pk=pk, **lookups).update(**values)
+    sql, fields, checked = _update_statement(model, tuple(values), tuple(where))
+    params: list[Any] = [
+        field.get_db_prep_save(
+            value.prepare_database_save(field) if isinstance(value, models.Model) else value,
+            connection,
+        )
+        for field, value in zip(fields, values.values(), strict=True)
+    ]
+    params.append(pk)
+    params += [
+        [field.get_db_prep_value(v, connection) for v in allowed]
+        for field, allowed in zip(checked, where.values(), strict=True)
+    ]
+    with prepared_cursor() as cursor:
+        cursor.execute(sql, params)
+        return int(cursor.rowcount)

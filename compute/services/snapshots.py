@@ -59,7 +59,7 @@ from compute.services._common import (
     require_not_container,
 )
 from portal.audit import audit_entry, audit_record
-from portal.bulk import insert_linked
+from portal.bulk import insert_linked, update_row
 from portal.errors import ConflictError
 from portal.models import AuditEntry, Membership, User
 from portal.permissions import Perm, perms_for_role
@@ -193,12 +193,8 @@ def _begin(
 def _snapshot_move(snapshot: Snapshot, sources: set[str], target: str, **fields: Any) -> None:
     """Move the snapshot to `target` with a conditional UPDATE (409 if it is not in `sources`)."""
     now = timezone.now()
-    updated = (
-        Snapshot.objects.unscoped()
-        .filter(pk=snapshot.pk, state__in=sources)
-        .update(state=target, state_changed_at=now, **fields)
-    )
-    if updated != 1:
+    values = {"state": target, "state_changed_at": now, **fields}
+    if update_row(Snapshot, snapshot.pk, values, where={"state": sources}) != 1:
         current = (
             Snapshot.objects.unscoped().filter(pk=snapshot.pk).values_list("state", flat=True)
         ).first()
@@ -432,7 +428,7 @@ def snapshot_operation_succeeded(op: Operation) -> None:
     elif op.kind == OperationKind.SNAPSHOT_DELETE:
         _deleted(snapshot, now)
     op.status, op.finished_at = OperationStatus.SUCCEEDED, now
-    op.save(update_fields=["status", "finished_at"])
+    update_row(Operation, op.pk, {"status": op.status, "finished_at": now})  # its row is locked
     audit_record(
         actor=None,
         action=f"vm.{op.kind}.succeeded",

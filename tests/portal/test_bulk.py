@@ -91,3 +91,56 @@ def test_values_of_every_kind_are_stored_as_given_and_the_statement_is_prepared_
         # One statement run three times, and once with a null address (psycopg prepares a
         # statement per types of its values).
         assert sorted(cursor.fetchall()) == [(1,), (3,)]
+
+
+def test_rows_may_be_left_out_when_a_row_like_them_is_there(django_assert_num_queries):
+    TenantFactory(slug="taken")
+    first, again = Tenant(name="Taken", slug="taken"), Tenant(name="New", slug="new")
+    entry = AuditEntry(action="tenant.create", object_type="portal.tenant")
+    with django_assert_num_queries(1):
+        insert_linked((first, {}), (again, {}), (entry, {}), ignore_conflicts=[0, 1])
+    assert first.pk is None and first._state.adding  # left out: the one there is kept
+    assert Tenant.objects.get(slug="taken").name != "Taken"
+    assert again.pk and Tenant.objects.get(pk=again.pk).slug == "new"
+    assert entry.pk and AuditEntry.objects.filter(pk=entry.pk).exists()
+    # A row that is not allowed to be left out still fails the whole statement.
+    with pytest.raises(IntegrityError), transaction.atomic():
+        insert_linked(
+            (Tenant(name="x", slug="fresh"), {}),
+            (Tenant(name="y", slug="taken"), {}),
+            ignore_conflicts=[0],
+        )
+    assert not Tenant.objects.filter(slug="fresh").exists()
+    # Nothing may take the key of a row that may be left out.
+    with pytest.raises(ValueError, match="leave out"):
+        insert_linked(
+            (Tenant(slug="t"), {}),
+            (Membership(role=Role.MEMBER), {"tenant_id": 0}),
+            ignore_conflicts=[0],
+        )
+
+
+def test_update_row_sets_values_only_where_the_row_is_as_expected(django_assert_num_queries):
+    from datetime import UTC, datetime
+
+    from portal.bulk import update_row
+    from portal.models import OutboxEvent
+
+    tenant = TenantFactory(name="Before")
+    event = OutboxEvent.objects.create(kind="vm.approved", tenant=tenant, payload={})
+    with django_assert_num_queries(1):
+        assert (
+            update_row(Tenant, tenant.pk, {"name": "After"}, where={"slug": ["x", tenant.slug]})
+            == 1
+        )
+    assert Tenant.objects.get(pk=tenant.pk).name == "After"
+    assert update_row(Tenant, tenant.pk, {"name": "Again"}, where={"slug": ["x"]}) == 0
+    assert update_row(Tenant, tenant.pk + 1000, {"name": "Again"}) == 0
+    assert Tenant.objects.get(pk=tenant.pk).name == "After"
+    # Values of other kinds, prepared by their fields (a time, JSON, a foreign key by name).
+    when = datetime(2026, 12, 7, 1, 2, 3, 456789, tzinfo=UTC)
+    other = TenantFactory()
+    fields = {"payload": {"a": [1, "é"]}, "delivered_at": when, "tenant": other}
+    assert update_row(OutboxEvent, event.pk, fields) == 1
+    event.refresh_from_db()
+    assert (event.payload, event.delivered_at, event.tenant_id) == ({"a": [1, "é"]}, when, other.pk)
