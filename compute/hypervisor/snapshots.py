@@ -13,6 +13,7 @@ from lxml import etree
 
 from compute.hypervisor.connection import call
 from compute.hypervisor.errors import HypervisorError
+from compute.hypervisor.xml import without_memory_hard_limit
 
 
 @dataclass(frozen=True)
@@ -98,17 +99,28 @@ def create_snapshot(
     return call(uri, fn, timeout=None)  # saving the memory of a large guest takes a while
 
 
-def revert_snapshot(uri: str, *, domain_uuid: str, name: str) -> None:
+def revert_snapshot(uri: str, *, domain_uuid: str, name: str, with_memory: bool = False) -> None:
     """Bring the domain back to the snapshot: running if it was taken with memory, shut off if
     not (without RUNNING or PAUSED flags, libvirt leaves it in the snapshot's state; a snapshot
     with memory is taken of a running domain only). Three calls, those a caller needs: the
-    domain, the snapshot, the revert; its state is not asked again afterwards."""
+    domain, the snapshot, the revert; its state is not asked again afterwards.
+
+    `with_memory`: the revert starts QEMU from the domain saved in the snapshot, live XML with
+    the memory hard limit of then (see `xml.without_memory_hard_limit`): the snapshot is read
+    and, if it has one, defined again without it first (two calls more). The caller sets the
+    limit again on the running domain."""
 
     def fn(conn: libvirt.virConnect) -> None:
         dom = _domain(conn, domain_uuid)
         snap = _snapshot(dom, name)
         if snap is None:
             raise HypervisorError("The snapshot no longer exists on the host.")
+        if with_memory:
+            saved = without_memory_hard_limit(
+                snap.getXMLDesc(libvirt.VIR_DOMAIN_SNAPSHOT_XML_SECURE)
+            )
+            if saved is not None:
+                dom.snapshotCreateXML(saved, libvirt.VIR_DOMAIN_SNAPSHOT_CREATE_REDEFINE)
         # FORCE: a revert across a change of state (running to shut off and back) is wanted.
         dom.revertToSnapshot(snap, libvirt.VIR_DOMAIN_SNAPSHOT_REVERT_FORCE)
 

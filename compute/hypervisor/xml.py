@@ -455,14 +455,18 @@ def disk_element(xml: str, target_dev: str) -> str | None:
 
 
 def without_memory_hard_limit(xml: str) -> str | None:
-    """A running domain's XML without its memory hard limit, or None when it has none.
+    """A running domain's XML (or a snapshot's, with the domain in it) without its memory hard
+    limit, or None when it has none.
 
-    What a live migration starts the target's QEMU from: a live hard limit (set after the
-    start, `driver.set_memory_hard_limit`) shows in the live XML as <memtune><hard_limit>, and
-    the target would start QEMU under it, which fails where QEMU may not raise its
+    What a live migration or the revert to a snapshot with memory starts QEMU from: a live hard
+    limit (set after the start, `driver.set_memory_hard_limit`) shows in the live XML as
+    <memtune><hard_limit>, and a QEMU started under it fails where it may not raise its
     locked-memory limit. Other <memtune> settings stay; an emptied <memtune> goes.
     """
-    dom = etree.fromstring(xml.encode())
+    root = etree.fromstring(xml.encode())
+    dom = root if root.tag == "domain" else root.find("domain")
+    if dom is None:
+        return None
     memtune = dom.find("memtune")
     hard = memtune.find("hard_limit") if memtune is not None else None
     if memtune is None or hard is None:
@@ -470,7 +474,7 @@ def without_memory_hard_limit(xml: str) -> str | None:
     memtune.remove(hard)
     if len(memtune) == 0:
         dom.remove(memtune)
-    return etree.tostring(dom, encoding="unicode")
+    return etree.tostring(root, encoding="unicode")
 
 
 # --- system containers (libvirt LXC) --------------------------------------------------------

@@ -371,10 +371,23 @@ def _step_taking_snapshot(op: Operation) -> str:
 def _step_reverting_snapshot(op: Operation) -> str:
     snapshot = op.snapshot
     assert snapshot is not None
-    hypervisor.revert_snapshot(_uri(op), domain_uuid=str(op.vm.uuid), name=snapshot.libvirt_name)
+    uri, hard = _uri(op), op.vm.flavor.memory_hard_limit_mib
+    hypervisor.revert_snapshot(
+        uri,
+        domain_uuid=str(op.vm.uuid),
+        name=snapshot.libvirt_name,
+        with_memory=snapshot.with_memory,
+    )
     # The snapshot's state is the domain's now, as the operation's end records it
     # (`snapshot_operation_succeeded`): running with memory, stopped without.
     if snapshot.with_memory:
+        if hard:  # the guest came back without it, as after any start
+            hypervisor.set_memory_hard_limit(uri, str(op.vm.uuid), mib=hard)
+            return (
+                _("Reverted; the VM is running.")
+                + " "
+                + _("Memory limited to %(mib)s MiB.") % {"mib": hard}
+            )
         return _("Reverted; the VM is running.")
     return _("Reverted; the VM is stopped.")
 

@@ -1,6 +1,7 @@
 """A VM's memory hard limit follows it to every new host: after a live migration (the guest
 arrives without it and the migration's last step sets it again), an HA restart and a resize
-that moved it (both start it there, and starting applies it). libvirt's test driver.
+that moved it (both start it there, and starting applies it). libvirt's test driver. (The
+revert to a snapshot with memory: tests/compute/test_snapshots.py.)
 
 tests/integration/test_migration.py moves a real guest with a hard limit between two libvirtds.
 """
@@ -172,6 +173,13 @@ def test_the_migrated_xml_loses_only_the_hard_limit():
 
     only_hard = "<domain><name>a</name><memtune><hard_limit>786432</hard_limit></memtune></domain>"
     assert etree.fromstring(without_memory_hard_limit(only_hard) or "").find("memtune") is None
+    # A snapshot's XML: the domain saved in it loses it.
+    snap = (
+        "<domainsnapshot><name>s</name><domain><name>a</name><memtune>"
+        "<hard_limit>786432</hard_limit></memtune></domain></domainsnapshot>"
+    )
+    saved = etree.fromstring(without_memory_hard_limit(snap) or "")
+    assert (saved.tag, saved.find("domain/memtune")) == ("domainsnapshot", None)
     # No hard limit: the domain migrates as it is.
     assert without_memory_hard_limit("<domain><name>a</name></domain>") is None
     assert (

@@ -143,6 +143,41 @@ def test_a_revert_says_the_state_it_brings_back_without_asking_the_host_again(
     assert (step.status, step.detail) == ("done", "Reverted; the VM is stopped.")
 
 
+def test_a_revert_with_memory_brings_the_guest_back_with_its_hard_limit_not_the_saved_one(
+    world, sim_host, image, run_on_commit
+):
+    """The snapshot keeps the live XML of then, hard limit included (a QEMU started under it
+    fails on hosts like ours: tests/integration/test_snapshots.py). The revert defines the
+    snapshot again without it, then sets the flavor's limit on the running guest."""
+    from lxml import etree
+
+    from compute.hypervisor.connection import get_connection
+    from tests.factories import FlavorFactory
+
+    capped = FlavorFactory(
+        name="capped", vcpus=1, ram_mib=512, disk_gib=1, memory_hard_limit_mib=768
+    )
+    vm = running_vm(world, capped, image)
+    live = take(vm, world, "live")
+    dom = get_connection(sim_host.uri).lookupByUUIDString(str(vm.uuid))
+
+    def saved_limit() -> str | None:
+        xml = dom.snapshotLookupByName(live.libvirt_name, 0).getXMLDesc(0)
+        return etree.fromstring(xml).findtext("domain/memtune/hard_limit")
+
+    assert saved_limit() == str(768 * 1024)
+    stopped(vm, world)
+
+    services.snapshot_revert(snapshot=live, requested_by=world.member)
+
+    vm.refresh_from_db()
+    assert (vm.state, vm.runtime_state) == ("running", "running")
+    assert saved_limit() is None
+    assert hypervisor.memory_hard_limit_mib(sim_host.uri, str(vm.uuid)) == 768
+    step = Operation.objects.unscoped().get(snapshot=live, kind="snapshot_revert").steps.get()
+    assert step.detail == "Reverted; the VM is running. Memory limited to 768 MiB."
+
+
 def test_with_memory_must_match_the_vms_state(world, sim_host, flavor, image, run_on_commit):
     vm = running_vm(world, flavor, image)
     with pytest.raises(ValidationError) as err:

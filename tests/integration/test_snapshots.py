@@ -37,8 +37,8 @@ def alice(db: None):
     return user
 
 
-def booted_vm(alice, tiny_image, guests: Guests, name: str) -> VirtualMachine:
-    flavor = FlavorFactory(name=f"{name}-flavor", vcpus=1, ram_mib=256, disk_gib=1)
+def booted_vm(alice, tiny_image, guests: Guests, name: str, **flavor_fields: int) -> VirtualMachine:
+    flavor = FlavorFactory(name=f"{name}-flavor", vcpus=1, ram_mib=256, disk_gib=1, **flavor_fields)
     vm = services.vm_request_create(
         requested_by=alice,
         environment=alice.environment,
@@ -140,3 +140,26 @@ def _start_and_boot(vm: VirtualMachine, alice, guests: Guests) -> None:
     vm.refresh_from_db()
     assert vm.state == VMState.RUNNING, vm.error_message
     guests.wait_booted(vm.domain_name)
+
+
+def test_a_guest_with_a_memory_hard_limit_reverts_to_a_live_snapshot_and_keeps_its_limit(
+    qemu_host: Host, tiny_image, guests: Guests, alice
+):
+    """The snapshot saved the live XML, <memtune><hard_limit> included; a revert started QEMU
+    from it, which failed ("cannot limit locked memory") after the running guest was gone.
+    Running or stopped before, the guest comes back running, with its limit."""
+    vm = booted_vm(alice, tiny_image, guests, "it-snap-cap", memory_hard_limit_mib=512)
+    assert "kept" in guest_run(vm, "echo kept > /root-note; cat /root-note")
+    snapshot = take(vm, alice, "capped")
+
+    for before in ("running", "stopped"):
+        if before == "stopped":
+            services.vm_action(vm=vm, action="stop", requested_by=alice)
+            vm.refresh_from_db()
+            assert vm.state == VMState.STOPPED
+        revert(snapshot, alice)
+        vm.refresh_from_db()
+        assert vm.state == VMState.RUNNING, before
+        assert hypervisor.domain_runtime_state(qemu_host.uri, str(vm.uuid)) == "running", before
+        assert hypervisor.memory_hard_limit_mib(qemu_host.uri, str(vm.uuid)) == 512, before
+        assert guest_run(vm, "cat /root-note").strip() == "kept", before
