@@ -44,4 +44,6 @@ COPY --from=assets /src/node_modules ./node_modules
 RUN SECRET_KEY=collectstatic-only-placeholder python manage.py collectstatic --no-input -v0
 USER nuage
 EXPOSE 8000
-CMD ["gunicorn", "portal.wsgi", "--bind", "0.0.0.0:8000", "--workers", "3", "--access-logfile", "-"]
+# Threaded workers (gthread): a sync worker is killed once a request outlasts gunicorn's timeout
+# (30 s), and an OVA upload or export download of several GiB does.
+CMD ["gunicorn", "portal.wsgi", "--bind", "0.0.0.0:8000", "--workers", "3", "--worker-class", "gthread", "--threads", "4", "--access-logfile", "-"]
