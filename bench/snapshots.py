@@ -7,10 +7,11 @@ Nuage: alice asks through the REST API (token auth, DRF views) for a live snapsh
 worker process (prefork x4) on Redis runs the operation (one step) against qemu:///system, on a
 scratch PostgreSQL database. A sample lasts from the request to the instant the worker recorded
 the operation finished (its `finished_at`). The requests are served by 4 web processes, one
-request at a time each, as gunicorn's sync workers take them (the Dockerfile runs 3; gunicorn
-advises 2 x cores + 1): requests at once are served at once, on both cores. Threads of this
-process, as before, served them one after the other under its interpreter lock (p50 42-55 ms a
-request with 4 at once, 14-16 alone), which the deployment's sync workers do not.
+request at a time each (the image runs 3 gunicorn worker processes of 4 threads; gunicorn
+advises 2 x cores + 1 processes): requests at once are served at once, on both cores, as the
+deployment's processes serve them. Threads of this one process, as before, served them one
+after the other under its interpreter lock (p50 42-55 ms a request with 4 at once, 14-16
+alone), which the deployment's several processes do not.
 Baseline: the same libvirt calls from this script, for the same result: the domain looked up,
 its disks' stats before and after snapshotCreateXML with the same snapshot XML (Nuage bills
 the snapshot's size on the host, the growth of the disk files: the same helper, the same
@@ -106,7 +107,7 @@ GOAL = 1.2
 KINDS = ("create", "revert")
 # Request → operation row committed → step started by the worker → step done → operation ended.
 PHASES = ("API request", "queue to worker", "step (libvirt)", "recorded done")
-# Web processes serving the API requests (gunicorn sync workers: one request at a time each).
+# Web processes serving the API requests (one request at a time each).
 WEB_PROCESSES = 4
 
 
@@ -142,7 +143,7 @@ def _ours(name: str) -> bool:
 Round = dict[str, list[float]]
 
 
-# --- the web processes: each serves one request at a time, as a gunicorn sync worker --------
+# --- the web processes: each serves one request at a time ------------------------------------
 
 _web_client = None
 
@@ -661,7 +662,7 @@ def section(
         "A live internal snapshot with memory of a running tiny guest "
         f"({VCPUS} vCPU, {RAM_MIB} MiB, qcow2 disk), then a revert to it. *Nuage*: alice asks "
         f"through the REST API (token auth, DRF views in {WEB_PROCESSES} web processes serving "
-        "a request at a time each, as gunicorn's sync workers); the Celery worker "
+        "a request at a time each, as gunicorn's worker processes); the Celery worker "
         "(prefork ×4, Redis) runs the one-step operation against qemu:///system and ends it in "
         "the same task; a sample is from the request to the operation's `finished_at`. *Plain "
         "libvirt*: the same calls for the same result from the script (the domain looked up, "
