@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
@@ -106,24 +106,34 @@ def vm_scope_one(*, fetched_by: User, pk: int) -> VirtualMachine | None:
     `vm_to_approve_one`: a snapshot is a short operation, and the ORM's building and compiling
     of this read cost a third of its request. Platform roles and other users go through the
     ORM as before."""
-    user: Any = fetched_by
+    rows = _member_read(_scope_one_read, fetched_by, pk)
+    if rows is None:
+        return vm_scope(fetched_by=fetched_by).filter(pk=pk).first()
+    if not rows:
+        return None
+    v, t = _scope_one_read().parts
+    vm: VirtualMachine = v.instance(rows[0])
+    vm.tenant = t.instance(rows[0])
+    return vm
+
+
+def _member_read(
+    statement: Callable[[], JoinedStatement], user: User, pk: int
+) -> list[tuple[Any, ...]] | None:
+    """The rows of a prepared read of one VM by its id in a member's scope (its parameters: the
+    id, the deleted state, the user), or None where the ORM reads instead: on a database that
+    does not prepare, for platform roles, and for users signed out or inactive."""
+    who: Any = user
     if (
         not prepares()
-        or sees_all_tenants(fetched_by)
-        or not getattr(user, "is_authenticated", False)
-        or not user.is_active
+        or sees_all_tenants(user)
+        or not getattr(who, "is_authenticated", False)
+        or not who.is_active
     ):
-        return vm_scope(fetched_by=fetched_by).filter(pk=pk).first()
-    statement = _scope_one_read()
-    with prepared_cursor() as cursor:
-        cursor.execute(statement.sql, [pk, VMState.DELETED.value, fetched_by.pk])
-        row = cursor.fetchone()
-    if row is None:
         return None
-    v, t = statement.parts
-    vm: VirtualMachine = v.instance(row)
-    vm.tenant = t.instance(row)
-    return vm
+    with prepared_cursor() as cursor:
+        cursor.execute(statement().sql, [pk, VMState.DELETED.value, user.pk])
+        return list(cursor.fetchall())
 
 
 @cache
@@ -156,18 +166,10 @@ def vm_to_approve_one(*, fetched_by: User, pk: int) -> VirtualMachine | None:
     itself. The scope is `visible_to`'s for a member (`by_id`): the VM's tenant among the
     user's memberships' (`member_tenant_ids`); platform roles and other users go through the
     ORM as before."""
-    user: Any = fetched_by
-    if (
-        not prepares()
-        or sees_all_tenants(fetched_by)
-        or not getattr(user, "is_authenticated", False)
-        or not user.is_active
-    ):
+    rows = _member_read(_approval_read, fetched_by, pk)
+    if rows is None:
         return next(iter(ports_read(vm_to_approve(fetched_by=fetched_by).filter(pk=pk))), None)
     statement = _approval_read()
-    with prepared_cursor() as cursor:
-        cursor.execute(statement.sql, [pk, VMState.DELETED.value, fetched_by.pk])
-        rows = cursor.fetchall()
     if not rows:
         return None
     v, t, e, u, h, nic, net = statement.parts

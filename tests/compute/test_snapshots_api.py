@@ -15,6 +15,19 @@ from tests.factories import VirtualMachineFactory
 pytestmark = pytest.mark.django_db
 
 
+def _vm(world, host, flavor, image, *, state: str = VMState.RUNNING, **fields) -> VirtualMachine:
+    """A VM of the world's member in its development environment, placed on `host`."""
+    return VirtualMachineFactory(
+        environment=world.development,
+        owner=world.member,
+        flavor=flavor,
+        image=image,
+        host=host,
+        state=state,
+        **fields,
+    )
+
+
 def client_for(user) -> APIClient:
     client = APIClient()
     client.force_authenticate(user)
@@ -69,14 +82,7 @@ def test_snapshots_through_the_api(world, sim_host, flavor, image, run_on_commit
 def test_taking_and_reverting_a_snapshot_are_a_handful_of_statements(
     world, sim_host, flavor, image, django_assert_num_queries
 ):
-    vm = VirtualMachineFactory(
-        environment=world.development,
-        owner=world.member,
-        flavor=flavor,
-        image=image,
-        host=sim_host,
-        state=VMState.RUNNING,
-    )
+    vm = _vm(world, sim_host, flavor, image)
     member = client_for(world.member)
     url = f"/api/v1/vms/{vm.pk}/snapshots/"
     # The VM found in scope, then in the service's transaction (a savepoint here): the VM's row
@@ -116,14 +122,7 @@ def test_taking_and_reverting_a_snapshot_are_a_handful_of_statements(
 
 
 def test_a_vm_in_transition_is_a_409(world, sim_host, flavor, image):
-    vm = VirtualMachineFactory(
-        environment=world.development,
-        owner=world.member,
-        flavor=flavor,
-        image=image,
-        host=sim_host,
-        state=VMState.STARTING,
-    )
+    vm = _vm(world, sim_host, flavor, image, state=VMState.STARTING)
     answer = client_for(world.member).post(
         f"/api/v1/vms/{vm.pk}/snapshots/", {"name": "now"}, format="json"
     )
@@ -132,14 +131,7 @@ def test_a_vm_in_transition_is_a_409(world, sim_host, flavor, image):
 
 
 def test_another_tenants_vm_and_snapshots_are_unknown(world, other_world, sim_host, flavor, image):
-    theirs = VirtualMachineFactory(
-        environment=other_world.development,
-        owner=other_world.member,
-        flavor=flavor,
-        image=image,
-        host=sim_host,
-        state=VMState.RUNNING,
-    )
+    theirs = _vm(other_world, sim_host, flavor, image)
     snapshot = Snapshot.objects.create(vm=theirs, name="theirs", state="ready")
     member = client_for(world.member)
     base = f"/api/v1/vms/{theirs.pk}/snapshots/"
@@ -148,14 +140,7 @@ def test_another_tenants_vm_and_snapshots_are_unknown(world, other_world, sim_ho
     assert member.post(f"{base}{snapshot.pk}/revert/").status_code == 404
     assert member.delete(f"{base}{snapshot.pk}/").status_code == 404
     # Their snapshot under one of our own VMs is just as unknown.
-    ours = VirtualMachineFactory(
-        environment=world.development,
-        owner=world.member,
-        flavor=flavor,
-        image=image,
-        host=sim_host,
-        state=VMState.RUNNING,
-    )
+    ours = _vm(world, sim_host, flavor, image)
     own = f"/api/v1/vms/{ours.pk}/snapshots/{snapshot.pk}/"
     assert member.post(f"{own}revert/").status_code == 404
     assert member.delete(own).status_code == 404
@@ -237,14 +222,7 @@ def test_the_vm_of_a_snapshot_action_is_found_as_the_orm_finds_it_and_keeps_the_
 ):
     from compute import selectors
 
-    vm = VirtualMachineFactory(
-        environment=world.development,
-        owner=world.member,
-        flavor=flavor,
-        image=image,
-        host=sim_host,
-        state=VMState.RUNNING,
-    )
+    vm = _vm(world, sim_host, flavor, image)
 
     def values(found: VirtualMachine | None) -> tuple[dict[str, object], dict[str, object]] | None:
         if found is None:
@@ -283,15 +261,7 @@ def test_a_snapshot_action_answers_what_the_serializer_gives(world, sim_host, fl
 
     from compute.api.serializers import SnapshotSerializer, snapshot_row
 
-    vm = VirtualMachineFactory(
-        environment=world.development,
-        owner=world.member,
-        flavor=flavor,
-        image=image,
-        host=sim_host,
-        state=VMState.RUNNING,
-        name="db-1",
-    )
+    vm = _vm(world, sim_host, flavor, image, name="db-1")
     cases = [
         Snapshot(vm=vm, name="new", with_memory=True),  # as the request leaves it: no size
         Snapshot(vm=vm, name="ready", state="ready", size_bytes=(3 << 30) + 1, scheduled=True),
